@@ -4,20 +4,35 @@ import * as z from 'zod';
  * Deployment configuration, read from `cdk.json` context (or `-c key=value`) and validated at synth.
  * Keys are flat so each can be overridden on the command line; numbers and lists accept strings.
  */
-const csv = z.union([z.array(z.string()), z.string().transform((s) => (s ? s.split(',').map((x) => x.trim()) : []))]);
+const csv = z.union([
+  z.array(z.string()),
+  z.string().transform((s) => (s ? s.split(',').map((x) => x.trim()) : [])),
+]);
 
 export const PlatformConfigSchema = z
   .object({
     /** Region to deploy to; picks the Triton base image's registry account. */
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1').default('us-east-1'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1')
+      .default('us-east-1'),
     /** SageMaker instance type for the Triton endpoint (a GPU type in production). */
-    instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'instanceType must look like ml.g5.xlarge').default('ml.g5.xlarge'),
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'instanceType must look like ml.g5.xlarge')
+      .default('ml.g5.xlarge'),
     /** Instances the endpoint starts with. */
     initialInstanceCount: z.coerce.number().int().min(1).max(100).default(1),
     /** Tag of the SageMaker Triton image (`sagemaker-tritonserver:<tag>`). */
-    tritonImageVersion: z.string().regex(/^\d{2}\.\d{2}-py3$/, 'tritonImageVersion must look like 24.09-py3').default('24.09-py3'),
+    tritonImageVersion: z
+      .string()
+      .regex(/^\d{2}\.\d{2}-py3$/, 'tritonImageVersion must look like 24.09-py3')
+      .default('24.09-py3'),
     /** Model the endpoint serves by default (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
-    defaultModelName: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('simple'),
+    defaultModelName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('simple'),
     /** JWKS URL of an OIDC issuer; when set, tokens are RS256/ES256 checked against it instead of HS256. */
     jwksUrl: z.url({ protocol: /^https$/ }).optional(),
     /** Expected `iss` claim; checked when set. */

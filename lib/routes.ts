@@ -4,7 +4,14 @@
  */
 
 /** OAuth-style scopes a token may carry; each protected route needs exactly one. */
-export const SCOPES = ['models:read', 'models:write', 'inference:invoke', 'batch:submit', 'batch:read', 'admin'] as const;
+export const SCOPES = [
+  'models:read',
+  'models:write',
+  'inference:invoke',
+  'batch:submit',
+  'batch:read',
+  'admin',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** The Lambda functions behind the API, keyed by the name used for their entry and construct ids. */
@@ -40,7 +47,12 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v2/health/ready', function: 'health' },
   { method: 'GET', path: '/v2/models/{model}', function: 'inference', scope: 'models:read' },
   { method: 'GET', path: '/v2/models/{model}/ready', function: 'inference', scope: 'models:read' },
-  { method: 'GET', path: '/v2/models/{model}/versions/{version}', function: 'inference', scope: 'models:read' },
+  {
+    method: 'GET',
+    path: '/v2/models/{model}/versions/{version}',
+    function: 'inference',
+    scope: 'models:read',
+  },
   {
     method: 'GET',
     path: '/v2/models/{model}/versions/{version}/ready',

@@ -1,0 +1,41 @@
+import * as z from 'zod';
+import { devToken } from '../local/dev-credentials';
+import { startLocalPlatform } from '../local/platform';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const env = z.object({ PORT: port.default(3000), TRITON_HTTP_PORT: port.default(8000) }).parse(process.env);
+
+const platform = await startLocalPlatform({ apiPort: env.PORT, tritonPort: env.TRITON_HTTP_PORT });
+const token = await devToken({ issuer: platform.config.jwtIssuer, audience: platform.config.jwtAudience });
+const models = platform.models.map((m) => `${m.name} (versions ${m.versions.join(', ')})`).join('; ');
+const input = Array.from({ length: 16 }, (_, i) => i);
+
+console.log(`
+Inference platform running locally
+  API                 ${platform.apiUrl}
+  Model server        ${platform.modelServerUrl}   (Triton HTTP API and SageMaker Runtime API)
+  DynamoDB (dynalite) ${platform.dynamodbUrl}
+  SQS (fauxqs)        ${platform.sqsUrl}
+  Models              ${models}
+
+Dev token (subject dev, every scope, one hour; make others with npm run --silent token -- --help):
+${token}
+
+Try it:
+  TOKEN=$(npm run --silent token)
+  curl -s ${platform.apiUrl}/v2/models/simple/infer \\
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","data":${JSON.stringify(input)}},{"name":"INPUT1","shape":[1,16],"datatype":"INT32","data":${JSON.stringify(input.map(() => 1))}}]}'
+
+Local platform ready. Press Ctrl-C to stop.`);
+
+let stopping = false;
+async function stop(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal} received, stopping`);
+  await platform.close();
+  process.exit(0);
+}
+process.once('SIGINT', () => void stop('SIGINT'));
+process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,54 @@
+/**
+ * Typed errors of the platform and the one place that maps them to HTTP status codes. Handlers
+ * throw these; anything else is an internal error whose details go only to the log.
+ */
+export abstract class PlatformError extends Error {
+  abstract readonly statusCode: number;
+  abstract readonly code: string;
+  /** Seconds a client should wait before retrying, for 429 and 503. */
+  readonly retryAfterSeconds?: number;
+  constructor(
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequestError extends PlatformError {
+  readonly statusCode = 400;
+  readonly code = 'BAD_REQUEST';
+}
+
+export class NotFoundError extends PlatformError {
+  readonly statusCode = 404;
+  readonly code = 'NOT_FOUND';
+}
+
+export class PayloadTooLargeError extends PlatformError {
+  readonly statusCode = 413;
+  readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+/** The backend answered with an error of its own (for example the model rejected the input). */
+export class BackendError extends PlatformError {
+  readonly statusCode = 502;
+  readonly code = 'BACKEND_ERROR';
+}
+
+export class BackendUnavailableError extends PlatformError {
+  readonly statusCode = 503;
+  readonly code = 'BACKEND_UNAVAILABLE';
+  constructor(
+    message: string,
+    override readonly retryAfterSeconds = 1,
+  ) {
+    super(message);
+  }
+}
+
+export class BackendTimeoutError extends PlatformError {
+  readonly statusCode = 504;
+  readonly code = 'BACKEND_TIMEOUT';
+}

@@ -1,0 +1,75 @@
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { BackendError, BackendTimeoutError, BackendUnavailableError, BadRequestError } from './errors';
+import type { Backend } from './registry';
+
+/** What a backend answered: the raw body and its content type, passed on to the client. */
+export interface BackendResponse {
+  readonly body: Uint8Array;
+  readonly contentType: string;
+}
+
+/**
+ * Sends one Open Inference Protocol request to a SageMaker endpoint running Triton and maps
+ * SageMaker's errors to the platform's: the model's own rejection is a 502 carrying its message,
+ * throttling and capacity problems are 503, a timeout is 504.
+ */
+export async function invokeBackend(
+  client: SageMakerRuntimeClient,
+  backend: Backend,
+  body: string,
+  signal?: AbortSignal,
+): Promise<BackendResponse> {
+  try {
+    const output = await client.send(
+      new InvokeEndpointCommand({
+        EndpointName: backend.endpointName,
+        TargetVariant: backend.variant,
+        TargetModel: backend.targetModel,
+        ContentType: 'application/json',
+        Accept: 'application/json',
+        Body: new TextEncoder().encode(body),
+      }),
+      { abortSignal: signal },
+    );
+    return { body: output.Body ?? new Uint8Array(), contentType: output.ContentType ?? 'application/json' };
+  } catch (error) {
+    throw mapSageMakerError(error, backend);
+  }
+}
+
+function mapSageMakerError(error: unknown, backend: Backend): Error {
+  const name = (error as { name?: string }).name;
+  const message = (error as { message?: string }).message ?? 'unknown error';
+  switch (name) {
+    case 'ModelError': {
+      const original = (error as { OriginalMessage?: string }).OriginalMessage;
+      return new BackendError(`the model rejected the request: ${modelMessage(original) ?? message}`);
+    }
+    case 'ValidationError':
+      // Payload limits are the client's to fix; anything else is a registry/endpoint mismatch.
+      if (/payload|too large|size/i.test(message)) return new BadRequestError(message);
+      return new BackendError(`endpoint ${backend.endpointName} rejected the call: ${message}`);
+    case 'ModelNotReadyException':
+    case 'ServiceUnavailable':
+    case 'ThrottlingException':
+    case 'InternalDependencyException':
+    case 'InternalFailure':
+      return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
+    case 'TimeoutError':
+    case 'AbortError':
+      return new BackendTimeoutError(`endpoint ${backend.endpointName} did not answer in time`);
+    default:
+      return new BackendUnavailableError(`endpoint ${backend.endpointName} could not be reached`);
+  }
+}
+
+/** Triton's errors are `{"error": "..."}`; surface the message itself rather than the JSON. */
+function modelMessage(original: string | undefined): string | undefined {
+  if (!original) return undefined;
+  try {
+    const parsed = JSON.parse(original) as { error?: unknown };
+    return typeof parsed.error === 'string' ? parsed.error : original;
+  } catch {
+    return original;
+  }
+}

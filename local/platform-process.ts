@@ -1,0 +1,72 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+export interface PlatformProcess {
+  readonly apiUrl: string;
+  readonly modelServerUrl: string;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** Sends Ctrl-C to the process group, as a terminal does, and resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts the local platform as a user does (`npm start`) on free ports and waits for its banner.
+ */
+export async function startPlatformProcess(env: Record<string, string> = {}): Promise<PlatformProcess> {
+  const child = spawn('npm', ['start'], {
+    env: { ...process.env, PORT: '0', TRITON_HTTP_PORT: '0', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`platform did not start in time:\n${output}`)), 90_000);
+    const check = () => {
+      if (output.includes('Local platform ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`platform exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+
+  const url = (label: string) => {
+    const found = new RegExp(`${label}\\s+(http://\\S+)`).exec(output)?.[1];
+    if (!found) throw new Error(`no ${label} URL in the banner:\n${output}`);
+    return found;
+  };
+  return {
+    apiUrl: url('API'),
+    modelServerUrl: url('Model server'),
+    output: () => output,
+    stop: () => stopGroup(child, exited),
+  };
+}
+
+async function stopGroup(child: ChildProcess, exited: Promise<number | null>): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  process.kill(-child.pid!, 'SIGINT');
+  const timeout = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(timeout);
+  return code;
+}
+
+/** Runs `npm run --silent token -- ...args` and returns what it printed. */
+export async function npmToken(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'token', '--', ...args]);
+  return stdout.trim();
+}

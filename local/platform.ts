@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { startFauxqs } from 'fauxqs';
+import { ModelRegistry, type ModelVersion, REGISTRY_KEYS } from '../functions/shared/registry';
+import { CONFIG_KEYS, type PlatformConfig, parsePlatformConfig } from '../lib/config';
+import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
+import { startApiGateway } from './api-gateway';
+import { devSigningSecret } from './dev-credentials';
+import { startModelServer } from './model-server';
+import { startSecretsManager } from './secrets-manager';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
+const REGION = 'us-east-1';
+const REGISTRY_TABLE = 'inference-platform-registry';
+const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
+/** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
+export const LOCAL_ENDPOINT = 'local-triton';
+
+export interface LocalPlatformOptions {
+  /** Port of the API; 0 picks a free one. @default 3000 */
+  readonly apiPort?: number;
+  /** Port of the model server's Triton HTTP and SageMaker Runtime APIs; 0 picks a free one. @default 8000 */
+  readonly tritonPort?: number;
+}
+
+export interface LocalPlatform {
+  readonly apiUrl: string;
+  readonly modelServerUrl: string;
+  readonly dynamodbUrl: string;
+  readonly sqsUrl: string;
+  readonly config: PlatformConfig;
+  readonly models: readonly ModelDefinition[];
+  close(): Promise<void>;
+}
+
+/** The deployment configuration from cdk.json, so local and deployed behaviour agree. */
+export function readPlatformConfig(): PlatformConfig {
+  const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return parsePlatformConfig(
+    Object.fromEntries(CONFIG_KEYS.filter((k) => k in context).map((k) => [k, context[k]])),
+  );
+}
+
+/**
+ * Starts the whole platform on 127.0.0.1: DynamoDB (dynalite), SQS (fauxqs), Secrets Manager, the
+ * model server, and the API Gateway emulator running the real handlers, which find the emulators
+ * only through the same environment variables they read in AWS.
+ */
+export async function startLocalPlatform(options: LocalPlatformOptions = {}): Promise<LocalPlatform> {
+  const config = readPlatformConfig();
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch(() => undefined);
+  };
+  try {
+    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => dynamo.close(() => resolve())));
+    const dynamodbUrl = `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`;
+
+    const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    closers.push(() => sqs.stop());
+
+    const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
+    closers.push(() => secrets.close());
+
+    const models = await loadModelRepository(MODEL_REPOSITORY);
+    const modelServer = await startModelServer({
+      models,
+      port: options.tritonPort ?? 8000,
+      endpoints: { [LOCAL_ENDPOINT]: {} },
+    });
+    closers.push(() => modelServer.close());
+
+    Object.assign(process.env, {
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      // Any service without an emulator fails fast on this closed port instead of reaching AWS.
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
+      AWS_ENDPOINT_URL_SQS: sqs.address,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
+      REGISTRY_TABLE_NAME: REGISTRY_TABLE,
+      JWT_SECRET_ARN: SECRET_ARN,
+      ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
+      ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
+      PLATFORM_VERSION: packageVersion(),
+      POWERTOOLS_SERVICE_NAME: 'inference-platform',
+      POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
+      POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
+      // No X-Ray daemon or CloudWatch locally.
+      POWERTOOLS_TRACE_ENABLED: 'false',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+
+    const dynamodb = new DynamoDBClient({});
+    await createRegistryTable(dynamodb);
+    await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
+    dynamodb.destroy();
+
+    // Imported only now: handlers read their environment when their module loads, as in Lambda.
+    const [health, inference, authorizer] = await Promise.all([
+      import('../functions/health/handler'),
+      import('../functions/inference/handler'),
+      import('../functions/authorizer/handler'),
+    ]);
+    const api = await startApiGateway({
+      handlers: { health: health.handler, inference: inference.handler },
+      authorizer: authorizer.handler,
+      authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
+      allowedOrigins: config.allowedOrigins,
+      port: options.apiPort ?? 3000,
+    });
+    closers.push(() => api.close());
+
+    return {
+      apiUrl: api.url,
+      modelServerUrl: modelServer.url,
+      dynamodbUrl,
+      sqsUrl: sqs.address,
+      config,
+      models,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function createRegistryTable(client: DynamoDBClient): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: REGISTRY_TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
+        { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+}
+
+/** Registers every version of every shipped model, served by the local endpoint. */
+export async function seedRegistry(
+  registry: ModelRegistry,
+  models: readonly ModelDefinition[],
+): Promise<void> {
+  const now = new Date().toISOString();
+  for (const model of models) {
+    for (const version of model.versions) {
+      const record: ModelVersion = {
+        name: model.name,
+        version,
+        platform: model.platform,
+        inputs: [...model.signature.inputs].map((t) => ({ ...t, shape: [...t.shape] })),
+        outputs: [...model.signature.outputs].map((t) => ({ ...t, shape: [...t.shape] })),
+        maxBatchSize: model.signature.maxBatchSize,
+        backends: [{ endpointName: LOCAL_ENDPOINT, targetModel: model.name, weight: 100 }],
+        status: 'ACTIVE',
+        description: `shipped in triton-image/model_repository/${model.name}`,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await registry.putVersion(record, { replace: true });
+    }
+  }
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,61 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SecretsManagerEmulator {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The one Secrets Manager call the platform makes (GetSecretValue), over the AWS JSON 1.1 protocol
+ * the SDK speaks, so the authorizer reads its signing key locally exactly as it does in AWS.
+ */
+export async function startSecretsManager(
+  secrets: Record<string, string>,
+  port = 0,
+): Promise<SecretsManagerEmulator> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const reply = (status: number, body: object) => {
+        res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
+        return reply(400, { __type: 'UnsupportedOperation', message: 'only GetSecretValue is emulated' });
+      }
+      let secretId: unknown;
+      try {
+        secretId = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { SecretId?: unknown }).SecretId;
+      } catch {
+        return reply(400, { __type: 'InvalidRequestException', message: 'body is not JSON' });
+      }
+      const value = typeof secretId === 'string' ? secrets[secretId] : undefined;
+      if (value === undefined) {
+        return reply(400, {
+          __type: 'ResourceNotFoundException',
+          message: "Secrets Manager can't find the specified secret.",
+        });
+      }
+      reply(200, {
+        ARN: secretId,
+        Name: String(secretId).split(':').pop(),
+        SecretString: value,
+        VersionId: 'local',
+        VersionStages: ['AWSCURRENT'],
+        CreatedDate: 0,
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,67 @@
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+
+/** A REST API proxy event as API Gateway sends it for a route of the route table. */
+export function proxyEvent(overrides: {
+  resource: string;
+  path: string;
+  httpMethod?: string;
+  pathParameters?: Record<string, string>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  authorizer?: Record<string, unknown>;
+}): APIGatewayProxyEvent {
+  const body =
+    overrides.body === undefined
+      ? null
+      : typeof overrides.body === 'string'
+        ? overrides.body
+        : JSON.stringify(overrides.body);
+  return {
+    resource: overrides.resource,
+    path: overrides.path,
+    httpMethod: overrides.httpMethod ?? 'GET',
+    headers: overrides.headers ?? {},
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: overrides.pathParameters ?? null,
+    stageVariables: null,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      stage: 'prod',
+      requestId: 'gateway-request-id',
+      requestTimeEpoch: 0,
+      httpMethod: overrides.httpMethod ?? 'GET',
+      path: `/prod${overrides.path}`,
+      protocol: 'HTTP/1.1',
+      resourceId: 'resource',
+      resourcePath: overrides.resource,
+      authorizer: overrides.authorizer ?? {
+        sub: 'alice',
+        scopes: 'inference:invoke models:read',
+        tier: 'standard',
+      },
+      identity: { sourceIp: '127.0.0.1' },
+    } as APIGatewayProxyEvent['requestContext'],
+  };
+}
+
+export function lambdaContext(functionName = 'test'): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: 'lambda-request-id',
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'stream',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
