@@ -1,5 +1,11 @@
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { BackendError, BackendTimeoutError, BackendUnavailableError, BadRequestError } from './errors';
+import {
+  BackendError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadRequestError,
+  PayloadTooLargeError,
+} from './errors';
 import type { Backend } from './registry';
 
 /** What a backend answered: the raw body and its content type, passed on to the client. */
@@ -40,6 +46,12 @@ export async function invokeBackend(
 function mapSageMakerError(error: unknown, backend: Backend): Error {
   const name = (error as { name?: string }).name;
   const message = (error as { message?: string }).message ?? 'unknown error';
+  // SageMaker refuses an oversized payload with a bare 413 that the SDK cannot name.
+  if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 413) {
+    return new PayloadTooLargeError(
+      'the request exceeds the 6 MB an endpoint accepts; use the batch API for large inputs',
+    );
+  }
   switch (name) {
     case 'ModelError': {
       const original = (error as { OriginalMessage?: string }).OriginalMessage;
