@@ -35,6 +35,7 @@ async function stop(signal: string) {
   stopping = true;
   console.log(`\n${signal} received, stopping`);
   await platform.close();
+  console.log('Local platform stopped.');
   process.exit(0);
 }
 process.once('SIGINT', () => void stop('SIGINT'));

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
 import { devToken } from '../local/dev-credentials';
-import { readPlatformConfig } from '../local/platform';
+import { readLocalConfig } from '../local/platform';
 
 const USAGE = `Prints a bearer token that the local platform accepts.
 
@@ -9,7 +9,7 @@ Usage: npm run --silent token -- [--sub S] [--scope 'a b c'] [--tier T] [--expir
   --sub         subject (principal id)            default: dev
   --scope       space-separated scopes            default: every scope
   --tier        rate-limit tier                    default: standard
-  --expires-in  lifetime in seconds (negative makes an expired token)  default: 3600`;
+  --expires-in  lifetime in seconds; --expires-in=-60 makes an expired token  default: 3600`;
 
 try {
   const { values } = parseArgs({
@@ -27,7 +27,7 @@ try {
     process.exit(0);
   }
   const expiresIn = z.coerce.number().int().default(3600).parse(values['expires-in']);
-  const config = readPlatformConfig();
+  const config = readLocalConfig();
   console.log(
     await devToken({
       sub: values.sub,

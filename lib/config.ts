@@ -52,6 +52,19 @@ export const PlatformConfigSchema = z
 export type PlatformConfig = z.infer<typeof PlatformConfigSchema>;
 export const CONFIG_KEYS = Object.keys(PlatformConfigSchema.shape) as (keyof PlatformConfig)[];
 
+/**
+ * Reads every configuration key through `lookup` (CDK context, or cdk.json for the local platform).
+ * A null or empty value (`"jwksUrl": null`, `-c jwksUrl=`) means "not set", so the default applies.
+ */
+export function readPlatformConfig(lookup: (key: string) => unknown): PlatformConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = lookup(key);
+    if (value !== undefined && value !== null && value !== '') raw[key] = value;
+  }
+  return parsePlatformConfig(raw);
+}
+
 /** Validates raw context values; throws one error naming every bad key and its value. */
 export function parsePlatformConfig(raw: Record<string, unknown>): PlatformConfig {
   const result = PlatformConfigSchema.safeParse(raw);

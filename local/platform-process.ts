@@ -6,8 +6,8 @@ export interface PlatformProcess {
   readonly modelServerUrl: string;
   /** Everything the process printed so far. */
   output(): string;
-  /** Sends Ctrl-C to the process group, as a terminal does, and resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** Sends Ctrl-C to the process group, as a terminal does, and resolves once every process has exited. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -26,7 +26,8 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close' waits for every process holding the output pipes (npm, tsx and node), not just npm.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`platform did not start in time:\n${output}`)), 90_000);
@@ -56,13 +57,18 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
   };
 }
 
-async function stopGroup(child: ChildProcess, exited: Promise<number | null>): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  process.kill(-child.pid!, 'SIGINT');
-  const timeout = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
-  const code = await exited;
+async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // the group is already gone
+    }
+  };
+  signal('SIGINT');
+  const timeout = setTimeout(() => signal('SIGKILL'), 15_000);
+  await exited;
   clearTimeout(timeout);
-  return code;
 }
 
 /** Runs `npm run --silent token -- ...args` and returns what it printed. */

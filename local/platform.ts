@@ -5,7 +5,7 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { startFauxqs } from 'fauxqs';
 import { ModelRegistry, type ModelVersion, REGISTRY_KEYS } from '../functions/shared/registry';
-import { CONFIG_KEYS, type PlatformConfig, parsePlatformConfig } from '../lib/config';
+import { type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
@@ -38,13 +38,11 @@ export interface LocalPlatform {
 }
 
 /** The deployment configuration from cdk.json, so local and deployed behaviour agree. */
-export function readPlatformConfig(): PlatformConfig {
+export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  return parsePlatformConfig(
-    Object.fromEntries(CONFIG_KEYS.filter((k) => k in context).map((k) => [k, context[k]])),
-  );
+  return readPlatformConfig((key) => context[key]);
 }
 
 /**
@@ -53,7 +51,7 @@ export function readPlatformConfig(): PlatformConfig {
  * only through the same environment variables they read in AWS.
  */
 export async function startLocalPlatform(options: LocalPlatformOptions = {}): Promise<LocalPlatform> {
-  const config = readPlatformConfig();
+  const config = readLocalConfig();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -100,6 +98,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       // No X-Ray daemon or CloudWatch locally.
       POWERTOOLS_TRACE_ENABLED: 'false',
       POWERTOOLS_METRICS_DISABLED: 'true',
+      // Lambda runs Node.js 22; the SDK's advice to upgrade a Node.js 20 laptop is noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;

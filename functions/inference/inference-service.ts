@@ -36,8 +36,7 @@ export async function resolveModelVersion(
   }
   if (!MODEL_VERSION.test(version)) throw new BadRequestError(`invalid model version '${version}'`);
   const found = await registry.getVersion(model, version);
-  if (found?.status !== 'ACTIVE')
-    throw new NotFoundError(`model '${model}' has no version '${version}'`);
+  if (found?.status !== 'ACTIVE') throw new NotFoundError(`model '${model}' has no version '${version}'`);
   return found;
 }
 

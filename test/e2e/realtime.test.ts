@@ -86,7 +86,7 @@ describe('local platform (npm start)', () => {
   });
 
   it('answers 401 JSON for an expired token', async () => {
-    const expired = await npmToken('--expires-in', '-600');
+    const expired = await npmToken('--expires-in=-600');
     const response = await infer(inferBody(), { token: expired });
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
@@ -123,8 +123,13 @@ describe('local platform (npm start)', () => {
     expect(await response.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 
-  it('stops cleanly on Ctrl-C', async () => {
-    expect(await platform.stop()).toBe(0);
+  it('stops cleanly on Ctrl-C and frees its ports', async () => {
+    // Act
+    await platform.stop();
+    // Assess
     expect(platform.output()).toContain('SIGINT received, stopping');
+    expect(platform.output()).toContain('Local platform stopped.');
+    await expect(fetch(`${platform.apiUrl}/health`)).rejects.toThrow();
+    await expect(fetch(`${platform.modelServerUrl}/v2/health/live`)).rejects.toThrow();
   });
 });

@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { readPlatformConfig } from '../lib/config';
+import { InferencePlatformStack } from '../lib/inference-platform-stack';
+import { PROJECT_ROOT } from '../lib/project-root';
+
+const app = new App();
+
+const config = readPlatformConfig((key) => app.node.tryGetContext(key));
+
+const { version } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+};
+
+new InferencePlatformStack(app, 'InferencePlatform', {
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: config.region },
+  description: 'Serverless inference platform: API Gateway, Lambda, DynamoDB and Triton on SageMaker',
+  config,
+  modelRepositoryPath: path.join(PROJECT_ROOT, 'triton-image', 'model_repository'),
+  platformVersion: version,
+});

@@ -1,0 +1,92 @@
+import * as path from 'node:path';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { PlatformConfig } from './config';
+import { JwtSigningSecret } from './jwt-signing-secret';
+import { PlatformApi } from './platform-api';
+import { PROJECT_ROOT } from './project-root';
+import { RegistryTable } from './registry-table';
+import { TritonEndpoint } from './triton-endpoint';
+
+export interface InferencePlatformStackProps extends StackProps {
+  /** Validated deployment configuration (`parsePlatformConfig`); `config.region` is the stack's region. */
+  readonly config: PlatformConfig;
+  /** Triton model repository packed into the endpoint's model data. */
+  readonly modelRepositoryPath: string;
+  /**
+   * Version reported by the health endpoint.
+   * @default 'unknown'
+   */
+  readonly platformVersion?: string;
+  /**
+   * Folder with the Triton serving image's Dockerfile.
+   * @default - `triton-image/` in the repository root
+   */
+  readonly tritonImageDirectory?: string;
+}
+
+/** The whole platform in one stack: API, authorizer, registry, signing key and the Triton endpoint. */
+export class InferencePlatformStack extends Stack {
+  public readonly api: PlatformApi;
+  public readonly registry: RegistryTable;
+  public readonly endpoint: TritonEndpoint;
+  /** Present in HS256 mode only (no `jwksUrl` configured). */
+  public readonly signingSecret?: JwtSigningSecret;
+
+  constructor(scope: Construct, id: string, props: InferencePlatformStackProps) {
+    const { config } = props;
+    if (props.env?.region && props.env.region !== config.region) {
+      throw new Error(
+        `env.region must match config.region (${config.region}), got ${JSON.stringify(props.env.region)}`,
+      );
+    }
+    // The region is configuration: it picks the Triton base image, so it must be concrete at synth.
+    super(scope, id, { ...props, env: { ...props.env, region: config.region } });
+
+    this.registry = new RegistryTable(this, 'Registry');
+    this.endpoint = new TritonEndpoint(this, 'Triton', {
+      imageDirectory: props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'),
+      modelRepositoryPath: props.modelRepositoryPath,
+      tritonImageVersion: config.tritonImageVersion,
+      defaultModelName: config.defaultModelName,
+      instanceType: config.instanceType,
+      initialInstanceCount: config.initialInstanceCount,
+    });
+    this.api = new PlatformApi(this, 'Api', {
+      allowedOrigins: config.allowedOrigins,
+      authorizerCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
+      throttleRateLimit: config.throttleRateLimit,
+      throttleBurstLimit: config.throttleBurstLimit,
+    });
+
+    // Each wiring sets the variable a handler reads and grants exactly what that handler does with it.
+    const { health, inference } = this.api.functions;
+    const authorizer = this.api.authorizerFunction;
+
+    inference.addEnvironment('REGISTRY_TABLE_NAME', this.registry.table.tableName);
+    this.registry.table.grantReadData(inference);
+    this.endpoint.grantInvoke(inference);
+
+    health.addEnvironment('PLATFORM_VERSION', props.platformVersion ?? 'unknown');
+
+    if (config.jwksUrl) {
+      authorizer.addEnvironment('JWKS_URL', config.jwksUrl);
+    } else {
+      this.signingSecret = new JwtSigningSecret(this, 'JwtSigningKey');
+      authorizer.addEnvironment('JWT_SECRET_ARN', this.signingSecret.secret.secretArn);
+      this.signingSecret.secret.grantRead(authorizer);
+    }
+    if (config.jwtIssuer) authorizer.addEnvironment('JWT_ISSUER', config.jwtIssuer);
+    if (config.jwtAudience) authorizer.addEnvironment('JWT_AUDIENCE', config.jwtAudience);
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the platform API' });
+    new CfnOutput(this, 'RegistryTableName', { value: this.registry.table.tableName });
+    new CfnOutput(this, 'EndpointName', { value: this.endpoint.endpointName });
+    if (this.signingSecret) {
+      new CfnOutput(this, 'JwtSecretArn', {
+        value: this.signingSecret.secret.secretArn,
+        description: 'Secrets Manager secret holding the HS256 token signing key',
+      });
+    }
+  }
+}

@@ -1,0 +1,214 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import {
+  AccessLogField,
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  IdentitySource,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RequestAuthorizer,
+  ResponseType,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { GATEWAY_RESPONSES, type GatewayResponseType, gatewayResponseTemplate } from './gateway-responses';
+import { PlatformFunction } from './platform-function';
+import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from './routes';
+
+/** Request headers browsers may send cross-origin. */
+export const CORS_ALLOW_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'X-Request-Id',
+  'Idempotency-Key',
+  'Inference-Header-Content-Length',
+];
+
+/** API Gateway's default integration timeout: no API function needs to run longer. */
+const INTEGRATION_TIMEOUT = Duration.seconds(29);
+
+export interface PlatformApiProps {
+  /** Origins allowed by CORS: `['*']` or a list of exact origins. */
+  readonly allowedOrigins: readonly string[];
+  /** How long API Gateway caches an authorizer decision per token; zero disables the cache. */
+  readonly authorizerCacheTtl: Duration;
+  /** Stage-wide steady-state requests per second. */
+  readonly throttleRateLimit: number;
+  /** Stage-wide burst capacity in requests. */
+  readonly throttleBurstLimit: number;
+  /**
+   * Name of the deployment stage, the first segment of every URL path.
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+  /**
+   * Folder the entries in `API_FUNCTIONS` and `AUTHORIZER_FUNCTION` are relative to.
+   * @default - the repository root
+   */
+  readonly projectRoot?: string;
+}
+
+/**
+ * The public REST API: every route in `ROUTES` as a Lambda proxy method, the REQUEST authorizer on
+ * routes that need a scope, JSON gateway responses, CORS preflight, throttling, access logs and
+ * X-Ray tracing. Environment and permissions of the functions are wired by the caller.
+ */
+export class PlatformApi extends Construct {
+  public readonly restApi: RestApi;
+  /** One function per `API_FUNCTIONS` entry. */
+  public readonly functions: Readonly<Record<ApiFunctionName, PlatformFunction>>;
+  public readonly authorizerFunction: PlatformFunction;
+  public readonly authorizer: RequestAuthorizer;
+  public readonly accessLogGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: PlatformApiProps) {
+    super(scope, id);
+    const { allowedOrigins, projectRoot } = props;
+
+    this.accessLogGroup = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
+    this.restApi = new RestApi(this, 'RestApi', {
+      description: 'Inference platform: Open Inference Protocol and control plane',
+      endpointTypes: [EndpointType.REGIONAL],
+      // API Gateway logs through an account-level role; without one, enabling logs fails the deploy.
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: props.stageName ?? 'prod',
+        throttlingRateLimit: props.throttleRateLimit,
+        throttlingBurstLimit: props.throttleBurstLimit,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: accessLogFormat(),
+      },
+      defaultCorsPreflightOptions: {
+        allowOrigins: [...allowedOrigins],
+        allowHeaders: CORS_ALLOW_HEADERS,
+        maxAge: Duration.hours(1),
+      },
+    });
+
+    // RestApi adds an unnamed URL output; the stack exports the URL under its own name instead.
+    this.restApi.node.tryRemoveChild('Endpoint');
+
+    const functions = {} as Record<ApiFunctionName, PlatformFunction>;
+    const integrations = {} as Record<ApiFunctionName, LambdaIntegration>;
+    for (const [name, spec] of Object.entries(API_FUNCTIONS) as [
+      ApiFunctionName,
+      (typeof API_FUNCTIONS)[ApiFunctionName],
+    ][]) {
+      functions[name] = new PlatformFunction(this, `${pascalCase(name)}Function`, {
+        entry: spec.entry,
+        projectRoot,
+        description: spec.description,
+        timeout: INTEGRATION_TIMEOUT,
+      });
+      // allowTestInvoke off: console test calls are not worth a second resource policy statement per method.
+      integrations[name] = new LambdaIntegration(functions[name], { allowTestInvoke: false });
+    }
+    this.functions = functions;
+
+    this.authorizerFunction = new PlatformFunction(this, 'AuthorizerFunction', {
+      entry: AUTHORIZER_FUNCTION.entry,
+      projectRoot,
+      description: AUTHORIZER_FUNCTION.description,
+    });
+    this.authorizer = new RequestAuthorizer(this, 'Authorizer', {
+      handler: this.authorizerFunction,
+      identitySources: [IdentitySource.header('Authorization')],
+      resultsCacheTtl: props.authorizerCacheTtl,
+    });
+
+    for (const route of ROUTES) {
+      this.restApi.root
+        .resourceForPath(route.path)
+        .addMethod(
+          route.method,
+          integrations[route.function],
+          route.scope
+            ? { authorizer: this.authorizer, authorizationType: AuthorizationType.CUSTOM }
+            : { authorizationType: AuthorizationType.NONE },
+        );
+    }
+
+    // A gateway response cannot echo one origin out of several, so only `*` or a single origin is set.
+    const corsOrigin = allowedOrigins.length === 1 ? allowedOrigins[0] : undefined;
+    for (const [type, response] of Object.entries(GATEWAY_RESPONSES) as [
+      GatewayResponseType,
+      { statusCode: number },
+    ][]) {
+      this.restApi.addGatewayResponse(pascalCase(type), {
+        type: ResponseType.of(type),
+        statusCode: String(response.statusCode),
+        templates: { 'application/json': gatewayResponseTemplate(type) },
+        responseHeaders: corsOrigin ? { 'Access-Control-Allow-Origin': `'${corsOrigin}'` } : undefined,
+      });
+    }
+
+    this.acknowledgeDesignDecisions();
+  }
+
+  /** The invoke URL of the stage, ending in `/`. */
+  public get url(): string {
+    return this.restApi.url;
+  }
+
+  private acknowledgeDesignDecisions(): void {
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'API Gateway logs through one role per account and region, for every API there; the AWS-managed policy is the one meant for it.',
+    });
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Handlers validate every request with zod against the model signature, which API Gateway models cannot express.',
+    });
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Health checks and CORS preflight are public by design; every other route uses the JWT authorizer.',
+    });
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Bearer JWTs are verified by the Lambda authorizer (HS256 or any OIDC issuer), not a Cognito user pool.',
+    });
+  }
+}
+
+function pascalCase(name: string): string {
+  return name
+    .toLowerCase()
+    .split(/[_-]/)
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
+}
+
+/** One JSON line per request, with what is needed to trace a failure to its authorizer or integration. */
+function accessLogFormat(): AccessLogFormat {
+  return AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: AccessLogField.contextRequestId(),
+      extendedRequestId: AccessLogField.contextExtendedRequestId(),
+      requestTime: AccessLogField.contextRequestTime(),
+      ip: AccessLogField.contextIdentitySourceIp(),
+      httpMethod: AccessLogField.contextHttpMethod(),
+      resourcePath: AccessLogField.contextResourcePath(),
+      protocol: AccessLogField.contextProtocol(),
+      status: AccessLogField.contextStatus(),
+      responseLength: AccessLogField.contextResponseLength(),
+      responseLatency: AccessLogField.contextResponseLatency(),
+      integrationStatus: AccessLogField.contextIntegrationStatus(),
+      integrationLatency: AccessLogField.contextIntegrationLatency(),
+      principalId: AccessLogField.contextAuthorizerPrincipalId(),
+      authorizerError: AccessLogField.contextAuthorizerError(),
+      errorMessage: AccessLogField.contextErrorMessage(),
+      xrayTraceId: AccessLogField.contextXrayTraceId(),
+    }),
+  );
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_KEYS, parsePlatformConfig } from '../../lib/config';
+import { CDK_JSON_CONTEXT } from './platform-app';
+
+describe('parsePlatformConfig', () => {
+  it('applies the defaults when nothing is set', () => {
+    expect(parsePlatformConfig({})).toEqual({
+      region: 'us-east-1',
+      instanceType: 'ml.g5.xlarge',
+      initialInstanceCount: 1,
+      tritonImageVersion: '24.09-py3',
+      defaultModelName: 'simple',
+      allowedOrigins: ['*'],
+      authorizerCacheTtlSeconds: 300,
+      throttleRateLimit: 1000,
+      throttleBurstLimit: 2000,
+    });
+  });
+
+  it('coerces command-line strings: numbers and comma-separated origins', () => {
+    const config = parsePlatformConfig({
+      initialInstanceCount: '2',
+      authorizerCacheTtlSeconds: '0',
+      allowedOrigins: 'https://a.example.com, https://b.example.com',
+    });
+
+    expect(config.initialInstanceCount).toBe(2);
+    expect(config.authorizerCacheTtlSeconds).toBe(0);
+    expect(config.allowedOrigins).toEqual(['https://a.example.com', 'https://b.example.com']);
+  });
+
+  it.each([
+    ['region', 'US-EAST-1'],
+    ['region', 'mars'],
+    ['instanceType', 'g5.xlarge'],
+    ['initialInstanceCount', '0'],
+    ['initialInstanceCount', 1.5],
+    ['initialInstanceCount', 'two'],
+    ['tritonImageVersion', '24.09'],
+    ['tritonImageVersion', 'latest'],
+    ['defaultModelName', 'has space'],
+    ['jwksUrl', 'http://issuer.example.com/jwks.json'],
+    ['jwksUrl', 'not a url'],
+    ['jwtIssuer', ''],
+    ['allowedOrigins', ''],
+    ['allowedOrigins', []],
+    ['authorizerCacheTtlSeconds', '3601'],
+    ['authorizerCacheTtlSeconds', -1],
+    ['throttleRateLimit', '0'],
+    ['throttleBurstLimit', '1.5'],
+  ])('rejects %s = %j with a message naming the key and the value', (key, value) => {
+    expect(() => parsePlatformConfig({ [key]: value })).toThrow(
+      new RegExp(`${key}: .*\\(got ${escapeRegExp(JSON.stringify(value))}\\)`),
+    );
+  });
+
+  it('rejects unknown keys', () => {
+    expect(() => parsePlatformConfig({ instanceTyp: 'ml.g5.xlarge' })).toThrow(/instanceTyp/);
+  });
+
+  it('reports every bad key at once', () => {
+    expect(() => parsePlatformConfig({ region: 'x', initialInstanceCount: 0 })).toThrow(
+      /region: [\s\S]*initialInstanceCount: /,
+    );
+  });
+});
+
+describe('cdk.json context', () => {
+  it('lists a default for every configuration key', () => {
+    for (const key of CONFIG_KEYS) expect(CDK_JSON_CONTEXT).toHaveProperty(key);
+  });
+
+  it('holds a valid configuration once unset (null) keys are dropped', () => {
+    const raw = Object.fromEntries(
+      CONFIG_KEYS.filter((k) => CDK_JSON_CONTEXT[k] !== null).map((k) => [k, CDK_JSON_CONTEXT[k]]),
+    );
+    expect(parsePlatformConfig(raw)).toEqual(parsePlatformConfig({}));
+  });
+
+  it('enables the feature flags cdk init recommends', async () => {
+    const { default: recommended } = await import('aws-cdk-lib/recommended-feature-flags.json', {
+      with: { type: 'json' },
+    });
+    expect(CDK_JSON_CONTEXT).toMatchObject(recommended);
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,320 @@
+import { App } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parsePlatformConfig } from '../../lib/config';
+import { InferencePlatformStack } from '../../lib/inference-platform-stack';
+import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
+import { createModelRepositoryFixture, synthesizePlatform } from './platform-app';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+
+function functionLogicalId(template: Template, name: string): string {
+  const ids = Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) =>
+    id.startsWith(`Api${name}Function`),
+  );
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** The statements of the default policy attached to a function's role. */
+function functionStatements(template: Template, name: string): Statement[] {
+  const fn = template.toJSON().Resources[functionLogicalId(template, name)];
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
+  );
+  expect(policies).toHaveLength(1);
+  return policies[0]!.Properties.PolicyDocument.Statement;
+}
+
+function environmentOf(template: Template, name: string): Record<string, unknown> {
+  return template.toJSON().Resources[functionLogicalId(template, name)].Properties.Environment.Variables;
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+describe('InferencePlatformStack', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    ({ template } = synthesizePlatform());
+  });
+
+  describe('functions', () => {
+    it('runs every function on nodejs22.x arm64 with active tracing and an explicit log group', () => {
+      const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+      expect(functions).toHaveLength(3);
+      for (const fn of functions) {
+        expect(fn.Properties).toMatchObject({
+          Runtime: 'nodejs22.x',
+          Architectures: ['arm64'],
+          TracingConfig: { Mode: 'Active' },
+          Handler: 'index.handler',
+          MemorySize: 512,
+          LoggingConfig: { LogGroup: { Ref: expect.stringMatching(/LogGroup/) } },
+        });
+        expect(fn.Properties.Environment.Variables).toMatchObject(PLATFORM_FUNCTION_ENVIRONMENT);
+      }
+      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 4);
+    });
+
+    it('sets the Powertools service, namespace, log level and source maps', () => {
+      expect(PLATFORM_FUNCTION_ENVIRONMENT).toEqual({
+        POWERTOOLS_SERVICE_NAME: 'inference-platform',
+        POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+    });
+
+    it('gives API functions the API integration timeout and the authorizer a short one', () => {
+      const timeoutOf = (name: string) =>
+        template.toJSON().Resources[functionLogicalId(template, name)].Properties.Timeout as number;
+      expect(timeoutOf('Inference')).toBe(29);
+      expect(timeoutOf('Health')).toBe(29);
+      expect(timeoutOf('Authorizer')).toBe(10);
+    });
+
+    it('wires the inference function to the registry table', () => {
+      expect(environmentOf(template, 'Inference')).toMatchObject({
+        REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+      });
+      const statements = functionStatements(template, 'Inference');
+      const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+      expect(dynamo).toHaveLength(1);
+      expect(actionsOf(dynamo[0]!)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+      expect(actionsOf(dynamo[0]!)).not.toContain('dynamodb:PutItem');
+      expect(dynamo[0]!.Resource).toEqual({ 'Fn::GetAtt': ['RegistryTable', 'Arn'] });
+    });
+
+    it('lets the inference function invoke only the Triton endpoint, with no wildcard actions', () => {
+      const statements = functionStatements(template, 'Inference');
+      const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
+      const sagemaker = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sagemaker:')));
+      expect(sagemaker).toEqual([
+        {
+          Action: 'sagemaker:InvokeEndpoint',
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [endpointId, 'EndpointArn'] },
+        },
+      ]);
+      for (const statement of statements) {
+        for (const action of actionsOf(statement)) expect(action).not.toContain('*');
+      }
+    });
+
+    it('passes the platform version to the health function', () => {
+      expect(environmentOf(template, 'Health')).toMatchObject({ PLATFORM_VERSION: '9.8.7-test' });
+      const actions = functionStatements(template, 'Health').flatMap(actionsOf);
+      expect(actions.filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:'))).toEqual([]);
+    });
+
+    it('gives the authorizer the signing secret in HS256 mode', () => {
+      const env = environmentOf(template, 'Authorizer');
+      expect(env).toMatchObject({ JWT_SECRET_ARN: { Ref: 'JwtSigningSecret' } });
+      expect(env).not.toHaveProperty('JWKS_URL');
+      expect(env).not.toHaveProperty('JWT_ISSUER');
+      const secretStatements = functionStatements(template, 'Authorizer').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('secretsmanager:')),
+      );
+      expect(secretStatements).toEqual([
+        {
+          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Effect: 'Allow',
+          Resource: { Ref: 'JwtSigningSecret' },
+        },
+      ]);
+    });
+
+    it('lets each function write only to its own log group', () => {
+      for (const name of ['Health', 'Inference', 'Authorizer']) {
+        const logs = functionStatements(template, name).filter((s) =>
+          actionsOf(s).some((a) => a.startsWith('logs:')),
+        );
+        expect(logs).toEqual([
+          {
+            Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            Effect: 'Allow',
+            Resource: {
+              'Fn::GetAtt': [expect.stringMatching(new RegExp(`^Api${name}FunctionLogGroup`)), 'Arn'],
+            },
+          },
+        ]);
+      }
+      template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+      const roles = Object.values(
+        template.findResources('AWS::IAM::Role', {
+          Properties: {
+            AssumeRolePolicyDocument: {
+              Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })],
+            },
+          },
+        }),
+      );
+      expect(roles).toHaveLength(3);
+      for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+  });
+
+  describe('registry table', () => {
+    it('keys on pk/sk strings, bills on demand, keeps point-in-time recovery and AWS-managed encryption', () => {
+      template.resourceCountIs('AWS::DynamoDB::Table', 1);
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ]),
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      });
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    });
+  });
+
+  it('pins the logical ids of stateful resources', () => {
+    expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toEqual(['RegistryTable']);
+    expect(Object.keys(template.findResources('AWS::SecretsManager::Secret'))).toEqual(['JwtSigningSecret']);
+  });
+
+  it('generates a 64-character signing key in CloudFormation', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false },
+    });
+  });
+
+  describe('Triton endpoint', () => {
+    it('serves the default model with quiet Triton logs, network isolation and both assets', () => {
+      template.hasResourceProperties('AWS::SageMaker::Model', {
+        EnableNetworkIsolation: true,
+        PrimaryContainer: {
+          Environment: {
+            SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: 'simple',
+            SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+          },
+          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
+          ModelDataUrl: { 'Fn::Sub': Match.stringLikeRegexp('^s3://cdk-.*-assets-.*/[0-9a-f]{64}\\.gz$') },
+        },
+      });
+    });
+
+    it('creates the model only after its role policy exists', () => {
+      const model = Object.values(template.findResources('AWS::SageMaker::Model'))[0]!;
+      expect(model.DependsOn).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^TritonExecutionRoleDefaultPolicy/)]),
+      );
+    });
+
+    it('runs one AllTraffic variant with the configured instance type and count', () => {
+      template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [
+          {
+            VariantName: 'AllTraffic',
+            InstanceType: 'ml.g5.xlarge',
+            InitialInstanceCount: 1,
+            InitialVariantWeight: 1,
+            ModelName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonModel'), 'ModelName'] },
+          },
+        ],
+      });
+      template.hasResourceProperties('AWS::SageMaker::Endpoint', {
+        EndpointName: Match.stringLikeRegexp('^InferencePlatform-Triton-'),
+        EndpointConfigName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonConfig'), 'EndpointConfigName'] },
+      });
+      template.hasOutput('EndpointName', { Value: Match.stringLikeRegexp('^InferencePlatform-Triton-') });
+    });
+
+    it('limits the execution role to the image repository, the model archive and its own logs', () => {
+      const roles = template.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
+          },
+        },
+      });
+      const [roleId] = Object.keys(roles);
+      const policy = Object.values(template.findResources('AWS::IAM::Policy')).find((p) =>
+        p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
+      )!;
+      const statements: Statement[] = policy.Properties.PolicyDocument.Statement;
+      const json = JSON.stringify(statements);
+
+      expect(json).toContain('ecr:BatchGetImage');
+      expect(json).toMatch(/container-assets/);
+      expect(json).toMatch(/\/[0-9a-f]{64}\.gz"/); // the model archive key, not the whole bucket
+      expect(json).not.toMatch(/-assets-[^"]*\/\*"/);
+      const logs = statements.find((s) => actionsOf(s).includes('logs:PutLogEvents'))!;
+      expect(JSON.stringify(logs.Resource)).toContain(
+        ':log-group:/aws/sagemaker/Endpoints/InferencePlatform-Triton-',
+      );
+      const metrics = statements.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
+      expect(metrics.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
+      const unscoped = statements.filter((s) => s.Resource === '*').flatMap(actionsOf);
+      expect(unscoped.sort()).toEqual(['cloudwatch:PutMetricData', 'ecr:GetAuthorizationToken']);
+    });
+  });
+
+  it('outputs the API URL, table name, endpoint name and secret ARN', () => {
+    template.hasOutput('ApiUrl', {});
+    template.hasOutput('RegistryTableName', { Value: { Ref: 'RegistryTable' } });
+    template.hasOutput('EndpointName', {});
+    template.hasOutput('JwtSecretArn', { Value: { Ref: 'JwtSigningSecret' } });
+  });
+});
+
+describe('InferencePlatformStack in JWKS mode', () => {
+  it('drops the signing secret and points the authorizer at the JWKS URL, issuer and audience', () => {
+    const { template } = synthesizePlatform({
+      jwksUrl: 'https://issuer.example.com/.well-known/jwks.json',
+      jwtIssuer: 'https://issuer.example.com/',
+      jwtAudience: 'inference-platform',
+      instanceType: 'ml.g6.2xlarge',
+      initialInstanceCount: '3',
+      defaultModelName: 'simple',
+    });
+
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(Object.keys(template.toJSON().Outputs)).not.toContain('JwtSecretArn');
+    const env = environmentOf(template, 'Authorizer');
+    expect(env).toMatchObject({
+      JWKS_URL: 'https://issuer.example.com/.well-known/jwks.json',
+      JWT_ISSUER: 'https://issuer.example.com/',
+      JWT_AUDIENCE: 'inference-platform',
+    });
+    expect(env).not.toHaveProperty('JWT_SECRET_ARN');
+    expect(JSON.stringify(functionStatements(template, 'Authorizer'))).not.toContain('secretsmanager');
+    template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 3 })],
+    });
+  });
+});
+
+describe('InferencePlatformStack validation', () => {
+  const newStack = (overrides: Record<string, unknown>, props: Record<string, unknown> = {}) =>
+    new InferencePlatformStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'InferencePlatform', {
+      config: parsePlatformConfig(overrides),
+      modelRepositoryPath: createModelRepositoryFixture(),
+      ...props,
+    });
+
+  it('rejects a default model that is not in the model repository', () => {
+    expect(() => newStack({ defaultModelName: 'resnet50' })).toThrow(/defaultModelName .*"resnet50"/);
+  });
+
+  it('rejects an env region that disagrees with the configured region', () => {
+    expect(() => newStack({ region: 'eu-west-1' }, { env: { region: 'us-east-1' } })).toThrow(
+      /env.region must match config.region \(eu-west-1\), got "us-east-1"/,
+    );
+  });
+
+  it('deploys to the configured region', () => {
+    expect(newStack({ region: 'eu-west-1' }).region).toBe('eu-west-1');
+  });
+});

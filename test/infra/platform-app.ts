@@ -1,0 +1,62 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { CONFIG_KEYS, type PlatformConfig, parsePlatformConfig } from '../../lib/config';
+import { InferencePlatformStack } from '../../lib/inference-platform-stack';
+import { PROJECT_ROOT } from '../../lib/project-root';
+
+/** The `context` block of cdk.json: feature flags and configuration defaults. */
+export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
+  readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8'),
+).context;
+
+/** A throwaway Triton model repository shaped like the real one, so infra tests do not depend on built models. */
+export function createModelRepositoryFixture(): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'model-repository-'));
+  mkdirSync(path.join(root, 'simple', '1'), { recursive: true });
+  writeFileSync(
+    path.join(root, 'simple', 'config.pbtxt'),
+    'name: "simple"\nbackend: "onnxruntime"\nmax_batch_size: 8\n',
+  );
+  writeFileSync(path.join(root, 'simple', '1', 'model.onnx'), Buffer.from('not really onnx'));
+  return root;
+}
+
+export interface PlatformApp {
+  readonly app: App;
+  readonly stack: InferencePlatformStack;
+  readonly config: PlatformConfig;
+}
+
+/**
+ * Builds the stack as `bin/app.ts` does (same feature flags, same config defaults) with Lambda
+ * bundling skipped. `overrides` are raw context values, as `-c key=value` would give.
+ */
+export function buildPlatform(
+  overrides: Record<string, unknown> = {},
+  appProps: { outdir?: string } = {},
+): PlatformApp {
+  const app = new App({ ...appProps, context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
+  const raw: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = CDK_JSON_CONTEXT[key];
+    if (value !== undefined && value !== null && value !== '') raw[key] = value;
+  }
+  const config = parsePlatformConfig({ ...raw, ...overrides });
+  const stack = new InferencePlatformStack(app, 'InferencePlatform', {
+    config,
+    modelRepositoryPath: createModelRepositoryFixture(),
+    platformVersion: '9.8.7-test',
+  });
+  return { app, stack, config };
+}
+
+/** `buildPlatform`, synthesized once into a template for assertions. */
+export function synthesizePlatform(
+  overrides: Record<string, unknown> = {},
+): PlatformApp & { template: Template } {
+  const platform = buildPlatform(overrides);
+  return { ...platform, template: Template.fromStack(platform.stack) };
+}
