@@ -78,6 +78,7 @@ async function bundles() {
     JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
     AWS_REGION: 'us-east-1',
     POWERTOOLS_TRACE_ENABLED: 'false',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const emptyLoadMs = moduleLoadMs(empty, env);
   const entries = {
