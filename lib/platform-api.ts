@@ -14,18 +14,10 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from './cors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, gatewayResponseTemplate } from './gateway-responses';
 import { PlatformFunction } from './platform-function';
 import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from './routes';
-
-/** Request headers browsers may send cross-origin. */
-export const CORS_ALLOW_HEADERS = [
-  'Authorization',
-  'Content-Type',
-  'X-Request-Id',
-  'Idempotency-Key',
-  'Inference-Header-Content-Length',
-];
 
 /** API Gateway's default integration timeout: no API function needs to run longer. */
 const INTEGRATION_TIMEOUT = Duration.seconds(29);
@@ -87,8 +79,8 @@ export class PlatformApi extends Construct {
       },
       defaultCorsPreflightOptions: {
         allowOrigins: [...allowedOrigins],
-        allowHeaders: CORS_ALLOW_HEADERS,
-        maxAge: Duration.hours(1),
+        allowHeaders: [...CORS_ALLOW_HEADERS],
+        maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
       },
     });
 
@@ -135,8 +127,7 @@ export class PlatformApi extends Construct {
         );
     }
 
-    // A gateway response cannot echo one origin out of several, so only `*` or a single origin is set.
-    const corsOrigin = allowedOrigins.length === 1 ? allowedOrigins[0] : undefined;
+    const corsOrigin = gatewayResponseOrigin(allowedOrigins);
     for (const [type, response] of Object.entries(GATEWAY_RESPONSES) as [
       GatewayResponseType,
       { statusCode: number },

@@ -8,6 +8,7 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   Context,
 } from 'aws-lambda';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from '../lib/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
@@ -45,8 +46,6 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
-const CORS_HEADERS =
-  'Authorization,Content-Type,X-Request-Id,Idempotency-Key,Inference-Header-Content-Length';
 
 interface CachedDecision {
   readonly result: APIGatewayAuthorizerResult;
@@ -66,7 +65,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     handle(req, res).catch((error: unknown) => {
       // Only a bug in the emulator itself lands here; answer as the gateway would and keep serving.
       console.error('api gateway emulator failure', error);
-      if (!res.headersSent) sendGatewayResponse(res, 'DEFAULT_5XX', randomUUID(), req.headers.origin);
+      if (!res.headersSent) sendGatewayResponse(res, 'DEFAULT_5XX', randomUUID());
       else res.destroy();
     });
   });
@@ -77,16 +76,14 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const body = await readBody(req);
-    if (body === 'too-large') return sendGatewayResponse(res, 'REQUEST_TOO_LARGE', requestId, origin, true);
+    if (body === 'too-large') return sendGatewayResponse(res, 'REQUEST_TOO_LARGE', requestId, true);
 
     const match = matchRoute(method === 'OPTIONS' ? 'GET' : method, url.pathname);
     if (method === 'OPTIONS') {
-      if (match === 'not-found')
-        return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+      if (match === 'not-found') return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId);
       return sendPreflight(res, requestId, origin);
     }
-    if (typeof match === 'string')
-      return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId, origin);
+    if (typeof match === 'string') return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId);
 
     const { headers, multiValueHeaders } = headersOf(req);
     const { single: queryStringParameters, multi: multiValueQueryStringParameters } = queryOf(url);
@@ -107,7 +104,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     let authorizerContext: Record<string, unknown> | null = null;
     if (match.route.scope) {
       const decision = await authorize(match.route, url.pathname, method, headers, requestContext);
-      if (typeof decision === 'string') return sendGatewayResponse(res, decision, requestId, origin);
+      if (typeof decision === 'string') return sendGatewayResponse(res, decision, requestId);
       authorizerContext = decision;
     }
 
@@ -131,8 +128,8 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       event,
       match.route.function,
     );
-    if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId, origin);
-    if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId, origin);
+    if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
+    if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
     sendProxyResult(res, result, requestId);
   }
 
@@ -195,10 +192,10 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
 
   function sendPreflight(res: ServerResponse, requestId: string, origin: string | undefined): void {
     res.writeHead(204, {
-      ...corsHeaders(options.allowedOrigins, origin),
-      'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
-      'Access-Control-Allow-Headers': CORS_HEADERS,
-      'Access-Control-Max-Age': '600',
+      ...preflightOrigin(options.allowedOrigins, origin),
+      'Access-Control-Allow-Methods': 'OPTIONS,GET,PUT,POST,DELETE,PATCH,HEAD',
+      'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
+      'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
       'x-amzn-RequestId': requestId,
     });
     res.end();
@@ -208,13 +205,12 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     res: ServerResponse,
     type: GatewayResponseType,
     requestId: string,
-    origin: string | undefined,
     close = false,
   ): void {
     const body = gatewayResponseTemplate(type).replace('$context.requestId', requestId);
     res.writeHead(GATEWAY_RESPONSES[type].statusCode, {
       'Content-Type': 'application/json',
-      ...corsHeaders(options.allowedOrigins, origin),
+      ...staticOrigin(options.allowedOrigins),
       'x-amzn-RequestId': requestId,
       'x-amzn-ErrorType': type,
       ...(close ? { Connection: 'close' } : {}),
@@ -238,11 +234,20 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
   };
 }
 
-function corsHeaders(allowedOrigins: readonly string[], origin: string | undefined): Record<string, string> {
+/** The preflight echoes the request's origin when it is allowed, as CDK's preflight integration does. */
+function preflightOrigin(
+  allowedOrigins: readonly string[],
+  origin: string | undefined,
+): Record<string, string> {
   if (allowedOrigins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
   if (origin && allowedOrigins.includes(origin))
     return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
   return {};
+}
+
+function staticOrigin(allowedOrigins: readonly string[]): Record<string, string> {
+  const value = gatewayResponseOrigin(allowedOrigins);
+  return value ? { 'Access-Control-Allow-Origin': value } : {};
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {

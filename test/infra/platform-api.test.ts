@@ -1,11 +1,11 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CORS_ALLOW_HEADERS } from '../../lib/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   gatewayResponseTemplate,
 } from '../../lib/gateway-responses';
-import { CORS_ALLOW_HEADERS } from '../../lib/platform-api';
 import { ROUTES } from '../../lib/routes';
 import { synthesizePlatform } from './platform-app';
 

@@ -1,0 +1,24 @@
+/**
+ * CORS settings shared by the CDK stack and the local API Gateway emulator, so a browser sees the
+ * same preflight answers from both.
+ */
+
+/** Request headers browsers may send cross-origin. */
+export const CORS_ALLOW_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'X-Request-Id',
+  'Idempotency-Key',
+  'Inference-Header-Content-Length',
+] as const;
+
+/** How long a browser may reuse a preflight answer. */
+export const CORS_MAX_AGE_SECONDS = 3600;
+
+/**
+ * The `Access-Control-Allow-Origin` value of API Gateway's own error responses. A gateway response
+ * has static headers, so it cannot pick one origin out of several: only `*` or a single origin is set.
+ */
+export function gatewayResponseOrigin(allowedOrigins: readonly string[]): string | undefined {
+  return allowedOrigins.length === 1 ? allowedOrigins[0] : undefined;
+}

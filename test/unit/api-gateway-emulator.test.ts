@@ -1,0 +1,199 @@
+import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type ApiGatewayEmulator,
+  type ApiGatewayEmulatorOptions,
+  startApiGateway,
+} from '../../local/api-gateway';
+
+const ok = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
+  Promise.resolve({
+    statusCode: 200,
+    headers: { 'X-Echo': 'yes' },
+    body: JSON.stringify({ seen: event.resource }),
+  });
+
+function allowAll(principalId = 'alice'): APIGatewayAuthorizerResult {
+  return {
+    principalId,
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [
+        { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:*:*:*/*/*' },
+      ],
+    },
+    context: { sub: principalId, scopes: 'inference:invoke', tier: 'standard' },
+  };
+}
+
+describe('API Gateway emulator', () => {
+  let api: ApiGatewayEmulator | undefined;
+  afterEach(async () => {
+    await api?.close();
+    api = undefined;
+  });
+
+  async function start(overrides: Partial<ApiGatewayEmulatorOptions> = {}) {
+    const options: ApiGatewayEmulatorOptions = {
+      handlers: { health: vi.fn(ok), inference: vi.fn(ok) },
+      authorizer: vi.fn(async () => allowAll()),
+      authorizerCacheTtlSeconds: 300,
+      allowedOrigins: ['*'],
+      ...overrides,
+    };
+    api = await startApiGateway(options);
+    return { ...options, url: api.url };
+  }
+  const auth = { Authorization: 'Bearer token-a' };
+
+  it('sends a REST proxy event with path parameters, query strings and the client header casing', async () => {
+    // Prepare
+    const { url, handlers } = await start();
+    // Act
+    const response = await fetch(`${url}/v2/models/my%20model/versions/3?a=1&a=2&b=x`, {
+      headers: { ...auth, 'X-Custom-Header': 'v' },
+    });
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-echo')).toBe('yes');
+    const event = vi.mocked(handlers.inference).mock.calls[0]![0];
+    expect(event).toMatchObject({
+      resource: '/v2/models/{model}/versions/{version}',
+      path: '/v2/models/my%20model/versions/3',
+      httpMethod: 'GET',
+      pathParameters: { model: 'my model', version: '3' },
+      queryStringParameters: { a: '2', b: 'x' },
+      multiValueQueryStringParameters: { a: ['1', '2'], b: ['x'] },
+      body: null,
+      requestContext: { stage: 'local', authorizer: { sub: 'alice', principalId: 'alice' } },
+    });
+    expect(event.headers['X-Custom-Header']).toBe('v');
+  });
+
+  it('answers an unknown route with the gateway 404 JSON', async () => {
+    const { url } = await start();
+    const response = await fetch(`${url}/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: {
+        code: 'NOT_FOUND',
+        message: expect.any(String),
+        requestId: response.headers.get('x-amzn-requestid'),
+      },
+    });
+  });
+
+  it('answers a known path with the wrong method as API Gateway does (404)', async () => {
+    const { url } = await start();
+    expect((await fetch(`${url}/health`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('answers 401 without calling the authorizer when the Authorization header is missing', async () => {
+    const { url, authorizer } = await start();
+    const response = await fetch(`${url}/v2/models/simple`);
+    expect(response.status).toBe(401);
+    expect(authorizer).not.toHaveBeenCalled();
+  });
+
+  it('answers 401 when the authorizer says Unauthorized and 500 when it fails otherwise', async () => {
+    const authorizer = vi
+      .fn()
+      .mockRejectedValueOnce(new Error('Unauthorized'))
+      .mockRejectedValueOnce(new Error('boom'));
+    const { url } = await start({ authorizer });
+    expect((await fetch(`${url}/v2/models/simple`, { headers: auth })).status).toBe(401);
+    expect((await fetch(`${url}/v2/models/simple`, { headers: auth })).status).toBe(500);
+  });
+
+  it('answers 403 when the policy does not allow the route', async () => {
+    const denied = allowAll();
+    denied.policyDocument.Statement = [
+      {
+        Action: 'execute-api:Invoke',
+        Effect: 'Allow',
+        Resource: 'arn:aws:execute-api:*:*:*/*/GET/v2/models/*',
+      },
+    ];
+    const { url, handlers } = await start({ authorizer: vi.fn(async () => denied) });
+    const response = await fetch(`${url}/v2/models/simple/infer`, {
+      method: 'POST',
+      headers: auth,
+      body: '{}',
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(handlers.inference).not.toHaveBeenCalled();
+  });
+
+  it('caches the authorizer decision per token for the TTL', async () => {
+    const { url, authorizer } = await start();
+    for (const token of ['token-a', 'token-a', 'token-a', 'token-b']) {
+      await fetch(`${url}/v2/models/simple`, { headers: { Authorization: `Bearer ${token}` } });
+    }
+    expect(authorizer).toHaveBeenCalledTimes(2);
+  });
+
+  it('calls the authorizer every time when the TTL is zero', async () => {
+    const { url, authorizer } = await start({ authorizerCacheTtlSeconds: 0 });
+    await fetch(`${url}/v2/models/simple`, { headers: auth });
+    await fetch(`${url}/v2/models/simple`, { headers: auth });
+    expect(authorizer).toHaveBeenCalledTimes(2);
+  });
+
+  it.each([
+    ['throws', () => Promise.reject(new Error('crash'))],
+    ['returns no status code', () => Promise.resolve({ body: 'x' })],
+  ])('answers 502 when the function %s', async (_case, impl) => {
+    const { url } = await start({ handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok) } });
+    const response = await fetch(`${url}/health`);
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: { code: 'BAD_GATEWAY' } });
+  });
+
+  it('answers 504 when the function runs past the integration timeout', async () => {
+    const slow = vi.fn(
+      () =>
+        new Promise<APIGatewayProxyResult>((resolve) =>
+          setTimeout(() => resolve({ statusCode: 200, body: '' }), 500),
+        ),
+    );
+    const { url } = await start({
+      handlers: { health: slow, inference: vi.fn(ok) },
+      integrationTimeoutMs: 50,
+    });
+    expect((await fetch(`${url}/health`)).status).toBe(504);
+  });
+
+  it('answers 413 for a body over 10 MB', async () => {
+    const { url, handlers } = await start();
+    const response = await fetch(`${url}/v2/models/simple/infer`, {
+      method: 'POST',
+      headers: auth,
+      body: 'x'.repeat(10 * 1024 * 1024 + 1),
+    });
+    expect(response.status).toBe(413);
+    expect(handlers.inference).not.toHaveBeenCalled();
+  });
+
+  it('answers a CORS preflight without a token', async () => {
+    const { url, authorizer } = await start();
+    const response = await fetch(`${url}/v2/models/simple/infer`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(response.headers.get('access-control-allow-headers')).toContain('Authorization');
+    expect(authorizer).not.toHaveBeenCalled();
+  });
+
+  it('echoes only allowed origins in the preflight', async () => {
+    const { url } = await start({ allowedOrigins: ['https://a.example', 'https://b.example'] });
+    const preflight = (origin: string) =>
+      fetch(`${url}/health`, { method: 'OPTIONS', headers: { Origin: origin } }).then((r) =>
+        r.headers.get('access-control-allow-origin'),
+      );
+    expect(await preflight('https://b.example')).toBe('https://b.example');
+    expect(await preflight('https://evil.example')).toBeNull();
+  });
+});
