@@ -1,6 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
 
 export interface RegistryTableProps {
   /**
@@ -21,8 +22,8 @@ export class RegistryTable extends Construct {
   constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
     super(scope, id);
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
+      partitionKey: { name: REGISTRY_KEYS.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: REGISTRY_KEYS.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.AWS_MANAGED,

@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startFauxqs } from 'fauxqs';
-import { ModelRegistry, type ModelVersion, REGISTRY_KEYS } from '../functions/shared/registry';
+import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
 import { type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
+import { createRegistryTable, startDynamoDb } from './dynamodb';
 import { startModelServer } from './model-server';
 import { startSecretsManager } from './secrets-manager';
 
@@ -57,10 +56,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
   };
   try {
-    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise<void>((resolve) => dynamo.close(() => resolve())));
-    const dynamodbUrl = `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`;
+    const dynamo = await startDynamoDb();
+    closers.push(() => dynamo.close());
+    const dynamodbUrl = dynamo.url;
 
     const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
     closers.push(() => sqs.stop());
@@ -105,7 +103,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     delete process.env.AWS_SESSION_TOKEN;
 
     const dynamodb = new DynamoDBClient({});
-    await createRegistryTable(dynamodb);
+    await createRegistryTable(dynamodb, REGISTRY_TABLE);
     await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 
@@ -139,23 +137,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   }
 }
 
-async function createRegistryTable(client: DynamoDBClient): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: REGISTRY_TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
-        { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
-        { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
-      ],
-    }),
-  );
-}
-
 /** Registers every version of every shipped model, served by the local endpoint. */
 export async function seedRegistry(
   registry: ModelRegistry,
@@ -168,9 +149,7 @@ export async function seedRegistry(
         name: model.name,
         version,
         platform: model.platform,
-        inputs: [...model.signature.inputs].map((t) => ({ ...t, shape: [...t.shape] })),
-        outputs: [...model.signature.outputs].map((t) => ({ ...t, shape: [...t.shape] })),
-        maxBatchSize: model.signature.maxBatchSize,
+        ...model.signature,
         backends: [{ endpointName: LOCAL_ENDPOINT, targetModel: model.name, weight: 100 }],
         status: 'ACTIVE',
         description: `shipped in triton-image/model_repository/${model.name}`,

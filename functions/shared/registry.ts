@@ -8,9 +8,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
 import { DATATYPES } from './model-signature';
-
-/** Key attribute names of the registry table; the CDK construct and the local platform use these. */
-export const REGISTRY_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+import { REGISTRY_KEYS } from './registry-keys';
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const MODEL_VERSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
@@ -18,7 +16,7 @@ export const MODEL_VERSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const TensorSignatureSchema = z.object({
   name: z.string().min(1).max(128),
   datatype: z.enum(DATATYPES),
-  shape: z.array(z.number().int().min(-1)).max(16),
+  shape: z.array(z.number().int().min(-1)).max(16).readonly(),
 });
 
 /** Where a version is served: a SageMaker endpoint (and variant, and model on multi-model endpoints). */
@@ -34,8 +32,8 @@ export const ModelVersionSchema = z.object({
   name: z.string().regex(MODEL_NAME),
   version: z.string().regex(MODEL_VERSION),
   platform: z.string().min(1).max(64),
-  inputs: z.array(TensorSignatureSchema).min(1),
-  outputs: z.array(TensorSignatureSchema).min(1),
+  inputs: z.array(TensorSignatureSchema).min(1).readonly(),
+  outputs: z.array(TensorSignatureSchema).min(1).readonly(),
   maxBatchSize: z.number().int().min(0),
   backends: z.array(BackendSchema).min(1),
   status: z.enum(['ACTIVE', 'DISABLED']),

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResponse } from '../../functions/shared/inference-protocol';
 import { type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const ENDPOINT = 'simple-endpoint';
 const MULTI_MODEL_ENDPOINT = 'multi-model-endpoint';
@@ -192,14 +193,8 @@ describe('startModelServer', () => {
           name: 'simple',
           versions: ['1'],
           platform: 'onnxruntime_onnx',
-          inputs: [
-            { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-            { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-          ],
-          outputs: [
-            { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-            { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-          ],
+          inputs: SIMPLE_SIGNATURE.inputs,
+          outputs: SIMPLE_SIGNATURE.outputs,
         });
       },
     );

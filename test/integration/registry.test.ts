@@ -1,14 +1,12 @@
-import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   latestActiveVersion,
   ModelRegistry,
   type ModelVersion,
   ModelVersionExistsError,
-  REGISTRY_KEYS,
 } from '../../functions/shared/registry';
+import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
 
 const version = (v: string, overrides: Partial<ModelVersion> = {}): ModelVersion => ({
   name: 'simple',
@@ -25,37 +23,24 @@ const version = (v: string, overrides: Partial<ModelVersion> = {}): ModelVersion
 });
 
 describe('ModelRegistry on dynalite', () => {
-  const server = dynalite({ createTableMs: 0 });
+  let dynamo: LocalDynamoDb;
   let client: DynamoDBClient;
   let registry: ModelRegistry;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dynamo = await startDynamoDb();
     client = new DynamoDBClient({
-      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      endpoint: dynamo.url,
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'registry',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
-          { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
-          { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await createRegistryTable(client, 'registry');
     registry = new ModelRegistry(client, 'registry');
   });
 
   afterAll(async () => {
     client.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await dynamo.close();
   });
 
   it('stores a version and reads it back unchanged', async () => {

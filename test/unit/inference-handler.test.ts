@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../functions/shared/registry';
 import { lambdaContext, proxyEvent } from '../helpers/events';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const dynamodb = mockClient(DynamoDBClient);
 const sagemaker = mockClient(SageMakerRuntimeClient);
@@ -19,15 +20,7 @@ const simple: ModelVersion = {
   name: 'simple',
   version: '1',
   platform: 'onnxruntime_onnx',
-  inputs: [
-    { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-    { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-  ],
-  outputs: [
-    { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-    { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-  ],
-  maxBatchSize: 8,
+  ...SIMPLE_SIGNATURE,
   backends: [{ endpointName: 'triton', targetModel: 'simple', weight: 100 }],
   status: 'ACTIVE',
   createdAt: '2026-01-01T00:00:00Z',
@@ -177,8 +170,8 @@ describe('inference handler', () => {
       name: 'simple',
       versions: ['1'],
       platform: 'onnxruntime_onnx',
-      inputs: simple.inputs,
-      outputs: simple.outputs,
+      inputs: SIMPLE_SIGNATURE.inputs,
+      outputs: SIMPLE_SIGNATURE.outputs,
     });
   });
 });

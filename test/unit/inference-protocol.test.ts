@@ -8,6 +8,7 @@ import {
   validateAgainstSignature,
 } from '../../functions/shared/inference-protocol';
 import { DATATYPES, type ModelSignature } from '../../functions/shared/model-signature';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const tensor = (overrides: Record<string, unknown> = {}) => ({
   name: 'INPUT0',
@@ -287,17 +288,7 @@ describe('parseInferenceRequest', () => {
 });
 
 describe('validateAgainstSignature', () => {
-  const simple: ModelSignature = {
-    inputs: [
-      { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-      { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-    ],
-    outputs: [
-      { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-      { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-    ],
-    maxBatchSize: 8,
-  };
+  const simple = SIMPLE_SIGNATURE;
 
   const input = (name: string, shape = [1, 16], datatype = 'INT32') => ({
     name,

@@ -7,6 +7,7 @@ import type { TensorSignature } from '../../functions/shared/model-signature';
 import { DataType } from '../../triton-image/gen/model_config_pb';
 import { loadModelRepository, modelFilePath, toV2Datatype } from '../../triton-image/model-repository';
 import { DEFAULT_REPOSITORY_DIR } from '../../triton-image/scripts/build-models';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 function config(name: string, extra = ''): string {
   return `name: "${name}"
@@ -49,17 +50,7 @@ describe('loadModelRepository', () => {
       latestVersion: '1',
       dynamicBatching: { preferredBatchSizes: [4, 8], maxQueueDelayMicroseconds: 100 },
     });
-    expect(simple!.signature).toEqual({
-      inputs: [
-        { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-      outputs: [
-        { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-      maxBatchSize: 8,
-    });
+    expect(simple!.signature).toEqual(SIMPLE_SIGNATURE);
     expect(simple!.config.instanceGroup).toHaveLength(1);
     expect(modelFilePath(simple!, '1')).toBe(path.join(DEFAULT_REPOSITORY_DIR, 'simple', '1', 'model.onnx'));
   });

@@ -1,0 +1,37 @@
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
+
+export interface LocalDynamoDb {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** dynalite in memory on 127.0.0.1, with table changes taking effect at once. */
+export async function startDynamoDb(port = 0): Promise<LocalDynamoDb> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The registry table with the key schema the CDK stack deploys. */
+export async function createRegistryTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
+        { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+}
