@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { RateLimitTiersSchema } from '../functions/shared/rate-limit-config';
 
 /**
  * Deployment configuration, read from `cdk.json` context (or `-c key=value`) and validated at synth.
@@ -8,6 +9,16 @@ const csv = z.union([
   z.array(z.string()),
   z.string().transform((s) => (s ? s.split(',').map((x) => x.trim()) : [])),
 ]);
+
+/** An object from cdk.json, or the same object as a JSON string from `-c key='{...}'`. */
+const jsonObject = (value: unknown) => {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value; // left as a string, so the schema reports it with the value
+  }
+};
 
 export const PlatformConfigSchema = z
   .object({
@@ -46,6 +57,12 @@ export const PlatformConfigSchema = z
     /** Stage-wide throttling: steady requests per second and burst. */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
     throttleBurstLimit: z.coerce.number().int().min(1).default(2000),
+    /** Per-principal limits by the token's `tier` claim; tokens without a known tier get `standard`. */
+    rateLimitTiers: z.preprocess(jsonObject, RateLimitTiersSchema).default({
+      standard: { limit: 600, windowSeconds: 60 },
+      premium: { limit: 6000, windowSeconds: 60 },
+      trial: { limit: 60, windowSeconds: 60 },
+    }),
   })
   .strict();
 

@@ -22,3 +22,28 @@ export const CORS_MAX_AGE_SECONDS = 3600;
 export function gatewayResponseOrigin(allowedOrigins: readonly string[]): string | undefined {
   return allowedOrigins.length === 1 ? allowedOrigins[0] : undefined;
 }
+
+/** Response headers a browser script may read. */
+export const CORS_EXPOSE_HEADERS = [
+  'X-Request-Id',
+  'X-Model-Version',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'Retry-After',
+  'Location',
+] as const;
+
+/**
+ * CORS headers for a response to `origin`: `*` when any origin is allowed, else the origin itself
+ * when it is on the list (with `Vary: Origin` so caches keep answers apart), else none.
+ */
+export function corsHeaders(
+  allowedOrigins: readonly string[],
+  origin: string | undefined,
+): Record<string, string> {
+  if (allowedOrigins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
+  if (origin && allowedOrigins.includes(origin))
+    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
+  return {};
+}

@@ -5,6 +5,7 @@ import type { PlatformConfig } from './config';
 import { JwtSigningSecret } from './jwt-signing-secret';
 import { PlatformApi } from './platform-api';
 import { PROJECT_ROOT } from './project-root';
+import { RateLimitTable } from './rate-limit-table';
 import { RegistryTable } from './registry-table';
 import { TritonEndpoint } from './triton-endpoint';
 
@@ -29,6 +30,7 @@ export interface InferencePlatformStackProps extends StackProps {
 export class InferencePlatformStack extends Stack {
   public readonly api: PlatformApi;
   public readonly registry: RegistryTable;
+  public readonly rateLimits: RateLimitTable;
   public readonly endpoint: TritonEndpoint;
   /** Present in HS256 mode only (no `jwksUrl` configured). */
   public readonly signingSecret?: JwtSigningSecret;
@@ -44,6 +46,7 @@ export class InferencePlatformStack extends Stack {
     super(scope, id, { ...props, env: { ...props.env, region: config.region } });
 
     this.registry = new RegistryTable(this, 'Registry');
+    this.rateLimits = new RateLimitTable(this, 'RateLimits');
     this.endpoint = new TritonEndpoint(this, 'Triton', {
       imageDirectory: props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'),
       modelRepositoryPath: props.modelRepositoryPath,
@@ -60,14 +63,25 @@ export class InferencePlatformStack extends Stack {
     });
 
     // Each wiring sets the variable a handler reads and grants exactly what that handler does with it.
-    const { health, inference } = this.api.functions;
+    const { health, inference, models } = this.api.functions;
     const authorizer = this.api.authorizerFunction;
-
-    inference.addEnvironment('REGISTRY_TABLE_NAME', this.registry.table.tableName);
-    this.registry.table.grantReadData(inference);
-    this.endpoint.grantInvoke(inference);
+    const allowedOrigins = config.allowedOrigins.join(',');
 
     health.addEnvironment('PLATFORM_VERSION', props.platformVersion ?? 'unknown');
+    health.addEnvironment('ALLOWED_ORIGINS', allowedOrigins);
+
+    // Functions behind the authorizer: registry reads, the per-principal rate limit and CORS.
+    for (const fn of [inference, models]) {
+      fn.addEnvironment('REGISTRY_TABLE_NAME', this.registry.table.tableName);
+      fn.addEnvironment('RATE_LIMIT_TABLE_NAME', this.rateLimits.table.tableName);
+      fn.addEnvironment('RATE_LIMIT_TIERS', JSON.stringify(config.rateLimitTiers));
+      fn.addEnvironment('ALLOWED_ORIGINS', allowedOrigins);
+      // The limiter makes one conditional UpdateItem per request and nothing else.
+      this.rateLimits.table.grant(fn, 'dynamodb:UpdateItem');
+    }
+    this.registry.grantModelReads(inference);
+    this.endpoint.grantInvoke(inference);
+    this.registry.grantRegistryWrites(models);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment('JWKS_URL', config.jwksUrl);

@@ -1,5 +1,13 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  AttributeType,
+  BillingMode,
+  type CfnTable,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
 
@@ -13,11 +21,13 @@ export interface RegistryTableProps {
 }
 
 /**
- * The model registry: one DynamoDB table with a generic `pk`/`sk` key, billed on demand, with
- * point-in-time recovery and AWS-managed encryption. It is retained when the stack is deleted.
+ * The model registry: one DynamoDB table with a generic `pk`/`sk` key and a sparse index listing
+ * the models, billed on demand, with point-in-time recovery and AWS-managed encryption. It is
+ * retained when the stack is deleted.
  */
 export class RegistryTable extends Construct {
   public readonly table: Table;
+  private readonly logicalId: string;
 
   constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
     super(scope, id);
@@ -29,6 +39,37 @@ export class RegistryTable extends Construct {
       encryption: TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    (this.table.node.defaultChild as CfnTable).overrideLogicalId(props.logicalId ?? 'RegistryTable');
+    this.table.addGlobalSecondaryIndex({
+      indexName: REGISTRY_KEYS.modelsIndex.name,
+      partitionKey: { name: REGISTRY_KEYS.modelsIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: REGISTRY_KEYS.modelsIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: ['name', 'createdAt'],
+    });
+    this.logicalId = props.logicalId ?? 'RegistryTable';
+    (this.table.node.defaultChild as CfnTable).overrideLogicalId(this.logicalId);
+  }
+
+  /**
+   * What the data plane needs: one Query of a model's partition. Unlike `grantReadData`, it grants
+   * nothing on the index, which only the control plane lists.
+   */
+  public grantModelReads(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:Query'],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
+  /** What the control plane needs: read and write the registry, including listing models on the index. */
+  public grantRegistryWrites(grantee: IGrantable): Grant {
+    const grant = this.table.grantReadWriteData(grantee);
+    if (!Construct.isConstruct(grantee.grantPrincipal)) return grant;
+    Validations.of(grantee.grantPrincipal).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.logicalId}.Arn>/index/*]`,
+      reason: 'The registry has one index (models), which the registry API queries to list models.',
+    });
+    return grant;
   }
 }

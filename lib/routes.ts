@@ -21,6 +21,10 @@ export const API_FUNCTIONS = {
     entry: 'functions/inference/handler.ts',
     description: 'Open Inference Protocol: model metadata, readiness and inference',
   },
+  models: {
+    entry: 'functions/models/handler.ts',
+    description: 'Model registry: versions, signatures, backends and aliases',
+  },
 } as const;
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
 
@@ -66,6 +70,24 @@ export const ROUTES: readonly Route[] = [
     function: 'inference',
     scope: 'inference:invoke',
   },
+  { method: 'POST', path: '/v1/models', function: 'models', scope: 'models:write' },
+  { method: 'GET', path: '/v1/models', function: 'models', scope: 'models:read' },
+  { method: 'GET', path: '/v1/models/{model}', function: 'models', scope: 'models:read' },
+  { method: 'GET', path: '/v1/models/{model}/versions/{version}', function: 'models', scope: 'models:read' },
+  {
+    method: 'PATCH',
+    path: '/v1/models/{model}/versions/{version}',
+    function: 'models',
+    scope: 'models:write',
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/models/{model}/versions/{version}',
+    function: 'models',
+    scope: 'models:write',
+  },
+  { method: 'PUT', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
+  { method: 'DELETE', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
 ];
 
 /** A compiled route: the table entry plus a matcher that extracts path parameters. */

@@ -8,7 +8,7 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   Context,
 } from 'aws-lambda';
-import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from '../lib/cors';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, corsHeaders, gatewayResponseOrigin } from '../lib/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
@@ -192,7 +192,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
 
   function sendPreflight(res: ServerResponse, requestId: string, origin: string | undefined): void {
     res.writeHead(204, {
-      ...preflightOrigin(options.allowedOrigins, origin),
+      ...corsHeaders(options.allowedOrigins, origin),
       'Access-Control-Allow-Methods': 'OPTIONS,GET,PUT,POST,DELETE,PATCH,HEAD',
       'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
       'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
@@ -232,17 +232,6 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
         server.closeAllConnections();
       }),
   };
-}
-
-/** The preflight echoes the request's origin when it is allowed, as CDK's preflight integration does. */
-function preflightOrigin(
-  allowedOrigins: readonly string[],
-  origin: string | undefined,
-): Record<string, string> {
-  if (allowedOrigins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
-  if (origin && allowedOrigins.includes(origin))
-    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
-  return {};
 }
 
 function staticOrigin(allowedOrigins: readonly string[]): Record<string, string> {

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { RATE_LIMIT_KEYS } from '../functions/shared/rate-limit-config';
 import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
 
 export interface LocalDynamoDb {
@@ -27,11 +28,35 @@ export async function createRegistryTable(client: DynamoDBClient, tableName: str
       AttributeDefinitions: [
         { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
         { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
         { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
       ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: REGISTRY_KEYS.modelsIndex.name,
+          KeySchema: [
+            { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['name', 'createdAt'] },
+        },
+      ],
+    }),
+  );
+}
+
+/** The rate-limit table with the key schema the CDK stack deploys (dynalite has no TTL; nothing relies on it). */
+export async function createRateLimitTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: RATE_LIMIT_KEYS.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: RATE_LIMIT_KEYS.partitionKey, KeyType: 'HASH' }],
     }),
   );
 }

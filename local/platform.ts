@@ -4,10 +4,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startFauxqs } from 'fauxqs';
 import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
 import { type PlatformConfig, readPlatformConfig } from '../lib/config';
+import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
-import { startApiGateway } from './api-gateway';
+import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
-import { createRegistryTable, startDynamoDb } from './dynamodb';
+import { createRateLimitTable, createRegistryTable, startDynamoDb } from './dynamodb';
 import { startModelServer } from './model-server';
 import { startSecretsManager } from './secrets-manager';
 
@@ -15,6 +16,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
 const REGION = 'us-east-1';
 const REGISTRY_TABLE = 'inference-platform-registry';
+const RATE_LIMIT_TABLE = 'inference-platform-rate-limits';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
@@ -86,6 +88,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
       REGISTRY_TABLE_NAME: REGISTRY_TABLE,
+      RATE_LIMIT_TABLE_NAME: RATE_LIMIT_TABLE,
+      RATE_LIMIT_TIERS: JSON.stringify(config.rateLimitTiers),
+      ALLOWED_ORIGINS: config.allowedOrigins.join(','),
       JWT_SECRET_ARN: SECRET_ARN,
       ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
@@ -104,18 +109,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     const dynamodb = new DynamoDBClient({});
     await createRegistryTable(dynamodb, REGISTRY_TABLE);
+    await createRateLimitTable(dynamodb, RATE_LIMIT_TABLE);
     await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 
     // Imported only now: handlers read their environment when their module loads, as in Lambda.
-    const [health, inference, authorizer] = await Promise.all([
-      import('../functions/health/handler'),
-      import('../functions/inference/handler'),
-      import('../functions/authorizer/handler'),
-    ]);
+    const load = async (entry: string) => ((await import(`../${entry}`)) as { handler: never }).handler;
+    const handlers = Object.fromEntries(
+      await Promise.all(
+        Object.entries(API_FUNCTIONS).map(async ([name, { entry }]) => [name, await load(entry)]),
+      ),
+    ) as ApiGatewayEmulatorOptions['handlers'];
     const api = await startApiGateway({
-      handlers: { health: health.handler, inference: inference.handler },
-      authorizer: authorizer.handler,
+      handlers,
+      authorizer: await load(AUTHORIZER_FUNCTION.entry),
       authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
       allowedOrigins: config.allowedOrigins,
       port: options.apiPort ?? 3000,

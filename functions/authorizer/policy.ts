@@ -1,6 +1,6 @@
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { ROUTES } from '../../lib/routes';
-import type { Principal } from './token-verifier';
+import type { Principal } from '../shared/principal';
 
 /**
  * An IAM policy allowing every route whose scope the principal holds. API Gateway caches the

@@ -1,12 +1,6 @@
 import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { SCOPES, type Scope } from '../../lib/routes';
-
-/** Who is calling, as the authorizer hands it to every handler. */
-export interface Principal {
-  readonly sub: string;
-  readonly scopes: readonly Scope[];
-  readonly tier: string;
-}
+import type { Principal } from '../shared/principal';
 
 export class InvalidTokenError extends Error {}
 

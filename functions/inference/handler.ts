@@ -1,31 +1,21 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import middy from '@middy/core';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
-import { errorResponse, json, parseJsonBody, requestIdOf } from '../shared/http';
-import { logger } from '../shared/observability/logger';
+import { type ApiRequest, apiHandler } from '../shared/api-handler';
+import { apiEnvironment, modelCache, rateLimiter } from '../shared/api-runtime';
+import { json, parseJsonBody } from '../shared/http';
+import { instrument } from '../shared/observability/instrument';
 import { metrics } from '../shared/observability/metrics';
 import { tracer } from '../shared/observability/tracer';
-import { ModelRegistry } from '../shared/registry';
-import { infer, modelMetadata, resolveModelVersion } from './inference-service';
+import { infer, modelMetadata, resolveTarget } from './inference-service';
 
 const env = z
   .object({
-    REGISTRY_TABLE_NAME: z.string().min(1),
     /** Below API Gateway's 29 s so the client gets our 504, not the gateway's. */
     BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(25_000),
   })
   .parse(process.env);
 
-const registry = new ModelRegistry(
-  tracer.captureAWSv3Client(new DynamoDBClient({})),
-  env.REGISTRY_TABLE_NAME,
-);
 const sagemaker = tracer.captureAWSv3Client(
   new SageMakerRuntimeClient({
     maxAttempts: 1,
@@ -33,31 +23,23 @@ const sagemaker = tracer.captureAWSv3Client(
   }),
 );
 
-async function route(event: APIGatewayProxyEvent, requestId: string): Promise<APIGatewayProxyResult> {
+async function route({ event, requestId }: ApiRequest) {
   const { model = '', version } = event.pathParameters ?? {};
-  const resolved = await resolveModelVersion(registry, model, version);
-  const versionHeader = { 'X-Model-Version': resolved.version };
-  if (event.resource.endsWith('/ready'))
-    return json(200, { name: model, version: resolved.version, ready: true }, requestId);
-  if (event.httpMethod === 'GET') return json(200, modelMetadata(resolved), requestId, versionHeader);
-
+  const target = await resolveTarget(modelCache, model, version, requestId);
+  const versionHeader = { 'X-Model-Version': target.version.version };
+  if (event.resource.endsWith('/ready')) {
+    return json(200, { name: model, version: target.version.version, ready: true }, requestId, versionHeader);
+  }
+  if (event.httpMethod === 'GET') {
+    return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
+  }
   const started = performance.now();
-  const response = await infer({ registry, sagemaker }, resolved, parseJsonBody(event));
-  metrics.addDimension('model', resolved.name);
+  const response = await infer({ sagemaker }, target.version, parseJsonBody(event));
+  metrics.addDimension('model', target.model.name);
   metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, performance.now() - started);
   return json(200, response, requestId, versionHeader);
 }
 
-export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  const requestId = requestIdOf(event);
-  logger.appendKeys({ requestId, model: event.pathParameters?.model });
-  try {
-    return await route(event, requestId);
-  } catch (error) {
-    metrics.addMetric('InferenceErrors', MetricUnit.Count, 1);
-    return errorResponse(error, requestId, 'inference');
-  }
-})
-  .use(captureLambdaHandler(tracer))
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = instrument(
+  apiHandler(route, { errorStyle: 'inference', allowedOrigins: apiEnvironment.ALLOWED_ORIGINS, rateLimiter }),
+);

@@ -5,61 +5,98 @@ import {
   parseInferenceRequest,
   validateAgainstSignature,
 } from '../shared/inference-protocol';
+import type { ModelCache } from '../shared/model-cache';
 import {
+  ALIAS_NAME,
   type Backend,
   latestActiveVersion,
   MODEL_NAME,
   MODEL_VERSION,
-  type ModelRegistry,
+  type Model,
   type ModelVersion,
+  versionNotFound,
 } from '../shared/registry';
 import { invokeBackend } from '../shared/sagemaker-backend';
 
 export interface InferenceDependencies {
-  readonly registry: ModelRegistry;
   readonly sagemaker: SageMakerRuntimeClient;
   /** Source of randomness for weighted backend choice; injectable so tests can pin it. */
   readonly random?: () => number;
 }
 
-/** Finds the version a request names, or the latest active one; one registry call either way. */
-export async function resolveModelVersion(
-  registry: ModelRegistry,
-  model: string,
-  version: string | undefined,
-): Promise<ModelVersion> {
-  if (!MODEL_NAME.test(model)) throw new BadRequestError(`invalid model name '${model}'`);
-  if (version === undefined) {
-    const latest = latestActiveVersion(await registry.listVersions(model));
-    if (!latest) throw new NotFoundError(`model '${model}' is not found`);
-    return latest;
-  }
-  if (!MODEL_VERSION.test(version)) throw new BadRequestError(`invalid model version '${version}'`);
-  const found = await registry.getVersion(model, version);
-  if (found?.status !== 'ACTIVE') throw new NotFoundError(`model '${model}' has no version '${version}'`);
-  return found;
+export interface ResolvedTarget {
+  readonly model: Model;
+  readonly version: ModelVersion;
 }
 
-/** Open Inference Protocol model metadata. */
-export function modelMetadata(version: ModelVersion) {
+/**
+ * Finds the version a request addresses: a version number, an alias (a weighted choice that is the
+ * same for the same routing key, so a retried request lands on the same version), or, when the URL
+ * names neither, the latest active version.
+ */
+export async function resolveTarget(
+  models: Pick<ModelCache, 'getModel'>,
+  name: string,
+  versionOrAlias: string | undefined,
+  routingKey: string,
+): Promise<ResolvedTarget> {
+  if (!MODEL_NAME.test(name)) throw new BadRequestError(`invalid model name '${name}'`);
+  const model = await models.getModel(name);
+  if (!model || model.versions.length === 0) throw new NotFoundError(`model '${name}' is not found`);
+  let versionName: string | undefined;
+  if (versionOrAlias === undefined) {
+    versionName = latestActiveVersion(model.versions)?.version;
+    if (!versionName) throw new NotFoundError(`model '${name}' has no active version`);
+  } else if (MODEL_VERSION.test(versionOrAlias)) {
+    versionName = versionOrAlias;
+  } else if (ALIAS_NAME.test(versionOrAlias)) {
+    const alias = model.aliases.find((a) => a.alias === versionOrAlias);
+    if (!alias) throw new NotFoundError(`model '${name}' has no version or alias '${versionOrAlias}'`);
+    versionName = pickWeighted(alias.routes, routingPoint(routingKey)).version;
+  } else {
+    throw new BadRequestError(`'${versionOrAlias}' is neither a version number nor an alias name`);
+  }
+  const version = model.versions.find((v) => v.version === versionName);
+  if (version?.status !== 'ACTIVE') throw versionNotFound(name, versionName);
+  return { model, version };
+}
+
+/** Open Inference Protocol model metadata; `versions` lists every active version unless one was named. */
+export function modelMetadata({ model, version }: ResolvedTarget, versionNamed: boolean) {
   return {
-    name: version.name,
-    versions: [version.version],
+    name: model.name,
+    versions: versionNamed
+      ? [version.version]
+      : model.versions.filter((v) => v.status === 'ACTIVE').map((v) => v.version),
     platform: version.platform,
     inputs: version.inputs,
     outputs: version.outputs,
   };
 }
 
-/** Picks a backend with probability proportional to its weight. */
-export function chooseBackend(backends: readonly Backend[], random: () => number = Math.random): Backend {
-  const total = backends.reduce((sum, b) => sum + b.weight, 0);
-  let point = random() * total;
-  for (const backend of backends) {
-    point -= backend.weight;
-    if (point < 0) return backend;
+/** Picks an item with probability proportional to its weight, for a point in [0, 1). */
+export function pickWeighted<T extends { readonly weight: number }>(items: readonly T[], point: number): T {
+  const total = items.reduce((sum, item) => sum + item.weight, 0);
+  let remaining = point * total;
+  for (const item of items) {
+    remaining -= item.weight;
+    if (remaining < 0) return item;
   }
-  return backends[backends.length - 1]!;
+  return items[items.length - 1]!;
+}
+
+/** A stable point in [0, 1) for a routing key (32-bit FNV-1a). */
+export function routingPoint(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 2 ** 32;
+}
+
+export function chooseBackend(backends: readonly Backend[], random: () => number = Math.random): Backend {
+  return pickWeighted(backends, random());
 }
 
 /**
@@ -73,7 +110,7 @@ export async function infer(
   body: unknown,
 ): Promise<Record<string, unknown>> {
   try {
-    validateAgainstSignature(parseInferenceRequest(body), version);
+    validateAgainstSignature(parseInferenceRequest(body), version, version.name);
   } catch (error) {
     if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
     throw error;

@@ -52,3 +52,16 @@ export class BackendTimeoutError extends PlatformError {
   readonly statusCode = 504;
   readonly code = 'BACKEND_TIMEOUT';
 }
+
+export class ConflictError extends PlatformError {
+  readonly statusCode = 409;
+  readonly code = 'CONFLICT';
+}
+
+export class RateLimitedError extends PlatformError {
+  readonly statusCode = 429;
+  readonly code = 'RATE_LIMITED';
+  constructor(override readonly retryAfterSeconds: number) {
+    super(`rate limit exceeded; retry after ${retryAfterSeconds} s`);
+  }
+}

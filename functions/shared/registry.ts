@@ -1,118 +1,334 @@
 import {
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
+import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { DATATYPES } from './model-signature';
 import { REGISTRY_KEYS } from './registry-keys';
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-export const MODEL_VERSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+/** Versions are positive integers, as Triton's version folders are. */
+export const MODEL_VERSION = /^[1-9][0-9]{0,9}$/;
+/** Aliases start with a letter, so an alias can never be mistaken for a version in a URL. */
+export const ALIAS_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+
+export const ModelNameSchema = z
+  .string()
+  .regex(MODEL_NAME, 'must be 1-64 letters, digits, _ . - and start alphanumeric');
+export const VersionSchema = z.string().regex(MODEL_VERSION, 'must be a positive integer');
+export const AliasNameSchema = z
+  .string()
+  .regex(ALIAS_NAME, 'must be 1-32 letters, digits, _ - and start with a letter');
 
 const TensorSignatureSchema = z.object({
   name: z.string().min(1).max(128),
   datatype: z.enum(DATATYPES),
-  shape: z.array(z.number().int().min(-1)).max(16).readonly(),
+  shape: z.array(z.number().int().min(-1)).min(0).max(16).readonly(),
 });
 
 /** Where a version is served: a SageMaker endpoint (and variant, and model on multi-model endpoints). */
 export const BackendSchema = z.object({
-  endpointName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/),
+  endpointName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'must be a SageMaker endpoint name'),
   variant: z.string().min(1).max(63).optional(),
   targetModel: z.string().min(1).max(1024).optional(),
   weight: z.number().int().min(1).max(100).default(100),
 });
 export type Backend = z.infer<typeof BackendSchema>;
 
+export const VERSION_STATUSES = ['ACTIVE', 'DISABLED'] as const;
+
 export const ModelVersionSchema = z.object({
-  name: z.string().regex(MODEL_NAME),
-  version: z.string().regex(MODEL_VERSION),
+  name: ModelNameSchema,
+  version: VersionSchema,
   platform: z.string().min(1).max(64),
-  inputs: z.array(TensorSignatureSchema).min(1).readonly(),
-  outputs: z.array(TensorSignatureSchema).min(1).readonly(),
+  inputs: z.array(TensorSignatureSchema).min(1).max(64).readonly(),
+  outputs: z.array(TensorSignatureSchema).min(1).max(64).readonly(),
   maxBatchSize: z.number().int().min(0),
-  backends: z.array(BackendSchema).min(1),
-  status: z.enum(['ACTIVE', 'DISABLED']),
+  backends: z.array(BackendSchema).min(1).max(16),
+  status: z.enum(VERSION_STATUSES),
   description: z.string().max(1024).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
+  labels: z.record(z.string().max(128), z.string().max(256)).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 export type ModelVersion = z.infer<typeof ModelVersionSchema>;
 
-export class ModelVersionExistsError extends Error {}
+export const AliasRouteSchema = z.object({
+  version: VersionSchema,
+  weight: z.number().int().min(1).max(100),
+});
+export const AliasSchema = z.object({
+  name: ModelNameSchema,
+  alias: AliasNameSchema,
+  routes: z.array(AliasRouteSchema).min(1).max(16),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Alias = z.infer<typeof AliasSchema>;
 
+const ModelHeaderSchema = z.object({ name: ModelNameSchema, createdAt: z.string() });
+export type ModelSummary = z.infer<typeof ModelHeaderSchema>;
+
+/** A model with everything registered under it, read in one Query. */
+export interface Model extends ModelSummary {
+  readonly versions: readonly ModelVersion[];
+  readonly aliases: readonly Alias[];
+}
+
+/** Fields of a version that may change after registration; its signature never does. */
+export interface VersionPatch {
+  readonly status?: ModelVersion['status'];
+  readonly backends?: readonly Backend[];
+  readonly description?: string | null;
+  readonly labels?: Record<string, string> | null;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextToken?: string;
+}
+
+const HEADER = '#MODEL';
 const modelKey = (name: string) => `MODEL#${name}`;
 const versionKey = (version: string) => `VERSION#${version}`;
+const aliasKey = (alias: string) => `ALIAS#${alias}`;
+const key = (name: string, sort: string) =>
+  marshall({ [REGISTRY_KEYS.partitionKey]: modelKey(name), [REGISTRY_KEYS.sortKey]: sort });
+const { partitionKey: PK, sortKey: SK, modelsIndex } = REGISTRY_KEYS;
+const EXISTS = { ConditionExpression: 'attribute_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
+const ABSENT = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
 
-/** Model versions in DynamoDB: one item per version under the model's partition. */
+/**
+ * The model registry in DynamoDB. Every write is a single-item conditional write (no transactions,
+ * so it runs on dynalite as on DynamoDB); reads of a whole model are one strongly consistent Query.
+ */
 export class ModelRegistry {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
   ) {}
 
+  /** A model with its versions and aliases, or undefined when nothing is registered under the name. */
+  async getModel(name: string): Promise<Model | undefined> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: marshall({ ':pk': modelKey(name) }),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey as never,
+        }),
+      );
+      items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const header = items.find((item) => item[SK] === HEADER);
+    const versions = items.filter((item) => String(item[SK]).startsWith('VERSION#'));
+    if (!header && versions.length === 0) return undefined;
+    return {
+      name,
+      createdAt: String(header?.createdAt ?? versions[0]?.createdAt),
+      versions: sortVersions(versions.map((item) => ModelVersionSchema.parse(item))),
+      aliases: items
+        .filter((item) => String(item[SK]).startsWith('ALIAS#'))
+        .map((item) => AliasSchema.parse(item)),
+    };
+  }
+
+  /** Models in name order, a page at a time; `nextToken` is opaque to clients. */
+  async listModels(limit: number, nextToken?: string): Promise<Page<ModelSummary>> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: modelsIndex.name,
+        KeyConditionExpression: '#g = :models',
+        ExpressionAttributeNames: { '#g': modelsIndex.partitionKey },
+        ExpressionAttributeValues: marshall({ ':models': 'MODELS' }),
+        Limit: limit,
+        ExclusiveStartKey: nextToken ? decodeToken(nextToken) : undefined,
+      }),
+    );
+    return {
+      items: (page.Items ?? []).map((item) => ModelHeaderSchema.parse(unmarshall(item))),
+      nextToken: page.LastEvaluatedKey ? encodeToken(page.LastEvaluatedKey) : undefined,
+    };
+  }
+
   async getVersion(name: string, version: string): Promise<ModelVersion | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: marshall({
-          [REGISTRY_KEYS.partitionKey]: modelKey(name),
-          [REGISTRY_KEYS.sortKey]: versionKey(version),
-        }),
+        Key: key(name, versionKey(version)),
+        ConsistentRead: true,
       }),
     );
     return Item ? ModelVersionSchema.parse(unmarshall(Item)) : undefined;
   }
 
-  /** Every version of a model (one Query; a model has far fewer versions than a page holds). */
-  async listVersions(name: string): Promise<ModelVersion[]> {
-    const { Items = [] } = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :version)',
-        ExpressionAttributeNames: { '#pk': REGISTRY_KEYS.partitionKey, '#sk': REGISTRY_KEYS.sortKey },
-        ExpressionAttributeValues: marshall({ ':pk': modelKey(name), ':version': 'VERSION#' }),
-      }),
-    );
-    return Items.map((item) => ModelVersionSchema.parse(unmarshall(item)));
-  }
-
-  /** Registers a version; fails with ModelVersionExistsError unless `replace` is set. */
-  async putVersion(version: ModelVersion, options: { replace?: boolean } = {}): Promise<void> {
-    const item = {
-      [REGISTRY_KEYS.partitionKey]: modelKey(version.name),
-      [REGISTRY_KEYS.sortKey]: versionKey(version.version),
-      ...ModelVersionSchema.parse(version),
-    };
+  /**
+   * Registers a version; 409 if it exists. The model's header item is written first and only if
+   * missing: should the version write then fail, the model simply exists with no versions.
+   */
+  async putVersion(version: ModelVersion, options: { replace?: boolean } = {}): Promise<ModelVersion> {
+    const stored = ModelVersionSchema.parse(version);
+    await this.ensureHeader(stored.name, stored.createdAt);
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall(item, { removeUndefinedValues: true }),
-          ...(options.replace
-            ? {}
-            : {
-                ConditionExpression: 'attribute_not_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': REGISTRY_KEYS.partitionKey },
-              }),
+          Item: marshall(
+            { [PK]: modelKey(stored.name), [SK]: versionKey(stored.version), ...stored },
+            { removeUndefinedValues: true },
+          ),
+          ...(options.replace ? {} : ABSENT),
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
-        throw new ModelVersionExistsError(`model ${version.name} version ${version.version} already exists`);
+        throw new ConflictError(`model '${stored.name}' version ${stored.version} already exists`);
       }
+      throw error;
+    }
+    return stored;
+  }
+
+  /** Applies a partial update; 404 if the version does not exist. */
+  async updateVersion(
+    name: string,
+    version: string,
+    patch: VersionPatch,
+    now: string,
+  ): Promise<ModelVersion> {
+    const set: string[] = ['#updatedAt = :updatedAt'];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pk': PK, '#updatedAt': 'updatedAt' };
+    const values: Record<string, unknown> = { ':updatedAt': now };
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      if (value === null) {
+        remove.push(`#${field}`);
+      } else {
+        set.push(`#${field} = :${field}`);
+        values[`:${field}`] = value;
+      }
+    }
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(name, versionKey(version)),
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return ModelVersionSchema.parse(unmarshall(Attributes ?? {}));
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw versionNotFound(name, version);
+      throw error;
+    }
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    await this.deleteItem(name, versionKey(version), () => versionNotFound(name, version));
+  }
+
+  async putAlias(alias: Alias): Promise<Alias> {
+    const stored = AliasSchema.parse(alias);
+    await this.ensureHeader(stored.name, stored.createdAt);
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall({ [PK]: modelKey(stored.name), [SK]: aliasKey(stored.alias), ...stored }),
+      }),
+    );
+    return stored;
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.deleteItem(
+      name,
+      aliasKey(alias),
+      () => new NotFoundError(`model '${name}' has no alias '${alias}'`),
+    );
+  }
+
+  private async ensureHeader(name: string, createdAt: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            [PK]: modelKey(name),
+            [SK]: HEADER,
+            [modelsIndex.partitionKey]: 'MODELS',
+            [modelsIndex.sortKey]: name,
+            name,
+            createdAt,
+          }),
+          ...ABSENT,
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  private async deleteItem(name: string, sort: string, notFound: () => Error): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({ TableName: this.tableName, Key: key(name, sort), ...EXISTS }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw notFound();
       throw error;
     }
   }
 }
 
-/** The version served when a client names none: the highest active version, numerically where numeric. */
+export function versionNotFound(name: string, version: string): NotFoundError {
+  return new NotFoundError(`model '${name}' has no version '${version}'`);
+}
+
+/** Versions in ascending numeric order. */
+function sortVersions(versions: ModelVersion[]): ModelVersion[] {
+  return versions.sort((a, b) => Number(a.version) - Number(b.version));
+}
+
+/** The version served when a client names none: the highest active version. */
 export function latestActiveVersion(versions: readonly ModelVersion[]): ModelVersion | undefined {
-  const compare = new Intl.Collator('en', { numeric: true }).compare;
-  return versions.filter((v) => v.status === 'ACTIVE').sort((a, b) => compare(b.version, a.version))[0];
+  return versions.filter((v) => v.status === 'ACTIVE').at(-1);
+}
+
+function encodeToken(lastKey: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(lastKey)).toString('base64url');
+}
+
+/** A token is only ever one we issued: anything else is a 400, never a DynamoDB error. */
+function decodeToken(token: string): Record<string, never> {
+  try {
+    const parsed = z
+      .record(z.string(), z.object({ S: z.string().max(200) }).strict())
+      .parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    const expected = [PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey].sort();
+    if (JSON.stringify(Object.keys(parsed).sort()) !== JSON.stringify(expected))
+      throw new Error('unexpected keys');
+    return parsed as Record<string, never>;
+  } catch {
+    throw new BadRequestError('nextToken is not a token this API issued');
+  }
 }

@@ -14,6 +14,11 @@ describe('parsePlatformConfig', () => {
       authorizerCacheTtlSeconds: 300,
       throttleRateLimit: 1000,
       throttleBurstLimit: 2000,
+      rateLimitTiers: {
+        standard: { limit: 600, windowSeconds: 60 },
+        premium: { limit: 6000, windowSeconds: 60 },
+        trial: { limit: 60, windowSeconds: 60 },
+      },
     });
   });
 

@@ -43,7 +43,7 @@ describe('InferencePlatformStack', () => {
   describe('functions', () => {
     it('runs every function on nodejs22.x arm64 with active tracing and an explicit log group', () => {
       const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-      expect(functions).toHaveLength(3);
+      expect(functions).toHaveLength(4);
       for (const fn of functions) {
         expect(fn.Properties).toMatchObject({
           Runtime: 'nodejs22.x',
@@ -55,7 +55,7 @@ describe('InferencePlatformStack', () => {
         });
         expect(fn.Properties.Environment.Variables).toMatchObject(PLATFORM_FUNCTION_ENVIRONMENT);
       }
-      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 4);
+      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
     });
 
     it('sets the Powertools service, namespace, log level and source maps', () => {
@@ -75,16 +75,39 @@ describe('InferencePlatformStack', () => {
       expect(timeoutOf('Authorizer')).toBe(10);
     });
 
-    it('wires the inference function to the registry table', () => {
+    it('lets the inference function query model partitions and count its callers, nothing more', () => {
       expect(environmentOf(template, 'Inference')).toMatchObject({
         REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+        RATE_LIMIT_TABLE_NAME: { Ref: 'RateLimitTable' },
+        RATE_LIMIT_TIERS: expect.stringContaining('"standard"'),
+        ALLOWED_ORIGINS: '*',
       });
-      const statements = functionStatements(template, 'Inference');
-      const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamo).toHaveLength(1);
-      expect(actionsOf(dynamo[0]!)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
-      expect(actionsOf(dynamo[0]!)).not.toContain('dynamodb:PutItem');
-      expect(dynamo[0]!.Resource).toEqual({ 'Fn::GetAtt': ['RegistryTable', 'Arn'] });
+      const dynamo = functionStatements(template, 'Inference').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+      );
+      expect(dynamo).toEqual(
+        expect.arrayContaining([
+          { Action: 'dynamodb:Query', Effect: 'Allow', Resource: { 'Fn::GetAtt': ['RegistryTable', 'Arn'] } },
+          {
+            Action: 'dynamodb:UpdateItem',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': ['RateLimitTable', 'Arn'] },
+          },
+        ]),
+      );
+      expect(dynamo).toHaveLength(2);
+    });
+
+    it('lets the models function read and write the registry and its index', () => {
+      expect(environmentOf(template, 'Models')).toMatchObject({
+        REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+        RATE_LIMIT_TABLE_NAME: { Ref: 'RateLimitTable' },
+      });
+      const actions = functionStatements(template, 'Models').flatMap(actionsOf);
+      expect(actions).toEqual(
+        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']),
+      );
+      expect(actions.filter((a) => a.startsWith('sagemaker:'))).toEqual([]);
     });
 
     it('lets the inference function invoke only the Triton endpoint, with no wildcard actions', () => {
@@ -127,7 +150,7 @@ describe('InferencePlatformStack', () => {
     });
 
     it('lets each function write only to its own log group', () => {
-      for (const name of ['Health', 'Inference', 'Authorizer']) {
+      for (const name of ['Health', 'Inference', 'Models', 'Authorizer']) {
         const logs = functionStatements(template, name).filter((s) =>
           actionsOf(s).some((a) => a.startsWith('logs:')),
         );
@@ -151,14 +174,13 @@ describe('InferencePlatformStack', () => {
           },
         }),
       );
-      expect(roles).toHaveLength(3);
+      expect(roles).toHaveLength(4);
       for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     });
   });
 
   describe('registry table', () => {
     it('keys on pk/sk strings, bills on demand, keeps point-in-time recovery and AWS-managed encryption', () => {
-      template.resourceCountIs('AWS::DynamoDB::Table', 1);
       template.hasResourceProperties('AWS::DynamoDB::Table', {
         KeySchema: [
           { AttributeName: 'pk', KeyType: 'HASH' },
@@ -171,6 +193,15 @@ describe('InferencePlatformStack', () => {
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: 'models',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+          }),
+        ],
       });
       template.hasResource('AWS::DynamoDB::Table', {
         DeletionPolicy: 'Retain',
@@ -180,7 +211,10 @@ describe('InferencePlatformStack', () => {
   });
 
   it('pins the logical ids of stateful resources', () => {
-    expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toEqual(['RegistryTable']);
+    expect(Object.keys(template.findResources('AWS::DynamoDB::Table')).sort()).toEqual([
+      'RateLimitTable',
+      'RegistryTable',
+    ]);
     expect(Object.keys(template.findResources('AWS::SecretsManager::Secret'))).toEqual(['JwtSigningSecret']);
   });
 

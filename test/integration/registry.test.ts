@@ -1,71 +1,180 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  latestActiveVersion,
-  ModelRegistry,
-  type ModelVersion,
-  ModelVersionExistsError,
-} from '../../functions/shared/registry';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BadRequestError, ConflictError, NotFoundError } from '../../functions/shared/errors';
+import { ModelCache } from '../../functions/shared/model-cache';
+import { ModelRegistry, type ModelVersion } from '../../functions/shared/registry';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const version = (v: string, overrides: Partial<ModelVersion> = {}): ModelVersion => ({
-  name: 'simple',
+const version = (name: string, v: string, overrides: Partial<ModelVersion> = {}): ModelVersion => ({
+  name,
   version: v,
   platform: 'onnxruntime_onnx',
-  inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] }],
-  outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] }],
-  maxBatchSize: 8,
+  ...SIMPLE_SIGNATURE,
   backends: [{ endpointName: 'triton', weight: 100 }],
   status: 'ACTIVE',
-  createdAt: '2026-01-01T00:00:00Z',
-  updatedAt: '2026-01-01T00:00:00Z',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
   ...overrides,
 });
 
+const alias = (name: string, a: string, routes: { version: string; weight: number }[]) => ({
+  name,
+  alias: a,
+  routes,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+
+let dynamo: LocalDynamoDb;
+let tableCount = 0;
+
+/** A client of its own, as each Lambda container has. */
+function containerClient(): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint: dynamo.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+beforeAll(async () => {
+  dynamo = await startDynamoDb();
+});
+afterAll(async () => {
+  await dynamo.close();
+});
+
 describe('ModelRegistry on dynalite', () => {
-  let dynamo: LocalDynamoDb;
-  let client: DynamoDBClient;
   let registry: ModelRegistry;
 
-  beforeAll(async () => {
-    dynamo = await startDynamoDb();
-    client = new DynamoDBClient({
-      endpoint: dynamo.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await createRegistryTable(client, 'registry');
-    registry = new ModelRegistry(client, 'registry');
-  });
-
-  afterAll(async () => {
-    client.destroy();
-    await dynamo.close();
+  beforeEach(async () => {
+    const table = `registry-${++tableCount}`;
+    const client = containerClient();
+    await createRegistryTable(client, table);
+    registry = new ModelRegistry(client, table);
   });
 
   it('stores a version and reads it back unchanged', async () => {
-    const stored = version('1', { labels: { team: 'vision' }, description: 'first' });
+    const stored = version('simple', '1', { labels: { team: 'vision' }, description: 'first' });
     await registry.putVersion(stored);
     expect(await registry.getVersion('simple', '1')).toEqual(stored);
   });
 
-  it('refuses to register a version that exists, unless told to replace it', async () => {
-    await registry.putVersion(version('2'));
-    await expect(registry.putVersion(version('2'))).rejects.toBeInstanceOf(ModelVersionExistsError);
-    await registry.putVersion(version('2', { description: 'replaced' }), { replace: true });
+  it('answers 409 for a version that exists, unless told to replace it', async () => {
+    await registry.putVersion(version('simple', '2'));
+    await expect(registry.putVersion(version('simple', '2'))).rejects.toBeInstanceOf(ConflictError);
+    await registry.putVersion(version('simple', '2', { description: 'replaced' }), { replace: true });
     expect((await registry.getVersion('simple', '2'))?.description).toBe('replaced');
   });
 
-  it('lists every version of a model and no other model', async () => {
-    await registry.putVersion(version('10', { status: 'DISABLED' }));
-    await registry.putVersion(version('1', { name: 'simple-2' }));
-    const versions = await registry.listVersions('simple');
-    expect(versions.map((v) => v.version).sort()).toEqual(['1', '10', '2']);
-    expect(latestActiveVersion(versions)?.version).toBe('2');
+  it('reads a whole model: versions in numeric order and aliases, and no other model', async () => {
+    // Prepare
+    for (const v of ['10', '2', '1']) await registry.putVersion(version('simple', v));
+    await registry.putVersion(version('simple-2', '1'));
+    await registry.putAlias(alias('simple', 'prod', [{ version: '2', weight: 100 }]));
+    // Act
+    const model = await registry.getModel('simple');
+    // Assess
+    expect(model?.versions.map((v) => v.version)).toEqual(['1', '2', '10']);
+    expect(model?.aliases).toEqual([alias('simple', 'prod', [{ version: '2', weight: 100 }])]);
+    expect(await registry.getModel('missing')).toBeUndefined();
   });
 
-  it('returns undefined for a version that does not exist', async () => {
-    expect(await registry.getVersion('simple', '99')).toBeUndefined();
-    expect(await registry.listVersions('missing')).toEqual([]);
+  it('lists models in name order, a page at a time', async () => {
+    for (const name of ['c', 'a', 'd', 'b', 'e']) await registry.putVersion(version(name, '1'));
+    await registry.putVersion(version('a', '2'));
+    const names: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await registry.listModels(2, token);
+      names.push(...page.items.map((m) => m.name));
+      token = page.nextToken;
+      pages++;
+    } while (token && pages < 10);
+    expect(names).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(pages).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each([
+    'not-base64!',
+    Buffer.from('{"pk":{"N":"1"}}').toString('base64url'),
+    Buffer.from('[]').toString('base64url'),
+  ])('answers 400 for a nextToken it did not issue (%s)', async (token) => {
+    await expect(registry.listModels(2, token)).rejects.toBeInstanceOf(BadRequestError);
+  });
+
+  it('updates only the fields named and removes a field set to null', async () => {
+    await registry.putVersion(version('simple', '1', { description: 'old', labels: { a: 'b' } }));
+    const updated = await registry.updateVersion(
+      'simple',
+      '1',
+      { status: 'DISABLED', description: null },
+      '2026-02-01T00:00:00.000Z',
+    );
+    expect(updated).toMatchObject({
+      status: 'DISABLED',
+      labels: { a: 'b' },
+      updatedAt: '2026-02-01T00:00:00.000Z',
+    });
+    expect(updated.description).toBeUndefined();
+    expect(updated.inputs).toEqual(SIMPLE_SIGNATURE.inputs);
+  });
+
+  it('answers 404 when updating or deleting what does not exist', async () => {
+    await expect(registry.updateVersion('simple', '9', { status: 'ACTIVE' }, 'now')).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    await expect(registry.deleteVersion('simple', '9')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(registry.deleteAlias('simple', 'prod')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('deletes a version and an alias', async () => {
+    await registry.putVersion(version('simple', '1'));
+    await registry.putVersion(version('simple', '2'));
+    await registry.putAlias(alias('simple', 'prod', [{ version: '1', weight: 100 }]));
+    await registry.deleteVersion('simple', '2');
+    await registry.deleteAlias('simple', 'prod');
+    const model = await registry.getModel('simple');
+    expect(model?.versions.map((v) => v.version)).toEqual(['1']);
+    expect(model?.aliases).toEqual([]);
+  });
+});
+
+describe('ModelCache across containers on dynalite', () => {
+  it('serves repeated reads from memory, shows a write at once to the writer and to others within the TTL', async () => {
+    // Prepare: two containers, each with its own client, registry, cache and clock
+    const table = `registry-${++tableCount}`;
+    await createRegistryTable(containerClient(), table);
+    let clock = 0;
+    const now = () => clock;
+    const writer = new ModelRegistry(containerClient(), table);
+    const writerCache = new ModelCache(writer, { ttlMs: 5_000, now });
+    const reader = new ModelRegistry(containerClient(), table);
+    let readerCalls = 0;
+    const countingReader = {
+      getModel: (name: string) => {
+        readerCalls++;
+        return reader.getModel(name);
+      },
+    };
+    const readerCache = new ModelCache(countingReader, { ttlMs: 5_000, now });
+    await writer.putVersion(version('simple', '1'));
+    expect((await readerCache.getModel('simple'))?.versions).toHaveLength(1);
+    expect((await writerCache.getModel('simple'))?.versions).toHaveLength(1);
+
+    // Act: the writer container registers a version
+    await writer.putVersion(version('simple', '2'));
+    writerCache.invalidate('simple');
+
+    // Assess: the writer sees it at once; the reader keeps its copy (no call) until the TTL passes
+    expect((await writerCache.getModel('simple'))?.versions).toHaveLength(2);
+    clock = 4_999;
+    expect((await readerCache.getModel('simple'))?.versions).toHaveLength(1);
+    expect(readerCalls).toBe(1);
+    clock = 5_000;
+    expect((await readerCache.getModel('simple'))?.versions).toHaveLength(2);
+    expect(readerCalls).toBe(2);
   });
 });

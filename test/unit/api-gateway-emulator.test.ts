@@ -35,7 +35,7 @@ describe('API Gateway emulator', () => {
 
   async function start(overrides: Partial<ApiGatewayEmulatorOptions> = {}) {
     const options: ApiGatewayEmulatorOptions = {
-      handlers: { health: vi.fn(ok), inference: vi.fn(ok) },
+      handlers: { health: vi.fn(ok), inference: vi.fn(ok), models: vi.fn(ok) },
       authorizer: vi.fn(async () => allowAll()),
       authorizerCacheTtlSeconds: 300,
       allowedOrigins: ['*'],
@@ -144,7 +144,9 @@ describe('API Gateway emulator', () => {
     ['throws', () => Promise.reject(new Error('crash'))],
     ['returns no status code', () => Promise.resolve({ body: 'x' })],
   ])('answers 502 when the function %s', async (_case, impl) => {
-    const { url } = await start({ handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok) } });
+    const { url } = await start({
+      handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok), models: vi.fn(ok) },
+    });
     const response = await fetch(`${url}/health`);
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ error: { code: 'BAD_GATEWAY' } });
@@ -158,7 +160,7 @@ describe('API Gateway emulator', () => {
         ),
     );
     const { url } = await start({
-      handlers: { health: slow, inference: vi.fn(ok) },
+      handlers: { health: slow, inference: vi.fn(ok), models: vi.fn(ok) },
       integrationTimeoutMs: 50,
     });
     expect((await fetch(`${url}/health`)).status).toBe(504);

@@ -1,4 +1,9 @@
-import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   InvokeEndpointCommand,
   ModelError,
@@ -16,17 +21,35 @@ import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 const dynamodb = mockClient(DynamoDBClient);
 const sagemaker = mockClient(SageMakerRuntimeClient);
 
-const simple: ModelVersion = {
+const simple = (version: string, status: ModelVersion['status'] = 'ACTIVE'): ModelVersion => ({
   name: 'simple',
-  version: '1',
+  version,
   platform: 'onnxruntime_onnx',
   ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple', weight: 100 }],
-  status: 'ACTIVE',
+  backends: [{ endpointName: `triton-v${version}`, targetModel: 'simple', weight: 100 }],
+  status,
   createdAt: '2026-01-01T00:00:00Z',
   updatedAt: '2026-01-01T00:00:00Z',
-};
-const item = (v: ModelVersion) => marshall({ pk: `MODEL#${v.name}`, sk: `VERSION#${v.version}`, ...v });
+});
+const partition = [
+  { pk: 'MODEL#simple', sk: '#MODEL', name: 'simple', createdAt: '2026-01-01T00:00:00Z' },
+  { pk: 'MODEL#simple', sk: 'VERSION#1', ...simple('1') },
+  { pk: 'MODEL#simple', sk: 'VERSION#2', ...simple('2') },
+  { pk: 'MODEL#simple', sk: 'VERSION#3', ...simple('3', 'DISABLED') },
+  {
+    pk: 'MODEL#simple',
+    sk: 'ALIAS#canary',
+    name: 'simple',
+    alias: 'canary',
+    routes: [
+      { version: '1', weight: 50 },
+      { version: '2', weight: 50 },
+    ],
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+  },
+].map((item) => marshall(item));
+
 const ones = Array.from({ length: 16 }, () => 1);
 const validBody = {
   inputs: [
@@ -34,38 +57,50 @@ const validBody = {
     { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: ones },
   ],
 };
-const inferEvent = (body: unknown, version?: string) =>
-  proxyEvent({
+
+/** An inference event for the simple model, or the one named. */
+function inferEvent(body: unknown, options: { version?: string; requestId?: string; model?: string } = {}) {
+  const model = options.model ?? 'simple';
+  const { version } = options;
+  return proxyEvent({
     resource: version ? '/v2/models/{model}/versions/{version}/infer' : '/v2/models/{model}/infer',
-    path: version ? `/v2/models/simple/versions/${version}/infer` : '/v2/models/simple/infer',
+    path: `/v2/models/${model}${version ? `/versions/${version}` : ''}/infer`,
     httpMethod: 'POST',
-    pathParameters: version ? { model: 'simple', version } : { model: 'simple' },
+    pathParameters: version ? { model, version } : { model },
     body,
+    headers: options.requestId ? { 'X-Request-Id': options.requestId } : {},
   });
+}
 
 let handler: (
   event: APIGatewayProxyEvent,
   context: ReturnType<typeof lambdaContext>,
 ) => Promise<APIGatewayProxyResult>;
+let modelCache: { invalidate(name: string): void };
 
 describe('inference handler', () => {
   beforeAll(async () => {
-    process.env.REGISTRY_TABLE_NAME = 'registry';
-    process.env.AWS_REGION = 'us-east-1';
-    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Test';
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    Object.assign(process.env, {
+      REGISTRY_TABLE_NAME: 'registry',
+      RATE_LIMIT_TABLE_NAME: 'rate-limits',
+      RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
+      ALLOWED_ORIGINS: 'https://app.example.com',
+      AWS_REGION: 'us-east-1',
+      POWERTOOLS_METRICS_NAMESPACE: 'Test',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    });
     ({ handler } = await import('../../functions/inference/handler'));
+    ({ modelCache } = await import('../../functions/shared/api-runtime'));
   });
 
   beforeEach(() => {
     // Prepare
+    modelCache.invalidate('simple');
     dynamodb.reset();
     sagemaker.reset();
-    dynamodb
-      .on(QueryCommand)
-      .resolves({ Items: [item(simple), item({ ...simple, version: '2', status: 'DISABLED' })] });
-    dynamodb.on(GetItemCommand).resolves({});
+    dynamodb.on(QueryCommand).resolves({ Items: partition });
+    dynamodb.on(UpdateItemCommand).resolves({ Attributes: { count: { N: '1' } } });
     sagemaker.on(InvokeEndpointCommand).resolves({
       Body: new TextEncoder().encode(JSON.stringify({ model_name: 'triton-name', outputs: [] })) as never,
       ContentType: 'application/json',
@@ -77,27 +112,62 @@ describe('inference handler', () => {
     const result = await handler(inferEvent(validBody), lambdaContext());
     // Assess
     expect(result.statusCode).toBe(200);
-    expect(result.headers).toMatchObject({ 'X-Model-Version': '1', 'X-Request-Id': 'gateway-request-id' });
-    expect(JSON.parse(result.body)).toEqual({ model_name: 'simple', model_version: '1', outputs: [] });
+    expect(result.headers).toMatchObject({
+      'X-Model-Version': '2',
+      'X-Request-Id': 'gateway-request-id',
+      'X-RateLimit-Limit': '100',
+      'X-RateLimit-Remaining': '99',
+    });
+    expect(JSON.parse(result.body)).toEqual({ model_name: 'simple', model_version: '2', outputs: [] });
     const call = sagemaker.commandCalls(InvokeEndpointCommand)[0]!.args[0].input;
     expect(call).toMatchObject({
-      EndpointName: 'triton',
+      EndpointName: 'triton-v2',
       TargetModel: 'simple',
       ContentType: 'application/json',
     });
-    expect(dynamodb.calls()).toHaveLength(1);
   });
 
-  it('returns 404 when the model does not exist', async () => {
-    dynamodb.on(QueryCommand).resolves({ Items: [] });
-    const result = await handler(inferEvent(validBody), lambdaContext());
-    expect(result.statusCode).toBe(404);
-    expect(JSON.parse(result.body)).toEqual({ error: "model 'simple' is not found" });
+  it('makes one rate-limit write and no registry read for a repeated request within the cache TTL', async () => {
+    // Act
+    await handler(inferEvent(validBody), lambdaContext());
+    await handler(inferEvent(validBody), lambdaContext());
+    await handler(inferEvent(validBody), lambdaContext());
+    // Assess: one Query in all, one UpdateItem per request
+    expect(dynamodb.commandCalls(QueryCommand)).toHaveLength(1);
+    expect(dynamodb.commandCalls(UpdateItemCommand)).toHaveLength(3);
   });
 
-  it('returns 404 when the named version does not exist', async () => {
-    const result = await handler(inferEvent(validBody, '9'), lambdaContext());
+  it('routes an alias by weight and routes the same request id the same way', async () => {
+    // Act
+    const versions = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const result = await handler(
+        inferEvent(validBody, { version: 'canary', requestId: `req-${i}` }),
+        lambdaContext(),
+      );
+      versions.add(String(result.headers?.['X-Model-Version']));
+    }
+    const again = await Promise.all(
+      [1, 2, 3].map(() =>
+        handler(inferEvent(validBody, { version: 'canary', requestId: 'req-7' }), lambdaContext()),
+      ),
+    );
+    // Assess
+    expect(versions).toEqual(new Set(['1', '2']));
+    expect(new Set(again.map((r) => r.headers?.['X-Model-Version'])).size).toBe(1);
+  });
+
+  it.each([
+    ['the model does not exist', { model: 'missing' }, "model 'missing' is not found"],
+    ['the version does not exist', { version: '9' }, "model 'simple' has no version '9'"],
+    ['the version is disabled', { version: '3' }, "model 'simple' has no version '3'"],
+    ['the alias does not exist', { version: 'prod' }, "model 'simple' has no version or alias 'prod'"],
+  ])('returns 404 when %s', async (_case, options, message) => {
+    if ('model' in options) dynamodb.on(QueryCommand).resolves({ Items: [] });
+    const result = await handler(inferEvent(validBody, options), lambdaContext());
     expect(result.statusCode).toBe(404);
+    expect(JSON.parse(result.body)).toEqual({ error: message });
+    expect(sagemaker.calls()).toHaveLength(0);
   });
 
   it.each([
@@ -111,15 +181,35 @@ describe('inference handler', () => {
     ['an empty body', undefined],
     [
       'a batch above max_batch_size',
-      {
-        inputs: validBody.inputs.map((i) => ({ ...i, shape: [9, 16], data: Array(9 * 16).fill(1) })),
-      },
+      { inputs: validBody.inputs.map((i) => ({ ...i, shape: [9, 16], data: Array(9 * 16).fill(1) })) },
     ],
   ])('returns 400 for %s without calling the backend', async (_case, body) => {
     const result = await handler(inferEvent(body), lambdaContext());
     expect(result.statusCode).toBe(400);
     expect(JSON.parse(result.body)).toEqual({ error: expect.any(String) });
     expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('returns 429 with Retry-After and rate-limit headers when the principal is over its limit', async () => {
+    dynamodb
+      .on(UpdateItemCommand)
+      .rejects(new ConditionalCheckFailedException({ message: 'over', $metadata: {} }));
+    const result = await handler(inferEvent(validBody), lambdaContext());
+    expect(result.statusCode).toBe(429);
+    expect(result.headers).toMatchObject({ 'X-RateLimit-Remaining': '0', 'Retry-After': expect.any(String) });
+    expect(JSON.parse(result.body)).toEqual({ error: expect.stringContaining('rate limit') });
+    expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('adds CORS headers for an allowed origin only', async () => {
+    const allowed = inferEvent(validBody);
+    allowed.headers.Origin = 'https://app.example.com';
+    const other = inferEvent(validBody);
+    other.headers.Origin = 'https://evil.example.com';
+    expect((await handler(allowed, lambdaContext())).headers).toMatchObject({
+      'Access-Control-Allow-Origin': 'https://app.example.com',
+    });
+    expect((await handler(other, lambdaContext())).headers).not.toHaveProperty('Access-Control-Allow-Origin');
   });
 
   it('returns 502 with the model message when the model rejects the request', async () => {
@@ -157,18 +247,17 @@ describe('inference handler', () => {
     expect(result.body).not.toContain('10.0.0.1');
   });
 
-  it('returns model metadata for GET /v2/models/{model}/versions/{version}', async () => {
-    dynamodb.on(GetItemCommand).resolves({ Item: item(simple) });
+  it('returns model metadata listing the active versions', async () => {
     const event = proxyEvent({
-      resource: '/v2/models/{model}/versions/{version}',
-      path: '/v2/models/simple/versions/1',
-      pathParameters: { model: 'simple', version: '1' },
+      resource: '/v2/models/{model}',
+      path: '/v2/models/simple',
+      pathParameters: { model: 'simple' },
     });
     const result = await handler(event, lambdaContext());
     expect(result.statusCode).toBe(200);
     expect(JSON.parse(result.body)).toEqual({
       name: 'simple',
-      versions: ['1'],
+      versions: ['1', '2'],
       platform: 'onnxruntime_onnx',
       inputs: SIMPLE_SIGNATURE.inputs,
       outputs: SIMPLE_SIGNATURE.outputs,

@@ -1,0 +1,164 @@
+import * as z from 'zod';
+import { BadRequestError, ConflictError, NotFoundError } from '../shared/errors';
+import type { ModelCache } from '../shared/model-cache';
+import {
+  type Alias,
+  AliasRouteSchema,
+  BackendSchema,
+  type Model,
+  type ModelRegistry,
+  type ModelSummary,
+  type ModelVersion,
+  ModelVersionSchema,
+  type Page,
+  VERSION_STATUSES,
+  versionNotFound,
+} from '../shared/registry';
+
+/** `POST /v1/models`: a version as a client registers it; status defaults to ACTIVE, timestamps are ours. */
+export const RegisterVersionSchema = ModelVersionSchema.omit({
+  createdAt: true,
+  updatedAt: true,
+  status: true,
+})
+  .extend({ status: z.enum(VERSION_STATUSES).default('ACTIVE') })
+  .strict()
+  .superRefine((v, ctx) => {
+    for (const side of ['inputs', 'outputs'] as const) {
+      const names = v[side].map((t) => t.name);
+      if (new Set(names).size !== names.length) {
+        ctx.addIssue({ code: 'custom', path: [side], message: 'tensor names must be unique' });
+      }
+      v[side].forEach((tensor, i) => {
+        if (v.maxBatchSize > 0 && tensor.shape[0] !== -1) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [side, i, 'shape'],
+            message: 'must start with the batch dimension -1 when maxBatchSize > 0',
+          });
+        }
+      });
+    }
+  });
+
+/** `PATCH .../versions/{v}`: what may change after registration; null removes an optional field. */
+export const VersionPatchSchema = z
+  .object({
+    status: z.enum(VERSION_STATUSES).optional(),
+    backends: z.array(BackendSchema).min(1).max(16).optional(),
+    description: z.string().max(1024).nullable().optional(),
+    labels: z.record(z.string().max(128), z.string().max(256)).nullable().optional(),
+  })
+  .strict()
+  .refine((p) => Object.values(p).some((v) => v !== undefined), 'name at least one field to change');
+
+/** `PUT .../aliases/{alias}`: weighted routes over distinct versions, weights summing to 100. */
+export const PutAliasSchema = z
+  .object({ routes: z.array(AliasRouteSchema).min(1).max(16) })
+  .strict()
+  .refine((a) => a.routes.reduce((sum, r) => sum + r.weight, 0) === 100, {
+    message: 'route weights must sum to 100',
+    path: ['routes'],
+  })
+  .refine((a) => new Set(a.routes.map((r) => r.version)).size === a.routes.length, {
+    message: 'each version may appear once',
+    path: ['routes'],
+  });
+
+export const ListModelsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  nextToken: z.string().min(1).max(2048).optional(),
+});
+
+/**
+ * The registry's control plane: the rules that keep versions and aliases consistent, on top of the
+ * single-item writes of ModelRegistry. Every write invalidates this container's cache entry, so the
+ * container that made a change reads it back at once.
+ */
+export class RegistryService {
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly cache: Pick<ModelCache, 'invalidate'>,
+    private readonly now: () => string = () => new Date().toISOString(),
+  ) {}
+
+  async register(input: z.output<typeof RegisterVersionSchema>): Promise<ModelVersion> {
+    const now = this.now();
+    const stored = await this.registry.putVersion({ ...input, createdAt: now, updatedAt: now });
+    this.cache.invalidate(input.name);
+    return stored;
+  }
+
+  list(query: z.output<typeof ListModelsQuerySchema>): Promise<Page<ModelSummary>> {
+    return this.registry.listModels(query.limit, query.nextToken);
+  }
+
+  async getModel(name: string): Promise<Model> {
+    const model = await this.registry.getModel(name);
+    if (!model) throw new NotFoundError(`model '${name}' is not found`);
+    return model;
+  }
+
+  async getVersion(name: string, version: string): Promise<ModelVersion> {
+    const found = await this.registry.getVersion(name, version);
+    if (!found) throw versionNotFound(name, version);
+    return found;
+  }
+
+  /** Disabling a version that an alias routes to would break the alias: 409 until the alias moves. */
+  async updateVersion(name: string, version: string, patch: z.output<typeof VersionPatchSchema>) {
+    if (patch.status === 'DISABLED') await this.refuseIfRouted(name, version, 'disable');
+    const updated = await this.registry.updateVersion(name, version, patch, this.now());
+    this.cache.invalidate(name);
+    return updated;
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    await this.refuseIfRouted(name, version, 'delete');
+    await this.registry.deleteVersion(name, version);
+    this.cache.invalidate(name);
+  }
+
+  /** Every routed version must exist and be active. */
+  async putAlias(name: string, alias: string, input: z.output<typeof PutAliasSchema>): Promise<Alias> {
+    const model = await this.getModel(name);
+    for (const route of input.routes) {
+      const version = model.versions.find((v) => v.version === route.version);
+      if (version?.status !== 'ACTIVE') {
+        throw new BadRequestError(
+          `alias '${alias}' routes to version ${route.version}, which is not an active version`,
+        );
+      }
+    }
+    const now = this.now();
+    const existing = model.aliases.find((a) => a.alias === alias);
+    const stored = await this.registry.putAlias({
+      name,
+      alias,
+      routes: input.routes,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    });
+    this.cache.invalidate(name);
+    return stored;
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.registry.deleteAlias(name, alias);
+    this.cache.invalidate(name);
+  }
+
+  // Without transactions a concurrent alias write can still slip in between this check and the
+  // write; the data plane then answers 404 for that share until the alias is corrected.
+  private async refuseIfRouted(name: string, version: string, action: string): Promise<void> {
+    const model = await this.registry.getModel(name);
+    const routing = model?.aliases
+      .filter((a) => a.routes.some((r) => r.version === version))
+      .map((a) => a.alias);
+    if (routing?.length) {
+      throw new ConflictError(
+        `cannot ${action} model '${name}' version ${version}: alias ${routing.map((a) => `'${a}'`).join(', ')} routes to it`,
+      );
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isAllowed } from '../../local/api-gateway';
+import { startSecretsManager } from '../../local/secrets-manager';
+import { lambdaContext } from '../helpers/events';
+
+const API = 'arn:aws:execute-api:us-east-1:123456789012:api/prod';
+const event = (token: string | undefined, path = '/v2/models/simple/infer', method = 'POST') =>
+  ({
+    type: 'REQUEST',
+    methodArn: `${API}/${method}${path}`,
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  }) as unknown as APIGatewayRequestAuthorizerEvent;
+
+type Handler = (
+  e: APIGatewayRequestAuthorizerEvent,
+  c: ReturnType<typeof lambdaContext>,
+) => Promise<APIGatewayAuthorizerResult>;
+
+/** Imports the authorizer afresh, as a new Lambda container would, with this environment. */
+async function coldStart(env: Record<string, string>): Promise<Handler> {
+  vi.resetModules();
+  for (const key of ['JWT_SECRET_ARN', 'JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) delete process.env[key];
+  Object.assign(process.env, { AWS_REGION: 'us-east-1', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
+  return (await import('../../functions/authorizer/handler')).handler as unknown as Handler;
+}
+
+describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
+  const secret = 'a-signing-secret-held-in-secrets-manager-0123456789';
+  const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt';
+  let secrets: Awaited<ReturnType<typeof startSecretsManager>>;
+  let handler: Handler;
+
+  beforeAll(async () => {
+    secrets = await startSecretsManager({ [secretArn]: secret });
+    handler = await coldStart({
+      JWT_SECRET_ARN: secretArn,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+  });
+  afterAll(async () => {
+    await secrets.close();
+  });
+
+  const sign = (claims: Record<string, unknown>, key = secret) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(key));
+
+  it('allows the routes of the token scopes and passes the principal on', async () => {
+    const result = await handler(
+      event(await sign({ scope: 'inference:invoke', tier: 'premium' })),
+      lambdaContext(),
+    );
+    expect(isAllowed(result, `${API}/POST/v2/models/simple/infer`)).toBe(true);
+    expect(isAllowed(result, `${API}/POST/v1/models`)).toBe(false);
+    expect(result.context).toEqual({ sub: 'alice', scopes: 'inference:invoke', tier: 'premium' });
+  });
+
+  it.each([
+    ['no Authorization header', undefined],
+    ['a token signed with another key', 'other'],
+    ['a token that is not a JWT', 'garbage'],
+  ])('answers Unauthorized for %s', async (_case, kind) => {
+    const token =
+      kind === undefined
+        ? undefined
+        : kind === 'garbage'
+          ? 'abc.def.ghi'
+          : await sign({}, 'another-secret-key-0123456789');
+    await expect(handler(event(token), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
+  });
+
+  it('reads the signing key from Secrets Manager once per container', async () => {
+    // Prepare: a fresh container
+    const cold = await coldStart({
+      JWT_SECRET_ARN: secretArn,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+    const send = vi.spyOn(SecretsManagerClient.prototype, 'send');
+    // Act
+    for (let i = 0; i < 5; i++) await cold(event(await sign({ scope: 'models:read' })), lambdaContext());
+    // Assess
+    expect(send).toHaveBeenCalledTimes(1);
+    send.mockRestore();
+  });
+});
+
+describe('authorizer in OIDC mode with a JWKS URL', () => {
+  let jwksServer: Server;
+  let handler: Handler;
+  type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  const keys: { rs: PrivateKey; es: PrivateKey; rsPublic: JWK } = {} as never;
+
+  beforeAll(async () => {
+    const rs = await generateKeyPair('RS256', { extractable: true });
+    const es = await generateKeyPair('ES256', { extractable: true });
+    keys.rs = rs.privateKey;
+    keys.es = es.privateKey;
+    keys.rsPublic = await exportJWK(rs.publicKey);
+    const jwks = {
+      keys: [
+        { ...keys.rsPublic, kid: 'rs-1', alg: 'RS256', use: 'sig' },
+        { ...(await exportJWK(es.publicKey)), kid: 'es-1', alg: 'ES256', use: 'sig' },
+      ],
+    };
+    jwksServer = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    handler = await coldStart({
+      JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`,
+      JWT_ISSUER: 'https://idp.example.com/',
+      JWT_AUDIENCE: 'inference-api',
+    });
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => jwksServer.close(() => resolve()));
+  });
+  beforeEach(() => vi.restoreAllMocks());
+
+  const sign = (alg: 'RS256' | 'ES256' | 'HS256', claims: Record<string, unknown> = {}) => {
+    const jwt = new SignJWT({
+      scp: ['models:read'],
+      iss: 'https://idp.example.com/',
+      aud: 'inference-api',
+      ...claims,
+    })
+      .setProtectedHeader({ alg, kid: alg === 'ES256' ? 'es-1' : 'rs-1' })
+      .setSubject('oidc-user')
+      .setExpirationTime('5m');
+    if (alg === 'RS256') return jwt.sign(keys.rs);
+    if (alg === 'ES256') return jwt.sign(keys.es);
+    // The confusion attack: the RSA public key's bytes used as an HMAC secret.
+    return jwt.sign(new TextEncoder().encode(JSON.stringify(keys.rsPublic)));
+  };
+
+  it.each(['RS256', 'ES256'] as const)('accepts a %s token from the issuer', async (alg) => {
+    const result = await handler(event(await sign(alg), '/v2/models/simple', 'GET'), lambdaContext());
+    expect(isAllowed(result, `${API}/GET/v2/models/simple`)).toBe(true);
+    expect(result.principalId).toBe('oidc-user');
+  });
+
+  it.each([
+    ['an HS256 token signed with the public key', () => sign('HS256')],
+    ['a token for another audience', () => sign('RS256', { aud: 'other-api' })],
+    ['a token from another issuer', () => sign('RS256', { iss: 'https://evil.example.com/' })],
+    [
+      'a token whose kid is unknown',
+      async () => {
+        const jwt = new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'nope' })
+          .setSubject('x')
+          .setExpirationTime('5m');
+        return jwt.sign(keys.rs);
+      },
+    ],
+  ])('answers Unauthorized for %s', async (_case, make) => {
+    await expect(handler(event(await make()), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
+  });
+});

@@ -1,0 +1,235 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import * as fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  RATE_LIMIT_KEYS,
+  type RateLimitDecision,
+  RateLimiter,
+  RateLimitTiersSchema,
+  rateLimitHeaders,
+  windowKey,
+} from '../../functions/shared/rate-limiter';
+
+const dynamodb = mockClient(DynamoDBClient);
+
+const TIERS = {
+  standard: { limit: 10, windowSeconds: 60 },
+  premium: { limit: 100, windowSeconds: 60 },
+  hourly: { limit: 5, windowSeconds: 3600 },
+};
+// 2026-01-01T00:00:00Z plus 15.25 s: a quarter of the way into a minute window.
+const WINDOW_START = Date.UTC(2026, 0, 1);
+const NOW = WINDOW_START + 15_250;
+
+const limiterAt = (now: number) => new RateLimiter(new DynamoDBClient({}), 'rate-limits', TIERS, () => now);
+const counted = (count: number) => ({ Attributes: { count: { N: String(count) }, expiresAt: { N: '1' } } });
+const conditionFailed = () =>
+  new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+
+describe('RateLimiter', () => {
+  beforeEach(() => {
+    dynamodb.reset();
+  });
+
+  it('counts a request with exactly one conditional UpdateItem on the current window', async () => {
+    // Prepare
+    dynamodb.on(UpdateItemCommand).resolves(counted(1));
+
+    // Act
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+
+    // Assess
+    expect(dynamodb.calls()).toHaveLength(1);
+    expect(dynamodb.commandCalls(UpdateItemCommand)[0]!.args[0].input).toEqual({
+      TableName: 'rate-limits',
+      Key: { [RATE_LIMIT_KEYS.partitionKey]: { S: `"alice"@60@${WINDOW_START}` } },
+      UpdateExpression: 'ADD #count :one SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+      ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+      ExpressionAttributeNames: { '#count': 'count', '#expiresAt': RATE_LIMIT_KEYS.ttlAttribute },
+      ExpressionAttributeValues: {
+        ':one': { N: '1' },
+        ':limit': { N: '10' },
+        ':expiresAt': { N: String((WINDOW_START + 60_000) / 1000 + 300) },
+      },
+      ReturnValues: 'UPDATED_NEW',
+    });
+    expect(decision).toEqual({
+      allowed: true,
+      limit: 10,
+      remaining: 9,
+      resetEpochSeconds: (WINDOW_START + 60_000) / 1000,
+    });
+  });
+
+  it('reports what is left of the window from the count DynamoDB returns', async () => {
+    dynamodb.on(UpdateItemCommand).resolves(counted(10));
+
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+
+    expect(decision).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
+  it('denies with a Retry-After of the seconds left in the window when the condition fails', async () => {
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+
+    expect(dynamodb.calls()).toHaveLength(1);
+    // 44.75 s left, rounded up.
+    expect(decision).toEqual({
+      allowed: false,
+      limit: 10,
+      remaining: 0,
+      resetEpochSeconds: (WINDOW_START + 60_000) / 1000,
+      retryAfterSeconds: 45,
+    });
+  });
+
+  it('asks for at least one second when the window ends within the second', async () => {
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+
+    const decision = await limiterAt(WINDOW_START + 59_999).consume({ sub: 'alice', tier: 'standard' });
+
+    expect(decision.retryAfterSeconds).toBe(1);
+  });
+
+  it.each([
+    ['throttling', new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} })],
+    ['a network failure', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+  ])('admits the request uncounted and flags it degraded on %s', async (_, error) => {
+    dynamodb.on(UpdateItemCommand).rejects(error);
+
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+
+    expect(decision).toEqual({
+      allowed: true,
+      limit: 10,
+      resetEpochSeconds: (WINDOW_START + 60_000) / 1000,
+      degraded: true,
+      cause: error,
+    });
+    expect(decision).not.toHaveProperty('remaining');
+  });
+
+  it('flags the decision degraded when DynamoDB returns no counter', async () => {
+    dynamodb.on(UpdateItemCommand).resolves({});
+
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+
+    expect(decision).toMatchObject({ allowed: true, degraded: true });
+    expect(decision.remaining).toBeUndefined();
+  });
+
+  it.each([
+    ['premium', 100, 60],
+    ['hourly', 5, 3600],
+    ['gold', 10, 60],
+    ['constructor', 10, 60],
+    ['', 10, 60],
+  ])('applies the limits of tier %j (unknown tiers get standard)', async (tier, limit, windowSeconds) => {
+    dynamodb.on(UpdateItemCommand).resolves(counted(1));
+
+    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier });
+
+    const input = dynamodb.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+    expect(input.ExpressionAttributeValues?.[':limit']).toEqual({ N: String(limit) });
+    expect(input.Key?.pk?.S).toBe(
+      `"alice"@${windowSeconds}@${Math.floor(NOW / (windowSeconds * 1000)) * windowSeconds * 1000}`,
+    );
+    expect(decision).toMatchObject({ limit, remaining: limit - 1 });
+  });
+
+  it.each([
+    ['the first millisecond of a window', WINDOW_START, WINDOW_START],
+    ['the last millisecond of a window', WINDOW_START + 59_999, WINDOW_START],
+    ['the first millisecond of the next window', WINDOW_START + 60_000, WINDOW_START + 60_000],
+  ])('counts a request at %s in that window', async (_, now, windowStart) => {
+    dynamodb.on(UpdateItemCommand).resolves(counted(1));
+
+    const decision = await limiterAt(now).consume({ sub: 'alice', tier: 'standard' });
+
+    const input = dynamodb.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+    expect(input.Key?.pk?.S).toBe(`"alice"@60@${windowStart}`);
+    expect(decision.resetEpochSeconds).toBe((windowStart + 60_000) / 1000);
+  });
+
+  it('rejects tiers without standard', () => {
+    expect(
+      () => new RateLimiter(new DynamoDBClient({}), 'rate-limits', { premium: TIERS.premium } as never),
+    ).toThrow(/standard/);
+  });
+});
+
+describe('windowKey', () => {
+  it('gives distinct keys to distinct principals and windows, whatever characters the sub holds', () => {
+    // Prepare: subs that would collide under naive joins or lose lone surrogates to UTF-8.
+    const tricky = ['a@60', 'a', '"a"', 'a\\', '\uD800', '\uFFFD', 'a@60@0'];
+
+    // Act
+    const keys = tricky.map((sub) => windowKey(sub, 60, 0));
+
+    // Assess
+    expect(new Set(keys).size).toBe(tricky.length);
+    expect(windowKey('a', 60, 0)).not.toBe(windowKey('a', 3600, 0));
+  });
+
+  it('never collides and never throws for any string', () => {
+    const sub = fc.string({ unit: 'binary' });
+    fc.assert(
+      fc.property(sub, sub, fc.nat(), (a, b, start) => {
+        fc.pre(a !== b);
+        expect(windowKey(a, 60, start)).not.toBe(windowKey(b, 60, start));
+        // No lone surrogates, so the UTF-8 DynamoDB stores is the key exactly.
+        expect(windowKey(a, 60, start)).not.toMatch(/\p{Cs}/u);
+      }),
+    );
+  });
+});
+
+describe('RateLimitTiersSchema', () => {
+  it.each([
+    [{ premium: { limit: 1, windowSeconds: 1 } }],
+    [{ standard: { limit: 0, windowSeconds: 60 } }],
+    [{ standard: { limit: 1.5, windowSeconds: 60 } }],
+    [{ standard: { limit: 10, windowSeconds: 0 } }],
+    [{ standard: { limit: 10 } }],
+    [{ standard: { limit: 10, windowSeconds: 60, burst: 5 } }],
+  ])('rejects %j', (tiers) => {
+    expect(RateLimitTiersSchema.safeParse(tiers).success).toBe(false);
+  });
+});
+
+describe('rateLimitHeaders', () => {
+  const base = { limit: 600, resetEpochSeconds: 1_767_225_660 };
+
+  it.each<[string, RateLimitDecision, Record<string, string>]>([
+    [
+      'an admitted request',
+      { ...base, allowed: true, remaining: 599 },
+      { 'X-RateLimit-Limit': '600', 'X-RateLimit-Remaining': '599', 'X-RateLimit-Reset': '1767225660' },
+    ],
+    [
+      'a denied request',
+      { ...base, allowed: false, remaining: 0, retryAfterSeconds: 45 },
+      {
+        'X-RateLimit-Limit': '600',
+        'X-RateLimit-Remaining': '0',
+        'X-RateLimit-Reset': '1767225660',
+        'Retry-After': '45',
+      },
+    ],
+    [
+      'a degraded decision',
+      { ...base, allowed: true, degraded: true },
+      { 'X-RateLimit-Limit': '600', 'X-RateLimit-Reset': '1767225660' },
+    ],
+  ])('maps %s', (_, decision, headers) => {
+    expect(rateLimitHeaders(decision)).toEqual(headers);
+  });
+});
