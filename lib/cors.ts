@@ -36,7 +36,8 @@ export const CORS_EXPOSE_HEADERS = [
 
 /**
  * CORS headers for a response to `origin`: `*` when any origin is allowed, else the origin itself
- * when it is on the list (with `Vary: Origin` so caches keep answers apart), else none.
+ * when it is on the list (with `Vary: Origin` so caches keep answers apart), else none; allowed
+ * origins may read the platform's own response headers.
  */
 export function corsHeaders(
   allowedOrigins: readonly string[],

@@ -89,7 +89,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
       REGISTRY_TABLE_NAME: REGISTRY_TABLE,
       RATE_LIMIT_TABLE_NAME: RATE_LIMIT_TABLE,
-      RATE_LIMIT_TIERS: JSON.stringify(config.rateLimitTiers),
+      // A load test or benchmark can raise the limits without editing cdk.json.
+      RATE_LIMIT_TIERS: process.env.RATE_LIMIT_TIERS ?? JSON.stringify(config.rateLimitTiers),
       ALLOWED_ORIGINS: config.allowedOrigins.join(','),
       JWT_SECRET_ARN: SECRET_ARN,
       ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),

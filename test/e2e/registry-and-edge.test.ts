@@ -265,6 +265,7 @@ describe('registry API and edge (npm start)', () => {
         const { response } = await call(path, { headers: { Origin: 'https://app.example.com' } });
         expect(response.headers.get('x-request-id')).toBeTruthy();
         expect(response.headers.get('access-control-allow-origin')).toBe('*');
+        expect(response.headers.get('access-control-expose-headers')).toContain('X-RateLimit-Remaining');
         expect(response.headers.get('x-ratelimit-limit')).toBe('600');
         expect(Number(response.headers.get('x-ratelimit-remaining'))).toBeLessThan(600);
         expect(Number(response.headers.get('x-ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
