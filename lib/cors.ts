@@ -43,8 +43,10 @@ export function corsHeaders(
   allowedOrigins: readonly string[],
   origin: string | undefined,
 ): Record<string, string> {
-  if (allowedOrigins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
-  if (origin && allowedOrigins.includes(origin))
-    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
+  const expose = { 'Access-Control-Expose-Headers': CORS_EXPOSE_HEADERS.join(',') };
+  if (allowedOrigins.includes('*')) return { 'Access-Control-Allow-Origin': '*', ...expose };
+  if (origin && allowedOrigins.includes(origin)) {
+    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin', ...expose };
+  }
   return {};
 }
