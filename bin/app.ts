@@ -4,6 +4,8 @@ import { App } from 'aws-cdk-lib';
 import { readPlatformConfig } from '../lib/config';
 import { InferencePlatformStack } from '../lib/inference-platform-stack';
 import { PROJECT_ROOT } from '../lib/project-root';
+import { servedModels } from '../lib/served-models';
+import { loadModelRepository } from '../triton-image/model-repository';
 
 const app = new App();
 
@@ -13,10 +15,15 @@ const { version } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.jso
   version: string;
 };
 
+const modelRepositoryPath = path.join(PROJECT_ROOT, 'triton-image', 'model_repository');
+// Every config.pbtxt is parsed against Triton's schema here, so a bad one stops synth, not the endpoint.
+const models = servedModels(await loadModelRepository(modelRepositoryPath));
+
 new InferencePlatformStack(app, 'InferencePlatform', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: config.region },
   description: 'Serverless inference platform: API Gateway, Lambda, DynamoDB and Triton on SageMaker',
   config,
-  modelRepositoryPath: path.join(PROJECT_ROOT, 'triton-image', 'model_repository'),
+  modelRepositoryPath,
+  models,
   platformVersion: version,
 });

@@ -34,6 +34,17 @@ export const PlatformConfigSchema = z
       .default('ml.g5.xlarge'),
     /** Instances the endpoint starts with. */
     initialInstanceCount: z.coerce.number().int().min(1).max(100).default(1),
+    /** Fewest instances autoscaling keeps (real-time endpoints cannot scale to zero). */
+    minInstanceCount: z.coerce.number().int().min(1).max(100).default(1),
+    /** Most instances autoscaling adds. */
+    maxInstanceCount: z.coerce.number().int().min(1).max(100).default(2),
+    /** Target of `SageMakerVariantInvocationsPerInstance` (invocations per instance per minute). */
+    targetInvocationsPerInstance: z.coerce.number().int().min(1).default(1000),
+    /**
+     * `multi-model`: every model in the repository is served (`Mode: MultiModel`, one model.tar.gz per
+     * model, `TargetModel` per request). `single-model`: only `defaultModelName` is served.
+     */
+    servingMode: z.enum(['multi-model', 'single-model']).default('multi-model'),
     /** Tag of the SageMaker Triton image (`sagemaker-tritonserver:<tag>`). */
     tritonImageVersion: z
       .string()
@@ -64,7 +75,14 @@ export const PlatformConfigSchema = z
       trial: { limit: 60, windowSeconds: 60 },
     }),
   })
-  .strict();
+  .strict()
+  .refine(
+    (c) => c.minInstanceCount <= c.initialInstanceCount && c.initialInstanceCount <= c.maxInstanceCount,
+    {
+      message: 'instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount',
+      path: ['initialInstanceCount'],
+    },
+  );
 
 export type PlatformConfig = z.infer<typeof PlatformConfigSchema>;
 export const CONFIG_KEYS = Object.keys(PlatformConfigSchema.shape) as (keyof PlatformConfig)[];

@@ -2,18 +2,24 @@ import * as path from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { PlatformConfig } from './config';
+import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
+import { ModelStore } from './model-store';
 import { PlatformApi } from './platform-api';
 import { PROJECT_ROOT } from './project-root';
 import { RateLimitTable } from './rate-limit-table';
+import { RegistrySeed } from './registry-seed';
 import { RegistryTable } from './registry-table';
+import type { ServedModel } from './served-models';
 import { TritonEndpoint } from './triton-endpoint';
 
 export interface InferencePlatformStackProps extends StackProps {
   /** Validated deployment configuration (`parsePlatformConfig`); `config.region` is the stack's region. */
   readonly config: PlatformConfig;
-  /** Triton model repository packed into the endpoint's model data. */
+  /** Triton model repository; each served model's folder becomes its model archive. */
   readonly modelRepositoryPath: string;
+  /** The models of that repository as Triton serves them (`servedModels(await loadModelRepository(...))`). */
+  readonly models: readonly ServedModel[];
   /**
    * Version reported by the health endpoint.
    * @default 'unknown'
@@ -32,6 +38,7 @@ export class InferencePlatformStack extends Stack {
   public readonly registry: RegistryTable;
   public readonly rateLimits: RateLimitTable;
   public readonly endpoint: TritonEndpoint;
+  public readonly modelStore: ModelStore;
   /** Present in HS256 mode only (no `jwksUrl` configured). */
   public readonly signingSecret?: JwtSigningSecret;
 
@@ -47,13 +54,42 @@ export class InferencePlatformStack extends Stack {
 
     this.registry = new RegistryTable(this, 'Registry');
     this.rateLimits = new RateLimitTable(this, 'RateLimits');
+    // Single-model mode serves the default model alone; multi-model mode serves them all.
+    const served =
+      config.servingMode === 'single-model'
+        ? props.models.filter((m) => m.name === config.defaultModelName)
+        : [...props.models];
+    if (served.length === 0) {
+      throw new Error(
+        `defaultModelName must name a model of the repository (${props.models.map((m) => m.name).join(', ')}), got ${JSON.stringify(config.defaultModelName)}`,
+      );
+    }
+    const deployment = new DeploymentProvider(this, 'Deployment');
+    this.modelStore = new ModelStore(this, 'ModelStore', {
+      modelRepositoryPath: props.modelRepositoryPath,
+      models: served.map((m) => m.name),
+      provider: deployment,
+    });
     this.endpoint = new TritonEndpoint(this, 'Triton', {
       imageDirectory: props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'),
-      modelRepositoryPath: props.modelRepositoryPath,
+      modelStore: this.modelStore,
+      servingMode: config.servingMode,
       tritonImageVersion: config.tritonImageVersion,
       defaultModelName: config.defaultModelName,
       instanceType: config.instanceType,
       initialInstanceCount: config.initialInstanceCount,
+      minInstanceCount: config.minInstanceCount,
+      maxInstanceCount: config.maxInstanceCount,
+      targetInvocationsPerInstance: config.targetInvocationsPerInstance,
+    });
+    new RegistrySeed(this, 'RegistrySeed', {
+      models: served,
+      endpointName: this.endpoint.endpointName,
+      servingMode: config.servingMode,
+      archiveNames: this.modelStore.archiveNames,
+      registry: this.registry,
+      provider: deployment,
+      after: this.endpoint.endpoint,
     });
     this.api = new PlatformApi(this, 'Api', {
       allowedOrigins: config.allowedOrigins,

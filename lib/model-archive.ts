@@ -22,7 +22,7 @@ const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * sorted by code point. Files at the repository root are left out (Triton's SageMaker `serve`
  * refuses a `config.pbtxt` there).
  */
-export function modelArchiveEntries(repositoryPath: string): string[] {
+export function modelArchiveEntries(repositoryPath: string, only?: readonly string[]): string[] {
   if (!fs.existsSync(repositoryPath) || !fs.statSync(repositoryPath).isDirectory()) {
     throw new Error(`model repository must be a directory, got ${JSON.stringify(repositoryPath)}`);
   }
@@ -47,12 +47,18 @@ export function modelArchiveEntries(repositoryPath: string): string[] {
   if (models.length === 0) {
     throw new Error(`model repository ${JSON.stringify(repositoryPath)} has no model folders`);
   }
-  for (const model of models) walk(model);
+  const missing = only?.filter((name) => !models.includes(name)) ?? [];
+  if (missing.length > 0) {
+    throw new Error(
+      `model repository ${JSON.stringify(repositoryPath)} has no model folder ${JSON.stringify(missing[0])}`,
+    );
+  }
+  for (const model of models.filter((name) => !only || only.includes(name))) walk(model);
   return entries;
 }
 
 /** The uncompressed tar: fixed mtime, owner 0:0, modes 0755/0644, entries in `modelArchiveEntries` order. */
-export function packModelRepositoryTar(repositoryPath: string): Buffer {
+export function packModelRepositoryTar(repositoryPath: string, only?: readonly string[]): Buffer {
   const pack = createTar(
     {
       sync: true,
@@ -66,7 +72,7 @@ export function packModelRepositoryTar(repositoryPath: string): Buffer {
           entry.stat.mode = (entry.stat.mode & ~0o7777) | (entry.type === 'Directory' ? 0o755 : 0o644);
       },
     },
-    modelArchiveEntries(repositoryPath),
+    modelArchiveEntries(repositoryPath, only),
   );
   const chunks: Buffer[] = [];
   // A sync pack has already written everything; attaching the listener drains it synchronously.
@@ -92,8 +98,12 @@ export interface StagedModelArchive {
  * Writes `<stagingDirectory>/<contentHash>/model.tar.gz` unless it is already there, and returns it.
  * Synchronous, because constructs are built synchronously.
  */
-export function stageModelArchive(repositoryPath: string, stagingDirectory: string): StagedModelArchive {
-  const tar = packModelRepositoryTar(repositoryPath);
+export function stageModelArchive(
+  repositoryPath: string,
+  stagingDirectory: string,
+  only?: readonly string[],
+): StagedModelArchive {
+  const tar = packModelRepositoryTar(repositoryPath, only);
   const contentHash = createHash('sha256').update(tar).digest('hex');
   const dir = path.join(stagingDirectory, contentHash);
   const target = path.join(dir, 'model.tar.gz');

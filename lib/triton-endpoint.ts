@@ -1,28 +1,35 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { ArnFormat, AssetHashType, Names, Stack, Stage, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { stageModelArchive } from './model-archive';
+import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';
+import type { ServingMode } from './served-models';
 import { tritonBaseImage } from './triton-base-image';
 
 export interface TritonEndpointProps {
   /** Folder holding the serving image's Dockerfile, which builds `FROM ${TRITON_BASE_IMAGE}`. */
   readonly imageDirectory: string;
-  /** Triton model repository (`<model>/config.pbtxt`, `<model>/<version>/...`) packed into the model data. */
-  readonly modelRepositoryPath: string;
+  /** Where the model archives are; the endpoint is created only once they are in place. */
+  readonly modelStore: ModelStore;
+  /** Serve every archive in the store (`multi-model`) or only `defaultModelName` (`single-model`). */
+  readonly servingMode: ServingMode;
   /** Tag of AWS's `sagemaker-tritonserver` image to build from, e.g. `24.09-py3`. */
   readonly tritonImageVersion: string;
-  /** Model folder Triton loads at start (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`); it must exist in the repository. */
+  /** In single-model mode, the model Triton loads (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
   readonly defaultModelName: string;
   /** SageMaker instance type, e.g. `ml.g5.xlarge`. */
   readonly instanceType: string;
   /** Instances the `AllTraffic` variant starts with. */
   readonly initialInstanceCount: number;
+  /** Fewest instances target tracking scales in to. */
+  readonly minInstanceCount: number;
+  /** Most instances target tracking scales out to. */
+  readonly maxInstanceCount: number;
+  /** Invocations per instance per minute that target tracking aims for. */
+  readonly targetInvocationsPerInstance: number;
   /**
    * Endpoint name; fixed at synth so the execution role's log permissions can name its log group.
    * @default - a name derived from the construct path, unique in the account
@@ -34,17 +41,13 @@ export interface TritonEndpointProps {
    * that storage in hardware
    */
   readonly volumeEncryptionKey?: IKey;
-  /**
-   * Folder where `model.tar.gz` is packed before it becomes an asset.
-   * @default - `model-data/` in the cloud assembly output directory
-   */
-  readonly stagingDirectory?: string;
 }
 
 /**
- * NVIDIA Triton on a SageMaker real-time endpoint: the serving image built from `imageDirectory`, the
- * model repository packed as the model data, an execution role limited to those two assets and the
- * endpoint's own logs, and one `AllTraffic` variant.
+ * NVIDIA Triton on a SageMaker real-time endpoint: the serving image built from `imageDirectory`,
+ * the model archives of a `ModelStore` as model data (all of them on a multi-model endpoint), an
+ * execution role limited to the image, the archives and the endpoint's own logs, one `AllTraffic`
+ * variant, and target-tracking autoscaling on invocations per instance.
  */
 export class TritonEndpoint extends Construct {
   /** Name of the variant every request goes to. */
@@ -52,9 +55,11 @@ export class TritonEndpoint extends Construct {
 
   public readonly endpointName: string;
   public readonly endpointArn: string;
+  /** Complete once the endpoint is in service. */
+  public readonly endpoint: CfnEndpoint;
   public readonly executionRole: Role;
   public readonly image: DockerImageAsset;
-  public readonly modelData: Asset;
+  public readonly scalableTarget: ScalableTarget;
 
   constructor(scope: Construct, id: string, props: TritonEndpointProps) {
     super(scope, id);
@@ -64,10 +69,14 @@ export class TritonEndpoint extends Construct {
         'triton endpoint needs a stack with a concrete region to pick the triton base image, got an unresolved region',
       );
     }
-    // Triton's `serve` exits at start when the default model's folder is missing; fail at synth instead.
-    if (!fs.existsSync(path.join(props.modelRepositoryPath, props.defaultModelName, 'config.pbtxt'))) {
+    if (
+      !(
+        props.minInstanceCount <= props.initialInstanceCount &&
+        props.initialInstanceCount <= props.maxInstanceCount
+      )
+    ) {
       throw new Error(
-        `defaultModelName must name a model folder with a config.pbtxt in ${props.modelRepositoryPath}, got ${JSON.stringify(props.defaultModelName)}`,
+        `instance counts must satisfy min <= initial <= max, got ${props.minInstanceCount}, ${props.initialInstanceCount}, ${props.maxInstanceCount}`,
       );
     }
 
@@ -79,14 +88,6 @@ export class TritonEndpoint extends Construct {
       platform: Platform.LINUX_AMD64,
     });
 
-    const stagingDirectory = props.stagingDirectory ?? path.join(Stage.of(this)?.outdir ?? '.', 'model-data');
-    const archive = stageModelArchive(props.modelRepositoryPath, stagingDirectory);
-    this.modelData = new Asset(this, 'ModelData', {
-      path: archive.path,
-      assetHash: archive.contentHash,
-      assetHashType: AssetHashType.CUSTOM,
-    });
-
     this.endpointName =
       props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' });
 
@@ -95,8 +96,7 @@ export class TritonEndpoint extends Construct {
       description: 'Runs the Triton inference endpoint',
     });
     this.image.repository.grantPull(this.executionRole);
-    // The model archive only, not the whole asset bucket (Asset.grantRead would grant the bucket).
-    this.modelData.bucket.grantRead(this.executionRole, this.modelData.s3ObjectKey);
+    props.modelStore.grantRead(this.executionRole);
     const logGroupArn = stack.formatArn({
       service: 'logs',
       resource: 'log-group',
@@ -124,20 +124,29 @@ export class TritonEndpoint extends Construct {
       }),
     );
 
+    const multiModel = props.servingMode === 'multi-model';
     const model = new CfnModel(this, 'Model', {
       executionRoleArn: this.executionRole.roleArn,
       enableNetworkIsolation: true,
-      primaryContainer: {
-        image: this.image.imageUri,
-        modelDataUrl: this.modelData.s3ObjectUrl,
-        environment: {
-          SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName,
-          SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
-        },
-      },
+      primaryContainer: multiModel
+        ? {
+            image: this.image.imageUri,
+            mode: 'MultiModel',
+            modelDataUrl: props.modelStore.prefixUrl,
+            environment: { SAGEMAKER_TRITON_LOG_VERBOSE: 'false' },
+          }
+        : {
+            image: this.image.imageUri,
+            modelDataUrl: props.modelStore.archiveUrl(props.defaultModelName),
+            environment: {
+              SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName,
+              SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+            },
+          },
     });
-    // CreateModel checks access to the image and model data, so the role's policy must exist first.
-    model.node.addDependency(this.executionRole);
+    // CreateModel checks access to the image and model data: the role's policy and the archives
+    // must exist first.
+    model.node.addDependency(this.executionRole, props.modelStore.ready);
 
     const config = new CfnEndpointConfig(this, 'Config', {
       kmsKeyId: props.volumeEncryptionKey?.keyArn,
@@ -156,6 +165,23 @@ export class TritonEndpoint extends Construct {
       endpointConfigName: config.attrEndpointConfigName,
     });
     this.endpointArn = endpoint.attrEndpointArn;
+    this.endpoint = endpoint;
+
+    this.scalableTarget = new ScalableTarget(this, 'Scaling', {
+      serviceNamespace: ServiceNamespace.SAGEMAKER,
+      resourceId: `endpoint/${this.endpointName}/variant/${TritonEndpoint.VARIANT_NAME}`,
+      scalableDimension: 'sagemaker:variant:DesiredInstanceCount',
+      minCapacity: props.minInstanceCount,
+      maxCapacity: props.maxInstanceCount,
+    });
+    this.scalableTarget.node.addDependency(endpoint);
+    this.scalableTarget.scaleToTrackMetric('InvocationsPerInstance', {
+      predefinedMetric: PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+      targetValue: props.targetInvocationsPerInstance,
+      // Scale out fast on a burst; scale in slowly, as a new GPU instance takes minutes to serve.
+      scaleOutCooldown: Duration.minutes(1),
+      scaleInCooldown: Duration.minutes(10),
+    });
 
     this.acknowledgeRoleFindings(logGroupArn);
   }
@@ -168,8 +194,12 @@ export class TritonEndpoint extends Construct {
       'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.',
     );
     for (const action of ['s3:GetBucket*', 's3:GetObject*', 's3:List*']) {
-      acknowledge(`Action::${action}`, 'Read actions of grantRead, limited to the one model archive object.');
+      acknowledge(`Action::${action}`, 'Read actions of grantRead, limited to the model archives prefix.');
     }
+    acknowledge(
+      `Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/models/*`,
+      'The endpoint reads every model archive under the store prefix (a multi-model endpoint loads them on demand).',
+    );
     acknowledge(
       `Resource::${nagArn(Stack.of(this), logGroupArn)}:*`,
       "SageMaker names a log stream per instance inside this endpoint's own log group.",

@@ -423,7 +423,8 @@ class SageMakerRuntimeApi {
     }
     const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
     // A multi-model endpoint names model archives; Triton loads them by folder name.
-    const modelName = targetModel?.replace(/\.tar\.gz$/, '') ?? endpoint.defaultModel;
+    // An archive is `<model>.tar.gz` or `<model>/<hash>.tar.gz`; either way it names its model folder.
+    const modelName = targetModel?.split('/')[0]?.replace(/\.tar\.gz$/, '') ?? endpoint.defaultModel;
     if (modelName === undefined) {
       return validationError(
         requestId,

@@ -5,6 +5,7 @@ import { startFauxqs } from 'fauxqs';
 import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
 import { type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
+import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
@@ -145,27 +146,22 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   }
 }
 
-/** Registers every version of every shipped model, served by the local endpoint. */
+/** Registers what the local endpoint serves, as the stack's deploy-time seeding does in AWS. */
 export async function seedRegistry(
   registry: ModelRegistry,
   models: readonly ModelDefinition[],
 ): Promise<void> {
   const now = new Date().toISOString();
-  for (const model of models) {
-    for (const version of model.versions) {
-      const record: ModelVersion = {
-        name: model.name,
-        version,
-        platform: model.platform,
-        ...model.signature,
-        backends: [{ endpointName: LOCAL_ENDPOINT, targetModel: model.name, weight: 100 }],
-        status: 'ACTIVE',
-        description: `shipped in triton-image/model_repository/${model.name}`,
-        createdAt: now,
-        updatedAt: now,
-      };
-      await registry.putVersion(record, { replace: true });
-    }
+  for (const model of servedModels(models)) {
+    const record: ModelVersion = {
+      ...model,
+      backends: [tritonBackend(model.name, LOCAL_ENDPOINT, 'multi-model')],
+      status: 'ACTIVE',
+      description: `shipped in triton-image/model_repository/${model.name}`,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await registry.putVersion(record, { replace: true });
   }
 }
 

@@ -8,6 +8,10 @@ describe('parsePlatformConfig', () => {
       region: 'us-east-1',
       instanceType: 'ml.g5.xlarge',
       initialInstanceCount: 1,
+      minInstanceCount: 1,
+      maxInstanceCount: 2,
+      targetInvocationsPerInstance: 1000,
+      servingMode: 'multi-model',
       tritonImageVersion: '24.09-py3',
       defaultModelName: 'simple',
       allowedOrigins: ['*'],
@@ -41,6 +45,11 @@ describe('parsePlatformConfig', () => {
     ['initialInstanceCount', '0'],
     ['initialInstanceCount', 1.5],
     ['initialInstanceCount', 'two'],
+    ['minInstanceCount', '0'],
+    ['maxInstanceCount', 101],
+    ['targetInvocationsPerInstance', '0'],
+    ['targetInvocationsPerInstance', 2.5],
+    ['servingMode', 'serverless'],
     ['tritonImageVersion', '24.09'],
     ['tritonImageVersion', 'latest'],
     ['defaultModelName', 'has space'],
@@ -57,6 +66,34 @@ describe('parsePlatformConfig', () => {
     expect(() => parsePlatformConfig({ [key]: value })).toThrow(
       new RegExp(`${key}: .*\\(got ${escapeRegExp(JSON.stringify(value))}\\)`),
     );
+  });
+
+  it.each([
+    ['min above initial', { minInstanceCount: '2', initialInstanceCount: '1', maxInstanceCount: '4' }],
+    ['initial above max', { minInstanceCount: '1', initialInstanceCount: '3', maxInstanceCount: '2' }],
+    ['min above max', { minInstanceCount: 5, initialInstanceCount: 5, maxInstanceCount: 4 }],
+  ])('rejects instance counts out of order (%s)', (_, counts) => {
+    expect(() => parsePlatformConfig(counts)).toThrow(
+      /initialInstanceCount: instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount/,
+    );
+  });
+
+  it('accepts a fixed fleet (min = initial = max) and coerces the scaling keys from strings', () => {
+    const config = parsePlatformConfig({
+      minInstanceCount: '3',
+      initialInstanceCount: '3',
+      maxInstanceCount: '3',
+      targetInvocationsPerInstance: '250',
+      servingMode: 'single-model',
+    });
+
+    expect(config).toMatchObject({
+      minInstanceCount: 3,
+      initialInstanceCount: 3,
+      maxInstanceCount: 3,
+      targetInvocationsPerInstance: 250,
+      servingMode: 'single-model',
+    });
   });
 
   it('rejects unknown keys', () => {

@@ -4,20 +4,27 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
-import { createModelRepositoryFixture, synthesizePlatform } from './platform-app';
+import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
-function functionLogicalId(template: Template, name: string): string {
+/** Platform functions: the four behind the API, and the one behind the stack's custom resources. */
+const PLATFORM_FUNCTIONS = ['Health', 'Inference', 'Models', 'Authorizer', 'Deployment'] as const;
+type PlatformFunctionName = (typeof PLATFORM_FUNCTIONS)[number];
+
+const functionIdPrefix = (name: PlatformFunctionName) =>
+  name === 'Deployment' ? 'DeploymentFunction' : `Api${name}Function`;
+
+function functionLogicalId(template: Template, name: PlatformFunctionName): string {
   const ids = Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) =>
-    id.startsWith(`Api${name}Function`),
+    id.startsWith(functionIdPrefix(name)),
   );
   expect(ids).toHaveLength(1);
   return ids[0]!;
 }
 
 /** The statements of the default policy attached to a function's role. */
-function functionStatements(template: Template, name: string): Statement[] {
+function functionStatements(template: Template, name: PlatformFunctionName): Statement[] {
   const fn = template.toJSON().Resources[functionLogicalId(template, name)];
   const roleId = fn.Properties.Role['Fn::GetAtt'][0];
   const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
@@ -27,7 +34,7 @@ function functionStatements(template: Template, name: string): Statement[] {
   return policies[0]!.Properties.PolicyDocument.Statement;
 }
 
-function environmentOf(template: Template, name: string): Record<string, unknown> {
+function environmentOf(template: Template, name: PlatformFunctionName): Record<string, unknown> {
   return template.toJSON().Resources[functionLogicalId(template, name)].Properties.Environment.Variables;
 }
 
@@ -41,9 +48,10 @@ describe('InferencePlatformStack', () => {
   });
 
   describe('functions', () => {
-    it('runs every function on nodejs22.x arm64 with active tracing and an explicit log group', () => {
-      const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-      expect(functions).toHaveLength(4);
+    it('runs every platform function on nodejs22.x arm64 with active tracing and an explicit log group', () => {
+      const functions = PLATFORM_FUNCTIONS.map(
+        (name) => template.toJSON().Resources[functionLogicalId(template, name)],
+      );
       for (const fn of functions) {
         expect(fn.Properties).toMatchObject({
           Runtime: 'nodejs22.x',
@@ -55,7 +63,21 @@ describe('InferencePlatformStack', () => {
         });
         expect(fn.Properties.Environment.Variables).toMatchObject(PLATFORM_FUNCTION_ENVIRONMENT);
       }
-      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
+      // The only other function is CDK's provider framework in front of the deployment function.
+      template.resourceCountIs('AWS::Lambda::Function', PLATFORM_FUNCTIONS.length + 1);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Handler: 'framework.onEvent',
+        LoggingConfig: Match.objectLike({
+          LogGroup: { Ref: Match.stringLikeRegexp('^DeploymentProviderLogGroup') },
+        }),
+      });
+      // Platform functions, the provider framework and the API access logs: all kept for 30 days.
+      template.resourceCountIs('AWS::Logs::LogGroup', PLATFORM_FUNCTIONS.length + 2);
+      template.resourcePropertiesCountIs(
+        'AWS::Logs::LogGroup',
+        { RetentionInDays: 30 },
+        PLATFORM_FUNCTIONS.length + 2,
+      );
     });
 
     it('sets the Powertools service, namespace, log level and source maps', () => {
@@ -67,12 +89,13 @@ describe('InferencePlatformStack', () => {
       });
     });
 
-    it('gives API functions the API integration timeout and the authorizer a short one', () => {
-      const timeoutOf = (name: string) =>
+    it('gives API functions the integration timeout, the authorizer 10 s and the deployment function 5 min', () => {
+      const timeoutOf = (name: PlatformFunctionName) =>
         template.toJSON().Resources[functionLogicalId(template, name)].Properties.Timeout as number;
       expect(timeoutOf('Inference')).toBe(29);
       expect(timeoutOf('Health')).toBe(29);
       expect(timeoutOf('Authorizer')).toBe(10);
+      expect(timeoutOf('Deployment')).toBe(300);
     });
 
     it('lets the inference function query model partitions and count its callers, nothing more', () => {
@@ -150,7 +173,7 @@ describe('InferencePlatformStack', () => {
     });
 
     it('lets each function write only to its own log group', () => {
-      for (const name of ['Health', 'Inference', 'Models', 'Authorizer']) {
+      for (const name of PLATFORM_FUNCTIONS) {
         const logs = functionStatements(template, name).filter((s) =>
           actionsOf(s).some((a) => a.startsWith('logs:')),
         );
@@ -159,11 +182,25 @@ describe('InferencePlatformStack', () => {
             Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
             Effect: 'Allow',
             Resource: {
-              'Fn::GetAtt': [expect.stringMatching(new RegExp(`^Api${name}FunctionLogGroup`)), 'Arn'],
+              'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${functionIdPrefix(name)}LogGroup`)), 'Arn'],
             },
           },
         ]);
       }
+      const framework = Object.values(
+        template.findResources('AWS::IAM::Policy', {
+          Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^DeploymentProviderRole') }] },
+        }),
+      );
+      expect(framework).toHaveLength(1);
+      const frameworkStatements: Statement[] = framework[0]!.Properties.PolicyDocument.Statement;
+      expect(frameworkStatements.filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')))).toEqual([
+        {
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DeploymentProviderLogGroup/), 'Arn'] },
+        },
+      ]);
       template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
       const roles = Object.values(
         template.findResources('AWS::IAM::Role', {
@@ -174,7 +211,7 @@ describe('InferencePlatformStack', () => {
           },
         }),
       );
-      expect(roles).toHaveLength(4);
+      expect(roles).toHaveLength(PLATFORM_FUNCTIONS.length + 1);
       for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     });
   });
@@ -216,82 +253,12 @@ describe('InferencePlatformStack', () => {
       'RegistryTable',
     ]);
     expect(Object.keys(template.findResources('AWS::SecretsManager::Secret'))).toEqual(['JwtSigningSecret']);
+    expect(Object.keys(template.findResources('AWS::S3::Bucket'))).toEqual(['ModelStoreBucket']);
   });
 
   it('generates a 64-character signing key in CloudFormation', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false },
-    });
-  });
-
-  describe('Triton endpoint', () => {
-    it('serves the default model with quiet Triton logs, network isolation and both assets', () => {
-      template.hasResourceProperties('AWS::SageMaker::Model', {
-        EnableNetworkIsolation: true,
-        PrimaryContainer: {
-          Environment: {
-            SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: 'simple',
-            SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
-          },
-          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
-          ModelDataUrl: { 'Fn::Sub': Match.stringLikeRegexp('^s3://cdk-.*-assets-.*/[0-9a-f]{64}\\.gz$') },
-        },
-      });
-    });
-
-    it('creates the model only after its role policy exists', () => {
-      const model = Object.values(template.findResources('AWS::SageMaker::Model'))[0]!;
-      expect(model.DependsOn).toEqual(
-        expect.arrayContaining([expect.stringMatching(/^TritonExecutionRoleDefaultPolicy/)]),
-      );
-    });
-
-    it('runs one AllTraffic variant with the configured instance type and count', () => {
-      template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-        ProductionVariants: [
-          {
-            VariantName: 'AllTraffic',
-            InstanceType: 'ml.g5.xlarge',
-            InitialInstanceCount: 1,
-            InitialVariantWeight: 1,
-            ModelName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonModel'), 'ModelName'] },
-          },
-        ],
-      });
-      template.hasResourceProperties('AWS::SageMaker::Endpoint', {
-        EndpointName: Match.stringLikeRegexp('^InferencePlatform-Triton-'),
-        EndpointConfigName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonConfig'), 'EndpointConfigName'] },
-      });
-      template.hasOutput('EndpointName', { Value: Match.stringLikeRegexp('^InferencePlatform-Triton-') });
-    });
-
-    it('limits the execution role to the image repository, the model archive and its own logs', () => {
-      const roles = template.findResources('AWS::IAM::Role', {
-        Properties: {
-          AssumeRolePolicyDocument: {
-            Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
-          },
-        },
-      });
-      const [roleId] = Object.keys(roles);
-      const policy = Object.values(template.findResources('AWS::IAM::Policy')).find((p) =>
-        p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
-      )!;
-      const statements: Statement[] = policy.Properties.PolicyDocument.Statement;
-      const json = JSON.stringify(statements);
-
-      expect(json).toContain('ecr:BatchGetImage');
-      expect(json).toMatch(/container-assets/);
-      expect(json).toMatch(/\/[0-9a-f]{64}\.gz"/); // the model archive key, not the whole bucket
-      expect(json).not.toMatch(/-assets-[^"]*\/\*"/);
-      const logs = statements.find((s) => actionsOf(s).includes('logs:PutLogEvents'))!;
-      expect(JSON.stringify(logs.Resource)).toContain(
-        ':log-group:/aws/sagemaker/Endpoints/InferencePlatform-Triton-',
-      );
-      const metrics = statements.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
-      expect(metrics.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
-      const unscoped = statements.filter((s) => s.Resource === '*').flatMap(actionsOf);
-      expect(unscoped.sort()).toEqual(['cloudwatch:PutMetricData', 'ecr:GetAuthorizationToken']);
     });
   });
 
@@ -311,6 +278,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
       jwtAudience: 'inference-platform',
       instanceType: 'ml.g6.2xlarge',
       initialInstanceCount: '3',
+      maxInstanceCount: '4',
       defaultModelName: 'simple',
     });
 
@@ -335,11 +303,19 @@ describe('InferencePlatformStack validation', () => {
     new InferencePlatformStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'InferencePlatform', {
       config: parsePlatformConfig(overrides),
       modelRepositoryPath: createModelRepositoryFixture(),
+      models: FIXTURE_MODELS,
       ...props,
     });
 
   it('rejects a default model that is not in the model repository', () => {
-    expect(() => newStack({ defaultModelName: 'resnet50' })).toThrow(/defaultModelName .*"resnet50"/);
+    expect(() => newStack({ defaultModelName: 'resnet50', servingMode: 'single-model' })).toThrow(
+      /defaultModelName .*"resnet50"/,
+    );
+  });
+
+  it('rejects instance counts out of order even in a configuration that skipped parsing', () => {
+    const config = { ...parsePlatformConfig({}), minInstanceCount: 3 };
+    expect(() => newStack({}, { config })).toThrow(/min <= initial <= max, got 3, 1, 2/);
   });
 
   it('rejects an env region that disagrees with the configured region', () => {

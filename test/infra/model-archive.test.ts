@@ -63,6 +63,30 @@ describe('model archive', () => {
     ]);
   });
 
+  it('packs only the named models when asked', () => {
+    expect(modelArchiveEntries(repository, ['simple'])).toEqual([
+      'simple',
+      'simple/1',
+      'simple/1/model.onnx',
+      'simple/config.pbtxt',
+    ]);
+    const staging = mkdtempSync(path.join(tmpdir(), 'model-staging-'));
+    const simple = stageModelArchive(repository, staging, ['simple']);
+    expect(simple.contentHash).not.toBe(stageModelArchive(repository, staging).contentHash);
+    expect(readTar(gunzipSync(readFileSync(simple.path))).map((e) => e.path)).toEqual([
+      'simple/',
+      'simple/1/',
+      'simple/1/model.onnx',
+      'simple/config.pbtxt',
+    ]);
+  });
+
+  it('rejects a named model that has no folder in the repository, naming it', () => {
+    expect(() => modelArchiveEntries(repository, ['simple', 'resnet50'])).toThrow(
+      /has no model folder "resnet50"/,
+    );
+  });
+
   it('writes those entries with fixed mtime, owner and modes', () => {
     const entries = readTar(packModelRepositoryTar(repository));
 

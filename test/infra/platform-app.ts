@@ -6,6 +6,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CONFIG_KEYS, type PlatformConfig, parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PROJECT_ROOT } from '../../lib/project-root';
+import type { ServedModel } from '../../lib/served-models';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 /** The `context` block of cdk.json: feature flags and configuration defaults. */
 export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
@@ -15,14 +17,26 @@ export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
 /** A throwaway Triton model repository shaped like the real one, so infra tests do not depend on built models. */
 export function createModelRepositoryFixture(): string {
   const root = mkdtempSync(path.join(tmpdir(), 'model-repository-'));
-  mkdirSync(path.join(root, 'simple', '1'), { recursive: true });
-  writeFileSync(
-    path.join(root, 'simple', 'config.pbtxt'),
-    'name: "simple"\nbackend: "onnxruntime"\nmax_batch_size: 8\n',
-  );
-  writeFileSync(path.join(root, 'simple', '1', 'model.onnx'), Buffer.from('not really onnx'));
+  for (const model of FIXTURE_MODELS) {
+    mkdirSync(path.join(root, model.name, model.version), { recursive: true });
+    writeFileSync(path.join(root, model.name, 'config.pbtxt'), `name: "${model.name}"\nmax_batch_size: 8\n`);
+    writeFileSync(path.join(root, model.name, model.version, 'model.onnx'), Buffer.from('not really onnx'));
+  }
   return root;
 }
+
+/** The models of the fixture repository, as `servedModels` would describe them. */
+export const FIXTURE_MODELS: readonly ServedModel[] = [
+  { name: 'simple', version: '1', platform: 'onnxruntime_onnx', ...SIMPLE_SIGNATURE },
+  {
+    name: 'classifier',
+    version: '3',
+    platform: 'onnxruntime_onnx',
+    inputs: [{ name: 'FEATURES', datatype: 'FP32', shape: [-1, 4] }],
+    outputs: [{ name: 'LABEL', datatype: 'INT64', shape: [-1, 1] }],
+    maxBatchSize: 64,
+  },
+];
 
 export interface PlatformApp {
   readonly app: App;
@@ -48,6 +62,7 @@ export function buildPlatform(
   const stack = new InferencePlatformStack(app, 'InferencePlatform', {
     config,
     modelRepositoryPath: createModelRepositoryFixture(),
+    models: FIXTURE_MODELS,
     platformVersion: '9.8.7-test',
   });
   return { app, stack, config };

@@ -100,15 +100,18 @@ describe('startModelServer', () => {
       });
     });
 
-    it.each(['simple', 'simple.tar.gz'])('serves the model TargetModel %s names', async (targetModel) => {
-      const { request, sum } = simpleBatch(1);
+    it.each(['simple', 'simple.tar.gz', 'simple/0123456789abcdef.tar.gz'])(
+      'serves the model TargetModel %s names',
+      async (targetModel) => {
+        const { request, sum } = simpleBatch(1);
 
-      const response = await invoke(request, MULTI_MODEL_ENDPOINT, targetModel);
-      const body = JSON.parse(new TextDecoder().decode(response.Body)) as InferenceResponse;
+        const response = await invoke(request, MULTI_MODEL_ENDPOINT, targetModel);
+        const body = JSON.parse(new TextDecoder().decode(response.Body)) as InferenceResponse;
 
-      expect(body.model_name).toBe('simple');
-      expect(body.outputs[0]!.data).toEqual(sum);
-    });
+        expect(body.model_name).toBe('simple');
+        expect(body.outputs[0]!.data).toEqual(sum);
+      },
+    );
 
     it('raises ValidationError for an unknown endpoint', async () => {
       const error = await errorOf(invoke(simpleBatch(1).request, 'no-such-endpoint'));

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModelRepository, type ModelDefinition } from '../model-repository';
+import { irisModel } from './models/iris';
 import { simpleModel } from './models/simple';
 
 export interface ModelArtifacts {
@@ -27,7 +28,7 @@ export interface ModelBuilder {
   build(): ModelArtifacts | Promise<ModelArtifacts>;
 }
 
-export const MODEL_BUILDERS: readonly ModelBuilder[] = [simpleModel];
+export const MODEL_BUILDERS: readonly ModelBuilder[] = [simpleModel, irisModel];
 
 export const DEFAULT_REPOSITORY_DIR = fileURLToPath(new URL('../model_repository', import.meta.url));
 

@@ -1,11 +1,16 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
+  type AttributeProto,
+  AttributeProto_AttributeType,
+  AttributeProtoSchema,
   type GraphProto,
   GraphProtoSchema,
   ModelProtoSchema,
   type NodeProto,
   NodeProtoSchema,
-  type TensorProto_DataType,
+  type TensorProto,
+  TensorProto_DataType,
+  TensorProtoSchema,
   type ValueInfoProto,
   ValueInfoProtoSchema,
 } from '../gen/onnx_pb';
@@ -51,8 +56,33 @@ export function node(
   name: string,
   inputs: readonly string[],
   outputs: readonly string[],
+  attributes: readonly AttributeProto[] = [],
 ): NodeProto {
-  return create(NodeProtoSchema, { opType, name, input: [...inputs], output: [...outputs] });
+  return create(NodeProtoSchema, {
+    opType,
+    name,
+    input: [...inputs],
+    output: [...outputs],
+    attribute: [...attributes],
+  });
+}
+
+export function intAttribute(name: string, value: number): AttributeProto {
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(value) });
+}
+
+/** An FP32 initializer; `values` are rounded to float32 and laid out row-major over `dims`. */
+export function floatTensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorProto {
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (values.length !== size) {
+    throw new Error(`initializer "${name}": ${values.length} values do not fill dims [${dims.join(', ')}]`);
+  }
+  return create(TensorProtoSchema, {
+    name,
+    dataType: TensorProto_DataType.FLOAT,
+    dims: dims.map(BigInt),
+    floatData: Array.from(Float32Array.from(values)),
+  });
 }
 
 export interface OnnxModelOptions {

@@ -1,0 +1,115 @@
+import * as path from 'node:path';
+import { AssetHashType, CustomResource, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+import type { DeploymentProvider } from './deployment-provider';
+import { stageModelArchive } from './model-archive';
+import { modelArchiveName } from './served-models';
+
+export interface ModelStoreProps {
+  /** Triton model repository: each model folder becomes `models/<model>.tar.gz`. */
+  readonly modelRepositoryPath: string;
+  /** Models to store; each must be a folder of the repository. */
+  readonly models: readonly string[];
+  /** Runs the copy from the CDK asset bucket into the store at deploy time. */
+  readonly provider: DeploymentProvider;
+  /**
+   * Folder where archives are packed before they become assets.
+   * @default - `model-data/` in the cloud assembly output directory
+   */
+  readonly stagingDirectory?: string;
+}
+
+const PREFIX = 'models/';
+/** Pinned, so that moving the construct never replaces the bucket. */
+export const MODEL_STORE_BUCKET_ID = 'ModelStoreBucket';
+
+/**
+ * The SageMaker model data: one deterministic `model.tar.gz` per model (the model folder at its
+ * top) in a bucket of its own, under `models/<model>/<content hash>.tar.gz`. That is the layout a multi-model
+ * endpoint needs (`ModelDataUrl` is the prefix, `TargetModel` the archive name), and a single-model
+ * endpoint points at one archive. CDK's asset bucket names objects by hash, hence the copy.
+ */
+export class ModelStore extends Construct {
+  public readonly bucket: Bucket;
+  /** Completes once every archive is in place; the SageMaker model must wait for it. */
+  public readonly ready: CustomResource;
+  /** Each model's archive name under the prefix: a multi-model endpoint's `TargetModel`. */
+  public readonly archiveNames: Record<string, string> = {};
+
+  constructor(scope: Construct, id: string, props: ModelStoreProps) {
+    super(scope, id);
+    this.bucket = new Bucket(this, 'Bucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(MODEL_STORE_BUCKET_ID);
+    Validations.of(this.bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Only the deployment writes here and only the endpoint role reads; CloudTrail records both.',
+    });
+
+    const stagingDirectory = props.stagingDirectory ?? path.join(Stage.of(this)?.outdir ?? '.', 'model-data');
+    const archives = props.models.map((model) => {
+      const staged = stageModelArchive(props.modelRepositoryPath, path.join(stagingDirectory, model), [
+        model,
+      ]);
+      const asset = new Asset(this, `Archive-${model}`, {
+        path: staged.path,
+        assetHash: staged.contentHash,
+        assetHashType: AssetHashType.CUSTOM,
+      });
+      this.archiveNames[model] = modelArchiveName(model, staged.contentHash);
+      return {
+        asset,
+        copy: {
+          sourceBucket: asset.s3BucketName,
+          sourceKey: asset.s3ObjectKey,
+          targetBucket: this.bucket.bucketName,
+          targetKey: `${PREFIX}${modelArchiveName(model, staged.contentHash)}`,
+        },
+      };
+    });
+    // The copy is one CopyObject per archive: GetObject on its source, PutObject on its target, and
+    // no bucket-level or wildcard permission (CDK's grantRead/grantPut would add both).
+    props.provider.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: archives.map(({ asset }) => asset.bucket.arnForObjects(asset.s3ObjectKey)),
+      }),
+    );
+    props.provider.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: archives.map(({ copy }) => this.bucket.arnForObjects(copy.targetKey)),
+      }),
+    );
+
+    this.ready = new CustomResource(this, 'Archives', {
+      serviceToken: props.provider.serviceToken,
+      resourceType: 'Custom::ModelArchives',
+      properties: { Archives: JSON.stringify(archives.map(({ copy }) => copy)) },
+    });
+  }
+
+  /** `s3://<bucket>/models/`: a multi-model endpoint's model data. */
+  public get prefixUrl(): string {
+    return this.bucket.s3UrlForObject(PREFIX);
+  }
+
+  /** `s3://<bucket>/models/<model>/<hash>.tar.gz`: a single-model endpoint's model data. */
+  public archiveUrl(model: string): string {
+    const name = this.archiveNames[model];
+    if (!name) throw new Error(`model store holds no model ${JSON.stringify(model)}`);
+    return this.bucket.s3UrlForObject(`${PREFIX}${name}`);
+  }
+
+  /** Read access to the archives and nothing else in the bucket. */
+  public grantRead(grantee: IGrantable) {
+    return this.bucket.grantRead(grantee, `${PREFIX}*`);
+  }
+}

@@ -1,0 +1,515 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Parser } from 'tar';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ModelVersionSchema } from '../../functions/shared/registry';
+import { FIXTURE_MODELS, synthesizePlatform } from './platform-app';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
+interface Archive {
+  readonly sourceBucket: string;
+  readonly sourceKey: string;
+  readonly targetBucket: string;
+  readonly targetKey: string;
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+
+/** The one resource of a type, with its logical id. */
+function onlyResource(template: Template, type: string): { id: string; resource: Resource } {
+  const found = Object.entries(template.findResources(type));
+  expect(found).toHaveLength(1);
+  const [id, resource] = found[0]!;
+  return { id, resource: resource as Resource };
+}
+
+/** The statements of the one policy attached to the role whose logical id starts with `rolePrefix`. */
+function roleStatements(template: Template, rolePrefix: string): Statement[] {
+  const policies = Object.values(
+    template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp(`^${rolePrefix}`) }] },
+    }),
+  );
+  expect(policies).toHaveLength(1);
+  return policies[0]!.Properties.PolicyDocument.Statement;
+}
+
+/**
+ * A JSON string property. CloudFormation builds one with tokens in it as an `Fn::Join`; each
+ * intrinsic becomes a readable marker: `{Ref:X}`, `{X.Attr}` or `{Sub:...}`.
+ */
+function parseJsonProperty(value: unknown): unknown {
+  if (typeof value === 'string') return JSON.parse(value);
+  const [separator, parts] = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+  const marker = (part: Record<string, unknown>) => {
+    if ('Ref' in part) return `{Ref:${part.Ref}}`;
+    if ('Fn::GetAtt' in part) return `{${(part['Fn::GetAtt'] as string[]).join('.')}}`;
+    if ('Fn::Sub' in part) return `{Sub:${part['Fn::Sub']}}`;
+    throw new Error(`unexpected intrinsic in a JSON property: ${JSON.stringify(part)}`);
+  };
+  return JSON.parse(
+    parts.map((p) => (typeof p === 'string' ? p : marker(p as Record<string, unknown>))).join(separator),
+  );
+}
+
+function archivesOf(template: Template): Archive[] {
+  return parseJsonProperty(
+    onlyResource(template, 'Custom::ModelArchives').resource.Properties.Archives,
+  ) as Archive[];
+}
+
+/** Paths inside the archive CDK uploads under `objectKey`, read from the cloud assembly. */
+function archiveEntries(outdir: string, objectKey: string): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(outdir, 'InferencePlatform.assets.json'), 'utf8')) as {
+    files: Record<string, { source: { path: string }; destinations: Record<string, { objectKey: string }> }>;
+  };
+  const file = Object.values(manifest.files).find((f) =>
+    Object.values(f.destinations).some((d) => d.objectKey === objectKey),
+  );
+  expect(file).toBeDefined();
+  const entries: string[] = [];
+  const parser = new Parser({
+    onReadEntry: (entry) => {
+      entries.push(entry.path);
+      entry.resume();
+    },
+  });
+  parser.end(gunzipSync(readFileSync(path.join(outdir, file!.source.path))));
+  return entries;
+}
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub pattern of CloudFormation, not a template.
+const ASSET_BUCKET_SUB = 'cdk-hnb659fds-assets-${AWS::AccountId}-us-east-1';
+const ASSET_BUCKET = `{Sub:${ASSET_BUCKET_SUB}}`;
+const STORE_ARN = { 'Fn::GetAtt': ['ModelStoreBucket', 'Arn'] };
+const storeObjectArn = (key: string) => ({ 'Fn::Join': ['', [STORE_ARN, `/${key}`]] });
+const storeUrl = (key: string) => ({ 'Fn::Join': ['', ['s3://', { Ref: 'ModelStoreBucket' }, `/${key}`]] });
+const assetObjectArn = (key: string) => ({
+  'Fn::Join': ['', ['arn:aws:s3:::', { 'Fn::Sub': ASSET_BUCKET_SUB }, `/${key}`]],
+});
+
+/** The store key the archive of `model` is copied to (`models/<model>/<content hash>.tar.gz`). */
+function archiveKeyOf(template: Template, model: string): string {
+  const key = archivesOf(template).find((a) => a.targetKey.startsWith(`models/${model}/`))?.targetKey;
+  if (!key) throw new Error(`no archive for ${model}`);
+  return key;
+}
+
+describe('Triton serving', () => {
+  let multi: Template;
+  let multiOutdir: string;
+  let single: Template;
+  let scaled: Template;
+  let endpointName: string;
+
+  beforeAll(() => {
+    const platform = synthesizePlatform();
+    multi = platform.template;
+    multiOutdir = platform.app.outdir;
+    single = synthesizePlatform({ servingMode: 'single-model' }).template;
+    scaled = synthesizePlatform({
+      minInstanceCount: 2,
+      initialInstanceCount: 2,
+      maxInstanceCount: 5,
+      targetInvocationsPerInstance: 250,
+      instanceType: 'ml.g6.2xlarge',
+    }).template;
+    endpointName = onlyResource(multi, 'AWS::SageMaker::Endpoint').resource.Properties.EndpointName as string;
+  });
+
+  describe('SageMaker model', () => {
+    it('serves every archive under the models/ prefix on a multi-model endpoint', () => {
+      multi.hasResourceProperties('AWS::SageMaker::Model', {
+        EnableNetworkIsolation: true,
+        ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonExecutionRole'), 'Arn'] },
+        PrimaryContainer: {
+          Mode: 'MultiModel',
+          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
+          ModelDataUrl: storeUrl('models/'),
+          Environment: Match.exact({ SAGEMAKER_TRITON_LOG_VERBOSE: 'false' }),
+        },
+      });
+    });
+
+    it('serves the default model archive alone in single-model mode', () => {
+      single.hasResourceProperties('AWS::SageMaker::Model', {
+        EnableNetworkIsolation: true,
+        PrimaryContainer: {
+          Mode: Match.absent(),
+          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
+          ModelDataUrl: storeUrl(archiveKeyOf(single, 'simple')),
+          Environment: Match.exact({
+            SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: 'simple',
+            SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+          }),
+        },
+      });
+    });
+
+    it.each([
+      ['multi-model', () => multi],
+      ['single-model', () => single],
+    ])(
+      'in %s mode, is created only once the archives are copied and the role policy exists',
+      (_, template) => {
+        const archivesId = onlyResource(template(), 'Custom::ModelArchives').id;
+        const model = onlyResource(template(), 'AWS::SageMaker::Model').resource;
+        expect(model.DependsOn).toEqual(
+          expect.arrayContaining([archivesId, expect.stringMatching(/^TritonExecutionRoleDefaultPolicy/)]),
+        );
+      },
+    );
+  });
+
+  describe('endpoint', () => {
+    it('runs one AllTraffic variant with the instance type and count from the configuration', () => {
+      multi.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [
+          {
+            VariantName: 'AllTraffic',
+            InstanceType: 'ml.g5.xlarge',
+            InitialInstanceCount: 1,
+            InitialVariantWeight: 1,
+            ModelName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonModel'), 'ModelName'] },
+          },
+        ],
+      });
+      scaled.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 2 })],
+      });
+    });
+
+    it('names the endpoint at synth and outputs that name', () => {
+      expect(endpointName).toMatch(/^InferencePlatform-Triton-[0-9A-F]{8}$/);
+      multi.hasResourceProperties('AWS::SageMaker::Endpoint', {
+        EndpointName: endpointName,
+        EndpointConfigName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonConfig'), 'EndpointConfigName'] },
+      });
+      multi.hasOutput('EndpointName', { Value: endpointName });
+    });
+  });
+
+  describe('autoscaling', () => {
+    it('registers the AllTraffic variant as a scalable target within the configured bounds', () => {
+      const target = {
+        ServiceNamespace: 'sagemaker',
+        ScalableDimension: 'sagemaker:variant:DesiredInstanceCount',
+        ResourceId: `endpoint/${endpointName}/variant/AllTraffic`,
+      };
+      multi.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 1);
+      multi.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        ...target,
+        MinCapacity: 1,
+        MaxCapacity: 2,
+      });
+      scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        ...target,
+        MinCapacity: 2,
+        MaxCapacity: 5,
+      });
+    });
+
+    it('registers the target only once the endpoint exists', () => {
+      const endpointId = onlyResource(multi, 'AWS::SageMaker::Endpoint').id;
+      const target = onlyResource(multi, 'AWS::ApplicationAutoScaling::ScalableTarget').resource;
+      expect(target.DependsOn).toContain(endpointId);
+    });
+
+    it('tracks invocations per instance with the configured target, scaling out faster than in', () => {
+      const targetId = onlyResource(multi, 'AWS::ApplicationAutoScaling::ScalableTarget').id;
+      const policy = (targetValue: number) => ({
+        PolicyType: 'TargetTrackingScaling',
+        ScalingTargetId: { Ref: Match.stringLikeRegexp('^TritonScaling') },
+        TargetTrackingScalingPolicyConfiguration: {
+          PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' },
+          TargetValue: targetValue,
+          ScaleOutCooldown: 60,
+          ScaleInCooldown: 600,
+        },
+      });
+      multi.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 1);
+      multi.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        ...policy(1000),
+        ScalingTargetId: { Ref: targetId },
+      });
+      scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', policy(250));
+    });
+  });
+
+  describe('execution role', () => {
+    let statements: Statement[];
+
+    beforeAll(() => {
+      const roles = multi.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
+          },
+        },
+      });
+      expect(Object.keys(roles)).toEqual([expect.stringMatching(/^TritonExecutionRole/)]);
+      statements = roleStatements(multi, 'TritonExecutionRole');
+    });
+
+    it('reads the model archives under models/ of the model store and no other S3 resource', () => {
+      const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+      expect(s3).toEqual([
+        {
+          Action: ['s3:GetBucket*', 's3:GetObject*', 's3:List*'],
+          Effect: 'Allow',
+          Resource: [STORE_ARN, storeObjectArn('models/*')],
+        },
+      ]);
+    });
+
+    it('pulls only from the image asset repository', () => {
+      const ecr = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('ecr:')));
+      const pull = ecr.find((s) => actionsOf(s).includes('ecr:BatchGetImage'))!;
+      expect(actionsOf(pull).sort()).toEqual([
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:GetDownloadUrlForLayer',
+      ]);
+      expect(resourcesOf(pull)).toHaveLength(1);
+      expect(JSON.stringify(pull.Resource)).toMatch(/:repository\/".*container-assets-/);
+      const others = ecr.filter((s) => s !== pull);
+      expect(others).toEqual([{ Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' }]);
+    });
+
+    it("writes only to its endpoint's log group and its streams", () => {
+      const logs = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+      const logGroupArn = (suffix: string) => ({
+        'Fn::Join': [
+          '',
+          [
+            'arn:aws:logs:us-east-1:',
+            { Ref: 'AWS::AccountId' },
+            `:log-group:/aws/sagemaker/Endpoints/${endpointName}${suffix}`,
+          ],
+        ],
+      });
+      expect(logs).toEqual([
+        {
+          Action: [
+            'logs:CreateLogGroup',
+            'logs:CreateLogStream',
+            'logs:DescribeLogStreams',
+            'logs:PutLogEvents',
+          ],
+          Effect: 'Allow',
+          Resource: [logGroupArn(''), logGroupArn(':*')],
+        },
+      ]);
+    });
+
+    it('leaves unscoped only the actions AWS cannot scope, metrics limited to SageMaker namespaces', () => {
+      const unscoped = statements.filter((s) => s.Resource === '*');
+      expect(unscoped.flatMap(actionsOf).sort()).toEqual([
+        'cloudwatch:PutMetricData',
+        'ecr:GetAuthorizationToken',
+      ]);
+      const metrics = unscoped.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
+      expect(metrics.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
+    });
+  });
+
+  describe('deployment function', () => {
+    it.each([
+      ['multi-model', () => multi, ['simple', 'classifier']],
+      ['single-model', () => single, ['simple']],
+    ])(
+      'in %s mode, reads only the archive assets and puts only their copies under models/',
+      (_, template, models) => {
+        const statements = roleStatements(template(), 'DeploymentFunctionRole');
+        const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+        const sourceKeys = archivesOf(template()).map((a) => a.sourceKey);
+        expect(s3.map((s) => s.Action)).toEqual(['s3:GetObject', 's3:PutObject']);
+        const [read, put] = s3.map(resourcesOf);
+        expect(read).toHaveLength(models.length);
+        expect(read).toEqual(expect.arrayContaining(sourceKeys.map(assetObjectArn)));
+        expect(put).toHaveLength(models.length);
+        expect(put).toEqual(
+          expect.arrayContaining(models.map((m) => storeObjectArn(archiveKeyOf(template(), m)))),
+        );
+      },
+    );
+
+    it('writes the registry and touches no SageMaker resource', () => {
+      const statements = roleStatements(multi, 'DeploymentFunctionRole');
+      const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+      expect(dynamo).toHaveLength(1);
+      expect(actionsOf(dynamo[0]!)).toEqual(
+        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:DeleteItem']),
+      );
+      expect(resourcesOf(dynamo[0]!)).toEqual([
+        { 'Fn::GetAtt': ['RegistryTable', 'Arn'] },
+        { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['RegistryTable', 'Arn'] }, '/index/*']] },
+      ]);
+      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('sagemaker:'))).toEqual([]);
+      multi.hasResourceProperties('AWS::Lambda::Function', {
+        Handler: 'index.handler',
+        Description: Match.stringLikeRegexp('model archives'),
+        Environment: { Variables: Match.objectLike({ REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' } }) },
+      });
+    });
+
+    it('lets the provider framework invoke the deployment function and nothing else', () => {
+      const fnIds = Object.keys(multi.findResources('AWS::Lambda::Function')).filter((id) =>
+        id.startsWith('DeploymentFunction'),
+      );
+      expect(fnIds).toHaveLength(1);
+      const arn = { 'Fn::GetAtt': [fnIds[0], 'Arn'] };
+      const statements = roleStatements(multi, 'DeploymentProviderRole');
+      const lambda = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('lambda:')));
+      expect(lambda).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          Effect: 'Allow',
+          Resource: [arn, { 'Fn::Join': ['', [arn, ':*']] }],
+        },
+        { Action: 'lambda:GetFunction', Effect: 'Allow', Resource: arn },
+      ]);
+    });
+  });
+
+  describe('model store', () => {
+    it('copies one archive per served model to models/<model>/<content hash>.tar.gz', () => {
+      const archives = archivesOf(multi);
+      expect(archives).toEqual([
+        {
+          sourceBucket: ASSET_BUCKET,
+          sourceKey: expect.stringMatching(/^[0-9a-f]{64}\.gz$/),
+          targetBucket: '{Ref:ModelStoreBucket}',
+          targetKey: expect.stringMatching(/^models\/simple\/[0-9a-f]{16}\.tar\.gz$/),
+        },
+        {
+          sourceBucket: ASSET_BUCKET,
+          sourceKey: expect.stringMatching(/^[0-9a-f]{64}\.gz$/),
+          targetBucket: '{Ref:ModelStoreBucket}',
+          targetKey: expect.stringMatching(/^models\/classifier\/[0-9a-f]{16}\.tar\.gz$/),
+        },
+      ]);
+      expect(archives[0]!.sourceKey).not.toBe(archives[1]!.sourceKey);
+      multi.hasResourceProperties('Custom::ModelArchives', {
+        ServiceToken: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^DeploymentProviderframeworkonEvent'), 'Arn'],
+        },
+      });
+    });
+
+    it('packs each archive with its model folder at the top and nothing else', () => {
+      for (const archive of archivesOf(multi)) {
+        const model = archive.targetKey.split('/')[1]!;
+        const entries = archiveEntries(multiOutdir, archive.sourceKey);
+        expect(entries).toEqual(expect.arrayContaining([`${model}/config.pbtxt`]));
+        for (const entry of entries) expect(entry).toMatch(new RegExp(`^${model}/`));
+      }
+    });
+
+    it('copies only the default model in single-model mode, from the same deterministic archive', () => {
+      const archives = archivesOf(single);
+      expect(archives.map((a) => a.targetKey)).toEqual([archiveKeyOf(multi, 'simple')]);
+      expect(archives[0]!.sourceKey).toBe(archivesOf(multi)[0]!.sourceKey);
+    });
+
+    it('keeps the bucket, with S3-managed encryption and public access blocked', () => {
+      multi.hasResource('AWS::S3::Bucket', {
+        Properties: {
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+            ],
+          },
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+        },
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+      expect(Object.keys(multi.findResources('AWS::S3::Bucket'))).toEqual(['ModelStoreBucket']);
+    });
+
+    it('denies any request that does not use TLS', () => {
+      multi.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: 'ModelStoreBucket' },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Action: 's3:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Resource: [STORE_ARN, storeObjectArn('*')],
+            },
+          ]),
+        },
+      });
+    });
+  });
+
+  describe('registry seed', () => {
+    const seededModels = (template: Template) =>
+      parseJsonProperty(onlyResource(template, 'Custom::RegistrySeed').resource.Properties.Models) as Record<
+        string,
+        unknown
+      >[];
+
+    it('registers every model with its archive on the multi-model endpoint as backend', () => {
+      expect(seededModels(multi)).toEqual(
+        FIXTURE_MODELS.map((model) => ({
+          ...model,
+          backends: [
+            {
+              endpointName,
+              variant: 'AllTraffic',
+              targetModel: archiveKeyOf(multi, model.name).slice('models/'.length),
+              weight: 100,
+            },
+          ],
+          status: 'ACTIVE',
+          description: expect.any(String),
+        })),
+      );
+    });
+
+    it('registers only the default model, with no target model, in single-model mode', () => {
+      const simple = FIXTURE_MODELS.find((m) => m.name === 'simple')!;
+      expect(seededModels(single)).toEqual([
+        {
+          ...simple,
+          backends: [{ endpointName, variant: 'AllTraffic', weight: 100 }],
+          status: 'ACTIVE',
+          description: expect.any(String),
+        },
+      ]);
+    });
+
+    it.each([
+      ['multi-model', () => multi],
+      ['single-model', () => single],
+    ])('in %s mode, sends records the deployment function accepts', (_, template) => {
+      for (const model of seededModels(template())) {
+        expect(
+          ModelVersionSchema.omit({ createdAt: true, updatedAt: true }).safeParse(model).error,
+        ).toBeUndefined();
+      }
+    });
+
+    it('seeds only once the endpoint is in service, through the deployment provider', () => {
+      const endpointId = onlyResource(multi, 'AWS::SageMaker::Endpoint').id;
+      const seed = onlyResource(multi, 'Custom::RegistrySeed').resource;
+      expect(seed.DependsOn).toContain(endpointId);
+      expect(seed.Properties.ServiceToken).toEqual({
+        'Fn::GetAtt': [expect.stringMatching(/^DeploymentProviderframeworkonEvent/), 'Arn'],
+      });
+    });
+  });
+});
