@@ -1,9 +1,18 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
 import { apiEnvironment, modelCache, rateLimiter } from '../shared/api-runtime';
-import { json, parseJsonBody } from '../shared/http';
+import { BackendError, BadRequestError } from '../shared/errors';
+import { json } from '../shared/http';
+import {
+  type ClientResponse,
+  decodeInferenceRequest,
+  encodeInferenceResponse,
+  UnreadableBackendAnswerError,
+} from '../shared/inference-codec';
+import { InvalidInferenceRequestError } from '../shared/inference-protocol';
 import { instrument } from '../shared/observability/instrument';
 import { metrics } from '../shared/observability/metrics';
 import { tracer } from '../shared/observability/tracer';
@@ -34,10 +43,53 @@ async function route({ event, requestId }: ApiRequest) {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
   }
   const started = performance.now();
-  const response = await infer({ sagemaker }, target.version, parseJsonBody(event));
+  const payload = decodeOrBadRequest(event);
+  const answer = await infer({ sagemaker }, target.version, payload);
+  const response = readOrBackendError(() =>
+    encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
+  );
   metrics.addDimension('model', target.model.name);
   metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, performance.now() - started);
-  return json(200, response, requestId, versionHeader);
+  return binaryOrText(200, response, { 'X-Request-Id': requestId, ...versionHeader });
+}
+
+/** The client's body and headers as the codec reads them: bytes, and lower-cased header names. */
+function decodeOrBadRequest(event: APIGatewayProxyEvent) {
+  const raw = event.body ?? '';
+  const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  const headers = Object.fromEntries(
+    Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  try {
+    return decodeInferenceRequest({ body, headers });
+  } catch (error) {
+    if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
+    throw error;
+  }
+}
+
+function readOrBackendError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof UnreadableBackendAnswerError) throw new BackendError(error.message);
+    throw error;
+  }
+}
+
+/** JSON goes back as text; anything else base64-encoded, which API Gateway turns back into bytes. */
+function binaryOrText(
+  statusCode: number,
+  response: ClientResponse,
+  headers: Record<string, string>,
+): APIGatewayProxyResult {
+  const isJson = response.contentType.startsWith('application/json');
+  return {
+    statusCode,
+    headers: { ...headers, ...response.headers, 'Content-Type': response.contentType },
+    body: Buffer.from(response.body).toString(isJson ? 'utf8' : 'base64'),
+    isBase64Encoded: !isJson,
+  };
 }
 
 export const handler = instrument(

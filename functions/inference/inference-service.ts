@@ -1,10 +1,7 @@
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { BackendError, BadRequestError, NotFoundError } from '../shared/errors';
-import {
-  InvalidInferenceRequestError,
-  parseInferenceRequest,
-  validateAgainstSignature,
-} from '../shared/inference-protocol';
+import { BadRequestError, NotFoundError } from '../shared/errors';
+import type { BackendAnswer, InferencePayload } from '../shared/inference-codec';
+import { InvalidInferenceRequestError, validateAgainstSignature } from '../shared/inference-protocol';
 import type { ModelCache } from '../shared/model-cache';
 import {
   ALIAS_NAME,
@@ -100,31 +97,20 @@ export function chooseBackend(backends: readonly Backend[], random: () => number
 }
 
 /**
- * Validates a v2 inference request against the version's signature before any backend call, sends
- * it to one of the version's backends, and names the model and version in the response as the
- * client addressed them.
+ * Checks a decoded request against the version's signature before any backend call, then sends it
+ * to one of the version's backends and returns the backend's answer as it came.
  */
 export async function infer(
   deps: InferenceDependencies,
   version: ModelVersion,
-  body: unknown,
-): Promise<Record<string, unknown>> {
+  payload: InferencePayload,
+): Promise<BackendAnswer> {
   try {
-    validateAgainstSignature(parseInferenceRequest(body), version, version.name);
+    validateAgainstSignature(payload.request, version, version.name);
   } catch (error) {
     if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
     throw error;
   }
   const backend = chooseBackend(version.backends, deps.random);
-  const answer = await invokeBackend(deps.sagemaker, backend, JSON.stringify(body));
-  let response: unknown;
-  try {
-    response = JSON.parse(new TextDecoder().decode(answer.body));
-  } catch {
-    throw new BackendError(`endpoint ${backend.endpointName} answered with a body that is not JSON`);
-  }
-  if (typeof response !== 'object' || response === null || Array.isArray(response)) {
-    throw new BackendError(`endpoint ${backend.endpointName} answered with an unexpected body`);
-  }
-  return { ...response, model_name: version.name, model_version: version.version };
+  return invokeBackend(deps.sagemaker, backend, payload);
 }

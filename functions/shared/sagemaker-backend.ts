@@ -6,13 +6,8 @@ import {
   BadRequestError,
   PayloadTooLargeError,
 } from './errors';
+import type { BackendAnswer } from './inference-codec';
 import type { Backend } from './registry';
-
-/** What a backend answered: the raw body and its content type, passed on to the client. */
-export interface BackendResponse {
-  readonly body: Uint8Array;
-  readonly contentType: string;
-}
 
 /**
  * Sends one Open Inference Protocol request to a SageMaker endpoint running Triton and maps
@@ -22,18 +17,17 @@ export interface BackendResponse {
 export async function invokeBackend(
   client: SageMakerRuntimeClient,
   backend: Backend,
-  body: string,
+  payload: { readonly body: Uint8Array; readonly contentType: string },
   signal?: AbortSignal,
-): Promise<BackendResponse> {
+): Promise<BackendAnswer> {
   try {
     const output = await client.send(
       new InvokeEndpointCommand({
         EndpointName: backend.endpointName,
         TargetVariant: backend.variant,
         TargetModel: backend.targetModel,
-        ContentType: 'application/json',
-        Accept: 'application/json',
-        Body: new TextEncoder().encode(body),
+        ContentType: payload.contentType,
+        Body: payload.body,
       }),
       { abortSignal: signal },
     );
