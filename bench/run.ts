@@ -2,7 +2,7 @@
  * `npm run bench`: measures the platform on this machine and writes bench/results.json.
  * Each figure is described in the README ("Benchmarks").
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -11,11 +11,22 @@ import { build } from 'esbuild';
 import { LAMBDA_ESBUILD_OPTIONS } from '../lib/bundling';
 import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { npmToken, startPlatformProcess } from '../local/platform-process';
+import {
+  BENCH_INPUT,
+  BENCH_LAYERS,
+  BENCH_MAX_BATCH_SIZE,
+  BENCH_MODEL_NAME,
+  BENCH_OUTPUT,
+  BENCH_QUEUE_DELAY_MICROSECONDS,
+  writeBenchRepositories,
+} from './bench-model';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = `${ROOT}.local/bench`;
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 8;
+const BATCHING_CONNECTIONS = 32;
+const WARM_UP_SECONDS = 2;
 const LOAD_SAMPLES = 15;
 
 interface LoadFigures {
@@ -34,14 +45,21 @@ const INFER_BODY = JSON.stringify({
   ],
 });
 
-async function load(url: string, headers: Record<string, string>): Promise<LoadFigures> {
+interface LoadOptions {
+  readonly body?: string | Buffer;
+  readonly headers?: Record<string, string>;
+  readonly connections?: number;
+  readonly duration?: number;
+}
+
+async function load(url: string, options: LoadOptions = {}): Promise<LoadFigures> {
   const result = await autocannon({
     url,
     method: 'POST',
-    body: INFER_BODY,
-    headers: { 'content-type': 'application/json', ...headers },
-    connections: CONNECTIONS,
-    duration: DURATION_SECONDS,
+    body: options.body ?? INFER_BODY,
+    headers: { 'content-type': 'application/json', ...options.headers },
+    connections: options.connections ?? CONNECTIONS,
+    duration: options.duration ?? DURATION_SECONDS,
   });
   return {
     p50Ms: result.latency.p50,
@@ -78,6 +96,14 @@ async function bundles() {
     RATE_LIMIT_TABLE_NAME: 'rate-limits',
     RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 600, windowSeconds: 60 } }),
     JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
+    CIRCUIT_TABLE_NAME: 'circuits',
+    CIRCUIT_SETTINGS: JSON.stringify({
+      failureThreshold: 5,
+      windowSeconds: 30,
+      cooldownSeconds: 30,
+      probeTimeoutSeconds: 30,
+      cacheTtlMs: 1000,
+    }),
     AWS_REGION: 'us-east-1',
     POWERTOOLS_TRACE_ENABLED: 'false',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -120,9 +146,10 @@ async function realtime() {
     const token = await npmToken('--sub', 'bench');
     const path = '/v2/models/simple/infer';
     // Warm both paths (module init, sessions, authorizer cache) before measuring.
-    await load(`${platform.apiUrl}${path}`, { authorization: `Bearer ${token}` }).catch(() => undefined);
-    const api = await load(`${platform.apiUrl}${path}`, { authorization: `Bearer ${token}` });
-    const modelServer = await load(`${platform.modelServerUrl}${path}`, {});
+    const authorization = { authorization: `Bearer ${token}` };
+    await load(`${platform.apiUrl}${path}`, { headers: authorization }).catch(() => undefined);
+    const api = await load(`${platform.apiUrl}${path}`, { headers: authorization });
+    const modelServer = await load(`${platform.modelServerUrl}${path}`);
     return {
       request: 'POST /v2/models/simple/infer, 1x16 INT32 x2, JSON',
       connections: CONNECTIONS,
@@ -137,12 +164,121 @@ async function realtime() {
   }
 }
 
+/** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */
+async function startModelServerProcess(repository: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', `${ROOT}bench/model-server-process.ts`, repository],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the model server did not start:\n${output}`)), 60_000);
+    const onOutput = (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = /Model server (http:\/\/\S+)/.exec(output)?.[1];
+      if (found) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the model server exited before it was ready:\n${output}`));
+    });
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Executions and inferences (rows) so far, from Triton's statistics route. */
+async function executionCounts(url: string): Promise<{ executions: number; inferences: number }> {
+  const response = await fetch(`${url}/v2/models/${BENCH_MODEL_NAME}/stats`);
+  const { model_stats } = (await response.json()) as {
+    model_stats: { execution_count: number; inference_count: number }[];
+  };
+  return { executions: model_stats[0]!.execution_count, inferences: model_stats[0]!.inference_count };
+}
+
+/** One row of the bench MLP as Triton clients send it: binary input, binary output. */
+function batchingRequest(): { body: Buffer; headers: Record<string, string> } {
+  const width = BENCH_LAYERS[0];
+  const row = Float32Array.from({ length: width }, (_, i) => Math.sin(i));
+  const header = JSON.stringify({
+    inputs: [
+      {
+        name: BENCH_INPUT,
+        shape: [1, width],
+        datatype: 'FP32',
+        parameters: { binary_data_size: row.byteLength },
+      },
+    ],
+    outputs: [{ name: BENCH_OUTPUT, parameters: { binary_data: true } }],
+  });
+  return {
+    body: Buffer.concat([Buffer.from(header), Buffer.from(row.buffer)]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(Buffer.byteLength(header)),
+    },
+  };
+}
+
+async function dynamicBatching() {
+  const { batched, unbatched, parameters } = await writeBenchRepositories(`${OUT_DIR}/models`);
+  const request = batchingRequest();
+  const measure = async (repository: string) => {
+    const server = await startModelServerProcess(repository);
+    try {
+      const url = `${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`;
+      const options = { ...request, connections: BATCHING_CONNECTIONS };
+      await load(url, { ...options, duration: WARM_UP_SECONDS });
+      const before = await executionCounts(server.url);
+      const figures = await load(url, options);
+      const after = await executionCounts(server.url);
+      const executions = after.executions - before.executions;
+      return {
+        ...figures,
+        executions,
+        meanBatchSize: executions === 0 ? 0 : round((after.inferences - before.inferences) / executions),
+      };
+    } finally {
+      await server.stop();
+    }
+  };
+  const withoutBatching = await measure(unbatched);
+  const withBatching = await measure(batched);
+  return {
+    model: `MLP ${BENCH_LAYERS.join('-')} (ReLU), FP32, ${parameters} parameters`,
+    maxBatchSize: BENCH_MAX_BATCH_SIZE,
+    maxQueueDelayMicroseconds: BENCH_QUEUE_DELAY_MICROSECONDS,
+    request: `POST /v2/models/${BENCH_MODEL_NAME}/infer, 1x${BENCH_LAYERS[0]} FP32, binary tensors in and out`,
+    connections: BATCHING_CONNECTIONS,
+    durationSeconds: DURATION_SECONDS,
+    unbatched: withoutBatching,
+    batched: withBatching,
+    throughputRatio: round(withBatching.requestsPerSecond / withoutBatching.requestsPerSecond),
+  };
+}
+
 const bundleFigures = await bundles();
 const realtimeFigures = await realtime();
+const batchingFigures = await dynamicBatching();
 const results = {
   generatedAt: new Date().toISOString(),
   machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model },
   realtime: realtimeFigures,
+  dynamicBatching: batchingFigures,
   bundles: bundleFigures,
 };
 mkdirSync(`${ROOT}bench`, { recursive: true });
@@ -160,11 +296,25 @@ console.log(
   realtimeFigures.overheadP99Ms,
 );
 console.log(
+  '\nDynamic batching: %s, one row per request (%d connections, %d s each)',
+  batchingFigures.model,
+  BATCHING_CONNECTIONS,
+  DURATION_SECONDS,
+);
+console.table({
+  'without dynamic_batching': batchingFigures.unbatched,
+  [`dynamic_batching (max ${BENCH_MAX_BATCH_SIZE}, ${BENCH_QUEUE_DELAY_MICROSECONDS} us)`]:
+    batchingFigures.batched,
+});
+console.log('Throughput with dynamic batching: %dx', batchingFigures.throughputRatio);
+console.log(
   '\nLambda bundles (minified ESM) and module load time (median of %d fresh processes)',
   LOAD_SAMPLES,
 );
 console.table(Object.fromEntries(bundleFigures.map(({ name, ...rest }) => [name, rest])));
-if (api.errors + modelServer.errors > 0) {
+const errors =
+  api.errors + modelServer.errors + batchingFigures.unbatched.errors + batchingFigures.batched.errors;
+if (errors > 0) {
   console.error('\nsome requests failed: the latency and throughput figures above are not valid');
   process.exitCode = 1;
 }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import type { CircuitSettings } from '../functions/shared/circuit-breaker';
 import { RateLimitTiersSchema } from '../functions/shared/rate-limit-config';
 
 /**
@@ -68,6 +69,11 @@ export const PlatformConfigSchema = z
     /** Stage-wide throttling: steady requests per second and burst. */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
     throttleBurstLimit: z.coerce.number().int().min(1).default(2000),
+    /** Retryable backend failures within `circuitWindowSeconds` that open a backend's circuit. */
+    circuitFailureThreshold: z.coerce.number().int().min(1).default(5),
+    circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+    /** How long an open circuit answers 503 before one probe request may go through. */
+    circuitCooldownSeconds: z.coerce.number().int().min(1).max(3600).default(30),
     /** Per-principal limits by the token's `tier` claim; tokens without a known tier get `standard`. */
     rateLimitTiers: z.preprocess(jsonObject, RateLimitTiersSchema).default({
       standard: { limit: 600, windowSeconds: 60 },
@@ -86,6 +92,21 @@ export const PlatformConfigSchema = z
 
 export type PlatformConfig = z.infer<typeof PlatformConfigSchema>;
 export const CONFIG_KEYS = Object.keys(PlatformConfigSchema.shape) as (keyof PlatformConfig)[];
+
+/**
+ * The circuit breaker settings the inference function gets (`CIRCUIT_SETTINGS`), in AWS and locally.
+ * A probe may run as long as every attempt of a request together (25 s) before another container
+ * takes it over; containers reuse a read circuit state for one second.
+ */
+export function circuitSettingsOf(config: PlatformConfig): CircuitSettings {
+  return {
+    failureThreshold: config.circuitFailureThreshold,
+    windowSeconds: config.circuitWindowSeconds,
+    cooldownSeconds: config.circuitCooldownSeconds,
+    probeTimeoutSeconds: 30,
+    cacheTtlMs: 1000,
+  };
+}
 
 /**
  * Reads every configuration key through `lookup` (CDK context, or cdk.json for the local platform).

@@ -32,6 +32,7 @@ export const CORS_EXPOSE_HEADERS = [
   'X-RateLimit-Reset',
   'Retry-After',
   'Location',
+  'Inference-Header-Content-Length',
 ] as const;
 
 /**

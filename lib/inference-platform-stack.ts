@@ -1,13 +1,13 @@
 import * as path from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { PlatformConfig } from './config';
+import { circuitSettingsOf, type PlatformConfig } from './config';
+import { CounterTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
 import { ModelStore } from './model-store';
 import { PlatformApi } from './platform-api';
 import { PROJECT_ROOT } from './project-root';
-import { RateLimitTable } from './rate-limit-table';
 import { RegistrySeed } from './registry-seed';
 import { RegistryTable } from './registry-table';
 import type { ServedModel } from './served-models';
@@ -36,7 +36,8 @@ export interface InferencePlatformStackProps extends StackProps {
 export class InferencePlatformStack extends Stack {
   public readonly api: PlatformApi;
   public readonly registry: RegistryTable;
-  public readonly rateLimits: RateLimitTable;
+  public readonly rateLimits: CounterTable;
+  public readonly circuits: CounterTable;
   public readonly endpoint: TritonEndpoint;
   public readonly modelStore: ModelStore;
   /** Present in HS256 mode only (no `jwksUrl` configured). */
@@ -53,7 +54,8 @@ export class InferencePlatformStack extends Stack {
     super(scope, id, { ...props, env: { ...props.env, region: config.region } });
 
     this.registry = new RegistryTable(this, 'Registry');
-    this.rateLimits = new RateLimitTable(this, 'RateLimits');
+    this.rateLimits = new CounterTable(this, 'RateLimits', { logicalId: 'RateLimitTable' });
+    this.circuits = new CounterTable(this, 'Circuits', { logicalId: 'CircuitTable' });
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
       config.servingMode === 'single-model'
@@ -117,6 +119,10 @@ export class InferencePlatformStack extends Stack {
     }
     this.registry.grantModelReads(inference);
     this.endpoint.grantInvoke(inference);
+    inference.addEnvironment('CIRCUIT_TABLE_NAME', this.circuits.table.tableName);
+    inference.addEnvironment('CIRCUIT_SETTINGS', JSON.stringify(circuitSettingsOf(config)));
+    // Reads through a one-second cache; writes only on failures and on the probe's outcome.
+    this.circuits.table.grant(inference, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     this.registry.grantRegistryWrites(models);
 
     if (config.jwksUrl) {

@@ -16,6 +16,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from './cors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, gatewayResponseTemplate } from './gateway-responses';
+import { BINARY_MEDIA_TYPES } from './media-types';
 import { PlatformFunction } from './platform-function';
 import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from './routes';
 
@@ -45,8 +46,9 @@ export interface PlatformApiProps {
 
 /**
  * The public REST API: every route in `ROUTES` as a Lambda proxy method, the REQUEST authorizer on
- * routes that need a scope, JSON gateway responses, CORS preflight, throttling, access logs and
- * X-Ray tracing. Environment and permissions of the functions are wired by the caller.
+ * routes that need a scope, JSON gateway responses, CORS preflight, binary media types for the
+ * binary tensor extension, throttling, access logs and X-Ray tracing. Environment and permissions
+ * of the functions are wired by the caller.
  */
 export class PlatformApi extends Construct {
   public readonly restApi: RestApi;
@@ -77,6 +79,9 @@ export class PlatformApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: accessLogFormat(),
       },
+      // Binary tensor requests reach the inference function base64-encoded, and its base64 answers go
+      // back as bytes to clients that accept application/octet-stream; JSON stays text.
+      binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       defaultCorsPreflightOptions: {
         allowOrigins: [...allowedOrigins],
         allowHeaders: [...CORS_ALLOW_HEADERS],

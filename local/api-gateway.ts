@@ -14,6 +14,7 @@ import {
   type GatewayResponseType,
   gatewayResponseTemplate,
 } from '../lib/gateway-responses';
+import { isBinaryMediaType } from '../lib/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../lib/routes';
 
 /** A Lambda handler as the runtime calls it: event and context in, result out. */
@@ -55,7 +56,7 @@ interface CachedDecision {
 /**
  * A REST API as API Gateway runs it, for the route table the CDK stack deploys: REQUEST authorizer
  * with a per-token decision cache and IAM policy evaluation, Lambda proxy events, gateway responses,
- * CORS preflight, the 10 MB payload limit and the 29 s integration timeout.
+ * CORS preflight, binary media types, the 10 MB payload limit and the 29 s integration timeout.
  */
 export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
   const decisions = new Map<string, CachedDecision>();
@@ -119,8 +120,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       pathParameters: Object.keys(match.pathParameters).length > 0 ? match.pathParameters : null,
       stageVariables: null,
       requestContext: { ...requestContext, authorizer: authorizerContext },
-      body: body.length > 0 ? body.toString('utf8') : null,
-      isBase64Encoded: false,
+      ...proxyBody(body, req.headers['content-type']),
     } as APIGatewayProxyEvent;
 
     const result = await invokeWithTimeout(
@@ -130,7 +130,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     );
     if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
     if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
-    sendProxyResult(res, result, requestId);
+    sendProxyResult(res, result, requestId, req.headers.accept);
   }
 
   /** Runs the authorizer (or reuses its cached decision) and evaluates the policy for this call. */
@@ -329,15 +329,32 @@ function isProxyResult(value: unknown): value is APIGatewayProxyResult {
   );
 }
 
-function sendProxyResult(res: ServerResponse, result: APIGatewayProxyResult, requestId: string): void {
+/**
+ * The body of a proxy event: base64-encoded when the request's Content-Type is one of the API's
+ * binary media types, else UTF-8 text (where bytes that are not UTF-8 do not survive), as API Gateway
+ * passes it.
+ */
+function proxyBody(body: Buffer, contentType: string | undefined) {
+  if (body.length === 0) return { body: null, isBase64Encoded: false };
+  const binary = isBinaryMediaType(contentType);
+  return { body: body.toString(binary ? 'base64' : 'utf8'), isBase64Encoded: binary };
+}
+
+/**
+ * Sends a function's result. A base64 body becomes bytes again only when the client's first Accept
+ * media type is a binary media type; any other client gets the base64 text, as from API Gateway.
+ */
+function sendProxyResult(
+  res: ServerResponse,
+  result: APIGatewayProxyResult,
+  requestId: string,
+  accept: string | undefined,
+): void {
   const headers: Record<string, string | string[]> = { 'x-amzn-RequestId': requestId };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {}))
     headers[name] = values.map(String);
   res.writeHead(result.statusCode, headers);
-  res.end(
-    result.body === undefined
-      ? undefined
-      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8'),
-  );
+  const decode = result.isBase64Encoded === true && isBinaryMediaType(accept);
+  res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
 }

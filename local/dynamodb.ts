@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { RATE_LIMIT_KEYS } from '../functions/shared/rate-limit-config';
+import { COUNTER_KEYS } from '../functions/shared/counter-keys';
 import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
 
 export interface LocalDynamoDb {
@@ -49,14 +49,14 @@ export async function createRegistryTable(client: DynamoDBClient, tableName: str
   );
 }
 
-/** The rate-limit table with the key schema the CDK stack deploys (dynalite has no TTL; nothing relies on it). */
-export async function createRateLimitTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** A counter table (rate limits, circuits) with the key schema the CDK stack deploys (dynalite has no TTL; nothing relies on it). */
+export async function createCounterTable(client: DynamoDBClient, tableName: string): Promise<void> {
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: RATE_LIMIT_KEYS.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: RATE_LIMIT_KEYS.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: COUNTER_KEYS.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: COUNTER_KEYS.partitionKey, KeyType: 'HASH' }],
     }),
   );
 }

@@ -3,13 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startFauxqs } from 'fauxqs';
 import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
-import { type PlatformConfig, readPlatformConfig } from '../lib/config';
+import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
-import { createRateLimitTable, createRegistryTable, startDynamoDb } from './dynamodb';
+import { createCounterTable, createRegistryTable, startDynamoDb } from './dynamodb';
 import { startModelServer } from './model-server';
 import { startSecretsManager } from './secrets-manager';
 
@@ -18,6 +18,7 @@ export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
 const REGION = 'us-east-1';
 const REGISTRY_TABLE = 'inference-platform-registry';
 const RATE_LIMIT_TABLE = 'inference-platform-rate-limits';
+const CIRCUIT_TABLE = 'inference-platform-circuits';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
@@ -74,6 +75,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       models,
       port: options.tritonPort ?? 8000,
       endpoints: { [LOCAL_ENDPOINT]: {} },
+      // `/local/faults` on the model server: tests and manual runs make the endpoint misbehave.
+      faultInjection: true,
     });
     closers.push(() => modelServer.close());
 
@@ -93,6 +96,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       // A load test or benchmark can raise the limits without editing cdk.json.
       RATE_LIMIT_TIERS: process.env.RATE_LIMIT_TIERS ?? JSON.stringify(config.rateLimitTiers),
       ALLOWED_ORIGINS: config.allowedOrigins.join(','),
+      CIRCUIT_TABLE_NAME: CIRCUIT_TABLE,
+      CIRCUIT_SETTINGS: JSON.stringify(circuitSettingsOf(config)),
       JWT_SECRET_ARN: SECRET_ARN,
       ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
@@ -111,7 +116,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     const dynamodb = new DynamoDBClient({});
     await createRegistryTable(dynamodb, REGISTRY_TABLE);
-    await createRateLimitTable(dynamodb, RATE_LIMIT_TABLE);
+    await createCounterTable(dynamodb, RATE_LIMIT_TABLE);
+    await createCounterTable(dynamodb, CIRCUIT_TABLE);
     await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as z from 'zod';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
-import { apiEnvironment, modelCache, rateLimiter } from '../shared/api-runtime';
+import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../shared/api-runtime';
+import { CircuitBreaker, CircuitSettingsSchema } from '../shared/circuit-breaker';
 import { BackendError, BadRequestError } from '../shared/errors';
 import { json } from '../shared/http';
 import {
@@ -13,6 +15,7 @@ import {
   UnreadableBackendAnswerError,
 } from '../shared/inference-codec';
 import { InvalidInferenceRequestError } from '../shared/inference-protocol';
+import type { ModelSignature } from '../shared/model-signature';
 import { instrument } from '../shared/observability/instrument';
 import { metrics } from '../shared/observability/metrics';
 import { tracer } from '../shared/observability/tracer';
@@ -20,10 +23,17 @@ import { infer, modelMetadata, resolveTarget } from './inference-service';
 
 const env = z
   .object({
-    /** Below API Gateway's 29 s so the client gets our 504, not the gateway's. */
+    /** All attempts together; below API Gateway's 29 s so the client gets our 504, not the gateway's. */
     BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(25_000),
+    CIRCUIT_TABLE_NAME: z.string().min(1),
+    CIRCUIT_SETTINGS: z
+      .string()
+      .transform((s) => JSON.parse(s) as unknown)
+      .pipe(CircuitSettingsSchema),
   })
   .parse(process.env);
+
+const circuits = new CircuitBreaker(dynamodb, env.CIRCUIT_TABLE_NAME, env.CIRCUIT_SETTINGS, randomUUID());
 
 const sagemaker = tracer.captureAWSv3Client(
   new SageMakerRuntimeClient({
@@ -43,8 +53,12 @@ async function route({ event, requestId }: ApiRequest) {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
   }
   const started = performance.now();
-  const payload = decodeOrBadRequest(event);
-  const answer = await infer({ sagemaker }, target.version, payload);
+  const payload = decodeOrBadRequest(event, target.version);
+  const answer = await infer(
+    { sagemaker, circuits, timeoutMs: env.BACKEND_TIMEOUT_MS },
+    target.version,
+    payload,
+  );
   const response = readOrBackendError(() =>
     encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
   );
@@ -53,15 +67,19 @@ async function route({ event, requestId }: ApiRequest) {
   return binaryOrText(200, response, { 'X-Request-Id': requestId, ...versionHeader });
 }
 
-/** The client's body and headers as the codec reads them: bytes, and lower-cased header names. */
-function decodeOrBadRequest(event: APIGatewayProxyEvent) {
+/**
+ * The client's body and headers as the codec reads them: bytes, and lower-cased header names. API
+ * Gateway base64-encodes bodies whose Content-Type is a binary media type (lib/media-types.ts) and
+ * passes any other body as text.
+ */
+function decodeOrBadRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
   const raw = event.body ?? '';
   const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   const headers = Object.fromEntries(
     Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );
   try {
-    return decodeInferenceRequest({ body, headers });
+    return decodeInferenceRequest({ body, headers, receivedAsText: !event.isBase64Encoded }, signature);
   } catch (error) {
     if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
     throw error;
@@ -77,7 +95,11 @@ function readOrBackendError<T>(read: () => T): T {
   }
 }
 
-/** JSON goes back as text; anything else base64-encoded, which API Gateway turns back into bytes. */
+/**
+ * JSON goes back as text; anything else (a binary tensor answer: application/octet-stream with
+ * Inference-Header-Content-Length) base64-encoded, which API Gateway turns back into bytes for a
+ * client that accepts application/octet-stream.
+ */
 function binaryOrText(
   statusCode: number,
   response: ClientResponse,

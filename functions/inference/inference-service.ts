@@ -1,8 +1,12 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { BadRequestError, NotFoundError } from '../shared/errors';
+import { type CircuitBreaker, circuitName } from '../shared/circuit-breaker';
+import { BackendUnavailableError, BadRequestError, NotFoundError } from '../shared/errors';
 import type { BackendAnswer, InferencePayload } from '../shared/inference-codec';
 import { InvalidInferenceRequestError, validateAgainstSignature } from '../shared/inference-protocol';
 import type { ModelCache } from '../shared/model-cache';
+import { logger } from '../shared/observability/logger';
+import { metrics } from '../shared/observability/metrics';
 import {
   ALIAS_NAME,
   type Backend,
@@ -13,12 +17,16 @@ import {
   type ModelVersion,
   versionNotFound,
 } from '../shared/registry';
-import { invokeBackend } from '../shared/sagemaker-backend';
+import { invokeBackend, isRetryable } from '../shared/sagemaker-backend';
 
 export interface InferenceDependencies {
   readonly sagemaker: SageMakerRuntimeClient;
+  readonly circuits: Pick<CircuitBreaker, 'admit' | 'recordSuccess' | 'recordFailure'>;
+  /** Time for all attempts together; below API Gateway's 29 s so the client gets our 504. */
+  readonly timeoutMs: number;
   /** Source of randomness for weighted backend choice; injectable so tests can pin it. */
   readonly random?: () => number;
+  readonly now?: () => number;
 }
 
 export interface ResolvedTarget {
@@ -92,13 +100,18 @@ export function routingPoint(key: string): number {
   return hash / 2 ** 32;
 }
 
-export function chooseBackend(backends: readonly Backend[], random: () => number = Math.random): Backend {
-  return pickWeighted(backends, random());
+/** The weighted choice first, then the other backends by descending weight, as failover candidates. */
+export function backendsInOrder(backends: readonly Backend[], random: () => number = Math.random): Backend[] {
+  const first = pickWeighted(backends, random());
+  return [first, ...backends.filter((b) => b !== first).sort((a, b) => b.weight - a.weight)];
 }
 
 /**
  * Checks a decoded request against the version's signature before any backend call, then sends it
- * to one of the version's backends and returns the backend's answer as it came.
+ * to a backend whose circuit admits it. On a retryable failure (throttling, 5xx, connection error,
+ * timeout) it counts the failure against that backend and fails over once to another admitted
+ * backend. A backend whose circuit is open is skipped without a call; when every circuit is open the
+ * answer is 503 with the shortest `Retry-After`.
  */
 export async function infer(
   deps: InferenceDependencies,
@@ -111,6 +124,68 @@ export async function infer(
     if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
     throw error;
   }
-  const backend = chooseBackend(version.backends, deps.random);
-  return invokeBackend(deps.sagemaker, backend, payload);
+  const now = deps.now ?? Date.now;
+  const deadline = now() + deps.timeoutMs;
+  const circuits = tolerant(deps.circuits);
+  const retryAfter: number[] = [];
+  let attempts = 0;
+  let lastFailure: unknown;
+  for (const backend of backendsInOrder(version.backends, deps.random)) {
+    if (attempts === MAX_ATTEMPTS || now() >= deadline) break;
+    const admission = await circuits.admit(backend);
+    if (admission.kind === 'open') {
+      retryAfter.push(admission.retryAfterSeconds);
+      continue;
+    }
+    attempts++;
+    try {
+      const answer = await invokeBackend(
+        deps.sagemaker,
+        backend,
+        payload,
+        AbortSignal.timeout(deadline - now()),
+      );
+      await circuits.recordSuccess(backend, admission);
+      return answer;
+    } catch (error) {
+      // A model that judged the request is a healthy backend; only backend failures count.
+      if (!isRetryable(error)) {
+        await circuits.recordSuccess(backend, admission);
+        throw error;
+      }
+      lastFailure = error;
+      if (await circuits.recordFailure(backend, admission)) {
+        logger.warn('circuit opened', { backend: circuitName(backend) });
+        metrics.addMetric('CircuitOpened', MetricUnit.Count, 1);
+      }
+    }
+  }
+  if (lastFailure) throw lastFailure;
+  throw new BackendUnavailableError(
+    `every backend of model '${version.name}' version ${version.version} is failing; try again later`,
+    Math.min(...retryAfter, 30),
+  );
+}
+
+/** First attempt plus one failover. */
+const MAX_ATTEMPTS = 2;
+
+/**
+ * The breaker's own storage failing must not fail inference: an unreadable circuit counts as
+ * closed and an unrecorded outcome is logged, as the rate limiter does.
+ */
+function tolerant(circuits: InferenceDependencies['circuits']): InferenceDependencies['circuits'] {
+  const logged = async <T>(what: string, fallback: T, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      logger.warn(`circuit breaker ${what} failed`, { error: error as Error });
+      return fallback;
+    }
+  };
+  return {
+    admit: (b) => logged('read', { kind: 'closed' } as const, () => circuits.admit(b)),
+    recordSuccess: (b, a) => logged('write', undefined, () => circuits.recordSuccess(b, a)),
+    recordFailure: (b, a) => logged('write', false, () => circuits.recordFailure(b, a)),
+  };
 }

@@ -37,6 +37,9 @@ export class BackendError extends PlatformError {
   readonly code = 'BACKEND_ERROR';
 }
 
+/** The backend itself failed (its container answered 5xx), as opposed to rejecting the request. */
+export class BackendFailedError extends BackendError {}
+
 export class BackendUnavailableError extends PlatformError {
   readonly statusCode = 503;
   readonly code = 'BACKEND_UNAVAILABLE';

@@ -15,10 +15,21 @@ export class InvalidInferenceRequestError extends Error {
 export type TensorElement = number | boolean | string;
 
 /**
- * Tensor contents, flattened row-major. A plain array for JSON tensors; kept as its own type so the
- * binary tensor extension can add typed arrays.
+ * Tensor contents, flattened row-major: a plain array for JSON tensors. Tensors sent as binary data
+ * (the binary tensor extension) decode into typed arrays, 64-bit integers as bigints and FP16 as
+ * numbers (see `decodeBinaryTensor` in inference-codec.ts).
  */
-export type TensorData = TensorElement[];
+export type TensorData = TensorElement[] | ArrayLike<TensorElement | bigint>;
+
+/**
+ * Reads the binary data of an input that declares `parameters.binary_data_size`, in request order,
+ * and returns its elements; throws `InvalidInferenceRequestError` when the bytes do not fit the
+ * tensor. The binary tensor extension's body reader (inference-codec.ts) is one.
+ */
+export type BinaryInputReader = (
+  tensor: Pick<InputTensor, 'name' | 'shape' | 'datatype'>,
+  byteSize: number,
+) => TensorData;
 
 /** The protocol allows only scalar parameter values. */
 export type Parameters = Record<string, string | number | boolean>;
@@ -88,7 +99,8 @@ const requestSchema = z.object(
             shape: z.array(z.number(expecting('a number')), expecting('an array of numbers')),
             datatype: z.string(expecting('a string')),
             parameters: parametersSchema.optional(),
-            data: z.custom<unknown[]>((value) => Array.isArray(value), expecting('an array')),
+            // Absent when the input comes as binary data (`parameters.binary_data_size`).
+            data: z.custom<unknown[]>((value) => Array.isArray(value), expecting('an array')).optional(),
           },
           expecting('an object'),
         ),
@@ -122,9 +134,11 @@ export function formatShape(shape: readonly number[]): string {
 /**
  * Checks the structure of a v2 inference request and every tensor in it: shape, element count,
  * flat or nested data, and each value against its datatype. Nested data comes back flattened.
- * Throws only `InvalidInferenceRequestError`, whatever the input.
+ * Given `readBinary` (the binary tensor extension), inputs that declare `parameters.binary_data_size`
+ * take their elements from it instead of `data`, checked against their shapes; without it, every
+ * input needs `data`. Throws only `InvalidInferenceRequestError`, whatever the input.
  */
-export function parseInferenceRequest(body: unknown): InferenceRequest {
+export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputReader): InferenceRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     throw new InvalidInferenceRequestError(describeSchemaIssue(parsed.error.issues[0], body));
@@ -143,7 +157,18 @@ export function parseInferenceRequest(body: unknown): InferenceRequest {
       datatype: checkDatatype(input.name, input.datatype),
       data: [],
     };
-    tensor.data = checkData(tensor, input.data);
+    const byteSize = input.parameters?.binary_data_size;
+    if (readBinary !== undefined && byteSize !== undefined) {
+      tensor.data = readBinaryInput(tensor, input.data, byteSize, readBinary);
+    } else if (input.data === undefined) {
+      const hint =
+        readBinary === undefined
+          ? ''
+          : "; send its elements in 'data', or as binary data with parameters.binary_data_size";
+      throw new InvalidInferenceRequestError(`input '${input.name}' field 'data' is missing${hint}`);
+    } else {
+      tensor.data = checkData(tensor, input.data);
+    }
     if (input.parameters !== undefined) tensor.parameters = input.parameters;
     return tensor;
   });
@@ -271,6 +296,25 @@ function checkDatatype(name: string, datatype: string): Datatype {
     );
   }
   return datatype;
+}
+
+function readBinaryInput(
+  tensor: InputTensor,
+  data: unknown,
+  byteSize: string | number | boolean,
+  readBinary: BinaryInputReader,
+): TensorData {
+  if (data !== undefined) {
+    throw new InvalidInferenceRequestError(
+      `input '${tensor.name}' has both 'data' and parameters.binary_data_size; send its elements one way only`,
+    );
+  }
+  if (typeof byteSize !== 'number' || !Number.isSafeInteger(byteSize) || byteSize < 0) {
+    throw new InvalidInferenceRequestError(
+      `input '${tensor.name}' parameter 'binary_data_size' must be a non-negative integer (the byte length of its binary data), got ${describeValue(byteSize)}`,
+    );
+  }
+  return readBinary(tensor, byteSize);
 }
 
 function checkData(tensor: InputTensor, data: unknown[]): TensorData {

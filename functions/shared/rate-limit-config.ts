@@ -1,7 +1,8 @@
 import * as z from 'zod';
+import { COUNTER_KEYS } from './counter-keys';
 
-/** Attribute names of the rate-limit table: the CDK construct, the limiter and the local platform share them. */
-export const RATE_LIMIT_KEYS = { partitionKey: 'pk', ttlAttribute: 'expiresAt' } as const;
+/** Attribute names of the rate-limit table, a counter table. */
+export const RATE_LIMIT_KEYS = COUNTER_KEYS;
 
 /** The tier of principals whose token names no tier, or a tier the configuration does not know. */
 export const DEFAULT_TIER = 'standard';

@@ -1,6 +1,7 @@
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import {
   BackendError,
+  BackendFailedError,
   BackendTimeoutError,
   BackendUnavailableError,
   BadRequestError,
@@ -12,7 +13,8 @@ import type { Backend } from './registry';
 /**
  * Sends one Open Inference Protocol request to a SageMaker endpoint running Triton and maps
  * SageMaker's errors to the platform's: the model's own rejection is a 502 carrying its message,
- * throttling and capacity problems are 503, a timeout is 504.
+ * a request SageMaker refuses is a 400, throttling and capacity problems are 503, a timeout is 504.
+ * `isRetryable` tells which of them another backend might not have.
  */
 export async function invokeBackend(
   client: SageMakerRuntimeClient,
@@ -48,13 +50,23 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
   }
   switch (name) {
     case 'ModelError': {
-      const original = (error as { OriginalMessage?: string }).OriginalMessage;
-      return new BackendError(`the model rejected the request: ${modelMessage(original) ?? message}`);
+      const { OriginalMessage, OriginalStatusCode } = error as {
+        OriginalMessage?: string;
+        OriginalStatusCode?: number;
+      };
+      const detail = modelMessage(OriginalMessage) ?? message;
+      // A container that answered 5xx failed; one that answered 4xx judged the request.
+      if ((OriginalStatusCode ?? 500) >= 500) {
+        return new BackendFailedError(`endpoint ${backend.endpointName} failed: ${detail}`);
+      }
+      return new BackendError(`the model rejected the request: ${detail}`);
     }
     case 'ValidationError':
-      // Payload limits are the client's to fix; anything else is a registry/endpoint mismatch.
-      if (/payload|too large|size/i.test(message)) return new BadRequestError(message);
-      return new BackendError(`endpoint ${backend.endpointName} rejected the call: ${message}`);
+      // A missing endpoint is a backend that is down (another may serve); the rest is about the request.
+      if (/not found/i.test(message)) {
+        return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
+      }
+      return new BadRequestError(`the endpoint refused the request: ${message}`);
     case 'ModelNotReadyException':
     case 'ServiceUnavailable':
     case 'ThrottlingException':
@@ -78,4 +90,13 @@ function modelMessage(original: string | undefined): string | undefined {
   } catch {
     return original;
   }
+}
+
+/** Failures of the backend rather than of the request: another backend may well succeed. */
+export function isRetryable(error: unknown): boolean {
+  return (
+    error instanceof BackendUnavailableError ||
+    error instanceof BackendTimeoutError ||
+    error instanceof BackendFailedError
+  );
 }

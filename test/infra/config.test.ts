@@ -18,6 +18,9 @@ describe('parsePlatformConfig', () => {
       authorizerCacheTtlSeconds: 300,
       throttleRateLimit: 1000,
       throttleBurstLimit: 2000,
+      circuitFailureThreshold: 5,
+      circuitWindowSeconds: 30,
+      circuitCooldownSeconds: 30,
       rateLimitTiers: {
         standard: { limit: 600, windowSeconds: 60 },
         premium: { limit: 6000, windowSeconds: 60 },

@@ -98,7 +98,7 @@ describe('InferencePlatformStack', () => {
       expect(timeoutOf('Deployment')).toBe(300);
     });
 
-    it('lets the inference function query model partitions and count its callers, nothing more', () => {
+    it('lets the inference function query model partitions, count its callers and keep circuits, nothing more', () => {
       expect(environmentOf(template, 'Inference')).toMatchObject({
         REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
         RATE_LIMIT_TABLE_NAME: { Ref: 'RateLimitTable' },
@@ -116,9 +116,22 @@ describe('InferencePlatformStack', () => {
             Effect: 'Allow',
             Resource: { 'Fn::GetAtt': ['RateLimitTable', 'Arn'] },
           },
+          {
+            Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': ['CircuitTable', 'Arn'] },
+          },
         ]),
       );
-      expect(dynamo).toHaveLength(2);
+      expect(dynamo).toHaveLength(3);
+      const settings = JSON.parse(environmentOf(template, 'Inference').CIRCUIT_SETTINGS as string);
+      expect(settings).toEqual({
+        failureThreshold: 5,
+        windowSeconds: 30,
+        cooldownSeconds: 30,
+        probeTimeoutSeconds: 30,
+        cacheTtlMs: 1000,
+      });
     });
 
     it('lets the models function read and write the registry and its index', () => {
@@ -249,6 +262,7 @@ describe('InferencePlatformStack', () => {
 
   it('pins the logical ids of stateful resources', () => {
     expect(Object.keys(template.findResources('AWS::DynamoDB::Table')).sort()).toEqual([
+      'CircuitTable',
       'RateLimitTable',
       'RegistryTable',
     ]);

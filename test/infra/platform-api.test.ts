@@ -6,6 +6,7 @@ import {
   type GatewayResponseType,
   gatewayResponseTemplate,
 } from '../../lib/gateway-responses';
+import { isBinaryMediaType } from '../../lib/media-types';
 import { ROUTES } from '../../lib/routes';
 import { synthesizePlatform } from './platform-app';
 
@@ -105,6 +106,17 @@ describe('PlatformApi', () => {
       expect(m.properties.AuthorizationType).toBe('NONE');
       expect(m.properties.Integration.Type).toBe('MOCK');
     }
+  });
+
+  it('passes binary tensor bodies as binary and leaves JSON as text', () => {
+    const apis = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
+    expect(apis).toHaveLength(1);
+    const types: string[] = apis[0]!.Properties.BinaryMediaTypes;
+    expect(types).toEqual(['application/octet-stream', 'application/vnd.sagemaker-triton.binary+json']);
+    expect(isBinaryMediaType('application/vnd.sagemaker-triton.binary+json;json-header-size=42', types)).toBe(
+      true,
+    );
+    expect(isBinaryMediaType('application/json; charset=utf-8', types)).toBe(false);
   });
 
   it('allows the platform headers and the configured origin in preflight responses', () => {

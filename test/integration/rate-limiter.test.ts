@@ -1,7 +1,7 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RATE_LIMIT_KEYS, type RateLimitDecision, RateLimiter } from '../../functions/shared/rate-limiter';
-import { createRateLimitTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
 
 const TABLE = 'rate-limits';
 const LIMIT = 20;
@@ -32,7 +32,7 @@ describe('RateLimiter on dynalite', () => {
           credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
         }),
     );
-    await createRateLimitTable(clients[0]!, TABLE);
+    await createCounterTable(clients[0]!, TABLE);
     clock = Date.UTC(2026, 0, 1, 12, 0, 30);
     containers = clients.map((client) => new RateLimiter(client, TABLE, TIERS, () => clock));
   });

@@ -177,6 +177,58 @@ describe('API Gateway emulator', () => {
     expect(handlers.inference).not.toHaveBeenCalled();
   });
 
+  const BYTES = Uint8Array.of(0x7b, 0x00, 0xff, 0xfe, 0x80, 0x01);
+
+  it.each([
+    ['application/octet-stream', true],
+    ['application/vnd.sagemaker-triton.binary+json;json-header-size=1', true],
+    ['Application/Octet-Stream; charset=binary', true],
+    ['application/json', false],
+    ['text/plain', false],
+  ])('passes a %s body to the function base64-encoded: %s', async (contentType, binary) => {
+    // Prepare
+    const { url, handlers } = await start();
+    // Act
+    await fetch(`${url}/v2/models/simple/infer`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': contentType },
+      body: binary ? BYTES : '{"inputs":[]}',
+    });
+    // Assess
+    const event = vi.mocked(handlers.inference).mock.calls[0]![0];
+    expect(event.isBase64Encoded).toBe(binary);
+    if (binary) expect(new Uint8Array(Buffer.from(event.body!, 'base64'))).toEqual(BYTES);
+    else expect(event.body).toBe('{"inputs":[]}');
+  });
+
+  it.each([
+    ['application/octet-stream', true],
+    ['application/octet-stream, application/json', true],
+    ['application/json, application/octet-stream', false],
+    ['*/*', false],
+    [undefined, false],
+  ])('turns a base64 answer back into bytes for Accept %s: %s', async (accept, decoded) => {
+    // Prepare
+    const binaryAnswer = vi.fn(async () => ({
+      statusCode: 200,
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: Buffer.from(BYTES).toString('base64'),
+      isBase64Encoded: true,
+    }));
+    const { url } = await start({
+      handlers: { health: vi.fn(ok), inference: binaryAnswer, models: vi.fn(ok) },
+    });
+    // Act
+    const response = await fetch(`${url}/v2/models/simple/infer`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/octet-stream', ...(accept ? { Accept: accept } : {}) },
+      body: BYTES,
+    });
+    // Assess: like API Gateway, anyone whose first Accept type is not binary gets the base64 text.
+    const body = new Uint8Array(await response.arrayBuffer());
+    expect(body).toEqual(decoded ? BYTES : new TextEncoder().encode(Buffer.from(BYTES).toString('base64')));
+  });
+
   it('answers a CORS preflight without a token', async () => {
     const { url, authorizer } = await start();
     const response = await fetch(`${url}/v2/models/simple/infer`, {

@@ -1,30 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBackend } from '../../functions/inference/inference-service';
+import { backendsInOrder, pickWeighted, routingPoint } from '../../functions/inference/inference-service';
 
 const backends = [
   { endpointName: 'a', weight: 90 },
   { endpointName: 'b', weight: 10 },
 ];
 
-describe('chooseBackend', () => {
+describe('pickWeighted', () => {
   it.each([
     [0, 'a'],
     [0.899, 'a'],
     [0.9, 'b'],
     [0.999999, 'b'],
-  ])('maps random %f to backend %s by weight', (point, expected) => {
-    expect(chooseBackend(backends, () => point).endpointName).toBe(expected);
+  ])('maps point %f to backend %s by weight', (point, expected) => {
+    expect(pickWeighted(backends, point).endpointName).toBe(expected);
   });
+});
 
-  it('spreads load in proportion to weight', () => {
-    let seed = 1;
-    const random = () => {
-      seed = (seed * 48_271) % 2_147_483_647;
-      return seed / 2_147_483_647;
-    };
-    const picks = Array.from({ length: 10_000 }, () => chooseBackend(backends, random).endpointName);
-    const share = picks.filter((p) => p === 'b').length / picks.length;
+describe('backendsInOrder', () => {
+  it('puts the weighted choice first and the others after it by weight', () => {
+    const three = [...backends, { endpointName: 'c', weight: 50 }];
+    expect(backendsInOrder(three, () => 0.99).map((b) => b.endpointName)).toEqual(['c', 'a', 'b']);
+    expect(backendsInOrder(three, () => 0).map((b) => b.endpointName)).toEqual(['a', 'c', 'b']);
+  });
+});
+
+describe('routingPoint', () => {
+  it('gives the same point for the same key and spreads keys evenly', () => {
+    expect(routingPoint('req-1')).toBe(routingPoint('req-1'));
+    const points = Array.from({ length: 10_000 }, (_, i) => routingPoint(`request-${i}`));
+    const share = points.filter((p) => pickWeighted(backends, p).endpointName === 'b').length / points.length;
+    // A 90/10 canary split holds within a few percent over many requests.
     expect(share).toBeGreaterThan(0.08);
     expect(share).toBeLessThan(0.12);
+    expect(points.every((p) => p >= 0 && p < 1)).toBe(true);
   });
 });

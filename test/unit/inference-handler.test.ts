@@ -1,6 +1,7 @@
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -85,6 +86,14 @@ describe('inference handler', () => {
       RATE_LIMIT_TABLE_NAME: 'rate-limits',
       RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
       ALLOWED_ORIGINS: 'https://app.example.com',
+      CIRCUIT_TABLE_NAME: 'circuits',
+      CIRCUIT_SETTINGS: JSON.stringify({
+        failureThreshold: 3,
+        windowSeconds: 30,
+        cooldownSeconds: 30,
+        probeTimeoutSeconds: 30,
+        cacheTtlMs: 0,
+      }),
       AWS_REGION: 'us-east-1',
       POWERTOOLS_METRICS_NAMESPACE: 'Test',
       POWERTOOLS_METRICS_DISABLED: 'true',
@@ -100,6 +109,7 @@ describe('inference handler', () => {
     dynamodb.reset();
     sagemaker.reset();
     dynamodb.on(QueryCommand).resolves({ Items: partition });
+    dynamodb.on(GetItemCommand).resolves({});
     dynamodb.on(UpdateItemCommand).resolves({ Attributes: { count: { N: '1' } } });
     sagemaker.on(InvokeEndpointCommand).resolves({
       Body: new TextEncoder().encode(JSON.stringify({ model_name: 'triton-name', outputs: [] })) as never,

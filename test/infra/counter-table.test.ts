@@ -6,14 +6,14 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { RATE_LIMIT_KEYS } from '../../functions/shared/rate-limit-config';
-import { RateLimitTable } from '../../lib/rate-limit-table';
+import { CounterTable } from '../../lib/counter-table';
 
-describe('RateLimitTable', () => {
+describe('CounterTable', () => {
   let template: Template;
 
   beforeAll(() => {
     const stack = new Stack(new App(), 'Test');
-    new RateLimitTable(stack, 'RateLimits');
+    new CounterTable(stack, 'RateLimits', { logicalId: 'RateLimitTable' });
     template = Template.fromStack(stack);
   });
 
@@ -45,7 +45,7 @@ describe('RateLimitTable', () => {
     // Prepare
     const outdir = mkdtempSync(path.join(tmpdir(), 'rate-limit-table-nag-'));
     const app = new App({ outdir });
-    new RateLimitTable(new Stack(app, 'Nagged'), 'RateLimits');
+    new CounterTable(new Stack(app, 'Nagged'), 'RateLimits', { logicalId: 'RateLimitTable' });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const quietLog = vi.spyOn(console, 'log').mockImplementation(() => undefined);

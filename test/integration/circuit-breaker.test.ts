@@ -1,0 +1,141 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { infer } from '../../functions/inference/inference-service';
+import { CircuitBreaker, type CircuitSettings } from '../../functions/shared/circuit-breaker';
+import { BackendFailedError, BackendUnavailableError } from '../../functions/shared/errors';
+import { decodeInferenceRequest } from '../../functions/shared/inference-codec';
+import type { ModelVersion } from '../../functions/shared/registry';
+import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
+import { loadModelRepository } from '../../triton-image/model-repository';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const settings: CircuitSettings = {
+  failureThreshold: 3,
+  windowSeconds: 60,
+  cooldownSeconds: 10,
+  probeTimeoutSeconds: 30,
+  cacheTtlMs: 0,
+};
+const simple: ModelVersion = {
+  name: 'simple',
+  version: '1',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
+  status: 'ACTIVE',
+  createdAt: 'now',
+  updatedAt: 'now',
+};
+const ones = Array.from({ length: 16 }, () => 1);
+const payload = decodeInferenceRequest({
+  body: new TextEncoder().encode(
+    JSON.stringify({
+      inputs: [
+        { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: ones },
+        { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: ones },
+      ],
+    }),
+  ),
+  headers: {},
+});
+
+describe('circuit breaker shared by two containers, on dynalite, against the local model server', () => {
+  let dynamo: LocalDynamoDb;
+  let server: ModelServer;
+  let clock = 1_000_000;
+
+  /** A Lambda container: its own DynamoDB and SageMaker clients, its own circuit cache and id. */
+  function container(id: string) {
+    const sagemaker = new SageMakerRuntimeClient({
+      endpoint: server.url,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    const calls = vi.spyOn(sagemaker, 'send');
+    const circuits = new CircuitBreaker(
+      new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials }),
+      'circuits',
+      settings,
+      id,
+      () => clock,
+    );
+    return {
+      calls,
+      infer: () => infer({ sagemaker, circuits, timeoutMs: 5_000, now: () => Date.now() }, simple, payload),
+    };
+  }
+  const faults = (body: object | null) =>
+    fetch(`${server.url}${FAULTS_PATH}`, {
+      method: body ? 'POST' : 'DELETE',
+      headers: { 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    await createCounterTable(
+      new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials }),
+      'circuits',
+    );
+    server = await startModelServer({
+      models: await loadModelRepository('triton-image/model_repository'),
+      endpoints: { triton: {} },
+      faultInjection: true,
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await dynamo?.close();
+  });
+
+  it('opens after the threshold, fails fast everywhere, lets exactly one probe through and closes', async () => {
+    const a = container('container-a');
+    const b = container('container-b');
+
+    // The endpoint fails: container A's failures open the circuit at the threshold.
+    expect((await faults({ failNext: 1000, failStatus: 500 })).status).toBe(200);
+    for (let i = 0; i < settings.failureThreshold; i++) {
+      await expect(a.infer()).rejects.toBeInstanceOf(BackendFailedError);
+    }
+    expect(a.calls).toHaveBeenCalledTimes(3);
+
+    // Open: container B fails fast with 503 and never calls the endpoint.
+    const fastFail = await b.infer().catch((e: unknown) => e);
+    expect(fastFail).toBeInstanceOf(BackendUnavailableError);
+    expect((fastFail as BackendUnavailableError).retryAfterSeconds).toBe(settings.cooldownSeconds);
+    expect(b.calls).not.toHaveBeenCalled();
+
+    // The endpoint recovers and the cool-down passes: of two concurrent requests exactly one probes.
+    await faults(null);
+    clock += settings.cooldownSeconds * 1000;
+    const outcomes = await Promise.allSettled([a.infer(), b.infer()]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const rejected = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).toBeInstanceOf(BackendUnavailableError);
+    expect(a.calls.mock.calls.length + b.calls.mock.calls.length).toBe(3 + 1);
+
+    // The probe succeeded: the circuit is closed for both containers.
+    await expect(a.infer()).resolves.toBeDefined();
+    await expect(b.infer()).resolves.toBeDefined();
+  });
+
+  it('opens again when the probe fails', async () => {
+    const a = container('container-c');
+    // Reach the threshold again in a fresh window.
+    clock += settings.windowSeconds * 1000;
+    await faults({ failNext: 1000, failStatus: 503 });
+    for (let i = 0; i < settings.failureThreshold; i++) await a.infer().catch(() => undefined);
+    clock += settings.cooldownSeconds * 1000;
+    // The probe fails: open for another cool-down, without another call.
+    await expect(a.infer()).rejects.toBeInstanceOf(BackendFailedError);
+    const before = a.calls.mock.calls.length;
+    await expect(a.infer()).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(a.calls.mock.calls.length).toBe(before);
+    await faults(null);
+  });
+});

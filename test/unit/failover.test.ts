@@ -1,0 +1,156 @@
+import {
+  InvokeEndpointCommand,
+  ModelError,
+  SageMakerRuntimeClient,
+  ServiceUnavailable,
+} from '@aws-sdk/client-sagemaker-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { type InferenceDependencies, infer } from '../../functions/inference/inference-service';
+import type { Admission } from '../../functions/shared/circuit-breaker';
+import { BackendError, BackendUnavailableError } from '../../functions/shared/errors';
+import type { ModelVersion } from '../../functions/shared/registry';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const sagemaker = mockClient(SageMakerRuntimeClient);
+const ones = Array.from({ length: 16 }, () => 1);
+const payload = {
+  request: {
+    inputs: [
+      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32' as const, data: ones },
+      { name: 'INPUT1', shape: [1, 16], datatype: 'INT32' as const, data: ones },
+    ],
+  },
+  body: new TextEncoder().encode('{}'),
+  contentType: 'application/json',
+};
+const version = (endpoints: string[]): ModelVersion => ({
+  name: 'simple',
+  version: '1',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: endpoints.map((endpointName, i) => ({ endpointName, weight: 100 - i })),
+  status: 'ACTIVE',
+  createdAt: 'now',
+  updatedAt: 'now',
+});
+const ok = { Body: new TextEncoder().encode('{"outputs":[]}') as never, ContentType: 'application/json' };
+const unavailable = () => new ServiceUnavailable({ message: 'busy', $metadata: {} });
+
+function circuits(admissions: Record<string, Admission> = {}) {
+  return {
+    admit: vi.fn(
+      async (b: { endpointName: string }) => admissions[b.endpointName] ?? { kind: 'closed' as const },
+    ),
+    recordSuccess: vi.fn(async () => undefined),
+    recordFailure: vi.fn(async () => false),
+  };
+}
+
+const deps = (c: ReturnType<typeof circuits>): InferenceDependencies => ({
+  sagemaker: new SageMakerRuntimeClient({ region: 'us-east-1' }),
+  circuits: c,
+  timeoutMs: 25_000,
+  random: () => 0, // the first backend is the weighted choice
+});
+
+const calledEndpoints = () =>
+  sagemaker.commandCalls(InvokeEndpointCommand).map((c) => c.args[0].input.EndpointName);
+
+describe('infer with circuit breakers and failover', () => {
+  beforeEach(() => sagemaker.reset());
+
+  it('fails over once to another backend on a retryable failure and counts the failure', async () => {
+    // Prepare
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(unavailable());
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'b' }).resolves(ok);
+    const c = circuits();
+    // Act
+    const answer = await infer(deps(c), version(['a', 'b']), payload);
+    // Assess
+    expect(new TextDecoder().decode(answer.body)).toBe('{"outputs":[]}');
+    expect(calledEndpoints()).toEqual(['a', 'b']);
+    expect(c.recordFailure).toHaveBeenCalledWith(expect.objectContaining({ endpointName: 'a' }), {
+      kind: 'closed',
+    });
+    expect(c.recordSuccess).toHaveBeenCalledWith(expect.objectContaining({ endpointName: 'b' }), {
+      kind: 'closed',
+    });
+  });
+
+  it('makes at most two attempts however many backends fail', async () => {
+    sagemaker.on(InvokeEndpointCommand).rejects(unavailable());
+    await expect(infer(deps(circuits()), version(['a', 'b', 'c']), payload)).rejects.toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    expect(calledEndpoints()).toEqual(['a', 'b']);
+  });
+
+  it('does not fail over or count a failure when the model rejects the request', async () => {
+    sagemaker.on(InvokeEndpointCommand).rejects(
+      new ModelError({
+        message: 'client error',
+        $metadata: {},
+        OriginalStatusCode: 400,
+        OriginalMessage: 'bad',
+      }),
+    );
+    const c = circuits();
+    await expect(infer(deps(c), version(['a', 'b']), payload)).rejects.toBeInstanceOf(BackendError);
+    expect(calledEndpoints()).toEqual(['a']);
+    expect(c.recordFailure).not.toHaveBeenCalled();
+  });
+
+  it('fails over when the container answers 5xx', async () => {
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(
+      new ModelError({
+        message: 'server error',
+        $metadata: {},
+        OriginalStatusCode: 500,
+        OriginalMessage: 'oom',
+      }),
+    );
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'b' }).resolves(ok);
+    await infer(deps(circuits()), version(['a', 'b']), payload);
+    expect(calledEndpoints()).toEqual(['a', 'b']);
+  });
+
+  it('skips a backend whose circuit is open without calling it', async () => {
+    sagemaker.on(InvokeEndpointCommand).resolves(ok);
+    await infer(deps(circuits({ a: { kind: 'open', retryAfterSeconds: 9 } })), version(['a', 'b']), payload);
+    expect(calledEndpoints()).toEqual(['b']);
+  });
+
+  it('answers 503 with the shortest Retry-After when every circuit is open', async () => {
+    const c = circuits({
+      a: { kind: 'open', retryAfterSeconds: 9 },
+      b: { kind: 'open', retryAfterSeconds: 4 },
+    });
+    const error = await infer(deps(c), version(['a', 'b']), payload).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as BackendUnavailableError).retryAfterSeconds).toBe(4);
+    expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('reports the probe outcome so the circuit can close', async () => {
+    sagemaker.on(InvokeEndpointCommand).resolves(ok);
+    const probe: Admission = { kind: 'probe', openedAt: 1 };
+    const c = circuits({ a: probe });
+    await infer(deps(c), version(['a']), payload);
+    expect(c.recordSuccess).toHaveBeenCalledWith(expect.objectContaining({ endpointName: 'a' }), probe);
+  });
+
+  it('treats an unreadable circuit as closed rather than failing the request', async () => {
+    sagemaker.on(InvokeEndpointCommand).resolves(ok);
+    const c = circuits();
+    c.admit.mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    await expect(infer(deps(c), version(['a']), payload)).resolves.toBeDefined();
+  });
+
+  it('rejects a request that does not match the signature before admitting any backend', async () => {
+    const c = circuits();
+    const bad = { ...payload, request: { inputs: [payload.request.inputs[0]!] } };
+    await expect(infer(deps(c), version(['a']), bad)).rejects.toThrow(/INPUT1/);
+    expect(c.admit).not.toHaveBeenCalled();
+  });
+});
