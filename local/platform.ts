@@ -22,6 +22,8 @@ const CIRCUIT_TABLE = 'inference-platform-circuits';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
+/** A second endpoint with the same models, to register as another backend and try failover locally. */
+export const LOCAL_STANDBY_ENDPOINT = 'local-triton-standby';
 
 export interface LocalPlatformOptions {
   /** Port of the API; 0 picks a free one. @default 3000 */
@@ -74,7 +76,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const modelServer = await startModelServer({
       models,
       port: options.tritonPort ?? 8000,
-      endpoints: { [LOCAL_ENDPOINT]: {} },
+      endpoints: { [LOCAL_ENDPOINT]: {}, [LOCAL_STANDBY_ENDPOINT]: {} },
       // `/local/faults` on the model server: tests and manual runs make the endpoint misbehave.
       faultInjection: true,
     });
