@@ -150,18 +150,57 @@ async function realtime() {
     await load(`${platform.apiUrl}${path}`, { headers: authorization }).catch(() => undefined);
     const api = await load(`${platform.apiUrl}${path}`, { headers: authorization });
     const modelServer = await load(`${platform.modelServerUrl}${path}`);
-    return {
-      request: 'POST /v2/models/simple/infer, 1x16 INT32 x2, JSON',
+    const binary = simpleBinaryRequest();
+    const binaryHeaders = {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(binary.headerLength),
+      accept: 'application/octet-stream',
+    };
+    const binaryApi = await load(`${platform.apiUrl}${path}`, {
+      body: binary.body,
+      headers: { ...binaryHeaders, ...authorization },
+    });
+    const binaryModelServer = await load(`${platform.modelServerUrl}${path}`, {
+      body: binary.body,
+      headers: binaryHeaders,
+    });
+    const figures = (request: string, viaApi: LoadFigures, direct: LoadFigures) => ({
+      request,
       connections: CONNECTIONS,
       durationSeconds: DURATION_SECONDS,
-      api,
-      modelServer,
-      overheadP50Ms: round(api.p50Ms - modelServer.p50Ms),
-      overheadP99Ms: round(api.p99Ms - modelServer.p99Ms),
+      api: viaApi,
+      modelServer: direct,
+      overheadP50Ms: round(viaApi.p50Ms - direct.p50Ms),
+      overheadP99Ms: round(viaApi.p99Ms - direct.p99Ms),
+    });
+    return {
+      json: figures('POST /v2/models/simple/infer, 1x16 INT32 x2, JSON', api, modelServer),
+      binary: figures(
+        'POST /v2/models/simple/infer, 1x16 INT32 x2, binary tensors in and out',
+        binaryApi,
+        binaryModelServer,
+      ),
     };
   } finally {
     await platform.stop();
   }
+}
+
+/** The simple model's request with both inputs and both outputs as binary tensors. */
+function simpleBinaryRequest(): { body: Buffer; headerLength: number } {
+  const tensor = Buffer.from(new Int32Array(INPUT).buffer);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: ['INPUT0', 'INPUT1'].map((name) => ({
+        name,
+        shape: [1, 16],
+        datatype: 'INT32',
+        parameters: { binary_data_size: tensor.length },
+      })),
+      outputs: ['OUTPUT0', 'OUTPUT1'].map((name) => ({ name, parameters: { binary_data: true } })),
+    }),
+  );
+  return { body: Buffer.concat([header, tensor, tensor]), headerLength: header.length };
 }
 
 /** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */
@@ -284,17 +323,19 @@ const results = {
 mkdirSync(`${ROOT}bench`, { recursive: true });
 writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 2)}\n`);
 
-const { api, modelServer } = realtimeFigures;
 console.log('\nRealtime inference (%d connections, %d s each)', CONNECTIONS, DURATION_SECONDS);
-console.table({
-  'local API (gateway + authorizer + handler)': api,
-  'model server directly': modelServer,
-});
-console.log(
-  'API overhead over the model server: p50 %d ms, p99 %d ms',
-  realtimeFigures.overheadP50Ms,
-  realtimeFigures.overheadP99Ms,
-);
+for (const [encoding, figures] of Object.entries(realtimeFigures)) {
+  console.table({
+    [`${encoding}: local API (gateway + authorizer + handler)`]: figures.api,
+    [`${encoding}: model server directly`]: figures.modelServer,
+  });
+  console.log(
+    '%s: API overhead over the model server: p50 %d ms, p99 %d ms',
+    encoding,
+    figures.overheadP50Ms,
+    figures.overheadP99Ms,
+  );
+}
 console.log(
   '\nDynamic batching: %s, one row per request (%d connections, %d s each)',
   batchingFigures.model,
@@ -313,7 +354,9 @@ console.log(
 );
 console.table(Object.fromEntries(bundleFigures.map(({ name, ...rest }) => [name, rest])));
 const errors =
-  api.errors + modelServer.errors + batchingFigures.unbatched.errors + batchingFigures.batched.errors;
+  Object.values(realtimeFigures).reduce((sum, f) => sum + f.api.errors + f.modelServer.errors, 0) +
+  batchingFigures.unbatched.errors +
+  batchingFigures.batched.errors;
 if (errors > 0) {
   console.error('\nsome requests failed: the latency and throughput figures above are not valid');
   process.exitCode = 1;
