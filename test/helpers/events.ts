@@ -65,3 +65,21 @@ export function lambdaContext(functionName = 'test'): Context {
     succeed: () => undefined,
   };
 }
+
+/** The environment the stack gives the inference function, with test values. */
+export const INFERENCE_FUNCTION_ENV = {
+  REGISTRY_TABLE_NAME: 'registry',
+  RATE_LIMIT_TABLE_NAME: 'rate-limits',
+  RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
+  ALLOWED_ORIGINS: 'https://app.example.com',
+  CIRCUIT_TABLE_NAME: 'circuits',
+  CIRCUIT_SETTINGS: JSON.stringify({
+    failureThreshold: 3,
+    windowSeconds: 30,
+    cooldownSeconds: 30,
+    probeTimeoutSeconds: 30,
+    cacheTtlMs: 0,
+  }),
+  AWS_REGION: 'us-east-1',
+  POWERTOOLS_METRICS_NAMESPACE: 'Test',
+};

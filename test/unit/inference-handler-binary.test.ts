@@ -9,7 +9,7 @@ import {
   joinBinaryBody,
   sageMakerBinaryContentType,
 } from '../../functions/shared/inference-codec';
-import { lambdaContext, proxyEvent } from '../helpers/events';
+import { INFERENCE_FUNCTION_ENV, lambdaContext, proxyEvent } from '../helpers/events';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const dynamodb = mockClient(DynamoDBClient);
@@ -78,24 +78,7 @@ let handler: (
 
 describe('inference handler with the binary tensor extension', () => {
   beforeAll(async () => {
-    Object.assign(process.env, {
-      REGISTRY_TABLE_NAME: 'registry',
-      RATE_LIMIT_TABLE_NAME: 'rate-limits',
-      RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
-      ALLOWED_ORIGINS: 'https://app.example.com',
-      CIRCUIT_TABLE_NAME: 'circuits',
-      CIRCUIT_SETTINGS: JSON.stringify({
-        failureThreshold: 3,
-        windowSeconds: 30,
-        cooldownSeconds: 30,
-        probeTimeoutSeconds: 30,
-        cacheTtlMs: 0,
-      }),
-      AWS_REGION: 'us-east-1',
-      POWERTOOLS_METRICS_NAMESPACE: 'Test',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    });
+    Object.assign(process.env, INFERENCE_FUNCTION_ENV);
     ({ handler } = await import('../../functions/inference/handler'));
   });
 

@@ -16,7 +16,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../functions/shared/registry';
-import { lambdaContext, proxyEvent } from '../helpers/events';
+import { INFERENCE_FUNCTION_ENV, lambdaContext, proxyEvent } from '../helpers/events';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const dynamodb = mockClient(DynamoDBClient);
@@ -81,24 +81,7 @@ let modelCache: { invalidate(name: string): void };
 
 describe('inference handler', () => {
   beforeAll(async () => {
-    Object.assign(process.env, {
-      REGISTRY_TABLE_NAME: 'registry',
-      RATE_LIMIT_TABLE_NAME: 'rate-limits',
-      RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
-      ALLOWED_ORIGINS: 'https://app.example.com',
-      CIRCUIT_TABLE_NAME: 'circuits',
-      CIRCUIT_SETTINGS: JSON.stringify({
-        failureThreshold: 3,
-        windowSeconds: 30,
-        cooldownSeconds: 30,
-        probeTimeoutSeconds: 30,
-        cacheTtlMs: 0,
-      }),
-      AWS_REGION: 'us-east-1',
-      POWERTOOLS_METRICS_NAMESPACE: 'Test',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    });
+    Object.assign(process.env, INFERENCE_FUNCTION_ENV);
     ({ handler } = await import('../../functions/inference/handler'));
     ({ modelCache } = await import('../../functions/shared/api-runtime'));
   });
