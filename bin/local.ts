@@ -16,6 +16,7 @@ Inference platform running locally
   Model server        ${platform.modelServerUrl}   (Triton HTTP API and SageMaker Runtime API)
   DynamoDB (dynalite) ${platform.dynamodbUrl}
   SQS (fauxqs)        ${platform.sqsUrl}
+  Batch submissions   ${platform.submissionsQueueUrl}
   Models              ${models}
 
 Dev token (subject dev, every scope, one hour; make others with npm run --silent token -- --help):

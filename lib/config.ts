@@ -74,6 +74,22 @@ export const PlatformConfigSchema = z
     circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),
     /** How long an open circuit answers 503 before one probe request may go through. */
     circuitCooldownSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+    /** Receives of a batch message (submission or chunk) before it moves to its dead-letter queue. */
+    batchMaxReceiveCount: z.coerce.number().int().min(1).max(1000).default(3),
+    /**
+     * Most batch workers running at once (the work queue event source's maximum concurrency), which
+     * bounds batch traffic toward the endpoints. Lambda accepts 2-1000.
+     */
+    batchWorkerConcurrency: z.coerce.number().int().min(2).max(1000).default(4),
+    /** Work-queue messages (chunks) one worker invocation receives. */
+    batchWorkerBatchSize: z.coerce.number().int().min(1).max(10).default(5),
+    /**
+     * Timeout of one worker invocation; the work queue's visibility timeout is six times this. At
+     * least one full InvokeEndpoint wait (60 s) plus room to record the outcome.
+     */
+    batchWorkerTimeoutSeconds: z.coerce.number().int().min(90).max(900).default(120),
+    /** Age of the oldest message on a batch queue that raises its alarm. */
+    batchOldestMessageAgeAlarmSeconds: z.coerce.number().int().min(60).max(1_209_600).default(900),
     /** Per-principal limits by the token's `tier` claim; tokens without a known tier get `standard`. */
     rateLimitTiers: z.preprocess(jsonObject, RateLimitTiersSchema).default({
       standard: { limit: 600, windowSeconds: 60 },

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { BatchPipeline } from './batch-pipeline';
+import { BatchTable } from './batch-table';
 import { circuitSettingsOf, type PlatformConfig } from './config';
 import { CounterTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
@@ -32,7 +34,10 @@ export interface InferencePlatformStackProps extends StackProps {
   readonly tritonImageDirectory?: string;
 }
 
-/** The whole platform in one stack: API, authorizer, registry, signing key and the Triton endpoint. */
+/**
+ * The whole platform in one stack: API, authorizer, registry, signing key, the Triton endpoint and
+ * the batch inference pipeline.
+ */
 export class InferencePlatformStack extends Stack {
   public readonly api: PlatformApi;
   public readonly registry: RegistryTable;
@@ -40,6 +45,8 @@ export class InferencePlatformStack extends Stack {
   public readonly circuits: CounterTable;
   public readonly endpoint: TritonEndpoint;
   public readonly modelStore: ModelStore;
+  public readonly batchTable: BatchTable;
+  public readonly batch: BatchPipeline;
   /** Present in HS256 mode only (no `jwksUrl` configured). */
   public readonly signingSecret?: JwtSigningSecret;
 
@@ -56,6 +63,7 @@ export class InferencePlatformStack extends Stack {
     this.registry = new RegistryTable(this, 'Registry');
     this.rateLimits = new CounterTable(this, 'RateLimits', { logicalId: 'RateLimitTable' });
     this.circuits = new CounterTable(this, 'Circuits', { logicalId: 'CircuitTable' });
+    this.batchTable = new BatchTable(this, 'BatchJobs');
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
       config.servingMode === 'single-model'
@@ -100,8 +108,21 @@ export class InferencePlatformStack extends Stack {
       throttleBurstLimit: config.throttleBurstLimit,
     });
 
+    this.batch = new BatchPipeline(this, 'Batch', {
+      table: this.batchTable,
+      registry: this.registry,
+      circuits: this.circuits.table,
+      circuitSettings: circuitSettingsOf(config),
+      endpoint: this.endpoint,
+      maxReceiveCount: config.batchMaxReceiveCount,
+      workerConcurrency: config.batchWorkerConcurrency,
+      workerBatchSize: config.batchWorkerBatchSize,
+      workerTimeout: Duration.seconds(config.batchWorkerTimeoutSeconds),
+      oldestMessageAgeThreshold: Duration.seconds(config.batchOldestMessageAgeAlarmSeconds),
+    });
+
     // Each wiring sets the variable a handler reads and grants exactly what that handler does with it.
-    const { health, inference, models } = this.api.functions;
+    const { health, inference, models, batch: batchApi } = this.api.functions;
     const authorizer = this.api.authorizerFunction;
     const allowedOrigins = config.allowedOrigins.join(',');
 
@@ -109,7 +130,7 @@ export class InferencePlatformStack extends Stack {
     health.addEnvironment('ALLOWED_ORIGINS', allowedOrigins);
 
     // Functions behind the authorizer: registry reads, the per-principal rate limit and CORS.
-    for (const fn of [inference, models]) {
+    for (const fn of [inference, models, batchApi]) {
       fn.addEnvironment('REGISTRY_TABLE_NAME', this.registry.table.tableName);
       fn.addEnvironment('RATE_LIMIT_TABLE_NAME', this.rateLimits.table.tableName);
       fn.addEnvironment('RATE_LIMIT_TIERS', JSON.stringify(config.rateLimitTiers));
@@ -124,6 +145,12 @@ export class InferencePlatformStack extends Stack {
     // Reads through a one-second cache; writes only on failures and on the probe's outcome.
     this.circuits.table.grant(inference, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     this.registry.grantRegistryWrites(models);
+    // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
+    this.registry.grantModelReads(batchApi);
+    batchApi.addEnvironment('BATCH_TABLE_NAME', this.batchTable.table.tableName);
+    this.batchTable.grantJobReadWrites(batchApi);
+    batchApi.addEnvironment('SUBMISSIONS_QUEUE_URL', this.batch.submissions.queue.queueUrl);
+    this.batch.submissions.queue.grantSendMessages(batchApi);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment('JWKS_URL', config.jwksUrl);
@@ -138,6 +165,23 @@ export class InferencePlatformStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the platform API' });
     new CfnOutput(this, 'RegistryTableName', { value: this.registry.table.tableName });
     new CfnOutput(this, 'EndpointName', { value: this.endpoint.endpointName });
+    new CfnOutput(this, 'BatchTableName', { value: this.batchTable.table.tableName });
+    new CfnOutput(this, 'BatchSubmissionsQueueUrl', {
+      value: this.batch.submissions.queue.queueUrl,
+      description: 'Queue of submitted batch jobs, drained by the fan-out function',
+    });
+    new CfnOutput(this, 'BatchSubmissionsDeadLetterQueueUrl', {
+      value: this.batch.submissions.deadLetterQueue.queueUrl,
+      description: 'Batch submissions that failed every receive',
+    });
+    new CfnOutput(this, 'BatchWorkQueueUrl', {
+      value: this.batch.work.queue.queueUrl,
+      description: 'Queue of batch chunks, drained by the worker',
+    });
+    new CfnOutput(this, 'BatchWorkDeadLetterQueueUrl', {
+      value: this.batch.work.deadLetterQueue.queueUrl,
+      description: 'Batch chunks that failed every receive',
+    });
     if (this.signingSecret) {
       new CfnOutput(this, 'JwtSecretArn', {
         value: this.signingSecret.secret.secretArn,

@@ -25,6 +25,10 @@ export const API_FUNCTIONS = {
     entry: 'functions/models/handler.ts',
     description: 'Model registry: versions, signatures, backends and aliases',
   },
+  batch: {
+    entry: 'functions/batch/api-handler.ts',
+    description: 'Batch inference jobs: submit, list, read, results and cancel',
+  },
 } as const;
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
 
@@ -88,6 +92,11 @@ export const ROUTES: readonly Route[] = [
   },
   { method: 'PUT', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
   { method: 'DELETE', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
+  { method: 'POST', path: '/v1/batch-jobs', function: 'batch', scope: 'batch:submit' },
+  { method: 'GET', path: '/v1/batch-jobs', function: 'batch', scope: 'batch:read' },
+  { method: 'GET', path: '/v1/batch-jobs/{jobId}', function: 'batch', scope: 'batch:read' },
+  { method: 'GET', path: '/v1/batch-jobs/{jobId}/results', function: 'batch', scope: 'batch:read' },
+  { method: 'POST', path: '/v1/batch-jobs/{jobId}/cancel', function: 'batch', scope: 'batch:submit' },
 ];
 
 /** A compiled route: the table entry plus a matcher that extracts path parameters. */

@@ -281,7 +281,8 @@ function identityOf(req: IncomingMessage) {
   };
 }
 
-function lambdaContext(functionName: string, timeoutMs: number): Context {
+/** The context the Lambda runtime hands a handler, with a deadline `timeoutMs` from now. */
+export function lambdaContext(functionName: string, timeoutMs: number): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: true,

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { BATCH_KEYS } from '../functions/batch/batch-keys';
 import { COUNTER_KEYS } from '../functions/shared/counter-keys';
 import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
 
@@ -57,6 +58,37 @@ export async function createCounterTable(client: DynamoDBClient, tableName: stri
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [{ AttributeName: COUNTER_KEYS.partitionKey, AttributeType: 'S' }],
       KeySchema: [{ AttributeName: COUNTER_KEYS.partitionKey, KeyType: 'HASH' }],
+    }),
+  );
+}
+
+/** The batch table (jobs, chunk inputs, chunk results) with the key schema the CDK stack deploys. */
+export async function createBatchTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { partitionKey, sortKey, ownerIndex } = BATCH_KEYS;
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: partitionKey, AttributeType: 'S' },
+        { AttributeName: sortKey, AttributeType: 'S' },
+        { AttributeName: ownerIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: ownerIndex.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: ownerIndex.name,
+          KeySchema: [
+            { AttributeName: ownerIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: ownerIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
     }),
   );
 }

@@ -4,6 +4,10 @@ import { promisify } from 'node:util';
 export interface PlatformProcess {
   readonly apiUrl: string;
   readonly modelServerUrl: string;
+  /** The SQS emulator (fauxqs): an SQS client's `endpoint`. */
+  readonly sqsUrl: string;
+  /** The batch submissions queue, as the banner prints it. */
+  readonly submissionsQueueUrl: string;
   /** Everything the process printed so far. */
   output(): string;
   /** Sends Ctrl-C to the process group, as a terminal does, and resolves once every process has exited. */
@@ -52,6 +56,8 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
   return {
     apiUrl: url('API'),
     modelServerUrl: url('Model server'),
+    sqsUrl: url('SQS \\(fauxqs\\)'),
+    submissionsQueueUrl: url('Batch submissions'),
     output: () => output,
     stop: () => stopGroup(child, exited),
   };

@@ -1,17 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { startFauxqs } from 'fauxqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
 import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
-import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
+import { type ApiGatewayEmulatorOptions, type LambdaHandler, startApiGateway } from './api-gateway';
 import { devSigningSecret } from './dev-credentials';
-import { createCounterTable, createRegistryTable, startDynamoDb } from './dynamodb';
+import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './dynamodb';
 import { startModelServer } from './model-server';
 import { startSecretsManager } from './secrets-manager';
+import { startSqsEventSource } from './sqs-event-source';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
@@ -19,6 +22,18 @@ const REGION = 'us-east-1';
 const REGISTRY_TABLE = 'inference-platform-registry';
 const RATE_LIMIT_TABLE = 'inference-platform-rate-limits';
 const CIRCUIT_TABLE = 'inference-platform-circuits';
+const BATCH_TABLE = 'inference-platform-batch';
+const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
+const WORK_QUEUE = 'inference-platform-batch-work';
+/** Deliveries before a message goes to its dead-letter queue; low locally so poison shows quickly. */
+const MAX_RECEIVE_COUNT = 3;
+/**
+ * Seconds a received message stays hidden: a failed record reappears after this. Short, so local
+ * retries are quick; a duplicate from a slow invocation is harmless (accounting is exactly-once).
+ */
+const VISIBILITY_TIMEOUT_SECONDS = 5;
+/** Worker invocations in flight at once, as the work queue's event source maximum concurrency. */
+const WORKER_CONCURRENCY = 4;
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
@@ -37,6 +52,8 @@ export interface LocalPlatform {
   readonly modelServerUrl: string;
   readonly dynamodbUrl: string;
   readonly sqsUrl: string;
+  /** Where SQS clients send batch submissions (with `endpoint` set to `sqsUrl`). */
+  readonly submissionsQueueUrl: string;
   readonly config: PlatformConfig;
   readonly models: readonly ModelDefinition[];
   close(): Promise<void>;
@@ -68,6 +85,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
     closers.push(() => sqs.stop());
+    const submissions = createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE);
+    const work = createQueueWithDeadLetters(sqs, WORK_QUEUE);
 
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
@@ -100,6 +119,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       ALLOWED_ORIGINS: config.allowedOrigins.join(','),
       CIRCUIT_TABLE_NAME: CIRCUIT_TABLE,
       CIRCUIT_SETTINGS: JSON.stringify(circuitSettingsOf(config)),
+      BATCH_TABLE_NAME: BATCH_TABLE,
+      SUBMISSIONS_QUEUE_URL: submissions.queueUrl,
+      WORK_QUEUE_URL: work.queueUrl,
+      WORK_MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
       JWT_SECRET_ARN: SECRET_ARN,
       ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
@@ -120,6 +143,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await createRegistryTable(dynamodb, REGISTRY_TABLE);
     await createCounterTable(dynamodb, RATE_LIMIT_TABLE);
     await createCounterTable(dynamodb, CIRCUIT_TABLE);
+    await createBatchTable(dynamodb, BATCH_TABLE);
     await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 
@@ -139,11 +163,42 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     });
     closers.push(() => api.close());
 
+    // fauxqs queue URLs name no reachable host: the pollers reach it through its address.
+    const sqsClient = new SQSClient({ endpoint: sqs.address });
+    closers.push(async () => sqsClient.destroy());
+    const sqsHandler = async (entry: string) =>
+      (await load(entry)) as LambdaHandler<SQSEvent, SQSBatchResponse | undefined>;
+    for (const source of [
+      {
+        queue: submissions,
+        functionName: 'batch-fan-out',
+        entry: 'functions/batch/fan-out-handler.ts',
+        maxConcurrency: 1,
+      },
+      {
+        queue: work,
+        functionName: 'batch-worker',
+        entry: 'functions/batch/worker-handler.ts',
+        maxConcurrency: WORKER_CONCURRENCY,
+      },
+    ]) {
+      const poller = startSqsEventSource({
+        client: sqsClient,
+        queueUrl: source.queue.queueUrl,
+        queueArn: source.queue.queueArn,
+        functionName: source.functionName,
+        handler: await sqsHandler(source.entry),
+        maxConcurrency: source.maxConcurrency,
+      });
+      closers.push(() => poller.close());
+    }
+
     return {
       apiUrl: api.url,
       modelServerUrl: modelServer.url,
       dynamodbUrl,
       sqsUrl: sqs.address,
+      submissionsQueueUrl: submissions.queueUrl,
       config,
       models,
       close,
@@ -152,6 +207,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await close();
     throw error;
   }
+}
+
+/** A queue whose messages move to `<name>-dlq` after MAX_RECEIVE_COUNT deliveries, as the stack's do. */
+function createQueueWithDeadLetters(sqs: FauxqsServer, name: string) {
+  const deadLetters = sqs.createQueue(`${name}-dlq`);
+  return sqs.createQueue(name, {
+    attributes: {
+      VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: deadLetters.queueArn,
+        maxReceiveCount: MAX_RECEIVE_COUNT,
+      }),
+    },
+  });
 }
 
 /** Registers what the local endpoint serves, as the stack's deploy-time seeding does in AWS. */

@@ -21,6 +21,11 @@ describe('parsePlatformConfig', () => {
       circuitFailureThreshold: 5,
       circuitWindowSeconds: 30,
       circuitCooldownSeconds: 30,
+      batchMaxReceiveCount: 3,
+      batchWorkerConcurrency: 4,
+      batchWorkerBatchSize: 5,
+      batchWorkerTimeoutSeconds: 120,
+      batchOldestMessageAgeAlarmSeconds: 900,
       rateLimitTiers: {
         standard: { limit: 600, windowSeconds: 60 },
         premium: { limit: 6000, windowSeconds: 60 },

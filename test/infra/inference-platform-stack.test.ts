@@ -4,16 +4,31 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
+import { API_FUNCTIONS } from '../../lib/routes';
 import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
-/** Platform functions: the four behind the API, and the one behind the stack's custom resources. */
-const PLATFORM_FUNCTIONS = ['Health', 'Inference', 'Models', 'Authorizer', 'Deployment'] as const;
-type PlatformFunctionName = (typeof PLATFORM_FUNCTIONS)[number];
+const capitalize = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
 
-const functionIdPrefix = (name: PlatformFunctionName) =>
-  name === 'Deployment' ? 'DeploymentFunction' : `Api${name}Function`;
+/**
+ * Platform functions: those behind the API and its authorizer, the one behind the stack's custom
+ * resources and the two of the batch pipeline.
+ */
+const PLATFORM_FUNCTIONS = [
+  ...Object.keys(API_FUNCTIONS).map(capitalize),
+  'Authorizer',
+  'Deployment',
+  'FanOut',
+  'Worker',
+];
+type PlatformFunctionName = string;
+
+const functionIdPrefix = (name: PlatformFunctionName) => {
+  if (name === 'Deployment') return 'DeploymentFunction';
+  if (name === 'FanOut' || name === 'Worker') return `Batch${name}Function`;
+  return `Api${name}Function`;
+};
 
 function functionLogicalId(template: Template, name: PlatformFunctionName): string {
   const ids = Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) =>
@@ -89,13 +104,15 @@ describe('InferencePlatformStack', () => {
       });
     });
 
-    it('gives API functions the integration timeout, the authorizer 10 s and the deployment function 5 min', () => {
+    it('gives API functions the integration timeout, the authorizer 10 s, the deployment and fan-out functions 5 min and the worker its configured timeout', () => {
       const timeoutOf = (name: PlatformFunctionName) =>
         template.toJSON().Resources[functionLogicalId(template, name)].Properties.Timeout as number;
       expect(timeoutOf('Inference')).toBe(29);
       expect(timeoutOf('Health')).toBe(29);
       expect(timeoutOf('Authorizer')).toBe(10);
       expect(timeoutOf('Deployment')).toBe(300);
+      expect(timeoutOf('FanOut')).toBe(300);
+      expect(timeoutOf('Worker')).toBe(120);
     });
 
     it('lets the inference function query model partitions, count its callers and keep circuits, nothing more', () => {
@@ -262,6 +279,7 @@ describe('InferencePlatformStack', () => {
 
   it('pins the logical ids of stateful resources', () => {
     expect(Object.keys(template.findResources('AWS::DynamoDB::Table')).sort()).toEqual([
+      'BatchTable',
       'CircuitTable',
       'RateLimitTable',
       'RegistryTable',

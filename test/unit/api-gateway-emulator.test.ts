@@ -35,7 +35,7 @@ describe('API Gateway emulator', () => {
 
   async function start(overrides: Partial<ApiGatewayEmulatorOptions> = {}) {
     const options: ApiGatewayEmulatorOptions = {
-      handlers: { health: vi.fn(ok), inference: vi.fn(ok), models: vi.fn(ok) },
+      handlers: { health: vi.fn(ok), inference: vi.fn(ok), models: vi.fn(ok), batch: vi.fn(ok) },
       authorizer: vi.fn(async () => allowAll()),
       authorizerCacheTtlSeconds: 300,
       allowedOrigins: ['*'],
@@ -145,7 +145,7 @@ describe('API Gateway emulator', () => {
     ['returns no status code', () => Promise.resolve({ body: 'x' })],
   ])('answers 502 when the function %s', async (_case, impl) => {
     const { url } = await start({
-      handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok), models: vi.fn(ok) },
+      handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok), models: vi.fn(ok), batch: vi.fn(ok) },
     });
     const response = await fetch(`${url}/health`);
     expect(response.status).toBe(502);
@@ -160,7 +160,7 @@ describe('API Gateway emulator', () => {
         ),
     );
     const { url } = await start({
-      handlers: { health: slow, inference: vi.fn(ok), models: vi.fn(ok) },
+      handlers: { health: slow, inference: vi.fn(ok), models: vi.fn(ok), batch: vi.fn(ok) },
       integrationTimeoutMs: 50,
     });
     expect((await fetch(`${url}/health`)).status).toBe(504);
@@ -216,7 +216,7 @@ describe('API Gateway emulator', () => {
       isBase64Encoded: true,
     }));
     const { url } = await start({
-      handlers: { health: vi.fn(ok), inference: binaryAnswer, models: vi.fn(ok) },
+      handlers: { health: vi.fn(ok), inference: binaryAnswer, models: vi.fn(ok), batch: vi.fn(ok) },
     });
     // Act
     const response = await fetch(`${url}/v2/models/simple/infer`, {

@@ -1,0 +1,335 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type InferenceDependencies, infer, resolveTarget } from '../inference/inference-service';
+import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../shared/errors';
+import {
+  type InferenceResponse,
+  InvalidInferenceRequestError,
+  parseInferenceRequest,
+  validateAgainstSignature,
+} from '../shared/inference-protocol';
+import type { ModelCache } from '../shared/model-cache';
+import { logger } from '../shared/observability/logger';
+import type { Principal } from '../shared/principal';
+import type { ModelVersion } from '../shared/registry';
+import { isRetryable } from '../shared/sagemaker-backend';
+import type { BatchStore, ChunkResult, Counts, Page } from './batch-store';
+import {
+  batchedRequest,
+  chunkLimits,
+  itemBytes,
+  MAX_CHUNK_BYTES,
+  planChunks,
+  type StoredItem,
+  splitOutputs,
+} from './chunking';
+import {
+  type BatchJob,
+  type ItemResult,
+  type JobStatus,
+  type SubmitBatchJob,
+  TERMINAL_STATUSES,
+} from './contracts';
+
+/** Chunk writes in flight at once during a submission. */
+const WRITE_CONCURRENCY = 8;
+/** Work-message batches in flight at once during a fan-out. */
+const SEND_CONCURRENCY = 8;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The job id of a submission: derived from an idempotency key, so a retry names the same job. */
+export function jobIdFor(owner: string, idempotencyKey?: string): string {
+  if (idempotencyKey === undefined) return randomUUID();
+  return createHash('sha256').update(`${owner}\n${idempotencyKey}`).digest('base64url').slice(0, 32);
+}
+
+/**
+ * Checks a submission against the model's signature (the version or alias is resolved once, so
+ * every item runs on the same version), stores its chunks and then the job. A job that exists
+ * already is returned as it is: a retried submission gets the same job and writes nothing.
+ */
+export async function submitJob(
+  store: BatchStore,
+  models: Pick<ModelCache, 'getModel'>,
+  input: { readonly owner: string; readonly jobId: string; readonly submission: SubmitBatchJob },
+  now: () => Date = () => new Date(),
+): Promise<{ job: BatchJob; created: boolean }> {
+  const existing = await store.getJob(input.jobId);
+  if (existing) return { job: existing, created: false };
+  const { submission } = input;
+  const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
+  const items = submission.items.map((item, index) => checkItem(version, item, index));
+  const chunks = planChunks(items, chunkLimits(version.maxBatchSize));
+  const pending = chunks.map(
+    (indices, chunk) => async () =>
+      store.putChunk(input.jobId, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
+  );
+  for (let i = 0; i < pending.length; i += WRITE_CONCURRENCY) {
+    await Promise.all(pending.slice(i, i + WRITE_CONCURRENCY).map((write) => write()));
+  }
+  return store.createJob({
+    jobId: input.jobId,
+    owner: input.owner,
+    model: version.name,
+    version: version.version,
+    total: items.length,
+    chunks: chunks.length,
+    createdAt: now().toISOString(),
+  });
+}
+
+/** One item as a v2 request of batch 1, checked against the version's signature. */
+function checkItem(version: ModelVersion, item: SubmitBatchJob['items'][number], index: number): StoredItem {
+  try {
+    const request = parseInferenceRequest({ inputs: item.inputs });
+    validateAgainstSignature(request, version, version.name);
+    if (version.maxBatchSize > 0 && request.inputs.some((input) => input.shape[0] !== 1)) {
+      throw new InvalidInferenceRequestError('each input must have batch dimension 1 (one item, one row)');
+    }
+    const stored: StoredItem = { ...(item.id === undefined ? {} : { id: item.id }), inputs: request.inputs };
+    if (itemBytes(stored) > MAX_CHUNK_BYTES) {
+      throw new InvalidInferenceRequestError(`the item is larger than ${MAX_CHUNK_BYTES} bytes`);
+    }
+    return stored;
+  } catch (error) {
+    if (error instanceof InvalidInferenceRequestError) {
+      throw new BadRequestError(`item ${index}${item.id ? ` (${item.id})` : ''}: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Sends one work message per chunk and marks the job RUNNING. Safe to repeat: a duplicate work
+ * message finds its chunk's result already recorded and counted.
+ */
+export async function enqueueWork(
+  deps: { readonly store: BatchStore; readonly sqs: SQSClient; readonly workQueueUrl: string },
+  jobId: string,
+): Promise<void> {
+  const job = await deps.store.getJob(jobId);
+  if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
+  if (TERMINAL_STATUSES.includes(job.status)) return;
+  const sendBatch = async (first: number) => {
+    const entries = Array.from({ length: Math.min(10, job.chunks - first) }, (_, i) => ({
+      Id: String(first + i),
+      MessageBody: JSON.stringify({ jobId, chunk: first + i }),
+    }));
+    const { Failed = [] } = await deps.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: deps.workQueueUrl, Entries: entries }),
+    );
+    if (Failed.length > 0) {
+      throw new Error(
+        `${Failed.length} work messages of job ${jobId} were not sent: ${Failed[0]?.Message ?? ''}`,
+      );
+    }
+  };
+  // SendMessageBatch takes 10 messages; a few batches in flight keep a large job's fan-out short.
+  const firsts = Array.from({ length: Math.ceil(job.chunks / 10) }, (_, i) => i * 10);
+  for (let i = 0; i < firsts.length; i += SEND_CONCURRENCY) {
+    await Promise.all(firsts.slice(i, i + SEND_CONCURRENCY).map(sendBatch));
+  }
+  await deps.store.markRunning(jobId);
+}
+
+export interface WorkerDependencies {
+  readonly store: BatchStore;
+  readonly models: Pick<ModelCache, 'getModel'>;
+  readonly inference: InferenceDependencies;
+}
+
+/** What the worker should do when a chunk fails in a way a retry might fix. */
+export interface Delivery {
+  /** How many times SQS has delivered this message, this delivery included. */
+  readonly receiveCount: number;
+  /** The queue's maxReceiveCount: on that delivery, failures are recorded instead of retried. */
+  readonly maxReceiveCount: number;
+}
+
+/**
+ * Processes one chunk exactly once, however often it is delivered: records its result (or finds
+ * the one recorded before), counts it into the job once, and finishes the job when every item is
+ * accounted for. Throws only for a failure a redelivery might fix; on the last delivery the items
+ * are recorded as failed with the reason instead, so a poison chunk never loses its items.
+ */
+export async function processChunk(
+  deps: WorkerDependencies,
+  work: { readonly jobId: string; readonly chunk: number },
+  delivery: Delivery,
+): Promise<ChunkResult | undefined> {
+  const { store } = deps;
+  const job = await store.getJob(work.jobId);
+  if (!job) {
+    logger.warn('work for an unknown batch job dropped', { ...work });
+    return undefined;
+  }
+  let result = await store.getResult(work.jobId, work.chunk);
+  if (!result) {
+    const chunk = await store.getChunk(work.jobId, work.chunk);
+    if (!chunk) {
+      logger.warn('work for an unknown chunk dropped', { ...work });
+      return undefined;
+    }
+    const outcome = job.cancelRequestedAt
+      ? chunk.items.map((item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }))
+      : await runChunk(deps, job, chunk.first, chunk.items, delivery);
+    result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
+  }
+  const counted = await store.countChunk(work.jobId, work.chunk, countsOf(result.results));
+  if (counted && counted.succeeded + counted.failed + counted.cancelled === counted.total) {
+    await store.finish(work.jobId, terminalStatus(counted));
+  }
+  return result;
+}
+
+/** A result item holds at most 400 KB; outputs that would not fit are failed items, not a lost chunk. */
+const MAX_RESULT_BYTES = 380_000;
+
+function storable(results: ItemResult[]): ItemResult[] {
+  if (Buffer.byteLength(JSON.stringify(results)) <= MAX_RESULT_BYTES) return results;
+  const reason = `the chunk's outputs exceed the ${MAX_RESULT_BYTES} bytes its result can hold; submit smaller items`;
+  return results.map((r) =>
+    'outputs' in r ? { index: r.index, ...(r.id === undefined ? {} : { id: r.id }), error: reason } : r,
+  );
+}
+
+async function runChunk(
+  deps: WorkerDependencies,
+  job: BatchJob,
+  first: number,
+  items: readonly StoredItem[],
+  delivery: Delivery,
+): Promise<ItemResult[]> {
+  const lastChance = delivery.receiveCount >= delivery.maxReceiveCount;
+  const failAll = (reason: string) =>
+    items.map((item, i): ItemResult => ({ index: first + i, ...idOf(item), error: reason }));
+  let version: ModelVersion;
+  try {
+    version = await versionOf(deps, job);
+  } catch (error) {
+    if (error instanceof NotFoundError) return failAll(error.message);
+    throw error;
+  }
+  try {
+    if (version.maxBatchSize > 0) {
+      const outputs = splitOutputs(await inferOne(deps, version, batchedRequest(items)), items.length);
+      return items.map((item, i) => ({ index: first + i, ...idOf(item), outputs: outputs[i]! }));
+    }
+  } catch (error) {
+    if (!isRequestError(error)) {
+      if (lastChance) return failAll(reasonOf(error, delivery));
+      throw error;
+    }
+    logger.info('batched request refused; sending the chunk item by item', { jobId: job.jobId, first });
+  }
+  // The model refused the batch (or does not batch): one request per item, so only bad items fail.
+  const results: ItemResult[] = [];
+  for (const [i, item] of items.entries()) {
+    try {
+      const outputs = await inferOne(deps, version, { inputs: [...item.inputs] });
+      results.push({ index: first + i, ...idOf(item), outputs });
+    } catch (error) {
+      if (isRequestError(error)) {
+        results.push({ index: first + i, ...idOf(item), error: (error as Error).message });
+      } else if (lastChance) {
+        results.push({ index: first + i, ...idOf(item), error: reasonOf(error, delivery) });
+      } else {
+        throw error;
+      }
+    }
+  }
+  return results;
+}
+
+async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<ModelVersion> {
+  const model = await deps.models.getModel(job.model);
+  const version = model?.versions.find((v) => v.version === job.version);
+  if (version?.status !== 'ACTIVE') {
+    throw new NotFoundError(`model '${job.model}' version ${job.version} is not found or not active`);
+  }
+  return version;
+}
+
+async function inferOne(deps: WorkerDependencies, version: ModelVersion, body: object) {
+  const json = JSON.stringify(body);
+  const request = parseInferenceRequest(JSON.parse(json));
+  const answer = await infer(deps.inference, version, {
+    request,
+    body: encoder.encode(json),
+    contentType: 'application/json',
+  });
+  let parsed: InferenceResponse;
+  try {
+    parsed = JSON.parse(decoder.decode(answer.body)) as InferenceResponse;
+  } catch {
+    throw new BackendError('the backend answer is not JSON');
+  }
+  return parsed.outputs;
+}
+
+/** A failure of the request rather than of the backend: retrying the same input would fail again. */
+function isRequestError(error: unknown): boolean {
+  return (
+    error instanceof BadRequestError ||
+    error instanceof InvalidInferenceRequestError ||
+    (error instanceof BackendError && !isRetryable(error))
+  );
+}
+
+function reasonOf(error: unknown, delivery: Delivery): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `failed on all ${delivery.receiveCount} deliveries; last error: ${message}`;
+}
+
+function idOf(item: StoredItem): { id?: string } {
+  return item.id === undefined ? {} : { id: item.id };
+}
+
+export function countsOf(results: readonly ItemResult[]): Counts {
+  let succeeded = 0;
+  let failed = 0;
+  let cancelled = 0;
+  for (const r of results) {
+    if ('outputs' in r) succeeded++;
+    else if ('error' in r) failed++;
+    else cancelled++;
+  }
+  return { succeeded, failed, cancelled };
+}
+
+export function terminalStatus(counts: Counts): JobStatus {
+  if (counts.cancelled > 0) return 'CANCELLED';
+  if (counts.failed === 0) return 'SUCCEEDED';
+  if (counts.succeeded === 0) return 'FAILED';
+  return 'COMPLETED_WITH_ERRORS';
+}
+
+/** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
+export async function readJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
+  const job = await store.getJob(jobId);
+  if (!job || (job.owner !== principal.sub && !principal.scopes.includes('admin'))) {
+    throw new NotFoundError(`batch job '${jobId}' is not found`);
+  }
+  return job;
+}
+
+/** Stops a job's unstarted chunks (they end cancelled); a finished job cannot be cancelled. */
+export async function cancelJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
+  const job = await readJob(store, principal, jobId);
+  if (!(await store.requestCancel(jobId))) {
+    throw new ConflictError(`batch job '${jobId}' is ${job.status} and can no longer be cancelled`);
+  }
+  return (await store.getJob(jobId)) ?? job;
+}
+
+export async function listResults(
+  store: BatchStore,
+  principal: Principal,
+  jobId: string,
+  limit: number,
+  nextToken?: string,
+): Promise<Page<ItemResult>> {
+  await readJob(store, principal, jobId);
+  return store.listResults(jobId, limit, nextToken);
+}

@@ -1,0 +1,388 @@
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import * as z from 'zod';
+import { BadRequestError } from '../shared/errors';
+import { BATCH_KEYS } from './batch-keys';
+import type { StoredItem } from './chunking';
+import type { BatchJob, ItemResult, JobStatus } from './contracts';
+
+const { partitionKey: PK, sortKey: SK, ownerIndex } = BATCH_KEYS;
+const JOB = '#JOB';
+const jobKey = (jobId: string) => `JOB#${jobId}`;
+// Zero-padded so chunks and results sort in item order.
+const pad = (chunk: number) => String(chunk).padStart(6, '0');
+const chunkKey = (chunk: number) => `CHUNK#${pad(chunk)}`;
+const resultKey = (chunk: number) => `RESULT#${pad(chunk)}`;
+const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
+
+/** A chunk's inputs: items `first` .. `first + items.length - 1` of the job. */
+export interface StoredChunk {
+  readonly first: number;
+  readonly items: readonly StoredItem[];
+}
+
+/** A chunk's outcome: one result per item, in item order. */
+export interface ChunkResult {
+  readonly chunk: number;
+  readonly results: readonly ItemResult[];
+}
+
+export interface Counts {
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly cancelled: number;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextToken?: string;
+}
+
+/** A new job as the submission writes it. */
+export type NewJob = Omit<BatchJob, 'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt'>;
+
+const JOB_FIELDS = [
+  'jobId',
+  'owner',
+  'model',
+  'version',
+  'status',
+  'total',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'chunks',
+  'createdAt',
+  'updatedAt',
+  'completedAt',
+  'cancelRequestedAt',
+] as const;
+
+/**
+ * Jobs, chunk inputs and chunk results in DynamoDB. Every write is a single-item conditional
+ * write (dynalite has no transactions), which is what makes accounting exactly-once:
+ * - a chunk's result is put only if absent, so the first outcome recorded is the one that stays;
+ * - a chunk's counts are added to the job only if the chunk is not yet in `countedChunks`, in the
+ *   same update that adds it there.
+ * A worker that dies between the two writes is redelivered: its result put fails (it exists), it
+ * reads the stored result and its counts still land once.
+ */
+export class BatchStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async getJob(jobId: string): Promise<BatchJob | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: key(jobId, JOB), ConsistentRead: true }),
+    );
+    return Item ? toJob(unmarshall(Item)) : undefined;
+  }
+
+  async putChunk(jobId: string, chunk: number, stored: StoredChunk): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall({
+          [PK]: jobKey(jobId),
+          [SK]: chunkKey(chunk),
+          first: stored.first,
+          items: JSON.stringify(stored.items),
+        }),
+      }),
+    );
+  }
+
+  async getChunk(jobId: string, chunk: number): Promise<StoredChunk | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: key(jobId, chunkKey(chunk)),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const raw = unmarshall(Item) as { first: number; items: string };
+    return { first: raw.first, items: JSON.parse(raw.items) as StoredItem[] };
+  }
+
+  /** Puts a job unless one with its id exists; returns the job that is stored either way. */
+  async createJob(job: NewJob): Promise<{ job: BatchJob; created: boolean }> {
+    const stored: BatchJob = {
+      ...job,
+      status: 'QUEUED',
+      succeeded: 0,
+      failed: 0,
+      cancelled: 0,
+      updatedAt: job.createdAt,
+    };
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(
+            {
+              ...stored,
+              [PK]: jobKey(job.jobId),
+              [SK]: JOB,
+              [ownerIndex.partitionKey]: `OWNER#${job.owner}`,
+              [ownerIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
+            },
+            { removeUndefinedValues: true },
+          ),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return { job: stored, created: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getJob(job.jobId);
+      if (!existing) throw error;
+      return { job: existing, created: false };
+    }
+  }
+
+  /** QUEUED → RUNNING once the work is enqueued; any other state stays. */
+  async markRunning(jobId: string): Promise<void> {
+    await this.conditionalUpdate(jobId, 'SET #status = :running, updatedAt = :now', '#status = :queued', {
+      ':running': 'RUNNING',
+      ':queued': 'QUEUED',
+    });
+  }
+
+  /** Records a cancel request; false when the job is already finished (or absent). */
+  async requestCancel(jobId: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now), updatedAt = :now',
+      'attribute_exists(#pk) AND #status IN (:queued, :running)',
+      { ':queued': 'QUEUED', ':running': 'RUNNING' },
+    );
+  }
+
+  /** Puts a chunk's result unless one exists; returns the result that is stored either way. */
+  async putResult(jobId: string, result: ChunkResult): Promise<ChunkResult> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            [PK]: jobKey(jobId),
+            [SK]: resultKey(result.chunk),
+            chunk: result.chunk,
+            results: JSON.stringify(result.results),
+          }),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return result;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getResult(jobId, result.chunk);
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  async getResult(jobId: string, chunk: number): Promise<ChunkResult | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: key(jobId, resultKey(chunk)),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? toResult(unmarshall(Item)) : undefined;
+  }
+
+  /**
+   * Adds a chunk's counts to its job once: the update is conditional on the chunk not being in
+   * `countedChunks` and adds it there. Returns the job after the update, or as it is when the chunk
+   * was counted before.
+   */
+  async countChunk(jobId: string, chunk: number, counts: Counts): Promise<BatchJob | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression:
+            'ADD succeeded :s, failed :f, cancelled :c, countedChunks :chunk SET updatedAt = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND NOT contains(countedChunks, :chunkId)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: {
+            ...marshall({
+              ':s': counts.succeeded,
+              ':f': counts.failed,
+              ':c': counts.cancelled,
+              ':chunkId': String(chunk),
+              ':now': this.now().toISOString(),
+            }),
+            ':chunk': { SS: [String(chunk)] },
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toJob(unmarshall(Attributes)) : undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return this.getJob(jobId);
+    }
+  }
+
+  /** Moves a job whose counts add up to its total into its terminal status, once. */
+  async finish(jobId: string, status: JobStatus): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET #status = :final, completedAt = :now, updatedAt = :now',
+      '#status IN (:queued, :running)',
+      { ':final': status, ':queued': 'QUEUED', ':running': 'RUNNING' },
+    );
+  }
+
+  /** An owner's jobs, newest first. */
+  async listJobs(owner: string, limit: number, nextToken?: string): Promise<Page<BatchJob>> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: ownerIndex.name,
+        KeyConditionExpression: '#g = :owner',
+        ExpressionAttributeNames: { '#g': ownerIndex.partitionKey },
+        ExpressionAttributeValues: marshall({ ':owner': `OWNER#${owner}` }),
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: nextToken ? decodeJobsToken(nextToken) : undefined,
+      }),
+    );
+    return {
+      items: (page.Items ?? []).map((item) => toJob(unmarshall(item))),
+      nextToken: page.LastEvaluatedKey ? encodeToken(page.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  /**
+   * Finished items in item order, `limit` at a time, from the chunk and offset a token names.
+   * Chunks still running are skipped: the results of a running job are the results so far.
+   */
+  async listResults(jobId: string, limit: number, nextToken?: string): Promise<Page<ItemResult>> {
+    const start = nextToken ? decodeResultsToken(nextToken) : { chunk: 0, offset: 0 };
+    const items: ItemResult[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: marshall({
+            ':pk': jobKey(jobId),
+            ':from': resultKey(start.chunk),
+            ':to': 'RESULT#~',
+          }),
+          ConsistentRead: true,
+          // Chunk results are up to ~300 KB each: a few per page keeps each read bounded.
+          Limit: 4,
+          ExclusiveStartKey: startKey as never,
+        }),
+      );
+      for (const raw of page.Items ?? []) {
+        const result = toResult(unmarshall(raw));
+        const offset = result.chunk === start.chunk ? start.offset : 0;
+        const wanted = result.results.slice(offset, offset + limit - items.length);
+        items.push(...wanted);
+        if (items.length >= limit) {
+          const next = offset + wanted.length;
+          const token =
+            next < result.results.length
+              ? { chunk: result.chunk, offset: next }
+              : { chunk: result.chunk + 1, offset: 0 };
+          return { items, nextToken: encodeToken(token) };
+        }
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { items };
+  }
+
+  private async conditionalUpdate(
+    jobId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: {
+            ...(update.includes('#status') || condition.includes('#status') ? { '#status': 'status' } : {}),
+            ...(condition.includes('#pk') ? { '#pk': PK } : {}),
+          },
+          ExpressionAttributeValues: marshall({ ...values, ':now': this.now().toISOString() }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
+
+function toJob(raw: Record<string, unknown>): BatchJob {
+  return Object.fromEntries(
+    JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
+  ) as unknown as BatchJob;
+}
+
+function toResult(raw: Record<string, unknown>): ChunkResult {
+  return { chunk: raw.chunk as number, results: JSON.parse(raw.results as string) as ItemResult[] };
+}
+
+function encodeToken(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** A token is only ever one we issued: anything else is a 400, never a DynamoDB error. */
+function decodeWith<T>(schema: z.ZodType<T>, token: string): T {
+  try {
+    return schema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+  } catch {
+    throw new BadRequestError('nextToken is not a token this API issued');
+  }
+}
+
+const attribute = z.object({ S: z.string().max(400) }).strict();
+const JobsTokenSchema = z
+  .object({
+    [PK]: attribute,
+    [SK]: attribute,
+    [ownerIndex.partitionKey]: attribute,
+    [ownerIndex.sortKey]: attribute,
+  })
+  .strict();
+const ResultsTokenSchema = z
+  .object({ chunk: z.number().int().min(0), offset: z.number().int().min(0) })
+  .strict();
+
+function decodeJobsToken(token: string): Record<string, never> {
+  return decodeWith(JobsTokenSchema, token) as unknown as Record<string, never>;
+}
+
+function decodeResultsToken(token: string): { chunk: number; offset: number } {
+  return decodeWith(ResultsTokenSchema, token);
+}

@@ -1,0 +1,51 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import * as z from 'zod';
+import { instrument } from '../shared/observability/instrument';
+import { logger } from '../shared/observability/logger';
+import { enqueueWork, submitJob } from './batch-service';
+import { SubmissionMessageSchema } from './contracts';
+import { modelCache, sqs, store } from './worker-runtime';
+
+const env = z.object({ WORK_QUEUE_URL: z.string().min(1) }).parse(process.env);
+
+const processor = new BatchProcessor(EventType.SQS);
+
+/** A job the API stored already; the API's own message. */
+const StoredJobMessageSchema = z.object({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
+
+/**
+ * One submissions-queue message: a job the API stored (`{ jobId }`), or a whole submission from an
+ * SQS client, which is checked and stored here first (its job id is its `jobId`, else the message
+ * id, so a redelivered message names the same job). Either way the job's chunks go to the work queue.
+ */
+async function fanOut(record: SQSRecord): Promise<void> {
+  try {
+    const body = JSON.parse(record.body) as unknown;
+    const stored = StoredJobMessageSchema.safeParse(body);
+    let jobId: string;
+    if (stored.success) {
+      jobId = stored.data.jobId;
+    } else {
+      const message = SubmissionMessageSchema.parse(body);
+      jobId = message.jobId ?? record.messageId;
+      const { owner, jobId: _, ...submission } = message;
+      await submitJob(store, modelCache, { owner, jobId, submission });
+    }
+    await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId);
+  } catch (error) {
+    // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
+    logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });
+    throw error;
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof z.ZodError)
+    return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return error instanceof Error ? error.message : String(error);
+}
+
+export const handler = instrument((event: SQSEvent, context: Context) =>
+  processPartialResponse(event, fanOut, processor, { context, throwOnFullBatchFailure: false }),
+);

@@ -1,0 +1,84 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import {
+  AttributeType,
+  BillingMode,
+  type CfnTable,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { BATCH_KEYS } from '../functions/batch/batch-keys';
+
+export interface BatchTableProps {
+  /**
+   * CloudFormation logical id of the table. It is pinned so that moving the construct in the tree
+   * never replaces the table (and every job with its results).
+   * @default 'BatchTable'
+   */
+  readonly logicalId?: string;
+}
+
+/** Reads and writes of items, single and batched, and the conditions of transactions. */
+const ITEM_READ_WRITE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+];
+
+/**
+ * The batch store: jobs, their chunks and results in one DynamoDB table with a generic `pk`/`sk`
+ * key and a `byOwner` index listing each principal's jobs, billed on demand, with point-in-time
+ * recovery and AWS-managed encryption. It is retained when the stack is deleted.
+ */
+export class BatchTable extends Construct {
+  public readonly table: Table;
+
+  constructor(scope: Construct, id: string, props: BatchTableProps = {}) {
+    super(scope, id);
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: BATCH_KEYS.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: BATCH_KEYS.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: BATCH_KEYS.ownerIndex.name,
+      partitionKey: { name: BATCH_KEYS.ownerIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: BATCH_KEYS.ownerIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    (this.table.node.defaultChild as CfnTable).overrideLogicalId(props.logicalId ?? 'BatchTable');
+  }
+
+  /**
+   * What the pipeline needs: read and write jobs, chunks and results by key. Unlike
+   * `grantReadWriteData`, it grants nothing on the `byOwner` index, which only the API lists.
+   */
+  public grantItemReadWrites(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ITEM_READ_WRITE_ACTIONS,
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
+  /** What the batch API needs: read and write jobs, including listing a principal's jobs on `byOwner`. */
+  public grantJobReadWrites(grantee: IGrantable): Grant {
+    return this.grantItemReadWrites(grantee).combine(
+      Grant.addToPrincipal({
+        grantee,
+        actions: ['dynamodb:Query'],
+        resourceArns: [`${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
+      }),
+    );
+  }
+}

@@ -1,0 +1,90 @@
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** The longest SQS keeps a message: dead letters wait that long for someone to look at them. */
+const DEAD_LETTER_RETENTION = Duration.days(14);
+/** SQS publishes queue metrics once a minute. */
+const METRIC_PERIOD = Duration.minutes(1);
+
+export interface MonitoredQueueProps {
+  /**
+   * How long a received message stays hidden from other consumers. Set it to at least six times the
+   * timeout of the function that consumes the queue, so that retries of a throttled or slow
+   * invocation do not hand the same message to a second consumer.
+   */
+  readonly visibilityTimeout: Duration;
+  /** Receives of a message before SQS moves it to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** Age of the oldest message on the queue above which its alarm fires. */
+  readonly oldestMessageAgeThreshold: Duration;
+  /**
+   * What the queue carries, used in the alarm descriptions.
+   * @default - the construct id
+   */
+  readonly description?: string;
+}
+
+/**
+ * An SQS queue with a dead-letter queue, both encrypted with SQS-managed keys and reachable over
+ * TLS only, and two alarms: one for any message on the dead-letter queue, one for a message waiting
+ * on the queue longer than `oldestMessageAgeThreshold`. The alarms have no actions yet.
+ *
+ * SQS-managed encryption rather than a KMS key: the messages carry identifiers only (payloads live
+ * in DynamoDB), and a customer key would add a key policy, `kms:Decrypt` for every consumer and
+ * per-request KMS calls for no access boundary that the queue policies do not already draw.
+ */
+export class MonitoredQueue extends Construct {
+  public readonly queue: Queue;
+  public readonly deadLetterQueue: Queue;
+  /** Fires when the dead-letter queue holds at least one message. */
+  public readonly deadLetterAlarm: Alarm;
+  /** Fires when the queue's oldest message is older than the threshold. */
+  public readonly oldestMessageAlarm: Alarm;
+
+  constructor(scope: Construct, id: string, props: MonitoredQueueProps) {
+    super(scope, id);
+    if (
+      !Number.isInteger(props.maxReceiveCount) ||
+      props.maxReceiveCount < 1 ||
+      props.maxReceiveCount > 1000
+    ) {
+      throw new Error(`maxReceiveCount must be an integer from 1 to 1000, got ${props.maxReceiveCount}`);
+    }
+    const description = props.description ?? id;
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: DEAD_LETTER_RETENTION,
+    });
+    this.queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: props.visibilityTimeout,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+    });
+
+    this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription: `${description}: messages failed ${props.maxReceiveCount} times and wait on the dead-letter queue`,
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: METRIC_PERIOD,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // SQS stops publishing metrics for a queue that has been empty for a while.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.oldestMessageAlarm = new Alarm(this, 'OldestMessageAlarm', {
+      alarmDescription: `${description}: the oldest message has waited longer than ${props.oldestMessageAgeThreshold.toSeconds()} s`,
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: METRIC_PERIOD, statistic: 'Maximum' }),
+      threshold: props.oldestMessageAgeThreshold.toSeconds(),
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Lambda's SQS event source, locally: long-polls a queue, invokes a handler with a real `SQSEvent`,
+ * deletes the records the handler did not report in `batchItemFailures` and leaves the rest to
+ * reappear after the visibility timeout (and, after the queue's maxReceiveCount, in its dead-letter
+ * queue). A handler that throws fails its whole batch, as in Lambda.
+ */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type LambdaHandler, lambdaContext } from './api-gateway';
+
+export interface SqsEventSourceOptions {
+  readonly client: SQSClient;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  /** Name the handler's context carries, as the function's name does in Lambda. */
+  readonly functionName: string;
+  readonly handler: LambdaHandler<SQSEvent, SQSBatchResponse | undefined>;
+  /** Records per invocation, at most 10. @default 10 */
+  readonly batchSize?: number;
+  /** Invocations in flight at once: the event source's maximum concurrency. @default 2 */
+  readonly maxConcurrency?: number;
+  /** The function's timeout. @default 60000 */
+  readonly timeoutMs?: number;
+  /** Called with an invocation that threw, instead of failing silently. @default console.error */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface SqsEventSource {
+  /** Stops polling and waits for invocations in flight. */
+  close(): Promise<void>;
+}
+
+const REGION = 'us-east-1';
+
+export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSource {
+  const stop = new AbortController();
+  const onError = options.onError ?? ((error: unknown) => console.error(`${options.functionName}:`, error));
+  const poll = async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const { Messages = [] } = await options.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: options.queueUrl,
+            MaxNumberOfMessages: options.batchSize ?? 10,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: stop.signal },
+        );
+        if (Messages.length > 0) await invoke(options, Messages, onError);
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  };
+  const pollers = Array.from({ length: options.maxConcurrency ?? 2 }, () => poll());
+  return {
+    close: async () => {
+      stop.abort();
+      await Promise.allSettled(pollers);
+    },
+  };
+}
+
+async function invoke(
+  options: SqsEventSourceOptions,
+  messages: Message[],
+  onError: (error: unknown) => void,
+) {
+  const event: SQSEvent = { Records: messages.map((m) => recordOf(m, options.queueArn)) };
+  let failed: Set<string>;
+  try {
+    const response = await options.handler(
+      event,
+      lambdaContext(options.functionName, options.timeoutMs ?? 60_000),
+    );
+    failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+  } catch (error) {
+    onError(error);
+    failed = new Set(messages.map((m) => m.MessageId!));
+  }
+  const done = messages.filter((m) => !failed.has(m.MessageId!));
+  if (done.length === 0) return;
+  await options.client.send(
+    new DeleteMessageBatchCommand({
+      QueueUrl: options.queueUrl,
+      Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+    }),
+  );
+}
+
+function recordOf(message: Message, queueArn: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId!,
+    receiptHandle: message.ReceiptHandle!,
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: REGION,
+  };
+}

@@ -1,0 +1,168 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+
+/** Item i: INPUT0 all i, INPUT1 all 1, so the `simple` model's OUTPUT0 is all i + 1. */
+const items = (count: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    id: `item-${i}`,
+    inputs: [
+      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => i) },
+      { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
+    ],
+  }));
+
+interface Job {
+  jobId: string;
+  status: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+describe('batch jobs (npm start)', () => {
+  let platform: PlatformProcess;
+  let alice: string;
+  let bob: string;
+  let admin: string;
+
+  const call = async (path: string, init: RequestInit & { token?: string; json?: unknown } = {}) => {
+    const { token = alice, json, ...rest } = init;
+    const response = await fetch(`${platform.apiUrl}${path}`, {
+      ...rest,
+      body: json === undefined ? rest.body : JSON.stringify(json),
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: `Bearer ${token}`,
+        ...(rest.headers as Record<string, string>),
+      },
+    });
+    const text = await response.text();
+    return { response, status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  /** Polls until the job is finished; progress must never go down on the way. */
+  async function pollToCompletion(jobId: string): Promise<Job> {
+    let done = -1;
+    for (let attempt = 0; attempt < 300; attempt++) {
+      const { status, body } = await call(`/v1/batch-jobs/${jobId}`);
+      if (status === 200) {
+        const job = body as Job;
+        const progress = job.succeeded + job.failed + job.cancelled;
+        expect(progress).toBeGreaterThanOrEqual(done);
+        done = progress;
+        if (!['QUEUED', 'RUNNING'].includes(job.status)) return job;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`job ${jobId} did not finish`);
+  }
+
+  beforeAll(async () => {
+    platform = await startPlatformProcess();
+    [alice, bob, admin] = await Promise.all([
+      npmToken('--sub', 'alice', '--scope', 'batch:submit batch:read'),
+      npmToken('--sub', 'bob', '--scope', 'batch:submit batch:read'),
+      npmToken('--sub', 'operator', '--scope', 'batch:read admin'),
+    ]);
+  });
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('runs a job submitted over HTTPS to completion, once per idempotency key', async () => {
+    // Act
+    const submit = () =>
+      call('/v1/batch-jobs', {
+        method: 'POST',
+        headers: { 'Idempotency-Key': 'e2e-https-1' },
+        json: { model: 'simple', items: items(30) },
+      });
+    const first = await submit();
+    const retried = await submit();
+
+    // Assess
+    expect(first.status).toBe(202);
+    expect(retried.status).toBe(202);
+    const location = first.response.headers.get('location');
+    expect(location).toBe(`/v1/batch-jobs/${first.body.jobId}`);
+    expect(retried.response.headers.get('location')).toBe(location);
+    const job = await pollToCompletion(first.body.jobId);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', total: 30, succeeded: 30, failed: 0, cancelled: 0 });
+
+    const page = await call(`/v1/batch-jobs/${job.jobId}/results?limit=5`);
+    expect(page.status).toBe(200);
+    expect(page.body.results.map((r: { index: number }) => r.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(page.body.results[3]).toMatchObject({
+      id: 'item-3',
+      outputs: expect.arrayContaining([
+        expect.objectContaining({ name: 'OUTPUT0', data: Array(16).fill(4) }),
+      ]),
+    });
+    const next = await call(`/v1/batch-jobs/${job.jobId}/results?limit=30&nextToken=${page.body.nextToken}`);
+    expect(next.body.results).toHaveLength(25);
+    expect(next.body.nextToken).toBeUndefined();
+
+    const cancel = await call(`/v1/batch-jobs/${job.jobId}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(409);
+    expect((await call(`/v1/batch-jobs/${job.jobId}`, { token: bob })).status).toBe(404);
+    expect((await call(`/v1/batch-jobs/${job.jobId}/results`, { token: bob })).status).toBe(404);
+    expect((await call(`/v1/batch-jobs/${job.jobId}`, { token: admin })).body).toMatchObject({
+      owner: 'alice',
+    });
+
+    const listed = await call('/v1/batch-jobs');
+    expect(listed.body.jobs.map((j: Job) => j.jobId)).toContain(job.jobId);
+    expect((await call('/v1/batch-jobs', { token: bob })).body.jobs).toEqual([]);
+  });
+
+  it('refuses a submission whose items do not fit the model with 400', async () => {
+    const bad = items(2);
+    bad[1]!.inputs[0]!.shape = [1, 15];
+    const response = await call('/v1/batch-jobs', { method: 'POST', json: { model: 'simple', items: bad } });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/item 1/);
+  });
+
+  it('runs a job submitted over SQS to completion', async () => {
+    // Prepare: queue URLs have a *.localhost host, so the client needs the emulator as endpoint.
+    const sqs = new SQSClient({
+      endpoint: platform.sqsUrl,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+
+    // Act
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: platform.submissionsQueueUrl,
+        MessageBody: JSON.stringify({
+          model: 'simple',
+          owner: 'alice',
+          jobId: 'e2e-sqs-1',
+          items: items(12),
+        }),
+      }),
+    );
+    sqs.destroy();
+
+    // Assess: the job appears once the fan-out has stored it.
+    let job: Job | undefined;
+    for (let attempt = 0; attempt < 100 && !job; attempt++) {
+      const found = await call('/v1/batch-jobs/e2e-sqs-1');
+      if (found.status === 200) job = found.body as Job;
+      else await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(job).toBeDefined();
+    expect(await pollToCompletion('e2e-sqs-1')).toMatchObject({
+      status: 'SUCCEEDED',
+      total: 12,
+      succeeded: 12,
+    });
+    const results = await call('/v1/batch-jobs/e2e-sqs-1/results?limit=100');
+    expect(results.body.results).toHaveLength(12);
+    expect(results.body.results[11]).toMatchObject({ index: 11, id: 'item-11' });
+  });
+});

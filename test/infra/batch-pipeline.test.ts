@@ -1,0 +1,485 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BATCH_KEYS } from '../../functions/batch/batch-keys';
+import { BatchPipeline, type BatchPipelineProps } from '../../lib/batch-pipeline';
+import { BatchTable } from '../../lib/batch-table';
+import { circuitSettingsOf, parsePlatformConfig } from '../../lib/config';
+import { CounterTable } from '../../lib/counter-table';
+import { RegistryTable } from '../../lib/registry-table';
+import { synthesizePlatform } from './platform-app';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+
+/** The one logical id of a resource type that starts with `prefix` (construct path without the hash). */
+function logicalId(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+const QUEUES = {
+  submissions: 'BatchSubmissionsQueue',
+  submissionsDeadLetters: 'BatchSubmissionsDeadLetterQueue',
+  work: 'BatchWorkQueue',
+  workDeadLetters: 'BatchWorkDeadLetterQueue',
+} as const;
+
+const queueId = (template: Template, queue: keyof typeof QUEUES) =>
+  logicalId(template, 'AWS::SQS::Queue', QUEUES[queue]);
+
+const functionId = (template: Template, prefix: string) =>
+  logicalId(template, 'AWS::Lambda::Function', prefix);
+
+function propertiesOf(template: Template, id: string): Record<string, unknown> {
+  return template.toJSON().Resources[id].Properties;
+}
+
+/** The statements of the default policy attached to a function's role. */
+function statementsOf(template: Template, fnId: string): Statement[] {
+  const roleId = (propertiesOf(template, fnId).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
+  );
+  expect(policies).toHaveLength(1);
+  return policies[0]!.Properties.PolicyDocument.Statement;
+}
+
+const statementsFor = (statements: Statement[], service: string) =>
+  statements.filter((s) => actionsOf(s).some((a) => a.startsWith(`${service}:`)));
+
+describe('BatchPipeline', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    ({ template } = synthesizePlatform());
+  });
+
+  describe('queues', () => {
+    it('creates a queue and a dead-letter queue for submissions and for work, all SQS-encrypted', () => {
+      template.resourceCountIs('AWS::SQS::Queue', 4);
+      for (const queue of Object.keys(QUEUES) as (keyof typeof QUEUES)[]) {
+        expect(propertiesOf(template, queueId(template, queue))).toMatchObject({
+          SqsManagedSseEnabled: true,
+        });
+      }
+    });
+
+    it.each(Object.keys(QUEUES) as (keyof typeof QUEUES)[])('denies %s requests without TLS', (queue) => {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queueId(template, queue) }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('redrives each queue to its own dead-letter queue after the configured receives', () => {
+      for (const [queue, deadLetters] of [
+        ['submissions', 'submissionsDeadLetters'],
+        ['work', 'workDeadLetters'],
+      ] as const) {
+        expect(propertiesOf(template, queueId(template, queue)).RedrivePolicy).toEqual({
+          deadLetterTargetArn: { 'Fn::GetAtt': [queueId(template, deadLetters), 'Arn'] },
+          maxReceiveCount: 3,
+        });
+      }
+    });
+
+    it('keeps dead letters for 14 days and redrives them nowhere', () => {
+      for (const queue of ['submissionsDeadLetters', 'workDeadLetters'] as const) {
+        const properties = propertiesOf(template, queueId(template, queue));
+        expect(properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+        expect(properties.RedrivePolicy).toBeUndefined();
+      }
+    });
+
+    it('hides a received message for six times the timeout of the function that consumes it', () => {
+      const timeoutOf = (prefix: string) => propertiesOf(template, functionId(template, prefix)).Timeout;
+      expect(timeoutOf('BatchFanOutFunction')).toBe(300);
+      expect(timeoutOf('BatchWorkerFunction')).toBe(120);
+      expect(propertiesOf(template, queueId(template, 'submissions')).VisibilityTimeout).toBe(6 * 300);
+      expect(propertiesOf(template, queueId(template, 'work')).VisibilityTimeout).toBe(6 * 120);
+    });
+
+    it('follows the configured worker timeout and receive count', () => {
+      const { template: configured } = synthesizePlatform({
+        batchWorkerTimeoutSeconds: '300',
+        batchMaxReceiveCount: '5',
+      });
+
+      expect(propertiesOf(configured, functionId(configured, 'BatchWorkerFunction')).Timeout).toBe(300);
+      expect(propertiesOf(configured, queueId(configured, 'work'))).toMatchObject({
+        VisibilityTimeout: 1800,
+        RedrivePolicy: { maxReceiveCount: 5 },
+      });
+      expect(propertiesOf(configured, queueId(configured, 'submissions'))).toMatchObject({
+        RedrivePolicy: { maxReceiveCount: 5 },
+      });
+    });
+  });
+
+  describe('event sources', () => {
+    it('feeds the fan-out function ten submissions at a time with partial batch failures', () => {
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
+        FunctionName: { Ref: functionId(template, 'BatchFanOutFunction') },
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: Match.absent(),
+      });
+    });
+
+    it('feeds the worker the configured batch of chunks at bounded concurrency with partial batch failures', () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+        FunctionName: { Ref: functionId(template, 'BatchWorkerFunction') },
+        BatchSize: 5,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 4 },
+      });
+    });
+
+    it('follows the configured worker concurrency and batch size', () => {
+      const { template: configured } = synthesizePlatform({
+        batchWorkerConcurrency: '16',
+        batchWorkerBatchSize: '2',
+      });
+
+      configured.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId(configured, 'work'), 'Arn'] },
+        BatchSize: 2,
+        ScalingConfig: { MaximumConcurrency: 16 },
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('tells the fan-out function its table, the registry and the work queue', () => {
+      const fanOut = functionId(template, 'BatchFanOutFunction');
+      expect((propertiesOf(template, fanOut).Environment as { Variables: unknown }).Variables).toMatchObject({
+        BATCH_TABLE_NAME: { Ref: 'BatchTable' },
+        REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+        WORK_QUEUE_URL: { Ref: queueId(template, 'work') },
+      });
+    });
+
+    it('tells the worker its tables, circuit settings, receive count and backend timeout', () => {
+      const worker = functionId(template, 'BatchWorkerFunction');
+      const variables = (propertiesOf(template, worker).Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      expect(variables).toMatchObject({
+        BATCH_TABLE_NAME: { Ref: 'BatchTable' },
+        REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+        CIRCUIT_TABLE_NAME: { Ref: 'CircuitTable' },
+        WORK_MAX_RECEIVE_COUNT: '3',
+        BACKEND_TIMEOUT_MS: '61000',
+      });
+      expect(JSON.parse(variables.CIRCUIT_SETTINGS as string)).toEqual({
+        failureThreshold: 5,
+        windowSeconds: 30,
+        cooldownSeconds: 30,
+        probeTimeoutSeconds: 30,
+        cacheTtlMs: 1000,
+      });
+    });
+
+    it('lets the fan-out function send only to the work queue and consume only submissions', () => {
+      const statements = statementsOf(template, functionId(template, 'BatchFanOutFunction'));
+      const sqs = statementsFor(statements, 'sqs');
+      expect(sqs).toEqual(
+        expect.arrayContaining([
+          {
+            Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+          },
+          {
+            Action: [
+              'sqs:ChangeMessageVisibility',
+              'sqs:DeleteMessage',
+              'sqs:GetQueueAttributes',
+              'sqs:GetQueueUrl',
+              'sqs:ReceiveMessage',
+            ],
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
+          },
+        ]),
+      );
+      expect(sqs).toHaveLength(2);
+      expect(statementsFor(statements, 'sagemaker')).toEqual([]);
+    });
+
+    it('lets the worker invoke only the Triton endpoint and consume only the work queue', () => {
+      const statements = statementsOf(template, functionId(template, 'BatchWorkerFunction'));
+      const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
+      expect(statementsFor(statements, 'sagemaker')).toEqual([
+        {
+          Action: 'sagemaker:InvokeEndpoint',
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [endpointId, 'EndpointArn'] },
+        },
+      ]);
+      const sqs = statementsFor(statements, 'sqs');
+      expect(sqs).toHaveLength(1);
+      expect(sqs[0]).toMatchObject({
+        Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+      });
+      expect(actionsOf(sqs[0]!)).not.toContain('sqs:SendMessage');
+    });
+
+    it.each([
+      ['fan-out function', 'BatchFanOutFunction', ['BatchTable', 'RegistryTable']],
+      ['worker', 'BatchWorkerFunction', ['BatchTable', 'RegistryTable', 'CircuitTable']],
+    ])('scopes the %s to the items of its tables, never an index', (_, prefix, tables) => {
+      const dynamo = statementsFor(statementsOf(template, functionId(template, prefix)), 'dynamodb');
+      expect(dynamo.map((s) => s.Resource)).toEqual(
+        expect.arrayContaining(tables.map((table) => ({ 'Fn::GetAtt': [table, 'Arn'] }))),
+      );
+      expect(dynamo).toHaveLength(tables.length);
+      expect(JSON.stringify(dynamo)).not.toContain('/index/');
+      const registry = dynamo.find((s) => JSON.stringify(s.Resource).includes('RegistryTable'));
+      expect(registry?.Action).toBe('dynamodb:Query');
+    });
+
+    it('gives the worker the circuit access of the inference function', () => {
+      const dynamo = statementsFor(
+        statementsOf(template, functionId(template, 'BatchWorkerFunction')),
+        'dynamodb',
+      );
+      expect(dynamo).toContainEqual({
+        Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': ['CircuitTable', 'Arn'] },
+      });
+    });
+
+    it('grants no wildcard actions to either function', () => {
+      for (const prefix of ['BatchFanOutFunction', 'BatchWorkerFunction']) {
+        for (const statement of statementsOf(template, functionId(template, prefix))) {
+          for (const action of actionsOf(statement)) expect(action).not.toContain('*');
+        }
+      }
+    });
+  });
+
+  it('lets the batch API function read and write jobs, list them by owner and submit them', () => {
+    const batchApi = functionId(template, 'ApiBatchFunction');
+    expect((propertiesOf(template, batchApi).Environment as { Variables: unknown }).Variables).toMatchObject({
+      BATCH_TABLE_NAME: { Ref: 'BatchTable' },
+      SUBMISSIONS_QUEUE_URL: { Ref: queueId(template, 'submissions') },
+      REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
+      RATE_LIMIT_TABLE_NAME: { Ref: 'RateLimitTable' },
+      ALLOWED_ORIGINS: '*',
+    });
+    const statements = statementsOf(template, batchApi);
+    expect(statementsFor(statements, 'sqs')).toEqual([
+      {
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
+      },
+    ]);
+    const dynamo = statementsFor(statements, 'dynamodb');
+    const ownerIndex = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['BatchTable', 'Arn'] }, '/index/byOwner']] };
+    // Policy minimization may merge the index's Query with the registry's into one statement.
+    const onIndex = dynamo.filter((s) =>
+      resourcesOf(s).some((r) => JSON.stringify(r) === JSON.stringify(ownerIndex)),
+    );
+    expect(onIndex.map(actionsOf)).toEqual([['dynamodb:Query']]);
+    expect(
+      dynamo.filter((s) => resourcesOf(s).some((r) => JSON.stringify(r).includes('BatchTable'))),
+    ).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']),
+        Resource: { 'Fn::GetAtt': ['BatchTable', 'Arn'] },
+      }),
+    );
+    expect(statementsFor(statements, 'sagemaker')).toEqual([]);
+  });
+
+  describe('alarms', () => {
+    it('alarms on any message in either dead-letter queue, with no actions yet', () => {
+      for (const queue of ['submissionsDeadLetters', 'workDeadLetters'] as const) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [
+            { Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId(template, queue), 'QueueName'] } },
+          ],
+          Statistic: 'Maximum',
+          Period: 60,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          EvaluationPeriods: 1,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: Match.absent(),
+        });
+      }
+    });
+
+    it('alarms when the oldest message of either queue is older than the configured age', () => {
+      for (const queue of ['submissions', 'work'] as const) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateAgeOfOldestMessage',
+          Dimensions: [
+            { Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId(template, queue), 'QueueName'] } },
+          ],
+          Statistic: 'Maximum',
+          Period: 60,
+          Threshold: 900,
+          ComparisonOperator: 'GreaterThanThreshold',
+          AlarmActions: Match.absent(),
+        });
+      }
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    });
+
+    it('exposes the four alarms and follows the configured age', () => {
+      const { stack, template: configured } = synthesizePlatform({
+        batchOldestMessageAgeAlarmSeconds: '120',
+      });
+
+      expect(stack.batch.alarms).toHaveLength(4);
+      expect(stack.batch.alarms).toEqual(
+        expect.arrayContaining([
+          stack.batch.submissions.deadLetterAlarm,
+          stack.batch.submissions.oldestMessageAlarm,
+          stack.batch.work.deadLetterAlarm,
+          stack.batch.work.oldestMessageAlarm,
+        ]),
+      );
+      configured.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 120 },
+        2,
+      );
+    });
+  });
+
+  describe('table', () => {
+    it('keys on pk/sk strings with a byOwner index projecting all attributes', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: BATCH_KEYS.partitionKey, KeyType: 'HASH' },
+          { AttributeName: BATCH_KEYS.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'byOwner',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      });
+    });
+
+    it('bills on demand with point-in-time recovery and AWS-managed encryption, and is retained', () => {
+      expect(template.toJSON().Resources.BatchTable).toMatchObject({
+        Type: 'AWS::DynamoDB::Table',
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+        },
+      });
+      expect(template.toJSON().Resources.BatchTable.Properties.SSESpecification).toEqual({
+        SSEEnabled: true,
+      });
+    });
+  });
+
+  it('outputs the table name and the URLs of all four queues', () => {
+    template.hasOutput('BatchTableName', { Value: { Ref: 'BatchTable' } });
+    template.hasOutput('BatchSubmissionsQueueUrl', { Value: { Ref: queueId(template, 'submissions') } });
+    template.hasOutput('BatchSubmissionsDeadLetterQueueUrl', {
+      Value: { Ref: queueId(template, 'submissionsDeadLetters') },
+    });
+    template.hasOutput('BatchWorkQueueUrl', { Value: { Ref: queueId(template, 'work') } });
+    template.hasOutput('BatchWorkDeadLetterQueueUrl', {
+      Value: { Ref: queueId(template, 'workDeadLetters') },
+    });
+  });
+});
+
+describe('batch configuration', () => {
+  it('defaults to three receives, four workers of five chunks, 120 s per worker and a 15-minute age alarm', () => {
+    expect(parsePlatformConfig({})).toMatchObject({
+      batchMaxReceiveCount: 3,
+      batchWorkerConcurrency: 4,
+      batchWorkerBatchSize: 5,
+      batchWorkerTimeoutSeconds: 120,
+      batchOldestMessageAgeAlarmSeconds: 900,
+    });
+  });
+
+  it.each([
+    ['batchMaxReceiveCount', '0'],
+    ['batchMaxReceiveCount', 1001],
+    ['batchWorkerConcurrency', '1'],
+    ['batchWorkerConcurrency', 1001],
+    ['batchWorkerConcurrency', 2.5],
+    ['batchWorkerBatchSize', '0'],
+    ['batchWorkerBatchSize', '11'],
+    ['batchWorkerTimeoutSeconds', '60'],
+    ['batchWorkerTimeoutSeconds', 901],
+    ['batchOldestMessageAgeAlarmSeconds', '59'],
+    ['batchOldestMessageAgeAlarmSeconds', 'soon'],
+  ])('rejects %s = %j', (key, value) => {
+    expect(() => parsePlatformConfig({ [key]: value })).toThrow(new RegExp(`${key}: `));
+  });
+});
+
+describe('BatchPipeline validation', () => {
+  const newPipeline = (overrides: Partial<BatchPipelineProps>) => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Batch');
+    return new BatchPipeline(stack, 'Batch', {
+      table: new BatchTable(stack, 'BatchJobs'),
+      registry: new RegistryTable(stack, 'Registry'),
+      circuits: new CounterTable(stack, 'Circuits', { logicalId: 'CircuitTable' }).table,
+      circuitSettings: circuitSettingsOf(parsePlatformConfig({})),
+      endpoint: { grantInvoke: (grantee) => Grant.drop(grantee, 'sagemaker:InvokeEndpoint') },
+      maxReceiveCount: 3,
+      workerConcurrency: 4,
+      workerBatchSize: 5,
+      workerTimeout: Duration.seconds(120),
+      oldestMessageAgeThreshold: Duration.minutes(15),
+      ...overrides,
+    });
+  };
+
+  it('builds with valid settings', () => {
+    expect(newPipeline({}).alarms).toHaveLength(4);
+  });
+
+  it.each([
+    [{ workerConcurrency: 1 }, /workerConcurrency must be an integer from 2 to 1000, got 1/],
+    [{ workerBatchSize: 11 }, /workerBatchSize must be an integer from 1 to 10, got 11/],
+    [{ maxReceiveCount: 0 }, /maxReceiveCount must be an integer from 1 to 1000, got 0/],
+    [
+      { workerTimeout: Duration.seconds(60) },
+      /backendTimeout must be shorter than workerTimeout \(60 s\), got 61 s/,
+    ],
+  ])('rejects %j even in a configuration that skipped parsing', (overrides, message) => {
+    expect(() => newPipeline(overrides)).toThrow(message);
+  });
+});

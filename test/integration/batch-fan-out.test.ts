@@ -1,0 +1,172 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchStore } from '../../functions/batch/batch-store';
+import { ModelRegistry } from '../../functions/shared/registry';
+import type { LambdaHandler } from '../../local/api-gateway';
+import {
+  createBatchTable,
+  createRegistryTable,
+  type LocalDynamoDb,
+  startDynamoDb,
+} from '../../local/dynamodb';
+import { startSqsEventSource } from '../../local/sqs-event-source';
+import { lambdaContext } from '../helpers/events';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const region = 'us-east-1';
+const ones = Array.from({ length: 16 }, () => 1);
+const item = {
+  inputs: [
+    { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: ones },
+    { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: ones },
+  ],
+};
+
+const record = (messageId: string, body: string): SQSRecord => ({
+  messageId,
+  receiptHandle: messageId,
+  body,
+  attributes: {
+    ApproximateReceiveCount: '1',
+    SentTimestamp: '0',
+    SenderId: 'test',
+    ApproximateFirstReceiveTimestamp: '0',
+  },
+  messageAttributes: {},
+  md5OfBody: '',
+  eventSource: 'aws:sqs',
+  eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:submissions',
+  awsRegion: region,
+});
+
+describe('batch fan-out handler on dynalite and fauxqs', () => {
+  let dynamo: LocalDynamoDb;
+  let fauxqs: FauxqsServer;
+  let sqs: SQSClient;
+  let store: BatchStore;
+  let workQueueUrl: string;
+  let handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    const dynamodb = new DynamoDBClient({ endpoint: dynamo.url, region, credentials });
+    await createRegistryTable(dynamodb, 'registry');
+    await createBatchTable(dynamodb, 'batch');
+    await new ModelRegistry(dynamodb, 'registry').putVersion({
+      name: 'simple',
+      version: '1',
+      platform: 'onnxruntime_onnx',
+      ...SIMPLE_SIGNATURE,
+      backends: [{ endpointName: 'triton', weight: 100 }],
+      status: 'ACTIVE',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    store = new BatchStore(dynamodb, 'batch');
+    sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
+    workQueueUrl = fauxqs.createQueue('work').queueUrl;
+    // The handler reads its environment when its module loads, as in Lambda.
+    Object.assign(process.env, {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
+      AWS_ENDPOINT_URL_SQS: fauxqs.address,
+      BATCH_TABLE_NAME: 'batch',
+      REGISTRY_TABLE_NAME: 'registry',
+      WORK_QUEUE_URL: workQueueUrl,
+    });
+    ({ handler } = (await import('../../functions/batch/fan-out-handler')) as unknown as {
+      handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
+    });
+  });
+
+  afterAll(async () => {
+    sqs?.destroy();
+    await fauxqs?.stop();
+    await dynamo?.close();
+  });
+
+  it('reports malformed messages as item failures and fans out the valid one', async () => {
+    // Prepare
+    const event: SQSEvent = {
+      Records: [
+        record('not-json', '{"model":'),
+        record('unknown-model', JSON.stringify({ model: 'nope', owner: 'alice', items: [item] })),
+        record('no-owner', JSON.stringify({ model: 'simple', items: [item] })),
+        record(
+          'valid',
+          JSON.stringify({ model: 'simple', owner: 'alice', jobId: 'from-sqs', items: [item, item] }),
+        ),
+      ],
+    };
+
+    // Act
+    const response = await handler(event, lambdaContext('fan-out'));
+
+    // Assess
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual([
+      'no-owner',
+      'not-json',
+      'unknown-model',
+    ]);
+    expect(await store.getJob('from-sqs')).toMatchObject({
+      owner: 'alice',
+      status: 'RUNNING',
+      total: 2,
+      chunks: 1,
+    });
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: workQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    expect(Messages.map((m) => JSON.parse(m.Body!))).toEqual([{ jobId: 'from-sqs', chunk: 0 }]);
+  });
+
+  it('names a job after its message id when the message has no jobId, so a redelivery makes no second job', async () => {
+    const body = JSON.stringify({ model: 'simple', owner: 'bob', items: [item] });
+    await handler({ Records: [record('message-1', body)] }, lambdaContext('fan-out'));
+    await handler({ Records: [record('message-1', body)] }, lambdaContext('fan-out'));
+    expect((await store.listJobs('bob', 10)).items.map((j) => j.jobId)).toEqual(['message-1']);
+  });
+
+  it('sends a malformed message to the dead-letter queue after maxReceiveCount through the event source', async () => {
+    // Prepare
+    const dlq = fauxqs.createQueue('submissions-dlq');
+    const queue = fauxqs.createQueue('submissions', {
+      attributes: {
+        VisibilityTimeout: '1',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: 2 }),
+      },
+    });
+    const source = startSqsEventSource({
+      client: sqs,
+      queueUrl: queue.queueUrl,
+      queueArn: queue.queueArn,
+      functionName: 'fan-out',
+      handler,
+      onError: () => undefined,
+    });
+
+    // Act
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: 'not json at all' }));
+    let deadLetters: string[] = [];
+    try {
+      for (let attempt = 0; attempt < 50 && deadLetters.length === 0; attempt++) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: dlq.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        );
+        deadLetters = Messages.map((m) => m.Body ?? '');
+      }
+    } finally {
+      await source.close();
+    }
+
+    // Assess
+    expect(deadLetters).toEqual(['not json at all']);
+  });
+});

@@ -1,0 +1,430 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  enqueueWork,
+  processChunk,
+  submitJob,
+  type WorkerDependencies,
+} from '../../functions/batch/batch-service';
+import { BatchStore } from '../../functions/batch/batch-store';
+import type { ItemResult, SubmitBatchJob } from '../../functions/batch/contracts';
+import { BadRequestError } from '../../functions/shared/errors';
+import { ModelCache } from '../../functions/shared/model-cache';
+import { ModelRegistry, type ModelVersion } from '../../functions/shared/registry';
+import {
+  createBatchTable,
+  createRegistryTable,
+  type LocalDynamoDb,
+  startDynamoDb,
+} from '../../local/dynamodb';
+import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
+import { loadModelRepository } from '../../triton-image/model-repository';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const region = 'us-east-1';
+const MAX_RECEIVE_COUNT = 3;
+const simple: ModelVersion = {
+  name: 'simple',
+  version: '1',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
+  status: 'ACTIVE',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+};
+/** Circuits that always admit: these tests are about accounting, not about the breaker. */
+const alwaysClosed = {
+  admit: async () => ({ kind: 'closed' }) as const,
+  recordSuccess: async () => undefined,
+  recordFailure: async () => false,
+};
+
+/** Item i adds i to every element of INPUT0 and 1 to INPUT1: OUTPUT0 (the sum) is i + 1 everywhere. */
+function submission(count: number): SubmitBatchJob {
+  return {
+    model: 'simple',
+    items: Array.from({ length: count }, (_, i) => ({
+      id: `item-${i}`,
+      inputs: [
+        { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => i) },
+        { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
+      ],
+    })),
+  };
+}
+
+describe('batch jobs on dynalite, fauxqs and the local model server', () => {
+  let dynamo: LocalDynamoDb;
+  let server: ModelServer;
+  let fauxqs: FauxqsServer;
+  let sqs: SQSClient;
+  let store: BatchStore;
+  let deps: WorkerDependencies;
+  let workQueueUrl: string;
+  let deadLetterQueue: string;
+  let queueCount = 0;
+
+  const faults = (body: object | null) =>
+    fetch(`${server.url}${FAULTS_PATH}`, {
+      method: body ? 'POST' : 'DELETE',
+      headers: { 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    const dynamodb = new DynamoDBClient({ endpoint: dynamo.url, region, credentials });
+    await createRegistryTable(dynamodb, 'registry');
+    await createBatchTable(dynamodb, 'batch');
+    const registry = new ModelRegistry(dynamodb, 'registry');
+    await registry.putVersion(simple);
+    // Registered looser than the model is: items of the wrong width pass our checks and the model refuses them.
+    await registry.putVersion({
+      ...simple,
+      name: 'loose',
+      inputs: SIMPLE_SIGNATURE.inputs.map((input) => ({ ...input, shape: [-1, -1] })),
+    });
+    server = await startModelServer({
+      models: await loadModelRepository('triton-image/model_repository'),
+      endpoints: { triton: {} },
+      faultInjection: true,
+    });
+    fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
+    store = new BatchStore(dynamodb, 'batch');
+    deps = {
+      store,
+      models: new ModelCache(registry, { ttlMs: 0 }),
+      inference: {
+        sagemaker: new SageMakerRuntimeClient({ endpoint: server.url, region, credentials, maxAttempts: 1 }),
+        circuits: alwaysClosed,
+        timeoutMs: 10_000,
+      },
+    };
+  });
+
+  afterAll(async () => {
+    sqs?.destroy();
+    await fauxqs?.stop();
+    await server?.close();
+    await dynamo?.close();
+  });
+
+  beforeEach(async () => {
+    // A work queue per test, redriving to its own dead-letter queue, with a short visibility timeout
+    // so a message that is not deleted comes back within the test.
+    const name = `work-${++queueCount}`;
+    deadLetterQueue = `${name}-dlq`;
+    const dlq = fauxqs.createQueue(deadLetterQueue);
+    workQueueUrl = fauxqs.createQueue(name, {
+      attributes: {
+        VisibilityTimeout: '1',
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlq.queueArn,
+          maxReceiveCount: MAX_RECEIVE_COUNT,
+        }),
+      },
+    }).queueUrl;
+    await faults(null);
+  });
+
+  async function submit(jobId: string, count: number) {
+    const { job } = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId,
+      submission: submission(count),
+    });
+    await enqueueWork({ store, sqs, workQueueUrl }, jobId);
+    return job;
+  }
+
+  async function receive(): Promise<Message[]> {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: workQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 2,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+    );
+    return Messages;
+  }
+
+  /** One delivery to the worker, as the event source makes it; true when the message was acknowledged. */
+  async function deliver(message: Message, options: { acknowledge?: boolean } = {}): Promise<boolean> {
+    const work = JSON.parse(message.Body ?? '') as { jobId: string; chunk: number };
+    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+    try {
+      await processChunk(deps, work, { receiveCount, maxReceiveCount: MAX_RECEIVE_COUNT });
+    } catch {
+      return false;
+    }
+    if (options.acknowledge === false) return false;
+    await sqs.send(
+      new DeleteMessageCommand({ QueueUrl: workQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
+    );
+    return true;
+  }
+
+  /** Delivers until the queue stays empty (failed messages reappear after the visibility timeout). */
+  async function drain() {
+    for (let round = 0; round < 20; round++) {
+      const messages = await receive();
+      if (messages.length === 0) return;
+      for (const message of messages) await deliver(message);
+    }
+    throw new Error('the work queue did not drain');
+  }
+
+  async function allResults(jobId: string): Promise<ItemResult[]> {
+    const items: ItemResult[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await store.listResults(jobId, 7, nextToken);
+      items.push(...page.items);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return items;
+  }
+
+  function expectOutputs(result: ItemResult | undefined, index: number) {
+    expect(result).toMatchObject({ index, id: `item-${index}` });
+    expect(result && 'outputs' in result).toBe(true);
+    const sum = (
+      result as unknown as { outputs: { name: string; shape: number[]; data: number[] }[] }
+    ).outputs.find((o) => o.name === 'OUTPUT0');
+    expect(sum?.shape).toEqual([1, 16]);
+    expect(sum?.data).toEqual(Array.from({ length: 16 }, () => index + 1));
+  }
+
+  it('refuses an item that does not fit the signature before storing anything', async () => {
+    const bad = submission(3);
+    bad.items[1] = { inputs: [{ name: 'INPUT0', shape: [1, 15], datatype: 'INT32', data: [] }] };
+    await expect(
+      submitJob(store, deps.models, { owner: 'alice', jobId: 'bad-job', submission: bad }),
+    ).rejects.toBeInstanceOf(BadRequestError);
+    expect(await store.getJob('bad-job')).toBeUndefined();
+  });
+
+  it('returns the stored job for a repeated submission with the same id', async () => {
+    const first = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'same',
+      submission: submission(2),
+    });
+    const second = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'same',
+      submission: submission(5),
+    });
+    expect(first.created).toBe(true);
+    expect(second).toMatchObject({ created: false, job: { jobId: 'same', total: 2 } });
+  });
+
+  it("lists an owner's jobs newest first, a page at a time", async () => {
+    // Prepare
+    for (const [jobId, minute] of [
+      ['old', 1],
+      ['newest', 3],
+      ['middle', 2],
+    ] as const) {
+      await submitJob(
+        store,
+        deps.models,
+        { owner: 'carol', jobId, submission: submission(1) },
+        () => new Date(`2026-01-01T00:0${minute}:00.000Z`),
+      );
+    }
+
+    // Act
+    const first = await store.listJobs('carol', 2);
+    const second = await store.listJobs('carol', 2, first.nextToken);
+
+    // Assess
+    expect(first.items.map((j) => j.jobId)).toEqual(['newest', 'middle']);
+    expect(second.items.map((j) => j.jobId)).toEqual(['old']);
+    expect(second.nextToken).toBeUndefined();
+    await expect(store.listJobs('carol', 2, 'bm90LWEtdG9rZW4')).rejects.toBeInstanceOf(BadRequestError);
+  });
+
+  it('counts every item once when every message is delivered twice', async () => {
+    // Prepare: 20 items in chunks of max_batch_size 8; the fan-out runs twice, so every chunk is queued twice.
+    const job = await submit('twice', 20);
+    await enqueueWork({ store, sqs, workQueueUrl }, 'twice');
+    expect(job).toMatchObject({ total: 20, chunks: 3 });
+
+    // Act: each received message is also processed twice.
+    for (let round = 0; round < 5; round++) {
+      const messages = await receive();
+      if (messages.length === 0) break;
+      for (const message of messages) {
+        await deliver(message, { acknowledge: false });
+        await deliver(message);
+      }
+    }
+
+    // Assess
+    expect(await store.getJob('twice')).toMatchObject({
+      status: 'SUCCEEDED',
+      total: 20,
+      succeeded: 20,
+      failed: 0,
+      cancelled: 0,
+    });
+    const results = await allResults('twice');
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    for (const [i, result] of results.entries()) expectOutputs(result, i);
+  });
+
+  it('counts a chunk once when its worker dies after inference and before acknowledgement', async () => {
+    // Prepare
+    await submit('killed', 10);
+    const [first, second] = await receive();
+    expect(first && second).toBeTruthy();
+
+    // Act: one worker dies after writing the result but before counting it; another after counting
+    // but before deleting the message. Both messages come back after the visibility timeout.
+    const work = JSON.parse(first!.Body!) as { jobId: string; chunk: number };
+    const crashing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        countChunk: () => Promise.reject(new Error('worker killed')),
+      }),
+    };
+    await expect(processChunk(crashing, work, { receiveCount: 1, maxReceiveCount: 3 })).rejects.toThrow(
+      'worker killed',
+    );
+    expect(await store.getResult('killed', work.chunk)).toBeDefined();
+    expect(await deliver(second!, { acknowledge: false })).toBe(false);
+    const midway = await store.getJob('killed');
+    expect(midway?.succeeded).toBeLessThan(10);
+    await drain();
+
+    // Assess
+    expect(await store.getJob('killed')).toMatchObject({
+      status: 'SUCCEEDED',
+      succeeded: 10,
+      failed: 0,
+      cancelled: 0,
+    });
+    const results = await allResults('killed');
+    expect(results).toHaveLength(10);
+    for (const [i, result] of results.entries()) expectOutputs(result, i);
+  });
+
+  it('records a poison chunk as failed items on its last delivery and finishes the rest', async () => {
+    // Prepare: the endpoint fails as many times as the queue delivers one message.
+    await submit('poison', 20);
+    const [poisoned] = await receive();
+    const poisonedChunk = (JSON.parse(poisoned!.Body!) as { chunk: number }).chunk;
+    expect((await faults({ failNext: MAX_RECEIVE_COUNT, failStatus: 500 })).status).toBe(200);
+
+    // Act: the poisoned message fails until its last delivery; the others wait for it, then succeed.
+    expect(await deliver(poisoned!)).toBe(false);
+    for (let round = 0; round < 10; round++) {
+      const messages = await receive();
+      if (messages.length === 0) break;
+      const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
+      const poison = messages.find((m) => chunkOf(m) === poisonedChunk);
+      if (poison) await deliver(poison);
+      if (!poison || Number(poison.Attributes?.ApproximateReceiveCount) >= MAX_RECEIVE_COUNT) {
+        for (const message of messages.filter((m) => m !== poison)) await deliver(message);
+      }
+    }
+
+    // Assess
+    expect(await store.getJob('poison')).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      succeeded: 12,
+      failed: 8,
+      cancelled: 0,
+    });
+    const results = await allResults('poison');
+    expect(results).toHaveLength(20);
+    const failed = results.filter((r) => 'error' in r);
+    expect(failed.map((r) => r.index)).toEqual(Array.from({ length: 8 }, (_, i) => poisonedChunk * 8 + i));
+    expect((failed[0] as { error: string }).error).toMatch(/failed on all 3 deliveries/);
+    for (const r of results.filter((r) => !('error' in r))) expectOutputs(r, r.index);
+    expect(fauxqs.inspectQueue(deadLetterQueue)?.messages.ready).toHaveLength(0);
+  });
+
+  it('cancels the chunks not yet started when a job is cancelled half way', async () => {
+    // Prepare
+    await submit('cancel', 24);
+    const messages = await receive();
+    expect(messages).toHaveLength(3);
+    const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
+    const [done, ...rest] = messages.sort((a, b) => chunkOf(a) - chunkOf(b));
+
+    // Act
+    await deliver(done!);
+    expect(await store.requestCancel('cancel')).toBe(true);
+    for (const message of rest) await deliver(message);
+
+    // Assess
+    expect(await store.getJob('cancel')).toMatchObject({
+      status: 'CANCELLED',
+      succeeded: 8,
+      failed: 0,
+      cancelled: 16,
+    });
+    expect(await store.requestCancel('cancel')).toBe(false);
+    const results = await allResults('cancel');
+    for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
+    expect(results.slice(8).every((r) => 'cancelled' in r)).toBe(true);
+    expect(results).toHaveLength(24);
+  });
+
+  it('fails only the items the model refuses and completes the job with errors', async () => {
+    // Prepare: item 2 is 8 wide, which the model refuses; the others are fine.
+    const body = submission(4);
+    const narrow = Array.from({ length: 8 }, () => 1);
+    body.items[2] = {
+      id: 'item-2',
+      inputs: [
+        { name: 'INPUT0', shape: [1, 8], datatype: 'INT32', data: narrow },
+        { name: 'INPUT1', shape: [1, 8], datatype: 'INT32', data: narrow },
+      ],
+    };
+    await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'partial',
+      submission: { ...body, model: 'loose' },
+    });
+    await enqueueWork({ store, sqs, workQueueUrl }, 'partial');
+
+    // Act
+    await drain();
+
+    // Assess
+    expect(await store.getJob('partial')).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      succeeded: 3,
+      failed: 1,
+      cancelled: 0,
+    });
+    const results = await allResults('partial');
+    expect(results.map((r) => r.index)).toEqual([0, 1, 2, 3]);
+    expect(results[2]).toMatchObject({ index: 2, id: 'item-2', error: expect.stringMatching(/INPUT0/) });
+    for (const i of [0, 1, 3]) expectOutputs(results[i], i);
+  });
+
+  it('never lowers progress however deliveries interleave', async () => {
+    await submit('progress', 40);
+    const seen: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const messages = await receive();
+      if (messages.length === 0) break;
+      await Promise.all(messages.flatMap((m) => [deliver(m, { acknowledge: false }), deliver(m)]));
+      const job = await store.getJob('progress');
+      seen.push((job?.succeeded ?? 0) + (job?.failed ?? 0));
+    }
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(await store.getJob('progress')).toMatchObject({ status: 'SUCCEEDED', succeeded: 40 });
+  });
+});
