@@ -145,6 +145,8 @@ export interface Delivery {
   readonly receiveCount: number;
   /** The queue's maxReceiveCount: on that delivery, failures are recorded instead of retried. */
   readonly maxReceiveCount: number;
+  /** When the message was first sent (SQS `SentTimestamp`), for the time it spent queued. */
+  readonly sentAtEpochMs?: number;
 }
 
 /**
@@ -164,6 +166,8 @@ export async function processChunk(
     logger.warn('work for an unknown batch job dropped', { ...work });
     return undefined;
   }
+  const started = Date.now();
+  let inferenceMs = 0;
   let result = await store.getResult(work.jobId, work.chunk);
   if (!result) {
     const chunk = await store.getChunk(work.jobId, work.chunk);
@@ -171,15 +175,25 @@ export async function processChunk(
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;
     }
+    const inferenceStarted = Date.now();
     const outcome = job.cancelRequestedAt
       ? chunk.items.map((item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }))
       : await runChunk(deps, job, chunk.first, chunk.items, delivery);
+    inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
   const counted = await store.countChunk(work.jobId, work.chunk, countsOf(result.results));
   if (counted && counted.succeeded + counted.failed + counted.cancelled === counted.total) {
     await store.finish(work.jobId, terminalStatus(counted));
   }
+  // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).
+  logger.info('chunk processed', {
+    ...work,
+    items: result.results.length,
+    queueMs: delivery.sentAtEpochMs === undefined ? undefined : started - delivery.sentAtEpochMs,
+    inferenceMs,
+    storageMs: Date.now() - started - inferenceMs,
+  });
   return result;
 }
 

@@ -47,6 +47,7 @@ async function work(record: SQSRecord): Promise<void> {
       {
         receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
         maxReceiveCount: env.WORK_MAX_RECEIVE_COUNT,
+        sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
       },
     );
   } catch (error) {
