@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import { BadRequestError } from '../shared/errors';
+import { decodePageToken, encodePageToken, keyTokenSchema } from '../shared/page-token';
 import { BATCH_KEYS } from './batch-keys';
 import type { StoredItem } from './chunking';
 import type { BatchJob, ItemResult, JobStatus } from './contracts';
@@ -267,7 +267,7 @@ export class BatchStore {
     );
     return {
       items: (page.Items ?? []).map((item) => toJob(unmarshall(item))),
-      nextToken: page.LastEvaluatedKey ? encodeToken(page.LastEvaluatedKey) : undefined,
+      nextToken: page.LastEvaluatedKey ? encodePageToken(page.LastEvaluatedKey) : undefined,
     };
   }
 
@@ -307,7 +307,7 @@ export class BatchStore {
             next < result.results.length
               ? { chunk: result.chunk, offset: next }
               : { chunk: result.chunk + 1, offset: 0 };
-          return { items, nextToken: encodeToken(token) };
+          return { items, nextToken: encodePageToken(token) };
         }
       }
       startKey = page.LastEvaluatedKey;
@@ -353,36 +353,15 @@ function toResult(raw: Record<string, unknown>): ChunkResult {
   return { chunk: raw.chunk as number, results: JSON.parse(raw.results as string) as ItemResult[] };
 }
 
-function encodeToken(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
-
-/** A token is only ever one we issued: anything else is a 400, never a DynamoDB error. */
-function decodeWith<T>(schema: z.ZodType<T>, token: string): T {
-  try {
-    return schema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
-  } catch {
-    throw new BadRequestError('nextToken is not a token this API issued');
-  }
-}
-
-const attribute = z.object({ S: z.string().max(400) }).strict();
-const JobsTokenSchema = z
-  .object({
-    [PK]: attribute,
-    [SK]: attribute,
-    [ownerIndex.partitionKey]: attribute,
-    [ownerIndex.sortKey]: attribute,
-  })
-  .strict();
+const JobsTokenSchema = keyTokenSchema([PK, SK, ownerIndex.partitionKey, ownerIndex.sortKey]);
 const ResultsTokenSchema = z
   .object({ chunk: z.number().int().min(0), offset: z.number().int().min(0) })
   .strict();
 
 function decodeJobsToken(token: string): Record<string, never> {
-  return decodeWith(JobsTokenSchema, token) as unknown as Record<string, never>;
+  return decodePageToken(JobsTokenSchema, token) as unknown as Record<string, never>;
 }
 
 function decodeResultsToken(token: string): { chunk: number; offset: number } {
-  return decodeWith(ResultsTokenSchema, token);
+  return decodePageToken(ResultsTokenSchema, token);
 }

@@ -9,8 +9,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { ConflictError, NotFoundError } from './errors';
 import { DATATYPES } from './model-signature';
+import { decodePageToken, encodePageToken, keyTokenSchema } from './page-token';
 import { REGISTRY_KEYS } from './registry-keys';
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -156,12 +157,12 @@ export class ModelRegistry {
         ExpressionAttributeNames: { '#g': modelsIndex.partitionKey },
         ExpressionAttributeValues: marshall({ ':models': 'MODELS' }),
         Limit: limit,
-        ExclusiveStartKey: nextToken ? decodeToken(nextToken) : undefined,
+        ExclusiveStartKey: nextToken ? decodePageToken(ModelsTokenSchema, nextToken) : undefined,
       }),
     );
     return {
       items: (page.Items ?? []).map((item) => ModelHeaderSchema.parse(unmarshall(item))),
-      nextToken: page.LastEvaluatedKey ? encodeToken(page.LastEvaluatedKey) : undefined,
+      nextToken: page.LastEvaluatedKey ? encodePageToken(page.LastEvaluatedKey) : undefined,
     };
   }
 
@@ -314,21 +315,4 @@ export function latestActiveVersion(versions: readonly ModelVersion[]): ModelVer
   return versions.filter((v) => v.status === 'ACTIVE').at(-1);
 }
 
-function encodeToken(lastKey: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(lastKey)).toString('base64url');
-}
-
-/** A token is only ever one we issued: anything else is a 400, never a DynamoDB error. */
-function decodeToken(token: string): Record<string, never> {
-  try {
-    const parsed = z
-      .record(z.string(), z.object({ S: z.string().max(200) }).strict())
-      .parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
-    const expected = [PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey].sort();
-    if (JSON.stringify(Object.keys(parsed).sort()) !== JSON.stringify(expected))
-      throw new Error('unexpected keys');
-    return parsed as Record<string, never>;
-  } catch {
-    throw new BadRequestError('nextToken is not a token this API issued');
-  }
-}
+const ModelsTokenSchema = keyTokenSchema([PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey]);
