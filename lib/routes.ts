@@ -16,7 +16,10 @@ export type Scope = (typeof SCOPES)[number];
 
 /** The Lambda functions behind the API, keyed by the name used for their entry and construct ids. */
 export const API_FUNCTIONS = {
-  health: { entry: 'functions/health/handler.ts', description: 'Liveness, readiness and version' },
+  health: {
+    entry: 'functions/health/handler.ts',
+    description: 'Liveness, readiness, version and the OpenAPI document',
+  },
   inference: {
     entry: 'functions/inference/handler.ts',
     description: 'Open Inference Protocol: model metadata, readiness and inference',
@@ -53,6 +56,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/health', function: 'health' },
   { method: 'GET', path: '/v2/health/live', function: 'health' },
   { method: 'GET', path: '/v2/health/ready', function: 'health' },
+  { method: 'GET', path: '/openapi.json', function: 'health' },
   { method: 'GET', path: '/v2/models/{model}', function: 'inference', scope: 'models:read' },
   { method: 'GET', path: '/v2/models/{model}/ready', function: 'inference', scope: 'models:read' },
   {

@@ -10,7 +10,13 @@ import type { Principal } from '../shared/principal';
 import { parseInput } from '../shared/validation';
 import { cancelJob, jobIdFor, listResults, readJob, submitJob } from './batch-service';
 import { BatchStore } from './batch-store';
-import { SubmitBatchJobSchema } from './contracts';
+import {
+  IdempotencyKeySchema,
+  JobPathSchema,
+  ListJobsQuerySchema,
+  ListResultsQuerySchema,
+  SubmitBatchJobSchema,
+} from './contracts';
 
 const env = z
   .object({ BATCH_TABLE_NAME: z.string().min(1), SUBMISSIONS_QUEUE_URL: z.string().min(1) })
@@ -21,31 +27,9 @@ const env = z
 const sqs = tracer.captureAWSv3Client(new SQSClient({ useQueueUrlAsEndpoint: false }));
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
 
-const IdempotencyKeySchema = z
-  .string()
-  .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters');
-const PathSchema = z.object({
-  jobId: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
-});
-const ListJobsQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    nextToken: z.string().max(2048).optional(),
-  })
-  .strict();
-const ListResultsQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    nextToken: z.string().max(256).optional(),
-  })
-  .strict();
-
 async function route({ event, requestId, principal }: ApiRequest) {
   const caller = callerOf(principal);
-  const jobId = parseInput(PathSchema, event.pathParameters ?? {}, 'path').jobId ?? '';
+  const jobId = parseInput(JobPathSchema, event.pathParameters ?? {}, 'path').jobId ?? '';
   switch (`${event.httpMethod} ${event.resource}`) {
     case 'POST /v1/batch-jobs': {
       const submission = parseInput(SubmitBatchJobSchema, parseJsonBody(event), 'batch job');

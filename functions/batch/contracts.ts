@@ -3,7 +3,7 @@
  * work queue, worker, store). Behaviour lives in the modules beside this one.
  */
 import * as z from 'zod';
-import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../shared/registry';
+import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../shared/registry-schemas';
 
 /** Job states; the last four are terminal. */
 export const JOB_STATUSES = [
@@ -38,6 +38,32 @@ export const SubmitBatchJobSchema = z
   })
   .strict();
 export type SubmitBatchJob = z.infer<typeof SubmitBatchJobSchema>;
+
+/** The `Idempotency-Key` header of `POST /v1/batch-jobs`. */
+export const IdempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters');
+/** Path parameters of the `/v1/batch-jobs/{jobId}` routes. */
+export const JobPathSchema = z.object({
+  jobId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
+});
+/** `GET /v1/batch-jobs` query. */
+export const ListJobsQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    nextToken: z.string().max(2048).optional(),
+  })
+  .strict();
+/** `GET /v1/batch-jobs/{jobId}/results` query. */
+export const ListResultsQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    nextToken: z.string().max(256).optional(),
+  })
+  .strict();
 
 /** A message on the submissions queue: the queue's IAM policy is its authentication. */
 export const SubmissionMessageSchema = SubmitBatchJobSchema.extend({

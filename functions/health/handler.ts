@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { corsHeaders } from '../../lib/cors';
 import { header, json, requestIdOf } from '../shared/http';
 import { logger } from '../shared/observability/logger';
+import { buildOpenApiDocument } from '../shared/openapi';
 
 const env = z
   .object({
@@ -21,11 +22,22 @@ const BODIES: Record<string, unknown> = {
   '/v2/health/ready': { ready: true },
 };
 
+// Built on the first `GET /openapi.json`, not at module load: most invocations are health probes,
+// and converting every schema would only lengthen their cold starts. Built once per container.
+let openApiDocument: object | undefined;
+function openApi(): object {
+  openApiDocument ??= buildOpenApiDocument({ version: env.PLATFORM_VERSION });
+  return openApiDocument;
+}
+
 /**
- * Public health routes. They touch no other service: an unauthenticated caller must not be able
- * to spend the platform's DynamoDB or SageMaker capacity.
+ * Public health routes and the OpenAPI document. They touch no other service: an unauthenticated
+ * caller must not be able to spend the platform's DynamoDB or SageMaker capacity.
  */
 export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  const body = BODIES[event.resource] ?? { status: 'ok', version: env.PLATFORM_VERSION };
+  const body =
+    event.resource === '/openapi.json'
+      ? openApi()
+      : (BODIES[event.resource] ?? { status: 'ok', version: env.PLATFORM_VERSION });
   return json(200, body, requestIdOf(event), corsHeaders(env.ALLOWED_ORIGINS, header(event, 'origin')));
 }).use(injectLambdaContext(logger, { resetKeys: true }));

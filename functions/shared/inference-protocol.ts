@@ -87,7 +87,8 @@ const parametersSchema = z.record(
 const nameSchema = z.string(expecting('a string')).min(1, 'must not be empty');
 
 // `datatype` and `data` values are checked by hand below, for messages that name the tensor and the element.
-const requestSchema = z.object(
+/** The body of a v2 inference request, as JSON (also the source of its OpenAPI schema). */
+export const requestSchema = z.object(
   {
     id: z.string(expecting('a string')).optional(),
     parameters: parametersSchema.optional(),

@@ -48,6 +48,15 @@ describe('local platform (npm start)', () => {
     expect(response.headers.get('x-request-id')).toBeTruthy();
   });
 
+  it('serves the OpenAPI document without a token', async () => {
+    const response = await call('/openapi.json', { token: null });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.paths).toHaveProperty(['/v2/models/{model}/infer']);
+  });
+
   it('returns OUTPUT0 = INPUT0 + INPUT1 and OUTPUT1 = INPUT0 - INPUT1 for a 1x16 request', async () => {
     // Act
     const response = await infer(inferBody());
