@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import * as z from 'zod';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../shared/api-runtime';
-import { CircuitBreaker, CircuitSettingsSchema } from '../shared/circuit-breaker';
+import { backendDependencies } from '../shared/backend-runtime';
 import { BackendError, BadRequestError } from '../shared/errors';
 import { json } from '../shared/http';
 import {
@@ -18,29 +15,10 @@ import { InvalidInferenceRequestError } from '../shared/inference-protocol';
 import type { ModelSignature } from '../shared/model-signature';
 import { instrument } from '../shared/observability/instrument';
 import { metrics } from '../shared/observability/metrics';
-import { tracer } from '../shared/observability/tracer';
 import { infer, modelMetadata, resolveTarget } from './inference-service';
 
-const env = z
-  .object({
-    /** All attempts together; below API Gateway's 29 s so the client gets our 504, not the gateway's. */
-    BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(25_000),
-    CIRCUIT_TABLE_NAME: z.string().min(1),
-    CIRCUIT_SETTINGS: z
-      .string()
-      .transform((s) => JSON.parse(s) as unknown)
-      .pipe(CircuitSettingsSchema),
-  })
-  .parse(process.env);
-
-const circuits = new CircuitBreaker(dynamodb, env.CIRCUIT_TABLE_NAME, env.CIRCUIT_SETTINGS, randomUUID());
-
-const sagemaker = tracer.captureAWSv3Client(
-  new SageMakerRuntimeClient({
-    maxAttempts: 1,
-    requestHandler: { requestTimeout: env.BACKEND_TIMEOUT_MS, connectionTimeout: 2_000 },
-  }),
-);
+// All attempts together stay below API Gateway's 29 s, so the client gets our 504, not the gateway's.
+const backends = backendDependencies(dynamodb, 25_000);
 
 async function route({ event, requestId }: ApiRequest) {
   const { model = '', version } = event.pathParameters ?? {};
@@ -54,11 +32,7 @@ async function route({ event, requestId }: ApiRequest) {
   }
   const started = performance.now();
   const payload = decodeOrBadRequest(event, target.version);
-  const answer = await infer(
-    { sagemaker, circuits, timeoutMs: env.BACKEND_TIMEOUT_MS },
-    target.version,
-    payload,
-  );
+  const answer = await infer(backends, target.version, payload);
   const response = readOrBackendError(() =>
     encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
   );

@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import * as z from 'zod';
+import type { InferenceDependencies } from '../inference/inference-service';
+import { CircuitBreaker, CircuitSettingsSchema } from './circuit-breaker';
+import { tracer } from './observability/tracer';
+
+/**
+ * What a function that calls model backends builds once per container from its environment: the
+ * SageMaker client (no SDK retries: failover decides), this container's circuit breakers and the
+ * time all attempts of one request may take (`BACKEND_TIMEOUT_MS`, else `defaultTimeoutMs`).
+ */
+export function backendDependencies(
+  dynamodb: DynamoDBClient,
+  defaultTimeoutMs: number,
+): InferenceDependencies {
+  const env = z
+    .object({
+      BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(defaultTimeoutMs),
+      CIRCUIT_TABLE_NAME: z.string().min(1),
+      CIRCUIT_SETTINGS: z
+        .string()
+        .transform((s) => JSON.parse(s) as unknown)
+        .pipe(CircuitSettingsSchema),
+    })
+    .parse(process.env);
+  return {
+    sagemaker: tracer.captureAWSv3Client(
+      new SageMakerRuntimeClient({
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: env.BACKEND_TIMEOUT_MS, connectionTimeout: 2_000 },
+      }),
+    ),
+    circuits: new CircuitBreaker(dynamodb, env.CIRCUIT_TABLE_NAME, env.CIRCUIT_SETTINGS, randomUUID()),
+    timeoutMs: env.BACKEND_TIMEOUT_MS,
+  };
+}
