@@ -1,15 +1,8 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import {
-  AttributeType,
-  BillingMode,
-  type CfnTable,
-  ProjectionType,
-  Table,
-  TableEncryption,
-} from 'aws-cdk-lib/aws-dynamodb';
+import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BATCH_KEYS } from '../functions/batch/batch-keys';
+import { createKeyedTable } from './keyed-table';
 
 export interface BatchTableProps {
   /**
@@ -42,21 +35,13 @@ export class BatchTable extends Construct {
 
   constructor(scope: Construct, id: string, props: BatchTableProps = {}) {
     super(scope, id);
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: BATCH_KEYS.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: BATCH_KEYS.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.RETAIN,
+    this.table = createKeyedTable(this, 'Table', {
+      partitionKey: BATCH_KEYS.partitionKey,
+      sortKey: BATCH_KEYS.sortKey,
+      // Listing reads the job fields from the index.
+      index: { ...BATCH_KEYS.ownerIndex, projectionType: ProjectionType.ALL },
+      logicalId: props.logicalId ?? 'BatchTable',
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: BATCH_KEYS.ownerIndex.name,
-      partitionKey: { name: BATCH_KEYS.ownerIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: BATCH_KEYS.ownerIndex.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
-    });
-    (this.table.node.defaultChild as CfnTable).overrideLogicalId(props.logicalId ?? 'BatchTable');
   }
 
   /**

@@ -1,15 +1,9 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
-import {
-  AttributeType,
-  BillingMode,
-  type CfnTable,
-  ProjectionType,
-  Table,
-  TableEncryption,
-} from 'aws-cdk-lib/aws-dynamodb';
+import { Validations } from 'aws-cdk-lib';
+import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
+import { createKeyedTable } from './keyed-table';
 
 export interface RegistryTableProps {
   /**
@@ -31,23 +25,17 @@ export class RegistryTable extends Construct {
 
   constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
     super(scope, id);
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: REGISTRY_KEYS.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: REGISTRY_KEYS.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: REGISTRY_KEYS.modelsIndex.name,
-      partitionKey: { name: REGISTRY_KEYS.modelsIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: REGISTRY_KEYS.modelsIndex.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: ['name', 'createdAt'],
-    });
     this.logicalId = props.logicalId ?? 'RegistryTable';
-    (this.table.node.defaultChild as CfnTable).overrideLogicalId(this.logicalId);
+    this.table = createKeyedTable(this, 'Table', {
+      partitionKey: REGISTRY_KEYS.partitionKey,
+      sortKey: REGISTRY_KEYS.sortKey,
+      index: {
+        ...REGISTRY_KEYS.modelsIndex,
+        projectionType: ProjectionType.INCLUDE,
+        nonKeyAttributes: ['name', 'createdAt'],
+      },
+      logicalId: this.logicalId,
+    });
   }
 
   /**
