@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -14,9 +13,10 @@ import {
 } from '../../local/dynamodb';
 import { startSqsEventSource } from '../../local/sqs-event-source';
 import { lambdaContext } from '../helpers/events';
+import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const credentials = LOCAL_CREDENTIALS;
 const region = 'us-east-1';
 const ones = Array.from({ length: 16 }, () => 1);
 const item = {
@@ -54,7 +54,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
   beforeAll(async () => {
     dynamo = await startDynamoDb();
     fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
-    const dynamodb = new DynamoDBClient({ endpoint: dynamo.url, region, credentials });
+    const dynamodb = localDynamoDb(dynamo.url);
     await createRegistryTable(dynamodb, 'registry');
     await createBatchTable(dynamodb, 'batch');
     await new ModelRegistry(dynamodb, 'registry').putVersion({

@@ -1,5 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,9 +20,10 @@ import {
 } from '../../local/dynamodb';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const credentials = LOCAL_CREDENTIALS;
 const region = 'us-east-1';
 const MAX_RECEIVE_COUNT = 3;
 const simple: ModelVersion = {
@@ -78,7 +77,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
-    const dynamodb = new DynamoDBClient({ endpoint: dynamo.url, region, credentials });
+    const dynamodb = localDynamoDb(dynamo.url);
     await createRegistryTable(dynamodb, 'registry');
     await createBatchTable(dynamodb, 'batch');
     const registry = new ModelRegistry(dynamodb, 'registry');
@@ -101,7 +100,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       store,
       models: new ModelCache(registry, { ttlMs: 0 }),
       inference: {
-        sagemaker: new SageMakerRuntimeClient({ endpoint: server.url, region, credentials, maxAttempts: 1 }),
+        sagemaker: localSageMaker(server.url),
         circuits: alwaysClosed,
         timeoutMs: 10_000,
       },

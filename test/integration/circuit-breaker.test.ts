@@ -1,5 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { infer } from '../../functions/inference/inference-service';
 import { CircuitBreaker, type CircuitSettings } from '../../functions/shared/circuit-breaker';
@@ -9,9 +7,9 @@ import type { ModelVersion } from '../../functions/shared/registry';
 import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const settings: CircuitSettings = {
   failureThreshold: 3,
   windowSeconds: 60,
@@ -49,20 +47,9 @@ describe('circuit breaker shared by two containers, on dynalite, against the loc
 
   /** A Lambda container: its own DynamoDB and SageMaker clients, its own circuit cache and id. */
   function container(id: string) {
-    const sagemaker = new SageMakerRuntimeClient({
-      endpoint: server.url,
-      region: 'us-east-1',
-      credentials,
-      maxAttempts: 1,
-    });
+    const sagemaker = localSageMaker(server.url);
     const calls = vi.spyOn(sagemaker, 'send');
-    const circuits = new CircuitBreaker(
-      new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials }),
-      'circuits',
-      settings,
-      id,
-      () => clock,
-    );
+    const circuits = new CircuitBreaker(localDynamoDb(dynamo.url), 'circuits', settings, id, () => clock);
     return {
       calls,
       infer: () => infer({ sagemaker, circuits, timeoutMs: 5_000, now: () => Date.now() }, simple, payload),
@@ -77,10 +64,7 @@ describe('circuit breaker shared by two containers, on dynalite, against the loc
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
-    await createCounterTable(
-      new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials }),
-      'circuits',
-    );
+    await createCounterTable(localDynamoDb(dynamo.url), 'circuits');
     server = await startModelServer({
       models: await loadModelRepository('triton-image/model_repository'),
       endpoints: { triton: {} },

@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
@@ -7,9 +6,10 @@ import { ModelRegistry } from '../../functions/shared/registry';
 import { tritonBackend } from '../../lib/served-models';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
 import { lambdaContext } from '../helpers/events';
+import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const credentials = LOCAL_CREDENTIALS;
 const seeded = (name: string) => ({
   name,
   version: '1',
@@ -56,7 +56,7 @@ describe('deployment handler on emulated S3 and DynamoDB', () => {
     fauxqs.createBucket('model-store');
     const s3Endpoint = `http://s3.localhost:${fauxqs.port}`;
     s3 = new S3Client({ endpoint: s3Endpoint, region: 'us-east-1', credentials });
-    const client = new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials });
+    const client = localDynamoDb(dynamo.url);
     await createRegistryTable(client, 'registry');
     registry = new ModelRegistry(client, 'registry');
     Object.assign(process.env, {

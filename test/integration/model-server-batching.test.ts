@@ -1,8 +1,9 @@
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResponse } from '../../functions/shared/inference-protocol';
 import { type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { localSageMaker } from '../helpers/local-clients';
 import { type TempRepository, tempRepository, withDynamicBatching } from '../helpers/temp-repository';
 
 // `simple` (max_batch_size 8) three ways. The queue delay of BATCHED is long enough that requests
@@ -52,12 +53,7 @@ describe('model server dynamic batching', () => {
       models: await loadModelRepository(repository.dir),
       endpoints: { [ENDPOINT]: { defaultModel: BATCHED } },
     });
-    sagemaker = new SageMakerRuntimeClient({
-      endpoint: server.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    sagemaker = localSageMaker(server.url);
   });
 
   afterAll(async () => {

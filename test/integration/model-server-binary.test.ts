@@ -1,8 +1,13 @@
-import { InvokeEndpointCommand, ModelError, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import {
+  InvokeEndpointCommand,
+  ModelError,
+  type SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResponse } from '../../functions/shared/inference-protocol';
 import { type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { localSageMaker } from '../helpers/local-clients';
 import {
   IDENTITY_TYPES,
   identityModel,
@@ -72,12 +77,7 @@ describe('model server binary tensor extension', () => {
       models: await loadModelRepository(repository.dir),
       endpoints: { [ENDPOINT]: {} },
     });
-    sagemaker = new SageMakerRuntimeClient({
-      endpoint: server.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    sagemaker = localSageMaker(server.url);
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import {
   InvokeEndpointCommand,
   ModelError,
-  SageMakerRuntimeClient,
+  type SageMakerRuntimeClient,
   type SageMakerRuntimeClientConfig,
   SageMakerRuntimeServiceException,
   ServiceUnavailable,
@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResponse } from '../../functions/shared/inference-protocol';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository, type ModelDefinition } from '../../triton-image/model-repository';
+import { localSageMaker } from '../helpers/local-clients';
 
 const ENDPOINT = 'faulty-endpoint';
 const OTHER_ENDPOINT = 'healthy-endpoint';
@@ -38,13 +39,7 @@ describe('model server fault injection', () => {
   const clients: SageMakerRuntimeClient[] = [];
 
   const client = (config: SageMakerRuntimeClientConfig = {}) => {
-    const created = new SageMakerRuntimeClient({
-      endpoint: server.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-      ...config,
-    });
+    const created = localSageMaker(server.url, config);
     clients.push(created);
     return created;
   };

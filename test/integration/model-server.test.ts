@@ -1,7 +1,7 @@
 import {
   InvokeEndpointCommand,
   ModelError,
-  SageMakerRuntimeClient,
+  type SageMakerRuntimeClient,
   SageMakerRuntimeServiceException,
   ValidationError,
 } from '@aws-sdk/client-sagemaker-runtime';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResponse } from '../../functions/shared/inference-protocol';
 import { type ModelServer, startModelServer } from '../../local/model-server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const ENDPOINT = 'simple-endpoint';
@@ -51,12 +52,7 @@ describe('startModelServer', () => {
       port: 0,
       endpoints: { [ENDPOINT]: { defaultModel: 'simple' }, [MULTI_MODEL_ENDPOINT]: {} },
     });
-    sagemaker = new SageMakerRuntimeClient({
-      endpoint: server.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    sagemaker = localSageMaker(server.url);
   });
 
   afterAll(async () => {

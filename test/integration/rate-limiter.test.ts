@@ -1,7 +1,8 @@
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RATE_LIMIT_KEYS, type RateLimitDecision, RateLimiter } from '../../functions/shared/rate-limiter';
 import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { localDynamoDb } from '../helpers/local-clients';
 
 const TABLE = 'rate-limits';
 const LIMIT = 20;
@@ -23,15 +24,7 @@ describe('RateLimiter on dynalite', () => {
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
-    clients = Array.from(
-      { length: CONTAINERS },
-      () =>
-        new DynamoDBClient({
-          endpoint: dynamo.url,
-          region: 'us-east-1',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-    );
+    clients = Array.from({ length: CONTAINERS }, () => localDynamoDb(dynamo.url));
     await createCounterTable(clients[0]!, TABLE);
     clock = Date.UTC(2026, 0, 1, 12, 0, 30);
     containers = clients.map((client) => new RateLimiter(client, TABLE, TIERS, () => clock));

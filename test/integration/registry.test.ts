@@ -1,9 +1,10 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BadRequestError, ConflictError, NotFoundError } from '../../functions/shared/errors';
 import { ModelCache } from '../../functions/shared/model-cache';
 import { ModelRegistry, type ModelVersion } from '../../functions/shared/registry';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const version = (name: string, v: string, overrides: Partial<ModelVersion> = {}): ModelVersion => ({
@@ -31,11 +32,7 @@ let tableCount = 0;
 
 /** A client of its own, as each Lambda container has. */
 function containerClient(): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: dynamo.url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  return localDynamoDb(dynamo.url);
 }
 
 beforeAll(async () => {
