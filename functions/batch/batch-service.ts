@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type InferenceDependencies, infer, resolveTarget } from '../inference/inference-service';
 import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../shared/errors';
@@ -10,6 +11,8 @@ import {
 } from '../shared/inference-protocol';
 import type { ModelCache } from '../shared/model-cache';
 import { logger } from '../shared/observability/logger';
+import { METRIC } from '../shared/observability/metric-catalog';
+import { publishEvent } from '../shared/observability/metrics';
 import type { Principal } from '../shared/principal';
 import type { ModelVersion } from '../shared/registry';
 import { isRetryable } from '../shared/sagemaker-backend';
@@ -182,13 +185,26 @@ export async function processChunk(
     inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
-  const counted = await store.countChunk(work.jobId, work.chunk, countsOf(result.results));
-  if (counted && counted.succeeded + counted.failed + counted.cancelled === counted.total) {
-    await store.finish(work.jobId, terminalStatus(counted));
+  const counts = countsOf(result.results);
+  const counted = await store.countChunk(work.jobId, work.chunk, counts);
+  // Who and what the chunk belongs to, on every line about it.
+  const context = { ...work, principal: job.owner, model: job.model };
+  if (counted) {
+    // Published by the one delivery that counted the chunk, so the metrics are exactly-once too.
+    publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
+    publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
+    if (counted.succeeded + counted.failed + counted.cancelled === counted.total) {
+      const status = terminalStatus(counted);
+      if (await store.finish(work.jobId, status)) {
+        const durationMs = Date.now() - Date.parse(job.createdAt);
+        logger.info('batch job finished', { ...context, status, durationMs });
+        publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
+      }
+    }
   }
   // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).
   logger.info('chunk processed', {
-    ...work,
+    ...context,
     items: result.results.length,
     queueMs: delivery.sentAtEpochMs === undefined ? undefined : started - delivery.sentAtEpochMs,
     inferenceMs,
@@ -235,7 +251,12 @@ async function runChunk(
       if (lastChance) return failAll(reasonOf(error, delivery));
       throw error;
     }
-    logger.info('batched request refused; sending the chunk item by item', { jobId: job.jobId, first });
+    logger.info('batched request refused; sending the chunk item by item', {
+      jobId: job.jobId,
+      first,
+      principal: job.owner,
+      model: job.model,
+    });
   }
   // The model refused the batch (or does not batch): one request per item, so only bad items fail.
   const results: ItemResult[] = [];

@@ -46,6 +46,8 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export const handler = instrument((event: SQSEvent, context: Context) =>
-  processPartialResponse(event, fanOut, processor, { context, throwOnFullBatchFailure: false }),
+export const handler = instrument(
+  (event: SQSEvent, context: Context) =>
+    processPartialResponse(event, fanOut, processor, { context, throwOnFullBatchFailure: false }),
+  { requestMetrics: false },
 );

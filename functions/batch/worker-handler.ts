@@ -47,6 +47,9 @@ function safeJson(text: string): unknown {
   }
 }
 
-export const handler = instrument((event: SQSEvent, context: Context) =>
-  processPartialResponse(event, work, processor, { context, throwOnFullBatchFailure: false }),
+export const handler = instrument(
+  (event: SQSEvent, context: Context) =>
+    processPartialResponse(event, work, processor, { context, throwOnFullBatchFailure: false }),
+  // Chunk and job metrics are published as events (publishEvent); nothing is stored to flush.
+  { requestMetrics: false },
 );

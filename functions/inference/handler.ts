@@ -1,4 +1,3 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../shared/api-runtime';
@@ -14,15 +13,15 @@ import {
 import { InvalidInferenceRequestError } from '../shared/inference-protocol';
 import type { ModelSignature } from '../shared/model-signature';
 import { instrument } from '../shared/observability/instrument';
-import { metrics } from '../shared/observability/metrics';
 import { infer, modelMetadata, resolveTarget } from './inference-service';
 
 // All attempts together stay below API Gateway's 29 s, so the client gets our 504, not the gateway's.
 const backends = backendDependencies(dynamodb, 25_000);
 
-async function route({ event, requestId }: ApiRequest) {
+async function route({ event, requestId, servedBy }: ApiRequest) {
   const { model = '', version } = event.pathParameters ?? {};
   const target = await resolveTarget(modelCache, model, version, requestId);
+  servedBy(target.model.name, target.version.version);
   const versionHeader = { 'X-Model-Version': target.version.version };
   if (event.resource.endsWith('/ready')) {
     return json(200, { name: model, version: target.version.version, ready: true }, requestId, versionHeader);
@@ -30,14 +29,11 @@ async function route({ event, requestId }: ApiRequest) {
   if (event.httpMethod === 'GET') {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
   }
-  const started = performance.now();
   const payload = decodeOrBadRequest(event, target.version);
   const answer = await infer(backends, target.version, payload);
   const response = readOrBackendError(() =>
     encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
   );
-  metrics.addDimension('model', target.model.name);
-  metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, performance.now() - started);
   return binaryOrText(200, response, { 'X-Request-Id': requestId, ...versionHeader });
 }
 

@@ -6,7 +6,8 @@ import type { BackendAnswer, InferencePayload } from '../shared/inference-codec'
 import { InvalidInferenceRequestError, validateAgainstSignature } from '../shared/inference-protocol';
 import type { ModelCache } from '../shared/model-cache';
 import { logger } from '../shared/observability/logger';
-import { metrics } from '../shared/observability/metrics';
+import { METRIC } from '../shared/observability/metric-catalog';
+import { publishEvent } from '../shared/observability/metrics';
 import {
   ALIAS_NAME,
   type Backend,
@@ -145,7 +146,10 @@ export async function infer(
         payload,
         AbortSignal.timeout(deadline - now()),
       );
-      await circuits.recordSuccess(backend, admission);
+      if (await circuits.recordSuccess(backend, admission)) {
+        logger.info('circuit closed', { backend: circuitName(backend) });
+        publishEvent(METRIC.circuitClosed, MetricUnit.Count, 1, { backend: circuitName(backend) });
+      }
       return answer;
     } catch (error) {
       // A model that judged the request is a healthy backend; only backend failures count.
@@ -154,9 +158,10 @@ export async function infer(
         throw error;
       }
       lastFailure = error;
+      publishEvent(METRIC.backendErrors, MetricUnit.Count, 1, { backend: circuitName(backend) });
       if (await circuits.recordFailure(backend, admission)) {
         logger.warn('circuit opened', { backend: circuitName(backend) });
-        metrics.addMetric('CircuitOpened', MetricUnit.Count, 1);
+        publishEvent(METRIC.circuitOpened, MetricUnit.Count, 1, { backend: circuitName(backend) });
       }
     }
   }
@@ -185,7 +190,7 @@ function tolerant(circuits: InferenceDependencies['circuits']): InferenceDepende
   };
   return {
     admit: (b) => logged('read', { kind: 'closed' } as const, () => circuits.admit(b)),
-    recordSuccess: (b, a) => logged('write', undefined, () => circuits.recordSuccess(b, a)),
+    recordSuccess: (b, a) => logged('write', false, () => circuits.recordSuccess(b, a)),
     recordFailure: (b, a) => logged('write', false, () => circuits.recordFailure(b, a)),
   };
 }

@@ -86,9 +86,12 @@ export class CircuitBreaker {
       : { kind: 'open', retryAfterSeconds: 1 };
   }
 
-  /** A probe's success closes the circuit and starts a fresh count; a closed circuit needs no write. */
-  async recordSuccess(backend: Backend, admission: Admission): Promise<void> {
-    if (admission.kind !== 'probe') return;
+  /**
+   * A probe's success closes the circuit and starts a fresh count; a closed circuit needs no write.
+   * Returns true when this success closed the circuit.
+   */
+  async recordSuccess(backend: Backend, admission: Admission): Promise<boolean> {
+    if (admission.kind !== 'probe') return false;
     const name = circuitName(backend);
     const closed = await this.conditional(
       {
@@ -106,6 +109,7 @@ export class CircuitBreaker {
       await this.client.send(
         new DeleteItemCommand({ TableName: this.tableName, Key: this.window(name).key }),
       );
+    return closed;
   }
 
   private window(name: string) {

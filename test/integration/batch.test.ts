@@ -39,7 +39,7 @@ const simple: ModelVersion = {
 /** Circuits that always admit: these tests are about accounting, not about the breaker. */
 const alwaysClosed = {
   admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => undefined,
+  recordSuccess: async () => false,
   recordFailure: async () => false,
 };
 

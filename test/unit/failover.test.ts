@@ -42,7 +42,7 @@ function circuits(admissions: Record<string, Admission> = {}) {
     admit: vi.fn(
       async (b: { endpointName: string }) => admissions[b.endpointName] ?? { kind: 'closed' as const },
     ),
-    recordSuccess: vi.fn(async () => undefined),
+    recordSuccess: vi.fn(async () => false),
     recordFailure: vi.fn(async () => false),
   };
 }

@@ -1,0 +1,133 @@
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { lambdaContext, proxyEvent } from '../helpers/events';
+
+// Metrics are disabled for the other tests; these read the EMF the handlers would print in Lambda.
+process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+process.env.POWERTOOLS_SERVICE_NAME = 'inference';
+process.env.POWERTOOLS_METRICS_NAMESPACE = 'InferencePlatform';
+
+type Emf = Record<string, unknown> & {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+};
+
+let modules: {
+  apiHandler: typeof import('../../functions/shared/api-handler').apiHandler;
+  instrument: typeof import('../../functions/shared/observability/instrument').instrument;
+  publishEvent: typeof import('../../functions/shared/observability/metrics').publishEvent;
+  errors: typeof import('../../functions/shared/errors');
+};
+
+beforeAll(async () => {
+  vi.resetModules();
+  modules = {
+    apiHandler: (await import('../../functions/shared/api-handler')).apiHandler,
+    instrument: (await import('../../functions/shared/observability/instrument')).instrument,
+    publishEvent: (await import('../../functions/shared/observability/metrics')).publishEvent,
+    errors: await import('../../functions/shared/errors'),
+  };
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+/** Runs `act` and returns the EMF documents it printed. */
+async function emfOf(act: () => unknown): Promise<Emf[]> {
+  const lines: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split('\n'));
+    return true;
+  });
+  await act();
+  vi.restoreAllMocks();
+  return lines
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Emf)
+    .filter((d) => '_aws' in d);
+}
+
+const event = proxyEvent({
+  resource: '/v2/models/{model}/infer',
+  path: '/v2/models/iris/infer',
+  httpMethod: 'POST',
+  pathParameters: { model: 'iris' },
+});
+
+function handlerFor(route: Parameters<typeof modules.apiHandler>[0], allowed = true) {
+  return modules.instrument(
+    modules.apiHandler(route, {
+      errorStyle: 'inference',
+      allowedOrigins: ['*'],
+      rateLimiter: {
+        consume: async () => ({
+          allowed,
+          limit: 1,
+          remaining: 0,
+          resetEpochSeconds: 0,
+          retryAfterSeconds: 1,
+        }),
+      },
+    }),
+  );
+}
+
+describe('request metrics', () => {
+  it('count a served request by outcome and by the registered model version', async () => {
+    const handler = handlerFor(async ({ servedBy }) => {
+      servedBy('iris', '3');
+      return { statusCode: 200, body: '{}' };
+    });
+    const [doc, ...rest] = await emfOf(() => handler(event, lambdaContext()));
+    expect(rest).toEqual([]);
+    const [directive] = doc!._aws.CloudWatchMetrics;
+    expect(directive!.Namespace).toBe('InferencePlatform');
+    expect(directive!.Dimensions).toEqual([
+      ['service', 'outcome'],
+      ['service', 'model', 'version'],
+    ]);
+    expect(directive!.Metrics.map((m) => m.Name).sort()).toEqual(['Latency', 'Requests', 'ServerErrors']);
+    expect(doc).toMatchObject({ service: 'inference', outcome: 'success', model: 'iris', version: '3' });
+    expect(doc).toMatchObject({ Requests: 1, ServerErrors: 0 });
+    expect(doc!.Latency).toBeGreaterThanOrEqual(0);
+  });
+
+  it('count a failed request as a server error without a model when none served it', async () => {
+    const handler = handlerFor(async () => {
+      throw new modules.errors.BackendError('the endpoint failed');
+    });
+    const [doc] = await emfOf(() => handler(event, lambdaContext()));
+    expect(doc!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'outcome']]);
+    expect(doc).toMatchObject({ outcome: 'server_error', Requests: 1, ServerErrors: 1 });
+    expect(doc).not.toHaveProperty('model');
+  });
+
+  it('count a request the rate limit refused', async () => {
+    const handler = handlerFor(async () => ({ statusCode: 200, body: '{}' }), false);
+    const [doc] = await emfOf(() => handler(event, lambdaContext()));
+    expect(doc).toMatchObject({ outcome: 'rate_limited', RateLimited: 1, Requests: 1, ServerErrors: 0 });
+  });
+
+  it('start each invocation without the previous one’s dimensions', async () => {
+    const served = handlerFor(async ({ servedBy }) => {
+      servedBy('iris', '1');
+      return { statusCode: 200, body: '{}' };
+    });
+    const notFound = handlerFor(async () => {
+      throw new modules.errors.NotFoundError('no such model');
+    });
+    const docs = await emfOf(async () => {
+      await served(event, lambdaContext());
+      await notFound(event, lambdaContext());
+    });
+    expect(docs[1]).toMatchObject({ outcome: 'client_error' });
+    expect(docs[1]!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'outcome']]);
+  });
+});
+
+describe('events', () => {
+  it('are published at once under the bare service and their own dimensions', async () => {
+    const [doc] = await emfOf(() =>
+      modules.publishEvent('CircuitOpened', 'Count', 1, { backend: 'ep||iris' }),
+    );
+    expect(doc!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service'], ['service', 'backend']]);
+    expect(doc).toMatchObject({ service: 'inference', backend: 'ep||iris', CircuitOpened: 1 });
+  });
+});
