@@ -8,6 +8,12 @@ import type { BuildOptions } from 'esbuild';
 const REQUIRE_BANNER =
   "import { createRequire as __platformCreateRequire } from 'node:module'; const require = __platformCreateRequire(import.meta.url);";
 
+/** Module replacements, relative to the repository root (esbuild's working directory). */
+const ALIASES = {
+  // Lambda provides credentials in the environment; the rest of the default chain is dead weight.
+  '@aws-sdk/credential-provider-node': './functions/shared/lambda-credentials.ts',
+};
+
 /**
  * The esbuild options every Lambda bundle uses, as plain data: the CDK stack maps them onto
  * `NodejsFunction` bundling and the bench script passes them to esbuild's own `build()`, so what is
@@ -28,6 +34,7 @@ export const LAMBDA_ESBUILD_OPTIONS = {
   // Prefer ESM builds of dependencies so tree shaking works.
   mainFields: ['module', 'main'],
   banner: { js: REQUIRE_BANNER },
+  alias: ALIASES,
   external: [],
   // Warnings and errors only: no size summary per bundle in every synth.
   logLevel: 'warning',
@@ -47,6 +54,7 @@ export function toNodejsBundlingOptions(): BundlingOptions {
     banner: options.banner.js,
     externalModules: [...options.external],
     bundleAwsSDK: true,
+    esbuildArgs: { '--alias': Object.entries(options.alias).map(([from, to]) => `${from}=${to}`) },
     logLevel: LogLevel.WARNING,
   };
 }

@@ -32,6 +32,9 @@ describe('Lambda bundling options', () => {
       banner: LAMBDA_ESBUILD_OPTIONS.banner.js,
       externalModules: [],
       bundleAwsSDK: true,
+      esbuildArgs: {
+        '--alias': ['@aws-sdk/credential-provider-node=./functions/shared/lambda-credentials.ts'],
+      },
     });
   });
 });
@@ -56,5 +59,41 @@ describe('a bundle built with the shared options', () => {
     const bundle = await import(pathToFileURL(path.join(dir, 'out/index.mjs')).href);
 
     expect(bundle.handler()).toBe('a/b');
+  });
+});
+
+describe('an SDK client in a bundle', () => {
+  it('takes its credentials from the environment and carries no other provider', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
+    writeFileSync(
+      path.join(dir, 'entry.mjs'),
+      "import { DynamoDBClient } from '@aws-sdk/client-dynamodb'; export const handler = () => new DynamoDBClient({ region: 'us-east-1' }).config.credentials();",
+    );
+    const { metafile } = await build({
+      ...LAMBDA_ESBUILD_OPTIONS,
+      entryPoints: [path.join(dir, 'entry.mjs')],
+      outfile: path.join(dir, 'out/index.mjs'),
+      nodePaths: [path.resolve('node_modules')],
+      metafile: true,
+    });
+    const inputs = Object.keys(metafile.inputs).join('\n');
+    expect(inputs).toContain('credential-provider-env');
+    expect(inputs).not.toMatch(/credential-provider-(ini|sso|node|process|web-identity)|nested-clients/);
+
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_SESSION_TOKEN: 'session',
+    });
+    try {
+      const bundle = await import(pathToFileURL(path.join(dir, 'out/index.mjs')).href);
+      await expect(bundle.handler()).resolves.toMatchObject({
+        accessKeyId: 'AKIDEXAMPLE',
+        sessionToken: 'session',
+      });
+    } finally {
+      process.env = saved;
+    }
   });
 });
