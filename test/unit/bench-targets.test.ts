@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { checkTargets } from '../../bench/targets';
+
+describe('bench targets', () => {
+  const bundles = [
+    { name: 'authorizer', bytes: 150 * 1024, loadOverheadMs: 50.5 },
+    { name: 'inference', bytes: 500 * 1024 + 1, loadOverheadMs: 120 },
+  ];
+
+  it('hold the authorizer to its own, tighter limits', () => {
+    const rows = checkTargets({ bundles });
+    expect(rows).toEqual([
+      { figure: 'authorizer bundle', measured: 150, target: '<= 150 KiB', met: true },
+      {
+        figure: 'authorizer module load over an empty module',
+        measured: 50.5,
+        target: '<= 50 ms',
+        met: false,
+      },
+      { figure: 'inference bundle', measured: 500, target: '<= 500 KiB', met: false },
+      { figure: 'inference module load over an empty module', measured: 120, target: '<= 120 ms', met: true },
+    ]);
+  });
+
+  it('judge ratios as floors and the warm request as ceilings', () => {
+    const rows = checkTargets({
+      bundles: [],
+      warmRequest: { cpuMsPerRequest: 0.8, dynamoDbCallsPerRequest: 1.02 },
+      batch: { batchOverOneByOne: 5 },
+      dynamicBatching: { throughputRatio: 2.9 },
+    });
+    expect(rows.map((r) => [r.figure, r.met])).toEqual([
+      ['warm realtime request: handler CPU', true],
+      ['warm realtime request: DynamoDB calls', false],
+      ['batch job over the same items one by one', true],
+      ['dynamic batching over unbatched serving', false],
+    ]);
+  });
+});
