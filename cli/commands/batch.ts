@@ -1,0 +1,269 @@
+import { open } from 'node:fs/promises';
+import {
+  type BatchJob,
+  IdempotencyKeySchema,
+  SubmissionMessageSchema,
+  TERMINAL_STATUSES,
+} from '../../functions/batch/contracts';
+import { parseJsonl, readInputFile, secondsOption, stringOption } from '../args';
+import { type CommandContext, printJson, segment, write } from '../context';
+import { ApiError, CliError, UsageError } from '../errors';
+import { ProgressReporter, progressLine } from '../progress';
+
+/** Lambda's request payload limit, below API Gateway's 10 MB. */
+export const API_MAX_BODY_BYTES = 6 * 1024 * 1024;
+/** SQS's message size limit. */
+export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
+/** How long `wait` treats a 404 as "not stored yet": an SQS submission appears once the fan-out ran. */
+const APPEAR_GRACE_MS = 30_000;
+
+const isTerminal = (job: BatchJob) => TERMINAL_STATUSES.includes(job.status);
+const jobPath = (jobId: string) => `/v1/batch-jobs/${segment(jobId)}`;
+
+/** `batch submit <model> --file items.jsonl`: over HTTPS, or straight onto the submissions queue. */
+export async function submit(ctx: CommandContext): Promise<number> {
+  const { values } = ctx;
+  const command = 'batch submit';
+  const file = stringOption(values, 'file');
+  if (file === undefined) throw new UsageError('--file is required (one JSON item per line)', command);
+  const via = stringOption(values, 'via') ?? 'api';
+  if (via !== 'api' && via !== 'sqs') throw new UsageError(`--via must be api or sqs, got '${via}'`, command);
+  const waitMs = secondsOption(values, 'timeout');
+  if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
+
+  const items = parseJsonl(readInputFile(file), file === '-' ? 'stdin' : file);
+  const version = stringOption(values, 'version');
+  const submission = { model: ctx.args.model!, ...(version ? { version } : {}), items };
+
+  let jobId: string;
+  let submitted: unknown;
+  if (via === 'api') {
+    for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
+    }
+    const job = await submitOverApi(ctx, submission);
+    jobId = job.jobId;
+    submitted = job;
+  } else {
+    if (values['idempotency-key'] !== undefined) {
+      throw new UsageError(
+        '--idempotency-key applies to --via api; over SQS, --job-id names the job',
+        command,
+      );
+    }
+    // --wait reads the job over the API: refuse now rather than after the message is sent.
+    if (values.wait) ctx.api().requireToken();
+    jobId = await submitOverSqs(ctx, submission);
+    submitted = { jobId };
+  }
+  ctx.io.stderr.write(`submitted job ${jobId} (${items.length} items, via ${via})\n`);
+
+  if (!values.wait) {
+    if (values.json) await printJson(ctx.io, submitted);
+    else await write(ctx.io.stdout, `${jobId}\n`);
+    return 0;
+  }
+  if (!values.json) await write(ctx.io.stdout, `${jobId}\n`);
+  return finish(ctx, await waitForJob(ctx, jobId, waitMs));
+}
+
+async function submitOverApi(ctx: CommandContext, submission: object): Promise<BatchJob> {
+  const key = stringOption(ctx.values, 'idempotency-key');
+  if (key !== undefined && !IdempotencyKeySchema.safeParse(key).success) {
+    throw new UsageError('--idempotency-key must be 1 to 128 printable ASCII characters', 'batch submit');
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(submission));
+  if (bytes > API_MAX_BODY_BYTES) {
+    throw new UsageError(
+      `the submission is ${formatBytes(bytes)}, over the API's ${formatBytes(API_MAX_BODY_BYTES)} body limit; split the file into several jobs`,
+    );
+  }
+  // Retried only with a key: the API then returns the job the first attempt made instead of a second one.
+  const response = await ctx.api().request<BatchJob>('POST', '/v1/batch-jobs', {
+    body: submission,
+    ...(key === undefined ? {} : { headers: { 'Idempotency-Key': key }, retry: true }),
+  });
+  return response.body;
+}
+
+async function submitOverSqs(ctx: CommandContext, submission: object): Promise<string> {
+  const { values, io } = ctx;
+  const queueUrl = stringOption(values, 'queue-url') ?? (io.env.INFERENCE_SUBMISSIONS_QUEUE_URL || undefined);
+  if (!queueUrl) {
+    throw new UsageError(
+      '--via sqs needs the submissions queue: --queue-url or INFERENCE_SUBMISSIONS_QUEUE_URL',
+      'batch submit',
+    );
+  }
+  const owner = stringOption(values, 'owner');
+  if (!owner) throw new UsageError('--via sqs needs --owner, the subject the job belongs to', 'batch submit');
+  const jobId = stringOption(values, 'job-id');
+  const message = SubmissionMessageSchema.safeParse({ ...submission, owner, ...(jobId ? { jobId } : {}) });
+  if (!message.success) {
+    const issue = message.error.issues[0]!;
+    throw new UsageError(
+      `the submission is invalid: '${issue.path.join('.')}' ${issue.message}`,
+      'batch submit',
+    );
+  }
+  const body = JSON.stringify(message.data);
+  const bytes = Buffer.byteLength(body);
+  if (bytes > SQS_MAX_MESSAGE_BYTES) {
+    throw new UsageError(
+      `the submission is ${formatBytes(bytes)}, over the ${formatBytes(SQS_MAX_MESSAGE_BYTES)} an SQS message holds; submit it with --via api`,
+    );
+  }
+
+  // The SDK's Node.js support notice is noise on a CLI's stderr. Loaded here: only this path needs the SDK.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { SQSClient, SendMessageCommand } = await import('@aws-sdk/client-sqs');
+  const endpoint = stringOption(values, 'sqs-endpoint') ?? (io.env.AWS_ENDPOINT_URL_SQS || undefined);
+  const region =
+    io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION || /sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(queueUrl)?.[1];
+  const sqs = new SQSClient({ ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
+  try {
+    const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+    // Without a job id the fan-out names the job after the message.
+    return message.data.jobId ?? sent.MessageId!;
+  } catch (error) {
+    throw new CliError(
+      `SQS SendMessage to ${queueUrl} failed: ${(error as Error).name}: ${(error as Error).message}`,
+    );
+  } finally {
+    sqs.destroy();
+  }
+}
+
+/** `batch status <jobId>`. */
+export async function status(ctx: CommandContext): Promise<number> {
+  const job = (await ctx.api().request<BatchJob>('GET', jobPath(ctx.args.jobId!), { retry: true })).body;
+  if (ctx.values.json) await printJson(ctx.io, job);
+  else await write(ctx.io.stdout, `${progressLine(job)} (model ${job.model} version ${job.version})\n`);
+  return 0;
+}
+
+/** `batch wait <jobId>`. */
+export async function wait(ctx: CommandContext): Promise<number> {
+  return finish(ctx, await waitForJob(ctx, ctx.args.jobId!, secondsOption(ctx.values, 'timeout')));
+}
+
+/** Polls the job until it ends or the timeout passes, drawing progress on stderr. */
+export async function waitForJob(ctx: CommandContext, jobId: string, timeoutMs?: number): Promise<BatchJob> {
+  const intervalMs = secondsOption(ctx.values, 'interval') ?? 1000;
+  const started = ctx.now();
+  const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : started + timeoutMs;
+  const appearBy = Math.min(deadline, started + APPEAR_GRACE_MS);
+  const progress = new ProgressReporter(ctx.io.stderr);
+  let announced = false;
+  for (;;) {
+    let job: BatchJob | undefined;
+    try {
+      job = (await ctx.api().request<BatchJob>('GET', jobPath(jobId), { retry: true })).body;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404 && ctx.now() < appearBy)) throw error;
+      if (!announced) ctx.io.stderr.write(`job ${jobId} is not stored yet; waiting for it to appear\n`);
+      announced = true;
+    }
+    if (job) {
+      progress.update(job);
+      if (isTerminal(job)) {
+        progress.finish();
+        return job;
+      }
+    }
+    if (ctx.now() + intervalMs > deadline) {
+      progress.finish();
+      const state = job ? `still ${progressLine(job).replace(`job ${jobId} `, '')}` : 'not found';
+      throw new CliError(`timed out after ${(ctx.now() - started) / 1000} s: job ${jobId} is ${state}`);
+    }
+    await ctx.sleep(intervalMs);
+  }
+}
+
+/** Prints the finished job and turns its status into the exit code: only SUCCEEDED is 0. */
+async function finish(ctx: CommandContext, job: BatchJob): Promise<number> {
+  if (ctx.values.json) await printJson(ctx.io, job);
+  if (job.status === 'SUCCEEDED') {
+    ctx.io.stderr.write(`job ${job.jobId} SUCCEEDED: ${job.succeeded} items\n`);
+    return 0;
+  }
+  throw new CliError(
+    `job ${job.jobId} ended ${job.status}: ${job.succeeded} succeeded, ${job.failed} failed, ${job.cancelled} cancelled of ${job.total}`,
+  );
+}
+
+interface ResultsPage {
+  results: unknown[];
+  nextToken?: string;
+}
+
+/** `batch results <jobId> [--out file]`: every page, one JSON line per item, in item order. */
+export async function results(ctx: CommandContext): Promise<number> {
+  const jobId = ctx.args.jobId!;
+  const job = (await ctx.api().request<BatchJob>('GET', jobPath(jobId), { retry: true })).body;
+  if (!isTerminal(job)) ctx.io.stderr.write(`warning: ${progressLine(job)}; these are the results so far\n`);
+
+  const out = stringOption(ctx.values, 'out');
+  const file = out === undefined ? undefined : await openForWriting(out);
+  let count = 0;
+  try {
+    let nextToken: string | undefined;
+    do {
+      const page = await ctx.api().request<ResultsPage>('GET', `${jobPath(jobId)}/results`, {
+        query: { limit: 1000, nextToken },
+        retry: true,
+      });
+      const lines = page.body.results.map((r) => `${JSON.stringify(r)}\n`).join('');
+      if (file) await file.write(lines);
+      else await write(ctx.io.stdout, lines);
+      count += page.body.results.length;
+      nextToken = page.body.nextToken;
+    } while (nextToken);
+  } finally {
+    await file?.close();
+  }
+  ctx.io.stderr.write(`${count} results${out === undefined ? '' : ` written to ${out}`}\n`);
+  return 0;
+}
+
+async function openForWriting(path: string) {
+  try {
+    return await open(path, 'w');
+  } catch (error) {
+    throw new UsageError(`cannot write '${path}': ${(error as Error).message}`);
+  }
+}
+
+/** `batch list`: the caller's newest jobs. */
+export async function list(ctx: CommandContext): Promise<number> {
+  const raw = stringOption(ctx.values, 'limit') ?? '20';
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new UsageError(`--limit must be an integer from 1 to 100, got '${raw}'`, 'batch list');
+  }
+  const page = await ctx.api().request<{ jobs: BatchJob[]; nextToken?: string }>('GET', '/v1/batch-jobs', {
+    query: { limit },
+    retry: true,
+  });
+  if (ctx.values.json) {
+    await printJson(ctx.io, page.body.jobs);
+  } else {
+    const lines = page.body.jobs.map(
+      (job) => `${progressLine(job)} model ${job.model} created ${job.createdAt}\n`,
+    );
+    await write(ctx.io.stdout, lines.join(''));
+  }
+  if (page.body.nextToken) ctx.io.stderr.write(`older jobs exist; showing the newest ${limit}\n`);
+  return 0;
+}
+
+/** `batch cancel <jobId>`. */
+export async function cancel(ctx: CommandContext): Promise<number> {
+  const response = await ctx.api().request<BatchJob>('POST', `${jobPath(ctx.args.jobId!)}/cancel`);
+  await printJson(ctx.io, response.body);
+  return 0;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
