@@ -1,5 +1,4 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import * as z from 'zod';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../shared/api-runtime';
 import { BadRequestError, NotFoundError } from '../shared/errors';
@@ -8,6 +7,7 @@ import { instrument } from '../shared/observability/instrument';
 import { tracer } from '../shared/observability/tracer';
 import type { Principal } from '../shared/principal';
 import { parseInput } from '../shared/validation';
+import * as z from '../shared/zod';
 import { cancelJob, jobIdFor, listResults, readJob, submitJob } from './batch-service';
 import { BatchStore } from './batch-store';
 import {
@@ -19,7 +19,10 @@ import {
 } from './contracts';
 
 const env = z
-  .object({ BATCH_TABLE_NAME: z.string().min(1), SUBMISSIONS_QUEUE_URL: z.string().min(1) })
+  .object({
+    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
+    SUBMISSIONS_QUEUE_URL: z.string().check(z.minLength(1)),
+  })
   .parse(process.env);
 
 // Our queues live in the function's own region: the regional endpoint serves them (and the local

@@ -7,8 +7,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import * as z from 'zod';
 import { decodePageToken, encodePageToken, keyTokenSchema } from '../shared/page-token';
+import * as z from '../shared/zod';
 import { BATCH_KEYS } from './batch-keys';
 import type { StoredItem } from './chunking';
 import type { BatchJob, ItemResult, JobStatus } from './contracts';
@@ -134,7 +134,7 @@ export class BatchStore {
               ...stored,
               [PK]: jobKey(job.jobId),
               [SK]: JOB,
-              [ownerIndex.partitionKey]: `OWNER#${job.owner}`,
+              [ownerIndex.partitionKey]: ownerPartition(job.owner),
               [ownerIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
             },
             { removeUndefinedValues: true },
@@ -259,10 +259,10 @@ export class BatchStore {
         IndexName: ownerIndex.name,
         KeyConditionExpression: '#g = :owner',
         ExpressionAttributeNames: { '#g': ownerIndex.partitionKey },
-        ExpressionAttributeValues: marshall({ ':owner': `OWNER#${owner}` }),
+        ExpressionAttributeValues: marshall({ ':owner': ownerPartition(owner) }),
         ScanIndexForward: false,
         Limit: limit,
-        ExclusiveStartKey: nextToken ? decodeJobsToken(nextToken) : undefined,
+        ExclusiveStartKey: nextToken ? decodeJobsToken(nextToken, owner) : undefined,
       }),
     );
     return {
@@ -353,13 +353,21 @@ function toResult(raw: Record<string, unknown>): ChunkResult {
   return { chunk: raw.chunk as number, results: JSON.parse(raw.results as string) as ItemResult[] };
 }
 
-const JobsTokenSchema = keyTokenSchema([PK, SK, ownerIndex.partitionKey, ownerIndex.sortKey]);
-const ResultsTokenSchema = z
-  .object({ chunk: z.number().int().min(0), offset: z.number().int().min(0) })
-  .strict();
+const ResultsTokenSchema = z.strictObject({
+  chunk: z.number().check(z.int(), z.minimum(0)),
+  offset: z.number().check(z.int(), z.minimum(0)),
+});
 
-function decodeJobsToken(token: string): Record<string, never> {
-  return decodePageToken(JobsTokenSchema, token) as unknown as Record<string, never>;
+function ownerPartition(owner: string): string {
+  return `OWNER#${owner}`;
+}
+
+/** Only a token from this owner's own listing resumes it. */
+function decodeJobsToken(token: string, owner: string): Record<string, never> {
+  const schema = keyTokenSchema([PK, SK, ownerIndex.partitionKey, ownerIndex.sortKey], {
+    [ownerIndex.partitionKey]: ownerPartition(owner),
+  });
+  return decodePageToken(schema, token) as unknown as Record<string, never>;
 }
 
 function decodeResultsToken(token: string): { chunk: number; offset: number } {

@@ -2,8 +2,8 @@
  * Batch inference: the shapes every batch component agrees on (API, submissions queue, fan-out,
  * work queue, worker, store). Behaviour lives in the modules beside this one.
  */
-import * as z from 'zod';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../shared/registry-schemas';
+import * as z from '../shared/zod';
 
 /** Job states; the last four are terminal. */
 export const JOB_STATUSES = [
@@ -24,61 +24,51 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
 
 /** One item: the inputs of a single inference, each with batch dimension 1 when the model batches. */
 export const BatchItemSchema = z.object({
-  id: z.string().min(1).max(128).optional(),
-  inputs: z.array(z.unknown()).min(1),
+  id: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  inputs: z.array(z.unknown()).check(z.minLength(1)),
 });
 
 /** `POST /v1/batch-jobs` body, and the body of a submissions-queue message (plus `owner`, `jobId`). */
-export const SubmitBatchJobSchema = z
-  .object({
-    model: ModelNameSchema,
-    /** A version number or an alias; the latest active version when absent. */
-    version: z.union([VersionSchema, AliasNameSchema]).optional(),
-    items: z.array(BatchItemSchema).min(1).max(100_000),
-  })
-  .strict();
+export const SubmitBatchJobSchema = z.strictObject({
+  model: ModelNameSchema,
+  /** A version number or an alias; the latest active version when absent. */
+  version: z.optional(z.union([VersionSchema, AliasNameSchema])),
+  items: z.array(BatchItemSchema).check(z.minLength(1), z.maxLength(100_000)),
+});
 export type SubmitBatchJob = z.infer<typeof SubmitBatchJobSchema>;
 
 /** The `Idempotency-Key` header of `POST /v1/batch-jobs`. */
 export const IdempotencyKeySchema = z
   .string()
-  .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters');
+  .check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters'));
+/** A job id, as the `/v1/batch-jobs/{jobId}` routes and queue messages name jobs. */
+export const JobIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 /** Path parameters of the `/v1/batch-jobs/{jobId}` routes. */
-export const JobPathSchema = z.object({
-  jobId: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
-});
+export const JobPathSchema = z.object({ jobId: z.optional(JobIdSchema) });
 /** `GET /v1/batch-jobs` query. */
-export const ListJobsQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    nextToken: z.string().max(2048).optional(),
-  })
-  .strict();
+export const ListJobsQuerySchema = z.strictObject({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
+  nextToken: z.optional(z.string().check(z.maxLength(2048))),
+});
 /** `GET /v1/batch-jobs/{jobId}/results` query. */
-export const ListResultsQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    nextToken: z.string().max(256).optional(),
-  })
-  .strict();
+export const ListResultsQuerySchema = z.strictObject({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 100),
+  nextToken: z.optional(z.string().check(z.maxLength(256))),
+});
 
 /** A message on the submissions queue: the queue's IAM policy is its authentication. */
-export const SubmissionMessageSchema = SubmitBatchJobSchema.extend({
-  owner: z.string().min(1).max(256),
-  jobId: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
-}).strict();
+export const SubmissionMessageSchema = z.strictObject({
+  ...SubmitBatchJobSchema.shape,
+  owner: z.string().check(z.minLength(1), z.maxLength(256)),
+  jobId: z.optional(JobIdSchema),
+});
 export type SubmissionMessage = z.infer<typeof SubmissionMessageSchema>;
 
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */
-export const WorkMessageSchema = z
-  .object({ jobId: z.string().min(1).max(64), chunk: z.number().int().min(0) })
-  .strict();
+export const WorkMessageSchema = z.strictObject({
+  jobId: z.string().check(z.minLength(1), z.maxLength(64)),
+  chunk: z.number().check(z.int(), z.minimum(0)),
+});
 export type WorkMessage = z.infer<typeof WorkMessageSchema>;
 
 export interface BatchJob {

@@ -1,18 +1,19 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
+import { $ZodError } from 'zod/v4/core';
 import { instrument } from '../shared/observability/instrument';
 import { logger } from '../shared/observability/logger';
+import * as z from '../shared/zod';
 import { enqueueWork, submitJob } from './batch-service';
-import { SubmissionMessageSchema } from './contracts';
+import { JobIdSchema, SubmissionMessageSchema } from './contracts';
 import { modelCache, sqs, store } from './worker-runtime';
 
-const env = z.object({ WORK_QUEUE_URL: z.string().min(1) }).parse(process.env);
+const env = z.object({ WORK_QUEUE_URL: z.string().check(z.minLength(1)) }).parse(process.env);
 
 const processor = new BatchProcessor(EventType.SQS);
 
 /** A job the API stored already; the API's own message. */
-const StoredJobMessageSchema = z.object({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
+const StoredJobMessageSchema = z.strictObject({ jobId: JobIdSchema });
 
 /**
  * One submissions-queue message: a job the API stored (`{ jobId }`), or a whole submission from an
@@ -41,7 +42,7 @@ async function fanOut(record: SQSRecord): Promise<void> {
 }
 
 function reasonOf(error: unknown): string {
-  if (error instanceof z.ZodError)
+  if (error instanceof $ZodError)
     return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
   return error instanceof Error ? error.message : String(error);
 }

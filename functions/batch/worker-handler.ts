@@ -1,9 +1,9 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
 import { backendDependencies } from '../shared/backend-runtime';
 import { instrument } from '../shared/observability/instrument';
 import { logger } from '../shared/observability/logger';
+import * as z from '../shared/zod';
 import { processChunk } from './batch-service';
 import { WorkMessageSchema } from './contracts';
 import { dynamodb, modelCache, store } from './worker-runtime';
@@ -11,7 +11,7 @@ import { dynamodb, modelCache, store } from './worker-runtime';
 const env = z
   .object({
     /** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
-    WORK_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1),
+    WORK_MAX_RECEIVE_COUNT: z.coerce.number().check(z.int(), z.minimum(1)),
   })
   .parse(process.env);
 

@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import * as z from 'zod';
 import { ModelCache } from '../shared/model-cache';
 import { tracer } from '../shared/observability/tracer';
 import { ModelRegistry } from '../shared/registry';
+import * as z from '../shared/zod';
 import { BatchStore } from './batch-store';
 
 /**
@@ -12,9 +12,9 @@ import { BatchStore } from './batch-store';
  */
 export const queueEnvironment = z
   .object({
-    BATCH_TABLE_NAME: z.string().min(1),
-    REGISTRY_TABLE_NAME: z.string().min(1),
-    REGISTRY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
+    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
+    REGISTRY_TABLE_NAME: z.string().check(z.minLength(1)),
+    REGISTRY_CACHE_TTL_MS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 5_000),
   })
   .parse(process.env);
 

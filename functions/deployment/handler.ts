@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import * as z from 'zod';
 import { NotFoundError } from '../shared/errors';
 import { instrument } from '../shared/observability/instrument';
 import { logger } from '../shared/observability/logger';
 import { tracer } from '../shared/observability/tracer';
 import { ModelRegistry, ModelVersionSchema } from '../shared/registry';
+import * as z from '../shared/zod';
 
 /**
  * Deploy-time work of the stack, as CloudFormation custom resources:
@@ -15,7 +15,7 @@ import { ModelRegistry, ModelVersionSchema } from '../shared/registry';
  * - `Custom::RegistrySeed` registers the models the endpoint serves, once it is in service, so the
  *   API routes to them with no manual step.
  */
-const env = z.object({ REGISTRY_TABLE_NAME: z.string().min(1) }).parse(process.env);
+const env = z.object({ REGISTRY_TABLE_NAME: z.string().check(z.minLength(1)) }).parse(process.env);
 
 const s3 = tracer.captureAWSv3Client(new S3Client({}));
 const registry = new ModelRegistry(
@@ -23,27 +23,28 @@ const registry = new ModelRegistry(
   env.REGISTRY_TABLE_NAME,
 );
 
+/** A custom resource property: CloudFormation passes the JSON we serialized as a string. */
+const parseJson = z.pipe(
+  z.string(),
+  z.transform((s: string) => JSON.parse(s) as unknown),
+);
+
 const ArchivesSchema = z.object({
-  Archives: z
-    .string()
-    .transform((s) => JSON.parse(s) as unknown)
-    .pipe(
-      z.array(
-        z.object({
-          sourceBucket: z.string(),
-          sourceKey: z.string(),
-          targetBucket: z.string(),
-          targetKey: z.string(),
-        }),
-      ),
+  Archives: z.pipe(
+    parseJson,
+    z.array(
+      z.object({
+        sourceBucket: z.string(),
+        sourceKey: z.string(),
+        targetBucket: z.string(),
+        targetKey: z.string(),
+      }),
     ),
+  ),
 });
 
 const SeedSchema = z.object({
-  Models: z
-    .string()
-    .transform((s) => JSON.parse(s) as unknown)
-    .pipe(z.array(ModelVersionSchema.omit({ createdAt: true, updatedAt: true }))),
+  Models: z.pipe(parseJson, z.array(z.omit(ModelVersionSchema, { createdAt: true, updatedAt: true }))),
 });
 type SeededModel = z.output<typeof SeedSchema>['Models'][number];
 

@@ -1,19 +1,19 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import * as z from 'zod';
 import { corsHeaders } from '../../lib/cors';
 import { header, json, requestIdOf } from '../shared/http';
 import { logger } from '../shared/observability/logger';
 import { buildOpenApiDocument } from '../shared/openapi';
+import * as z from '../shared/zod';
 
 const env = z
   .object({
-    PLATFORM_VERSION: z.string().min(1).default('unknown'),
-    ALLOWED_ORIGINS: z
-      .string()
-      .default('*')
-      .transform((s) => s.split(',').map((o) => o.trim())),
+    PLATFORM_VERSION: z._default(z.string().check(z.minLength(1)), 'unknown'),
+    ALLOWED_ORIGINS: z.pipe(
+      z._default(z.string(), '*'),
+      z.transform((s: string) => s.split(',').map((o) => o.trim())),
+    ),
   })
   .parse(process.env);
 

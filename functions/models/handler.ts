@@ -1,4 +1,3 @@
-import * as z from 'zod';
 import { type ApiRequest, apiHandler } from '../shared/api-handler';
 import { apiEnvironment, modelCache, rateLimiter, registry } from '../shared/api-runtime';
 import { NotFoundError } from '../shared/errors';
@@ -6,6 +5,7 @@ import { json, parseJsonBody } from '../shared/http';
 import { instrument } from '../shared/observability/instrument';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../shared/registry';
 import { parseInput } from '../shared/validation';
+import * as z from '../shared/zod';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -18,9 +18,9 @@ import {
 const service = new RegistryService(registry, modelCache);
 
 const PathSchema = z.object({
-  model: ModelNameSchema.optional(),
-  version: VersionSchema.optional(),
-  alias: AliasNameSchema.optional(),
+  model: z.optional(ModelNameSchema),
+  version: z.optional(VersionSchema),
+  alias: z.optional(AliasNameSchema),
 });
 
 async function route({ event, requestId }: ApiRequest) {

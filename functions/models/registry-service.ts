@@ -1,4 +1,3 @@
-import type * as z from 'zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../shared/errors';
 import type { ModelCache } from '../shared/model-cache';
 import {
@@ -10,6 +9,7 @@ import {
   type Page,
   versionNotFound,
 } from '../shared/registry';
+import type * as z from '../shared/zod';
 import type {
   ListModelsQuerySchema,
   PutAliasSchema,

@@ -1,10 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import * as z from 'zod';
 import { ModelCache } from './model-cache';
 import { tracer } from './observability/tracer';
 import { RateLimitTiersSchema } from './rate-limit-config';
 import { RateLimiter } from './rate-limiter';
 import { ModelRegistry } from './registry';
+import * as z from './zod';
 
 /**
  * What every authenticated API function shares in a container: its environment, parsed once at
@@ -13,18 +13,21 @@ import { ModelRegistry } from './registry';
  */
 export const apiEnvironment = z
   .object({
-    REGISTRY_TABLE_NAME: z.string().min(1),
-    RATE_LIMIT_TABLE_NAME: z.string().min(1),
-    RATE_LIMIT_TIERS: z
-      .string()
-      .transform((s) => JSON.parse(s) as unknown)
-      .pipe(RateLimitTiersSchema),
-    ALLOWED_ORIGINS: z
-      .string()
-      .default('*')
-      .transform((s) => s.split(',').map((o) => o.trim())),
+    REGISTRY_TABLE_NAME: z.string().check(z.minLength(1)),
+    RATE_LIMIT_TABLE_NAME: z.string().check(z.minLength(1)),
+    RATE_LIMIT_TIERS: z.pipe(
+      z.pipe(
+        z.string(),
+        z.transform((s: string) => JSON.parse(s) as unknown),
+      ),
+      RateLimitTiersSchema,
+    ),
+    ALLOWED_ORIGINS: z.pipe(
+      z._default(z.string(), '*'),
+      z.transform((s: string) => s.split(',').map((o) => o.trim())),
+    ),
     /** How long a container reuses a registry read; the bound on cross-container staleness. */
-    REGISTRY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
+    REGISTRY_CACHE_TTL_MS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 5_000),
   })
   .parse(process.env);
 

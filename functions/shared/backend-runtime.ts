@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import * as z from 'zod';
 import type { InferenceDependencies } from '../inference/inference-service';
 import { CircuitBreaker, CircuitSettingsSchema } from './circuit-breaker';
 import { tracer } from './observability/tracer';
+import * as z from './zod';
 
 /**
  * What a function that calls model backends builds once per container from its environment: the
@@ -17,12 +17,15 @@ export function backendDependencies(
 ): InferenceDependencies {
   const env = z
     .object({
-      BACKEND_TIMEOUT_MS: z.coerce.number().int().positive().default(defaultTimeoutMs),
-      CIRCUIT_TABLE_NAME: z.string().min(1),
-      CIRCUIT_SETTINGS: z
-        .string()
-        .transform((s) => JSON.parse(s) as unknown)
-        .pipe(CircuitSettingsSchema),
+      BACKEND_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.positive()), defaultTimeoutMs),
+      CIRCUIT_TABLE_NAME: z.string().check(z.minLength(1)),
+      CIRCUIT_SETTINGS: z.pipe(
+        z.pipe(
+          z.string(),
+          z.transform((s: string) => JSON.parse(s) as unknown),
+        ),
+        CircuitSettingsSchema,
+      ),
     })
     .parse(process.env);
   return {

@@ -6,30 +6,30 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import * as z from 'zod';
 import { COUNTER_KEYS } from './counter-keys';
 import type { Backend } from './registry';
+import * as z from './zod';
 
 const CIRCUIT_KEYS = COUNTER_KEYS;
 
 export const CircuitSettingsSchema = z.object({
   /** Retryable failures within `windowSeconds` that open the circuit. */
-  failureThreshold: z.number().int().min(1),
-  windowSeconds: z.number().int().min(1),
+  failureThreshold: z.number().check(z.int(), z.minimum(1)),
+  windowSeconds: z.number().check(z.int(), z.minimum(1)),
   /** How long an open circuit fails fast before one probe may go through. */
-  cooldownSeconds: z.number().int().min(1),
+  cooldownSeconds: z.number().check(z.int(), z.minimum(1)),
   /** How long a probe may take before another container may probe instead (a container can die mid-probe). */
-  probeTimeoutSeconds: z.number().int().min(1),
+  probeTimeoutSeconds: z.number().check(z.int(), z.minimum(1)),
   /** How long a container reuses the circuit state it read. */
-  cacheTtlMs: z.number().int().min(0),
+  cacheTtlMs: z.number().check(z.int(), z.minimum(0)),
 });
 export type CircuitSettings = z.infer<typeof CircuitSettingsSchema>;
 
 const StateSchema = z.object({
   state: z.enum(['OPEN', 'HALF_OPEN']),
   openedAt: z.number(),
-  probeStartedAt: z.number().optional(),
-  probeOwner: z.string().optional(),
+  probeStartedAt: z.optional(z.number()),
+  probeOwner: z.optional(z.string()),
 });
 type StoredState = z.infer<typeof StateSchema>;
 

@@ -3,8 +3,8 @@
  * `InferenceRequest` and checks it against a model signature, so that a bad request is answered
  * before any backend call. Shared by the inference handler and the local model server.
  */
-import * as z from 'zod';
 import { DATATYPES, type Datatype, type ModelSignature, type TensorSignature } from './model-signature';
+import * as z from './zod';
 
 /** A request the protocol or the model's signature does not allow; the message is safe to show to clients. */
 export class InvalidInferenceRequestError extends Error {
@@ -84,14 +84,14 @@ const parametersSchema = z.record(
   expecting('an object'),
 );
 
-const nameSchema = z.string(expecting('a string')).min(1, 'must not be empty');
+const nameSchema = z.string(expecting('a string')).check(z.minLength(1, 'must not be empty'));
 
 // `datatype` and `data` values are checked by hand below, for messages that name the tensor and the element.
 /** The body of a v2 inference request, as JSON (also the source of its OpenAPI schema). */
 export const requestSchema = z.object(
   {
-    id: z.string(expecting('a string')).optional(),
-    parameters: parametersSchema.optional(),
+    id: z.optional(z.string(expecting('a string'))),
+    parameters: z.optional(parametersSchema),
     inputs: z
       .array(
         z.object(
@@ -99,21 +99,21 @@ export const requestSchema = z.object(
             name: nameSchema,
             shape: z.array(z.number(expecting('a number')), expecting('an array of numbers')),
             datatype: z.string(expecting('a string')),
-            parameters: parametersSchema.optional(),
+            parameters: z.optional(parametersSchema),
             // Absent when the input comes as binary data (`parameters.binary_data_size`).
-            data: z.custom<unknown[]>((value) => Array.isArray(value), expecting('an array')).optional(),
+            data: z.optional(z.custom<unknown[]>((value) => Array.isArray(value), expecting('an array'))),
           },
           expecting('an object'),
         ),
         expecting('an array'),
       )
-      .min(1, 'must contain at least one input'),
-    outputs: z
-      .array(
-        z.object({ name: nameSchema, parameters: parametersSchema.optional() }, expecting('an object')),
+      .check(z.minLength(1, 'must contain at least one input')),
+    outputs: z.optional(
+      z.array(
+        z.object({ name: nameSchema, parameters: z.optional(parametersSchema) }, expecting('an object')),
         expecting('an array'),
-      )
-      .optional(),
+      ),
+    ),
   },
   expecting('a JSON object'),
 );

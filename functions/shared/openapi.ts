@@ -3,11 +3,10 @@
  * the handlers validate with, so the document cannot drift from what the API accepts. Only
  * SDK-free modules are imported here: the health function serves the document.
  */
-import * as z from 'zod';
 import { ROUTES, type Route } from '../../lib/routes';
 import {
   IdempotencyKeySchema,
-  JobPathSchema,
+  JobIdSchema,
   ListJobsQuerySchema,
   ListResultsQuerySchema,
   SubmitBatchJobSchema,
@@ -26,6 +25,7 @@ import {
   ModelVersionSchema,
   VersionSchema,
 } from './registry-schemas';
+import * as z from './zod';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -34,12 +34,12 @@ type JsonSchema = Record<string, unknown>;
  * clients send them (`io: 'input'`: defaults make fields optional, refinements that JSON Schema
  * cannot express are left to the handler); what JSON Schema cannot express at all becomes `{}`.
  */
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): JsonSchema {
+function jsonSchema(schema: z.ZodMiniType, io: 'input' | 'output' = 'input'): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
     unrepresentable: 'any',
-    // zod's `.readonly()` means "immutable once parsed"; OpenAPI's `readOnly` means "never sent".
+    // zod's `readonly` means "immutable once parsed"; OpenAPI's `readOnly` means "never sent".
     override: (ctx) => {
       delete ctx.jsonSchema.readOnly;
     },
@@ -50,7 +50,7 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): JsonSc
 const key = (route: Pick<Route, 'method' | 'path'>) => `${route.method} ${route.path}`;
 
 /** Request bodies, by route; every POST, PUT and PATCH route not listed here takes no body. */
-const REQUEST_BODIES: Readonly<Record<string, z.ZodType>> = {
+const REQUEST_BODIES: Readonly<Record<string, z.ZodMiniType>> = {
   'POST /v2/models/{model}/infer': InferenceRequestSchema,
   'POST /v2/models/{model}/versions/{version}/infer': InferenceRequestSchema,
   'POST /v1/models': RegisterVersionSchema,
@@ -59,14 +59,14 @@ const REQUEST_BODIES: Readonly<Record<string, z.ZodType>> = {
   'POST /v1/batch-jobs': SubmitBatchJobSchema,
 };
 
-const QUERIES: Readonly<Record<string, z.ZodObject>> = {
+const QUERIES: Readonly<Record<string, z.ZodMiniObject>> = {
   'GET /v1/models': ListModelsQuerySchema,
   'GET /v1/batch-jobs': ListJobsQuerySchema,
   'GET /v1/batch-jobs/{jobId}/results': ListResultsQuerySchema,
 };
 
 /** Success status and, where a zod schema describes it, the response body. */
-const SUCCESS: Readonly<Record<string, { status: number; description: string; schema?: z.ZodType }>> = {
+const SUCCESS: Readonly<Record<string, { status: number; description: string; schema?: z.ZodMiniType }>> = {
   'POST /v1/models': {
     status: 201,
     description: 'registered (`Location` names it)',
@@ -124,7 +124,7 @@ function pathParameterSchema(name: string, route: Route): JsonSchema {
     case 'alias':
       return jsonSchema(AliasNameSchema);
     case 'jobId':
-      return jsonSchema(JobPathSchema.shape.jobId.unwrap());
+      return jsonSchema(JobIdSchema);
     default:
       throw new Error(`no schema for path parameter ${name} of ${key(route)}`);
   }

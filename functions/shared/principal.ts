@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import * as z from 'zod';
 import { SCOPES, type Scope } from '../../lib/routes';
+import * as z from './zod';
 
 /** Who is calling, as the authorizer hands it to every handler. */
 export interface Principal {
@@ -13,9 +13,9 @@ const KNOWN_SCOPES = new Set<string>(SCOPES);
 
 /** The authorizer's context as API Gateway passes it: every value is a string. */
 const AuthorizerContextSchema = z.object({
-  sub: z.string().min(1),
-  scopes: z.string().default(''),
-  tier: z.string().min(1).default('standard'),
+  sub: z.string().check(z.minLength(1)),
+  scopes: z._default(z.string(), ''),
+  tier: z._default(z.string().check(z.minLength(1)), 'standard'),
 });
 
 /** The caller of a route behind the authorizer; undefined on public routes. */

@@ -2,8 +2,9 @@
  * The registry's zod schemas, apart from its DynamoDB code so that modules which only describe or
  * validate shapes (the OpenAPI document served by the health function) bundle no AWS SDK.
  */
-import * as z from 'zod';
+
 import { DATATYPES } from './model-signature';
+import * as z from './zod';
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Versions are positive integers, as Triton's version folders are. */
@@ -13,40 +14,45 @@ export const ALIAS_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 
 export const ModelNameSchema = z
   .string()
-  .regex(MODEL_NAME, 'must be 1-64 letters, digits, _ . - and start alphanumeric');
-export const VersionSchema = z.string().regex(MODEL_VERSION, 'must be a positive integer');
+  .check(z.regex(MODEL_NAME, 'must be 1-64 letters, digits, _ . - and start alphanumeric'));
+export const VersionSchema = z.string().check(z.regex(MODEL_VERSION, 'must be a positive integer'));
 export const AliasNameSchema = z
   .string()
-  .regex(ALIAS_NAME, 'must be 1-32 letters, digits, _ - and start with a letter');
+  .check(z.regex(ALIAS_NAME, 'must be 1-32 letters, digits, _ - and start with a letter'));
 
 export const TensorSignatureSchema = z.object({
-  name: z.string().min(1).max(128),
+  name: z.string().check(z.minLength(1), z.maxLength(128)),
   datatype: z.enum(DATATYPES),
-  shape: z.array(z.number().int().min(-1)).min(0).max(16).readonly(),
+  shape: z.readonly(z.array(z.number().check(z.int(), z.minimum(-1))).check(z.minLength(0), z.maxLength(16))),
 });
 
 /** Where a version is served: a SageMaker endpoint (and variant, and model on multi-model endpoints). */
 export const BackendSchema = z.object({
-  endpointName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'must be a SageMaker endpoint name'),
-  variant: z.string().min(1).max(63).optional(),
-  targetModel: z.string().min(1).max(1024).optional(),
-  weight: z.number().int().min(1).max(100).default(100),
+  endpointName: z
+    .string()
+    .check(z.regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'must be a SageMaker endpoint name')),
+  variant: z.optional(z.string().check(z.minLength(1), z.maxLength(63))),
+  targetModel: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  weight: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(100)), 100),
 });
 export type Backend = z.infer<typeof BackendSchema>;
 
 export const VERSION_STATUSES = ['ACTIVE', 'DISABLED'] as const;
 
+/** Labels: short string keys to string values. */
+export const LabelsSchema = z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(256)));
+
 export const ModelVersionSchema = z.object({
   name: ModelNameSchema,
   version: VersionSchema,
-  platform: z.string().min(1).max(64),
-  inputs: z.array(TensorSignatureSchema).min(1).max(64).readonly(),
-  outputs: z.array(TensorSignatureSchema).min(1).max(64).readonly(),
-  maxBatchSize: z.number().int().min(0),
-  backends: z.array(BackendSchema).min(1).max(16),
+  platform: z.string().check(z.minLength(1), z.maxLength(64)),
+  inputs: z.readonly(z.array(TensorSignatureSchema).check(z.minLength(1), z.maxLength(64))),
+  outputs: z.readonly(z.array(TensorSignatureSchema).check(z.minLength(1), z.maxLength(64))),
+  maxBatchSize: z.number().check(z.int(), z.minimum(0)),
+  backends: z.array(BackendSchema).check(z.minLength(1), z.maxLength(16)),
   status: z.enum(VERSION_STATUSES),
-  description: z.string().max(1024).optional(),
-  labels: z.record(z.string().max(128), z.string().max(256)).optional(),
+  description: z.optional(z.string().check(z.maxLength(1024))),
+  labels: z.optional(LabelsSchema),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -54,12 +60,12 @@ export type ModelVersion = z.infer<typeof ModelVersionSchema>;
 
 export const AliasRouteSchema = z.object({
   version: VersionSchema,
-  weight: z.number().int().min(1).max(100),
+  weight: z.number().check(z.int(), z.minimum(1), z.maximum(100)),
 });
 export const AliasSchema = z.object({
   name: ModelNameSchema,
   alias: AliasNameSchema,
-  routes: z.array(AliasRouteSchema).min(1).max(16),
+  routes: z.array(AliasRouteSchema).check(z.minLength(1), z.maxLength(16)),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -101,7 +101,7 @@ export class ModelRegistry {
         IndexName: modelsIndex.name,
         KeyConditionExpression: '#g = :models',
         ExpressionAttributeNames: { '#g': modelsIndex.partitionKey },
-        ExpressionAttributeValues: marshall({ ':models': 'MODELS' }),
+        ExpressionAttributeValues: marshall({ ':models': MODELS_PARTITION }),
         Limit: limit,
         ExclusiveStartKey: nextToken ? decodePageToken(ModelsTokenSchema, nextToken) : undefined,
       }),
@@ -222,7 +222,7 @@ export class ModelRegistry {
           Item: marshall({
             [PK]: modelKey(name),
             [SK]: HEADER,
-            [modelsIndex.partitionKey]: 'MODELS',
+            [modelsIndex.partitionKey]: MODELS_PARTITION,
             [modelsIndex.sortKey]: name,
             name,
             createdAt,
@@ -261,4 +261,8 @@ export function latestActiveVersion(versions: readonly ModelVersion[]): ModelVer
   return versions.filter((v) => v.status === 'ACTIVE').at(-1);
 }
 
-const ModelsTokenSchema = keyTokenSchema([PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey]);
+/** The one partition of the models index: every model's header item. */
+const MODELS_PARTITION = 'MODELS';
+const ModelsTokenSchema = keyTokenSchema([PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey], {
+  [modelsIndex.partitionKey]: MODELS_PARTITION,
+});

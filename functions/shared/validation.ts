@@ -1,8 +1,8 @@
-import type * as z from 'zod';
 import { BadRequestError } from './errors';
+import type * as z from './zod';
 
 /** Parses input with a zod schema, turning its issues into one 400 that names each bad field. */
-export function parseInput<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
+export function parseInput<T extends z.ZodMiniType>(schema: T, input: unknown, what: string): z.output<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const details = result.error.issues.map((issue) => ({

@@ -249,6 +249,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(second.items.map((j) => j.jobId)).toEqual(['old']);
     expect(second.nextToken).toBeUndefined();
     await expect(store.listJobs('carol', 2, 'bm90LWEtdG9rZW4')).rejects.toBeInstanceOf(BadRequestError);
+    // Another owner's real token resumes nothing of theirs: a 400, not DynamoDB's boundary error.
+    await expect(store.listJobs('dave', 2, first.nextToken)).rejects.toBeInstanceOf(BadRequestError);
   });
 
   it('counts every item once when every message is delivered twice', async () => {

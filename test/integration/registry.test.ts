@@ -98,6 +98,15 @@ describe('ModelRegistry on dynalite', () => {
     'not-base64!',
     Buffer.from('{"pk":{"N":"1"}}').toString('base64url'),
     Buffer.from('[]').toString('base64url'),
+    // Well formed, but outside the models partition: DynamoDB would reject the query.
+    Buffer.from(
+      JSON.stringify({
+        pk: { S: 'MODEL#a' },
+        sk: { S: 'MODEL' },
+        gsi1pk: { S: 'OWNER#x' },
+        gsi1sk: { S: 'a' },
+      }),
+    ).toString('base64url'),
   ])('answers 400 for a nextToken it did not issue (%s)', async (token) => {
     await expect(registry.listModels(2, token)).rejects.toBeInstanceOf(BadRequestError);
   });
