@@ -3,12 +3,15 @@ import type { AddressInfo } from 'node:net';
 
 export interface SecretsManagerEmulator {
   readonly url: string;
+  readonly port: number;
   close(): Promise<void>;
 }
 
 /**
- * The one Secrets Manager call the platform makes (GetSecretValue), over the AWS JSON 1.1 protocol
- * the SDK speaks, so the authorizer reads its signing key locally exactly as it does in AWS.
+ * The one Secrets Manager read the platform makes, GetSecretValue, in both forms: the AWS JSON 1.1
+ * protocol the SDK speaks, and the AWS Parameters and Secrets Lambda extension's local HTTP API
+ * (`GET /secretsmanager/get?secretId=...` with the session token header), which the authorizer
+ * uses. Handlers find it through the same variables they read in AWS.
  */
 export async function startSecretsManager(
   secrets: Record<string, string>,
@@ -22,6 +25,14 @@ export async function startSecretsManager(
         res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' });
         res.end(JSON.stringify(body));
       };
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (req.method === 'GET' && url.pathname === '/secretsmanager/get') {
+        // The extension answers only callers that show the function's session token.
+        if (!req.headers['x-aws-parameters-secrets-token']) {
+          return reply(401, { message: 'missing X-Aws-Parameters-Secrets-Token' });
+        }
+        return answer(url.searchParams.get('secretId'));
+      }
       if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
         return reply(400, { __type: 'UnsupportedOperation', message: 'only GetSecretValue is emulated' });
       }
@@ -31,27 +42,32 @@ export async function startSecretsManager(
       } catch {
         return reply(400, { __type: 'InvalidRequestException', message: 'body is not JSON' });
       }
-      const value = typeof secretId === 'string' ? secrets[secretId] : undefined;
-      if (value === undefined) {
-        return reply(400, {
-          __type: 'ResourceNotFoundException',
-          message: "Secrets Manager can't find the specified secret.",
+      answer(secretId);
+
+      function answer(secretId: unknown) {
+        const value = typeof secretId === 'string' ? secrets[secretId] : undefined;
+        if (value === undefined) {
+          return reply(400, {
+            __type: 'ResourceNotFoundException',
+            message: "Secrets Manager can't find the specified secret.",
+          });
+        }
+        reply(200, {
+          ARN: secretId,
+          Name: String(secretId).split(':').pop(),
+          SecretString: value,
+          VersionId: 'local',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: 0,
         });
       }
-      reply(200, {
-        ARN: secretId,
-        Name: String(secretId).split(':').pop(),
-        SecretString: value,
-        VersionId: 'local',
-        VersionStages: ['AWSCURRENT'],
-        CreatedDate: 0,
-      });
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const { port: bound } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${bound}`,
+    port: bound,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

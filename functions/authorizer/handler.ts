@@ -1,46 +1,42 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
-import * as z from 'zod';
 import { logger } from '../shared/observability/logger';
 import { policyFor } from './policy';
+import { signingKeyFromExtension } from './signing-key';
 import { createTokenVerifier, InvalidTokenError } from './token-verifier';
 
-const env = z
-  .object({
+/**
+ * The environment, checked at load so a misconfigured authorizer fails its first cold start. By
+ * hand rather than with a schema library: this bundle's size is the first request's latency.
+ */
+const env = (() => {
+  const value = (name: string) => process.env[name] || undefined;
+  const read = {
     /** HS256 mode: the Secrets Manager secret holding the shared signing key. */
-    JWT_SECRET_ARN: z.string().min(1).optional(),
+    JWT_SECRET_ARN: value('JWT_SECRET_ARN'),
     /** OIDC mode: the issuer's JWKS URL (RS256/ES256). */
-    JWKS_URL: z.url().optional(),
-    JWT_ISSUER: z.string().min(1).optional(),
-    JWT_AUDIENCE: z.string().min(1).optional(),
-  })
-  .refine(
-    (e) => Boolean(e.JWT_SECRET_ARN) !== Boolean(e.JWKS_URL),
-    'set exactly one of JWT_SECRET_ARN and JWKS_URL',
-  )
-  .parse(process.env);
-
-/** The signing key is read once per container; a failed read is retried on the next request. */
-function secretKey(secretId: string): () => Promise<Uint8Array> {
-  const client = new SecretsManagerClient({});
-  let pending: Promise<Uint8Array> | undefined;
-  return () => {
-    pending ??= client.send(new GetSecretValueCommand({ SecretId: secretId })).then(
-      ({ SecretString }) => {
-        if (!SecretString) throw new Error(`secret ${secretId} has no string value`);
-        return new TextEncoder().encode(SecretString);
-      },
-      (error: unknown) => {
-        pending = undefined;
-        throw error;
-      },
-    );
-    return pending;
+    JWKS_URL: value('JWKS_URL'),
+    JWT_ISSUER: value('JWT_ISSUER'),
+    JWT_AUDIENCE: value('JWT_AUDIENCE'),
+    /** Lambda's own session token, which the secrets extension asks for. */
+    AWS_SESSION_TOKEN: value('AWS_SESSION_TOKEN'),
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: value('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT'),
   };
-}
+  if (Boolean(read.JWT_SECRET_ARN) === Boolean(read.JWKS_URL)) {
+    throw new Error('set exactly one of JWT_SECRET_ARN and JWKS_URL');
+  }
+  if (read.JWKS_URL && !URL.canParse(read.JWKS_URL)) throw new Error('JWKS_URL must be a URL');
+  if (read.JWT_SECRET_ARN && !read.AWS_SESSION_TOKEN) {
+    throw new Error('AWS_SESSION_TOKEN is needed to read JWT_SECRET_ARN through the secrets extension');
+  }
+  const port = Number(read.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? 2773);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new Error('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT must be a port number');
+  }
+  return { ...read, extensionPort: port };
+})();
 
 const jwks = env.JWKS_URL ? createRemoteJWKSet(new URL(env.JWKS_URL)) : undefined;
 const verify = jwks
@@ -51,7 +47,11 @@ const verify = jwks
       audience: env.JWT_AUDIENCE,
     })
   : createTokenVerifier({
-      key: secretKey(env.JWT_SECRET_ARN!),
+      key: signingKeyFromExtension({
+        secretId: env.JWT_SECRET_ARN!,
+        port: env.extensionPort,
+        sessionToken: env.AWS_SESSION_TOKEN!,
+      }),
       algorithms: ['HS256'],
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -24,7 +23,14 @@ type Handler = (
 /** Imports the authorizer afresh, as a new Lambda container would, with this environment. */
 async function coldStart(env: Record<string, string>): Promise<Handler> {
   vi.resetModules();
-  for (const key of ['JWT_SECRET_ARN', 'JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) delete process.env[key];
+  for (const key of [
+    'JWT_SECRET_ARN',
+    'JWKS_URL',
+    'JWT_ISSUER',
+    'JWT_AUDIENCE',
+    'PARAMETERS_SECRETS_EXTENSION_HTTP_PORT',
+  ])
+    delete process.env[key];
   Object.assign(process.env, { AWS_REGION: 'us-east-1', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
   return (await import('../../functions/authorizer/handler')).handler as unknown as Handler;
 }
@@ -37,15 +43,16 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
 
   beforeAll(async () => {
     secrets = await startSecretsManager({ [secretArn]: secret });
-    handler = await coldStart({
-      JWT_SECRET_ARN: secretArn,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    });
+    handler = await coldStart(hs256Environment());
   });
   afterAll(async () => {
     await secrets.close();
+  });
+
+  const hs256Environment = () => ({
+    JWT_SECRET_ARN: secretArn,
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(secrets.port),
+    AWS_SESSION_TOKEN: 'session-token',
   });
 
   const sign = (claims: Record<string, unknown>, key = secret) =>
@@ -79,20 +86,35 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
     await expect(handler(event(token), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
   });
 
-  it('reads the signing key from Secrets Manager once per container', async () => {
+  it('reads the signing key through the secrets extension once per container', async () => {
     // Prepare: a fresh container
-    const cold = await coldStart({
-      JWT_SECRET_ARN: secretArn,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    });
-    const send = vi.spyOn(SecretsManagerClient.prototype, 'send');
+    const cold = await coldStart(hs256Environment());
+    const read = vi.spyOn(globalThis, 'fetch');
     // Act
     for (let i = 0; i < 5; i++) await cold(event(await sign({ scope: 'models:read' })), lambdaContext());
     // Assess
-    expect(send).toHaveBeenCalledTimes(1);
-    send.mockRestore();
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(String(read.mock.calls[0]![0])).toBe(
+      `http://localhost:${secrets.port}/secretsmanager/get?secretId=${encodeURIComponent(secretArn)}`,
+    );
+    expect(read.mock.calls[0]![1]?.headers).toEqual({ 'X-Aws-Parameters-Secrets-Token': 'session-token' });
+    read.mockRestore();
+  });
+
+  it('retries a failed key read on the next request', async () => {
+    const cold = await coldStart({ ...hs256Environment(), JWT_SECRET_ARN: `${secretArn}-missing` });
+    const token = await sign({ scope: 'models:read' });
+    await expect(cold(event(token), lambdaContext())).rejects.toThrow(/secret .*-missing: 400/);
+    const read = vi.spyOn(globalThis, 'fetch');
+    await expect(cold(event(token), lambdaContext())).rejects.toThrow(/400/);
+    expect(read).toHaveBeenCalledTimes(1);
+    read.mockRestore();
+  });
+
+  it('refuses to start without the session token the extension asks for', async () => {
+    await expect(coldStart({ ...hs256Environment(), AWS_SESSION_TOKEN: '' })).rejects.toThrow(
+      /AWS_SESSION_TOKEN/,
+    );
   });
 });
 
