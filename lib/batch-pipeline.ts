@@ -4,6 +4,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import type { CircuitSettings } from '../functions/shared/circuit-breaker';
+import { SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
 import type { BatchTable } from './batch-table';
 import { MonitoredQueue } from './monitored-queue';
 import { PlatformFunction } from './platform-function';
@@ -76,7 +77,7 @@ export class BatchPipeline extends Construct {
   public readonly work: MonitoredQueue;
   public readonly fanOutFunction: PlatformFunction;
   public readonly workerFunction: PlatformFunction;
-  /** Dead letters and oldest message age of both queues, for whoever adds alarm actions. */
+  /** Dead letters and oldest message age of both queues; the stack adds their actions. */
   public readonly alarms: readonly Alarm[];
 
   constructor(scope: Construct, id: string, props: BatchPipelineProps) {
@@ -104,11 +105,12 @@ export class BatchPipeline extends Construct {
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
     });
-    this.alarms = [this.submissions, this.work].flatMap((q) => [q.deadLetterAlarm, q.oldestMessageAlarm]);
+    this.alarms = [this.submissions, this.work].flatMap((q) => q.alarms);
 
     // Fan-out: one submission becomes a job record, its chunks and one work message per chunk.
     this.fanOutFunction = new PlatformFunction(this, 'FanOutFunction', {
       ...BATCH_FUNCTIONS.fanOut,
+      serviceName: SERVICE_NAMES.batchFanOut,
       projectRoot: props.projectRoot,
       timeout: fanOutTimeout,
       environment: {
@@ -131,6 +133,7 @@ export class BatchPipeline extends Construct {
     // Worker: the event source's maximum concurrency is what bounds batch load on the endpoints.
     this.workerFunction = new PlatformFunction(this, 'WorkerFunction', {
       ...BATCH_FUNCTIONS.worker,
+      serviceName: SERVICE_NAMES.batchWorker,
       projectRoot: props.projectRoot,
       timeout: props.workerTimeout,
       environment: {

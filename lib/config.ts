@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { CircuitSettings } from '../functions/shared/circuit-breaker';
 import { RateLimitTiersSchema } from '../functions/shared/rate-limit-config';
+import type { AlarmThresholds } from './platform-alarms';
 
 /**
  * Deployment configuration, read from `cdk.json` context (or `-c key=value`) and validated at synth.
@@ -69,6 +70,8 @@ export const PlatformConfigSchema = z
     /** Stage-wide throttling: steady requests per second and burst. */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
     throttleBurstLimit: z.coerce.number().int().min(1).default(2000),
+    /** Requests one client IP may send in five minutes before the web application firewall blocks it. */
+    wafRateLimitPerIp: z.coerce.number().int().min(10).max(2_000_000_000).default(2000),
     /** Retryable backend failures within `circuitWindowSeconds` that open a backend's circuit. */
     circuitFailureThreshold: z.coerce.number().int().min(1).default(5),
     circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),
@@ -90,6 +93,22 @@ export const PlatformConfigSchema = z
     batchWorkerTimeoutSeconds: z.coerce.number().int().min(90).max(900).default(120),
     /** Age of the oldest message on a batch queue that raises its alarm. */
     batchOldestMessageAgeAlarmSeconds: z.coerce.number().int().min(60).max(1_209_600).default(900),
+    /** E-mail address subscribed to the alarm topic; without one the topic has no subscribers. */
+    alarmEmail: z.email().optional(),
+    /** Share of API requests answered with a 5xx (percent, over 5 minutes) that raises the alarm. */
+    apiServerErrorRateAlarmPercent: z.coerce.number().gt(0).max(100).default(1),
+    /** API Gateway p99 latency (ms, over 5 minutes) that raises the alarm. */
+    apiLatencyP99AlarmMs: z.coerce.number().int().min(1).max(60_000).default(2000),
+    /** SageMaker p99 model latency (ms, over 5 minutes) that raises the alarm. */
+    modelLatencyP99AlarmMs: z.coerce.number().int().min(1).max(60_000).default(1000),
+    /** Endpoint `Invocation5XXErrors` in 5 minutes that raise the alarm. */
+    endpointServerErrorsAlarmCount: z.coerce.number().int().min(1).default(5),
+    /** Errors of one function in 5 minutes that raise its alarm. */
+    lambdaErrorsAlarmCount: z.coerce.number().int().min(1).default(5),
+    /** Throttles of one function in 5 minutes that raise its alarm. */
+    lambdaThrottlesAlarmCount: z.coerce.number().int().min(1).default(1),
+    /** Circuit breakers opened (inference and batch worker together) in 5 minutes that raise the alarm. */
+    circuitOpenedAlarmCount: z.coerce.number().int().min(1).default(1),
     /** Per-principal limits by the token's `tier` claim; tokens without a known tier get `standard`. */
     rateLimitTiers: z.preprocess(jsonObject, RateLimitTiersSchema).default({
       standard: { limit: 600, windowSeconds: 60 },
@@ -121,6 +140,19 @@ export function circuitSettingsOf(config: PlatformConfig): CircuitSettings {
     cooldownSeconds: config.circuitCooldownSeconds,
     probeTimeoutSeconds: 30,
     cacheTtlMs: 1000,
+  };
+}
+
+/** The alarm thresholds of `PlatformAlarms`, in the units CloudWatch reports. */
+export function alarmThresholdsOf(config: PlatformConfig): AlarmThresholds {
+  return {
+    apiServerErrorRatePercent: config.apiServerErrorRateAlarmPercent,
+    apiLatencyP99Ms: config.apiLatencyP99AlarmMs,
+    modelLatencyP99Ms: config.modelLatencyP99AlarmMs,
+    endpointServerErrors: config.endpointServerErrorsAlarmCount,
+    lambdaErrors: config.lambdaErrorsAlarmCount,
+    lambdaThrottles: config.lambdaThrottlesAlarmCount,
+    circuitsOpened: config.circuitOpenedAlarmCount,
   };
 }
 

@@ -1,13 +1,21 @@
 import * as path from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  ParamsAndSecretsLayerVersion,
+  ParamsAndSecretsLogLevel,
+  ParamsAndSecretsVersions,
+} from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
+import { ApiFirewall } from './api-firewall';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
-import { circuitSettingsOf, type PlatformConfig } from './config';
+import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
 import { CounterTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
 import { ModelStore } from './model-store';
+import { OperationsDashboard } from './operations-dashboard';
+import { PlatformAlarms } from './platform-alarms';
 import { PlatformApi } from './platform-api';
 import { PROJECT_ROOT } from './project-root';
 import { RegistrySeed } from './registry-seed';
@@ -47,6 +55,9 @@ export class InferencePlatformStack extends Stack {
   public readonly modelStore: ModelStore;
   public readonly batchTable: BatchTable;
   public readonly batch: BatchPipeline;
+  /** Alarms and the SNS topic they notify. */
+  public readonly alarms: PlatformAlarms;
+  public readonly dashboard: OperationsDashboard;
   /** Present in HS256 mode only (no `jwksUrl` configured). */
   public readonly signingSecret?: JwtSigningSecret;
 
@@ -106,6 +117,17 @@ export class InferencePlatformStack extends Stack {
       authorizerCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
+      // HS256 mode reads the signing key through the extension: no SDK in the authorizer's bundle.
+      authorizerParamsAndSecrets: config.jwksUrl
+        ? undefined
+        : ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+            cacheEnabled: true,
+            logLevel: ParamsAndSecretsLogLevel.WARN,
+          }),
+    });
+    new ApiFirewall(this, 'Firewall', {
+      restApi: this.api.restApi,
+      rateLimitPerFiveMinutes: config.wafRateLimitPerIp,
     });
 
     this.batch = new BatchPipeline(this, 'Batch', {
@@ -162,6 +184,33 @@ export class InferencePlatformStack extends Stack {
     if (config.jwtIssuer) authorizer.addEnvironment('JWT_ISSUER', config.jwtIssuer);
     if (config.jwtAudience) authorizer.addEnvironment('JWT_AUDIENCE', config.jwtAudience);
 
+    // Operations: every platform function, the API stage, the endpoint and the batch queues.
+    const functions = [
+      ...Object.values(this.api.functions),
+      authorizer,
+      this.batch.fanOutFunction,
+      this.batch.workerFunction,
+    ];
+    const endpoint = { endpointName: this.endpoint.endpointName, variantName: TritonEndpoint.VARIANT_NAME };
+    const stage = this.api.restApi.deploymentStage;
+    this.alarms = new PlatformAlarms(this, 'Alarms', {
+      thresholds: alarmThresholdsOf(config),
+      alarmEmail: config.alarmEmail,
+      stage,
+      functions,
+      endpoint,
+      existingAlarms: this.batch.alarms,
+    });
+    this.dashboard = new OperationsDashboard(this, 'Operations', {
+      stage,
+      functions,
+      endpoint,
+      queues: { submissions: this.batch.submissions, work: this.batch.work },
+      multiModel: config.servingMode === 'multi-model',
+      instanceCount: { min: config.minInstanceCount, max: config.maxInstanceCount },
+      alarms: this.alarms.alarms,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the platform API' });
     new CfnOutput(this, 'RegistryTableName', { value: this.registry.table.tableName });
     new CfnOutput(this, 'EndpointName', { value: this.endpoint.endpointName });
@@ -182,6 +231,7 @@ export class InferencePlatformStack extends Stack {
       value: this.batch.work.deadLetterQueue.queueUrl,
       description: 'Batch chunks that failed every receive',
     });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     if (this.signingSecret) {
       new CfnOutput(this, 'JwtSecretArn', {
         value: this.signingSecret.secret.secretArn,

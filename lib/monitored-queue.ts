@@ -29,7 +29,8 @@ export interface MonitoredQueueProps {
 /**
  * An SQS queue with a dead-letter queue, both encrypted with SQS-managed keys and reachable over
  * TLS only, and two alarms: one for any message on the dead-letter queue, one for a message waiting
- * on the queue longer than `oldestMessageAgeThreshold`. The alarms have no actions yet.
+ * on the queue longer than `oldestMessageAgeThreshold`. Whoever owns the alarm topic adds the
+ * actions (`alarms`), so a queue is not tied to one notification channel.
  *
  * SQS-managed encryption rather than a KMS key: the messages carry identifiers only (payloads live
  * in DynamoDB), and a customer key would add a key policy, `kms:Decrypt` for every consumer and
@@ -42,6 +43,11 @@ export class MonitoredQueue extends Construct {
   public readonly deadLetterAlarm: Alarm;
   /** Fires when the queue's oldest message is older than the threshold. */
   public readonly oldestMessageAlarm: Alarm;
+
+  /** Both alarms, for adding actions. */
+  public get alarms(): readonly Alarm[] {
+    return [this.deadLetterAlarm, this.oldestMessageAlarm];
+  }
 
   constructor(scope: Construct, id: string, props: MonitoredQueueProps) {
     super(scope, id);

@@ -12,8 +12,10 @@ import {
   ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
+import type { ParamsAndSecretsLayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
 import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from './cors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, gatewayResponseTemplate } from './gateway-responses';
 import { BINARY_MEDIA_TYPES } from './media-types';
@@ -42,6 +44,11 @@ export interface PlatformApiProps {
    * @default - the repository root
    */
   readonly projectRoot?: string;
+  /**
+   * The Parameters and Secrets extension for the authorizer, which reads its HS256 key through it.
+   * @default - none (JWKS mode needs no secret)
+   */
+  readonly authorizerParamsAndSecrets?: ParamsAndSecretsLayerVersion;
 }
 
 /**
@@ -100,6 +107,7 @@ export class PlatformApi extends Construct {
     ][]) {
       functions[name] = new PlatformFunction(this, `${pascalCase(name)}Function`, {
         entry: spec.entry,
+        serviceName: SERVICE_NAMES[name],
         projectRoot,
         description: spec.description,
         timeout: INTEGRATION_TIMEOUT,
@@ -111,8 +119,10 @@ export class PlatformApi extends Construct {
 
     this.authorizerFunction = new PlatformFunction(this, 'AuthorizerFunction', {
       entry: AUTHORIZER_FUNCTION.entry,
+      serviceName: SERVICE_NAMES.authorizer,
       projectRoot,
       description: AUTHORIZER_FUNCTION.description,
+      paramsAndSecrets: props.authorizerParamsAndSecrets,
     });
     this.authorizer = new RequestAuthorizer(this, 'Authorizer', {
       handler: this.authorizerFunction,

@@ -1,24 +1,36 @@
 import * as path from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type ParamsAndSecretsLayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE, type ServiceName } from '../functions/shared/observability/metric-catalog';
 import { toNodejsBundlingOptions } from './bundling';
 import { PROJECT_ROOT } from './project-root';
 
-/** Environment every platform function starts with; the caller's `environment` is merged over it. */
+/**
+ * Environment every platform function starts with, besides its own `POWERTOOLS_SERVICE_NAME`; the
+ * caller's `environment` is merged over it.
+ */
 export const PLATFORM_FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
-  POWERTOOLS_SERVICE_NAME: 'inference-platform',
-  POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
+  POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
   POWERTOOLS_LOG_LEVEL: 'INFO',
   NODE_OPTIONS: '--enable-source-maps',
 };
 
+/** Service name of functions that emit no catalogued metrics (the deployment custom resource). */
+export const DEFAULT_SERVICE_NAME = 'inference-platform';
+
 export interface PlatformFunctionProps {
   /** Handler file exporting `handler`; a relative path resolves against `projectRoot`. */
   readonly entry: string;
+  /**
+   * `POWERTOOLS_SERVICE_NAME`: the `service` key of the function's logs and the `service` dimension
+   * of its metrics, which the dashboard and alarms select on.
+   * @default DEFAULT_SERVICE_NAME
+   */
+  readonly serviceName?: ServiceName;
   /**
    * Folder holding `package.json` and `package-lock.json` for the bundle.
    * @default - the repository root
@@ -49,6 +61,12 @@ export interface PlatformFunctionProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * The AWS Parameters and Secrets extension, for a function that reads a secret over its local
+   * HTTP API instead of bundling an SDK client.
+   * @default - no extension
+   */
+  readonly paramsAndSecrets?: ParamsAndSecretsLayerVersion;
 }
 
 /**
@@ -57,6 +75,9 @@ export interface PlatformFunctionProps {
  * log group.
  */
 export class PlatformFunction extends NodejsFunction {
+  /** `POWERTOOLS_SERVICE_NAME` of the function. */
+  public readonly serviceName: string;
+
   constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     // The log group and role are siblings because `this` does not exist before super() returns.
@@ -83,9 +104,15 @@ export class PlatformFunction extends NodejsFunction {
       tracing: Tracing.ACTIVE,
       logGroup,
       role,
-      environment: { ...PLATFORM_FUNCTION_ENVIRONMENT, ...props.environment },
+      environment: {
+        ...PLATFORM_FUNCTION_ENVIRONMENT,
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? DEFAULT_SERVICE_NAME,
+        ...props.environment,
+      },
+      paramsAndSecrets: props.paramsAndSecrets,
       bundling: toNodejsBundlingOptions(),
     });
+    this.serviceName = props.serviceName ?? DEFAULT_SERVICE_NAME;
 
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -312,7 +312,7 @@ describe('BatchPipeline', () => {
   });
 
   describe('alarms', () => {
-    it('alarms on any message in either dead-letter queue, with no actions yet', () => {
+    it('alarms on any message in either dead-letter queue, notifying the alarm topic', () => {
       for (const queue of ['submissionsDeadLetters', 'workDeadLetters'] as const) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           Namespace: 'AWS/SQS',
@@ -326,7 +326,7 @@ describe('BatchPipeline', () => {
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
           EvaluationPeriods: 1,
           TreatMissingData: 'notBreaching',
-          AlarmActions: Match.absent(),
+          AlarmActions: [{ Ref: logicalId(template, 'AWS::SNS::Topic', 'AlarmsTopic') }],
         });
       }
     });
@@ -343,10 +343,10 @@ describe('BatchPipeline', () => {
           Period: 60,
           Threshold: 900,
           ComparisonOperator: 'GreaterThanThreshold',
-          AlarmActions: Match.absent(),
+          AlarmActions: [{ Ref: logicalId(template, 'AWS::SNS::Topic', 'AlarmsTopic') }],
         });
       }
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+      template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { Namespace: 'AWS/SQS' }, 4);
     });
 
     it('exposes the four alarms and follows the configured age', () => {

@@ -16,14 +16,7 @@ interface Violation {
  * fixed finding must be removed from here. Design decisions are acknowledged next to the resource
  * with `Validations.of(...).acknowledge`, not listed here.
  */
-const OPEN_FINDINGS = [
-  {
-    // A web ACL needs rules tuned for multi-megabyte inference bodies (the common rule set blocks
-    // bodies over 8 KB); it arrives with the rate-limiting work.
-    ruleName: 'AwsSolutions-APIG3',
-    constructPath: 'InferencePlatform/Api/RestApi/DeploymentStage.prod/Resource',
-  },
-];
+const OPEN_FINDINGS: { ruleName: string; constructPath: string }[] = [];
 
 describe('cdk-nag AwsSolutions', () => {
   let violations: { ruleName: string; constructPath: string }[];

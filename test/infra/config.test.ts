@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, parsePlatformConfig } from '../../lib/config';
+import { alarmThresholdsOf, CONFIG_KEYS, parsePlatformConfig } from '../../lib/config';
 import { CDK_JSON_CONTEXT } from './platform-app';
 
 describe('parsePlatformConfig', () => {
@@ -18,6 +18,7 @@ describe('parsePlatformConfig', () => {
       authorizerCacheTtlSeconds: 300,
       throttleRateLimit: 1000,
       throttleBurstLimit: 2000,
+      wafRateLimitPerIp: 2000,
       circuitFailureThreshold: 5,
       circuitWindowSeconds: 30,
       circuitCooldownSeconds: 30,
@@ -26,6 +27,13 @@ describe('parsePlatformConfig', () => {
       batchWorkerBatchSize: 5,
       batchWorkerTimeoutSeconds: 120,
       batchOldestMessageAgeAlarmSeconds: 900,
+      apiServerErrorRateAlarmPercent: 1,
+      apiLatencyP99AlarmMs: 2000,
+      modelLatencyP99AlarmMs: 1000,
+      endpointServerErrorsAlarmCount: 5,
+      lambdaErrorsAlarmCount: 5,
+      lambdaThrottlesAlarmCount: 1,
+      circuitOpenedAlarmCount: 1,
       rateLimitTiers: {
         standard: { limit: 600, windowSeconds: 60 },
         premium: { limit: 6000, windowSeconds: 60 },
@@ -70,6 +78,16 @@ describe('parsePlatformConfig', () => {
     ['authorizerCacheTtlSeconds', -1],
     ['throttleRateLimit', '0'],
     ['throttleBurstLimit', '1.5'],
+    ['wafRateLimitPerIp', '5'],
+    ['alarmEmail', 'not an address'],
+    ['apiServerErrorRateAlarmPercent', '0'],
+    ['apiServerErrorRateAlarmPercent', 101],
+    ['apiLatencyP99AlarmMs', '0'],
+    ['modelLatencyP99AlarmMs', 'fast'],
+    ['endpointServerErrorsAlarmCount', 0],
+    ['lambdaErrorsAlarmCount', 1.5],
+    ['lambdaThrottlesAlarmCount', '0'],
+    ['circuitOpenedAlarmCount', -1],
   ])('rejects %s = %j with a message naming the key and the value', (key, value) => {
     expect(() => parsePlatformConfig({ [key]: value })).toThrow(
       new RegExp(`${key}: .*\\(got ${escapeRegExp(JSON.stringify(value))}\\)`),
@@ -101,6 +119,31 @@ describe('parsePlatformConfig', () => {
       maxInstanceCount: 3,
       targetInvocationsPerInstance: 250,
       servingMode: 'single-model',
+    });
+  });
+
+  it('coerces the alarm thresholds from strings and keeps the alarm e-mail', () => {
+    const config = parsePlatformConfig({
+      alarmEmail: 'oncall@example.com',
+      apiServerErrorRateAlarmPercent: '0.5',
+      modelLatencyP99AlarmMs: '250',
+      lambdaErrorsAlarmCount: '10',
+    });
+
+    expect(config).toMatchObject({
+      alarmEmail: 'oncall@example.com',
+      apiServerErrorRateAlarmPercent: 0.5,
+      modelLatencyP99AlarmMs: 250,
+      lambdaErrorsAlarmCount: 10,
+    });
+    expect(alarmThresholdsOf(config)).toEqual({
+      apiServerErrorRatePercent: 0.5,
+      apiLatencyP99Ms: 2000,
+      modelLatencyP99Ms: 250,
+      endpointServerErrors: 5,
+      lambdaErrors: 10,
+      lambdaThrottles: 1,
+      circuitsOpened: 1,
     });
   });
 

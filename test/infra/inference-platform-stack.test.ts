@@ -49,6 +49,10 @@ function functionStatements(template: Template, name: PlatformFunctionName): Sta
   return policies[0]!.Properties.PolicyDocument.Statement;
 }
 
+function layersOf(template: Template, name: PlatformFunctionName): unknown[] {
+  return template.toJSON().Resources[functionLogicalId(template, name)].Properties.Layers ?? [];
+}
+
 function environmentOf(template: Template, name: PlatformFunctionName): Record<string, unknown> {
   return template.toJSON().Resources[functionLogicalId(template, name)].Properties.Environment.Variables;
 }
@@ -96,8 +100,8 @@ describe('InferencePlatformStack', () => {
     });
 
     it('sets the Powertools service, namespace, log level and source maps', () => {
+      // POWERTOOLS_SERVICE_NAME is each function's own (operations.test.ts).
       expect(PLATFORM_FUNCTION_ENVIRONMENT).toEqual({
-        POWERTOOLS_SERVICE_NAME: 'inference-platform',
         POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
         POWERTOOLS_LOG_LEVEL: 'INFO',
         NODE_OPTIONS: '--enable-source-maps',
@@ -185,9 +189,15 @@ describe('InferencePlatformStack', () => {
       expect(actions.filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:'))).toEqual([]);
     });
 
-    it('gives the authorizer the signing secret in HS256 mode', () => {
+    it('gives the authorizer the signing secret in HS256 mode, read through the secrets extension', () => {
       const env = environmentOf(template, 'Authorizer');
-      expect(env).toMatchObject({ JWT_SECRET_ARN: { Ref: 'JwtSigningSecret' } });
+      expect(env).toMatchObject({
+        JWT_SECRET_ARN: { Ref: 'JwtSigningSecret' },
+        PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+      });
+      expect(JSON.stringify(layersOf(template, 'Authorizer'))).toContain(
+        'AWS-Parameters-and-Secrets-Lambda-Extension-Arm64',
+      );
       expect(env).not.toHaveProperty('JWKS_URL');
       expect(env).not.toHaveProperty('JWT_ISSUER');
       const secretStatements = functionStatements(template, 'Authorizer').filter((s) =>
@@ -323,6 +333,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
       JWT_AUDIENCE: 'inference-platform',
     });
     expect(env).not.toHaveProperty('JWT_SECRET_ARN');
+    expect(layersOf(template, 'Authorizer')).toEqual([]);
     expect(JSON.stringify(functionStatements(template, 'Authorizer'))).not.toContain('secretsmanager');
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
       ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 3 })],

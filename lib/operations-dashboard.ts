@@ -1,0 +1,409 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { Stage } from 'aws-cdk-lib/aws-apigateway';
+import {
+  type Alarm,
+  AlarmStatusWidget,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  type IWidget,
+  MathExpression,
+  type Metric,
+  SearchExpression,
+  TextWidget,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+import {
+  METRIC,
+  METRICS_NAMESPACE,
+  type MetricName,
+  REQUEST_OUTCOMES,
+  SERVICE_NAMES,
+} from '../functions/shared/observability/metric-catalog';
+import type { MonitoredQueue } from './monitored-queue';
+import {
+  CIRCUIT_SERVICES,
+  circuitsOpenedMetric,
+  endpointMetric,
+  SAGEMAKER_INSTANCE_NAMESPACE,
+  serviceMetric,
+} from './platform-alarms';
+import type { PlatformFunction } from './platform-function';
+
+/** Graphs use one-minute points: the finest that SQS, SageMaker and standard Lambda metrics offer. */
+const PERIOD = Duration.minutes(1);
+const HEIGHT = 6;
+const FULL_WIDTH = 24;
+
+export interface OperationsDashboardProps {
+  /**
+   * Name of the dashboard.
+   * @default - `<stack name>-operations`
+   */
+  readonly dashboardName?: string;
+  /** The API's deployment stage. */
+  readonly stage: Stage;
+  /** Every platform function; each gets its own row. */
+  readonly functions: readonly PlatformFunction[];
+  /** The batch queues by what they carry, e.g. `{ submissions, work }`. */
+  readonly queues: Readonly<Record<string, MonitoredQueue>>;
+  /** The SageMaker endpoint and variant. */
+  readonly endpoint: { readonly endpointName: string; readonly variantName: string };
+  /** Adds the per-model loading and cache metrics of a multi-model endpoint. */
+  readonly multiModel: boolean;
+  /** Instance count bounds, drawn on the instance count graph. */
+  readonly instanceCount: { readonly min: number; readonly max: number };
+  /** Shown in an alarm status widget at the top. */
+  readonly alarms: readonly Alarm[];
+}
+
+/**
+ * One CloudWatch dashboard for operating the platform, in rows under text headers: alarms, API,
+ * inference (the handlers' own metrics), batch, one row per Lambda function, SageMaker. Per-model,
+ * per-outcome and per-backend graphs use SEARCH expressions, so new models and backends appear
+ * without a deploy.
+ */
+export class OperationsDashboard extends Construct {
+  public readonly dashboard: Dashboard;
+  /** The widgets, row by row, as laid out. */
+  public readonly rows: readonly (readonly IWidget[])[];
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const { stage, endpoint } = props;
+    const rows: IWidget[][] = [];
+    const header = (title: string, text = '') =>
+      rows.push([
+        new TextWidget({
+          markdown: `## ${title}${text ? `\n${text}` : ''}`,
+          width: FULL_WIDTH,
+          height: text ? 2 : 1,
+        }),
+      ]);
+
+    header('Alarms');
+    rows.push([
+      new AlarmStatusWidget({
+        title: 'Alarm status',
+        alarms: [...props.alarms],
+        width: FULL_WIDTH,
+        height: 4,
+      }),
+    ]);
+
+    header(
+      'API',
+      'API Gateway stage metrics: every request, including those the authorizer or throttling refused.',
+    );
+    rows.push([
+      graph('Requests', [stage.metricCount({ statistic: 'Sum', period: PERIOD, label: 'Count' })], 6),
+      graph(
+        '4xx and 5xx',
+        [
+          stage.metricClientError({ statistic: 'Sum', period: PERIOD, label: '4XXError' }),
+          stage.metricServerError({ statistic: 'Sum', period: PERIOD, label: '5XXError' }),
+        ],
+        6,
+      ),
+      graph(
+        'Latency (ms)',
+        ['p50', 'p90', 'p99'].map((statistic) =>
+          stage.metricLatency({ statistic, period: PERIOD, label: `Latency ${statistic}` }),
+        ),
+        6,
+      ),
+      graph(
+        'Integration latency (ms)',
+        ['p50', 'p99'].map((statistic) =>
+          stage.metricIntegrationLatency({
+            statistic,
+            period: PERIOD,
+            label: `IntegrationLatency ${statistic}`,
+          }),
+        ),
+        6,
+      ),
+    ]);
+
+    header('Inference', `Custom metrics of the handlers (namespace \`${METRICS_NAMESPACE}\`).`);
+    rows.push([
+      graph(
+        'Inference requests by outcome',
+        REQUEST_OUTCOMES.map((outcome) =>
+          serviceMetric(METRIC.requests, SERVICE_NAMES.inference, {
+            statistic: 'Sum',
+            period: PERIOD,
+            dimensionsMap: { service: SERVICE_NAMES.inference, outcome },
+            label: outcome,
+          }),
+        ),
+        6,
+        true,
+      ),
+      graph(
+        'API requests by service and outcome',
+        [search(['outcome', 'service'], METRIC.requests, 'Sum')],
+        6,
+      ),
+      graph(
+        'Handler latency p99 by model (ms)',
+        [search(['model', 'service', 'version'], METRIC.latency, 'p99')],
+        6,
+      ),
+      graph(
+        '5xx share by model',
+        [search(['model', 'service', 'version'], METRIC.serverErrors, 'Average')],
+        6,
+      ),
+    ]);
+    rows.push([
+      graph(
+        'Rate limiting',
+        [
+          search(['outcome', 'service'], METRIC.rateLimited, 'Sum', 'RateLimited'),
+          search(['outcome', 'service'], METRIC.rateLimiterDegraded, 'Sum', 'RateLimiterDegraded'),
+        ],
+        6,
+      ),
+      graph('Backend errors by backend', [search(['backend', 'service'], METRIC.backendErrors, 'Sum')], 6),
+      graph(
+        'Circuits opened and closed by backend',
+        [
+          search(['backend', 'service'], METRIC.circuitOpened, 'Sum', 'CircuitOpened'),
+          search(['backend', 'service'], METRIC.circuitClosed, 'Sum', 'CircuitClosed'),
+        ],
+        6,
+      ),
+      graph(
+        'Circuits opened (alarm metric)',
+        [
+          circuitsOpenedMetric(PERIOD),
+          ...Object.values(CIRCUIT_SERVICES).map((service) =>
+            serviceMetric(METRIC.circuitClosed, service, {
+              statistic: 'Sum',
+              period: PERIOD,
+              label: `${service} closed`,
+            }),
+          ),
+        ],
+        6,
+      ),
+    ]);
+
+    header('Batch');
+    const queues = Object.entries(props.queues);
+    rows.push([
+      graph(
+        'Queue depth (visible messages)',
+        queues.map(([name, q]) =>
+          q.queue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: PERIOD,
+            label: name,
+          }),
+        ),
+        8,
+      ),
+      graph(
+        'Oldest message age (s)',
+        queues.map(([name, q]) =>
+          q.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: PERIOD, label: name }),
+        ),
+        8,
+      ),
+      graph(
+        'Dead-letter queue depth',
+        queues.map(([name, q]) =>
+          q.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: PERIOD,
+            label: `${name} dead letters`,
+          }),
+        ),
+        8,
+      ),
+    ]);
+    rows.push([
+      graph(
+        'Batch items',
+        [
+          serviceMetric(METRIC.batchItemsSucceeded, SERVICE_NAMES.batchWorker, {
+            statistic: 'Sum',
+            period: PERIOD,
+            label: 'succeeded',
+          }),
+          serviceMetric(METRIC.batchItemsFailed, SERVICE_NAMES.batchWorker, {
+            statistic: 'Sum',
+            period: PERIOD,
+            label: 'failed',
+          }),
+        ],
+        8,
+      ),
+      graph(
+        'Batch items by model',
+        [
+          search(['model', 'service'], METRIC.batchItemsSucceeded, 'Sum', 'BatchItemsSucceeded'),
+          search(['model', 'service'], METRIC.batchItemsFailed, 'Sum', 'BatchItemsFailed'),
+        ],
+        8,
+      ),
+      graph(
+        'Batch job duration by outcome (ms)',
+        [
+          search(['outcome', 'service'], METRIC.batchJobDuration, 'p50', 'p50'),
+          search(['outcome', 'service'], METRIC.batchJobDuration, 'p99', 'p99'),
+        ],
+        8,
+      ),
+    ]);
+
+    header('Lambda', 'One row per function: invocations, errors and throttles; duration; concurrency.');
+    for (const fn of props.functions) {
+      const name = fn.serviceName;
+      rows.push([
+        graph(
+          `${name}: invocations, errors, throttles`,
+          [
+            fn.metricInvocations({ statistic: 'Sum', period: PERIOD, label: 'Invocations' }),
+            fn.metricErrors({ statistic: 'Sum', period: PERIOD, label: 'Errors' }),
+            fn.metricThrottles({ statistic: 'Sum', period: PERIOD, label: 'Throttles' }),
+          ],
+          8,
+        ),
+        graph(
+          `${name}: duration (ms)`,
+          ['p50', 'p99'].map((statistic) =>
+            fn.metricDuration({ statistic, period: PERIOD, label: `Duration ${statistic}` }),
+          ),
+          8,
+        ),
+        graph(
+          `${name}: concurrent executions`,
+          [
+            fn.metric('ConcurrentExecutions', {
+              statistic: 'Maximum',
+              period: PERIOD,
+              label: 'ConcurrentExecutions',
+            }),
+          ],
+          8,
+        ),
+      ]);
+    }
+
+    header(
+      'SageMaker',
+      `Endpoint \`${endpoint.endpointName}\`, variant \`${endpoint.variantName}\`. SageMaker publishes no instance count metric for a real-time endpoint: the graph divides Invocations by InvocationsPerInstance, so it is empty without traffic.`,
+    );
+    const sm = (metricName: string, statistic: string, label = metricName) =>
+      endpointMetric(endpoint, metricName, { statistic, period: PERIOD, label });
+    const instance = (metricName: string) =>
+      endpointMetric(endpoint, metricName, {
+        namespace: SAGEMAKER_INSTANCE_NAMESPACE,
+        statistic: 'Average',
+        period: PERIOD,
+        label: metricName,
+      });
+    rows.push([
+      graph(
+        'Invocations and errors',
+        [sm('Invocations', 'Sum'), sm('Invocation4XXErrors', 'Sum'), sm('Invocation5XXErrors', 'Sum')],
+        6,
+      ),
+      graph(
+        'ModelLatency (ms)',
+        ['p50', 'p90', 'p99'].map((s) => inMilliseconds(sm('ModelLatency', s), `ModelLatency ${s}`)),
+        6,
+      ),
+      graph(
+        'OverheadLatency (ms)',
+        ['p50', 'p99'].map((s) => inMilliseconds(sm('OverheadLatency', s), `OverheadLatency ${s}`)),
+        6,
+      ),
+      new GraphWidget({
+        title: 'Instance count',
+        left: [
+          new MathExpression({
+            expression: 'invocations / perInstance',
+            usingMetrics: {
+              invocations: sm('Invocations', 'Sum'),
+              perInstance: sm('InvocationsPerInstance', 'Sum'),
+            },
+            period: PERIOD,
+            label: 'Instances (Invocations / InvocationsPerInstance)',
+          }),
+        ],
+        leftAnnotations: [
+          { value: props.instanceCount.min, label: 'min' },
+          { value: props.instanceCount.max, label: 'max' },
+        ],
+        leftYAxis: { min: 0 },
+        width: 6,
+        height: HEIGHT,
+      }),
+    ]);
+    const utilization = graph(
+      'CPU and memory utilization (%)',
+      [instance('CPUUtilization'), instance('MemoryUtilization')],
+      props.multiModel ? 6 : 12,
+    );
+    rows.push([
+      graph('GPUUtilization (%)', [instance('GPUUtilization')], 6),
+      graph('GPUMemoryUtilization (%)', [instance('GPUMemoryUtilization')], 6),
+      utilization,
+      ...(props.multiModel
+        ? [
+            new GraphWidget({
+              title: 'Multi-model loading',
+              left: [
+                inMilliseconds(sm('ModelLoadingWaitTime', 'p99'), 'ModelLoadingWaitTime p99 (ms)'),
+                inMilliseconds(sm('ModelLoadingTime', 'p99'), 'ModelLoadingTime p99 (ms)'),
+              ],
+              right: [sm('ModelCacheHit', 'Average', 'ModelCacheHit (share)')],
+              width: 6,
+              height: HEIGHT,
+            }),
+          ]
+        : []),
+    ]);
+
+    this.rows = rows;
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName ?? `${Stack.of(this).stackName}-operations`,
+      defaultInterval: Duration.hours(3),
+      widgets: rows,
+    });
+  }
+}
+
+function graph(title: string, left: IMetric[], width: number, stacked = false): GraphWidget {
+  return new GraphWidget({ title, left, width, height: HEIGHT, stacked });
+}
+
+/** A catalogued metric across every value of `dimensions` (besides the namespace), one line each. */
+function search(
+  dimensions: readonly string[],
+  metricName: MetricName,
+  statistic: string,
+  label = '',
+): SearchExpression {
+  return new SearchExpression({
+    expression: `SEARCH('{${METRICS_NAMESPACE},${dimensions.join(',')}} MetricName="${metricName}"', '${statistic}', ${PERIOD.toSeconds()})`,
+    period: PERIOD,
+    // An empty label lets CloudWatch name each line by its dimension values.
+    label,
+  });
+}
+
+/** SageMaker reports latencies in microseconds. */
+function inMilliseconds(metric: Metric, label: string): MathExpression {
+  // Ids must be unique within a graph and start with a lowercase letter.
+  const id = `us_${label.replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`;
+  return new MathExpression({
+    expression: `${id} / 1000`,
+    usingMetrics: { [id]: metric },
+    period: PERIOD,
+    label,
+  });
+}

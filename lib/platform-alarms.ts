@@ -1,0 +1,295 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { Stage } from 'aws-cdk-lib/aws-apigateway';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  MathExpression,
+  Metric,
+  type MetricOptions,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import {
+  METRIC,
+  METRICS_NAMESPACE,
+  type MetricName,
+  SERVICE_NAMES,
+  type ServiceName,
+} from '../functions/shared/observability/metric-catalog';
+import type { PlatformFunction } from './platform-function';
+
+/** Every alarm looks at five-minute windows: long enough to ride out a single slow request. */
+export const ALARM_PERIOD = Duration.minutes(5);
+/** SageMaker's invocation metrics; latencies are in microseconds. */
+export const SAGEMAKER_NAMESPACE = 'AWS/SageMaker';
+/** SageMaker's per-instance utilization metrics (0-100 per CPU or GPU, summed across them). */
+export const SAGEMAKER_INSTANCE_NAMESPACE = '/aws/sagemaker/Endpoints';
+/** Services whose circuit breakers emit `CircuitOpened`. */
+export const CIRCUIT_SERVICES = {
+  inference: SERVICE_NAMES.inference,
+  worker: SERVICE_NAMES.batchWorker,
+} as const;
+
+/** A metric of one endpoint variant, in `AWS/SageMaker` unless `namespace` says otherwise. */
+export function endpointMetric(
+  endpoint: { readonly endpointName: string; readonly variantName: string },
+  metricName: string,
+  options: MetricOptions & { readonly namespace?: string } = {},
+): Metric {
+  const { namespace, ...rest } = options;
+  return new Metric({
+    namespace: namespace ?? SAGEMAKER_NAMESPACE,
+    metricName,
+    dimensionsMap: { EndpointName: endpoint.endpointName, VariantName: endpoint.variantName },
+    ...rest,
+  });
+}
+
+/** A catalogued custom metric in its `[service]` dimension set. */
+export function serviceMetric(
+  metricName: MetricName,
+  service: ServiceName,
+  options: MetricOptions = {},
+): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service },
+    ...options,
+  });
+}
+
+/** Circuits opened by the inference function and the batch worker together. */
+export function circuitsOpenedMetric(period: Duration = ALARM_PERIOD): MathExpression {
+  const usingMetrics: Record<string, IMetric> = {};
+  for (const [id, service] of Object.entries(CIRCUIT_SERVICES)) {
+    usingMetrics[id] = serviceMetric(METRIC.circuitOpened, service, { statistic: 'Sum', period });
+  }
+  return new MathExpression({
+    // FILL: one service opening circuits while the other is quiet must still add up.
+    expression: Object.keys(CIRCUIT_SERVICES)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
+    usingMetrics,
+    period,
+    label: 'Circuits opened',
+  });
+}
+
+/** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
+export interface AlarmThresholds {
+  /** Share of API requests answered with a 5xx, percent. */
+  readonly apiServerErrorRatePercent: number;
+  /** API Gateway p99 latency, ms. */
+  readonly apiLatencyP99Ms: number;
+  /** SageMaker p99 `ModelLatency`, ms. */
+  readonly modelLatencyP99Ms: number;
+  /** `Invocation5XXErrors` per window. */
+  readonly endpointServerErrors: number;
+  /** Errors of one function per window. */
+  readonly lambdaErrors: number;
+  /** Throttles of one function per window. */
+  readonly lambdaThrottles: number;
+  /** Circuits opened per window, all services together. */
+  readonly circuitsOpened: number;
+}
+
+export interface PlatformAlarmsProps {
+  readonly thresholds: AlarmThresholds;
+  /**
+   * Address subscribed to the topic.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
+  /** The API's deployment stage. */
+  readonly stage: Stage;
+  /** Functions that get an errors and a throttles alarm each. */
+  readonly functions: readonly PlatformFunction[];
+  /** The SageMaker endpoint and variant. */
+  readonly endpoint: { readonly endpointName: string; readonly variantName: string };
+  /** Alarms made elsewhere (the batch queues') that notify the same topic. */
+  readonly existingAlarms?: readonly Alarm[];
+}
+
+/**
+ * The platform's alarms and the SNS topic they notify on ALARM and on OK: API 5xx rate and p99
+ * latency, errors and throttles of every function, endpoint 5xx errors and p99 model latency, and
+ * circuits opening. Absent data counts as healthy, since every metric here goes quiet without
+ * traffic.
+ *
+ * The topic is encrypted with a customer-managed key: CloudWatch can publish to an encrypted
+ * topic only if the key policy lets it, and the AWS-managed `alias/aws/sns` key's policy cannot.
+ */
+export class PlatformAlarms extends Construct {
+  public readonly topic: Topic;
+  public readonly topicKey: Key;
+  public readonly apiServerErrorRate: Alarm;
+  public readonly apiLatencyP99: Alarm;
+  public readonly endpointServerErrors: Alarm;
+  public readonly modelLatencyP99: Alarm;
+  public readonly circuitsOpened: Alarm;
+  /** Errors and throttles alarm of each function, by service name. */
+  public readonly functionErrors: Readonly<Record<string, Alarm>>;
+  public readonly functionThrottles: Readonly<Record<string, Alarm>>;
+  /** Every alarm that notifies the topic, including `existingAlarms`. */
+  public readonly alarms: readonly Alarm[];
+
+  constructor(scope: Construct, id: string, props: PlatformAlarmsProps) {
+    super(scope, id);
+    const { thresholds, stage, endpoint } = props;
+    const stack = Stack.of(this);
+
+    this.topicKey = new Key(this, 'TopicKey', {
+      description: 'Encrypts the platform alarm topic',
+      enableKeyRotation: true,
+      // Notifications are transient; nothing encrypted with the key outlives the stack.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+    this.topicKey.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [cloudWatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new Topic(this, 'Topic', {
+      displayName: `${stack.stackName} alarms`,
+      masterKey: this.topicKey,
+      enforceSSL: true,
+    });
+    // enforceSSL replaces the default topic policy, so CloudWatch needs its own grant.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        principals: [cloudWatch],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm:*' }) },
+        },
+      }),
+    );
+    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    // Rates and latencies: two of three windows, so one bad window does not page.
+    const sustained = { evaluationPeriods: 3, datapointsToAlarm: 2 };
+    // Counts already sum a window: one window over the threshold is enough.
+    const once = { evaluationPeriods: 1, datapointsToAlarm: 1 };
+    const alarm = (
+      alarmId: string,
+      metric: IMetric,
+      threshold: number,
+      alarmDescription: string,
+      windows: { evaluationPeriods: number; datapointsToAlarm: number },
+      comparisonOperator = ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) =>
+      new Alarm(this, alarmId, {
+        metric,
+        threshold,
+        comparisonOperator,
+        alarmDescription,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        ...windows,
+      });
+
+    this.apiServerErrorRate = alarm(
+      'ApiServerErrorRate',
+      new MathExpression({
+        expression: '100 * errors',
+        usingMetrics: { errors: stage.metricServerError({ statistic: 'Average', period: ALARM_PERIOD }) },
+        period: ALARM_PERIOD,
+        label: 'API 5xx rate (%)',
+      }),
+      thresholds.apiServerErrorRatePercent,
+      `More than ${thresholds.apiServerErrorRatePercent}% of API requests answered 5xx`,
+      sustained,
+      ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    this.apiLatencyP99 = alarm(
+      'ApiLatencyP99',
+      stage.metricLatency({ statistic: 'p99', period: ALARM_PERIOD }),
+      thresholds.apiLatencyP99Ms,
+      `API p99 latency above ${thresholds.apiLatencyP99Ms} ms`,
+      sustained,
+      ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+
+    const functionErrors: Record<string, Alarm> = {};
+    const functionThrottles: Record<string, Alarm> = {};
+    for (const fn of props.functions) {
+      const name = pascalCase(fn.serviceName);
+      functionErrors[fn.serviceName] = alarm(
+        `${name}Errors`,
+        fn.metricErrors({ statistic: 'Sum', period: ALARM_PERIOD }),
+        thresholds.lambdaErrors,
+        `${fn.serviceName} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
+        once,
+      );
+      functionThrottles[fn.serviceName] = alarm(
+        `${name}Throttles`,
+        fn.metricThrottles({ statistic: 'Sum', period: ALARM_PERIOD }),
+        thresholds.lambdaThrottles,
+        `${fn.serviceName} function: ${thresholds.lambdaThrottles} or more throttled invocations in 5 minutes`,
+        once,
+      );
+    }
+    this.functionErrors = functionErrors;
+    this.functionThrottles = functionThrottles;
+
+    this.endpointServerErrors = alarm(
+      'EndpointServerErrors',
+      endpointMetric(endpoint, 'Invocation5XXErrors', { statistic: 'Sum', period: ALARM_PERIOD }),
+      thresholds.endpointServerErrors,
+      `SageMaker endpoint: ${thresholds.endpointServerErrors} or more 5xx invocations in 5 minutes`,
+      once,
+    );
+    this.modelLatencyP99 = alarm(
+      'ModelLatencyP99',
+      endpointMetric(endpoint, 'ModelLatency', { statistic: 'p99', period: ALARM_PERIOD }),
+      // ModelLatency is reported in microseconds.
+      thresholds.modelLatencyP99Ms * 1000,
+      `SageMaker p99 model latency above ${thresholds.modelLatencyP99Ms} ms`,
+      sustained,
+      ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    this.circuitsOpened = alarm(
+      'CircuitsOpened',
+      circuitsOpenedMetric(),
+      thresholds.circuitsOpened,
+      `${thresholds.circuitsOpened} or more backend circuits opened in 5 minutes (inference and batch worker)`,
+      once,
+    );
+
+    this.alarms = [
+      this.apiServerErrorRate,
+      this.apiLatencyP99,
+      ...Object.values(functionErrors),
+      ...Object.values(functionThrottles),
+      this.endpointServerErrors,
+      this.modelLatencyP99,
+      this.circuitsOpened,
+      ...(props.existingAlarms ?? []),
+    ];
+    const action = new SnsAction(this.topic);
+    for (const a of this.alarms) {
+      a.addAlarmAction(action);
+      a.addOkAction(action);
+    }
+  }
+}
+
+function pascalCase(name: string): string {
+  return name
+    .split(/[_-]/)
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
+}
