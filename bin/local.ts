@@ -3,9 +3,19 @@ import { devToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
 
 const port = z.coerce.number().int().min(0).max(65_535);
-const env = z.object({ PORT: port.default(3000), TRITON_HTTP_PORT: port.default(8000) }).parse(process.env);
+const env = z
+  .object({
+    PORT: port.default(3000),
+    TRITON_HTTP_PORT: port.default(8000),
+    CONSOLE_PORT: port.default(3001),
+  })
+  .parse(process.env);
 
-const platform = await startLocalPlatform({ apiPort: env.PORT, tritonPort: env.TRITON_HTTP_PORT });
+const platform = await startLocalPlatform({
+  apiPort: env.PORT,
+  tritonPort: env.TRITON_HTTP_PORT,
+  consolePort: env.CONSOLE_PORT,
+});
 const token = await devToken({ issuer: platform.config.jwtIssuer, audience: platform.config.jwtAudience });
 const models = platform.models.map((m) => `${m.name} (versions ${m.versions.join(', ')})`).join('; ');
 const input = Array.from({ length: 16 }, (_, i) => i);
@@ -14,6 +24,7 @@ console.log(`
 Inference platform running locally
   API                 ${platform.apiUrl}
   Model server        ${platform.modelServerUrl}   (Triton HTTP API and SageMaker Runtime API)
+  Console             ${platform.consoleUrl}   (models, batch jobs, traffic)
   DynamoDB (dynalite) ${platform.dynamodbUrl}
   SQS (fauxqs)        ${platform.sqsUrl}
   Batch submissions   ${platform.submissionsQueueUrl}

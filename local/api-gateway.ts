@@ -252,26 +252,29 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
 
 /** Headers with the client's casing, as API Gateway passes them (last value wins in `headers`). */
 function headersOf(req: IncomingMessage) {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    const value = req.rawHeaders[i + 1]!;
-    headers[name] = value;
-    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
-  }
-  return { headers, multiValueHeaders };
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+    pairs.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  const { single, multi } = collect(pairs);
+  return { headers: single, multiValueHeaders: multi };
 }
 
 function queryOf(url: URL) {
   if (url.searchParams.size === 0) return { single: null, multi: null };
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
-  for (const [key, value] of url.searchParams) {
-    single[key] = value;
-    multi[key] = [...(multi[key] ?? []), value];
-  }
-  return { single, multi };
+  return collect(url.searchParams);
+}
+
+/**
+ * Name/value pairs as API Gateway's single- and multi-value maps. Built from a Map: any name a
+ * client sends (`constructor`, `__proto__`) is an ordinary key, never an inherited member.
+ */
+function collect(pairs: Iterable<[string, string]>) {
+  const values = new Map<string, string[]>();
+  for (const [name, value] of pairs) values.set(name, [...(values.get(name) ?? []), value]);
+  return {
+    single: Object.fromEntries([...values].map(([name, all]) => [name, all.at(-1)!])),
+    multi: Object.fromEntries(values),
+  };
 }
 
 function identityOf(req: IncomingMessage) {

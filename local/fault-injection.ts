@@ -20,6 +20,10 @@ export interface FaultPlan {
   readonly latencyMs: number;
   /** While true, each invocation's connection is reset before any answer. */
   readonly down: boolean;
+  /** After the counted faults, this share of invocations gets `failStatus`; listed only when set. */
+  readonly failRate?: number;
+  /** Seeds which invocations `failRate` picks, so a run repeats. */
+  readonly seed?: number;
 }
 
 /** What to do with one invocation that reaches the endpoint. */
@@ -42,6 +46,8 @@ export const faultUpdateSchema = z.strictObject({
   unavailableNext: count.optional(),
   latencyMs: z.number().int().min(0).max(300_000).optional(),
   down: z.boolean().optional(),
+  failRate: z.number().min(0).max(1).optional(),
+  seed: z.number().int().optional(),
 });
 export type FaultUpdate = z.infer<typeof faultUpdateSchema>;
 
@@ -50,6 +56,8 @@ const NO_FAULT: InjectedFault = { latencyMs: 0 };
 
 export class FaultInjector {
   private readonly plans = new Map<string, Omit<FaultPlan, 'endpoint'>>();
+  /** Invocations `failRate` has decided on, per scope: its draws are numbered, not timed. */
+  private readonly draws = new Map<string, number>();
 
   /** Applies an update and returns the resulting plan of its scope. */
   update(update: FaultUpdate): FaultPlan {
@@ -66,13 +74,19 @@ export class FaultInjector {
       ...fields,
     };
     this.plans.set(scope, plan);
+    if (update.failRate !== undefined || update.seed !== undefined) this.draws.set(scope, 0);
     return withScope(scope, plan);
   }
 
   /** Removes the plan of one endpoint, or every plan. */
   clear(endpoint?: string): void {
-    if (endpoint === undefined) this.plans.clear();
-    else this.plans.delete(endpoint);
+    if (endpoint === undefined) {
+      this.plans.clear();
+      this.draws.clear();
+    } else {
+      this.plans.delete(endpoint);
+      this.draws.delete(endpoint);
+    }
   }
 
   list(): FaultPlan[] {
@@ -106,6 +120,13 @@ export class FaultInjector {
       this.plans.set(scope, { ...plan, failNext: plan.failNext - 1 });
       return { latencyMs, refusal: { kind: 'fail', status: plan.failStatus } };
     }
+    if (plan.failRate) {
+      const draw = (this.draws.get(scope) ?? 0) + 1;
+      this.draws.set(scope, draw);
+      if (unitOf(plan.seed ?? 1, draw) < plan.failRate) {
+        return { latencyMs, refusal: { kind: 'fail', status: plan.failStatus } };
+      }
+    }
     return { latencyMs };
   }
 
@@ -114,6 +135,14 @@ export class FaultInjector {
     const plan = this.plans.get(scope);
     return plan === undefined ? undefined : { scope, plan };
   }
+}
+
+/** A number in [0, 1) from a seed and a draw's number (splitmix32-style mixing). */
+export function unitOf(seed: number, n: number): number {
+  let x = (Math.imul(seed | 0, 0x9e3779b9) + Math.imul(n | 0, 0x85ebca6b)) | 0;
+  x = Math.imul(x ^ (x >>> 16), 0x21f0aaad);
+  x = Math.imul(x ^ (x >>> 15), 0x735a2d97);
+  return ((x ^ (x >>> 15)) >>> 0) / 2 ** 32;
 }
 
 function withScope(scope: string, plan: Omit<FaultPlan, 'endpoint'>): FaultPlan {

@@ -4,6 +4,10 @@ import { promisify } from 'node:util';
 export interface PlatformProcess {
   readonly apiUrl: string;
   readonly modelServerUrl: string;
+  /** The local console. */
+  readonly consoleUrl: string;
+  /** The DynamoDB emulator (dynalite). */
+  readonly dynamodbUrl: string;
   /** The SQS emulator (fauxqs): an SQS client's `endpoint`. */
   readonly sqsUrl: string;
   /** The batch submissions queue, as the banner prints it. */
@@ -19,7 +23,7 @@ export interface PlatformProcess {
  */
 export async function startPlatformProcess(env: Record<string, string> = {}): Promise<PlatformProcess> {
   const child = spawn('npm', ['start'], {
-    env: { ...process.env, PORT: '0', TRITON_HTTP_PORT: '0', ...env },
+    env: { ...process.env, PORT: '0', TRITON_HTTP_PORT: '0', CONSOLE_PORT: '0', ...env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -56,6 +60,8 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
   return {
     apiUrl: url('API'),
     modelServerUrl: url('Model server'),
+    consoleUrl: url('Console'),
+    dynamodbUrl: url('DynamoDB \\(dynalite\\)'),
     sqsUrl: url('SQS \\(fauxqs\\)'),
     submissionsQueueUrl: url('Batch submissions'),
     output: () => output,

@@ -2,17 +2,30 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  APIGatewayRequestAuthorizerEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
 import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
 import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
-import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
+import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
-import { type ApiGatewayEmulatorOptions, type LambdaHandler, startApiGateway } from './api-gateway';
+import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
+import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './dynamodb';
+import type { FunctionOutputBus } from './function-output';
+import { LambdaRuntime } from './lambda-runtime';
 import { startModelServer } from './model-server';
+import { startPlatformControl } from './platform-control';
+import { SdkFaults } from './sdk-faults';
 import { startSecretsManager } from './secrets-manager';
 import { startSqsEventSource } from './sqs-event-source';
 
@@ -23,6 +36,13 @@ const REGISTRY_TABLE = 'inference-platform-registry';
 const RATE_LIMIT_TABLE = 'inference-platform-rate-limits';
 const CIRCUIT_TABLE = 'inference-platform-circuits';
 const BATCH_TABLE = 'inference-platform-batch';
+/** The table names the local functions find in their environment, for tools that run a handler beside them. */
+export const LOCAL_TABLE_ENVIRONMENT = {
+  REGISTRY_TABLE_NAME: REGISTRY_TABLE,
+  RATE_LIMIT_TABLE_NAME: RATE_LIMIT_TABLE,
+  CIRCUIT_TABLE_NAME: CIRCUIT_TABLE,
+  BATCH_TABLE_NAME: BATCH_TABLE,
+} as const;
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
 /** Deliveries before a message goes to its dead-letter queue; low locally so poison shows quickly. */
@@ -34,6 +54,14 @@ const MAX_RECEIVE_COUNT = 3;
 const VISIBILITY_TIMEOUT_SECONDS = 5;
 /** Worker invocations in flight at once, as the work queue's event source maximum concurrency. */
 const WORKER_CONCURRENCY = 4;
+/** Containers per API function at most: further requests wait for a free one. */
+const API_FUNCTION_CONCURRENCY = 10;
+/** The stack's function timeouts: API Gateway's integration timeout for API functions, else the default. */
+const API_FUNCTION_TIMEOUT_MS = 29_000;
+const AUTHORIZER_TIMEOUT_MS = 10_000;
+const FAN_OUT_TIMEOUT_MS = 5 * 60_000;
+/** How long close() lets batch invocations in flight finish before it terminates their containers. */
+const CLOSE_GRACE_MS = 5_000;
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
@@ -45,17 +73,31 @@ export interface LocalPlatformOptions {
   readonly apiPort?: number;
   /** Port of the model server's Triton HTTP and SageMaker Runtime APIs; 0 picks a free one. @default 8000 */
   readonly tritonPort?: number;
+  /** Port of the local console (models, batch jobs, traffic); 0 picks a free one. @default 3001 */
+  readonly consolePort?: number;
+  /** Port of the control API (platform-control.ts); without it (or `LOCAL_CONTROL_PORT`) none starts. */
+  readonly controlPort?: number;
 }
 
 export interface LocalPlatform {
   readonly apiUrl: string;
   readonly modelServerUrl: string;
+  /** The local console: a page of models, batch jobs and traffic charts. */
+  readonly consoleUrl: string;
   readonly dynamodbUrl: string;
   readonly sqsUrl: string;
   /** Where SQS clients send batch submissions (with `endpoint` set to `sqsUrl`). */
   readonly submissionsQueueUrl: string;
   readonly config: PlatformConfig;
   readonly models: readonly ModelDefinition[];
+  /** Every line the functions' containers print; EMF metric documents come parsed. */
+  readonly output: FunctionOutputBus;
+  /** The control API (recycling, SDK faults), when a control port was given. */
+  readonly controlUrl?: string;
+  /** Faults injected below the SDK in every function container (sdk-faults.ts). */
+  readonly sdkFaults: SdkFaults;
+  /** Drops every function container and its in-memory state, as when Lambda recycles containers. */
+  recycleFunctions(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -101,25 +143,27 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     });
     closers.push(() => modelServer.close());
 
-    Object.assign(process.env, {
+    // What every function's environment holds, as the stack sets it; this process's own clients use it too.
+    const environment: Record<string, string> = {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
+      // Lambda always sets one; the secrets extension checks it.
+      AWS_SESSION_TOKEN: 'local',
       AWS_EC2_METADATA_DISABLED: 'true',
       // Any service without an emulator fails fast on this closed port instead of reaching AWS.
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
       AWS_ENDPOINT_URL_SQS: sqs.address,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      // The authorizer reads its key through the secrets extension's port, as in Lambda.
+      PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(secrets.port),
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
-      REGISTRY_TABLE_NAME: REGISTRY_TABLE,
-      RATE_LIMIT_TABLE_NAME: RATE_LIMIT_TABLE,
+      ...LOCAL_TABLE_ENVIRONMENT,
       // A load test or benchmark can raise the limits without editing cdk.json.
       RATE_LIMIT_TIERS: process.env.RATE_LIMIT_TIERS ?? JSON.stringify(config.rateLimitTiers),
       ALLOWED_ORIGINS: config.allowedOrigins.join(','),
-      CIRCUIT_TABLE_NAME: CIRCUIT_TABLE,
       CIRCUIT_SETTINGS: JSON.stringify(circuitSettingsOf(config)),
-      BATCH_TABLE_NAME: BATCH_TABLE,
       SUBMISSIONS_QUEUE_URL: submissions.queueUrl,
       WORK_QUEUE_URL: work.queueUrl,
       WORK_MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
@@ -127,17 +171,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
       PLATFORM_VERSION: packageVersion(),
-      POWERTOOLS_SERVICE_NAME: 'inference-platform',
-      POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
-      // No X-Ray daemon or CloudWatch locally.
+      // No X-Ray daemon locally. Metrics are on: their EMF lines go to the output bus, not CloudWatch.
       POWERTOOLS_TRACE_ENABLED: 'false',
-      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_METRICS_DISABLED: 'false',
       // Lambda runs Node.js 22; the SDK's advice to upgrade a Node.js 20 laptop is noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    };
+    Object.assign(process.env, environment);
     delete process.env.AWS_PROFILE;
-    delete process.env.AWS_SESSION_TOKEN;
 
     const dynamodb = new DynamoDBClient({});
     await createRegistryTable(dynamodb, REGISTRY_TABLE);
@@ -147,16 +190,46 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 
-    // Imported only now: handlers read their environment when their module loads, as in Lambda.
-    const load = async (entry: string) => ((await import(`../${entry}`)) as { handler: never }).handler;
-    const handlers = Object.fromEntries(
-      await Promise.all(
-        Object.entries(API_FUNCTIONS).map(async ([name, { entry }]) => [name, await load(entry)]),
-      ),
-    ) as ApiGatewayEmulatorOptions['handlers'];
+    // Each function runs in its own containers (worker threads), with its own module state and
+    // environment; started only now, as handlers read their environment when their module loads.
+    // Every container preloads the SDK fault hooks; with no plan set they pass calls straight on.
+    const sdkFaults = new SdkFaults();
+    const runtime = new LambdaRuntime({
+      env: environment,
+      preload: { modules: [new URL('./sdk-faults.ts', import.meta.url).href], data: sdkFaults.buffer },
+    });
+    closers.push(() => runtime.close());
+    const serviceNames: Record<ApiFunctionName, string> = {
+      health: SERVICE_NAMES.health,
+      inference: SERVICE_NAMES.inference,
+      models: SERVICE_NAMES.models,
+      batch: SERVICE_NAMES.batch,
+    };
+    const apiFunctions = Object.entries(API_FUNCTIONS).map(([name, { entry }]) =>
+      runtime.define({
+        name,
+        entry,
+        env: { POWERTOOLS_SERVICE_NAME: serviceNames[name as ApiFunctionName] },
+        maxConcurrency: API_FUNCTION_CONCURRENCY,
+        timeoutMs: API_FUNCTION_TIMEOUT_MS,
+      }),
+    );
+    const authorizer = runtime.define({
+      name: 'authorizer',
+      entry: AUTHORIZER_FUNCTION.entry,
+      env: { POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.authorizer },
+      maxConcurrency: API_FUNCTION_CONCURRENCY,
+      timeoutMs: AUTHORIZER_TIMEOUT_MS,
+    });
+    // One warm container per API function, so that the first request is not a cold start and a
+    // handler that cannot load fails the start, as it did when handlers loaded in this process.
+    await Promise.all([...apiFunctions, authorizer].map((fn) => fn.prewarm()));
+
     const api = await startApiGateway({
-      handlers,
-      authorizer: await load(AUTHORIZER_FUNCTION.entry),
+      handlers: Object.fromEntries(
+        apiFunctions.map((fn) => [fn.name, fn.handler<APIGatewayProxyEvent, APIGatewayProxyResult>()]),
+      ) as ApiGatewayEmulatorOptions['handlers'],
+      authorizer: authorizer.handler<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>(),
       authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
       allowedOrigins: config.allowedOrigins,
       port: options.apiPort ?? 3000,
@@ -166,41 +239,79 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     // fauxqs queue URLs name no reachable host: the pollers reach it through its address.
     const sqsClient = new SQSClient({ endpoint: sqs.address });
     closers.push(async () => sqsClient.destroy());
-    const sqsHandler = async (entry: string) =>
-      (await load(entry)) as LambdaHandler<SQSEvent, SQSBatchResponse | undefined>;
     for (const source of [
       {
         queue: submissions,
         functionName: 'batch-fan-out',
         entry: 'functions/batch/fan-out-handler.ts',
+        serviceName: SERVICE_NAMES.batchFanOut,
         maxConcurrency: 1,
+        timeoutMs: FAN_OUT_TIMEOUT_MS,
       },
       {
         queue: work,
         functionName: 'batch-worker',
         entry: 'functions/batch/worker-handler.ts',
+        serviceName: SERVICE_NAMES.batchWorker,
         maxConcurrency: WORKER_CONCURRENCY,
+        timeoutMs: config.batchWorkerTimeoutSeconds * 1000,
       },
     ]) {
+      const fn = runtime.define({
+        name: source.functionName,
+        entry: source.entry,
+        env: { POWERTOOLS_SERVICE_NAME: source.serviceName },
+        maxConcurrency: source.maxConcurrency,
+        timeoutMs: source.timeoutMs,
+      });
       const poller = startSqsEventSource({
         client: sqsClient,
         queueUrl: source.queue.queueUrl,
         queueArn: source.queue.queueArn,
         functionName: source.functionName,
-        handler: await sqsHandler(source.entry),
+        handler: fn.handler<SQSEvent, SQSBatchResponse | undefined>(),
         maxConcurrency: source.maxConcurrency,
+        timeoutMs: source.timeoutMs,
       });
-      closers.push(() => poller.close());
+      // Waits for invocations in flight, but not for long: closing the runtime then fails them.
+      closers.push(() => within(CLOSE_GRACE_MS, poller.close()));
     }
+
+    const localConsole = await startConsole({
+      port: options.consolePort ?? 3001,
+      dynamodbUrl,
+      registryTable: REGISTRY_TABLE,
+      batchTable: BATCH_TABLE,
+      output: runtime.output,
+    });
+    closers.push(() => localConsole.close());
+
+    const controlPort =
+      options.controlPort ??
+      (process.env.LOCAL_CONTROL_PORT ? Number(process.env.LOCAL_CONTROL_PORT) : undefined);
+    const control =
+      controlPort === undefined
+        ? undefined
+        : await startPlatformControl({
+            faults: sdkFaults,
+            recycle: () => runtime.recycle(),
+            port: controlPort,
+          });
+    if (control) closers.push(() => control.close());
 
     return {
       apiUrl: api.url,
       modelServerUrl: modelServer.url,
+      consoleUrl: localConsole.url,
       dynamodbUrl,
       sqsUrl: sqs.address,
       submissionsQueueUrl: submissions.queueUrl,
       config,
       models,
+      output: runtime.output,
+      ...(control ? { controlUrl: control.url } : {}),
+      sdkFaults,
+      recycleFunctions: () => runtime.recycle(),
       close,
     };
   } catch (error) {
@@ -240,6 +351,14 @@ export async function seedRegistry(
     };
     await registry.putVersion(record, { replace: true });
   }
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 function packageVersion(): string {

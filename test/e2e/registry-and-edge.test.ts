@@ -19,6 +19,13 @@ const registration = (version: string, overrides: Record<string, unknown> = {}) 
   ...overrides,
 });
 
+/**
+ * Each function container caches registry reads for REGISTRY_CACHE_TTL_MS, so the inference
+ * containers see a registry write within that bound, as in AWS. Shortened here to keep waits short.
+ */
+const REGISTRY_CACHE_TTL_MS = 1_000;
+const registryWriteSeen = () => new Promise((resolve) => setTimeout(resolve, REGISTRY_CACHE_TTL_MS + 200));
+
 describe('registry API and edge (npm start)', () => {
   let platform: PlatformProcess;
   let admin: string;
@@ -40,7 +47,7 @@ describe('registry API and edge (npm start)', () => {
   };
 
   beforeAll(async () => {
-    platform = await startPlatformProcess();
+    platform = await startPlatformProcess({ REGISTRY_CACHE_TTL_MS: String(REGISTRY_CACHE_TTL_MS) });
     [admin, reader] = await Promise.all([
       npmToken('--sub', 'platform-team', '--scope', 'models:read models:write inference:invoke'),
       npmToken('--sub', 'viewer', '--scope', 'models:read'),
@@ -188,6 +195,7 @@ describe('registry API and edge (npm start)', () => {
         },
       });
       expect(put.status).toBe(200);
+      await registryWriteSeen();
       // Act
       const infer = (requestId: string) =>
         call('/v2/models/adder/versions/canary/infer', {
@@ -218,7 +226,7 @@ describe('registry API and edge (npm start)', () => {
       const model = await call('/v1/models/adder');
       expect(model.body.versions.map((v: { version: string }) => v.version)).toEqual(['1']);
       expect(model.body.aliases).toEqual([]);
-      // The data plane sees the change at once in this container (the local platform is one).
+      await registryWriteSeen();
       expect((await call('/v2/models/adder')).body.versions).toEqual(['1']);
     });
   });

@@ -70,6 +70,19 @@ describe('API Gateway emulator', () => {
     expect(event.headers['X-Custom-Header']).toBe('v');
   });
 
+  it('passes query and header names that are object members as ordinary keys', async () => {
+    const { url, handlers } = await start();
+    const response = await fetch(`${url}/v2/models/simple?constructor=1&__proto__=x&toString=a&toString=b`, {
+      headers: { ...auth, constructor: 'c' },
+    });
+    expect(response.status).toBe(200);
+    const event = vi.mocked(handlers.inference).mock.calls[0]![0];
+    expect(Object.getOwnPropertyDescriptor(event.queryStringParameters, '__proto__')?.value).toBe('x');
+    expect(event.queryStringParameters).toMatchObject({ constructor: '1', toString: 'b' });
+    expect(event.multiValueQueryStringParameters).toMatchObject({ toString: ['a', 'b'] });
+    expect(event.headers.constructor).toBe('c');
+  });
+
   it('answers an unknown route with the gateway 404 JSON', async () => {
     const { url } = await start();
     const response = await fetch(`${url}/nope`);

@@ -1,0 +1,114 @@
+/**
+ * The local platform's control API, for faults the model server cannot inject: Lambda recycling
+ * every container, DynamoDB throttling below the SDK, and a function's container crashing
+ * mid-invocation (see sdk-faults.ts). Local only, on its own port, so no emulated API changes.
+ *
+ * | request                        | effect                                                    |
+ * | ------------------------------ | --------------------------------------------------------- |
+ * | `POST /local/recycle`          | drops every function container (recycleFunctions)        |
+ * | `PUT /local/faults/dynamodb`   | `{"throttleRate": 0.25, "operations"?: ["UpdateItem"]}`   |
+ * | `PUT /local/faults/crash`      | `{"function": "batch-worker", "afterSageMakerCalls"?: 1}` |
+ * | `DELETE /local/faults/{kind}`  | removes that plan; `DELETE /local/faults` removes both    |
+ * | `GET /local/faults`            | `{"plan": {...}, "stats": {...}}`                         |
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type * as z from 'zod';
+import { crashFaultSchema, dynamoDbFaultSchema, type SdkFaults } from './sdk-faults';
+
+export interface PlatformControlOptions {
+  readonly faults: SdkFaults;
+  readonly recycle: () => Promise<void>;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+}
+
+export interface PlatformControl {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+export async function startPlatformControl(options: PlatformControlOptions): Promise<PlatformControl> {
+  const { faults } = options;
+  const state = () => ({ plan: faults.plan, stats: faults.stats() });
+  const server = createServer((req, res) => {
+    void route(req, options, state).then(
+      ([status, body]) => reply(res, status, body),
+      (error: unknown) => reply(res, 500, { error: (error as Error).message }),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function route(
+  req: IncomingMessage,
+  options: PlatformControlOptions,
+  state: () => unknown,
+): Promise<[number, unknown]> {
+  const { faults } = options;
+  const path = new URL(req.url ?? '/', 'http://local').pathname;
+  const key = `${req.method} ${path}`;
+  switch (key) {
+    case 'POST /local/recycle':
+      await options.recycle();
+      return [200, { recycled: true }];
+    case 'GET /local/faults':
+      return [200, state()];
+    case 'DELETE /local/faults':
+      faults.clear();
+      return [200, state()];
+    case 'DELETE /local/faults/dynamodb':
+    case 'DELETE /local/faults/crash':
+      faults.set({ [path.slice('/local/faults/'.length)]: undefined });
+      return [200, state()];
+    case 'PUT /local/faults/dynamodb':
+    case 'PUT /local/faults/crash': {
+      const kind = path.slice('/local/faults/'.length) as 'dynamodb' | 'crash';
+      const schema: z.ZodType = kind === 'dynamodb' ? dynamoDbFaultSchema : crashFaultSchema;
+      const parsed = schema.safeParse(await readJson(req));
+      if (!parsed.success) return [400, { error: `invalid ${kind} fault: ${parsed.error.message}` }];
+      faults.set({ [kind]: parsed.data });
+      return [200, state()];
+    }
+    default:
+      return [404, { error: `no control route ${key}` }];
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) return undefined;
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
