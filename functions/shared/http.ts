@@ -38,6 +38,16 @@ export type ErrorStyle = 'inference' | 'control';
 
 /** Maps any thrown value to a response; 5xx bodies stay generic and the cause goes to the log. */
 export function errorResponse(error: unknown, requestId: string, style: ErrorStyle): APIGatewayProxyResult {
+  if (isThrottled(error)) {
+    // A table or service throttled us beyond the SDK's retries: transient, so the client may retry.
+    logger.warn('dependency throttled', { error: error as Error });
+    return json(
+      503,
+      errorBody(style, 'SERVICE_UNAVAILABLE', 'the service is busy; retry shortly', requestId),
+      requestId,
+      { 'Retry-After': '1' },
+    );
+  }
   if (!(error instanceof PlatformError)) {
     logger.error('unhandled error', { error: error as Error });
     return json(500, errorBody(style, 'INTERNAL', 'internal error', requestId), requestId);
@@ -51,6 +61,19 @@ export function errorResponse(error: unknown, requestId: string, style: ErrorSty
     requestId,
     headers,
   );
+}
+
+/** Throttling errors of AWS services, as the SDK names them once its own retries are spent. */
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+]);
+
+function isThrottled(error: unknown): boolean {
+  return error instanceof Error && '$metadata' in error && THROTTLING_ERRORS.has(error.name);
 }
 
 function errorBody(style: ErrorStyle, code: string, message: string, requestId: string, details?: unknown) {
