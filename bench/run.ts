@@ -4,13 +4,17 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { build } from 'esbuild';
 import { BATCH_FUNCTIONS } from '../lib/batch-pipeline';
 import { LAMBDA_ESBUILD_OPTIONS } from '../lib/bundling';
+import { circuitSettingsOf } from '../lib/config';
 import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
+import { LOCAL_TABLE_ENVIRONMENT, readLocalConfig } from '../local/platform';
 import { npmToken, startPlatformProcess } from '../local/platform-process';
 import {
   BENCH_INPUT,
@@ -145,6 +149,82 @@ async function bundles() {
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
+
+/** Forwards to `target` and notes when each request arrived, to count the calls a process makes. */
+async function countingProxy(target: string) {
+  const arrivals: number[] = [];
+  const server = createServer((req, res) => {
+    arrivals.push(Date.now());
+    const upstream = httpRequest(
+      new URL(req.url ?? '/', target),
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    between: (from: number, to: number) => arrivals.filter((t) => t >= from && t <= to).length,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * The built inference bundle in its own process, as a warm Lambda container, against the local
+ * platform's DynamoDB (through a counting proxy) and model server: CPU per request and DynamoDB
+ * calls per request once caches are warm.
+ */
+async function warmRequest() {
+  const platform = await startPlatformProcess({ LOG_LEVEL: 'ERROR' });
+  const proxy = await countingProxy(platform.dynamodbUrl);
+  try {
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', `${ROOT}bench/warm-request.ts`, `${OUT_DIR}/inference/index.mjs`, '1000'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+        env: {
+          ...process.env,
+          ...LOCAL_TABLE_ENVIRONMENT,
+          CIRCUIT_SETTINGS: JSON.stringify(circuitSettingsOf(readLocalConfig())),
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'local',
+          AWS_SECRET_ACCESS_KEY: 'local',
+          AWS_SESSION_TOKEN: 'local',
+          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+          AWS_ENDPOINT_URL_DYNAMODB: proxy.url,
+          AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: platform.modelServerUrl,
+          RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
+          POWERTOOLS_SERVICE_NAME: 'inference',
+          POWERTOOLS_LOG_LEVEL: 'WARN',
+          POWERTOOLS_TRACE_ENABLED: 'false',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+      },
+    );
+    // The last line is the measurement; the lines before it are the handler's EMF metrics.
+    const measured = JSON.parse(output.trim().split('\n').pop()!) as {
+      cpuMsPerRequest: number;
+      startedAt: number;
+      endedAt: number;
+      requests: number;
+    };
+    return {
+      requests: measured.requests,
+      cpuMsPerRequest: round(measured.cpuMsPerRequest),
+      dynamoDbCallsPerRequest: round(proxy.between(measured.startedAt, measured.endedAt) / measured.requests),
+    };
+  } finally {
+    await proxy.close();
+    await platform.stop();
+  }
+}
 
 async function realtime() {
   // The bench measures the limiter's cost, not its refusals: one tier with room for the whole run.
@@ -430,11 +510,13 @@ async function dynamicBatching() {
 }
 
 const bundleFigures = await bundles();
+const warmRequestFigures = await warmRequest();
 const realtimeFigures = await realtime();
 const batchingFigures = await dynamicBatching();
 const batchFigures = await batchThroughput();
 const targets = checkTargets({
   bundles: bundleFigures,
+  warmRequest: warmRequestFigures,
   batch: batchFigures,
   dynamicBatching: batchingFigures,
 });
@@ -445,6 +527,7 @@ const results = {
   dynamicBatching: batchingFigures,
   batch: batchFigures,
   bundles: bundleFigures,
+  warmRequest: warmRequestFigures,
   targets,
 };
 mkdirSync(`${ROOT}bench`, { recursive: true });
@@ -499,6 +582,12 @@ console.log(
   LOAD_SAMPLES,
 );
 console.table(Object.fromEntries(bundleFigures.map(({ name, ...rest }) => [name, rest])));
+console.log(
+  '\nWarm realtime request in the inference bundle (%d sequential requests): %d ms CPU, %d DynamoDB calls each',
+  warmRequestFigures.requests,
+  warmRequestFigures.cpuMsPerRequest,
+  warmRequestFigures.dynamoDbCallsPerRequest,
+);
 console.log('\nTargets');
 console.table(
   targets.map(({ figure, measured, target, met }) => ({
