@@ -1,4 +1,5 @@
 import { Metrics, type MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger } from './logger';
 import type { MetricName } from './metric-catalog';
 
 /**
@@ -6,7 +7,8 @@ import type { MetricName } from './metric-catalog';
  * POWERTOOLS_SERVICE_NAME as the `service` dimension. Request metrics are stored here and flushed
  * once per invocation by the `logMetrics` middleware.
  */
-export const metrics = new Metrics();
+// Its own warnings go through the function's logger: structured, and at the function's log level.
+export const metrics = new Metrics({ logger });
 
 /**
  * Publishes one metric at once under [service] and [service, ...dimensions]: for events that belong
