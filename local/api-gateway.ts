@@ -161,7 +161,10 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       try {
         authorizerResult = await options.authorizer(event, lambdaContext('authorizer', timeoutMs));
       } catch (error) {
-        return (error as Error)?.message === 'Unauthorized' ? 'UNAUTHORIZED' : 'AUTHORIZER_FAILURE';
+        if ((error as Error)?.message === 'Unauthorized') return 'UNAUTHORIZED';
+        // API Gateway writes an authorizer's failure to its execution log; the 500 says nothing.
+        console.error('authorizer failed', error);
+        return 'AUTHORIZER_FAILURE';
       }
       result = { result: authorizerResult, expiresAt: Date.now() + options.authorizerCacheTtlSeconds * 1000 };
       if (options.authorizerCacheTtlSeconds > 0) decisions.set(identity, result);

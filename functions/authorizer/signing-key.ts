@@ -20,7 +20,8 @@ export function signingKeyFromExtension(options: ExtensionKeyOptions): () => Pro
   const read = async () => {
     const response = await fetch(url, {
       headers: { 'X-Aws-Parameters-Secrets-Token': options.sessionToken },
-      signal: AbortSignal.timeout(3_000),
+      // Short of the function's 10 s timeout, so a hung extension is reported, not a timed-out function.
+      signal: AbortSignal.timeout(8_000),
     });
     const text = await response.text();
     if (!response.ok) {
