@@ -15,6 +15,7 @@ import { runInNewContext } from 'node:vm';
 import autocannon from 'autocannon';
 import { devToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
+import { simpleBinaryRequest } from './simple-request';
 
 export interface LoadOptions {
   /** Seconds of measured load. @default 60 */
@@ -81,21 +82,6 @@ const irisJson = (offset: number) =>
   });
 
 /** `simple` with both inputs as binary tensors (JSON outputs). */
-function simpleBinary(): { body: Buffer; headerLength: number } {
-  const tensor = Buffer.from(new Int32Array(simpleInput(0)).buffer);
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: ['INPUT0', 'INPUT1'].map((name) => ({
-        name,
-        shape: [1, 16],
-        datatype: 'INT32',
-        parameters: { binary_data_size: tensor.length },
-      })),
-    }),
-  );
-  return { body: Buffer.concat([header, tensor, tensor]), headerLength: header.length };
-}
-
 type Request = autocannon.Request;
 
 /** One cycle of the within-tier principal's traffic: mostly inference, some reads. */
@@ -108,7 +94,7 @@ function trafficMix(authorization: string, jobId: string): Request[] {
     body,
   });
   const get = (path: string): Request => ({ method: 'GET', path, headers: { authorization } });
-  const binary = simpleBinary();
+  const binary = simpleBinaryRequest(simpleInput(0), { binaryOutputs: false });
   const binaryInfer: Request = {
     method: 'POST',
     path: '/v2/models/simple/infer',

@@ -2,14 +2,16 @@
  * `npm run bench`: measures the platform on this machine and writes bench/results.json.
  * Each figure is described in the README ("Benchmarks").
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { build } from 'esbuild';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
 import { BATCH_FUNCTIONS } from '../lib/batch-pipeline';
 import { LAMBDA_ESBUILD_OPTIONS } from '../lib/bundling';
 import { circuitSettingsOf } from '../lib/config';
@@ -25,6 +27,7 @@ import {
   BENCH_QUEUE_DELAY_MICROSECONDS,
   writeBenchRepositories,
 } from './bench-model';
+import { simpleBinaryRequest } from './simple-request';
 import { checkTargets } from './targets';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -102,6 +105,7 @@ async function bundles() {
     RATE_LIMIT_TABLE_NAME: 'rate-limits',
     RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 600, windowSeconds: 60 } }),
     JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
+    AWS_SESSION_TOKEN: 'bench',
     BATCH_TABLE_NAME: 'batch',
     SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
     WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
@@ -183,7 +187,8 @@ async function warmRequest() {
   const platform = await startPlatformProcess({ LOG_LEVEL: 'ERROR' });
   const proxy = await countingProxy(platform.dynamodbUrl);
   try {
-    const output = execFileSync(
+    // Asynchronous: the counting proxy lives in this process and must keep answering.
+    const { stdout: output } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', `${ROOT}bench/warm-request.ts`, `${OUT_DIR}/inference/index.mjs`, '1000'],
       {
@@ -201,7 +206,8 @@ async function warmRequest() {
           AWS_ENDPOINT_URL_DYNAMODB: proxy.url,
           AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: platform.modelServerUrl,
           RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
-          POWERTOOLS_SERVICE_NAME: 'inference',
+          POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.inference,
+          POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
           POWERTOOLS_LOG_LEVEL: 'WARN',
           POWERTOOLS_TRACE_ENABLED: 'false',
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -240,7 +246,7 @@ async function realtime() {
     await load(`${platform.apiUrl}${path}`, { headers: authorization }).catch(() => undefined);
     const api = await load(`${platform.apiUrl}${path}`, { headers: authorization });
     const modelServer = await load(`${platform.modelServerUrl}${path}`);
-    const binary = simpleBinaryRequest();
+    const binary = simpleBinaryRequest(INPUT, { binaryOutputs: true });
     const binaryHeaders = {
       'content-type': 'application/octet-stream',
       'inference-header-content-length': String(binary.headerLength),
@@ -383,23 +389,6 @@ async function batchThroughput() {
   } finally {
     await platform.stop();
   }
-}
-
-/** The simple model's request with both inputs and both outputs as binary tensors. */
-function simpleBinaryRequest(): { body: Buffer; headerLength: number } {
-  const tensor = Buffer.from(new Int32Array(INPUT).buffer);
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: ['INPUT0', 'INPUT1'].map((name) => ({
-        name,
-        shape: [1, 16],
-        datatype: 'INT32',
-        parameters: { binary_data_size: tensor.length },
-      })),
-      outputs: ['OUTPUT0', 'OUTPUT1'].map((name) => ({ name, parameters: { binary_data: true } })),
-    }),
-  );
-  return { body: Buffer.concat([header, tensor, tensor]), headerLength: header.length };
 }
 
 /** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */

@@ -343,7 +343,8 @@ export class BatchStore {
   }
 }
 
-function toJob(raw: Record<string, unknown>): BatchJob {
+/** A job from its stored item: the job's own attributes, no keys or bookkeeping. */
+export function toJob(raw: Record<string, unknown>): BatchJob {
   return Object.fromEntries(
     JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
   ) as unknown as BatchJob;

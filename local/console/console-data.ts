@@ -1,6 +1,7 @@
 import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { BATCH_KEYS } from '../../functions/batch/batch-keys';
+import { toJob } from '../../functions/batch/batch-store';
 import type { BatchJob } from '../../functions/batch/contracts';
 import { ModelRegistry } from '../../functions/shared/registry';
 
@@ -24,37 +25,9 @@ export interface ConsoleModel {
   }[];
 }
 
-export type ConsoleJob = Pick<
-  BatchJob,
-  | 'jobId'
-  | 'owner'
-  | 'model'
-  | 'version'
-  | 'status'
-  | 'total'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'createdAt'
-  | 'updatedAt'
-  | 'completedAt'
->;
+export type ConsoleJob = BatchJob;
 
 const MAX_MODELS = 200;
-const JOB_FIELDS = [
-  'jobId',
-  'owner',
-  'model',
-  'version',
-  'status',
-  'total',
-  'succeeded',
-  'failed',
-  'cancelled',
-  'createdAt',
-  'updatedAt',
-  'completedAt',
-] as const;
 
 /** Every registered model (up to MAX_MODELS), in name order. */
 export async function listModels(client: DynamoDBClient, tableName: string): Promise<ConsoleModel[]> {
@@ -110,12 +83,7 @@ export async function listJobs(
       }),
     );
     for (const item of page.Items ?? []) {
-      const raw = unmarshall(item);
-      jobs.push(
-        Object.fromEntries(
-          JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
-        ) as unknown as ConsoleJob,
-      );
+      jobs.push(toJob(unmarshall(item)));
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey);

@@ -10,6 +10,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BatchJob } from '../../functions/batch/contracts';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -32,14 +33,7 @@ interface Answer {
   readonly failure?: string;
 }
 
-interface Job {
-  jobId: string;
-  status: string;
-  total: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
+type Job = Pick<BatchJob, 'jobId' | 'status' | 'total' | 'succeeded' | 'failed' | 'cancelled'>;
 
 interface ItemResult {
   index: number;
