@@ -5,7 +5,16 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
-const SCREENSHOT = fileURLToPath(new URL('../../docs/images/local-console.png', import.meta.url));
+/**
+ * Every run saves its screenshot under .local/ (ignored by git); `UPDATE_SCREENSHOT=1` writes the
+ * README's copy instead, so a test run never dirties the tree.
+ */
+const SCREENSHOT = fileURLToPath(
+  new URL(
+    process.env.UPDATE_SCREENSHOT ? '../../docs/images/local-console.png' : '../../.local/local-console.png',
+    import.meta.url,
+  ),
+);
 const ITEMS = 40;
 
 const simpleInputs = (i: number, shape = [1, 16]) => [
