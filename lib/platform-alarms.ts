@@ -10,7 +10,13 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import {
+  AccountRootPrincipal,
+  Effect,
+  PolicyDocument,
+  PolicyStatement,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -83,6 +89,25 @@ export function circuitsOpenedMetric(period: Duration = ALARM_PERIOD): MathExpre
 }
 
 /** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
+/** Administering a key (who may change or delete it), without using it to encrypt or decrypt. */
+const KEY_ADMINISTRATION_ACTIONS = [
+  'kms:Create*',
+  'kms:Describe*',
+  'kms:Enable*',
+  'kms:List*',
+  'kms:Put*',
+  'kms:Update*',
+  'kms:Revoke*',
+  'kms:Disable*',
+  'kms:Get*',
+  'kms:Delete*',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+  'kms:RotateKeyOnDemand',
+];
+
 export interface AlarmThresholds {
   /** Share of API requests answered with a 5xx, percent. */
   readonly apiServerErrorRatePercent: number;
@@ -147,6 +172,17 @@ export class PlatformAlarms extends Construct {
 
     this.topicKey = new Key(this, 'TopicKey', {
       description: 'Encrypts the platform alarm topic',
+      // The account administers the key with named actions, not the default `kms:*`; only
+      // CloudWatch (below) uses it, to publish alarm notifications.
+      policy: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            principals: [new AccountRootPrincipal()],
+            actions: KEY_ADMINISTRATION_ACTIONS,
+            resources: ['*'],
+          }),
+        ],
+      }),
       enableKeyRotation: true,
       // Notifications are transient; nothing encrypted with the key outlives the stack.
       removalPolicy: RemovalPolicy.DESTROY,

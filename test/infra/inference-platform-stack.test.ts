@@ -212,6 +212,25 @@ describe('InferencePlatformStack', () => {
       ]);
     });
 
+    it('allows no `*` or `service:*` action in any policy of the stack', () => {
+      // IAM policies, roles' inline policies, and resource policies (keys, buckets, queues, topics).
+      const documents = Object.values(
+        template.toJSON().Resources as Record<string, { Properties?: object }>,
+      ).flatMap(({ Properties = {} }) =>
+        Object.entries(Properties)
+          .filter(([key]) => /PolicyDocument|KeyPolicy|^Policies$/.test(key))
+          .flatMap(([key, value]) =>
+            key === 'Policies'
+              ? (value as { PolicyDocument: object }[]).map((p) => p.PolicyDocument)
+              : [value],
+          ),
+      ) as { Statement: Statement[] }[];
+      const allowed = documents.flatMap((d) => d.Statement).filter((s) => s.Effect === 'Allow');
+      expect(allowed.length).toBeGreaterThan(20);
+      const wide = allowed.flatMap(actionsOf).filter((a) => a === '*' || /^[\w-]+:\*$/.test(a));
+      expect(wide).toEqual([]);
+    });
+
     it('lets each function write only to its own log group', () => {
       for (const name of PLATFORM_FUNCTIONS) {
         const logs = functionStatements(template, name).filter((s) =>
