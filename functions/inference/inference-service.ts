@@ -1,7 +1,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { type CircuitBreaker, circuitName } from '../shared/circuit-breaker';
-import { BackendUnavailableError, BadRequestError, NotFoundError } from '../shared/errors';
+import {
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadRequestError,
+  NotFoundError,
+} from '../shared/errors';
 import type { BackendAnswer, InferencePayload } from '../shared/inference-codec';
 import { InvalidInferenceRequestError, validateAgainstSignature } from '../shared/inference-protocol';
 import type { ModelCache } from '../shared/model-cache';
@@ -138,14 +143,17 @@ export async function infer(
       retryAfter.push(admission.retryAfterSeconds);
       continue;
     }
+    // Reading the circuit can itself be slow (a throttled table): what is left may be nothing.
+    const remainingMs = deadline - now();
+    if (remainingMs <= 0) {
+      lastFailure ??= new BackendTimeoutError(
+        `model '${version.name}' version ${version.version} could not be called in time; try again later`,
+      );
+      break;
+    }
     attempts++;
     try {
-      const answer = await invokeBackend(
-        deps.sagemaker,
-        backend,
-        payload,
-        AbortSignal.timeout(deadline - now()),
-      );
+      const answer = await invokeBackend(deps.sagemaker, backend, payload, AbortSignal.timeout(remainingMs));
       if (await circuits.recordSuccess(backend, admission)) {
         logger.info('circuit closed', { backend: circuitName(backend) });
         publishEvent(METRIC.circuitClosed, MetricUnit.Count, 1, { backend: circuitName(backend) });

@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type InferenceDependencies, infer } from '../../functions/inference/inference-service';
 import type { Admission } from '../../functions/shared/circuit-breaker';
-import { BackendError, BackendUnavailableError } from '../../functions/shared/errors';
+import { BackendError, BackendTimeoutError, BackendUnavailableError } from '../../functions/shared/errors';
 import type { ModelVersion } from '../../functions/shared/registry';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -59,6 +59,22 @@ const calledEndpoints = () =>
 
 describe('infer with circuit breakers and failover', () => {
   beforeEach(() => sagemaker.reset());
+
+  it('answers 504 without calling the endpoint when reading the circuit used up the time budget', async () => {
+    // Prepare: the clock jumps past the deadline while the circuit is read (a throttled table)
+    let clock = 0;
+    const c = circuits();
+    c.admit.mockImplementation(async () => {
+      clock += 30_000;
+      return { kind: 'closed' as const };
+    });
+    // Act
+    const attempt = infer({ ...deps(c), now: () => clock }, version(['a', 'b']), payload);
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(BackendTimeoutError);
+    expect(calledEndpoints()).toEqual([]);
+    expect(c.recordFailure).not.toHaveBeenCalled();
+  });
 
   it('fails over once to another backend on a retryable failure and counts the failure', async () => {
     // Prepare
