@@ -50,5 +50,7 @@ async function stop(signal: string) {
   console.log('Local platform stopped.');
   process.exit(0);
 }
-process.once('SIGINT', () => void stop('SIGINT'));
-process.once('SIGTERM', () => void stop('SIGTERM'));
+// `on`, not `once`: Ctrl-C reaches npm, tsx and this process alike, and each may pass it on, so a
+// second SIGINT can arrive while closing; with no listener left it would kill the process mid-close.
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
