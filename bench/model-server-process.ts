@@ -3,7 +3,7 @@
  * CPU time is not the server's: `tsx bench/model-server-process.ts <model repository>`. Prints
  * `Model server <url>` when it is ready and stops on SIGINT or SIGTERM.
  */
-import { startModelServer } from '../local/model-server';
+import { startModelServer } from '../local/model-server/server';
 import { loadModelRepository } from '../triton-image/model-repository';
 
 const repository = process.argv[2];

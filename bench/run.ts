@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { build } from 'esbuild';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../contracts/routes';
 import { BATCH_FUNCTIONS } from '../lib/batch-pipeline';
 import { LAMBDA_ESBUILD_OPTIONS } from '../lib/bundling';
 import { circuitSettingsOf } from '../lib/config';
-import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { LOCAL_TABLE_ENVIRONMENT, readLocalConfig } from '../local/platform';
 import { npmToken, startPlatformProcess } from '../local/platform-process';
 import {
@@ -129,7 +129,7 @@ async function bundles() {
     'batch-fan-out': BATCH_FUNCTIONS.fanOut.entry,
     'batch-worker': BATCH_FUNCTIONS.worker.entry,
     // Runs at deploy time only, so its cold start is nobody's latency; listed for completeness.
-    deployment: 'functions/deployment/handler.ts',
+    deployment: 'functions/handlers/deployment/handler.ts',
   };
   const figures = [];
   for (const [name, entry] of Object.entries(entries)) {

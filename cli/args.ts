@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BatchItemSchema } from '../functions/batch/contracts';
-import { DATATYPES, type Datatype } from '../functions/shared/model-signature';
+import { DATATYPES, type Datatype } from '../contracts/model-signature';
+import { BatchItemSchema } from '../functions/batch/api-schemas';
 import { UsageError } from './errors';
 
 export const PROGRAM = 'inference-platform';

@@ -3,8 +3,8 @@ import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
-import type { CircuitSettings } from '../functions/shared/circuit-breaker';
-import { SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
+import { SERVICE_NAMES } from '../contracts/metric-catalog';
+import type { CircuitSettings } from '../contracts/settings';
 import type { BatchTable } from './batch-table';
 import { MonitoredQueue } from './monitored-queue';
 import { PlatformFunction } from './platform-function';
@@ -18,11 +18,11 @@ const MAX_UNWINDOWED_BATCH_SIZE = 10;
 
 export const BATCH_FUNCTIONS = {
   fanOut: {
-    entry: 'functions/batch/fan-out-handler.ts',
+    entry: 'functions/handlers/batch-fan-out/handler.ts',
     description: 'Batch inference: validates submitted jobs and splits them into chunks on the work queue',
   },
   worker: {
-    entry: 'functions/batch/worker-handler.ts',
+    entry: 'functions/handlers/batch-worker/handler.ts',
     description: 'Batch inference: runs the items of each chunk against the model endpoint',
   },
 } as const;

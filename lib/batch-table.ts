@@ -1,7 +1,7 @@
 import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { BATCH_KEYS } from '../functions/batch/batch-keys';
+import { BATCH_KEYS } from '../contracts/table-keys';
 import { createKeyedTable } from './keyed-table';
 
 export interface BatchTableProps {

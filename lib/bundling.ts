@@ -11,7 +11,7 @@ const REQUIRE_BANNER =
 /** Module replacements, relative to the repository root (esbuild's working directory). */
 const ALIASES = {
   // Lambda provides credentials in the environment; the rest of the default chain is dead weight.
-  '@aws-sdk/credential-provider-node': './functions/shared/lambda-credentials.ts',
+  '@aws-sdk/credential-provider-node': './functions/lambda-credentials.ts',
 };
 
 /**

@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import type { CircuitSettings } from '../functions/shared/circuit-breaker';
-import { RateLimitTiersSchema } from '../functions/shared/rate-limit-config';
+import type { CircuitSettings } from '../contracts/settings';
+import { RateLimitTiersSchema } from '../contracts/settings';
 import type { AlarmThresholds } from './platform-alarms';
 
 /**

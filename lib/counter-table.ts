@@ -1,7 +1,7 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { COUNTER_KEYS } from '../functions/shared/counter-keys';
+import { COUNTER_KEYS } from '../contracts/table-keys';
 
 export interface CounterTableProps {
   /**

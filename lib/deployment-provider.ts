@@ -15,7 +15,7 @@ export interface DeploymentProviderProps {
 }
 
 /**
- * The one function behind the stack's custom resources (`functions/deployment/handler.ts`), wrapped
+ * The one function behind the stack's custom resources (`functions/handlers/deployment/handler.ts`), wrapped
  * in CDK's provider framework, which answers CloudFormation and retries on our behalf.
  */
 export class DeploymentProvider extends Construct {
@@ -25,7 +25,7 @@ export class DeploymentProvider extends Construct {
   constructor(scope: Construct, id: string, props: DeploymentProviderProps = {}) {
     super(scope, id);
     this.function = new PlatformFunction(this, 'Function', {
-      entry: 'functions/deployment/handler.ts',
+      entry: 'functions/handlers/deployment/handler.ts',
       projectRoot: props.projectRoot,
       description: 'Copies model archives to the model store and seeds the registry at deploy time',
       timeout: Duration.minutes(5),

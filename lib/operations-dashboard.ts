@@ -19,7 +19,7 @@ import {
   type MetricName,
   REQUEST_OUTCOMES,
   SERVICE_NAMES,
-} from '../functions/shared/observability/metric-catalog';
+} from '../contracts/metric-catalog';
 import type { MonitoredQueue } from './monitored-queue';
 import {
   CIRCUIT_SERVICES,

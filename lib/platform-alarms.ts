@@ -27,7 +27,7 @@ import {
   type MetricName,
   SERVICE_NAMES,
   type ServiceName,
-} from '../functions/shared/observability/metric-catalog';
+} from '../contracts/metric-catalog';
 import type { PlatformFunction } from './platform-function';
 
 /** Every alarm looks at five-minute windows: long enough to ride out a single slow request. */

@@ -15,12 +15,16 @@ import {
 import type { ParamsAndSecretsLayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
-import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from './cors';
-import { GATEWAY_RESPONSES, type GatewayResponseType, gatewayResponseTemplate } from './gateway-responses';
-import { BINARY_MEDIA_TYPES } from './media-types';
+import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from '../contracts/cors';
+import {
+  GATEWAY_RESPONSES,
+  type GatewayResponseType,
+  gatewayResponseTemplate,
+} from '../contracts/gateway-responses';
+import { BINARY_MEDIA_TYPES } from '../contracts/media-types';
+import { SERVICE_NAMES } from '../contracts/metric-catalog';
+import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from '../contracts/routes';
 import { PlatformFunction } from './platform-function';
-import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from './routes';
 
 /** API Gateway's default integration timeout: no API function needs to run longer. */
 const INTEGRATION_TIMEOUT = Duration.seconds(29);

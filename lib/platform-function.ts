@@ -5,7 +5,7 @@ import { Architecture, type ParamsAndSecretsLayerVersion, Runtime, Tracing } fro
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE, type ServiceName } from '../functions/shared/observability/metric-catalog';
+import { METRICS_NAMESPACE, type ServiceName } from '../contracts/metric-catalog';
 import { toNodejsBundlingOptions } from './bundling';
 import { PROJECT_ROOT } from './project-root';
 

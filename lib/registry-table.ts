@@ -2,7 +2,7 @@ import { Validations } from 'aws-cdk-lib';
 import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { REGISTRY_KEYS } from '../functions/shared/registry-keys';
+import { REGISTRY_KEYS } from '../contracts/table-keys';
 import { createKeyedTable } from './keyed-table';
 
 export interface RegistryTableProps {

@@ -1,5 +1,5 @@
-import type { ModelSignature } from '../functions/shared/model-signature';
-import type { Backend } from '../functions/shared/registry';
+import type { ModelSignature } from '../contracts/model-signature';
+import type { Backend } from '../contracts/registry-schemas';
 import type { ModelDefinition } from '../triton-image/model-repository';
 
 /** How the Triton endpoint hosts the repository (see `servingMode` in the configuration). */

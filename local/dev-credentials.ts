@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { SCOPES } from '../lib/routes';
+import { SCOPES } from '../contracts/routes';
 
 /** Where the local platform keeps its state; ignored by git. */
 export const LOCAL_DIR = fileURLToPath(new URL('../.local/', import.meta.url));

@@ -11,23 +11,23 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../functions/shared/observability/metric-catalog';
-import { ModelRegistry, type ModelVersion } from '../functions/shared/registry';
+import { METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION } from '../contracts/routes';
+import { ModelRegistry, type ModelVersion } from '../functions/registry/registry';
 import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
-import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION } from '../lib/routes';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
-import { type ApiGatewayEmulatorOptions, startApiGateway } from './api-gateway';
+import { type ApiGatewayEmulatorOptions, startApiGateway } from './aws/api-gateway';
+import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
+import type { FunctionOutputBus } from './aws/function-output';
+import { LambdaRuntime } from './aws/lambda-runtime';
+import { startPlatformControl } from './aws/platform-control';
+import { SdkFaults } from './aws/sdk-faults';
+import { startSecretsManager } from './aws/secrets-manager';
+import { startSqsEventSource } from './aws/sqs-event-source';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
-import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './dynamodb';
-import type { FunctionOutputBus } from './function-output';
-import { LambdaRuntime } from './lambda-runtime';
-import { startModelServer } from './model-server';
-import { startPlatformControl } from './platform-control';
-import { SdkFaults } from './sdk-faults';
-import { startSecretsManager } from './secrets-manager';
-import { startSqsEventSource } from './sqs-event-source';
+import { startModelServer } from './model-server/server';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
@@ -196,7 +196,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const sdkFaults = new SdkFaults();
     const runtime = new LambdaRuntime({
       env: environment,
-      preload: { modules: [new URL('./sdk-faults.ts', import.meta.url).href], data: sdkFaults.buffer },
+      preload: { modules: [new URL('./aws/sdk-faults.ts', import.meta.url).href], data: sdkFaults.buffer },
     });
     closers.push(() => runtime.close());
     const serviceNames: Record<ApiFunctionName, string> = {
@@ -243,7 +243,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       {
         queue: submissions,
         functionName: 'batch-fan-out',
-        entry: 'functions/batch/fan-out-handler.ts',
+        entry: 'functions/handlers/batch-fan-out/handler.ts',
         serviceName: SERVICE_NAMES.batchFanOut,
         maxConcurrency: 1,
         timeoutMs: FAN_OUT_TIMEOUT_MS,
@@ -251,7 +251,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       {
         queue: work,
         functionName: 'batch-worker',
-        entry: 'functions/batch/worker-handler.ts',
+        entry: 'functions/handlers/batch-worker/handler.ts',
         serviceName: SERVICE_NAMES.batchWorker,
         maxConcurrency: WORKER_CONCURRENCY,
         timeoutMs: config.batchWorkerTimeoutSeconds * 1000,

@@ -8,7 +8,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fromText } from '@bufbuild/protobuf/txtpb';
-import type { Datatype, ModelSignature, TensorSignature } from '../functions/shared/model-signature';
+import type { Datatype, ModelSignature, TensorSignature } from '../contracts/model-signature';
 import {
   DataType,
   type ModelConfig,

@@ -4,7 +4,7 @@ import {
   IdempotencyKeySchema,
   SubmissionMessageSchema,
   TERMINAL_STATUSES,
-} from '../../functions/batch/contracts';
+} from '../../functions/batch/api-schemas';
 import { parseJsonl, readInputFile, secondsOption, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { ApiError, CliError, UsageError } from '../errors';

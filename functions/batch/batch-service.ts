@@ -1,21 +1,28 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type InferenceDependencies, infer, resolveTarget } from '../inference/inference-service';
-import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../shared/errors';
+import { METRIC } from '../../contracts/metric-catalog';
+import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../edge/errors';
+import type { Principal } from '../edge/principal';
 import {
   type InferenceResponse,
   InvalidInferenceRequestError,
   parseInferenceRequest,
   validateAgainstSignature,
-} from '../shared/inference-protocol';
-import type { ModelCache } from '../shared/model-cache';
-import { logger } from '../shared/observability/logger';
-import { METRIC } from '../shared/observability/metric-catalog';
-import { publishEvent } from '../shared/observability/metrics';
-import type { Principal } from '../shared/principal';
-import type { ModelVersion } from '../shared/registry';
-import { isRetryable } from '../shared/sagemaker-backend';
+} from '../inference/protocol';
+import { isRetryable } from '../inference/sagemaker-backend';
+import { type InferenceDependencies, infer, resolveTarget } from '../inference/service';
+import { logger } from '../observability/logger';
+import { publishEvent } from '../observability/metrics';
+import type { ModelCache } from '../registry/model-cache';
+import type { ModelVersion } from '../registry/registry';
+import {
+  type BatchJob,
+  type ItemResult,
+  type JobStatus,
+  type SubmitBatchJob,
+  TERMINAL_STATUSES,
+} from './api-schemas';
 import type { BatchStore, ChunkResult, Counts, Page } from './batch-store';
 import {
   batchedRequest,
@@ -26,13 +33,6 @@ import {
   type StoredItem,
   splitOutputs,
 } from './chunking';
-import {
-  type BatchJob,
-  type ItemResult,
-  type JobStatus,
-  type SubmitBatchJob,
-  TERMINAL_STATUSES,
-} from './contracts';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;

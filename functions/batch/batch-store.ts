@@ -7,11 +7,11 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { decodePageToken, encodePageToken, keyTokenSchema } from '../shared/page-token';
-import * as z from '../shared/zod';
-import { BATCH_KEYS } from './batch-keys';
+import { BATCH_KEYS } from '../../contracts/table-keys';
+import * as z from '../../contracts/zod';
+import { decodePageToken, encodePageToken, keyTokenSchema } from '../edge/page-token';
+import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
 import type { StoredItem } from './chunking';
-import type { BatchJob, ItemResult, JobStatus } from './contracts';
 
 const { partitionKey: PK, sortKey: SK, ownerIndex } = BATCH_KEYS;
 const JOB = '#JOB';

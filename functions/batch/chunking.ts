@@ -2,8 +2,8 @@
  * Splitting a job's items into chunks, joining a chunk into one batched Open Inference Protocol
  * request (dim 0 = items), and splitting the batched answer back into one answer per item.
  */
-import type { InputTensor, OutputTensor } from '../shared/inference-protocol';
-import { elementCount } from '../shared/inference-protocol';
+import type { InputTensor, OutputTensor } from '../inference/protocol';
+import { elementCount } from '../inference/protocol';
 
 /** One stored item: its client id and its inputs, each with batch dimension 1 when the model batches. */
 export interface StoredItem {

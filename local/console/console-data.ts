@@ -1,9 +1,9 @@
 import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { BATCH_KEYS } from '../../functions/batch/batch-keys';
+import { BATCH_KEYS } from '../../contracts/table-keys';
+import type { BatchJob } from '../../functions/batch/api-schemas';
 import { toJob } from '../../functions/batch/batch-store';
-import type { BatchJob } from '../../functions/batch/contracts';
-import { ModelRegistry } from '../../functions/shared/registry';
+import { ModelRegistry } from '../../functions/registry/registry';
 
 /** A model as the console shows it: versions with their backends, aliases with their weights. */
 export interface ConsoleModel {

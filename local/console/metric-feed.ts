@@ -1,9 +1,5 @@
-import {
-  METRIC,
-  METRICS_NAMESPACE,
-  type RequestOutcome,
-} from '../../functions/shared/observability/metric-catalog';
-import type { FunctionOutputBus, FunctionOutputLine } from '../function-output';
+import { METRIC, METRICS_NAMESPACE, type RequestOutcome } from '../../contracts/metric-catalog';
+import type { FunctionOutputBus, FunctionOutputLine } from '../aws/function-output';
 
 export interface MetricFeedOptions {
   /** Width of one bucket in ms. @default 5000 */

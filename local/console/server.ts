@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { FunctionOutputBus } from '../function-output';
+import type { FunctionOutputBus } from '../aws/function-output';
 import { listJobs, listModels } from './console-data';
 import { MetricFeed, type MetricFeedOptions } from './metric-feed';
 

@@ -4,7 +4,7 @@ import {
   encodeBinaryTensor,
   joinBinaryBody,
   sageMakerBinaryContentType,
-} from '../../functions/shared/inference-codec';
+} from '../../functions/inference/codec';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 // Triton's simple client: INPUT0 counts up, INPUT1 is all -1.

@@ -10,7 +10,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchJob } from '../../functions/batch/contracts';
+import type { BatchJob } from '../../functions/batch/api-schemas';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 

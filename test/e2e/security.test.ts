@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, SCOPES } from '../../lib/routes';
+import { ROUTES, SCOPES } from '../../contracts/routes';
 import { devSigningSecret } from '../../local/dev-credentials';
 import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';

@@ -4,8 +4,8 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import fc from 'fast-check';
-import { DATATYPES } from '../../functions/shared/model-signature';
-import { matchRoute, ROUTES, type Route } from '../../lib/routes';
+import { DATATYPES } from '../../contracts/model-signature';
+import { matchRoute, ROUTES, type Route } from '../../contracts/routes';
 
 /** Registry writes only ever name models with this prefix, so the seeded models stay as they are. */
 export const FUZZ_MODEL_PREFIX = 'fuzz-';

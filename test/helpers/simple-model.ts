@@ -1,4 +1,4 @@
-import type { ModelSignature } from '../../functions/shared/model-signature';
+import type { ModelSignature } from '../../contracts/model-signature';
 
 /** The signature of the shipped `simple` model (Triton's add/sub example), as its config.pbtxt states it. */
 export const SIMPLE_SIGNATURE: ModelSignature = {

@@ -2,7 +2,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BATCH_KEYS } from '../../functions/batch/batch-keys';
+import { BATCH_KEYS } from '../../contracts/table-keys';
 import { BatchPipeline, type BatchPipelineProps } from '../../lib/batch-pipeline';
 import { BatchTable } from '../../lib/batch-table';
 import { circuitSettingsOf, parsePlatformConfig } from '../../lib/config';

@@ -33,7 +33,7 @@ describe('Lambda bundling options', () => {
       externalModules: [],
       bundleAwsSDK: true,
       esbuildArgs: {
-        '--alias': ['@aws-sdk/credential-provider-node=./functions/shared/lambda-credentials.ts'],
+        '--alias': ['@aws-sdk/credential-provider-node=./functions/lambda-credentials.ts'],
       },
     });
   });

@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RATE_LIMIT_KEYS } from '../../functions/shared/rate-limit-config';
+import { RATE_LIMIT_KEYS } from '../../contracts/settings';
 import { CounterTable } from '../../lib/counter-table';
 import { nagFindings } from './nag-findings';
 

@@ -1,10 +1,10 @@
 import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { API_FUNCTIONS } from '../../contracts/routes';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
-import { API_FUNCTIONS } from '../../lib/routes';
 import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };

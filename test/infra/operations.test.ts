@@ -6,7 +6,7 @@ import {
   REQUEST_OUTCOMES,
   SERVICE_NAMES,
   type ServiceName,
-} from '../../functions/shared/observability/metric-catalog';
+} from '../../contracts/metric-catalog';
 import { DEFAULT_SERVICE_NAME } from '../../lib/platform-function';
 import { synthesizePlatform } from './platform-app';
 

@@ -1,13 +1,13 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CORS_ALLOW_HEADERS } from '../../lib/cors';
+import { CORS_ALLOW_HEADERS } from '../../contracts/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   gatewayResponseTemplate,
-} from '../../lib/gateway-responses';
-import { isBinaryMediaType } from '../../lib/media-types';
-import { ROUTES } from '../../lib/routes';
+} from '../../contracts/gateway-responses';
+import { isBinaryMediaType } from '../../contracts/media-types';
+import { ROUTES } from '../../contracts/routes';
 import { synthesizePlatform } from './platform-app';
 
 /** Template JSON is untyped; tests index into it freely. */

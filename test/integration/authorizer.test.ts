@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isAllowed } from '../../local/api-gateway';
-import { startSecretsManager } from '../../local/secrets-manager';
+import { isAllowed } from '../../local/aws/api-gateway';
+import { startSecretsManager } from '../../local/aws/secrets-manager';
 import { lambdaContext } from '../helpers/events';
 
 const API = 'arn:aws:execute-api:us-east-1:123456789012:api/prod';
@@ -32,7 +32,7 @@ async function coldStart(env: Record<string, string>): Promise<Handler> {
   ])
     delete process.env[key];
   Object.assign(process.env, { AWS_REGION: 'us-east-1', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
-  return (await import('../../functions/authorizer/handler')).handler as unknown as Handler;
+  return (await import('../../functions/handlers/authorizer/handler')).handler as unknown as Handler;
 }
 
 describe('authorizer in HS256 mode with the key in Secrets Manager', () => {

@@ -3,15 +3,15 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../functions/batch/batch-store';
-import { ModelRegistry } from '../../functions/shared/registry';
-import type { LambdaHandler } from '../../local/api-gateway';
+import { ModelRegistry } from '../../functions/registry/registry';
+import type { LambdaHandler } from '../../local/aws/api-gateway';
 import {
   createBatchTable,
   createRegistryTable,
   type LocalDynamoDb,
   startDynamoDb,
-} from '../../local/dynamodb';
-import { startSqsEventSource } from '../../local/sqs-event-source';
+} from '../../local/aws/dynamodb';
+import { startSqsEventSource } from '../../local/aws/sqs-event-source';
 import { lambdaContext } from '../helpers/events';
 import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
@@ -81,7 +81,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       REGISTRY_TABLE_NAME: 'registry',
       WORK_QUEUE_URL: workQueueUrl,
     });
-    ({ handler } = (await import('../../functions/batch/fan-out-handler')) as unknown as {
+    ({ handler } = (await import('../../functions/handlers/batch-fan-out/handler')) as unknown as {
       handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
     });
   });

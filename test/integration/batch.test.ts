@@ -1,6 +1,7 @@
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import {
   enqueueWork,
   processChunk,
@@ -8,17 +9,16 @@ import {
   type WorkerDependencies,
 } from '../../functions/batch/batch-service';
 import { BatchStore } from '../../functions/batch/batch-store';
-import type { ItemResult, SubmitBatchJob } from '../../functions/batch/contracts';
-import { BadRequestError } from '../../functions/shared/errors';
-import { ModelCache } from '../../functions/shared/model-cache';
-import { ModelRegistry, type ModelVersion } from '../../functions/shared/registry';
+import { BadRequestError } from '../../functions/edge/errors';
+import { ModelCache } from '../../functions/registry/model-cache';
+import { ModelRegistry, type ModelVersion } from '../../functions/registry/registry';
 import {
   createBatchTable,
   createRegistryTable,
   type LocalDynamoDb,
   startDynamoDb,
-} from '../../local/dynamodb';
-import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
+} from '../../local/aws/dynamodb';
+import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';

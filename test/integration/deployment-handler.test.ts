@@ -2,9 +2,9 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelRegistry } from '../../functions/shared/registry';
+import { ModelRegistry } from '../../functions/registry/registry';
 import { tritonBackend } from '../../lib/served-models';
-import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { lambdaContext } from '../helpers/events';
 import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
@@ -70,7 +70,7 @@ describe('deployment handler on emulated S3 and DynamoDB', () => {
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
-    ({ handler } = (await import('../../functions/deployment/handler')) as never);
+    ({ handler } = (await import('../../functions/handlers/deployment/handler')) as never);
   });
 
   afterAll(async () => {

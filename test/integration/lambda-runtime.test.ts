@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { FunctionOutputLine } from '../../local/function-output';
+import type { FunctionOutputLine } from '../../local/aws/function-output';
 import {
   type LambdaFunctionConfig,
   LambdaRuntime,
   LambdaRuntimeError,
   LambdaTimeoutError,
-} from '../../local/lambda-runtime';
+} from '../../local/aws/lambda-runtime';
 import type { StatefulEvent, StatefulResult } from '../helpers/fixture-handlers/stateful';
 
 const STATEFUL = 'test/helpers/fixture-handlers/stateful.ts';

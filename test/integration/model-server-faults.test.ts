@@ -7,8 +7,8 @@ import {
   ServiceUnavailable,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { InferenceResponse } from '../../functions/shared/inference-protocol';
-import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server';
+import type { InferenceResponse } from '../../functions/inference/protocol';
+import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository, type ModelDefinition } from '../../triton-image/model-repository';
 import { localSageMaker } from '../helpers/local-clients';
 

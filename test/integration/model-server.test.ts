@@ -7,8 +7,8 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InferenceResponse } from '../../functions/shared/inference-protocol';
-import { type ModelServer, startModelServer } from '../../local/model-server';
+import type { InferenceResponse } from '../../functions/inference/protocol';
+import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';

@@ -1,7 +1,7 @@
 import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RATE_LIMIT_KEYS, type RateLimitDecision, RateLimiter } from '../../functions/shared/rate-limiter';
-import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { RATE_LIMIT_KEYS, type RateLimitDecision, RateLimiter } from '../../functions/edge/rate-limiter';
+import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { localDynamoDb } from '../helpers/local-clients';
 
 const TABLE = 'rate-limits';

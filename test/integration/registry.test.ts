@@ -1,9 +1,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BadRequestError, ConflictError, NotFoundError } from '../../functions/shared/errors';
-import { ModelCache } from '../../functions/shared/model-cache';
-import { ModelRegistry, type ModelVersion } from '../../functions/shared/registry';
-import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/dynamodb';
+import { BadRequestError, ConflictError, NotFoundError } from '../../functions/edge/errors';
+import { ModelCache } from '../../functions/registry/model-cache';
+import { ModelRegistry, type ModelVersion } from '../../functions/registry/registry';
+import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 

@@ -4,7 +4,7 @@ import {
   type ApiGatewayEmulator,
   type ApiGatewayEmulatorOptions,
   startApiGateway,
-} from '../../local/api-gateway';
+} from '../../local/aws/api-gateway';
 
 const ok = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
   Promise.resolve({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendsInOrder, pickWeighted, routingPoint } from '../../functions/inference/inference-service';
+import { backendsInOrder, pickWeighted, routingPoint } from '../../functions/inference/service';
 
 const backends = [
   { endpointName: 'a', weight: 90 },

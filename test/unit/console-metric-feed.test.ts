@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  METRIC,
-  METRICS_NAMESPACE,
-  SERVICE_NAMES,
-} from '../../functions/shared/observability/metric-catalog';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAMES } from '../../contracts/metric-catalog';
 import { MetricFeed, percentile } from '../../local/console/metric-feed';
 
 const T0 = 1_795_680_000_000;

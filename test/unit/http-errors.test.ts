@@ -1,6 +1,6 @@
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { errorResponse } from '../../functions/shared/http';
+import { errorResponse } from '../../functions/edge/http';
 
 const throttled = () =>
   new ProvisionedThroughputExceededException({

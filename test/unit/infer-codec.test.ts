@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidInferenceRequestError } from '../../functions/shared/inference-protocol';
-import type { Datatype, ModelSignature } from '../../functions/shared/model-signature';
-import { decodeInferRequest, encodeInferResponse } from '../../local/infer-codec';
+import type { Datatype, ModelSignature } from '../../contracts/model-signature';
+import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
+import { decodeInferRequest, encodeInferResponse } from '../../local/model-server/codec';
 import {
   decodeBinary,
   encodeBinary,
   fromJsonElements,
   type Tensor,
   toJsonElements,
-} from '../../local/tensors';
+} from '../../local/model-server/tensors';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const SIMPLE = { name: 'simple', signature: SIMPLE_SIGNATURE };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Datatype, ModelSignature } from '../../contracts/model-signature';
 import {
   type ClientRequest,
   decodeBinaryTensor,
@@ -8,13 +9,12 @@ import {
   joinBinaryBody,
   sageMakerBinaryContentType,
   UnreadableBackendAnswerError,
-} from '../../functions/shared/inference-codec';
+} from '../../functions/inference/codec';
 import {
   InvalidInferenceRequestError,
   parseInferenceRequest,
   validateAgainstSignature,
-} from '../../functions/shared/inference-protocol';
-import type { Datatype, ModelSignature } from '../../functions/shared/model-signature';
+} from '../../functions/inference/protocol';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 // Triton's simple client: INPUT0 counts up, INPUT1 is all -1; OUTPUT0 is the sum, OUTPUT1 the difference.

@@ -8,7 +8,7 @@ import {
   encodeBinaryTensor,
   joinBinaryBody,
   sageMakerBinaryContentType,
-} from '../../functions/shared/inference-codec';
+} from '../../functions/inference/codec';
 import { INFERENCE_FUNCTION_ENV, lambdaContext, proxyEvent } from '../helpers/events';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -79,7 +79,7 @@ let handler: (
 describe('inference handler with the binary tensor extension', () => {
   beforeAll(async () => {
     Object.assign(process.env, INFERENCE_FUNCTION_ENV);
-    ({ handler } = await import('../../functions/inference/handler'));
+    ({ handler } = await import('../../functions/handlers/inference/handler'));
   });
 
   beforeEach(() => {

@@ -15,7 +15,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ModelVersion } from '../../functions/shared/registry';
+import type { ModelVersion } from '../../functions/registry/registry';
 import { INFERENCE_FUNCTION_ENV, lambdaContext, proxyEvent } from '../helpers/events';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -82,8 +82,8 @@ let modelCache: { invalidate(name: string): void };
 describe('inference handler', () => {
   beforeAll(async () => {
     Object.assign(process.env, INFERENCE_FUNCTION_ENV);
-    ({ handler } = await import('../../functions/inference/handler'));
-    ({ modelCache } = await import('../../functions/shared/api-runtime'));
+    ({ handler } = await import('../../functions/handlers/inference/handler'));
+    ({ modelCache } = await import('../../functions/edge/api-runtime'));
   });
 
   beforeEach(() => {

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DATATYPES, type ModelSignature } from '../../contracts/model-signature';
 import {
   elementCount,
   type InferenceRequest,
   InvalidInferenceRequestError,
   parseInferenceRequest,
   validateAgainstSignature,
-} from '../../functions/shared/inference-protocol';
-import { DATATYPES, type ModelSignature } from '../../functions/shared/model-signature';
+} from '../../functions/inference/protocol';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const tensor = (overrides: Record<string, unknown> = {}) => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ModelCache } from '../../functions/shared/model-cache';
-import type { Model } from '../../functions/shared/registry';
+import { ModelCache } from '../../functions/registry/model-cache';
+import type { Model } from '../../functions/registry/registry';
 
 const model = (name: string): Model => ({ name, createdAt: 'now', versions: [], aliases: [] });
 

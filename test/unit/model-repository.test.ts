@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TensorSignature } from '../../functions/shared/model-signature';
+import type { TensorSignature } from '../../contracts/model-signature';
 import { DataType } from '../../triton-image/gen/model_config_pb';
 import { loadModelRepository, modelFilePath, toV2Datatype } from '../../triton-image/model-repository';
 import { DEFAULT_REPOSITORY_DIR } from '../../triton-image/scripts/build-models';

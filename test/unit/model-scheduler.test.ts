@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type BatchingPolicy, InstanceScheduler, type ModelRunner } from '../../local/model-scheduler';
-import type { Tensor } from '../../local/tensors';
+import { type BatchingPolicy, InstanceScheduler, type ModelRunner } from '../../local/model-server/scheduler';
+import type { Tensor } from '../../local/model-server/tensors';
 
 /** A one-input request of `rows` rows of `width` INT32 values, each row filled with `value + row`. */
 function request(rows: number, value: number, width = 2): Tensor[] {

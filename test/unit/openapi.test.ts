@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildOpenApiDocument } from '../../functions/shared/openapi';
-import { ROUTES } from '../../lib/routes';
+import { ROUTES } from '../../contracts/routes';
+import { buildOpenApiDocument } from '../../functions/handlers/health/openapi';
 
 interface Operation {
   security: Record<string, string[]>[];

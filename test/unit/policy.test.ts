@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { policyFor } from '../../functions/authorizer/policy';
-import { ROUTES, SCOPES, type Scope } from '../../lib/routes';
-import { isAllowed } from '../../local/api-gateway';
+import { ROUTES, SCOPES, type Scope } from '../../contracts/routes';
+import { policyFor } from '../../functions/handlers/authorizer/policy';
+import { isAllowed } from '../../local/aws/api-gateway';
 
 const API = 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod';
 /** A concrete request ARN for a route, with sample values in its path parameters. */

@@ -14,7 +14,7 @@ import {
   RateLimitTiersSchema,
   rateLimitHeaders,
   windowKey,
-} from '../../functions/shared/rate-limiter';
+} from '../../functions/edge/rate-limiter';
 
 const dynamodb = mockClient(DynamoDBClient);
 

@@ -11,19 +11,19 @@ type Emf = Record<string, unknown> & {
 };
 
 let modules: {
-  apiHandler: typeof import('../../functions/shared/api-handler').apiHandler;
-  instrument: typeof import('../../functions/shared/observability/instrument').instrument;
-  publishEvent: typeof import('../../functions/shared/observability/metrics').publishEvent;
-  errors: typeof import('../../functions/shared/errors');
+  apiHandler: typeof import('../../functions/edge/api-handler').apiHandler;
+  instrument: typeof import('../../functions/observability/instrument').instrument;
+  publishEvent: typeof import('../../functions/observability/metrics').publishEvent;
+  errors: typeof import('../../functions/edge/errors');
 };
 
 beforeAll(async () => {
   vi.resetModules();
   modules = {
-    apiHandler: (await import('../../functions/shared/api-handler')).apiHandler,
-    instrument: (await import('../../functions/shared/observability/instrument')).instrument,
-    publishEvent: (await import('../../functions/shared/observability/metrics')).publishEvent,
-    errors: await import('../../functions/shared/errors'),
+    apiHandler: (await import('../../functions/edge/api-handler')).apiHandler,
+    instrument: (await import('../../functions/observability/instrument')).instrument,
+    publishEvent: (await import('../../functions/observability/metrics')).publishEvent,
+    errors: await import('../../functions/edge/errors'),
   };
 });
 

@@ -1,6 +1,6 @@
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createTokenVerifier, InvalidTokenError } from '../../functions/authorizer/token-verifier';
+import { createTokenVerifier, InvalidTokenError } from '../../functions/handlers/authorizer/token-verifier';
 
 const secret = new TextEncoder().encode('a-test-secret-that-is-long-enough-for-hs256');
 const now = () => Math.floor(Date.now() / 1000);

@@ -1,0 +1,37 @@
+import { COUNTER_KEYS } from './table-keys';
+import * as z from './zod';
+
+/** Attribute names of the rate-limit table, a counter table. */
+export const RATE_LIMIT_KEYS = COUNTER_KEYS;
+
+/** The tier of principals whose token names no tier, or a tier the configuration does not know. */
+export const DEFAULT_TIER = 'standard';
+
+export const TierLimitSchema = z.strictObject({
+  /** Requests admitted per window. */
+  limit: z.number().check(z.int(), z.positive()),
+  /** Window length; windows are aligned to the epoch, so every container agrees on them. */
+  windowSeconds: z.number().check(z.int(), z.positive()),
+});
+export type TierLimit = z.infer<typeof TierLimitSchema>;
+
+/** Tier name (the token's `tier` claim) to its limit; `standard` must be present. */
+export const RateLimitTiersSchema = z.catchall(
+  z.object({ [DEFAULT_TIER]: TierLimitSchema }),
+  TierLimitSchema,
+);
+export type RateLimitTiers = z.infer<typeof RateLimitTiersSchema>;
+
+/** Circuit breakers of the model backends, shared through the circuit table. */
+export const CircuitSettingsSchema = z.object({
+  /** Retryable failures within `windowSeconds` that open the circuit. */
+  failureThreshold: z.number().check(z.int(), z.minimum(1)),
+  windowSeconds: z.number().check(z.int(), z.minimum(1)),
+  /** How long an open circuit fails fast before one probe may go through. */
+  cooldownSeconds: z.number().check(z.int(), z.minimum(1)),
+  /** How long a probe may take before another container may probe instead (a container can die mid-probe). */
+  probeTimeoutSeconds: z.number().check(z.int(), z.minimum(1)),
+  /** How long a container reuses the circuit state it read. */
+  cacheTtlMs: z.number().check(z.int(), z.minimum(0)),
+});
+export type CircuitSettings = z.infer<typeof CircuitSettingsSchema>;

@@ -1,0 +1,84 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { createRemoteJWKSet } from 'jose';
+import { logger } from '../../observability/logger';
+import { policyFor } from './policy';
+import { signingKeyFromExtension } from './signing-key';
+import { createTokenVerifier, InvalidTokenError } from './token-verifier';
+
+/**
+ * The environment, checked at load so a misconfigured authorizer fails its first cold start. By
+ * hand rather than with a schema library: this bundle's size is the first request's latency.
+ */
+const env = (() => {
+  const value = (name: string) => process.env[name] || undefined;
+  const read = {
+    /** HS256 mode: the Secrets Manager secret holding the shared signing key. */
+    JWT_SECRET_ARN: value('JWT_SECRET_ARN'),
+    /** OIDC mode: the issuer's JWKS URL (RS256/ES256). */
+    JWKS_URL: value('JWKS_URL'),
+    JWT_ISSUER: value('JWT_ISSUER'),
+    JWT_AUDIENCE: value('JWT_AUDIENCE'),
+    /** Lambda's own session token, which the secrets extension asks for. */
+    AWS_SESSION_TOKEN: value('AWS_SESSION_TOKEN'),
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: value('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT'),
+  };
+  if (Boolean(read.JWT_SECRET_ARN) === Boolean(read.JWKS_URL)) {
+    throw new Error('set exactly one of JWT_SECRET_ARN and JWKS_URL');
+  }
+  if (read.JWKS_URL && !URL.canParse(read.JWKS_URL)) throw new Error('JWKS_URL must be a URL');
+  if (read.JWT_SECRET_ARN && !read.AWS_SESSION_TOKEN) {
+    throw new Error('AWS_SESSION_TOKEN is needed to read JWT_SECRET_ARN through the secrets extension');
+  }
+  const port = Number(read.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? 2773);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new Error('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT must be a port number');
+  }
+  return { ...read, extensionPort: port };
+})();
+
+const jwks = env.JWKS_URL ? createRemoteJWKSet(new URL(env.JWKS_URL)) : undefined;
+const verify = jwks
+  ? createTokenVerifier({
+      key: async () => jwks,
+      algorithms: ['RS256', 'ES256'],
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    })
+  : createTokenVerifier({
+      key: signingKeyFromExtension({
+        secretId: env.JWT_SECRET_ARN!,
+        port: env.extensionPort,
+        sessionToken: env.AWS_SESSION_TOKEN!,
+      }),
+      algorithms: ['HS256'],
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    });
+
+/** `Authorization: Bearer <token>`, matched case-insensitively as HTTP requires. */
+function bearerToken(headers: APIGatewayRequestAuthorizerEvent['headers']): string | undefined {
+  const value = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  const match = value ? /^Bearer +([^\s]+)\s*$/i.exec(value) : null;
+  return match?.[1];
+}
+
+/** API Gateway answers 401 when an authorizer fails with exactly this message. */
+const UNAUTHORIZED = 'Unauthorized';
+
+export const handler = middy(
+  async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+    const token = bearerToken(event.headers);
+    if (!token) throw new Error(UNAUTHORIZED);
+    try {
+      const principal = await verify(token);
+      logger.appendKeys({ principal: principal.sub });
+      return policyFor(event.methodArn, principal);
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError)) throw error;
+      logger.info('token rejected', { reason: error.message });
+      throw new Error(UNAUTHORIZED);
+    }
+  },
+).use(injectLambdaContext(logger, { resetKeys: true }));

@@ -1,0 +1,92 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import * as z from '../../../contracts/zod';
+import {
+  IdempotencyKeySchema,
+  JobPathSchema,
+  ListJobsQuerySchema,
+  ListResultsQuerySchema,
+  SubmitBatchJobSchema,
+} from '../../batch/api-schemas';
+import { cancelJob, jobIdFor, listResults, readJob, submitJob } from '../../batch/batch-service';
+import { BatchStore } from '../../batch/batch-store';
+import { type ApiRequest, apiHandler } from '../../edge/api-handler';
+import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
+import { BadRequestError, NotFoundError } from '../../edge/errors';
+import { header, json, parseJsonBody } from '../../edge/http';
+import type { Principal } from '../../edge/principal';
+import { parseInput } from '../../edge/validation';
+import { instrument } from '../../observability/instrument';
+import { tracer } from '../../observability/tracer';
+
+const env = z
+  .object({
+    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
+    SUBMISSIONS_QUEUE_URL: z.string().check(z.minLength(1)),
+  })
+  .parse(process.env);
+
+// Our queues live in the function's own region: the regional endpoint serves them (and the local
+// emulator, whose queue URLs do not name a reachable host).
+const sqs = tracer.captureAWSv3Client(new SQSClient({ useQueueUrlAsEndpoint: false }));
+const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
+
+async function route({ event, requestId, principal }: ApiRequest) {
+  const caller = callerOf(principal);
+  const jobId = parseInput(JobPathSchema, event.pathParameters ?? {}, 'path').jobId ?? '';
+  switch (`${event.httpMethod} ${event.resource}`) {
+    case 'POST /v1/batch-jobs': {
+      const submission = parseInput(SubmitBatchJobSchema, parseJsonBody(event), 'batch job');
+      const key = header(event, 'idempotency-key');
+      const id = jobIdFor(
+        caller.sub,
+        key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, 'Idempotency-Key'),
+      );
+      const { job } = await submitJob(store, modelCache, { owner: caller.sub, jobId: id, submission });
+      // Sent again for a retried submission too: the first attempt may have stopped before sending,
+      // and fanning out twice is harmless.
+      if (job.status === 'QUEUED') {
+        await sqs.send(
+          new SendMessageCommand({
+            QueueUrl: env.SUBMISSIONS_QUEUE_URL,
+            MessageBody: JSON.stringify({ jobId: id }),
+          }),
+        );
+      }
+      return json(202, job, requestId, { Location: `/v1/batch-jobs/${id}` });
+    }
+    case 'GET /v1/batch-jobs': {
+      const query = parseInput(ListJobsQuerySchema, event.queryStringParameters ?? {}, 'query');
+      const page = await store.listJobs(caller.sub, query.limit, query.nextToken);
+      return json(
+        200,
+        { jobs: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) },
+        requestId,
+      );
+    }
+    case 'GET /v1/batch-jobs/{jobId}':
+      return json(200, await readJob(store, caller, jobId), requestId);
+    case 'GET /v1/batch-jobs/{jobId}/results': {
+      const query = parseInput(ListResultsQuerySchema, event.queryStringParameters ?? {}, 'query');
+      const page = await listResults(store, caller, jobId, query.limit, query.nextToken);
+      return json(
+        200,
+        { results: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) },
+        requestId,
+      );
+    }
+    case 'POST /v1/batch-jobs/{jobId}/cancel':
+      return json(202, await cancelJob(store, caller, jobId), requestId);
+    default:
+      throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
+  }
+}
+
+/** Every batch route sits behind the authorizer; a request without a principal is misrouted. */
+function callerOf(principal: Principal | undefined): Principal {
+  if (!principal) throw new BadRequestError('this route needs an authenticated caller');
+  return principal;
+}
+
+export const handler = instrument(
+  apiHandler(route, { errorStyle: 'control', allowedOrigins: apiEnvironment.ALLOWED_ORIGINS, rateLimiter }),
+);

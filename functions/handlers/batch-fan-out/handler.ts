@@ -1,0 +1,54 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { $ZodError } from 'zod/v4/core';
+import * as z from '../../../contracts/zod';
+import { JobIdSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
+import { enqueueWork, submitJob } from '../../batch/batch-service';
+import { modelCache, sqs, store } from '../../batch/queue-runtime';
+import { instrument } from '../../observability/instrument';
+import { logger } from '../../observability/logger';
+
+const env = z.object({ WORK_QUEUE_URL: z.string().check(z.minLength(1)) }).parse(process.env);
+
+const processor = new BatchProcessor(EventType.SQS);
+
+/** A job the API stored already; the API's own message. */
+const StoredJobMessageSchema = z.strictObject({ jobId: JobIdSchema });
+
+/**
+ * One submissions-queue message: a job the API stored (`{ jobId }`), or a whole submission from an
+ * SQS client, which is checked and stored here first (its job id is its `jobId`, else the message
+ * id, so a redelivered message names the same job). Either way the job's chunks go to the work queue.
+ */
+async function fanOut(record: SQSRecord): Promise<void> {
+  try {
+    const body = JSON.parse(record.body) as unknown;
+    const stored = StoredJobMessageSchema.safeParse(body);
+    let jobId: string;
+    if (stored.success) {
+      jobId = stored.data.jobId;
+    } else {
+      const message = SubmissionMessageSchema.parse(body);
+      jobId = message.jobId ?? record.messageId;
+      const { owner, jobId: _, ...submission } = message;
+      await submitJob(store, modelCache, { owner, jobId, submission });
+    }
+    await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId);
+  } catch (error) {
+    // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
+    logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });
+    throw error;
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof $ZodError)
+    return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return error instanceof Error ? error.message : String(error);
+}
+
+export const handler = instrument(
+  (event: SQSEvent, context: Context) =>
+    processPartialResponse(event, fanOut, processor, { context, throwOnFullBatchFailure: false }),
+  { requestMetrics: false },
+);

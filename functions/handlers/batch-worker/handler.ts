@@ -1,0 +1,55 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import * as z from '../../../contracts/zod';
+import { WorkMessageSchema } from '../../batch/api-schemas';
+import { processChunk } from '../../batch/batch-service';
+import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
+import { backendDependencies } from '../../inference/backend-runtime';
+import { instrument } from '../../observability/instrument';
+import { logger } from '../../observability/logger';
+
+const env = z
+  .object({
+    /** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
+    WORK_MAX_RECEIVE_COUNT: z.coerce.number().check(z.int(), z.minimum(1)),
+  })
+  .parse(process.env);
+
+// No API Gateway in front: a chunk may wait as long as SageMaker lets a container answer (60 s).
+const backends = backendDependencies(dynamodb, 60_000);
+
+const processor = new BatchProcessor(EventType.SQS);
+
+async function work(record: SQSRecord): Promise<void> {
+  const parsed = WorkMessageSchema.safeParse(safeJson(record.body));
+  if (!parsed.success) {
+    logger.error('malformed work message', { messageId: record.messageId, reason: parsed.error.message });
+    throw parsed.error;
+  }
+  try {
+    await processChunk({ store, models: modelCache, inference: backends }, parsed.data, {
+      receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+      maxReceiveCount: env.WORK_MAX_RECEIVE_COUNT,
+      sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
+    });
+  } catch (error) {
+    // Reported as this record's failure: SQS redelivers it after the visibility timeout.
+    logger.warn('chunk not processed; it will be retried', { ...parsed.data, error: error as Error });
+    throw error;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export const handler = instrument(
+  (event: SQSEvent, context: Context) =>
+    processPartialResponse(event, work, processor, { context, throwOnFullBatchFailure: false }),
+  // Chunk and job metrics are published as events (publishEvent); nothing is stored to flush.
+  { requestMetrics: false },
+);

@@ -1,0 +1,43 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { corsHeaders } from '../../../contracts/cors';
+import * as z from '../../../contracts/zod';
+import { header, json, requestIdOf } from '../../edge/http';
+import { logger } from '../../observability/logger';
+import { buildOpenApiDocument } from './openapi';
+
+const env = z
+  .object({
+    PLATFORM_VERSION: z._default(z.string().check(z.minLength(1)), 'unknown'),
+    ALLOWED_ORIGINS: z.pipe(
+      z._default(z.string(), '*'),
+      z.transform((s: string) => s.split(',').map((o) => o.trim())),
+    ),
+  })
+  .parse(process.env);
+
+const BODIES: Record<string, unknown> = {
+  '/v2/health/live': { live: true },
+  '/v2/health/ready': { ready: true },
+};
+
+// Built on the first `GET /openapi.json`, not at module load: most invocations are health probes,
+// and converting every schema would only lengthen their cold starts. Built once per container.
+let openApiDocument: object | undefined;
+function openApi(): object {
+  openApiDocument ??= buildOpenApiDocument({ version: env.PLATFORM_VERSION });
+  return openApiDocument;
+}
+
+/**
+ * Public health routes and the OpenAPI document. They touch no other service: an unauthenticated
+ * caller must not be able to spend the platform's DynamoDB or SageMaker capacity.
+ */
+export const handler = middy(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  const body =
+    event.resource === '/openapi.json'
+      ? openApi()
+      : (BODIES[event.resource] ?? { status: 'ok', version: env.PLATFORM_VERSION });
+  return json(200, body, requestIdOf(event), corsHeaders(env.ALLOWED_ORIGINS, header(event, 'origin')));
+}).use(injectLambdaContext(logger, { resetKeys: true }));

@@ -1,0 +1,89 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { ModelSignature } from '../../../contracts/model-signature';
+import { type ApiRequest, apiHandler } from '../../edge/api-handler';
+import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
+import { BackendError, BadRequestError } from '../../edge/errors';
+import { json } from '../../edge/http';
+import { backendDependencies } from '../../inference/backend-runtime';
+import {
+  type ClientResponse,
+  decodeInferenceRequest,
+  encodeInferenceResponse,
+  UnreadableBackendAnswerError,
+} from '../../inference/codec';
+import { InvalidInferenceRequestError } from '../../inference/protocol';
+import { infer, modelMetadata, resolveTarget } from '../../inference/service';
+import { instrument } from '../../observability/instrument';
+
+// All attempts together stay below API Gateway's 29 s, so the client gets our 504, not the gateway's.
+const backends = backendDependencies(dynamodb, 25_000);
+
+async function route({ event, requestId, servedBy }: ApiRequest) {
+  const { model = '', version } = event.pathParameters ?? {};
+  const target = await resolveTarget(modelCache, model, version, requestId);
+  servedBy(target.model.name, target.version.version);
+  const versionHeader = { 'X-Model-Version': target.version.version };
+  if (event.resource.endsWith('/ready')) {
+    return json(200, { name: model, version: target.version.version, ready: true }, requestId, versionHeader);
+  }
+  if (event.httpMethod === 'GET') {
+    return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
+  }
+  const payload = decodeOrBadRequest(event, target.version);
+  const answer = await infer(backends, target.version, payload);
+  const response = readOrBackendError(() =>
+    encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
+  );
+  return binaryOrText(200, response, { 'X-Request-Id': requestId, ...versionHeader });
+}
+
+/**
+ * The client's body and headers as the codec reads them: bytes, and lower-cased header names. API
+ * Gateway base64-encodes bodies whose Content-Type is a binary media type (lib/media-types.ts) and
+ * passes any other body as text.
+ */
+function decodeOrBadRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
+  const raw = event.body ?? '';
+  const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  const headers = Object.fromEntries(
+    Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  try {
+    return decodeInferenceRequest({ body, headers, receivedAsText: !event.isBase64Encoded }, signature);
+  } catch (error) {
+    if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
+    throw error;
+  }
+}
+
+function readOrBackendError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof UnreadableBackendAnswerError) throw new BackendError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * JSON goes back as text; anything else (a binary tensor answer: application/octet-stream with
+ * Inference-Header-Content-Length) base64-encoded, which API Gateway turns back into bytes for a
+ * client that accepts application/octet-stream.
+ */
+function binaryOrText(
+  statusCode: number,
+  response: ClientResponse,
+  headers: Record<string, string>,
+): APIGatewayProxyResult {
+  const isJson = response.contentType.startsWith('application/json');
+  return {
+    statusCode,
+    headers: { ...headers, ...response.headers, 'Content-Type': response.contentType },
+    body: Buffer.from(response.body).toString(isJson ? 'utf8' : 'base64'),
+    isBase64Encoded: !isJson,
+  };
+}
+
+export const handler = instrument(
+  apiHandler(route, { errorStyle: 'inference', allowedOrigins: apiEnvironment.ALLOWED_ORIGINS, rateLimiter }),
+);

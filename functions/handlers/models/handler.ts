@@ -1,0 +1,75 @@
+import * as z from '../../../contracts/zod';
+import { type ApiRequest, apiHandler } from '../../edge/api-handler';
+import { apiEnvironment, modelCache, rateLimiter, registry } from '../../edge/api-runtime';
+import { NotFoundError } from '../../edge/errors';
+import { json, parseJsonBody } from '../../edge/http';
+import { parseInput } from '../../edge/validation';
+import { instrument } from '../../observability/instrument';
+import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../registry/registry';
+import {
+  ListModelsQuerySchema,
+  PutAliasSchema,
+  RegisterVersionSchema,
+  RegistryService,
+  VersionPatchSchema,
+} from './registry-service';
+
+// Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
+const service = new RegistryService(registry, modelCache);
+
+const PathSchema = z.object({
+  model: z.optional(ModelNameSchema),
+  version: z.optional(VersionSchema),
+  alias: z.optional(AliasNameSchema),
+});
+
+async function route({ event, requestId }: ApiRequest) {
+  const path = parseInput(PathSchema, event.pathParameters ?? {}, 'path');
+  const model = path.model ?? '';
+  const version = path.version ?? '';
+  const alias = path.alias ?? '';
+  switch (`${event.httpMethod} ${event.resource}`) {
+    case 'POST /v1/models': {
+      const stored = await service.register(
+        parseInput(RegisterVersionSchema, parseJsonBody(event), 'model version'),
+      );
+      return json(201, stored, requestId, {
+        Location: `/v1/models/${stored.name}/versions/${stored.version}`,
+      });
+    }
+    case 'GET /v1/models': {
+      const page = await service.list(
+        parseInput(ListModelsQuerySchema, event.queryStringParameters ?? {}, 'query'),
+      );
+      return json(
+        200,
+        { models: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) },
+        requestId,
+      );
+    }
+    case 'GET /v1/models/{model}':
+      return json(200, await service.getModel(model), requestId);
+    case 'GET /v1/models/{model}/versions/{version}':
+      return json(200, await service.getVersion(model, version), requestId);
+    case 'PATCH /v1/models/{model}/versions/{version}': {
+      const patch = parseInput(VersionPatchSchema, parseJsonBody(event), 'version update');
+      return json(200, await service.updateVersion(model, version, patch), requestId);
+    }
+    case 'DELETE /v1/models/{model}/versions/{version}':
+      await service.deleteVersion(model, version);
+      return { statusCode: 204, body: '' };
+    case 'PUT /v1/models/{model}/aliases/{alias}': {
+      const input = parseInput(PutAliasSchema, parseJsonBody(event), 'alias');
+      return json(200, await service.putAlias(model, alias, input), requestId);
+    }
+    case 'DELETE /v1/models/{model}/aliases/{alias}':
+      await service.deleteAlias(model, alias);
+      return { statusCode: 204, body: '' };
+    default:
+      throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
+  }
+}
+
+export const handler = instrument(
+  apiHandler(route, { errorStyle: 'control', allowedOrigins: apiEnvironment.ALLOWED_ORIGINS, rateLimiter }),
+);

@@ -1,0 +1,118 @@
+import type * as z from '../../../contracts/zod';
+import { BadRequestError, ConflictError, NotFoundError } from '../../edge/errors';
+import type {
+  ListModelsQuerySchema,
+  PutAliasSchema,
+  RegisterVersionSchema,
+  VersionPatchSchema,
+} from '../../registry/api-schemas';
+import type { ModelCache } from '../../registry/model-cache';
+import {
+  type Alias,
+  type Model,
+  type ModelRegistry,
+  type ModelSummary,
+  type ModelVersion,
+  type Page,
+  versionNotFound,
+} from '../../registry/registry';
+
+export {
+  ListModelsQuerySchema,
+  PutAliasSchema,
+  RegisterVersionSchema,
+  VersionPatchSchema,
+} from '../../registry/api-schemas';
+
+/**
+ * The registry's control plane: the rules that keep versions and aliases consistent, on top of the
+ * single-item writes of ModelRegistry. Every write invalidates this container's cache entry, so the
+ * container that made a change reads it back at once.
+ */
+export class RegistryService {
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly cache: Pick<ModelCache, 'invalidate'>,
+    private readonly now: () => string = () => new Date().toISOString(),
+  ) {}
+
+  async register(input: z.output<typeof RegisterVersionSchema>): Promise<ModelVersion> {
+    const now = this.now();
+    const stored = await this.registry.putVersion({ ...input, createdAt: now, updatedAt: now });
+    this.cache.invalidate(input.name);
+    return stored;
+  }
+
+  list(query: z.output<typeof ListModelsQuerySchema>): Promise<Page<ModelSummary>> {
+    return this.registry.listModels(query.limit, query.nextToken);
+  }
+
+  async getModel(name: string): Promise<Model> {
+    const model = await this.registry.getModel(name);
+    if (!model) throw new NotFoundError(`model '${name}' is not found`);
+    return model;
+  }
+
+  async getVersion(name: string, version: string): Promise<ModelVersion> {
+    const found = await this.registry.getVersion(name, version);
+    if (!found) throw versionNotFound(name, version);
+    return found;
+  }
+
+  /** Disabling a version that an alias routes to would break the alias: 409 until the alias moves. */
+  async updateVersion(name: string, version: string, patch: z.output<typeof VersionPatchSchema>) {
+    if (patch.status === 'DISABLED') await this.refuseIfRouted(name, version, 'disable');
+    const updated = await this.registry.updateVersion(name, version, patch, this.now());
+    this.cache.invalidate(name);
+    return updated;
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    await this.refuseIfRouted(name, version, 'delete');
+    await this.registry.deleteVersion(name, version);
+    this.cache.invalidate(name);
+  }
+
+  /** Every routed version must exist and be active. */
+  async putAlias(name: string, alias: string, input: z.output<typeof PutAliasSchema>): Promise<Alias> {
+    const model = await this.getModel(name);
+    for (const route of input.routes) {
+      const version = model.versions.find((v) => v.version === route.version);
+      if (version?.status !== 'ACTIVE') {
+        throw new BadRequestError(
+          `alias '${alias}' routes to version ${route.version}, which is not an active version`,
+        );
+      }
+    }
+    const now = this.now();
+    const existing = model.aliases.find((a) => a.alias === alias);
+    const stored = await this.registry.putAlias({
+      name,
+      alias,
+      routes: input.routes,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    });
+    this.cache.invalidate(name);
+    return stored;
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.registry.deleteAlias(name, alias);
+    this.cache.invalidate(name);
+  }
+
+  // Without transactions a concurrent alias write can still slip in between this check and the
+  // write; the data plane then answers 404 for that share until the alias is corrected.
+  private async refuseIfRouted(name: string, version: string, action: string): Promise<void> {
+    const model = await this.registry.getModel(name);
+    const routing = model?.aliases
+      .filter((a) => a.routes.some((r) => r.version === version))
+      .map((a) => a.alias);
+    if (routing?.length) {
+      throw new ConflictError(
+        `cannot ${action} model '${name}' version ${version}: alias ${routing.map((a) => `'${a}'`).join(', ')} routes to it`,
+      );
+    }
+  }
+}

@@ -1,0 +1,635 @@
+/**
+ * Between the public API and the backend: turns a client's request body into a checked request plus
+ * the bytes to send to SageMaker, and the backend's answer into the client's response.
+ *
+ * Two request forms, as Triton's HTTP API takes them:
+ * - v2 JSON, sent to the endpoint as `application/json`.
+ * - The binary tensor extension: a JSON header, then the raw little-endian tensors of the inputs that
+ *   declare `parameters.binary_data_size`, in header order. The header's length comes in
+ *   `Inference-Header-Content-Length` (Triton's HTTP API) or in the `json-header-size` parameter of
+ *   `application/vnd.sagemaker-triton.binary+json` (SageMaker's form, which strips custom headers).
+ *   Sent to the endpoint unchanged in SageMaker's form. Binary tensors are decoded and checked
+ *   against their shapes like JSON ones, so a bad one is a 400 before any backend call.
+ *
+ * Decisions where the specs leave room:
+ * - A header length of 0 (one raw tensor for a single-input model, no JSON header) is refused with a
+ *   400: its shape and datatype would have to be deduced from the model's signature, and Triton
+ *   answers it with every output in binary.
+ * - FP16 in JSON is refused (given the signature), inputs and outputs alike: KServe allows JSON
+ *   numbers, but Triton takes and returns FP16 only as binary data and would refuse it anyway.
+ * - A request that asks for binary outputs must send `Accept: application/octet-stream`: API Gateway
+ *   turns a base64 answer back into bytes only for a client whose first Accept type is binary.
+ *
+ * Answers: JSON stays JSON; SageMaker's binary form becomes Triton's HTTP form,
+ * `application/octet-stream` with `Inference-Header-Content-Length`. Either way the model and version
+ * are renamed as the client addressed them, and `id` and `parameters` pass through as the backend set
+ * them (Triton echoes the request `id`; its response `parameters` are the model's own, not the
+ * request's).
+ */
+import {
+  isBinaryMediaType,
+  mediaTypeOf,
+  OCTET_STREAM,
+  SAGEMAKER_TRITON_BINARY,
+} from '../../contracts/media-types';
+import { DATATYPE_SIZE, type Datatype, type ModelSignature } from '../../contracts/model-signature';
+import {
+  type BinaryInputReader,
+  elementCount,
+  formatShape,
+  type InferenceRequest,
+  type InputTensor,
+  InvalidInferenceRequestError,
+  type Parameters,
+  parseInferenceRequest,
+  type RequestedOutput,
+  type TensorData,
+} from './protocol';
+
+/** Triton's HTTP header giving the length of the JSON header that starts a binary body. */
+export const INFERENCE_HEADER_CONTENT_LENGTH = 'Inference-Header-Content-Length';
+
+/** What the client sent, as the handler received it. */
+export interface ClientRequest {
+  readonly body: Uint8Array;
+  /** Lower-cased header names. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /**
+   * True when API Gateway handed the body over as text because its Content-Type is not a binary
+   * media type: bytes that are not UTF-8 did not survive, so binary tensor data is refused.
+   */
+  readonly receivedAsText?: boolean;
+}
+
+/** A request ready for validation and for the backend. */
+export interface InferencePayload {
+  /** The parsed request, checked against the model's signature before any backend call. */
+  readonly request: InferenceRequest;
+  /** The body to send to the endpoint, in `contentType` (JSON, or SageMaker's binary+json type). */
+  readonly body: Uint8Array;
+  readonly contentType: string;
+}
+
+/** What an endpoint answered. */
+export interface BackendAnswer {
+  readonly body: Uint8Array;
+  readonly contentType: string;
+}
+
+/** The response to send to the client. */
+export interface ClientResponse {
+  readonly body: Uint8Array;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const lenientDecoder = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
+
+/** SageMaker's content type for a JSON header of `headerLength` bytes followed by binary tensors. */
+export function sageMakerBinaryContentType(headerLength: number): string {
+  return `${SAGEMAKER_TRITON_BINARY};json-header-size=${headerLength}`;
+}
+
+/**
+ * Reads a client's inference request: v2 JSON, or the binary tensor extension in either framing.
+ * Throws `InvalidInferenceRequestError` (a 400) for anything malformed, before any backend call.
+ * Given the model's signature, also refuses FP16 tensors in JSON, which Triton takes and returns
+ * only as binary data (KServe allows JSON numbers; a Triton backend would refuse them).
+ */
+export function decodeInferenceRequest(client: ClientRequest, signature?: ModelSignature): InferencePayload {
+  const { body, headers } = client;
+  if (body.length === 0)
+    throw new InvalidInferenceRequestError('the request body is empty; send a JSON document');
+  const headerLength = binaryHeaderLength(headers, body.length, client.receivedAsText === true);
+  if (headerLength === 0) {
+    throw new InvalidInferenceRequestError(
+      'a header length of 0 (one raw input tensor without a JSON header) is not supported; send a JSON header that describes the input, followed by its binary data',
+    );
+  }
+  const binary = body.subarray(headerLength ?? body.length);
+  const json = parseJson(
+    body.subarray(0, headerLength ?? body.length),
+    headerLength,
+    headers['content-type'],
+  );
+  const reader = new BinarySectionReader(binary, headerLength !== undefined);
+  const request = parseInferenceRequest(json, reader.read);
+  reader.finish();
+  checkBinaryFlags(request);
+  if (signature !== undefined) checkFp16Encoding(request, signature);
+  checkAcceptsBinary(request, headers.accept);
+
+  // A body with nothing after its JSON is plain JSON, whatever its framing.
+  if (binary.length === 0) {
+    return { request, body: encoder.encode(JSON.stringify(json)), contentType: 'application/json' };
+  }
+  // SageMaker strips Inference-Header-Content-Length, so the length rides in the content type.
+  return { request, body, contentType: sageMakerBinaryContentType(headerLength!) };
+}
+
+/**
+ * The length of the JSON header of a binary request, from `Inference-Header-Content-Length` or
+ * SageMaker's `json-header-size`; undefined for a plain JSON request. Both must be non-negative
+ * integers no larger than the body and agree when both are given.
+ */
+export function binaryHeaderLength(
+  headers: Readonly<Record<string, string | undefined>>,
+  bodyLength: number,
+  receivedAsText = false,
+): number | undefined {
+  const contentType = headers['content-type'];
+  const fromHeader = headers[INFERENCE_HEADER_CONTENT_LENGTH.toLowerCase()];
+  const fromContentType = jsonHeaderSizeOf(
+    contentType,
+    (message) => new InvalidInferenceRequestError(message),
+  );
+  if (fromHeader === undefined && fromContentType === undefined) return undefined;
+
+  let length: number | undefined;
+  if (fromHeader !== undefined) {
+    length = parseByteCount(fromHeader);
+    if (length === undefined) {
+      throw new InvalidInferenceRequestError(
+        `${INFERENCE_HEADER_CONTENT_LENGTH} must be a non-negative integer (the byte length of the JSON header), got '${fromHeader}'`,
+      );
+    }
+    if (fromContentType !== undefined && fromContentType !== length) {
+      throw new InvalidInferenceRequestError(
+        `${INFERENCE_HEADER_CONTENT_LENGTH} (${length}) and the Content-Type's json-header-size (${fromContentType}) disagree; send one of them`,
+      );
+    }
+  }
+  length ??= fromContentType!;
+  if (receivedAsText && length !== bodyLength) {
+    throw new InvalidInferenceRequestError(
+      `binary tensor data must be sent with Content-Type ${OCTET_STREAM} (or ${SAGEMAKER_TRITON_BINARY};json-header-size=N); with Content-Type '${contentType ?? 'none'}' the API passes the body on as text, which does not keep arbitrary bytes`,
+    );
+  }
+  if (length > bodyLength) {
+    const source =
+      fromHeader === undefined ? "the Content-Type's json-header-size" : INFERENCE_HEADER_CONTENT_LENGTH;
+    throw new InvalidInferenceRequestError(
+      `${source} is ${length}, larger than the ${bodyLength}-byte request body; it must give the byte length of the JSON header at the start of the body`,
+    );
+  }
+  return length;
+}
+
+/**
+ * The `json-header-size` of SageMaker's binary+json content type; undefined for any other type.
+ * `fail` builds the error for a binary+json type without a valid size.
+ */
+function jsonHeaderSizeOf(
+  contentType: string | undefined,
+  fail: (message: string) => Error,
+): number | undefined {
+  if (mediaTypeOf(contentType) !== SAGEMAKER_TRITON_BINARY) return undefined;
+  const parameter = contentType!
+    .split(';')
+    .slice(1)
+    .map((part) => part.trim())
+    .find((part) => part.toLowerCase().startsWith('json-header-size='));
+  if (parameter === undefined) {
+    throw fail(
+      `Content-Type ${SAGEMAKER_TRITON_BINARY} needs a json-header-size parameter giving the byte length of the JSON header, as in ${SAGEMAKER_TRITON_BINARY};json-header-size=123`,
+    );
+  }
+  const value = parameter.slice('json-header-size='.length).replace(/^"(.*)"$/, '$1');
+  const size = parseByteCount(value);
+  if (size === undefined) {
+    throw fail(
+      `json-header-size in the Content-Type must be a non-negative integer (the byte length of the JSON header), got '${value}'`,
+    );
+  }
+  return size;
+}
+
+/** A non-negative integer written in decimal digits only, or undefined. */
+function parseByteCount(value: string): number | undefined {
+  const trimmed = value.trim();
+  if (!/^\d+$/.test(trimmed)) return undefined;
+  const count = Number(trimmed);
+  // Past 2^53 it cannot be a real length; report it as too large rather than as malformed.
+  return Number.isSafeInteger(count) ? count : Number.MAX_SAFE_INTEGER;
+}
+
+function parseJson(
+  bytes: Uint8Array,
+  headerLength: number | undefined,
+  contentType: string | undefined,
+): unknown {
+  const what =
+    headerLength === undefined ? 'the request body' : `the JSON header (the first ${headerLength} bytes)`;
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    const hint =
+      headerLength === undefined && isBinaryMediaType(contentType)
+        ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`
+        : '';
+    throw new InvalidInferenceRequestError(`${what} is not valid JSON: ${(error as Error).message}${hint}`);
+  }
+}
+
+/** Whether the backend returns `output` as binary data: its own `binary_data`, else the request's `binary_data_output`. */
+export function isBinaryOutput(request: InferenceRequest, output: RequestedOutput | undefined): boolean {
+  const own = output?.parameters?.binary_data;
+  return own === undefined ? request.parameters?.binary_data_output === true : own === true;
+}
+
+/** Whether any output comes back as binary data, so that the answer is a JSON header followed by tensors. */
+export function expectsBinaryOutputs(request: InferenceRequest): boolean {
+  // No requested outputs: every output comes back, in the request's default encoding.
+  if (!request.outputs?.length) return isBinaryOutput(request, undefined);
+  return request.outputs.some((output) => isBinaryOutput(request, output));
+}
+
+/** `binary_data` (per output) and `binary_data_output` (per request) must be booleans, as Triton insists. */
+function checkBinaryFlags(request: InferenceRequest): void {
+  const check = (parameters: Parameters | undefined, key: string, what: string) => {
+    const value = parameters?.[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new InvalidInferenceRequestError(`${what} must be a boolean, got ${JSON.stringify(value)}`);
+    }
+  };
+  for (const output of request.outputs ?? []) {
+    check(output.parameters, 'binary_data', `output '${output.name}' parameter 'binary_data'`);
+  }
+  check(request.parameters, 'binary_data_output', "the inference request parameter 'binary_data_output'");
+}
+
+/**
+ * Triton reads and writes FP16 only as binary data. Refused here, with the fix in the message,
+ * rather than by the backend, whose refusal would reach the client as a backend error.
+ */
+function checkFp16Encoding(request: InferenceRequest, signature: ModelSignature): void {
+  for (const input of request.inputs) {
+    if (input.datatype === 'FP16' && input.parameters?.binary_data_size === undefined) {
+      throw new InvalidInferenceRequestError(
+        `input '${input.name}' has datatype FP16, which Triton takes only as binary data: send it with the binary tensor extension (parameters.binary_data_size), not in JSON 'data'`,
+      );
+    }
+  }
+  const returned = request.outputs?.length
+    ? request.outputs
+    : signature.outputs.map((t) => ({ name: t.name }));
+  for (const output of returned) {
+    const tensor = signature.outputs.find((t) => t.name === output.name);
+    if (tensor?.datatype === 'FP16' && !isBinaryOutput(request, output)) {
+      throw new InvalidInferenceRequestError(
+        `output '${output.name}' has datatype FP16, which Triton returns only as binary data: request it with "parameters": {"binary_data": true}, or set the request parameter binary_data_output to true`,
+      );
+    }
+  }
+}
+
+/**
+ * API Gateway turns a base64 answer back into bytes only for a client whose first Accept media type
+ * is a binary one; anyone else would get base64 text that claims to be binary.
+ */
+function checkAcceptsBinary(request: InferenceRequest, accept: string | undefined): void {
+  if (expectsBinaryOutputs(request) && !isBinaryMediaType(accept)) {
+    throw new InvalidInferenceRequestError(
+      `the request asks for binary outputs, which come back as ${OCTET_STREAM}: send the header 'Accept: ${OCTET_STREAM}' (got '${accept ?? 'none'}')`,
+    );
+  }
+}
+
+/** Hands out the binary section of a request to its binary inputs, in order. */
+class BinarySectionReader {
+  private offset = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly framed: boolean,
+  ) {}
+
+  readonly read: BinaryInputReader = (tensor, byteSize) => {
+    const remaining = this.bytes.length - this.offset;
+    if (byteSize > remaining) {
+      throw new InvalidInferenceRequestError(
+        this.framed
+          ? `input '${tensor.name}' declares ${byteSize} bytes of binary data (parameters.binary_data_size) but only ${remaining} bytes remain after the JSON header and the inputs before it`
+          : `input '${tensor.name}' declares ${byteSize} bytes of binary data (parameters.binary_data_size) but the request has no binary data: send the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}, followed by the binary tensors`,
+      );
+    }
+    const slice = this.bytes.subarray(this.offset, this.offset + byteSize);
+    this.offset += byteSize;
+    return decodeBinaryTensor(tensor, slice);
+  };
+
+  /** Every byte after the JSON header must belong to an input. */
+  finish(): void {
+    if (this.offset !== this.bytes.length) {
+      throw new InvalidInferenceRequestError(
+        `the request has ${this.bytes.length} bytes of binary data after its JSON header, but its inputs' binary_data_size add up to ${this.offset}`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary tensors: little-endian, row-major, unpadded; BOOL one byte; BYTES elements as a 4-byte
+// little-endian length followed by the bytes.
+
+/**
+ * The elements of a tensor sent as binary data, checked against its shape: exactly element count ×
+ * datatype size bytes, or for BYTES exactly element-count length-prefixed elements. 64-bit integers
+ * come back as bigints, FP16 as numbers, BOOL as booleans, BYTES as strings (UTF-8, invalid
+ * sequences replaced). Throws `InvalidInferenceRequestError`.
+ */
+export function decodeBinaryTensor(
+  tensor: Pick<InputTensor, 'name' | 'shape' | 'datatype'>,
+  bytes: Uint8Array,
+): TensorData {
+  const { name, shape, datatype } = tensor;
+  const count = elementCount(shape);
+  if (datatype === 'BYTES') return decodeBytesElements(name, shape, count, bytes);
+  const size = DATATYPE_SIZE[datatype];
+  if (bytes.length !== count * size) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has ${bytes.length} bytes of binary data, but shape ${formatShape(shape)} of ${datatype} needs ${count * size} (${count} elements of ${size} bytes)`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read = <T extends { [index: number]: number | bigint }>(
+    target: T,
+    get: (offset: number) => number | bigint,
+  ): T => {
+    for (let i = 0; i < count; i++) target[i] = get(i * size) as T[number];
+    return target;
+  };
+  switch (datatype) {
+    case 'BOOL':
+      return Array.from(bytes, (byte) => byte !== 0);
+    case 'UINT8':
+      return Uint8Array.from(bytes);
+    case 'INT8':
+      return new Int8Array(bytes.slice().buffer);
+    case 'UINT16':
+      return read(new Uint16Array(count), (at) => view.getUint16(at, true));
+    case 'INT16':
+      return read(new Int16Array(count), (at) => view.getInt16(at, true));
+    case 'UINT32':
+      return read(new Uint32Array(count), (at) => view.getUint32(at, true));
+    case 'INT32':
+      return read(new Int32Array(count), (at) => view.getInt32(at, true));
+    case 'UINT64':
+      return read(new BigUint64Array(count), (at) => view.getBigUint64(at, true));
+    case 'INT64':
+      return read(new BigInt64Array(count), (at) => view.getBigInt64(at, true));
+    case 'FP16':
+      return read(new Float32Array(count), (at) => halfToNumber(view.getUint16(at, true)));
+    case 'FP32':
+      return read(new Float32Array(count), (at) => view.getFloat32(at, true));
+    case 'FP64':
+      return read(new Float64Array(count), (at) => view.getFloat64(at, true));
+  }
+}
+
+function decodeBytesElements(
+  name: string,
+  shape: readonly number[],
+  count: number,
+  bytes: Uint8Array,
+): string[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const elements: string[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (elements.length === count) {
+      throw new InvalidInferenceRequestError(
+        `input '${name}' has more than the ${count} BYTES elements its shape ${formatShape(shape)} needs in its binary data`,
+      );
+    }
+    if (bytes.length - offset < 4) {
+      throw new InvalidInferenceRequestError(
+        `input '${name}' BYTES element ${elements.length} is truncated: its 4-byte length prefix has only ${bytes.length - offset} bytes`,
+      );
+    }
+    const length = view.getUint32(offset, true);
+    offset += 4;
+    if (length > bytes.length - offset) {
+      throw new InvalidInferenceRequestError(
+        `input '${name}' BYTES element ${elements.length} is truncated: it declares ${length} bytes but only ${bytes.length - offset} remain`,
+      );
+    }
+    elements.push(lenientDecoder.decode(bytes.subarray(offset, offset + length)));
+    offset += length;
+  }
+  if (elements.length !== count) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has ${elements.length} BYTES elements in its binary data, but its shape ${formatShape(shape)} needs ${count}`,
+    );
+  }
+  return elements;
+}
+
+/**
+ * A tensor's elements as binary data, the inverse of `decodeBinaryTensor`: numbers or bigints for
+ * integers, numbers for floats (FP16 rounded to nearest, ties to even), booleans (or 0/1) for BOOL,
+ * strings (UTF-8) or byte arrays for BYTES.
+ */
+export function encodeBinaryTensor(
+  datatype: Datatype,
+  data: ArrayLike<number | bigint | boolean | string | Uint8Array>,
+): Uint8Array {
+  const count = data.length;
+  if (datatype === 'BYTES') {
+    const elements = Array.from(data, (element) =>
+      element instanceof Uint8Array ? element : encoder.encode(String(element)),
+    );
+    const out = new Uint8Array(elements.reduce((total, element) => total + 4 + element.length, 0));
+    const view = new DataView(out.buffer);
+    let offset = 0;
+    for (const element of elements) {
+      view.setUint32(offset, element.length, true);
+      out.set(element, offset + 4);
+      offset += 4 + element.length;
+    }
+    return out;
+  }
+  const size = DATATYPE_SIZE[datatype];
+  const out = new Uint8Array(count * size);
+  const view = new DataView(out.buffer);
+  const number = (i: number) => Number(data[i]);
+  const bigint = (i: number) => {
+    const value = data[i];
+    return typeof value === 'bigint' ? value : BigInt(Number(value));
+  };
+  for (let i = 0; i < count; i++) {
+    const at = i * size;
+    switch (datatype) {
+      case 'BOOL':
+        view.setUint8(at, data[i] ? 1 : 0);
+        break;
+      case 'UINT8':
+        view.setUint8(at, number(i));
+        break;
+      case 'INT8':
+        view.setInt8(at, number(i));
+        break;
+      case 'UINT16':
+        view.setUint16(at, number(i), true);
+        break;
+      case 'INT16':
+        view.setInt16(at, number(i), true);
+        break;
+      case 'UINT32':
+        view.setUint32(at, number(i), true);
+        break;
+      case 'INT32':
+        view.setInt32(at, number(i), true);
+        break;
+      case 'UINT64':
+        view.setBigUint64(at, bigint(i), true);
+        break;
+      case 'INT64':
+        view.setBigInt64(at, bigint(i), true);
+        break;
+      case 'FP16':
+        view.setUint16(at, numberToHalf(number(i)), true);
+        break;
+      case 'FP32':
+        view.setFloat32(at, number(i), true);
+        break;
+      case 'FP64':
+        view.setFloat64(at, number(i), true);
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * A binary tensor extension body: the JSON header, then the tensors in order. `headerLength` goes in
+ * `Inference-Header-Content-Length` (or SageMaker's `json-header-size`).
+ */
+export function joinBinaryBody(
+  header: unknown,
+  tensors: readonly Uint8Array[],
+): { body: Uint8Array; headerLength: number } {
+  const json = encoder.encode(JSON.stringify(header));
+  return { body: concat([json, ...tensors]), headerLength: json.length };
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** IEEE 754 half-precision bits to a number. */
+function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** A number to IEEE 754 half-precision bits, rounded to nearest with ties to even (from the double, never via FP32). */
+function numberToHalf(value: number): number {
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const magnitude = Math.abs(value);
+  // 65504 is the largest half; from halfway to the next step (65520) up, it rounds to infinity.
+  if (magnitude >= 65520) return sign | 0x7c00;
+  // Subnormal: a multiple of 2^-24; a carry into 1024 is the smallest normal, as the bits show.
+  if (magnitude < 2 ** -14) return sign | roundHalfEven(magnitude * 2 ** 24);
+  let exponent = Math.floor(Math.log2(magnitude));
+  if (2 ** exponent > magnitude) exponent--;
+  else if (2 ** (exponent + 1) <= magnitude) exponent++;
+  // Scaling by powers of two is exact, so the only rounding is this one; a carry bumps the exponent.
+  const fraction = roundHalfEven((magnitude / 2 ** exponent - 1) * 1024);
+  return sign | (((exponent + 15) << 10) + fraction);
+}
+
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const rest = value - floor;
+  if (rest > 0.5 || (rest === 0.5 && floor % 2 === 1)) return floor + 1;
+  return floor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/** Thrown when the backend's answer cannot be read; the handler maps it to 502. */
+export class UnreadableBackendAnswerError extends Error {}
+
+/**
+ * The backend's answer with the model and version named as the client addressed them. A binary
+ * answer (SageMaker's binary+json) goes back as Triton's HTTP API sends it: `application/octet-stream`
+ * with the rewritten JSON header's length in `Inference-Header-Content-Length`, the binary tensors
+ * byte for byte.
+ */
+export function encodeInferenceResponse(
+  answer: BackendAnswer,
+  naming: { readonly model_name: string; readonly model_version: string },
+): ClientResponse {
+  const headerLength = jsonHeaderSizeOf(
+    answer.contentType,
+    (message) =>
+      new UnreadableBackendAnswerError(`the endpoint answered with a malformed content type: ${message}`),
+  );
+  if (headerLength === undefined) {
+    const response = readAnswerJson(answer.body, 'a body');
+    return {
+      body: encoder.encode(JSON.stringify({ ...response, ...naming })),
+      contentType: 'application/json',
+      headers: {},
+    };
+  }
+  if (headerLength > answer.body.length) {
+    throw new UnreadableBackendAnswerError(
+      `the endpoint's binary answer declares a ${headerLength}-byte JSON header in a ${answer.body.length}-byte body`,
+    );
+  }
+  const response = readAnswerJson(answer.body.subarray(0, headerLength), 'a JSON header');
+  const binary = answer.body.subarray(headerLength);
+  const declared = binaryOutputBytes(response);
+  if (declared !== binary.length) {
+    throw new UnreadableBackendAnswerError(
+      `the endpoint's binary answer carries ${binary.length} bytes of output data, but its outputs' binary_data_size add up to ${declared}`,
+    );
+  }
+  const header = encoder.encode(JSON.stringify({ ...response, ...naming }));
+  return {
+    body: concat([header, binary]),
+    contentType: OCTET_STREAM,
+    headers: { [INFERENCE_HEADER_CONTENT_LENGTH]: String(header.length) },
+  };
+}
+
+function readAnswerJson(bytes: Uint8Array, what: string): Record<string, unknown> {
+  let response: unknown;
+  try {
+    response = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
+  }
+  if (typeof response !== 'object' || response === null || Array.isArray(response)) {
+    throw new UnreadableBackendAnswerError('the endpoint answered with an unexpected body');
+  }
+  return response as Record<string, unknown>;
+}
+
+/** The sum of the outputs' `parameters.binary_data_size` in an answer's JSON header. */
+function binaryOutputBytes(response: Record<string, unknown>): number {
+  const outputs = Array.isArray(response.outputs) ? (response.outputs as unknown[]) : [];
+  let total = 0;
+  for (const output of outputs) {
+    const size = (output as { parameters?: { binary_data_size?: unknown } } | null)?.parameters
+      ?.binary_data_size;
+    if (typeof size === 'number' && Number.isSafeInteger(size) && size >= 0) total += size;
+  }
+  return total;
+}

@@ -1,0 +1,434 @@
+/**
+ * Open Inference Protocol (KServe v2) request codec: turns any JSON value into a checked
+ * `InferenceRequest` and checks it against a model signature, so that a bad request is answered
+ * before any backend call. Shared by the inference handler and the local model server.
+ */
+import {
+  DATATYPES,
+  type Datatype,
+  type ModelSignature,
+  type TensorSignature,
+} from '../../contracts/model-signature';
+import * as z from '../../contracts/zod';
+
+/** A request the protocol or the model's signature does not allow; the message is safe to show to clients. */
+export class InvalidInferenceRequestError extends Error {
+  override readonly name = 'InvalidInferenceRequestError';
+}
+
+/** One element of a JSON tensor. */
+export type TensorElement = number | boolean | string;
+
+/**
+ * Tensor contents, flattened row-major: a plain array for JSON tensors. Tensors sent as binary data
+ * (the binary tensor extension) decode into typed arrays, 64-bit integers as bigints and FP16 as
+ * numbers (see `decodeBinaryTensor` in inference-codec.ts).
+ */
+export type TensorData = TensorElement[] | ArrayLike<TensorElement | bigint>;
+
+/**
+ * Reads the binary data of an input that declares `parameters.binary_data_size`, in request order,
+ * and returns its elements; throws `InvalidInferenceRequestError` when the bytes do not fit the
+ * tensor. The binary tensor extension's body reader (inference-codec.ts) is one.
+ */
+export type BinaryInputReader = (
+  tensor: Pick<InputTensor, 'name' | 'shape' | 'datatype'>,
+  byteSize: number,
+) => TensorData;
+
+/** The protocol allows only scalar parameter values. */
+export type Parameters = Record<string, string | number | boolean>;
+
+export interface InputTensor {
+  name: string;
+  shape: number[];
+  datatype: Datatype;
+  parameters?: Parameters;
+  data: TensorData;
+}
+
+export interface RequestedOutput {
+  name: string;
+  parameters?: Parameters;
+}
+
+export interface InferenceRequest {
+  id?: string;
+  parameters?: Parameters;
+  inputs: InputTensor[];
+  outputs?: RequestedOutput[];
+}
+
+export interface OutputTensor {
+  name: string;
+  shape: number[];
+  datatype: Datatype;
+  parameters?: Parameters;
+  data: TensorData;
+}
+
+export interface InferenceResponse {
+  model_name: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Parameters;
+  outputs: OutputTensor[];
+}
+
+// Far above any real model; bounds the recursion that unpacks nested data.
+const MAX_RANK = 64;
+
+// Issue messages complete "<where> field '<name>' ..." (see describeSchemaIssue).
+const expecting = (what: string) => ({
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is missing' : `must be ${what}`),
+});
+
+const parametersSchema = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.boolean()], expecting('a string, number or boolean')),
+  expecting('an object'),
+);
+
+const nameSchema = z.string(expecting('a string')).check(z.minLength(1, 'must not be empty'));
+
+// `datatype` and `data` values are checked by hand below, for messages that name the tensor and the element.
+/** The body of a v2 inference request, as JSON (also the source of its OpenAPI schema). */
+export const requestSchema = z.object(
+  {
+    id: z.optional(z.string(expecting('a string'))),
+    parameters: z.optional(parametersSchema),
+    inputs: z
+      .array(
+        z.object(
+          {
+            name: nameSchema,
+            shape: z.array(z.number(expecting('a number')), expecting('an array of numbers')),
+            datatype: z.string(expecting('a string')),
+            parameters: z.optional(parametersSchema),
+            // Absent when the input comes as binary data (`parameters.binary_data_size`).
+            data: z.optional(z.custom<unknown[]>((value) => Array.isArray(value), expecting('an array'))),
+          },
+          expecting('an object'),
+        ),
+        expecting('an array'),
+      )
+      .check(z.minLength(1, 'must contain at least one input')),
+    outputs: z.optional(
+      z.array(
+        z.object({ name: nameSchema, parameters: z.optional(parametersSchema) }, expecting('an object')),
+        expecting('an array'),
+      ),
+    ),
+  },
+  expecting('a JSON object'),
+);
+
+/** Number of elements in a tensor of `shape`: the product of its dims (1 for a scalar). */
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((count, dim) => count * dim, 1);
+}
+
+export function isDatatype(value: string): value is Datatype {
+  return (DATATYPES as readonly string[]).includes(value);
+}
+
+/** `[-1,16]`, the way Triton prints shapes in its messages. */
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/**
+ * Checks the structure of a v2 inference request and every tensor in it: shape, element count,
+ * flat or nested data, and each value against its datatype. Nested data comes back flattened.
+ * Given `readBinary` (the binary tensor extension), inputs that declare `parameters.binary_data_size`
+ * take their elements from it instead of `data`, checked against their shapes; without it, every
+ * input needs `data`. Throws only `InvalidInferenceRequestError`, whatever the input.
+ */
+export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputReader): InferenceRequest {
+  const parsed = requestSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new InvalidInferenceRequestError(describeSchemaIssue(parsed.error.issues[0], body));
+  }
+  const { id, parameters, inputs, outputs } = parsed.data;
+
+  const seenInputs = new Set<string>();
+  const tensors = inputs.map((input): InputTensor => {
+    if (seenInputs.has(input.name)) {
+      throw new InvalidInferenceRequestError(`input '${input.name}' appears more than once in the request`);
+    }
+    seenInputs.add(input.name);
+    const tensor: InputTensor = {
+      name: input.name,
+      shape: checkShape(input.name, input.shape),
+      datatype: checkDatatype(input.name, input.datatype),
+      data: [],
+    };
+    const byteSize = input.parameters?.binary_data_size;
+    if (readBinary !== undefined && byteSize !== undefined) {
+      tensor.data = readBinaryInput(tensor, input.data, byteSize, readBinary);
+    } else if (input.data === undefined) {
+      const hint =
+        readBinary === undefined
+          ? ''
+          : "; send its elements in 'data', or as binary data with parameters.binary_data_size";
+      throw new InvalidInferenceRequestError(`input '${input.name}' field 'data' is missing${hint}`);
+    } else {
+      tensor.data = checkData(tensor, input.data);
+    }
+    if (input.parameters !== undefined) tensor.parameters = input.parameters;
+    return tensor;
+  });
+
+  const seenOutputs = new Set<string>();
+  for (const output of outputs ?? []) {
+    if (seenOutputs.has(output.name)) {
+      throw new InvalidInferenceRequestError(`output '${output.name}' is requested more than once`);
+    }
+    seenOutputs.add(output.name);
+  }
+
+  const request: InferenceRequest = { inputs: tensors };
+  if (id !== undefined) request.id = id;
+  if (parameters !== undefined) request.parameters = parameters;
+  if (outputs !== undefined) request.outputs = outputs;
+  return request;
+}
+
+/**
+ * Checks a parsed request against a model's signature, in the order Triton does: requested outputs,
+ * input names, batch size, then each input's datatype and shape.
+ */
+export function validateAgainstSignature(
+  request: InferenceRequest,
+  signature: ModelSignature,
+  modelName?: string,
+): void {
+  const model = modelName === undefined ? 'the model' : `model '${modelName}'`;
+  const names = (tensors: readonly TensorSignature[]) => tensors.map((t) => t.name).join(', ');
+
+  for (const output of request.outputs ?? []) {
+    if (!signature.outputs.some((t) => t.name === output.name)) {
+      throw new InvalidInferenceRequestError(
+        `unexpected inference output '${output.name}' for ${model}; its outputs are ${names(signature.outputs)}`,
+      );
+    }
+  }
+
+  const expected = new Map(signature.inputs.map((t) => [t.name, t]));
+  for (const input of request.inputs) {
+    if (!expected.has(input.name)) {
+      throw new InvalidInferenceRequestError(
+        `unexpected inference input '${input.name}' for ${model}; its inputs are ${names(signature.inputs)}`,
+      );
+    }
+  }
+  const missing = signature.inputs.filter((t) => !request.inputs.some((input) => input.name === t.name));
+  if (missing.length > 0) {
+    throw new InvalidInferenceRequestError(
+      `${model} expects ${signature.inputs.length} inputs but got ${request.inputs.length}: missing required input(s) ${names(missing)}`,
+    );
+  }
+
+  if (signature.maxBatchSize > 0) {
+    checkBatchSize(request.inputs, signature.maxBatchSize, model);
+  }
+
+  for (const input of request.inputs) {
+    const tensor = expected.get(input.name)!;
+    if (input.datatype !== tensor.datatype) {
+      throw new InvalidInferenceRequestError(
+        `inference input '${input.name}' data-type is '${input.datatype}', but ${model} expects '${tensor.datatype}'`,
+      );
+    }
+    const fits =
+      input.shape.length === tensor.shape.length &&
+      tensor.shape.every((dim, i) => dim === -1 || dim === input.shape[i]);
+    if (!fits) {
+      throw new InvalidInferenceRequestError(
+        `unexpected shape for input '${input.name}' for ${model}. Expected ${formatShape(tensor.shape)}, got ${formatShape(input.shape)}`,
+      );
+    }
+  }
+}
+
+function checkBatchSize(inputs: readonly InputTensor[], maxBatchSize: number, model: string): void {
+  let batch: { size: number; input: string } | undefined;
+  for (const input of inputs) {
+    const size = input.shape[0];
+    if (size === undefined) {
+      throw new InvalidInferenceRequestError(
+        `input '${input.name}' has no shape but ${model} requires a batch dimension`,
+      );
+    }
+    if (batch === undefined) {
+      batch = { size, input: input.name };
+    } else if (size !== batch.size) {
+      throw new InvalidInferenceRequestError(
+        `input '${input.name}' has batch size ${size}, which does not match batch size ${batch.size} of input '${batch.input}'`,
+      );
+    }
+  }
+  if (batch !== undefined && (batch.size < 1 || batch.size > maxBatchSize)) {
+    throw new InvalidInferenceRequestError(
+      `inference request batch-size must be between 1 and ${maxBatchSize} for ${model}, got ${batch.size}`,
+    );
+  }
+}
+
+function checkShape(name: string, shape: number[]): number[] {
+  if (shape.length > MAX_RANK) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has ${shape.length} dimensions; at most ${MAX_RANK} are supported`,
+    );
+  }
+  const bad = shape.find((dim) => !Number.isSafeInteger(dim) || dim < 0);
+  if (bad !== undefined) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has invalid shape ${formatShape(shape)}: dimensions must be non-negative integers, got ${bad}`,
+    );
+  }
+  if (!Number.isSafeInteger(elementCount(shape))) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has shape ${formatShape(shape)} with too many elements`,
+    );
+  }
+  return shape;
+}
+
+function checkDatatype(name: string, datatype: string): Datatype {
+  if (!isDatatype(datatype)) {
+    throw new InvalidInferenceRequestError(
+      `input '${name}' has unknown datatype '${datatype}'; expected one of ${DATATYPES.join(', ')}`,
+    );
+  }
+  return datatype;
+}
+
+function readBinaryInput(
+  tensor: InputTensor,
+  data: unknown,
+  byteSize: string | number | boolean,
+  readBinary: BinaryInputReader,
+): TensorData {
+  if (data !== undefined) {
+    throw new InvalidInferenceRequestError(
+      `input '${tensor.name}' has both 'data' and parameters.binary_data_size; send its elements one way only`,
+    );
+  }
+  if (typeof byteSize !== 'number' || !Number.isSafeInteger(byteSize) || byteSize < 0) {
+    throw new InvalidInferenceRequestError(
+      `input '${tensor.name}' parameter 'binary_data_size' must be a non-negative integer (the byte length of its binary data), got ${describeValue(byteSize)}`,
+    );
+  }
+  return readBinary(tensor, byteSize);
+}
+
+function checkData(tensor: InputTensor, data: unknown[]): TensorData {
+  const count = elementCount(tensor.shape);
+  const nested = data.some((element) => Array.isArray(element));
+  const flat = nested ? flattenNested(tensor, data) : data;
+  if (flat.length !== count) {
+    throw new InvalidInferenceRequestError(
+      `input '${tensor.name}' has ${flat.length} elements but its shape ${formatShape(tensor.shape)} needs ${count}`,
+    );
+  }
+  const check = ELEMENT_CHECKS[tensor.datatype];
+  for (let i = 0; i < flat.length; i++) {
+    const problem = check(flat[i]);
+    if (problem !== undefined) {
+      throw new InvalidInferenceRequestError(
+        `input '${tensor.name}' element ${i} (${describeValue(flat[i])}) ${problem} for datatype ${tensor.datatype}`,
+      );
+    }
+  }
+  return flat as TensorData;
+}
+
+/** Flattens data nested one array per dimension, insisting that every level matches the shape. */
+function flattenNested(tensor: InputTensor, data: unknown[]): unknown[] {
+  const flat: unknown[] = [];
+  const mismatch = () =>
+    new InvalidInferenceRequestError(
+      `input '${tensor.name}' has nested data that does not match its shape ${formatShape(tensor.shape)}`,
+    );
+  const visit = (level: unknown[], depth: number): void => {
+    if (level.length !== tensor.shape[depth]) throw mismatch();
+    const innermost = depth === tensor.shape.length - 1;
+    for (const element of level) {
+      if (innermost) {
+        if (Array.isArray(element)) throw mismatch();
+        flat.push(element);
+      } else {
+        if (!Array.isArray(element)) throw mismatch();
+        visit(element, depth + 1);
+      }
+    }
+  };
+  if (tensor.shape.length < 2) throw mismatch();
+  visit(data, 0);
+  return flat;
+}
+
+/** Why a value is not an element of a datatype, or undefined when it is one. */
+type ElementCheck = (value: unknown) => string | undefined;
+
+const ofType =
+  (type: 'boolean' | 'number' | 'string'): ElementCheck =>
+  (value) =>
+    typeof value === type ? undefined : `must be a ${type}`;
+
+/** Integers in [-2^(bits-1), 2^(bits-1)) when signed, [0, 2^bits) when not. */
+const integerOf = (bits: number, signed: boolean): ElementCheck => {
+  const min = signed ? -(2 ** (bits - 1)) : 0;
+  const end = min + 2 ** bits;
+  // 64-bit bounds are exact as doubles; JSON numbers past 2^53 have lost precision already, never range.
+  const range = `${BigInt(min)} to ${BigInt(end) - 1n}`;
+  return (value) => {
+    if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer';
+    return value >= min && value < end ? undefined : `is out of range (${range})`;
+  };
+};
+
+const ELEMENT_CHECKS: Record<Datatype, ElementCheck> = {
+  BOOL: ofType('boolean'),
+  UINT8: integerOf(8, false),
+  UINT16: integerOf(16, false),
+  UINT32: integerOf(32, false),
+  UINT64: integerOf(64, false),
+  INT8: integerOf(8, true),
+  INT16: integerOf(16, true),
+  INT32: integerOf(32, true),
+  INT64: integerOf(64, true),
+  FP16: ofType('number'),
+  FP32: ofType('number'),
+  FP64: ofType('number'),
+  BYTES: ofType('string'),
+};
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 32 ? `${value.slice(0, 32)}...` : value);
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}
+
+/** Turns the first schema issue into a sentence that names the input tensor when there is one. */
+function describeSchemaIssue(issue: z.core.$ZodIssue | undefined, body: unknown): string {
+  if (issue === undefined || issue.path.length === 0) {
+    return 'the inference request must be a JSON object with an "inputs" array';
+  }
+  const [first, index, ...rest] = issue.path;
+  if (first === 'inputs' && typeof index === 'number' && rest.length > 0) {
+    const name = (body as { inputs: { name?: unknown }[] }).inputs[index]?.name;
+    const tensor = typeof name === 'string' && name !== '' ? `input '${name}'` : `inputs[${index}]`;
+    return `${tensor} field '${formatPath(rest)}' ${issue.message}`;
+  }
+  return `the inference request field '${formatPath(issue.path)}' ${issue.message}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i > 0 ? '.' : ''}${String(key)}`))
+    .join('');
+}

@@ -1,0 +1,102 @@
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import {
+  BackendError,
+  BackendFailedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadRequestError,
+  PayloadTooLargeError,
+} from '../edge/errors';
+import type { Backend } from '../registry/registry';
+import type { BackendAnswer } from './codec';
+
+/**
+ * Sends one Open Inference Protocol request to a SageMaker endpoint running Triton and maps
+ * SageMaker's errors to the platform's: the model's own rejection is a 502 carrying its message,
+ * a request SageMaker refuses is a 400, throttling and capacity problems are 503, a timeout is 504.
+ * `isRetryable` tells which of them another backend might not have.
+ */
+export async function invokeBackend(
+  client: SageMakerRuntimeClient,
+  backend: Backend,
+  payload: { readonly body: Uint8Array; readonly contentType: string },
+  signal?: AbortSignal,
+): Promise<BackendAnswer> {
+  try {
+    const output = await client.send(
+      new InvokeEndpointCommand({
+        EndpointName: backend.endpointName,
+        TargetVariant: backend.variant,
+        TargetModel: backend.targetModel,
+        ContentType: payload.contentType,
+        Body: payload.body,
+      }),
+      { abortSignal: signal },
+    );
+    return { body: output.Body ?? new Uint8Array(), contentType: output.ContentType ?? 'application/json' };
+  } catch (error) {
+    throw mapSageMakerError(error, backend);
+  }
+}
+
+function mapSageMakerError(error: unknown, backend: Backend): Error {
+  const name = (error as { name?: string }).name;
+  const message = (error as { message?: string }).message ?? 'unknown error';
+  // SageMaker refuses an oversized payload with a bare 413 that the SDK cannot name.
+  if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 413) {
+    return new PayloadTooLargeError(
+      'the request exceeds the 6 MB an endpoint accepts; use the batch API for large inputs',
+    );
+  }
+  switch (name) {
+    case 'ModelError': {
+      const { OriginalMessage, OriginalStatusCode } = error as {
+        OriginalMessage?: string;
+        OriginalStatusCode?: number;
+      };
+      const detail = modelMessage(OriginalMessage) ?? message;
+      // A container that answered 5xx failed; one that answered 4xx judged the request.
+      if ((OriginalStatusCode ?? 500) >= 500) {
+        return new BackendFailedError(`endpoint ${backend.endpointName} failed: ${detail}`);
+      }
+      return new BackendError(`the model rejected the request: ${detail}`);
+    }
+    case 'ValidationError':
+      // A missing endpoint is a backend that is down (another may serve); the rest is about the request.
+      if (/not found/i.test(message)) {
+        return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
+      }
+      return new BadRequestError(`the endpoint refused the request: ${message}`);
+    case 'ModelNotReadyException':
+    case 'ServiceUnavailable':
+    case 'ThrottlingException':
+    case 'InternalDependencyException':
+    case 'InternalFailure':
+      return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
+    case 'TimeoutError':
+    case 'AbortError':
+      return new BackendTimeoutError(`endpoint ${backend.endpointName} did not answer in time`);
+    default:
+      return new BackendUnavailableError(`endpoint ${backend.endpointName} could not be reached`);
+  }
+}
+
+/** Triton's errors are `{"error": "..."}`; surface the message itself rather than the JSON. */
+function modelMessage(original: string | undefined): string | undefined {
+  if (!original) return undefined;
+  try {
+    const parsed = JSON.parse(original) as { error?: unknown };
+    return typeof parsed.error === 'string' ? parsed.error : original;
+  } catch {
+    return original;
+  }
+}
+
+/** Failures of the backend rather than of the request: another backend may well succeed. */
+export function isRetryable(error: unknown): boolean {
+  return (
+    error instanceof BackendUnavailableError ||
+    error instanceof BackendTimeoutError ||
+    error instanceof BackendFailedError
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * The model registry's request shapes, apart from the service so that the OpenAPI document can
+ * describe them without bundling the registry's DynamoDB code.
+ */
+import {
+  AliasRouteSchema,
+  BackendSchema,
+  LabelsSchema,
+  ModelVersionSchema,
+  VERSION_STATUSES,
+} from '../../contracts/registry-schemas';
+import * as z from '../../contracts/zod';
+
+/** `POST /v1/models`: a version as a client registers it; status defaults to ACTIVE, timestamps are ours. */
+export const RegisterVersionSchema = z
+  .strictObject({
+    ...z.omit(ModelVersionSchema, { createdAt: true, updatedAt: true, status: true }).shape,
+    status: z._default(z.enum(VERSION_STATUSES), 'ACTIVE'),
+  })
+  .check(
+    z.superRefine((v, ctx) => {
+      for (const side of ['inputs', 'outputs'] as const) {
+        const names = v[side].map((t) => t.name);
+        if (new Set(names).size !== names.length) {
+          ctx.addIssue({ code: 'custom', path: [side], message: 'tensor names must be unique' });
+        }
+        v[side].forEach((tensor, i) => {
+          if (v.maxBatchSize > 0 && tensor.shape[0] !== -1) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [side, i, 'shape'],
+              message: 'must start with the batch dimension -1 when maxBatchSize > 0',
+            });
+          }
+        });
+      }
+    }),
+  );
+
+/** `PATCH .../versions/{v}`: what may change after registration; null removes an optional field. */
+export const VersionPatchSchema = z
+  .strictObject({
+    status: z.optional(z.enum(VERSION_STATUSES)),
+    backends: z.optional(z.array(BackendSchema).check(z.minLength(1), z.maxLength(16))),
+    description: z.optional(z.nullable(z.string().check(z.maxLength(1024)))),
+    labels: z.optional(z.nullable(LabelsSchema)),
+  })
+  .check(z.refine((p) => Object.values(p).some((v) => v !== undefined), 'name at least one field to change'));
+
+/** `PUT .../aliases/{alias}`: weighted routes over distinct versions, weights summing to 100. */
+export const PutAliasSchema = z
+  .strictObject({ routes: z.array(AliasRouteSchema).check(z.minLength(1), z.maxLength(16)) })
+  .check(
+    z.refine((a) => a.routes.reduce((sum, r) => sum + r.weight, 0) === 100, {
+      message: 'route weights must sum to 100',
+      path: ['routes'],
+    }),
+    z.refine((a) => new Set(a.routes.map((r) => r.version)).size === a.routes.length, {
+      message: 'each version may appear once',
+      path: ['routes'],
+    }),
+  );
+
+export const ListModelsQuerySchema = z.object({
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
+  nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+});

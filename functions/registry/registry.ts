@@ -1,0 +1,268 @@
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import {
+  type Alias,
+  AliasSchema,
+  type Backend,
+  ModelHeaderSchema,
+  type ModelSummary,
+  type ModelVersion,
+  ModelVersionSchema,
+} from '../../contracts/registry-schemas';
+import { REGISTRY_KEYS } from '../../contracts/table-keys';
+import { ConflictError, NotFoundError } from '../edge/errors';
+import { decodePageToken, encodePageToken, keyTokenSchema } from '../edge/page-token';
+
+export * from '../../contracts/registry-schemas';
+
+/** A model with everything registered under it, read in one Query. */
+export interface Model extends ModelSummary {
+  readonly versions: readonly ModelVersion[];
+  readonly aliases: readonly Alias[];
+}
+
+/** Fields of a version that may change after registration; its signature never does. */
+export interface VersionPatch {
+  readonly status?: ModelVersion['status'];
+  readonly backends?: readonly Backend[];
+  readonly description?: string | null;
+  readonly labels?: Record<string, string> | null;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextToken?: string;
+}
+
+const HEADER = '#MODEL';
+const modelKey = (name: string) => `MODEL#${name}`;
+const versionKey = (version: string) => `VERSION#${version}`;
+const aliasKey = (alias: string) => `ALIAS#${alias}`;
+const key = (name: string, sort: string) =>
+  marshall({ [REGISTRY_KEYS.partitionKey]: modelKey(name), [REGISTRY_KEYS.sortKey]: sort });
+const { partitionKey: PK, sortKey: SK, modelsIndex } = REGISTRY_KEYS;
+const EXISTS = { ConditionExpression: 'attribute_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
+const ABSENT = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
+
+/**
+ * The model registry in DynamoDB. Every write is a single-item conditional write (no transactions,
+ * so it runs on dynalite as on DynamoDB); reads of a whole model are one strongly consistent Query.
+ */
+export class ModelRegistry {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** A model with its versions and aliases, or undefined when nothing is registered under the name. */
+  async getModel(name: string): Promise<Model | undefined> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: marshall({ ':pk': modelKey(name) }),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey as never,
+        }),
+      );
+      items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const header = items.find((item) => item[SK] === HEADER);
+    const versions = items.filter((item) => String(item[SK]).startsWith('VERSION#'));
+    if (!header && versions.length === 0) return undefined;
+    return {
+      name,
+      createdAt: String(header?.createdAt ?? versions[0]?.createdAt),
+      versions: sortVersions(versions.map((item) => ModelVersionSchema.parse(item))),
+      aliases: items
+        .filter((item) => String(item[SK]).startsWith('ALIAS#'))
+        .map((item) => AliasSchema.parse(item)),
+    };
+  }
+
+  /** Models in name order, a page at a time; `nextToken` is opaque to clients. */
+  async listModels(limit: number, nextToken?: string): Promise<Page<ModelSummary>> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: modelsIndex.name,
+        KeyConditionExpression: '#g = :models',
+        ExpressionAttributeNames: { '#g': modelsIndex.partitionKey },
+        ExpressionAttributeValues: marshall({ ':models': MODELS_PARTITION }),
+        Limit: limit,
+        ExclusiveStartKey: nextToken ? decodePageToken(ModelsTokenSchema, nextToken) : undefined,
+      }),
+    );
+    return {
+      items: (page.Items ?? []).map((item) => ModelHeaderSchema.parse(unmarshall(item))),
+      nextToken: page.LastEvaluatedKey ? encodePageToken(page.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  async getVersion(name: string, version: string): Promise<ModelVersion | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: key(name, versionKey(version)),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? ModelVersionSchema.parse(unmarshall(Item)) : undefined;
+  }
+
+  /**
+   * Registers a version; 409 if it exists. The model's header item is written first and only if
+   * missing: should the version write then fail, the model simply exists with no versions.
+   */
+  async putVersion(version: ModelVersion, options: { replace?: boolean } = {}): Promise<ModelVersion> {
+    const stored = ModelVersionSchema.parse(version);
+    await this.ensureHeader(stored.name, stored.createdAt);
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(
+            { [PK]: modelKey(stored.name), [SK]: versionKey(stored.version), ...stored },
+            { removeUndefinedValues: true },
+          ),
+          ...(options.replace ? {} : ABSENT),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`model '${stored.name}' version ${stored.version} already exists`);
+      }
+      throw error;
+    }
+    return stored;
+  }
+
+  /** Applies a partial update; 404 if the version does not exist. */
+  async updateVersion(
+    name: string,
+    version: string,
+    patch: VersionPatch,
+    now: string,
+  ): Promise<ModelVersion> {
+    const set: string[] = ['#updatedAt = :updatedAt'];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pk': PK, '#updatedAt': 'updatedAt' };
+    const values: Record<string, unknown> = { ':updatedAt': now };
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      if (value === null) {
+        remove.push(`#${field}`);
+      } else {
+        set.push(`#${field} = :${field}`);
+        values[`:${field}`] = value;
+      }
+    }
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(name, versionKey(version)),
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return ModelVersionSchema.parse(unmarshall(Attributes ?? {}));
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw versionNotFound(name, version);
+      throw error;
+    }
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    await this.deleteItem(name, versionKey(version), () => versionNotFound(name, version));
+  }
+
+  async putAlias(alias: Alias): Promise<Alias> {
+    const stored = AliasSchema.parse(alias);
+    await this.ensureHeader(stored.name, stored.createdAt);
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall({ [PK]: modelKey(stored.name), [SK]: aliasKey(stored.alias), ...stored }),
+      }),
+    );
+    return stored;
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.deleteItem(
+      name,
+      aliasKey(alias),
+      () => new NotFoundError(`model '${name}' has no alias '${alias}'`),
+    );
+  }
+
+  private async ensureHeader(name: string, createdAt: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            [PK]: modelKey(name),
+            [SK]: HEADER,
+            [modelsIndex.partitionKey]: MODELS_PARTITION,
+            [modelsIndex.sortKey]: name,
+            name,
+            createdAt,
+          }),
+          ...ABSENT,
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  private async deleteItem(name: string, sort: string, notFound: () => Error): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({ TableName: this.tableName, Key: key(name, sort), ...EXISTS }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw notFound();
+      throw error;
+    }
+  }
+}
+
+export function versionNotFound(name: string, version: string): NotFoundError {
+  return new NotFoundError(`model '${name}' has no version '${version}'`);
+}
+
+/** Versions in ascending numeric order. */
+function sortVersions(versions: ModelVersion[]): ModelVersion[] {
+  return versions.sort((a, b) => Number(a.version) - Number(b.version));
+}
+
+/** The version served when a client names none: the highest active version. */
+export function latestActiveVersion(versions: readonly ModelVersion[]): ModelVersion | undefined {
+  return versions.filter((v) => v.status === 'ACTIVE').at(-1);
+}
+
+/** The one partition of the models index: every model's header item. */
+const MODELS_PARTITION = 'MODELS';
+const ModelsTokenSchema = keyTokenSchema([PK, SK, modelsIndex.partitionKey, modelsIndex.sortKey], {
+  [modelsIndex.partitionKey]: MODELS_PARTITION,
+});

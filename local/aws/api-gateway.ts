@@ -1,0 +1,372 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  APIGatewayRequestAuthorizerEvent,
+  Context,
+} from 'aws-lambda';
+import {
+  CORS_ALLOW_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+  corsHeaders,
+  gatewayResponseOrigin,
+} from '../../contracts/cors';
+import {
+  GATEWAY_RESPONSES,
+  type GatewayResponseType,
+  gatewayResponseTemplate,
+} from '../../contracts/gateway-responses';
+import { isBinaryMediaType } from '../../contracts/media-types';
+import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
+
+/** A Lambda handler as the runtime calls it: event and context in, result out. */
+export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
+
+export interface ApiGatewayEmulatorOptions {
+  readonly handlers: Record<ApiFunctionName, LambdaHandler<APIGatewayProxyEvent, APIGatewayProxyResult>>;
+  readonly authorizer: LambdaHandler<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>;
+  /** Seconds an authorizer decision is reused for the same Authorization header; 0 disables caching. */
+  readonly authorizerCacheTtlSeconds: number;
+  /** Origins the CORS preflight allows; `*` allows any. */
+  readonly allowedOrigins: readonly string[];
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 29000, API Gateway's integration timeout */
+  readonly integrationTimeoutMs?: number;
+}
+
+export interface ApiGatewayEmulator {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const STAGE = 'local';
+const API_ID = 'local';
+const ACCOUNT = '000000000000';
+const REGION = 'us-east-1';
+/** API Gateway's payload limit. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+interface CachedDecision {
+  readonly result: APIGatewayAuthorizerResult;
+  readonly expiresAt: number;
+}
+
+/**
+ * A REST API as API Gateway runs it, for the route table the CDK stack deploys: REQUEST authorizer
+ * with a per-token decision cache and IAM policy evaluation, Lambda proxy events, gateway responses,
+ * CORS preflight, binary media types, the 10 MB payload limit and the 29 s integration timeout.
+ */
+export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
+  const decisions = new Map<string, CachedDecision>();
+  const timeoutMs = options.integrationTimeoutMs ?? 29_000;
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      // Only a bug in the emulator itself lands here; answer as the gateway would and keep serving.
+      console.error('api gateway emulator failure', error);
+      if (!res.headersSent) sendGatewayResponse(res, 'DEFAULT_5XX', randomUUID());
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const origin = req.headers.origin;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const body = await readBody(req);
+    if (body === 'too-large') return sendGatewayResponse(res, 'REQUEST_TOO_LARGE', requestId, true);
+
+    const match = matchRoute(method === 'OPTIONS' ? 'GET' : method, url.pathname);
+    if (method === 'OPTIONS') {
+      if (match === 'not-found') return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId);
+      return sendPreflight(res, requestId, origin);
+    }
+    if (typeof match === 'string') return sendGatewayResponse(res, 'MISSING_AUTHENTICATION_TOKEN', requestId);
+
+    const { headers, multiValueHeaders } = headersOf(req);
+    const { single: queryStringParameters, multi: multiValueQueryStringParameters } = queryOf(url);
+    const requestContext = {
+      accountId: ACCOUNT,
+      apiId: API_ID,
+      stage: STAGE,
+      requestId,
+      requestTimeEpoch: Date.now(),
+      httpMethod: method,
+      path: `/${STAGE}${url.pathname}`,
+      protocol: `HTTP/${req.httpVersion}`,
+      resourceId: match.route.path,
+      resourcePath: match.route.path,
+      identity: identityOf(req),
+    };
+
+    let authorizerContext: Record<string, unknown> | null = null;
+    if (match.route.scope) {
+      const decision = await authorize(match.route, url.pathname, method, headers, requestContext);
+      if (typeof decision === 'string') return sendGatewayResponse(res, decision, requestId);
+      authorizerContext = decision;
+    }
+
+    const event = {
+      resource: match.route.path,
+      path: url.pathname,
+      httpMethod: method,
+      headers,
+      multiValueHeaders,
+      queryStringParameters,
+      multiValueQueryStringParameters,
+      pathParameters: Object.keys(match.pathParameters).length > 0 ? match.pathParameters : null,
+      stageVariables: null,
+      requestContext: { ...requestContext, authorizer: authorizerContext },
+      ...proxyBody(body, req.headers['content-type']),
+    } as APIGatewayProxyEvent;
+
+    const result = await invokeWithTimeout(
+      options.handlers[match.route.function],
+      event,
+      match.route.function,
+    );
+    if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
+    if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
+    sendProxyResult(res, result, requestId, req.headers.accept);
+  }
+
+  /** Runs the authorizer (or reuses its cached decision) and evaluates the policy for this call. */
+  async function authorize(
+    route: Route,
+    path: string,
+    method: string,
+    headers: Record<string, string>,
+    requestContext: object,
+  ): Promise<Record<string, unknown> | GatewayResponseType> {
+    const identity = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+    // The identity source is required: without it API Gateway answers 401 without calling the authorizer.
+    if (!identity) return 'UNAUTHORIZED';
+    const methodArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/${STAGE}/${method}${path}`;
+    let result = decisions.get(identity);
+    if (!result || result.expiresAt <= Date.now()) {
+      decisions.delete(identity);
+      const event = {
+        type: 'REQUEST',
+        methodArn,
+        resource: route.path,
+        path,
+        httpMethod: method,
+        headers,
+        requestContext,
+      } as unknown as APIGatewayRequestAuthorizerEvent;
+      let authorizerResult: APIGatewayAuthorizerResult;
+      try {
+        authorizerResult = await options.authorizer(event, lambdaContext('authorizer', timeoutMs));
+      } catch (error) {
+        if ((error as Error)?.message === 'Unauthorized') return 'UNAUTHORIZED';
+        // API Gateway writes an authorizer's failure to its execution log; the 500 says nothing.
+        console.error('authorizer failed', error);
+        return 'AUTHORIZER_FAILURE';
+      }
+      result = { result: authorizerResult, expiresAt: Date.now() + options.authorizerCacheTtlSeconds * 1000 };
+      if (options.authorizerCacheTtlSeconds > 0) decisions.set(identity, result);
+    }
+    if (!isAllowed(result.result, methodArn)) return 'ACCESS_DENIED';
+    return { ...result.result.context, principalId: result.result.principalId, integrationLatency: 0 };
+  }
+
+  async function invokeWithTimeout(
+    handler: LambdaHandler<APIGatewayProxyEvent, APIGatewayProxyResult>,
+    event: APIGatewayProxyEvent,
+    name: string,
+  ): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      return await Promise.race([handler(event, lambdaContext(name, timeoutMs)), timeout]);
+    } catch (error) {
+      // A function error: API Gateway logs it and answers 502.
+      console.error(`function ${name} failed`, error);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function sendPreflight(res: ServerResponse, requestId: string, origin: string | undefined): void {
+    res.writeHead(204, {
+      ...corsHeaders(options.allowedOrigins, origin),
+      'Access-Control-Allow-Methods': 'OPTIONS,GET,PUT,POST,DELETE,PATCH,HEAD',
+      'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
+      'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
+      'x-amzn-RequestId': requestId,
+    });
+    res.end();
+  }
+
+  function sendGatewayResponse(
+    res: ServerResponse,
+    type: GatewayResponseType,
+    requestId: string,
+    close = false,
+  ): void {
+    const body = gatewayResponseTemplate(type).replace('$context.requestId', requestId);
+    res.writeHead(GATEWAY_RESPONSES[type].statusCode, {
+      'Content-Type': 'application/json',
+      ...staticOrigin(options.allowedOrigins),
+      'x-amzn-RequestId': requestId,
+      'x-amzn-ErrorType': type,
+      ...(close ? { Connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function staticOrigin(allowedOrigins: readonly string[]): Record<string, string> {
+  const value = gatewayResponseOrigin(allowedOrigins);
+  return value ? { 'Access-Control-Allow-Origin': value } : {};
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return 'too-large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Headers with the client's casing, as API Gateway passes them (last value wins in `headers`). */
+function headersOf(req: IncomingMessage) {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+    pairs.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  const { single, multi } = collect(pairs);
+  return { headers: single, multiValueHeaders: multi };
+}
+
+function queryOf(url: URL) {
+  if (url.searchParams.size === 0) return { single: null, multi: null };
+  return collect(url.searchParams);
+}
+
+/**
+ * Name/value pairs as API Gateway's single- and multi-value maps. Built from a Map: any name a
+ * client sends (`constructor`, `__proto__`) is an ordinary key, never an inherited member.
+ */
+function collect(pairs: Iterable<[string, string]>) {
+  const values = new Map<string, string[]>();
+  for (const [name, value] of pairs) values.set(name, [...(values.get(name) ?? []), value]);
+  return {
+    single: Object.fromEntries([...values].map(([name, all]) => [name, all.at(-1)!])),
+    multi: Object.fromEntries(values),
+  };
+}
+
+function identityOf(req: IncomingMessage) {
+  return {
+    sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+    userAgent: req.headers['user-agent'] ?? null,
+  };
+}
+
+/** The context the Lambda runtime hands a handler, with a deadline `timeoutMs` from now. */
+export function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** IAM evaluation for execute-api: an explicit Deny wins, then any Allow; `*` and `?` are wildcards. */
+export function isAllowed(result: APIGatewayAuthorizerResult, methodArn: string): boolean {
+  let allowed = false;
+  for (const statement of result.policyDocument?.Statement ?? []) {
+    const raw = (statement as { Resource?: string | string[] }).Resource ?? [];
+    const resources = Array.isArray(raw) ? raw : [raw];
+    if (!resources.some((pattern) => wildcardMatch(pattern, methodArn))) continue;
+    if (statement.Effect === 'Deny') return false;
+    if (statement.Effect === 'Allow') allowed = true;
+  }
+  return allowed;
+}
+
+function wildcardMatch(pattern: string, value: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${source}$`).test(value);
+}
+
+function isProxyResult(value: unknown): value is APIGatewayProxyResult {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Number.isInteger((value as APIGatewayProxyResult).statusCode) &&
+    ['string', 'undefined'].includes(typeof (value as APIGatewayProxyResult).body)
+  );
+}
+
+/**
+ * The body of a proxy event: base64-encoded when the request's Content-Type is one of the API's
+ * binary media types, else UTF-8 text (where bytes that are not UTF-8 do not survive), as API Gateway
+ * passes it.
+ */
+function proxyBody(body: Buffer, contentType: string | undefined) {
+  if (body.length === 0) return { body: null, isBase64Encoded: false };
+  const binary = isBinaryMediaType(contentType);
+  return { body: body.toString(binary ? 'base64' : 'utf8'), isBase64Encoded: binary };
+}
+
+/**
+ * Sends a function's result. A base64 body becomes bytes again only when the client's first Accept
+ * media type is a binary media type; any other client gets the base64 text, as from API Gateway.
+ */
+function sendProxyResult(
+  res: ServerResponse,
+  result: APIGatewayProxyResult,
+  requestId: string,
+  accept: string | undefined,
+): void {
+  const headers: Record<string, string | string[]> = { 'x-amzn-RequestId': requestId };
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {}))
+    headers[name] = values.map(String);
+  res.writeHead(result.statusCode, headers);
+  const decode = result.isBase64Encoded === true && isBinaryMediaType(accept);
+  res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
+}

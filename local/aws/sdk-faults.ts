@@ -1,0 +1,233 @@
+/**
+ * Faults injected below the AWS SDK in local Lambda containers, for what the emulators cannot do
+ * themselves: DynamoDB throttling and a function crashing mid-invocation. The local runtime preloads
+ * this module into every container before the handler (see `install`); the handlers stay unaware.
+ *
+ * The plan lives in a SharedArrayBuffer that the platform writes and every container reads, so a
+ * change reaches running and future containers at once, and counters are shared across containers:
+ * which call gets a fault depends only on the seed and the call's number, not on timing.
+ */
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import * as z from 'zod';
+import { unitOf } from '../model-server/faults';
+
+export const dynamoDbFaultSchema = z.strictObject({
+  /** Share of DynamoDB calls (HTTP attempts, so SDK retries included) answered with throttling. */
+  throttleRate: z.number().min(0).max(1),
+  /** Only these operations (`UpdateItem`, `GetItem`, ...); every operation when unset. */
+  operations: z
+    .array(z.string().regex(/^[A-Za-z]+$/))
+    .min(1)
+    .optional(),
+  /** `ProvisionedThroughputExceededException` (the default) or `ThrottlingException`. */
+  error: z.enum(['ProvisionedThroughputExceededException', 'ThrottlingException']).optional(),
+  seed: z.number().int().optional(),
+});
+export type DynamoDbFault = z.infer<typeof dynamoDbFaultSchema>;
+
+export const crashFaultSchema = z.strictObject({
+  /** The function whose container exits. */
+  function: z.string().min(1),
+  /**
+   * The container exits right after the n-th SageMaker answer of the function (counted across its
+   * containers from when the plan is set), before the handler sees it.
+   */
+  afterSageMakerCalls: z.number().int().min(1).default(1),
+  /** That many crashes, on consecutive calls from the n-th on. */
+  times: z.number().int().min(1).default(1),
+});
+export type CrashFault = z.infer<typeof crashFaultSchema>;
+
+export interface SdkFaultPlan {
+  readonly dynamodb?: DynamoDbFault;
+  readonly crash?: CrashFault;
+}
+
+export interface SdkFaultStats {
+  /** DynamoDB calls the throttling plan applied to, and how many of them were throttled. */
+  readonly dynamodbCalls: number;
+  readonly dynamodbThrottled: number;
+  /** SageMaker answers the crash plan counted, and containers it ended. */
+  readonly sageMakerCalls: number;
+  readonly crashes: number;
+}
+
+// Int32 slots: a seqlock over the JSON plan, then shared counters.
+const SEQ = 0;
+const LENGTH = 1;
+const DYNAMODB_CALLS = 2;
+const THROTTLED = 3;
+const SAGEMAKER_CALLS = 4;
+const CRASHES = 5;
+const HEADER_BYTES = 8 * 4;
+const PLAN_BYTES = 16 * 1024;
+
+/** The platform's side: owns the shared plan. */
+export class SdkFaults {
+  readonly buffer = new SharedArrayBuffer(HEADER_BYTES + PLAN_BYTES);
+  readonly #slots = new Int32Array(this.buffer, 0, HEADER_BYTES / 4);
+  #plan: SdkFaultPlan = {};
+
+  get plan(): SdkFaultPlan {
+    return this.#plan;
+  }
+
+  stats(): SdkFaultStats {
+    return {
+      dynamodbCalls: Atomics.load(this.#slots, DYNAMODB_CALLS),
+      dynamodbThrottled: Atomics.load(this.#slots, THROTTLED),
+      sageMakerCalls: Atomics.load(this.#slots, SAGEMAKER_CALLS),
+      crashes: Atomics.load(this.#slots, CRASHES),
+    };
+  }
+
+  /** Replaces the parts of the plan given (undefined removes one). */
+  set(update: { dynamodb?: DynamoDbFault | undefined; crash?: CrashFault | undefined }): SdkFaultPlan {
+    const plan: Record<string, unknown> = { ...this.#plan, ...update };
+    for (const key of Object.keys(plan)) if (plan[key] === undefined) delete plan[key];
+    const bytes = new TextEncoder().encode(JSON.stringify(plan));
+    if (bytes.length > PLAN_BYTES) throw new Error('fault plan too large');
+    Atomics.add(this.#slots, SEQ, 1); // odd: being written
+    new Uint8Array(this.buffer, HEADER_BYTES, PLAN_BYTES).set(bytes);
+    Atomics.store(this.#slots, LENGTH, bytes.length);
+    // A new plan counts from zero; a removed one keeps its counts for reading.
+    if (update.dynamodb) {
+      Atomics.store(this.#slots, DYNAMODB_CALLS, 0);
+      Atomics.store(this.#slots, THROTTLED, 0);
+    }
+    if (update.crash) {
+      Atomics.store(this.#slots, SAGEMAKER_CALLS, 0);
+      Atomics.store(this.#slots, CRASHES, 0);
+    }
+    Atomics.add(this.#slots, SEQ, 1);
+    this.#plan = plan as SdkFaultPlan;
+    return this.#plan;
+  }
+
+  clear(): void {
+    this.set({ dynamodb: undefined, crash: undefined });
+  }
+}
+
+/** The container's view of the plan: re-read only when the platform changed it. */
+class PlanReader {
+  readonly #slots: Int32Array;
+  readonly #bytes: Uint8Array;
+  #seq = -1;
+  #plan: SdkFaultPlan = {};
+
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.#slots = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.#bytes = new Uint8Array(buffer, HEADER_BYTES, PLAN_BYTES);
+  }
+
+  get plan(): SdkFaultPlan {
+    for (;;) {
+      const seq = Atomics.load(this.#slots, SEQ);
+      if (seq === this.#seq) return this.#plan;
+      if (seq % 2 === 1) continue; // a write in progress: it takes microseconds
+      const length = Atomics.load(this.#slots, LENGTH);
+      const text = new TextDecoder().decode(this.#bytes.slice(0, length));
+      if (Atomics.load(this.#slots, SEQ) !== seq) continue;
+      this.#seq = seq;
+      this.#plan = length === 0 ? {} : (JSON.parse(text) as SdkFaultPlan);
+      return this.#plan;
+    }
+  }
+
+  /** Adds one to a shared counter and returns its new value. */
+  count(slot: number): number {
+    return Atomics.add(this.#slots, slot, 1) + 1;
+  }
+}
+
+interface HttpRequestLike {
+  readonly path: string;
+  readonly headers: Record<string, string>;
+}
+type Handle = (this: unknown, request: HttpRequestLike, options?: unknown) => Promise<{ response: unknown }>;
+
+const SAGEMAKER_INVOCATION = /^\/endpoints\/[^/]+\/invocations$/;
+
+/**
+ * Run in a container before its handler loads: wraps the HTTP handler the SDK clients send through
+ * (the one @aws-sdk/client-dynamodb and client-sagemaker-runtime resolve), so a throttled call comes
+ * back as DynamoDB's real 400 and the SDK builds, classifies and retries the exception itself.
+ */
+export function install(data: unknown, container: { readonly functionName: string }): void {
+  if (!(data instanceof SharedArrayBuffer)) throw new Error('sdk-faults: expected the shared fault plan');
+  const reader = new PlanReader(data);
+  const root = createRequire(import.meta.url);
+  const patched = new Set<object>();
+  for (const client of ['@aws-sdk/client-dynamodb', '@aws-sdk/client-sagemaker-runtime']) {
+    const fromClient = createRequire(root.resolve(client));
+    const { NodeHttpHandler } = fromClient('@smithy/node-http-handler') as {
+      NodeHttpHandler: { prototype: { handle: Handle } };
+    };
+    const { HttpResponse } = fromClient('@smithy/core/protocols') as {
+      HttpResponse: new (init: {
+        statusCode: number;
+        headers: Record<string, string>;
+        body: unknown;
+      }) => unknown;
+    };
+    const proto = NodeHttpHandler.prototype;
+    if (patched.has(proto)) continue;
+    patched.add(proto);
+    const original = proto.handle;
+    proto.handle = async function (this: unknown, request, options) {
+      const plan = reader.plan;
+      const target = headerOf(request.headers, 'x-amz-target');
+      if (plan.dynamodb && target?.startsWith('DynamoDB_')) {
+        const operation = target.slice(target.indexOf('.') + 1);
+        const {
+          throttleRate,
+          operations,
+          seed = 1,
+          error = 'ProvisionedThroughputExceededException',
+        } = plan.dynamodb;
+        if (!operations || operations.includes(operation)) {
+          const n = reader.count(DYNAMODB_CALLS);
+          if (unitOf(seed, n) < throttleRate) {
+            reader.count(THROTTLED);
+            const body = JSON.stringify({
+              __type: `com.amazonaws.dynamodb.v20120810#${error}`,
+              message: `${operation} throttled (a fault injected by the local platform)`,
+            });
+            return {
+              response: new HttpResponse({
+                statusCode: 400,
+                headers: {
+                  'content-type': 'application/x-amz-json-1.0',
+                  'content-length': String(Buffer.byteLength(body)),
+                  'x-amzn-requestid': 'LOCALFAULT',
+                },
+                body: Readable.from([Buffer.from(body)]),
+              }),
+            };
+          }
+        }
+      }
+      const answer = await original.call(this, request, options);
+      const crash = plan.crash;
+      if (crash?.function === container.functionName && SAGEMAKER_INVOCATION.test(request.path)) {
+        const n = reader.count(SAGEMAKER_CALLS);
+        if (n >= crash.afterSageMakerCalls && n < crash.afterSageMakerCalls + crash.times) {
+          reader.count(CRASHES);
+          process.stderr.write(
+            `local fault: ${container.functionName} container exits after SageMaker call ${n}\n`,
+          );
+          // In a worker thread this ends the thread only: the container dies mid-invocation.
+          process.exit(1);
+        }
+      }
+      return answer;
+    };
+  }
+}
+
+function headerOf(headers: Record<string, string>, name: string): string | undefined {
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
+}

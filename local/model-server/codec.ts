@@ -1,0 +1,288 @@
+/**
+ * Server side of Triton's HTTP inference body: v2 JSON, and the binary tensor extension (a JSON
+ * header, then each binary tensor's raw little-endian bytes in header order). The header length
+ * comes from `Inference-Header-Content-Length` on Triton's own API and from the content type's
+ * `json-header-size` on SageMaker; the caller passes it in.
+ *
+ * Requests are checked by the shared v2 protocol module (`parseInferenceRequest` with its binary
+ * input hook, then `validateAgainstSignature`), so the local server and the inference handler reject
+ * the same requests with the same messages. What stays here is the server's own view of the bytes:
+ * tensors as typed arrays ready for onnxruntime (FP16 as half bits, BYTES as raw bytes), Triton's
+ * raw binary requests (header length 0), which the public API refuses, and the response encoding.
+ */
+
+import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
+import {
+  type BinaryInputReader,
+  elementCount,
+  formatShape,
+  type InferenceRequest,
+  InvalidInferenceRequestError,
+  type Parameters,
+  parseInferenceRequest,
+  validateAgainstSignature,
+} from '../../functions/inference/protocol';
+import {
+  decodeBinary,
+  encodeBinary,
+  fromJsonElements,
+  type NumericTensorData,
+  type Tensor,
+  TensorDataError,
+  type TensorValues,
+  toJsonElements,
+} from './tensors';
+
+const utf8 = new TextDecoder();
+
+/** An output to send back, and whether it goes as binary data or as JSON. */
+export interface RequestedOutput {
+  readonly name: string;
+  readonly binary: boolean;
+}
+
+export interface DecodedInferRequest {
+  readonly id?: string;
+  readonly parameters?: Parameters;
+  readonly inputs: Tensor[];
+  /** In response order: the outputs the request names, else every output of the model. */
+  readonly outputs: RequestedOutput[];
+}
+
+export interface EncodedInferResponse {
+  readonly body: Buffer;
+  /** Length of the JSON header when the body carries binary outputs after it; otherwise unset. */
+  readonly headerLength?: number;
+}
+
+/** What a response names besides its outputs. */
+export interface ResponseHeader {
+  readonly model_name: string;
+  readonly model_version: string;
+  readonly id?: string;
+  readonly parameters?: Parameters;
+}
+
+/**
+ * Decodes and checks an inference request body against the model's signature. `headerLength` is the
+ * length of the JSON header when the body carries binary tensors after it, 0 for a raw binary
+ * request (the body is the one input's data), and undefined for a JSON body.
+ * Throws `InvalidInferenceRequestError` (Triton answers 400) for anything wrong with the request.
+ */
+export function decodeInferRequest(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  model: { readonly name: string; readonly signature: ModelSignature },
+): DecodedInferRequest {
+  // Triton answers an empty body with a 500 (server issue 8762); it is the client's mistake.
+  if (body.byteLength === 0) {
+    throw new InvalidInferenceRequestError(
+      'the request body is empty; expected a v2 inference request in JSON',
+    );
+  }
+  if (headerLength === 0) return decodeRawRequest(body, model);
+  const jsonLength = headerLength ?? body.byteLength;
+  if (!Number.isSafeInteger(jsonLength) || jsonLength < 0 || jsonLength > body.byteLength) {
+    throw new InvalidInferenceRequestError(
+      `inference header size should be in range (0, ${body.byteLength}), got: ${headerLength}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonLength).toString('utf8'));
+  } catch (error) {
+    throw new InvalidInferenceRequestError(
+      `failed to parse the request JSON buffer: ${(error as Error).message}`,
+    );
+  }
+  const reader = binarySectionReader(body.subarray(jsonLength), model.name);
+  const request = parseInferenceRequest(json, reader.read);
+  reader.finish();
+  // Triton takes FP16 only as binary data, and says so while reading the JSON, before other checks.
+  const fp16 = request.inputs.find((input) => input.datatype === 'FP16' && !reader.decoded.has(input.name));
+  if (fp16 !== undefined) {
+    throw new InvalidInferenceRequestError(
+      `receiving FP16 data via JSON is not supported. Please use the binary data format for input ${fp16.name}`,
+    );
+  }
+  validateAgainstSignature(request, model.signature, model.name);
+
+  const inputs = request.inputs.map(
+    (input): Tensor => ({
+      name: input.name,
+      datatype: input.datatype,
+      shape: input.shape,
+      data: reader.decoded.get(input.name) ?? fromJsonElements(input.datatype, input.data),
+    }),
+  );
+  return {
+    ...(request.id === undefined ? {} : { id: request.id }),
+    ...(request.parameters === undefined ? {} : { parameters: request.parameters }),
+    inputs,
+    outputs: requestedOutputs(request, model.signature, false),
+  };
+}
+
+/**
+ * Encodes a response: JSON alone when no output is binary, else the JSON header followed by each
+ * binary output's bytes in header order, with the header's length for the caller's headers.
+ */
+export function encodeInferResponse(
+  header: ResponseHeader,
+  outputs: readonly { readonly tensor: Tensor; readonly binary: boolean }[],
+): EncodedInferResponse {
+  const blobs: Uint8Array[] = [];
+  const described = outputs.map(({ tensor, binary }) => {
+    const base = { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape };
+    if (!binary) return { ...base, data: toJsonElements(tensor.datatype, tensor.data) };
+    const bytes = encodeBinary(tensor.datatype, tensor.data);
+    blobs.push(bytes);
+    return { ...base, parameters: { binary_data_size: bytes.byteLength } };
+  });
+  const json = Buffer.from(JSON.stringify({ ...header, outputs: described }));
+  if (blobs.length === 0) return { body: json };
+  return { body: Buffer.concat([json, ...blobs]), headerLength: json.byteLength };
+}
+
+/**
+ * Hands each binary input its bytes from the section after the JSON header, in header order, for the
+ * shared v2 parser (which checks everything else of the request as it does for JSON), and keeps what
+ * it decoded in the server's own typed arrays: FP16 as its half bits and BYTES as raw bytes, which
+ * the parser's element view would not keep exactly.
+ */
+function binarySectionReader(section: Uint8Array, modelName: string) {
+  const decoded = new Map<string, TensorValues>();
+  let offset = 0;
+  const read: BinaryInputReader = ({ name, datatype, shape }, byteSize) => {
+    if (offset + byteSize > section.byteLength) {
+      throw new InvalidInferenceRequestError(
+        `unexpected size for input '${name}', expecting ${offset + byteSize - section.byteLength} additional bytes for model '${modelName}'`,
+      );
+    }
+    const data = decodeBinaryInput(name, datatype, shape, section.subarray(offset, offset + byteSize));
+    offset += byteSize;
+    decoded.set(name, data);
+    // The parser keeps an element view; the server uses its own copy above.
+    return datatype === 'BYTES'
+      ? (data as Uint8Array[]).map((bytes) => utf8.decode(bytes))
+      : (data as NumericTensorData);
+  };
+  return {
+    read,
+    decoded: decoded as ReadonlyMap<string, TensorValues>,
+    /** Every byte after the JSON header must belong to an input. */
+    finish() {
+      if (offset !== section.byteLength) {
+        throw new InvalidInferenceRequestError(`unexpected additional input data for model '${modelName}'`);
+      }
+    },
+  };
+}
+
+function decodeBinaryInput(
+  name: string,
+  datatype: Tensor['datatype'],
+  shape: readonly number[],
+  bytes: Uint8Array,
+): TensorValues {
+  try {
+    return decodeBinary(name, datatype, shape, bytes);
+  } catch (error) {
+    if (error instanceof TensorDataError) throw new InvalidInferenceRequestError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * The outputs to return and how: an output's `binary_data` parameter wins, then the request's
+ * `binary_data_output`, then `binaryByDefault` (true only for raw binary requests).
+ */
+function requestedOutputs(
+  request: Pick<InferenceRequest, 'outputs' | 'parameters'>,
+  signature: ModelSignature,
+  binaryByDefault: boolean,
+): RequestedOutput[] {
+  const all = request.parameters?.binary_data_output;
+  if (all !== undefined && typeof all !== 'boolean') {
+    throw new InvalidInferenceRequestError(`the request parameter 'binary_data_output' must be a boolean`);
+  }
+  const fallback = all ?? binaryByDefault;
+  const outputs = (request.outputs ?? signature.outputs.map(({ name }) => ({ name }))).map((output) => {
+    const own = (output as { parameters?: Parameters }).parameters?.binary_data;
+    if (own !== undefined && typeof own !== 'boolean') {
+      throw new InvalidInferenceRequestError(
+        `output '${output.name}' parameter 'binary_data' must be a boolean`,
+      );
+    }
+    return { name: output.name, binary: own ?? fallback };
+  });
+  const fp16 = outputs.find(
+    (o) => !o.binary && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
+  );
+  if (fp16 !== undefined) {
+    throw new InvalidInferenceRequestError(
+      `sending FP16 data via JSON is not supported. Please use the binary data format for output ${fp16.name}`,
+    );
+  }
+  return outputs;
+}
+
+/**
+ * A raw binary request (header length 0): the whole body is the data of the model's only input.
+ * As in Triton, the batch size is 1 and at most one other variable dimension is deduced from the
+ * data; every output comes back as binary data.
+ */
+function decodeRawRequest(
+  body: Uint8Array,
+  model: { readonly name: string; readonly signature: ModelSignature },
+): DecodedInferRequest {
+  const { signature } = model;
+  const [input, ...others] = signature.inputs;
+  if (input === undefined || others.length > 0) {
+    throw new InvalidInferenceRequestError(
+      `a raw binary request (header length 0) needs a model with exactly one input; model '${model.name}' has ${signature.inputs.length}`,
+    );
+  }
+  const shape = signature.maxBatchSize > 0 ? [1, ...input.shape.slice(1)] : [...input.shape];
+  const variable = shape.flatMap((dim, i) => (dim === -1 ? [i] : []));
+  if (variable.length > 1) {
+    throw new InvalidInferenceRequestError(
+      `the shape of the raw input '${input.name}' cannot be deduced: it has more than one variable-sized dimension`,
+    );
+  }
+  const [axis] = variable;
+  if (axis !== undefined) {
+    const fixed = elementCount(shape.filter((dim) => dim !== -1));
+    const elements =
+      input.datatype === 'BYTES' ? countBytesElements(body) : body.byteLength / DATATYPE_SIZE[input.datatype];
+    if (!Number.isInteger(elements) || fixed === 0 || elements % fixed !== 0) {
+      throw new InvalidInferenceRequestError(
+        `raw input '${input.name}' of ${body.byteLength} bytes does not fill whole elements of shape ${formatShape(shape)}`,
+      );
+    }
+    shape[axis] = elements / fixed;
+  }
+  return {
+    inputs: [
+      {
+        name: input.name,
+        datatype: input.datatype,
+        shape,
+        data: decodeBinaryInput(input.name, input.datatype, shape, body),
+      },
+    ],
+    outputs: requestedOutputs({}, signature, true),
+  };
+}
+
+/** How many length-prefixed BYTES elements `bytes` holds (a partial one counts as a fraction). */
+function countBytesElements(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let count = 0;
+  let offset = 0;
+  while (offset + 4 <= bytes.byteLength) {
+    offset += 4 + view.getUint32(offset, true);
+    count++;
+  }
+  return offset === bytes.byteLength ? count : count + 0.5;
+}
