@@ -1,16 +1,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import {
-  closeConnections,
-  describeExchange,
-  type FuzzContext,
-  type FuzzFocus,
-  type FuzzRequest,
-  fuzzRequests,
-  problemsWith,
-  send,
-} from '../helpers/fuzz-requests';
+import { closeConnections, describeExchange, type FuzzRequest, send } from '../helpers/fuzz/exchange';
+import { type FuzzContext, type FuzzFocus, fuzzRequests } from '../helpers/fuzz/generators';
+import { problemsWith } from '../helpers/fuzz/oracle';
 
 /**
  * Fuzzes every route of lib/routes.ts through the gateway, as a client would: no answer may be a 5xx

@@ -1,11 +1,11 @@
 /**
  * fast-check generators of hostile HTTP requests for the local platform, built from the route table
- * so that a new route is fuzzed without touching this file, and the checks every answer must pass.
+ * so that a new route is fuzzed without touching this file.
  */
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import fc from 'fast-check';
-import { DATATYPES } from '../../contracts/model-signature';
-import { matchRoute, ROUTES, type Route } from '../../contracts/routes';
+import { DATATYPES } from '../../../contracts/model-signature';
+import { matchRoute, ROUTES, type Route } from '../../../contracts/routes';
+import { type FuzzRequest, resolvedPath } from './exchange';
 
 /** Registry writes only ever name models with this prefix, so the seeded models stay as they are. */
 export const FUZZ_MODEL_PREFIX = 'fuzz-';
@@ -17,16 +17,6 @@ export interface FuzzContext {
   readonly tokens: { readonly all: string; readonly none: string };
   /** A job the all-scope token owns, so the job routes get past "not found". */
   readonly jobId: string;
-}
-
-export interface FuzzRequest {
-  /** The route it was built from, as `METHOD /path/{param}`. */
-  readonly route: string;
-  readonly method: string;
-  /** The request target as sent: path and query, printable ASCII only. */
-  readonly target: string;
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  readonly body?: string | Uint8Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,7 +728,7 @@ export interface FuzzFocus {
   readonly routes?: (route: Route) => boolean;
 }
 
-/** Requests for every route of lib/routes.ts, fuzzed where `focus` says. */
+/** Requests for every route of contracts/routes.ts, fuzzed where `focus` says. */
 export function fuzzRequests(context: FuzzContext, focus: FuzzFocus): fc.Arbitrary<FuzzRequest> {
   const routes = ROUTES.filter(focus.routes ?? (() => true));
   const all = routes.map((route) =>
@@ -783,9 +773,6 @@ export function fuzzRequests(context: FuzzContext, focus: FuzzFocus): fc.Arbitra
   return fc.oneof(...weighted).filter(leavesSeededModelsAlone);
 }
 
-/** The path as the platform's gateway resolves it (dot segments removed, query dropped). */
-export const resolvedPath = (target: string) => new URL(target, 'http://localhost').pathname;
-
 /**
  * False for a request that could change `simple` or `iris` in the registry: a write whose resolved
  * path names one (junk like `../` can land anywhere), or a registration naming one.
@@ -808,130 +795,4 @@ export function leavesSeededModelsAlone(request: FuzzRequest): boolean {
   } catch {
     return true;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// sending and checking
-
-export interface FuzzResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-
-/** Sends a request exactly as built (raw target, repeated headers), with a deadline above the gateway's 29 s. */
-export function send(baseUrl: string, request: FuzzRequest, timeoutMs = 35_000): Promise<FuzzResponse> {
-  const { hostname, port } = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    // No prototype: header names such as `constructor` are fuzzed too.
-    const headers: Record<string, string[]> = Object.create(null);
-    for (const [name, value] of request.headers) headers[name] = [...(headers[name] ?? []), value];
-    // Framed explicitly: Node.js sends a GET body unframed, and the server would read it as the next request.
-    const length = request.body === undefined ? 0 : Buffer.byteLength(request.body);
-    if (length > 0 || request.method !== 'GET') headers['Content-Length'] = [String(length)];
-    const req = httpRequest(
-      { agent, host: hostname, port, method: request.method, path: request.target, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms (a hang)`)));
-    req.on('error', reject);
-    req.end(request.body);
-  });
-}
-
-export function closeConnections(): void {
-  agent.destroy();
-}
-
-const parseJson = (body: Buffer): unknown => {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-};
-
-/**
- * What is wrong with an answer, or nothing. Every answer is below 500; an error is JSON in the shape
- * of whoever answered (API Gateway's own responses and the control plane: `{error: {code, message,
- * requestId}}`; the Open Inference Protocol routes: `{error: "..."}`); a function's answer carries
- * X-Request-Id, and a gateway answer its request id in the body.
- */
-export function problemsWith(request: FuzzRequest, response: FuzzResponse): string[] {
-  const problems: string[] = [];
-  const { status, headers } = response;
-  if (status >= 500) problems.push(`status ${status}`);
-  // Node.js refuses an oversized request head before any handler runs; that answer has no body.
-  if (status === 431) return problems;
-  if (request.method === 'OPTIONS' && status === 204) return problems;
-
-  const gateway = headers['x-amzn-errortype'] !== undefined;
-  const body = response.body.length > 0 ? parseJson(response.body) : undefined;
-  const isJson = String(headers['content-type'] ?? '')
-    .toLowerCase()
-    .startsWith('application/json');
-  if (gateway) {
-    const error = (body as { error?: { code?: unknown; message?: unknown; requestId?: unknown } })?.error;
-    if (typeof error?.code !== 'string' || typeof error.message !== 'string')
-      problems.push('gateway answer without {error: {code, message}}');
-    else if (error.requestId !== headers['x-amzn-requestid'])
-      problems.push('gateway answer without its request id');
-    return problems;
-  }
-  const requestId = headers['x-request-id'];
-  if (typeof requestId !== 'string' || requestId.length === 0) problems.push('no X-Request-Id');
-  if (status >= 400) {
-    if (!isJson || body === undefined) {
-      problems.push(`a ${status} that is not JSON`);
-      return problems;
-    }
-    let style: 'inference' | 'control' | 'either' = 'either';
-    const match = matchRoute(request.method, resolvedPath(request.target));
-    if (typeof match !== 'string') {
-      if (match.route.function === 'inference') style = 'inference';
-      else if (match.route.function !== 'health') style = 'control';
-    }
-    const error = (body as { error?: unknown }).error;
-    const inferenceShape = typeof error === 'string' && error.length > 0;
-    const controlShape =
-      !!error &&
-      typeof error === 'object' &&
-      typeof (error as { code?: unknown }).code === 'string' &&
-      typeof (error as { message?: unknown }).message === 'string' &&
-      (error as { requestId?: unknown }).requestId === requestId;
-    if (style === 'inference' && !inferenceShape) problems.push('inference error not {error: "<message>"}');
-    if (style === 'control' && !controlShape)
-      problems.push('control-plane error not {error: {code, message, requestId}}');
-    if (style === 'either' && !inferenceShape && !controlShape) problems.push('error body in neither shape');
-    if (status === 429 && headers['retry-after'] === undefined) problems.push('429 without Retry-After');
-  } else if (isJson && response.body.length > 0 && body === undefined) {
-    problems.push('a JSON answer that does not parse');
-  }
-  return problems;
-}
-
-/** A short account of an exchange for a failure message. */
-export function describeExchange(request: FuzzRequest, response?: FuzzResponse): string {
-  const body =
-    request.body === undefined
-      ? '(no body)'
-      : typeof request.body === 'string'
-        ? JSON.stringify(request.body.slice(0, 300))
-        : `${request.body.length} bytes ${Buffer.from(request.body.subarray(0, 64)).toString('hex')}`;
-  const lines = [
-    `${request.method} ${request.target.slice(0, 300)}  (route ${request.route})`,
-    ...request.headers.map(([k, v]) => `${k}: ${v.length > 80 ? `${v.slice(0, 80)}...` : v}`),
-    `body: ${body}`,
-  ];
-  if (response) lines.push(`-> ${response.status} ${response.body.toString('utf8').slice(0, 300)}`);
-  return lines.join('\n');
 }

@@ -1,0 +1,138 @@
+/**
+ * A 10,000-item job through the local platform (HTTPS submission, fan-out, worker, exactly-once
+ * writes, polling), against the same items sent one by one through the realtime API and against
+ * the model's own throughput at the job's chunk size. The worker logs where each chunk's time went.
+ */
+import { npmToken, startPlatformProcess } from '../../local/platform-process';
+import { load, round } from './measure';
+
+const BATCH_ITEMS = 10_000;
+const TERMINAL = new Set(['SUCCEEDED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
+
+/** Iris-like measurements (cm), varied deterministically across items. */
+const irisRow = (i: number) => [
+  4.3 + (i % 36) / 10,
+  2 + (i % 24) / 10,
+  1 + (i % 59) / 10,
+  0.1 + (i % 25) / 10,
+];
+const irisRequest = (rows: number, offset = 0) =>
+  JSON.stringify({
+    inputs: [
+      {
+        name: 'FEATURES',
+        shape: [rows, 4],
+        datatype: 'FP32',
+        data: Array.from({ length: rows }, (_, i) => irisRow(offset + i)).flat(),
+      },
+    ],
+  });
+
+interface ChunkTiming {
+  jobId: string;
+  items: number;
+  queueMs?: number;
+  inferenceMs: number;
+  storageMs: number;
+}
+
+export async function measureBatchThroughput() {
+  const platform = await startPlatformProcess({
+    LOG_LEVEL: 'INFO',
+    RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
+  });
+  try {
+    const token = await npmToken('--sub', 'bench-batch');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const items = Array.from({ length: BATCH_ITEMS }, (_, i) => ({
+      inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
+    }));
+    const started = performance.now();
+    const submitted = await fetch(`${platform.apiUrl}/v1/batch-jobs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ model: 'iris', items }),
+    });
+    if (submitted.status !== 202)
+      throw new Error(`batch submission failed: ${submitted.status} ${await submitted.text()}`);
+    const { jobId } = (await submitted.json()) as { jobId: string };
+    let job: { status: string; succeeded: number; failed: number } = {
+      status: 'QUEUED',
+      succeeded: 0,
+      failed: 0,
+    };
+    while (!TERMINAL.has(job.status)) {
+      if (performance.now() - started > 180_000) throw new Error(`batch job ${jobId} did not finish in time`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = (await (
+        await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })
+      ).json()) as typeof job;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const chunks = platform
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"chunk processed"'))
+      .map((line) => JSON.parse(line) as ChunkTiming)
+      .filter((c) => c.jobId === jobId);
+    const chunkSize = Math.max(...chunks.map((c) => c.items));
+    const sum = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
+      chunks.reduce((t, c) => t + (c[key] ?? 0), 0);
+    const oneByOne = await load(`${platform.apiUrl}/v2/models/iris/infer`, {
+      body: irisRequest(1),
+      headers: { authorization: headers.authorization },
+    });
+    const model = await load(`${platform.modelServerUrl}/v2/models/iris/infer`, {
+      body: irisRequest(chunkSize),
+    });
+    return {
+      items: BATCH_ITEMS,
+      status: job.status,
+      succeeded: job.succeeded,
+      failed: job.failed,
+      seconds: round(seconds),
+      batchItemsPerSecond: round(BATCH_ITEMS / seconds),
+      realtimeOneByOneItemsPerSecond: round(oneByOne.requestsPerSecond),
+      realtimeOneByOneErrors: oneByOne.errors,
+      modelItemsPerSecond: round(model.requestsPerSecond * chunkSize),
+      modelErrors: model.errors,
+      batchOverOneByOne: round(BATCH_ITEMS / seconds / oneByOne.requestsPerSecond),
+      chunks: chunks.length,
+      chunkSize,
+      chunkTimeMs: {
+        queue: round(sum('queueMs') / chunks.length),
+        inference: round(sum('inferenceMs') / chunks.length),
+        storage: round(sum('storageMs') / chunks.length),
+      },
+    };
+  } finally {
+    await platform.stop();
+  }
+}
+
+export type BatchFigures = Awaited<ReturnType<typeof measureBatchThroughput>>;
+
+export const batchErrors = (figures: BatchFigures) =>
+  figures.realtimeOneByOneErrors + figures.modelErrors + figures.failed;
+
+export function printBatch(figures: BatchFigures): void {
+  console.log('\nBatch inference: %d iris items through the local platform', BATCH_ITEMS);
+  console.table({
+    'batch job (HTTPS submit to SUCCEEDED)': { itemsPerSecond: figures.batchItemsPerSecond },
+    'same items one by one, realtime API, 8 connections': {
+      itemsPerSecond: figures.realtimeOneByOneItemsPerSecond,
+    },
+    [`model server alone, ${figures.chunkSize} rows per request`]: {
+      itemsPerSecond: figures.modelItemsPerSecond,
+    },
+  });
+  console.log(
+    'batch / one by one: %dx; %d chunks of up to %d items; mean per chunk: queued %d ms, inference %d ms, storage %d ms',
+    figures.batchOverOneByOne,
+    figures.chunks,
+    figures.chunkSize,
+    figures.chunkTimeMs.queue,
+    figures.chunkTimeMs.inference,
+    figures.chunkTimeMs.storage,
+  );
+}

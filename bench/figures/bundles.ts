@@ -1,0 +1,100 @@
+/**
+ * Each Lambda function built as the stack deploys it: bundle size, and module load time over an
+ * empty module's.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
+import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../../contracts/routes';
+import { BATCH_FUNCTIONS } from '../../lib/batch-pipeline';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/bundling';
+import { OUT_DIR, ROOT, round } from './measure';
+
+const LOAD_SAMPLES = 15;
+
+/** Where the bundle of function `name` is built; the warm request figure loads `inference` from here. */
+export const bundlePath = (name: string) => `${OUT_DIR}/${name}/index.mjs`;
+
+/** Median wall time of importing a module in a fresh Node process, over several processes. */
+function moduleLoadMs(file: string, env: Record<string, string>): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`;
+  const samples = Array.from({ length: LOAD_SAMPLES }, () =>
+    Number(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      }).trim(),
+    ),
+  );
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+/** Starts the bench's output folder afresh: the other figures write theirs after this one. */
+export async function measureBundles() {
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const empty = `${OUT_DIR}/empty.mjs`;
+  writeFileSync(empty, 'export {};\n');
+  // Handlers validate their environment at load, as in Lambda; give them what the stack would.
+  const env = {
+    REGISTRY_TABLE_NAME: 'registry',
+    RATE_LIMIT_TABLE_NAME: 'rate-limits',
+    RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 600, windowSeconds: 60 } }),
+    JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
+    AWS_SESSION_TOKEN: 'bench',
+    BATCH_TABLE_NAME: 'batch',
+    SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
+    WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
+    WORK_MAX_RECEIVE_COUNT: '3',
+    CIRCUIT_TABLE_NAME: 'circuits',
+    CIRCUIT_SETTINGS: JSON.stringify({
+      failureThreshold: 5,
+      windowSeconds: 30,
+      cooldownSeconds: 30,
+      probeTimeoutSeconds: 30,
+      cacheTtlMs: 1000,
+    }),
+    AWS_REGION: 'us-east-1',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const emptyLoadMs = moduleLoadMs(empty, env);
+  const entries = {
+    ...Object.fromEntries(Object.entries(API_FUNCTIONS).map(([n, f]) => [n, f.entry])),
+    authorizer: AUTHORIZER_FUNCTION.entry,
+    'batch-fan-out': BATCH_FUNCTIONS.fanOut.entry,
+    'batch-worker': BATCH_FUNCTIONS.worker.entry,
+    // Runs at deploy time only, so its cold start is nobody's latency; listed for completeness.
+    deployment: 'functions/handlers/deployment/handler.ts',
+  };
+  const figures = [];
+  for (const [name, entry] of Object.entries(entries)) {
+    const outfile = bundlePath(name);
+    await build({
+      ...LAMBDA_ESBUILD_OPTIONS,
+      entryPoints: [`${ROOT}${entry}`],
+      outfile,
+      logLevel: 'warning',
+    });
+    const loadMs = moduleLoadMs(outfile, env);
+    figures.push({
+      name,
+      bytes: statSync(outfile).size,
+      loadMs: round(loadMs),
+      emptyModuleLoadMs: round(emptyLoadMs),
+      loadOverheadMs: round(loadMs - emptyLoadMs),
+    });
+  }
+  return figures;
+}
+
+export type BundleFigures = Awaited<ReturnType<typeof measureBundles>>;
+
+export function printBundles(figures: BundleFigures): void {
+  console.log(
+    '\nLambda bundles (minified ESM) and module load time (median of %d fresh processes)',
+    LOAD_SAMPLES,
+  );
+  console.table(Object.fromEntries(figures.map(({ name, ...rest }) => [name, rest])));
+}

@@ -1,0 +1,67 @@
+/**
+ * The end of `npm run bench`: bench/results.json, each figure's table, every figure beside its
+ * target, and a failing exit code when a request failed (the latency and throughput would be wrong).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { type BatchFigures, batchErrors, printBatch } from './figures/batch';
+import { type BundleFigures, printBundles } from './figures/bundles';
+import {
+  type DynamicBatchingFigures,
+  dynamicBatchingErrors,
+  printDynamicBatching,
+} from './figures/dynamic-batching';
+import { ROOT } from './figures/measure';
+import { printRealtime, type RealtimeFigures, realtimeErrors } from './figures/realtime';
+import { printWarmRequest, type WarmRequestFigures } from './figures/warm-request';
+import { checkTargets } from './targets';
+
+export interface AllFigures {
+  readonly bundles: BundleFigures;
+  readonly warmRequest: WarmRequestFigures;
+  readonly realtime: RealtimeFigures;
+  readonly dynamicBatching: DynamicBatchingFigures;
+  readonly batch: BatchFigures;
+}
+
+export function report(figures: AllFigures): void {
+  const targets = checkTargets(figures);
+  const results = {
+    generatedAt: new Date().toISOString(),
+    machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model },
+    realtime: figures.realtime,
+    dynamicBatching: figures.dynamicBatching,
+    batch: figures.batch,
+    bundles: figures.bundles,
+    warmRequest: figures.warmRequest,
+    targets,
+  };
+  mkdirSync(`${ROOT}bench`, { recursive: true });
+  writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 2)}\n`);
+
+  printRealtime(figures.realtime);
+  printDynamicBatching(figures.dynamicBatching);
+  printBatch(figures.batch);
+  printBundles(figures.bundles);
+  printWarmRequest(figures.warmRequest);
+  console.log('\nTargets');
+  console.table(
+    targets.map(({ figure, measured, target, met }) => ({
+      figure,
+      measured,
+      target,
+      result: met ? 'met' : 'MISSED',
+    })),
+  );
+  const missed = targets.filter((t) => !t.met).length;
+  console.log(missed === 0 ? 'every target met' : `${missed} of ${targets.length} targets missed`);
+  const errors =
+    realtimeErrors(figures.realtime) +
+    dynamicBatchingErrors(figures.dynamicBatching) +
+    batchErrors(figures.batch);
+  if (errors > 0) {
+    console.error('\nsome requests failed: the latency and throughput figures above are not valid');
+    process.exitCode = 1;
+  }
+  console.log(`\nwrote bench/results.json (${readFileSync(`${ROOT}bench/results.json`).length} bytes)`);
+}
