@@ -12,7 +12,7 @@
  */
 
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
-import { BinarySections, readBytesElements } from '../../functions/inference/binary-tensors';
+import { BinarySections, joinBinaryBody, readBytesElements } from '../../functions/inference/binary-tensors';
 import {
   type BinaryInputReader,
   elementCount,
@@ -140,9 +140,10 @@ export function encodeInferResponse(
     blobs.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.byteLength } };
   });
-  const json = Buffer.from(JSON.stringify({ ...header, outputs: described }));
-  if (blobs.length === 0) return { body: json };
-  return { body: Buffer.concat([json, ...blobs]), headerLength: json.byteLength };
+  const response = { ...header, outputs: described };
+  if (blobs.length === 0) return { body: Buffer.from(JSON.stringify(response)) };
+  const { body, headerLength } = joinBinaryBody(response, blobs);
+  return { body: Buffer.from(body.buffer, body.byteOffset, body.byteLength), headerLength };
 }
 
 /**
