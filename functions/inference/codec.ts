@@ -32,7 +32,15 @@ import {
   OCTET_STREAM,
   SAGEMAKER_TRITON_BINARY,
 } from '../../contracts/media-types';
-import { DATATYPE_SIZE, type Datatype, type ModelSignature } from '../../contracts/model-signature';
+import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
+import {
+  BinarySections,
+  INFERENCE_HEADER_CONTENT_LENGTH,
+  joinBinaryBody,
+  parseHeaderLength,
+  readBytesElements,
+  sageMakerBinaryContentType,
+} from './binary-tensors';
 import {
   type BinaryInputReader,
   elementCount,
@@ -45,9 +53,6 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
-
-/** Triton's HTTP header giving the length of the JSON header that starts a binary body. */
-export const INFERENCE_HEADER_CONTENT_LENGTH = 'Inference-Header-Content-Length';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -86,11 +91,6 @@ export interface ClientResponse {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const lenientDecoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
-
-/** SageMaker's content type for a JSON header of `headerLength` bytes followed by binary tensors. */
-export function sageMakerBinaryContentType(headerLength: number): string {
-  return `${SAGEMAKER_TRITON_BINARY};json-header-size=${headerLength}`;
-}
 
 /**
  * Reads a client's inference request: v2 JSON, or the binary tensor extension in either framing.
@@ -208,11 +208,9 @@ function jsonHeaderSizeOf(
 
 /** A non-negative integer written in decimal digits only, or undefined. */
 function parseByteCount(value: string): number | undefined {
-  const trimmed = value.trim();
-  if (!/^\d+$/.test(trimmed)) return undefined;
-  const count = Number(trimmed);
+  const count = parseHeaderLength(value);
   // Past 2^53 it cannot be a real length; report it as too large rather than as malformed.
-  return Number.isSafeInteger(count) ? count : Number.MAX_SAFE_INTEGER;
+  return count === undefined ? undefined : Math.min(count, Number.MAX_SAFE_INTEGER);
 }
 
 function parseJson(
@@ -299,40 +297,40 @@ function checkAcceptsBinary(request: InferenceRequest, accept: string | undefine
 
 /** Hands out the binary section of a request to its binary inputs, in order. */
 class BinarySectionReader {
-  private offset = 0;
+  private readonly sections: BinarySections;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly framed: boolean,
-  ) {}
+  ) {
+    this.sections = new BinarySections(bytes);
+  }
 
   readonly read: BinaryInputReader = (tensor, byteSize) => {
-    const remaining = this.bytes.length - this.offset;
-    if (byteSize > remaining) {
+    const slice = this.sections.take(byteSize);
+    if (slice === undefined) {
+      const { remaining } = this.sections;
       throw new InvalidInferenceRequestError(
         this.framed
           ? `input '${tensor.name}' declares ${byteSize} bytes of binary data (parameters.binary_data_size) but only ${remaining} bytes remain after the JSON header and the inputs before it`
           : `input '${tensor.name}' declares ${byteSize} bytes of binary data (parameters.binary_data_size) but the request has no binary data: send the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}, followed by the binary tensors`,
       );
     }
-    const slice = this.bytes.subarray(this.offset, this.offset + byteSize);
-    this.offset += byteSize;
     return decodeBinaryTensor(tensor, slice);
   };
 
   /** Every byte after the JSON header must belong to an input. */
   finish(): void {
-    if (this.offset !== this.bytes.length) {
+    if (this.sections.remaining !== 0) {
       throw new InvalidInferenceRequestError(
-        `the request has ${this.bytes.length} bytes of binary data after its JSON header, but its inputs' binary_data_size add up to ${this.offset}`,
+        `the request has ${this.bytes.length} bytes of binary data after its JSON header, but its inputs' binary_data_size add up to ${this.sections.consumed}`,
       );
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Binary tensors: little-endian, row-major, unpadded; BOOL one byte; BYTES elements as a 4-byte
-// little-endian length followed by the bytes.
+// Binary tensors as the API reads them (the layout is in binary-tensors.ts)
 
 /**
  * The elements of a tensor sent as binary data, checked against its shape: exactly element count ×
@@ -395,134 +393,30 @@ function decodeBytesElements(
   count: number,
   bytes: Uint8Array,
 ): string[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const elements: string[] = [];
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (elements.length === count) {
-      throw new InvalidInferenceRequestError(
-        `input '${name}' has more than the ${count} BYTES elements its shape ${formatShape(shape)} needs in its binary data`,
-      );
+  const read = readBytesElements(bytes, count);
+  if ('fault' in read) {
+    const { fault } = read;
+    switch (fault.kind) {
+      case 'excess':
+        throw new InvalidInferenceRequestError(
+          `input '${name}' has more than the ${count} BYTES elements its shape ${formatShape(shape)} needs in its binary data`,
+        );
+      case 'truncated-length':
+        throw new InvalidInferenceRequestError(
+          `input '${name}' BYTES element ${fault.index} is truncated: its 4-byte length prefix has only ${fault.remaining} bytes`,
+        );
+      case 'truncated-element':
+        throw new InvalidInferenceRequestError(
+          `input '${name}' BYTES element ${fault.index} is truncated: it declares ${fault.length} bytes but only ${fault.remaining} remain`,
+        );
     }
-    if (bytes.length - offset < 4) {
-      throw new InvalidInferenceRequestError(
-        `input '${name}' BYTES element ${elements.length} is truncated: its 4-byte length prefix has only ${bytes.length - offset} bytes`,
-      );
-    }
-    const length = view.getUint32(offset, true);
-    offset += 4;
-    if (length > bytes.length - offset) {
-      throw new InvalidInferenceRequestError(
-        `input '${name}' BYTES element ${elements.length} is truncated: it declares ${length} bytes but only ${bytes.length - offset} remain`,
-      );
-    }
-    elements.push(lenientDecoder.decode(bytes.subarray(offset, offset + length)));
-    offset += length;
   }
-  if (elements.length !== count) {
+  if (read.elements.length !== count) {
     throw new InvalidInferenceRequestError(
-      `input '${name}' has ${elements.length} BYTES elements in its binary data, but its shape ${formatShape(shape)} needs ${count}`,
+      `input '${name}' has ${read.elements.length} BYTES elements in its binary data, but its shape ${formatShape(shape)} needs ${count}`,
     );
   }
-  return elements;
-}
-
-/**
- * A tensor's elements as binary data, the inverse of `decodeBinaryTensor`: numbers or bigints for
- * integers, numbers for floats (FP16 rounded to nearest, ties to even), booleans (or 0/1) for BOOL,
- * strings (UTF-8) or byte arrays for BYTES.
- */
-export function encodeBinaryTensor(
-  datatype: Datatype,
-  data: ArrayLike<number | bigint | boolean | string | Uint8Array>,
-): Uint8Array {
-  const count = data.length;
-  if (datatype === 'BYTES') {
-    const elements = Array.from(data, (element) =>
-      element instanceof Uint8Array ? element : encoder.encode(String(element)),
-    );
-    const out = new Uint8Array(elements.reduce((total, element) => total + 4 + element.length, 0));
-    const view = new DataView(out.buffer);
-    let offset = 0;
-    for (const element of elements) {
-      view.setUint32(offset, element.length, true);
-      out.set(element, offset + 4);
-      offset += 4 + element.length;
-    }
-    return out;
-  }
-  const size = DATATYPE_SIZE[datatype];
-  const out = new Uint8Array(count * size);
-  const view = new DataView(out.buffer);
-  const number = (i: number) => Number(data[i]);
-  const bigint = (i: number) => {
-    const value = data[i];
-    return typeof value === 'bigint' ? value : BigInt(Number(value));
-  };
-  for (let i = 0; i < count; i++) {
-    const at = i * size;
-    switch (datatype) {
-      case 'BOOL':
-        view.setUint8(at, data[i] ? 1 : 0);
-        break;
-      case 'UINT8':
-        view.setUint8(at, number(i));
-        break;
-      case 'INT8':
-        view.setInt8(at, number(i));
-        break;
-      case 'UINT16':
-        view.setUint16(at, number(i), true);
-        break;
-      case 'INT16':
-        view.setInt16(at, number(i), true);
-        break;
-      case 'UINT32':
-        view.setUint32(at, number(i), true);
-        break;
-      case 'INT32':
-        view.setInt32(at, number(i), true);
-        break;
-      case 'UINT64':
-        view.setBigUint64(at, bigint(i), true);
-        break;
-      case 'INT64':
-        view.setBigInt64(at, bigint(i), true);
-        break;
-      case 'FP16':
-        view.setUint16(at, numberToHalf(number(i)), true);
-        break;
-      case 'FP32':
-        view.setFloat32(at, number(i), true);
-        break;
-      case 'FP64':
-        view.setFloat64(at, number(i), true);
-        break;
-    }
-  }
-  return out;
-}
-
-/**
- * A binary tensor extension body: the JSON header, then the tensors in order. `headerLength` goes in
- * `Inference-Header-Content-Length` (or SageMaker's `json-header-size`).
- */
-export function joinBinaryBody(
-  header: unknown,
-  tensors: readonly Uint8Array[],
-): { body: Uint8Array; headerLength: number } {
-  const json = encoder.encode(JSON.stringify(header));
-  return { body: concat([json, ...tensors]), headerLength: json.length };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return read.elements.map((element) => lenientDecoder.decode(element));
 }
 
 /** IEEE 754 half-precision bits to a number. */
@@ -533,30 +427,6 @@ function halfToNumber(bits: number): number {
   if (exponent === 0) return sign * fraction * 2 ** -24;
   if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-/** A number to IEEE 754 half-precision bits, rounded to nearest with ties to even (from the double, never via FP32). */
-function numberToHalf(value: number): number {
-  if (Number.isNaN(value)) return 0x7e00;
-  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
-  const magnitude = Math.abs(value);
-  // 65504 is the largest half; from halfway to the next step (65520) up, it rounds to infinity.
-  if (magnitude >= 65520) return sign | 0x7c00;
-  // Subnormal: a multiple of 2^-24; a carry into 1024 is the smallest normal, as the bits show.
-  if (magnitude < 2 ** -14) return sign | roundHalfEven(magnitude * 2 ** 24);
-  let exponent = Math.floor(Math.log2(magnitude));
-  if (2 ** exponent > magnitude) exponent--;
-  else if (2 ** (exponent + 1) <= magnitude) exponent++;
-  // Scaling by powers of two is exact, so the only rounding is this one; a carry bumps the exponent.
-  const fraction = roundHalfEven((magnitude / 2 ** exponent - 1) * 1024);
-  return sign | (((exponent + 15) << 10) + fraction);
-}
-
-function roundHalfEven(value: number): number {
-  const floor = Math.floor(value);
-  const rest = value - floor;
-  if (rest > 0.5 || (rest === 0.5 && floor % 2 === 1)) return floor + 1;
-  return floor;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,11 +471,11 @@ export function encodeInferenceResponse(
       `the endpoint's binary answer carries ${binary.length} bytes of output data, but its outputs' binary_data_size add up to ${declared}`,
     );
   }
-  const header = encoder.encode(JSON.stringify({ ...response, ...naming }));
+  const { body, headerLength: length } = joinBinaryBody({ ...response, ...naming }, [binary]);
   return {
-    body: concat([header, binary]),
+    body,
     contentType: OCTET_STREAM,
-    headers: { [INFERENCE_HEADER_CONTENT_LENGTH]: String(header.length) },
+    headers: { [INFERENCE_HEADER_CONTENT_LENGTH]: String(length) },
   };
 }
 

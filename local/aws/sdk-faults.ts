@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import * as z from 'zod';
-import { unitOf } from '../model-server/faults';
+import { unitOf } from '../seeded-random';
 
 export const dynamoDbFaultSchema = z.strictObject({
   /** Share of DynamoDB calls (HTTP attempts, so SDK retries included) answered with throttling. */

@@ -12,6 +12,7 @@
  */
 
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
+import { BinarySections, joinBinaryBody, readBytesElements } from '../../functions/inference/binary-tensors';
 import {
   type BinaryInputReader,
   elementCount,
@@ -139,9 +140,10 @@ export function encodeInferResponse(
     blobs.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.byteLength } };
   });
-  const json = Buffer.from(JSON.stringify({ ...header, outputs: described }));
-  if (blobs.length === 0) return { body: json };
-  return { body: Buffer.concat([json, ...blobs]), headerLength: json.byteLength };
+  const response = { ...header, outputs: described };
+  if (blobs.length === 0) return { body: Buffer.from(JSON.stringify(response)) };
+  const { body, headerLength } = joinBinaryBody(response, blobs);
+  return { body: Buffer.from(body.buffer, body.byteOffset, body.byteLength), headerLength };
 }
 
 /**
@@ -152,15 +154,15 @@ export function encodeInferResponse(
  */
 function binarySectionReader(section: Uint8Array, modelName: string) {
   const decoded = new Map<string, TensorValues>();
-  let offset = 0;
+  const sections = new BinarySections(section);
   const read: BinaryInputReader = ({ name, datatype, shape }, byteSize) => {
-    if (offset + byteSize > section.byteLength) {
+    const bytes = sections.take(byteSize);
+    if (bytes === undefined) {
       throw new InvalidInferenceRequestError(
-        `unexpected size for input '${name}', expecting ${offset + byteSize - section.byteLength} additional bytes for model '${modelName}'`,
+        `unexpected size for input '${name}', expecting ${byteSize - sections.remaining} additional bytes for model '${modelName}'`,
       );
     }
-    const data = decodeBinaryInput(name, datatype, shape, section.subarray(offset, offset + byteSize));
-    offset += byteSize;
+    const data = decodeBinaryInput(name, datatype, shape, bytes);
     decoded.set(name, data);
     // The parser keeps an element view; the server uses its own copy above.
     return datatype === 'BYTES'
@@ -172,7 +174,7 @@ function binarySectionReader(section: Uint8Array, modelName: string) {
     decoded: decoded as ReadonlyMap<string, TensorValues>,
     /** Every byte after the JSON header must belong to an input. */
     finish() {
-      if (offset !== section.byteLength) {
+      if (sections.remaining !== 0) {
         throw new InvalidInferenceRequestError(`unexpected additional input data for model '${modelName}'`);
       }
     },
@@ -254,7 +256,7 @@ function decodeRawRequest(
   if (axis !== undefined) {
     const fixed = elementCount(shape.filter((dim) => dim !== -1));
     const elements =
-      input.datatype === 'BYTES' ? countBytesElements(body) : body.byteLength / DATATYPE_SIZE[input.datatype];
+      input.datatype === 'BYTES' ? wholeBytesElements(body) : body.byteLength / DATATYPE_SIZE[input.datatype];
     if (!Number.isInteger(elements) || fixed === 0 || elements % fixed !== 0) {
       throw new InvalidInferenceRequestError(
         `raw input '${input.name}' of ${body.byteLength} bytes does not fill whole elements of shape ${formatShape(shape)}`,
@@ -275,14 +277,8 @@ function decodeRawRequest(
   };
 }
 
-/** How many length-prefixed BYTES elements `bytes` holds (a partial one counts as a fraction). */
-function countBytesElements(bytes: Uint8Array): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let count = 0;
-  let offset = 0;
-  while (offset + 4 <= bytes.byteLength) {
-    offset += 4 + view.getUint32(offset, true);
-    count++;
-  }
-  return offset === bytes.byteLength ? count : count + 0.5;
+/** How many BYTES elements `bytes` holds; NaN when the last one is cut short. */
+function wholeBytesElements(bytes: Uint8Array): number {
+  const read = readBytesElements(bytes);
+  return 'elements' in read ? read.elements.length : Number.NaN;
 }

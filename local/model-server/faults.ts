@@ -4,6 +4,7 @@
  * away. Set through the model server's `/local/faults` control route, which exists only locally.
  */
 import * as z from 'zod';
+import { unitOf } from '../seeded-random';
 
 /** What happens to the invocations of one endpoint (or of every endpoint, when `endpoint` is unset). */
 export interface FaultPlan {
@@ -135,14 +136,6 @@ export class FaultInjector {
     const plan = this.plans.get(scope);
     return plan === undefined ? undefined : { scope, plan };
   }
-}
-
-/** A number in [0, 1) from a seed and a draw's number (splitmix32-style mixing). */
-export function unitOf(seed: number, n: number): number {
-  let x = (Math.imul(seed | 0, 0x9e3779b9) + Math.imul(n | 0, 0x85ebca6b)) | 0;
-  x = Math.imul(x ^ (x >>> 16), 0x21f0aaad);
-  x = Math.imul(x ^ (x >>> 15), 0x735a2d97);
-  return ((x ^ (x >>> 15)) >>> 0) / 2 ** 32;
 }
 
 function withScope(scope: string, plan: Omit<FaultPlan, 'endpoint'>): FaultPlan {

@@ -6,6 +6,7 @@
  */
 import { endianness } from 'node:os';
 import { DATATYPE_SIZE, type Datatype } from '../../contracts/model-signature';
+import { encodeBytesElements, readBytesElements } from '../../functions/inference/binary-tensors';
 import { elementCount, formatShape, type TensorElement } from '../../functions/inference/protocol';
 
 /**
@@ -111,33 +112,14 @@ export function toJsonElements(datatype: Datatype, data: TensorValues): TensorEl
   return Array.from(data as Float64Array);
 }
 
-/** Number of bytes `data` takes in the binary tensor layout. */
-export function binaryByteLength(datatype: Datatype, data: TensorValues): number {
-  if (datatype === 'BYTES') {
-    return (data as Uint8Array[]).reduce((total, bytes) => total + 4 + bytes.byteLength, 0);
-  }
-  return (data as NumericTensorData).byteLength;
-}
-
 /**
  * The binary tensor layout of `data`: raw little-endian elements, BOOL one byte each, BYTES as a
  * 4-byte little-endian length before each element. Numeric tensors come back as a view, not a copy.
  */
 export function encodeBinary(datatype: Datatype, data: TensorValues): Uint8Array {
-  if (datatype !== 'BYTES') {
-    const typed = data as NumericTensorData;
-    return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
-  }
-  const elements = data as Uint8Array[];
-  const out = new Uint8Array(binaryByteLength(datatype, data));
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const bytes of elements) {
-    view.setUint32(offset, bytes.byteLength, true);
-    out.set(bytes, offset + 4);
-    offset += 4 + bytes.byteLength;
-  }
-  return out;
+  if (datatype === 'BYTES') return encodeBytesElements(data as Uint8Array[]);
+  const typed = data as NumericTensorData;
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
 /**
@@ -169,31 +151,24 @@ function decodeBytesElements(
   count: number,
   bytes: Uint8Array,
 ): Uint8Array[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const elements: Uint8Array[] = [];
-  let offset = 0;
-  while (offset < bytes.byteLength) {
-    if (offset + 4 > bytes.byteLength) {
-      throw new TensorDataError(
-        `input '${name}': BYTES element ${elements.length} has a truncated 4-byte length prefix`,
-      );
-    }
-    const length = view.getUint32(offset, true);
-    const start = offset + 4;
-    if (start + length > bytes.byteLength) {
-      throw new TensorDataError(
-        `input '${name}': BYTES element ${elements.length} claims ${length} bytes but only ${bytes.byteLength - start} remain`,
-      );
-    }
-    elements.push(bytes.slice(start, start + length));
-    offset = start + length;
+  const read = readBytesElements(bytes);
+  if ('fault' in read) {
+    const { fault } = read;
+    // With no limit on the count, an element is either whole or truncated.
+    throw new TensorDataError(
+      fault.kind === 'truncated-element'
+        ? `input '${name}': BYTES element ${fault.index} claims ${fault.length} bytes but only ${fault.remaining} remain`
+        : `input '${name}': BYTES element ${fault.index} has a truncated 4-byte length prefix`,
+    );
   }
+  const { elements } = read;
   if (elements.length !== count) {
     throw new TensorDataError(
       `input '${name}' has ${elements.length} BYTES elements but its shape ${formatShape(shape)} needs ${count}`,
     );
   }
-  return elements;
+  // Copies, so the tensor does not hold on to the request body.
+  return elements.map((element) => element.slice());
 }
 
 /** The elements of several tensors of one datatype, one after the other (dim 0 concatenation). */

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decodeBinaryTensor,
-  encodeBinaryTensor,
-  joinBinaryBody,
-  sageMakerBinaryContentType,
-} from '../../functions/inference/codec';
+import { joinBinaryBody, sageMakerBinaryContentType } from '../../functions/inference/binary-tensors';
+import { decodeBinaryTensor } from '../../functions/inference/codec';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { encodeBinaryTensor, simpleBinaryRequest, splitBinaryAnswer } from '../helpers/binary-requests';
 
 // Triton's simple client: INPUT0 counts up, INPUT1 is all -1.
 const INPUT0 = Array.from({ length: 16 }, (_, i) => i);
@@ -33,17 +30,13 @@ interface ResponseHeader {
 
 /** A binary answer split into its JSON header and each binary output's elements, by name. */
 function readBinaryAnswer(body: Uint8Array, headerLength: number) {
-  const header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLength))) as ResponseHeader;
+  const { header, sections } = splitBinaryAnswer<ResponseHeader>(body, headerLength);
   const tensors = new Map<string, number[]>();
-  let offset = headerLength;
   for (const output of header.outputs) {
-    const size = output.parameters?.binary_data_size;
-    if (size === undefined) continue;
-    const bytes = body.subarray(offset, offset + size);
-    offset += size;
+    const bytes = sections.get(output.name);
+    if (bytes === undefined) continue;
     tensors.set(output.name, Array.from(decodeBinaryTensor({ ...output, datatype: 'INT32' }, bytes), Number));
   }
-  expect(offset).toBe(body.length);
   return { header, tensors };
 }
 
@@ -167,18 +160,7 @@ describe('binary tensor extension and v2 JSON through the local platform (npm st
   });
 
   describe('malformed binary requests', () => {
-    const simple = joinBinaryBody(
-      {
-        inputs: ['INPUT0', 'INPUT1'].map((name) => ({
-          name,
-          shape: [1, 16],
-          datatype: 'INT32',
-          parameters: { binary_data_size: 64 },
-        })),
-        outputs: [{ name: 'OUTPUT0', parameters: { binary_data: true } }],
-      },
-      [int32(INPUT0), int32(INPUT1)],
-    );
+    const simple = simpleBinaryRequest(INPUT0, { binaryOutputs: true });
     const headers = (headerLength: string) => ({
       'Content-Type': OCTET,
       'Inference-Header-Content-Length': headerLength,

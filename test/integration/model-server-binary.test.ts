@@ -4,9 +4,11 @@ import {
   type SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { joinBinaryBody } from '../../functions/inference/binary-tensors';
 import type { InferenceResponse } from '../../functions/inference/protocol';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { simpleBinaryRequest, splitBinaryAnswer } from '../helpers/binary-requests';
 import { localSageMaker } from '../helpers/local-clients';
 import {
   IDENTITY_TYPES,
@@ -19,37 +21,17 @@ const ENDPOINT = 'binary-endpoint';
 const IDENTITY = 'identity';
 const SAGEMAKER_BINARY = 'application/vnd.sagemaker-triton.binary+json;json-header-size=';
 
+interface AnswerHeader {
+  model_name: string;
+  outputs: OutputHeader[];
+}
+
 interface OutputHeader {
   name: string;
   datatype: string;
   shape: number[];
   data?: unknown[];
   parameters?: { binary_data_size: number };
-}
-
-/** A binary tensor extension body: the JSON header, then each tensor's bytes. */
-function binaryBody(header: unknown, ...tensors: ArrayBufferView[]) {
-  const json = Buffer.from(JSON.stringify(header));
-  const blobs = tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
-  return { body: Buffer.concat([json, ...blobs]), headerLength: json.byteLength };
-}
-
-/** Splits a binary response into its JSON header and each binary output's bytes, by name. */
-function parseBinaryResponse(body: Uint8Array, headerLength: number) {
-  const header = JSON.parse(Buffer.from(body.subarray(0, headerLength)).toString()) as {
-    model_name: string;
-    outputs: OutputHeader[];
-  };
-  const blobs = new Map<string, Uint8Array>();
-  let offset = headerLength;
-  for (const output of header.outputs) {
-    const size = output.parameters?.binary_data_size;
-    if (size === undefined) continue;
-    blobs.set(output.name, body.slice(offset, offset + size));
-    offset += size;
-  }
-  expect(offset).toBe(body.byteLength);
-  return { header, blobs };
 }
 
 const int32 = (bytes: Uint8Array) =>
@@ -98,7 +80,7 @@ describe('model server binary tensor extension', () => {
 
   describe("Triton's HTTP API", () => {
     it('takes binary inputs and returns binary outputs with Inference-Header-Content-Length', async () => {
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         {
           inputs: [binaryInput('INPUT0', 2), binaryInput('INPUT1', 2)],
           outputs: [
@@ -106,8 +88,7 @@ describe('model server binary tensor extension', () => {
             { name: 'OUTPUT1', parameters: { binary_data: true } },
           ],
         },
-        rowOf(0, 2),
-        rowOf(100, 2),
+        [rowOf(0, 2), rowOf(100, 2)],
       );
 
       const response = await tritonInfer('simple', body, headerLength);
@@ -115,7 +96,7 @@ describe('model server binary tensor extension', () => {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('application/octet-stream');
       const answerHeaderLength = Number(response.headers.get('inference-header-content-length'));
-      const { header, blobs } = parseBinaryResponse(
+      const { header, sections } = splitBinaryAnswer<AnswerHeader>(
         new Uint8Array(await response.arrayBuffer()),
         answerHeaderLength,
       );
@@ -123,12 +104,14 @@ describe('model server binary tensor extension', () => {
         { name: 'OUTPUT0', datatype: 'INT32', shape: [2, 16], parameters: { binary_data_size: 128 } },
         { name: 'OUTPUT1', datatype: 'INT32', shape: [2, 16], parameters: { binary_data_size: 128 } },
       ]);
-      expect(int32(blobs.get('OUTPUT0')!)).toEqual(Array.from(rowOf(0, 2), (v, i) => v + rowOf(100, 2)[i]!));
-      expect(int32(blobs.get('OUTPUT1')!)).toEqual(Array.from({ length: 32 }, () => -100));
+      expect(int32(sections.get('OUTPUT0')!)).toEqual(
+        Array.from(rowOf(0, 2), (v, i) => v + rowOf(100, 2)[i]!),
+      );
+      expect(int32(sections.get('OUTPUT1')!)).toEqual(Array.from({ length: 32 }, () => -100));
     });
 
     it('mixes JSON and binary tensors both ways', async () => {
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         {
           inputs: [
             { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from(rowOf(0)) },
@@ -136,20 +119,23 @@ describe('model server binary tensor extension', () => {
           ],
           outputs: [{ name: 'OUTPUT0' }, { name: 'OUTPUT1', parameters: { binary_data: true } }],
         },
-        rowOf(1),
+        [rowOf(1)],
       );
 
       const response = await tritonInfer('simple', body, headerLength);
 
       const length = Number(response.headers.get('inference-header-content-length'));
-      const { header, blobs } = parseBinaryResponse(new Uint8Array(await response.arrayBuffer()), length);
+      const { header, sections } = splitBinaryAnswer<AnswerHeader>(
+        new Uint8Array(await response.arrayBuffer()),
+        length,
+      );
       expect(header.outputs[0]).toEqual({
         name: 'OUTPUT0',
         datatype: 'INT32',
         shape: [1, 16],
         data: Array.from(rowOf(0), (v) => 2 * v + 1),
       });
-      expect(int32(blobs.get('OUTPUT1')!)).toEqual(Array.from({ length: 16 }, () => -1));
+      expect(int32(sections.get('OUTPUT1')!)).toEqual(Array.from({ length: 16 }, () => -1));
     });
 
     it('returns every output as binary for binary_data_output, even to a JSON request', async () => {
@@ -165,20 +151,23 @@ describe('model server binary tensor extension', () => {
 
       expect(response.headers.get('content-type')).toBe('application/octet-stream');
       const length = Number(response.headers.get('inference-header-content-length'));
-      const { blobs } = parseBinaryResponse(new Uint8Array(await response.arrayBuffer()), length);
-      expect([...blobs.keys()]).toEqual(['OUTPUT0', 'OUTPUT1']);
+      const { sections } = splitBinaryAnswer<AnswerHeader>(
+        new Uint8Array(await response.arrayBuffer()),
+        length,
+      );
+      expect([...sections.keys()]).toEqual(['OUTPUT0', 'OUTPUT1']);
     });
 
     it('returns the same INT64 labels in binary as in JSON', async () => {
       const features = Float32Array.from([5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]);
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         {
           inputs: [
             { name: 'FEATURES', shape: [2, 4], datatype: 'FP32', parameters: { binary_data_size: 32 } },
           ],
           outputs: [{ name: 'LABEL', parameters: { binary_data: true } }],
         },
-        features,
+        [features],
       );
       const json = {
         inputs: [{ name: 'FEATURES', shape: [2, 4], datatype: 'FP32', data: Array.from(features) }],
@@ -191,8 +180,11 @@ describe('model server binary tensor extension', () => {
       ).json()) as InferenceResponse;
 
       const length = Number(binaryAnswer.headers.get('inference-header-content-length'));
-      const { blobs } = parseBinaryResponse(new Uint8Array(await binaryAnswer.arrayBuffer()), length);
-      const labels = blobs.get('LABEL')!;
+      const { sections } = splitBinaryAnswer<AnswerHeader>(
+        new Uint8Array(await binaryAnswer.arrayBuffer()),
+        length,
+      );
+      const labels = sections.get('LABEL')!;
       expect(Array.from(new BigInt64Array(labels.buffer, labels.byteOffset, 2), Number)).toEqual(
         jsonAnswer.outputs[0]!.data,
       );
@@ -222,7 +214,7 @@ describe('model server binary tensor extension', () => {
           })),
           parameters: { binary_data_output: true },
         };
-        return { ...binaryBody(header, ...tensors), tensors };
+        return { ...joinBinaryBody(header, tensors), tensors };
       };
       const requests = [1, 2, 3, 1].map((rows, seed) => request(seed, rows));
 
@@ -230,10 +222,13 @@ describe('model server binary tensor extension', () => {
 
       for (const [i, response] of responses.entries()) {
         const length = Number(response.headers.get('inference-header-content-length'));
-        const { blobs } = parseBinaryResponse(new Uint8Array(await response.arrayBuffer()), length);
+        const { sections } = splitBinaryAnswer<AnswerHeader>(
+          new Uint8Array(await response.arrayBuffer()),
+          length,
+        );
         IDENTITY_TYPES.forEach((t, j) => {
           const sent = requests[i]!.tensors[j]!;
-          expect(Buffer.from(blobs.get(`${t.name}_OUT`)!)).toEqual(
+          expect(Buffer.from(sections.get(`${t.name}_OUT`)!)).toEqual(
             Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength),
           );
         });
@@ -265,7 +260,7 @@ describe('model server binary tensor extension', () => {
       [
         'binary data shorter than declared',
         () => {
-          const { body, headerLength } = binaryBody(simpleHeader, rowOf(0));
+          const { body, headerLength } = joinBinaryBody(simpleHeader, [rowOf(0)]);
           return { body, length: String(headerLength) };
         },
         "unexpected size for input 'INPUT1', expecting 64 additional bytes for model 'simple'",
@@ -273,7 +268,11 @@ describe('model server binary tensor extension', () => {
       [
         'binary data left over',
         () => {
-          const { body, headerLength } = binaryBody(simpleHeader, rowOf(0), rowOf(0), new Uint8Array(1));
+          const { body, headerLength } = joinBinaryBody(simpleHeader, [
+            rowOf(0),
+            rowOf(0),
+            new Uint8Array(1),
+          ]);
           return { body, length: String(headerLength) };
         },
         "unexpected additional input data for model 'simple'",
@@ -310,13 +309,12 @@ describe('model server binary tensor extension', () => {
       );
 
     it('takes the binary+json content type and answers in it when an output is binary', async () => {
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         {
           ...{ inputs: [binaryInput('INPUT0'), binaryInput('INPUT1')] },
           parameters: { binary_data_output: true },
         },
-        rowOf(10),
-        rowOf(3),
+        [rowOf(10), rowOf(3)],
       );
 
       const response = await invoke(body, `${SAGEMAKER_BINARY}${headerLength}`);
@@ -325,17 +323,13 @@ describe('model server binary tensor extension', () => {
         /^application\/vnd\.sagemaker-triton\.binary\+json;json-header-size=\d+$/,
       );
       const length = Number(response.ContentType!.slice(SAGEMAKER_BINARY.length));
-      const { header, blobs } = parseBinaryResponse(response.Body!, length);
+      const { header, sections } = splitBinaryAnswer<AnswerHeader>(response.Body!, length);
       expect(header.model_name).toBe('simple');
-      expect(int32(blobs.get('OUTPUT0')!)).toEqual(Array.from(rowOf(10), (v, i) => v + i + 3));
+      expect(int32(sections.get('OUTPUT0')!)).toEqual(Array.from(rowOf(10), (v, i) => v + i + 3));
     });
 
     it('answers in JSON when no output is binary', async () => {
-      const { body, headerLength } = binaryBody(
-        { inputs: [binaryInput('INPUT0'), binaryInput('INPUT1')] },
-        rowOf(0),
-        rowOf(0),
-      );
+      const { body, headerLength } = simpleBinaryRequest(Array.from(rowOf(0)), { binaryOutputs: false });
 
       const response = await invoke(body, `${SAGEMAKER_BINARY}${headerLength}`);
 
@@ -364,7 +358,7 @@ describe('model server binary tensor extension', () => {
       const header = {
         inputs: [{ ...binaryInput('INPUT0'), parameters: { binary_data_size: 60 } }, binaryInput('INPUT1')],
       };
-      const { body, headerLength } = binaryBody(header, rowOf(0).subarray(1), rowOf(0));
+      const { body, headerLength } = joinBinaryBody(header, [rowOf(0).subarray(1), rowOf(0)]);
 
       const error = await invoke(
         body,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
+import { joinBinaryBody } from '../../functions/inference/binary-tensors';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
 import { decodeInferRequest, encodeInferResponse } from '../../local/model-server/codec';
 import {
@@ -13,13 +14,6 @@ import {
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const SIMPLE = { name: 'simple', signature: SIMPLE_SIGNATURE };
-
-/** A body of the binary tensor extension: the JSON header, then the tensors' bytes. */
-function binaryBody(header: unknown, ...tensors: ArrayBufferView[]): { body: Buffer; headerLength: number } {
-  const json = Buffer.from(JSON.stringify(header));
-  const blobs = tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
-  return { body: Buffer.concat([json, ...blobs]), headerLength: json.byteLength };
-}
 
 const row = (offset: number) => Int32Array.from({ length: 16 }, (_, i) => i + offset);
 const binaryInput = (name: string, bytes: number, shape = [1, 16]) => ({
@@ -110,10 +104,9 @@ describe('binary tensor layout', () => {
 
 describe('decodeInferRequest', () => {
   it('reads binary inputs from after the JSON header, in header order', () => {
-    const { body, headerLength } = binaryBody(
+    const { body, headerLength } = joinBinaryBody(
       { inputs: [binaryInput('INPUT1', 64), binaryInput('INPUT0', 64)] },
-      row(100),
-      row(0),
+      [row(100), row(0)],
     );
 
     const request = decodeInferRequest(body, headerLength, SIMPLE);
@@ -125,14 +118,14 @@ describe('decodeInferRequest', () => {
   });
 
   it('accepts JSON and binary inputs in one request', () => {
-    const { body, headerLength } = binaryBody(
+    const { body, headerLength } = joinBinaryBody(
       {
         inputs: [
           { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from(row(0)) },
           binaryInput('INPUT1', 64),
         ],
       },
-      row(7),
+      [row(7)],
     );
 
     const request = decodeInferRequest(body, headerLength, SIMPLE);
@@ -188,9 +181,9 @@ describe('decodeInferRequest', () => {
     [
       'binary data shorter than binary_data_size',
       () => {
-        const { body, headerLength } = binaryBody(
+        const { body, headerLength } = joinBinaryBody(
           { inputs: [binaryInput('INPUT0', 64), binaryInput('INPUT1', 64)] },
-          row(0),
+          [row(0)],
         );
         return { body, headerLength };
       },
@@ -202,53 +195,49 @@ describe('decodeInferRequest', () => {
         const header = {
           inputs: [binaryInput('INPUT0', 64), binaryInput('INPUT1', 64)],
         };
-        return binaryBody(header, row(0), row(0), new Uint8Array(3));
+        return joinBinaryBody(header, [row(0), row(0), new Uint8Array(3)]);
       },
       "unexpected additional input data for model 'simple'",
     ],
     [
       'binary data that does not fill the shape',
       () =>
-        binaryBody(
-          { inputs: [binaryInput('INPUT0', 60), binaryInput('INPUT1', 64)] },
+        joinBinaryBody({ inputs: [binaryInput('INPUT0', 60), binaryInput('INPUT1', 64)] }, [
           row(0).subarray(1),
           row(0),
-        ),
+        ]),
       "input 'INPUT0' has 60 bytes of binary data but shape [1,16] of INT32 needs 64",
     ],
     [
       'both data and binary_data_size',
       () =>
-        binaryBody(
-          { inputs: [{ ...binaryInput('INPUT0', 64), data: [] }, binaryInput('INPUT1', 64)] },
+        joinBinaryBody({ inputs: [{ ...binaryInput('INPUT0', 64), data: [] }, binaryInput('INPUT1', 64)] }, [
           row(0),
           row(0),
-        ),
+        ]),
       "input 'INPUT0' has both 'data' and parameters.binary_data_size",
     ],
     [
       'a binary_data_size that is not a non-negative integer',
-      () => binaryBody({ inputs: [binaryInput('INPUT0', -1), binaryInput('INPUT1', 64)] }, row(0)),
+      () => joinBinaryBody({ inputs: [binaryInput('INPUT0', -1), binaryInput('INPUT1', 64)] }, [row(0)]),
       "input 'INPUT0' parameter 'binary_data_size' must be a non-negative integer",
     ],
     [
       'a binary input with a negative dimension',
       () =>
-        binaryBody(
-          { inputs: [binaryInput('INPUT0', 64, [-1, 16]), binaryInput('INPUT1', 64)] },
+        joinBinaryBody({ inputs: [binaryInput('INPUT0', 64, [-1, 16]), binaryInput('INPUT1', 64)] }, [
           row(0),
           row(0),
-        ),
+        ]),
       "input 'INPUT0' has invalid shape [-1,16]",
     ],
     [
       'a binary input whose shape the model does not take',
       () =>
-        binaryBody(
-          { inputs: [binaryInput('INPUT0', 60, [1, 15]), binaryInput('INPUT1', 64)] },
+        joinBinaryBody({ inputs: [binaryInput('INPUT0', 60, [1, 15]), binaryInput('INPUT1', 64)] }, [
           row(0).subarray(1),
           row(0),
-        ),
+        ]),
       "unexpected shape for input 'INPUT0' for model 'simple'. Expected [-1,16], got [1,15]",
     ],
     [
@@ -288,12 +277,12 @@ describe('decodeInferRequest', () => {
     const half = Uint16Array.from([0x3c00, 0x4000]);
 
     it('takes FP16 inputs as binary data and returns FP16 outputs as binary data', () => {
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         {
           inputs: [{ name: 'H', shape: [1, 2], datatype: 'FP16', parameters: { binary_data_size: 4 } }],
           outputs: [{ name: 'O', parameters: { binary_data: true } }],
         },
-        half,
+        [half],
       );
 
       const request = decodeInferRequest(body, headerLength, model);
@@ -308,9 +297,9 @@ describe('decodeInferRequest', () => {
     });
 
     it('refuses to send an FP16 output as JSON', () => {
-      const { body, headerLength } = binaryBody(
+      const { body, headerLength } = joinBinaryBody(
         { inputs: [{ name: 'H', shape: [1, 2], datatype: 'FP16', parameters: { binary_data_size: 4 } }] },
-        half,
+        [half],
       );
 
       expect(decodeError(body, headerLength, model)).toContain('sending FP16 data via JSON is not supported');

@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
+import { joinBinaryBody, sageMakerBinaryContentType } from '../../functions/inference/binary-tensors';
 import {
   type ClientRequest,
   decodeBinaryTensor,
   decodeInferenceRequest,
-  encodeBinaryTensor,
   encodeInferenceResponse,
-  joinBinaryBody,
-  sageMakerBinaryContentType,
   UnreadableBackendAnswerError,
 } from '../../functions/inference/codec';
 import {
@@ -15,6 +13,7 @@ import {
   parseInferenceRequest,
   validateAgainstSignature,
 } from '../../functions/inference/protocol';
+import { encodeBinaryTensor } from '../helpers/binary-requests';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 // Triton's simple client: INPUT0 counts up, INPUT1 is all -1; OUTPUT0 is the sum, OUTPUT1 the difference.

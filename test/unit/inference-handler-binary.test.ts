@@ -4,11 +4,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  encodeBinaryTensor,
-  joinBinaryBody,
-  sageMakerBinaryContentType,
-} from '../../functions/inference/codec';
+import { joinBinaryBody, sageMakerBinaryContentType } from '../../functions/inference/binary-tensors';
+import { encodeBinaryTensor } from '../helpers/binary-requests';
 import { INFERENCE_FUNCTION_ENV, lambdaContext, proxyEvent } from '../helpers/events';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 

@@ -1,0 +1,192 @@
+/**
+ * SageMaker Runtime's InvokeEndpoint (`POST /endpoints/{name}/invocations`) on the local model
+ * server, as the AWS SDK calls it: SageMaker's own refusals (payload limit, unknown endpoint or
+ * model, injected throttling and unavailability) come from its front door, and everything else goes
+ * to Triton, whose error answers come back wrapped in a ModelError as SageMaker wraps them.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import {
+  SAGEMAKER_BINARY_PREFIX,
+  sageMakerBinaryContentType,
+} from '../../functions/inference/binary-tensors';
+import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
+import type { FaultInjector } from './faults';
+import {
+  GONE,
+  headerValue,
+  JSON_TYPE,
+  jsonReply,
+  type Outcome,
+  pause,
+  RESET,
+  type Reply,
+  readBody,
+} from './http';
+import { type TritonApi, tritonErrorReply, tritonHeaderLength } from './triton-api';
+
+/** InvokeEndpoint's payload limit. */
+export const SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+const ACCOUNT = '000000000000';
+const DEFAULT_REGION = 'us-east-1';
+const VARIANT = 'AllTraffic';
+
+/**
+ * SageMaker endpoints by name. A request's TargetModel picks the model; without one, the endpoint's
+ * `defaultModel` serves it.
+ */
+export type SageMakerEndpoints = Record<string, { readonly defaultModel?: string }>;
+
+export class SageMakerRuntimeApi {
+  constructor(
+    private readonly triton: TritonApi,
+    private readonly endpoints: SageMakerEndpoints,
+    private readonly faults: FaultInjector | undefined,
+  ) {}
+
+  async invoke(endpointName: string, req: IncomingMessage): Promise<Outcome> {
+    const requestId = randomUUID();
+    const region = regionOf(req.headers);
+    const endpoint = Object.hasOwn(this.endpoints, endpointName) ? this.endpoints[endpointName] : undefined;
+    if (endpoint !== undefined && this.faults?.isDown(endpointName)) return RESET;
+    const declaredLength = Number(req.headers['content-length'] ?? 0);
+    const body =
+      declaredLength > SAGEMAKER_MAX_PAYLOAD_BYTES
+        ? { tooLarge: declaredLength }
+        : await readBody(req, SAGEMAKER_MAX_PAYLOAD_BYTES);
+    if (!Buffer.isBuffer(body)) {
+      if (!req.readableEnded) req.resume();
+      // SageMaker's front door answers this one itself, with no error type.
+      return jsonReply(
+        413,
+        { message: `HTTP content length exceeded ${SAGEMAKER_MAX_PAYLOAD_BYTES} bytes.` },
+        { 'x-amzn-RequestId': requestId },
+      );
+    }
+    if (endpoint === undefined) {
+      return validationError(requestId, `Endpoint ${endpointName} of account ${ACCOUNT} not found.`);
+    }
+
+    // Throttling and unavailability come from SageMaker's front door, before any container.
+    const fault = this.faults?.next(endpointName);
+    if (fault?.refusal?.kind === 'throttle') {
+      return jsonReply(
+        400,
+        { message: 'Rate exceeded (a fault injected by the local model server).' },
+        { 'x-amzn-ErrorType': 'ThrottlingException', 'x-amzn-RequestId': requestId },
+      );
+    }
+    if (fault?.refusal?.kind === 'unavailable') {
+      return jsonReply(
+        503,
+        { Message: 'The endpoint is unavailable (a fault injected by the local model server).' },
+        { 'x-amzn-ErrorType': 'ServiceUnavailable', 'x-amzn-RequestId': requestId },
+      );
+    }
+
+    let headerLength: string | undefined;
+    try {
+      headerLength = sageMakerHeaderLength(headerValue(req.headers, 'content-type'));
+    } catch (error) {
+      return modelError(requestId, region, endpointName, tritonErrorReply(400, (error as Error).message));
+    }
+    const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
+    // A multi-model endpoint names model archives; Triton loads them by folder name.
+    // An archive is `<model>.tar.gz` or `<model>/<hash>.tar.gz`; either way it names its model folder.
+    const modelName = targetModel?.split('/')[0]?.replace(/\.tar\.gz$/, '') ?? endpoint.defaultModel;
+    if (modelName === undefined) {
+      return validationError(
+        requestId,
+        `Endpoint ${endpointName} serves several models; name one with TargetModel (X-Amzn-SageMaker-Target-Model).`,
+      );
+    }
+    if (targetModel !== undefined && !this.triton.serves(modelName)) {
+      return validationError(
+        requestId,
+        `Failed to download model data for TargetModel ${targetModel}: no such model.`,
+      );
+    }
+
+    if (fault !== undefined && fault.latencyMs > 0 && !(await pause(fault.latencyMs, req))) return GONE;
+    if (fault?.refusal?.kind === 'fail') {
+      const { status } = fault.refusal;
+      const container = tritonErrorReply(
+        status,
+        `the container answered ${status} (a fault injected by the local model server)`,
+      );
+      return modelError(requestId, region, endpointName, container);
+    }
+
+    const answer = await this.triton.infer(modelName, undefined, body, headerLength);
+    if (!answer.ok) return modelError(requestId, region, endpointName, answer.reply);
+    const { body: responseBody, headerLength: responseHeaderLength } = answer.response;
+    return {
+      status: 200,
+      headers: {
+        // Triton on SageMaker answers in its binary type whenever any output is binary.
+        'content-type':
+          responseHeaderLength === undefined ? JSON_TYPE : sageMakerBinaryContentType(responseHeaderLength),
+        'x-Amzn-Invoked-Production-Variant': VARIANT,
+        'x-amzn-RequestId': requestId,
+      },
+      body: responseBody,
+    };
+  }
+}
+
+/**
+ * The JSON header length of a SageMaker request, as Triton on SageMaker reads it: from a content type
+ * that starts with `application/vnd.sagemaker-triton.binary+json;json-header-size=`; undefined for a
+ * content type without it, which Triton reads as JSON.
+ */
+function sageMakerHeaderLength(contentType: string | undefined): string | undefined {
+  const at = contentType?.indexOf(SAGEMAKER_BINARY_PREFIX) ?? -1;
+  if (contentType === undefined || at < 0) return undefined;
+  if (at !== 0) {
+    throw new InvalidInferenceRequestError(
+      `expect MIME type for binary data starts with '${SAGEMAKER_BINARY_PREFIX}', got: ${contentType}`,
+    );
+  }
+  const size = contentType.slice(SAGEMAKER_BINARY_PREFIX.length).split(';')[0]!;
+  // Triton refuses a size that is no number as it reads the content type, before it looks for the model.
+  tritonHeaderLength(size);
+  return size;
+}
+
+function validationError(requestId: string, message: string): Reply {
+  return jsonReply(
+    400,
+    { Message: message },
+    { 'x-amzn-ErrorType': 'ValidationError', 'x-amzn-RequestId': requestId },
+  );
+}
+
+/** How SageMaker reports a container's error answer: 424 ModelError carrying the original status and body. */
+function modelError(requestId: string, region: string, endpointName: string, container: Reply): Reply {
+  const status = container.status;
+  const original = container.body?.toString() ?? '';
+  const logGroup = `/aws/sagemaker/Endpoints/${endpointName}`;
+  const kind = status < 500 ? 'client' : 'server';
+  return jsonReply(
+    424,
+    {
+      ...(status < 500 ? { ErrorCode: 'CLIENT_ERROR_FROM_MODEL' } : {}),
+      LogStreamArn: `arn:aws:logs:${region}:${ACCOUNT}:log-group:${logGroup}`,
+      Message:
+        `Received ${kind} error (${status}) from primary with message "${original}". ` +
+        `See https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logEventViewer:group=${logGroup} ` +
+        `in account ${ACCOUNT} for more information.`,
+      OriginalMessage: original,
+      OriginalStatusCode: status,
+    },
+    { 'x-amzn-ErrorType': 'ModelError', 'x-amzn-RequestId': requestId },
+  );
+}
+
+/** The region the client signed for (SigV4 credential scope), so ARNs and links name it. */
+function regionOf(headers: IncomingHttpHeaders): string {
+  const scope = /Credential=[^/]+\/\d{8}\/([a-z0-9-]+)\//.exec(headerValue(headers, 'authorization') ?? '');
+  return scope?.[1] ?? DEFAULT_REGION;
+}
