@@ -15,7 +15,7 @@ import { runInNewContext } from 'node:vm';
 import autocannon from 'autocannon';
 import { devToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
-import { simpleBinaryRequest } from './simple-request';
+import { simpleBinaryRequest } from '../test/helpers/binary-requests';
 
 export interface LoadOptions {
   /** Seconds of measured load. @default 60 */

@@ -3,7 +3,7 @@
  * authorizer, handler) and straight to the model server: what the platform adds on top.
  */
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
-import { simpleBinaryRequest } from '../simple-request';
+import { simpleBinaryRequest } from '../../test/helpers/binary-requests';
 import { CONNECTIONS, DURATION_SECONDS, type LoadFigures, load, round } from './measure';
 
 const INPUT = Array.from({ length: 16 }, (_, i) => i);

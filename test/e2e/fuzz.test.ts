@@ -6,7 +6,7 @@ import { type FuzzContext, type FuzzFocus, fuzzRequests } from '../helpers/fuzz/
 import { problemsWith } from '../helpers/fuzz/oracle';
 
 /**
- * Fuzzes every route of lib/routes.ts through the gateway, as a client would: no answer may be a 5xx
+ * Fuzzes every route of contracts/routes.ts through the gateway, as a client would: no answer may be a 5xx
  * (the model server is not faulted here), errors are JSON in the documented shapes, and the
  * platform still works afterwards. `FUZZ_RUNS` is the number of requests per property and
  * `FUZZ_SEED` the seed; a failure prints both with the counterexample's path for replay.

@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { DATATYPES } from '../../../contracts/model-signature';
 import { matchRoute, ROUTES, type Route } from '../../../contracts/routes';
+import { simpleBinaryRequest } from '../binary-requests';
 import { type FuzzRequest, resolvedPath } from './exchange';
 
 /** Registry writes only ever name models with this prefix, so the seeded models stay as they are. */
@@ -349,21 +350,6 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
   }
 }
 
-/** A Triton binary request for `simple`: the JSON header, then both tensors as little-endian INT32. */
-function simpleBinaryBody(): { header: string; body: Uint8Array } {
-  const header = JSON.stringify({
-    inputs: ['INPUT0', 'INPUT1'].map((name) => ({
-      name,
-      shape: [1, 16],
-      datatype: 'INT32',
-      parameters: { binary_data_size: 64 },
-    })),
-  });
-  const tensors = Buffer.alloc(128);
-  for (let i = 0; i < 32; i++) tensors.writeInt32LE(i % 16, i * 4);
-  return { header, body: Buffer.concat([Buffer.from(header), tensors]) };
-}
-
 // ---------------------------------------------------------------------------------------------
 // path parameters and query strings
 
@@ -667,16 +653,20 @@ function bodyFor(route: Route, params: Record<string, string>): fc.Arbitrary<Bod
     );
   }
   if (route.path.endsWith('/infer')) {
-    const { header, body } = simpleBinaryBody();
+    const simple = simpleBinaryRequest(
+      Array.from({ length: 16 }, (_, i) => i),
+      { binaryOutputs: false },
+    );
+    const body = simple.body;
     options.push({
       // binary framing with a header length that may be a lie, and a body that may stop early
       arbitrary: fc
         .record({
-          length: fc.oneof(fc.constant(String(header.length)), headerLength),
+          length: fc.oneof(fc.constant(String(simple.headerLength)), headerLength),
           cut: fc.oneof(fc.constant(body.length), fc.nat({ max: body.length })),
           type: fc.constantFrom(
             'application/octet-stream',
-            `application/vnd.sagemaker-triton.binary+json;json-header-size=${header.length}`,
+            `application/vnd.sagemaker-triton.binary+json;json-header-size=${simple.headerLength}`,
           ),
           accept: fc.constantFrom('application/octet-stream', 'application/json', '*/*'),
         })
