@@ -3,6 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METRIC } from '../../contracts/metric-catalog';
 import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../edge/errors';
+import type { Page } from '../edge/page-token';
 import type { Principal } from '../edge/principal';
 import {
   type InferenceResponse,
@@ -23,7 +24,7 @@ import {
   type SubmitBatchJob,
   TERMINAL_STATUSES,
 } from './api-schemas';
-import type { BatchStore, ChunkResult, Counts, Page } from './batch-store';
+import type { BatchStore, ChunkResult, Counts } from './batch-store';
 import {
   batchedRequest,
   chunkLimits,

@@ -19,7 +19,7 @@ import {
 } from '../../contracts/registry-schemas';
 import { REGISTRY_KEYS } from '../../contracts/table-keys';
 import { ConflictError, NotFoundError } from '../edge/errors';
-import { decodePageToken, encodePageToken, keyTokenSchema } from '../edge/page-token';
+import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
 
 export * from '../../contracts/registry-schemas';
 
@@ -35,11 +35,6 @@ export interface VersionPatch {
   readonly backends?: readonly Backend[];
   readonly description?: string | null;
   readonly labels?: Record<string, string> | null;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly nextToken?: string;
 }
 
 const HEADER = '#MODEL';

@@ -1,5 +1,6 @@
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../edge/errors';
+import type { Page } from '../../edge/page-token';
 import type {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -13,7 +14,6 @@ import {
   type ModelRegistry,
   type ModelSummary,
   type ModelVersion,
-  type Page,
   versionNotFound,
 } from '../../registry/registry';
 
