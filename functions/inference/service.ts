@@ -17,7 +17,7 @@ import {
 } from '../registry/registry';
 import { type CircuitBreaker, circuitName } from './circuit-breaker';
 import type { BackendAnswer, InferencePayload } from './codec';
-import { InvalidInferenceRequestError, validateAgainstSignature } from './protocol';
+import { validateAgainstSignature } from './protocol';
 import { invokeBackend, isRetryable } from './sagemaker-backend';
 
 export interface InferenceDependencies {
@@ -119,12 +119,7 @@ export async function infer(
   version: ModelVersion,
   payload: InferencePayload,
 ): Promise<BackendAnswer> {
-  try {
-    validateAgainstSignature(payload.request, version, version.name);
-  } catch (error) {
-    if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
-    throw error;
-  }
+  validateAgainstSignature(payload.request, version, version.name);
   const now = deps.now ?? Date.now;
   const deadline = now() + deps.timeoutMs;
   const circuits = tolerant(deps.circuits);
