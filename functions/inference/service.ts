@@ -107,19 +107,28 @@ export function backendsInOrder(backends: readonly Backend[], random: () => numb
   return [first, ...backends.filter((b) => b !== first).sort((a, b) => b.weight - a.weight)];
 }
 
-/**
- * Checks a decoded request against the version's signature before any backend call, then sends it
- * to a backend whose circuit admits it. On a retryable failure (throttling, 5xx, connection error,
- * timeout) it counts the failure against that backend and fails over once to another admitted
- * backend. A backend whose circuit is open is skipped without a call; when every circuit is open the
- * answer is 503 with the shortest `Retry-After`.
- */
+/** Checks a decoded request against the version's signature before any backend call, then sends it. */
 export async function infer(
   deps: InferenceDependencies,
   version: ModelVersion,
   payload: InferencePayload,
 ): Promise<BackendAnswer> {
   validateAgainstSignature(payload.request, version, version.name);
+  return inferChecked(deps, version, payload);
+}
+
+/**
+ * Sends a request already checked against the version's signature (a batch item is checked when
+ * its job is submitted) to a backend whose circuit admits it. On a retryable failure (throttling,
+ * 5xx, connection error, timeout) it counts the failure against that backend and fails over once to
+ * another admitted backend. A backend whose circuit is open is skipped without a call; when every
+ * circuit is open the answer is 503 with the shortest `Retry-After`.
+ */
+export async function inferChecked(
+  deps: InferenceDependencies,
+  version: ModelVersion,
+  payload: Pick<InferencePayload, 'body' | 'contentType'>,
+): Promise<BackendAnswer> {
   const now = deps.now ?? Date.now;
   const deadline = now() + deps.timeoutMs;
   const circuits = tolerant(deps.circuits);
