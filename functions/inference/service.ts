@@ -1,20 +1,18 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { METRIC } from '../../contracts/metric-catalog';
+import {
+  ALIAS_NAME,
+  type Backend,
+  MODEL_NAME,
+  MODEL_VERSION,
+  type ModelVersion,
+} from '../../contracts/registry-schemas';
 import { BackendTimeoutError, BackendUnavailableError, BadRequestError, NotFoundError } from '../edge/errors';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
-import {
-  ALIAS_NAME,
-  type Backend,
-  latestActiveVersion,
-  MODEL_NAME,
-  MODEL_VERSION,
-  type Model,
-  type ModelVersion,
-  versionNotFound,
-} from '../registry/registry';
+import { latestActiveVersion, type Model, versionNotFound } from '../registry/registry';
 import { type CircuitBreaker, circuitName } from './circuit-breaker';
 import type { BackendAnswer, InferencePayload } from './codec';
 import { validateAgainstSignature } from './protocol';

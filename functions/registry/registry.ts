@@ -21,8 +21,6 @@ import { REGISTRY_KEYS } from '../../contracts/table-keys';
 import { ConflictError, NotFoundError } from '../edge/errors';
 import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
 
-export * from '../../contracts/registry-schemas';
-
 /** A model with everything registered under it, read in one Query. */
 export interface Model extends ModelSummary {
   readonly versions: readonly ModelVersion[];

@@ -1,6 +1,7 @@
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { enqueueWork } from '../../functions/batch/fan-out';
@@ -8,7 +9,7 @@ import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/subm
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { BadRequestError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
-import { ModelRegistry, type ModelVersion } from '../../functions/registry/registry';
+import { ModelRegistry } from '../../functions/registry/registry';
 import {
   createBatchTable,
   createRegistryTable,
