@@ -1,7 +1,6 @@
 /** Errors the CLI reports and the exit code each one ends the process with. */
 
 /** Exit codes: 0 ok, 1 a request or the job failed, 2 the command line or its input files are wrong. */
-export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 

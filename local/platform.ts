@@ -12,8 +12,9 @@ import type {
 } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import type { ModelVersion } from '../contracts/registry-schemas';
 import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION } from '../contracts/routes';
-import { ModelRegistry, type ModelVersion } from '../functions/registry/registry';
+import { ModelRegistry } from '../functions/registry/registry';
 import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';

@@ -62,14 +62,12 @@ export const SubmissionMessageSchema = z.strictObject({
   owner: z.string().check(z.minLength(1), z.maxLength(256)),
   jobId: z.optional(JobIdSchema),
 });
-export type SubmissionMessage = z.infer<typeof SubmissionMessageSchema>;
 
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */
 export const WorkMessageSchema = z.strictObject({
   jobId: z.string().check(z.minLength(1), z.maxLength(64)),
   chunk: z.number().check(z.int(), z.minimum(0)),
 });
-export type WorkMessage = z.infer<typeof WorkMessageSchema>;
 
 export interface BatchJob {
   readonly jobId: string;

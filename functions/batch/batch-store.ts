@@ -9,7 +9,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { BATCH_KEYS } from '../../contracts/table-keys';
 import * as z from '../../contracts/zod';
-import { decodePageToken, encodePageToken, keyTokenSchema } from '../edge/page-token';
+import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
 import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
 import type { StoredItem } from './chunking';
 
@@ -38,11 +38,6 @@ export interface Counts {
   readonly succeeded: number;
   readonly failed: number;
   readonly cancelled: number;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly nextToken?: string;
 }
 
 /** A new job as the submission writes it. */

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { InvalidInferenceRequestError } from '../inference/protocol';
 import { logger } from '../observability/logger';
 import { BadRequestError, PlatformError } from './errors';
 
@@ -37,7 +38,9 @@ export function json(
 export type ErrorStyle = 'inference' | 'control';
 
 /** Maps any thrown value to a response; 5xx bodies stay generic and the cause goes to the log. */
-export function errorResponse(error: unknown, requestId: string, style: ErrorStyle): APIGatewayProxyResult {
+export function errorResponse(thrown: unknown, requestId: string, style: ErrorStyle): APIGatewayProxyResult {
+  // A request the protocol or the model's signature refuses (the codec's and the service's checks).
+  const error = thrown instanceof InvalidInferenceRequestError ? new BadRequestError(thrown.message) : thrown;
   if (isThrottled(error)) {
     // A table or service throttled us beyond the SDK's retries: transient, so the client may retry.
     logger.warn('dependency throttled', { error: error as Error });

@@ -1,6 +1,12 @@
 import * as z from '../../contracts/zod';
 import { BadRequestError } from './errors';
 
+/** One page of a listing; `nextToken`, when present, resumes it. */
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextToken?: string;
+}
+
 /** An opaque `nextToken` for a client: the position to resume from, base64url-encoded JSON. */
 export function encodePageToken(position: unknown): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');

@@ -6,10 +6,10 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Backend } from '../../contracts/registry-schemas';
 import type { CircuitSettings } from '../../contracts/settings';
 import { COUNTER_KEYS } from '../../contracts/table-keys';
 import * as z from '../../contracts/zod';
-import type { Backend } from '../registry/registry';
 
 const CIRCUIT_KEYS = COUNTER_KEYS;
 

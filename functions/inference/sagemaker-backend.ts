@@ -1,4 +1,5 @@
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { Backend } from '../../contracts/registry-schemas';
 import {
   BackendError,
   BackendFailedError,
@@ -7,7 +8,6 @@ import {
   BadRequestError,
   PayloadTooLargeError,
 } from '../edge/errors';
-import type { Backend } from '../registry/registry';
 import type { BackendAnswer } from './codec';
 
 /**

@@ -1,23 +1,21 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { METRIC } from '../../contracts/metric-catalog';
+import {
+  ALIAS_NAME,
+  type Backend,
+  MODEL_NAME,
+  MODEL_VERSION,
+  type ModelVersion,
+} from '../../contracts/registry-schemas';
 import { BackendTimeoutError, BackendUnavailableError, BadRequestError, NotFoundError } from '../edge/errors';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
-import {
-  ALIAS_NAME,
-  type Backend,
-  latestActiveVersion,
-  MODEL_NAME,
-  MODEL_VERSION,
-  type Model,
-  type ModelVersion,
-  versionNotFound,
-} from '../registry/registry';
+import { latestActiveVersion, type Model, versionNotFound } from '../registry/registry';
 import { type CircuitBreaker, circuitName } from './circuit-breaker';
 import type { BackendAnswer, InferencePayload } from './codec';
-import { InvalidInferenceRequestError, validateAgainstSignature } from './protocol';
+import { validateAgainstSignature } from './protocol';
 import { invokeBackend, isRetryable } from './sagemaker-backend';
 
 export interface InferenceDependencies {
@@ -107,24 +105,28 @@ export function backendsInOrder(backends: readonly Backend[], random: () => numb
   return [first, ...backends.filter((b) => b !== first).sort((a, b) => b.weight - a.weight)];
 }
 
-/**
- * Checks a decoded request against the version's signature before any backend call, then sends it
- * to a backend whose circuit admits it. On a retryable failure (throttling, 5xx, connection error,
- * timeout) it counts the failure against that backend and fails over once to another admitted
- * backend. A backend whose circuit is open is skipped without a call; when every circuit is open the
- * answer is 503 with the shortest `Retry-After`.
- */
+/** Checks a decoded request against the version's signature before any backend call, then sends it. */
 export async function infer(
   deps: InferenceDependencies,
   version: ModelVersion,
   payload: InferencePayload,
 ): Promise<BackendAnswer> {
-  try {
-    validateAgainstSignature(payload.request, version, version.name);
-  } catch (error) {
-    if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
-    throw error;
-  }
+  validateAgainstSignature(payload.request, version, version.name);
+  return inferChecked(deps, version, payload);
+}
+
+/**
+ * Sends a request already checked against the version's signature (a batch item is checked when
+ * its job is submitted) to a backend whose circuit admits it. On a retryable failure (throttling,
+ * 5xx, connection error, timeout) it counts the failure against that backend and fails over once to
+ * another admitted backend. A backend whose circuit is open is skipped without a call; when every
+ * circuit is open the answer is 503 with the shortest `Retry-After`.
+ */
+export async function inferChecked(
+  deps: InferenceDependencies,
+  version: ModelVersion,
+  payload: Pick<InferencePayload, 'body' | 'contentType'>,
+): Promise<BackendAnswer> {
   const now = deps.now ?? Date.now;
   const deadline = now() + deps.timeoutMs;
   const circuits = tolerant(deps.circuits);

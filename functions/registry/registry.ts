@@ -19,9 +19,7 @@ import {
 } from '../../contracts/registry-schemas';
 import { REGISTRY_KEYS } from '../../contracts/table-keys';
 import { ConflictError, NotFoundError } from '../edge/errors';
-import { decodePageToken, encodePageToken, keyTokenSchema } from '../edge/page-token';
-
-export * from '../../contracts/registry-schemas';
+import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
 
 /** A model with everything registered under it, read in one Query. */
 export interface Model extends ModelSummary {
@@ -35,11 +33,6 @@ export interface VersionPatch {
   readonly backends?: readonly Backend[];
   readonly description?: string | null;
   readonly labels?: Record<string, string> | null;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly nextToken?: string;
 }
 
 const HEADER = '#MODEL';

@@ -4,8 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { Parser } from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ModelVersionSchema } from '../../contracts/registry-schemas';
 import * as z from '../../contracts/zod';
-import { ModelVersionSchema } from '../../functions/registry/registry';
 import { FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };

@@ -1,17 +1,15 @@
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
-import {
-  enqueueWork,
-  processChunk,
-  submitJob,
-  type WorkerDependencies,
-} from '../../functions/batch/batch-service';
 import { BatchStore } from '../../functions/batch/batch-store';
+import { enqueueWork } from '../../functions/batch/fan-out';
+import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
+import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { BadRequestError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
-import { ModelRegistry, type ModelVersion } from '../../functions/registry/registry';
+import { ModelRegistry } from '../../functions/registry/registry';
 import {
   createBatchTable,
   createRegistryTable,
@@ -208,6 +206,37 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       submitJob(store, deps.models, { owner: 'alice', jobId: 'bad-job', submission: bad }),
     ).rejects.toBeInstanceOf(BadRequestError);
     expect(await store.getJob('bad-job')).toBeUndefined();
+  });
+
+  it('queues an API submission for fan-out under the job its idempotency key names, until it runs', async () => {
+    // Prepare
+    const submissionsQueueUrl = fauxqs.createQueue(`submissions-${queueCount}`).queueUrl;
+    const submissions = { store, models: deps.models, sqs, submissionsQueueUrl };
+    const input = { owner: 'erin', idempotencyKey: 'key-1', submission: submission(2) };
+    const queued = async () => {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: submissionsQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      return Messages.map((m) => JSON.parse(m.Body ?? '') as unknown);
+    };
+
+    // Act: a retried request is queued again while the job waits; once it runs, it is not.
+    const first = await submitForFanOut(submissions, input);
+    const retried = await submitForFanOut(submissions, input);
+    const whileQueued = await queued();
+    await enqueueWork({ store, sqs, workQueueUrl }, first.jobId);
+    const late = await submitForFanOut(submissions, input);
+
+    // Assess
+    expect(first).toMatchObject({ jobId: jobIdFor('erin', 'key-1'), status: 'QUEUED', total: 2 });
+    expect(retried).toEqual(first);
+    expect(whileQueued).toEqual([{ jobId: first.jobId }, { jobId: first.jobId }]);
+    expect(late).toMatchObject({ jobId: first.jobId, status: 'RUNNING' });
+    expect(await queued()).toEqual([]);
   });
 
   it('returns the stored job for a repeated submission with the same id', async () => {

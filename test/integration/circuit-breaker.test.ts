@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { CircuitSettings } from '../../contracts/settings';
 import { BackendFailedError, BackendUnavailableError } from '../../functions/edge/errors';
 import { CircuitBreaker } from '../../functions/inference/circuit-breaker';
 import { decodeInferenceRequest } from '../../functions/inference/codec';
 import { infer } from '../../functions/inference/service';
-import type { ModelVersion } from '../../functions/registry/registry';
 import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';

@@ -1,8 +1,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BadRequestError, ConflictError, NotFoundError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
-import { ModelRegistry, type ModelVersion } from '../../functions/registry/registry';
+import { ModelRegistry } from '../../functions/registry/registry';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { countsOf, jobIdFor, terminalStatus } from '../../functions/batch/batch-service';
 import {
   batchedRequest,
   chunkLimits,
@@ -8,6 +7,8 @@ import {
   splitOutputs,
   UnsplittableAnswerError,
 } from '../../functions/batch/chunking';
+import { jobIdFor } from '../../functions/batch/submission';
+import { countsOf, terminalStatus } from '../../functions/batch/worker';
 
 const item = (value: number, width = 16): StoredItem => ({
   id: `item-${value}`,

@@ -6,10 +6,10 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BackendError, BackendTimeoutError, BackendUnavailableError } from '../../functions/edge/errors';
 import type { Admission } from '../../functions/inference/circuit-breaker';
 import { type InferenceDependencies, infer } from '../../functions/inference/service';
-import type { ModelVersion } from '../../functions/registry/registry';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const sagemaker = mockClient(SageMakerRuntimeClient);

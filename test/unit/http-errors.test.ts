@@ -1,6 +1,8 @@
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { BadRequestError } from '../../functions/edge/errors';
 import { errorResponse } from '../../functions/edge/http';
+import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
 
 const throttled = () =>
   new ProvisionedThroughputExceededException({
@@ -27,5 +29,20 @@ describe('errorResponse', () => {
 
     expect(errorResponse(new Error('boom'), 'req-3', 'inference').statusCode).toBe(500);
     expect(errorResponse(named, 'req-4', 'inference').statusCode).toBe(500);
+  });
+
+  it('answers a request the protocol refuses with the same 400 as any bad request', () => {
+    for (const style of ['inference', 'control'] as const) {
+      const refused = errorResponse(new InvalidInferenceRequestError('input missing'), 'req-5', style);
+      const bad = errorResponse(new BadRequestError('input missing'), 'req-5', style);
+
+      expect(refused).toEqual(bad);
+      expect(refused.statusCode).toBe(400);
+    }
+    expect(JSON.parse(errorResponse(new InvalidInferenceRequestError('x'), 'req-6', 'control').body)).toEqual(
+      {
+        error: { code: 'BAD_REQUEST', message: 'x', requestId: 'req-6' },
+      },
+    );
   });
 });

@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import * as z from '../../../contracts/zod';
 import {
   IdempotencyKeySchema,
@@ -7,8 +6,10 @@ import {
   ListResultsQuerySchema,
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
-import { cancelJob, jobIdFor, listResults, readJob, submitJob } from '../../batch/batch-service';
 import { BatchStore } from '../../batch/batch-store';
+import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
+import { sqs } from '../../batch/sqs';
+import { submitForFanOut } from '../../batch/submission';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
 import { BadRequestError, NotFoundError } from '../../edge/errors';
@@ -16,7 +17,6 @@ import { header, json, parseJsonBody } from '../../edge/http';
 import type { Principal } from '../../edge/principal';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
-import { tracer } from '../../observability/tracer';
 
 const env = z
   .object({
@@ -25,10 +25,8 @@ const env = z
   })
   .parse(process.env);
 
-// Our queues live in the function's own region: the regional endpoint serves them (and the local
-// emulator, whose queue URLs do not name a reachable host).
-const sqs = tracer.captureAWSv3Client(new SQSClient({ useQueueUrlAsEndpoint: false }));
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
+const submissions = { store, models: modelCache, sqs, submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL };
 
 async function route({ event, requestId, principal }: ApiRequest) {
   const caller = callerOf(principal);
@@ -37,26 +35,17 @@ async function route({ event, requestId, principal }: ApiRequest) {
     case 'POST /v1/batch-jobs': {
       const submission = parseInput(SubmitBatchJobSchema, parseJsonBody(event), 'batch job');
       const key = header(event, 'idempotency-key');
-      const id = jobIdFor(
-        caller.sub,
-        key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, 'Idempotency-Key'),
-      );
-      const { job } = await submitJob(store, modelCache, { owner: caller.sub, jobId: id, submission });
-      // Sent again for a retried submission too: the first attempt may have stopped before sending,
-      // and fanning out twice is harmless.
-      if (job.status === 'QUEUED') {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: env.SUBMISSIONS_QUEUE_URL,
-            MessageBody: JSON.stringify({ jobId: id }),
-          }),
-        );
-      }
-      return json(202, job, requestId, { Location: `/v1/batch-jobs/${id}` });
+      const job = await submitForFanOut(submissions, {
+        owner: caller.sub,
+        idempotencyKey:
+          key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, 'Idempotency-Key'),
+        submission,
+      });
+      return json(202, job, requestId, { Location: `/v1/batch-jobs/${job.jobId}` });
     }
     case 'GET /v1/batch-jobs': {
       const query = parseInput(ListJobsQuerySchema, event.queryStringParameters ?? {}, 'query');
-      const page = await store.listJobs(caller.sub, query.limit, query.nextToken);
+      const page = await listJobs(store, caller, query.limit, query.nextToken);
       return json(
         200,
         { jobs: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) },

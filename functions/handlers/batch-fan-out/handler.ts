@@ -3,8 +3,10 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import * as z from '../../../contracts/zod';
 import { JobIdSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
-import { enqueueWork, submitJob } from '../../batch/batch-service';
-import { modelCache, sqs, store } from '../../batch/queue-runtime';
+import { enqueueWork } from '../../batch/fan-out';
+import { modelCache, store } from '../../batch/queue-runtime';
+import { sqs } from '../../batch/sqs';
+import { submitJob } from '../../batch/submission';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 

@@ -2,8 +2,8 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from '../../../contracts/zod';
 import { WorkMessageSchema } from '../../batch/api-schemas';
-import { processChunk } from '../../batch/batch-service';
 import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
+import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';

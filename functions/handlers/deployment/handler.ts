@@ -1,12 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { ModelVersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
 import { NotFoundError } from '../../edge/errors';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 import { tracer } from '../../observability/tracer';
-import { ModelRegistry, ModelVersionSchema } from '../../registry/registry';
+import { ModelRegistry } from '../../registry/registry';
 
 /**
  * Deploy-time work of the stack, as CloudFormation custom resources:

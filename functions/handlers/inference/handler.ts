@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { ModelSignature } from '../../../contracts/model-signature';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
-import { BackendError, BadRequestError } from '../../edge/errors';
+import { BackendError } from '../../edge/errors';
 import { json } from '../../edge/http';
 import { backendDependencies } from '../../inference/backend-runtime';
 import {
@@ -11,7 +11,6 @@ import {
   encodeInferenceResponse,
   UnreadableBackendAnswerError,
 } from '../../inference/codec';
-import { InvalidInferenceRequestError } from '../../inference/protocol';
 import { infer, modelMetadata, resolveTarget } from '../../inference/service';
 import { instrument } from '../../observability/instrument';
 
@@ -29,7 +28,7 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
   if (event.httpMethod === 'GET') {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
   }
-  const payload = decodeOrBadRequest(event, target.version);
+  const payload = decodeRequest(event, target.version);
   const answer = await infer(backends, target.version, payload);
   const response = readOrBackendError(() =>
     encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
@@ -42,18 +41,13 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
  * Gateway base64-encodes bodies whose Content-Type is a binary media type (lib/media-types.ts) and
  * passes any other body as text.
  */
-function decodeOrBadRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
+function decodeRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
   const raw = event.body ?? '';
   const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   const headers = Object.fromEntries(
     Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );
-  try {
-    return decodeInferenceRequest({ body, headers, receivedAsText: !event.isBase64Encoded }, signature);
-  } catch (error) {
-    if (error instanceof InvalidInferenceRequestError) throw new BadRequestError(error.message);
-    throw error;
-  }
+  return decodeInferenceRequest({ body, headers, receivedAsText: !event.isBase64Encoded }, signature);
 }
 
 function readOrBackendError<T>(read: () => T): T {

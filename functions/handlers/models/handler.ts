@@ -1,3 +1,4 @@
+import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
 import { apiEnvironment, modelCache, rateLimiter, registry } from '../../edge/api-runtime';
@@ -5,7 +6,6 @@ import { NotFoundError } from '../../edge/errors';
 import { json, parseJsonBody } from '../../edge/http';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
-import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../registry/registry';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,

@@ -1,5 +1,7 @@
+import type { Alias, ModelSummary, ModelVersion } from '../../../contracts/registry-schemas';
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../edge/errors';
+import type { Page } from '../../edge/page-token';
 import type {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -7,15 +9,7 @@ import type {
   VersionPatchSchema,
 } from '../../registry/api-schemas';
 import type { ModelCache } from '../../registry/model-cache';
-import {
-  type Alias,
-  type Model,
-  type ModelRegistry,
-  type ModelSummary,
-  type ModelVersion,
-  type Page,
-  versionNotFound,
-} from '../../registry/registry';
+import { type Model, type ModelRegistry, versionNotFound } from '../../registry/registry';
 
 export {
   ListModelsQuerySchema,

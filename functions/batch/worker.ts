@@ -1,140 +1,20 @@
-import { createHash, randomUUID } from 'node:crypto';
+/** The batch worker: one chunk of a job through inference, recorded and counted exactly once. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METRIC } from '../../contracts/metric-catalog';
-import { BackendError, BadRequestError, ConflictError, NotFoundError } from '../edge/errors';
-import type { Principal } from '../edge/principal';
-import {
-  type InferenceResponse,
-  InvalidInferenceRequestError,
-  parseInferenceRequest,
-  validateAgainstSignature,
-} from '../inference/protocol';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import { BackendError, BadRequestError, NotFoundError } from '../edge/errors';
+import type { InferenceResponse, InputTensor } from '../inference/protocol';
 import { isRetryable } from '../inference/sagemaker-backend';
-import { type InferenceDependencies, infer, resolveTarget } from '../inference/service';
+import { type InferenceDependencies, inferChecked } from '../inference/service';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
-import type { ModelVersion } from '../registry/registry';
-import {
-  type BatchJob,
-  type ItemResult,
-  type JobStatus,
-  type SubmitBatchJob,
-  TERMINAL_STATUSES,
-} from './api-schemas';
-import type { BatchStore, ChunkResult, Counts, Page } from './batch-store';
-import {
-  batchedRequest,
-  chunkLimits,
-  itemBytes,
-  MAX_CHUNK_BYTES,
-  planChunks,
-  type StoredItem,
-  splitOutputs,
-} from './chunking';
+import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
+import type { BatchStore, ChunkResult, Counts } from './batch-store';
+import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 
-/** Chunk writes in flight at once during a submission. */
-const WRITE_CONCURRENCY = 8;
-/** Work-message batches in flight at once during a fan-out. */
-const SEND_CONCURRENCY = 8;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** The job id of a submission: derived from an idempotency key, so a retry names the same job. */
-export function jobIdFor(owner: string, idempotencyKey?: string): string {
-  if (idempotencyKey === undefined) return randomUUID();
-  return createHash('sha256').update(`${owner}\n${idempotencyKey}`).digest('base64url').slice(0, 32);
-}
-
-/**
- * Checks a submission against the model's signature (the version or alias is resolved once, so
- * every item runs on the same version), stores its chunks and then the job. A job that exists
- * already is returned as it is: a retried submission gets the same job and writes nothing.
- */
-export async function submitJob(
-  store: BatchStore,
-  models: Pick<ModelCache, 'getModel'>,
-  input: { readonly owner: string; readonly jobId: string; readonly submission: SubmitBatchJob },
-  now: () => Date = () => new Date(),
-): Promise<{ job: BatchJob; created: boolean }> {
-  const existing = await store.getJob(input.jobId);
-  if (existing) return { job: existing, created: false };
-  const { submission } = input;
-  const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
-  const items = submission.items.map((item, index) => checkItem(version, item, index));
-  const chunks = planChunks(items, chunkLimits(version.maxBatchSize));
-  const pending = chunks.map(
-    (indices, chunk) => async () =>
-      store.putChunk(input.jobId, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
-  );
-  for (let i = 0; i < pending.length; i += WRITE_CONCURRENCY) {
-    await Promise.all(pending.slice(i, i + WRITE_CONCURRENCY).map((write) => write()));
-  }
-  return store.createJob({
-    jobId: input.jobId,
-    owner: input.owner,
-    model: version.name,
-    version: version.version,
-    total: items.length,
-    chunks: chunks.length,
-    createdAt: now().toISOString(),
-  });
-}
-
-/** One item as a v2 request of batch 1, checked against the version's signature. */
-function checkItem(version: ModelVersion, item: SubmitBatchJob['items'][number], index: number): StoredItem {
-  try {
-    const request = parseInferenceRequest({ inputs: item.inputs });
-    validateAgainstSignature(request, version, version.name);
-    if (version.maxBatchSize > 0 && request.inputs.some((input) => input.shape[0] !== 1)) {
-      throw new InvalidInferenceRequestError('each input must have batch dimension 1 (one item, one row)');
-    }
-    const stored: StoredItem = { ...(item.id === undefined ? {} : { id: item.id }), inputs: request.inputs };
-    if (itemBytes(stored) > MAX_CHUNK_BYTES) {
-      throw new InvalidInferenceRequestError(`the item is larger than ${MAX_CHUNK_BYTES} bytes`);
-    }
-    return stored;
-  } catch (error) {
-    if (error instanceof InvalidInferenceRequestError) {
-      throw new BadRequestError(`item ${index}${item.id ? ` (${item.id})` : ''}: ${error.message}`);
-    }
-    throw error;
-  }
-}
-
-/**
- * Sends one work message per chunk and marks the job RUNNING. Safe to repeat: a duplicate work
- * message finds its chunk's result already recorded and counted.
- */
-export async function enqueueWork(
-  deps: { readonly store: BatchStore; readonly sqs: SQSClient; readonly workQueueUrl: string },
-  jobId: string,
-): Promise<void> {
-  const job = await deps.store.getJob(jobId);
-  if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
-  if (TERMINAL_STATUSES.includes(job.status)) return;
-  const sendBatch = async (first: number) => {
-    const entries = Array.from({ length: Math.min(10, job.chunks - first) }, (_, i) => ({
-      Id: String(first + i),
-      MessageBody: JSON.stringify({ jobId, chunk: first + i }),
-    }));
-    const { Failed = [] } = await deps.sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: deps.workQueueUrl, Entries: entries }),
-    );
-    if (Failed.length > 0) {
-      throw new Error(
-        `${Failed.length} work messages of job ${jobId} were not sent: ${Failed[0]?.Message ?? ''}`,
-      );
-    }
-  };
-  // SendMessageBatch takes 10 messages; a few batches in flight keep a large job's fan-out short.
-  const firsts = Array.from({ length: Math.ceil(job.chunks / 10) }, (_, i) => i * 10);
-  for (let i = 0; i < firsts.length; i += SEND_CONCURRENCY) {
-    await Promise.all(firsts.slice(i, i + SEND_CONCURRENCY).map(sendBatch));
-  }
-  await deps.store.markRunning(jobId);
-}
 
 export interface WorkerDependencies {
   readonly store: BatchStore;
@@ -262,7 +142,7 @@ async function runChunk(
   const results: ItemResult[] = [];
   for (const [i, item] of items.entries()) {
     try {
-      const outputs = await inferOne(deps, version, { inputs: [...item.inputs] });
+      const outputs = await inferOne(deps, version, { inputs: item.inputs });
       results.push({ index: first + i, ...idOf(item), outputs });
     } catch (error) {
       if (isRequestError(error)) {
@@ -286,12 +166,14 @@ async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<Model
   return version;
 }
 
-async function inferOne(deps: WorkerDependencies, version: ModelVersion, body: object) {
-  const json = JSON.stringify(body);
-  const request = parseInferenceRequest(JSON.parse(json));
-  const answer = await infer(deps.inference, version, {
-    request,
-    body: encoder.encode(json),
+/** One request on the job's version, sent as it is: its items were checked at submission. */
+async function inferOne(
+  deps: WorkerDependencies,
+  version: ModelVersion,
+  request: { readonly inputs: readonly InputTensor[] },
+) {
+  const answer = await inferChecked(deps.inference, version, {
+    body: encoder.encode(JSON.stringify(request)),
     contentType: 'application/json',
   });
   let parsed: InferenceResponse;
@@ -305,11 +187,7 @@ async function inferOne(deps: WorkerDependencies, version: ModelVersion, body: o
 
 /** A failure of the request rather than of the backend: retrying the same input would fail again. */
 function isRequestError(error: unknown): boolean {
-  return (
-    error instanceof BadRequestError ||
-    error instanceof InvalidInferenceRequestError ||
-    (error instanceof BackendError && !isRetryable(error))
-  );
+  return error instanceof BadRequestError || (error instanceof BackendError && !isRetryable(error));
 }
 
 function reasonOf(error: unknown, delivery: Delivery): string {
@@ -338,33 +216,4 @@ export function terminalStatus(counts: Counts): JobStatus {
   if (counts.failed === 0) return 'SUCCEEDED';
   if (counts.succeeded === 0) return 'FAILED';
   return 'COMPLETED_WITH_ERRORS';
-}
-
-/** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
-export async function readJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
-  const job = await store.getJob(jobId);
-  if (!job || (job.owner !== principal.sub && !principal.scopes.includes('admin'))) {
-    throw new NotFoundError(`batch job '${jobId}' is not found`);
-  }
-  return job;
-}
-
-/** Stops a job's unstarted chunks (they end cancelled); a finished job cannot be cancelled. */
-export async function cancelJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
-  const job = await readJob(store, principal, jobId);
-  if (!(await store.requestCancel(jobId))) {
-    throw new ConflictError(`batch job '${jobId}' is ${job.status} and can no longer be cancelled`);
-  }
-  return (await store.getJob(jobId)) ?? job;
-}
-
-export async function listResults(
-  store: BatchStore,
-  principal: Principal,
-  jobId: string,
-  limit: number,
-  nextToken?: string,
-): Promise<Page<ItemResult>> {
-  await readJob(store, principal, jobId);
-  return store.listResults(jobId, limit, nextToken);
 }

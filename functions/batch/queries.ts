@@ -1,0 +1,46 @@
+/** What a principal may read of batch jobs, and cancelling one. */
+import { ConflictError, NotFoundError } from '../edge/errors';
+import type { Page } from '../edge/page-token';
+import type { Principal } from '../edge/principal';
+import type { BatchJob, ItemResult } from './api-schemas';
+import type { BatchStore } from './batch-store';
+
+/** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
+export async function readJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
+  const job = await store.getJob(jobId);
+  if (!job || (job.owner !== principal.sub && !principal.scopes.includes('admin'))) {
+    throw new NotFoundError(`batch job '${jobId}' is not found`);
+  }
+  return job;
+}
+
+/** The principal's own jobs, newest first. */
+export async function listJobs(
+  store: BatchStore,
+  principal: Principal,
+  limit: number,
+  nextToken?: string,
+): Promise<Page<BatchJob>> {
+  return store.listJobs(principal.sub, limit, nextToken);
+}
+
+/** A visible job's finished items, in item order. */
+export async function listResults(
+  store: BatchStore,
+  principal: Principal,
+  jobId: string,
+  limit: number,
+  nextToken?: string,
+): Promise<Page<ItemResult>> {
+  await readJob(store, principal, jobId);
+  return store.listResults(jobId, limit, nextToken);
+}
+
+/** Stops a job's unstarted chunks (they end cancelled); a finished job cannot be cancelled. */
+export async function cancelJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
+  const job = await readJob(store, principal, jobId);
+  if (!(await store.requestCancel(jobId))) {
+    throw new ConflictError(`batch job '${jobId}' is ${job.status} and can no longer be cancelled`);
+  }
+  return (await store.getJob(jobId)) ?? job;
+}
