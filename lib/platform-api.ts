@@ -24,6 +24,7 @@ import {
 import { BINARY_MEDIA_TYPES } from '../contracts/media-types';
 import { SERVICE_NAMES } from '../contracts/metric-catalog';
 import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from '../contracts/routes';
+import { pascalCase } from './pascal-case';
 import { PlatformFunction } from './platform-function';
 
 /** API Gateway's default integration timeout: no API function needs to run longer. */
@@ -189,14 +190,6 @@ export class PlatformApi extends Construct {
         'Bearer JWTs are verified by the Lambda authorizer (HS256 or any OIDC issuer), not a Cognito user pool.',
     });
   }
-}
-
-function pascalCase(name: string): string {
-  return name
-    .toLowerCase()
-    .split(/[_-]/)
-    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
-    .join('');
 }
 
 /** One JSON line per request, with what is needed to trace a failure to its authorizer or integration. */
