@@ -1,5 +1,5 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import * as z from '../../../contracts/zod';
+import { FUNCTIONS } from '../../../contracts/functions';
 import {
   IdempotencyKeySchema,
   JobPathSchema,
@@ -18,12 +18,7 @@ import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
 import { tracer } from '../../observability/tracer';
 
-const env = z
-  .object({
-    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
-    SUBMISSIONS_QUEUE_URL: z.string().check(z.minLength(1)),
-  })
-  .parse(process.env);
+const env = FUNCTIONS.batch.environment.parse(process.env);
 
 // Our queues live in the function's own region: the regional endpoint serves them (and the local
 // emulator, whose queue URLs do not name a reachable host).
