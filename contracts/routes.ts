@@ -2,6 +2,7 @@
  * The HTTP surface of the platform: one table that both the CDK stack and the local API Gateway
  * emulator read, so a route exists in both places or in neither.
  */
+import type { ApiFunctionName, FUNCTIONS } from './functions';
 
 /** OAuth-style scopes a token may carry; each protected route needs exactly one. */
 export const SCOPES = [
@@ -14,32 +15,24 @@ export const SCOPES = [
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** The Lambda functions behind the API, keyed by the name used for their entry and construct ids. */
-export const API_FUNCTIONS = {
-  health: {
-    entry: 'functions/handlers/health/handler.ts',
-    description: 'Liveness, readiness, version and the OpenAPI document',
-  },
-  inference: {
-    entry: 'functions/handlers/inference/handler.ts',
-    description: 'Open Inference Protocol: model metadata, readiness and inference',
-  },
-  models: {
-    entry: 'functions/handlers/models/handler.ts',
-    description: 'Model registry: versions, signatures, backends and aliases',
-  },
-  batch: {
-    entry: 'functions/handlers/batch-api/handler.ts',
-    description: 'Batch inference jobs: submit, list, read, results and cancel',
-  },
-} as const;
-export type ApiFunctionName = keyof typeof API_FUNCTIONS;
+export type { ApiFunctionName };
 
-/** The REQUEST authorizer that every route with a scope goes through. */
+/**
+ * @deprecated The bench's view of the catalogue (functions.ts) until it reads `FUNCTIONS`. Written
+ * out, and checked against the catalogue by type, because the authorizer bundles this module and
+ * must not bundle the catalogue's schemas.
+ */
+export const API_FUNCTIONS = {
+  health: { entry: 'functions/handlers/health/handler.ts' },
+  inference: { entry: 'functions/handlers/inference/handler.ts' },
+  models: { entry: 'functions/handlers/models/handler.ts' },
+  batch: { entry: 'functions/handlers/batch-api/handler.ts' },
+} as const satisfies { [K in ApiFunctionName]: Pick<(typeof FUNCTIONS)[K], 'entry'> };
+
+/** @deprecated As `API_FUNCTIONS`: `FUNCTIONS.authorizer`. */
 export const AUTHORIZER_FUNCTION = {
   entry: 'functions/handlers/authorizer/handler.ts',
-  description: 'Verifies bearer JWTs and returns an IAM policy for the scopes they carry',
-} as const;
+} as const satisfies Pick<(typeof FUNCTIONS)['authorizer'], 'entry'>;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -47,6 +40,7 @@ export interface Route {
   readonly method: HttpMethod;
   /** API Gateway resource path, with `{name}` path parameters. */
   readonly path: string;
+  /** The catalogue's function (functions.ts) behind the route. */
   readonly function: ApiFunctionName;
   /** Scope the caller's token must hold; routes without one are public (no authorizer). */
   readonly scope?: Scope;

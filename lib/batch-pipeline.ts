@@ -1,11 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
-import { SERVICE_NAMES } from '../contracts/metric-catalog';
-import type { CircuitSettings } from '../contracts/settings';
+import * as ENV from '../contracts/environment-variables';
+import { FUNCTIONS } from '../contracts/functions';
 import type { BatchTable } from './batch-table';
+import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
 import { PlatformFunction } from './platform-function';
 import type { RegistryTable } from './registry-table';
@@ -16,28 +16,18 @@ const VISIBILITY_TIMEOUT_FACTOR = 6;
 /** The most messages a standard queue hands to one invocation without a batching window. */
 const MAX_UNWINDOWED_BATCH_SIZE = 10;
 
-export const BATCH_FUNCTIONS = {
-  fanOut: {
-    entry: 'functions/handlers/batch-fan-out/handler.ts',
-    description: 'Batch inference: validates submitted jobs and splits them into chunks on the work queue',
-  },
-  worker: {
-    entry: 'functions/handlers/batch-worker/handler.ts',
-    description: 'Batch inference: runs the items of each chunk against the model endpoint',
-  },
-} as const;
+/** @deprecated The bench's names for `FUNCTIONS.batchFanOut` and `FUNCTIONS.batchWorker`, until it reads the catalogue. */
+export const BATCH_FUNCTIONS = { fanOut: FUNCTIONS.batchFanOut, worker: FUNCTIONS.batchWorker };
 
 export interface BatchPipelineProps {
   /** Jobs, chunks and results. */
   readonly table: BatchTable;
   /** The model registry, read to resolve a job's model, version and backends. */
   readonly registry: RegistryTable;
-  /** The circuit breakers' table, shared with the inference function. */
-  readonly circuits: ITable;
-  /** Settings of those circuit breakers (`CIRCUIT_SETTINGS`). */
-  readonly circuitSettings: CircuitSettings;
+  /** The circuit breakers' table and settings, shared with the inference function. */
+  readonly circuits: Pick<CircuitTable, 'bindCircuits'>;
   /** The endpoint the worker invokes (`TritonEndpoint`). */
-  readonly endpoint: Pick<TritonEndpoint, 'grantInvoke'>;
+  readonly endpoint: Pick<TritonEndpoint, 'bindInvoker'>;
   /** Receives of a submission or a chunk before it moves to its dead-letter queue. */
   readonly maxReceiveCount: number;
   /** Most worker invocations at once (the work queue event source's maximum concurrency, 2-1000). */
@@ -60,7 +50,7 @@ export interface BatchPipelineProps {
    */
   readonly fanOutTimeout?: Duration;
   /**
-   * Folder the function entries in `BATCH_FUNCTIONS` are relative to.
+   * Folder the catalogue's function entries are relative to.
    * @default - the repository root
    */
   readonly projectRoot?: string;
@@ -98,30 +88,26 @@ export class BatchPipeline extends Construct {
       visibilityTimeout: Duration.seconds(fanOutTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
+      urlVariable: ENV.SUBMISSIONS_QUEUE_URL,
     });
     this.work = new MonitoredQueue(this, 'Work', {
       description: 'Batch chunks',
       visibilityTimeout: Duration.seconds(props.workerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
+      urlVariable: ENV.WORK_QUEUE_URL,
     });
     this.alarms = [this.submissions, this.work].flatMap((q) => q.alarms);
 
     // Fan-out: one submission becomes a job record, its chunks and one work message per chunk.
     this.fanOutFunction = new PlatformFunction(this, 'FanOutFunction', {
-      ...BATCH_FUNCTIONS.fanOut,
-      serviceName: SERVICE_NAMES.batchFanOut,
+      spec: FUNCTIONS.batchFanOut,
       projectRoot: props.projectRoot,
       timeout: fanOutTimeout,
-      environment: {
-        BATCH_TABLE_NAME: table.table.tableName,
-        REGISTRY_TABLE_NAME: registry.table.tableName,
-        WORK_QUEUE_URL: this.work.queue.queueUrl,
-      },
     });
-    table.grantItemReadWrites(this.fanOutFunction);
-    registry.grantModelReads(this.fanOutFunction);
-    this.work.queue.grantSendMessages(this.fanOutFunction);
+    table.bindItemReadWrites(this.fanOutFunction);
+    registry.bindModelReads(this.fanOutFunction);
+    this.work.bindSender(this.fanOutFunction);
     this.fanOutFunction.addEventSource(
       new SqsEventSource(this.submissions.queue, {
         // Fan-out is cheap per submission: take as many as one invocation can without a window.
@@ -132,25 +118,20 @@ export class BatchPipeline extends Construct {
 
     // Worker: the event source's maximum concurrency is what bounds batch load on the endpoints.
     this.workerFunction = new PlatformFunction(this, 'WorkerFunction', {
-      ...BATCH_FUNCTIONS.worker,
-      serviceName: SERVICE_NAMES.batchWorker,
+      spec: FUNCTIONS.batchWorker,
       projectRoot: props.projectRoot,
       timeout: props.workerTimeout,
       environment: {
-        BATCH_TABLE_NAME: table.table.tableName,
-        REGISTRY_TABLE_NAME: registry.table.tableName,
-        CIRCUIT_TABLE_NAME: circuits.tableName,
-        CIRCUIT_SETTINGS: JSON.stringify(props.circuitSettings),
         // Tells the worker a chunk's last receive, after which SQS dead-letters it, from a retry.
-        WORK_MAX_RECEIVE_COUNT: String(maxReceiveCount),
-        BACKEND_TIMEOUT_MS: String(backendTimeout.toMilliseconds()),
+        [ENV.WORK_MAX_RECEIVE_COUNT]: String(maxReceiveCount),
+        [ENV.BACKEND_TIMEOUT_MS]: String(backendTimeout.toMilliseconds()),
       },
     });
-    table.grantItemReadWrites(this.workerFunction);
-    registry.grantModelReads(this.workerFunction);
-    // The same circuit access as the inference function: cached reads, writes on failures and probes.
-    circuits.grant(this.workerFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
-    endpoint.grantInvoke(this.workerFunction);
+    table.bindItemReadWrites(this.workerFunction);
+    registry.bindModelReads(this.workerFunction);
+    // The same circuits as the inference function's.
+    circuits.bindCircuits(this.workerFunction);
+    endpoint.bindInvoker(this.workerFunction);
     this.workerFunction.addEventSource(
       new SqsEventSource(this.work.queue, {
         batchSize: props.workerBatchSize,

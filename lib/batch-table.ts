@@ -1,6 +1,8 @@
 import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import * as ENV from '../contracts/environment-variables';
 import { BATCH_KEYS } from '../contracts/table-keys';
 import { createKeyedTable } from './keyed-table';
 
@@ -45,25 +47,35 @@ export class BatchTable extends Construct {
   }
 
   /**
-   * What the pipeline needs: read and write jobs, chunks and results by key. Unlike
-   * `grantReadWriteData`, it grants nothing on the `byOwner` index, which only the API lists.
+   * Tells `fn` the table and lets it do what the pipeline needs: read and write jobs, chunks and
+   * results by key. Unlike `grantReadWriteData`, it grants nothing on the `byOwner` index, which
+   * only the API lists.
    */
-  public grantItemReadWrites(grantee: IGrantable): Grant {
+  public bindItemReadWrites(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    return this.grantItemReadWrites(fn);
+  }
+
+  /**
+   * Tells `fn` the table and lets it do what the batch API needs: read and write jobs, including
+   * listing a principal's jobs on `byOwner`.
+   */
+  public bindJobReadWrites(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    return this.grantItemReadWrites(fn).combine(
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: ['dynamodb:Query'],
+        resourceArns: [`${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
+      }),
+    );
+  }
+
+  private grantItemReadWrites(grantee: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee,
       actions: ITEM_READ_WRITE_ACTIONS,
       resourceArns: [this.table.tableArn],
     });
-  }
-
-  /** What the batch API needs: read and write jobs, including listing a principal's jobs on `byOwner`. */
-  public grantJobReadWrites(grantee: IGrantable): Grant {
-    return this.grantItemReadWrites(grantee).combine(
-      Grant.addToPrincipal({
-        grantee,
-        actions: ['dynamodb:Query'],
-        resourceArns: [`${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
-      }),
-    );
   }
 }

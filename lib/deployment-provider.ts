@@ -4,6 +4,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { FUNCTIONS } from '../contracts/functions';
 import { PlatformFunction } from './platform-function';
 
 export interface DeploymentProviderProps {
@@ -15,8 +16,8 @@ export interface DeploymentProviderProps {
 }
 
 /**
- * The one function behind the stack's custom resources (`functions/handlers/deployment/handler.ts`), wrapped
- * in CDK's provider framework, which answers CloudFormation and retries on our behalf.
+ * The one function behind the stack's custom resources (`FUNCTIONS.deployment`), wrapped in CDK's
+ * provider framework, which answers CloudFormation and retries on our behalf.
  */
 export class DeploymentProvider extends Construct {
   public readonly function: PlatformFunction;
@@ -25,9 +26,8 @@ export class DeploymentProvider extends Construct {
   constructor(scope: Construct, id: string, props: DeploymentProviderProps = {}) {
     super(scope, id);
     this.function = new PlatformFunction(this, 'Function', {
-      entry: 'functions/handlers/deployment/handler.ts',
+      spec: FUNCTIONS.deployment,
       projectRoot: props.projectRoot,
-      description: 'Copies model archives to the model store and seeds the registry at deploy time',
       timeout: Duration.minutes(5),
     });
 

@@ -6,11 +6,12 @@ import {
   ParamsAndSecretsVersions,
 } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
+import * as ENV from '../contracts/environment-variables';
 import { ApiFirewall } from './api-firewall';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
 import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
-import { CounterTable } from './counter-table';
+import { CircuitTable, RateLimitTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
 import { ModelStore } from './model-store';
@@ -49,8 +50,8 @@ export interface InferencePlatformStackProps extends StackProps {
 export class InferencePlatformStack extends Stack {
   public readonly api: PlatformApi;
   public readonly registry: RegistryTable;
-  public readonly rateLimits: CounterTable;
-  public readonly circuits: CounterTable;
+  public readonly rateLimits: RateLimitTable;
+  public readonly circuits: CircuitTable;
   public readonly endpoint: TritonEndpoint;
   public readonly modelStore: ModelStore;
   public readonly batchTable: BatchTable;
@@ -72,8 +73,8 @@ export class InferencePlatformStack extends Stack {
     super(scope, id, { ...props, env: { ...props.env, region: config.region } });
 
     this.registry = new RegistryTable(this, 'Registry');
-    this.rateLimits = new CounterTable(this, 'RateLimits', { logicalId: 'RateLimitTable' });
-    this.circuits = new CounterTable(this, 'Circuits', { logicalId: 'CircuitTable' });
+    this.rateLimits = new RateLimitTable(this, 'RateLimits', { tiers: config.rateLimitTiers });
+    this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
     this.batchTable = new BatchTable(this, 'BatchJobs');
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
@@ -133,8 +134,7 @@ export class InferencePlatformStack extends Stack {
     this.batch = new BatchPipeline(this, 'Batch', {
       table: this.batchTable,
       registry: this.registry,
-      circuits: this.circuits.table,
-      circuitSettings: circuitSettingsOf(config),
+      circuits: this.circuits,
       endpoint: this.endpoint,
       maxReceiveCount: config.batchMaxReceiveCount,
       workerConcurrency: config.batchWorkerConcurrency,
@@ -143,46 +143,31 @@ export class InferencePlatformStack extends Stack {
       oldestMessageAgeThreshold: Duration.seconds(config.batchOldestMessageAgeAlarmSeconds),
     });
 
-    // Each wiring sets the variable a handler reads and grants exactly what that handler does with it.
+    // Each binding sets the variable a handler reads and grants exactly what that handler does with it.
     const { health, inference, models, batch: batchApi } = this.api.functions;
     const authorizer = this.api.authorizerFunction;
-    const allowedOrigins = config.allowedOrigins.join(',');
 
-    health.addEnvironment('PLATFORM_VERSION', props.platformVersion ?? 'unknown');
-    health.addEnvironment('ALLOWED_ORIGINS', allowedOrigins);
+    health.addEnvironment(ENV.PLATFORM_VERSION, props.platformVersion ?? 'unknown');
 
-    // Functions behind the authorizer: registry reads, the per-principal rate limit and CORS.
-    for (const fn of [inference, models, batchApi]) {
-      fn.addEnvironment('REGISTRY_TABLE_NAME', this.registry.table.tableName);
-      fn.addEnvironment('RATE_LIMIT_TABLE_NAME', this.rateLimits.table.tableName);
-      fn.addEnvironment('RATE_LIMIT_TIERS', JSON.stringify(config.rateLimitTiers));
-      fn.addEnvironment('ALLOWED_ORIGINS', allowedOrigins);
-      // The limiter makes one conditional UpdateItem per request and nothing else.
-      this.rateLimits.table.grant(fn, 'dynamodb:UpdateItem');
-    }
-    this.registry.grantModelReads(inference);
-    this.endpoint.grantInvoke(inference);
-    inference.addEnvironment('CIRCUIT_TABLE_NAME', this.circuits.table.tableName);
-    inference.addEnvironment('CIRCUIT_SETTINGS', JSON.stringify(circuitSettingsOf(config)));
-    // Reads through a one-second cache; writes only on failures and on the probe's outcome.
-    this.circuits.table.grant(inference, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
-    this.registry.grantRegistryWrites(models);
+    // Functions behind the authorizer apply the per-principal rate limit.
+    for (const fn of [inference, models, batchApi]) this.rateLimits.bindLimiter(fn);
+    this.registry.bindModelReads(inference);
+    this.endpoint.bindInvoker(inference);
+    this.circuits.bindCircuits(inference);
+    this.registry.bindRegistryWrites(models);
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
-    this.registry.grantModelReads(batchApi);
-    batchApi.addEnvironment('BATCH_TABLE_NAME', this.batchTable.table.tableName);
-    this.batchTable.grantJobReadWrites(batchApi);
-    batchApi.addEnvironment('SUBMISSIONS_QUEUE_URL', this.batch.submissions.queue.queueUrl);
-    this.batch.submissions.queue.grantSendMessages(batchApi);
+    this.registry.bindModelReads(batchApi);
+    this.batchTable.bindJobReadWrites(batchApi);
+    this.batch.submissions.bindSender(batchApi);
 
     if (config.jwksUrl) {
-      authorizer.addEnvironment('JWKS_URL', config.jwksUrl);
+      authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);
     } else {
       this.signingSecret = new JwtSigningSecret(this, 'JwtSigningKey');
-      authorizer.addEnvironment('JWT_SECRET_ARN', this.signingSecret.secret.secretArn);
-      this.signingSecret.secret.grantRead(authorizer);
+      this.signingSecret.bindReader(authorizer);
     }
-    if (config.jwtIssuer) authorizer.addEnvironment('JWT_ISSUER', config.jwtIssuer);
-    if (config.jwtAudience) authorizer.addEnvironment('JWT_AUDIENCE', config.jwtAudience);
+    if (config.jwtIssuer) authorizer.addEnvironment(ENV.JWT_ISSUER, config.jwtIssuer);
+    if (config.jwtAudience) authorizer.addEnvironment(ENV.JWT_AUDIENCE, config.jwtAudience);
 
     // Operations: every platform function, the API stage, the endpoint and the batch queues.
     const functions = [

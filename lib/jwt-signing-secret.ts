@@ -1,6 +1,9 @@
 import { Validations } from 'aws-cdk-lib';
+import type { Grant } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { type CfnSecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import * as ENV from '../contracts/environment-variables';
 
 export interface JwtSigningSecretProps {
   /**
@@ -31,5 +34,11 @@ export class JwtSigningSecret extends Construct {
       reason:
         'Rotating the signing key invalidates every issued token at once; it is rotated deliberately, not on a schedule.',
     });
+  }
+
+  /** Tells `fn` the secret and lets it read the key (the authorizer, through the secrets extension). */
+  public bindReader(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.JWT_SECRET_ARN, this.secret.secretArn);
+    return this.secret.grantRead(fn);
   }
 }

@@ -1,5 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { Grant } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -19,6 +21,8 @@ export interface MonitoredQueueProps {
   readonly maxReceiveCount: number;
   /** Age of the oldest message on the queue above which its alarm fires. */
   readonly oldestMessageAgeThreshold: Duration;
+  /** The environment variable in which senders find the queue's URL (`bindSender`). */
+  readonly urlVariable: string;
   /**
    * What the queue carries, used in the alarm descriptions.
    * @default - the construct id
@@ -44,6 +48,8 @@ export class MonitoredQueue extends Construct {
   /** Fires when the queue's oldest message is older than the threshold. */
   public readonly oldestMessageAlarm: Alarm;
 
+  private readonly urlVariable: string;
+
   /** Both alarms, for adding actions. */
   public get alarms(): readonly Alarm[] {
     return [this.deadLetterAlarm, this.oldestMessageAlarm];
@@ -59,6 +65,7 @@ export class MonitoredQueue extends Construct {
       throw new Error(`maxReceiveCount must be an integer from 1 to 1000, got ${props.maxReceiveCount}`);
     }
     const description = props.description ?? id;
+    this.urlVariable = props.urlVariable;
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -92,5 +99,11 @@ export class MonitoredQueue extends Construct {
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+  }
+
+  /** Tells `fn` the queue's URL and lets it send messages there. */
+  public bindSender(fn: LambdaFunction): Grant {
+    fn.addEnvironment(this.urlVariable, this.queue.queueUrl);
+    return this.queue.grantSendMessages(fn);
   }
 }

@@ -28,6 +28,7 @@ import {
   SERVICE_NAMES,
   type ServiceName,
 } from '../contracts/metric-catalog';
+import { pascalCase } from './pascal-case';
 import type { PlatformFunction } from './platform-function';
 
 /** Every alarm looks at five-minute windows: long enough to ride out a single slow request. */
@@ -321,11 +322,4 @@ export class PlatformAlarms extends Construct {
       a.addOkAction(action);
     }
   }
-}
-
-function pascalCase(name: string): string {
-  return name
-    .split(/[_-]/)
-    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
-    .join('');
 }

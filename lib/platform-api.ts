@@ -16,14 +16,16 @@ import type { ParamsAndSecretsLayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from '../contracts/cors';
+import * as ENV from '../contracts/environment-variables';
+import { API_FUNCTION_NAMES, type ApiFunctionName, FUNCTIONS } from '../contracts/functions';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   gatewayResponseTemplate,
 } from '../contracts/gateway-responses';
 import { BINARY_MEDIA_TYPES } from '../contracts/media-types';
-import { SERVICE_NAMES } from '../contracts/metric-catalog';
-import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION, ROUTES } from '../contracts/routes';
+import { ROUTES } from '../contracts/routes';
+import { pascalCase } from './pascal-case';
 import { PlatformFunction } from './platform-function';
 
 /** API Gateway's default integration timeout: no API function needs to run longer. */
@@ -44,7 +46,7 @@ export interface PlatformApiProps {
    */
   readonly stageName?: string;
   /**
-   * Folder the entries in `API_FUNCTIONS` and `AUTHORIZER_FUNCTION` are relative to.
+   * Folder the catalogue's function entries are relative to.
    * @default - the repository root
    */
   readonly projectRoot?: string;
@@ -58,12 +60,13 @@ export interface PlatformApiProps {
 /**
  * The public REST API: every route in `ROUTES` as a Lambda proxy method, the REQUEST authorizer on
  * routes that need a scope, JSON gateway responses, CORS preflight, binary media types for the
- * binary tensor extension, throttling, access logs and X-Ray tracing. Environment and permissions
- * of the functions are wired by the caller.
+ * binary tensor extension, throttling, access logs and X-Ray tracing. The API functions get the
+ * CORS origins, which they answer with as the gateway does; the rest of the functions' environment
+ * and permissions are wired by the caller.
  */
 export class PlatformApi extends Construct {
   public readonly restApi: RestApi;
-  /** One function per `API_FUNCTIONS` entry. */
+  /** One function per API function of the catalogue (`API_FUNCTION_NAMES`). */
   public readonly functions: Readonly<Record<ApiFunctionName, PlatformFunction>>;
   public readonly authorizerFunction: PlatformFunction;
   public readonly authorizer: RequestAuthorizer;
@@ -105,16 +108,13 @@ export class PlatformApi extends Construct {
 
     const functions = {} as Record<ApiFunctionName, PlatformFunction>;
     const integrations = {} as Record<ApiFunctionName, LambdaIntegration>;
-    for (const [name, spec] of Object.entries(API_FUNCTIONS) as [
-      ApiFunctionName,
-      (typeof API_FUNCTIONS)[ApiFunctionName],
-    ][]) {
-      functions[name] = new PlatformFunction(this, `${pascalCase(name)}Function`, {
-        entry: spec.entry,
-        serviceName: SERVICE_NAMES[name],
+    for (const name of API_FUNCTION_NAMES) {
+      const spec = FUNCTIONS[name];
+      functions[name] = new PlatformFunction(this, `${pascalCase(spec.name)}Function`, {
+        spec,
         projectRoot,
-        description: spec.description,
         timeout: INTEGRATION_TIMEOUT,
+        environment: { [ENV.ALLOWED_ORIGINS]: allowedOrigins.join(',') },
       });
       // allowTestInvoke off: console test calls are not worth a second resource policy statement per method.
       integrations[name] = new LambdaIntegration(functions[name], { allowTestInvoke: false });
@@ -122,10 +122,8 @@ export class PlatformApi extends Construct {
     this.functions = functions;
 
     this.authorizerFunction = new PlatformFunction(this, 'AuthorizerFunction', {
-      entry: AUTHORIZER_FUNCTION.entry,
-      serviceName: SERVICE_NAMES.authorizer,
+      spec: FUNCTIONS.authorizer,
       projectRoot,
-      description: AUTHORIZER_FUNCTION.description,
       paramsAndSecrets: props.authorizerParamsAndSecrets,
     });
     this.authorizer = new RequestAuthorizer(this, 'Authorizer', {
@@ -189,14 +187,6 @@ export class PlatformApi extends Construct {
         'Bearer JWTs are verified by the Lambda authorizer (HS256 or any OIDC issuer), not a Cognito user pool.',
     });
   }
-}
-
-function pascalCase(name: string): string {
-  return name
-    .toLowerCase()
-    .split(/[_-]/)
-    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
-    .join('');
 }
 
 /** One JSON line per request, with what is needed to trace a failure to its authorizer or integration. */

@@ -5,7 +5,9 @@ import { Architecture, type ParamsAndSecretsLayerVersion, Runtime, Tracing } fro
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE, type ServiceName } from '../contracts/metric-catalog';
+import * as ENV from '../contracts/environment-variables';
+import type { FunctionSpec } from '../contracts/functions';
+import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import { toNodejsBundlingOptions } from './bundling';
 import { PROJECT_ROOT } from './project-root';
 
@@ -19,28 +21,17 @@ export const PLATFORM_FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
   NODE_OPTIONS: '--enable-source-maps',
 };
 
-/** Service name of functions that emit no catalogued metrics (the deployment custom resource). */
-export const DEFAULT_SERVICE_NAME = 'inference-platform';
-
 export interface PlatformFunctionProps {
-  /** Handler file exporting `handler`; a relative path resolves against `projectRoot`. */
-  readonly entry: string;
   /**
-   * `POWERTOOLS_SERVICE_NAME`: the `service` key of the function's logs and the `service` dimension
-   * of its metrics, which the dashboard and alarms select on.
-   * @default DEFAULT_SERVICE_NAME
+   * The function in the catalogue: its entry (relative to `projectRoot`), description and service
+   * name, which the dashboard and alarms select on.
    */
-  readonly serviceName?: ServiceName;
+  readonly spec: FunctionSpec;
   /**
    * Folder holding `package.json` and `package-lock.json` for the bundle.
    * @default - the repository root
    */
   readonly projectRoot?: string;
-  /**
-   * What the function does, shown in the console.
-   * @default - no description
-   */
-  readonly description?: string;
   /**
    * Memory in MB (CPU scales with it).
    * @default 512
@@ -52,7 +43,8 @@ export interface PlatformFunctionProps {
    */
   readonly timeout?: Duration;
   /**
-   * Extra environment variables, merged over the platform's Powertools and Node settings.
+   * Variables the function reads that no resource sets when it binds itself (settings such as the
+   * worker's receive count), merged over the platform's Powertools and Node settings.
    * @default - only the platform's variables
    */
   readonly environment?: Record<string, string>;
@@ -79,6 +71,7 @@ export class PlatformFunction extends NodejsFunction {
   public readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    const { spec } = props;
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     // The log group and role are siblings because `this` does not exist before super() returns.
     const logGroup = new LogGroup(scope, `${id}LogGroup`, {
@@ -87,16 +80,16 @@ export class PlatformFunction extends NodejsFunction {
     // An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
     const role = new Role(scope, `${id}Role`, {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: props.description,
+      description: spec.description,
     });
     logGroup.grantWrite(role);
 
     super(scope, id, {
-      entry: path.resolve(projectRoot, props.entry),
+      entry: path.resolve(projectRoot, spec.entry),
       projectRoot,
       depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
       handler: 'handler',
-      description: props.description,
+      description: spec.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -106,13 +99,13 @@ export class PlatformFunction extends NodejsFunction {
       role,
       environment: {
         ...PLATFORM_FUNCTION_ENVIRONMENT,
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? DEFAULT_SERVICE_NAME,
+        [ENV.POWERTOOLS_SERVICE_NAME]: spec.serviceName,
         ...props.environment,
       },
       paramsAndSecrets: props.paramsAndSecrets,
       bundling: toNodejsBundlingOptions(),
     });
-    this.serviceName = props.serviceName ?? DEFAULT_SERVICE_NAME;
+    this.serviceName = spec.serviceName;
 
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -32,8 +32,7 @@ export class RegistrySeed extends Construct {
       status: 'ACTIVE',
       description: `served by the platform's Triton endpoint (${props.servingMode})`,
     }));
-    props.registry.grantRegistryWrites(props.provider.function);
-    props.provider.function.addEnvironment('REGISTRY_TABLE_NAME', props.registry.table.tableName);
+    props.registry.bindRegistryWrites(props.provider.function);
     const seed = new CustomResource(this, 'Resource', {
       serviceToken: props.provider.serviceToken,
       resourceType: 'Custom::RegistrySeed',

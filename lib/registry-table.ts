@@ -1,7 +1,9 @@
 import { Validations } from 'aws-cdk-lib';
 import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import * as ENV from '../contracts/environment-variables';
 import { REGISTRY_KEYS } from '../contracts/table-keys';
 import { createKeyedTable } from './keyed-table';
 
@@ -39,22 +41,27 @@ export class RegistryTable extends Construct {
   }
 
   /**
-   * What the data plane needs: one Query of a model's partition. Unlike `grantReadData`, it grants
-   * nothing on the index, which only the control plane lists.
+   * Tells `fn` the table and lets it do what the data plane needs: one Query of a model's partition.
+   * Unlike `grantReadData`, it grants nothing on the index, which only the control plane lists.
    */
-  public grantModelReads(grantee: IGrantable): Grant {
+  public bindModelReads(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.REGISTRY_TABLE_NAME, this.table.tableName);
     return Grant.addToPrincipal({
-      grantee,
+      grantee: fn,
       actions: ['dynamodb:Query'],
       resourceArns: [this.table.tableArn],
     });
   }
 
-  /** What the control plane needs: read and write the registry, including listing models on the index. */
-  public grantRegistryWrites(grantee: IGrantable): Grant {
-    const grant = this.table.grantReadWriteData(grantee);
-    if (!Construct.isConstruct(grantee.grantPrincipal)) return grant;
-    Validations.of(grantee.grantPrincipal).acknowledge({
+  /**
+   * Tells `fn` the table and lets it do what the control plane needs: read and write the registry,
+   * including listing models on the index.
+   */
+  public bindRegistryWrites(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.REGISTRY_TABLE_NAME, this.table.tableName);
+    const grant = this.table.grantReadWriteData(fn);
+    if (!Construct.isConstruct(fn.grantPrincipal)) return grant;
+    Validations.of(fn.grantPrincipal).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.logicalId}.Arn>/index/*]`,
       reason: 'The registry has one index (models), which the registry API queries to list models.',
     });

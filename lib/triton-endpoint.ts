@@ -206,10 +206,13 @@ export class TritonEndpoint extends Construct {
     );
   }
 
-  /** Lets `grantee` call InvokeEndpoint on this endpoint and nothing else. */
-  public grantInvoke(grantee: IGrantable): Grant {
+  /**
+   * Lets `fn` call InvokeEndpoint on this endpoint and nothing else. Nothing to tell it: the
+   * registry names the endpoint of each model version.
+   */
+  public bindInvoker(fn: IGrantable): Grant {
     return Grant.addToPrincipal({
-      grantee,
+      grantee: fn,
       actions: ['sagemaker:InvokeEndpoint'],
       resourceArns: [this.endpointArn],
     });

@@ -11,9 +11,10 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import * as ENV from '../contracts/environment-variables';
+import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
+import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import type { ModelVersion } from '../contracts/registry-schemas';
-import { API_FUNCTIONS, type ApiFunctionName, AUTHORIZER_FUNCTION } from '../contracts/routes';
 import { ModelRegistry } from '../functions/registry/registry';
 import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
 import { servedModels, tritonBackend } from '../lib/served-models';
@@ -39,10 +40,10 @@ const CIRCUIT_TABLE = 'inference-platform-circuits';
 const BATCH_TABLE = 'inference-platform-batch';
 /** The table names the local functions find in their environment, for tools that run a handler beside them. */
 export const LOCAL_TABLE_ENVIRONMENT = {
-  REGISTRY_TABLE_NAME: REGISTRY_TABLE,
-  RATE_LIMIT_TABLE_NAME: RATE_LIMIT_TABLE,
-  CIRCUIT_TABLE_NAME: CIRCUIT_TABLE,
-  BATCH_TABLE_NAME: BATCH_TABLE,
+  [ENV.REGISTRY_TABLE_NAME]: REGISTRY_TABLE,
+  [ENV.RATE_LIMIT_TABLE_NAME]: RATE_LIMIT_TABLE,
+  [ENV.CIRCUIT_TABLE_NAME]: CIRCUIT_TABLE,
+  [ENV.BATCH_TABLE_NAME]: BATCH_TABLE,
 } as const;
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
@@ -150,7 +151,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       // Lambda always sets one; the secrets extension checks it.
-      AWS_SESSION_TOKEN: 'local',
+      [ENV.AWS_SESSION_TOKEN]: 'local',
       AWS_EC2_METADATA_DISABLED: 'true',
       // Any service without an emulator fails fast on this closed port instead of reaching AWS.
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
@@ -158,20 +159,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL_SQS: sqs.address,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
-      PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(secrets.port),
+      [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
       ...LOCAL_TABLE_ENVIRONMENT,
       // A load test or benchmark can raise the limits without editing cdk.json.
-      RATE_LIMIT_TIERS: process.env.RATE_LIMIT_TIERS ?? JSON.stringify(config.rateLimitTiers),
-      ALLOWED_ORIGINS: config.allowedOrigins.join(','),
-      CIRCUIT_SETTINGS: JSON.stringify(circuitSettingsOf(config)),
-      SUBMISSIONS_QUEUE_URL: submissions.queueUrl,
-      WORK_QUEUE_URL: work.queueUrl,
-      WORK_MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
-      JWT_SECRET_ARN: SECRET_ARN,
-      ...(config.jwtIssuer ? { JWT_ISSUER: config.jwtIssuer } : {}),
-      ...(config.jwtAudience ? { JWT_AUDIENCE: config.jwtAudience } : {}),
-      PLATFORM_VERSION: packageVersion(),
+      [ENV.RATE_LIMIT_TIERS]: process.env[ENV.RATE_LIMIT_TIERS] ?? JSON.stringify(config.rateLimitTiers),
+      [ENV.ALLOWED_ORIGINS]: config.allowedOrigins.join(','),
+      [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
+      [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queueUrl,
+      [ENV.WORK_QUEUE_URL]: work.queueUrl,
+      [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),
+      [ENV.JWT_SECRET_ARN]: SECRET_ARN,
+      ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),
+      ...(config.jwtAudience ? { [ENV.JWT_AUDIENCE]: config.jwtAudience } : {}),
+      [ENV.PLATFORM_VERSION]: packageVersion(),
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
       // No X-Ray daemon locally. Metrics are on: their EMF lines go to the output bus, not CloudWatch.
@@ -200,25 +201,21 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       preload: { modules: [new URL('./aws/sdk-faults.ts', import.meta.url).href], data: sdkFaults.buffer },
     });
     closers.push(() => runtime.close());
-    const serviceNames: Record<ApiFunctionName, string> = {
-      health: SERVICE_NAMES.health,
-      inference: SERVICE_NAMES.inference,
-      models: SERVICE_NAMES.models,
-      batch: SERVICE_NAMES.batch,
-    };
-    const apiFunctions = Object.entries(API_FUNCTIONS).map(([name, { entry }]) =>
+    /** A catalogued function in its own containers, under its service name as in the stack. */
+    const define = (spec: FunctionSpec, limits: { maxConcurrency: number; timeoutMs: number }) =>
       runtime.define({
-        name,
-        entry,
-        env: { POWERTOOLS_SERVICE_NAME: serviceNames[name as ApiFunctionName] },
+        name: spec.name,
+        entry: spec.entry,
+        env: { [ENV.POWERTOOLS_SERVICE_NAME]: spec.serviceName },
+        ...limits,
+      });
+    const apiFunctions = API_FUNCTION_NAMES.map((name) =>
+      define(FUNCTIONS[name], {
         maxConcurrency: API_FUNCTION_CONCURRENCY,
         timeoutMs: API_FUNCTION_TIMEOUT_MS,
       }),
     );
-    const authorizer = runtime.define({
-      name: 'authorizer',
-      entry: AUTHORIZER_FUNCTION.entry,
-      env: { POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.authorizer },
+    const authorizer = define(FUNCTIONS.authorizer, {
       maxConcurrency: API_FUNCTION_CONCURRENCY,
       timeoutMs: AUTHORIZER_TIMEOUT_MS,
     });
@@ -243,36 +240,23 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     for (const source of [
       {
         queue: submissions,
-        functionName: 'batch-fan-out',
-        entry: 'functions/handlers/batch-fan-out/handler.ts',
-        serviceName: SERVICE_NAMES.batchFanOut,
-        maxConcurrency: 1,
-        timeoutMs: FAN_OUT_TIMEOUT_MS,
+        spec: FUNCTIONS.batchFanOut,
+        limits: { maxConcurrency: 1, timeoutMs: FAN_OUT_TIMEOUT_MS },
       },
       {
         queue: work,
-        functionName: 'batch-worker',
-        entry: 'functions/handlers/batch-worker/handler.ts',
-        serviceName: SERVICE_NAMES.batchWorker,
-        maxConcurrency: WORKER_CONCURRENCY,
-        timeoutMs: config.batchWorkerTimeoutSeconds * 1000,
+        spec: FUNCTIONS.batchWorker,
+        limits: { maxConcurrency: WORKER_CONCURRENCY, timeoutMs: config.batchWorkerTimeoutSeconds * 1000 },
       },
     ]) {
-      const fn = runtime.define({
-        name: source.functionName,
-        entry: source.entry,
-        env: { POWERTOOLS_SERVICE_NAME: source.serviceName },
-        maxConcurrency: source.maxConcurrency,
-        timeoutMs: source.timeoutMs,
-      });
+      const fn = define(source.spec, source.limits);
       const poller = startSqsEventSource({
         client: sqsClient,
         queueUrl: source.queue.queueUrl,
         queueArn: source.queue.queueArn,
-        functionName: source.functionName,
+        functionName: fn.name,
         handler: fn.handler<SQSEvent, SQSBatchResponse | undefined>(),
-        maxConcurrency: source.maxConcurrency,
-        timeoutMs: source.timeoutMs,
+        ...source.limits,
       });
       // Waits for invocations in flight, but not for long: closing the runtime then fails them.
       closers.push(() => within(CLOSE_GRACE_MS, poller.close()));

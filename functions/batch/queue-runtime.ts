@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import * as z from '../../contracts/zod';
+import { QUEUE_ENVIRONMENT } from '../../contracts/functions';
 import { tracer } from '../observability/tracer';
 import { ModelCache } from '../registry/model-cache';
 import { ModelRegistry } from '../registry/registry';
@@ -9,13 +9,7 @@ import { BatchStore } from './batch-store';
  * What the queue-driven batch functions (fan-out and worker) share in a container: the batch table,
  * the registry behind a cache, and the DynamoDB client, from an environment parsed once at load.
  */
-export const queueEnvironment = z
-  .object({
-    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
-    REGISTRY_TABLE_NAME: z.string().check(z.minLength(1)),
-    REGISTRY_CACHE_TTL_MS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 5_000),
-  })
-  .parse(process.env);
+export const queueEnvironment = QUEUE_ENVIRONMENT.parse(process.env);
 
 export const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 export const store = new BatchStore(dynamodb, queueEnvironment.BATCH_TABLE_NAME);

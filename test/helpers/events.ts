@@ -1,4 +1,7 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import * as ENV from '../../contracts/environment-variables';
+import type { FUNCTIONS } from '../../contracts/functions';
+import type * as z from '../../contracts/zod';
 
 /** A REST API proxy event as API Gateway sends it for a route of the route table. */
 export function proxyEvent(overrides: {
@@ -66,20 +69,22 @@ export function lambdaContext(functionName = 'test'): Context {
   };
 }
 
-/** The environment the stack gives the inference function, with test values. */
+/** The environment the stack gives the inference function (`FUNCTIONS.inference`), with test values. */
 export const INFERENCE_FUNCTION_ENV = {
-  REGISTRY_TABLE_NAME: 'registry',
-  RATE_LIMIT_TABLE_NAME: 'rate-limits',
-  RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
-  ALLOWED_ORIGINS: 'https://app.example.com',
-  CIRCUIT_TABLE_NAME: 'circuits',
-  CIRCUIT_SETTINGS: JSON.stringify({
-    failureThreshold: 3,
-    windowSeconds: 30,
-    cooldownSeconds: 30,
-    probeTimeoutSeconds: 30,
-    cacheTtlMs: 0,
-  }),
+  ...({
+    [ENV.REGISTRY_TABLE_NAME]: 'registry',
+    [ENV.RATE_LIMIT_TABLE_NAME]: 'rate-limits',
+    [ENV.RATE_LIMIT_TIERS]: JSON.stringify({ standard: { limit: 100, windowSeconds: 60 } }),
+    [ENV.ALLOWED_ORIGINS]: 'https://app.example.com',
+    [ENV.CIRCUIT_TABLE_NAME]: 'circuits',
+    [ENV.CIRCUIT_SETTINGS]: JSON.stringify({
+      failureThreshold: 3,
+      windowSeconds: 30,
+      cooldownSeconds: 30,
+      probeTimeoutSeconds: 30,
+      cacheTtlMs: 0,
+    }),
+  } satisfies z.input<(typeof FUNCTIONS)['inference']['environment']>),
   AWS_REGION: 'us-east-1',
   POWERTOOLS_METRICS_NAMESPACE: 'Test',
 };

@@ -6,7 +6,7 @@ import { BATCH_KEYS } from '../../contracts/table-keys';
 import { BatchPipeline, type BatchPipelineProps } from '../../lib/batch-pipeline';
 import { BatchTable } from '../../lib/batch-table';
 import { circuitSettingsOf, parsePlatformConfig } from '../../lib/config';
-import { CounterTable } from '../../lib/counter-table';
+import { CircuitTable } from '../../lib/counter-table';
 import { RegistryTable } from '../../lib/registry-table';
 import { synthesizePlatform } from './platform-app';
 
@@ -455,9 +455,8 @@ describe('BatchPipeline validation', () => {
     return new BatchPipeline(stack, 'Batch', {
       table: new BatchTable(stack, 'BatchJobs'),
       registry: new RegistryTable(stack, 'Registry'),
-      circuits: new CounterTable(stack, 'Circuits', { logicalId: 'CircuitTable' }).table,
-      circuitSettings: circuitSettingsOf(parsePlatformConfig({})),
-      endpoint: { grantInvoke: (grantee) => Grant.drop(grantee, 'sagemaker:InvokeEndpoint') },
+      circuits: new CircuitTable(stack, 'Circuits', { settings: circuitSettingsOf(parsePlatformConfig({})) }),
+      endpoint: { bindInvoker: (fn) => Grant.drop(fn, 'sagemaker:InvokeEndpoint') },
       maxReceiveCount: 3,
       workerConcurrency: 4,
       workerBatchSize: 5,

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_FUNCTIONS } from '../../contracts/routes';
+import { API_FUNCTION_NAMES } from '../../contracts/functions';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
@@ -16,7 +16,7 @@ const capitalize = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`
  * resources and the two of the batch pipeline.
  */
 const PLATFORM_FUNCTIONS = [
-  ...Object.keys(API_FUNCTIONS).map(capitalize),
+  ...API_FUNCTION_NAMES.map(capitalize),
   'Authorizer',
   'Deployment',
   'FanOut',

@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SERVICE_NAME } from '../../contracts/functions';
 import {
   METRIC,
   METRICS_NAMESPACE,
@@ -7,7 +8,6 @@ import {
   SERVICE_NAMES,
   type ServiceName,
 } from '../../contracts/metric-catalog';
-import { DEFAULT_SERVICE_NAME } from '../../lib/platform-function';
 import { synthesizePlatform } from './platform-app';
 
 /** Logical id prefix of each platform function, by service name. */

@@ -2,38 +2,39 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
+import * as ENV from '../../../contracts/environment-variables';
 import { logger } from '../../observability/logger';
 import { policyFor } from './policy';
 import { signingKeyFromExtension } from './signing-key';
 import { createTokenVerifier, InvalidTokenError } from './token-verifier';
 
 /**
- * The environment, checked at load so a misconfigured authorizer fails its first cold start. By
- * hand rather than with a schema library: this bundle's size is the first request's latency.
+ * The environment the catalogue declares (contracts/functions.ts), checked at load so a
+ * misconfigured authorizer fails its first cold start. By hand rather than with the catalogue's
+ * schema: this bundle's size is the first request's latency.
  */
 const env = (() => {
   const value = (name: string) => process.env[name] || undefined;
   const read = {
-    /** HS256 mode: the Secrets Manager secret holding the shared signing key. */
-    JWT_SECRET_ARN: value('JWT_SECRET_ARN'),
-    /** OIDC mode: the issuer's JWKS URL (RS256/ES256). */
-    JWKS_URL: value('JWKS_URL'),
-    JWT_ISSUER: value('JWT_ISSUER'),
-    JWT_AUDIENCE: value('JWT_AUDIENCE'),
-    /** Lambda's own session token, which the secrets extension asks for. */
-    AWS_SESSION_TOKEN: value('AWS_SESSION_TOKEN'),
-    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: value('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT'),
+    JWT_SECRET_ARN: value(ENV.JWT_SECRET_ARN),
+    JWKS_URL: value(ENV.JWKS_URL),
+    JWT_ISSUER: value(ENV.JWT_ISSUER),
+    JWT_AUDIENCE: value(ENV.JWT_AUDIENCE),
+    AWS_SESSION_TOKEN: value(ENV.AWS_SESSION_TOKEN),
+    PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: value(ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT),
   };
   if (Boolean(read.JWT_SECRET_ARN) === Boolean(read.JWKS_URL)) {
-    throw new Error('set exactly one of JWT_SECRET_ARN and JWKS_URL');
+    throw new Error(`set exactly one of ${ENV.JWT_SECRET_ARN} and ${ENV.JWKS_URL}`);
   }
-  if (read.JWKS_URL && !URL.canParse(read.JWKS_URL)) throw new Error('JWKS_URL must be a URL');
+  if (read.JWKS_URL && !URL.canParse(read.JWKS_URL)) throw new Error(`${ENV.JWKS_URL} must be a URL`);
   if (read.JWT_SECRET_ARN && !read.AWS_SESSION_TOKEN) {
-    throw new Error('AWS_SESSION_TOKEN is needed to read JWT_SECRET_ARN through the secrets extension');
+    throw new Error(
+      `${ENV.AWS_SESSION_TOKEN} is needed to read ${ENV.JWT_SECRET_ARN} through the secrets extension`,
+    );
   }
   const port = Number(read.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT ?? 2773);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT must be a port number');
+    throw new Error(`${ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT} must be a port number`);
   }
   return { ...read, extensionPort: port };
 })();

@@ -1,4 +1,4 @@
-import * as z from '../../../contracts/zod';
+import { FUNCTIONS } from '../../../contracts/functions';
 import {
   IdempotencyKeySchema,
   JobPathSchema,
@@ -18,12 +18,7 @@ import type { Principal } from '../../edge/principal';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
 
-const env = z
-  .object({
-    BATCH_TABLE_NAME: z.string().check(z.minLength(1)),
-    SUBMISSIONS_QUEUE_URL: z.string().check(z.minLength(1)),
-  })
-  .parse(process.env);
+const env = FUNCTIONS.batch.environment.parse(process.env);
 
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
 const submissions = { store, models: modelCache, sqs, submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL };

@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
+import { FUNCTIONS } from '../../../contracts/functions';
 import * as z from '../../../contracts/zod';
 import { JobIdSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
 import { enqueueWork } from '../../batch/fan-out';
@@ -10,7 +11,7 @@ import { submitJob } from '../../batch/submission';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 
-const env = z.object({ WORK_QUEUE_URL: z.string().check(z.minLength(1)) }).parse(process.env);
+const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
 const processor = new BatchProcessor(EventType.SQS);
 

@@ -1,6 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from '../../../contracts/zod';
+import { FUNCTIONS } from '../../../contracts/functions';
 import { WorkMessageSchema } from '../../batch/api-schemas';
 import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
 import { processChunk } from '../../batch/worker';
@@ -8,12 +8,7 @@ import { backendDependencies } from '../../inference/backend-runtime';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 
-const env = z
-  .object({
-    /** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
-    WORK_MAX_RECEIVE_COUNT: z.coerce.number().check(z.int(), z.minimum(1)),
-  })
-  .parse(process.env);
+const env = FUNCTIONS.batchWorker.environment.parse(process.env);
 
 // No API Gateway in front: a chunk may wait as long as SageMaker lets a container answer (60 s).
 const backends = backendDependencies(dynamodb, 60_000);

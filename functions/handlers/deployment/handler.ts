@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CopyObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { FUNCTIONS } from '../../../contracts/functions';
 import { ModelVersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
 import { NotFoundError } from '../../edge/errors';
@@ -16,7 +17,7 @@ import { ModelRegistry } from '../../registry/registry';
  * - `Custom::RegistrySeed` registers the models the endpoint serves, once it is in service, so the
  *   API routes to them with no manual step.
  */
-const env = z.object({ REGISTRY_TABLE_NAME: z.string().check(z.minLength(1)) }).parse(process.env);
+const env = FUNCTIONS.deployment.environment.parse(process.env);
 
 const s3 = tracer.captureAWSv3Client(new S3Client({}));
 const registry = new ModelRegistry(

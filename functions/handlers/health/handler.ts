@@ -2,20 +2,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { corsHeaders } from '../../../contracts/cors';
-import * as z from '../../../contracts/zod';
+import { FUNCTIONS } from '../../../contracts/functions';
 import { header, json, requestIdOf } from '../../edge/http';
 import { logger } from '../../observability/logger';
 import { buildOpenApiDocument } from './openapi';
 
-const env = z
-  .object({
-    PLATFORM_VERSION: z._default(z.string().check(z.minLength(1)), 'unknown'),
-    ALLOWED_ORIGINS: z.pipe(
-      z._default(z.string(), '*'),
-      z.transform((s: string) => s.split(',').map((o) => o.trim())),
-    ),
-  })
-  .parse(process.env);
+const env = FUNCTIONS.health.environment.parse(process.env);
 
 const BODIES: Record<string, unknown> = {
   '/v2/health/live': { live: true },

@@ -1,0 +1,48 @@
+/**
+ * The names of the environment variables the platform's functions read: the stack and the local
+ * platform set them, the catalogue (functions.ts) says which function reads which and how. One
+ * constant per name rather than one object, so that a bundle carries only the names it uses: the
+ * authorizer, which checks its environment by hand to stay small, imports them from here (bundlers
+ * tree-shake `import * as ENV`), without the catalogue's schemas.
+ */
+
+/** The registry table (functions/registry/registry.ts). */
+export const REGISTRY_TABLE_NAME = 'REGISTRY_TABLE_NAME';
+/** How long a container reuses a registry read; the bound on cross-container staleness. */
+export const REGISTRY_CACHE_TTL_MS = 'REGISTRY_CACHE_TTL_MS';
+/** The counter table of the per-principal rate limit. */
+export const RATE_LIMIT_TABLE_NAME = 'RATE_LIMIT_TABLE_NAME';
+/** The rate-limit tiers as JSON (contracts/settings.ts). */
+export const RATE_LIMIT_TIERS = 'RATE_LIMIT_TIERS';
+/** Comma-separated origins allowed by CORS, or `*`. */
+export const ALLOWED_ORIGINS = 'ALLOWED_ORIGINS';
+/** The counter table of the backends' circuit breakers. */
+export const CIRCUIT_TABLE_NAME = 'CIRCUIT_TABLE_NAME';
+/** The circuit breaker settings as JSON (contracts/settings.ts). */
+export const CIRCUIT_SETTINGS = 'CIRCUIT_SETTINGS';
+/** The time in ms that all backend attempts of one request may take. */
+export const BACKEND_TIMEOUT_MS = 'BACKEND_TIMEOUT_MS';
+/** The batch table: jobs, chunks and results. */
+export const BATCH_TABLE_NAME = 'BATCH_TABLE_NAME';
+/** The queue of submitted batch jobs, which the fan-out function drains. */
+export const SUBMISSIONS_QUEUE_URL = 'SUBMISSIONS_QUEUE_URL';
+/** The queue of batch chunks, which the worker drains. */
+export const WORK_QUEUE_URL = 'WORK_QUEUE_URL';
+/** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
+export const WORK_MAX_RECEIVE_COUNT = 'WORK_MAX_RECEIVE_COUNT';
+/** The version the health routes report. */
+export const PLATFORM_VERSION = 'PLATFORM_VERSION';
+/** HS256 mode: the Secrets Manager secret holding the shared signing key. */
+export const JWT_SECRET_ARN = 'JWT_SECRET_ARN';
+/** OIDC mode: the issuer's JWKS URL (RS256/ES256). */
+export const JWKS_URL = 'JWKS_URL';
+/** The `iss` a token must carry, when set. */
+export const JWT_ISSUER = 'JWT_ISSUER';
+/** The `aud` a token must carry, when set. */
+export const JWT_AUDIENCE = 'JWT_AUDIENCE';
+/** Lambda's own session token, which the secrets extension asks for; set by Lambda. */
+export const AWS_SESSION_TOKEN = 'AWS_SESSION_TOKEN';
+/** The port of the Parameters and Secrets extension; set by the extension's layer. */
+export const PARAMETERS_SECRETS_EXTENSION_HTTP_PORT = 'PARAMETERS_SECRETS_EXTENSION_HTTP_PORT';
+/** The `service` of a function's log lines and metrics (Powertools); the catalogue's `serviceName`. */
+export const POWERTOOLS_SERVICE_NAME = 'POWERTOOLS_SERVICE_NAME';
