@@ -2,7 +2,7 @@
  * The HTTP surface of the platform: one table that both the CDK stack and the local API Gateway
  * emulator read, so a route exists in both places or in neither.
  */
-import type { ApiFunctionName, FUNCTIONS } from './functions';
+import type { ApiFunctionName } from './functions';
 
 /** OAuth-style scopes a token may carry; each protected route needs exactly one. */
 export const SCOPES = [
@@ -16,23 +16,6 @@ export const SCOPES = [
 export type Scope = (typeof SCOPES)[number];
 
 export type { ApiFunctionName };
-
-/**
- * @deprecated The bench's view of the catalogue (functions.ts) until it reads `FUNCTIONS`. Written
- * out, and checked against the catalogue by type, because the authorizer bundles this module and
- * must not bundle the catalogue's schemas.
- */
-export const API_FUNCTIONS = {
-  health: { entry: 'functions/handlers/health/handler.ts' },
-  inference: { entry: 'functions/handlers/inference/handler.ts' },
-  models: { entry: 'functions/handlers/models/handler.ts' },
-  batch: { entry: 'functions/handlers/batch-api/handler.ts' },
-} as const satisfies { [K in ApiFunctionName]: Pick<(typeof FUNCTIONS)[K], 'entry'> };
-
-/** @deprecated As `API_FUNCTIONS`: `FUNCTIONS.authorizer`. */
-export const AUTHORIZER_FUNCTION = {
-  entry: 'functions/handlers/authorizer/handler.ts',
-} as const satisfies Pick<(typeof FUNCTIONS)['authorizer'], 'entry'>;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

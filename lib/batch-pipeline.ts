@@ -16,9 +16,6 @@ const VISIBILITY_TIMEOUT_FACTOR = 6;
 /** The most messages a standard queue hands to one invocation without a batching window. */
 const MAX_UNWINDOWED_BATCH_SIZE = 10;
 
-/** @deprecated The bench's names for `FUNCTIONS.batchFanOut` and `FUNCTIONS.batchWorker`, until it reads the catalogue. */
-export const BATCH_FUNCTIONS = { fanOut: FUNCTIONS.batchFanOut, worker: FUNCTIONS.batchWorker };
-
 export interface BatchPipelineProps {
   /** Jobs, chunks and results. */
   readonly table: BatchTable;

@@ -5,8 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
-import { API_FUNCTIONS, AUTHORIZER_FUNCTION } from '../../contracts/routes';
-import { BATCH_FUNCTIONS } from '../../lib/batch-pipeline';
+import { FUNCTIONS } from '../../contracts/functions';
 import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/bundling';
 import { OUT_DIR, ROOT, round } from './measure';
 
@@ -60,14 +59,9 @@ export async function measureBundles() {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const emptyLoadMs = moduleLoadMs(empty, env);
-  const entries = {
-    ...Object.fromEntries(Object.entries(API_FUNCTIONS).map(([n, f]) => [n, f.entry])),
-    authorizer: AUTHORIZER_FUNCTION.entry,
-    'batch-fan-out': BATCH_FUNCTIONS.fanOut.entry,
-    'batch-worker': BATCH_FUNCTIONS.worker.entry,
-    // Runs at deploy time only, so its cold start is nobody's latency; listed for completeness.
-    deployment: 'functions/handlers/deployment/handler.ts',
-  };
+  // The deployment function runs at deploy time only, so its cold start is nobody's latency; listed
+  // for completeness.
+  const entries = Object.fromEntries(Object.values(FUNCTIONS).map((f) => [f.name, f.entry]));
   const figures = [];
   for (const [name, entry] of Object.entries(entries)) {
     const outfile = bundlePath(name);
