@@ -22,14 +22,14 @@ export type TensorElement = number | boolean | string;
 /**
  * Tensor contents, flattened row-major: a plain array for JSON tensors. Tensors sent as binary data
  * (the binary tensor extension) decode into typed arrays, 64-bit integers as bigints and FP16 as
- * numbers (see `decodeBinaryTensor` in inference-codec.ts).
+ * numbers (see `decodeBinaryTensor` in codec.ts).
  */
 export type TensorData = TensorElement[] | ArrayLike<TensorElement | bigint>;
 
 /**
  * Reads the binary data of an input that declares `parameters.binary_data_size`, in request order,
  * and returns its elements; throws `InvalidInferenceRequestError` when the bytes do not fit the
- * tensor. The binary tensor extension's body reader (inference-codec.ts) is one.
+ * tensor. The binary tensor extension's body reader (codec.ts) is one.
  */
 export type BinaryInputReader = (
   tensor: Pick<InputTensor, 'name' | 'shape' | 'datatype'>,
