@@ -41,8 +41,17 @@ export type SubmitBatchJob = z.infer<typeof SubmitBatchJobSchema>;
 export const IdempotencyKeySchema = z
   .string()
   .check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters'));
-/** A job id, as the `/v1/batch-jobs/{jobId}` routes and queue messages name jobs. */
-export const JobIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+const NAMED_JOB_ID = '[A-Za-z0-9_-]{1,64}';
+/**
+ * A job id derived from an idempotency key: `key.` and a SHA-256 in base64url. Its `.` is outside
+ * what a submission may name, so no SQS message can create the job a keyed submission will derive.
+ */
+export const KEYED_JOB_ID_PREFIX = 'key.';
+const KEYED_JOB_ID = 'key\\.[A-Za-z0-9_-]{43}';
+/** A job id an SQS submission may name; the API's random ids (UUIDs) have this form too. */
+export const NamedJobIdSchema = z.string().check(z.regex(new RegExp(`^${NAMED_JOB_ID}$`)));
+/** A job id, as the `/v1/batch-jobs/{jobId}` routes and queue messages name jobs: named or keyed. */
+export const JobIdSchema = z.string().check(z.regex(new RegExp(`^(?:${NAMED_JOB_ID}|${KEYED_JOB_ID})$`)));
 /** Path parameters of the `/v1/batch-jobs/{jobId}` routes. */
 export const JobPathSchema = z.object({ jobId: z.optional(JobIdSchema) });
 /** `GET /v1/batch-jobs` query. */
@@ -56,11 +65,21 @@ export const ListResultsQuerySchema = z.strictObject({
   nextToken: z.optional(z.string().check(z.maxLength(256))),
 });
 
+/**
+ * The subject a job belongs to. DynamoDB stores strings as UTF-8, where a lone surrogate becomes
+ * U+FFFD, so two subjects that differ only there would share jobs: only well-formed Unicode is an owner.
+ */
+export const OwnerSchema = z.string().check(
+  z.minLength(1),
+  z.maxLength(256),
+  z.refine((owner) => !/\p{Surrogate}/u.test(owner), 'must be well-formed Unicode (no lone surrogates)'),
+);
+
 /** A message on the submissions queue: the queue's IAM policy is its authentication. */
 export const SubmissionMessageSchema = z.strictObject({
   ...SubmitBatchJobSchema.shape,
-  owner: z.string().check(z.minLength(1), z.maxLength(256)),
-  jobId: z.optional(JobIdSchema),
+  owner: OwnerSchema,
+  jobId: z.optional(NamedJobIdSchema),
 });
 
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */

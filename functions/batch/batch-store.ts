@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
@@ -10,7 +11,8 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { BATCH_KEYS } from '../../contracts/table-keys';
 import * as z from '../../contracts/zod';
 import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
-import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
+import { parseInput } from '../edge/validation';
+import { type BatchJob, type ItemResult, type JobStatus, OwnerSchema } from './api-schemas';
 import type { StoredItem } from './chunking';
 
 const { partitionKey: PK, sortKey: SK, ownerIndex } = BATCH_KEYS;
@@ -18,7 +20,12 @@ const JOB = '#JOB';
 const jobKey = (jobId: string) => `JOB#${jobId}`;
 // Zero-padded so chunks and results sort in item order.
 const pad = (chunk: number) => String(chunk).padStart(6, '0');
-const chunkKey = (chunk: number) => `CHUNK#${pad(chunk)}`;
+/**
+ * Chunks are written before their job, so two submissions naming one id both write them. Keyed by
+ * owner as well, a job reads only chunks its own owner wrote, whoever else raced for its id.
+ */
+const chunkKey = (owner: string, chunk: number) =>
+  `CHUNK#${createHash('sha256').update(checkedOwner(owner), 'utf8').digest('base64url')}#${pad(chunk)}`;
 const resultKey = (chunk: number) => `RESULT#${pad(chunk)}`;
 const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
 
@@ -39,6 +46,9 @@ export interface Counts {
   readonly failed: number;
   readonly cancelled: number;
 }
+
+/** What names a job's chunks: its id and its owner. */
+export type JobOwner = Pick<BatchJob, 'jobId' | 'owner'>;
 
 /** A new job as the submission writes it. */
 export type NewJob = Omit<BatchJob, 'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt'>;
@@ -83,13 +93,13 @@ export class BatchStore {
     return Item ? toJob(unmarshall(Item)) : undefined;
   }
 
-  async putChunk(jobId: string, chunk: number, stored: StoredChunk): Promise<void> {
+  async putChunk(job: JobOwner, chunk: number, stored: StoredChunk): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
         Item: marshall({
-          [PK]: jobKey(jobId),
-          [SK]: chunkKey(chunk),
+          [PK]: jobKey(job.jobId),
+          [SK]: chunkKey(job.owner, chunk),
           first: stored.first,
           items: JSON.stringify(stored.items),
         }),
@@ -97,11 +107,11 @@ export class BatchStore {
     );
   }
 
-  async getChunk(jobId: string, chunk: number): Promise<StoredChunk | undefined> {
+  async getChunk(job: JobOwner, chunk: number): Promise<StoredChunk | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: key(jobId, chunkKey(chunk)),
+        Key: key(job.jobId, chunkKey(job.owner, chunk)),
         ConsistentRead: true,
       }),
     );
@@ -354,8 +364,13 @@ const ResultsTokenSchema = z.strictObject({
   offset: z.number().check(z.int(), z.minimum(0)),
 });
 
+/** Well-formed owners encode to distinct UTF-8, so the keys built from them stay distinct. */
+function checkedOwner(owner: string): string {
+  return parseInput(OwnerSchema, owner, 'owner');
+}
+
 function ownerPartition(owner: string): string {
-  return `OWNER#${owner}`;
+  return `OWNER#${checkedOwner(owner)}`;
 }
 
 /** Only a token from this owner's own listing resumes it. */

@@ -2,7 +2,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import { BadRequestError } from '../edge/errors';
+import { BadRequestError, ConflictError } from '../edge/errors';
+import { parseInput } from '../edge/validation';
 import {
   InvalidInferenceRequestError,
   parseInferenceRequest,
@@ -10,23 +11,32 @@ import {
 } from '../inference/protocol';
 import { resolveTarget } from '../inference/service';
 import type { ModelCache } from '../registry/model-cache';
-import type { BatchJob, SubmitBatchJob } from './api-schemas';
+import { type BatchJob, KEYED_JOB_ID_PREFIX, OwnerSchema, type SubmitBatchJob } from './api-schemas';
 import type { BatchStore } from './batch-store';
 import { chunkLimits, itemBytes, MAX_CHUNK_BYTES, planChunks, type StoredItem } from './chunking';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;
 
-/** The job id of a submission: derived from an idempotency key, so a retry names the same job. */
+/**
+ * The job id of a submission: derived from an idempotency key, so a retry names the same job. The
+ * hash covers the owner's length and UTF-8 bytes, then the key: distinct (owner, key) pairs never
+ * hash the same input, which an ill-formed owner (encoded lossily) would break, so it is refused.
+ */
 export function jobIdFor(owner: string, idempotencyKey?: string): string {
   if (idempotencyKey === undefined) return randomUUID();
-  return createHash('sha256').update(`${owner}\n${idempotencyKey}`).digest('base64url').slice(0, 32);
+  const ownerBytes = Buffer.from(parseInput(OwnerSchema, owner, 'owner'), 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(ownerBytes.length);
+  const digest = createHash('sha256').update(length).update(ownerBytes).update(idempotencyKey, 'utf8');
+  return `${KEYED_JOB_ID_PREFIX}${digest.digest('base64url')}`;
 }
 
 /**
  * Checks a submission against the model's signature (the version or alias is resolved once, so
- * every item runs on the same version), stores its chunks and then the job. A job that exists
- * already is returned as it is: a retried submission gets the same job and writes nothing.
+ * every item runs on the same version), stores its chunks and then the job. A job of the same owner
+ * that exists already is returned as it is: a retried submission gets the same job and writes
+ * nothing. A job of another owner is a conflict, never handed over.
  */
 export async function submitJob(
   store: BatchStore,
@@ -35,19 +45,19 @@ export async function submitJob(
   now: () => Date = () => new Date(),
 ): Promise<{ job: BatchJob; created: boolean }> {
   const existing = await store.getJob(input.jobId);
-  if (existing) return { job: existing, created: false };
+  if (existing) return { job: ownedBy(existing, input.owner), created: false };
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
   const items = submission.items.map((item, index) => checkItem(version, item, index));
   const chunks = planChunks(items, chunkLimits(version.maxBatchSize));
   const pending = chunks.map(
     (indices, chunk) => async () =>
-      store.putChunk(input.jobId, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
+      store.putChunk(input, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
   );
   for (let i = 0; i < pending.length; i += WRITE_CONCURRENCY) {
     await Promise.all(pending.slice(i, i + WRITE_CONCURRENCY).map((write) => write()));
   }
-  return store.createJob({
+  const stored = await store.createJob({
     jobId: input.jobId,
     owner: input.owner,
     model: version.name,
@@ -56,6 +66,15 @@ export async function submitJob(
     chunks: chunks.length,
     createdAt: now().toISOString(),
   });
+  // Another submission may have created the job since it was looked up.
+  return { job: ownedBy(stored.job, input.owner), created: stored.created };
+}
+
+function ownedBy(job: BatchJob, owner: string): BatchJob {
+  if (job.owner !== owner) {
+    throw new ConflictError(`batch job '${job.jobId}' exists and belongs to another owner`);
+  }
+  return job;
 }
 
 /**

@@ -53,7 +53,7 @@ export async function processChunk(
   let inferenceMs = 0;
   let result = await store.getResult(work.jobId, work.chunk);
   if (!result) {
-    const chunk = await store.getChunk(work.jobId, work.chunk);
+    const chunk = await store.getChunk(job, work.chunk);
     if (!chunk) {
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;

@@ -1,9 +1,14 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, SCOPES } from '../../contracts/routes';
+import { BatchStore } from '../../functions/batch/batch-store';
+import { jobIdFor } from '../../functions/batch/submission';
 import { devSigningSecret } from '../../local/dev-credentials';
 import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 /**
@@ -620,5 +625,75 @@ describe('security (npm start)', () => {
         );
       },
     );
+  });
+
+  describe('batch job ownership', () => {
+    const key = `owned-key-${randomUUID()}`;
+    const as = (sub: string, path: string, init: { method?: string; body?: unknown; key?: string } = {}) =>
+      send(path, {
+        method: init.method,
+        authorization: bearer(token({ sub, scope: STANDARD_SCOPES })),
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        headers: init.key ? { 'Idempotency-Key': init.key } : {},
+      });
+    const submitKeyed = (sub: string) =>
+      as(sub, '/v1/batch-jobs', { method: 'POST', key, body: { model: 'simple', items: batchItems(2) } });
+
+    it("an SQS message naming the id of victim's keyed submission cannot pre-claim it", async () => {
+      // Prepare: mallory sends a job under the id victim's key derives, then a control job.
+      const sqs = new SQSClient({
+        endpoint: platform.sqsUrl,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      const control = `control-${randomUUID()}`;
+      const message = (jobId: string) => ({
+        QueueUrl: platform.submissionsQueueUrl,
+        MessageBody: JSON.stringify({ model: 'simple', owner: 'mallory', jobId, items: batchItems(5) }),
+      });
+      await sqs.send(new SendMessageCommand(message(jobIdFor('victim', key))));
+      await sqs.send(new SendMessageCommand(message(control)));
+      sqs.destroy();
+      for (let attempt = 0; attempt < 100; attempt++) {
+        if ((await as('mallory', `/v1/batch-jobs/${control}`)).status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+
+      // Act
+      const submitted = await submitKeyed('victim');
+
+      // Assess: victim's own job, not mallory's
+      expect(submitted.status).toBe(202);
+      expect(submitted.body).toMatchObject({ jobId: jobIdFor('victim', key), owner: 'victim', total: 2 });
+    });
+
+    it("a keyed submission that meets another owner's job is a 409 that shows nothing of that job", async () => {
+      // Prepare: a job of mallory's under the id grace's key derives, however it got there.
+      const dynamodb = localDynamoDb(platform.dynamodbUrl);
+      const { TableNames = [] } = await dynamodb.send(new ListTablesCommand({}));
+      const table = TableNames.find((name) => name.endsWith('-batch'));
+      expect(table).toBeDefined();
+      const jobId = jobIdFor('grace', key);
+      await new BatchStore(dynamodb, table!).createJob({
+        jobId,
+        owner: 'mallory',
+        model: 'simple',
+        version: '1',
+        total: 7,
+        chunks: 1,
+        createdAt: new Date().toISOString(),
+      });
+      dynamodb.destroy();
+
+      // Act
+      const submitted = await submitKeyed('grace');
+
+      // Assess
+      expect(submitted.status).toBe(409);
+      expect(submitted.body).toEqual({
+        error: { code: 'CONFLICT', message: expect.any(String), requestId: expect.any(String) },
+      });
+      expect(JSON.stringify(submitted.body)).not.toContain('mallory');
+    });
   });
 });

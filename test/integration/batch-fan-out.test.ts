@@ -3,6 +3,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../functions/batch/batch-store';
+import { jobIdFor } from '../../functions/batch/submission';
 import { ModelRegistry } from '../../functions/registry/registry';
 import type { LambdaHandler } from '../../local/aws/api-gateway';
 import {
@@ -132,6 +133,36 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
     await handler({ Records: [record('message-1', body)] }, lambdaContext('fan-out'));
     await handler({ Records: [record('message-1', body)] }, lambdaContext('fan-out'));
     expect((await store.listJobs('bob', 10)).items.map((j) => j.jobId)).toEqual(['message-1']);
+  });
+
+  it("refuses a message that names a keyed job id, another owner's job or an ill-formed owner", async () => {
+    // Prepare: alice's job, named over SQS.
+    const named = JSON.stringify({ model: 'simple', owner: 'alice', jobId: 'alice-named', items: [item] });
+    await handler({ Records: [record('alice-named', named)] }, lambdaContext('fan-out'));
+    const keyed = jobIdFor('alice', 'her-key');
+    const claim = { model: 'simple', owner: 'mallory', items: [item, item] };
+
+    // Act
+    const response = await handler(
+      {
+        Records: [
+          record('claim-keyed', JSON.stringify({ ...claim, jobId: keyed })),
+          record('attach', JSON.stringify({ ...claim, jobId: 'alice-named' })),
+          record('lone-surrogate', JSON.stringify({ ...claim, owner: 'alice\uD800', jobId: 'lone-owner' })),
+        ],
+      },
+      lambdaContext('fan-out'),
+    );
+
+    // Assess
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual([
+      'attach',
+      'claim-keyed',
+      'lone-surrogate',
+    ]);
+    expect(await store.getJob(keyed)).toBeUndefined();
+    expect(await store.getJob('alice-named')).toMatchObject({ owner: 'alice', total: 1 });
+    expect(await store.getJob('lone-owner')).toBeUndefined();
   });
 
   it('sends a malformed message to the dead-letter queue after maxReceiveCount through the event source', async () => {

@@ -3,11 +3,11 @@ import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
-import { BatchStore } from '../../functions/batch/batch-store';
+import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { enqueueWork } from '../../functions/batch/fan-out';
 import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
-import { BadRequestError } from '../../functions/edge/errors';
+import { BadRequestError, ConflictError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
 import { ModelRegistry } from '../../functions/registry/registry';
 import {
@@ -252,6 +252,99 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     });
     expect(first.created).toBe(true);
     expect(second).toMatchObject({ created: false, job: { jobId: 'same', total: 2 } });
+  });
+
+  it("answers a submission that meets another owner's job with a conflict, never with that job", async () => {
+    // Prepare: mallory's job under the id frank's idempotency key derives, however it got there.
+    const submissionsQueueUrl = fauxqs.createQueue(`submissions-claimed-${queueCount}`).queueUrl;
+    const jobId = jobIdFor('frank', 'claimed-key');
+    await store.createJob({
+      jobId,
+      owner: 'mallory',
+      model: 'simple',
+      version: '1',
+      total: 1,
+      chunks: 1,
+      createdAt: new Date().toISOString(),
+    });
+
+    // Act
+    const keyed = submitForFanOut(
+      { store, models: deps.models, sqs, submissionsQueueUrl },
+      { owner: 'frank', idempotencyKey: 'claimed-key', submission: submission(2) },
+    );
+    const named = submitJob(store, deps.models, { owner: 'frank', jobId, submission: submission(2) });
+
+    // Assess
+    await expect(keyed).rejects.toBeInstanceOf(ConflictError);
+    await expect(named).rejects.toThrow(/belongs to another owner/);
+    expect(await store.getJob(jobId)).toMatchObject({ owner: 'mallory', total: 1 });
+  });
+
+  it("runs a job on its own owner's chunks when another owner's submission races for its id", async () => {
+    // Prepare: each submission stops before creating its job until it is let through.
+    const paused = () => {
+      let arrive = () => {};
+      let release = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        arrive = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const gated = Object.assign(Object.create(store) as BatchStore, {
+        createJob: async (job: NewJob) => {
+          arrive();
+          await released;
+          return store.createJob(job);
+        },
+      });
+      return { gated, arrived, release };
+    };
+    const victim = paused();
+    const rival = paused();
+    const rivalItems = submission(3).items.map((item, i) => ({ ...item, id: `rival-${i}` }));
+
+    // Act: the victim writes its chunks, the rival writes its own for the same id, the victim's job
+    // is created first.
+    const victimSubmits = submitJob(victim.gated, deps.models, {
+      owner: 'victim',
+      jobId: 'raced',
+      submission: submission(3),
+    });
+    await victim.arrived;
+    const rivalSubmits = submitJob(rival.gated, deps.models, {
+      owner: 'rival',
+      jobId: 'raced',
+      submission: { model: 'simple', items: rivalItems },
+    });
+    await rival.arrived;
+    victim.release();
+    await victimSubmits;
+    rival.release();
+    await expect(rivalSubmits).rejects.toBeInstanceOf(ConflictError);
+    await enqueueWork({ store, sqs, workQueueUrl }, 'raced');
+    await drain();
+
+    // Assess
+    expect(await store.getJob('raced')).toMatchObject({ owner: 'victim', status: 'SUCCEEDED' });
+    const results = await allResults('raced');
+    expect(results).toHaveLength(3);
+    for (const [i, result] of results.entries()) expectOutputs(result, i);
+  });
+
+  it('refuses an owner that is not well-formed Unicode, which UTF-8 would store as another owner', async () => {
+    // Prepare: a lone surrogate, which UTF-8 encoding replaces with U+FFFD.
+    const lone = 'grace\uD800';
+
+    // Act and assess
+    expect(() => jobIdFor(lone, 'key-1')).toThrow(BadRequestError);
+    await expect(
+      submitJob(store, deps.models, { owner: lone, jobId: 'lone-owner', submission: submission(1) }),
+    ).rejects.toBeInstanceOf(BadRequestError);
+    await expect(store.listJobs(lone, 10)).rejects.toBeInstanceOf(BadRequestError);
+    expect(await store.getJob('lone-owner')).toBeUndefined();
+    expect((await store.listJobs('grace\uFFFD', 10)).items).toEqual([]);
   });
 
   it("lists an owner's jobs newest first, a page at a time", async () => {

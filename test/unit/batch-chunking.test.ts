@@ -113,6 +113,6 @@ describe('job accounting', () => {
   it('derives the same job id from the same owner and idempotency key, and another for another owner', () => {
     expect(jobIdFor('alice', 'k1')).toBe(jobIdFor('alice', 'k1'));
     expect(jobIdFor('alice', 'k1')).not.toBe(jobIdFor('bob', 'k1'));
-    expect(jobIdFor('alice', 'k1')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(jobIdFor('alice', 'k1')).toMatch(/^key\.[A-Za-z0-9_-]{43}$/);
   });
 });

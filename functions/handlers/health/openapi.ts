@@ -95,6 +95,7 @@ const CONFLICTS = new Set([
   'POST /v1/models',
   'PATCH /v1/models/{model}/versions/{version}',
   'DELETE /v1/models/{model}/versions/{version}',
+  'POST /v1/batch-jobs',
   'POST /v1/batch-jobs/{jobId}/cancel',
 ]);
 
