@@ -37,7 +37,12 @@ const event = (i: number) => ({
     resourcePath: '/v2/models/{model}/infer',
     path: '/prod/v2/models/simple/infer',
     stage: 'prod',
-    authorizer: { sub: 'bench-warm', scopes: 'inference:invoke', tier: 'standard' },
+    authorizer: {
+      sub: 'bench-warm',
+      scopes: 'inference:invoke',
+      tier: 'standard',
+      exp: String(Math.floor(Date.now() / 1000) + 3600),
+    },
     identity: { sourceIp: '127.0.0.1' },
   },
 });

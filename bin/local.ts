@@ -16,7 +16,12 @@ const platform = await startLocalPlatform({
   tritonPort: env.TRITON_HTTP_PORT,
   consolePort: env.CONSOLE_PORT,
 });
-const token = await devToken({ issuer: platform.config.jwtIssuer, audience: platform.config.jwtAudience });
+const token = await devToken({
+  issuer: platform.config.jwtIssuer,
+  audience: platform.config.jwtAudience,
+  tokenType: platform.config.jwtTokenType,
+  tokenUse: platform.config.jwtTokenUse,
+});
 const models = platform.models.map((m) => `${m.name} (versions ${m.versions.join(', ')})`).join('; ');
 const input = Array.from({ length: 16 }, (_, i) => i);
 

@@ -36,6 +36,8 @@ try {
       expiresInSeconds: expiresIn,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
+      tokenType: config.jwtTokenType,
+      tokenUse: config.jwtTokenUse,
     }),
   );
 } catch (error) {

@@ -38,8 +38,12 @@ export const JWT_SECRET_ARN = 'JWT_SECRET_ARN';
 export const JWKS_URL = 'JWKS_URL';
 /** The `iss` a token must carry, when set. */
 export const JWT_ISSUER = 'JWT_ISSUER';
-/** The `aud` a token must carry, when set. */
+/** The `aud` a token must carry, when set (Cognito access tokens: `client_id`, see JWT_TOKEN_USE). */
 export const JWT_AUDIENCE = 'JWT_AUDIENCE';
+/** The `typ` header a token must carry, when set (RFC 9068 access tokens: `at+jwt`). */
+export const JWT_TOKEN_TYPE = 'JWT_TOKEN_TYPE';
+/** The `token_use` claim a token must carry, when set (Amazon Cognito: `access` or `id`). */
+export const JWT_TOKEN_USE = 'JWT_TOKEN_USE';
 /** Lambda's own session token, which the secrets extension asks for; set by Lambda. */
 export const AWS_SESSION_TOKEN = 'AWS_SESSION_TOKEN';
 /** The port of the Parameters and Secrets extension; set by the extension's layer. */

@@ -117,6 +117,8 @@ export const FUNCTIONS = {
       [ENV.JWKS_URL]: z.optional(z.string()),
       [ENV.JWT_ISSUER]: z.optional(z.string()),
       [ENV.JWT_AUDIENCE]: z.optional(z.string()),
+      [ENV.JWT_TOKEN_TYPE]: z.optional(z.string()),
+      [ENV.JWT_TOKEN_USE]: z.optional(z.string()),
       [ENV.AWS_SESSION_TOKEN]: z.optional(z.string()),
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: z.optional(z.string()),
     }),

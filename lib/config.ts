@@ -57,15 +57,31 @@ export const PlatformConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)
       .default('simple'),
-    /** JWKS URL of an OIDC issuer; when set, tokens are RS256/ES256 checked against it instead of HS256. */
+    /**
+     * JWKS URL of an OIDC issuer; when set, tokens are RS256/ES256 checked against it instead of
+     * HS256, and `jwtIssuer` and `jwtAudience` are required.
+     */
     jwksUrl: z.url({ protocol: /^https$/ }).optional(),
-    /** Expected `iss` claim; checked when set. */
+    /** Expected `iss` claim; checked when set, required with `jwksUrl`. */
     jwtIssuer: z.string().min(1).optional(),
-    /** Expected `aud` claim; checked when set. */
+    /**
+     * Expected `aud` claim (with `jwtTokenUse: access`, the `client_id` claim of Cognito access
+     * tokens); checked when set, required with `jwksUrl`.
+     */
     jwtAudience: z.string().min(1).optional(),
+    /** Expected `typ` header, such as `at+jwt` for RFC 9068 access tokens; checked when set. */
+    jwtTokenType: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,64}$/, 'jwtTokenType must be a media type such as at+jwt')
+      .optional(),
+    /** Expected `token_use` claim of Amazon Cognito tokens (`access` or `id`); checked when set. */
+    jwtTokenUse: z.enum(['access', 'id']).optional(),
     /** Origins allowed by CORS; `*` allows any. */
     allowedOrigins: csv.pipe(z.array(z.string().min(1)).min(1)).default(['*']),
-    /** Seconds API Gateway caches an authorizer decision per token. */
+    /**
+     * Seconds API Gateway caches an authorizer decision per token. Expiry does not wait for it (the
+     * API edge checks `exp` on every request); a token refused for any other reason does.
+     */
     authorizerCacheTtlSeconds: z.coerce.number().int().min(0).max(3600).default(300),
     /** Stage-wide throttling: steady requests per second and burst. */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
@@ -117,6 +133,11 @@ export const PlatformConfigSchema = z
     }),
   })
   .strict()
+  .refine((c) => !c.jwksUrl || (c.jwtIssuer && c.jwtAudience), {
+    message:
+      'jwksUrl needs jwtIssuer and jwtAudience: an identity provider signs tokens for every client it serves, and without both checks any of those tokens would be accepted',
+    path: ['jwksUrl'],
+  })
   .refine(
     (c) => c.minInstanceCount <= c.initialInstanceCount && c.initialInstanceCount <= c.maxInstanceCount,
     {

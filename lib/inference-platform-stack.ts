@@ -123,6 +123,7 @@ export class InferencePlatformStack extends Stack {
         ? undefined
         : ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
             cacheEnabled: true,
+            secretsManagerTtl: JwtSigningSecret.EXTENSION_CACHE_TTL,
             logLevel: ParamsAndSecretsLogLevel.WARN,
           }),
     });
@@ -166,8 +167,11 @@ export class InferencePlatformStack extends Stack {
       this.signingSecret = new JwtSigningSecret(this, 'JwtSigningKey');
       this.signingSecret.bindReader(authorizer);
     }
+    // Config parsing requires issuer and audience with a JWKS URL; each check is on when set.
     if (config.jwtIssuer) authorizer.addEnvironment(ENV.JWT_ISSUER, config.jwtIssuer);
     if (config.jwtAudience) authorizer.addEnvironment(ENV.JWT_AUDIENCE, config.jwtAudience);
+    if (config.jwtTokenType) authorizer.addEnvironment(ENV.JWT_TOKEN_TYPE, config.jwtTokenType);
+    if (config.jwtTokenUse) authorizer.addEnvironment(ENV.JWT_TOKEN_USE, config.jwtTokenUse);
 
     // Operations: every platform function, the API stage, the endpoint and the batch queues.
     const functions = [

@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type { Grant } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { type CfnSecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -20,6 +20,13 @@ export interface JwtSigningSecretProps {
  * used as its UTF-8 bytes.
  */
 export class JwtSigningSecret extends Construct {
+  /**
+   * How long the secrets extension serves a key from its cache (SECRETS_MANAGER_TTL; the default is
+   * 300 s). With the authorizer's own 60 s cache, a container trusts a replaced key for at most
+   * two minutes.
+   */
+  public static readonly EXTENSION_CACHE_TTL = Duration.seconds(60);
+
   public readonly secret: Secret;
 
   constructor(scope: Construct, id: string, props: JwtSigningSecretProps = {}) {
@@ -32,11 +39,14 @@ export class JwtSigningSecret extends Construct {
     Validations.of(this.secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Rotating the signing key invalidates every issued token at once; it is rotated deliberately, not on a schedule.',
+        'Rotated deliberately for now: the authorizer verifies AWSCURRENT and AWSPREVIOUS, so a rotation keeps issued tokens valid, but no rotation function is deployed yet.',
     });
   }
 
-  /** Tells `fn` the secret and lets it read the key (the authorizer, through the secrets extension). */
+  /**
+   * Tells `fn` the secret and lets it read the key (the authorizer, through the secrets extension):
+   * AWSCURRENT, and AWSPREVIOUS for tokens signed before a rotation.
+   */
   public bindReader(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.JWT_SECRET_ARN, this.secret.secretArn);
     return this.secret.grantRead(fn);

@@ -36,12 +36,20 @@ export interface DevTokenOptions {
   readonly expiresInSeconds?: number;
   readonly issuer?: string;
   readonly audience?: string;
+  /** The `typ` header, when the platform requires one (`jwtTokenType`). @default 'JWT' */
+  readonly tokenType?: string;
+  /** The `token_use` claim, when the platform requires one (`jwtTokenUse`). */
+  readonly tokenUse?: string;
 }
 
 /** A token the local platform's authorizer accepts. */
 export async function devToken(options: DevTokenOptions = {}): Promise<string> {
-  const jwt = new SignJWT({ scope: options.scope ?? SCOPES.join(' '), tier: options.tier ?? 'standard' })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+  const jwt = new SignJWT({
+    scope: options.scope ?? SCOPES.join(' '),
+    tier: options.tier ?? 'standard',
+    ...(options.tokenUse ? { token_use: options.tokenUse } : {}),
+  })
+    .setProtectedHeader({ alg: 'HS256', typ: options.tokenType ?? 'JWT' })
     .setSubject(options.sub ?? 'dev')
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600));

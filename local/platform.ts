@@ -172,6 +172,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { [ENV.JWT_AUDIENCE]: config.jwtAudience } : {}),
+      ...(config.jwtTokenType ? { [ENV.JWT_TOKEN_TYPE]: config.jwtTokenType } : {}),
+      ...(config.jwtTokenUse ? { [ENV.JWT_TOKEN_USE]: config.jwtTokenUse } : {}),
       [ENV.PLATFORM_VERSION]: packageVersion(),
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',

@@ -1,12 +1,13 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { corsHeaders } from '../../contracts/cors';
+import { GATEWAY_RESPONSES } from '../../contracts/gateway-responses';
 import { METRIC, outcomeOf } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { metrics } from '../observability/metrics';
 import { RateLimitedError } from './errors';
-import { type ErrorStyle, errorResponse, header, requestIdOf } from './http';
-import { type Principal, principalOf } from './principal';
+import { type ErrorStyle, errorResponse, header, json, requestIdOf } from './http';
+import { authorizationExpired, type Principal, principalOf } from './principal';
 import { type RateLimiter, rateLimitHeaders } from './rate-limiter';
 
 export interface ApiRequest {
@@ -52,6 +53,7 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
     };
     let result: APIGatewayProxyResult;
     try {
+      if (authorizationExpired(event)) throw new TokenExpiredError();
       if (principal && options.rateLimiter) {
         const decision = await options.rateLimiter.consume(principal);
         Object.assign(headers, rateLimitHeaders(decision));
@@ -66,11 +68,25 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
       }
       result = await route({ event, requestId, principal, servedBy });
     } catch (error) {
-      result = errorResponse(error, requestId, options.errorStyle);
+      result =
+        error instanceof TokenExpiredError
+          ? expiredToken(requestId)
+          : errorResponse(error, requestId, options.errorStyle);
     }
     recordRequest(result.statusCode, performance.now() - started, served);
     return { ...result, headers: { ...result.headers, ...headers } };
   };
+}
+
+class TokenExpiredError extends Error {}
+
+/**
+ * API Gateway's own answer to an expired token, in its shape whatever the route's error style: the
+ * edge stands in for the gateway, whose cached decision outlived the token.
+ */
+function expiredToken(requestId: string): APIGatewayProxyResult {
+  const { statusCode, code, message } = GATEWAY_RESPONSES.EXPIRED_TOKEN;
+  return json(statusCode, { error: { code, message, requestId } }, requestId);
 }
 
 /** The request metrics, flushed with the invocation: by outcome, and by model version when one served it. */

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { SCOPES, type Scope } from '../../contracts/routes';
+import { TOKEN_CLOCK_TOLERANCE_SECONDS } from '../../contracts/tokens';
 import * as z from '../../contracts/zod';
 
 /** Who is calling, as the authorizer hands it to every handler. */
@@ -24,4 +25,18 @@ export function principalOf(event: APIGatewayProxyEvent): Principal | undefined 
   if (!parsed.success) return undefined;
   const scopes = parsed.data.scopes.split(' ').filter((s): s is Scope => KNOWN_SCOPES.has(s));
   return { sub: parsed.data.sub, scopes, tier: parsed.data.tier };
+}
+
+const EXPIRY = /^\d{1,12}$/;
+
+/**
+ * Whether the request came through the authorizer with a token that has expired since: API
+ * Gateway reuses a decision for the authorizer cache's TTL whatever the token's `exp`, so the edge
+ * checks it on every request. A context without a readable `exp` counts as expired (fails closed).
+ */
+export function authorizationExpired(event: APIGatewayProxyEvent, nowMs = Date.now()): boolean {
+  const context = event.requestContext.authorizer;
+  if (!context?.sub) return false;
+  const exp = String(context.exp ?? '');
+  return !EXPIRY.test(exp) || nowMs / 1000 > Number(exp) + TOKEN_CLOCK_TOLERANCE_SECONDS;
 }

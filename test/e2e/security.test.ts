@@ -113,6 +113,8 @@ describe('security (npm start)', () => {
       method?: string;
       path?: string | (() => string);
       body?: string;
+      /** Sent once first (answered 200, so API Gateway caches the decision), then again this many ms later. */
+      reusedAfterMs?: number;
     };
     const GET_MODEL = '/v2/models/simple';
     const rsKey = generateKeyPair('RS256', { extractable: true });
@@ -180,6 +182,17 @@ describe('security (npm start)', () => {
           const header = b64({ alg: 'HS256', b64: false, crit: ['b64'] });
           const payload = JSON.stringify(claims());
           return bearer(`${header}.${payload}.${hmac(secret, `${header}.${payload}`)}`);
+        },
+        status: 401,
+      },
+      // one signed token, spelled another way: each spelling would be its own cache entry
+      'the signature with = padding appended': { authorization: () => bearer(`${token()}=`), status: 401 },
+      'the signature with its unused low bits changed': {
+        authorization: () => {
+          const [header, payload, signature] = token().split('.') as [string, string, string];
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+          const last = alphabet[alphabet.indexOf(signature.at(-1)!) ^ 1];
+          return bearer(`${header}.${payload}.${signature.slice(0, -1)}${last}`);
         },
         status: 401,
       },
@@ -263,6 +276,12 @@ describe('security (npm start)', () => {
         status: 401,
       },
       'no exp': { authorization: () => bearer(token({ exp: undefined })), status: 401 },
+      // accepted within the 30 s clock tolerance, then reused from the authorizer cache after it
+      'an expired token reused within the authorizer cache TTL': {
+        authorization: () => bearer(token({ exp: now() - 27 })),
+        reusedAfterMs: 5_000,
+        status: 401,
+      },
       'a wrong issuer': {
         authorization: () => bearer(token({ iss: 'https://evil.example.com/' })),
         status: 401,
@@ -274,6 +293,15 @@ describe('security (npm start)', () => {
       // subject and scopes
       'no sub': { authorization: () => bearer(token({ sub: undefined })), status: 401 },
       'an empty sub': { authorization: () => bearer(token({ sub: '' })), status: 401 },
+      // two subjects differing only in a lone surrogate would have the same UTF-8 bytes
+      'a sub with a lone surrogate': {
+        authorization: () => bearer(token({ sub: 'alice\uD800' })),
+        status: 401,
+      },
+      'a sub with a control character': {
+        authorization: () => bearer(token({ sub: 'alice\r\nadmin' })),
+        status: 401,
+      },
       'a sub of 300 characters': {
         authorization: () => bearer(token({ sub: 'x'.repeat(300) })),
         status: 401,
@@ -355,11 +383,16 @@ describe('security (npm start)', () => {
     it.each(rows)('%s → %i', async (_case, _status, attack) => {
       // Act
       const path = typeof attack.path === 'function' ? attack.path() : attack.path;
-      const result = await send(path ?? GET_MODEL, {
+      const request = {
         method: attack.method,
         authorization: await attack.authorization(),
         body: attack.body,
-      });
+      };
+      if (attack.reusedAfterMs !== undefined) {
+        expect((await send(path ?? GET_MODEL, request)).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, attack.reusedAfterMs));
+      }
+      const result = await send(path ?? GET_MODEL, request);
       // Assess
       expect(result.status).toBe(attack.status);
       if (attack.status === 200) return;

@@ -46,6 +46,7 @@ export function proxyEvent(overrides: {
         sub: 'alice',
         scopes: 'inference:invoke models:read',
         tier: 'standard',
+        exp: String(Math.floor(Date.now() / 1000) + 3600),
       },
       identity: { sourceIp: '127.0.0.1' },
     } as APIGatewayProxyEvent['requestContext'],

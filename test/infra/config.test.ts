@@ -72,6 +72,9 @@ describe('parsePlatformConfig', () => {
     ['jwksUrl', 'http://issuer.example.com/jwks.json'],
     ['jwksUrl', 'not a url'],
     ['jwtIssuer', ''],
+    ['jwtTokenType', 'at jwt'],
+    ['jwtTokenType', ''],
+    ['jwtTokenUse', 'refresh'],
     ['allowedOrigins', ''],
     ['allowedOrigins', []],
     ['authorizerCacheTtlSeconds', '3601'],
@@ -144,6 +147,34 @@ describe('parsePlatformConfig', () => {
       lambdaErrors: 10,
       lambdaThrottles: 1,
       circuitsOpened: 1,
+    });
+  });
+
+  it.each([
+    ['neither', {}],
+    ['no audience', { jwtIssuer: 'https://idp.example.com/' }],
+    ['no issuer', { jwtAudience: 'inference-api' }],
+  ])(
+    'refuses a JWKS URL with %s of jwtIssuer and jwtAudience: the issuer signs tokens for other clients too',
+    (_, claims) => {
+      expect(() =>
+        parsePlatformConfig({ jwksUrl: 'https://idp.example.com/.well-known/jwks.json', ...claims }),
+      ).toThrow(/jwksUrl: jwksUrl needs jwtIssuer and jwtAudience/);
+    },
+  );
+
+  it('takes a JWKS URL with issuer and audience, and the optional token type and use', () => {
+    const config = parsePlatformConfig({
+      jwksUrl: 'https://idp.example.com/.well-known/jwks.json',
+      jwtIssuer: 'https://idp.example.com/',
+      jwtAudience: 'app-client-1',
+      jwtTokenType: 'at+jwt',
+      jwtTokenUse: 'access',
+    });
+    expect(config).toMatchObject({
+      jwtAudience: 'app-client-1',
+      jwtTokenType: 'at+jwt',
+      jwtTokenUse: 'access',
     });
   });
 

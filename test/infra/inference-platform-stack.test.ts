@@ -194,6 +194,8 @@ describe('InferencePlatformStack', () => {
       expect(env).toMatchObject({
         JWT_SECRET_ARN: { Ref: 'JwtSigningSecret' },
         PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+        // bounds, with the authorizer's own cache, how long a rotated-out key is trusted
+        SECRETS_MANAGER_TTL: '60',
       });
       expect(JSON.stringify(layersOf(template, 'Authorizer'))).toContain(
         'AWS-Parameters-and-Secrets-Lambda-Extension-Arm64',
@@ -332,11 +334,13 @@ describe('InferencePlatformStack', () => {
 });
 
 describe('InferencePlatformStack in JWKS mode', () => {
-  it('drops the signing secret and points the authorizer at the JWKS URL, issuer and audience', () => {
+  it('drops the signing secret and points the authorizer at the JWKS URL, issuer, audience and token use', () => {
     const { template } = synthesizePlatform({
       jwksUrl: 'https://issuer.example.com/.well-known/jwks.json',
       jwtIssuer: 'https://issuer.example.com/',
       jwtAudience: 'inference-platform',
+      jwtTokenType: 'at+jwt',
+      jwtTokenUse: 'access',
       instanceType: 'ml.g6.2xlarge',
       initialInstanceCount: '3',
       maxInstanceCount: '4',
@@ -350,6 +354,8 @@ describe('InferencePlatformStack in JWKS mode', () => {
       JWKS_URL: 'https://issuer.example.com/.well-known/jwks.json',
       JWT_ISSUER: 'https://issuer.example.com/',
       JWT_AUDIENCE: 'inference-platform',
+      JWT_TOKEN_TYPE: 'at+jwt',
+      JWT_TOKEN_USE: 'access',
     });
     expect(env).not.toHaveProperty('JWT_SECRET_ARN');
     expect(layersOf(template, 'Authorizer')).toEqual([]);

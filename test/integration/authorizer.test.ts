@@ -28,6 +28,8 @@ async function coldStart(env: Record<string, string>): Promise<Handler> {
     'JWKS_URL',
     'JWT_ISSUER',
     'JWT_AUDIENCE',
+    'JWT_TOKEN_TYPE',
+    'JWT_TOKEN_USE',
     'PARAMETERS_SECRETS_EXTENSION_HTTP_PORT',
   ])
     delete process.env[key];
@@ -62,14 +64,23 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode(key));
 
-  it('allows the routes of the token scopes and passes the principal on', async () => {
+  it("allows the routes of the token scopes and passes the principal and the token's exp on", async () => {
+    // Prepare
+    const exp = Math.floor(Date.now() / 1000) + 300;
+    // Act
     const result = await handler(
-      event(await sign({ scope: 'inference:invoke', tier: 'premium' })),
+      event(await sign({ scope: 'inference:invoke', tier: 'premium', exp })),
       lambdaContext(),
     );
+    // Assess
     expect(isAllowed(result, `${API}/POST/v2/models/simple/infer`)).toBe(true);
     expect(isAllowed(result, `${API}/POST/v1/models`)).toBe(false);
-    expect(result.context).toEqual({ sub: 'alice', scopes: 'inference:invoke', tier: 'premium' });
+    expect(result.context).toEqual({
+      sub: 'alice',
+      scopes: 'inference:invoke',
+      tier: 'premium',
+      exp: String(exp),
+    });
   });
 
   it.each([
@@ -86,7 +97,7 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
     await expect(handler(event(token), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
   });
 
-  it('reads the signing key through the secrets extension once per container', async () => {
+  it('reads the current signing key through the secrets extension once per container and TTL', async () => {
     // Prepare: a fresh container
     const cold = await coldStart(hs256Environment());
     const read = vi.spyOn(globalThis, 'fetch');
@@ -95,7 +106,7 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
     // Assess
     expect(read).toHaveBeenCalledTimes(1);
     expect(String(read.mock.calls[0]![0])).toBe(
-      `http://localhost:${secrets.port}/secretsmanager/get?secretId=${encodeURIComponent(secretArn)}`,
+      `http://localhost:${secrets.port}/secretsmanager/get?secretId=${encodeURIComponent(secretArn)}&versionStage=AWSCURRENT`,
     );
     expect(read.mock.calls[0]![1]?.headers).toEqual({ 'X-Aws-Parameters-Secrets-Token': 'session-token' });
     read.mockRestore();
@@ -104,11 +115,53 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
   it('retries a failed key read on the next request', async () => {
     const cold = await coldStart({ ...hs256Environment(), JWT_SECRET_ARN: `${secretArn}-missing` });
     const token = await sign({ scope: 'models:read' });
-    await expect(cold(event(token), lambdaContext())).rejects.toThrow(/secret .*-missing: 400/);
+    await expect(cold(event(token), lambdaContext())).rejects.toThrow(
+      /secret .*-missing \(AWSCURRENT\): 400/,
+    );
     const read = vi.spyOn(globalThis, 'fetch');
     await expect(cold(event(token), lambdaContext())).rejects.toThrow(/400/);
     expect(read).toHaveBeenCalledTimes(1);
     read.mockRestore();
+  });
+
+  it('keeps accepting tokens of the previous key after a rotation, and rereads the key once its TTL has passed', async () => {
+    // Prepare: a secret of its own, and a container that read it before the rotation
+    const arn = `${secretArn}-rotated`;
+    const keys = ['first-key-0123456789-0123456789-0123456789', 'second-key-0123456789-0123456789-012345678'];
+    const rotating = await startSecretsManager({ [arn]: keys[0]! });
+    try {
+      const cold = await coldStart({
+        ...hs256Environment(),
+        JWT_SECRET_ARN: arn,
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(rotating.port),
+      });
+      const signedWith = async (key: string) => event(await sign({ scope: 'models:read' }, key));
+      await expect(cold(await signedWith(keys[0]!), lambdaContext())).resolves.toMatchObject({
+        principalId: 'alice',
+      });
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+      // Act: the rotation function's finishSecret; then the container's cached key goes stale
+      rotating.rotate(arn, keys[1]!);
+      const stale = await cold(await signedWith(keys[1]!), lambdaContext()).catch(
+        (error: Error) => error.message,
+      );
+      vi.advanceTimersByTime(61_000);
+      // Assess: within the TTL the container still trusts the key it read; after it, both keys verify
+      expect(stale).toBe('Unauthorized');
+      await expect(cold(await signedWith(keys[1]!), lambdaContext())).resolves.toMatchObject({
+        principalId: 'alice',
+      });
+      await expect(cold(await signedWith(keys[0]!), lambdaContext())).resolves.toMatchObject({
+        principalId: 'alice',
+      });
+      // a second rotation retires the first key
+      rotating.rotate(arn, 'third-key-0123456789-0123456789-0123456789');
+      vi.advanceTimersByTime(61_000);
+      await expect(cold(await signedWith(keys[0]!), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
+    } finally {
+      vi.useRealTimers();
+      await rotating.close();
+    }
   });
 
   it('refuses to start without the session token the extension asks for', async () => {
@@ -167,6 +220,20 @@ describe('authorizer in OIDC mode with a JWKS URL', () => {
     // The confusion attack: the RSA public key's bytes used as an HMAC secret.
     return jwt.sign(new TextEncoder().encode(JSON.stringify(keys.rsPublic)));
   };
+
+  it.each([
+    ['JWT_ISSUER', { JWT_ISSUER: '' }],
+    ['JWT_AUDIENCE', { JWT_AUDIENCE: '' }],
+  ])('refuses to start without %s: the issuer signs tokens for other clients too', async (_name, unset) => {
+    await expect(
+      coldStart({
+        JWKS_URL: 'https://idp.example.com/jwks.json',
+        JWT_ISSUER: 'https://idp.example.com/',
+        JWT_AUDIENCE: 'inference-api',
+        ...unset,
+      }),
+    ).rejects.toThrow(/JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE/);
+  });
 
   it.each(['RS256', 'ES256'] as const)('accepts a %s token from the issuer', async (alg) => {
     const result = await handler(event(await sign(alg), '/v2/models/simple', 'GET'), lambdaContext());

@@ -14,6 +14,7 @@ describe('policyFor', () => {
       sub: 'alice',
       scopes: [scope as Scope],
       tier: 'standard',
+      expiresAt: 2_000_000_000,
     });
     // Assess: evaluated like API Gateway, against every protected route
     for (const route of ROUTES.filter((r) => r.scope)) {
@@ -24,7 +25,12 @@ describe('policyFor', () => {
   });
 
   it('denies everything to a principal without scopes', () => {
-    const policy = policyFor(`${API}/GET/health`, { sub: 'alice', scopes: [], tier: 'standard' });
+    const policy = policyFor(`${API}/GET/health`, {
+      sub: 'alice',
+      scopes: [],
+      tier: 'standard',
+      expiresAt: 2_000_000_000,
+    });
     expect(ROUTES.some((r) => isAllowed(policy, arnOf(r.method, r.path)))).toBe(false);
   });
 
@@ -33,6 +39,7 @@ describe('policyFor', () => {
       sub: 'a',
       scopes: ['inference:invoke'],
       tier: 'standard',
+      expiresAt: 2_000_000_000,
     });
     expect(isAllowed(policy, `${API}/POST/v2/models/simple/infer`)).toBe(true);
     expect(
@@ -41,13 +48,19 @@ describe('policyFor', () => {
     expect(isAllowed(policy, `${API.replace('/prod', '/dev')}/POST/v2/models/simple/infer`)).toBe(false);
   });
 
-  it('passes the principal to handlers in the context', () => {
+  it("passes the principal and the token's exp to handlers in the context", () => {
     const policy = policyFor(`${API}/GET/health`, {
       sub: 'alice',
       scopes: ['models:read', 'admin'],
       tier: 'gold',
+      expiresAt: 1_900_000_000,
     });
     expect(policy.principalId).toBe('alice');
-    expect(policy.context).toEqual({ sub: 'alice', scopes: 'models:read admin', tier: 'gold' });
+    expect(policy.context).toEqual({
+      sub: 'alice',
+      scopes: 'models:read admin',
+      tier: 'gold',
+      exp: '1900000000',
+    });
   });
 });

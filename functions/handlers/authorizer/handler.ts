@@ -5,7 +5,7 @@ import { createRemoteJWKSet } from 'jose';
 import * as ENV from '../../../contracts/environment-variables';
 import { logger } from '../../observability/logger';
 import { policyFor } from './policy';
-import { signingKeyFromExtension } from './signing-key';
+import { signingKeysFromExtension } from './signing-key';
 import { createTokenVerifier, InvalidTokenError } from './token-verifier';
 
 /**
@@ -20,6 +20,8 @@ const env = (() => {
     JWKS_URL: value(ENV.JWKS_URL),
     JWT_ISSUER: value(ENV.JWT_ISSUER),
     JWT_AUDIENCE: value(ENV.JWT_AUDIENCE),
+    JWT_TOKEN_TYPE: value(ENV.JWT_TOKEN_TYPE),
+    JWT_TOKEN_USE: value(ENV.JWT_TOKEN_USE),
     AWS_SESSION_TOKEN: value(ENV.AWS_SESSION_TOKEN),
     PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: value(ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT),
   };
@@ -27,6 +29,10 @@ const env = (() => {
     throw new Error(`set exactly one of ${ENV.JWT_SECRET_ARN} and ${ENV.JWKS_URL}`);
   }
   if (read.JWKS_URL && !URL.canParse(read.JWKS_URL)) throw new Error(`${ENV.JWKS_URL} must be a URL`);
+  // An identity provider signs tokens for every client it serves: without both checks, any of them passes.
+  if (read.JWKS_URL && !(read.JWT_ISSUER && read.JWT_AUDIENCE)) {
+    throw new Error(`${ENV.JWKS_URL} needs ${ENV.JWT_ISSUER} and ${ENV.JWT_AUDIENCE}`);
+  }
   if (read.JWT_SECRET_ARN && !read.AWS_SESSION_TOKEN) {
     throw new Error(
       `${ENV.AWS_SESSION_TOKEN} is needed to read ${ENV.JWT_SECRET_ARN} through the secrets extension`,
@@ -39,24 +45,33 @@ const env = (() => {
   return { ...read, extensionPort: port };
 })();
 
-const jwks = env.JWKS_URL ? createRemoteJWKSet(new URL(env.JWKS_URL)) : undefined;
-const verify = jwks
-  ? createTokenVerifier({
-      key: async () => jwks,
-      algorithms: ['RS256', 'ES256'],
-      issuer: env.JWT_ISSUER,
-      audience: env.JWT_AUDIENCE,
-    })
-  : createTokenVerifier({
-      key: signingKeyFromExtension({
-        secretId: env.JWT_SECRET_ARN!,
-        port: env.extensionPort,
-        sessionToken: env.AWS_SESSION_TOKEN!,
-      }),
-      algorithms: ['HS256'],
-      issuer: env.JWT_ISSUER,
-      audience: env.JWT_AUDIENCE,
-    });
+const claims = {
+  issuer: env.JWT_ISSUER,
+  audience: env.JWT_AUDIENCE,
+  tokenType: env.JWT_TOKEN_TYPE,
+  tokenUse: env.JWT_TOKEN_USE,
+};
+const verify = env.JWKS_URL ? jwksVerifier(env.JWKS_URL) : hs256Verifier(env.JWT_SECRET_ARN!);
+
+function jwksVerifier(url: string) {
+  const jwks = createRemoteJWKSet(new URL(url));
+  return createTokenVerifier({ key: async () => jwks, algorithms: ['RS256', 'ES256'], ...claims });
+}
+
+/** The key tokens are signed with now, and the one before the last rotation for tokens signed before it. */
+function hs256Verifier(secretId: string) {
+  const keys = signingKeysFromExtension({
+    secretId,
+    port: env.extensionPort,
+    sessionToken: env.AWS_SESSION_TOKEN!,
+  });
+  return createTokenVerifier({
+    key: keys.current,
+    previousKey: keys.previous,
+    algorithms: ['HS256'],
+    ...claims,
+  });
+}
 
 /** `Authorization: Bearer <token>`, matched case-insensitively as HTTP requires. */
 function bearerToken(headers: APIGatewayRequestAuthorizerEvent['headers']): string | undefined {

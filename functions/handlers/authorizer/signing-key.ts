@@ -9,37 +9,77 @@ export interface ExtensionKeyOptions {
   readonly port?: number;
   /** The function's session token, which the extension takes as proof of the caller. */
   readonly sessionToken: string;
+  /**
+   * How long a container reuses a key it read. With the extension's own cache
+   * (SECRETS_MANAGER_TTL) this bounds how long a rotated-out key is trusted.
+   * @default SIGNING_KEY_CACHE_TTL_MS
+   */
+  readonly cacheTtlMs?: number;
 }
+
+/** A container rereads the key this often, so a rotation reaches it within a minute (plus the extension's TTL). */
+export const SIGNING_KEY_CACHE_TTL_MS = 60_000;
 
 export class SigningKeyUnavailableError extends Error {}
 
-/** Reads the key once per container; a failed read is retried on the next request. */
-export function signingKeyFromExtension(options: ExtensionKeyOptions): () => Promise<Uint8Array> {
-  const url = `http://localhost:${options.port ?? 2773}/secretsmanager/get?secretId=${encodeURIComponent(options.secretId)}`;
-  let pending: Promise<Uint8Array> | undefined;
-  const read = async () => {
+/** The two keys a rotation leaves valid: the one tokens are signed with now, and the one before it. */
+export interface SigningKeys {
+  readonly current: () => Promise<Uint8Array>;
+  /** Undefined until the secret's first rotation, when no version carries AWSPREVIOUS. */
+  readonly previous: () => Promise<Uint8Array | undefined>;
+}
+
+/** Reads each key at most once per TTL per container; a failed read is retried on the next request. */
+export function signingKeysFromExtension(options: ExtensionKeyOptions): SigningKeys {
+  const read = async (versionStage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<Uint8Array | undefined> => {
+    const url =
+      `http://localhost:${options.port ?? 2773}/secretsmanager/get` +
+      `?secretId=${encodeURIComponent(options.secretId)}&versionStage=${versionStage}`;
     const response = await fetch(url, {
       headers: { 'X-Aws-Parameters-Secrets-Token': options.sessionToken },
       // Short of the function's 10 s timeout, so a hung extension is reported, not a timed-out function.
       signal: AbortSignal.timeout(8_000),
     });
     const text = await response.text();
+    if (versionStage === 'AWSPREVIOUS' && isMissingVersion(response.status, text)) return undefined;
     if (!response.ok) {
       throw new SigningKeyUnavailableError(
-        `secret ${options.secretId}: ${response.status} ${text.slice(0, 200)}`,
+        `secret ${options.secretId} (${versionStage}): ${response.status} ${text.slice(0, 200)}`,
       );
     }
     const { SecretString } = JSON.parse(text) as { SecretString?: unknown };
     if (typeof SecretString !== 'string' || SecretString.length === 0) {
-      throw new SigningKeyUnavailableError(`secret ${options.secretId} has no string value`);
+      throw new SigningKeyUnavailableError(
+        `secret ${options.secretId} (${versionStage}) has no string value`,
+      );
     }
     return new TextEncoder().encode(SecretString);
   };
+  const ttlMs = options.cacheTtlMs ?? SIGNING_KEY_CACHE_TTL_MS;
+  return {
+    current: cached(async () => (await read('AWSCURRENT'))!, ttlMs),
+    previous: cached(() => read('AWSPREVIOUS'), ttlMs),
+  };
+}
+
+/**
+ * Secrets Manager answers GetSecretValue for a staging label no version carries with
+ * ResourceNotFoundException; the extension passes that error on.
+ */
+function isMissingVersion(status: number, body: string): boolean {
+  return status >= 400 && status < 500 && body.includes('ResourceNotFoundException');
+}
+
+function cached<T>(read: () => Promise<T>, ttlMs: number): () => Promise<T> {
+  let entry: { value: Promise<T>; readAt: number } | undefined;
   return () => {
-    pending ??= read().catch((error: unknown) => {
-      pending = undefined;
-      throw error;
-    });
-    return pending;
+    if (!entry || Date.now() - entry.readAt >= ttlMs) {
+      const value = read();
+      entry = { value, readAt: Date.now() };
+      value.catch(() => {
+        if (entry?.value === value) entry = undefined;
+      });
+    }
+    return entry.value;
   };
 }
