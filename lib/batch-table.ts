@@ -15,17 +15,11 @@ export interface BatchTableProps {
   readonly logicalId?: string;
 }
 
-/** Reads and writes of items, single and batched, and the conditions of transactions. */
-const ITEM_READ_WRITE_ACTIONS = [
-  'dynamodb:BatchGetItem',
-  'dynamodb:BatchWriteItem',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:UpdateItem',
-];
+/**
+ * What `BatchStore` sends on items by key: reads, puts of jobs, chunks and results, and conditional
+ * updates of a job's counters and status. Nothing is deleted (items expire by TTL) or batched.
+ */
+const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
 
 /**
  * The batch store: jobs, their chunks and results in one DynamoDB table with a generic `pk`/`sk`
@@ -48,34 +42,29 @@ export class BatchTable extends Construct {
 
   /**
    * Tells `fn` the table and lets it do what the pipeline needs: read and write jobs, chunks and
-   * results by key. Unlike `grantReadWriteData`, it grants nothing on the `byOwner` index, which
-   * only the API lists.
+   * results by key. No Query: the queue functions list nothing.
    */
   public bindItemReadWrites(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
-    return this.grantItemReadWrites(fn);
+    return this.grantItems(fn);
   }
 
   /**
-   * Tells `fn` the table and lets it do what the batch API needs: read and write jobs, including
-   * listing a principal's jobs on `byOwner`.
+   * Tells `fn` the table and lets it do what the batch API needs: read and write jobs by key, list a
+   * job's results (Query on the table) and a principal's jobs (Query on `byOwner`).
    */
   public bindJobReadWrites(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
-    return this.grantItemReadWrites(fn).combine(
+    return this.grantItems(fn).combine(
       Grant.addToPrincipal({
         grantee: fn,
         actions: ['dynamodb:Query'],
-        resourceArns: [`${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
+        resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
       }),
     );
   }
 
-  private grantItemReadWrites(grantee: IGrantable): Grant {
-    return Grant.addToPrincipal({
-      grantee,
-      actions: ITEM_READ_WRITE_ACTIONS,
-      resourceArns: [this.table.tableArn],
-    });
+  private grantItems(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({ grantee, actions: ITEM_ACTIONS, resourceArns: [this.table.tableArn] });
   }
 }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { AssetHashType, CustomResource, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
-import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
@@ -103,13 +103,27 @@ export class ModelStore extends Construct {
 
   /** `s3://<bucket>/models/<model>/<hash>.tar.gz`: a single-model endpoint's model data. */
   public archiveUrl(model: string): string {
-    const name = this.archiveNames[model];
-    if (!name) throw new Error(`model store holds no model ${JSON.stringify(model)}`);
-    return this.bucket.s3UrlForObject(`${PREFIX}${name}`);
+    return this.bucket.s3UrlForObject(`${PREFIX}${this.archiveName(model)}`);
   }
 
-  /** Read access to the archives and nothing else in the bucket. */
-  public grantRead(grantee: IGrantable) {
-    return this.bucket.grantRead(grantee, `${PREFIX}*`);
+  /**
+   * `s3:GetObject` on one model's archive, or on every archive under the prefix, and nothing else:
+   * SageMaker needs only GetObject on the objects of `ModelDataUrl`; a multi-model endpoint fetches
+   * `<prefix><TargetModel>` when a request names it. No listing, no bucket-level reads, no KMS (the
+   * bucket is S3-managed encrypted).
+   */
+  public grantArchiveReads(grantee: IGrantable, model?: string): Grant {
+    const key = model === undefined ? `${PREFIX}*` : `${PREFIX}${this.archiveName(model)}`;
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(key)],
+    });
+  }
+
+  private archiveName(model: string): string {
+    const name = this.archiveNames[model];
+    if (!name) throw new Error(`model store holds no model ${JSON.stringify(model)}`);
+    return name;
   }
 }

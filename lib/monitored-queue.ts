@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import type { Grant } from 'aws-cdk-lib/aws-iam';
+import { Grant } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -101,9 +101,18 @@ export class MonitoredQueue extends Construct {
     });
   }
 
-  /** Tells `fn` the queue's URL and lets it send messages there. */
+  /**
+   * Tells `fn` the queue's URL and lets it send messages there: `sqs:SendMessage`, which also
+   * covers SendMessageBatch (SQS has no separate permission for batch actions). Unlike
+   * `grantSendMessages`, no GetQueueAttributes or GetQueueUrl, which senders never call; and no KMS
+   * permission, as SQS-managed encryption needs none.
+   */
   public bindSender(fn: LambdaFunction): Grant {
     fn.addEnvironment(this.urlVariable, this.queue.queueUrl);
-    return this.queue.grantSendMessages(fn);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['sqs:SendMessage'],
+      resourceArns: [this.queue.queueArn],
+    });
   }
 }

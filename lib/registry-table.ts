@@ -1,4 +1,3 @@
-import { Validations } from 'aws-cdk-lib';
 import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -23,11 +22,9 @@ export interface RegistryTableProps {
  */
 export class RegistryTable extends Construct {
   public readonly table: Table;
-  private readonly logicalId: string;
 
   constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
     super(scope, id);
-    this.logicalId = props.logicalId ?? 'RegistryTable';
     this.table = createKeyedTable(this, 'Table', {
       partitionKey: REGISTRY_KEYS.partitionKey,
       sortKey: REGISTRY_KEYS.sortKey,
@@ -36,7 +33,7 @@ export class RegistryTable extends Construct {
         projectionType: ProjectionType.INCLUDE,
         nonKeyAttributes: ['name', 'createdAt'],
       },
-      logicalId: this.logicalId,
+      logicalId: props.logicalId ?? 'RegistryTable',
     });
   }
 
@@ -54,17 +51,22 @@ export class RegistryTable extends Construct {
   }
 
   /**
-   * Tells `fn` the table and lets it do what the control plane needs: read and write the registry,
-   * including listing models on the index.
+   * Tells `fn` the table and lets it do what the control plane's registry (`ModelRegistry`) sends:
+   * single-item reads and conditional writes, a model's partition and the list of models on the
+   * `models` index. Unlike `grantReadWriteData`: no Scan, no batch or transactional items, no stream.
    */
   public bindRegistryWrites(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.REGISTRY_TABLE_NAME, this.table.tableName);
-    const grant = this.table.grantReadWriteData(fn);
-    if (!Construct.isConstruct(fn.grantPrincipal)) return grant;
-    Validations.of(fn.grantPrincipal).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.logicalId}.Arn>/index/*]`,
-      reason: 'The registry has one index (models), which the registry API queries to list models.',
-    });
-    return grant;
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      resourceArns: [this.table.tableArn],
+    }).combine(
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: ['dynamodb:Query'],
+        resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${REGISTRY_KEYS.modelsIndex.name}`],
+      }),
+    );
   }
 }

@@ -96,7 +96,9 @@ export class TritonEndpoint extends Construct {
       description: 'Runs the Triton inference endpoint',
     });
     this.image.repository.grantPull(this.executionRole);
-    props.modelStore.grantRead(this.executionRole);
+    const multiModel = props.servingMode === 'multi-model';
+    // The model data the endpoint loads: every archive under the prefix, or the one archive.
+    props.modelStore.grantArchiveReads(this.executionRole, multiModel ? undefined : props.defaultModelName);
     const logGroupArn = stack.formatArn({
       service: 'logs',
       resource: 'log-group',
@@ -124,7 +126,6 @@ export class TritonEndpoint extends Construct {
       }),
     );
 
-    const multiModel = props.servingMode === 'multi-model';
     const model = new CfnModel(this, 'Model', {
       executionRoleArn: this.executionRole.roleArn,
       enableNetworkIsolation: true,
@@ -183,23 +184,22 @@ export class TritonEndpoint extends Construct {
       scaleInCooldown: Duration.minutes(10),
     });
 
-    this.acknowledgeRoleFindings(logGroupArn);
+    this.acknowledgeRoleFindings(logGroupArn, multiModel);
   }
 
-  private acknowledgeRoleFindings(logGroupArn: string): void {
+  private acknowledgeRoleFindings(logGroupArn: string, multiModel: boolean): void {
     const acknowledge = (finding: string, reason: string) =>
       Validations.of(this.executionRole).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     acknowledge(
       'Resource::*',
       'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.',
     );
-    for (const action of ['s3:GetBucket*', 's3:GetObject*', 's3:List*']) {
-      acknowledge(`Action::${action}`, 'Read actions of grantRead, limited to the model archives prefix.');
+    if (multiModel) {
+      acknowledge(
+        `Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/models/*`,
+        'A multi-model endpoint gets each archive under the store prefix (s3:GetObject only) when a request first names it.',
+      );
     }
-    acknowledge(
-      `Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/models/*`,
-      'The endpoint reads every model archive under the store prefix (a multi-model endpoint loads them on demand).',
-    );
     acknowledge(
       `Resource::${nagArn(Stack.of(this), logGroupArn)}:*`,
       "SageMaker names a log stream per instance inside this endpoint's own log group.",

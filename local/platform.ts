@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
@@ -10,7 +9,6 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
@@ -26,6 +24,7 @@ import { LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
+import { type LocalSqs, startSqs } from './aws/sqs';
 import { startSqsEventSource } from './aws/sqs-event-source';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
@@ -112,7 +111,7 @@ export function readLocalConfig(): PlatformConfig {
 }
 
 /**
- * Starts the whole platform on 127.0.0.1: DynamoDB (dynalite), SQS (fauxqs), Secrets Manager, the
+ * Starts the whole platform on 127.0.0.1 and no other address: DynamoDB (dynalite), SQS (fauxqs), Secrets Manager, the
  * model server, and the API Gateway emulator running the real handlers, which find the emulators
  * only through the same environment variables they read in AWS.
  */
@@ -127,10 +126,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     closers.push(() => dynamo.close());
     const dynamodbUrl = dynamo.url;
 
-    const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
-    closers.push(() => sqs.stop());
-    const submissions = createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE);
-    const work = createQueueWithDeadLetters(sqs, WORK_QUEUE);
+    const sqs = await startSqs({ region: REGION });
+    closers.push(() => sqs.close());
+    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE);
+    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE);
 
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
@@ -156,7 +155,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       // Any service without an emulator fails fast on this closed port instead of reaching AWS.
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
-      AWS_ENDPOINT_URL_SQS: sqs.address,
+      AWS_ENDPOINT_URL_SQS: sqs.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
@@ -236,9 +235,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     });
     closers.push(() => api.close());
 
-    // fauxqs queue URLs name no reachable host: the pollers reach it through its address.
-    const sqsClient = new SQSClient({ endpoint: sqs.address });
-    closers.push(async () => sqsClient.destroy());
     for (const source of [
       {
         queue: submissions,
@@ -253,7 +249,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     ]) {
       const fn = define(source.spec, source.limits);
       const poller = startSqsEventSource({
-        client: sqsClient,
+        // Queue URLs name no reachable host: the pollers reach the emulator through its own client.
+        client: sqs.client,
         queueUrl: source.queue.queueUrl,
         queueArn: source.queue.queueArn,
         functionName: fn.name,
@@ -291,7 +288,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       modelServerUrl: modelServer.url,
       consoleUrl: localConsole.url,
       dynamodbUrl,
-      sqsUrl: sqs.address,
+      sqsUrl: sqs.url,
       submissionsQueueUrl: submissions.queueUrl,
       config,
       models,
@@ -308,16 +305,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 }
 
 /** A queue whose messages move to `<name>-dlq` after MAX_RECEIVE_COUNT deliveries, as the stack's do. */
-function createQueueWithDeadLetters(sqs: FauxqsServer, name: string) {
-  const deadLetters = sqs.createQueue(`${name}-dlq`);
+async function createQueueWithDeadLetters(sqs: LocalSqs, name: string) {
+  const deadLetters = await sqs.createQueue(`${name}-dlq`);
   return sqs.createQueue(name, {
-    attributes: {
-      VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: deadLetters.queueArn,
-        maxReceiveCount: MAX_RECEIVE_COUNT,
-      }),
-    },
+    VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: deadLetters.queueArn,
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    }),
   });
 }
 

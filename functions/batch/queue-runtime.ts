@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { QUEUE_ENVIRONMENT } from '../../contracts/functions';
 import { tracer } from '../observability/tracer';
 import { ModelCache } from '../registry/model-cache';
-import { ModelRegistry } from '../registry/registry';
+import { RegistryReader } from '../registry/registry';
 import { BatchStore } from './batch-store';
 
 /**
@@ -13,6 +13,6 @@ export const queueEnvironment = QUEUE_ENVIRONMENT.parse(process.env);
 
 export const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 export const store = new BatchStore(dynamodb, queueEnvironment.BATCH_TABLE_NAME);
-export const modelCache = new ModelCache(new ModelRegistry(dynamodb, queueEnvironment.REGISTRY_TABLE_NAME), {
+export const modelCache = new ModelCache(new RegistryReader(dynamodb, queueEnvironment.REGISTRY_TABLE_NAME), {
   ttlMs: queueEnvironment.REGISTRY_CACHE_TTL_MS,
 });

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { API_ENVIRONMENT } from '../../contracts/functions';
 import { tracer } from '../observability/tracer';
 import { ModelCache } from '../registry/model-cache';
-import { ModelRegistry } from '../registry/registry';
+import { RegistryReader } from '../registry/registry';
 import { RateLimiter } from './rate-limiter';
 
 /**
@@ -14,10 +14,10 @@ export const apiEnvironment = API_ENVIRONMENT.parse(process.env);
 
 export const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
-export const registry = new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME);
-
 /** One cache per container, shared by every handler in it, so a write there is seen there at once. */
-export const modelCache = new ModelCache(registry, { ttlMs: apiEnvironment.REGISTRY_CACHE_TTL_MS });
+export const modelCache = new ModelCache(new RegistryReader(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME), {
+  ttlMs: apiEnvironment.REGISTRY_CACHE_TTL_MS,
+});
 
 export const rateLimiter = new RateLimiter(
   dynamodb,

@@ -1,4 +1,4 @@
-import type { Model, ModelRegistry } from './registry';
+import type { Model, RegistryReader } from './registry';
 
 export interface ModelCacheOptions {
   /** How long a read is reused; also the bound on how stale another container's view can be. @default 5000 */
@@ -28,7 +28,7 @@ export class ModelCache {
   private readonly now: () => number;
 
   constructor(
-    private readonly registry: Pick<ModelRegistry, 'getModel'>,
+    private readonly registry: Pick<RegistryReader, 'getModel'>,
     options: ModelCacheOptions = {},
   ) {
     this.ttlMs = options.ttlMs ?? 5_000;

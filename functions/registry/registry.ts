@@ -46,13 +46,14 @@ const EXISTS = { ConditionExpression: 'attribute_exists(#pk)', ExpressionAttribu
 const ABSENT = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
 
 /**
- * The model registry in DynamoDB. Every write is a single-item conditional write (no transactions,
- * so it runs on dynalite as on DynamoDB); reads of a whole model are one strongly consistent Query.
+ * The registry as the data plane reads it: a whole model in one strongly consistent Query. A class
+ * of its own so that the bundles of functions that only read it carry none of the writes, and send
+ * only what their role grants (`RegistryTable.bindModelReads`).
  */
-export class ModelRegistry {
+export class RegistryReader {
   constructor(
-    private readonly client: DynamoDBClient,
-    private readonly tableName: string,
+    protected readonly client: DynamoDBClient,
+    protected readonly tableName: string,
   ) {}
 
   /** A model with its versions and aliases, or undefined when nothing is registered under the name. */
@@ -85,7 +86,13 @@ export class ModelRegistry {
         .map((item) => AliasSchema.parse(item)),
     };
   }
+}
 
+/**
+ * The model registry in DynamoDB, as the control plane reads and writes it. Every write is a
+ * single-item conditional write (no transactions, so it runs on dynalite as on DynamoDB).
+ */
+export class ModelRegistry extends RegistryReader {
   /** Models in name order, a page at a time; `nextToken` is opaque to clients. */
   async listModels(limit: number, nextToken?: string): Promise<Page<ModelSummary>> {
     const page = await this.client.send(

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
@@ -21,6 +20,7 @@ import {
 } from '../../contracts/gateway-responses';
 import { isBinaryMediaType } from '../../contracts/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
+import { listenOnLoopback } from '../loopback';
 
 /** A Lambda handler as the runtime calls it: event and context in, result out. */
 export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
@@ -34,8 +34,6 @@ export interface ApiGatewayEmulatorOptions {
   readonly allowedOrigins: readonly string[];
   /** @default 0 (a free port) */
   readonly port?: number;
-  /** @default '127.0.0.1' */
-  readonly host?: string;
   /** @default 29000, API Gateway's integration timeout */
   readonly integrationTimeoutMs?: number;
 }
@@ -226,13 +224,9 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     res.end(body);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url, port } = await listenOnLoopback(server, options.port ?? 0);
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
     port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { BATCH_KEYS, COUNTER_KEYS, REGISTRY_KEYS } from '../../contracts/table-keys';
+import { listenOnLoopback } from '../loopback';
 
 export interface LocalDynamoDb {
   readonly url: string;
@@ -11,9 +11,9 @@ export interface LocalDynamoDb {
 /** dynalite in memory on 127.0.0.1, with table changes taking effect at once. */
 export async function startDynamoDb(port = 0): Promise<LocalDynamoDb> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { url } = await listenOnLoopback(server, port);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

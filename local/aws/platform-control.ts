@@ -12,8 +12,8 @@
  * | `GET /local/faults`            | `{"plan": {...}, "stats": {...}}`                         |
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type * as z from 'zod';
+import { listenOnLoopback } from '../loopback';
 import { crashFaultSchema, dynamoDbFaultSchema, type SdkFaults } from './sdk-faults';
 
 export interface PlatformControlOptions {
@@ -39,16 +39,9 @@ export async function startPlatformControl(options: PlatformControlOptions): Pro
       (error: unknown) => reply(res, 500, { error: (error as Error).message }),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url } = await listenOnLoopback(server, options.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

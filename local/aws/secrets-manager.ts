@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../loopback';
 
 export interface SecretsManagerEmulator {
   readonly url: string;
@@ -90,10 +90,9 @@ export async function startSecretsManager(
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const { port: bound } = server.address() as AddressInfo;
+  const { url, port: bound } = await listenOnLoopback(server, port);
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url,
     port: bound,
     rotate(secretId, value) {
       const secret = versions.get(secretId);

@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { FunctionOutputBus } from '../aws/function-output';
+import { listenOnLoopback } from '../loopback';
 import { listJobs, listModels } from './console-data';
 import { MetricFeed, type MetricFeedOptions } from './metric-feed';
 
 export interface ConsoleOptions {
   /** 0 picks a free port. @default 3001 */
   readonly port?: number;
-  readonly host?: string;
   /** The local DynamoDB (dynalite) holding the registry and batch tables. */
   readonly dynamodbUrl: string;
   readonly registryTable: string;
@@ -83,13 +82,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 3001, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url } = await listenOnLoopback(server, options.port ?? 3001);
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
     feed,
     close: () =>
       new Promise<void>((resolve) => {

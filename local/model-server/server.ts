@@ -11,8 +11,8 @@
  * only locally makes the SageMaker API fail, throttle, slow down or go away on demand.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ModelDefinition } from '../../triton-image/model-repository';
+import { listenOnLoopback } from '../loopback';
 import { FaultInjector } from './faults';
 import { FAULTS_PATH, faultsRoute } from './faults-route';
 import { decodeSegment, GONE, type Outcome, RESET, send } from './http';
@@ -30,8 +30,6 @@ export interface ModelServerOptions {
   readonly models: readonly ModelDefinition[];
   /** @default 0 (a free port) */
   readonly port?: number;
-  /** @default '127.0.0.1' */
-  readonly host?: string;
   /** SageMaker endpoints to answer InvokeEndpoint for. */
   readonly endpoints: SageMakerEndpoints;
   /**
@@ -69,17 +67,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const server = createServer((req, res) => {
       void handle(req, res, triton, sagemaker, faults);
     });
-    const host = options.host ?? '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
+    const { url, port } = await listenOnLoopback(server, options.port ?? 0);
     return {
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      url,
       port,
       async close() {
         closeSchedulers(models);

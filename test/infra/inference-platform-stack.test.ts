@@ -207,7 +207,7 @@ describe('InferencePlatformStack', () => {
       );
       expect(secretStatements).toEqual([
         {
-          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Action: 'secretsmanager:GetSecretValue',
           Effect: 'Allow',
           Resource: { Ref: 'JwtSigningSecret' },
         },

@@ -256,14 +256,17 @@ describe('Triton serving', () => {
       statements = roleStatements(multi, 'TritonExecutionRole');
     });
 
-    it('reads the model archives under models/ of the model store and no other S3 resource', () => {
+    it('gets the model archives under models/ of the model store and does nothing else in S3', () => {
       const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+      expect(s3).toEqual([{ Action: 's3:GetObject', Effect: 'Allow', Resource: storeObjectArn('models/*') }]);
+    });
+
+    it('gets only the default model archive in single-model mode', () => {
+      const s3 = roleStatements(single, 'TritonExecutionRole').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('s3:')),
+      );
       expect(s3).toEqual([
-        {
-          Action: ['s3:GetBucket*', 's3:GetObject*', 's3:List*'],
-          Effect: 'Allow',
-          Resource: [STORE_ARN, storeObjectArn('models/*')],
-        },
+        { Action: 's3:GetObject', Effect: 'Allow', Resource: storeObjectArn(archiveKeyOf(single, 'simple')) },
       ]);
     });
 
@@ -342,13 +345,18 @@ describe('Triton serving', () => {
     it('writes the registry and touches no SageMaker resource', () => {
       const statements = roleStatements(multi, 'DeploymentFunctionRole');
       const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-      expect(dynamo).toHaveLength(1);
-      expect(actionsOf(dynamo[0]!)).toEqual(
-        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:DeleteItem']),
-      );
-      expect(resourcesOf(dynamo[0]!)).toEqual([
-        { 'Fn::GetAtt': ['RegistryTable', 'Arn'] },
-        { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['RegistryTable', 'Arn'] }, '/index/*']] },
+      const registry = { 'Fn::GetAtt': ['RegistryTable', 'Arn'] };
+      expect(dynamo).toEqual([
+        {
+          Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          Effect: 'Allow',
+          Resource: registry,
+        },
+        {
+          Action: 'dynamodb:Query',
+          Effect: 'Allow',
+          Resource: [registry, { 'Fn::Join': ['', [registry, '/index/models']] }],
+        },
       ]);
       expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('sagemaker:'))).toEqual([]);
       multi.hasResourceProperties('AWS::Lambda::Function', {

@@ -1,11 +1,12 @@
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
-import { apiEnvironment, modelCache, rateLimiter, registry } from '../../edge/api-runtime';
+import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
 import { NotFoundError } from '../../edge/errors';
 import { json, parseJsonBody } from '../../edge/http';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
+import { ModelRegistry } from '../../registry/registry';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -15,7 +16,10 @@ import {
 } from './registry-service';
 
 // Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
-const service = new RegistryService(registry, modelCache);
+const service = new RegistryService(
+  new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME),
+  modelCache,
+);
 
 const PathSchema = z.object({
   model: z.optional(ModelNameSchema),

@@ -1,0 +1,114 @@
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTIONS, type FunctionName } from '../../contracts/functions';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/bundling';
+import { PROJECT_ROOT } from '../../lib/project-root';
+import { synthesizePlatform } from './platform-app';
+
+/** IAM's service prefix for each SDK client package (`@aws-sdk/client-<name>`). */
+const IAM_SERVICE: Record<string, string> = {
+  dynamodb: 'dynamodb',
+  sqs: 'sqs',
+  s3: 's3',
+  'sagemaker-runtime': 'sagemaker',
+  'secrets-manager': 'secretsmanager',
+};
+
+/**
+ * Commands a client carries for its own use, which it never sends here: DynamoDB's endpoint
+ * discovery is off unless configured, and S3 creates sessions only for directory buckets.
+ */
+const NEVER_SENT = new Set(['dynamodb:DescribeEndpoints', 's3:CreateSession']);
+
+/** Commands whose permission is another action, or more than one. */
+const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
+  // SQS has no permission of its own for batch actions: SendMessage covers SendMessageBatch.
+  'sqs:SendMessageBatch': ['sqs:SendMessage'],
+  // A copy reads its source and writes its target.
+  's3:CopyObject': ['s3:GetObject', 's3:PutObject'],
+};
+
+/** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */
+const SQS_CONSUMER_ACTIONS = [
+  'sqs:ChangeMessageVisibility',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:ReceiveMessage',
+];
+
+/** What a function's role needs for work that AWS, not its bundle, does with its credentials. */
+const GRANTED_FOR_THE_RUNTIME: Partial<Record<FunctionName, readonly string[]>> = {
+  // The Parameters and Secrets extension fetches the signing key (HS256 mode).
+  authorizer: ['secretsmanager:GetSecretValue'],
+  batchFanOut: SQS_CONSUMER_ACTIONS,
+  batchWorker: SQS_CONSUMER_ACTIONS,
+};
+
+/** X-Ray tracing and the function's own log group: every function has them (PlatformFunction). */
+const isPlatformAction = (action: string) => action.startsWith('xray:') || action.startsWith('logs:');
+
+/** The IAM actions of the SDK commands that the function's bundle, as deployed, contains. */
+async function actionsOfBundle(entry: string): Promise<string[]> {
+  const { metafile } = await build({
+    ...LAMBDA_ESBUILD_OPTIONS,
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: [path.join(PROJECT_ROOT, entry)],
+    outdir: path.join(PROJECT_ROOT, 'cdk.out', 'grants-test'),
+    write: false,
+    metafile: true,
+    logLevel: 'error',
+  });
+  const inputs = Object.values(metafile.outputs).flatMap((output) => Object.keys(output.inputs));
+  const actions = inputs.flatMap((input) => {
+    const match = /@aws-sdk\/client-([a-z0-9-]+)\/dist-es\/commands\/(\w+)Command\.js$/.exec(input);
+    if (!match) return [];
+    const service = IAM_SERVICE[match[1]!];
+    if (!service) throw new Error(`no IAM service known for @aws-sdk/client-${match[1]}`);
+    const command = `${service}:${match[2]}`;
+    if (NEVER_SENT.has(command)) return [];
+    return ACTIONS_OF_COMMAND[command] ?? [command];
+  });
+  return [...new Set(actions)].sort();
+}
+
+interface PolicyDocument {
+  Statement: { Action: string | string[]; Effect: string }[];
+}
+
+describe('the grants of each catalogued function', () => {
+  let template: ReturnType<typeof synthesizePlatform>['template'];
+
+  beforeAll(() => {
+    ({ template } = synthesizePlatform());
+  });
+
+  /** The actions the policies attached to the function's role allow, X-Ray and logs aside. */
+  const grantedActions = (description: string): string[] => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Description === description,
+    );
+    expect(functions).toHaveLength(1);
+    const roleId = functions[0]!.Properties.Role['Fn::GetAtt'][0] as string;
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      (policy.Properties.Roles as { Ref?: string }[]).some((role) => role.Ref === roleId),
+    );
+    const actions = policies.flatMap((policy) =>
+      (policy.Properties.PolicyDocument as PolicyDocument).Statement.flatMap((statement) => {
+        expect(statement.Effect).toBe('Allow');
+        return [statement.Action].flat();
+      }),
+    );
+    return [...new Set(actions.filter((action) => !isPlatformAction(action)))].sort();
+  };
+
+  it.each(Object.entries(FUNCTIONS) as [FunctionName, (typeof FUNCTIONS)[FunctionName]][])(
+    '%s: the actions its role allows are those its bundle can send',
+    async (name, spec) => {
+      const expected = [...(await actionsOfBundle(spec.entry)), ...(GRANTED_FOR_THE_RUNTIME[name] ?? [])];
+
+      expect(grantedActions(spec.description)).toEqual([...new Set(expected)].sort());
+    },
+  );
+});
