@@ -121,12 +121,37 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   if (signature !== undefined) checkFp16Encoding(request, signature);
   checkAcceptsBinary(request, headers.accept);
 
-  // A body with nothing after its JSON is plain JSON, whatever its framing.
-  if (binary.length === 0) {
-    return { request, body: encoder.encode(JSON.stringify(json)), contentType: 'application/json' };
+  return { request, ...backendBody(request, binary) };
+}
+
+/**
+ * The body for the endpoint, built from the checked request alone: fields the protocol does not
+ * define (and whatever they hold) are not passed on, so the backend reads only what was validated.
+ * The binary section goes on byte for byte after the rebuilt JSON header.
+ */
+function backendBody(
+  request: InferenceRequest,
+  binary: Uint8Array,
+): Pick<InferencePayload, 'body' | 'contentType'> {
+  const header = {
+    ...(request.id === undefined ? {} : { id: request.id }),
+    ...(request.parameters === undefined ? {} : { parameters: request.parameters }),
+    inputs: request.inputs.map(({ data, ...tensor }) =>
+      isBinaryInput(tensor) ? tensor : { ...tensor, data },
+    ),
+    ...(request.outputs === undefined ? {} : { outputs: request.outputs }),
+  };
+  if (!request.inputs.some(isBinaryInput)) {
+    return { body: encoder.encode(JSON.stringify(header)), contentType: 'application/json' };
   }
+  const { body, headerLength } = joinBinaryBody(header, [binary]);
   // SageMaker strips Inference-Header-Content-Length, so the length rides in the content type.
-  return { request, body, contentType: sageMakerBinaryContentType(headerLength!) };
+  return { body, contentType: sageMakerBinaryContentType(headerLength) };
+}
+
+/** An input whose elements came as binary data (every such input declares its byte size). */
+function isBinaryInput(input: Pick<InputTensor, 'parameters'>): boolean {
+  return input.parameters?.binary_data_size !== undefined;
 }
 
 /**

@@ -377,17 +377,33 @@ const ofType =
   (value) =>
     typeof value === type ? undefined : `must be a ${type}`;
 
-/** Integers in [-2^(bits-1), 2^(bits-1)) when signed, [0, 2^bits) when not. */
+/**
+ * Integers in [-2^(bits-1), 2^(bits-1)) when signed, [0, 2^bits) when not. A JSON number is a double
+ * here, exact only up to 2^53 - 1 in magnitude (2^53 + 1 parses as 2^53), so 64-bit elements beyond
+ * that are refused rather than passed on changed; binary data carries them exactly.
+ */
 const integerOf = (bits: number, signed: boolean): ElementCheck => {
-  const min = signed ? -(2 ** (bits - 1)) : 0;
-  const end = min + 2 ** bits;
-  // 64-bit bounds are exact as doubles; JSON numbers past 2^53 have lost precision already, never range.
-  const range = `${BigInt(min)} to ${BigInt(end) - 1n}`;
+  const min = Math.max(signed ? -(2 ** (bits - 1)) : 0, -Number.MAX_SAFE_INTEGER);
+  const max = Math.min((signed ? 2 ** (bits - 1) : 2 ** bits) - 1, Number.MAX_SAFE_INTEGER);
+  const hint = bits > 53 ? ' in JSON; send larger values as binary data' : '';
   return (value) => {
     if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer';
-    return value >= min && value < end ? undefined : `is out of range (${range})`;
+    return value >= min && value <= max ? undefined : `is out of range (${min} to ${max}${hint})`;
   };
 };
+
+/**
+ * Finite numbers that stay finite in the datatype. JSON.parse reads a literal too large for a double
+ * (1e309) as Infinity, which JSON.stringify would pass on as null; a double beyond the datatype's
+ * range would turn into infinity where the backend narrows it.
+ */
+const floatOf =
+  (fits: (value: number) => boolean, largest: string): ElementCheck =>
+  (value) => {
+    if (typeof value !== 'number') return 'must be a number';
+    if (!Number.isFinite(value)) return 'must be a finite number';
+    return fits(value) ? undefined : `is out of range (magnitudes up to ${largest})`;
+  };
 
 const ELEMENT_CHECKS: Record<Datatype, ElementCheck> = {
   BOOL: ofType('boolean'),
@@ -399,9 +415,11 @@ const ELEMENT_CHECKS: Record<Datatype, ElementCheck> = {
   INT16: integerOf(16, true),
   INT32: integerOf(32, true),
   INT64: integerOf(64, true),
-  FP16: ofType('number'),
-  FP32: ofType('number'),
-  FP64: ofType('number'),
+  // Narrowing rounds to nearest, so a double overflows from half an ulp above the largest finite
+  // value: FP16's is 65504, with an ulp of 32 there; Math.fround narrows to FP32 exactly.
+  FP16: floatOf((value) => Math.abs(value) < 65_520, '65504'),
+  FP32: floatOf((value) => Number.isFinite(Math.fround(value)), '3.4028234663852886e38'),
+  FP64: floatOf(() => true, String(Number.MAX_VALUE)),
   BYTES: ofType('string'),
 };
 

@@ -5,17 +5,32 @@
 import {
   AliasRouteSchema,
   BackendSchema,
-  LabelsSchema,
   ModelVersionSchema,
   VERSION_STATUSES,
 } from '../../contracts/registry-schemas';
 import * as z from '../../contracts/zod';
 
+/** Most labels a version may carry, as many as AWS allows tags on a resource. */
+export const MAX_LABELS = 50;
+
+/**
+ * Labels as clients write them. Their number is bounded so that a version, whose other fields are
+ * bounded too, stays far below DynamoDB's 400 KB item limit; keys are attribute names of a map,
+ * which DynamoDB requires to be at least one character long. Stored versions are read with the
+ * looser `LabelsSchema`, so none written before these bounds becomes unreadable.
+ */
+export const WritableLabelsSchema = z
+  .record(z.string().check(z.minLength(1), z.maxLength(128)), z.string().check(z.maxLength(256)))
+  .check(
+    z.refine((labels) => Object.keys(labels).length <= MAX_LABELS, `must have at most ${MAX_LABELS} labels`),
+  );
+
 /** `POST /v1/models`: a version as a client registers it; status defaults to ACTIVE, timestamps are ours. */
 export const RegisterVersionSchema = z
   .strictObject({
-    ...z.omit(ModelVersionSchema, { createdAt: true, updatedAt: true, status: true }).shape,
+    ...z.omit(ModelVersionSchema, { createdAt: true, updatedAt: true, status: true, labels: true }).shape,
     status: z._default(z.enum(VERSION_STATUSES), 'ACTIVE'),
+    labels: z.optional(WritableLabelsSchema),
   })
   .check(
     z.superRefine((v, ctx) => {
@@ -43,7 +58,7 @@ export const VersionPatchSchema = z
     status: z.optional(z.enum(VERSION_STATUSES)),
     backends: z.optional(z.array(BackendSchema).check(z.minLength(1), z.maxLength(16))),
     description: z.optional(z.nullable(z.string().check(z.maxLength(1024)))),
-    labels: z.optional(z.nullable(LabelsSchema)),
+    labels: z.optional(z.nullable(WritableLabelsSchema)),
   })
   .check(z.refine((p) => Object.values(p).some((v) => v !== undefined), 'name at least one field to change'));
 

@@ -42,6 +42,11 @@ const aliasKey = (alias: string) => `ALIAS#${alias}`;
 const key = (name: string, sort: string) =>
   marshall({ [REGISTRY_KEYS.partitionKey]: modelKey(name), [REGISTRY_KEYS.sortKey]: sort });
 const { partitionKey: PK, sortKey: SK, modelsIndex } = REGISTRY_KEYS;
+/**
+ * The marshaller tells a plain object from a class instance by its `constructor` property, which a
+ * label named `constructor` replaces with a string; every object the registry writes is a map.
+ */
+const MARSHALL_OPTIONS = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 const EXISTS = { ConditionExpression: 'attribute_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
 const ABSENT = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } };
 
@@ -136,7 +141,7 @@ export class ModelRegistry extends RegistryReader {
           TableName: this.tableName,
           Item: marshall(
             { [PK]: modelKey(stored.name), [SK]: versionKey(stored.version), ...stored },
-            { removeUndefinedValues: true },
+            MARSHALL_OPTIONS,
           ),
           ...(options.replace ? {} : ABSENT),
         }),
@@ -179,7 +184,7 @@ export class ModelRegistry extends RegistryReader {
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }),
+          ExpressionAttributeValues: marshall(values, MARSHALL_OPTIONS),
           ReturnValues: 'ALL_NEW',
         }),
       );

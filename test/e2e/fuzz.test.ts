@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { closeConnections, describeExchange, type FuzzRequest, send } from '../helpers/fuzz/exchange';
-import { type FuzzContext, type FuzzFocus, fuzzRequests } from '../helpers/fuzz/generators';
+import {
+  type FuzzContext,
+  type FuzzFocus,
+  fuzzRequests,
+  outOfRangeRequests,
+} from '../helpers/fuzz/generators';
 import { problemsWith } from '../helpers/fuzz/oracle';
 
 /**
@@ -58,12 +63,12 @@ describe('fuzzing every route (npm start)', () => {
     return response;
   };
 
-  const fuzz = (focus: FuzzFocus) =>
+  const fuzz = (focus: FuzzFocus, numRuns = RUNS) =>
     fc.assert(
       fc.asyncProperty(fuzzRequests(context, focus), async (request) => {
         await exchange(request);
       }),
-      { numRuns: RUNS, seed: SEED },
+      { numRuns, seed: SEED },
     );
 
   beforeAll(async () => {
@@ -125,6 +130,35 @@ describe('fuzzing every route (npm start)', () => {
         authorization: false,
         routes: (r) => r.method === 'GET',
       }),
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'answers hostile well-formed bodies (deep unknown fields, built-in keys, extreme numbers, large labels) likewise',
+    () =>
+      fuzz(
+        {
+          junkParams: 0,
+          headers: false,
+          query: false,
+          authorization: false,
+          hostileBodies: true,
+          routes: (r) => r.method !== 'GET' && r.method !== 'DELETE',
+        },
+        Math.ceil(RUNS / 2),
+      ),
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'refuses JSON numbers its datatype cannot hold with a 400, in realtime and batch alike',
+    () =>
+      fc.assert(
+        fc.asyncProperty(outOfRangeRequests(context), async (request) => {
+          await exchange(request, (status) => (status === 400 ? [] : [`status ${status}, not 400`]));
+        }),
+        { numRuns: Math.ceil(RUNS / 4), seed: SEED },
+      ),
     PROPERTY_TIMEOUT_MS,
   );
 

@@ -2,9 +2,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BadRequestError, ConflictError, NotFoundError } from '../../functions/edge/errors';
+import { RegisterVersionSchema } from '../../functions/registry/api-schemas';
 import { ModelCache } from '../../functions/registry/model-cache';
 import { ModelRegistry } from '../../functions/registry/registry';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
+import { largestRegistration } from '../helpers/fuzz/registry-bodies';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -127,6 +129,24 @@ describe('ModelRegistry on dynalite', () => {
     });
     expect(updated.description).toBeUndefined();
     expect(updated.inputs).toEqual(SIMPLE_SIGNATURE.inputs);
+  });
+
+  // Names of Object.prototype members: `constructor` once made the marshaller take the labels for a
+  // class instance and refuse them, a 500.
+  const builtInLabels = { constructor: 'a', toString: 'b', hasOwnProperty: 'c', valueOf: 'd' };
+
+  it('stores and updates labels named like built-in object properties', async () => {
+    const stored = version('simple', '1', { labels: builtInLabels });
+    await registry.putVersion(stored);
+    expect(await registry.getVersion('simple', '1')).toEqual(stored);
+    const updated = await registry.updateVersion('simple', '1', { labels: { constructor: 'x' } }, 'now');
+    expect(updated.labels).toEqual({ constructor: 'x' });
+  });
+
+  it('stores the largest version the API accepts, far below the item size limit', async () => {
+    const largest = RegisterVersionSchema.parse(largestRegistration());
+    await registry.putVersion({ ...largest, createdAt: 'now', updatedAt: 'now' });
+    expect((await registry.getVersion(largest.name, largest.version))?.labels).toEqual(largest.labels);
   });
 
   it('answers 404 when updating or deleting what does not exist', async () => {

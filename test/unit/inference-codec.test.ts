@@ -123,7 +123,11 @@ describe('decodeInferenceRequest: v2 JSON', () => {
     const payload = decodeInferenceRequest(jsonRequest(body));
     // Assess
     expect(payload.contentType).toBe('application/json');
-    expect(JSON.parse(decoder.decode(payload.body))).toEqual(body);
+    // Flattened: the endpoint gets the checked request, which Triton reads flat or nested alike.
+    expect(JSON.parse(decoder.decode(payload.body))).toEqual({
+      ...body,
+      inputs: body.inputs.map((input) => ({ ...input, data: (input.data as unknown[]).flat() })),
+    });
     const batch = body.inputs[0]!.shape[0]!;
     expect(payload.request.inputs.map((t) => Array.from(t.data))).toEqual([
       Array.from({ length: batch }, () => INPUT0).flat(),
@@ -209,6 +213,38 @@ describe('decodeInferenceRequest: binary tensor extension', () => {
     expect(Array.from(payload.request.inputs[0]!.data)).toEqual(INPUT0);
   });
 
+  // Deeper than JSON.stringify can recurse; JSON.parse reads it without recursing.
+  const deeplyNested = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+
+  it('passes on only the fields it checked: one the protocol does not define is dropped, however deep', () => {
+    // Prepare
+    const checked = { id: 'a', inputs: [jsonInput('INPUT0', INPUT0), jsonInput('INPUT1', INPUT1)] };
+    const text = `{"extra":${deeplyNested},${JSON.stringify(checked).slice(1, -1)},"__proto__":{"x":1}}`;
+    // Act
+    const payload = decodeInferenceRequest(jsonRequest(text));
+    // Assess
+    expect(payload.contentType).toBe('application/json');
+    expect(JSON.parse(decoder.decode(payload.body))).toEqual(checked);
+  });
+
+  it('rebuilds the JSON header of a binary request from what it checked and keeps the tensors byte for byte', () => {
+    // Prepare
+    const checked = { inputs: [binaryInput('INPUT0'), binaryInput('INPUT1')] };
+    const headerText = encoder.encode(`{"extra":${deeplyNested},${JSON.stringify(checked).slice(1)}`);
+    const tensors = [int32(INPUT0), int32(INPUT1)];
+    const { body: framed } = joinBinaryBody(checked, tensors);
+    const client = binaryRequest(checked, tensors, {
+      'inference-header-content-length': String(headerText.length),
+    });
+    const body = new Uint8Array([...headerText, ...tensors.flatMap((t) => [...t])]);
+    // Act
+    const payload = decodeInferenceRequest({ ...client, body });
+    // Assess: exactly what a client sending only the checked fields would have sent
+    const headerLength = framed.length - 128;
+    expect(payload.contentType).toBe(`${SAGEMAKER};json-header-size=${headerLength}`);
+    expect(payload.body).toEqual(framed);
+  });
+
   it('sends a binary-framed request that carries no binary tensors as plain JSON', () => {
     // Prepare
     const header = { inputs: [jsonInput('INPUT0', INPUT0), jsonInput('INPUT1', INPUT1)] };
@@ -229,9 +265,14 @@ describe('decodeInferenceRequest: binary tensor extension', () => {
     const tensors = [encodeBinaryTensor('UINT32', [1, 2, 3, 4_294_967_295]), Uint8Array.of(1, 0, 1)];
     const client = binaryRequest(header, tensors);
     // Act
-    const { request, body } = decodeInferenceRequest(client);
-    // Assess
-    expect(body.length - Number(client.headers['inference-header-content-length'])).toBe(19);
+    const { request, body, contentType } = decodeInferenceRequest(client);
+    // Assess: the header as checked (without the document's model_name), then the 19 bytes unchanged
+    const headerLength = Number(/json-header-size=(\d+)$/.exec(contentType)?.[1]);
+    expect(JSON.parse(decoder.decode(body.subarray(0, headerLength)))).toEqual({
+      inputs: header.inputs,
+      outputs: header.outputs,
+    });
+    expect(body.subarray(headerLength)).toEqual(client.body.subarray(client.body.length - 19));
     expect(Array.from(request.inputs[0]!.data)).toEqual([1, 2, 3, 4_294_967_295]);
     expect(Array.from(request.inputs[1]!.data)).toEqual([true, false, true]);
   });

@@ -206,9 +206,20 @@ describe('parseInferenceRequest', () => {
     ['INT32', -(2 ** 31) - 1, 'is out of range (-2147483648 to 2147483647)'],
     ['UINT32', 2 ** 32, 'is out of range (0 to 4294967295)'],
     ['UINT32', -1, 'is out of range (0 to 4294967295)'],
-    ['INT64', 2 ** 63, 'is out of range (-9223372036854775808 to 9223372036854775807)'],
-    ['UINT64', 2 ** 64, 'is out of range (0 to 18446744073709551615)'],
-    ['UINT64', -1, 'is out of range (0 to 18446744073709551615)'],
+    // A JSON number past 2^53 - 1 has lost precision already (2^53 + 1 parses as 2^53).
+    [
+      'INT64',
+      2 ** 53,
+      'is out of range (-9007199254740991 to 9007199254740991 in JSON; send larger values as binary data)',
+    ],
+    [
+      'INT64',
+      -(2 ** 63),
+      'is out of range (-9007199254740991 to 9007199254740991 in JSON; send larger values as binary data)',
+    ],
+    ['UINT64', 2 ** 53, 'is out of range (0 to 9007199254740991 in JSON; send larger values as binary data)'],
+    ['UINT64', 2 ** 64, 'is out of range (0 to 9007199254740991 in JSON; send larger values as binary data)'],
+    ['UINT64', -1, 'is out of range (0 to 9007199254740991 in JSON; send larger values as binary data)'],
     ['INT32', 1.5, 'must be an integer'],
     ['INT64', '12', 'must be an integer'],
     ['UINT8', true, 'must be an integer'],
@@ -217,6 +228,15 @@ describe('parseInferenceRequest', () => {
     ['FP32', '1.0', 'must be a number'],
     ['FP64', null, 'must be a number'],
     ['FP16', false, 'must be a number'],
+    // JSON.parse reads 1e309 as Infinity; JSON.stringify would pass it on as null.
+    ['FP32', Number.POSITIVE_INFINITY, 'must be a finite number'],
+    ['FP64', Number.NEGATIVE_INFINITY, 'must be a finite number'],
+    ['FP16', Number.NaN, 'must be a finite number'],
+    // Finite as doubles, infinite once narrowed to the datatype.
+    ['FP32', 1e39, 'is out of range (magnitudes up to 3.4028234663852886e38)'],
+    ['FP32', -3.4028236e38, 'is out of range (magnitudes up to 3.4028234663852886e38)'],
+    ['FP16', 65_520, 'is out of range (magnitudes up to 65504)'],
+    ['FP16', -1e5, 'is out of range (magnitudes up to 65504)'],
     ['BYTES', 42, 'must be a string'],
   ])('rejects a %s element of %s', (datatype, value, problem) => {
     const body = requestWith({ shape: [2], datatype, data: [VALID_ELEMENT[datatype] ?? 0, value] });
@@ -234,12 +254,13 @@ describe('parseInferenceRequest', () => {
     ['UINT16', [0, 65_535]],
     ['INT32', [-2_147_483_648, 2_147_483_647]],
     ['UINT32', [0, 4_294_967_295]],
-    ['INT64', [-(2 ** 63), Number.MAX_SAFE_INTEGER]],
+    ['INT64', [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]],
     ['UINT64', [0, Number.MAX_SAFE_INTEGER]],
     ['BOOL', [true, false]],
-    ['FP16', [0.5, -65_504]],
-    ['FP32', [Number.POSITIVE_INFINITY, Number.NaN]],
-    ['FP64', [1e300, -0]],
+    // Values that round to the largest finite FP16 and FP32 values
+    ['FP16', [65_519, -65_504]],
+    ['FP32', [3.4028235e38, -3.4028234663852886e38]],
+    ['FP64', [Number.MAX_VALUE, -0]],
     ['BYTES', ['', 'héllo']],
   ])('accepts %s elements at the edges of the type', (datatype, data) => {
     const request = parseInferenceRequest(requestWith({ shape: [2], datatype, data }));

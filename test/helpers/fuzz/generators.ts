@@ -7,6 +7,7 @@ import { DATATYPES } from '../../../contracts/model-signature';
 import { matchRoute, ROUTES, type Route } from '../../../contracts/routes';
 import { simpleBinaryRequest } from '../binary-requests';
 import { type FuzzRequest, resolvedPath } from './exchange';
+import { largestLabels, largestRegistration } from './registry-bodies';
 
 /** Registry writes only ever name models with this prefix, so the seeded models stay as they are. */
 export const FUZZ_MODEL_PREFIX = 'fuzz-';
@@ -95,11 +96,24 @@ const deepNesting = fc
     return value;
   });
 
+/** Keys that name Object.prototype members: code that reads objects as maps trips on them. */
+const BUILT_IN_KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'length'];
+const objectKey = fc.oneof(
+  { arbitrary: fc.string({ maxLength: 10 }), weight: 3 },
+  { arbitrary: fc.constantFrom(...BUILT_IN_KEYS), weight: 2 },
+);
+
+/** Strings near and past the lengths the schemas allow, and far past them. */
+const longString = fc
+  .constantFrom(129, 257, 1_025, 70_000, 1_000_000)
+  .chain((length) => fc.constantFrom('a', '€', '😀').map((c) => c.repeat(Math.ceil(length / c.length))));
+
 const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
   { arbitrary: nastyScalar, weight: 6 },
   { arbitrary: fc.constantFrom([], {}, [null], [[]], { inputs: [] }), weight: 2 },
   { arbitrary: deepNesting, weight: 1 },
   { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 2 },
+  { arbitrary: longString, weight: 1 },
 );
 
 // BF16 is Triton's, but no model here declares it.
@@ -161,7 +175,7 @@ const MUTATIONS: Mutation[] = [
   atRandomPath(() => nastyValue), // wrong type or extreme value
   atRandomPath((old) =>
     old && typeof old === 'object' && !Array.isArray(old)
-      ? fc.tuple(fc.string({ maxLength: 10 }), nastyValue).map(([k, v]) => ({ ...old, [k]: v }))
+      ? fc.tuple(objectKey, nastyValue).map(([k, v]) => ({ ...old, [k]: v }))
       : fc.constant(old),
   ), // an unknown field
   atRandomPath((old) =>
@@ -240,6 +254,7 @@ const serialized = (doc: Json): fc.Arbitrary<string> => {
       ),
       weight: 1,
     },
+    { arbitrary: hostileText(text), weight: 3 },
     // a deeply nested first element in the first arrays (tensor data, items, inputs): still valid JSON
     {
       arbitrary: fc.integer({ min: 1_000, max: 50_000 }).map((n) => {
@@ -253,8 +268,69 @@ const serialized = (doc: Json): fc.Arbitrary<string> => {
   );
 };
 
+/**
+ * Numbers JSON can write but a datatype cannot hold: too large for a double (JSON.parse reads them
+ * as Infinity), past FP32's or FP16's range, integers past 2^53 or 64 bits, and the edges just inside.
+ */
+const EXTREME_NUMBERS = [
+  '1e309',
+  '-1e309',
+  '1e39',
+  '-3.5e38',
+  '3.4028234663852886e38',
+  '1e308',
+  '65520',
+  '9007199254740993',
+  '-9223372036854775809',
+  '18446744073709551616',
+  '2147483648',
+  '-0',
+  '5e-324',
+];
+
+/** Deeper than JSON.stringify recurses: 100 000 levels of arrays or objects (200 KB to 600 KB). */
+const DEEP_VALUES = [
+  `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+  `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`,
+];
+
+/**
+ * A valid document's text with one hostile twist that keeps it valid JSON: an unknown field holding
+ * a deeply nested value, at the top or inside the first object of an array; or an extreme number
+ * literal in place of the first element of the first `data` array (the element count stays right).
+ */
+const hostileText = (text: string): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc
+      .record({
+        key: fc.constantFrom('extra', ...BUILT_IN_KEYS),
+        value: fc.constantFrom(...DEEP_VALUES),
+        nested: fc.boolean(),
+      })
+      .map(({ key, value, nested }) => {
+        const field = `${JSON.stringify(key)}:${value},`;
+        const at = nested ? text.indexOf('[{') + 1 : 0;
+        return text.startsWith('{') ? `${text.slice(0, at + 1)}${field}${text.slice(at + 1)}` : text;
+      }),
+    fc
+      .constantFrom(...EXTREME_NUMBERS)
+      .map((literal) => text.replace(/("data":\[)-?[\d.e+-]+/, `$1${literal}`)),
+  );
+
 // ---------------------------------------------------------------------------------------------
 // bodies per route
+
+/**
+ * Labels that have failed the registry's table writes: keys naming built-in properties, an empty key,
+ * and more or longer labels than a DynamoDB item holds (400 KB).
+ */
+const hostileLabels: fc.Arbitrary<Record<string, string>> = fc.oneof(
+  fc.dictionary(fc.constantFrom(...BUILT_IN_KEYS, ''), fc.string({ maxLength: 8 }), { minKeys: 1 }),
+  fc.constantFrom(10, 50, 51, 2_000).map(largestLabels),
+  fc
+    .integer({ min: 1, max: 3_000 })
+    .map((count) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v'.repeat(250)]))),
+);
 
 interface RouteBodies {
   /** Documents the route accepts (or would, before mutation). */
@@ -265,7 +341,7 @@ interface RouteBodies {
 const inferenceExtras = (output: string) =>
   fc.record(
     {
-      id: fc.constant('fuzz'),
+      id: fc.oneof({ arbitrary: fc.constant('fuzz'), weight: 4 }, { arbitrary: longString, weight: 1 }),
       outputs: fc.constantFrom(
         [{ name: output }],
         [{ name: output, parameters: { binary_data: true } }],
@@ -291,18 +367,31 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
   switch (key) {
     case 'POST /v1/models':
       return {
-        valid: fc.record({ name: fuzzModelName, version: versionValue }).map(({ name, version }) => ({
-          name,
-          version,
-          platform: 'onnxruntime_onnx',
-          inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] }],
-          outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] }],
-          maxBatchSize: 8,
-          // an endpoint that does not exist: its circuits are its own, never the seeded models'
-          backends: [{ endpointName: 'fuzz-endpoint', targetModel: 'simple' }],
-          description: 'fuzz',
-          labels: { team: 'fuzz' },
-        })),
+        valid: fc
+          .record({ name: fuzzModelName, version: versionValue })
+          .map(({ name, version }) => ({
+            name,
+            version,
+            platform: 'onnxruntime_onnx',
+            inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] }],
+            outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] }],
+            maxBatchSize: 8,
+            // an endpoint that does not exist: its circuits are its own, never the seeded models'
+            backends: [{ endpointName: 'fuzz-endpoint', targetModel: 'simple' }],
+            description: 'fuzz',
+            labels: { team: 'fuzz' },
+          }))
+          .chain((body) =>
+            fc.oneof(
+              { arbitrary: fc.constant(body), weight: 3 },
+              { arbitrary: hostileLabels.map((labels) => ({ ...body, labels })), weight: 2 },
+              // every bounded field at its bound: the largest version the API accepts
+              {
+                arbitrary: fc.constant({ ...largestRegistration(body.name), version: body.version }),
+                weight: 1,
+              },
+            ),
+          ),
       };
     case 'PATCH /v1/models/{model}/versions/{version}':
       return {
@@ -310,7 +399,12 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
           {
             status: fc.constantFrom('ACTIVE', 'DISABLED'),
             description: fc.option(fc.string({ maxLength: 30 })),
-            labels: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }))),
+            labels: fc.option(
+              fc.oneof(
+                fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
+                hostileLabels,
+              ),
+            ),
             backends: fc.constant([{ endpointName: 'fuzz-endpoint-2', weight: 50 }]),
           },
           { requiredKeys: [] },
@@ -631,9 +725,15 @@ const extraHeaders: fc.Arbitrary<Header[]> = fc
 
 type BodyPart = { body?: string | Uint8Array; headers: Header[] };
 
-function bodyFor(route: Route, params: Record<string, string>): fc.Arbitrary<BodyPart> {
+function bodyFor(route: Route, params: Record<string, string>, hostile = false): fc.Arbitrary<BodyPart> {
   const bodies = validBodies(route, params);
   const json = (text: string): BodyPart => ({ body: text, headers: [['Content-Type', 'application/json']] });
+  if (hostile && bodies) {
+    return fc.oneof(
+      bodies.valid.chain((doc) => hostileText(JSON.stringify(doc))).map(json),
+      bodies.valid.chain(mutated).map((doc) => json(JSON.stringify(doc) ?? 'null')),
+    );
+  }
   const options: fc.WeightedArbitrary<BodyPart>[] = [
     // random bytes, random JSON, random text
     {
@@ -716,6 +816,11 @@ export interface FuzzFocus {
   readonly otherMethods?: boolean;
   /** Only these routes (default: all). */
   readonly routes?: (route: Route) => boolean;
+  /**
+   * Bodies only from valid documents with hostile but well-formed twists: deep unknown fields,
+   * built-in property names as keys, extreme numbers, long strings, many or large labels.
+   */
+  readonly hostileBodies?: boolean;
 }
 
 /** Requests for every route of contracts/routes.ts, fuzzed where `focus` says. */
@@ -725,7 +830,7 @@ export function fuzzRequests(context: FuzzContext, focus: FuzzFocus): fc.Arbitra
     paramsFor(route, context, focus.junkParams).chain((params) =>
       fc
         .record({
-          body: bodyFor(route, params),
+          body: bodyFor(route, params, focus.hostileBodies),
           auth: focus.authorization
             ? authorizationHeaders(context)
             : fc.constant<Header[]>([['Authorization', `Bearer ${context.tokens.all}`]]),
@@ -785,4 +890,41 @@ export function leavesSeededModelsAlone(request: FuzzRequest): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * Inference requests and batch submissions for `simple` (INT32) and `iris` (FP32) with one element a
+ * number literal that JSON can write but the input's datatype cannot hold.
+ */
+export function outOfRangeRequests(context: FuzzContext): fc.Arbitrary<FuzzRequest> {
+  const outOfRange = {
+    iris: ['1e309', '-1e309', '1e39', '-3.5e38', '1e308', '3.4028236e38'],
+    simple: ['1e309', '2147483648', '-2147483649', '9007199254740993', '1e20', '1.5'],
+  };
+  return fc
+    .record({
+      model: fc.constantFrom('iris', 'simple') as fc.Arbitrary<'iris' | 'simple'>,
+      batch: fc.boolean(),
+      index: fc.nat({ max: 3 }),
+    })
+    .chain(({ model, batch, index }) =>
+      fc.constantFrom(...outOfRange[model]).map((literal): FuzzRequest => {
+        const request = model === 'iris' ? irisBody(1) : simpleBody();
+        const document = batch ? { model, items: [{ id: 'range', inputs: request.inputs }] } : request;
+        // The element at `index` of the first input, written as the literal itself.
+        const marker = 123_456_789;
+        (request.inputs[0]!.data as number[])[index] = marker;
+        const body = JSON.stringify(document).replace(String(marker), literal);
+        return {
+          route: batch ? 'POST /v1/batch-jobs' : 'POST /v2/models/{model}/infer',
+          method: 'POST',
+          target: batch ? '/v1/batch-jobs' : `/v2/models/${model}/infer`,
+          headers: [
+            ['Content-Type', 'application/json'],
+            ['Authorization', `Bearer ${context.tokens.all}`],
+          ],
+          body,
+        };
+      }),
+    );
 }
