@@ -44,7 +44,7 @@ export async function processChunk(
   delivery: Delivery,
 ): Promise<ChunkResult | undefined> {
   const { store } = deps;
-  const job = await store.getJob(work.jobId);
+  const job = await store.getJobRecord(work.jobId);
   if (!job) {
     logger.warn('work for an unknown batch job dropped', { ...work });
     return undefined;
