@@ -189,14 +189,42 @@ export class BatchStore {
     });
   }
 
-  /** Records a cancel request; false when the job is already finished (or absent). */
+  /**
+   * Records a cancel request; false when the job is finished (or absent), or when every chunk has
+   * started, so that nothing is left to stop. The job item orders this against `startChunk`: a
+   * request recorded here stops every chunk not started before it, and there is at least one.
+   */
   async requestCancel(jobId: string): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
       'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now), updatedAt = :now',
-      'attribute_exists(#pk) AND #status IN (:queued, :running)',
+      'attribute_exists(#pk) AND #status IN (:queued, :running) AND ' +
+        '(attribute_not_exists(startedChunks) OR size(startedChunks) < chunks)',
       { ':queued': 'QUEUED', ':running': 'RUNNING' },
     );
+  }
+
+  /**
+   * Marks a chunk started unless a cancel was recorded first; false when it was (the chunk is then
+   * cancelled, not run). Repeating it for a redelivered chunk is harmless: the set holds it once.
+   */
+  async startChunk(jobId: string, chunk: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: 'ADD startedChunks :chunk',
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(cancelRequestedAt)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':chunk': { SS: [String(chunk)] } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** Puts a chunk's result unless one exists; returns the result that is stored either way. */

@@ -59,9 +59,13 @@ export async function processChunk(
       return undefined;
     }
     const inferenceStarted = Date.now();
-    const outcome = job.cancelRequestedAt
-      ? chunk.items.map((item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }))
-      : await runChunk(deps, job, chunk.first, chunk.items, delivery);
+    // Decided on the job item, which orders this start against a cancel: the job read above may be
+    // older than a cancel that was accepted since, and that cancel must stop this chunk.
+    const outcome = (await store.startChunk(work.jobId, work.chunk))
+      ? await runChunk(deps, job, chunk.first, chunk.items, delivery)
+      : chunk.items.map(
+          (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
+        );
     inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }

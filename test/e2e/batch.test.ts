@@ -271,4 +271,29 @@ describe('batch jobs (npm start)', () => {
       winner.map((item) => item.id),
     );
   });
+
+  it('ends every job whose cancel was accepted CANCELLED, over twenty submit-and-cancel rounds', async () => {
+    for (let round = 0; round < 20; round++) {
+      // Act: a job of three chunks, cancelled as soon as it is accepted.
+      const submitted = await call('/v1/batch-jobs', {
+        method: 'POST',
+        json: { model: 'simple', items: items(24) },
+      });
+      expect(submitted.status).toBe(202);
+      const cancel = await call(`/v1/batch-jobs/${submitted.body.jobId}/cancel`, { method: 'POST' });
+
+      // Assess: 202 means some chunk had not started, and it was stopped; 409 means none was left.
+      expect([202, 409]).toContain(cancel.status);
+      const job = await pollToCompletion(submitted.body.jobId);
+      expect({ round, cancel: cancel.status, status: job.status }).toEqual({
+        round,
+        cancel: cancel.status,
+        status: cancel.status === 202 ? 'CANCELLED' : expect.not.stringMatching(/CANCELLED/),
+      });
+      await expectRanExactly(
+        job,
+        items(24).map((item) => item.id),
+      );
+    }
+  });
 });

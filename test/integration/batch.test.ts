@@ -627,6 +627,59 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(results).toHaveLength(24);
   });
 
+  it('stops a chunk whose cancel is accepted after its worker read the job and before the chunk started', async () => {
+    // Prepare: a one-chunk job; its cancel lands while the worker fetches the chunk's inputs.
+    await submit('cancel-raced', 5);
+    const [message] = await receive();
+    let accepted: boolean | undefined;
+    const racing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        getChunk: async (...args: Parameters<BatchStore['getChunk']>) => {
+          accepted = await store.requestCancel('cancel-raced');
+          return store.getChunk(...args);
+        },
+      }),
+    };
+
+    // Act
+    const work = JSON.parse(message!.Body!) as { jobId: string; chunk: number };
+    await processChunk(racing, work, { receiveCount: 1, maxReceiveCount: MAX_RECEIVE_COUNT });
+
+    // Assess
+    expect(accepted).toBe(true);
+    expect(await store.getJob('cancel-raced')).toMatchObject({
+      status: 'CANCELLED',
+      succeeded: 0,
+      cancelled: 5,
+    });
+    expect((await allResults('cancel-raced')).every((r) => 'cancelled' in r)).toBe(true);
+  });
+
+  it('refuses a cancel once every chunk has started, as nothing is left to stop', async () => {
+    // Prepare: a one-chunk job; its cancel is asked for while the worker records the chunk's result.
+    await submit('cancel-late', 5);
+    const [message] = await receive();
+    let accepted: boolean | undefined;
+    const racing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        putResult: async (...args: Parameters<BatchStore['putResult']>) => {
+          accepted = await store.requestCancel('cancel-late');
+          return store.putResult(...args);
+        },
+      }),
+    };
+
+    // Act
+    const work = JSON.parse(message!.Body!) as { jobId: string; chunk: number };
+    await processChunk(racing, work, { receiveCount: 1, maxReceiveCount: MAX_RECEIVE_COUNT });
+
+    // Assess
+    expect(accepted).toBe(false);
+    expect(await store.getJob('cancel-late')).toMatchObject({ status: 'SUCCEEDED', succeeded: 5 });
+  });
+
   it('fails only the items the model refuses and completes the job with errors', async () => {
     // Prepare: item 2 is 8 wide, which the model refuses; the others are fine.
     const body = submission(4);
