@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -21,11 +21,11 @@ const jobKey = (jobId: string) => `JOB#${jobId}`;
 // Zero-padded so chunks and results sort in item order.
 const pad = (chunk: number) => String(chunk).padStart(6, '0');
 /**
- * Chunks are written before their job, so two submissions naming one id both write them. Keyed by
- * owner as well, a job reads only chunks its own owner wrote, whoever else raced for its id.
+ * Chunks are written before their job, so every submission racing for one id writes a set of its
+ * own: keyed by that set's random id, which only the job that wins records, no two submissions ever
+ * write the same chunk item, and a job reads only the chunks of the submission that created it.
  */
-const chunkKey = (owner: string, chunk: number) =>
-  `CHUNK#${createHash('sha256').update(checkedOwner(owner), 'utf8').digest('base64url')}#${pad(chunk)}`;
+const chunkKey = (chunkSet: string, chunk: number) => `CHUNK#${chunkSet}#${pad(chunk)}`;
 const resultKey = (chunk: number) => `RESULT#${pad(chunk)}`;
 const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
 
@@ -47,11 +47,20 @@ export interface Counts {
   readonly cancelled: number;
 }
 
-/** What names a job's chunks: its id and its owner. */
-export type JobOwner = Pick<BatchJob, 'jobId' | 'owner'>;
+/**
+ * A job as stored: what the API shows, and what only the batch functions read. `fingerprint` is the
+ * hash of the submission that created it; `chunkSet` names the chunks that submission wrote.
+ */
+export interface JobRecord extends BatchJob {
+  readonly fingerprint: string;
+  readonly chunkSet: string;
+}
+
+/** What names a job's chunks: its id and the set its submission wrote. */
+export type ChunkSet = Pick<JobRecord, 'jobId' | 'chunkSet'>;
 
 /** A new job as the submission writes it. */
-export type NewJob = Omit<BatchJob, 'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt'>;
+export type NewJob = Omit<JobRecord, 'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt'>;
 
 const JOB_FIELDS = [
   'jobId',
@@ -86,20 +95,26 @@ export class BatchStore {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** A job as the API shows it. */
   async getJob(jobId: string): Promise<BatchJob | undefined> {
+    const record = await this.getJobRecord(jobId);
+    return record ? toJob(record) : undefined;
+  }
+
+  async getJobRecord(jobId: string): Promise<JobRecord | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: key(jobId, JOB), ConsistentRead: true }),
     );
-    return Item ? toJob(unmarshall(Item)) : undefined;
+    return Item ? toJobRecord(unmarshall(Item)) : undefined;
   }
 
-  async putChunk(job: JobOwner, chunk: number, stored: StoredChunk): Promise<void> {
+  async putChunk(set: ChunkSet, chunk: number, stored: StoredChunk): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
         Item: marshall({
-          [PK]: jobKey(job.jobId),
-          [SK]: chunkKey(job.owner, chunk),
+          [PK]: jobKey(set.jobId),
+          [SK]: chunkKey(set.chunkSet, chunk),
           first: stored.first,
           items: JSON.stringify(stored.items),
         }),
@@ -107,11 +122,11 @@ export class BatchStore {
     );
   }
 
-  async getChunk(job: JobOwner, chunk: number): Promise<StoredChunk | undefined> {
+  async getChunk(set: ChunkSet, chunk: number): Promise<StoredChunk | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: key(job.jobId, chunkKey(job.owner, chunk)),
+        Key: key(set.jobId, chunkKey(set.chunkSet, chunk)),
         ConsistentRead: true,
       }),
     );
@@ -120,9 +135,18 @@ export class BatchStore {
     return { first: raw.first, items: JSON.parse(raw.items) as StoredItem[] };
   }
 
+  async deleteChunk(set: ChunkSet, chunk: number): Promise<void> {
+    await this.client.send(
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: key(set.jobId, chunkKey(set.chunkSet, chunk)),
+      }),
+    );
+  }
+
   /** Puts a job unless one with its id exists; returns the job that is stored either way. */
-  async createJob(job: NewJob): Promise<{ job: BatchJob; created: boolean }> {
-    const stored: BatchJob = {
+  async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+    const stored: JobRecord = {
       ...job,
       status: 'QUEUED',
       succeeded: 0,
@@ -151,7 +175,7 @@ export class BatchStore {
       return { job: stored, created: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const existing = await this.getJob(job.jobId);
+      const existing = await this.getJobRecord(job.jobId);
       if (!existing) throw error;
       return { job: existing, created: false };
     }
@@ -165,14 +189,42 @@ export class BatchStore {
     });
   }
 
-  /** Records a cancel request; false when the job is already finished (or absent). */
+  /**
+   * Records a cancel request; false when the job is finished (or absent), or when every chunk has
+   * started, so that nothing is left to stop. The job item orders this against `startChunk`: a
+   * request recorded here stops every chunk not started before it, and there is at least one.
+   */
   async requestCancel(jobId: string): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
       'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now), updatedAt = :now',
-      'attribute_exists(#pk) AND #status IN (:queued, :running)',
+      'attribute_exists(#pk) AND #status IN (:queued, :running) AND ' +
+        '(attribute_not_exists(startedChunks) OR size(startedChunks) < chunks)',
       { ':queued': 'QUEUED', ':running': 'RUNNING' },
     );
+  }
+
+  /**
+   * Marks a chunk started unless a cancel was recorded first; false when it was (the chunk is then
+   * cancelled, not run). Repeating it for a redelivered chunk is harmless: the set holds it once.
+   */
+  async startChunk(jobId: string, chunk: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: 'ADD startedChunks :chunk',
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(cancelRequestedAt)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':chunk': { SS: [String(chunk)] } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** Puts a chunk's result unless one exists; returns the result that is stored either way. */
@@ -348,11 +400,16 @@ export class BatchStore {
   }
 }
 
-/** A job from its stored item: the job's own attributes, no keys or bookkeeping. */
-export function toJob(raw: Record<string, unknown>): BatchJob {
+/** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
+export function toJob(stored: object): BatchJob {
+  const raw = stored as Record<string, unknown>;
   return Object.fromEntries(
     JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
   ) as unknown as BatchJob;
+}
+
+function toJobRecord(raw: Record<string, unknown>): JobRecord {
+  return { ...toJob(raw), fingerprint: raw.fingerprint as string, chunkSet: raw.chunkSet as string };
 }
 
 function toResult(raw: Record<string, unknown>): ChunkResult {

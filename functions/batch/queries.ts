@@ -2,7 +2,7 @@
 import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Page } from '../edge/page-token';
 import type { Principal } from '../edge/principal';
-import type { BatchJob, ItemResult } from './api-schemas';
+import { type BatchJob, type ItemResult, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore } from './batch-store';
 
 /** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
@@ -36,11 +36,19 @@ export async function listResults(
   return store.listResults(jobId, limit, nextToken);
 }
 
-/** Stops a job's unstarted chunks (they end cancelled); a finished job cannot be cancelled. */
+/**
+ * Stops a job's unstarted chunks (they end cancelled), so an accepted cancel always ends the job
+ * CANCELLED. A finished job, or one whose chunks have all started, has nothing left to stop.
+ */
 export async function cancelJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
   const job = await readJob(store, principal, jobId);
   if (!(await store.requestCancel(jobId))) {
-    throw new ConflictError(`batch job '${jobId}' is ${job.status} and can no longer be cancelled`);
+    const now = (await store.getJob(jobId)) ?? job;
+    throw new ConflictError(
+      TERMINAL_STATUSES.includes(now.status)
+        ? `batch job '${jobId}' is ${now.status} and can no longer be cancelled`
+        : `batch job '${jobId}' has started all its chunks; there is nothing left to cancel`,
+    );
   }
   return (await store.getJob(jobId)) ?? job;
 }

@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import { BadRequestError, ConflictError } from '../edge/errors';
+import { BadRequestError, ConflictError, PlatformError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
 import {
   InvalidInferenceRequestError,
@@ -10,9 +10,10 @@ import {
   validateAgainstSignature,
 } from '../inference/protocol';
 import { resolveTarget } from '../inference/service';
+import { logger } from '../observability/logger';
 import type { ModelCache } from '../registry/model-cache';
 import { type BatchJob, KEYED_JOB_ID_PREFIX, OwnerSchema, type SubmitBatchJob } from './api-schemas';
-import type { BatchStore } from './batch-store';
+import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
 import { chunkLimits, itemBytes, MAX_CHUNK_BYTES, planChunks, type StoredItem } from './chunking';
 
 /** Chunk writes in flight at once during a submission. */
@@ -33,10 +34,42 @@ export function jobIdFor(owner: string, idempotencyKey?: string): string {
 }
 
 /**
+ * A job id named again with another body: the id is for retrying one request, so the job it names
+ * is not handed to a different one (422, as the IETF Idempotency-Key draft has it).
+ */
+export class IdempotencyKeyReusedError extends PlatformError {
+  readonly statusCode = 422;
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+}
+
+/**
+ * The hash of a submission as parsed: model, version as requested, and items. Object keys are
+ * sorted, so two bodies that differ only in key order or spacing are the same submission.
+ */
+export function fingerprintOf(submission: SubmitBatchJob): string {
+  const canonical = JSON.stringify(
+    { model: submission.model, version: submission.version ?? null, items: submission.items },
+    (_, value: unknown) =>
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : value,
+  );
+  return createHash('sha256').update(canonical, 'utf8').digest('base64url');
+}
+
+/**
  * Checks a submission against the model's signature (the version or alias is resolved once, so
- * every item runs on the same version), stores its chunks and then the job. A job of the same owner
- * that exists already is returned as it is: a retried submission gets the same job and writes
- * nothing. A job of another owner is a conflict, never handed over.
+ * every item runs on the same version), stores its chunks and then the job.
+ *
+ * Atomic per job id, whatever the interleaving: each attempt writes its chunks as a set of its own
+ * (a random id in their keys), and the job, written last with a condition that it does not exist,
+ * records the one set it runs. So the job exists only once all its chunks do, an attempt that loses
+ * the race (or dies before the job write) leaves chunks no job reads, and two attempts never write
+ * the same chunk item. Chunk contents depend on more than the body (the version an alias names at
+ * that moment, its batch size), which is why the set is per attempt and not per fingerprint.
+ *
+ * An existing job is returned to a retry of its own submission (same owner, same fingerprint); a
+ * job of another owner is a conflict, and another body under the same id is refused (422).
  */
 export async function submitJob(
   store: BatchStore,
@@ -44,37 +77,63 @@ export async function submitJob(
   input: { readonly owner: string; readonly jobId: string; readonly submission: SubmitBatchJob },
   now: () => Date = () => new Date(),
 ): Promise<{ job: BatchJob; created: boolean }> {
-  const existing = await store.getJob(input.jobId);
-  if (existing) return { job: ownedBy(existing, input.owner), created: false };
+  const owner = parseInput(OwnerSchema, input.owner, 'owner');
+  const fingerprint = fingerprintOf(input.submission);
+  const existing = await store.getJobRecord(input.jobId);
+  if (existing) return { job: sameSubmission(existing, owner, fingerprint), created: false };
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
   const items = submission.items.map((item, index) => checkItem(version, item, index));
   const chunks = planChunks(items, chunkLimits(version.maxBatchSize));
-  const pending = chunks.map(
-    (indices, chunk) => async () =>
-      store.putChunk(input, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
+  const set: ChunkSet = { jobId: input.jobId, chunkSet: randomUUID() };
+  await inBatches(chunks, (indices, chunk) =>
+    store.putChunk(set, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
   );
-  for (let i = 0; i < pending.length; i += WRITE_CONCURRENCY) {
-    await Promise.all(pending.slice(i, i + WRITE_CONCURRENCY).map((write) => write()));
-  }
   const stored = await store.createJob({
-    jobId: input.jobId,
-    owner: input.owner,
+    ...set,
+    owner,
+    fingerprint,
     model: version.name,
     version: version.version,
     total: items.length,
     chunks: chunks.length,
     createdAt: now().toISOString(),
   });
-  // Another submission may have created the job since it was looked up.
-  return { job: ownedBy(stored.job, input.owner), created: stored.created };
+  if (!stored.created) {
+    // Another attempt created the job since it was looked up: its chunks are the job's, not these.
+    await inBatches(chunks, (_, chunk) => store.deleteChunk(set, chunk)).catch((error: unknown) =>
+      logger.warn('chunks of a submission that lost its job id were not all deleted', {
+        jobId: input.jobId,
+        error: error as Error,
+      }),
+    );
+  }
+  return { job: sameSubmission(stored.job, owner, fingerprint), created: stored.created };
 }
 
-function ownedBy(job: BatchJob, owner: string): BatchJob {
+/** Runs one write per chunk, a few at a time. */
+async function inBatches(
+  chunks: readonly number[][],
+  write: (indices: readonly number[], chunk: number) => Promise<void>,
+): Promise<void> {
+  for (let first = 0; first < chunks.length; first += WRITE_CONCURRENCY) {
+    const batch = chunks.slice(first, first + WRITE_CONCURRENCY);
+    await Promise.all(batch.map((indices, i) => write(indices, first + i)));
+  }
+}
+
+/** The stored job, as a retry of the submission that created it sees it; anything else is refused. */
+function sameSubmission(job: JobRecord, owner: string, fingerprint: string): BatchJob {
   if (job.owner !== owner) {
     throw new ConflictError(`batch job '${job.jobId}' exists and belongs to another owner`);
   }
-  return job;
+  if (job.fingerprint !== fingerprint) {
+    throw new IdempotencyKeyReusedError(
+      `batch job '${job.jobId}' was submitted with a different body; an idempotency key or job id ` +
+        'can only be reused with the same model, version and items',
+    );
+  }
+  return toJob(job);
 }
 
 /**

@@ -44,7 +44,7 @@ export async function processChunk(
   delivery: Delivery,
 ): Promise<ChunkResult | undefined> {
   const { store } = deps;
-  const job = await store.getJob(work.jobId);
+  const job = await store.getJobRecord(work.jobId);
   if (!job) {
     logger.warn('work for an unknown batch job dropped', { ...work });
     return undefined;
@@ -59,9 +59,13 @@ export async function processChunk(
       return undefined;
     }
     const inferenceStarted = Date.now();
-    const outcome = job.cancelRequestedAt
-      ? chunk.items.map((item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }))
-      : await runChunk(deps, job, chunk.first, chunk.items, delivery);
+    // Decided on the job item, which orders this start against a cancel: the job read above may be
+    // older than a cancel that was accepted since, and that cancel must stop this chunk.
+    const outcome = (await store.startChunk(work.jobId, work.chunk))
+      ? await runChunk(deps, job, chunk.first, chunk.items, delivery)
+      : chunk.items.map(
+          (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
+        );
     inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }

@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
@@ -58,6 +58,39 @@ describe('batch jobs (npm start)', () => {
     }
     throw new Error(`job ${jobId} did not finish`);
   }
+
+  /** Every result of a job, in item order. */
+  async function allResults(jobId: string): Promise<{ index: number; id?: string }[]> {
+    const results: { index: number; id?: string }[] = [];
+    let nextToken: string | undefined;
+    do {
+      const query = nextToken ? `&nextToken=${nextToken}` : '';
+      const page = await call(`/v1/batch-jobs/${jobId}/results?limit=1000${query}`);
+      results.push(...page.body.results);
+      nextToken = page.body.nextToken;
+    } while (nextToken);
+    return results;
+  }
+
+  /** A finished job ran exactly the items it was given: one result each, counted once. */
+  async function expectRanExactly(job: Job, ids: readonly string[]) {
+    const results = await allResults(job.jobId);
+    expect(results.map((r) => r.index)).toEqual(ids.map((_, i) => i));
+    expect(results.map((r) => r.id)).toEqual(ids);
+    expect(job.total).toBe(ids.length);
+    expect(job.succeeded + job.failed + job.cancelled).toBe(ids.length);
+    const counted = { outputs: 0, error: 0, cancelled: 0 };
+    for (const r of results) {
+      for (const kind of ['outputs', 'error', 'cancelled'] as const) if (kind in r) counted[kind]++;
+    }
+    expect(counted).toEqual({ outputs: job.succeeded, error: job.failed, cancelled: job.cancelled });
+  }
+
+  /** Two bodies for one key: twenty items, and thirteen others under other ids. */
+  const raced = {
+    ours: items(20),
+    theirs: items(13).map((item, i) => ({ ...item, id: `other-${i}` })),
+  };
 
   beforeAll(async () => {
     platform = await startPlatformProcess();
@@ -164,5 +197,103 @@ describe('batch jobs (npm start)', () => {
     const results = await call('/v1/batch-jobs/e2e-sqs-1/results?limit=100');
     expect(results.body.results).toHaveLength(12);
     expect(results.body.results[11]).toMatchObject({ index: 11, id: 'item-11' });
+  });
+
+  it('keeps one job per idempotency key when ten submissions race over HTTPS, refusing the other body', async () => {
+    // Act: ten at once, one key, every other one with another body.
+    const bodies = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? raced.ours : raced.theirs));
+    const answers = await Promise.all(
+      bodies.map((body) =>
+        call('/v1/batch-jobs', {
+          method: 'POST',
+          headers: { 'Idempotency-Key': 'e2e-raced-https' },
+          json: { model: 'simple', items: body },
+        }),
+      ),
+    );
+
+    // Assess: the body whose job exists got it every time; the other body got a 422 every time.
+    const accepted = answers.find((a) => a.status === 202);
+    expect(accepted).toBeDefined();
+    const winner = accepted!.body.total === raced.ours.length ? raced.ours : raced.theirs;
+    for (const [i, answer] of answers.entries()) {
+      if (bodies[i] === winner) {
+        expect(answer.status).toBe(202);
+        expect(answer.body.jobId).toBe(accepted!.body.jobId);
+      } else {
+        expect(answer.status).toBe(422);
+        expect(answer.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      }
+    }
+    const job = await pollToCompletion(accepted!.body.jobId);
+    expect(job.status).toBe('SUCCEEDED');
+    await expectRanExactly(
+      job,
+      winner.map((item) => item.id),
+    );
+  });
+
+  it('keeps one job per named id when ten SQS messages race for it with two bodies', async () => {
+    // Prepare
+    const sqs = new SQSClient({
+      endpoint: platform.sqsUrl,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+
+    // Act: one batch of ten messages, so the fan-out receives and handles them together.
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: platform.submissionsQueueUrl,
+        Entries: Array.from({ length: 10 }, (_, i) => ({
+          Id: String(i),
+          MessageBody: JSON.stringify({
+            model: 'simple',
+            owner: 'alice',
+            jobId: 'e2e-sqs-raced',
+            items: i % 2 === 0 ? raced.ours : raced.theirs,
+          }),
+        })),
+      }),
+    );
+    sqs.destroy();
+
+    // Assess
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if ((await call('/v1/batch-jobs/e2e-sqs-raced')).status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const job = await pollToCompletion('e2e-sqs-raced');
+    expect(job.status).toBe('SUCCEEDED');
+    const winner = job.total === raced.ours.length ? raced.ours : raced.theirs;
+    await expectRanExactly(
+      job,
+      winner.map((item) => item.id),
+    );
+  });
+
+  it('ends every job whose cancel was accepted CANCELLED, over twenty submit-and-cancel rounds', async () => {
+    for (let round = 0; round < 20; round++) {
+      // Act: a job of three chunks, cancelled as soon as it is accepted.
+      const submitted = await call('/v1/batch-jobs', {
+        method: 'POST',
+        json: { model: 'simple', items: items(24) },
+      });
+      expect(submitted.status).toBe(202);
+      const cancel = await call(`/v1/batch-jobs/${submitted.body.jobId}/cancel`, { method: 'POST' });
+
+      // Assess: 202 means some chunk had not started, and it was stopped; 409 means none was left.
+      expect([202, 409]).toContain(cancel.status);
+      const job = await pollToCompletion(submitted.body.jobId);
+      expect({ round, cancel: cancel.status, status: job.status }).toEqual({
+        round,
+        cancel: cancel.status,
+        status: cancel.status === 202 ? 'CANCELLED' : expect.not.stringMatching(/CANCELLED/),
+      });
+      await expectRanExactly(
+        job,
+        items(24).map((item) => item.id),
+      );
+    }
   });
 });

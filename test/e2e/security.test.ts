@@ -710,6 +710,8 @@ describe('security (npm start)', () => {
       await new BatchStore(dynamodb, table!).createJob({
         jobId,
         owner: 'mallory',
+        fingerprint: 'mallory-body',
+        chunkSet: 'mallory-chunks',
         model: 'simple',
         version: '1',
         total: 7,

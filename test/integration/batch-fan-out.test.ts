@@ -165,6 +165,32 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
     expect(await store.getJob('lone-owner')).toBeUndefined();
   });
 
+  it('keeps one job per named id when one batch of messages names it with two bodies, failing the other body', async () => {
+    // Prepare: ten messages for one job id, handled in parallel; every other one has three items.
+    const bodies = Array.from({ length: 10 }, (_, i) =>
+      JSON.stringify({
+        model: 'simple',
+        owner: 'carol',
+        jobId: 'named-twice',
+        items: i % 2 ? [item] : [item, item, item],
+      }),
+    );
+
+    // Act
+    const response = await handler(
+      { Records: bodies.map((body, i) => record(`twice-${i}`, body)) },
+      lambdaContext('fan-out'),
+    );
+
+    // Assess: the messages of the job's own body went through; each of the other body failed.
+    const job = await store.getJob('named-twice');
+    const won = job?.total === 3 ? 0 : 1;
+    expect(job).toMatchObject({ owner: 'carol', status: 'RUNNING', chunks: 1 });
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
+      bodies.map((_, i) => `twice-${i}`).filter((_, i) => i % 2 !== won),
+    );
+  });
+
   it('sends a malformed message to the dead-letter queue after maxReceiveCount through the event source', async () => {
     // Prepare
     const dlq = fauxqs.createQueue('submissions-dlq');

@@ -1,3 +1,4 @@
+import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { enqueueWork } from '../../functions/batch/fan-out';
-import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
+import { fingerprintOf, jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { BadRequestError, ConflictError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
@@ -60,6 +61,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   let server: ModelServer;
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
+  let dynamodb: DynamoDBClient;
   let store: BatchStore;
   let deps: WorkerDependencies;
   let workQueueUrl: string;
@@ -75,7 +77,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
-    const dynamodb = localDynamoDb(dynamo.url);
+    dynamodb = localDynamoDb(dynamo.url);
     await createRegistryTable(dynamodb, 'registry');
     await createBatchTable(dynamodb, 'batch');
     const registry = new ModelRegistry(dynamodb, 'registry');
@@ -189,6 +191,48 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     return items;
   }
 
+  /** A store on which a submission stops before creating its job until it is let through. */
+  function paused() {
+    let arrive = () => {};
+    let release = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      arrive = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const gated = Object.assign(Object.create(store) as BatchStore, {
+      createJob: async (job: NewJob) => {
+        arrive();
+        await released;
+        return store.createJob(job);
+      },
+    });
+    return { gated, arrived, release };
+  }
+
+  /** How many chunk items a job's partition holds, whoever wrote them. */
+  async function chunkItems(jobId: string): Promise<number> {
+    const { Count = 0 } = await dynamodb.send(
+      new QueryCommand({
+        TableName: 'batch',
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :chunk)',
+        ExpressionAttributeValues: { ':pk': { S: `JOB#${jobId}` }, ':chunk': { S: 'CHUNK#' } },
+        ConsistentRead: true,
+      }),
+    );
+    return Count;
+  }
+
+  /** Item i of either test body sums to i + 1 everywhere. */
+  function expectSum(result: ItemResult | undefined, index: number) {
+    expect(result).toMatchObject({ index });
+    const sum = (result as { outputs?: { name: string; data: number[] }[] }).outputs?.find(
+      (o) => o.name === 'OUTPUT0',
+    );
+    expect(sum?.data).toEqual(Array.from({ length: 16 }, () => index + 1));
+  }
+
   function expectOutputs(result: ItemResult | undefined, index: number) {
     expect(result).toMatchObject({ index, id: `item-${index}` });
     expect(result && 'outputs' in result).toBe(true);
@@ -239,19 +283,115 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(await queued()).toEqual([]);
   });
 
-  it('returns the stored job for a repeated submission with the same id', async () => {
-    const first = await submitJob(store, deps.models, {
+  it('returns the stored job to a repeated submission with the same id and body, and refuses another body', async () => {
+    // Prepare: the same body with its keys in another order is the same submission.
+    const body = submission(2);
+    const reordered = {
+      items: body.items.map(({ inputs, id }) => ({
+        inputs: inputs.map((input) => Object.fromEntries(Object.entries(input as object).reverse())),
+        id,
+      })),
+      model: body.model,
+    };
+
+    // Act
+    const first = await submitJob(store, deps.models, { owner: 'alice', jobId: 'same', submission: body });
+    const retried = await submitJob(store, deps.models, {
       owner: 'alice',
       jobId: 'same',
-      submission: submission(2),
+      submission: reordered,
     });
-    const second = await submitJob(store, deps.models, {
+    const other = submitJob(store, deps.models, { owner: 'alice', jobId: 'same', submission: submission(5) });
+    const otherVersion = submitJob(store, deps.models, {
       owner: 'alice',
       jobId: 'same',
-      submission: submission(5),
+      submission: { ...body, version: '1' },
     });
+
+    // Assess
     expect(first.created).toBe(true);
-    expect(second).toMatchObject({ created: false, job: { jobId: 'same', total: 2 } });
+    expect(retried).toEqual({ created: false, job: first.job });
+    await expect(other).rejects.toMatchObject({
+      statusCode: 422,
+      message: expect.stringMatching(/different body/),
+    });
+    await expect(otherVersion).rejects.toMatchObject({ statusCode: 422 });
+    expect(await store.getJob('same')).toEqual(first.job);
+  });
+
+  it('keeps one job with exactly the items of the submission that made it when ten submissions race for one key', async () => {
+    // Prepare: five submissions of one body and five of another (other ids, other length), one key.
+    const jobId = jobIdFor('ivan', 'raced-key');
+    const ours = submission(20);
+    const theirs: SubmitBatchJob = {
+      model: 'simple',
+      items: submission(13).items.map((item, i) => ({ ...item, id: `other-${i}` })),
+    };
+    const bodies = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? ours : theirs));
+
+    // Act
+    const outcomes = await Promise.allSettled(
+      bodies.map((body) => submitJob(store, deps.models, { owner: 'ivan', jobId, submission: body })),
+    );
+    await enqueueWork({ store, sqs, workQueueUrl }, jobId);
+    await drain();
+
+    // Assess: the job runs the items of one body; every submission of that body got the job, every
+    // other one was refused with a 422.
+    const job = await store.getJob(jobId);
+    const winner = job?.total === ours.items.length ? ours : theirs;
+    for (const [i, outcome] of outcomes.entries()) {
+      if (bodies[i] === winner) {
+        expect(outcome).toMatchObject({ status: 'fulfilled', value: { job: { jobId } } });
+      } else {
+        expect(outcome).toMatchObject({ status: 'rejected', reason: { statusCode: 422 } });
+      }
+    }
+    expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value.created)).toHaveLength(1);
+    const total = winner.items.length;
+    expect(job).toMatchObject({ status: 'SUCCEEDED', total, succeeded: total, failed: 0, cancelled: 0 });
+    const results = await allResults(jobId);
+    expect(results.map((r) => r.id)).toEqual(winner.items.map((item) => item.id));
+    for (const [i, result] of results.entries()) expectSum(result, i);
+    expect(await chunkItems(jobId)).toBe(job?.chunks);
+  });
+
+  it("runs the first body's items when a second body for the same id writes its chunks before the job exists", async () => {
+    // Prepare: each submission stops before creating its job until it is let through.
+    const first = paused();
+    const second = paused();
+    const theirs: SubmitBatchJob = {
+      model: 'simple',
+      items: submission(3).items.map((item, i) => ({ ...item, id: `other-${i}` })),
+    };
+
+    // Act: the first writes its chunks, the second writes its own for the same id, the first's job
+    // is created first.
+    const firstSubmits = submitJob(first.gated, deps.models, {
+      owner: 'judy',
+      jobId: 'same-owner-raced',
+      submission: submission(10),
+    });
+    await first.arrived;
+    const secondSubmits = submitJob(second.gated, deps.models, {
+      owner: 'judy',
+      jobId: 'same-owner-raced',
+      submission: theirs,
+    });
+    await second.arrived;
+    first.release();
+    await firstSubmits;
+    second.release();
+    await expect(secondSubmits).rejects.toMatchObject({ statusCode: 422 });
+    await enqueueWork({ store, sqs, workQueueUrl }, 'same-owner-raced');
+    await drain();
+
+    // Assess: the second body's chunks are gone, and none of its items ran.
+    expect(await store.getJob('same-owner-raced')).toMatchObject({ status: 'SUCCEEDED', succeeded: 10 });
+    const results = await allResults('same-owner-raced');
+    expect(results).toHaveLength(10);
+    for (const [i, result] of results.entries()) expectOutputs(result, i);
+    expect(await chunkItems('same-owner-raced')).toBe(2);
   });
 
   it("answers a submission that meets another owner's job with a conflict, never with that job", async () => {
@@ -261,6 +401,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     await store.createJob({
       jobId,
       owner: 'mallory',
+      fingerprint: fingerprintOf(submission(2)),
+      chunkSet: 'mallory-chunks',
       model: 'simple',
       version: '1',
       total: 1,
@@ -283,24 +425,6 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
   it("runs a job on its own owner's chunks when another owner's submission races for its id", async () => {
     // Prepare: each submission stops before creating its job until it is let through.
-    const paused = () => {
-      let arrive = () => {};
-      let release = () => {};
-      const arrived = new Promise<void>((resolve) => {
-        arrive = resolve;
-      });
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const gated = Object.assign(Object.create(store) as BatchStore, {
-        createJob: async (job: NewJob) => {
-          arrive();
-          await released;
-          return store.createJob(job);
-        },
-      });
-      return { gated, arrived, release };
-    };
     const victim = paused();
     const rival = paused();
     const rivalItems = submission(3).items.map((item, i) => ({ ...item, id: `rival-${i}` }));
@@ -501,6 +625,59 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
     expect(results.slice(8).every((r) => 'cancelled' in r)).toBe(true);
     expect(results).toHaveLength(24);
+  });
+
+  it('stops a chunk whose cancel is accepted after its worker read the job and before the chunk started', async () => {
+    // Prepare: a one-chunk job; its cancel lands while the worker fetches the chunk's inputs.
+    await submit('cancel-raced', 5);
+    const [message] = await receive();
+    let accepted: boolean | undefined;
+    const racing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        getChunk: async (...args: Parameters<BatchStore['getChunk']>) => {
+          accepted = await store.requestCancel('cancel-raced');
+          return store.getChunk(...args);
+        },
+      }),
+    };
+
+    // Act
+    const work = JSON.parse(message!.Body!) as { jobId: string; chunk: number };
+    await processChunk(racing, work, { receiveCount: 1, maxReceiveCount: MAX_RECEIVE_COUNT });
+
+    // Assess
+    expect(accepted).toBe(true);
+    expect(await store.getJob('cancel-raced')).toMatchObject({
+      status: 'CANCELLED',
+      succeeded: 0,
+      cancelled: 5,
+    });
+    expect((await allResults('cancel-raced')).every((r) => 'cancelled' in r)).toBe(true);
+  });
+
+  it('refuses a cancel once every chunk has started, as nothing is left to stop', async () => {
+    // Prepare: a one-chunk job; its cancel is asked for while the worker records the chunk's result.
+    await submit('cancel-late', 5);
+    const [message] = await receive();
+    let accepted: boolean | undefined;
+    const racing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        putResult: async (...args: Parameters<BatchStore['putResult']>) => {
+          accepted = await store.requestCancel('cancel-late');
+          return store.putResult(...args);
+        },
+      }),
+    };
+
+    // Act
+    const work = JSON.parse(message!.Body!) as { jobId: string; chunk: number };
+    await processChunk(racing, work, { receiveCount: 1, maxReceiveCount: MAX_RECEIVE_COUNT });
+
+    // Assess
+    expect(accepted).toBe(false);
+    expect(await store.getJob('cancel-late')).toMatchObject({ status: 'SUCCEEDED', succeeded: 5 });
   });
 
   it('fails only the items the model refuses and completes the job with errors', async () => {

@@ -99,6 +99,9 @@ const CONFLICTS = new Set([
   'POST /v1/batch-jobs/{jobId}/cancel',
 ]);
 
+/** Routes that answer 422: an idempotency key reused with a different body. */
+const KEY_REUSES = new Set(['POST /v1/batch-jobs']);
+
 const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'malformed JSON, or a body, query or path parameter that fails its schema',
   401: 'missing, malformed, expired or badly signed token',
@@ -106,6 +109,7 @@ const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   404: 'unknown model, version, alias, job or route',
   409: 'conflicts with the current state',
   413: 'body over 10 MB, or over the 6 MB an endpoint accepts',
+  422: 'the idempotency key was used before with a different body',
   429: "the caller's rate limit is spent for this window (`Retry-After`)",
   502: 'the model rejected the request',
   503: 'the endpoint is throttled or unavailable (`Retry-After`)',
@@ -157,7 +161,7 @@ function parametersOf(route: Route): JsonSchema[] {
             name: 'Idempotency-Key',
             in: 'header',
             required: false,
-            description: 'a retry with the same key returns the same job',
+            description: 'a retry with the same key and body returns the same job; another body is a 422',
             schema: jsonSchema(IdempotencyKeySchema),
           },
         ]
@@ -190,6 +194,7 @@ function responsesOf(route: Route): Record<string, unknown> {
     404,
     ...(CONFLICTS.has(key(route)) ? [409] : []),
     ...(REQUEST_BODIES[key(route)] ? [413] : []),
+    ...(KEY_REUSES.has(key(route)) ? [422] : []),
     429,
   ];
   if (dataPlane && route.method === 'POST') statuses.push(502, 503, 504);
