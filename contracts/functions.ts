@@ -9,7 +9,7 @@ import { SERVICE_NAMES, type ServiceName } from './metric-catalog';
 import { CircuitSettingsSchema, RateLimitTiersSchema } from './settings';
 import * as z from './zod';
 
-/** Service name of the function that emits no catalogued metrics (the deployment custom resource). */
+/** Service name of the functions that emit no catalogued metrics (the deployment custom resource, the key rotation). */
 export const DEFAULT_SERVICE_NAME = 'inference-platform';
 
 export interface FunctionSpec {
@@ -146,6 +146,14 @@ export const FUNCTIONS = {
     description: 'Copies model archives to the model store and seeds the registry at deploy time',
     serviceName: DEFAULT_SERVICE_NAME,
     environment: z.object({ [ENV.REGISTRY_TABLE_NAME]: nonEmpty }),
+  },
+  keyRotation: {
+    name: 'key-rotation',
+    entry: 'functions/handlers/key-rotation/handler.ts',
+    description: 'Rotates the HS256 token signing key when Secrets Manager schedules a rotation',
+    serviceName: DEFAULT_SERVICE_NAME,
+    // Secrets Manager names the secret in every rotation event.
+    environment: z.object({}),
   },
 } as const satisfies Record<string, FunctionSpec>;
 

@@ -76,6 +76,13 @@ export const PlatformConfigSchema = z
       .optional(),
     /** Expected `token_use` claim of Amazon Cognito tokens (`access` or `id`); checked when set. */
     jwtTokenUse: z.enum(['access', 'id']).optional(),
+    /**
+     * HS256 mode: days between scheduled rotations of the signing key (Secrets Manager's `rate()`
+     * schedules allow 1 to 999). A token signed just before a rotation verifies until the next one,
+     * which Secrets Manager may run at any hour of its day, so keep token lifetimes at most this
+     * many days less one.
+     */
+    jwtKeyRotationDays: z.coerce.number().int().min(1).max(999).default(30),
     /** Origins allowed by CORS; `*` allows any. */
     allowedOrigins: csv.pipe(z.array(z.string().min(1)).min(1)).default(['*']),
     /**

@@ -164,7 +164,9 @@ export class InferencePlatformStack extends Stack {
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);
     } else {
-      this.signingSecret = new JwtSigningSecret(this, 'JwtSigningKey');
+      this.signingSecret = new JwtSigningSecret(this, 'JwtSigningKey', {
+        rotationInterval: Duration.days(config.jwtKeyRotationDays),
+      });
       this.signingSecret.bindReader(authorizer);
     }
     // Config parsing requires issuer and audience with a JWKS URL; each check is on when set.
@@ -188,7 +190,10 @@ export class InferencePlatformStack extends Stack {
       stage,
       functions,
       endpoint,
-      existingAlarms: this.batch.alarms,
+      existingAlarms: [
+        ...this.batch.alarms,
+        ...(this.signingSecret ? [this.signingSecret.rotationFailedAlarm] : []),
+      ],
     });
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       stage,

@@ -14,6 +14,7 @@ describe('parsePlatformConfig', () => {
       servingMode: 'multi-model',
       tritonImageVersion: '24.09-py3',
       defaultModelName: 'simple',
+      jwtKeyRotationDays: 30,
       allowedOrigins: ['*'],
       authorizerCacheTtlSeconds: 300,
       throttleRateLimit: 1000,
@@ -75,6 +76,10 @@ describe('parsePlatformConfig', () => {
     ['jwtTokenType', 'at jwt'],
     ['jwtTokenType', ''],
     ['jwtTokenUse', 'refresh'],
+    // Secrets Manager's rate() schedules run every 1 to 999 days.
+    ['jwtKeyRotationDays', '0'],
+    ['jwtKeyRotationDays', 1000],
+    ['jwtKeyRotationDays', 1.5],
     ['allowedOrigins', ''],
     ['allowedOrigins', []],
     ['authorizerCacheTtlSeconds', '3601'],

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_FUNCTION_NAMES } from '../../contracts/functions';
+import { API_FUNCTION_NAMES, FUNCTIONS } from '../../contracts/functions';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
@@ -13,7 +13,7 @@ const capitalize = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`
 
 /**
  * Platform functions: those behind the API and its authorizer, the one behind the stack's custom
- * resources and the two of the batch pipeline.
+ * resources, the two of the batch pipeline and the signing key's rotation.
  */
 const PLATFORM_FUNCTIONS = [
   ...API_FUNCTION_NAMES.map(capitalize),
@@ -21,12 +21,14 @@ const PLATFORM_FUNCTIONS = [
   'Deployment',
   'FanOut',
   'Worker',
+  'KeyRotation',
 ];
 type PlatformFunctionName = string;
 
 const functionIdPrefix = (name: PlatformFunctionName) => {
   if (name === 'Deployment') return 'DeploymentFunction';
   if (name === 'FanOut' || name === 'Worker') return `Batch${name}Function`;
+  if (name === 'KeyRotation') return 'JwtSigningKeyRotationFunction';
   return `Api${name}Function`;
 };
 
@@ -108,12 +110,13 @@ describe('InferencePlatformStack', () => {
       });
     });
 
-    it('gives API functions the integration timeout, the authorizer 10 s, the deployment and fan-out functions 5 min and the worker its configured timeout', () => {
+    it('gives API functions the integration timeout, the authorizer 10 s, the key rotation 30 s, the deployment and fan-out functions 5 min and the worker its configured timeout', () => {
       const timeoutOf = (name: PlatformFunctionName) =>
         template.toJSON().Resources[functionLogicalId(template, name)].Properties.Timeout as number;
       expect(timeoutOf('Inference')).toBe(29);
       expect(timeoutOf('Health')).toBe(29);
       expect(timeoutOf('Authorizer')).toBe(10);
+      expect(timeoutOf('KeyRotation')).toBe(30);
       expect(timeoutOf('Deployment')).toBe(300);
       expect(timeoutOf('FanOut')).toBe(300);
       expect(timeoutOf('Worker')).toBe(120);
@@ -325,6 +328,73 @@ describe('InferencePlatformStack', () => {
     });
   });
 
+  describe('signing key rotation', () => {
+    it('rotates the key with the rotation function every jwtKeyRotationDays (30 by default), never on deploy', () => {
+      template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+      template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        SecretId: { Ref: 'JwtSigningSecret' },
+        RotationLambdaARN: { 'Fn::GetAtt': [functionLogicalId(template, 'KeyRotation'), 'Arn'] },
+        RotationRules: { ScheduleExpression: 'rate(30 days)' },
+        RotateImmediatelyOnUpdate: false,
+      });
+      const weekly = synthesizePlatform({ jwtKeyRotationDays: '7' }).template;
+      weekly.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        RotationRules: { ScheduleExpression: 'rate(7 days)' },
+      });
+    });
+
+    it('lets the rotation function stage versions of the signing secret only, and generate a key', () => {
+      const statements = functionStatements(template, 'KeyRotation').filter(
+        (s) => !actionsOf(s).every((a) => a.startsWith('logs:') || a.startsWith('xray:')),
+      );
+      expect(statements).toEqual([
+        {
+          Action: ['secretsmanager:GetRandomPassword', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+          Effect: 'Allow',
+          Resource: '*',
+        },
+        {
+          Action: [
+            'secretsmanager:DescribeSecret',
+            'secretsmanager:GetSecretValue',
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:UpdateSecretVersionStage',
+          ],
+          Effect: 'Allow',
+          Resource: { Ref: 'JwtSigningSecret' },
+        },
+      ]);
+      expect(environmentOf(template, 'KeyRotation')).toEqual({
+        ...PLATFORM_FUNCTION_ENVIRONMENT,
+        POWERTOOLS_SERVICE_NAME: 'inference-platform',
+      });
+    });
+
+    it("lets only this account's Secrets Manager invoke the rotation function", () => {
+      const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter((p) =>
+        JSON.stringify(p.Properties.FunctionName).includes(functionLogicalId(template, 'KeyRotation')),
+      );
+      expect(permissions.map((p) => p.Properties)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: { 'Fn::GetAtt': [functionLogicalId(template, 'KeyRotation'), 'Arn'] },
+          Principal: 'secretsmanager.amazonaws.com',
+          SourceAccount: { Ref: 'AWS::AccountId' },
+        },
+      ]);
+    });
+
+    it('alarms when a rotation step fails', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionLogicalId(template, 'KeyRotation') } }],
+        Threshold: 1,
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('^AlarmsTopic') }],
+      });
+    });
+  });
+
   it('outputs the API URL, table name, endpoint name and secret ARN', () => {
     template.hasOutput('ApiUrl', {});
     template.hasOutput('RegistryTableName', { Value: { Ref: 'RegistryTable' } });
@@ -348,6 +418,10 @@ describe('InferencePlatformStack in JWKS mode', () => {
     });
 
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+    expect(
+      Object.values(template.findResources('AWS::Lambda::Function')).map((f) => f.Properties.Description),
+    ).not.toContain(FUNCTIONS.keyRotation.description);
     expect(Object.keys(template.toJSON().Outputs)).not.toContain('JwtSecretArn');
     const env = environmentOf(template, 'Authorizer');
     expect(env).toMatchObject({

@@ -41,11 +41,12 @@ describe('FUNCTIONS', () => {
     }
   });
 
-  it("reports each function under its metric catalogue service, the deployment function under the platform's", () => {
+  it("reports each function under its metric catalogue service, the deployment and key rotation functions under the platform's", () => {
     expect(specs.map((s) => s.serviceName).sort()).toEqual(
-      [...Object.values(SERVICE_NAMES), DEFAULT_SERVICE_NAME].sort(),
+      [...Object.values(SERVICE_NAMES), DEFAULT_SERVICE_NAME, DEFAULT_SERVICE_NAME].sort(),
     );
     expect(FUNCTIONS.deployment.serviceName).toBe('inference-platform');
+    expect(FUNCTIONS.keyRotation.serviceName).toBe('inference-platform');
   });
 
   it('lists as API functions exactly those the routes name', () => {
