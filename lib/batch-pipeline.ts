@@ -102,7 +102,7 @@ export class BatchPipeline extends Construct {
       projectRoot: props.projectRoot,
       timeout: fanOutTimeout,
     });
-    table.bindItemReadWrites(this.fanOutFunction);
+    table.bindSubmitter(this.fanOutFunction);
     registry.bindModelReads(this.fanOutFunction);
     this.work.bindSender(this.fanOutFunction);
     this.fanOutFunction.addEventSource(

@@ -17,9 +17,11 @@ export interface BatchTableProps {
 
 /**
  * What `BatchStore` sends on items by key: reads, puts of jobs, chunks and results, and conditional
- * updates of a job's counters and status. Nothing is deleted (items expire by TTL) or batched.
+ * updates of a job's counters and status. Nothing is batched.
  */
 const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+/** A submitter also deletes the chunks of an attempt that lost its job id to another attempt. */
+const SUBMITTER_ACTIONS = [...ITEM_ACTIONS, 'dynamodb:DeleteItem'];
 
 /**
  * The batch store: jobs, their chunks and results in one DynamoDB table with a generic `pk`/`sk`
@@ -41,21 +43,27 @@ export class BatchTable extends Construct {
   }
 
   /**
-   * Tells `fn` the table and lets it do what the pipeline needs: read and write jobs, chunks and
+   * Tells `fn` the table and lets it do what the worker needs: read and write jobs, chunks and
    * results by key. No Query: the queue functions list nothing.
    */
   public bindItemReadWrites(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
-    return this.grantItems(fn);
+    return this.grantItems(fn, ITEM_ACTIONS);
+  }
+
+  /** As `bindItemReadWrites`, for the fan-out, which also submits the jobs that arrive over SQS. */
+  public bindSubmitter(fn: LambdaFunction): Grant {
+    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    return this.grantItems(fn, SUBMITTER_ACTIONS);
   }
 
   /**
-   * Tells `fn` the table and lets it do what the batch API needs: read and write jobs by key, list a
+   * Tells `fn` the table and lets it do what the batch API needs: submit jobs, read them by key, list a
    * job's results (Query on the table) and a principal's jobs (Query on `byOwner`).
    */
   public bindJobReadWrites(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
-    return this.grantItems(fn).combine(
+    return this.grantItems(fn, SUBMITTER_ACTIONS).combine(
       Grant.addToPrincipal({
         grantee: fn,
         actions: ['dynamodb:Query'],
@@ -64,7 +72,7 @@ export class BatchTable extends Construct {
     );
   }
 
-  private grantItems(grantee: IGrantable): Grant {
-    return Grant.addToPrincipal({ grantee, actions: ITEM_ACTIONS, resourceArns: [this.table.tableArn] });
+  private grantItems(grantee: IGrantable, actions: string[]): Grant {
+    return Grant.addToPrincipal({ grantee, actions, resourceArns: [this.table.tableArn] });
   }
 }

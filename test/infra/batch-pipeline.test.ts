@@ -241,10 +241,17 @@ describe('BatchPipeline', () => {
       expect(actionsOf(sqs[0]!)).not.toContain('sqs:SendMessage');
     });
 
+    const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
     it.each([
-      ['fan-out function', 'BatchFanOutFunction', ['BatchTable', 'RegistryTable']],
-      ['worker', 'BatchWorkerFunction', ['BatchTable', 'RegistryTable', 'CircuitTable']],
-    ])('scopes the %s to the items of its tables, never an index', (_, prefix, tables) => {
+      // The fan-out submits SQS jobs, so it deletes the chunks of an attempt that lost its job id.
+      [
+        'fan-out function',
+        'BatchFanOutFunction',
+        ['BatchTable', 'RegistryTable'],
+        ['dynamodb:DeleteItem', ...ITEMS],
+      ],
+      ['worker', 'BatchWorkerFunction', ['BatchTable', 'RegistryTable', 'CircuitTable'], ITEMS],
+    ])('scopes the %s to the items of its tables, never an index', (_, prefix, tables, batchActions) => {
       const dynamo = statementsFor(statementsOf(template, functionId(template, prefix)), 'dynamodb');
       expect(dynamo.map((s) => s.Resource)).toEqual(
         expect.arrayContaining(tables.map((table) => ({ 'Fn::GetAtt': [table, 'Arn'] }))),
@@ -253,9 +260,9 @@ describe('BatchPipeline', () => {
       expect(JSON.stringify(dynamo)).not.toContain('/index/');
       const registry = dynamo.find((s) => JSON.stringify(s.Resource).includes('RegistryTable'));
       expect(registry?.Action).toBe('dynamodb:Query');
-      // What BatchStore sends by key: no deletes, batches or transactions.
+      // What BatchStore sends by key: no batches or transactions.
       const batch = dynamo.find((s) => JSON.stringify(s.Resource).includes('BatchTable'));
-      expect(batch?.Action).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect(batch?.Action).toEqual(batchActions);
     });
 
     it('gives the worker the circuit access of the inference function', () => {
@@ -306,7 +313,7 @@ describe('BatchPipeline', () => {
     expect(
       dynamo.filter((s) => resourcesOf(s).some((r) => JSON.stringify(r).includes('BatchTable'))),
     ).toContainEqual({
-      Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       Effect: 'Allow',
       Resource: { 'Fn::GetAtt': ['BatchTable', 'Arn'] },
     });
