@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -26,7 +27,22 @@ const pad = (chunk: number) => String(chunk).padStart(6, '0');
  * write the same chunk item, and a job reads only the chunks of the submission that created it.
  */
 const chunkKey = (chunkSet: string, chunk: number) => `CHUNK#${chunkSet}#${pad(chunk)}`;
+/**
+ * A chunk's result is one item, or when its results are too large for one, a first part under this
+ * key naming how many parts there are and the attempt that wrote them, then the other parts under
+ * keys of that attempt, which sort after the first part and before the next chunk.
+ */
 const resultKey = (chunk: number) => `RESULT#${pad(chunk)}`;
+const resultPartKey = (chunk: number, attempt: string, part: number) =>
+  `${resultKey(chunk)}#${attempt}#${pad(part)}`;
+
+/**
+ * The most bytes of results (their JSON) one result item holds: DynamoDB items are limited to
+ * 400 KB, names and keys included. A single item's result larger than this cannot be stored.
+ */
+export const MAX_RESULT_PART_BYTES = 380_000;
+/** Result parts written at once. */
+const PART_WRITE_CONCURRENCY = 4;
 const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
 
 /** A chunk's inputs: items `first` .. `first + items.length - 1` of the job. */
@@ -227,8 +243,34 @@ export class BatchStore {
     }
   }
 
-  /** Puts a chunk's result unless one exists; returns the result that is stored either way. */
+  /**
+   * Puts a chunk's result unless one exists; returns the result that is stored either way. Results
+   * too large for one item go in parts: the other parts first, under keys of this attempt, then the
+   * first part, put only if absent, which makes the result exist. So a result is either whole or
+   * absent, and a redelivery after any crash finds all of it. Parts of an attempt that lost the race
+   * (or died before its first part) are never read; they stay, as the chunks of a submission that
+   * lost its job id do. Every item's result must fit `MAX_RESULT_PART_BYTES`.
+   */
   async putResult(jobId: string, result: ChunkResult): Promise<ChunkResult> {
+    const [first = [], ...rest] = resultParts(result.results);
+    const attempt = rest.length > 0 ? randomUUID() : undefined;
+    if (attempt !== undefined) {
+      await inGroups(rest.length, PART_WRITE_CONCURRENCY, (i) =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.tableName,
+            Item: marshall({
+              [PK]: jobKey(jobId),
+              [SK]: resultPartKey(result.chunk, attempt, i + 1),
+              chunk: result.chunk,
+              attempt,
+              part: i + 1,
+              results: JSON.stringify(rest[i]),
+            }),
+          }),
+        ),
+      );
+    }
     try {
       await this.client.send(
         new PutItemCommand({
@@ -237,7 +279,8 @@ export class BatchStore {
             [PK]: jobKey(jobId),
             [SK]: resultKey(result.chunk),
             chunk: result.chunk,
-            results: JSON.stringify(result.results),
+            results: JSON.stringify(first),
+            ...(attempt === undefined ? {} : { attempt, parts: rest.length + 1 }),
           }),
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': PK },
@@ -252,6 +295,7 @@ export class BatchStore {
     }
   }
 
+  /** A chunk's whole result, its parts joined in item order; undefined until its first part exists. */
   async getResult(jobId: string, chunk: number): Promise<ChunkResult | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
@@ -260,7 +304,24 @@ export class BatchStore {
         ConsistentRead: true,
       }),
     );
-    return Item ? toResult(unmarshall(Item)) : undefined;
+    if (!Item) return undefined;
+    const head = toResultPart(unmarshall(Item));
+    if (head.parts === 1) return { chunk, results: head.results };
+    // Read by key, as the worker may: the first part names the others, which were all written before it.
+    const rest = await Promise.all(
+      Array.from({ length: head.parts - 1 }, async (_, i) => {
+        const { Item: part } = await this.client.send(
+          new GetItemCommand({
+            TableName: this.tableName,
+            Key: key(jobId, resultPartKey(chunk, head.attempt ?? '', i + 1)),
+            ConsistentRead: true,
+          }),
+        );
+        if (!part) throw new Error(`result of chunk ${chunk} has no part ${i + 1}`);
+        return toResultPart(unmarshall(part)).results;
+      }),
+    );
+    return { chunk, results: [head.results, ...rest].flat() };
   }
 
   /**
@@ -335,6 +396,8 @@ export class BatchStore {
   async listResults(jobId: string, limit: number, nextToken?: string): Promise<Page<ItemResult>> {
     const start = nextToken ? decodeResultsToken(nextToken) : { chunk: 0, offset: 0 };
     const items: ItemResult[] = [];
+    // The chunk whose first part was read last, and how many of its results came before this part.
+    let chunk: { number: number; attempt?: string; parts: number; passed: number } | undefined;
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
@@ -348,22 +411,29 @@ export class BatchStore {
             ':to': 'RESULT#~',
           }),
           ConsistentRead: true,
-          // Chunk results are up to ~300 KB each: a few per page keeps each read bounded.
+          // Result items are up to ~380 KB each: a few per page keeps each read bounded.
           Limit: 4,
           ExclusiveStartKey: startKey as never,
         }),
       );
       for (const raw of page.Items ?? []) {
-        const result = toResult(unmarshall(raw));
-        const offset = result.chunk === start.chunk ? start.offset : 0;
-        const wanted = result.results.slice(offset, offset + limit - items.length);
+        const part = toResultPart(unmarshall(raw));
+        if (part.part === 0) {
+          chunk = { number: part.chunk, attempt: part.attempt, parts: part.parts, passed: 0 };
+        } else if (chunk?.number !== part.chunk || chunk.attempt !== part.attempt) {
+          // A part of an attempt that did not make the chunk's result, or of a chunk not finished.
+          continue;
+        }
+        const skip = part.chunk === start.chunk ? Math.max(0, start.offset - chunk.passed) : 0;
+        const wanted = part.results.slice(skip, skip + limit - items.length);
         items.push(...wanted);
+        const next = chunk.passed + skip + wanted.length;
+        chunk.passed += part.results.length;
         if (items.length >= limit) {
-          const next = offset + wanted.length;
           const token =
-            next < result.results.length
-              ? { chunk: result.chunk, offset: next }
-              : { chunk: result.chunk + 1, offset: 0 };
+            next < chunk.passed || part.part < chunk.parts - 1
+              ? { chunk: part.chunk, offset: next }
+              : { chunk: part.chunk + 1, offset: 0 };
           return { items, nextToken: encodePageToken(token) };
         }
       }
@@ -412,8 +482,51 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
   return { ...toJob(raw), fingerprint: raw.fingerprint as string, chunkSet: raw.chunkSet as string };
 }
 
-function toResult(raw: Record<string, unknown>): ChunkResult {
-  return { chunk: raw.chunk as number, results: JSON.parse(raw.results as string) as ItemResult[] };
+/** One stored result item: the first part (0) names the attempt and the count of parts. */
+function toResultPart(raw: Record<string, unknown>): {
+  chunk: number;
+  part: number;
+  parts: number;
+  attempt?: string;
+  results: ItemResult[];
+} {
+  return {
+    chunk: raw.chunk as number,
+    part: (raw.part as number | undefined) ?? 0,
+    parts: (raw.parts as number | undefined) ?? 1,
+    ...(raw.attempt === undefined ? {} : { attempt: raw.attempt as string }),
+    results: JSON.parse(raw.results as string) as ItemResult[],
+  };
+}
+
+/** Results in item order, split where one more would take a part's JSON past `MAX_RESULT_PART_BYTES`. */
+function resultParts(results: readonly ItemResult[]): ItemResult[][] {
+  const parts: ItemResult[][] = [];
+  let current: ItemResult[] = [];
+  // `[` and `]`, then each result and a comma.
+  let bytes = 2;
+  for (const result of results) {
+    const size = Buffer.byteLength(JSON.stringify(result)) + 1;
+    if (size + 2 > MAX_RESULT_PART_BYTES) {
+      throw new Error(`item ${result.index}'s result is larger than a result item can hold`);
+    }
+    if (bytes + size > MAX_RESULT_PART_BYTES && current.length > 0) {
+      parts.push(current);
+      current = [];
+      bytes = 2;
+    }
+    current.push(result);
+    bytes += size;
+  }
+  parts.push(current);
+  return parts;
+}
+
+/** Runs `count` writes, `width` at a time. */
+async function inGroups(count: number, width: number, write: (i: number) => Promise<unknown>): Promise<void> {
+  for (let first = 0; first < count; first += width) {
+    await Promise.all(Array.from({ length: Math.min(width, count - first) }, (_, i) => write(first + i)));
+  }
 }
 
 const ResultsTokenSchema = z.strictObject({

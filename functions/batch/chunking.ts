@@ -2,6 +2,7 @@
  * Splitting a job's items into chunks, joining a chunk into one batched Open Inference Protocol
  * request (dim 0 = items), and splitting the batched answer back into one answer per item.
  */
+import type { Datatype, ModelSignature } from '../../contracts/model-signature';
 import type { InputTensor, OutputTensor } from '../inference/protocol';
 import { elementCount } from '../inference/protocol';
 
@@ -13,7 +14,8 @@ export interface StoredItem {
 
 /**
  * A chunk's stored form stays well under DynamoDB's 400 KB item limit; the batched request built
- * from it then stays far below SageMaker's 6 MB payload limit.
+ * from it then stays far below SageMaker's 6 MB payload limit. Where the signature bounds the
+ * outputs, a chunk's results are kept under the same size, so they fit one result item.
  */
 export const MAX_CHUNK_BYTES = 300_000;
 
@@ -21,13 +23,68 @@ export interface ChunkLimits {
   /** Items per chunk: the model's `max_batch_size`, or a small number for models that do not batch. */
   readonly maxItems: number;
   readonly maxBytes: number;
+  /**
+   * The most bytes an item's stored result takes beyond its id, when the signature fixes every
+   * output's size; absent when it does not (BYTES outputs, variable dimensions).
+   */
+  readonly resultBytes?: number;
 }
 
 /** Items per chunk for a model that does not batch (each item then goes as its own request). */
 const UNBATCHED_CHUNK_ITEMS = 16;
 
-export function chunkLimits(maxBatchSize: number): ChunkLimits {
-  return { maxItems: maxBatchSize > 0 ? maxBatchSize : UNBATCHED_CHUNK_ITEMS, maxBytes: MAX_CHUNK_BYTES };
+/**
+ * The longest JSON text of one element of each datatype, as the worker stores it: integers at
+ * their extremes (64-bit ones parse to doubles of at most 20 characters below 1e21), and for floats
+ * the longest number JavaScript prints (a sign, 17 significant digits and `0.00000`, or an exponent).
+ */
+const ELEMENT_JSON_BYTES: Record<Exclude<Datatype, 'BYTES'>, number> = {
+  BOOL: 5,
+  UINT8: 3,
+  UINT16: 5,
+  UINT32: 10,
+  UINT64: 20,
+  INT8: 4,
+  INT16: 6,
+  INT32: 11,
+  INT64: 20,
+  FP16: 25,
+  FP32: 25,
+  FP64: 25,
+};
+
+/** The largest item index a job can have (the schema allows 100,000 items), for its digits. */
+const LARGEST_INDEX = 99_999;
+
+export function chunkLimits(signature: ModelSignature): ChunkLimits {
+  const resultBytes = resultBytesBeyondId(signature);
+  return {
+    maxItems: signature.maxBatchSize > 0 ? signature.maxBatchSize : UNBATCHED_CHUNK_ITEMS,
+    maxBytes: MAX_CHUNK_BYTES,
+    ...(resultBytes === undefined ? {} : { resultBytes }),
+  };
+}
+
+/**
+ * An upper bound of an item's stored result without its id: `{"index":…,"outputs":[…]}` and the
+ * comma that separates it from the next, with every output at its signature's shape (dim 0 is 1
+ * for a batching model) and every element at its datatype's longest. Undefined when a BYTES output
+ * or a variable dimension leaves the size open.
+ */
+function resultBytesBeyondId(signature: ModelSignature): number | undefined {
+  let elementBytes = 0;
+  const outputs: OutputTensor[] = [];
+  for (const output of signature.outputs) {
+    if (output.datatype === 'BYTES') return undefined;
+    const dims = signature.maxBatchSize > 0 ? output.shape.slice(1) : output.shape;
+    if (dims.some((d) => d < 0)) return undefined;
+    const count = elementCount(dims);
+    // Each element, and the comma after it.
+    elementBytes += count * (ELEMENT_JSON_BYTES[output.datatype] + 1);
+    const shape = signature.maxBatchSize > 0 ? [1, ...dims] : [...dims];
+    outputs.push({ name: output.name, datatype: output.datatype, shape, data: [] });
+  }
+  return Buffer.byteLength(JSON.stringify({ index: LARGEST_INDEX, outputs })) + 1 + elementBytes;
 }
 
 /** Byte size of an item as stored (its JSON). */
@@ -35,30 +92,45 @@ export function itemBytes(item: StoredItem): number {
   return Buffer.byteLength(JSON.stringify(item));
 }
 
+/** The most bytes an item's stored result takes, or 0 when the limits cannot tell. */
+function resultBound(item: StoredItem, limits: ChunkLimits): number {
+  if (limits.resultBytes === undefined) return 0;
+  // `,"id":` and the id as JSON.
+  const id = item.id === undefined ? 0 : 6 + Buffer.byteLength(JSON.stringify(item.id));
+  return limits.resultBytes + id;
+}
+
 /**
- * Contiguous chunks of item indices, in item order: no more than `maxItems` items, `maxBytes` bytes,
- * and only items whose inputs have the same shapes beyond dim 0 (so they can be concatenated).
- * An item larger than `maxBytes` on its own is the caller's to refuse before.
+ * Contiguous chunks of item indices, in item order: no more than `maxItems` items, `maxBytes` bytes
+ * of inputs and, where the signature bounds them, of results, and only items whose inputs have the
+ * same shapes beyond dim 0 (so they can be concatenated). An item larger than `maxBytes` on its own
+ * is the caller's to refuse before; an item whose result bound alone is larger goes in a chunk of
+ * its own (the bound is an upper bound: its actual outputs may still fit).
  */
 export function planChunks(items: readonly StoredItem[], limits: ChunkLimits): number[][] {
   const chunks: number[][] = [];
   let current: number[] = [];
   let bytes = 0;
+  let results = 0;
   let shape = '';
   items.forEach((item, index) => {
     const size = itemBytes(item);
+    const result = resultBound(item, limits);
     const itemShape = shapeKey(item);
     const fits =
       current.length < limits.maxItems &&
       bytes + size <= limits.maxBytes &&
+      results + result <= limits.maxBytes &&
       (current.length === 0 || itemShape === shape);
     if (!fits && current.length > 0) {
       chunks.push(current);
       current = [];
       bytes = 0;
+      results = 0;
     }
     current.push(index);
     bytes += size;
+    results += result;
     shape = itemShape;
   });
   if (current.length > 0) chunks.push(current);

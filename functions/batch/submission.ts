@@ -84,7 +84,7 @@ export async function submitJob(
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
   const items = submission.items.map((item, index) => checkItem(version, item, index));
-  const chunks = planChunks(items, chunkLimits(version.maxBatchSize));
+  const chunks = planChunks(items, chunkLimits(version));
   const set: ChunkSet = { jobId: input.jobId, chunkSet: randomUUID() };
   await inBatches(chunks, (indices, chunk) =>
     store.putChunk(set, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),

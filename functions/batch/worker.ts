@@ -10,7 +10,7 @@ import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
 import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
-import type { BatchStore, ChunkResult, Counts } from './batch-store';
+import { type BatchStore, type ChunkResult, type Counts, MAX_RESULT_PART_BYTES } from './batch-store';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 
 const encoder = new TextEncoder();
@@ -97,15 +97,19 @@ export async function processChunk(
   return result;
 }
 
-/** A result item holds at most 400 KB; outputs that would not fit are failed items, not a lost chunk. */
-const MAX_RESULT_BYTES = 380_000;
-
+/**
+ * The store splits a chunk's results across as many result items as they need, so an item fails
+ * only when its own outputs are more than one result item can hold, never for its chunk-mates'.
+ */
 function storable(results: ItemResult[]): ItemResult[] {
-  if (Buffer.byteLength(JSON.stringify(results)) <= MAX_RESULT_BYTES) return results;
-  const reason = `the chunk's outputs exceed the ${MAX_RESULT_BYTES} bytes its result can hold; submit smaller items`;
-  return results.map((r) =>
-    'outputs' in r ? { index: r.index, ...(r.id === undefined ? {} : { id: r.id }), error: reason } : r,
-  );
+  return results.map((r) => {
+    if (!('outputs' in r)) return r;
+    const bytes = Buffer.byteLength(JSON.stringify(r));
+    // The result's JSON with the brackets and comma of the list it is stored in.
+    if (bytes + 3 <= MAX_RESULT_PART_BYTES) return r;
+    const error = `the item's outputs take ${bytes} bytes as JSON, more than the ${MAX_RESULT_PART_BYTES} one stored result can hold`;
+    return { index: r.index, ...(r.id === undefined ? {} : { id: r.id }), error };
+  });
 }
 
 async function runChunk(

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { ModelSignature } from '../../contracts/model-signature';
+import type { ItemResult } from '../../functions/batch/api-schemas';
+import { MAX_RESULT_PART_BYTES } from '../../functions/batch/batch-store';
 import {
   batchedRequest,
   chunkLimits,
+  MAX_CHUNK_BYTES,
   planChunks,
   type StoredItem,
   splitOutputs,
@@ -9,6 +13,7 @@ import {
 } from '../../functions/batch/chunking';
 import { jobIdFor } from '../../functions/batch/submission';
 import { countsOf, terminalStatus } from '../../functions/batch/worker';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const item = (value: number, width = 16): StoredItem => ({
   id: `item-${value}`,
@@ -26,7 +31,7 @@ const item = (value: number, width = 16): StoredItem => ({
 describe('planChunks', () => {
   it('splits items into chunks of at most max_batch_size, in item order', () => {
     const items = Array.from({ length: 20 }, (_, i) => item(i));
-    const chunks = planChunks(items, chunkLimits(8));
+    const chunks = planChunks(items, chunkLimits(SIMPLE_SIGNATURE));
     expect(chunks.map((c) => c.length)).toEqual([8, 8, 4]);
     expect(chunks.flat()).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
@@ -39,12 +44,111 @@ describe('planChunks', () => {
   });
 
   it('starts a new chunk when an item has other shapes beyond the batch dimension', () => {
-    const chunks = planChunks([item(0), item(1), item(2, 8), item(3)], chunkLimits(8));
+    const chunks = planChunks([item(0), item(1), item(2, 8), item(3)], chunkLimits(SIMPLE_SIGNATURE));
     expect(chunks).toEqual([[0, 1], [2], [3]]);
   });
 
+  /** A chunk's results with every output element at its datatype's longest JSON. */
+  function longestResults(
+    items: readonly StoredItem[],
+    first: number,
+    signature: ModelSignature,
+  ): ItemResult[] {
+    const longest = { INT32: -2147483648, FP32: -0.0000012345678901234567 } as Record<string, number>;
+    return items.map((stored, i) => ({
+      index: first + i,
+      ...(stored.id === undefined ? {} : { id: stored.id }),
+      outputs: signature.outputs.map((output) => {
+        const dims = output.shape.slice(1);
+        const count = dims.reduce((a, b) => a * b, 1);
+        return {
+          name: output.name,
+          datatype: output.datatype,
+          shape: [1, ...dims],
+          data: Array.from({ length: count }, () => longest[output.datatype]),
+        };
+      }),
+    }));
+  }
+
+  function expectResultsFit(items: readonly StoredItem[], signature: ModelSignature) {
+    const chunks = planChunks(items, chunkLimits(signature));
+    expect(chunks.flat()).toEqual(items.map((_, i) => i));
+    for (const indices of chunks) {
+      const results = longestResults(
+        indices.map((i) => items[i]!),
+        indices[0]!,
+        signature,
+      );
+      expect(Buffer.byteLength(JSON.stringify(results))).toBeLessThanOrEqual(MAX_CHUNK_BYTES);
+    }
+    return chunks;
+  }
+
+  it('keeps the results of tiny items with long ids within one result item', () => {
+    // A model that takes large batches, and 1,000-character ids: results outweigh inputs.
+    const signature = { ...SIMPLE_SIGNATURE, maxBatchSize: 4096 };
+    const items = Array.from({ length: 3000 }, (_, i) => ({
+      ...item(0),
+      id: `${i}-`.padEnd(1000, 'x'),
+    }));
+    const chunks = expectResultsFit(items, signature);
+    expect(MAX_CHUNK_BYTES).toBeLessThan(MAX_RESULT_PART_BYTES);
+    expect(chunks.length).toBeGreaterThan(1);
+  });
+
+  it('sizes chunks by fixed outputs much larger than their inputs', () => {
+    const signature: ModelSignature = {
+      ...SIMPLE_SIGNATURE,
+      outputs: [{ name: 'EMBEDDING', datatype: 'FP32', shape: [-1, 4096] }],
+      maxBatchSize: 64,
+    };
+    const chunks = expectResultsFit(
+      Array.from({ length: 20 }, (_, i) => item(i)),
+      signature,
+    );
+    // 4,096 floats of up to 25 characters each: two items' results per chunk.
+    expect(chunks.map((c) => c.length)).toEqual(Array.from({ length: 10 }, () => 2));
+  });
+
+  it('gives an item whose result bound alone is too large a chunk of its own', () => {
+    const signature: ModelSignature = {
+      ...SIMPLE_SIGNATURE,
+      outputs: [{ name: 'EMBEDDING', datatype: 'FP64', shape: [-1, 20_000] }],
+    };
+    expect(planChunks([item(0), item(1), item(2)], chunkLimits(signature))).toEqual([[0], [1], [2]]);
+  });
+
+  it.each([
+    ['a BYTES output', { name: 'LABEL', datatype: 'BYTES', shape: [-1, 1] }],
+    ['a variable dimension', { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, -1] }],
+  ] as const)('sizes chunks by their inputs alone when %s leaves the outputs open', (_case, output) => {
+    const limits = chunkLimits({ ...SIMPLE_SIGNATURE, outputs: [output] });
+    expect(limits.resultBytes).toBeUndefined();
+    expect(
+      planChunks(
+        Array.from({ length: 20 }, (_, i) => item(i)),
+        limits,
+      ).map((c) => c.length),
+    ).toEqual([8, 8, 4]);
+  });
+
+  it('bounds the outputs of a model that does not batch by their whole shape', () => {
+    const signature: ModelSignature = {
+      inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [16] }],
+      outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [16] }],
+      maxBatchSize: 0,
+    };
+    const result = {
+      index: 99_999,
+      outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [16], data: [] }],
+    };
+    const limits = chunkLimits(signature);
+    expect(limits.resultBytes).toBe(Buffer.byteLength(JSON.stringify(result)) + 1 + 16 * 12);
+  });
+
   it('uses small chunks for a model that does not batch', () => {
-    expect(chunkLimits(0).maxItems).toBeGreaterThan(0);
+    expect(chunkLimits({ ...SIMPLE_SIGNATURE, maxBatchSize: 0 }).maxItems).toBeGreaterThan(0);
   });
 });
 
