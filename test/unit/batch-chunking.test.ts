@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { countsOf, terminalStatus } from '../../functions/batch/accounting';
 import {
   batchedRequest,
   chunkLimits,
@@ -8,7 +9,6 @@ import {
   UnsplittableAnswerError,
 } from '../../functions/batch/chunking';
 import { jobIdFor } from '../../functions/batch/submission';
-import { countsOf, terminalStatus } from '../../functions/batch/worker';
 
 const item = (value: number, width = 16): StoredItem => ({
   id: `item-${value}`,
