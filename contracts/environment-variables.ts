@@ -30,6 +30,8 @@ export const SUBMISSIONS_QUEUE_URL = 'SUBMISSIONS_QUEUE_URL';
 export const WORK_QUEUE_URL = 'WORK_QUEUE_URL';
 /** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
 export const WORK_MAX_RECEIVE_COUNT = 'WORK_MAX_RECEIVE_COUNT';
+/** The work queue's dead-letter queue, which the dead-letter consumer tells from the submissions'. */
+export const WORK_DEAD_LETTER_QUEUE_ARN = 'WORK_DEAD_LETTER_QUEUE_ARN';
 /** The version the health routes report. */
 export const PLATFORM_VERSION = 'PLATFORM_VERSION';
 /** HS256 mode: the Secrets Manager secret holding the shared signing key. */

@@ -140,6 +140,17 @@ export const FUNCTIONS = {
       [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
     }),
   },
+  batchDeadLetters: {
+    name: 'batch-dead-letters',
+    entry: 'functions/handlers/batch-dead-letters/handler.ts',
+    description: 'Batch inference: records the items of dead-lettered chunks and submissions as failed',
+    serviceName: SERVICE_NAMES.batchDeadLetters,
+    environment: z.object({
+      [ENV.BATCH_TABLE_NAME]: nonEmpty,
+      [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
+      [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
+    }),
+  },
   deployment: {
     name: 'deployment',
     entry: 'functions/handlers/deployment/handler.ts',

@@ -15,6 +15,7 @@ export const SERVICE_NAMES = {
   authorizer: 'authorizer',
   batchFanOut: 'batch-fan-out',
   batchWorker: 'batch-worker',
+  batchDeadLetters: 'batch-dead-letters',
 } as const;
 
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];

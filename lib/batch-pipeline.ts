@@ -13,6 +13,8 @@ import type { TritonEndpoint } from './triton-endpoint';
 
 /** SQS asks for a visibility timeout of at least six times the consuming function's timeout. */
 const VISIBILITY_TIMEOUT_FACTOR = 6;
+/** The dead-letter function's timeout: a dead-lettered submission fails every chunk of its job. */
+const DEAD_LETTERS_TIMEOUT = Duration.minutes(1);
 /** The most messages a standard queue hands to one invocation without a batching window. */
 const MAX_UNWINDOWED_BATCH_SIZE = 10;
 
@@ -64,6 +66,8 @@ export class BatchPipeline extends Construct {
   public readonly work: MonitoredQueue;
   public readonly fanOutFunction: PlatformFunction;
   public readonly workerFunction: PlatformFunction;
+  /** Records the items of dead-lettered chunks and submissions as failed, so every job ends. */
+  public readonly deadLettersFunction: PlatformFunction;
   /** Dead letters and oldest message age of both queues; the stack adds their actions. */
   public readonly alarms: readonly Alarm[];
 
@@ -80,11 +84,15 @@ export class BatchPipeline extends Construct {
       );
     }
 
+    const deadLetterVisibilityTimeout = Duration.seconds(
+      DEAD_LETTERS_TIMEOUT.toSeconds() * VISIBILITY_TIMEOUT_FACTOR,
+    );
     this.submissions = new MonitoredQueue(this, 'Submissions', {
       description: 'Batch submissions',
       visibilityTimeout: Duration.seconds(fanOutTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
+      deadLetterVisibilityTimeout,
       urlVariable: ENV.SUBMISSIONS_QUEUE_URL,
     });
     this.work = new MonitoredQueue(this, 'Work', {
@@ -92,6 +100,7 @@ export class BatchPipeline extends Construct {
       visibilityTimeout: Duration.seconds(props.workerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
+      deadLetterVisibilityTimeout,
       urlVariable: ENV.WORK_QUEUE_URL,
     });
     this.alarms = [this.submissions, this.work].flatMap((q) => q.alarms);
@@ -136,6 +145,29 @@ export class BatchPipeline extends Construct {
         reportBatchItemFailures: true,
       }),
     );
+
+    // Dead letters: a chunk or submission that failed every delivery still ends its job, with the
+    // reason on its items, rather than leaving it RUNNING until someone redrives the queue.
+    this.deadLettersFunction = new PlatformFunction(this, 'DeadLettersFunction', {
+      spec: FUNCTIONS.batchDeadLetters,
+      projectRoot: props.projectRoot,
+      timeout: DEAD_LETTERS_TIMEOUT,
+      environment: {
+        [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: this.work.deadLetterQueue.queueArn,
+        [ENV.WORK_MAX_RECEIVE_COUNT]: String(maxReceiveCount),
+      },
+    });
+    // It sends item reads and writes only, but its bundle carries the whole BatchStore class (the
+    // listing Query and the submitter's DeleteItem included), which the role must match.
+    table.bindJobReadWrites(this.deadLettersFunction);
+    for (const queue of [this.submissions, this.work]) {
+      this.deadLettersFunction.addEventSource(
+        new SqsEventSource(queue.deadLetterQueue, {
+          batchSize: MAX_UNWINDOWED_BATCH_SIZE,
+          reportBatchItemFailures: true,
+        }),
+      );
+    }
   }
 }
 

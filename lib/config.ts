@@ -107,8 +107,12 @@ export const PlatformConfigSchema = z
      * bounds batch traffic toward the endpoints. Lambda accepts 2-1000.
      */
     batchWorkerConcurrency: z.coerce.number().int().min(2).max(1000).default(4),
-    /** Work-queue messages (chunks) one worker invocation receives. */
-    batchWorkerBatchSize: z.coerce.number().int().min(1).max(10).default(5),
+    /**
+     * Work-queue messages (chunks) one worker invocation receives. One by default: a container that
+     * crashes fails every record of its invocation, so with more, one poison chunk would take its
+     * batch-mates' deliveries (and, three times over, dead-letter them).
+     */
+    batchWorkerBatchSize: z.coerce.number().int().min(1).max(10).default(1),
     /**
      * Timeout of one worker invocation; the work queue's visibility timeout is six times this. At
      * least one full InvokeEndpoint wait (60 s) plus room to record the outcome.

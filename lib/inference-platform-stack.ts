@@ -181,6 +181,7 @@ export class InferencePlatformStack extends Stack {
       authorizer,
       this.batch.fanOutFunction,
       this.batch.workerFunction,
+      this.batch.deadLettersFunction,
     ];
     const endpoint = { endpointName: this.endpoint.endpointName, variantName: TritonEndpoint.VARIANT_NAME };
     const stage = this.api.restApi.deploymentStage;

@@ -17,6 +17,12 @@ export interface MonitoredQueueProps {
    * invocation do not hand the same message to a second consumer.
    */
   readonly visibilityTimeout: Duration;
+  /**
+   * The dead-letter queue's visibility timeout, when a function consumes it (at least six times
+   * that function's timeout, as for the queue).
+   * @default Duration.seconds(30) - SQS's default
+   */
+  readonly deadLetterVisibilityTimeout?: Duration;
   /** Receives of a message before SQS moves it to the dead-letter queue. */
   readonly maxReceiveCount: number;
   /** Age of the oldest message on the queue above which its alarm fires. */
@@ -71,6 +77,7 @@ export class MonitoredQueue extends Construct {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: DEAD_LETTER_RETENTION,
+      visibilityTimeout: props.deadLetterVisibilityTimeout,
     });
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,

@@ -61,6 +61,7 @@ const API_FUNCTION_CONCURRENCY = 10;
 const API_FUNCTION_TIMEOUT_MS = 29_000;
 const AUTHORIZER_TIMEOUT_MS = 10_000;
 const FAN_OUT_TIMEOUT_MS = 5 * 60_000;
+const DEAD_LETTERS_TIMEOUT_MS = 60_000;
 /** How long close() lets batch invocations in flight finish before it terminates their containers. */
 const CLOSE_GRACE_MS = 5_000;
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
@@ -165,9 +166,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.RATE_LIMIT_TIERS]: process.env[ENV.RATE_LIMIT_TIERS] ?? JSON.stringify(config.rateLimitTiers),
       [ENV.ALLOWED_ORIGINS]: config.allowedOrigins.join(','),
       [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
-      [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queueUrl,
-      [ENV.WORK_QUEUE_URL]: work.queueUrl,
+      [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
+      [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),
+      [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),
       ...(config.jwtAudience ? { [ENV.JWT_AUDIENCE]: config.jwtAudience } : {}),
@@ -235,27 +237,38 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     });
     closers.push(() => api.close());
 
+    const fanOut = define(FUNCTIONS.batchFanOut, { maxConcurrency: 1, timeoutMs: FAN_OUT_TIMEOUT_MS });
+    const worker = define(FUNCTIONS.batchWorker, {
+      maxConcurrency: WORKER_CONCURRENCY,
+      timeoutMs: config.batchWorkerTimeoutSeconds * 1000,
+    });
+    // One function drains both dead-letter queues, as in the stack: two event sources.
+    const deadLetters = define(FUNCTIONS.batchDeadLetters, {
+      maxConcurrency: 2,
+      timeoutMs: DEAD_LETTERS_TIMEOUT_MS,
+    });
     for (const source of [
+      { queue: submissions.queue, fn: fanOut, batchSize: 10, maxConcurrency: 1 },
+      // The stack's batch size (one by default), so a crash fails only its own chunk's delivery.
       {
-        queue: submissions,
-        spec: FUNCTIONS.batchFanOut,
-        limits: { maxConcurrency: 1, timeoutMs: FAN_OUT_TIMEOUT_MS },
+        queue: work.queue,
+        fn: worker,
+        batchSize: config.batchWorkerBatchSize,
+        maxConcurrency: WORKER_CONCURRENCY,
       },
-      {
-        queue: work,
-        spec: FUNCTIONS.batchWorker,
-        limits: { maxConcurrency: WORKER_CONCURRENCY, timeoutMs: config.batchWorkerTimeoutSeconds * 1000 },
-      },
+      { queue: submissions.deadLetters, fn: deadLetters, batchSize: 10, maxConcurrency: 1 },
+      { queue: work.deadLetters, fn: deadLetters, batchSize: 10, maxConcurrency: 1 },
     ]) {
-      const fn = define(source.spec, source.limits);
       const poller = startSqsEventSource({
         // Queue URLs name no reachable host: the pollers reach the emulator through its own client.
         client: sqs.client,
         queueUrl: source.queue.queueUrl,
         queueArn: source.queue.queueArn,
-        functionName: fn.name,
-        handler: fn.handler<SQSEvent, SQSBatchResponse | undefined>(),
-        ...source.limits,
+        functionName: source.fn.name,
+        handler: source.fn.handler<SQSEvent, SQSBatchResponse | undefined>(),
+        batchSize: source.batchSize,
+        maxConcurrency: source.maxConcurrency,
+        timeoutMs: source.fn.timeoutMs,
       });
       // Waits for invocations in flight, but not for long: closing the runtime then fails them.
       closers.push(() => within(CLOSE_GRACE_MS, poller.close()));
@@ -289,7 +302,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       consoleUrl: localConsole.url,
       dynamodbUrl,
       sqsUrl: sqs.url,
-      submissionsQueueUrl: submissions.queueUrl,
+      submissionsQueueUrl: submissions.queue.queueUrl,
       config,
       models,
       output: runtime.output,
@@ -306,14 +319,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
 /** A queue whose messages move to `<name>-dlq` after MAX_RECEIVE_COUNT deliveries, as the stack's do. */
 async function createQueueWithDeadLetters(sqs: LocalSqs, name: string) {
-  const deadLetters = await sqs.createQueue(`${name}-dlq`);
-  return sqs.createQueue(name, {
+  const deadLetters = await sqs.createQueue(`${name}-dlq`, {
+    VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+  });
+  const queue = await sqs.createQueue(name, {
     VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetters.queueArn,
       maxReceiveCount: MAX_RECEIVE_COUNT,
     }),
   });
+  return { queue, deadLetters };
 }
 
 /** Registers what the local endpoint serves, as the stack's deploy-time seeding does in AWS. */

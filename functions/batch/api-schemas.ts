@@ -82,6 +82,9 @@ export const SubmissionMessageSchema = z.strictObject({
   jobId: z.optional(NamedJobIdSchema),
 });
 
+/** A submissions-queue message for a job the API stored already: the API's own message. */
+export const StoredJobMessageSchema = z.strictObject({ jobId: JobIdSchema });
+
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */
 export const WorkMessageSchema = z.strictObject({
   jobId: z.string().check(z.minLength(1), z.maxLength(64)),

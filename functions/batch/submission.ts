@@ -15,6 +15,7 @@ import type { ModelCache } from '../registry/model-cache';
 import { type BatchJob, KEYED_JOB_ID_PREFIX, OwnerSchema, type SubmitBatchJob } from './api-schemas';
 import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
 import { chunkLimits, itemBytes, MAX_CHUNK_BYTES, planChunks, type StoredItem } from './chunking';
+import { fingerprintOf } from './fingerprint';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;
@@ -40,21 +41,6 @@ export function jobIdFor(owner: string, idempotencyKey?: string): string {
 export class IdempotencyKeyReusedError extends PlatformError {
   readonly statusCode = 422;
   readonly code = 'IDEMPOTENCY_KEY_REUSED';
-}
-
-/**
- * The hash of a submission as parsed: model, version as requested, and items. Object keys are
- * sorted, so two bodies that differ only in key order or spacing are the same submission.
- */
-export function fingerprintOf(submission: SubmitBatchJob): string {
-  const canonical = JSON.stringify(
-    { model: submission.model, version: submission.version ?? null, items: submission.items },
-    (_, value: unknown) =>
-      value !== null && typeof value === 'object' && !Array.isArray(value)
-        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-        : value,
-  );
-  return createHash('sha256').update(canonical, 'utf8').digest('base64url');
 }
 
 /**

@@ -1,16 +1,14 @@
 /** The batch worker: one chunk of a job through inference, recorded and counted exactly once. */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRIC } from '../../contracts/metric-catalog';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BackendError, BadRequestError, NotFoundError } from '../edge/errors';
 import type { InferenceResponse, InputTensor } from '../inference/protocol';
 import { isRetryable } from '../inference/sagemaker-backend';
 import { type InferenceDependencies, inferChecked } from '../inference/service';
 import { logger } from '../observability/logger';
-import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
-import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
-import { type BatchStore, type ChunkResult, type Counts, MAX_RESULT_PART_BYTES } from './batch-store';
+import { countResult } from './accounting';
+import type { BatchJob, ItemResult } from './api-schemas';
+import { type BatchStore, type ChunkResult, MAX_RESULT_PART_BYTES } from './batch-store';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 
 const encoder = new TextEncoder();
@@ -69,23 +67,9 @@ export async function processChunk(
     inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
-  const counts = countsOf(result.results);
-  const counted = await store.countChunk(work.jobId, work.chunk, counts);
+  await countResult(store, job, result);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
-  if (counted) {
-    // Published by the one delivery that counted the chunk, so the metrics are exactly-once too.
-    publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
-    publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
-    if (counted.succeeded + counted.failed + counted.cancelled === counted.total) {
-      const status = terminalStatus(counted);
-      if (await store.finish(work.jobId, status)) {
-        const durationMs = Date.now() - Date.parse(job.createdAt);
-        logger.info('batch job finished', { ...context, status, durationMs });
-        publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
-      }
-    }
-  }
   // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).
   logger.info('chunk processed', {
     ...context,
@@ -205,23 +189,4 @@ function reasonOf(error: unknown, delivery: Delivery): string {
 
 function idOf(item: StoredItem): { id?: string } {
   return item.id === undefined ? {} : { id: item.id };
-}
-
-export function countsOf(results: readonly ItemResult[]): Counts {
-  let succeeded = 0;
-  let failed = 0;
-  let cancelled = 0;
-  for (const r of results) {
-    if ('outputs' in r) succeeded++;
-    else if ('error' in r) failed++;
-    else cancelled++;
-  }
-  return { succeeded, failed, cancelled };
-}
-
-export function terminalStatus(counts: Counts): JobStatus {
-  if (counts.cancelled > 0) return 'CANCELLED';
-  if (counts.failed === 0) return 'SUCCEEDED';
-  if (counts.succeeded === 0) return 'FAILED';
-  return 'COMPLETED_WITH_ERRORS';
 }

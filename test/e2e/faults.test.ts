@@ -328,6 +328,30 @@ describe('the local platform under injected faults', () => {
   );
 
   it(
+    'ends a job whose chunk crashed its worker on every delivery, with the reason on its items, unattended',
+    async () => {
+      // One chunk (the model batches 8 items), so each crash is a delivery of that chunk: after the
+      // third, SQS dead-letters it, and nobody redrives the queue.
+      await control('PUT', '/local/faults/crash', {
+        function: 'batch-worker',
+        afterSageMakerCalls: 1,
+        times: 3,
+      });
+      const jobId = await submit('faults-crash', 8);
+      const job = await expectAccounted(jobId, 8);
+      const { stats } = await control('GET', '/local/faults');
+      const results = await call(`/v1/batch-jobs/${jobId}/results`);
+
+      expect(stats.crashes).toBe(3);
+      expect(job).toMatchObject({ status: 'FAILED', succeeded: 0, failed: 8 });
+      expect((results.body as { results: ItemResult[] }).results[0]?.error).toMatch(
+        /^dead-lettered after 3 deliveries: /,
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
     'loses nothing when every container is recycled with requests and a job in flight',
     async () => {
       const jobId = await submit('faults-recycle');

@@ -132,7 +132,7 @@ describe('BatchPipeline', () => {
 
   describe('event sources', () => {
     it('feeds the fan-out function ten submissions at a time with partial batch failures', () => {
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
         FunctionName: { Ref: functionId(template, 'BatchFanOutFunction') },
@@ -142,13 +142,41 @@ describe('BatchPipeline', () => {
       });
     });
 
-    it('feeds the worker the configured batch of chunks at bounded concurrency with partial batch failures', () => {
+    it('feeds the worker one chunk at a time at bounded concurrency with partial batch failures', () => {
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
         FunctionName: { Ref: functionId(template, 'BatchWorkerFunction') },
-        BatchSize: 5,
+        BatchSize: 1,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         ScalingConfig: { MaximumConcurrency: 4 },
+      });
+    });
+
+    it.each(['submissionsDeadLetters', 'workDeadLetters'] as const)(
+      'feeds the %s queue to the dead-letter function with partial batch failures',
+      (queue) => {
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: { 'Fn::GetAtt': [queueId(template, queue), 'Arn'] },
+          FunctionName: { Ref: functionId(template, 'BatchDeadLettersFunction') },
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+        // Lambda refuses a queue whose visibility timeout is shorter than the function's timeout.
+        expect(propertiesOf(template, queueId(template, queue))).toMatchObject({ VisibilityTimeout: 360 });
+        expect(propertiesOf(template, functionId(template, 'BatchDeadLettersFunction'))).toMatchObject({
+          Timeout: 60,
+        });
+      },
+    );
+
+    it('tells the dead-letter function its table, the work dead-letter queue and the receive count', () => {
+      const deadLetters = functionId(template, 'BatchDeadLettersFunction');
+      expect(
+        (propertiesOf(template, deadLetters).Environment as { Variables: unknown }).Variables,
+      ).toMatchObject({
+        BATCH_TABLE_NAME: { Ref: 'BatchTable' },
+        WORK_DEAD_LETTER_QUEUE_ARN: { 'Fn::GetAtt': [queueId(template, 'workDeadLetters'), 'Arn'] },
+        WORK_MAX_RECEIVE_COUNT: '3',
       });
     });
 
@@ -431,11 +459,11 @@ describe('BatchPipeline', () => {
 });
 
 describe('batch configuration', () => {
-  it('defaults to three receives, four workers of five chunks, 120 s per worker and a 15-minute age alarm', () => {
+  it('defaults to three receives, four workers of one chunk, 120 s per worker and a 15-minute age alarm', () => {
     expect(parsePlatformConfig({})).toMatchObject({
       batchMaxReceiveCount: 3,
       batchWorkerConcurrency: 4,
-      batchWorkerBatchSize: 5,
+      batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,
       batchOldestMessageAgeAlarmSeconds: 900,
     });

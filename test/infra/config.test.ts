@@ -25,7 +25,7 @@ describe('parsePlatformConfig', () => {
       circuitCooldownSeconds: 30,
       batchMaxReceiveCount: 3,
       batchWorkerConcurrency: 4,
-      batchWorkerBatchSize: 5,
+      batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,
       batchOldestMessageAgeAlarmSeconds: 900,
       apiServerErrorRateAlarmPercent: 1,

@@ -44,6 +44,7 @@ const GRANTED_FOR_THE_RUNTIME: Partial<Record<FunctionName, readonly string[]>> 
   authorizer: ['secretsmanager:GetSecretValue'],
   batchFanOut: SQS_CONSUMER_ACTIONS,
   batchWorker: SQS_CONSUMER_ACTIONS,
+  batchDeadLetters: SQS_CONSUMER_ACTIONS,
 };
 
 /** X-Ray tracing and the function's own log group: every function has them (PlatformFunction). */

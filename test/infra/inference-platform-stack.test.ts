@@ -21,13 +21,14 @@ const PLATFORM_FUNCTIONS = [
   'Deployment',
   'FanOut',
   'Worker',
+  'DeadLetters',
   'KeyRotation',
 ];
 type PlatformFunctionName = string;
 
 const functionIdPrefix = (name: PlatformFunctionName) => {
   if (name === 'Deployment') return 'DeploymentFunction';
-  if (name === 'FanOut' || name === 'Worker') return `Batch${name}Function`;
+  if (name === 'FanOut' || name === 'Worker' || name === 'DeadLetters') return `Batch${name}Function`;
   if (name === 'KeyRotation') return 'JwtSigningKeyRotationFunction';
   return `Api${name}Function`;
 };

@@ -19,6 +19,7 @@ const FUNCTIONS: Record<ServiceName, string> = {
   [SERVICE_NAMES.authorizer]: 'ApiAuthorizerFunction',
   [SERVICE_NAMES.batchFanOut]: 'BatchFanOutFunction',
   [SERVICE_NAMES.batchWorker]: 'BatchWorkerFunction',
+  [SERVICE_NAMES.batchDeadLetters]: 'BatchDeadLettersFunction',
 };
 const SERVICES = Object.keys(FUNCTIONS) as ServiceName[];
 

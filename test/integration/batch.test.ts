@@ -5,8 +5,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
+import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { enqueueWork } from '../../functions/batch/fan-out';
-import { fingerprintOf, jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
+import { fingerprintOf } from '../../functions/batch/fingerprint';
+import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { BadRequestError, ConflictError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
@@ -66,6 +68,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   let deps: WorkerDependencies;
   let workQueueUrl: string;
   let deadLetterQueue: string;
+  let deadLetterQueueUrl: string;
   let queueCount = 0;
 
   const faults = (body: object | null) =>
@@ -120,6 +123,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const name = `work-${++queueCount}`;
     deadLetterQueue = `${name}-dlq`;
     const dlq = fauxqs.createQueue(deadLetterQueue);
+    deadLetterQueueUrl = dlq.queueUrl;
     workQueueUrl = fauxqs.createQueue(name, {
       attributes: {
         VisibilityTimeout: '1',
@@ -598,6 +602,85 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect((failed[0] as { error: string }).error).toMatch(/failed on all 3 deliveries/);
     for (const r of results.filter((r) => !('error' in r))) expectOutputs(r, r.index);
     expect(fauxqs.inspectQueue(deadLetterQueue)?.messages.ready).toHaveLength(0);
+  });
+
+  it('ends a job whose chunks were dead-lettered, every item with one result and the counters agreeing', async () => {
+    // Prepare: 40 items in chunks of 8. Chunk 1's worker crashes on every delivery; chunk 2's last
+    // delivery stores its result, then the counter write fails (a DynamoDB outage): both end in the
+    // dead-letter queue, and the job stays RUNNING with no error.
+    await submit('stranded', 40);
+    const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
+    const outage: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchStore, {
+        countChunk: () => Promise.reject(new Error('DynamoDB unavailable')),
+      }),
+    };
+    for (let round = 0; round < 12; round++) {
+      const messages = await receive();
+      if (messages.length === 0) break;
+      for (const message of messages) {
+        if (chunkOf(message) === 2) {
+          const receiveCount = Number(message.Attributes?.ApproximateReceiveCount);
+          await processChunk(outage, JSON.parse(message.Body!), { receiveCount, maxReceiveCount: 3 }).catch(
+            () => undefined,
+          );
+        } else if (chunkOf(message) !== 1) {
+          await deliver(message);
+        }
+      }
+    }
+    expect(await store.getJob('stranded')).toMatchObject({ status: 'RUNNING', succeeded: 24, failed: 0 });
+    const { Messages: deadLetters = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    expect(deadLetters.map(chunkOf).sort()).toEqual([1, 2]);
+
+    // Act: the dead-letter consumer records each, one of them twice (a redelivery from its queue).
+    const reason = 'dead-lettered after 3 deliveries: no outcome recorded';
+    for (const message of [...deadLetters, deadLetters[0]!]) {
+      await failChunk(store, JSON.parse(message.Body!), reason);
+    }
+
+    // Assess: chunk 2's stored outputs stay; chunk 1's items fail with the reason.
+    const job = await store.getJob('stranded');
+    expect(job).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', total: 40, succeeded: 32, failed: 8 });
+    const results = await allResults('stranded');
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(results.filter((r) => 'outputs' in r)).toHaveLength(job!.succeeded);
+    expect(results.filter((r) => 'error' in r)).toEqual(
+      Array.from({ length: 8 }, (_, i) => ({ index: 8 + i, id: `item-${8 + i}`, error: reason })),
+    );
+  });
+
+  it('fails a job whose submission was dead-lettered before it fanned out, and no job it did not create', async () => {
+    // Prepare: a stored job whose fan-out never ran, and another owner's SQS submission naming it.
+    const { job } = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'never-fanned-out',
+      submission: submission(10),
+    });
+    const reason = 'the submission failed on every delivery';
+
+    // Act
+    await failSubmission(
+      store,
+      { messageId: 'm-1', body: JSON.stringify({ ...submission(10), owner: 'mallory', jobId: job.jobId }) },
+      reason,
+    );
+    const untouched = await store.getJob(job.jobId);
+    await failSubmission(store, { messageId: 'm-2', body: JSON.stringify({ jobId: job.jobId }) }, reason);
+
+    // Assess
+    expect(untouched).toMatchObject({ status: 'QUEUED', failed: 0 });
+    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'FAILED', total: 10, failed: 10 });
+    const results = await allResults(job.jobId);
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(results.every((r) => 'error' in r && r.error === reason)).toBe(true);
   });
 
   it('cancels the chunks not yet started when a job is cancelled half way', async () => {

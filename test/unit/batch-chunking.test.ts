@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../contracts/model-signature';
+import { countsOf, terminalStatus } from '../../functions/batch/accounting';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { MAX_RESULT_PART_BYTES } from '../../functions/batch/batch-store';
 import {
@@ -12,7 +13,6 @@ import {
   UnsplittableAnswerError,
 } from '../../functions/batch/chunking';
 import { jobIdFor } from '../../functions/batch/submission';
-import { countsOf, terminalStatus } from '../../functions/batch/worker';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const item = (value: number, width = 16): StoredItem => ({

@@ -2,8 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import { FUNCTIONS } from '../../../contracts/functions';
-import * as z from '../../../contracts/zod';
-import { JobIdSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
+import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
 import { enqueueWork } from '../../batch/fan-out';
 import { modelCache, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
@@ -14,9 +13,6 @@ import { logger } from '../../observability/logger';
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
 const processor = new BatchProcessor(EventType.SQS);
-
-/** A job the API stored already; the API's own message. */
-const StoredJobMessageSchema = z.strictObject({ jobId: JobIdSchema });
 
 /**
  * One submissions-queue message: a job the API stored (`{ jobId }`), or a whole submission from an

@@ -1,0 +1,55 @@
+/**
+ * Exactly-once accounting of a chunk's outcome, shared by the worker and the dead-letter consumer:
+ * whoever records a chunk, its counts land in the job once and the job finishes once.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRIC } from '../../contracts/metric-catalog';
+import { logger } from '../observability/logger';
+import { publishEvent } from '../observability/metrics';
+import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
+import type { BatchStore, ChunkResult, Counts } from './batch-store';
+
+/**
+ * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
+ * job when every item is accounted for.
+ */
+export async function countResult(store: BatchStore, job: BatchJob, result: ChunkResult): Promise<void> {
+  const counts = countsOf(result.results);
+  const counted = await store.countChunk(job.jobId, result.chunk, counts);
+  if (!counted) return;
+  // Published by the one call that counted the chunk, so the metrics are exactly-once too.
+  publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
+  publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
+  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
+  const status = terminalStatus(counted);
+  if (await store.finish(job.jobId, status)) {
+    const durationMs = Date.now() - Date.parse(job.createdAt);
+    logger.info('batch job finished', {
+      jobId: job.jobId,
+      principal: job.owner,
+      model: job.model,
+      status,
+      durationMs,
+    });
+    publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
+  }
+}
+
+export function countsOf(results: readonly ItemResult[]): Counts {
+  let succeeded = 0;
+  let failed = 0;
+  let cancelled = 0;
+  for (const r of results) {
+    if ('outputs' in r) succeeded++;
+    else if ('error' in r) failed++;
+    else cancelled++;
+  }
+  return { succeeded, failed, cancelled };
+}
+
+export function terminalStatus(counts: Counts): JobStatus {
+  if (counts.cancelled > 0) return 'CANCELLED';
+  if (counts.failed === 0) return 'SUCCEEDED';
+  if (counts.succeeded === 0) return 'FAILED';
+  return 'COMPLETED_WITH_ERRORS';
+}

@@ -1,0 +1,109 @@
+/**
+ * What becomes of batch work that SQS dead-lettered: the items it held are recorded as failed, with
+ * the reason, through the same exactly-once accounting as the worker's, so the job still reaches a
+ * terminal status without anyone redriving the queue.
+ */
+import { logger } from '../observability/logger';
+import { countResult } from './accounting';
+import {
+  type ItemResult,
+  StoredJobMessageSchema,
+  SubmissionMessageSchema,
+  TERMINAL_STATUSES,
+} from './api-schemas';
+import type { BatchStore, JobRecord } from './batch-store';
+import { fingerprintOf } from './fingerprint';
+
+/** Chunks recorded at once when a dead-lettered submission fails a whole job. */
+const CHUNK_CONCURRENCY = 8;
+
+/**
+ * Records a dead-lettered chunk's items as failed with `reason` unless the chunk has a result
+ * already (which then stays), and counts the chunk once. A chunk that a cancel stopped before it
+ * started ends cancelled instead, as the worker would have ended it.
+ */
+export async function failChunk(
+  store: BatchStore,
+  work: { readonly jobId: string; readonly chunk: number },
+  reason: string,
+): Promise<void> {
+  const job = await store.getJobRecord(work.jobId);
+  if (!job) {
+    logger.warn('dead-lettered work for an unknown batch job dropped', { ...work });
+    return;
+  }
+  await failChunkOf(store, job, work.chunk, reason);
+}
+
+async function failChunkOf(store: BatchStore, job: JobRecord, chunk: number, reason: string): Promise<void> {
+  let result = await store.getResult(job.jobId, chunk);
+  if (!result) {
+    const stored = await store.getChunk(job, chunk);
+    if (!stored) {
+      logger.warn('dead-lettered work for an unknown chunk dropped', { jobId: job.jobId, chunk });
+      return;
+    }
+    const run = await store.startChunk(job.jobId, chunk);
+    const results = stored.items.map(
+      (item, i): ItemResult => ({
+        index: stored.first + i,
+        ...(item.id === undefined ? {} : { id: item.id }),
+        ...(run ? { error: reason } : { cancelled: true }),
+      }),
+    );
+    result = await store.putResult(job.jobId, { chunk, results });
+  }
+  await countResult(store, job, result);
+  logger.warn('dead-lettered chunk recorded', {
+    jobId: job.jobId,
+    chunk,
+    principal: job.owner,
+    model: job.model,
+    reason,
+  });
+}
+
+/**
+ * A submissions-queue message that SQS dead-lettered. If it names a job that it created (the API's
+ * own `{ jobId }`, or an SQS submission whose owner and body are the job's), that job may have
+ * fewer work messages than chunks: every chunk without a result is recorded as failed, so the job
+ * ends. A message that created no job (malformed, or naming another submission's job) changes
+ * nothing: it is logged, and the job it names, if any, is its creator's.
+ */
+export async function failSubmission(
+  store: BatchStore,
+  message: { readonly messageId: string; readonly body: string },
+  reason: string,
+): Promise<void> {
+  const job = await jobOfSubmission(store, message);
+  if (!job) {
+    logger.warn('dead-lettered submission created no job', { messageId: message.messageId, reason });
+    return;
+  }
+  if (TERMINAL_STATUSES.includes(job.status)) return;
+  const chunks = Array.from({ length: job.chunks }, (_, chunk) => chunk);
+  for (let i = 0; i < chunks.length; i += CHUNK_CONCURRENCY) {
+    await Promise.all(
+      chunks.slice(i, i + CHUNK_CONCURRENCY).map((chunk) => failChunkOf(store, job, chunk, reason)),
+    );
+  }
+}
+
+async function jobOfSubmission(
+  store: BatchStore,
+  message: { readonly messageId: string; readonly body: string },
+): Promise<JobRecord | undefined> {
+  let body: unknown;
+  try {
+    body = JSON.parse(message.body);
+  } catch {
+    return undefined;
+  }
+  const stored = StoredJobMessageSchema.safeParse(body);
+  if (stored.success) return store.getJobRecord(stored.data.jobId);
+  const submission = SubmissionMessageSchema.safeParse(body);
+  if (!submission.success) return undefined;
+  const { owner, jobId, ...rest } = submission.data;
+  const job = await store.getJobRecord(jobId ?? message.messageId);
+  return job?.owner === owner && job.fingerprint === fingerprintOf(rest) ? job : undefined;
+}

@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+import type { SubmitBatchJob } from './api-schemas';
+
+/**
+ * The hash of a submission as parsed: model, version as requested, and items. Object keys are
+ * sorted, so two bodies that differ only in key order or spacing are the same submission.
+ */
+export function fingerprintOf(submission: SubmitBatchJob): string {
+  const canonical = JSON.stringify(
+    { model: submission.model, version: submission.version ?? null, items: submission.items },
+    (_, value: unknown) =>
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : value,
+  );
+  return createHash('sha256').update(canonical, 'utf8').digest('base64url');
+}

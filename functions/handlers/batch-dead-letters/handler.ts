@@ -1,0 +1,55 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { FUNCTIONS } from '../../../contracts/functions';
+import { WorkMessageSchema } from '../../batch/api-schemas';
+import { BatchStore } from '../../batch/batch-store';
+import { failChunk, failSubmission } from '../../batch/dead-letters';
+import { instrument } from '../../observability/instrument';
+import { logger } from '../../observability/logger';
+import { tracer } from '../../observability/tracer';
+
+const env = FUNCTIONS.batchDeadLetters.environment.parse(process.env);
+
+const store = new BatchStore(tracer.captureAWSv3Client(new DynamoDBClient({})), env.BATCH_TABLE_NAME);
+const processor = new BatchProcessor(EventType.SQS);
+
+/**
+ * One dead-lettered message of either batch queue, told apart by the queue it comes from: a chunk
+ * whose worker never recorded an outcome, or a submission that never fanned out.
+ */
+async function recordDeadLetter(record: SQSRecord): Promise<void> {
+  if (record.eventSourceARN === env.WORK_DEAD_LETTER_QUEUE_ARN) {
+    const work = WorkMessageSchema.safeParse(safeJson(record.body));
+    if (!work.success) {
+      // Names no chunk, so there is nothing to record: logged (work messages hold ids only) and dropped.
+      logger.error('malformed dead-lettered work message', {
+        messageId: record.messageId,
+        body: record.body,
+      });
+      return;
+    }
+    // A worker that could explain the failure records it on the last delivery itself; one that
+    // reaches here crashed, timed out or could not write its outcome.
+    const reason = `dead-lettered after ${env.WORK_MAX_RECEIVE_COUNT} deliveries: the worker ended without recording an outcome (a crash, a timeout or a failed write)`;
+    await failChunk(store, work.data, reason);
+  } else {
+    const reason =
+      'the submission failed on every delivery and was dead-lettered before all its work was queued';
+    await failSubmission(store, record, reason);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export const handler = instrument(
+  (event: SQSEvent, context: Context) =>
+    processPartialResponse(event, recordDeadLetter, processor, { context, throwOnFullBatchFailure: false }),
+  { requestMetrics: false },
+);
