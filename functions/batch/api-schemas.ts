@@ -91,6 +91,17 @@ export const WorkMessageSchema = z.strictObject({
   chunk: z.number().check(z.int(), z.minimum(0)),
 });
 
+/** The work message in an SQS record's body, or why it is not one (a body that is not JSON included). */
+export function parseWorkMessage(body: string) {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  return WorkMessageSchema.safeParse(json);
+}
+
 export interface BatchJob {
   readonly jobId: string;
   readonly owner: string;

@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
-import { WorkMessageSchema } from '../../batch/api-schemas';
+import { parseWorkMessage } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
 import { failChunk, failSubmission } from '../../batch/dead-letters';
 import { instrument } from '../../observability/instrument';
@@ -20,7 +20,7 @@ const processor = new BatchProcessor(EventType.SQS);
  */
 async function recordDeadLetter(record: SQSRecord): Promise<void> {
   if (record.eventSourceARN === env.WORK_DEAD_LETTER_QUEUE_ARN) {
-    const work = WorkMessageSchema.safeParse(safeJson(record.body));
+    const work = parseWorkMessage(record.body);
     if (!work.success) {
       // Names no chunk, so there is nothing to record: logged (work messages hold ids only) and dropped.
       logger.error('malformed dead-lettered work message', {
@@ -37,14 +37,6 @@ async function recordDeadLetter(record: SQSRecord): Promise<void> {
     const reason =
       'the submission failed on every delivery and was dead-lettered before all its work was queued';
     await failSubmission(store, record, reason);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
-import { WorkMessageSchema } from '../../batch/api-schemas';
+import { parseWorkMessage } from '../../batch/api-schemas';
 import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
 import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
@@ -16,7 +16,7 @@ const backends = backendDependencies(dynamodb, 60_000);
 const processor = new BatchProcessor(EventType.SQS);
 
 async function work(record: SQSRecord): Promise<void> {
-  const parsed = WorkMessageSchema.safeParse(safeJson(record.body));
+  const parsed = parseWorkMessage(record.body);
   if (!parsed.success) {
     logger.error('malformed work message', { messageId: record.messageId, reason: parsed.error.message });
     throw parsed.error;
@@ -31,14 +31,6 @@ async function work(record: SQSRecord): Promise<void> {
     // Reported as this record's failure: SQS redelivers it after the visibility timeout.
     logger.warn('chunk not processed; it will be retried', { ...parsed.data, error: error as Error });
     throw error;
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 
