@@ -21,6 +21,25 @@ export async function countResult(store: BatchStore, job: BatchJob, result: Chun
   publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
   publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
   if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
+  await finishJob(store, job, counted);
+}
+
+/**
+ * Moves a retried chunk's recovered items from failed to succeeded (once, however often it is
+ * called) and finishes the job when the retry's last chunk is counted.
+ */
+export async function countRetry(
+  store: BatchStore,
+  job: BatchJob,
+  chunk: number,
+  attempt: number,
+  recovered: number,
+): Promise<void> {
+  const counted = await store.countRetry(job.jobId, chunk, attempt, recovered);
+  if (counted?.done) await finishJob(store, job, counted.job);
+}
+
+async function finishJob(store: BatchStore, job: BatchJob, counted: Counts): Promise<void> {
   const status = terminalStatus(counted);
   if (await store.finish(job.jobId, status)) {
     const durationMs = Date.now() - Date.parse(job.createdAt);

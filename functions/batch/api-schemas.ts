@@ -83,12 +83,18 @@ export const SubmissionMessageSchema = z.strictObject({
 });
 
 /** A submissions-queue message for a job the API stored already: the API's own message. */
-export const StoredJobMessageSchema = z.strictObject({ jobId: JobIdSchema });
+export const StoredJobMessageSchema = z.strictObject({
+  jobId: JobIdSchema,
+  /** Present on a retry's message: the attempt whose chunks to queue again. */
+  retry: z.optional(z.number().check(z.int(), z.minimum(1))),
+});
 
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */
 export const WorkMessageSchema = z.strictObject({
   jobId: z.string().check(z.minLength(1), z.maxLength(64)),
   chunk: z.number().check(z.int(), z.minimum(0)),
+  /** Present when the chunk is queued by a retry: only its failed items run again. */
+  attempt: z.optional(z.number().check(z.int(), z.minimum(1))),
 });
 
 /** The work message in an SQS record's body, or why it is not one (a body that is not JSON included). */

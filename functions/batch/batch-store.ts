@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
@@ -55,6 +56,10 @@ export interface StoredChunk {
 export interface ChunkResult {
   readonly chunk: number;
   readonly results: readonly ItemResult[];
+  /** The job retry that wrote this result (absent for the first run). */
+  readonly attempt?: number;
+  /** How many of the chunk's failed items that retry turned into successes. */
+  readonly recovered?: number;
 }
 
 export interface Counts {
@@ -70,13 +75,20 @@ export interface Counts {
 export interface JobRecord extends BatchJob {
   readonly fingerprint: string;
   readonly chunkSet: string;
+  /** How many retries were started (0 before any). */
+  readonly attempt: number;
+  /** The chunks of the current retry not yet counted. */
+  readonly retryChunks: readonly number[];
 }
 
 /** What names a job's chunks: its id and the set its submission wrote. */
 export type ChunkSet = Pick<JobRecord, 'jobId' | 'chunkSet'>;
 
 /** A new job as the submission writes it. */
-export type NewJob = Omit<JobRecord, 'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt'>;
+export type NewJob = Omit<
+  JobRecord,
+  'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt' | 'attempt' | 'retryChunks'
+>;
 
 const JOB_FIELDS = [
   'jobId',
@@ -169,6 +181,8 @@ export class BatchStore {
       failed: 0,
       cancelled: 0,
       updatedAt: job.createdAt,
+      attempt: 0,
+      retryChunks: [],
     };
     try {
       await this.client.send(
@@ -176,7 +190,12 @@ export class BatchStore {
           TableName: this.tableName,
           Item: marshall(
             {
-              ...stored,
+              ...job,
+              status: stored.status,
+              succeeded: 0,
+              failed: 0,
+              cancelled: 0,
+              updatedAt: stored.updatedAt,
               [PK]: jobKey(job.jobId),
               [SK]: JOB,
               [ownerIndex.partitionKey]: ownerPartition(job.owner),
@@ -221,6 +240,86 @@ export class BatchStore {
   }
 
   /**
+   * Starts retry `attempt` of a finished job over `chunks` (those holding failed items): back to
+   * RUNNING with the chunks to recount. Conditional on the status and on the previous attempt, so of
+   * concurrent retries exactly one starts; false for the others.
+   */
+  async startRetry(jobId: string, attempt: number, chunks: readonly number[]): Promise<boolean> {
+    const previous = attempt === 1 ? 'attribute_not_exists(attempt)' : 'attempt = :previous';
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression:
+            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, updatedAt = :now REMOVE completedAt',
+          ConditionExpression: `#status IN (:failed, :partial) AND ${previous}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...marshall({
+              ':running': 'RUNNING',
+              ':failed': 'FAILED',
+              ':partial': 'COMPLETED_WITH_ERRORS',
+              ':attempt': attempt,
+              ...(attempt === 1 ? {} : { ':previous': attempt - 1 }),
+              ':now': this.now().toISOString(),
+            }),
+            ':chunks': { SS: chunks.map(String) },
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Moves `recovered` items of a retried chunk from failed to succeeded, once: conditional on the
+   * chunk still being in the retry's `retryChunks`, from which the same update removes it. `done`
+   * is true when no retry chunk is left, so the job's counts are final.
+   */
+  async countRetry(
+    jobId: string,
+    chunk: number,
+    attempt: number,
+    recovered: number,
+  ): Promise<{ job: BatchJob; done: boolean } | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: 'ADD succeeded :s, failed :f DELETE retryChunks :chunk SET updatedAt = :now',
+          ConditionExpression: 'attempt = :attempt AND contains(retryChunks, :chunkId)',
+          ExpressionAttributeValues: {
+            ...marshall({
+              ':s': recovered,
+              ':f': -recovered,
+              ':attempt': attempt,
+              ':chunkId': String(chunk),
+              ':now': this.now().toISOString(),
+            }),
+            ':chunk': { SS: [String(chunk)] },
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      if (!Attributes) return undefined;
+      const raw = unmarshall(Attributes);
+      return { job: toJob(raw), done: raw.retryChunks === undefined };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const job = await this.getJobRecord(jobId);
+      // Counted before (a redelivery): done only if this retry is still the job's and has ended.
+      return job
+        ? { job: toJob(job), done: job.attempt === attempt && job.retryChunks.length === 0 }
+        : undefined;
+    }
+  }
+
+  /**
    * Marks a chunk started unless a cancel was recorded first; false when it was (the chunk is then
    * cancelled, not run). Repeating it for a redelivered chunk is harmless: the set holds it once.
    */
@@ -252,6 +351,30 @@ export class BatchStore {
    * lost its job id do. Every item's result must fit `MAX_RESULT_PART_BYTES`.
    */
   async putResult(jobId: string, result: ChunkResult): Promise<ChunkResult> {
+    return (await this.writeResult(jobId, result, 'attribute_not_exists(#pk)')) as ChunkResult;
+  }
+
+  /**
+   * Replaces a chunk's result with the one retry `result.attempt` wrote, unless that retry or a
+   * later one stored its result first. Returns the result stored for this attempt, or undefined
+   * when a later attempt's is stored (this one is then stale).
+   */
+  async putRetryResult(jobId: string, result: ChunkResult & { readonly attempt: number }) {
+    const stored = await this.writeResult(
+      jobId,
+      result,
+      'attribute_exists(#pk) AND (attribute_not_exists(retryAttempt) OR retryAttempt < :attempt)',
+      { ':attempt': { N: String(result.attempt) } },
+    );
+    return stored?.attempt === result.attempt ? stored : undefined;
+  }
+
+  private async writeResult(
+    jobId: string,
+    result: ChunkResult,
+    condition: string,
+    values?: Record<string, AttributeValue>,
+  ): Promise<ChunkResult | undefined> {
     const [first = [], ...rest] = resultParts(result.results);
     const attempt = rest.length > 0 ? randomUUID() : undefined;
     if (attempt !== undefined) {
@@ -281,9 +404,13 @@ export class BatchStore {
             chunk: result.chunk,
             results: JSON.stringify(first),
             ...(attempt === undefined ? {} : { attempt, parts: rest.length + 1 }),
+            ...(result.attempt === undefined
+              ? {}
+              : { retryAttempt: result.attempt, recovered: result.recovered ?? 0 }),
           }),
-          ConditionExpression: 'attribute_not_exists(#pk)',
+          ConditionExpression: condition,
           ExpressionAttributeNames: { '#pk': PK },
+          ...(values ? { ExpressionAttributeValues: values } : {}),
         }),
       );
       return result;
@@ -305,8 +432,13 @@ export class BatchStore {
       }),
     );
     if (!Item) return undefined;
-    const head = toResultPart(unmarshall(Item));
-    if (head.parts === 1) return { chunk, results: head.results };
+    const raw = unmarshall(Item);
+    const head = toResultPart(raw);
+    const retry =
+      raw.retryAttempt === undefined
+        ? {}
+        : { attempt: raw.retryAttempt as number, recovered: raw.recovered as number };
+    if (head.parts === 1) return { chunk, results: head.results, ...retry };
     // Read by key, as the worker may: the first part names the others, which were all written before it.
     const rest = await Promise.all(
       Array.from({ length: head.parts - 1 }, async (_, i) => {
@@ -321,7 +453,7 @@ export class BatchStore {
         return toResultPart(unmarshall(part)).results;
       }),
     );
-    return { chunk, results: [head.results, ...rest].flat() };
+    return { chunk, results: [head.results, ...rest].flat(), ...retry };
   }
 
   /**
@@ -364,7 +496,8 @@ export class BatchStore {
     return this.conditionalUpdate(
       jobId,
       'SET #status = :final, completedAt = :now, updatedAt = :now',
-      '#status IN (:queued, :running)',
+      // A retry's counts are final only once every one of its chunks is counted.
+      '#status IN (:queued, :running) AND attribute_not_exists(retryChunks)',
       { ':final': status, ':queued': 'QUEUED', ':running': 'RUNNING' },
     );
   }
@@ -479,7 +612,13 @@ export function toJob(stored: object): BatchJob {
 }
 
 function toJobRecord(raw: Record<string, unknown>): JobRecord {
-  return { ...toJob(raw), fingerprint: raw.fingerprint as string, chunkSet: raw.chunkSet as string };
+  return {
+    ...toJob(raw),
+    fingerprint: raw.fingerprint as string,
+    chunkSet: raw.chunkSet as string,
+    attempt: (raw.attempt as number | undefined) ?? 0,
+    retryChunks: [...((raw.retryChunks as Set<string> | undefined) ?? [])].map(Number),
+  };
 }
 
 /** One stored result item: the first part (0) names the attempt and the count of parts. */

@@ -4,7 +4,7 @@
  * terminal status without anyone redriving the queue.
  */
 import { logger } from '../observability/logger';
-import { countResult } from './accounting';
+import { countResult, countRetry } from './accounting';
 import {
   type ItemResult,
   StoredJobMessageSchema,
@@ -24,7 +24,7 @@ const CHUNK_CONCURRENCY = 8;
  */
 export async function failChunk(
   store: BatchStore,
-  work: { readonly jobId: string; readonly chunk: number },
+  work: { readonly jobId: string; readonly chunk: number; readonly attempt?: number },
   reason: string,
 ): Promise<void> {
   const job = await store.getJobRecord(work.jobId);
@@ -32,7 +32,38 @@ export async function failChunk(
     logger.warn('dead-lettered work for an unknown batch job dropped', { ...work });
     return;
   }
-  await failChunkOf(store, job, work.chunk, reason);
+  if (work.attempt === undefined) await failChunkOf(store, job, work.chunk, reason);
+  else await failRetryOf(store, job, work.chunk, work.attempt, reason);
+}
+
+/**
+ * A dead-lettered chunk of retry `attempt`: its failed items stay failed (its result is recorded
+ * as this attempt's, unchanged, unless the retry stored one first), and the chunk is counted out of
+ * the retry once, so the job ends. Work of an earlier retry changes nothing.
+ */
+async function failRetryOf(
+  store: BatchStore,
+  job: JobRecord,
+  chunk: number,
+  attempt: number,
+  reason: string,
+): Promise<void> {
+  if (job.attempt !== attempt) return;
+  let result = await store.getResult(job.jobId, chunk);
+  if (!result) return;
+  if (result.attempt !== attempt) {
+    result = await store.putRetryResult(job.jobId, { chunk, results: result.results, attempt, recovered: 0 });
+    if (!result) return;
+  }
+  await countRetry(store, job, chunk, attempt, result.recovered ?? 0);
+  logger.warn('dead-lettered retry chunk recorded', {
+    jobId: job.jobId,
+    chunk,
+    attempt,
+    principal: job.owner,
+    model: job.model,
+    reason,
+  });
 }
 
 async function failChunkOf(store: BatchStore, job: JobRecord, chunk: number, reason: string): Promise<void> {
@@ -81,11 +112,24 @@ export async function failSubmission(
     return;
   }
   if (TERMINAL_STATUSES.includes(job.status)) return;
-  const chunks = Array.from({ length: job.chunks }, (_, chunk) => chunk);
+  // A retry's message: that retry's chunks keep their results and are counted out of it.
+  const retry = retryOf(message.body);
+  const chunks =
+    retry === undefined ? Array.from({ length: job.chunks }, (_, chunk) => chunk) : job.retryChunks;
+  const record = (chunk: number) =>
+    retry === undefined
+      ? failChunkOf(store, job, chunk, reason)
+      : failRetryOf(store, job, chunk, retry, reason);
   for (let i = 0; i < chunks.length; i += CHUNK_CONCURRENCY) {
-    await Promise.all(
-      chunks.slice(i, i + CHUNK_CONCURRENCY).map((chunk) => failChunkOf(store, job, chunk, reason)),
-    );
+    await Promise.all(chunks.slice(i, i + CHUNK_CONCURRENCY).map(record));
+  }
+}
+
+function retryOf(body: string): number | undefined {
+  try {
+    return StoredJobMessageSchema.parse(JSON.parse(body)).retry;
+  } catch {
+    return undefined;
   }
 }
 

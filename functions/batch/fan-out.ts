@@ -13,14 +13,19 @@ const SEND_CONCURRENCY = 8;
 export async function enqueueWork(
   deps: { readonly store: BatchStore; readonly sqs: Pick<SQSClient, 'send'>; readonly workQueueUrl: string },
   jobId: string,
+  retry?: number,
 ): Promise<void> {
-  const job = await deps.store.getJob(jobId);
+  const job = await deps.store.getJobRecord(jobId);
   if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
   if (TERMINAL_STATUSES.includes(job.status)) return;
+  // A retry queues its own chunks, each message naming the attempt; a message of an earlier retry
+  // finds the job moved on and sends nothing.
+  if (retry !== undefined && retry !== job.attempt) return;
+  const chunks = retry === undefined ? Array.from({ length: job.chunks }, (_, i) => i) : job.retryChunks;
   const sendBatch = async (first: number) => {
-    const entries = Array.from({ length: Math.min(10, job.chunks - first) }, (_, i) => ({
-      Id: String(first + i),
-      MessageBody: JSON.stringify({ jobId, chunk: first + i }),
+    const entries = chunks.slice(first, first + 10).map((chunk) => ({
+      Id: String(chunk),
+      MessageBody: JSON.stringify(retry === undefined ? { jobId, chunk } : { jobId, chunk, attempt: retry }),
     }));
     const { Failed = [] } = await deps.sqs.send(
       new SendMessageBatchCommand({ QueueUrl: deps.workQueueUrl, Entries: entries }),
@@ -32,7 +37,7 @@ export async function enqueueWork(
     }
   };
   // SendMessageBatch takes 10 messages; a few batches in flight keep a large job's fan-out short.
-  const firsts = Array.from({ length: Math.ceil(job.chunks / 10) }, (_, i) => i * 10);
+  const firsts = Array.from({ length: Math.ceil(chunks.length / 10) }, (_, i) => i * 10);
   for (let i = 0; i < firsts.length; i += SEND_CONCURRENCY) {
     await Promise.all(firsts.slice(i, i + SEND_CONCURRENCY).map(sendBatch));
   }

@@ -6,9 +6,15 @@ import { isRetryable } from '../inference/sagemaker-backend';
 import { type InferenceDependencies, inferChecked } from '../inference/service';
 import { logger } from '../observability/logger';
 import type { ModelCache } from '../registry/model-cache';
-import { countResult } from './accounting';
+import { countResult, countRetry } from './accounting';
 import type { BatchJob, ItemResult } from './api-schemas';
-import { type BatchStore, type ChunkResult, MAX_RESULT_PART_BYTES } from './batch-store';
+import {
+  type BatchStore,
+  type ChunkResult,
+  type JobRecord,
+  MAX_RESULT_PART_BYTES,
+  type StoredChunk,
+} from './batch-store';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 
 const encoder = new TextEncoder();
@@ -38,7 +44,7 @@ export interface Delivery {
  */
 export async function processChunk(
   deps: WorkerDependencies,
-  work: { readonly jobId: string; readonly chunk: number },
+  work: { readonly jobId: string; readonly chunk: number; readonly attempt?: number },
   delivery: Delivery,
 ): Promise<ChunkResult | undefined> {
   const { store } = deps;
@@ -47,6 +53,7 @@ export async function processChunk(
     logger.warn('work for an unknown batch job dropped', { ...work });
     return undefined;
   }
+  if (work.attempt !== undefined) return retryChunk(deps, job, { ...work, attempt: work.attempt }, delivery);
   const started = Date.now();
   let inferenceMs = 0;
   let result = await store.getResult(work.jobId, work.chunk);
@@ -60,7 +67,7 @@ export async function processChunk(
     // Decided on the job item, which orders this start against a cancel: the job read above may be
     // older than a cancel that was accepted since, and that cancel must stop this chunk.
     const outcome = (await store.startChunk(work.jobId, work.chunk))
-      ? await runChunk(deps, job, chunk.first, chunk.items, delivery)
+      ? await runChunk(deps, job, numbered(chunk), delivery)
       : chunk.items.map(
           (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
         );
@@ -82,6 +89,64 @@ export async function processChunk(
 }
 
 /**
+ * Retry `attempt` of one chunk: only its failed items run again, the chunk's result is replaced
+ * once for this attempt, and the items that now succeed move from failed to succeeded once. A
+ * redelivery finds this attempt's result and counts what it recorded; a message of an older retry
+ * changes nothing.
+ */
+async function retryChunk(
+  deps: WorkerDependencies,
+  job: JobRecord,
+  work: { readonly jobId: string; readonly chunk: number; readonly attempt: number },
+  delivery: Delivery,
+): Promise<ChunkResult | undefined> {
+  const { store } = deps;
+  if (job.attempt !== work.attempt) {
+    logger.warn('work of an earlier retry dropped', { ...work, current: job.attempt });
+    return undefined;
+  }
+  let result = await store.getResult(work.jobId, work.chunk);
+  if (result?.attempt !== work.attempt) {
+    const chunk = result && (await store.getChunk(job, work.chunk));
+    if (!result || !chunk) {
+      logger.warn('retry of a chunk without a result dropped', { ...work });
+      return undefined;
+    }
+    const failed = numbered(chunk).filter(({ index }) => 'error' in result!.results[index - chunk.first]!);
+    const rerun = new Map(
+      storable(await runChunk(deps, job, failed, delivery)).map((r) => [r.index, r] as const),
+    );
+    const results = result.results.map((r) => rerun.get(r.index) ?? r);
+    const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
+    result = await store.putRetryResult(work.jobId, {
+      chunk: work.chunk,
+      results,
+      attempt: work.attempt,
+      recovered,
+    });
+    if (!result) return undefined;
+  }
+  await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0);
+  logger.info('retried chunk processed', {
+    ...work,
+    principal: job.owner,
+    model: job.model,
+    recovered: result.recovered,
+  });
+  return result;
+}
+
+/** A chunk's items with their index in the job. */
+function numbered(chunk: StoredChunk): NumberedItem[] {
+  return chunk.items.map((item, i) => ({ index: chunk.first + i, item }));
+}
+
+interface NumberedItem {
+  readonly index: number;
+  readonly item: StoredItem;
+}
+
+/**
  * The store splits a chunk's results across as many result items as they need, so an item fails
  * only when its own outputs are more than one result item can hold, never for its chunk-mates'.
  */
@@ -99,13 +164,14 @@ function storable(results: ItemResult[]): ItemResult[] {
 async function runChunk(
   deps: WorkerDependencies,
   job: BatchJob,
-  first: number,
-  items: readonly StoredItem[],
+  numberedItems: readonly NumberedItem[],
   delivery: Delivery,
 ): Promise<ItemResult[]> {
   const lastChance = delivery.receiveCount >= delivery.maxReceiveCount;
+  const items = numberedItems.map(({ item }) => item);
+  const indexOf = (i: number) => numberedItems[i]!.index;
   const failAll = (reason: string) =>
-    items.map((item, i): ItemResult => ({ index: first + i, ...idOf(item), error: reason }));
+    items.map((item, i): ItemResult => ({ index: indexOf(i), ...idOf(item), error: reason }));
   let version: ModelVersion;
   try {
     version = await versionOf(deps, job);
@@ -116,7 +182,7 @@ async function runChunk(
   try {
     if (version.maxBatchSize > 0) {
       const outputs = splitOutputs(await inferOne(deps, version, batchedRequest(items)), items.length);
-      return items.map((item, i) => ({ index: first + i, ...idOf(item), outputs: outputs[i]! }));
+      return items.map((item, i) => ({ index: indexOf(i), ...idOf(item), outputs: outputs[i]! }));
     }
   } catch (error) {
     if (!isRequestError(error)) {
@@ -125,7 +191,7 @@ async function runChunk(
     }
     logger.info('batched request refused; sending the chunk item by item', {
       jobId: job.jobId,
-      first,
+      first: indexOf(0),
       principal: job.owner,
       model: job.model,
     });
@@ -135,12 +201,12 @@ async function runChunk(
   for (const [i, item] of items.entries()) {
     try {
       const outputs = await inferOne(deps, version, { inputs: item.inputs });
-      results.push({ index: first + i, ...idOf(item), outputs });
+      results.push({ index: indexOf(i), ...idOf(item), outputs });
     } catch (error) {
       if (isRequestError(error)) {
-        results.push({ index: first + i, ...idOf(item), error: (error as Error).message });
+        results.push({ index: indexOf(i), ...idOf(item), error: (error as Error).message });
       } else if (lastChance) {
-        results.push({ index: first + i, ...idOf(item), error: reasonOf(error, delivery) });
+        results.push({ index: indexOf(i), ...idOf(item), error: reasonOf(error, delivery) });
       } else {
         throw error;
       }

@@ -445,6 +445,12 @@ describe('security (npm start)', () => {
         path: (id) => `/v1/batch-jobs/${id}/results`,
         owner: [200],
       },
+      // before cancel, whose owner call cancels the job the later rows check: 409 unless the job has finished with failed items
+      'POST /v1/batch-jobs/{jobId}/retry': {
+        method: 'POST',
+        path: (id) => `/v1/batch-jobs/${id}/retry`,
+        owner: [409],
+      },
       // 409 once the job has finished, which a small job may have done already
       'POST /v1/batch-jobs/{jobId}/cancel': {
         method: 'POST',

@@ -8,9 +8,11 @@ import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { enqueueWork } from '../../functions/batch/fan-out';
 import { fingerprintOf } from '../../functions/batch/fingerprint';
+import { type RetryDependencies, retryJob } from '../../functions/batch/retry';
 import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
-import { BadRequestError, ConflictError } from '../../functions/edge/errors';
+import { BadRequestError, ConflictError, NotFoundError } from '../../functions/edge/errors';
+import type { Principal } from '../../functions/edge/principal';
 import { ModelCache } from '../../functions/registry/model-cache';
 import { ModelRegistry } from '../../functions/registry/registry';
 import {
@@ -809,5 +811,148 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     }
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
     expect(await store.getJob('progress')).toMatchObject({ status: 'SUCCEEDED', succeeded: 40 });
+  });
+
+  describe('retrying a finished job', () => {
+    const alice: Principal = { sub: 'alice', scopes: ['batch:submit'], tier: 'standard' };
+    let submissionsQueueUrl: string;
+    let retries: RetryDependencies;
+
+    beforeEach(() => {
+      submissionsQueueUrl = fauxqs.createQueue(`retry-submissions-${queueCount}`).queueUrl;
+      retries = { store, sqs, submissionsQueueUrl };
+    });
+
+    /** A job of `count` items whose every delivery failed while the endpoint was down: FAILED. */
+    async function failedJob(jobId: string, count: number) {
+      await submit(jobId, count);
+      await faults({ failNext: 1000, failStatus: 500 });
+      await drain();
+      await faults(null);
+      expect(await store.getJob(jobId)).toMatchObject({ status: 'FAILED', failed: count, succeeded: 0 });
+    }
+
+    /** Fans out every retry message on the submissions queue, as the fan-out function does. */
+    async function fanOutRetries(): Promise<unknown[]> {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: submissionsQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const bodies = Messages.map((m) => JSON.parse(m.Body ?? '') as { jobId: string; retry: number });
+      for (const body of bodies) await enqueueWork({ store, sqs, workQueueUrl }, body.jobId, body.retry);
+      return bodies;
+    }
+
+    async function expectAllSucceeded(jobId: string, count: number) {
+      expect(await store.getJob(jobId)).toMatchObject({
+        status: 'SUCCEEDED',
+        succeeded: count,
+        failed: 0,
+        cancelled: 0,
+      });
+      const results = await allResults(jobId);
+      expect(results.map((r) => r.index)).toEqual(Array.from({ length: count }, (_, i) => i));
+      for (const r of results) expectOutputs(r, r.index);
+    }
+
+    it("runs a failed job's items again once the model answers, each with exactly one result", async () => {
+      // Prepare
+      await failedJob('retry-once', 20);
+
+      // Act
+      const started = await retryJob(retries, alice, 'retry-once');
+      const queued = await fanOutRetries();
+      await drain();
+
+      // Assess
+      expect(started).toMatchObject({ status: 'RUNNING', failed: 20 });
+      expect(queued).toEqual([{ jobId: 'retry-once', retry: 1 }]);
+      await expectAllSucceeded('retry-once', 20);
+    });
+
+    it('counts a retried chunk once when its worker dies between its result and its count, and on redelivery', async () => {
+      // Prepare
+      await failedJob('retry-crash', 20);
+      await retryJob(retries, alice, 'retry-crash');
+      await fanOutRetries();
+      const crashing = {
+        ...deps,
+        store: Object.assign(Object.create(store) as BatchStore, {
+          countRetry: async () => {
+            throw new Error('the table is unreachable');
+          },
+        }),
+      };
+
+      // Act: every chunk's retry result is stored and its worker dies before counting; then every
+      // message is delivered twice more, the first time without acknowledgement.
+      for (const message of await receive()) {
+        const work = JSON.parse(message.Body ?? '') as { jobId: string; chunk: number; attempt: number };
+        await expect(processChunk(crashing, work, { receiveCount: 1, maxReceiveCount: 3 })).rejects.toThrow(
+          'unreachable',
+        );
+        expect(await deliver(message, { acknowledge: false })).toBe(false);
+      }
+      await drain();
+
+      // Assess
+      await expectAllSucceeded('retry-crash', 20);
+    });
+
+    it('starts one retry when two are requested at once', async () => {
+      // Prepare
+      await failedJob('retry-race', 10);
+
+      // Act
+      const answers = await Promise.all([
+        retryJob(retries, alice, 'retry-race'),
+        retryJob(retries, alice, 'retry-race'),
+      ]);
+      const queued = await fanOutRetries();
+      await drain();
+
+      // Assess: both see the one retry; its message, sent twice, runs each item once.
+      expect(answers.map((job) => job.status)).toEqual(['RUNNING', 'RUNNING']);
+      expect(queued).toEqual([
+        { jobId: 'retry-race', retry: 1 },
+        { jobId: 'retry-race', retry: 1 },
+      ]);
+      expect((await store.getJobRecord('retry-race'))?.attempt).toBe(1);
+      await expectAllSucceeded('retry-race', 10);
+    });
+
+    it('ends a retry whose chunks are dead-lettered with their items still failed once each', async () => {
+      // Prepare
+      await failedJob('retry-dead', 20);
+      await retryJob(retries, alice, 'retry-dead');
+      await fanOutRetries();
+
+      // Act: every retry chunk is dead-lettered, each twice (the consumer's own redelivery).
+      for (const message of await receive()) {
+        const work = JSON.parse(message.Body ?? '') as { jobId: string; chunk: number; attempt: number };
+        await failChunk(store, work, 'dead-lettered after 3 deliveries');
+        await failChunk(store, work, 'dead-lettered after 3 deliveries');
+      }
+
+      // Assess
+      expect(await store.getJob('retry-dead')).toMatchObject({ status: 'FAILED', succeeded: 0, failed: 20 });
+      expect(await allResults('retry-dead')).toHaveLength(20);
+    });
+
+    it("refuses to retry a job without failed items, and hides another owner's job", async () => {
+      // Prepare
+      await submit('retry-succeeded', 5);
+      await drain();
+
+      // Act / Assess
+      await expect(retryJob(retries, alice, 'retry-succeeded')).rejects.toBeInstanceOf(ConflictError);
+      await expect(retryJob(retries, { ...alice, sub: 'bob' }, 'retry-succeeded')).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      expect(await store.getJobRecord('retry-succeeded')).toMatchObject({ status: 'SUCCEEDED', attempt: 0 });
+    });
   });
 });

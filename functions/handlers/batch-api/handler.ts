@@ -8,6 +8,7 @@ import {
 } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
 import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
+import { retryJob } from '../../batch/retry';
 import { sqs } from '../../batch/sqs';
 import { submitForFanOut } from '../../batch/submission';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
@@ -60,6 +61,8 @@ async function route({ event, requestId, principal }: ApiRequest) {
     }
     case 'POST /v1/batch-jobs/{jobId}/cancel':
       return json(202, await cancelJob(store, caller, jobId), requestId);
+    case 'POST /v1/batch-jobs/{jobId}/retry':
+      return json(202, await retryJob(submissions, caller, jobId), requestId);
     default:
       throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
   }

@@ -24,15 +24,16 @@ async function fanOut(record: SQSRecord): Promise<void> {
     const body = JSON.parse(record.body) as unknown;
     const stored = StoredJobMessageSchema.safeParse(body);
     let jobId: string;
+    let retry: number | undefined;
     if (stored.success) {
-      jobId = stored.data.jobId;
+      ({ jobId, retry } = stored.data);
     } else {
       const message = SubmissionMessageSchema.parse(body);
       jobId = message.jobId ?? record.messageId;
       const { owner, jobId: _, ...submission } = message;
       await submitJob(store, modelCache, { owner, jobId, submission });
     }
-    await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId);
+    await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId, retry);
   } catch (error) {
     // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
     logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });

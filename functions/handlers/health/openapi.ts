@@ -88,6 +88,10 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
   'DELETE /v1/models/{model}/aliases/{alias}': { status: 204, description: 'deleted' },
   'POST /v1/batch-jobs': { status: 202, description: 'accepted (`Location` names the job)' },
   'POST /v1/batch-jobs/{jobId}/cancel': { status: 202, description: 'cancel requested' },
+  'POST /v1/batch-jobs/{jobId}/retry': {
+    status: 202,
+    description: "retry started: the job's failed items run again",
+  },
 };
 
 /** Routes that answer 409 (README: status codes). */
@@ -97,6 +101,7 @@ const CONFLICTS = new Set([
   'DELETE /v1/models/{model}/versions/{version}',
   'POST /v1/batch-jobs',
   'POST /v1/batch-jobs/{jobId}/cancel',
+  'POST /v1/batch-jobs/{jobId}/retry',
 ]);
 
 /** Routes that answer 422: an idempotency key reused with a different body. */

@@ -1,0 +1,65 @@
+/** Running a finished job's failed items again. */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ConflictError } from '../edge/errors';
+import type { Principal } from '../edge/principal';
+import type { BatchJob } from './api-schemas';
+import type { BatchStore, JobRecord } from './batch-store';
+import { readJob } from './queries';
+
+/** Chunks read at once to find those holding failed items. */
+const READ_CONCURRENCY = 8;
+
+export interface RetryDependencies {
+  readonly store: BatchStore;
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly submissionsQueueUrl: string;
+}
+
+/**
+ * Starts a retry of a FAILED or COMPLETED_WITH_ERRORS job: it runs again (RUNNING) over the chunks
+ * holding failed items, which the fan-out queues again; only their failed items run. One retry
+ * starts however many requests race (the store's update is conditional on the previous attempt).
+ * A request while a retry runs sends that retry's fan-out message again and answers the job, as a
+ * repeated submission does: the first request may have stopped before sending, and duplicates of
+ * the message count once.
+ */
+export async function retryJob(
+  deps: RetryDependencies,
+  principal: Principal,
+  jobId: string,
+): Promise<BatchJob> {
+  await readJob(deps.store, principal, jobId);
+  let job = await deps.store.getJobRecord(jobId);
+  if (job && (job.status === 'FAILED' || job.status === 'COMPLETED_WITH_ERRORS')) {
+    const chunks = await chunksWithFailures(deps.store, job);
+    if (chunks.length > 0) await deps.store.startRetry(jobId, job.attempt + 1, chunks);
+    job = await deps.store.getJobRecord(jobId);
+  }
+  if (job?.status !== 'RUNNING' || job.retryChunks.length === 0) {
+    throw new ConflictError(
+      `batch job '${jobId}' is ${job?.status ?? 'gone'}; only a FAILED or COMPLETED_WITH_ERRORS job with failed items can be retried`,
+    );
+  }
+  await deps.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: deps.submissionsQueueUrl,
+      MessageBody: JSON.stringify({ jobId, retry: job.attempt }),
+    }),
+  );
+  return (await deps.store.getJob(jobId)) ?? job;
+}
+
+async function chunksWithFailures(store: BatchStore, job: JobRecord): Promise<number[]> {
+  const failing: number[] = [];
+  for (let first = 0; first < job.chunks; first += READ_CONCURRENCY) {
+    const chunks = Array.from(
+      { length: Math.min(READ_CONCURRENCY, job.chunks - first) },
+      (_, i) => first + i,
+    );
+    const results = await Promise.all(chunks.map((chunk) => store.getResult(job.jobId, chunk)));
+    results.forEach((result, i) => {
+      if (result?.results.some((r) => 'error' in r)) failing.push(chunks[i]!);
+    });
+  }
+  return failing;
+}
