@@ -1,0 +1,320 @@
+/**
+ * Inference cases taken from Triton's, the Open Inference Protocol's and AWS's own sources, run
+ * against every target (targets.ts). Each case names its source: a file of
+ * github.com/triton-inference-server/server (`server:`), .../core (`core:`), KServe's
+ * `docs/predict-api/v2/required_api.md` (`kserve:`) or botocore's SageMaker Runtime model
+ * (`botocore:`), with the test name or section. Expected values are the sources' own, not ours.
+ */
+import { expect } from 'vitest';
+import { encodeBinaryTensor } from '../helpers/binary-requests';
+import type { Answer, InferCall, TargetName } from './targets';
+
+export interface Expectation {
+  readonly status: number;
+  /** Text Triton's answer contains (qa tests check with assertIn). */
+  readonly error?: string;
+  readonly check?: (answer: Answer) => void;
+}
+
+/** A target that answers otherwise, and why that is right for it. */
+export interface Difference {
+  readonly why: string;
+  /** What this target answers instead; without it, the case does not apply to the target. */
+  readonly expect?: Expectation;
+}
+
+export interface InferCase {
+  readonly name: string;
+  readonly source: string;
+  readonly call: InferCall;
+  readonly expect: Expectation;
+  readonly differs?: Partial<Record<TargetName, Difference>>;
+}
+
+// The `simple` model (Triton's add/sub example, as in qa/L0_sagemaker/sagemaker_test.py): two
+// INT32 [-1,16] inputs, OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1, max_batch_size 8.
+export const INPUT0 = Array.from({ length: 16 }, (_, i) => i);
+export const INPUT1 = Array.from({ length: 16 }, () => 1);
+const SUM = INPUT0.map((x, i) => x + INPUT1[i]!);
+const DIFFERENCE = INPUT0.map((x, i) => x - INPUT1[i]!);
+
+type Tensor = { name: string; shape: number[]; datatype: string; data?: unknown[]; parameters?: object };
+
+export const input = (
+  name: string,
+  data: unknown[] = INPUT0,
+  shape = [1, 16],
+  datatype = 'INT32',
+): Tensor => ({
+  name,
+  shape,
+  datatype,
+  data,
+});
+
+export const simpleInputs = (): Tensor[] => [input('INPUT0', INPUT0), input('INPUT1', INPUT1)];
+
+const simple = (request: object, extra: Partial<InferCall> = {}): InferCall => ({
+  model: 'simple',
+  request: { inputs: simpleInputs(), ...request },
+  ...extra,
+});
+
+/** The two inputs as binary data (the binary tensor extension). */
+const binaryInputs = (sizes: readonly number[] = [64, 64]) =>
+  ['INPUT0', 'INPUT1'].map((name, i) => ({
+    name,
+    shape: [1, 16],
+    datatype: 'INT32',
+    parameters: { binary_data_size: sizes[i] },
+  }));
+const INPUT0_BYTES = encodeBinaryTensor('INT32', INPUT0);
+const INPUT1_BYTES = encodeBinaryTensor('INT32', INPUT1);
+
+interface OutputJson {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data?: unknown[];
+  parameters?: { binary_data_size?: number };
+}
+
+export function outputOf(answer: Answer, name: string): OutputJson {
+  const outputs = (answer.json?.outputs ?? []) as OutputJson[];
+  const found = outputs.find((o) => o.name === name);
+  if (found === undefined) throw new Error(`no output ${name} in ${JSON.stringify(answer.json)}`);
+  return found;
+}
+
+/** An INT32 output's elements, from JSON data or from its binary section. */
+function int32Of(answer: Answer, name: string): number[] {
+  const output = outputOf(answer, name);
+  if (output.data !== undefined) return output.data as number[];
+  let offset = 0;
+  for (const o of (answer.json?.outputs ?? []) as OutputJson[]) {
+    if (o.name === name) break;
+    offset += o.parameters?.binary_data_size ?? 0;
+  }
+  const size = output.parameters!.binary_data_size!;
+  const bytes = answer.binary!.slice(offset, offset + size);
+  return [...new Int32Array(bytes.buffer, bytes.byteOffset, size / 4)];
+}
+
+const sumAndDifference = (answer: Answer) => {
+  expect(int32Of(answer, 'OUTPUT0')).toEqual(SUM);
+  expect(int32Of(answer, 'OUTPUT1')).toEqual(DIFFERENCE);
+};
+
+const apiChecksBinaryItself =
+  'the API reads binary bodies with its own codec (functions/inference/codec.ts) and refuses a bad one before any backend call, in its own words';
+
+export const INFER_CASES: readonly InferCase[] = [
+  {
+    name: 'JSON inference returns every output with name, datatype, shape and data',
+    source:
+      'server: qa/L0_sagemaker/sagemaker_test.py test_direct_inference; kserve: Inference Response JSON Object',
+    call: simple({}),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(answer.json).toMatchObject({
+          model_name: 'simple',
+          model_version: '1',
+          outputs: [
+            { name: 'OUTPUT0', datatype: 'INT32', shape: [1, 16], data: SUM },
+            { name: 'OUTPUT1', datatype: 'INT32', shape: [1, 16], data: DIFFERENCE },
+          ],
+        });
+      },
+    },
+  },
+  {
+    name: 'the response echoes the request id',
+    source: 'kserve: Inference Response JSON Object ("id": the identifier given in the request)',
+    call: simple({ id: 'conformance-42' }),
+    expect: { status: 200, check: (answer) => expect(answer.json?.id).toBe('conformance-42') },
+  },
+  {
+    name: 'outputs in the request select which outputs come back',
+    source: 'kserve: Inference Request JSON Object ("outputs": if not specified all outputs are returned)',
+    call: simple({ outputs: [{ name: 'OUTPUT1' }] }),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect((answer.json?.outputs as OutputJson[]).map((o) => o.name)).toEqual(['OUTPUT1']);
+        expect(int32Of(answer, 'OUTPUT1')).toEqual(DIFFERENCE);
+      },
+    },
+  },
+  {
+    name: 'nested data in row-major order reads like flat data',
+    source: 'server: docs/protocol/README.md and kserve: Tensor Data ("row-major order ... nested arrays")',
+    call: {
+      model: 'simple',
+      request: {
+        inputs: [input('INPUT0', [[...INPUT0]], [1, 16]), input('INPUT1', [[...INPUT1]], [1, 16])],
+      },
+    },
+    expect: { status: 200, check: sumAndDifference },
+  },
+  {
+    name: 'a batch of two rows comes back with batch dimension 2',
+    source: 'server: docs/user_guide/model_configuration.md (max_batch_size: full shape [ -1 ] + dims)',
+    call: {
+      model: 'simple',
+      request: {
+        inputs: [
+          input('INPUT0', [...INPUT0, ...INPUT0], [2, 16]),
+          input('INPUT1', [...INPUT1, ...INPUT1], [2, 16]),
+        ],
+      },
+    },
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'OUTPUT0').shape).toEqual([2, 16]);
+        expect(int32Of(answer, 'OUTPUT0')).toEqual([...SUM, ...SUM]);
+      },
+    },
+  },
+  {
+    name: 'binary inputs after the JSON header are read in header order',
+    source: 'server: docs/protocol/extension_binary_data.md (Binary Tensor Data, binary_data_size)',
+    call: {
+      model: 'simple',
+      request: { inputs: binaryInputs() },
+      binary: [INPUT0_BYTES, INPUT1_BYTES],
+    },
+    expect: { status: 200, check: sumAndDifference },
+  },
+  {
+    name: 'an output asked for with binary_data: true comes back as binary data',
+    source:
+      'server: docs/protocol/extension_binary_data.md ("binary_data" output parameter); qa/L0_sagemaker/sagemaker_test.py test_inference_client_generated_response_binary',
+    call: simple(
+      {
+        outputs: [
+          { name: 'OUTPUT0', parameters: { binary_data: true } },
+          { name: 'OUTPUT1', parameters: { binary_data: false } },
+        ],
+      },
+      { binaryAnswer: true },
+    ),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'OUTPUT0').parameters?.binary_data_size).toBe(64);
+        expect(outputOf(answer, 'OUTPUT1').data).toEqual(DIFFERENCE);
+        sumAndDifference(answer);
+      },
+    },
+  },
+  {
+    name: 'binary_data_output: true without listed outputs returns every output as binary data',
+    source: 'server: docs/protocol/extension_binary_data.md ("binary_data_output" request parameter)',
+    call: simple({ parameters: { binary_data_output: true } }, { binaryAnswer: true }),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'OUTPUT0').parameters?.binary_data_size).toBe(64);
+        expect(outputOf(answer, 'OUTPUT1').parameters?.binary_data_size).toBe(64);
+        sumAndDifference(answer);
+      },
+    },
+  },
+  {
+    name: 'an input the model does not have is refused',
+    source: 'core: src/model.cc GetInput ("unexpected inference input")',
+    call: { model: 'simple', request: { inputs: [...simpleInputs(), input('INPUT9')] } },
+    expect: { status: 400, error: "unexpected inference input 'INPUT9' for model 'simple'" },
+  },
+  {
+    name: 'an output the model does not have is refused',
+    source: 'core: src/model.cc GetOutput ("unexpected inference output")',
+    call: simple({ outputs: [{ name: 'OUTPUT9' }] }),
+    expect: { status: 400, error: "unexpected inference output 'OUTPUT9' for model 'simple'" },
+  },
+  {
+    name: "an input whose datatype is not the model's is refused",
+    source: 'core: src/infer_request.cc Normalize ("data-type is")',
+    call: {
+      model: 'simple',
+      request: { inputs: [input('INPUT0', INPUT0, [1, 16], 'FP32'), input('INPUT1')] },
+    },
+    expect: {
+      status: 400,
+      error: "inference input 'INPUT0' data-type is 'FP32', but model 'simple' expects 'INT32'",
+    },
+  },
+  {
+    name: "an input whose shape is not the model's is refused",
+    source: 'core: src/infer_request.cc Normalize ("unexpected shape for input")',
+    call: {
+      model: 'simple',
+      request: {
+        inputs: [input('INPUT0', INPUT0.slice(0, 8), [1, 8]), input('INPUT1', INPUT1.slice(0, 8), [1, 8])],
+      },
+    },
+    expect: {
+      status: 400,
+      error: "unexpected shape for input 'INPUT0' for model 'simple'. Expected [-1,16], got [1,8]",
+    },
+  },
+  {
+    name: 'binary data shorter than binary_data_size is refused',
+    source: 'server: src/http_server.cc ParseJsonTritonIO ("unexpected size for input")',
+    call: { model: 'simple', request: { inputs: binaryInputs([64, 64]) }, binary: [INPUT0_BYTES] },
+    expect: {
+      status: 400,
+      error: "unexpected size for input 'INPUT1', expecting 64 additional bytes for model 'simple'",
+    },
+    differs: { api: { why: apiChecksBinaryItself, expect: { status: 400 } } },
+  },
+  {
+    name: 'binary data beyond the inputs is refused',
+    source: 'server: src/http_server.cc ParseJsonTritonIO ("unexpected additional input data")',
+    call: {
+      model: 'simple',
+      request: { inputs: binaryInputs() },
+      binary: [INPUT0_BYTES, INPUT1_BYTES, new Uint8Array(4)],
+    },
+    expect: { status: 400, error: "unexpected additional input data for model 'simple'" },
+    differs: { api: { why: apiChecksBinaryItself, expect: { status: 400 } } },
+  },
+  {
+    name: 'a header length beyond the body is refused with 400, not a crash',
+    source:
+      'server: qa/L0_http/http_test.py test_inference_header_content_length_out_of_range; qa/L0_sagemaker/sagemaker_test.py test_malformed_binary_header_out_of_range',
+    call: simple({}, { headerLength: '99999999999' }),
+    expect: { status: 400 },
+  },
+  {
+    name: 'a header length larger than the body is refused',
+    source: 'server: qa/L0_sagemaker/sagemaker_test.py test_malformed_binary_header_large_number',
+    call: {
+      model: 'simple',
+      request: { inputs: [binaryInputs()[0], input('INPUT1')] },
+      binary: [INPUT0_BYTES],
+      headerLength: 12345,
+    },
+    expect: { status: 400 },
+  },
+  {
+    name: 'a header length that is not a number is refused',
+    source:
+      'server: qa/L0_sagemaker/sagemaker_test.py test_malformed_binary_header_not_number and test_malformed_binary_header_negative_number',
+    call: {
+      model: 'simple',
+      request: { inputs: [binaryInputs()[0], input('INPUT1')] },
+      binary: [INPUT0_BYTES],
+      headerLength: '-123',
+    },
+    expect: { status: 400 },
+  },
+  {
+    name: 'a body that is not JSON is refused with 400',
+    source: 'kserve: Inference Response JSON Error Object ("HTTP error status (typically 400)")',
+    call: { model: 'simple', request: undefined, raw: new TextEncoder().encode('{"inputs": [') },
+    expect: { status: 400 },
+  },
+];

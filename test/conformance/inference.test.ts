@@ -1,0 +1,52 @@
+/**
+ * The inference cases of cases.ts against all three targets of one local platform (`npm start`):
+ * the model server's Triton port, InvokeEndpoint on the same server, and the platform's API.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type Expectation, INFER_CASES } from './cases';
+import {
+  type Answer,
+  apiTarget,
+  sageMakerTarget,
+  TARGETS,
+  type Target,
+  type TargetName,
+  tritonTarget,
+} from './targets';
+
+let platform: PlatformProcess;
+const targets = new Map<TargetName, Target>();
+
+beforeAll(async () => {
+  platform = await startPlatformProcess();
+  targets.set('triton', tritonTarget(platform.modelServerUrl));
+  targets.set('sagemaker', sageMakerTarget(platform.modelServerUrl));
+  targets.set('api', apiTarget(platform.apiUrl, await npmToken()));
+});
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
+export function meets(answer: Answer, expectation: Expectation): void {
+  expect(answer.status, JSON.stringify(answer.json ?? answer.error)).toBe(expectation.status);
+  if (expectation.error !== undefined) expect(answer.error).toContain(expectation.error);
+  if (expectation.status >= 400) expect(answer.error, 'an error answer carries an error text').toBeTruthy();
+  expectation.check?.(answer);
+}
+
+describe.each(TARGETS)('inference conformance: %s', (name) => {
+  for (const c of INFER_CASES) {
+    const difference = c.differs?.[name];
+    const expectation = difference === undefined ? c.expect : difference.expect;
+    const title = `${c.name} [${c.source}]`;
+    if (expectation === undefined) {
+      it.skip(`${title} (not for this target: ${difference!.why})`, () => {});
+      continue;
+    }
+    it(title, async () => {
+      meets(await targets.get(name)!.infer(c.call), expectation);
+    });
+  }
+});
