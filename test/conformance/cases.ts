@@ -79,9 +79,10 @@ interface OutputJson {
   parameters?: { binary_data_size?: number };
 }
 
+export const outputsOf = (answer: Answer) => (answer.json?.outputs ?? []) as OutputJson[];
+
 export function outputOf(answer: Answer, name: string): OutputJson {
-  const outputs = (answer.json?.outputs ?? []) as OutputJson[];
-  const found = outputs.find((o) => o.name === name);
+  const found = outputsOf(answer).find((o) => o.name === name);
   if (found === undefined) throw new Error(`no output ${name} in ${JSON.stringify(answer.json)}`);
   return found;
 }
@@ -91,7 +92,7 @@ function int32Of(answer: Answer, name: string): number[] {
   const output = outputOf(answer, name);
   if (output.data !== undefined) return output.data as number[];
   let offset = 0;
-  for (const o of (answer.json?.outputs ?? []) as OutputJson[]) {
+  for (const o of outputsOf(answer)) {
     if (o.name === name) break;
     offset += o.parameters?.binary_data_size ?? 0;
   }
@@ -104,6 +105,14 @@ const sumAndDifference = (answer: Answer) => {
   expect(int32Of(answer, 'OUTPUT0')).toEqual(SUM);
   expect(int32Of(answer, 'OUTPUT1')).toEqual(DIFFERENCE);
 };
+
+/** Checks an answer against an expectation: status, Triton's text, and the case's own checks. */
+export function meets(answer: Answer, expectation: Expectation): void {
+  expect(answer.status, JSON.stringify(answer.json ?? answer.error)).toBe(expectation.status);
+  if (expectation.error !== undefined) expect(answer.error).toContain(expectation.error);
+  if (expectation.status >= 400) expect(answer.error, 'an error answer carries an error text').toBeTruthy();
+  expectation.check?.(answer);
+}
 
 const apiChecksBinaryItself =
   'the API reads binary bodies with its own codec (functions/inference/codec.ts) and refuses a bad one before any backend call, in its own words';
@@ -141,7 +150,7 @@ export const INFER_CASES: readonly InferCase[] = [
     expect: {
       status: 200,
       check: (answer) => {
-        expect((answer.json?.outputs as OutputJson[]).map((o) => o.name)).toEqual(['OUTPUT1']);
+        expect(outputsOf(answer).map((o) => o.name)).toEqual(['OUTPUT1']);
         expect(int32Of(answer, 'OUTPUT1')).toEqual(DIFFERENCE);
       },
     },

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import { type Expectation, INFER_CASES } from './cases';
+import { INFER_CASES, meets } from './cases';
 import {
   type Answer,
   apiTarget,
@@ -28,13 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
 });
-
-export function meets(answer: Answer, expectation: Expectation): void {
-  expect(answer.status, JSON.stringify(answer.json ?? answer.error)).toBe(expectation.status);
-  if (expectation.error !== undefined) expect(answer.error).toContain(expectation.error);
-  if (expectation.status >= 400) expect(answer.error, 'an error answer carries an error text').toBeTruthy();
-  expectation.check?.(answer);
-}
 
 describe.each(TARGETS)('inference conformance: %s', (name) => {
   for (const c of INFER_CASES) {
