@@ -196,8 +196,10 @@ function decodeBinaryInput(
 }
 
 /**
- * The outputs to return and how: an output's `binary_data` parameter wins, then the request's
- * `binary_data_output`, then `binaryByDefault` (true only for raw binary requests).
+ * The outputs to return and how. Listed outputs come back as JSON unless their own `binary_data` is
+ * true; `binary_data_output` (else `binaryByDefault`, true only for raw binary requests) sets the
+ * encoding of the outputs returned without being listed, which happens only when none are listed
+ * (`CheckBinaryOutputData` and `default_output_kind_` in Triton's src/http_server.cc).
  */
 function requestedOutputs(
   request: Pick<InferenceRequest, 'outputs' | 'parameters'>,
@@ -206,18 +208,23 @@ function requestedOutputs(
 ): RequestedOutput[] {
   const all = request.parameters?.binary_data_output;
   if (all !== undefined && typeof all !== 'boolean') {
-    throw new InvalidInferenceRequestError(`the request parameter 'binary_data_output' must be a boolean`);
+    throw new InvalidInferenceRequestError(
+      `Unable to parse 'binary_data_output': attempt to access JSON non-boolean as boolean`,
+    );
   }
-  const fallback = all ?? binaryByDefault;
-  const outputs = (request.outputs ?? signature.outputs.map(({ name }) => ({ name }))).map((output) => {
-    const own = (output as { parameters?: Parameters }).parameters?.binary_data;
-    if (own !== undefined && typeof own !== 'boolean') {
-      throw new InvalidInferenceRequestError(
-        `output '${output.name}' parameter 'binary_data' must be a boolean`,
-      );
-    }
-    return { name: output.name, binary: own ?? fallback };
-  });
+  const listed = request.outputs ?? [];
+  const outputs =
+    listed.length === 0
+      ? signature.outputs.map(({ name }) => ({ name, binary: all ?? binaryByDefault }))
+      : listed.map((output) => {
+          const own = output.parameters?.binary_data;
+          if (own !== undefined && typeof own !== 'boolean') {
+            throw new InvalidInferenceRequestError(
+              `Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean`,
+            );
+          }
+          return { name: output.name, binary: own === true };
+        });
   const fp16 = outputs.find(
     (o) => !o.binary && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
   );

@@ -326,4 +326,49 @@ export const INFER_CASES: readonly InferCase[] = [
     call: { model: 'simple', request: undefined, raw: new TextEncoder().encode('{"inputs": [') },
     expect: { status: 400 },
   },
+  {
+    name: 'binary_data_output: true leaves listed outputs as JSON unless they ask for binary_data',
+    source:
+      'server: qa/L0_http/test.sh "binary_data_output=true, binary_data=false on INPUT0, binary_data not given on INPUT1"; src/http_server.cc CheckBinaryOutputData',
+    call: simple({
+      parameters: { binary_data_output: true },
+      outputs: [{ name: 'OUTPUT0', parameters: { binary_data: false } }, { name: 'OUTPUT1' }],
+    }),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(answer.binary).toBeUndefined();
+        expect(outputOf(answer, 'OUTPUT0').data).toEqual(SUM);
+        expect(outputOf(answer, 'OUTPUT1').data).toEqual(DIFFERENCE);
+      },
+    },
+  },
+  {
+    name: 'a listed output without binary_data comes back as JSON beside a binary one',
+    source: 'server: qa/L0_http/test.sh "binary_data=true on INPUT0, binary_data not given on INPUT1"',
+    call: simple(
+      { outputs: [{ name: 'OUTPUT0', parameters: { binary_data: true } }, { name: 'OUTPUT1' }] },
+      { binaryAnswer: true },
+    ),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'OUTPUT0').data).toBeUndefined();
+        expect(outputOf(answer, 'OUTPUT1').data).toEqual(DIFFERENCE);
+        sumAndDifference(answer);
+      },
+    },
+  },
+  {
+    name: 'a binary_data parameter that is not a boolean is refused',
+    source: 'server: src/http_server.cc CheckBinaryOutputData ("Unable to parse \'binary_data\'")',
+    call: simple({ outputs: [{ name: 'OUTPUT0', parameters: { binary_data: 'yes' } }] }),
+    expect: { status: 400, error: "Unable to parse 'binary_data'" },
+    differs: {
+      api: {
+        why: 'the API checks the flag itself (functions/inference/codec.ts checkBinaryFlags) and names the output in its message',
+        expect: { status: 400, error: "output 'OUTPUT0' parameter 'binary_data' must be a boolean" },
+      },
+    },
+  },
 ];

@@ -134,7 +134,9 @@ describe('decodeInferRequest', () => {
     expect(request.inputs[0]!.data).toBeInstanceOf(Int32Array);
   });
 
-  it('sends outputs as binary by their binary_data parameter, else by binary_data_output', () => {
+  // Triton's src/http_server.cc: a listed output follows its own binary_data alone (default JSON);
+  // binary_data_output sets the encoding of outputs returned without being listed.
+  it('sends listed outputs as binary by their own binary_data only, unlisted ones by binary_data_output', () => {
     const body = Buffer.from(
       JSON.stringify({
         parameters: { binary_data_output: true },
@@ -148,6 +150,12 @@ describe('decodeInferRequest', () => {
 
     expect(decodeInferRequest(body, undefined, SIMPLE).outputs).toEqual([
       { name: 'OUTPUT0', binary: false },
+      { name: 'OUTPUT1', binary: false },
+    ]);
+    const unlisted = JSON.parse(body.toString()) as { outputs?: unknown };
+    delete unlisted.outputs;
+    expect(decodeInferRequest(Buffer.from(JSON.stringify(unlisted)), undefined, SIMPLE).outputs).toEqual([
+      { name: 'OUTPUT0', binary: true },
       { name: 'OUTPUT1', binary: true },
     ]);
   });
@@ -252,7 +260,7 @@ describe('decodeInferRequest', () => {
         }),
         headerLength: undefined,
       }),
-      "output 'OUTPUT0' parameter 'binary_data' must be a boolean",
+      "Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean",
     ],
     [
       'a raw request to a model with two inputs',
