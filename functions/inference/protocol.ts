@@ -75,6 +75,9 @@ export interface InferenceResponse {
   outputs: OutputTensor[];
 }
 
+/** Request parameters whose names start with this are Triton's own; clients may not set them. */
+export const RESERVED_PARAMETER_PREFIX = 'triton_';
+
 // Far above any real model; bounds the recursion that unpacks nested data.
 const MAX_RANK = 64;
 
@@ -150,6 +153,12 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
     throw new InvalidInferenceRequestError(describeSchemaIssue(parsed.error.issues[0], body));
   }
   const { id, parameters, inputs, outputs } = parsed.data;
+  // Triton refuses these before it reads any tensor (ParseJsonTritonParams in src/http_server.cc).
+  if (Object.keys(parameters ?? {}).some((key) => key.startsWith(RESERVED_PARAMETER_PREFIX))) {
+    throw new InvalidInferenceRequestError(
+      "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
+    );
+  }
 
   const seenInputs = new Set<string>();
   const tensors = inputs.map((input): InputTensor => {

@@ -371,4 +371,21 @@ export const INFER_CASES: readonly InferCase[] = [
       },
     },
   },
+  {
+    name: "a request parameter whose name starts with 'triton_' is refused",
+    source: 'server: src/http_server.cc ParseJsonTritonParams; docs/protocol/extension_parameters.md',
+    call: simple({ parameters: { triton_enable_empty_final_response: true } }),
+    expect: {
+      status: 400,
+      error:
+        "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
+    },
+  },
+  {
+    name: 'other request parameters of the allowed types are taken',
+    source:
+      'server: docs/protocol/extension_parameters.md; src/http_server.cc SetTritonParameterFromJsonParameter',
+    call: simple({ parameters: { my_string: 'a', my_int: 7, my_bool: true } }),
+    expect: { status: 200, check: sumAndDifference },
+  },
 ];

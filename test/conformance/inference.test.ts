@@ -2,18 +2,10 @@
  * The inference cases of cases.ts against all three targets of one local platform (`npm start`):
  * the model server's Triton port, InvokeEndpoint on the same server, and the platform's API.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { INFER_CASES, meets } from './cases';
-import {
-  type Answer,
-  apiTarget,
-  sageMakerTarget,
-  TARGETS,
-  type Target,
-  type TargetName,
-  tritonTarget,
-} from './targets';
+import { apiTarget, sageMakerTarget, TARGETS, type Target, type TargetName, tritonTarget } from './targets';
 
 let platform: PlatformProcess;
 const targets = new Map<TargetName, Target>();

@@ -45,6 +45,26 @@ describe('parseInferenceRequest', () => {
     expect(parseInferenceRequest(body)).toEqual(body);
   });
 
+  // Triton's src/http_server.cc, ParseJsonTritonParams: request parameters named triton_* are its own.
+  it.each(['triton_enable_empty_final_response', 'triton_'])(
+    'refuses the reserved request parameter %s',
+    (key) => {
+      expect(
+        errorOf(() => parseInferenceRequest({ ...requestWith(), parameters: { [key]: true } })).message,
+      ).toBe(
+        "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
+      );
+    },
+  );
+
+  it('takes parameters that only contain triton_ further in, and triton_ names on tensors', () => {
+    const request = {
+      parameters: { my_triton_flag: 1 },
+      inputs: [tensor({ parameters: { triton_note: 'x' } })],
+    };
+    expect(() => parseInferenceRequest(request)).not.toThrow();
+  });
+
   it('leaves out optional fields the request does not have', () => {
     expect(Object.keys(parseInferenceRequest(requestWith()))).toEqual(['inputs']);
   });
