@@ -12,11 +12,14 @@
  */
 
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
-import { BinarySections, joinBinaryBody, readBytesElements } from '../../functions/inference/binary-tensors';
+import {
+  BinarySections,
+  encodeBytesElements,
+  joinBinaryBody,
+} from '../../functions/inference/binary-tensors';
 import {
   type BinaryInputReader,
   elementCount,
-  formatShape,
   type InferenceRequest,
   InvalidInferenceRequestError,
   type Parameters,
@@ -238,8 +241,10 @@ function requestedOutputs(
 
 /**
  * A raw binary request (header length 0): the whole body is the data of the model's only input.
- * As in Triton, the batch size is 1 and at most one other variable dimension is deduced from the
- * data; every output comes back as binary data.
+ * As in Triton's core (`InferenceRequest::Normalize`, src/infer_request.cc), the batch size is 1, at
+ * most one other variable dimension is deduced from the byte count (by integer division, so bytes
+ * that do not fill whole elements fail the byte size check), a BYTES input must have shape [1] and
+ * gets its one element's length prepended; every output comes back as binary data.
  */
 function decodeRawRequest(
   body: Uint8Array,
@@ -249,43 +254,48 @@ function decodeRawRequest(
   const [input, ...others] = signature.inputs;
   if (input === undefined || others.length > 0) {
     throw new InvalidInferenceRequestError(
-      `a raw binary request (header length 0) needs a model with exactly one input; model '${model.name}' has ${signature.inputs.length}`,
+      `Raw request must only have 1 input (found 1) to be deduced but got ${signature.inputs.length} inputs in '${model.name}' model configuration`,
     );
   }
   const shape = signature.maxBatchSize > 0 ? [1, ...input.shape.slice(1)] : [...input.shape];
   const variable = shape.flatMap((dim, i) => (dim === -1 ? [i] : []));
   if (variable.length > 1) {
     throw new InvalidInferenceRequestError(
-      `the shape of the raw input '${input.name}' cannot be deduced: it has more than one variable-sized dimension`,
+      `The shape of the raw input '${input.name}' can not be deduced because there are more than one variable-sized dimension`,
     );
   }
   const [axis] = variable;
-  if (axis !== undefined) {
-    const fixed = elementCount(shape.filter((dim) => dim !== -1));
-    const elements =
-      input.datatype === 'BYTES' ? wholeBytesElements(body) : body.byteLength / DATATYPE_SIZE[input.datatype];
-    if (!Number.isInteger(elements) || fixed === 0 || elements % fixed !== 0) {
+  const fixed = elementCount(shape.filter((dim) => dim !== -1));
+  if (input.datatype === 'BYTES') {
+    if (axis !== undefined || fixed !== 1) {
       throw new InvalidInferenceRequestError(
-        `raw input '${input.name}' of ${body.byteLength} bytes does not fill whole elements of shape ${formatShape(shape)}`,
+        `For BYTE datatype raw input '${input.name}', the model must have input shape [1]`,
       );
     }
-    shape[axis] = elements / fixed;
+    return rawRequest(signature, shape, encodeBytesElements([body]));
   }
+  const size = DATATYPE_SIZE[input.datatype];
+  if (axis !== undefined) shape[axis] = fixed === 0 ? 0 : Math.floor(body.byteLength / fixed / size);
+  const expected = elementCount(shape) * size;
+  if (expected !== body.byteLength) {
+    throw new InvalidInferenceRequestError(
+      `input byte size mismatch for input '${input.name}' for model '${model.name}'. Expected ${expected}, got ${body.byteLength}`,
+    );
+  }
+  return rawRequest(signature, shape, body);
+}
+
+function rawRequest(signature: ModelSignature, shape: number[], bytes: Uint8Array): DecodedInferRequest {
+  const input = signature.inputs[0]!;
   return {
     inputs: [
       {
         name: input.name,
         datatype: input.datatype,
         shape,
-        data: decodeBinaryInput(input.name, input.datatype, shape, body),
+        data: decodeBinaryInput(input.name, input.datatype, shape, bytes),
       },
     ],
     outputs: requestedOutputs({}, signature, true),
   };
-}
-
-/** How many BYTES elements `bytes` holds; NaN when the last one is cut short. */
-function wholeBytesElements(bytes: Uint8Array): number {
-  const read = readBytesElements(bytes);
-  return 'elements' in read ? read.elements.length : Number.NaN;
 }

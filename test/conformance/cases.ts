@@ -13,6 +13,8 @@ export interface Expectation {
   readonly status: number;
   /** Text Triton's answer contains (qa tests check with assertIn). */
   readonly error?: string;
+  /** Triton's whole error text (qa/L0_http/test.sh greps the whole body). */
+  readonly exactError?: string;
   readonly check?: (answer: Answer) => void;
 }
 
@@ -110,9 +112,16 @@ const sumAndDifference = (answer: Answer) => {
 export function meets(answer: Answer, expectation: Expectation): void {
   expect(answer.status, JSON.stringify(answer.json ?? answer.error)).toBe(expectation.status);
   if (expectation.error !== undefined) expect(answer.error).toContain(expectation.error);
+  if (expectation.exactError !== undefined) expect(answer.error).toBe(expectation.exactError);
   if (expectation.status >= 400) expect(answer.error, 'an error answer carries an error text').toBeTruthy();
   expectation.check?.(answer);
 }
+
+const apiRefusesRaw =
+  'the API refuses a header length of 0 (functions/inference/codec.ts): the shape and datatype would have to be deduced from the signature';
+
+/** One iris row (sepal and petal lengths and widths in cm) as FP32 bytes. */
+const IRIS_ROW = encodeBinaryTensor('FP32', [5.1, 3.5, 1.4, 0.2]);
 
 const apiChecksBinaryItself =
   'the API reads binary bodies with its own codec (functions/inference/codec.ts) and refuses a bad one before any backend call, in its own words';
@@ -234,7 +243,7 @@ export const INFER_CASES: readonly InferCase[] = [
   {
     name: 'an input the model does not have is refused',
     source: 'core: src/model.cc GetInput ("unexpected inference input")',
-    call: { model: 'simple', request: { inputs: [...simpleInputs(), input('INPUT9')] } },
+    call: { model: 'simple', request: { inputs: [input('INPUT0'), input('INPUT9')] } },
     expect: { status: 400, error: "unexpected inference input 'INPUT9' for model 'simple'" },
   },
   {
@@ -387,5 +396,133 @@ export const INFER_CASES: readonly InferCase[] = [
       'server: docs/protocol/extension_parameters.md; src/http_server.cc SetTritonParameterFromJsonParameter',
     call: simple({ parameters: { my_string: 'a', my_int: 7, my_bool: true } }),
     expect: { status: 200, check: sumAndDifference },
+  },
+  {
+    name: 'too few JSON elements for the shape',
+    source:
+      "server: qa/L0_http/test.sh \"the 'data' field misaligns with the 'shape' field\"; src/http_server.cc ReadDataFromJson",
+    call: { model: 'simple', request: { inputs: [input('INPUT0', INPUT0.slice(0, 15))] } },
+    // Triton answers 500 (TRITONSERVER_ERROR_INTERNAL); the request is at fault, so 400 (docs/protocol.md).
+    expect: { status: 400, exactError: "Failed to parse 'data' field: shape does not match true shape" },
+  },
+  {
+    name: 'too many JSON elements for the shape',
+    source:
+      'server: qa/L0_http/test.sh (18 elements for shape [1,16]); src/http_server.cc ReadDataFromJsonHelper',
+    call: { model: 'simple', request: { inputs: [input('INPUT0', [...INPUT0, 16, 17])] } },
+    expect: {
+      status: 400,
+      exactError: "Unable to parse 'data': Shape does not match true shape of 'data' field",
+    },
+  },
+  {
+    name: 'an output listed twice is refused',
+    source:
+      'server: qa/L0_http/http_test.py test_duplicate_output_names; core: src/infer_request.cc AddOriginalRequestedOutput',
+    call: simple({ outputs: [{ name: 'OUTPUT0' }, { name: 'OUTPUT0' }] }),
+    expect: { status: 400, error: "output 'OUTPUT0' already exists in request" },
+  },
+  {
+    name: 'an input given twice is refused',
+    source: 'core: src/infer_request.cc AddOriginalInput ("already exists in request")',
+    call: { model: 'simple', request: { inputs: [input('INPUT0'), input('INPUT0'), input('INPUT1')] } },
+    expect: { status: 400, error: "input 'INPUT0' already exists in request" },
+  },
+  {
+    name: 'a missing input is named',
+    source: 'core: src/infer_request.cc ValidateRequestInputs',
+    call: { model: 'simple', request: { inputs: [input('INPUT0')] } },
+    expect: {
+      status: 400,
+      exactError:
+        "expected 2 inputs but got 1 inputs for model 'simple'. Got input(s) ['INPUT0'], but missing required input(s) ['INPUT1']. Please provide all required input(s).",
+    },
+  },
+  {
+    name: 'a batch larger than max_batch_size is refused',
+    source: 'core: src/infer_request.cc Normalize ("batch-size must be <=")',
+    call: {
+      model: 'simple',
+      request: {
+        inputs: [
+          input('INPUT0', Array(9 * 16).fill(1), [9, 16]),
+          input('INPUT1', Array(9 * 16).fill(1), [9, 16]),
+        ],
+      },
+    },
+    expect: { status: 400, error: "inference request batch-size must be <= 8 for 'simple'" },
+  },
+  {
+    name: 'inputs with different batch sizes are refused',
+    source: 'core: src/infer_request.cc Normalize ("batch size does not match other inputs")',
+    call: {
+      model: 'simple',
+      request: { inputs: [input('INPUT0'), input('INPUT1', [...INPUT1, ...INPUT1], [2, 16])] },
+    },
+    expect: { status: 400, error: "input 'INPUT1' batch size does not match other inputs for 'simple'" },
+  },
+  {
+    name: 'a negative dimension is refused',
+    source: 'server: qa/L0_http/http_test.py test_negative_dimensions',
+    call: { model: 'simple', request: { inputs: [input('INPUT0', [1], [2, -5])] } },
+    // Triton answers 500 here; the request is at fault, so 400 (docs/protocol.md).
+    expect: {
+      status: 400,
+      error: "Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    },
+  },
+  {
+    name: 'a shape whose element count overflows int64 is refused',
+    source: 'server: qa/L0_http/http_test.py test_buffer_size_overflow (GetElementCount overflow)',
+    call: { model: 'simple', request: { inputs: [input('INPUT0', [1], [2 ** 4, 2 ** 60 + 2])] } },
+    expect: { status: 400, error: 'causes total element count to exceed maximum size of' },
+  },
+  {
+    name: 'a shape whose byte size overflows int64 is refused',
+    source:
+      'server: qa/L0_http/http_test.py test_buffer_size_overflow (type_byte_size multiplication overflow)',
+    call: { model: 'simple', request: { inputs: [input('INPUT0', [1], [2 ** 2, 2 ** 60 + 2])] } },
+    expect: { status: 400, error: 'byte size overflow for input' },
+  },
+  {
+    name: 'a raw binary request to a model with several inputs is refused',
+    source: 'server: qa/L0_http/http_test.py test_multi_inputs; core: src/infer_request.cc Normalize',
+    call: { model: 'simple', request: undefined, raw: encodeBinaryTensor('INT32', INPUT0), headerLength: 0 },
+    expect: {
+      status: 400,
+      error:
+        "Raw request must only have 1 input (found 1) to be deduced but got 2 inputs in 'simple' model configuration",
+    },
+    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
+  },
+  {
+    name: "a raw binary request is the only input's data, and every output comes back binary",
+    source:
+      'server: qa/L0_http/http_test.py test_raw_binary; docs/protocol/extension_binary_data.md (Raw Binary Request)',
+    call: { model: 'iris', request: undefined, raw: IRIS_ROW, headerLength: 0, binaryAnswer: true },
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'PROBABILITIES')).toMatchObject({
+          datatype: 'FP32',
+          shape: [1, 3],
+          parameters: { binary_data_size: 12 },
+        });
+        expect(outputOf(answer, 'LABEL').parameters?.binary_data_size).toBe(8);
+        expect(answer.binary?.byteLength).toBe(20);
+      },
+    },
+    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
+  },
+  {
+    name: 'a raw binary request whose bytes do not fill whole elements is refused',
+    source:
+      'core: src/infer_request.cc Normalize (raw input shape) and ValidateInputs ("input byte size mismatch")',
+    call: { model: 'iris', request: undefined, raw: new Uint8Array(18), headerLength: 0 },
+    expect: {
+      status: 400,
+      error: "input byte size mismatch for input 'FEATURES' for model 'iris'. Expected 16, got 18",
+    },
+    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
 ];
