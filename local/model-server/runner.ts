@@ -101,9 +101,11 @@ const utf8Decoder = new TextDecoder();
 
 function onnxRunner(session: InferenceSession, signature: ModelSignature): ModelRunner {
   const outputNames = signature.outputs.map((o) => o.name);
-  return async (inputs) => {
+  return async (inputs, phases) => {
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrtTensor(t)]));
+    phases?.inputsReady();
     const results = await session.run(feeds, outputNames);
+    phases?.inferred();
     return signature.outputs.map((output): Tensor => {
       const tensor = results[output.name];
       if (tensor === undefined) throw new Error(`the model returned no output '${output.name}'`);

@@ -19,7 +19,7 @@ import {
   readBody,
 } from './http';
 import type { ServedModel, ServedVersion } from './runner';
-import { type Duration, SchedulerClosedError } from './scheduler';
+import { type ComputeStats, SchedulerClosedError } from './scheduler';
 
 /** Triton's default `--http-max-input-size`. */
 export const TRITON_MAX_INPUT_BYTES = 64 * 1024 * 1024;
@@ -204,7 +204,12 @@ function tritonInferReply({ body, headerLength }: EncodedInferResponse): Reply {
   };
 }
 
-/** Triton's statistics of a model's versions (or of one version), from its schedulers' counters. */
+/**
+ * Triton's statistics of a model's versions (or of one version), from its schedulers' counters, in
+ * the full shape of the statistics extension (docs/protocol/extension_statistics.md). The response
+ * cache does not exist here, so its counts are 0; no backend reports memory usage, and no model is
+ * decoupled, so those lists are empty.
+ */
 function modelStats(model: ServedModel, only?: ServedVersion) {
   const versions = only === undefined ? [...model.versions.values()] : [only];
   return versions.map(({ version, scheduler: { stats } }) => ({
@@ -217,15 +222,24 @@ function modelStats(model: ServedModel, only?: ServedVersion) {
       success: { ...stats.success },
       fail: { ...stats.fail },
       queue: { ...stats.queue },
-      compute_infer: { ...stats.computeInfer },
+      ...computeStats(stats.compute),
+      cache_hit: { count: 0, ns: 0 },
+      cache_miss: { count: 0, ns: 0 },
     },
+    response_stats: {},
     batch_stats: [...stats.batches]
       .sort(([a], [b]) => a - b)
-      .map(([batchSize, computeInfer]: [number, Duration]) => ({
-        batch_size: batchSize,
-        compute_infer: { ...computeInfer },
-      })),
+      .map(([batchSize, compute]) => ({ batch_size: batchSize, ...computeStats(compute) })),
+    memory_usage: [],
   }));
+}
+
+function computeStats({ computeInput, computeInfer, computeOutput }: ComputeStats) {
+  return {
+    compute_input: { ...computeInput },
+    compute_infer: { ...computeInfer },
+    compute_output: { ...computeOutput },
+  };
 }
 
 function requireMethod(method: string, allowed: string): void {

@@ -526,3 +526,139 @@ export const INFER_CASES: readonly InferCase[] = [
     differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
 ];
+
+/** A GET on the `/v2` routes, for the targets that have them (SageMaker's InvokeEndpoint has none). */
+export interface GetCase {
+  readonly name: string;
+  readonly source: string;
+  readonly path: string;
+  readonly expect: Expectation;
+  /** Targets the route exists on, and why the others have none. */
+  readonly targets: readonly TargetName[];
+  readonly why?: string;
+}
+
+const statsOf = (answer: Answer) => (answer.json?.model_stats ?? []) as unknown[];
+
+const DURATION = { count: expect.any(Number), ns: expect.any(Number) };
+const noStatsOnApi =
+  'the API exposes no statistics: they describe one Triton instance, and the platform runs many behind SageMaker';
+
+export const GET_CASES: readonly GetCase[] = [
+  {
+    name: 'liveness answers 200',
+    source: 'kserve: Server Live (GET v2/health/live); server: docs/protocol/README.md',
+    path: '/v2/health/live',
+    expect: { status: 200 },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'readiness answers 200',
+    source: 'kserve: Server Ready (GET v2/health/ready)',
+    path: '/v2/health/ready',
+    expect: { status: 200 },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'model readiness answers 200',
+    source: 'kserve: Model Ready (GET v2/models/{MODEL_NAME}[/versions/{MODEL_VERSION}]/ready)',
+    path: '/v2/models/simple/ready',
+    expect: { status: 200 },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'model metadata names the model, its versions, platform, inputs and outputs',
+    source: 'kserve: Model Metadata Response JSON Object ($metadata_model_response)',
+    path: '/v2/models/simple',
+    expect: {
+      status: 200,
+      check: (answer) =>
+        expect(answer.json).toMatchObject({
+          name: 'simple',
+          versions: expect.arrayContaining(['1']),
+          platform: 'onnxruntime_onnx',
+          inputs: [
+            { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
+            { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
+          ],
+          outputs: [
+            { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
+            { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
+          ],
+        }),
+    },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'model statistics carry every field of $model_stat, with measured compute phases',
+    source: 'server: docs/protocol/extension_statistics.md ($model_stat, $inference_stats, $batch_stats)',
+    path: '/v2/models/simple/stats',
+    expect: {
+      status: 200,
+      check: (answer) => {
+        const [stat] = statsOf(answer) as Record<string, unknown>[];
+        expect(stat).toEqual({
+          name: 'simple',
+          version: '1',
+          last_inference: expect.any(Number),
+          inference_count: expect.any(Number),
+          execution_count: expect.any(Number),
+          inference_stats: {
+            success: DURATION,
+            fail: DURATION,
+            queue: DURATION,
+            compute_input: DURATION,
+            compute_infer: DURATION,
+            compute_output: DURATION,
+            cache_hit: { count: 0, ns: 0 },
+            cache_miss: { count: 0, ns: 0 },
+          },
+          response_stats: {},
+          batch_stats: expect.arrayContaining([
+            { batch_size: 1, compute_input: DURATION, compute_infer: DURATION, compute_output: DURATION },
+          ]),
+          memory_usage: [],
+        });
+        const inference = stat!.inference_stats as Record<string, { count: number; ns: number }>;
+        // The inference cases ran first: every successful request went through all three phases.
+        expect(inference.success!.count).toBeGreaterThan(0);
+        for (const phase of ['queue', 'compute_input', 'compute_infer', 'compute_output']) {
+          expect(inference[phase]!.count, phase).toBe(inference.success!.count);
+        }
+        expect(inference.compute_infer!.ns).toBeGreaterThan(0);
+      },
+    },
+    targets: ['triton'],
+    why: noStatsOnApi,
+  },
+  {
+    name: 'statistics of one version list that version alone',
+    source:
+      'server: docs/protocol/extension_statistics.md (GET v2/models[/{MODEL_NAME}[/versions/{MODEL_VERSION}]]/stats)',
+    path: '/v2/models/iris/versions/1/stats',
+    expect: {
+      status: 200,
+      check: (answer) =>
+        expect(
+          (statsOf(answer) as { name: string; version: string }[]).map((s) => [s.name, s.version]),
+        ).toEqual([['iris', '1']]),
+    },
+    targets: ['triton'],
+    why: noStatsOnApi,
+  },
+  {
+    name: 'statistics without a model name cover every model',
+    source:
+      'server: docs/protocol/extension_statistics.md ("if not provided Triton will return the statistics for all versions of all models")',
+    path: '/v2/models/stats',
+    expect: {
+      status: 200,
+      check: (answer) =>
+        expect((statsOf(answer) as { name: string }[]).map((s) => s.name)).toEqual(
+          expect.arrayContaining(['iris', 'simple']),
+        ),
+    },
+    targets: ['triton'],
+    why: noStatsOnApi,
+  },
+];

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import { INFER_CASES, meets } from './cases';
+import { GET_CASES, INFER_CASES, meets } from './cases';
 import { apiTarget, sageMakerTarget, TARGETS, type Target, type TargetName, tritonTarget } from './targets';
 
 let platform: PlatformProcess;
@@ -32,6 +32,20 @@ describe.each(TARGETS)('inference conformance: %s', (name) => {
     }
     it(title, async () => {
       meets(await targets.get(name)!.infer(c.call), expectation);
+    });
+  }
+});
+
+// After the inference cases, so that statistics have executions to report.
+describe.each(TARGETS)('/v2 routes: %s', (name) => {
+  for (const c of GET_CASES) {
+    const title = `${c.name} [${c.source}]`;
+    if (!c.targets.includes(name)) {
+      it.skip(`${title} (not for this target: ${c.why ?? 'SageMaker Runtime has only InvokeEndpoint'})`, () => {});
+      continue;
+    }
+    it(title, async () => {
+      meets(await targets.get(name)!.get!(c.path), c.expect);
     });
   }
 });
