@@ -197,6 +197,7 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
       throw new InvalidInferenceRequestError(`output '${output.name}' already exists in request`);
     }
     seenOutputs.add(output.name);
+    classificationOf(output);
   }
 
   const request: InferenceRequest = { inputs: tensors };
@@ -224,9 +225,16 @@ export function validateAgainstSignature(
   const list = (items: readonly string[]) => `[${items.map((item) => `'${item}'`).join(',')}]`;
 
   for (const output of request.outputs ?? []) {
-    if (!signature.outputs.some((t) => t.name === output.name)) {
+    const tensor = signature.outputs.find((t) => t.name === output.name);
+    if (tensor === undefined) {
       throw new InvalidInferenceRequestError(
         `unexpected inference output '${output.name}' for ${model}; its outputs are ${names(signature.outputs)}`,
+      );
+    }
+    // Triton finds this out only once the model has run; the answer is the same 400.
+    if (classificationOf(output) > 0 && !CLASSIFIABLE.has(tensor.datatype)) {
+      throw new InvalidInferenceRequestError(
+        `class result not available for output due to unsupported type '${tensor.datatype}'`,
       );
     }
   }
@@ -305,6 +313,36 @@ function checkBatchSize(inputs: readonly InputTensor[], maxBatchSize: number, mo
       `inference request batch-size must be between 1 and ${maxBatchSize} for ${model}, got 0`,
     );
   }
+}
+
+/** Datatypes whose values Triton ranks for the classification extension (src/classification.cc). */
+export const CLASSIFIABLE: ReadonlySet<Datatype> = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP32',
+  'FP64',
+]);
+
+/**
+ * How many classes an output asks for with the classification extension's `classification`
+ * parameter; 0 (Triton's default) returns the output itself. Triton reads it as an unsigned integer
+ * (`CheckClassificationOutput` in src/http_server.cc).
+ */
+export function classificationOf(output: RequestedOutput): number {
+  const count = output.parameters?.classification;
+  if (count === undefined) return 0;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
+    throw new InvalidInferenceRequestError(
+      "Unable to set 'classification': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    );
+  }
+  return count;
 }
 
 /** Dimensions are unsigned integers, as Triton reads them (`IndexAsUInt` in src/http_server.cc). */

@@ -19,6 +19,7 @@ import {
 } from '../../functions/inference/binary-tensors';
 import {
   type BinaryInputReader,
+  classificationOf,
   elementCount,
   type InferenceRequest,
   InvalidInferenceRequestError,
@@ -43,6 +44,8 @@ const utf8 = new TextDecoder();
 export interface RequestedOutput {
   readonly name: string;
   readonly binary: boolean;
+  /** Classes to return in its place (the classification extension); 0 returns the output itself. */
+  readonly classes: number;
 }
 
 export interface DecodedInferRequest {
@@ -218,7 +221,7 @@ function requestedOutputs(
   const listed = request.outputs ?? [];
   const outputs =
     listed.length === 0
-      ? signature.outputs.map(({ name }) => ({ name, binary: all ?? binaryByDefault }))
+      ? signature.outputs.map(({ name }) => ({ name, binary: all ?? binaryByDefault, classes: 0 }))
       : listed.map((output) => {
           const own = output.parameters?.binary_data;
           if (own !== undefined && typeof own !== 'boolean') {
@@ -226,10 +229,11 @@ function requestedOutputs(
               `Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean`,
             );
           }
-          return { name: output.name, binary: own === true };
+          return { name: output.name, binary: own === true, classes: classificationOf(output) };
         });
   const fp16 = outputs.find(
-    (o) => !o.binary && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
+    (o) =>
+      !o.binary && o.classes === 0 && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
   );
   if (fp16 !== undefined) {
     throw new InvalidInferenceRequestError(

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { OCTET_STREAM } from '../../contracts/media-types';
 import { INFERENCE_HEADER_CONTENT_LENGTH, parseHeaderLength } from '../../functions/inference/binary-tensors';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
+import { classify } from './classification';
 import { decodeInferRequest, type EncodedInferResponse, encodeInferResponse } from './codec';
 import {
   decodeSegment,
@@ -59,7 +60,8 @@ export class TritonApi {
         return jsonReply(200, {
           name: 'local-model-server',
           version: process.env.npm_package_version ?? '0.0.0',
-          extensions: ['binary_tensor_data', 'statistics'],
+          // Of the extensions Triton lists (InferenceServer() in core's src/server.cc), those served here.
+          extensions: ['classification', 'binary_tensor_data', 'parameters', 'statistics'],
         });
       }
       // Triton's statistics extension: every model, or one model's versions.
@@ -117,10 +119,14 @@ export class TritonApi {
         signature: model.definition.signature,
       });
       const results = await served.scheduler.submit(request.inputs);
-      const outputs = request.outputs.map(({ name, binary }) => ({
-        tensor: results.find((t) => t.name === name)!,
-        binary,
-      }));
+      const batched = model.definition.signature.maxBatchSize > 0;
+      const outputs = request.outputs.map(({ name, binary, classes }) => {
+        const tensor = results.find((t) => t.name === name)!;
+        return {
+          tensor: classes > 0 ? classify(tensor, classes, batched, model.labels.get(name)) : tensor,
+          binary,
+        };
+      });
       const response = encodeInferResponse(
         {
           model_name: modelName,

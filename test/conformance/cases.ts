@@ -527,6 +527,131 @@ export const INFER_CASES: readonly InferCase[] = [
   },
 ];
 
+const irisRows = (rows: number) => ({
+  name: 'FEATURES',
+  shape: [rows, 4],
+  datatype: 'FP32',
+  data: Array.from({ length: rows }, () => [5.1, 3.5, 1.4, 0.2]).flat(),
+});
+
+const iris = (outputs: object[], rows = 1, extra: Partial<InferCall> = {}): InferCall => ({
+  model: 'iris',
+  request: { inputs: [irisRows(rows)], outputs },
+  ...extra,
+});
+
+const IRIS_LABELS = ['setosa', 'versicolor', 'virginica'];
+
+/** `<value>:<index>:<label>` elements: six decimals, the label of that index, highest value first. */
+function expectClasses(elements: unknown[], labelled: boolean): void {
+  const parsed = elements.map((element) => {
+    const match = /^(-?\d+\.\d{6}|-?\d+):(\d+)(?::(.*))?$/.exec(String(element));
+    expect(match, String(element)).not.toBeNull();
+    return { value: Number(match![1]), index: Number(match![2]), label: match![3] };
+  });
+  for (const { index, label } of parsed) expect(label).toBe(labelled ? IRIS_LABELS[index] : undefined);
+  const values = parsed.map((p) => p.value);
+  expect(values).toEqual([...values].sort((a, b) => b - a));
+}
+
+export const CLASSIFICATION_CASES: readonly InferCase[] = [
+  {
+    name: 'classification returns the top k classes as BYTES "<value>:<index>:<label>", shape [batch, k]',
+    source:
+      'server: docs/protocol/extension_classification.md; src/classification.cc TopkClassifications; triton-image/model_repository/iris/config.pbtxt (label_filename)',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: 2 } }]),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        const output = outputOf(answer, 'PROBABILITIES');
+        expect(output).toMatchObject({ datatype: 'BYTES', shape: [1, 2] });
+        expectClasses(output.data!, true);
+        // A short-stemmed, short-petaled flower is a setosa, with most of the probability.
+        expect(String(output.data![0])).toMatch(/^0\.9\d{5}:0:setosa$/);
+      },
+    },
+  },
+  {
+    name: 'classification of a batch ranks each row on its own',
+    source: 'server: src/http_server.cc (classification per batch entry: "[ batch-size, <count> ]")',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: 1 } }], 3),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        const output = outputOf(answer, 'PROBABILITIES');
+        expect(output).toMatchObject({ datatype: 'BYTES', shape: [3, 1] });
+        expect(new Set(output.data!.map(String)).size).toBe(1);
+        expect(String(output.data![0])).toMatch(/:0:setosa$/);
+      },
+    },
+  },
+  {
+    name: 'asking for more classes than the output has returns them all',
+    source: 'server: src/classification.cc (class_cnt = min(element_cnt, req_class_cnt))',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: 10 } }]),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        const output = outputOf(answer, 'PROBABILITIES');
+        expect(output.shape).toEqual([1, 3]);
+        expectClasses(output.data!, true);
+        expect(output.data!.map((e) => String(e).split(':')[2]).sort()).toEqual(IRIS_LABELS);
+      },
+    },
+  },
+  {
+    name: 'an output without label_filename is classified without labels, integers printed whole',
+    source:
+      'server: docs/protocol/extension_classification.md ("the <label> ... is optional"); src/classification.cc',
+    call: iris([{ name: 'LABEL', parameters: { classification: 1 } }, { name: 'PROBABILITIES' }]),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(outputOf(answer, 'LABEL')).toMatchObject({ datatype: 'BYTES', shape: [1, 1], data: ['0:0'] });
+        expect(outputOf(answer, 'PROBABILITIES').datatype).toBe('FP32');
+      },
+    },
+  },
+  {
+    name: 'a classification output asked for as binary data comes back as BYTES binary data',
+    source: 'server: src/http_server.cc (classification output serialized with 4-byte lengths; binary_data)',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: 1, binary_data: true } }], 1, {
+      binaryAnswer: true,
+    }),
+    expect: {
+      status: 200,
+      check: (answer) => {
+        const output = outputOf(answer, 'PROBABILITIES');
+        expect(output).toMatchObject({ datatype: 'BYTES', shape: [1, 1] });
+        const bytes = answer.binary!;
+        const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+        expect(length).toBe(bytes.byteLength - 4);
+        expect(new TextDecoder().decode(bytes.subarray(4))).toMatch(/^0\.9\d{5}:0:setosa$/);
+      },
+    },
+  },
+  {
+    name: 'classification 0 returns the output itself',
+    source: 'server: src/http_server.cc CheckClassificationOutput (class_cnt_ 0: no classification)',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: 0 } }]),
+    expect: {
+      status: 200,
+      check: (answer) =>
+        expect(outputOf(answer, 'PROBABILITIES')).toMatchObject({ datatype: 'FP32', shape: [1, 3] }),
+    },
+  },
+  {
+    name: 'a classification count that is not an unsigned integer is refused',
+    source: 'server: src/http_server.cc CheckClassificationOutput ("Unable to set \'classification\'")',
+    call: iris([{ name: 'PROBABILITIES', parameters: { classification: -1 } }]),
+    expect: {
+      status: 400,
+      exactError:
+        "Unable to set 'classification': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    },
+  },
+];
+
 /** A GET on the `/v2` routes, for the targets that have them (SageMaker's InvokeEndpoint has none). */
 export interface GetCase {
   readonly name: string;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import { GET_CASES, INFER_CASES, meets } from './cases';
+import { CLASSIFICATION_CASES, GET_CASES, INFER_CASES, meets } from './cases';
 import { apiTarget, sageMakerTarget, TARGETS, type Target, type TargetName, tritonTarget } from './targets';
 
 let platform: PlatformProcess;
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe.each(TARGETS)('inference conformance: %s', (name) => {
-  for (const c of INFER_CASES) {
+  for (const c of [...INFER_CASES, ...CLASSIFICATION_CASES]) {
     const difference = c.differs?.[name];
     const expectation = difference === undefined ? c.expect : difference.expect;
     const title = `${c.name} [${c.source}]`;

@@ -149,14 +149,14 @@ describe('decodeInferRequest', () => {
     );
 
     expect(decodeInferRequest(body, undefined, SIMPLE).outputs).toEqual([
-      { name: 'OUTPUT0', binary: false },
-      { name: 'OUTPUT1', binary: false },
+      { name: 'OUTPUT0', binary: false, classes: 0 },
+      { name: 'OUTPUT1', binary: false, classes: 0 },
     ]);
     const unlisted = JSON.parse(body.toString()) as { outputs?: unknown };
     delete unlisted.outputs;
     expect(decodeInferRequest(Buffer.from(JSON.stringify(unlisted)), undefined, SIMPLE).outputs).toEqual([
-      { name: 'OUTPUT0', binary: true },
-      { name: 'OUTPUT1', binary: true },
+      { name: 'OUTPUT0', binary: true, classes: 0 },
+      { name: 'OUTPUT1', binary: true, classes: 0 },
     ]);
   });
 
@@ -175,7 +175,7 @@ describe('decodeInferRequest', () => {
 
     expect(request.inputs[0]!.shape).toEqual([1, 3]);
     expect(Array.from(request.inputs[0]!.data as Float32Array)).toEqual([1, 2, 3]);
-    expect(request.outputs).toEqual([{ name: 'Y', binary: true }]);
+    expect(request.outputs).toEqual([{ name: 'Y', binary: true, classes: 0 }]);
   });
 
   const json = (header: unknown) => Buffer.from(JSON.stringify(header));
