@@ -5,9 +5,11 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { toJson } from '@bufbuild/protobuf';
 import { OCTET_STREAM } from '../../contracts/media-types';
 import { INFERENCE_HEADER_CONTENT_LENGTH, parseHeaderLength } from '../../functions/inference/binary-tensors';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
+import { ModelConfigSchema } from '../../triton-image/gen/model_config_pb';
 import { classify } from './classification';
 import { decodeInferRequest, type EncodedInferResponse, encodeInferResponse } from './codec';
 import {
@@ -37,7 +39,7 @@ class TritonRequestError extends Error {
   }
 }
 
-const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|stats))?$/;
+const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|stats|config))?$/;
 
 /** A Triton inference answer, before the API it came through formats it. */
 type InferAnswer =
@@ -61,7 +63,13 @@ export class TritonApi {
           name: 'local-model-server',
           version: process.env.npm_package_version ?? '0.0.0',
           // Of the extensions Triton lists (InferenceServer() in core's src/server.cc), those served here.
-          extensions: ['classification', 'binary_tensor_data', 'parameters', 'statistics'],
+          extensions: [
+            'classification',
+            'model_configuration',
+            'binary_tensor_data',
+            'parameters',
+            'statistics',
+          ],
         });
       }
       // Triton's statistics extension: every model, or one model's versions.
@@ -81,6 +89,7 @@ export class TritonApi {
         requireMethod(method, 'GET');
         const served = this.resolve(modelName, version);
         if (action === 'ready') return { status: 200 };
+        if (action === 'config') return jsonReply(200, modelConfigJson(served.model.definition));
         if (action === 'stats') {
           return jsonReply(200, {
             model_stats: modelStats(served.model, version === undefined ? undefined : served.served),
@@ -246,6 +255,36 @@ function computeStats({ computeInput, computeInfer, computeOutput }: ComputeStat
     compute_infer: { ...computeInfer },
     compute_output: { ...computeOutput },
   };
+}
+
+/** ModelConfig fields of 64-bit integers, which core writes as JSON numbers rather than proto JSON's strings. */
+const INT64_FIELDS = new Set([
+  'dims',
+  'shape',
+  'versions',
+  'max_queue_delay_microseconds',
+  'priority_levels',
+  'default_priority_level',
+  'default_timeout_microseconds',
+  'max_sequence_idle_microseconds',
+  'model_version',
+]);
+
+/**
+ * The model configuration extension's answer: the model's config.pbtxt as JSON, with proto field
+ * names and every field printed, 64-bit integers as numbers (`ModelConfigToJson` in core's
+ * src/model_config_utils.cc). Triton answers with the config after its auto-completion; this is the
+ * file as written, which the shipped models state in full.
+ */
+function modelConfigJson(definition: ServedModel['definition']): unknown {
+  const json = toJson(ModelConfigSchema, definition.config, {
+    useProtoFieldName: true,
+    alwaysEmitImplicit: true,
+  });
+  return JSON.parse(JSON.stringify(json), (key, value: unknown) => {
+    if (!INT64_FIELDS.has(key)) return value;
+    return Array.isArray(value) ? value.map(Number) : typeof value === 'string' ? Number(value) : value;
+  });
 }
 
 function requireMethod(method: string, allowed: string): void {

@@ -663,6 +663,20 @@ export interface GetCase {
   readonly why?: string;
 }
 
+const SIMPLE_CONFIG = {
+  name: 'simple',
+  platform: 'onnxruntime_onnx',
+  max_batch_size: 8,
+  input: [
+    { name: 'INPUT0', data_type: 'TYPE_INT32', dims: [16] },
+    { name: 'INPUT1', data_type: 'TYPE_INT32', dims: [16] },
+  ],
+  output: [
+    { name: 'OUTPUT0', data_type: 'TYPE_INT32', dims: [16] },
+    { name: 'OUTPUT1', data_type: 'TYPE_INT32', dims: [16] },
+  ],
+};
+
 const statsOf = (answer: Answer) => (answer.json?.model_stats ?? []) as unknown[];
 
 const DURATION = { count: expect.any(Number), ns: expect.any(Number) };
@@ -785,5 +799,50 @@ export const GET_CASES: readonly GetCase[] = [
     },
     targets: ['triton'],
     why: noStatsOnApi,
+  },
+  {
+    name: 'server metadata names the server, its version and its extensions',
+    source:
+      'kserve: Server Metadata Response JSON Object; server: docs/protocol/extension_classification.md and extension_model_configuration.md ("reports ... in the extensions field")',
+    path: '/v2',
+    expect: {
+      status: 200,
+      check: (answer) => {
+        expect(answer.json).toMatchObject({ name: expect.any(String), version: expect.any(String) });
+        expect(answer.json?.extensions).toEqual(
+          expect.arrayContaining(['classification', 'model_configuration', 'binary_tensor_data']),
+        );
+      },
+    },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'model configuration is the ModelConfig JSON: proto field names, TYPE_* data types, dims without the batch dimension',
+    source:
+      'server: docs/protocol/extension_model_configuration.md; core: src/model_config_utils.cc ModelConfigToJson',
+    path: '/v2/models/simple/config',
+    expect: { status: 200, check: (answer) => expect(answer.json).toMatchObject(SIMPLE_CONFIG) },
+    targets: ['triton', 'api'],
+  },
+  {
+    name: 'model configuration of a named version',
+    source:
+      'server: docs/protocol/extension_model_configuration.md (GET v2/models/{MODEL_NAME}[/versions/{MODEL_VERSION}]/config)',
+    path: '/v2/models/iris/versions/1/config',
+    expect: {
+      status: 200,
+      check: (answer) =>
+        expect(answer.json).toMatchObject({
+          name: 'iris',
+          platform: 'onnxruntime_onnx',
+          max_batch_size: 1024,
+          input: [{ name: 'FEATURES', data_type: 'TYPE_FP32', dims: [4] }],
+          output: [
+            { name: 'PROBABILITIES', data_type: 'TYPE_FP32', dims: [3] },
+            { name: 'LABEL', data_type: 'TYPE_INT64', dims: [1] },
+          ],
+        }),
+    },
+    targets: ['triton', 'api'],
   },
 ];
