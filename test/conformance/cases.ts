@@ -525,6 +525,23 @@ export const INFER_CASES: readonly InferCase[] = [
     },
     differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
+  {
+    name: 'an unknown model is a 404',
+    source:
+      'core: src/model_repository_manager/model_repository_manager.cc GetModel ("Request for unknown model") and model_lifecycle.cc (NOT_FOUND); server: src/http_server.cc HttpCodeFromError',
+    call: { model: 'no-such-model', request: { inputs: simpleInputs() } },
+    expect: { status: 404, error: "Request for unknown model: 'no-such-model' is not found" },
+    differs: {
+      sagemaker: {
+        why: 'SageMaker itself refuses a TargetModel the endpoint cannot load, with a 400 ValidationError, before any container',
+        expect: { status: 400, check: (answer) => expect(answer.sdkError).toBe('ValidationError') },
+      },
+      api: {
+        why: 'the API looks the model up in its registry and answers 404 in its own words',
+        expect: { status: 404, error: "model 'no-such-model' is not found" },
+      },
+    },
+  },
 ];
 
 const irisRows = (rows: number) => ({
