@@ -167,7 +167,7 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
       throw new InvalidInferenceRequestError(`input '${input.name}' already exists in request`);
     }
     seenInputs.add(input.name);
-    const shape = checkDimensions(input.shape);
+    const shape = checkDimensions(input.name, input.shape);
     const datatype = checkDatatype(input.name, input.datatype);
     const tensor: InputTensor = {
       name: input.name,
@@ -346,10 +346,10 @@ export function classificationOf(output: RequestedOutput): number {
 }
 
 /** Dimensions are unsigned integers, as Triton reads them (`IndexAsUInt` in src/http_server.cc). */
-function checkDimensions(shape: number[]): number[] {
+function checkDimensions(name: string, shape: number[]): number[] {
   if (shape.length > MAX_RANK) {
     throw new InvalidInferenceRequestError(
-      `Unable to parse 'shape': at most ${MAX_RANK} dimensions are supported, got ${shape.length}`,
+      `input '${name}' has ${shape.length} dimensions; at most ${MAX_RANK} are supported`,
     );
   }
   if (shape.some((dim) => !Number.isInteger(dim) || dim < 0)) {
