@@ -417,7 +417,29 @@ function readBinaryInput(
   return readBinary(tensor, byteSize);
 }
 
+/** Triton's limit on how deep `data` may nest (HTTP_MAX_JSON_NESTING_DEPTH in src/http_server.cc). */
+const MAX_DATA_NESTING = 100;
+
+/** Whether any value in `data` (itself at depth 0) sits `limit` arrays deep or deeper. */
+function nestsBeyond(data: unknown[], limit: number): boolean {
+  let arrays: unknown[][] = [data];
+  for (let depth = 0; arrays.length > 0; depth++) {
+    // The elements of the arrays at this depth sit one deeper.
+    if (depth + 1 >= limit && arrays.some((array) => array.length > 0)) return true;
+    arrays = arrays.flatMap((array) =>
+      array.filter((element): element is unknown[] => Array.isArray(element)),
+    );
+  }
+  return false;
+}
+
 function checkData(tensor: InputTensor, data: unknown[]): TensorData {
+  // Checked first, as Triton does while it reads the elements.
+  if (nestsBeyond(data, MAX_DATA_NESTING)) {
+    throw new InvalidInferenceRequestError(
+      `JSON nesting depth exceeds maximum allowed limit (${MAX_DATA_NESTING})`,
+    );
+  }
   const count = elementCount(tensor.shape);
   const nested = data.some((element) => Array.isArray(element));
   const flat = nested ? flattenNested(tensor, data) : data;

@@ -56,6 +56,13 @@ export const input = (
 
 export const simpleInputs = (): Tensor[] => [input('INPUT0', INPUT0), input('INPUT1', INPUT1)];
 
+/** `value` wrapped in `depth` arrays. */
+const nested = (depth: number, value: unknown): unknown[] => {
+  let data: unknown = value;
+  for (let i = 0; i < depth; i++) data = [data];
+  return data as unknown[];
+};
+
 const simple = (request: object, extra: Partial<InferCall> = {}): InferCall => ({
   model: 'simple',
   request: { inputs: simpleInputs(), ...request },
@@ -541,6 +548,16 @@ export const INFER_CASES: readonly InferCase[] = [
         expect: { status: 404, error: "model 'no-such-model' is not found" },
       },
     },
+  },
+  {
+    name: 'data nested beyond 100 levels is refused',
+    source:
+      'server: qa/L0_http/http_test.py test_json_recursion_depth_limit; src/http_server.cc ReadDataFromJsonHelper',
+    call: {
+      model: 'simple',
+      request: { inputs: [input('INPUT0', nested(120, 1), [1, 1]), input('INPUT1', nested(120, 1), [1, 1])] },
+    },
+    expect: { status: 400, error: 'JSON nesting depth exceeds maximum allowed limit (100)' },
   },
 ];
 

@@ -65,6 +65,19 @@ describe('parseInferenceRequest', () => {
     expect(() => parseInferenceRequest(request)).not.toThrow();
   });
 
+  // Triton's src/http_server.cc (HTTP_MAX_JSON_NESTING_DEPTH); qa/L0_http/http_test.py test_json_recursion_depth_limit.
+  it.each([
+    [99, false],
+    [100, true],
+    [120, true],
+  ])('refuses data nested %i arrays deep: %s', (depth, refused) => {
+    let data: unknown = 1;
+    for (let i = 0; i < depth; i++) data = [data];
+    const act = () => parseInferenceRequest({ inputs: [tensor({ shape: [1, 1], data })] });
+    if (refused) expect(act).toThrow('JSON nesting depth exceeds maximum allowed limit (100)');
+    else expect(act).toThrow('has nested data that does not match its shape');
+  });
+
   it('leaves out optional fields the request does not have', () => {
     expect(Object.keys(parseInferenceRequest(requestWith()))).toEqual(['inputs']);
   });
