@@ -34,6 +34,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v2/health/live', function: 'health' },
   { method: 'GET', path: '/v2/health/ready', function: 'health' },
   { method: 'GET', path: '/openapi.json', function: 'health' },
+  // Server metadata (Open Inference Protocol): public like the health routes, and as cheap.
+  { method: 'GET', path: '/v2', function: 'health' },
   { method: 'GET', path: '/v2/models/{model}', function: 'inference', scope: 'models:read' },
   { method: 'GET', path: '/v2/models/{model}/ready', function: 'inference', scope: 'models:read' },
   {
@@ -45,6 +47,14 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/v2/models/{model}/versions/{version}/ready',
+    function: 'inference',
+    scope: 'models:read',
+  },
+  // Triton's model configuration extension, answered from the registry.
+  { method: 'GET', path: '/v2/models/{model}/config', function: 'inference', scope: 'models:read' },
+  {
+    method: 'GET',
+    path: '/v2/models/{model}/versions/{version}/config',
     function: 'inference',
     scope: 'models:read',
   },

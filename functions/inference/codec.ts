@@ -256,10 +256,14 @@ function parseJson(
   }
 }
 
-/** Whether the backend returns `output` as binary data: its own `binary_data`, else the request's `binary_data_output`. */
+/**
+ * Whether the backend returns an output as binary data: a listed output by its own `binary_data`
+ * alone, an output returned unlisted (`undefined`) by the request's `binary_data_output` (Triton's
+ * src/http_server.cc, CheckBinaryOutputData and default_output_kind_).
+ */
 export function isBinaryOutput(request: InferenceRequest, output: RequestedOutput | undefined): boolean {
-  const own = output?.parameters?.binary_data;
-  return own === undefined ? request.parameters?.binary_data_output === true : own === true;
+  if (output === undefined) return request.parameters?.binary_data_output === true;
+  return output.parameters?.binary_data === true;
 }
 
 /** Whether any output comes back as binary data, so that the answer is a JSON header followed by tensors. */
@@ -296,11 +300,11 @@ function checkFp16Encoding(request: InferenceRequest, signature: ModelSignature)
     }
   }
   const returned = request.outputs?.length
-    ? request.outputs
-    : signature.outputs.map((t) => ({ name: t.name }));
+    ? request.outputs.map((output) => ({ name: output.name, listed: output }))
+    : signature.outputs.map((t) => ({ name: t.name, listed: undefined }));
   for (const output of returned) {
     const tensor = signature.outputs.find((t) => t.name === output.name);
-    if (tensor?.datatype === 'FP16' && !isBinaryOutput(request, output)) {
+    if (tensor?.datatype === 'FP16' && !isBinaryOutput(request, output.listed)) {
       throw new InvalidInferenceRequestError(
         `output '${output.name}' has datatype FP16, which Triton returns only as binary data: request it with "parameters": {"binary_data": true}, or set the request parameter binary_data_output to true`,
       );

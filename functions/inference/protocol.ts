@@ -4,6 +4,7 @@
  * before any backend call. Shared by the inference handler and the local model server.
  */
 import {
+  DATATYPE_SIZE,
   DATATYPES,
   type Datatype,
   type ModelSignature,
@@ -74,6 +75,9 @@ export interface InferenceResponse {
   parameters?: Parameters;
   outputs: OutputTensor[];
 }
+
+/** Request parameters whose names start with this are Triton's own; clients may not set them. */
+export const RESERVED_PARAMETER_PREFIX = 'triton_';
 
 // Far above any real model; bounds the recursion that unpacks nested data.
 const MAX_RANK = 64;
@@ -150,17 +154,25 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
     throw new InvalidInferenceRequestError(describeSchemaIssue(parsed.error.issues[0], body));
   }
   const { id, parameters, inputs, outputs } = parsed.data;
+  // Triton refuses these before it reads any tensor (ParseJsonTritonParams in src/http_server.cc).
+  if (Object.keys(parameters ?? {}).some((key) => key.startsWith(RESERVED_PARAMETER_PREFIX))) {
+    throw new InvalidInferenceRequestError(
+      "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
+    );
+  }
 
   const seenInputs = new Set<string>();
   const tensors = inputs.map((input): InputTensor => {
     if (seenInputs.has(input.name)) {
-      throw new InvalidInferenceRequestError(`input '${input.name}' appears more than once in the request`);
+      throw new InvalidInferenceRequestError(`input '${input.name}' already exists in request`);
     }
     seenInputs.add(input.name);
+    const shape = checkDimensions(input.name, input.shape);
+    const datatype = checkDatatype(input.name, input.datatype);
     const tensor: InputTensor = {
       name: input.name,
-      shape: checkShape(input.name, input.shape),
-      datatype: checkDatatype(input.name, input.datatype),
+      shape: checkSize(input.name, shape, datatype),
+      datatype,
       data: [],
     };
     const byteSize = input.parameters?.binary_data_size;
@@ -182,9 +194,10 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
   const seenOutputs = new Set<string>();
   for (const output of outputs ?? []) {
     if (seenOutputs.has(output.name)) {
-      throw new InvalidInferenceRequestError(`output '${output.name}' is requested more than once`);
+      throw new InvalidInferenceRequestError(`output '${output.name}' already exists in request`);
     }
     seenOutputs.add(output.name);
+    classificationOf(output);
   }
 
   const request: InferenceRequest = { inputs: tensors };
@@ -195,25 +208,46 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
 }
 
 /**
- * Checks a parsed request against a model's signature, in the order Triton does: requested outputs,
- * input names, batch size, then each input's datatype and shape.
+ * Checks a parsed request against a model's signature, in the order and words of Triton's core
+ * (`InferenceRequest::Normalize` and `ValidateRequestInputs` in src/infer_request.cc of
+ * triton-inference-server/core): requested outputs, the number of inputs, input names, batch size,
+ * then each input's datatype and shape. Core prefixes these texts with `[request id: <id>] `; the
+ * platform leaves that out.
  */
 export function validateAgainstSignature(
   request: InferenceRequest,
   signature: ModelSignature,
   modelName?: string,
 ): void {
+  const quoted = modelName === undefined ? 'the model' : `'${modelName}'`;
   const model = modelName === undefined ? 'the model' : `model '${modelName}'`;
   const names = (tensors: readonly TensorSignature[]) => tensors.map((t) => t.name).join(', ');
+  const list = (items: readonly string[]) => `[${items.map((item) => `'${item}'`).join(',')}]`;
 
   for (const output of request.outputs ?? []) {
-    if (!signature.outputs.some((t) => t.name === output.name)) {
+    const tensor = signature.outputs.find((t) => t.name === output.name);
+    if (tensor === undefined) {
       throw new InvalidInferenceRequestError(
         `unexpected inference output '${output.name}' for ${model}; its outputs are ${names(signature.outputs)}`,
       );
     }
+    // Triton finds this out only once the model has run; the answer is the same 400.
+    if (classificationOf(output) > 0 && !CLASSIFIABLE.has(tensor.datatype)) {
+      throw new InvalidInferenceRequestError(
+        `class result not available for output due to unsupported type '${tensor.datatype}'`,
+      );
+    }
   }
 
+  // Every input of a signature is required (the registry has no optional inputs).
+  if (request.inputs.length !== signature.inputs.length) {
+    const missing = signature.inputs.filter((t) => !request.inputs.some((input) => input.name === t.name));
+    throw new InvalidInferenceRequestError(
+      `expected ${signature.inputs.length} inputs but got ${request.inputs.length} inputs for ${model}. ` +
+        `Got input(s) ${list(request.inputs.map((input) => input.name))}, but missing required input(s) ` +
+        `${list(missing.map((t) => t.name))}. Please provide all required input(s).`,
+    );
+  }
   const expected = new Map(signature.inputs.map((t) => [t.name, t]));
   for (const input of request.inputs) {
     if (!expected.has(input.name)) {
@@ -222,15 +256,9 @@ export function validateAgainstSignature(
       );
     }
   }
-  const missing = signature.inputs.filter((t) => !request.inputs.some((input) => input.name === t.name));
-  if (missing.length > 0) {
-    throw new InvalidInferenceRequestError(
-      `${model} expects ${signature.inputs.length} inputs but got ${request.inputs.length}: missing required input(s) ${names(missing)}`,
-    );
-  }
 
   if (signature.maxBatchSize > 0) {
-    checkBatchSize(request.inputs, signature.maxBatchSize, model);
+    checkBatchSize(request.inputs, signature.maxBatchSize, quoted);
   }
 
   for (const input of request.inputs) {
@@ -245,49 +273,115 @@ export function validateAgainstSignature(
       tensor.shape.every((dim, i) => dim === -1 || dim === input.shape[i]);
     if (!fits) {
       throw new InvalidInferenceRequestError(
-        `unexpected shape for input '${input.name}' for ${model}. Expected ${formatShape(tensor.shape)}, got ${formatShape(input.shape)}`,
+        `unexpected shape for input '${input.name}' for ${model}. Expected ${formatShape(tensor.shape)}, got ${formatShape(input.shape)}. ${signature.maxBatchSize > 0 ? BATCH_NOTE : ''}`.trimEnd(),
       );
     }
   }
 }
 
+/** What Triton adds to a shape error for a model that batches. */
+const BATCH_NOTE =
+  'NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be prepended to each input shape. ' +
+  'If you want to specify the full shape including the batch dim in your input dims config, try setting max_batch_size to zero. ' +
+  'See the model configuration docs for more info on max_batch_size.';
+
 function checkBatchSize(inputs: readonly InputTensor[], maxBatchSize: number, model: string): void {
-  let batch: { size: number; input: string } | undefined;
+  let batch: number | undefined;
   for (const input of inputs) {
     const size = input.shape[0];
     if (size === undefined) {
       throw new InvalidInferenceRequestError(
-        `input '${input.name}' has no shape but ${model} requires a batch dimension`,
+        `input '${input.name}' has no shape but model requires batch dimension for ${model}`,
       );
     }
     if (batch === undefined) {
-      batch = { size, input: input.name };
-    } else if (size !== batch.size) {
+      batch = size;
+    } else if (size !== batch) {
       throw new InvalidInferenceRequestError(
-        `input '${input.name}' has batch size ${size}, which does not match batch size ${batch.size} of input '${batch.input}'`,
+        `input '${input.name}' batch size does not match other inputs for ${model}`,
       );
     }
   }
-  if (batch !== undefined && (batch.size < 1 || batch.size > maxBatchSize)) {
+  if (batch !== undefined && batch > maxBatchSize) {
     throw new InvalidInferenceRequestError(
-      `inference request batch-size must be between 1 and ${maxBatchSize} for ${model}, got ${batch.size}`,
+      `inference request batch-size must be <= ${maxBatchSize} for ${model}`,
+    );
+  }
+  // Triton would run an empty batch; the platform refuses it, as no model here has use for one.
+  if (batch === 0) {
+    throw new InvalidInferenceRequestError(
+      `inference request batch-size must be between 1 and ${maxBatchSize} for ${model}, got 0`,
     );
   }
 }
 
-function checkShape(name: string, shape: number[]): number[] {
+/** Datatypes whose values Triton ranks for the classification extension (src/classification.cc). */
+export const CLASSIFIABLE: ReadonlySet<Datatype> = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP32',
+  'FP64',
+]);
+
+/**
+ * How many classes an output asks for with the classification extension's `classification`
+ * parameter; 0 (Triton's default) returns the output itself. Triton reads it as an unsigned integer
+ * (`CheckClassificationOutput` in src/http_server.cc).
+ */
+export function classificationOf(output: RequestedOutput): number {
+  const count = output.parameters?.classification;
+  if (count === undefined) return 0;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
+    throw new InvalidInferenceRequestError(
+      "Unable to set 'classification': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    );
+  }
+  return count;
+}
+
+/** Dimensions are unsigned integers, as Triton reads them (`IndexAsUInt` in src/http_server.cc). */
+function checkDimensions(name: string, shape: number[]): number[] {
   if (shape.length > MAX_RANK) {
     throw new InvalidInferenceRequestError(
       `input '${name}' has ${shape.length} dimensions; at most ${MAX_RANK} are supported`,
     );
   }
-  const bad = shape.find((dim) => !Number.isSafeInteger(dim) || dim < 0);
-  if (bad !== undefined) {
+  if (shape.some((dim) => !Number.isInteger(dim) || dim < 0)) {
     throw new InvalidInferenceRequestError(
-      `input '${name}' has invalid shape ${formatShape(shape)}: dimensions must be non-negative integers, got ${bad}`,
+      "Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer",
     );
   }
-  if (!Number.isSafeInteger(elementCount(shape))) {
+  return shape;
+}
+
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Triton's overflow checks on a shape (src/http_server.cc, ParseJsonTritonIO), then the platform's
+ * own limit: element counts must be exact doubles, which 2^53 keeps far above any tensor that fits a
+ * request. JSON dimensions beyond 2^53 are read as the nearest double, so the printed shape may differ
+ * in its last digits from the one sent.
+ */
+function checkSize(name: string, shape: number[], datatype: Datatype): number[] {
+  const count = shape.reduce((product, dim) => product * BigInt(dim), 1n);
+  if (count > INT64_MAX) {
+    throw new InvalidInferenceRequestError(
+      `invalid shape for input '${name}': shape ${formatShape(shape)} causes total element count to exceed maximum size of ${INT64_MAX}`,
+    );
+  }
+  const size = datatype === 'BYTES' ? 1 : DATATYPE_SIZE[datatype];
+  if (size > 1 && count > INT64_MAX / BigInt(size)) {
+    throw new InvalidInferenceRequestError(
+      `byte size overflow for input '${name}': element count (${count}) * data type size (${size}) exceeds maximum allowed size (${INT64_MAX})`,
+    );
+  }
+  if (count > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new InvalidInferenceRequestError(
       `input '${name}' has shape ${formatShape(shape)} with too many elements`,
     );
@@ -323,13 +417,43 @@ function readBinaryInput(
   return readBinary(tensor, byteSize);
 }
 
+/** Triton's limit on how deep `data` may nest (HTTP_MAX_JSON_NESTING_DEPTH in src/http_server.cc). */
+const MAX_DATA_NESTING = 100;
+
+/** Whether any value in `data` (itself at depth 0) sits `limit` arrays deep or deeper. */
+function nestsBeyond(data: unknown[], limit: number): boolean {
+  let arrays: unknown[][] = [data];
+  for (let depth = 0; arrays.length > 0; depth++) {
+    // The elements of the arrays at this depth sit one deeper.
+    if (depth + 1 >= limit && arrays.some((array) => array.length > 0)) return true;
+    arrays = arrays.flatMap((array) =>
+      array.filter((element): element is unknown[] => Array.isArray(element)),
+    );
+  }
+  return false;
+}
+
 function checkData(tensor: InputTensor, data: unknown[]): TensorData {
+  // Checked first, as Triton does while it reads the elements.
+  if (nestsBeyond(data, MAX_DATA_NESTING)) {
+    throw new InvalidInferenceRequestError(
+      `JSON nesting depth exceeds maximum allowed limit (${MAX_DATA_NESTING})`,
+    );
+  }
   const count = elementCount(tensor.shape);
   const nested = data.some((element) => Array.isArray(element));
   const flat = nested ? flattenNested(tensor, data) : data;
   if (flat.length !== count) {
+    // Triton's texts (ReadDataFromJson in src/http_server.cc); it answers them with 500.
+    if (tensor.datatype === 'BYTES') {
+      throw new InvalidInferenceRequestError(
+        `input '${tensor.name}' has ${flat.length} elements but its shape ${formatShape(tensor.shape)} needs ${count}`,
+      );
+    }
     throw new InvalidInferenceRequestError(
-      `input '${tensor.name}' has ${flat.length} elements but its shape ${formatShape(tensor.shape)} needs ${count}`,
+      flat.length > count
+        ? "Unable to parse 'data': Shape does not match true shape of 'data' field"
+        : "Failed to parse 'data' field: shape does not match true shape",
     );
   }
   const check = ELEMENT_CHECKS[tensor.datatype];

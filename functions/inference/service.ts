@@ -78,6 +78,31 @@ export function modelMetadata({ model, version }: ResolvedTarget, versionNamed: 
   };
 }
 
+/**
+ * The model configuration Triton would return for the version (its model configuration extension:
+ * the JSON form of model_config.proto's ModelConfig, field names as in the proto), as far as the
+ * registry knows it: name, platform, max_batch_size and each tensor's data_type and dims (without
+ * the batch dimension, as config.pbtxt writes them). Everything else Triton would add (version_policy,
+ * instance_group, dynamic_batching, optimization, backend, default_model_filename, label_filename
+ * and the like) lives only in the model's config.pbtxt on the endpoint, so it is left out.
+ */
+export function modelConfig({ model, version }: ResolvedTarget) {
+  const batches = version.maxBatchSize > 0;
+  const tensor = ({ name, datatype, shape }: ModelVersion['inputs'][number]) => ({
+    name,
+    // model_config.proto names BYTES TYPE_STRING.
+    data_type: `TYPE_${datatype === 'BYTES' ? 'STRING' : datatype}`,
+    dims: batches ? shape.slice(1) : [...shape],
+  });
+  return {
+    name: model.name,
+    platform: version.platform,
+    max_batch_size: version.maxBatchSize,
+    input: version.inputs.map(tensor),
+    output: version.outputs.map(tensor),
+  };
+}
+
 /** Picks an item with probability proportional to its weight, for a point in [0, 1). */
 export function pickWeighted<T extends { readonly weight: number }>(items: readonly T[], point: number): T {
   const total = items.reduce((sum, item) => sum + item.weight, 0);

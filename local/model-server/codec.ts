@@ -12,11 +12,15 @@
  */
 
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
-import { BinarySections, joinBinaryBody, readBytesElements } from '../../functions/inference/binary-tensors';
+import {
+  BinarySections,
+  encodeBytesElements,
+  joinBinaryBody,
+} from '../../functions/inference/binary-tensors';
 import {
   type BinaryInputReader,
+  classificationOf,
   elementCount,
-  formatShape,
   type InferenceRequest,
   InvalidInferenceRequestError,
   type Parameters,
@@ -40,6 +44,8 @@ const utf8 = new TextDecoder();
 export interface RequestedOutput {
   readonly name: string;
   readonly binary: boolean;
+  /** Classes to return in its place (the classification extension); 0 returns the output itself. */
+  readonly classes: number;
 }
 
 export interface DecodedInferRequest {
@@ -196,8 +202,10 @@ function decodeBinaryInput(
 }
 
 /**
- * The outputs to return and how: an output's `binary_data` parameter wins, then the request's
- * `binary_data_output`, then `binaryByDefault` (true only for raw binary requests).
+ * The outputs to return and how. Listed outputs come back as JSON unless their own `binary_data` is
+ * true; `binary_data_output` (else `binaryByDefault`, true only for raw binary requests) sets the
+ * encoding of the outputs returned without being listed, which happens only when none are listed
+ * (`CheckBinaryOutputData` and `default_output_kind_` in Triton's src/http_server.cc).
  */
 function requestedOutputs(
   request: Pick<InferenceRequest, 'outputs' | 'parameters'>,
@@ -206,20 +214,26 @@ function requestedOutputs(
 ): RequestedOutput[] {
   const all = request.parameters?.binary_data_output;
   if (all !== undefined && typeof all !== 'boolean') {
-    throw new InvalidInferenceRequestError(`the request parameter 'binary_data_output' must be a boolean`);
+    throw new InvalidInferenceRequestError(
+      `Unable to parse 'binary_data_output': attempt to access JSON non-boolean as boolean`,
+    );
   }
-  const fallback = all ?? binaryByDefault;
-  const outputs = (request.outputs ?? signature.outputs.map(({ name }) => ({ name }))).map((output) => {
-    const own = (output as { parameters?: Parameters }).parameters?.binary_data;
-    if (own !== undefined && typeof own !== 'boolean') {
-      throw new InvalidInferenceRequestError(
-        `output '${output.name}' parameter 'binary_data' must be a boolean`,
-      );
-    }
-    return { name: output.name, binary: own ?? fallback };
-  });
+  const listed = request.outputs ?? [];
+  const outputs =
+    listed.length === 0
+      ? signature.outputs.map(({ name }) => ({ name, binary: all ?? binaryByDefault, classes: 0 }))
+      : listed.map((output) => {
+          const own = output.parameters?.binary_data;
+          if (own !== undefined && typeof own !== 'boolean') {
+            throw new InvalidInferenceRequestError(
+              `Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean`,
+            );
+          }
+          return { name: output.name, binary: own === true, classes: classificationOf(output) };
+        });
   const fp16 = outputs.find(
-    (o) => !o.binary && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
+    (o) =>
+      !o.binary && o.classes === 0 && signature.outputs.find((t) => t.name === o.name)?.datatype === 'FP16',
   );
   if (fp16 !== undefined) {
     throw new InvalidInferenceRequestError(
@@ -231,8 +245,10 @@ function requestedOutputs(
 
 /**
  * A raw binary request (header length 0): the whole body is the data of the model's only input.
- * As in Triton, the batch size is 1 and at most one other variable dimension is deduced from the
- * data; every output comes back as binary data.
+ * As in Triton's core (`InferenceRequest::Normalize`, src/infer_request.cc), the batch size is 1, at
+ * most one other variable dimension is deduced from the byte count (by integer division, so bytes
+ * that do not fill whole elements fail the byte size check), a BYTES input must have shape [1] and
+ * gets its one element's length prepended; every output comes back as binary data.
  */
 function decodeRawRequest(
   body: Uint8Array,
@@ -242,43 +258,48 @@ function decodeRawRequest(
   const [input, ...others] = signature.inputs;
   if (input === undefined || others.length > 0) {
     throw new InvalidInferenceRequestError(
-      `a raw binary request (header length 0) needs a model with exactly one input; model '${model.name}' has ${signature.inputs.length}`,
+      `Raw request must only have 1 input (found 1) to be deduced but got ${signature.inputs.length} inputs in '${model.name}' model configuration`,
     );
   }
   const shape = signature.maxBatchSize > 0 ? [1, ...input.shape.slice(1)] : [...input.shape];
   const variable = shape.flatMap((dim, i) => (dim === -1 ? [i] : []));
   if (variable.length > 1) {
     throw new InvalidInferenceRequestError(
-      `the shape of the raw input '${input.name}' cannot be deduced: it has more than one variable-sized dimension`,
+      `The shape of the raw input '${input.name}' can not be deduced because there are more than one variable-sized dimension`,
     );
   }
   const [axis] = variable;
-  if (axis !== undefined) {
-    const fixed = elementCount(shape.filter((dim) => dim !== -1));
-    const elements =
-      input.datatype === 'BYTES' ? wholeBytesElements(body) : body.byteLength / DATATYPE_SIZE[input.datatype];
-    if (!Number.isInteger(elements) || fixed === 0 || elements % fixed !== 0) {
+  const fixed = elementCount(shape.filter((dim) => dim !== -1));
+  if (input.datatype === 'BYTES') {
+    if (axis !== undefined || fixed !== 1) {
       throw new InvalidInferenceRequestError(
-        `raw input '${input.name}' of ${body.byteLength} bytes does not fill whole elements of shape ${formatShape(shape)}`,
+        `For BYTE datatype raw input '${input.name}', the model must have input shape [1]`,
       );
     }
-    shape[axis] = elements / fixed;
+    return rawRequest(signature, shape, encodeBytesElements([body]));
   }
+  const size = DATATYPE_SIZE[input.datatype];
+  if (axis !== undefined) shape[axis] = fixed === 0 ? 0 : Math.floor(body.byteLength / fixed / size);
+  const expected = elementCount(shape) * size;
+  if (expected !== body.byteLength) {
+    throw new InvalidInferenceRequestError(
+      `input byte size mismatch for input '${input.name}' for model '${model.name}'. Expected ${expected}, got ${body.byteLength}`,
+    );
+  }
+  return rawRequest(signature, shape, body);
+}
+
+function rawRequest(signature: ModelSignature, shape: number[], bytes: Uint8Array): DecodedInferRequest {
+  const input = signature.inputs[0]!;
   return {
     inputs: [
       {
         name: input.name,
         datatype: input.datatype,
         shape,
-        data: decodeBinaryInput(input.name, input.datatype, shape, body),
+        data: decodeBinaryInput(input.name, input.datatype, shape, bytes),
       },
     ],
     outputs: requestedOutputs({}, signature, true),
   };
-}
-
-/** How many BYTES elements `bytes` holds; NaN when the last one is cut short. */
-function wholeBytesElements(bytes: Uint8Array): number {
-  const read = readBytesElements(bytes);
-  return 'elements' in read ? read.elements.length : Number.NaN;
 }

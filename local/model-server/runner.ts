@@ -6,6 +6,7 @@
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
 import { type ModelDefinition, modelFilePath } from '../../triton-image/model-repository';
+import { loadLabels, type OutputLabels } from './classification';
 import { InstanceScheduler, type ModelRunner } from './scheduler';
 import type { NumericTensorData, Tensor, TensorValues } from './tensors';
 
@@ -18,6 +19,8 @@ export interface ServedVersion {
 export interface ServedModel {
   readonly definition: ModelDefinition;
   readonly versions: ReadonlyMap<string, ServedVersion>;
+  /** Class labels of the outputs whose config names a `label_filename`. */
+  readonly labels: OutputLabels;
 }
 
 /** Opens a session and a scheduler for each version the models' version policies serve. */
@@ -26,7 +29,7 @@ export async function loadModels(definitions: readonly ModelDefinition[]): Promi
   try {
     for (const definition of definitions) {
       const versions = new Map<string, ServedVersion>();
-      models.set(definition.name, { definition, versions });
+      models.set(definition.name, { definition, versions, labels: await loadLabels(definition) });
       const { maxBatchSize } = definition.signature;
       for (const version of servedVersions(definition)) {
         const session = await InferenceSession.create(modelFilePath(definition, version), {
@@ -101,9 +104,11 @@ const utf8Decoder = new TextDecoder();
 
 function onnxRunner(session: InferenceSession, signature: ModelSignature): ModelRunner {
   const outputNames = signature.outputs.map((o) => o.name);
-  return async (inputs) => {
+  return async (inputs, phases) => {
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrtTensor(t)]));
+    phases?.inputsReady();
     const results = await session.run(feeds, outputNames);
+    phases?.inferred();
     return signature.outputs.map((output): Tensor => {
       const tensor = results[output.name];
       if (tensor === undefined) throw new Error(`the model returned no output '${output.name}'`);

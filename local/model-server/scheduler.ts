@@ -14,8 +14,19 @@ import { concatenate, sliceElements, type Tensor } from './tensors';
 /** Waits shorter than this poll the event loop instead of setting a timer. */
 const SPIN_BELOW_MS = 0.25;
 
-/** Runs one execution of a model: every input batched along dim 0, every output of the model back. */
-export type ModelRunner = (inputs: readonly Tensor[]) => Promise<Tensor[]>;
+/**
+ * Runs one execution of a model: every input batched along dim 0, every output of the model back.
+ * A runner that can tell its phases apart calls `phases.inputsReady()` once the inputs are in the
+ * framework's form and `phases.inferred()` once the framework has run; the rest of the execution
+ * (merging and splitting batches) the scheduler times itself.
+ */
+export type ModelRunner = (inputs: readonly Tensor[], phases?: ExecutionPhases) => Promise<Tensor[]>;
+
+/** Marks the end of an execution's input and infer phases (Triton's compute_input and compute_infer). */
+export interface ExecutionPhases {
+  inputsReady(): void;
+  inferred(): void;
+}
 
 export interface BatchingPolicy {
   /** The most rows one execution may hold (`max_batch_size`). */
@@ -32,6 +43,16 @@ export interface Duration {
   ns: number;
 }
 
+/** An execution's phases, as Triton's statistics extension splits a model execution. */
+export interface ComputeStats {
+  /** Preparing inputs: merging a batch and converting tensors for the framework. */
+  readonly computeInput: Duration;
+  /** The framework's run. */
+  readonly computeInfer: Duration;
+  /** Taking outputs from the framework and splitting a batch back into requests. */
+  readonly computeOutput: Duration;
+}
+
 /** Counters of one model version, named after Triton's statistics extension. */
 export interface SchedulerStats {
   /** Epoch milliseconds of the last request answered; 0 before any. */
@@ -46,10 +67,10 @@ export interface SchedulerStats {
   fail: Duration;
   /** Time requests spent queued before their execution started. */
   queue: Duration;
-  /** Time requests spent in model executions (each request of a batch counts the whole execution). */
-  computeInfer: Duration;
-  /** Successful executions by batch size (rows): how many, and their compute time. */
-  readonly batches: Map<number, Duration>;
+  /** Time requests spent in each phase of their executions (each request of a batch counts the whole execution). */
+  readonly compute: ComputeStats;
+  /** Successful executions by batch size (rows): how many, and the time of each phase. */
+  readonly batches: Map<number, ComputeStats>;
 }
 
 /** The scheduler closed while a request was queued. */
@@ -87,7 +108,7 @@ export class InstanceScheduler {
     success: { count: 0, ns: 0 },
     fail: { count: 0, ns: 0 },
     queue: { count: 0, ns: 0 },
-    computeInfer: { count: 0, ns: 0 },
+    compute: emptyCompute(),
     batches: new Map(),
   };
   private readonly queue: Pending[] = [];
@@ -190,16 +211,29 @@ export class InstanceScheduler {
   private async execute(batch: Pending[]): Promise<void> {
     this.busy = true;
     const rows = batch.reduce((sum, pending) => sum + pending.rows, 0);
-    const started = performance.now();
+    const times: ExecutionTimes = { started: performance.now(), inputsReady: 0, inferred: 0, ended: 0 };
+    const phases: ExecutionPhases = {
+      inputsReady: () => {
+        times.inputsReady = performance.now();
+      },
+      inferred: () => {
+        times.inferred = performance.now();
+      },
+    };
     let outcome: { split: Tensor[][] } | { error: unknown };
     try {
-      const outputs = await this.run(batch.length === 1 ? batch[0]!.inputs : mergeInputs(batch, rows));
+      const inputs = batch.length === 1 ? batch[0]!.inputs : mergeInputs(batch, rows);
+      const merged = performance.now();
+      const outputs = await this.run(inputs, phases);
+      // A runner that does not mark its phases: merging is the input phase, its whole run the infer phase.
+      times.inputsReady ||= merged;
+      times.inferred ||= performance.now();
       outcome = { split: batch.length === 1 ? [outputs] : splitOutputs(outputs, batch, rows) };
     } catch (error) {
       outcome = { error };
     }
-    const ended = performance.now();
-    this.record(batch, rows, started, ended, !('error' in outcome));
+    times.ended = performance.now();
+    this.record(batch, rows, times, !('error' in outcome));
     batch.forEach((pending, i) => {
       if ('error' in outcome) pending.reject(outcome.error);
       else pending.resolve(outcome.split[i]!);
@@ -208,22 +242,48 @@ export class InstanceScheduler {
     this.schedule();
   }
 
-  private record(batch: readonly Pending[], rows: number, started: number, ended: number, ok: boolean): void {
-    const ns = (ms: number) => Math.round(ms * 1e6);
+  private record(batch: readonly Pending[], rows: number, times: ExecutionTimes, ok: boolean): void {
     const { stats } = this;
+    const { started, ended } = times;
     stats.lastInference = Date.now();
     for (const pending of batch) {
       add(ok ? stats.success : stats.fail, ns(ended - pending.enqueuedAt));
+      // Triton counts a failed request's duration alone (InferenceStatsAggregator::UpdateFailure in
+      // core's src/infer_stats.cc); queue and compute phases only for successes.
+      if (!ok) continue;
       add(stats.queue, ns(started - pending.enqueuedAt));
-      add(stats.computeInfer, ns(ended - started));
+      addCompute(stats.compute, times);
     }
     if (!ok) return;
     stats.inferenceCount += rows;
     stats.executionCount++;
-    const bySize = stats.batches.get(rows) ?? { count: 0, ns: 0 };
-    add(bySize, ns(ended - started));
+    const bySize = stats.batches.get(rows) ?? emptyCompute();
+    addCompute(bySize, times);
     stats.batches.set(rows, bySize);
   }
+}
+
+interface ExecutionTimes {
+  readonly started: number;
+  inputsReady: number;
+  inferred: number;
+  ended: number;
+}
+
+const ns = (ms: number) => Math.max(0, Math.round(ms * 1e6));
+
+function emptyCompute(): ComputeStats {
+  return {
+    computeInput: { count: 0, ns: 0 },
+    computeInfer: { count: 0, ns: 0 },
+    computeOutput: { count: 0, ns: 0 },
+  };
+}
+
+function addCompute(stats: ComputeStats, times: ExecutionTimes): void {
+  add(stats.computeInput, ns(times.inputsReady - times.started));
+  add(stats.computeInfer, ns(times.inferred - times.inputsReady));
+  add(stats.computeOutput, ns(times.ended - times.inferred));
 }
 
 function add(duration: Duration, ns: number): void {

@@ -5,9 +5,12 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { toJson } from '@bufbuild/protobuf';
 import { OCTET_STREAM } from '../../contracts/media-types';
 import { INFERENCE_HEADER_CONTENT_LENGTH, parseHeaderLength } from '../../functions/inference/binary-tensors';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
+import { ModelConfigSchema } from '../../triton-image/gen/model_config_pb';
+import { classify } from './classification';
 import { decodeInferRequest, type EncodedInferResponse, encodeInferResponse } from './codec';
 import {
   decodeSegment,
@@ -19,7 +22,7 @@ import {
   readBody,
 } from './http';
 import type { ServedModel, ServedVersion } from './runner';
-import { type Duration, SchedulerClosedError } from './scheduler';
+import { type ComputeStats, SchedulerClosedError } from './scheduler';
 
 /** Triton's default `--http-max-input-size`. */
 export const TRITON_MAX_INPUT_BYTES = 64 * 1024 * 1024;
@@ -36,7 +39,7 @@ class TritonRequestError extends Error {
   }
 }
 
-const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|stats))?$/;
+const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|stats|config))?$/;
 
 /** A Triton inference answer, before the API it came through formats it. */
 type InferAnswer =
@@ -59,7 +62,14 @@ export class TritonApi {
         return jsonReply(200, {
           name: 'local-model-server',
           version: process.env.npm_package_version ?? '0.0.0',
-          extensions: ['binary_tensor_data', 'statistics'],
+          // Of the extensions Triton lists (InferenceServer() in core's src/server.cc), those served here.
+          extensions: [
+            'classification',
+            'model_configuration',
+            'binary_tensor_data',
+            'parameters',
+            'statistics',
+          ],
         });
       }
       // Triton's statistics extension: every model, or one model's versions.
@@ -79,6 +89,7 @@ export class TritonApi {
         requireMethod(method, 'GET');
         const served = this.resolve(modelName, version);
         if (action === 'ready') return { status: 200 };
+        if (action === 'config') return jsonReply(200, modelConfigJson(served.model.definition));
         if (action === 'stats') {
           return jsonReply(200, {
             model_stats: modelStats(served.model, version === undefined ? undefined : served.served),
@@ -117,10 +128,14 @@ export class TritonApi {
         signature: model.definition.signature,
       });
       const results = await served.scheduler.submit(request.inputs);
-      const outputs = request.outputs.map(({ name, binary }) => ({
-        tensor: results.find((t) => t.name === name)!,
-        binary,
-      }));
+      const batched = model.definition.signature.maxBatchSize > 0;
+      const outputs = request.outputs.map(({ name, binary, classes }) => {
+        const tensor = results.find((t) => t.name === name)!;
+        return {
+          tensor: classes > 0 ? classify(tensor, classes, batched, model.labels.get(name)) : tensor,
+          binary,
+        };
+      });
       const response = encodeInferResponse(
         {
           model_name: modelName,
@@ -204,7 +219,12 @@ function tritonInferReply({ body, headerLength }: EncodedInferResponse): Reply {
   };
 }
 
-/** Triton's statistics of a model's versions (or of one version), from its schedulers' counters. */
+/**
+ * Triton's statistics of a model's versions (or of one version), from its schedulers' counters, in
+ * the full shape of the statistics extension (docs/protocol/extension_statistics.md). The response
+ * cache does not exist here, so its counts are 0; no backend reports memory usage, and no model is
+ * decoupled, so those lists are empty.
+ */
 function modelStats(model: ServedModel, only?: ServedVersion) {
   const versions = only === undefined ? [...model.versions.values()] : [only];
   return versions.map(({ version, scheduler: { stats } }) => ({
@@ -217,15 +237,54 @@ function modelStats(model: ServedModel, only?: ServedVersion) {
       success: { ...stats.success },
       fail: { ...stats.fail },
       queue: { ...stats.queue },
-      compute_infer: { ...stats.computeInfer },
+      ...computeStats(stats.compute),
+      cache_hit: { count: 0, ns: 0 },
+      cache_miss: { count: 0, ns: 0 },
     },
+    response_stats: {},
     batch_stats: [...stats.batches]
       .sort(([a], [b]) => a - b)
-      .map(([batchSize, computeInfer]: [number, Duration]) => ({
-        batch_size: batchSize,
-        compute_infer: { ...computeInfer },
-      })),
+      .map(([batchSize, compute]) => ({ batch_size: batchSize, ...computeStats(compute) })),
+    memory_usage: [],
   }));
+}
+
+function computeStats({ computeInput, computeInfer, computeOutput }: ComputeStats) {
+  return {
+    compute_input: { ...computeInput },
+    compute_infer: { ...computeInfer },
+    compute_output: { ...computeOutput },
+  };
+}
+
+/** ModelConfig fields of 64-bit integers, which core writes as JSON numbers rather than proto JSON's strings. */
+const INT64_FIELDS = new Set([
+  'dims',
+  'shape',
+  'versions',
+  'max_queue_delay_microseconds',
+  'priority_levels',
+  'default_priority_level',
+  'default_timeout_microseconds',
+  'max_sequence_idle_microseconds',
+  'model_version',
+]);
+
+/**
+ * The model configuration extension's answer: the model's config.pbtxt as JSON, with proto field
+ * names and every field printed, 64-bit integers as numbers (`ModelConfigToJson` in core's
+ * src/model_config_utils.cc). Triton answers with the config after its auto-completion; this is the
+ * file as written, which the shipped models state in full.
+ */
+function modelConfigJson(definition: ServedModel['definition']): unknown {
+  const json = toJson(ModelConfigSchema, definition.config, {
+    useProtoFieldName: true,
+    alwaysEmitImplicit: true,
+  });
+  return JSON.parse(JSON.stringify(json), (key, value: unknown) => {
+    if (!INT64_FIELDS.has(key)) return value;
+    return Array.isArray(value) ? value.map(Number) : typeof value === 'string' ? Number(value) : value;
+  });
 }
 
 function requireMethod(method: string, allowed: string): void {

@@ -469,6 +469,11 @@ describe('security (npm start)', () => {
         method: 'GET',
         path: '/v2/models/simple/versions/1/ready',
       },
+      'GET /v2/models/{model}/config': { method: 'GET', path: '/v2/models/simple/config' },
+      'GET /v2/models/{model}/versions/{version}/config': {
+        method: 'GET',
+        path: '/v2/models/simple/versions/1/config',
+      },
       'POST /v2/models/{model}/infer': { method: 'POST', path: '/v2/models/simple/infer', body: INFER_BODY },
       'POST /v2/models/{model}/versions/{version}/infer': {
         method: 'POST',

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TensorProto_DataType } from '../../triton-image/gen/onnx_pb';
@@ -33,6 +33,10 @@ export async function tempRepository(): Promise<TempRepository> {
       await mkdir(path.join(dir, as, '1'), { recursive: true });
       await writeFile(path.join(dir, as, 'config.pbtxt'), edit(config));
       await copyFile(path.join(source, '1', 'model.onnx'), path.join(dir, as, '1', 'model.onnx'));
+      // Label files (label_filename), which the server reads when it loads the model.
+      for (const file of (await readdir(source)).filter((name) => name.endsWith('.txt'))) {
+        await copyFile(path.join(source, file), path.join(dir, as, file));
+      }
     },
     write,
     remove: () => rm(dir, { recursive: true, force: true }),

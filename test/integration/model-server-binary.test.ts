@@ -280,7 +280,7 @@ describe('model server binary tensor extension', () => {
       [
         'a raw body for a model with two inputs',
         () => ({ body: Buffer.from(rowOf(0).buffer), length: '0' }),
-        'needs a model with exactly one input',
+        'Raw request must only have 1 input (found 1) to be deduced but got 2 inputs',
       ],
     ])('answers %s with 400 in Triton’s error shape', async (_, make, message) => {
       const { body, length } = make();

@@ -134,7 +134,9 @@ describe('decodeInferRequest', () => {
     expect(request.inputs[0]!.data).toBeInstanceOf(Int32Array);
   });
 
-  it('sends outputs as binary by their binary_data parameter, else by binary_data_output', () => {
+  // Triton's src/http_server.cc: a listed output follows its own binary_data alone (default JSON);
+  // binary_data_output sets the encoding of outputs returned without being listed.
+  it('sends listed outputs as binary by their own binary_data only, unlisted ones by binary_data_output', () => {
     const body = Buffer.from(
       JSON.stringify({
         parameters: { binary_data_output: true },
@@ -147,8 +149,14 @@ describe('decodeInferRequest', () => {
     );
 
     expect(decodeInferRequest(body, undefined, SIMPLE).outputs).toEqual([
-      { name: 'OUTPUT0', binary: false },
-      { name: 'OUTPUT1', binary: true },
+      { name: 'OUTPUT0', binary: false, classes: 0 },
+      { name: 'OUTPUT1', binary: false, classes: 0 },
+    ]);
+    const unlisted = JSON.parse(body.toString()) as { outputs?: unknown };
+    delete unlisted.outputs;
+    expect(decodeInferRequest(Buffer.from(JSON.stringify(unlisted)), undefined, SIMPLE).outputs).toEqual([
+      { name: 'OUTPUT0', binary: true, classes: 0 },
+      { name: 'OUTPUT1', binary: true, classes: 0 },
     ]);
   });
 
@@ -167,7 +175,7 @@ describe('decodeInferRequest', () => {
 
     expect(request.inputs[0]!.shape).toEqual([1, 3]);
     expect(Array.from(request.inputs[0]!.data as Float32Array)).toEqual([1, 2, 3]);
-    expect(request.outputs).toEqual([{ name: 'Y', binary: true }]);
+    expect(request.outputs).toEqual([{ name: 'Y', binary: true, classes: 0 }]);
   });
 
   const json = (header: unknown) => Buffer.from(JSON.stringify(header));
@@ -229,7 +237,7 @@ describe('decodeInferRequest', () => {
           row(0),
           row(0),
         ]),
-      "input 'INPUT0' has invalid shape [-1,16]",
+      "Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer",
     ],
     [
       'a binary input whose shape the model does not take',
@@ -252,12 +260,12 @@ describe('decodeInferRequest', () => {
         }),
         headerLength: undefined,
       }),
-      "output 'OUTPUT0' parameter 'binary_data' must be a boolean",
+      "Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean",
     ],
     [
       'a raw request to a model with two inputs',
       () => ({ body: Buffer.from(row(0).buffer), headerLength: 0 }),
-      'a raw binary request (header length 0) needs a model with exactly one input',
+      "Raw request must only have 1 input (found 1) to be deduced but got 2 inputs in 'simple' model configuration",
     ],
   ])('rejects %s', (_, make, message) => {
     const { body, headerLength } = make();

@@ -480,7 +480,7 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
     [
       'an element count that does not match the shape (JSON)',
       () => jsonRequest({ inputs: [jsonInput('INPUT0', INPUT0.slice(1)), jsonInput('INPUT1', INPUT1)] }),
-      "input 'INPUT0' has 15 elements but its shape [1,16] needs 16",
+      "Failed to parse 'data' field: shape does not match true shape",
     ],
     [
       'both data and binary_data_size on one input',

@@ -256,4 +256,59 @@ describe('inference handler', () => {
       outputs: SIMPLE_SIGNATURE.outputs,
     });
   });
+
+  // Triton's model configuration extension (docs/protocol/extension_model_configuration.md): the
+  // ModelConfig JSON, here as far as the registry knows the version.
+  it.each([
+    ['the latest active version', '/v2/models/{model}/config', { model: 'simple' }, '2'],
+    [
+      'a named version',
+      '/v2/models/{model}/versions/{version}/config',
+      { model: 'simple', version: '1' },
+      '1',
+    ],
+  ])('returns the model configuration of %s', async (_case, resource, pathParameters, served) => {
+    const event = proxyEvent({ resource, path: resource, pathParameters });
+
+    const result = await handler(event, lambdaContext());
+
+    expect(result.statusCode).toBe(200);
+    expect(result.headers?.['X-Model-Version']).toBe(served);
+    expect(JSON.parse(result.body)).toEqual({
+      name: 'simple',
+      platform: 'onnxruntime_onnx',
+      max_batch_size: 8,
+      input: [
+        { name: 'INPUT0', data_type: 'TYPE_INT32', dims: [16] },
+        { name: 'INPUT1', data_type: 'TYPE_INT32', dims: [16] },
+      ],
+      output: [
+        { name: 'OUTPUT0', data_type: 'TYPE_INT32', dims: [16] },
+        { name: 'OUTPUT1', data_type: 'TYPE_INT32', dims: [16] },
+      ],
+    });
+  });
+
+  it('passes a classification request on and returns its BYTES answer', async () => {
+    const answer = {
+      model_name: 'simple',
+      outputs: [{ name: 'OUTPUT0', datatype: 'BYTES', shape: [1, 1], data: ['2:0'] }],
+    };
+    sagemaker.on(InvokeEndpointCommand).resolves({
+      Body: new TextEncoder().encode(JSON.stringify(answer)) as never,
+      ContentType: 'application/json',
+    });
+    const body = { ...validBody, outputs: [{ name: 'OUTPUT0', parameters: { classification: 1 } }] };
+
+    const result = await handler(inferEvent(JSON.stringify(body)), lambdaContext());
+
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body).outputs).toEqual(answer.outputs);
+    const sent = JSON.parse(
+      new TextDecoder().decode(
+        sagemaker.commandCalls(InvokeEndpointCommand)[0]!.args[0].input.Body as Uint8Array,
+      ),
+    );
+    expect(sent.outputs).toEqual(body.outputs);
+  });
 });

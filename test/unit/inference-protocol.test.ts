@@ -45,6 +45,39 @@ describe('parseInferenceRequest', () => {
     expect(parseInferenceRequest(body)).toEqual(body);
   });
 
+  // Triton's src/http_server.cc, ParseJsonTritonParams: request parameters named triton_* are its own.
+  it.each(['triton_enable_empty_final_response', 'triton_'])(
+    'refuses the reserved request parameter %s',
+    (key) => {
+      expect(
+        errorOf(() => parseInferenceRequest({ ...requestWith(), parameters: { [key]: true } })).message,
+      ).toBe(
+        "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
+      );
+    },
+  );
+
+  it('takes parameters that only contain triton_ further in, and triton_ names on tensors', () => {
+    const request = {
+      parameters: { my_triton_flag: 1 },
+      inputs: [tensor({ parameters: { triton_note: 'x' } })],
+    };
+    expect(() => parseInferenceRequest(request)).not.toThrow();
+  });
+
+  // Triton's src/http_server.cc (HTTP_MAX_JSON_NESTING_DEPTH); qa/L0_http/http_test.py test_json_recursion_depth_limit.
+  it.each([
+    [99, false],
+    [100, true],
+    [120, true],
+  ])('refuses data nested %i arrays deep: %s', (depth, refused) => {
+    let data: unknown = 1;
+    for (let i = 0; i < depth; i++) data = [data];
+    const act = () => parseInferenceRequest({ inputs: [tensor({ shape: [1, 1], data })] });
+    if (refused) expect(act).toThrow('JSON nesting depth exceeds maximum allowed limit (100)');
+    else expect(act).toThrow('has nested data that does not match its shape');
+  });
+
   it('leaves out optional fields the request does not have', () => {
     expect(Object.keys(parseInferenceRequest(requestWith()))).toEqual(['inputs']);
   });
@@ -120,8 +153,16 @@ describe('parseInferenceRequest', () => {
       requestWith({ shape: [1, '4'] }),
       "input 'INPUT0' field 'shape[1]' must be a number",
     ],
-    ['a dim is negative', requestWith({ shape: [-1, 4] }), "input 'INPUT0' has invalid shape [-1,4]"],
-    ['a dim is fractional', requestWith({ shape: [1.5, 4] }), "input 'INPUT0' has invalid shape [1.5,4]"],
+    [
+      'a dim is negative',
+      requestWith({ shape: [-1, 4] }),
+      "Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    ],
+    [
+      'a dim is fractional',
+      requestWith({ shape: [1.5, 4] }),
+      "Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer",
+    ],
     [
       'the datatype is missing',
       requestWith({ datatype: undefined }),
@@ -142,9 +183,13 @@ describe('parseInferenceRequest', () => {
     [
       'there are too few elements',
       requestWith({ data: [1, 2, 3] }),
-      'has 3 elements but its shape [1,4] needs 4',
+      "Failed to parse 'data' field: shape does not match true shape",
     ],
-    ['there are too many elements', requestWith({ data: [1, 2, 3, 4, 5] }), 'has 5 elements but its shape'],
+    [
+      'there are too many elements',
+      requestWith({ data: [1, 2, 3, 4, 5] }),
+      "Unable to parse 'data': Shape does not match true shape of 'data' field",
+    ],
     [
       'nested rows are ragged',
       requestWith({ shape: [2, 2], data: [[1, 2], [3]] }),
@@ -170,15 +215,11 @@ describe('parseInferenceRequest', () => {
       requestWith({ shape: [2], data: [[1], [2]] }),
       'does not match its shape [2]',
     ],
-    [
-      'two inputs share a name',
-      { inputs: [tensor(), tensor()] },
-      "input 'INPUT0' appears more than once in the request",
-    ],
+    ['two inputs share a name', { inputs: [tensor(), tensor()] }, "input 'INPUT0' already exists in request"],
     [
       'an output is requested twice',
       { ...requestWith(), outputs: [{ name: 'OUTPUT0' }, { name: 'OUTPUT0' }] },
-      "output 'OUTPUT0' is requested more than once",
+      "output 'OUTPUT0' already exists in request",
     ],
     ['outputs is not an array', { ...requestWith(), outputs: 'OUTPUT0' }, "field 'outputs' must be an array"],
     ['an output has no name', { ...requestWith(), outputs: [{}] }, "field 'outputs[0].name' is missing"],
@@ -341,7 +382,7 @@ describe('validateAgainstSignature', () => {
     [
       'an input is missing',
       request([input('INPUT0')]),
-      "model 'simple' expects 2 inputs but got 1: missing required input(s) INPUT1",
+      "expected 2 inputs but got 1 inputs for model 'simple'. Got input(s) ['INPUT0'], but missing required input(s) ['INPUT1']. Please provide all required input(s).",
     ],
     [
       'a datatype differs',
@@ -361,22 +402,22 @@ describe('validateAgainstSignature', () => {
     [
       'the batch is empty',
       request([input('INPUT0', [0, 16]), input('INPUT1', [0, 16])]),
-      "inference request batch-size must be between 1 and 8 for model 'simple', got 0",
+      "inference request batch-size must be between 1 and 8 for 'simple', got 0",
     ],
     [
       'the batch is larger than max_batch_size',
       request([input('INPUT0', [9, 16]), input('INPUT1', [9, 16])]),
-      'batch-size must be between 1 and 8',
+      "inference request batch-size must be <= 8 for 'simple'",
     ],
     [
       'inputs disagree on the batch size',
       request([input('INPUT0', [2, 16]), input('INPUT1', [3, 16])]),
-      "input 'INPUT1' has batch size 3, which does not match batch size 2 of input 'INPUT0'",
+      "input 'INPUT1' batch size does not match other inputs for 'simple'",
     ],
     [
       'an input has no batch dimension',
       request([input('INPUT0', []), input('INPUT1')]),
-      "input 'INPUT0' has no shape but model 'simple' requires a batch dimension",
+      "input 'INPUT0' has no shape but model requires batch dimension for 'simple'",
     ],
     [
       'a requested output is unknown',
@@ -393,7 +434,7 @@ describe('validateAgainstSignature', () => {
   it('says "the model" when it is not told the model name', () => {
     const error = errorOf(() => validateAgainstSignature(request([input('INPUT0')]), simple));
 
-    expect(error.message).toMatch(/^the model expects 2 inputs/);
+    expect(error.message).toMatch(/^expected 2 inputs but got 1 inputs for the model\./);
   });
 
   describe('for a model that does not batch', () => {

@@ -219,7 +219,44 @@ describe('InstanceScheduler with dynamic batching', () => {
 
     expect(scheduler.stats).toMatchObject({ executionCount: 2, inferenceCount: 8, success: { count: 4 } });
     expect([...scheduler.stats.batches.keys()]).toEqual([4]);
-    expect(scheduler.stats.batches.get(4)!.count).toBe(2);
+    const batch = scheduler.stats.batches.get(4)!;
+    expect([batch.computeInput.count, batch.computeInfer.count, batch.computeOutput.count]).toEqual([
+      2, 2, 2,
+    ]);
+    expect(scheduler.stats.compute.computeInfer.count).toBe(4);
+  });
+
+  // Triton's statistics extension splits an execution into compute_input, compute_infer and
+  // compute_output; the runner marks where its input and infer phases end.
+  it('times the phases a runner marks', async () => {
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const run: ModelRunner = async ([x], phases) => {
+      await wait(20);
+      phases?.inputsReady();
+      await wait(40);
+      phases?.inferred();
+      await wait(20);
+      return [x!];
+    };
+    const scheduler = new InstanceScheduler(run, true);
+
+    await scheduler.submit(request(1, 1));
+
+    const { computeInput, computeInfer, computeOutput } = scheduler.stats.compute;
+    expect(computeInput.ns).toBeGreaterThanOrEqual(15e6);
+    expect(computeInfer.ns).toBeGreaterThanOrEqual(35e6);
+    expect(computeOutput.ns).toBeGreaterThanOrEqual(15e6);
+    expect(computeInfer.ns).toBeGreaterThan(computeInput.ns);
+  });
+
+  it('counts a failed execution as a failure only, as Triton does', async () => {
+    const scheduler = new InstanceScheduler(async () => Promise.reject(new Error('boom')), true);
+
+    await expect(scheduler.submit(request(1, 1))).rejects.toThrow('boom');
+
+    expect(scheduler.stats).toMatchObject({ executionCount: 0, fail: { count: 1 }, queue: { count: 0 } });
+    expect(scheduler.stats.compute.computeInfer.count).toBe(0);
+    expect(scheduler.stats.batches.size).toBe(0);
   });
 
   it('rejects queued and new requests once closed', async () => {

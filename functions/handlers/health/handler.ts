@@ -12,6 +12,12 @@ const env = FUNCTIONS.health.environment.parse(process.env);
 const BODIES: Record<string, unknown> = {
   '/v2/health/live': { live: true },
   '/v2/health/ready': { ready: true },
+  // Server metadata: the extensions this API serves of those Triton lists (core's src/server.cc).
+  '/v2': {
+    name: 'inference-platform',
+    version: env.PLATFORM_VERSION,
+    extensions: ['classification', 'model_configuration', 'binary_tensor_data', 'parameters'],
+  },
 };
 
 // Built on the first `GET /openapi.json`, not at module load: most invocations are health probes,

@@ -11,7 +11,7 @@ import {
   encodeInferenceResponse,
   UnreadableBackendAnswerError,
 } from '../../inference/codec';
-import { infer, modelMetadata, resolveTarget } from '../../inference/service';
+import { infer, modelConfig, modelMetadata, resolveTarget } from '../../inference/service';
 import { instrument } from '../../observability/instrument';
 
 // All attempts together stay below API Gateway's 29 s, so the client gets our 504, not the gateway's.
@@ -24,6 +24,9 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
   const versionHeader = { 'X-Model-Version': target.version.version };
   if (event.resource.endsWith('/ready')) {
     return json(200, { name: model, version: target.version.version, ready: true }, requestId, versionHeader);
+  }
+  if (event.resource.endsWith('/config')) {
+    return json(200, modelConfig(target), requestId, versionHeader);
   }
   if (event.httpMethod === 'GET') {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
