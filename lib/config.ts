@@ -12,6 +12,9 @@ const csv = z.union([
   z.string().transform((s) => (s ? s.split(',').map((x) => x.trim()) : [])),
 ]);
 
+/** SageMaker's endpoint name pattern (CreateEndpoint's `EndpointName`). */
+const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+
 /** An object from cdk.json, or the same object as a JSON string from `-c key='{...}'`. */
 const jsonObject = (value: unknown) => {
   if (typeof value !== 'string') return value;
@@ -52,6 +55,14 @@ export const PlatformConfigSchema = z
       .string()
       .regex(/^\d{2}\.\d{2}-py3$/, 'tritonImageVersion must look like 24.09-py3')
       .default('24.09-py3'),
+    /**
+     * SageMaker endpoints besides the stack's own that model versions may name as backends (a
+     * standby or canary). The functions may invoke exactly these and the stack's endpoint; the
+     * models API refuses a backend naming any other.
+     */
+    additionalEndpointNames: csv
+      .pipe(z.array(z.string().regex(ENDPOINT_NAME, 'each must be a SageMaker endpoint name')))
+      .default([]),
     /** Model the endpoint serves by default (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
     defaultModelName: z
       .string()
@@ -173,6 +184,23 @@ export function circuitSettingsOf(config: PlatformConfig): CircuitSettings {
     probeTimeoutSeconds: 30,
     cacheTtlMs: 1000,
   };
+}
+
+/**
+ * The endpoints the platform's functions may invoke: the stack's own first, then the configured
+ * ones, each once. The stack grants InvokeEndpoint on exactly these, the models API accepts only
+ * these as backends, and the local platform's SageMaker refuses the rest.
+ */
+export function invokableEndpointNames(
+  ownEndpointName: string,
+  additionalEndpointNames: readonly string[],
+): string[] {
+  const names = [ownEndpointName];
+  for (const name of additionalEndpointNames) {
+    // Endpoint ARNs carry the name in lower case, so names differing only in case are one endpoint.
+    if (!names.some((n) => n.toLowerCase() === name.toLowerCase())) names.push(name);
+  }
+  return names;
 }
 
 /** The alarm thresholds of `PlatformAlarms`, in the units CloudWatch reports. */

@@ -37,6 +37,11 @@ export interface InferencePlatformStackProps extends StackProps {
    */
   readonly platformVersion?: string;
   /**
+   * Name of the stack's endpoint.
+   * @default - a name derived from the construct path, unique in the account
+   */
+  readonly endpointName?: string;
+  /**
    * Folder with the Triton serving image's Dockerfile.
    * @default - `triton-image/` in the repository root
    */
@@ -103,6 +108,8 @@ export class InferencePlatformStack extends Stack {
       minInstanceCount: config.minInstanceCount,
       maxInstanceCount: config.maxInstanceCount,
       targetInvocationsPerInstance: config.targetInvocationsPerInstance,
+      additionalInvokableEndpointNames: config.additionalEndpointNames,
+      endpointName: props.endpointName,
     });
     new RegistrySeed(this, 'RegistrySeed', {
       models: served,
@@ -156,6 +163,8 @@ export class InferencePlatformStack extends Stack {
     this.endpoint.bindInvoker(inference);
     this.circuits.bindCircuits(inference);
     this.registry.bindRegistryWrites(models);
+    // Registration refuses backends the invokers' roles could not call.
+    models.addEnvironment(ENV.INVOKABLE_ENDPOINT_NAMES, this.endpoint.invokableEndpointNames.join(','));
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);

@@ -5,6 +5,7 @@ import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
+import { invokableEndpointNames } from './config';
 import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';
 import type { ServingMode } from './served-models';
 import { tritonBaseImage } from './triton-base-image';
@@ -36,6 +37,11 @@ export interface TritonEndpointProps {
    */
   readonly endpointName?: string;
   /**
+   * Other endpoints the platform's functions may invoke (standby or canary backends), besides this one.
+   * @default - none
+   */
+  readonly additionalInvokableEndpointNames?: readonly string[];
+  /**
    * KMS key for the instances' ML storage volume.
    * @default - no key: GPU types with local NVMe storage (g4dn, g5, g6, p4d...) reject one, and encrypt
    * that storage in hardware
@@ -55,6 +61,8 @@ export class TritonEndpoint extends Construct {
 
   public readonly endpointName: string;
   public readonly endpointArn: string;
+  /** This endpoint and the additional ones: what `bindInvoker` grants, and all a backend may name. */
+  public readonly invokableEndpointNames: readonly string[];
   /** Complete once the endpoint is in service. */
   public readonly endpoint: CfnEndpoint;
   public readonly executionRole: Role;
@@ -90,6 +98,11 @@ export class TritonEndpoint extends Construct {
 
     this.endpointName =
       props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' });
+
+    this.invokableEndpointNames = invokableEndpointNames(
+      this.endpointName,
+      props.additionalInvokableEndpointNames ?? [],
+    );
 
     this.executionRole = new Role(this, 'ExecutionRole', {
       assumedBy: new ServicePrincipal('sagemaker.amazonaws.com'),
@@ -207,16 +220,28 @@ export class TritonEndpoint extends Construct {
   }
 
   /**
-   * Lets `fn` call InvokeEndpoint on this endpoint and nothing else. Nothing to tell it: the
-   * registry names the endpoint of each model version.
+   * Lets `fn` call InvokeEndpoint on the invokable endpoints and nothing else. Nothing to tell it:
+   * the registry names the endpoint of each model version.
    */
   public bindInvoker(fn: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee: fn,
       actions: ['sagemaker:InvokeEndpoint'],
-      resourceArns: [this.endpointArn],
+      resourceArns: this.invokableEndpointNames.map((name) => endpointArn(Stack.of(this), name)),
     });
   }
+}
+
+/**
+ * The ARN IAM matches for an endpoint: SageMaker puts the name in it in lower case, so a policy
+ * naming `MyEndpoint` must say `endpoint/myendpoint`.
+ */
+export function endpointArn(stack: Stack, endpointName: string): string {
+  return stack.formatArn({
+    service: 'sagemaker',
+    resource: 'endpoint',
+    resourceName: endpointName.toLowerCase(),
+  });
 }
 
 /** An ARN as cdk-nag prints it in finding ids: pseudo parameters become `<AWS::Name>`. */

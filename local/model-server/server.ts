@@ -32,6 +32,8 @@ export interface ModelServerOptions {
   readonly port?: number;
   /** SageMaker endpoints to answer InvokeEndpoint for. */
   readonly endpoints: SageMakerEndpoints;
+  /** Endpoints InvokeEndpoint callers may invoke; others get AccessDeniedException. @default - all */
+  readonly invokableEndpoints?: readonly string[];
   /**
    * Serves `GET`, `POST` and `DELETE /local/faults`, which inject faults into InvokeEndpoint calls.
    * Only the local platform and tests turn it on; neither SageMaker nor Triton has such a route.
@@ -63,7 +65,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     const faults = options.faultInjection ? new FaultInjector() : undefined;
     const triton = new TritonApi(models);
-    const sagemaker = new SageMakerRuntimeApi(triton, options.endpoints, faults);
+    const sagemaker = new SageMakerRuntimeApi(triton, options.endpoints, faults, options.invokableEndpoints);
     const server = createServer((req, res) => {
       void handle(req, res, triton, sagemaker, faults);
     });

@@ -5,6 +5,7 @@ import { API_FUNCTION_NAMES, FUNCTIONS } from '../../contracts/functions';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
+import { endpointArn } from '../../lib/triton-endpoint';
 import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
@@ -65,8 +66,11 @@ const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Act
 describe('InferencePlatformStack', () => {
   let template: Template;
 
+  let stack: InferencePlatformStack;
+  const endpointArnOf = (name: string) => stack.resolve(endpointArn(stack, name));
+
   beforeAll(() => {
-    ({ template } = synthesizePlatform());
+    ({ template, stack } = synthesizePlatform());
   });
 
   describe('functions', () => {
@@ -173,18 +177,40 @@ describe('InferencePlatformStack', () => {
 
     it('lets the inference function invoke only the Triton endpoint, with no wildcard actions', () => {
       const statements = functionStatements(template, 'Inference');
-      const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
       const sagemaker = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sagemaker:')));
       expect(sagemaker).toEqual([
         {
           Action: 'sagemaker:InvokeEndpoint',
           Effect: 'Allow',
-          Resource: { 'Fn::GetAtt': [endpointId, 'EndpointArn'] },
+          Resource: endpointArnOf(stack.endpoint.endpointName),
         },
       ]);
       for (const statement of statements) {
         for (const action of actionsOf(statement)) expect(action).not.toContain('*');
       }
+    });
+
+    it('grants InvokeEndpoint on each additional endpoint too, by its lower-case ARN, and tells the models function the list', () => {
+      const platform = synthesizePlatform({ additionalEndpointNames: 'Standby,canary' });
+      const own = platform.stack.endpoint.endpointName;
+      const arn = (name: string) => platform.stack.resolve(endpointArn(platform.stack, name));
+      for (const name of ['Inference', 'Worker'] as const) {
+        const sagemaker = functionStatements(platform.template, name).filter((s) =>
+          actionsOf(s).some((a) => a.startsWith('sagemaker:')),
+        );
+        expect(sagemaker).toEqual([
+          {
+            Action: 'sagemaker:InvokeEndpoint',
+            Effect: 'Allow',
+            Resource: expect.arrayContaining([arn(own), arn('Standby'), arn('canary')]),
+          },
+        ]);
+        expect(sagemaker[0]!.Resource).toHaveLength(3);
+      }
+      expect(JSON.stringify(arn('Standby'))).toContain('endpoint/standby');
+      expect(environmentOf(platform.template, 'Models')).toMatchObject({
+        INVOKABLE_ENDPOINT_NAMES: `${own},Standby,canary`,
+      });
     });
 
     it('passes the platform version to the health function', () => {
