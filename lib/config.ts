@@ -63,6 +63,13 @@ export const PlatformConfigSchema = z
     additionalEndpointNames: csv
       .pipe(z.array(z.string().regex(ENDPOINT_NAME, 'each must be a SageMaker endpoint name')))
       .default([]),
+    /**
+     * Build and push the serving image from `triton-image/` (needs Docker at deploy) instead of
+     * serving AWS's published Triton image as it is. Only for backends the published image lacks.
+     */
+    customImage: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+      .default(false),
     /** Model the endpoint serves by default (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
     defaultModelName: z
       .string()

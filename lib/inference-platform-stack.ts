@@ -42,7 +42,7 @@ export interface InferencePlatformStackProps extends StackProps {
    */
   readonly endpointName?: string;
   /**
-   * Folder with the Triton serving image's Dockerfile.
+   * Folder with the custom serving image's Dockerfile, built when `config.customImage` is set.
    * @default - `triton-image/` in the repository root
    */
   readonly tritonImageDirectory?: string;
@@ -98,7 +98,9 @@ export class InferencePlatformStack extends Stack {
       provider: deployment,
     });
     this.endpoint = new TritonEndpoint(this, 'Triton', {
-      imageDirectory: props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'),
+      customImageDirectory: config.customImage
+        ? (props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'))
+        : undefined,
       modelStore: this.modelStore,
       servingMode: config.servingMode,
       tritonImageVersion: config.tritonImageVersion,

@@ -11,13 +11,18 @@ import type { ServingMode } from './served-models';
 import { tritonBaseImage } from './triton-base-image';
 
 export interface TritonEndpointProps {
-  /** Folder holding the serving image's Dockerfile, which builds `FROM ${TRITON_BASE_IMAGE}`. */
-  readonly imageDirectory: string;
+  /**
+   * Folder holding a custom serving image's Dockerfile, which builds `FROM ${TRITON_BASE_IMAGE}`
+   * (for backends the published image lacks). Needs Docker at deploy and pushes the image to the
+   * CDK asset repository.
+   * @default - AWS's published `sagemaker-tritonserver` image, used as it is: no Docker, no push
+   */
+  readonly customImageDirectory?: string;
   /** Where the model archives are; the endpoint is created only once they are in place. */
   readonly modelStore: ModelStore;
   /** Serve every archive in the store (`multi-model`) or only `defaultModelName` (`single-model`). */
   readonly servingMode: ServingMode;
-  /** Tag of AWS's `sagemaker-tritonserver` image to build from, e.g. `24.09-py3`. */
+  /** Tag of AWS's `sagemaker-tritonserver` image to serve (or build from), e.g. `24.09-py3`. */
   readonly tritonImageVersion: string;
   /** In single-model mode, the model Triton loads (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
   readonly defaultModelName: string;
@@ -50,8 +55,9 @@ export interface TritonEndpointProps {
 }
 
 /**
- * NVIDIA Triton on a SageMaker real-time endpoint: the serving image built from `imageDirectory`,
- * the model archives of a `ModelStore` as model data (all of them on a multi-model endpoint), an
+ * NVIDIA Triton on a SageMaker real-time endpoint: AWS's published Triton image (or one built from
+ * `customImageDirectory`), the model archives of a `ModelStore` as model data (all of them on a
+ * multi-model endpoint), an
  * execution role limited to the image, the archives and the endpoint's own logs, one `AllTraffic`
  * variant, and target-tracking autoscaling on invocations per instance.
  */
@@ -66,7 +72,10 @@ export class TritonEndpoint extends Construct {
   /** Complete once the endpoint is in service. */
   public readonly endpoint: CfnEndpoint;
   public readonly executionRole: Role;
-  public readonly image: DockerImageAsset;
+  /** The image the model runs: AWS's published one, or the custom image's asset URI. */
+  public readonly imageUri: string;
+  /** Present only with `customImageDirectory`. */
+  public readonly customImage?: DockerImageAsset;
   public readonly scalableTarget: ScalableTarget;
 
   constructor(scope: Construct, id: string, props: TritonEndpointProps) {
@@ -88,13 +97,17 @@ export class TritonEndpoint extends Construct {
       );
     }
 
-    this.image = new DockerImageAsset(this, 'Image', {
-      directory: props.imageDirectory,
-      buildArgs: { TRITON_BASE_IMAGE: tritonBaseImage(stack.region, props.tritonImageVersion) },
-      // The weights travel as model data, not as image layers.
-      exclude: ['model_repository'],
-      platform: Platform.LINUX_AMD64,
-    });
+    const publishedImage = tritonBaseImage(stack.region, props.tritonImageVersion);
+    if (props.customImageDirectory !== undefined) {
+      this.customImage = new DockerImageAsset(this, 'Image', {
+        directory: props.customImageDirectory,
+        buildArgs: { TRITON_BASE_IMAGE: publishedImage },
+        // The weights travel as model data, not as image layers.
+        exclude: ['model_repository'],
+        platform: Platform.LINUX_AMD64,
+      });
+    }
+    this.imageUri = this.customImage?.imageUri ?? publishedImage;
 
     this.endpointName =
       props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' });
@@ -108,7 +121,9 @@ export class TritonEndpoint extends Construct {
       assumedBy: new ServicePrincipal('sagemaker.amazonaws.com'),
       description: 'Runs the Triton inference endpoint',
     });
-    this.image.repository.grantPull(this.executionRole);
+    // A custom image is in the account's asset repository, which the role must be allowed to pull
+    // from; SageMaker pulls its own published images without any grant on the role.
+    this.customImage?.repository.grantPull(this.executionRole);
     const multiModel = props.servingMode === 'multi-model';
     // The model data the endpoint loads: every archive under the prefix, or the one archive.
     props.modelStore.grantArchiveReads(this.executionRole, multiModel ? undefined : props.defaultModelName);
@@ -139,23 +154,28 @@ export class TritonEndpoint extends Construct {
       }),
     );
 
+    // The published image's `serve` reads these; without them it starts Triton with verbose logging,
+    // which is costly in CloudWatch Logs (triton-inference-server/server docker/sagemaker/serve).
+    const logging = {
+      SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+      SAGEMAKER_TRITON_LOG_INFO: 'true',
+      SAGEMAKER_TRITON_LOG_WARNING: 'true',
+      SAGEMAKER_TRITON_LOG_ERROR: 'true',
+    };
     const model = new CfnModel(this, 'Model', {
       executionRoleArn: this.executionRole.roleArn,
       enableNetworkIsolation: true,
       primaryContainer: multiModel
         ? {
-            image: this.image.imageUri,
+            image: this.imageUri,
             mode: 'MultiModel',
             modelDataUrl: props.modelStore.prefixUrl,
-            environment: { SAGEMAKER_TRITON_LOG_VERBOSE: 'false' },
+            environment: logging,
           }
         : {
-            image: this.image.imageUri,
+            image: this.imageUri,
             modelDataUrl: props.modelStore.archiveUrl(props.defaultModelName),
-            environment: {
-              SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName,
-              SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
-            },
+            environment: { SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName, ...logging },
           },
     });
     // CreateModel checks access to the image and model data: the role's policy and the archives
@@ -205,7 +225,9 @@ export class TritonEndpoint extends Construct {
       Validations.of(this.executionRole).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     acknowledge(
       'Resource::*',
-      'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.',
+      this.customImage
+        ? 'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.'
+        : 'cloudwatch:PutMetricData supports no resource-level permissions; it is limited to the SageMaker namespaces.',
     );
     if (multiModel) {
       acknowledge(

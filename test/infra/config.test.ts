@@ -18,6 +18,7 @@ describe('parsePlatformConfig', () => {
       targetInvocationsPerInstance: 1000,
       servingMode: 'multi-model',
       tritonImageVersion: '24.09-py3',
+      customImage: false,
       defaultModelName: 'simple',
       additionalEndpointNames: [],
       jwtKeyRotationDays: 30,
@@ -59,6 +60,13 @@ describe('parsePlatformConfig', () => {
     expect(() => parsePlatformConfig({ additionalEndpointNames: ['-bad'] })).toThrow(
       /additionalEndpointNames.0: each must be a SageMaker endpoint name/,
     );
+  });
+
+  it('reads customImage as a boolean or its command-line string, and refuses anything else', () => {
+    expect(parsePlatformConfig({ customImage: 'true' }).customImage).toBe(true);
+    expect(parsePlatformConfig({ customImage: 'false' }).customImage).toBe(false);
+    expect(parsePlatformConfig({ customImage: true }).customImage).toBe(true);
+    expect(() => parsePlatformConfig({ customImage: 'yes' })).toThrow(/customImage/);
   });
 
   it('lists the invokable endpoints once each, the own endpoint first, equal names in any case as one', () => {
