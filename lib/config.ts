@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { CircuitSettings } from '../contracts/settings';
 import { RateLimitTiersSchema } from '../contracts/settings';
 import type { AlarmThresholds } from './platform-alarms';
+import { instanceTypeProblem, tritonRegionProblem, tritonVersionProblem } from './triton-base-image';
 
 /**
  * Deployment configuration, read from `cdk.json` context (or `-c key=value`) and validated at synth.
@@ -166,6 +167,17 @@ export const PlatformConfigSchema = z
     message:
       'jwksUrl needs jwtIssuer and jwtAudience: an identity provider signs tokens for every client it serves, and without both checks any of those tokens would be accepted',
     path: ['jwksUrl'],
+  })
+  .superRefine((c, ctx) => {
+    // Only what AWS publishes and SageMaker hosts can deploy (lib/triton-base-image.ts has the sources).
+    const problems = {
+      region: tritonRegionProblem(c.region),
+      tritonImageVersion: tritonVersionProblem(c.tritonImageVersion),
+      instanceType: instanceTypeProblem(c.instanceType, c.servingMode),
+    };
+    for (const [key, message] of Object.entries(problems)) {
+      if (message) ctx.addIssue({ code: 'custom', path: [key], message });
+    }
   })
   .refine(
     (c) => c.minInstanceCount <= c.initialInstanceCount && c.initialInstanceCount <= c.maxInstanceCount,

@@ -32,6 +32,12 @@ export interface InferencePlatformStackProps extends StackProps {
   /** The models of that repository as Triton serves them (`servedModels(await loadModelRepository(...))`). */
   readonly models: readonly ServedModel[];
   /**
+   * Models whose config.pbtxt pins instances to `KIND_GPU` (`modelsPinnedToGpu`); synth refuses a
+   * CPU instance type when one of them is served.
+   * @default - none
+   */
+  readonly gpuPinnedModels?: readonly string[];
+  /**
    * Version reported by the health endpoint.
    * @default 'unknown'
    */
@@ -106,6 +112,7 @@ export class InferencePlatformStack extends Stack {
       tritonImageVersion: config.tritonImageVersion,
       defaultModelName: config.defaultModelName,
       instanceType: config.instanceType,
+      gpuPinnedModels: (props.gpuPinnedModels ?? []).filter((name) => served.some((m) => m.name === name)),
       initialInstanceCount: config.initialInstanceCount,
       minInstanceCount: config.minInstanceCount,
       maxInstanceCount: config.maxInstanceCount,

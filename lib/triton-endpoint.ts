@@ -5,10 +5,12 @@ import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
+import { ModelInstanceGroup_Kind } from '../triton-image/gen/model_config_pb';
+import type { ModelDefinition } from '../triton-image/model-repository';
 import { invokableEndpointNames } from './config';
 import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';
 import type { ServingMode } from './served-models';
-import { tritonBaseImage } from './triton-base-image';
+import { instanceKind, MULTI_MODEL_GPU_INSTANCE_TYPES, tritonBaseImage } from './triton-base-image';
 
 export interface TritonEndpointProps {
   /**
@@ -28,6 +30,12 @@ export interface TritonEndpointProps {
   readonly defaultModelName: string;
   /** SageMaker instance type, e.g. `ml.g5.xlarge`. */
   readonly instanceType: string;
+  /**
+   * Served models whose config.pbtxt pins an instance group to `KIND_GPU`, which Triton cannot load
+   * without a GPU (`modelsPinnedToGpu`).
+   * @default - none
+   */
+  readonly gpuPinnedModels?: readonly string[];
   /** Instances the `AllTraffic` variant starts with. */
   readonly initialInstanceCount: number;
   /** Fewest instances target tracking scales in to. */
@@ -97,6 +105,12 @@ export class TritonEndpoint extends Construct {
       );
     }
 
+    const pinned = props.gpuPinnedModels ?? [];
+    if (pinned.length > 0 && instanceKind(props.instanceType) !== 'gpu') {
+      throw new Error(
+        `instanceType ${props.instanceType} has no GPU, but config.pbtxt of ${pinned.join(', ')} pins instances to KIND_GPU, which Triton cannot load without one; use a GPU type such as ${MULTI_MODEL_GPU_INSTANCE_TYPES.join(', ')} or KIND_AUTO/KIND_CPU`,
+      );
+    }
     const publishedImage = tritonBaseImage(stack.region, props.tritonImageVersion);
     if (props.customImageDirectory !== undefined) {
       this.customImage = new DockerImageAsset(this, 'Image', {
@@ -264,6 +278,13 @@ export function endpointArn(stack: Stack, endpointName: string): string {
     resource: 'endpoint',
     resourceName: endpointName.toLowerCase(),
   });
+}
+
+/** The models of a repository with an instance group of `kind: KIND_GPU`. */
+export function modelsPinnedToGpu(definitions: readonly ModelDefinition[]): string[] {
+  return definitions
+    .filter((d) => d.config.instanceGroup.some((g) => g.kind === ModelInstanceGroup_Kind.GPU))
+    .map((d) => d.name);
 }
 
 /** An ARN as cdk-nag prints it in finding ids: pseudo parameters become `<AWS::Name>`. */

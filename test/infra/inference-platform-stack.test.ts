@@ -438,7 +438,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
       jwtAudience: 'inference-platform',
       jwtTokenType: 'at+jwt',
       jwtTokenUse: 'access',
-      instanceType: 'ml.g6.2xlarge',
+      instanceType: 'ml.g5.2xlarge',
       initialInstanceCount: '3',
       maxInstanceCount: '4',
       defaultModelName: 'simple',
@@ -462,7 +462,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
     expect(layersOf(template, 'Authorizer')).toEqual([]);
     expect(JSON.stringify(functionStatements(template, 'Authorizer'))).not.toContain('secretsmanager');
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 3 })],
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 3 })],
     });
   });
 });

@@ -133,7 +133,7 @@ describe('Triton serving', () => {
       initialInstanceCount: 2,
       maxInstanceCount: 5,
       targetInvocationsPerInstance: 250,
-      instanceType: 'ml.g6.2xlarge',
+      instanceType: 'ml.g5.2xlarge',
     }).template;
     endpointName = onlyResource(multi, 'AWS::SageMaker::Endpoint').resource.Properties.EndpointName as string;
   });
@@ -226,7 +226,7 @@ describe('Triton serving', () => {
         ],
       });
       scaled.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-        ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 2 })],
+        ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 2 })],
       });
     });
 
