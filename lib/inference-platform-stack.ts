@@ -214,6 +214,8 @@ export class InferencePlatformStack extends Stack {
         ...(this.signingSecret ? [this.signingSecret.rotationFailedAlarm] : []),
       ],
     });
+    // An endpoint update whose new instances fail or slow down rolls back.
+    this.endpoint.rollBackOn([this.alarms.endpointServerErrors, this.alarms.modelLatencyP99]);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       stage,
       functions,

@@ -1,5 +1,6 @@
 import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
+import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -72,6 +73,16 @@ export interface TritonEndpointProps {
 export class TritonEndpoint extends Construct {
   /** Name of the variant every request goes to. */
   public static readonly VARIANT_NAME = 'AllTraffic';
+  /**
+   * Half the fleet per batch (50% is the most SageMaker allows), each batch watched for 10 minutes
+   * (two 5-minute alarm windows) before the next, all of it within two hours. A rollback brings the
+   * old fleet back at once (RollbackMaximumBatchSize unset is 100%).
+   */
+  public static readonly ROLLING_UPDATE: CfnEndpoint.RollingUpdatePolicyProperty = {
+    maximumBatchSize: { type: 'CAPACITY_PERCENT', value: 50 },
+    waitIntervalInSeconds: 600,
+    maximumExecutionTimeoutInSeconds: 7200,
+  };
 
   public readonly endpointName: string;
   public readonly endpointArn: string;
@@ -211,6 +222,13 @@ export class TritonEndpoint extends Construct {
     const endpoint = new CfnEndpoint(this, 'Endpoint', {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
+      // An update keeps the variant's current instance count and weight: without this, every deploy
+      // would reset an autoscaled variant to initialInstanceCount, under load. Nothing is excluded
+      // (ExcludeRetainedVariantProperties unset), so autoscaling alone sets the count once deployed.
+      retainAllVariantProperties: true,
+      // Replace instances half the fleet at a time rather than blue/green, which needs the whole
+      // fleet twice over in quota; see rollBackOn for the alarms that stop a bad batch.
+      deploymentConfig: { rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE },
     });
     this.endpointArn = endpoint.attrEndpointArn;
     this.endpoint = endpoint;
@@ -253,6 +271,17 @@ export class TritonEndpoint extends Construct {
       `Resource::${nagArn(Stack.of(this), logGroupArn)}:*`,
       "SageMaker names a log stream per instance inside this endpoint's own log group.",
     );
+  }
+
+  /**
+   * Rolls an endpoint update back when any of `alarms` fires during a batch's baking period.
+   * SageMaker watches them by name; they must exist before the update starts.
+   */
+  public rollBackOn(alarms: readonly IAlarm[]): void {
+    this.endpoint.deploymentConfig = {
+      rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE,
+      autoRollbackConfiguration: { alarms: alarms.map((a) => ({ alarmName: a.alarmName })) },
+    };
   }
 
   /**

@@ -213,6 +213,36 @@ describe('Triton serving', () => {
   });
 
   describe('endpoint', () => {
+    it('updates half the fleet at a time, rolling back on the endpoint 5xx and latency alarms, and keeps the scaled count', () => {
+      const { resource } = onlyResource(multi, 'AWS::SageMaker::Endpoint');
+      const alarmId = (prefix: string) => {
+        const ids = Object.keys(multi.findResources('AWS::CloudWatch::Alarm')).filter((id) =>
+          id.startsWith(prefix),
+        );
+        expect(ids).toHaveLength(1);
+        return ids[0]!;
+      };
+      expect(resource.Properties).toMatchObject({
+        RetainAllVariantProperties: true,
+        DeploymentConfig: {
+          RollingUpdatePolicy: {
+            MaximumBatchSize: { Type: 'CAPACITY_PERCENT', Value: 50 },
+            WaitIntervalInSeconds: 600,
+            MaximumExecutionTimeoutInSeconds: 7200,
+          },
+          AutoRollbackConfiguration: {
+            Alarms: [
+              { AlarmName: { Ref: alarmId('AlarmsEndpointServerErrors') } },
+              { AlarmName: { Ref: alarmId('AlarmsModelLatencyP99') } },
+            ],
+          },
+        },
+      });
+      // Every variant property stays as the endpoint has it; none is taken from the new config.
+      expect(resource.Properties.ExcludeRetainedVariantProperties).toBeUndefined();
+      expect(resource.Properties.DeploymentConfig).not.toHaveProperty('BlueGreenUpdatePolicy');
+    });
+
     it('runs one AllTraffic variant with the instance type and count from the configuration', () => {
       multi.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
         ProductionVariants: [
