@@ -79,6 +79,7 @@ export const FUNCTIONS = {
     environment: z.object({
       [ENV.PLATFORM_VERSION]: z._default(nonEmpty, 'unknown'),
       [ENV.ALLOWED_ORIGINS]: allowedOrigins,
+      [ENV.ENDPOINT_NAME]: nonEmpty,
     }),
   },
   inference: {

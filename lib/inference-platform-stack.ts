@@ -165,6 +165,8 @@ export class InferencePlatformStack extends Stack {
     const authorizer = this.api.authorizerFunction;
 
     health.addEnvironment(ENV.PLATFORM_VERSION, props.platformVersion ?? 'unknown');
+    // Readiness is the endpoint's status.
+    this.endpoint.bindStatusReader(health);
 
     // Functions behind the authorizer apply the per-principal rate limit.
     for (const fn of [inference, models, batchApi]) this.rateLimits.bindLimiter(fn);

@@ -6,6 +6,7 @@ import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
+import { ENDPOINT_NAME } from '../contracts/environment-variables';
 import { ModelInstanceGroup_Kind } from '../triton-image/gen/model_config_pb';
 import type { ModelDefinition } from '../triton-image/model-repository';
 import { invokableEndpointNames } from './config';
@@ -271,6 +272,16 @@ export class TritonEndpoint extends Construct {
       `Resource::${nagArn(Stack.of(this), logGroupArn)}:*`,
       "SageMaker names a log stream per instance inside this endpoint's own log group.",
     );
+  }
+
+  /** Lets `fn` read this endpoint's status (DescribeEndpoint) and tells it the endpoint's name. */
+  public bindStatusReader(fn: IGrantable & { addEnvironment(key: string, value: string): unknown }): Grant {
+    fn.addEnvironment(ENDPOINT_NAME, this.endpointName);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['sagemaker:DescribeEndpoint'],
+      resourceArns: [endpointArn(Stack.of(this), this.endpointName)],
+    });
   }
 
   /**

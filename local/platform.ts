@@ -178,6 +178,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
+      // DescribeEndpoint, for the readiness route (model-server/sagemaker-control.ts).
+      AWS_ENDPOINT_URL_SAGEMAKER: modelServer.url,
+      [ENV.ENDPOINT_NAME]: LOCAL_ENDPOINT,
       ...LOCAL_TABLE_ENVIRONMENT,
       // A load test or benchmark can raise the limits without editing cdk.json.
       [ENV.RATE_LIMIT_TIERS]: process.env[ENV.RATE_LIMIT_TIERS] ?? JSON.stringify(config.rateLimitTiers),

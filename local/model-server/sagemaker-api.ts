@@ -48,7 +48,7 @@ export class SageMakerRuntimeApi {
    */
   constructor(
     private readonly triton: TritonApi,
-    private readonly endpoints: SageMakerEndpoints,
+    readonly endpoints: SageMakerEndpoints,
     private readonly faults: FaultInjector | undefined,
     invokableEndpoints?: readonly string[],
   ) {

@@ -18,6 +18,7 @@ import { FAULTS_PATH, faultsRoute } from './faults-route';
 import { decodeSegment, GONE, type Outcome, RESET, send } from './http';
 import { closeSchedulers, loadModels, releaseSessions } from './runner';
 import { type SageMakerEndpoints, SageMakerRuntimeApi } from './sagemaker-api';
+import { isSageMakerControlRequest, SageMakerControlApi } from './sagemaker-control';
 import { TritonApi, tritonErrorReply } from './triton-api';
 
 export { FAULTS_PATH } from './faults-route';
@@ -104,6 +105,8 @@ async function handle(
     let outcome: Outcome;
     if (invocation && method === 'POST') {
       outcome = await sagemaker.invoke(decodeSegment(invocation[1]!), req);
+    } else if (isSageMakerControlRequest(method, path, req)) {
+      outcome = await new SageMakerControlApi(sagemaker.endpoints).handle(req);
     } else if (faults !== undefined && path === FAULTS_PATH) {
       outcome = await faultsRoute(method, new URLSearchParams(query), req, faults);
     } else {

@@ -47,6 +47,14 @@ const GRANTED_FOR_THE_RUNTIME: Partial<Record<FunctionName, readonly string[]>> 
   batchDeadLetters: SQS_CONSUMER_ACTIONS,
 };
 
+/**
+ * Calls signed with SigV4 alone rather than through an SDK client, by the module that sends them:
+ * present in a bundle when that module is.
+ */
+const SIGNED_WITHOUT_A_CLIENT: Record<string, readonly string[]> = {
+  'functions/handlers/health/endpoint-status.ts': ['sagemaker:DescribeEndpoint'],
+};
+
 /** X-Ray tracing and the function's own log group: every function has them (PlatformFunction). */
 const isPlatformAction = (action: string) => action.startsWith('xray:') || action.startsWith('logs:');
 
@@ -63,6 +71,8 @@ async function actionsOfBundle(entry: string): Promise<string[]> {
   });
   const inputs = Object.values(metafile.outputs).flatMap((output) => Object.keys(output.inputs));
   const actions = inputs.flatMap((input) => {
+    const signed = SIGNED_WITHOUT_A_CLIENT[input];
+    if (signed) return [...signed];
     const match = /@aws-sdk\/client-([a-z0-9-]+)\/dist-es\/commands\/(\w+)Command\.js$/.exec(input);
     if (!match) return [];
     const service = IAM_SERVICE[match[1]!];

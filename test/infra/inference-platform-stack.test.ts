@@ -214,9 +214,21 @@ describe('InferencePlatformStack', () => {
     });
 
     it('passes the platform version to the health function', () => {
-      expect(environmentOf(template, 'Health')).toMatchObject({ PLATFORM_VERSION: '9.8.7-test' });
-      const actions = functionStatements(template, 'Health').flatMap(actionsOf);
-      expect(actions.filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:'))).toEqual([]);
+      expect(environmentOf(template, 'Health')).toMatchObject({
+        PLATFORM_VERSION: '9.8.7-test',
+        ENDPOINT_NAME: stack.endpoint.endpointName,
+      });
+      // Readiness reads the status of the stack's endpoint, and of nothing else.
+      const statements = functionStatements(template, 'Health').filter((s) =>
+        actionsOf(s).some((a) => !a.startsWith('logs:') && !a.startsWith('xray:')),
+      );
+      expect(statements).toEqual([
+        {
+          Action: 'sagemaker:DescribeEndpoint',
+          Effect: 'Allow',
+          Resource: endpointArnOf(stack.endpoint.endpointName),
+        },
+      ]);
     });
 
     it('gives the authorizer the signing secret in HS256 mode, read through the secrets extension', () => {
