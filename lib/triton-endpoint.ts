@@ -67,9 +67,9 @@ export interface TritonEndpointProps {
 /**
  * NVIDIA Triton on a SageMaker real-time endpoint: AWS's published Triton image (or one built from
  * `customImageDirectory`), the model archives of a `ModelStore` as model data (all of them on a
- * multi-model endpoint), an
- * execution role limited to the image, the archives and the endpoint's own logs, one `AllTraffic`
- * variant, and target-tracking autoscaling on invocations per instance.
+ * multi-model endpoint), an execution role limited to the archives, the endpoint's own logs and a
+ * custom image if any, one `AllTraffic` variant updated by rolling deployment, and target-tracking
+ * autoscaling on invocations per instance.
  */
 export class TritonEndpoint extends Construct {
   /** Name of the variant every request goes to. */
