@@ -5,6 +5,7 @@ import { readPlatformConfig } from '../lib/config';
 import { InferencePlatformStack } from '../lib/inference-platform-stack';
 import { PROJECT_ROOT } from '../lib/project-root';
 import { servedModels } from '../lib/served-models';
+import { modelsPinnedToGpu } from '../lib/triton-endpoint';
 import { loadModelRepository } from '../triton-image/model-repository';
 
 const app = new App();
@@ -17,7 +18,8 @@ const { version } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.jso
 
 const modelRepositoryPath = path.join(PROJECT_ROOT, 'triton-image', 'model_repository');
 // Every config.pbtxt is parsed against Triton's schema here, so a bad one stops synth, not the endpoint.
-const models = servedModels(await loadModelRepository(modelRepositoryPath));
+const definitions = await loadModelRepository(modelRepositoryPath);
+const models = servedModels(definitions);
 
 new InferencePlatformStack(app, 'InferencePlatform', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: config.region },
@@ -25,5 +27,6 @@ new InferencePlatformStack(app, 'InferencePlatform', {
   config,
   modelRepositoryPath,
   models,
+  gpuPinnedModels: modelsPinnedToGpu(definitions),
   platformVersion: version,
 });

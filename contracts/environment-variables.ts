@@ -22,6 +22,10 @@ export const CIRCUIT_TABLE_NAME = 'CIRCUIT_TABLE_NAME';
 export const CIRCUIT_SETTINGS = 'CIRCUIT_SETTINGS';
 /** The time in ms that all backend attempts of one request may take. */
 export const BACKEND_TIMEOUT_MS = 'BACKEND_TIMEOUT_MS';
+/** Comma-separated SageMaker endpoints the functions may invoke; backends must name one of them. */
+export const INVOKABLE_ENDPOINT_NAMES = 'INVOKABLE_ENDPOINT_NAMES';
+/** The stack's own SageMaker endpoint, whose status the readiness route reports. */
+export const ENDPOINT_NAME = 'ENDPOINT_NAME';
 /** The batch table: jobs, chunks and results. */
 export const BATCH_TABLE_NAME = 'BATCH_TABLE_NAME';
 /** The queue of submitted batch jobs, which the fan-out function drains. */

@@ -79,6 +79,7 @@ export const FUNCTIONS = {
     environment: z.object({
       [ENV.PLATFORM_VERSION]: z._default(nonEmpty, 'unknown'),
       [ENV.ALLOWED_ORIGINS]: allowedOrigins,
+      [ENV.ENDPOINT_NAME]: nonEmpty,
     }),
   },
   inference: {
@@ -93,7 +94,12 @@ export const FUNCTIONS = {
     entry: 'functions/handlers/models/handler.ts',
     description: 'Model registry: versions, signatures, backends and aliases',
     serviceName: SERVICE_NAMES.models,
-    environment: API_ENVIRONMENT,
+    environment: z.extend(API_ENVIRONMENT, {
+      [ENV.INVOKABLE_ENDPOINT_NAMES]: z.pipe(
+        nonEmpty,
+        z.transform((s: string) => s.split(',').map((name) => name.trim())),
+      ),
+    }),
   },
   batch: {
     name: 'batch',

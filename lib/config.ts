@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { CircuitSettings } from '../contracts/settings';
 import { RateLimitTiersSchema } from '../contracts/settings';
 import type { AlarmThresholds } from './platform-alarms';
+import { instanceTypeProblem, tritonRegionProblem, tritonVersionProblem } from './triton-base-image';
 
 /**
  * Deployment configuration, read from `cdk.json` context (or `-c key=value`) and validated at synth.
@@ -11,6 +12,9 @@ const csv = z.union([
   z.array(z.string()),
   z.string().transform((s) => (s ? s.split(',').map((x) => x.trim()) : [])),
 ]);
+
+/** SageMaker's endpoint name pattern (CreateEndpoint's `EndpointName`). */
+const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 
 /** An object from cdk.json, or the same object as a JSON string from `-c key='{...}'`. */
 const jsonObject = (value: unknown) => {
@@ -52,6 +56,21 @@ export const PlatformConfigSchema = z
       .string()
       .regex(/^\d{2}\.\d{2}-py3$/, 'tritonImageVersion must look like 24.09-py3')
       .default('24.09-py3'),
+    /**
+     * SageMaker endpoints besides the stack's own that model versions may name as backends (a
+     * standby or canary). The functions may invoke exactly these and the stack's endpoint; the
+     * models API refuses a backend naming any other.
+     */
+    additionalEndpointNames: csv
+      .pipe(z.array(z.string().regex(ENDPOINT_NAME, 'each must be a SageMaker endpoint name')))
+      .default([]),
+    /**
+     * Build and push the serving image from `triton-image/` (needs Docker at deploy) instead of
+     * serving AWS's published Triton image as it is. Only for backends the published image lacks.
+     */
+    customImage: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+      .default(false),
     /** Model the endpoint serves by default (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
     defaultModelName: z
       .string()
@@ -149,6 +168,17 @@ export const PlatformConfigSchema = z
       'jwksUrl needs jwtIssuer and jwtAudience: an identity provider signs tokens for every client it serves, and without both checks any of those tokens would be accepted',
     path: ['jwksUrl'],
   })
+  .superRefine((c, ctx) => {
+    // Only what AWS publishes and SageMaker hosts can deploy (lib/triton-base-image.ts has the sources).
+    const problems = {
+      region: tritonRegionProblem(c.region),
+      tritonImageVersion: tritonVersionProblem(c.tritonImageVersion),
+      instanceType: instanceTypeProblem(c.instanceType, c.servingMode),
+    };
+    for (const [key, message] of Object.entries(problems)) {
+      if (message) ctx.addIssue({ code: 'custom', path: [key], message });
+    }
+  })
   .refine(
     (c) => c.minInstanceCount <= c.initialInstanceCount && c.initialInstanceCount <= c.maxInstanceCount,
     {
@@ -173,6 +203,23 @@ export function circuitSettingsOf(config: PlatformConfig): CircuitSettings {
     probeTimeoutSeconds: 30,
     cacheTtlMs: 1000,
   };
+}
+
+/**
+ * The endpoints the platform's functions may invoke: the stack's own first, then the configured
+ * ones, each once. The stack grants InvokeEndpoint on exactly these, the models API accepts only
+ * these as backends, and the local platform's SageMaker refuses the rest.
+ */
+export function invokableEndpointNames(
+  ownEndpointName: string,
+  additionalEndpointNames: readonly string[],
+): string[] {
+  const names = [ownEndpointName];
+  for (const name of additionalEndpointNames) {
+    // Endpoint ARNs carry the name in lower case, so names differing only in case are one endpoint.
+    if (!names.some((n) => n.toLowerCase() === name.toLowerCase())) names.push(name);
+  }
+  return names;
 }
 
 /** The alarm thresholds of `PlatformAlarms`, in the units CloudWatch reports. */

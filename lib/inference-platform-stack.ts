@@ -32,12 +32,23 @@ export interface InferencePlatformStackProps extends StackProps {
   /** The models of that repository as Triton serves them (`servedModels(await loadModelRepository(...))`). */
   readonly models: readonly ServedModel[];
   /**
+   * Models whose config.pbtxt pins instances to `KIND_GPU` (`modelsPinnedToGpu`); synth refuses a
+   * CPU instance type when one of them is served.
+   * @default - none
+   */
+  readonly gpuPinnedModels?: readonly string[];
+  /**
    * Version reported by the health endpoint.
    * @default 'unknown'
    */
   readonly platformVersion?: string;
   /**
-   * Folder with the Triton serving image's Dockerfile.
+   * Name of the stack's endpoint.
+   * @default - a name derived from the construct path, unique in the account
+   */
+  readonly endpointName?: string;
+  /**
+   * Folder with the custom serving image's Dockerfile, built when `config.customImage` is set.
    * @default - `triton-image/` in the repository root
    */
   readonly tritonImageDirectory?: string;
@@ -93,16 +104,21 @@ export class InferencePlatformStack extends Stack {
       provider: deployment,
     });
     this.endpoint = new TritonEndpoint(this, 'Triton', {
-      imageDirectory: props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'),
+      customImageDirectory: config.customImage
+        ? (props.tritonImageDirectory ?? path.join(PROJECT_ROOT, 'triton-image'))
+        : undefined,
       modelStore: this.modelStore,
       servingMode: config.servingMode,
       tritonImageVersion: config.tritonImageVersion,
       defaultModelName: config.defaultModelName,
       instanceType: config.instanceType,
+      gpuPinnedModels: (props.gpuPinnedModels ?? []).filter((name) => served.some((m) => m.name === name)),
       initialInstanceCount: config.initialInstanceCount,
       minInstanceCount: config.minInstanceCount,
       maxInstanceCount: config.maxInstanceCount,
       targetInvocationsPerInstance: config.targetInvocationsPerInstance,
+      additionalInvokableEndpointNames: config.additionalEndpointNames,
+      endpointName: props.endpointName,
     });
     new RegistrySeed(this, 'RegistrySeed', {
       models: served,
@@ -149,6 +165,8 @@ export class InferencePlatformStack extends Stack {
     const authorizer = this.api.authorizerFunction;
 
     health.addEnvironment(ENV.PLATFORM_VERSION, props.platformVersion ?? 'unknown');
+    // Readiness is the endpoint's status.
+    this.endpoint.bindStatusReader(health);
 
     // Functions behind the authorizer apply the per-principal rate limit.
     for (const fn of [inference, models, batchApi]) this.rateLimits.bindLimiter(fn);
@@ -156,6 +174,8 @@ export class InferencePlatformStack extends Stack {
     this.endpoint.bindInvoker(inference);
     this.circuits.bindCircuits(inference);
     this.registry.bindRegistryWrites(models);
+    // Registration refuses backends the invokers' roles could not call.
+    models.addEnvironment(ENV.INVOKABLE_ENDPOINT_NAMES, this.endpoint.invokableEndpointNames.join(','));
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);
@@ -196,6 +216,8 @@ export class InferencePlatformStack extends Stack {
         ...(this.signingSecret ? [this.signingSecret.rotationFailedAlarm] : []),
       ],
     });
+    // An endpoint update whose new instances fail or slow down rolls back.
+    this.endpoint.rollBackOn([this.alarms.endpointServerErrors, this.alarms.modelLatencyP99]);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       stage,
       functions,

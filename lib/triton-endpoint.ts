@@ -1,27 +1,43 @@
 import { ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import { PredefinedMetric, ScalableTarget, ServiceNamespace } from 'aws-cdk-lib/aws-applicationautoscaling';
+import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Grant, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
+import { ENDPOINT_NAME } from '../contracts/environment-variables';
+import { ModelInstanceGroup_Kind } from '../triton-image/gen/model_config_pb';
+import type { ModelDefinition } from '../triton-image/model-repository';
+import { invokableEndpointNames } from './config';
 import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';
 import type { ServingMode } from './served-models';
-import { tritonBaseImage } from './triton-base-image';
+import { instanceKind, MULTI_MODEL_GPU_INSTANCE_TYPES, tritonBaseImage } from './triton-base-image';
 
 export interface TritonEndpointProps {
-  /** Folder holding the serving image's Dockerfile, which builds `FROM ${TRITON_BASE_IMAGE}`. */
-  readonly imageDirectory: string;
+  /**
+   * Folder holding a custom serving image's Dockerfile, which builds `FROM ${TRITON_BASE_IMAGE}`
+   * (for backends the published image lacks). Needs Docker at deploy and pushes the image to the
+   * CDK asset repository.
+   * @default - AWS's published `sagemaker-tritonserver` image, used as it is: no Docker, no push
+   */
+  readonly customImageDirectory?: string;
   /** Where the model archives are; the endpoint is created only once they are in place. */
   readonly modelStore: ModelStore;
   /** Serve every archive in the store (`multi-model`) or only `defaultModelName` (`single-model`). */
   readonly servingMode: ServingMode;
-  /** Tag of AWS's `sagemaker-tritonserver` image to build from, e.g. `24.09-py3`. */
+  /** Tag of AWS's `sagemaker-tritonserver` image to serve (or build from), e.g. `24.09-py3`. */
   readonly tritonImageVersion: string;
   /** In single-model mode, the model Triton loads (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
   readonly defaultModelName: string;
   /** SageMaker instance type, e.g. `ml.g5.xlarge`. */
   readonly instanceType: string;
+  /**
+   * Served models whose config.pbtxt pins an instance group to `KIND_GPU`, which Triton cannot load
+   * without a GPU (`modelsPinnedToGpu`).
+   * @default - none
+   */
+  readonly gpuPinnedModels?: readonly string[];
   /** Instances the `AllTraffic` variant starts with. */
   readonly initialInstanceCount: number;
   /** Fewest instances target tracking scales in to. */
@@ -36,6 +52,11 @@ export interface TritonEndpointProps {
    */
   readonly endpointName?: string;
   /**
+   * Other endpoints the platform's functions may invoke (standby or canary backends), besides this one.
+   * @default - none
+   */
+  readonly additionalInvokableEndpointNames?: readonly string[];
+  /**
    * KMS key for the instances' ML storage volume.
    * @default - no key: GPU types with local NVMe storage (g4dn, g5, g6, p4d...) reject one, and encrypt
    * that storage in hardware
@@ -44,21 +65,37 @@ export interface TritonEndpointProps {
 }
 
 /**
- * NVIDIA Triton on a SageMaker real-time endpoint: the serving image built from `imageDirectory`,
- * the model archives of a `ModelStore` as model data (all of them on a multi-model endpoint), an
- * execution role limited to the image, the archives and the endpoint's own logs, one `AllTraffic`
- * variant, and target-tracking autoscaling on invocations per instance.
+ * NVIDIA Triton on a SageMaker real-time endpoint: AWS's published Triton image (or one built from
+ * `customImageDirectory`), the model archives of a `ModelStore` as model data (all of them on a
+ * multi-model endpoint), an execution role limited to the archives, the endpoint's own logs and a
+ * custom image if any, one `AllTraffic` variant updated by rolling deployment, and target-tracking
+ * autoscaling on invocations per instance.
  */
 export class TritonEndpoint extends Construct {
   /** Name of the variant every request goes to. */
   public static readonly VARIANT_NAME = 'AllTraffic';
+  /**
+   * Half the fleet per batch (50% is the most SageMaker allows), each batch watched for 10 minutes
+   * (two 5-minute alarm windows) before the next, all of it within two hours. A rollback brings the
+   * old fleet back at once (RollbackMaximumBatchSize unset is 100%).
+   */
+  public static readonly ROLLING_UPDATE: CfnEndpoint.RollingUpdatePolicyProperty = {
+    maximumBatchSize: { type: 'CAPACITY_PERCENT', value: 50 },
+    waitIntervalInSeconds: 600,
+    maximumExecutionTimeoutInSeconds: 7200,
+  };
 
   public readonly endpointName: string;
   public readonly endpointArn: string;
+  /** This endpoint and the additional ones: what `bindInvoker` grants, and all a backend may name. */
+  public readonly invokableEndpointNames: readonly string[];
   /** Complete once the endpoint is in service. */
   public readonly endpoint: CfnEndpoint;
   public readonly executionRole: Role;
-  public readonly image: DockerImageAsset;
+  /** The image the model runs: AWS's published one, or the custom image's asset URI. */
+  public readonly imageUri: string;
+  /** Present only with `customImageDirectory`. */
+  public readonly customImage?: DockerImageAsset;
   public readonly scalableTarget: ScalableTarget;
 
   constructor(scope: Construct, id: string, props: TritonEndpointProps) {
@@ -80,22 +117,39 @@ export class TritonEndpoint extends Construct {
       );
     }
 
-    this.image = new DockerImageAsset(this, 'Image', {
-      directory: props.imageDirectory,
-      buildArgs: { TRITON_BASE_IMAGE: tritonBaseImage(stack.region, props.tritonImageVersion) },
-      // The weights travel as model data, not as image layers.
-      exclude: ['model_repository'],
-      platform: Platform.LINUX_AMD64,
-    });
+    const pinned = props.gpuPinnedModels ?? [];
+    if (pinned.length > 0 && instanceKind(props.instanceType) !== 'gpu') {
+      throw new Error(
+        `instanceType ${props.instanceType} has no GPU, but config.pbtxt of ${pinned.join(', ')} pins instances to KIND_GPU, which Triton cannot load without one; use a GPU type such as ${MULTI_MODEL_GPU_INSTANCE_TYPES.join(', ')} or KIND_AUTO/KIND_CPU`,
+      );
+    }
+    const publishedImage = tritonBaseImage(stack.region, props.tritonImageVersion);
+    if (props.customImageDirectory !== undefined) {
+      this.customImage = new DockerImageAsset(this, 'Image', {
+        directory: props.customImageDirectory,
+        buildArgs: { TRITON_BASE_IMAGE: publishedImage },
+        // The weights travel as model data, not as image layers.
+        exclude: ['model_repository'],
+        platform: Platform.LINUX_AMD64,
+      });
+    }
+    this.imageUri = this.customImage?.imageUri ?? publishedImage;
 
     this.endpointName =
       props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' });
+
+    this.invokableEndpointNames = invokableEndpointNames(
+      this.endpointName,
+      props.additionalInvokableEndpointNames ?? [],
+    );
 
     this.executionRole = new Role(this, 'ExecutionRole', {
       assumedBy: new ServicePrincipal('sagemaker.amazonaws.com'),
       description: 'Runs the Triton inference endpoint',
     });
-    this.image.repository.grantPull(this.executionRole);
+    // A custom image is in the account's asset repository, which the role must be allowed to pull
+    // from; SageMaker pulls its own published images without any grant on the role.
+    this.customImage?.repository.grantPull(this.executionRole);
     const multiModel = props.servingMode === 'multi-model';
     // The model data the endpoint loads: every archive under the prefix, or the one archive.
     props.modelStore.grantArchiveReads(this.executionRole, multiModel ? undefined : props.defaultModelName);
@@ -126,23 +180,28 @@ export class TritonEndpoint extends Construct {
       }),
     );
 
+    // The published image's `serve` reads these; without them it starts Triton with verbose logging,
+    // which is costly in CloudWatch Logs (triton-inference-server/server docker/sagemaker/serve).
+    const logging = {
+      SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+      SAGEMAKER_TRITON_LOG_INFO: 'true',
+      SAGEMAKER_TRITON_LOG_WARNING: 'true',
+      SAGEMAKER_TRITON_LOG_ERROR: 'true',
+    };
     const model = new CfnModel(this, 'Model', {
       executionRoleArn: this.executionRole.roleArn,
       enableNetworkIsolation: true,
       primaryContainer: multiModel
         ? {
-            image: this.image.imageUri,
+            image: this.imageUri,
             mode: 'MultiModel',
             modelDataUrl: props.modelStore.prefixUrl,
-            environment: { SAGEMAKER_TRITON_LOG_VERBOSE: 'false' },
+            environment: logging,
           }
         : {
-            image: this.image.imageUri,
+            image: this.imageUri,
             modelDataUrl: props.modelStore.archiveUrl(props.defaultModelName),
-            environment: {
-              SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName,
-              SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
-            },
+            environment: { SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: props.defaultModelName, ...logging },
           },
     });
     // CreateModel checks access to the image and model data: the role's policy and the archives
@@ -164,6 +223,13 @@ export class TritonEndpoint extends Construct {
     const endpoint = new CfnEndpoint(this, 'Endpoint', {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
+      // An update keeps the variant's current instance count and weight: without this, every deploy
+      // would reset an autoscaled variant to initialInstanceCount, under load. Nothing is excluded
+      // (ExcludeRetainedVariantProperties unset), so autoscaling alone sets the count once deployed.
+      retainAllVariantProperties: true,
+      // Replace instances half the fleet at a time rather than blue/green, which needs the whole
+      // fleet twice over in quota; see rollBackOn for the alarms that stop a bad batch.
+      deploymentConfig: { rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE },
     });
     this.endpointArn = endpoint.attrEndpointArn;
     this.endpoint = endpoint;
@@ -192,7 +258,9 @@ export class TritonEndpoint extends Construct {
       Validations.of(this.executionRole).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     acknowledge(
       'Resource::*',
-      'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.',
+      this.customImage
+        ? 'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the SageMaker namespaces.'
+        : 'cloudwatch:PutMetricData supports no resource-level permissions; it is limited to the SageMaker namespaces.',
     );
     if (multiModel) {
       acknowledge(
@@ -206,17 +274,57 @@ export class TritonEndpoint extends Construct {
     );
   }
 
+  /** Lets `fn` read this endpoint's status (DescribeEndpoint) and tells it the endpoint's name. */
+  public bindStatusReader(fn: IGrantable & { addEnvironment(key: string, value: string): unknown }): Grant {
+    fn.addEnvironment(ENDPOINT_NAME, this.endpointName);
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['sagemaker:DescribeEndpoint'],
+      resourceArns: [endpointArn(Stack.of(this), this.endpointName)],
+    });
+  }
+
   /**
-   * Lets `fn` call InvokeEndpoint on this endpoint and nothing else. Nothing to tell it: the
-   * registry names the endpoint of each model version.
+   * Rolls an endpoint update back when any of `alarms` fires during a batch's baking period.
+   * SageMaker watches them by name; they must exist before the update starts.
+   */
+  public rollBackOn(alarms: readonly IAlarm[]): void {
+    this.endpoint.deploymentConfig = {
+      rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE,
+      autoRollbackConfiguration: { alarms: alarms.map((a) => ({ alarmName: a.alarmName })) },
+    };
+  }
+
+  /**
+   * Lets `fn` call InvokeEndpoint on the invokable endpoints and nothing else. Nothing to tell it:
+   * the registry names the endpoint of each model version.
    */
   public bindInvoker(fn: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee: fn,
       actions: ['sagemaker:InvokeEndpoint'],
-      resourceArns: [this.endpointArn],
+      resourceArns: this.invokableEndpointNames.map((name) => endpointArn(Stack.of(this), name)),
     });
   }
+}
+
+/**
+ * The ARN IAM matches for an endpoint: SageMaker puts the name in it in lower case, so a policy
+ * naming `MyEndpoint` must say `endpoint/myendpoint`.
+ */
+export function endpointArn(stack: Stack, endpointName: string): string {
+  return stack.formatArn({
+    service: 'sagemaker',
+    resource: 'endpoint',
+    resourceName: endpointName.toLowerCase(),
+  });
+}
+
+/** The models of a repository with an instance group of `kind: KIND_GPU`. */
+export function modelsPinnedToGpu(definitions: readonly ModelDefinition[]): string[] {
+  return definitions
+    .filter((d) => d.config.instanceGroup.some((g) => g.kind === ModelInstanceGroup_Kind.GPU))
+    .map((d) => d.name);
 }
 
 /** An ARN as cdk-nag prints it in finding ids: pseudo parameters become `<AWS::Name>`. */

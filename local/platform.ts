@@ -14,7 +14,12 @@ import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/f
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import type { ModelVersion } from '../contracts/registry-schemas';
 import { ModelRegistry } from '../functions/registry/registry';
-import { circuitSettingsOf, type PlatformConfig, readPlatformConfig } from '../lib/config';
+import {
+  circuitSettingsOf,
+  invokableEndpointNames,
+  type PlatformConfig,
+  readPlatformConfig,
+} from '../lib/config';
 import { servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, startApiGateway } from './aws/api-gateway';
@@ -103,12 +108,21 @@ export interface LocalPlatform {
   close(): Promise<void>;
 }
 
-/** The deployment configuration from cdk.json, so local and deployed behaviour agree. */
+/**
+ * The deployment configuration from cdk.json, so local and deployed behaviour agree. The local
+ * standby is one more additional endpoint, as a deployed standby would be listed in cdk.json.
+ */
 export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  return readPlatformConfig((key) => context[key]);
+  const config = readPlatformConfig((key) => context[key]);
+  return { ...config, additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT] };
+}
+
+/** What the local functions may invoke: the local endpoint in the stack endpoint's place, then the configured ones. */
+export function localInvokableEndpoints(config: PlatformConfig): string[] {
+  return invokableEndpointNames(LOCAL_ENDPOINT, config.additionalEndpointNames);
 }
 
 /**
@@ -118,6 +132,7 @@ export function readLocalConfig(): PlatformConfig {
  */
 export async function startLocalPlatform(options: LocalPlatformOptions = {}): Promise<LocalPlatform> {
   const config = readLocalConfig();
+  const invokable = localInvokableEndpoints(config);
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -140,6 +155,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       models,
       port: options.tritonPort ?? 8000,
       endpoints: { [LOCAL_ENDPOINT]: {}, [LOCAL_STANDBY_ENDPOINT]: {} },
+      // The functions' roles allow InvokeEndpoint on these alone, as the stack grants it.
+      invokableEndpoints: invokable,
       // `/local/faults` on the model server: tests and manual runs make the endpoint misbehave.
       faultInjection: true,
     });
@@ -161,11 +178,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
+      // DescribeEndpoint, for the readiness route (model-server/sagemaker-control.ts).
+      AWS_ENDPOINT_URL_SAGEMAKER: modelServer.url,
+      [ENV.ENDPOINT_NAME]: LOCAL_ENDPOINT,
       ...LOCAL_TABLE_ENVIRONMENT,
       // A load test or benchmark can raise the limits without editing cdk.json.
       [ENV.RATE_LIMIT_TIERS]: process.env[ENV.RATE_LIMIT_TIERS] ?? JSON.stringify(config.rateLimitTiers),
       [ENV.ALLOWED_ORIGINS]: config.allowedOrigins.join(','),
       [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
+      [ENV.INVOKABLE_ENDPOINT_NAMES]: invokable.join(','),
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),

@@ -7,13 +7,15 @@ import {
   BackendUnavailableError,
   BadRequestError,
   PayloadTooLargeError,
+  PlatformError,
 } from '../edge/errors';
 import type { BackendAnswer } from './codec';
 
 /**
  * Sends one Open Inference Protocol request to a SageMaker endpoint running Triton and maps
  * SageMaker's errors to the platform's: the model's own rejection is a 502 carrying its message,
- * a request SageMaker refuses is a 400, throttling and capacity problems are 503, a timeout is 504.
+ * a request SageMaker refuses is a 400, throttling and capacity problems are 503, a timeout is 504,
+ * and an endpoint the function's role may not invoke is a 500 naming the misconfiguration.
  * `isRetryable` tells which of them another backend might not have.
  */
 export async function invokeBackend(
@@ -49,6 +51,14 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
     );
   }
   switch (name) {
+    case 'AccessDeniedException': {
+      // IAM refused before any endpoint saw the request: our deployment, not the backend, is at fault.
+      const denied = new EndpointAccessDeniedError(
+        `the platform is misconfigured: it is not permitted to invoke endpoint ${backend.endpointName}; an operator must list it in additionalEndpointNames and deploy, or change the model's backends`,
+      );
+      denied.cause = error;
+      return denied;
+    }
     case 'ModelError': {
       const { OriginalMessage, OriginalStatusCode } = error as {
         OriginalMessage?: string;
@@ -79,6 +89,17 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
     default:
       return new BackendUnavailableError(`endpoint ${backend.endpointName} could not be reached`);
   }
+}
+
+/**
+ * The function's role may not invoke the endpoint (a backend registered before the endpoint left
+ * `additionalEndpointNames`). A 500, not a 502: no upstream answered badly, the platform's own
+ * configuration is wrong. Not retryable: every call fails alike until an operator deploys a fix, so
+ * it neither fails over nor counts against the endpoint's circuit.
+ */
+export class EndpointAccessDeniedError extends PlatformError {
+  readonly statusCode = 500;
+  readonly code = 'PLATFORM_MISCONFIGURED';
 }
 
 /** Triton's errors are `{"error": "..."}`; surface the message itself rather than the JSON. */

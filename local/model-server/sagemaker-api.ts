@@ -40,11 +40,20 @@ const VARIANT = 'AllTraffic';
 export type SageMakerEndpoints = Record<string, { readonly defaultModel?: string }>;
 
 export class SageMakerRuntimeApi {
+  private readonly invokable: ReadonlySet<string> | undefined;
+
+  /**
+   * @param invokableEndpoints the endpoints the caller's IAM role may invoke (the functions' roles
+   * allow the same set); without it, every call is allowed, as for a caller with `sagemaker:*`
+   */
   constructor(
     private readonly triton: TritonApi,
-    private readonly endpoints: SageMakerEndpoints,
+    readonly endpoints: SageMakerEndpoints,
     private readonly faults: FaultInjector | undefined,
-  ) {}
+    invokableEndpoints?: readonly string[],
+  ) {
+    this.invokable = invokableEndpoints && new Set(invokableEndpoints.map((n) => n.toLowerCase()));
+  }
 
   async invoke(endpointName: string, req: IncomingMessage): Promise<Outcome> {
     const requestId = randomUUID();
@@ -64,6 +73,11 @@ export class SageMakerRuntimeApi {
         { message: `HTTP content length exceeded ${SAGEMAKER_MAX_PAYLOAD_BYTES} bytes.` },
         { 'x-amzn-RequestId': requestId },
       );
+    }
+    // IAM decides on the endpoint's ARN before SageMaker looks the endpoint up, so a name the role
+    // does not cover is refused whether or not it exists. ARNs carry the name in lower case.
+    if (this.invokable !== undefined && !this.invokable.has(endpointName.toLowerCase())) {
+      return accessDenied(requestId, region, endpointName);
     }
     if (endpoint === undefined) {
       return validationError(requestId, `Endpoint ${endpointName} of account ${ACCOUNT} not found.`);
@@ -160,6 +174,22 @@ function validationError(requestId: string, message: string): Reply {
     400,
     { Message: message },
     { 'x-amzn-ErrorType': 'ValidationError', 'x-amzn-RequestId': requestId },
+  );
+}
+
+/**
+ * IAM's refusal, as every AWS service reports it: 403, the error type in `x-amzn-ErrorType` (the
+ * SageMaker Runtime model declares no such error, so the SDK names it from the header), and a
+ * message naming the caller, the action and the endpoint's ARN.
+ */
+function accessDenied(requestId: string, region: string, endpointName: string): Reply {
+  const resource = `arn:aws:sagemaker:${region}:${ACCOUNT}:endpoint/${endpointName.toLowerCase()}`;
+  return jsonReply(
+    403,
+    {
+      message: `User: arn:aws:sts::${ACCOUNT}:assumed-role/local-function-role/local is not authorized to perform: sagemaker:InvokeEndpoint on resource: ${resource} because no identity-based policy allows the sagemaker:InvokeEndpoint action`,
+    },
+    { 'x-amzn-ErrorType': 'AccessDeniedException', 'x-amzn-RequestId': requestId },
   );
 }
 

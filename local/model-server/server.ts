@@ -18,6 +18,7 @@ import { FAULTS_PATH, faultsRoute } from './faults-route';
 import { decodeSegment, GONE, type Outcome, RESET, send } from './http';
 import { closeSchedulers, loadModels, releaseSessions } from './runner';
 import { type SageMakerEndpoints, SageMakerRuntimeApi } from './sagemaker-api';
+import { isSageMakerControlRequest, SageMakerControlApi } from './sagemaker-control';
 import { TritonApi, tritonErrorReply } from './triton-api';
 
 export { FAULTS_PATH } from './faults-route';
@@ -32,6 +33,8 @@ export interface ModelServerOptions {
   readonly port?: number;
   /** SageMaker endpoints to answer InvokeEndpoint for. */
   readonly endpoints: SageMakerEndpoints;
+  /** Endpoints InvokeEndpoint callers may invoke; others get AccessDeniedException. @default - all */
+  readonly invokableEndpoints?: readonly string[];
   /**
    * Serves `GET`, `POST` and `DELETE /local/faults`, which inject faults into InvokeEndpoint calls.
    * Only the local platform and tests turn it on; neither SageMaker nor Triton has such a route.
@@ -63,7 +66,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     const faults = options.faultInjection ? new FaultInjector() : undefined;
     const triton = new TritonApi(models);
-    const sagemaker = new SageMakerRuntimeApi(triton, options.endpoints, faults);
+    const sagemaker = new SageMakerRuntimeApi(triton, options.endpoints, faults, options.invokableEndpoints);
     const server = createServer((req, res) => {
       void handle(req, res, triton, sagemaker, faults);
     });
@@ -102,6 +105,8 @@ async function handle(
     let outcome: Outcome;
     if (invocation && method === 'POST') {
       outcome = await sagemaker.invoke(decodeSegment(invocation[1]!), req);
+    } else if (isSageMakerControlRequest(method, path, req)) {
+      outcome = await new SageMakerControlApi(sagemaker.endpoints).handle(req);
     } else if (faults !== undefined && path === FAULTS_PATH) {
       outcome = await faultsRoute(method, new URLSearchParams(query), req, faults);
     } else {

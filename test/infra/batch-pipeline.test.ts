@@ -253,12 +253,22 @@ describe('BatchPipeline', () => {
 
     it('lets the worker invoke only the Triton endpoint and consume only the work queue', () => {
       const statements = statementsOf(template, functionId(template, 'BatchWorkerFunction'));
-      const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
+      const endpointName = template.findResources('AWS::SageMaker::Endpoint');
+      const [endpoint] = Object.values(endpointName);
       expect(statementsFor(statements, 'sagemaker')).toEqual([
         {
           Action: 'sagemaker:InvokeEndpoint',
           Effect: 'Allow',
-          Resource: { 'Fn::GetAtt': [endpointId, 'EndpointArn'] },
+          Resource: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:aws:sagemaker:us-east-1:',
+                { Ref: 'AWS::AccountId' },
+                `:endpoint/${String(endpoint!.Properties.EndpointName).toLowerCase()}`,
+              ],
+            ],
+          },
         },
       ]);
       const sqs = statementsFor(statements, 'sqs');

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { alarmThresholdsOf, CONFIG_KEYS, parsePlatformConfig } from '../../lib/config';
+import {
+  alarmThresholdsOf,
+  CONFIG_KEYS,
+  invokableEndpointNames,
+  parsePlatformConfig,
+} from '../../lib/config';
 import { CDK_JSON_CONTEXT } from './platform-app';
 
 describe('parsePlatformConfig', () => {
@@ -13,7 +18,9 @@ describe('parsePlatformConfig', () => {
       targetInvocationsPerInstance: 1000,
       servingMode: 'multi-model',
       tritonImageVersion: '24.09-py3',
+      customImage: false,
       defaultModelName: 'simple',
+      additionalEndpointNames: [],
       jwtKeyRotationDays: 30,
       allowedOrigins: ['*'],
       authorizerCacheTtlSeconds: 300,
@@ -41,6 +48,33 @@ describe('parsePlatformConfig', () => {
         trial: { limit: 60, windowSeconds: 60 },
       },
     });
+  });
+
+  it('reads additional endpoints as a list or comma-separated, and refuses a name SageMaker would', () => {
+    expect(
+      parsePlatformConfig({ additionalEndpointNames: 'standby, canary-1' }).additionalEndpointNames,
+    ).toEqual(['standby', 'canary-1']);
+    expect(parsePlatformConfig({ additionalEndpointNames: ['standby'] }).additionalEndpointNames).toEqual([
+      'standby',
+    ]);
+    expect(() => parsePlatformConfig({ additionalEndpointNames: ['-bad'] })).toThrow(
+      /additionalEndpointNames.0: each must be a SageMaker endpoint name/,
+    );
+  });
+
+  it('reads customImage as a boolean or its command-line string, and refuses anything else', () => {
+    expect(parsePlatformConfig({ customImage: 'true' }).customImage).toBe(true);
+    expect(parsePlatformConfig({ customImage: 'false' }).customImage).toBe(false);
+    expect(parsePlatformConfig({ customImage: true }).customImage).toBe(true);
+    expect(() => parsePlatformConfig({ customImage: 'yes' })).toThrow(/customImage/);
+  });
+
+  it('lists the invokable endpoints once each, the own endpoint first, equal names in any case as one', () => {
+    expect(invokableEndpointNames('Own', ['standby', 'own', 'Standby', 'canary'])).toEqual([
+      'Own',
+      'standby',
+      'canary',
+    ]);
   });
 
   it('coerces command-line strings: numbers and comma-separated origins', () => {

@@ -11,6 +11,7 @@ const IAM_SERVICE: Record<string, string> = {
   dynamodb: 'dynamodb',
   sqs: 'sqs',
   s3: 's3',
+  sagemaker: 'sagemaker',
   'sagemaker-runtime': 'sagemaker',
   'secrets-manager': 'secretsmanager',
 };

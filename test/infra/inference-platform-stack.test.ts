@@ -5,6 +5,7 @@ import { API_FUNCTION_NAMES, FUNCTIONS } from '../../contracts/functions';
 import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
+import { endpointArn } from '../../lib/triton-endpoint';
 import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
@@ -65,8 +66,11 @@ const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Act
 describe('InferencePlatformStack', () => {
   let template: Template;
 
+  let stack: InferencePlatformStack;
+  const endpointArnOf = (name: string) => stack.resolve(endpointArn(stack, name));
+
   beforeAll(() => {
-    ({ template } = synthesizePlatform());
+    ({ template, stack } = synthesizePlatform());
   });
 
   describe('functions', () => {
@@ -173,13 +177,12 @@ describe('InferencePlatformStack', () => {
 
     it('lets the inference function invoke only the Triton endpoint, with no wildcard actions', () => {
       const statements = functionStatements(template, 'Inference');
-      const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
       const sagemaker = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sagemaker:')));
       expect(sagemaker).toEqual([
         {
           Action: 'sagemaker:InvokeEndpoint',
           Effect: 'Allow',
-          Resource: { 'Fn::GetAtt': [endpointId, 'EndpointArn'] },
+          Resource: endpointArnOf(stack.endpoint.endpointName),
         },
       ]);
       for (const statement of statements) {
@@ -187,10 +190,45 @@ describe('InferencePlatformStack', () => {
       }
     });
 
+    it('grants InvokeEndpoint on each additional endpoint too, by its lower-case ARN, and tells the models function the list', () => {
+      const platform = synthesizePlatform({ additionalEndpointNames: 'Standby,canary' });
+      const own = platform.stack.endpoint.endpointName;
+      const arn = (name: string) => platform.stack.resolve(endpointArn(platform.stack, name));
+      for (const name of ['Inference', 'Worker'] as const) {
+        const sagemaker = functionStatements(platform.template, name).filter((s) =>
+          actionsOf(s).some((a) => a.startsWith('sagemaker:')),
+        );
+        expect(sagemaker).toEqual([
+          {
+            Action: 'sagemaker:InvokeEndpoint',
+            Effect: 'Allow',
+            Resource: expect.arrayContaining([arn(own), arn('Standby'), arn('canary')]),
+          },
+        ]);
+        expect(sagemaker[0]!.Resource).toHaveLength(3);
+      }
+      expect(JSON.stringify(arn('Standby'))).toContain('endpoint/standby');
+      expect(environmentOf(platform.template, 'Models')).toMatchObject({
+        INVOKABLE_ENDPOINT_NAMES: `${own},Standby,canary`,
+      });
+    });
+
     it('passes the platform version to the health function', () => {
-      expect(environmentOf(template, 'Health')).toMatchObject({ PLATFORM_VERSION: '9.8.7-test' });
-      const actions = functionStatements(template, 'Health').flatMap(actionsOf);
-      expect(actions.filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:'))).toEqual([]);
+      expect(environmentOf(template, 'Health')).toMatchObject({
+        PLATFORM_VERSION: '9.8.7-test',
+        ENDPOINT_NAME: stack.endpoint.endpointName,
+      });
+      // Readiness reads the status of the stack's endpoint, and of nothing else.
+      const statements = functionStatements(template, 'Health').filter((s) =>
+        actionsOf(s).some((a) => !a.startsWith('logs:') && !a.startsWith('xray:')),
+      );
+      expect(statements).toEqual([
+        {
+          Action: 'sagemaker:DescribeEndpoint',
+          Effect: 'Allow',
+          Resource: endpointArnOf(stack.endpoint.endpointName),
+        },
+      ]);
     });
 
     it('gives the authorizer the signing secret in HS256 mode, read through the secrets extension', () => {
@@ -412,7 +450,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
       jwtAudience: 'inference-platform',
       jwtTokenType: 'at+jwt',
       jwtTokenUse: 'access',
-      instanceType: 'ml.g6.2xlarge',
+      instanceType: 'ml.g5.2xlarge',
       initialInstanceCount: '3',
       maxInstanceCount: '4',
       defaultModelName: 'simple',
@@ -436,7 +474,7 @@ describe('InferencePlatformStack in JWKS mode', () => {
     expect(layersOf(template, 'Authorizer')).toEqual([]);
     expect(JSON.stringify(functionStatements(template, 'Authorizer'))).not.toContain('secretsmanager');
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 3 })],
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 3 })],
     });
   });
 });

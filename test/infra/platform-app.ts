@@ -51,6 +51,7 @@ export interface PlatformApp {
 export function buildPlatform(
   overrides: Record<string, unknown> = {},
   appProps: { outdir?: string } = {},
+  stackProps: { gpuPinnedModels?: readonly string[] } = {},
 ): PlatformApp {
   const app = new App({ ...appProps, context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
   const raw: Record<string, unknown> = {};
@@ -64,6 +65,7 @@ export function buildPlatform(
     modelRepositoryPath: createModelRepositoryFixture(),
     models: FIXTURE_MODELS,
     platformVersion: '9.8.7-test',
+    ...stackProps,
   });
   return { app, stack, config };
 }

@@ -20,7 +20,11 @@ describe('tritonBaseImage', () => {
     expect(tritonBaseImage(region, '24.09-py3')).toBe(`${registry}/sagemaker-tritonserver:24.09-py3`);
   });
 
-  it('rejects a region that is not concrete', () => {
-    expect(() => tritonBaseImage(Aws.REGION, '24.09-py3')).toThrow(/got "\$\{Token\[AWS\.Region\.\d+\]\}"/);
+  it('rejects a region that is not concrete or has no published image, and an unpublished tag', () => {
+    expect(() => tritonBaseImage(Aws.REGION, '24.09-py3')).toThrow(
+      /no SageMaker Triton image in "\$\{Token\[AWS\.Region\.\d+\]\}"/,
+    );
+    expect(() => tritonBaseImage('us-gov-west-1', '24.09-py3')).toThrow(/regions with one: af-south-1, /);
+    expect(() => tritonBaseImage('us-east-1', '22.01-py3')).toThrow(/published tags: 23\.12-py3, /);
   });
 });

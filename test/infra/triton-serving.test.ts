@@ -83,6 +83,22 @@ function archiveEntries(outdir: string, objectKey: string): string[] {
   return entries;
 }
 
+/** What the published image's `serve` reads to pick Triton's log levels. */
+const LOGGING = {
+  SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
+  SAGEMAKER_TRITON_LOG_INFO: 'true',
+  SAGEMAKER_TRITON_LOG_WARNING: 'true',
+  SAGEMAKER_TRITON_LOG_ERROR: 'true',
+};
+
+/** The Docker image assets of the cloud assembly's asset manifest. */
+function dockerImages(outdir: string): Record<string, { source: Record<string, unknown> }> {
+  const manifest = JSON.parse(readFileSync(path.join(outdir, 'InferencePlatform.assets.json'), 'utf8')) as {
+    dockerImages?: Record<string, { source: Record<string, unknown> }>;
+  };
+  return manifest.dockerImages ?? {};
+}
+
 // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub pattern of CloudFormation, not a template.
 const ASSET_BUCKET_SUB = 'cdk-hnb659fds-assets-${AWS::AccountId}-us-east-1';
 const ASSET_BUCKET = `{Sub:${ASSET_BUCKET_SUB}}`;
@@ -117,7 +133,7 @@ describe('Triton serving', () => {
       initialInstanceCount: 2,
       maxInstanceCount: 5,
       targetInvocationsPerInstance: 250,
-      instanceType: 'ml.g6.2xlarge',
+      instanceType: 'ml.g5.2xlarge',
     }).template;
     endpointName = onlyResource(multi, 'AWS::SageMaker::Endpoint').resource.Properties.EndpointName as string;
   });
@@ -129,9 +145,9 @@ describe('Triton serving', () => {
         ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TritonExecutionRole'), 'Arn'] },
         PrimaryContainer: {
           Mode: 'MultiModel',
-          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
+          Image: '763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3',
           ModelDataUrl: storeUrl('models/'),
-          Environment: Match.exact({ SAGEMAKER_TRITON_LOG_VERBOSE: 'false' }),
+          Environment: Match.exact(LOGGING),
         },
       });
     });
@@ -141,14 +157,44 @@ describe('Triton serving', () => {
         EnableNetworkIsolation: true,
         PrimaryContainer: {
           Mode: Match.absent(),
-          Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') },
+          Image: '763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3',
           ModelDataUrl: storeUrl(archiveKeyOf(single, 'simple')),
-          Environment: Match.exact({
-            SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: 'simple',
-            SAGEMAKER_TRITON_LOG_VERBOSE: 'false',
-          }),
+          Environment: Match.exact({ SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: 'simple', ...LOGGING }),
         },
       });
+    });
+
+    it('builds no image by default: the cloud assembly has no Docker image asset', () => {
+      expect(dockerImages(multiOutdir)).toEqual({});
+    });
+
+    it('builds triton-image/ from the published image only with customImage, and pulls only that repository', () => {
+      const platform = synthesizePlatform({ customImage: 'true' });
+      const images = Object.values(dockerImages(platform.app.outdir));
+      expect(images).toHaveLength(1);
+      expect(images[0]!.source).toMatchObject({
+        directory: expect.stringMatching(/^asset\./),
+        dockerBuildArgs: {
+          TRITON_BASE_IMAGE: '763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3',
+        },
+        platform: 'linux/amd64',
+      });
+      platform.template.hasResourceProperties('AWS::SageMaker::Model', {
+        PrimaryContainer: { Image: { 'Fn::Sub': Match.stringLikeRegexp('container-assets') } },
+      });
+      const ecr = roleStatements(platform.template, 'TritonExecutionRole').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('ecr:')),
+      );
+      const pull = ecr.find((s) => actionsOf(s).includes('ecr:BatchGetImage'))!;
+      expect(actionsOf(pull).sort()).toEqual([
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:GetDownloadUrlForLayer',
+      ]);
+      expect(JSON.stringify(pull.Resource)).toMatch(/:repository\/".*container-assets-/);
+      expect(ecr.filter((s) => s !== pull)).toEqual([
+        { Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' },
+      ]);
     });
 
     it.each([
@@ -167,6 +213,36 @@ describe('Triton serving', () => {
   });
 
   describe('endpoint', () => {
+    it('updates half the fleet at a time, rolling back on the endpoint 5xx and latency alarms, and keeps the scaled count', () => {
+      const { resource } = onlyResource(multi, 'AWS::SageMaker::Endpoint');
+      const alarmId = (prefix: string) => {
+        const ids = Object.keys(multi.findResources('AWS::CloudWatch::Alarm')).filter((id) =>
+          id.startsWith(prefix),
+        );
+        expect(ids).toHaveLength(1);
+        return ids[0]!;
+      };
+      expect(resource.Properties).toMatchObject({
+        RetainAllVariantProperties: true,
+        DeploymentConfig: {
+          RollingUpdatePolicy: {
+            MaximumBatchSize: { Type: 'CAPACITY_PERCENT', Value: 50 },
+            WaitIntervalInSeconds: 600,
+            MaximumExecutionTimeoutInSeconds: 7200,
+          },
+          AutoRollbackConfiguration: {
+            Alarms: [
+              { AlarmName: { Ref: alarmId('AlarmsEndpointServerErrors') } },
+              { AlarmName: { Ref: alarmId('AlarmsModelLatencyP99') } },
+            ],
+          },
+        },
+      });
+      // Every variant property stays as the endpoint has it; none is taken from the new config.
+      expect(resource.Properties.ExcludeRetainedVariantProperties).toBeUndefined();
+      expect(resource.Properties.DeploymentConfig).not.toHaveProperty('BlueGreenUpdatePolicy');
+    });
+
     it('runs one AllTraffic variant with the instance type and count from the configuration', () => {
       multi.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
         ProductionVariants: [
@@ -180,7 +256,7 @@ describe('Triton serving', () => {
         ],
       });
       scaled.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-        ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6.2xlarge', InitialInstanceCount: 2 })],
+        ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 2 })],
       });
     });
 
@@ -270,18 +346,8 @@ describe('Triton serving', () => {
       ]);
     });
 
-    it('pulls only from the image asset repository', () => {
-      const ecr = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('ecr:')));
-      const pull = ecr.find((s) => actionsOf(s).includes('ecr:BatchGetImage'))!;
-      expect(actionsOf(pull).sort()).toEqual([
-        'ecr:BatchCheckLayerAvailability',
-        'ecr:BatchGetImage',
-        'ecr:GetDownloadUrlForLayer',
-      ]);
-      expect(resourcesOf(pull)).toHaveLength(1);
-      expect(JSON.stringify(pull.Resource)).toMatch(/:repository\/".*container-assets-/);
-      const others = ecr.filter((s) => s !== pull);
-      expect(others).toEqual([{ Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' }]);
+    it('has no ECR permission: SageMaker pulls its published image itself', () => {
+      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('ecr:'))).toEqual([]);
     });
 
     it("writes only to its endpoint's log group and its streams", () => {
@@ -312,10 +378,7 @@ describe('Triton serving', () => {
 
     it('leaves unscoped only the actions AWS cannot scope, metrics limited to SageMaker namespaces', () => {
       const unscoped = statements.filter((s) => s.Resource === '*');
-      expect(unscoped.flatMap(actionsOf).sort()).toEqual([
-        'cloudwatch:PutMetricData',
-        'ecr:GetAuthorizationToken',
-      ]);
+      expect(unscoped.flatMap(actionsOf).sort()).toEqual(['cloudwatch:PutMetricData']);
       const metrics = unscoped.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
       expect(metrics.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
     });

@@ -2,6 +2,7 @@ import {
   InvokeEndpointCommand,
   ModelError,
   SageMakerRuntimeClient,
+  SageMakerRuntimeServiceException,
   ServiceUnavailable,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -9,6 +10,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BackendError, BackendTimeoutError, BackendUnavailableError } from '../../functions/edge/errors';
 import type { Admission } from '../../functions/inference/circuit-breaker';
+import { EndpointAccessDeniedError } from '../../functions/inference/sagemaker-backend';
 import { type InferenceDependencies, infer } from '../../functions/inference/service';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -113,6 +115,32 @@ describe('infer with circuit breakers and failover', () => {
     );
     const c = circuits();
     await expect(infer(deps(c), version(['a', 'b']), payload)).rejects.toBeInstanceOf(BackendError);
+    expect(calledEndpoints()).toEqual(['a']);
+    expect(c.recordFailure).not.toHaveBeenCalled();
+  });
+
+  it('answers 500 naming the misconfiguration, without failover or a counted failure, when IAM denies the call', async () => {
+    // Prepare: the role may not invoke 'a' (SageMaker Runtime's model has no such error; the SDK names it from the header)
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(
+      new SageMakerRuntimeServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message:
+          'User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: sagemaker:InvokeEndpoint',
+      }),
+    );
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'b' }).resolves(ok);
+    const c = circuits();
+    // Act
+    const attempt = infer(deps(c), version(['a', 'b']), payload);
+    // Assess
+    const error = await attempt.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EndpointAccessDeniedError);
+    expect(error).toMatchObject({ statusCode: 500, code: 'PLATFORM_MISCONFIGURED' });
+    expect((error as Error).message).toMatch(/misconfigured.*endpoint a\b.*additionalEndpointNames/);
+    // The role and account stay in the log, not in the client's answer.
+    expect((error as Error).message).not.toContain('arn:aws:sts');
     expect(calledEndpoints()).toEqual(['a']);
     expect(c.recordFailure).not.toHaveBeenCalled();
   });

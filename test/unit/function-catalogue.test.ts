@@ -71,7 +71,9 @@ describe('FUNCTIONS', () => {
     });
     expect(parsed.ALLOWED_ORIGINS).toEqual(['https://a.example.com', 'https://b.example.com']);
     expect(parsed.REGISTRY_CACHE_TTL_MS).toBe(250);
-    expect(FUNCTIONS.health.environment.parse({}).ALLOWED_ORIGINS).toEqual(['*']);
+    expect(FUNCTIONS.health.environment.parse({ [ENV.ENDPOINT_NAME]: 'triton' }).ALLOWED_ORIGINS).toEqual([
+      '*',
+    ]);
     expect(FUNCTIONS.batchFanOut.environment.shape.REGISTRY_CACHE_TTL_MS).toBe(
       API_ENVIRONMENT.shape.REGISTRY_CACHE_TTL_MS,
     );

@@ -1,3 +1,4 @@
+import { FUNCTIONS } from '../../../contracts/functions';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
@@ -16,9 +17,11 @@ import {
 } from './registry-service';
 
 // Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
+const { INVOKABLE_ENDPOINT_NAMES } = FUNCTIONS.models.environment.parse(process.env);
 const service = new RegistryService(
   new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME),
   modelCache,
+  INVOKABLE_ENDPOINT_NAMES,
 );
 
 const PathSchema = z.object({

@@ -8,6 +8,7 @@ import type {
   RegisterVersionSchema,
   VersionPatchSchema,
 } from '../../registry/api-schemas';
+import { refuseUninvokableBackends } from '../../registry/backend-access';
 import type { ModelCache } from '../../registry/model-cache';
 import { type Model, type ModelRegistry, versionNotFound } from '../../registry/registry';
 
@@ -27,10 +28,13 @@ export class RegistryService {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly cache: Pick<ModelCache, 'invalidate'>,
+    /** The endpoints a backend may name: those the functions may invoke. */
+    private readonly invokableEndpoints: readonly string[],
     private readonly now: () => string = () => new Date().toISOString(),
   ) {}
 
   async register(input: z.output<typeof RegisterVersionSchema>): Promise<ModelVersion> {
+    refuseUninvokableBackends(input.backends, this.invokableEndpoints);
     const now = this.now();
     const stored = await this.registry.putVersion({ ...input, createdAt: now, updatedAt: now });
     this.cache.invalidate(input.name);
@@ -55,6 +59,7 @@ export class RegistryService {
 
   /** Disabling a version that an alias routes to would break the alias: 409 until the alias moves. */
   async updateVersion(name: string, version: string, patch: z.output<typeof VersionPatchSchema>) {
+    if (patch.backends) refuseUninvokableBackends(patch.backends, this.invokableEndpoints);
     if (patch.status === 'DISABLED') await this.refuseIfRouted(name, version, 'disable');
     const updated = await this.registry.updateVersion(name, version, patch, this.now());
     this.cache.invalidate(name);
