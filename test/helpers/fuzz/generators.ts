@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { DATATYPES } from '../../../contracts/model-signature';
 import { matchRoute, ROUTES, type Route } from '../../../contracts/routes';
+import { LOCAL_STANDBY_ENDPOINT } from '../../../local/platform';
 import { simpleBinaryRequest } from '../binary-requests';
 import { type FuzzRequest, resolvedPath } from './exchange';
 import { largestLabels, largestRegistration } from './registry-bodies';
@@ -376,8 +377,8 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
             inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] }],
             outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] }],
             maxBatchSize: 8,
-            // an endpoint that does not exist: its circuits are its own, never the seeded models'
-            backends: [{ endpointName: 'fuzz-endpoint', targetModel: 'simple' }],
+            // an invokable endpoint but a model it does not serve: its circuits are its own, never the seeded models'
+            backends: [{ endpointName: LOCAL_STANDBY_ENDPOINT, targetModel: 'fuzz-model.tar.gz' }],
             description: 'fuzz',
             labels: { team: 'fuzz' },
           }))
@@ -387,7 +388,10 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
               { arbitrary: hostileLabels.map((labels) => ({ ...body, labels })), weight: 2 },
               // every bounded field at its bound: the largest version the API accepts
               {
-                arbitrary: fc.constant({ ...largestRegistration(body.name), version: body.version }),
+                arbitrary: fc.constant({
+                  ...largestRegistration(body.name, LOCAL_STANDBY_ENDPOINT),
+                  version: body.version,
+                }),
                 weight: 1,
               },
             ),
@@ -405,7 +409,9 @@ function validBodies(route: Route, params: Record<string, string>): RouteBodies 
                 hostileLabels,
               ),
             ),
-            backends: fc.constant([{ endpointName: 'fuzz-endpoint-2', weight: 50 }]),
+            backends: fc.constant([
+              { endpointName: LOCAL_STANDBY_ENDPOINT, targetModel: 'fuzz-model-2.tar.gz', weight: 50 },
+            ]),
           },
           { requiredKeys: [] },
         ),

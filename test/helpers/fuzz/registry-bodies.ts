@@ -15,8 +15,12 @@ const tensors = (side: string) =>
     shape: [-1, ...Array<number>(15).fill(LARGEST_DIM)],
   }));
 
-/** The largest `POST /v1/models` body: a version as large as the write schema lets it be. */
-export function largestRegistration(name = 'largest') {
+/**
+ * The largest `POST /v1/models` body: a version as large as the write schema lets it be. Backends
+ * name `endpointName` when given (a platform accepts only endpoints it may invoke), else the
+ * longest names the schema allows.
+ */
+export function largestRegistration(name = 'largest', endpointName?: string) {
   return {
     name,
     version: '9999999999',
@@ -25,9 +29,9 @@ export function largestRegistration(name = 'largest') {
     outputs: tensors('o'),
     maxBatchSize: LARGEST_DIM,
     backends: Array.from({ length: 16 }, (_, i) => ({
-      endpointName: `e${tag(i)}`.padEnd(63, 'x'),
+      endpointName: endpointName ?? `e${tag(i)}`.padEnd(63, 'x'),
       variant: wide(63),
-      targetModel: wide(1024),
+      targetModel: wide(1024, tag(i)),
       weight: 100,
     })),
     description: wide(1024),
