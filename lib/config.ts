@@ -93,8 +93,11 @@ export const PlatformConfigSchema = z
     /** Stage-wide throttling: steady requests per second and burst. */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
     throttleBurstLimit: z.coerce.number().int().min(1).default(2000),
-    /** Requests one client IP may send in five minutes before the web application firewall blocks it. */
-    wafRateLimitPerIp: z.coerce.number().int().min(10).max(2_000_000_000).default(2000),
+    /**
+     * Requests one client IP may send in five minutes before the web application firewall blocks it.
+     * Unset: twice what one client of the fastest `rateLimitTiers` tier may send; never less than once.
+     */
+    wafRateLimitPerIp: z.coerce.number().int().min(10).max(2_000_000_000).optional(),
     /** Retryable backend failures within `circuitWindowSeconds` that open a backend's circuit. */
     circuitFailureThreshold: z.coerce.number().int().min(1).default(5),
     circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),

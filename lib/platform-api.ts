@@ -21,6 +21,7 @@ import { API_FUNCTION_NAMES, type ApiFunctionName, FUNCTIONS } from '../contract
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../contracts/gateway-responses';
 import { BINARY_MEDIA_TYPES } from '../contracts/media-types';
@@ -145,13 +146,11 @@ export class PlatformApi extends Construct {
     }
 
     const corsOrigin = gatewayResponseOrigin(allowedOrigins);
-    for (const [type, response] of Object.entries(GATEWAY_RESPONSES) as [
-      GatewayResponseType,
-      { statusCode: number },
-    ][]) {
+    for (const type of Object.keys(GATEWAY_RESPONSES) as GatewayResponseType[]) {
+      const statusCode = gatewayResponseStatus(type);
       this.restApi.addGatewayResponse(pascalCase(type), {
         type: ResponseType.of(type),
-        statusCode: String(response.statusCode),
+        statusCode: statusCode === undefined ? undefined : String(statusCode),
         templates: { 'application/json': gatewayResponseTemplate(type) },
         responseHeaders: corsOrigin ? { 'Access-Control-Allow-Origin': `'${corsOrigin}'` } : undefined,
       });

@@ -14,8 +14,8 @@ import {
   gatewayResponseOrigin,
 } from '../../contracts/cors';
 import {
-  GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
 import { isBinaryMediaType } from '../../contracts/media-types';
@@ -214,7 +214,8 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     close = false,
   ): void {
     const body = gatewayResponseTemplate(type).replace('$context.requestId', requestId);
-    res.writeHead(GATEWAY_RESPONSES[type].statusCode, {
+    // Only the emulator's own failure uses a fallback type directly; it has no AWS counterpart.
+    res.writeHead(gatewayResponseStatus(type) ?? 500, {
       'Content-Type': 'application/json',
       ...staticOrigin(options.allowedOrigins),
       'x-amzn-RequestId': requestId,

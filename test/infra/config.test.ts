@@ -19,7 +19,6 @@ describe('parsePlatformConfig', () => {
       authorizerCacheTtlSeconds: 300,
       throttleRateLimit: 1000,
       throttleBurstLimit: 2000,
-      wafRateLimitPerIp: 2000,
       circuitFailureThreshold: 5,
       circuitWindowSeconds: 30,
       circuitCooldownSeconds: 30,

@@ -4,6 +4,7 @@ import { CORS_ALLOW_HEADERS } from '../../contracts/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
 import { isBinaryMediaType } from '../../contracts/media-types';
@@ -159,12 +160,25 @@ describe('PlatformApi', () => {
     (type) => {
       template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: type,
-        StatusCode: String(GATEWAY_RESPONSES[type].statusCode),
+        StatusCode:
+          gatewayResponseStatus(type) === undefined ? Match.absent() : String(gatewayResponseStatus(type)),
         ResponseTemplates: { 'application/json': gatewayResponseTemplate(type) },
         ResponseParameters: { 'gatewayresponse.header.Access-Control-Allow-Origin': "'*'" },
       });
     },
   );
+
+  it('gives the 4XX and 5XX fallbacks no status code, so every other type keeps its own', () => {
+    for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      const [response] = Object.values(
+        template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: type } }),
+      );
+      expect(response?.Properties).not.toHaveProperty('StatusCode');
+    }
+    expect(gatewayResponseStatus('WAF_FILTERED')).toBe(403);
+    expect(gatewayResponseStatus('UNSUPPORTED_MEDIA_TYPE')).toBe(415);
+    expect(gatewayResponseStatus('RESOURCE_NOT_FOUND')).toBe(404);
+  });
 
   it('is a regional API with throttling, tracing, metrics and JSON access logs on its stage', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', {
