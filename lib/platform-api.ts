@@ -3,6 +3,7 @@ import {
   AccessLogField,
   AccessLogFormat,
   AuthorizationType,
+  type CfnMethod,
   EndpointType,
   IdentitySource,
   LambdaIntegration,
@@ -94,8 +95,7 @@ export class PlatformApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: accessLogFormat(),
       },
-      // Binary tensor requests reach the inference function base64-encoded, and its base64 answers go
-      // back as bytes to clients that accept application/octet-stream; JSON stays text.
+      // `*/*`: Triton's clients send binary tensors without Content-Type or Accept (contracts/media-types.ts).
       binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       defaultCorsPreflightOptions: {
         allowOrigins: [...allowedOrigins],
@@ -143,6 +143,14 @@ export class PlatformApi extends Construct {
             ? { authorizer: this.authorizer, authorizationType: AuthorizationType.CUSTOM }
             : { authorizationType: AuthorizationType.NONE },
         );
+    }
+
+    // With `*/*` binary, a mock integration's empty answer has no text form and the preflight fails
+    // with a 500, unless the integration converts to text (docs/api-gateway-rules.md).
+    for (const method of this.restApi.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      const cfn = method.node.defaultChild as CfnMethod;
+      cfn.addPropertyOverride('Integration.ContentHandling', 'CONVERT_TO_TEXT');
+      cfn.addPropertyOverride('Integration.IntegrationResponses.0.ContentHandling', 'CONVERT_TO_TEXT');
     }
 
     const corsOrigin = gatewayResponseOrigin(allowedOrigins);

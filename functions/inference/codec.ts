@@ -17,8 +17,11 @@
  *   answers it with every output in binary.
  * - FP16 in JSON is refused (given the signature), inputs and outputs alike: KServe allows JSON
  *   numbers, but Triton takes and returns FP16 only as binary data and would refuse it anyway.
- * - A request that asks for binary outputs must send `Accept: application/octet-stream`: API Gateway
- *   turns a base64 answer back into bytes only for a client whose first Accept type is binary.
+ * - Binary outputs need no particular Accept: the API treats every type as binary (`*\/*`), so
+ *   API Gateway turns the base64 answer back into bytes for any Accept, or none, as Triton's
+ *   clients need.
+ * - A binary request is recognised by `Inference-Header-Content-Length`, whatever its Content-Type,
+ *   as Triton does.
  *
  * Answers: JSON stays JSON; SageMaker's binary form becomes Triton's HTTP form,
  * `application/octet-stream` with `Inference-Header-Content-Length`. Either way the model and version
@@ -119,7 +122,6 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   reader.finish();
   checkBinaryFlags(request);
   if (signature !== undefined) checkFp16Encoding(request, signature);
-  checkAcceptsBinary(request, headers.accept);
 
   return { request, ...backendBody(request, binary) };
 }
@@ -249,7 +251,7 @@ function parseJson(
     return JSON.parse(decoder.decode(bytes));
   } catch (error) {
     const hint =
-      headerLength === undefined && isBinaryMediaType(contentType)
+      headerLength === undefined && mediaTypeOf(contentType) === OCTET_STREAM
         ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`
         : '';
     throw new InvalidInferenceRequestError(`${what} is not valid JSON: ${(error as Error).message}${hint}`);
@@ -305,18 +307,6 @@ function checkFp16Encoding(request: InferenceRequest, signature: ModelSignature)
         `output '${output.name}' has datatype FP16, which Triton returns only as binary data: request it with "parameters": {"binary_data": true}, or set the request parameter binary_data_output to true`,
       );
     }
-  }
-}
-
-/**
- * API Gateway turns a base64 answer back into bytes only for a client whose first Accept media type
- * is a binary one; anyone else would get base64 text that claims to be binary.
- */
-function checkAcceptsBinary(request: InferenceRequest, accept: string | undefined): void {
-  if (expectsBinaryOutputs(request) && !isBinaryMediaType(accept)) {
-    throw new InvalidInferenceRequestError(
-      `the request asks for binary outputs, which come back as ${OCTET_STREAM}: send the header 'Accept: ${OCTET_STREAM}' (got '${accept ?? 'none'}')`,
-    );
   }
 }
 

@@ -18,7 +18,7 @@ import {
   gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
-import { isBinaryMediaType } from '../../contracts/media-types';
+import { BINARY_MEDIA_TYPES, isBinaryMediaType } from '../../contracts/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
 import { listenOnLoopback } from '../loopback';
 
@@ -32,6 +32,8 @@ export interface ApiGatewayEmulatorOptions {
   readonly authorizerCacheTtlSeconds: number;
   /** Origins the CORS preflight allows; `*` allows any. */
   readonly allowedOrigins: readonly string[];
+  /** @default BINARY_MEDIA_TYPES, the stack's */
+  readonly binaryMediaTypes?: readonly string[];
   /** @default 0 (a free port) */
   readonly port?: number;
   /** @default 29000, API Gateway's integration timeout */
@@ -64,6 +66,7 @@ interface CachedDecision {
 export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
   const decisions = new Map<string, CachedDecision>();
   const timeoutMs = options.integrationTimeoutMs ?? 29_000;
+  const binaryMediaTypes = options.binaryMediaTypes ?? BINARY_MEDIA_TYPES;
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -123,7 +126,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       pathParameters: Object.keys(match.pathParameters).length > 0 ? match.pathParameters : null,
       stageVariables: null,
       requestContext: { ...requestContext, authorizer: authorizerContext },
-      ...proxyBody(body, req.headers['content-type']),
+      ...proxyBody(body, req.headers['content-type'], binaryMediaTypes),
     } as APIGatewayProxyEvent;
 
     const result = await invokeWithTimeout(
@@ -133,7 +136,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     );
     if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
     if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
-    sendProxyResult(res, result, requestId, req.headers.accept);
+    sendProxyResult(res, result, requestId, isBinaryMediaType(req.headers.accept, binaryMediaTypes));
   }
 
   /** Runs the authorizer (or reuses its cached decision) and evaluates the policy for this call. */
@@ -337,31 +340,32 @@ function isProxyResult(value: unknown): value is APIGatewayProxyResult {
 }
 
 /**
- * The body of a proxy event: base64-encoded when the request's Content-Type is one of the API's
- * binary media types, else UTF-8 text (where bytes that are not UTF-8 do not survive), as API Gateway
- * passes it.
+ * The body of a proxy event: base64-encoded when the request's Content-Type (`application/json` when
+ * absent) is one of the API's binary media types, else UTF-8 text (where bytes that are not UTF-8 do
+ * not survive), as API Gateway passes it.
  */
-function proxyBody(body: Buffer, contentType: string | undefined) {
+function proxyBody(body: Buffer, contentType: string | undefined, binaryMediaTypes: readonly string[]) {
   if (body.length === 0) return { body: null, isBase64Encoded: false };
-  const binary = isBinaryMediaType(contentType);
+  const binary = isBinaryMediaType(contentType, binaryMediaTypes);
   return { body: body.toString(binary ? 'base64' : 'utf8'), isBase64Encoded: binary };
 }
 
 /**
  * Sends a function's result. A base64 body becomes bytes again only when the client's first Accept
- * media type is a binary media type; any other client gets the base64 text, as from API Gateway.
+ * media type (`application/json` when absent) is a binary media type; any other client gets the
+ * base64 text, as from API Gateway.
  */
 function sendProxyResult(
   res: ServerResponse,
   result: APIGatewayProxyResult,
   requestId: string,
-  accept: string | undefined,
+  acceptsBinary: boolean,
 ): void {
   const headers: Record<string, string | string[]> = { 'x-amzn-RequestId': requestId };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {}))
     headers[name] = values.map(String);
   res.writeHead(result.statusCode, headers);
-  const decode = result.isBase64Encoded === true && isBinaryMediaType(accept);
+  const decode = result.isBase64Encoded === true && acceptsBinary;
   res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
 }

@@ -109,15 +109,21 @@ describe('PlatformApi', () => {
     }
   });
 
-  it('passes binary tensor bodies as binary and leaves JSON as text', () => {
+  it('treats every media type as binary, so clients that send no Content-Type or Accept get bytes', () => {
     const apis = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
     expect(apis).toHaveLength(1);
     const types: string[] = apis[0]!.Properties.BinaryMediaTypes;
-    expect(types).toEqual(['application/octet-stream', 'application/vnd.sagemaker-triton.binary+json']);
-    expect(isBinaryMediaType('application/vnd.sagemaker-triton.binary+json;json-header-size=42', types)).toBe(
-      true,
-    );
-    expect(isBinaryMediaType('application/json; charset=utf-8', types)).toBe(false);
+    expect(types).toEqual(['*/*']);
+    for (const value of [undefined, 'application/json; charset=utf-8', 'application/octet-stream']) {
+      expect(isBinaryMediaType(value, types)).toBe(true);
+    }
+  });
+
+  it('has the preflight mock integrations answer as text, which */* would otherwise turn into a 500', () => {
+    for (const m of methods.filter((method) => method.method === 'OPTIONS')) {
+      expect(m.properties.Integration.ContentHandling).toBe('CONVERT_TO_TEXT');
+      expect(m.properties.Integration.IntegrationResponses[0].ContentHandling).toBe('CONVERT_TO_TEXT');
+    }
   });
 
   it('allows the platform headers and the configured origin in preflight responses', () => {

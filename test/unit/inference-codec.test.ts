@@ -538,14 +538,6 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
       "binary tensor data must be sent with Content-Type application/octet-stream (or application/vnd.sagemaker-triton.binary+json;json-header-size=N); with Content-Type 'application/json'",
     ],
     [
-      'binary outputs for a client that does not accept binary',
-      () =>
-        binaryRequest({ ...simpleHeader, parameters: { binary_data_output: true } }, simpleTensors, {
-          accept: '*/*',
-        }),
-      "send the header 'Accept: application/octet-stream' (got '*/*')",
-    ],
-    [
       'a binary_data that is not a boolean',
       () =>
         jsonRequest({
