@@ -119,6 +119,7 @@ export class InferencePlatformStack extends Stack {
       authorizerCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
+      cloudWatchRole: config.apiGatewayCloudWatchRole,
       // HS256 mode reads the signing key through the extension: no SDK in the authorizer's bundle.
       authorizerParamsAndSecrets: config.jwksUrl
         ? undefined

@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
@@ -38,10 +38,21 @@ export interface PlatformApiProps {
   readonly allowedOrigins: readonly string[];
   /** How long API Gateway caches an authorizer decision per token; zero disables the cache. */
   readonly authorizerCacheTtl: Duration;
-  /** Stage-wide steady-state requests per second. */
+  /**
+   * Steady-state requests per second of each method of the stage. API Gateway applies the stage's
+   * default method throttling to every method on its own, so the stage as a whole may take up to the
+   * number of methods times this, within the account's regional limit.
+   */
   readonly throttleRateLimit: number;
-  /** Stage-wide burst capacity in requests. */
+  /** Burst capacity in requests of each method of the stage, as `throttleRateLimit`. */
   readonly throttleBurstLimit: number;
+  /**
+   * Whether to create API Gateway's CloudWatch Logs role and set it in the account's API Gateway
+   * settings. That setting is one per account and region, shared by every API there: turn this on
+   * only in an account that has no such role yet. Execution and access logging need one.
+   * @default false
+   */
+  readonly cloudWatchRole?: boolean;
   /**
    * Name of the deployment stage, the first segment of every URL path.
    * @default 'prod'
@@ -80,10 +91,13 @@ export class PlatformApi extends Construct {
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
     this.restApi = new RestApi(this, 'RestApi', {
+      // API Gateway's metrics are keyed by API name and stage: a name of its own keeps another API
+      // of the account out of this API's dashboard and alarms.
+      restApiName: Stack.of(this).stackName,
       description: 'Inference platform: Open Inference Protocol and control plane',
       endpointTypes: [EndpointType.REGIONAL],
-      // API Gateway logs through an account-level role; without one, enabling logs fails the deploy.
-      cloudWatchRole: true,
+      // Logging needs the account's API Gateway CloudWatch role; creating it replaces any other.
+      cloudWatchRole: props.cloudWatchRole ?? false,
       deployOptions: {
         stageName: props.stageName ?? 'prod',
         throttlingRateLimit: props.throttleRateLimit,

@@ -222,6 +222,24 @@ describe('PlatformApi', () => {
 });
 
 describe('PlatformApi with configuration overrides', () => {
+  it('names the REST API after the stack, the name its stage metrics are keyed by', () => {
+    const { template } = synthesizePlatform();
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'InferencePlatform' });
+  });
+
+  it('leaves the account-wide API Gateway logging role alone unless configured to create it', () => {
+    const { template } = synthesizePlatform();
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const withRole = synthesizePlatform({ apiGatewayCloudWatchRole: 'true' }).template;
+    withRole.resourceCountIs('AWS::ApiGateway::Account', 1);
+    // Access logs still go to the API's own log group either way.
+    for (const t of [template, withRole]) {
+      t.hasResourceProperties('AWS::ApiGateway::Stage', {
+        AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      });
+    }
+  });
+
   it('takes the authorizer TTL and throttling from configuration', () => {
     const { template } = synthesizePlatform({
       authorizerCacheTtlSeconds: '0',
