@@ -52,6 +52,18 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/**
+ * Lambda's limit on a synchronous invocation's payload: the whole proxy event as JSON, where the body
+ * is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text. Beyond it the invoke fails with
+ * RequestEntityTooLargeException and API Gateway answers the 413 below, which no gateway response
+ * changes (docs/api-gateway-rules.md).
+ */
+export const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+export const LAMBDA_PAYLOAD_TOO_LARGE = {
+  statusCode: 413,
+  errorType: 'BadRequestException',
+  body: '{"message": "Request Too Long"}',
+} as const;
 
 interface CachedDecision {
   readonly result: APIGatewayAuthorizerResult;
@@ -61,7 +73,8 @@ interface CachedDecision {
 /**
  * A REST API as API Gateway runs it, for the route table the CDK stack deploys: REQUEST authorizer
  * with a per-token decision cache and IAM policy evaluation, Lambda proxy events, gateway responses,
- * CORS preflight, binary media types, the 10 MB payload limit and the 29 s integration timeout.
+ * CORS preflight, binary media types, the 10 MB payload limit, Lambda's 6 MB invocation payload limit
+ * and the 29 s integration timeout.
  */
 export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
   const decisions = new Map<string, CachedDecision>();
@@ -129,6 +142,15 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       ...proxyBody(body, req.headers['content-type'], binaryMediaTypes),
     } as APIGatewayProxyEvent;
 
+    if (Buffer.byteLength(JSON.stringify(event)) > LAMBDA_SYNC_PAYLOAD_BYTES) {
+      res.writeHead(LAMBDA_PAYLOAD_TOO_LARGE.statusCode, {
+        'Content-Type': 'application/json',
+        'x-amzn-RequestId': requestId,
+        'x-amzn-ErrorType': LAMBDA_PAYLOAD_TOO_LARGE.errorType,
+      });
+      res.end(LAMBDA_PAYLOAD_TOO_LARGE.body);
+      return;
+    }
     const result = await invokeWithTimeout(
       options.handlers[match.route.function],
       event,

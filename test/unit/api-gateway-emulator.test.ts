@@ -190,6 +190,26 @@ describe('API Gateway emulator', () => {
     expect(handlers.inference).not.toHaveBeenCalled();
   });
 
+  it("answers Lambda's 413 when the proxy event outgrows the 6 MB invocation payload, though the body is under 10 MB", async () => {
+    // Prepare: 4.8 MB of body is 6.4 MB as base64 in the event.
+    const { url, handlers } = await start();
+    const send = (bytes: number) =>
+      fetch(`${url}/v1/batch-jobs`, {
+        method: 'POST',
+        headers: auth,
+        body: new Uint8Array(bytes).fill(0x61),
+      });
+    // Act
+    const refused = await send(4_800_000);
+    const accepted = await send(4_500_000);
+    // Assess
+    expect(refused.status).toBe(413);
+    expect(refused.headers.get('x-amzn-errortype')).toBe('BadRequestException');
+    expect(await refused.json()).toEqual({ message: 'Request Too Long' });
+    expect(accepted.status).toBe(200);
+    expect(handlers.batch).toHaveBeenCalledTimes(1);
+  });
+
   const BYTES = Uint8Array.of(0x7b, 0x00, 0xff, 0xfe, 0x80, 0x01);
   // The rules for a list of specific types; the stack's own list is `*/*`, tested below.
   const SPECIFIC = ['application/octet-stream', 'application/vnd.sagemaker-triton.binary+json'];
