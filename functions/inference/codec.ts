@@ -29,12 +29,7 @@
  * them (Triton echoes the request `id`; its response `parameters` are the model's own, not the
  * request's).
  */
-import {
-  isBinaryMediaType,
-  mediaTypeOf,
-  OCTET_STREAM,
-  SAGEMAKER_TRITON_BINARY,
-} from '../../contracts/media-types';
+import { mediaTypeOf, OCTET_STREAM, SAGEMAKER_TRITON_BINARY } from '../../contracts/media-types';
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
 import {
   BinarySections,

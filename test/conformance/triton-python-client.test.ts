@@ -162,4 +162,40 @@ describe("Triton's Python HTTP client, default infer() with binary tensors, thro
     expect(asInt32(buffers.get('OUTPUT0'))).toEqual(INPUT0.map((x, i) => x + INPUT1[i]!));
     expect(asInt32(buffers.get('OUTPUT1'))).toEqual(INPUT0.map((x, i) => x - INPUT1[i]!));
   });
+
+  it("answers Triton's raw binary request (header length 0, the body only the one input's tensor) in binary", async () => {
+    // Prepare: the request of Triton's docs/protocol/extension_binary_data.md, "Raw Binary Request",
+    // to the one-input iris model: one row of four FP32 features.
+    const { host, pathname } = new URL(platform.apiUrl);
+    const body = Buffer.alloc(16);
+    [5.1, 3.5, 1.4, 0.2].forEach((value, i) => body.writeFloatLE(value, i * 4));
+    const request = Buffer.concat([
+      Buffer.from(
+        `POST ${pathname.replace(/\/$/, '')}/v2/models/iris/infer HTTP/1.1\r\n` +
+          `Host: ${host}\r\n` +
+          `Authorization: Bearer ${token}\r\n` +
+          'Content-Type: application/octet-stream\r\n' +
+          'Inference-Header-Content-Length: 0\r\n' +
+          `Content-Length: ${body.length}\r\n` +
+          '\r\n',
+        'latin1',
+      ),
+      body,
+    ]);
+    // Act
+    const response = await exchange(platform.apiUrl, request);
+    // Assess: a batch of one, every output in binary.
+    expect(response.status, response.body.toString('utf8')).toBe(200);
+    const { result, buffers } = readAsInferResult(response);
+    expect(result.model_name).toBe('iris');
+    expect(result.outputs.find((o: { name: string }) => o.name === 'LABEL')).toMatchObject({
+      datatype: 'INT64',
+      shape: [1, 1],
+    });
+    expect(buffers.get('LABEL')?.length).toBe(8);
+    const probabilities = buffers.get('PROBABILITIES')!;
+    const values = [0, 1, 2].map((i) => probabilities.readFloatLE(i * 4));
+    expect(values.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(Number(buffers.get('LABEL')!.readBigInt64LE(0))).toBe(values.indexOf(Math.max(...values)));
+  });
 });
