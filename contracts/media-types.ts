@@ -1,9 +1,19 @@
 /**
- * Media types the public REST API treats as binary, shared by the CDK stack and the local API
- * Gateway emulator so both pass the same bodies through the same way. API Gateway hands a request
- * whose Content-Type is one of them to the function base64-encoded (anything else arrives as UTF-8
- * text, which does not keep arbitrary bytes), and turns a function's base64 answer back into bytes
- * only for a client whose first Accept media type is one of them.
+ * How the public REST API passes bodies between clients and its Lambda proxy functions, shared by
+ * the CDK stack and the local API Gateway emulator. Rules and sources: docs/api-gateway-rules.md.
+ *
+ * - A request whose Content-Type matches a binary media type reaches the function base64-encoded
+ *   (`isBase64Encoded: true`); any other body arrives as UTF-8 text, which does not keep arbitrary
+ *   bytes.
+ * - A function's base64 answer (`isBase64Encoded: true`) becomes bytes again only when the client's
+ *   first Accept media type matches; otherwise the client gets the base64 text.
+ * - A request without Content-Type (or Accept) is taken as `application/json`.
+ *
+ * Triton's own clients send binary tensors with no Content-Type and no Accept at all (the Python
+ * client's `infer()` sets only `Inference-Header-Content-Length`), so no list of specific types can
+ * carry them: the API treats every type as binary (`*\/*`). Every body then reaches the functions
+ * base64-encoded, JSON too, and the functions decode it; their JSON answers are not base64, so they
+ * pass through as text.
  */
 
 /** The binary tensor extension on Triton's HTTP API: the JSON header's length rides in `Inference-Header-Content-Length`. */
@@ -15,22 +25,21 @@ export const OCTET_STREAM = 'application/octet-stream';
  */
 export const SAGEMAKER_TRITON_BINARY = 'application/vnd.sagemaker-triton.binary+json';
 
-/**
- * Matched on type and subtype with parameters ignored (as `multipart/form-data; boundary=...`
- * matches `multipart/form-data`), so the SageMaker type needs no wildcard. Never `*\/*`: that would
- * base64-encode JSON bodies too.
- */
-export const BINARY_MEDIA_TYPES: readonly string[] = [OCTET_STREAM, SAGEMAKER_TRITON_BINARY];
+/** Every media type: a client of Triton's binary extension need not name one. */
+export const BINARY_MEDIA_TYPES: readonly string[] = ['*/*'];
+
+/** What API Gateway takes a request without Content-Type (or Accept) to be. */
+export const DEFAULT_MEDIA_TYPE = 'application/json';
 
 /**
  * Whether API Gateway treats a Content-Type or Accept value as binary: its first media type, without
- * parameters, against `types`, where an entry `type/*` covers a whole type.
+ * parameters (`application/json` when absent), against `types`, where `type/*` and `*\/*` are wildcards.
  */
 export function isBinaryMediaType(
   value: string | undefined,
   types: readonly string[] = BINARY_MEDIA_TYPES,
 ): boolean {
-  const [type, subtype, ...rest] = mediaTypeOf(value)?.split('/') ?? [];
+  const [type, subtype, ...rest] = (mediaTypeOf(value) ?? DEFAULT_MEDIA_TYPE).split('/');
   if (!type || !subtype || rest.length > 0) return false;
   return types.some((entry) => {
     const [entryType, entrySubtype] = entry.toLowerCase().split('/');

@@ -109,11 +109,24 @@ export const PlatformConfigSchema = z
      * API edge checks `exp` on every request); a token refused for any other reason does.
      */
     authorizerCacheTtlSeconds: z.coerce.number().int().min(0).max(3600).default(300),
-    /** Stage-wide throttling: steady requests per second and burst. */
+    /**
+     * API Gateway's throttling of each method of the stage (not of the stage as a whole): steady
+     * requests per second and burst.
+     */
     throttleRateLimit: z.coerce.number().min(1).default(1000),
     throttleBurstLimit: z.coerce.number().int().min(1).default(2000),
-    /** Requests one client IP may send in five minutes before the web application firewall blocks it. */
-    wafRateLimitPerIp: z.coerce.number().int().min(10).max(2_000_000_000).default(2000),
+    /**
+     * Create API Gateway's CloudWatch Logs role and set it in the account's settings, replacing any
+     * role already set there for every API of the account and region. Only for an account without one.
+     */
+    apiGatewayCloudWatchRole: z
+      .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+      .default(false),
+    /**
+     * Requests one client IP may send in five minutes before the web application firewall blocks it.
+     * Unset: twice what one client of the fastest `rateLimitTiers` tier may send; never less than once.
+     */
+    wafRateLimitPerIp: z.coerce.number().int().min(10).max(2_000_000_000).optional(),
     /** Retryable backend failures within `circuitWindowSeconds` that open a backend's circuit. */
     circuitFailureThreshold: z.coerce.number().int().min(1).default(5),
     circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),

@@ -6,8 +6,9 @@ import {
   ParamsAndSecretsVersions,
 } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
+import { gatewayResponseOrigin } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
-import { ApiFirewall } from './api-firewall';
+import { ApiFirewall, ipRateLimitFor } from './api-firewall';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
 import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
@@ -134,6 +135,7 @@ export class InferencePlatformStack extends Stack {
       authorizerCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
+      cloudWatchRole: config.apiGatewayCloudWatchRole,
       // HS256 mode reads the signing key through the extension: no SDK in the authorizer's bundle.
       authorizerParamsAndSecrets: config.jwksUrl
         ? undefined
@@ -145,7 +147,8 @@ export class InferencePlatformStack extends Stack {
     });
     new ApiFirewall(this, 'Firewall', {
       restApi: this.api.restApi,
-      rateLimitPerFiveMinutes: config.wafRateLimitPerIp,
+      rateLimitPerFiveMinutes: ipRateLimitFor(config.rateLimitTiers, config.wafRateLimitPerIp),
+      corsOrigin: gatewayResponseOrigin(config.allowedOrigins),
     });
 
     this.batch = new BatchPipeline(this, 'Batch', {

@@ -1,8 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
   AuthorizationType,
+  type CfnMethod,
   EndpointType,
   IdentitySource,
   LambdaIntegration,
@@ -21,6 +22,7 @@ import { API_FUNCTION_NAMES, type ApiFunctionName, FUNCTIONS } from '../contract
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../contracts/gateway-responses';
 import { BINARY_MEDIA_TYPES } from '../contracts/media-types';
@@ -36,10 +38,21 @@ export interface PlatformApiProps {
   readonly allowedOrigins: readonly string[];
   /** How long API Gateway caches an authorizer decision per token; zero disables the cache. */
   readonly authorizerCacheTtl: Duration;
-  /** Stage-wide steady-state requests per second. */
+  /**
+   * Steady-state requests per second of each method of the stage. API Gateway applies the stage's
+   * default method throttling to every method on its own, so the stage as a whole may take up to the
+   * number of methods times this, within the account's regional limit.
+   */
   readonly throttleRateLimit: number;
-  /** Stage-wide burst capacity in requests. */
+  /** Burst capacity in requests of each method of the stage, as `throttleRateLimit`. */
   readonly throttleBurstLimit: number;
+  /**
+   * Whether to create API Gateway's CloudWatch Logs role and set it in the account's API Gateway
+   * settings. That setting is one per account and region, shared by every API there: turn this on
+   * only in an account that has no such role yet. Execution and access logging need one.
+   * @default false
+   */
+  readonly cloudWatchRole?: boolean;
   /**
    * Name of the deployment stage, the first segment of every URL path.
    * @default 'prod'
@@ -78,10 +91,13 @@ export class PlatformApi extends Construct {
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
     this.restApi = new RestApi(this, 'RestApi', {
+      // API Gateway's metrics are keyed by API name and stage: a name of its own keeps another API
+      // of the account out of this API's dashboard and alarms.
+      restApiName: Stack.of(this).stackName,
       description: 'Inference platform: Open Inference Protocol and control plane',
       endpointTypes: [EndpointType.REGIONAL],
-      // API Gateway logs through an account-level role; without one, enabling logs fails the deploy.
-      cloudWatchRole: true,
+      // Logging needs the account's API Gateway CloudWatch role; creating it replaces any other.
+      cloudWatchRole: props.cloudWatchRole ?? false,
       deployOptions: {
         stageName: props.stageName ?? 'prod',
         throttlingRateLimit: props.throttleRateLimit,
@@ -93,8 +109,7 @@ export class PlatformApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: accessLogFormat(),
       },
-      // Binary tensor requests reach the inference function base64-encoded, and its base64 answers go
-      // back as bytes to clients that accept application/octet-stream; JSON stays text.
+      // `*/*`: Triton's clients send binary tensors without Content-Type or Accept (contracts/media-types.ts).
       binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       defaultCorsPreflightOptions: {
         allowOrigins: [...allowedOrigins],
@@ -144,14 +159,20 @@ export class PlatformApi extends Construct {
         );
     }
 
+    // With `*/*` binary, a mock integration's empty answer has no text form and the preflight fails
+    // with a 500, unless the integration converts to text (docs/api-gateway-rules.md).
+    for (const method of this.restApi.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      const cfn = method.node.defaultChild as CfnMethod;
+      cfn.addPropertyOverride('Integration.ContentHandling', 'CONVERT_TO_TEXT');
+      cfn.addPropertyOverride('Integration.IntegrationResponses.0.ContentHandling', 'CONVERT_TO_TEXT');
+    }
+
     const corsOrigin = gatewayResponseOrigin(allowedOrigins);
-    for (const [type, response] of Object.entries(GATEWAY_RESPONSES) as [
-      GatewayResponseType,
-      { statusCode: number },
-    ][]) {
+    for (const type of Object.keys(GATEWAY_RESPONSES) as GatewayResponseType[]) {
+      const statusCode = gatewayResponseStatus(type);
       this.restApi.addGatewayResponse(pascalCase(type), {
         type: ResponseType.of(type),
-        statusCode: String(response.statusCode),
+        statusCode: statusCode === undefined ? undefined : String(statusCode),
         templates: { 'application/json': gatewayResponseTemplate(type) },
         responseHeaders: corsOrigin ? { 'Access-Control-Allow-Origin': `'${corsOrigin}'` } : undefined,
       });

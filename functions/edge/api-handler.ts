@@ -85,8 +85,9 @@ class TokenExpiredError extends Error {}
  * edge stands in for the gateway, whose cached decision outlived the token.
  */
 function expiredToken(requestId: string): APIGatewayProxyResult {
-  const { statusCode, code, message } = GATEWAY_RESPONSES.EXPIRED_TOKEN;
-  return json(statusCode, { error: { code, message, requestId } }, requestId);
+  // UNAUTHORIZED, as the authorizer answers an expired token; EXPIRED_TOKEN is for AWS credentials.
+  const { statusCode, code } = GATEWAY_RESPONSES.UNAUTHORIZED;
+  return json(statusCode, { error: { code, message: 'the bearer token has expired', requestId } }, requestId);
 }
 
 /** The request metrics, flushed with the invocation: by outcome, and by model version when one served it. */

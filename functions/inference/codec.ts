@@ -12,13 +12,16 @@
  *   against their shapes like JSON ones, so a bad one is a 400 before any backend call.
  *
  * Decisions where the specs leave room:
- * - A header length of 0 (one raw tensor for a single-input model, no JSON header) is refused with a
- *   400: its shape and datatype would have to be deduced from the model's signature, and Triton
- *   answers it with every output in binary.
+ * - A header length of 0 is Triton's raw binary request: one input's tensor, no JSON header. Its
+ *   shape and datatype come from the model's signature, as Triton deduces them, and every output
+ *   comes back in binary.
  * - FP16 in JSON is refused (given the signature), inputs and outputs alike: KServe allows JSON
  *   numbers, but Triton takes and returns FP16 only as binary data and would refuse it anyway.
- * - A request that asks for binary outputs must send `Accept: application/octet-stream`: API Gateway
- *   turns a base64 answer back into bytes only for a client whose first Accept type is binary.
+ * - Binary outputs need no particular Accept: the API treats every type as binary (`*\/*`), so
+ *   API Gateway turns the base64 answer back into bytes for any Accept, or none, as Triton's
+ *   clients need.
+ * - A binary request is recognised by `Inference-Header-Content-Length`, whatever its Content-Type,
+ *   as Triton does.
  *
  * Answers: JSON stays JSON; SageMaker's binary form becomes Triton's HTTP form,
  * `application/octet-stream` with `Inference-Header-Content-Length`. Either way the model and version
@@ -26,12 +29,7 @@
  * them (Triton echoes the request `id`; its response `parameters` are the model's own, not the
  * request's).
  */
-import {
-  isBinaryMediaType,
-  mediaTypeOf,
-  OCTET_STREAM,
-  SAGEMAKER_TRITON_BINARY,
-} from '../../contracts/media-types';
+import { mediaTypeOf, OCTET_STREAM, SAGEMAKER_TRITON_BINARY } from '../../contracts/media-types';
 import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
 import {
   BinarySections,
@@ -103,11 +101,7 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   if (body.length === 0)
     throw new InvalidInferenceRequestError('the request body is empty; send a JSON document');
   const headerLength = binaryHeaderLength(headers, body.length, client.receivedAsText === true);
-  if (headerLength === 0) {
-    throw new InvalidInferenceRequestError(
-      'a header length of 0 (one raw input tensor without a JSON header) is not supported; send a JSON header that describes the input, followed by its binary data',
-    );
-  }
+  if (headerLength === 0) return decodeRawBinaryRequest(body, signature);
   const binary = body.subarray(headerLength ?? body.length);
   const json = parseJson(
     body.subarray(0, headerLength ?? body.length),
@@ -119,9 +113,62 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   reader.finish();
   checkBinaryFlags(request);
   if (signature !== undefined) checkFp16Encoding(request, signature);
-  checkAcceptsBinary(request, headers.accept);
 
   return { request, ...backendBody(request, binary) };
+}
+
+/**
+ * Triton's raw binary request: a header length of 0 and a body that is only the one input's tensor.
+ * As Triton does (docs/protocol/extension_binary_data.md, "Raw Binary Request"): the model has one
+ * input; its shape comes from the model, a batching model's as a batch of one, with at most one
+ * other variable dimension, deduced from the byte size (a BYTES input must have shape [1]); every
+ * output comes back as binary data.
+ */
+function decodeRawBinaryRequest(body: Uint8Array, signature: ModelSignature | undefined): InferencePayload {
+  const fail = (why: string) =>
+    new InvalidInferenceRequestError(
+      `a header length of 0 (a raw binary request: the body is one input tensor, no JSON header) ${why}`,
+    );
+  if (signature === undefined) throw fail('needs the model signature');
+  if (signature.inputs.length !== 1) {
+    throw fail(`needs a model with exactly 1 input; this model has ${signature.inputs.length}`);
+  }
+  const input = signature.inputs[0]!;
+  const dims = signature.maxBatchSize > 0 ? input.shape.slice(1) : [...input.shape];
+  let shape: number[];
+  if (input.datatype === 'BYTES') {
+    if (dims.length !== 1 || (dims[0] !== 1 && dims[0] !== -1)) {
+      throw fail(`needs a BYTES input of shape [1]; input '${input.name}' has ${formatShape(dims)}`);
+    }
+    shape = [1];
+  } else {
+    const variable = dims.filter((d) => d < 0).length;
+    if (variable > 1) {
+      throw fail(`needs at most one variable dimension; input '${input.name}' has ${formatShape(dims)}`);
+    }
+    const fixed = dims.filter((d) => d >= 0).reduce((a, b) => a * b, 1) * DATATYPE_SIZE[input.datatype];
+    if (fixed === 0 || body.length % fixed !== 0 || (variable === 0 && body.length !== fixed)) {
+      throw fail(
+        `has ${body.length} bytes, which is no whole ${input.datatype} tensor of input '${input.name}' shaped ${formatShape(dims)}`,
+      );
+    }
+    shape = dims.map((d) => (d < 0 ? body.length / fixed : d));
+  }
+  const header = {
+    inputs: [
+      {
+        name: input.name,
+        datatype: input.datatype,
+        shape: signature.maxBatchSize > 0 ? [1, ...shape] : shape,
+        parameters: { binary_data_size: body.length },
+      },
+    ],
+    parameters: { binary_data_output: true },
+  };
+  const reader = new BinarySectionReader(body, true);
+  const request = parseInferenceRequest(header, reader.read);
+  reader.finish();
+  return { request, ...backendBody(request, body) };
 }
 
 /**
@@ -249,7 +296,7 @@ function parseJson(
     return JSON.parse(decoder.decode(bytes));
   } catch (error) {
     const hint =
-      headerLength === undefined && isBinaryMediaType(contentType)
+      headerLength === undefined && mediaTypeOf(contentType) === OCTET_STREAM
         ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`
         : '';
     throw new InvalidInferenceRequestError(`${what} is not valid JSON: ${(error as Error).message}${hint}`);
@@ -309,18 +356,6 @@ function checkFp16Encoding(request: InferenceRequest, signature: ModelSignature)
         `output '${output.name}' has datatype FP16, which Triton returns only as binary data: request it with "parameters": {"binary_data": true}, or set the request parameter binary_data_output to true`,
       );
     }
-  }
-}
-
-/**
- * API Gateway turns a base64 answer back into bytes only for a client whose first Accept media type
- * is a binary one; anyone else would get base64 text that claims to be binary.
- */
-function checkAcceptsBinary(request: InferenceRequest, accept: string | undefined): void {
-  if (expectsBinaryOutputs(request) && !isBinaryMediaType(accept)) {
-    throw new InvalidInferenceRequestError(
-      `the request asks for binary outputs, which come back as ${OCTET_STREAM}: send the header 'Accept: ${OCTET_STREAM}' (got '${accept ?? 'none'}')`,
-    );
   }
 }
 

@@ -14,11 +14,11 @@ import {
   gatewayResponseOrigin,
 } from '../../contracts/cors';
 import {
-  GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
-import { isBinaryMediaType } from '../../contracts/media-types';
+import { BINARY_MEDIA_TYPES, isBinaryMediaType } from '../../contracts/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
 import { listenOnLoopback } from '../loopback';
 
@@ -32,6 +32,8 @@ export interface ApiGatewayEmulatorOptions {
   readonly authorizerCacheTtlSeconds: number;
   /** Origins the CORS preflight allows; `*` allows any. */
   readonly allowedOrigins: readonly string[];
+  /** @default BINARY_MEDIA_TYPES, the stack's */
+  readonly binaryMediaTypes?: readonly string[];
   /** @default 0 (a free port) */
   readonly port?: number;
   /** @default 29000, API Gateway's integration timeout */
@@ -50,6 +52,18 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/**
+ * Lambda's limit on a synchronous invocation's payload: the whole proxy event as JSON, where the body
+ * is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text. Beyond it the invoke fails with
+ * RequestEntityTooLargeException and API Gateway answers the 413 below, which no gateway response
+ * changes (docs/api-gateway-rules.md).
+ */
+export const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+export const LAMBDA_PAYLOAD_TOO_LARGE = {
+  statusCode: 413,
+  errorType: 'BadRequestException',
+  body: '{"message": "Request Too Long"}',
+} as const;
 
 interface CachedDecision {
   readonly result: APIGatewayAuthorizerResult;
@@ -59,11 +73,13 @@ interface CachedDecision {
 /**
  * A REST API as API Gateway runs it, for the route table the CDK stack deploys: REQUEST authorizer
  * with a per-token decision cache and IAM policy evaluation, Lambda proxy events, gateway responses,
- * CORS preflight, binary media types, the 10 MB payload limit and the 29 s integration timeout.
+ * CORS preflight, binary media types, the 10 MB payload limit, Lambda's 6 MB invocation payload limit
+ * and the 29 s integration timeout.
  */
 export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
   const decisions = new Map<string, CachedDecision>();
   const timeoutMs = options.integrationTimeoutMs ?? 29_000;
+  const binaryMediaTypes = options.binaryMediaTypes ?? BINARY_MEDIA_TYPES;
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -123,9 +139,18 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
       pathParameters: Object.keys(match.pathParameters).length > 0 ? match.pathParameters : null,
       stageVariables: null,
       requestContext: { ...requestContext, authorizer: authorizerContext },
-      ...proxyBody(body, req.headers['content-type']),
+      ...proxyBody(body, req.headers['content-type'], binaryMediaTypes),
     } as APIGatewayProxyEvent;
 
+    if (Buffer.byteLength(JSON.stringify(event)) > LAMBDA_SYNC_PAYLOAD_BYTES) {
+      res.writeHead(LAMBDA_PAYLOAD_TOO_LARGE.statusCode, {
+        'Content-Type': 'application/json',
+        'x-amzn-RequestId': requestId,
+        'x-amzn-ErrorType': LAMBDA_PAYLOAD_TOO_LARGE.errorType,
+      });
+      res.end(LAMBDA_PAYLOAD_TOO_LARGE.body);
+      return;
+    }
     const result = await invokeWithTimeout(
       options.handlers[match.route.function],
       event,
@@ -133,7 +158,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     );
     if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
     if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
-    sendProxyResult(res, result, requestId, req.headers.accept);
+    sendProxyResult(res, result, requestId, isBinaryMediaType(req.headers.accept, binaryMediaTypes));
   }
 
   /** Runs the authorizer (or reuses its cached decision) and evaluates the policy for this call. */
@@ -214,7 +239,8 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     close = false,
   ): void {
     const body = gatewayResponseTemplate(type).replace('$context.requestId', requestId);
-    res.writeHead(GATEWAY_RESPONSES[type].statusCode, {
+    // Only the emulator's own failure uses a fallback type directly; it has no AWS counterpart.
+    res.writeHead(gatewayResponseStatus(type) ?? 500, {
       'Content-Type': 'application/json',
       ...staticOrigin(options.allowedOrigins),
       'x-amzn-RequestId': requestId,
@@ -336,31 +362,32 @@ function isProxyResult(value: unknown): value is APIGatewayProxyResult {
 }
 
 /**
- * The body of a proxy event: base64-encoded when the request's Content-Type is one of the API's
- * binary media types, else UTF-8 text (where bytes that are not UTF-8 do not survive), as API Gateway
- * passes it.
+ * The body of a proxy event: base64-encoded when the request's Content-Type (`application/json` when
+ * absent) is one of the API's binary media types, else UTF-8 text (where bytes that are not UTF-8 do
+ * not survive), as API Gateway passes it.
  */
-function proxyBody(body: Buffer, contentType: string | undefined) {
+function proxyBody(body: Buffer, contentType: string | undefined, binaryMediaTypes: readonly string[]) {
   if (body.length === 0) return { body: null, isBase64Encoded: false };
-  const binary = isBinaryMediaType(contentType);
+  const binary = isBinaryMediaType(contentType, binaryMediaTypes);
   return { body: body.toString(binary ? 'base64' : 'utf8'), isBase64Encoded: binary };
 }
 
 /**
  * Sends a function's result. A base64 body becomes bytes again only when the client's first Accept
- * media type is a binary media type; any other client gets the base64 text, as from API Gateway.
+ * media type (`application/json` when absent) is a binary media type; any other client gets the
+ * base64 text, as from API Gateway.
  */
 function sendProxyResult(
   res: ServerResponse,
   result: APIGatewayProxyResult,
   requestId: string,
-  accept: string | undefined,
+  acceptsBinary: boolean,
 ): void {
   const headers: Record<string, string | string[]> = { 'x-amzn-RequestId': requestId };
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {}))
     headers[name] = values.map(String);
   res.writeHead(result.statusCode, headers);
-  const decode = result.isBase64Encoded === true && isBinaryMediaType(accept);
+  const decode = result.isBase64Encoded === true && acceptsBinary;
   res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
 }

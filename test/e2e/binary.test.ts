@@ -188,11 +188,6 @@ describe('binary tensor extension and v2 JSON through the local platform (npm st
         ],
         'json-header-size in the Content-Type must be a non-negative integer',
       ],
-      [
-        'binary outputs without Accept: application/octet-stream',
-        () => [simple.body, { ...headers(String(simple.headerLength)), Accept: '*/*' }],
-        'Accept: application/octet-stream',
-      ],
     ])('answers 400 JSON for %s', async (_case, build, message) => {
       // Prepare
       const [body, requestHeaders] = build();

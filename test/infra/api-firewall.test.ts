@@ -2,7 +2,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { MockIntegration, RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { describe, expect, it } from 'vitest';
-import { ApiFirewall, type ApiFirewallProps } from '../../lib/api-firewall';
+import { WAF_RATE_LIMITED, wafRateLimitedBody } from '../../contracts/gateway-responses';
+import { ApiFirewall, type ApiFirewallProps, ipRateLimitFor } from '../../lib/api-firewall';
 import { nagFindings } from './nag-findings';
 
 function firewallStack(props: Omit<ApiFirewallProps, 'restApi'> = {}, outdir?: string) {
@@ -46,7 +47,7 @@ describe('ApiFirewall', () => {
     const rate = rules(template).find((r) => r.Statement.RateBasedStatement);
     expect(rate).toMatchObject({
       Priority: 0,
-      Action: { Block: {} },
+      Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
       Statement: { RateBasedStatement: { AggregateKeyType: 'IP', Limit: 2000, EvaluationWindowSec: 300 } },
     });
     expect(Math.min(...rules(template).map((r) => r.Priority))).toBe(rate!.Priority);
@@ -60,6 +61,32 @@ describe('ApiFirewall', () => {
     for (const bad of [0, 9, 12.5, 3_000_000_000]) {
       expect(() => firewallStack({ rateLimitPerFiveMinutes: bad })).toThrow(/rateLimitPerFiveMinutes/);
     }
+  });
+
+  it('answers a rate-limited IP with a JSON 429 of its own, carrying the CORS origin when there is one', () => {
+    const template = Template.fromStack(firewallStack({ corsOrigin: '*' }).stack);
+    const acl = Object.values(template.findResources('AWS::WAFv2::WebACL'))[0]!.Properties;
+    const rate = rules(template).find((r) => r.Statement.RateBasedStatement)!;
+    const custom = (rate.Action as { Block: { CustomResponse: Record<string, unknown> } }).Block
+      .CustomResponse;
+    expect(custom).toEqual({
+      ResponseCode: WAF_RATE_LIMITED.statusCode,
+      CustomResponseBodyKey: 'RateLimitedByIp',
+      ResponseHeaders: [{ Name: 'Access-Control-Allow-Origin', Value: '*' }],
+    });
+    expect(acl.CustomResponseBodies.RateLimitedByIp).toEqual({
+      ContentType: 'APPLICATION_JSON',
+      Content: wafRateLimitedBody(),
+    });
+    expect(JSON.parse(acl.CustomResponseBodies.RateLimitedByIp.Content).error.code).toBe(
+      'RATE_LIMITED_BY_IP',
+    );
+    const bare = rules(Template.fromStack(firewallStack().stack)).find(
+      (r) => r.Statement.RateBasedStatement,
+    )!;
+    expect(bare.Action).toEqual({
+      Block: { CustomResponse: { ResponseCode: 429, CustomResponseBodyKey: 'RateLimitedByIp' } },
+    });
   });
 
   it('runs the common and known-bad-inputs rule groups, with only the 8 KB body rule counting', () => {
@@ -110,5 +137,25 @@ describe('ApiFirewall', () => {
     expect(findings.length).toBeGreaterThan(0); // nag did run
     expect(findings.filter((f) => f.constructPath.startsWith('FirewallTest/Firewall'))).toEqual([]);
     expect(findings.filter((f) => f.ruleName === 'AwsSolutions-APIG3')).toEqual([]);
+  });
+});
+
+describe('ipRateLimitFor', () => {
+  const tiers = {
+    standard: { limit: 600, windowSeconds: 60 },
+    premium: { limit: 6000, windowSeconds: 60 },
+    trial: { limit: 60, windowSeconds: 60 },
+  };
+
+  it("defaults to twice what one client of the fastest tier may send in WAF's 5-minute window", () => {
+    // premium: 100 requests/s, 30,000 in 300 s.
+    expect(ipRateLimitFor(tiers)).toBe(60_000);
+    expect(ipRateLimitFor({ standard: { limit: 10, windowSeconds: 3600 } })).toBe(10);
+  });
+
+  it('keeps an override at or above one such client and refuses one below', () => {
+    expect(ipRateLimitFor(tiers, 30_000)).toBe(30_000);
+    expect(() => ipRateLimitFor(tiers, 29_999)).toThrow(/wafRateLimitPerIp 29999 is below 30000/);
+    expect(() => ipRateLimitFor(tiers, 2000)).toThrow(/highest rate-limit tier/);
   });
 });

@@ -4,6 +4,7 @@ import { CORS_ALLOW_HEADERS } from '../../contracts/cors';
 import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
+  gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
 import { isBinaryMediaType } from '../../contracts/media-types';
@@ -108,15 +109,21 @@ describe('PlatformApi', () => {
     }
   });
 
-  it('passes binary tensor bodies as binary and leaves JSON as text', () => {
+  it('treats every media type as binary, so clients that send no Content-Type or Accept get bytes', () => {
     const apis = Object.values(template.findResources('AWS::ApiGateway::RestApi'));
     expect(apis).toHaveLength(1);
     const types: string[] = apis[0]!.Properties.BinaryMediaTypes;
-    expect(types).toEqual(['application/octet-stream', 'application/vnd.sagemaker-triton.binary+json']);
-    expect(isBinaryMediaType('application/vnd.sagemaker-triton.binary+json;json-header-size=42', types)).toBe(
-      true,
-    );
-    expect(isBinaryMediaType('application/json; charset=utf-8', types)).toBe(false);
+    expect(types).toEqual(['*/*']);
+    for (const value of [undefined, 'application/json; charset=utf-8', 'application/octet-stream']) {
+      expect(isBinaryMediaType(value, types)).toBe(true);
+    }
+  });
+
+  it('has the preflight mock integrations answer as text, which */* would otherwise turn into a 500', () => {
+    for (const m of methods.filter((method) => method.method === 'OPTIONS')) {
+      expect(m.properties.Integration.ContentHandling).toBe('CONVERT_TO_TEXT');
+      expect(m.properties.Integration.IntegrationResponses[0].ContentHandling).toBe('CONVERT_TO_TEXT');
+    }
   });
 
   it('allows the platform headers and the configured origin in preflight responses', () => {
@@ -159,12 +166,25 @@ describe('PlatformApi', () => {
     (type) => {
       template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: type,
-        StatusCode: String(GATEWAY_RESPONSES[type].statusCode),
+        StatusCode:
+          gatewayResponseStatus(type) === undefined ? Match.absent() : String(gatewayResponseStatus(type)),
         ResponseTemplates: { 'application/json': gatewayResponseTemplate(type) },
         ResponseParameters: { 'gatewayresponse.header.Access-Control-Allow-Origin': "'*'" },
       });
     },
   );
+
+  it('gives the 4XX and 5XX fallbacks no status code, so every other type keeps its own', () => {
+    for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      const [response] = Object.values(
+        template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: type } }),
+      );
+      expect(response?.Properties).not.toHaveProperty('StatusCode');
+    }
+    expect(gatewayResponseStatus('WAF_FILTERED')).toBe(403);
+    expect(gatewayResponseStatus('UNSUPPORTED_MEDIA_TYPE')).toBe(415);
+    expect(gatewayResponseStatus('RESOURCE_NOT_FOUND')).toBe(404);
+  });
 
   it('is a regional API with throttling, tracing, metrics and JSON access logs on its stage', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', {
@@ -202,6 +222,24 @@ describe('PlatformApi', () => {
 });
 
 describe('PlatformApi with configuration overrides', () => {
+  it('names the REST API after the stack, the name its stage metrics are keyed by', () => {
+    const { template } = synthesizePlatform();
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'InferencePlatform' });
+  });
+
+  it('leaves the account-wide API Gateway logging role alone unless configured to create it', () => {
+    const { template } = synthesizePlatform();
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const withRole = synthesizePlatform({ apiGatewayCloudWatchRole: 'true' }).template;
+    withRole.resourceCountIs('AWS::ApiGateway::Account', 1);
+    // Access logs still go to the API's own log group either way.
+    for (const t of [template, withRole]) {
+      t.hasResourceProperties('AWS::ApiGateway::Stage', {
+        AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      });
+    }
+  });
+
   it('takes the authorizer TTL and throttling from configuration', () => {
     const { template } = synthesizePlatform({
       authorizerCacheTtlSeconds: '0',

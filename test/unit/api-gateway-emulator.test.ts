@@ -190,7 +190,29 @@ describe('API Gateway emulator', () => {
     expect(handlers.inference).not.toHaveBeenCalled();
   });
 
+  it("answers Lambda's 413 when the proxy event outgrows the 6 MB invocation payload, though the body is under 10 MB", async () => {
+    // Prepare: 4.8 MB of body is 6.4 MB as base64 in the event.
+    const { url, handlers } = await start();
+    const send = (bytes: number) =>
+      fetch(`${url}/v1/batch-jobs`, {
+        method: 'POST',
+        headers: auth,
+        body: new Uint8Array(bytes).fill(0x61),
+      });
+    // Act
+    const refused = await send(4_800_000);
+    const accepted = await send(4_500_000);
+    // Assess
+    expect(refused.status).toBe(413);
+    expect(refused.headers.get('x-amzn-errortype')).toBe('BadRequestException');
+    expect(await refused.json()).toEqual({ message: 'Request Too Long' });
+    expect(accepted.status).toBe(200);
+    expect(handlers.batch).toHaveBeenCalledTimes(1);
+  });
+
   const BYTES = Uint8Array.of(0x7b, 0x00, 0xff, 0xfe, 0x80, 0x01);
+  // The rules for a list of specific types; the stack's own list is `*/*`, tested below.
+  const SPECIFIC = ['application/octet-stream', 'application/vnd.sagemaker-triton.binary+json'];
 
   it.each([
     ['application/octet-stream', true],
@@ -200,7 +222,7 @@ describe('API Gateway emulator', () => {
     ['text/plain', false],
   ])('passes a %s body to the function base64-encoded: %s', async (contentType, binary) => {
     // Prepare
-    const { url, handlers } = await start();
+    const { url, handlers } = await start({ binaryMediaTypes: SPECIFIC });
     // Act
     await fetch(`${url}/v2/models/simple/infer`, {
       method: 'POST',
@@ -230,6 +252,7 @@ describe('API Gateway emulator', () => {
     }));
     const { url } = await start({
       handlers: { health: vi.fn(ok), inference: binaryAnswer, models: vi.fn(ok), batch: vi.fn(ok) },
+      binaryMediaTypes: SPECIFIC,
     });
     // Act
     const response = await fetch(`${url}/v2/models/simple/infer`, {
@@ -241,6 +264,50 @@ describe('API Gateway emulator', () => {
     const body = new Uint8Array(await response.arrayBuffer());
     expect(body).toEqual(decoded ? BYTES : new TextEncoder().encode(Buffer.from(BYTES).toString('base64')));
   });
+
+  it("with the stack's */*, passes every body base64-encoded, JSON and a missing Content-Type too", async () => {
+    // Prepare
+    const { url, handlers } = await start();
+    // Act
+    // A byte body: fetch gives a string body a text/plain Content-Type of its own.
+    for (const headers of [{ 'Content-Type': 'application/json' }, {}] as Record<string, string>[]) {
+      await fetch(`${url}/v2/models/simple/infer`, {
+        method: 'POST',
+        headers: { ...auth, ...headers },
+        body: new TextEncoder().encode('{"inputs":[]}'),
+      });
+    }
+    // Assess
+    for (const [event] of vi.mocked(handlers.inference).mock.calls) {
+      expect(event.isBase64Encoded).toBe(true);
+      expect(Buffer.from(event.body!, 'base64').toString('utf8')).toBe('{"inputs":[]}');
+    }
+    expect(handlers.inference).toHaveBeenCalledTimes(2);
+  });
+
+  it.each([[undefined], ['application/json']])(
+    "with the stack's */*, a base64 answer becomes bytes for Accept %s; text stays text",
+    async (accept) => {
+      // Prepare
+      const answers = [
+        { isBase64Encoded: true, body: Buffer.from(BYTES).toString('base64') },
+        { isBase64Encoded: false, body: '{"ok":true}' },
+      ];
+      const inference = vi.fn(async () => ({ statusCode: 200, headers: {}, ...answers.shift()! }));
+      const { url } = await start({
+        handlers: { health: vi.fn(ok), inference, models: vi.fn(ok), batch: vi.fn(ok) },
+      });
+      const send = () =>
+        fetch(`${url}/v2/models/simple/infer`, {
+          method: 'POST',
+          headers: { ...auth, ...(accept ? { Accept: accept } : {}) },
+          body: '{}',
+        });
+      // Act + Assess
+      expect(new Uint8Array(await (await send()).arrayBuffer())).toEqual(BYTES);
+      expect(await (await send()).text()).toBe('{"ok":true}');
+    },
+  );
 
   it('answers a CORS preflight without a token', async () => {
     const { url, authorizer } = await start();

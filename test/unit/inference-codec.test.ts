@@ -400,9 +400,9 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
     ['a fractional header length', () => withHeaderLength('12.5'), "got '12.5'"],
     ['an empty header length', () => withHeaderLength(''), "got ''"],
     [
-      'a header length of 0 (a raw tensor)',
+      'a header length of 0 (a raw tensor) without the model signature',
       () => withHeaderLength('0'),
-      'a header length of 0 (one raw input tensor without a JSON header) is not supported',
+      'a header length of 0 (a raw binary request: the body is one input tensor, no JSON header) needs the model signature',
     ],
     [
       'a header length that cuts the JSON short',
@@ -536,14 +536,6 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
         receivedAsText: true,
       }),
       "binary tensor data must be sent with Content-Type application/octet-stream (or application/vnd.sagemaker-triton.binary+json;json-header-size=N); with Content-Type 'application/json'",
-    ],
-    [
-      'binary outputs for a client that does not accept binary',
-      () =>
-        binaryRequest({ ...simpleHeader, parameters: { binary_data_output: true } }, simpleTensors, {
-          accept: '*/*',
-        }),
-      "send the header 'Accept: application/octet-stream' (got '*/*')",
     ],
     [
       'a binary_data that is not a boolean',
@@ -768,6 +760,58 @@ describe('encodeInferenceResponse', () => {
   ])('refuses %s as an unreadable answer', (_case, answer, message) => {
     const error = errorOf(() => encodeInferenceResponse(answer(), naming));
     expect(error).toBeInstanceOf(UnreadableBackendAnswerError);
+    expect(error.message).toContain(message);
+  });
+});
+
+describe("decodeInferenceRequest: Triton's raw binary request (header length 0)", () => {
+  const FEATURES: ModelSignature = {
+    inputs: [{ name: 'FEATURES', datatype: 'FP32', shape: [-1, 4] }],
+    outputs: [{ name: 'LABEL', datatype: 'INT64', shape: [-1, 1] }],
+    maxBatchSize: 64,
+  };
+  const raw = (bytes: Uint8Array): ClientRequest => ({
+    body: bytes,
+    headers: { 'inference-header-content-length': '0' },
+  });
+
+  it('reads the body as the one input, a batch of one, and asks for every output in binary', () => {
+    const tensor = encodeBinaryTensor('FP32', [1, 2, 3, 4]);
+    const { request, body, contentType } = decodeInferenceRequest(raw(tensor), FEATURES);
+    expect(request.inputs).toMatchObject([
+      { name: 'FEATURES', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } },
+    ]);
+    expect(request.parameters).toEqual({ binary_data_output: true });
+    // Towards the endpoint: a JSON header, then the tensor unchanged.
+    const headerLength = Number(/json-header-size=(\d+)/.exec(contentType)![1]);
+    expect(JSON.parse(decoder.decode(body.subarray(0, headerLength))).inputs[0].shape).toEqual([1, 4]);
+    expect(body.subarray(headerLength)).toEqual(tensor);
+  });
+
+  it('deduces the one variable dimension from the byte size', () => {
+    const signature: ModelSignature = {
+      ...FEATURES,
+      inputs: [{ name: 'FEATURES', datatype: 'FP32', shape: [-1, -1, 2] }],
+    };
+    const { request } = decodeInferenceRequest(
+      raw(encodeBinaryTensor('FP32', [1, 2, 3, 4, 5, 6])),
+      signature,
+    );
+    expect(request.inputs[0]!.shape).toEqual([1, 3, 2]);
+  });
+
+  it.each([
+    ['a model with two inputs', SIMPLE_SIGNATURE, int32(INPUT0), 'exactly 1 input; this model has 2'],
+    ['a byte count that is no whole tensor', FEATURES, new Uint8Array(10), 'has 10 bytes'],
+    [
+      'two variable dimensions',
+      { ...FEATURES, inputs: [{ name: 'X', datatype: 'FP32', shape: [-1, -1, -1] }] } as ModelSignature,
+      new Uint8Array(16),
+      'at most one variable dimension',
+    ],
+  ])('refuses %s with a 400', (_case, signature, bytes, message) => {
+    const error = errorOf(() => decodeInferenceRequest(raw(bytes), signature));
+    expect(error).toBeInstanceOf(InvalidInferenceRequestError);
     expect(error.message).toContain(message);
   });
 });

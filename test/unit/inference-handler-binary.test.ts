@@ -157,11 +157,6 @@ describe('inference handler with the binary tensor extension', () => {
       },
       'binary tensor data must be sent with Content-Type application/octet-stream',
     ],
-    [
-      'binary outputs without Accept: application/octet-stream',
-      binaryEvent(request.body, { ...tritonHeaders, Accept: '*/*' }),
-      "send the header 'Accept: application/octet-stream'",
-    ],
   ])('answers 400 for %s without calling the endpoint', async (_case, event, message) => {
     // Act
     const result = await handler(event, lambdaContext());

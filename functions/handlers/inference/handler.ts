@@ -41,8 +41,8 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
 
 /**
  * The client's body and headers as the codec reads them: bytes, and lower-cased header names. API
- * Gateway base64-encodes bodies whose Content-Type is a binary media type (lib/media-types.ts) and
- * passes any other body as text.
+ * Gateway base64-encodes bodies whose Content-Type is a binary media type (contracts/media-types.ts:
+ * every type, so JSON too) and passes any other body as text.
  */
 function decodeRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
   const raw = event.body ?? '';
@@ -65,7 +65,7 @@ function readOrBackendError<T>(read: () => T): T {
 /**
  * JSON goes back as text; anything else (a binary tensor answer: application/octet-stream with
  * Inference-Header-Content-Length) base64-encoded, which API Gateway turns back into bytes for a
- * client that accepts application/octet-stream.
+ * client whose first Accept type is binary (with `*\/*`, any, or none).
  */
 function binaryOrText(
   statusCode: number,
