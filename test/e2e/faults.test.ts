@@ -8,6 +8,7 @@
  * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts` runs the same scenarios with more traffic
  * and bigger jobs.
  */
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
@@ -217,7 +218,13 @@ describe('the local platform under injected faults', () => {
           version: '1',
           platform: 'onnxruntime_onnx',
           ...SIMPLE_SIGNATURE,
-          backends: [{ endpointName: 'local-triton', targetModel: `simple/${name}.tar.gz`, weight: 100 }],
+          backends: [
+            {
+              endpointName: 'local-triton',
+              targetModel: `simple-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.tar.gz`,
+              weight: 100,
+            },
+          ],
         },
       });
       expect(registered.status).toBe(201);
