@@ -43,6 +43,12 @@ const LOCAL_SOURCES = {
   workDeadLetters: 'deadLetters',
 } as const;
 
+/**
+ * SQS's default and largest `MaximumMessageSize` (the SQS API reference for CreateQueue, as in
+ * @aws-sdk/client-sqs's model; raised from 256 KiB in 2025).
+ */
+const SQS_DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+
 /** Lambda asks for a visibility timeout of at least six times the consuming function's timeout. */
 const VISIBILITY_TIMEOUT_FACTOR = 6;
 
@@ -124,6 +130,15 @@ describe('batch queues, deployed and local', () => {
 
       expect(settings.timeoutsMs[CONSUMERS[queue].local]).toBe(stackTimeoutSeconds(queue) * 1000);
       expect(settings[LOCAL_SOURCES[queue]].batchSize).toBe(source.BatchSize);
+    },
+  );
+
+  it.each(Object.keys(STACK_QUEUES) as Queue[])(
+    'accepts %s messages of up to 1 MiB, the SQS default and maximum since 2025, in both',
+    (queue) => {
+      // Unset in the template, so SQS applies its default MaximumMessageSize, 1,048,576 bytes.
+      expect(stackQueue(queue).MaximumMessageSize).toBeUndefined();
+      expect(Number(local[queue]!.MaximumMessageSize)).toBe(SQS_DEFAULT_MAX_MESSAGE_BYTES);
     },
   );
 
