@@ -75,7 +75,8 @@ export class LambdaRuntimeError extends Error {
  * A function's code as a container loads it: its own modules in one ES module, as in Lambda's
  * bundle, and its packages from node_modules. Loading the TypeScript sources through tsx's hooks in
  * every worker instead made a cold container take two to three times as long (docs/local-platform.md).
- * Built once per source and process, and again after recycle().
+ * Built once per source and process, when the function is defined: a build is synchronous, and
+ * during a cold start it would hold up every request the process serves.
  */
 const built = new Map<string, string>();
 
@@ -158,12 +159,8 @@ export class LambdaRuntime {
     return [...this.#functions.values()];
   }
 
-  /**
-   * Drops every function's containers, as when Lambda recycles them (see LambdaFunction.recycle),
-   * and their built code: the next containers load the sources as they are now.
-   */
+  /** Drops every function's containers, as when Lambda recycles them (see LambdaFunction.recycle). */
   async recycle(): Promise<void> {
-    built.clear();
     await Promise.all(this.functions.map((fn) => fn.recycle()));
   }
 
@@ -195,6 +192,13 @@ export class LambdaFunction {
       echo: shared.echo ?? true,
       ...(shared.preload ? { preload: shared.preload } : {}),
     };
+    for (const source of [CONTAINER, config.entry, ...(shared.preload?.modules ?? [])]) {
+      try {
+        buildModule(sourceOf(source));
+      } catch {
+        // A module that does not build fails each container's init instead (see Container).
+      }
+    }
   }
 
   /** Containers alive now, busy or idle. */
