@@ -7,11 +7,11 @@
  * FunctionOutputBus.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { threadId, Worker } from 'node:worker_threads';
 import { buildSync } from 'esbuild';
 import type { LambdaHandler } from './api-gateway';
 import { emfOf, FunctionOutputBus } from './function-output';
@@ -23,7 +23,8 @@ const CONTAINER = fileURLToPath(new URL('./lambda-container.ts', import.meta.url
  * Where containers' modules are built. Inside the repository, so that the packages the builds
  * leave out resolve from its node_modules as they do from the sources.
  */
-const BUILD_DIR = `${ROOT}.local/lambda/${process.pid}/`;
+const BUILDS = `${ROOT}.local/lambda/`;
+const BUILD_DIR = `${BUILDS}${process.pid}-${threadId}/`;
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
 
@@ -85,7 +86,7 @@ function buildModule(source: string): string {
   if (cached) return cached;
   const name = source.slice(source.lastIndexOf('/') + 1).replace(/\.[cm]?[jt]s$/, '');
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const outfile = `${BUILD_DIR}${name}-${hash}-${built.size}.mjs`;
+  const outfile = `${BUILD_DIR}${name}-${hash}.mjs`;
   buildSync({
     entryPoints: [source],
     outfile,
@@ -99,10 +100,27 @@ function buildModule(source: string): string {
     sourcesContent: false,
     logLevel: 'silent',
   });
-  if (built.size === 0) process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
+  if (built.size === 0) {
+    process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
+    removeBuildsOfEndedProcesses();
+  }
   const url = pathToFileURL(outfile).href;
   built.set(source, url);
   return url;
+}
+
+/** Builds left by processes that ended without their exit handler (killed, or a test runner's). */
+function removeBuildsOfEndedProcesses(): void {
+  for (const dir of readdirSync(BUILDS)) {
+    const pid = Number(dir.split('-')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(`${BUILDS}${dir}`, { recursive: true, force: true });
+    }
+  }
 }
 
 /** A module that does not build fails the container's init, as a bundle that does not load would. */
