@@ -1,4 +1,12 @@
-import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ListQueuesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_VISIBILITY_TIMEOUT_SECONDS, localBatchQueues } from '../../local/batch-queues';
@@ -141,6 +149,21 @@ describe('batch queues, deployed and local', () => {
       expect(Number(local[queue]!.MaximumMessageSize)).toBe(SQS_DEFAULT_MAX_MESSAGE_BYTES);
     },
   );
+
+  it('carries a message of exactly 1 MiB through the local SQS emulator, and refuses one byte more', async () => {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'fidelity-message-size' }));
+    try {
+      const body = 'x'.repeat(SQS_DEFAULT_MAX_MESSAGE_BYTES);
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+      expect(Messages[0]?.Body?.length).toBe(SQS_DEFAULT_MAX_MESSAGE_BYTES);
+
+      const tooLarge = sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: `${body}x` }));
+      await expect(tooLarge).rejects.toThrow(/Message must be shorter than 1048576 bytes/);
+    } finally {
+      await sqs.send(new DeleteQueueCommand({ QueueUrl }));
+    }
+  });
 
   it('bounds the worker at the same maximum concurrency', () => {
     const settings = localBatchQueues(platform.config);
