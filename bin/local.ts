@@ -11,11 +11,33 @@ const env = z
   })
   .parse(process.env);
 
-const platform = await startLocalPlatform({
-  apiPort: env.PORT,
-  tritonPort: env.TRITON_HTTP_PORT,
-  consolePort: env.CONSOLE_PORT,
-});
+/** The variable that sets each fixed port, to name in the message when that port is taken. */
+const PORT_VARIABLES: [string, number | undefined][] = [
+  ['PORT', env.PORT],
+  ['TRITON_HTTP_PORT', env.TRITON_HTTP_PORT],
+  ['CONSOLE_PORT', env.CONSOLE_PORT],
+  ['LOCAL_CONTROL_PORT', process.env.LOCAL_CONTROL_PORT ? Number(process.env.LOCAL_CONTROL_PORT) : undefined],
+];
+
+let platform: Awaited<ReturnType<typeof startLocalPlatform>>;
+try {
+  platform = await startLocalPlatform({
+    apiPort: env.PORT,
+    tritonPort: env.TRITON_HTTP_PORT,
+    consolePort: env.CONSOLE_PORT,
+  });
+} catch (error) {
+  const { code, port } = error as { code?: string; port?: number };
+  const variable = PORT_VARIABLES.find(
+    ([, value]) => value !== undefined && value !== 0 && value === port,
+  )?.[0];
+  if (code !== 'EADDRINUSE' || variable === undefined) throw error;
+  // startLocalPlatform has closed whatever it had started; a stack trace would only hide the fix.
+  console.error(
+    `Port ${port} is already in use: set ${variable} to a free port (0 picks one), e.g. ${variable}=0 npm start`,
+  );
+  process.exit(1);
+}
 const token = await devToken({
   issuer: platform.config.jwtIssuer,
   audience: platform.config.jwtAudience,
@@ -55,7 +77,9 @@ async function stop(signal: string) {
   console.log('Local platform stopped.');
   process.exit(0);
 }
-// `on`, not `once`: Ctrl-C reaches npm, tsx and this process alike, and each may pass it on, so a
-// second SIGINT can arrive while closing; with no listener left it would kill the process mid-close.
+// `npm start` runs `exec node ...`, so npm's child is this process and npm forwards SIGINT and
+// SIGTERM to it (@npmcli/run-script's signal manager); no shell in between swallows one or exits
+// without passing it on. `on`, not `once`: Ctrl-C reaches npm and this process alike, and npm passes
+// it on, so a second SIGINT arrives while closing; with no listener it would kill the process mid-close.
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));

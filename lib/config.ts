@@ -132,8 +132,21 @@ export const PlatformConfigSchema = z
     circuitWindowSeconds: z.coerce.number().int().min(1).max(3600).default(30),
     /** How long an open circuit answers 503 before one probe request may go through. */
     circuitCooldownSeconds: z.coerce.number().int().min(1).max(3600).default(30),
-    /** Receives of a batch message (submission or chunk) before it moves to its dead-letter queue. */
-    batchMaxReceiveCount: z.coerce.number().int().min(1).max(1000).default(3),
+    /**
+     * Receives of a batch message (submission or chunk) before it moves to its dead-letter queue. At
+     * least 5: a throttled or briefly failing worker returns messages to the queue, and Lambda's
+     * guidance for SQS event sources is a maxReceiveCount of at least 5
+     * (https://docs.aws.amazon.com/lambda/latest/operatorguide/sqs-retries.html).
+     */
+    batchMaxReceiveCount: z.coerce
+      .number()
+      .int()
+      .min(5, {
+        message:
+          'must be at least 5: Lambda recommends a maxReceiveCount of 5 or more for SQS event sources, so that throttled or briefly failing invocations do not dead-letter messages (https://docs.aws.amazon.com/lambda/latest/operatorguide/sqs-retries.html)',
+      })
+      .max(1000)
+      .default(5),
     /**
      * Most batch workers running at once (the work queue event source's maximum concurrency), which
      * bounds batch traffic toward the endpoints. Lambda accepts 2-1000.

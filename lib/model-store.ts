@@ -28,7 +28,7 @@ export const MODEL_STORE_BUCKET_ID = 'ModelStoreBucket';
 
 /**
  * The SageMaker model data: one deterministic `model.tar.gz` per model (the model folder at its
- * top) in a bucket of its own, under `models/<model>/<content hash>.tar.gz`. That is the layout a multi-model
+ * top) in a bucket of its own, under `models/<model>-<content hash>.tar.gz`. That is the layout a multi-model
  * endpoint needs (`ModelDataUrl` is the prefix, `TargetModel` the archive name), and a single-model
  * endpoint points at one archive. CDK's asset bucket names objects by hash, hence the copy.
  */
@@ -101,7 +101,7 @@ export class ModelStore extends Construct {
     return this.bucket.s3UrlForObject(PREFIX);
   }
 
-  /** `s3://<bucket>/models/<model>/<hash>.tar.gz`: a single-model endpoint's model data. */
+  /** `s3://<bucket>/models/<model>-<hash>.tar.gz`: a single-model endpoint's model data. */
   public archiveUrl(model: string): string {
     return this.bucket.s3UrlForObject(`${PREFIX}${this.archiveName(model)}`);
   }

@@ -316,9 +316,10 @@ export class OperationsDashboard extends Construct {
         ['p50', 'p90', 'p99'].map((s) => inMilliseconds(sm('ModelLatency', s), `ModelLatency ${s}`)),
         6,
       ),
+      // SageMaker documents no percentiles for OverheadLatency: average and maximum instead.
       graph(
         'OverheadLatency (ms)',
-        ['p50', 'p99'].map((s) => inMilliseconds(sm('OverheadLatency', s), `OverheadLatency ${s}`)),
+        ['Average', 'Maximum'].map((s) => inMilliseconds(sm('OverheadLatency', s), `OverheadLatency ${s}`)),
         6,
       ),
       new GraphWidget({
@@ -357,8 +358,9 @@ export class OperationsDashboard extends Construct {
             new GraphWidget({
               title: 'Multi-model loading',
               left: [
-                inMilliseconds(sm('ModelLoadingWaitTime', 'p99'), 'ModelLoadingWaitTime p99 (ms)'),
-                inMilliseconds(sm('ModelLoadingTime', 'p99'), 'ModelLoadingTime p99 (ms)'),
+                // No percentiles for these either: the worst wait and load of each minute.
+                inMilliseconds(sm('ModelLoadingWaitTime', 'Maximum'), 'ModelLoadingWaitTime Maximum (ms)'),
+                inMilliseconds(sm('ModelLoadingTime', 'Maximum'), 'ModelLoadingTime Maximum (ms)'),
               ],
               right: [sm('ModelCacheHit', 'Average', 'ModelCacheHit (share)')],
               width: 6,

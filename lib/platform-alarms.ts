@@ -43,13 +43,70 @@ export const CIRCUIT_SERVICES = {
   worker: SERVICE_NAMES.batchWorker,
 } as const;
 
-/** A metric of one endpoint variant, in `AWS/SageMaker` unless `namespace` says otherwise. */
+/**
+ * The statistics SageMaker documents for each `AWS/SageMaker` metric this stack reads ("Valid
+ * statistics" in the endpoint invocation and multi-model endpoint tables of
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html). Only `ModelLatency`
+ * lists percentiles; a percentile of `OverheadLatency` or of the model loading times is not one.
+ */
+export const SAGEMAKER_METRIC_STATISTICS: Readonly<
+  Record<string, { readonly statistics: readonly string[]; readonly percentiles: boolean }>
+> = {
+  Invocations: { statistics: ['Sum'], percentiles: false },
+  InvocationsPerInstance: { statistics: ['Sum'], percentiles: false },
+  Invocation4XXErrors: { statistics: ['Average', 'Sum'], percentiles: false },
+  Invocation5XXErrors: { statistics: ['Average', 'Sum'], percentiles: false },
+  InvocationModelErrors: { statistics: ['Average', 'Sum'], percentiles: false },
+  ModelLatency: { statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'], percentiles: true },
+  OverheadLatency: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
+  ModelLoadingWaitTime: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
+  ModelLoadingTime: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
+  ModelDownloadingTime: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
+  ModelCacheHit: { statistics: ['Average', 'Sum', 'SampleCount'], percentiles: false },
+};
+
+/** Whether SageMaker documents `statistic` (`Average`, `p99`, ...) for an `AWS/SageMaker` metric. */
+export function isDocumentedSageMakerStatistic(metricName: string, statistic: string): boolean {
+  const documented = Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
+    ? SAGEMAKER_METRIC_STATISTICS[metricName]!
+    : undefined;
+  if (!documented) return false;
+  return (
+    documented.statistics.includes(statistic) || (documented.percentiles && /^p\d+(\.\d+)?$/.test(statistic))
+  );
+}
+
+/**
+ * A metric of one endpoint variant, in `AWS/SageMaker` unless `namespace` says otherwise. In
+ * `AWS/SageMaker`, only a statistic SageMaker documents for the metric is accepted.
+ */
 export function endpointMetric(
   endpoint: { readonly endpointName: string; readonly variantName: string },
   metricName: string,
   options: MetricOptions & { readonly namespace?: string } = {},
 ): Metric {
   const { namespace, ...rest } = options;
+  const statistic = rest.statistic ?? 'Average';
+  if (
+    (namespace ?? SAGEMAKER_NAMESPACE) === SAGEMAKER_NAMESPACE &&
+    !isDocumentedSageMakerStatistic(metricName, statistic)
+  ) {
+    throw new Error(
+      `SageMaker documents no ${statistic} statistic for ${metricName} (see SAGEMAKER_METRIC_STATISTICS)`,
+    );
+  }
   return new Metric({
     namespace: namespace ?? SAGEMAKER_NAMESPACE,
     metricName,

@@ -28,13 +28,14 @@ export function servedModels(definitions: readonly ModelDefinition[]): ServedMod
 }
 
 /**
- * A model's archive, relative to the endpoint's model data prefix: `<model>/<content hash>.tar.gz`.
+ * A model's archive, relative to the endpoint's model data prefix: `<model>-<content hash>.tar.gz`.
  * The hash makes changed weights a new object, so a single-model endpoint gets a new SageMaker model
  * (and a rolling update) and a multi-model endpoint a new `TargetModel` instead of a stale cached copy.
- * Without a hash (the local platform) it is `<model>.tar.gz`.
+ * Without a hash (the local platform) it is `<model>.tar.gz`. The name is flat (no `/`): Triton on
+ * SageMaker registers the model under the whole `TargetModel` string (docs/architecture-notes.md).
  */
 export const modelArchiveName = (model: string, contentHash?: string) =>
-  contentHash ? `${model}/${contentHash.slice(0, 16)}.tar.gz` : `${model}.tar.gz`;
+  contentHash ? `${model}-${contentHash.slice(0, 16)}.tar.gz` : `${model}.tar.gz`;
 
 /** Where the registry sends a model's requests: the endpoint, and the archive on a multi-model endpoint. */
 export function tritonBackend(

@@ -16,6 +16,11 @@ export interface PlatformProcess {
   output(): string;
   /** Sends Ctrl-C to the process group, as a terminal does, and resolves once every process has exited. */
   stop(): Promise<void>;
+  /**
+   * Sends `signal` to npm's own process only, as a supervisor or `kill <pid>` does, and resolves once
+   * every process has exited: `forced` when they were still running 15 s later and had to be killed.
+   */
+  signalNpm(signal: NodeJS.Signals): Promise<{ readonly forced: boolean }>;
 }
 
 /**
@@ -66,19 +71,31 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
     submissionsQueueUrl: url('Batch submissions'),
     output: () => output,
     stop: () => stopGroup(child, exited),
+    signalNpm: async (signal) => {
+      let forced = false;
+      child.kill(signal);
+      const timeout = setTimeout(() => {
+        forced = true;
+        killGroup(child, 'SIGKILL');
+      }, 15_000);
+      await exited;
+      clearTimeout(timeout);
+      return { forced };
+    },
   };
 }
 
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
 async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, name);
-    } catch {
-      // the group is already gone
-    }
-  };
-  signal('SIGINT');
-  const timeout = setTimeout(() => signal('SIGKILL'), 15_000);
+  killGroup(child, 'SIGINT');
+  const timeout = setTimeout(() => killGroup(child, 'SIGKILL'), 15_000);
   await exited;
   clearTimeout(timeout);
 }

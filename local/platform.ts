@@ -31,6 +31,7 @@ import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
 import { startSqsEventSource } from './aws/sqs-event-source';
+import { type LocalBatchQueues, localBatchQueues } from './batch-queues';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { startModelServer } from './model-server/server';
@@ -51,22 +52,11 @@ export const LOCAL_TABLE_ENVIRONMENT = {
 } as const;
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
-/** Deliveries before a message goes to its dead-letter queue; low locally so poison shows quickly. */
-const MAX_RECEIVE_COUNT = 3;
-/**
- * Seconds a received message stays hidden: a failed record reappears after this. Short, so local
- * retries are quick; a duplicate from a slow invocation is harmless (accounting is exactly-once).
- */
-const VISIBILITY_TIMEOUT_SECONDS = 5;
-/** Worker invocations in flight at once, as the work queue's event source maximum concurrency. */
-const WORKER_CONCURRENCY = 4;
 /** Containers per API function at most: further requests wait for a free one. */
 const API_FUNCTION_CONCURRENCY = 10;
 /** The stack's function timeouts: API Gateway's integration timeout for API functions, else the default. */
 const API_FUNCTION_TIMEOUT_MS = 29_000;
 const AUTHORIZER_TIMEOUT_MS = 10_000;
-const FAN_OUT_TIMEOUT_MS = 5 * 60_000;
-const DEAD_LETTERS_TIMEOUT_MS = 60_000;
 /** How long close() lets batch invocations in flight finish before it terminates their containers. */
 const CLOSE_GRACE_MS = 5_000;
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
@@ -144,8 +134,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 
     const sqs = await startSqs({ region: REGION });
     closers.push(() => sqs.close());
-    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE);
-    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE);
+    const queues = localBatchQueues(config);
+    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues);
+    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues);
 
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
@@ -189,7 +180,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.INVOKABLE_ENDPOINT_NAMES]: invokable.join(','),
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
-      [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),
+      [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),
@@ -258,27 +249,24 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     });
     closers.push(() => api.close());
 
-    const fanOut = define(FUNCTIONS.batchFanOut, { maxConcurrency: 1, timeoutMs: FAN_OUT_TIMEOUT_MS });
+    const fanOut = define(FUNCTIONS.batchFanOut, {
+      maxConcurrency: queues.submissions.maxConcurrency,
+      timeoutMs: queues.timeoutsMs.fanOut,
+    });
     const worker = define(FUNCTIONS.batchWorker, {
-      maxConcurrency: WORKER_CONCURRENCY,
-      timeoutMs: config.batchWorkerTimeoutSeconds * 1000,
+      maxConcurrency: queues.work.maxConcurrency,
+      timeoutMs: queues.timeoutsMs.worker,
     });
     // One function drains both dead-letter queues, as in the stack: two event sources.
     const deadLetters = define(FUNCTIONS.batchDeadLetters, {
       maxConcurrency: 2,
-      timeoutMs: DEAD_LETTERS_TIMEOUT_MS,
+      timeoutMs: queues.timeoutsMs.deadLetters,
     });
     for (const source of [
-      { queue: submissions.queue, fn: fanOut, batchSize: 10, maxConcurrency: 1 },
-      // The stack's batch size (one by default), so a crash fails only its own chunk's delivery.
-      {
-        queue: work.queue,
-        fn: worker,
-        batchSize: config.batchWorkerBatchSize,
-        maxConcurrency: WORKER_CONCURRENCY,
-      },
-      { queue: submissions.deadLetters, fn: deadLetters, batchSize: 10, maxConcurrency: 1 },
-      { queue: work.deadLetters, fn: deadLetters, batchSize: 10, maxConcurrency: 1 },
+      { queue: submissions.queue, fn: fanOut, ...queues.submissions },
+      { queue: work.queue, fn: worker, ...queues.work },
+      { queue: submissions.deadLetters, fn: deadLetters, ...queues.deadLetters },
+      { queue: work.deadLetters, fn: deadLetters, ...queues.deadLetters },
     ]) {
       const poller = startSqsEventSource({
         // Queue URLs name no reachable host: the pollers reach the emulator through its own client.
@@ -338,16 +326,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
   }
 }
 
-/** A queue whose messages move to `<name>-dlq` after MAX_RECEIVE_COUNT deliveries, as the stack's do. */
-async function createQueueWithDeadLetters(sqs: LocalSqs, name: string) {
+/** A queue whose messages move to `<name>-dlq` after the configured deliveries, as the stack's do. */
+async function createQueueWithDeadLetters(sqs: LocalSqs, name: string, queues: LocalBatchQueues) {
   const deadLetters = await sqs.createQueue(`${name}-dlq`, {
-    VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
   });
   const queue = await sqs.createQueue(name, {
-    VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetters.queueArn,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
+      maxReceiveCount: queues.maxReceiveCount,
     }),
   });
   return { queue, deadLetters };

@@ -12,8 +12,8 @@ import { ProgressReporter, progressLine } from '../progress';
 
 /** Lambda's request payload limit, below API Gateway's 10 MB. */
 export const API_MAX_BODY_BYTES = 6 * 1024 * 1024;
-/** SQS's message size limit. */
-export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
+/** SQS's message size limit: 1 MiB, the largest and default `MaximumMessageSize` since 2025. */
+export const SQS_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** How long `wait` treats a 404 as "not stored yet": an SQS submission appears once the fan-out ran. */
 const APPEAR_GRACE_MS = 30_000;
 

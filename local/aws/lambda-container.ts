@@ -52,6 +52,10 @@ export type ContainerMessage =
 
 type Handler = (event: unknown, context: Context) => unknown;
 
+// The runtime loads the function as one built module with an inline source map: stack traces
+// should name the sources, as Lambda's do with NODE_OPTIONS=--enable-source-maps.
+process.setSourceMapsEnabled(true);
+
 const port = parentPort;
 if (!port) throw new Error('lambda-container runs only as a worker thread of the local Lambda runtime');
 const data = workerData as ContainerData;

@@ -6,17 +6,25 @@
  * and is replaced when it crashes. What containers print is published line by line on a
  * FunctionOutputBus.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { threadId, Worker } from 'node:worker_threads';
+import { buildSync } from 'esbuild';
 import type { LambdaHandler } from './api-gateway';
 import { emfOf, FunctionOutputBus } from './function-output';
 import type { ContainerData, ContainerMessage, ContainerPreload, InvokeMessage } from './lambda-container';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BOOTSTRAP = new URL('./lambda-bootstrap.mjs', import.meta.url);
+const CONTAINER = fileURLToPath(new URL('./lambda-container.ts', import.meta.url));
+/**
+ * Where containers' modules are built. Inside the repository, so that the packages the builds
+ * leave out resolve from its node_modules as they do from the sources.
+ */
+const BUILDS = `${ROOT}.local/lambda/`;
+const BUILD_DIR = `${BUILDS}${process.pid}-${threadId}/`;
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
 
@@ -63,6 +71,76 @@ export class LambdaRuntimeError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A function's code as a container loads it: its own modules in one ES module, as in Lambda's
+ * bundle, and its packages from node_modules. Loading the TypeScript sources through tsx's hooks in
+ * every worker instead made a cold container take two to three times as long (docs/local-platform.md).
+ * Built once per source and process, when the function is defined: a build is synchronous, and
+ * during a cold start it would hold up every request the process serves.
+ */
+const built = new Map<string, string>();
+
+function buildModule(source: string): string {
+  const cached = built.get(source);
+  if (cached) return cached;
+  const name = source.slice(source.lastIndexOf('/') + 1).replace(/\.[cm]?[jt]s$/, '');
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const outfile = `${BUILD_DIR}${name}-${hash}.mjs`;
+  buildSync({
+    entryPoints: [source],
+    outfile,
+    bundle: true,
+    // Packages load from node_modules, where the fault hooks (sdk-faults.ts) patch the SDK.
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: `node${process.versions.node.split('.')[0]}`,
+    sourcemap: 'inline',
+    sourcesContent: false,
+    logLevel: 'silent',
+  });
+  if (built.size === 0) {
+    process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
+    removeBuildsOfEndedProcesses();
+  }
+  const url = pathToFileURL(outfile).href;
+  built.set(source, url);
+  return url;
+}
+
+/** Builds left by processes that ended without their exit handler (killed, or a test runner's). */
+function removeBuildsOfEndedProcesses(): void {
+  for (const dir of readdirSync(BUILDS)) {
+    const pid = Number(dir.split('-')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(`${BUILDS}${dir}`, { recursive: true, force: true });
+    }
+  }
+}
+
+/** A module that does not build fails the container's init, as a bundle that does not load would. */
+function buildOrInitError(functionName: string, build: () => string): string {
+  try {
+    return build();
+  } catch (error) {
+    throw new LambdaRuntimeError(
+      'Runtime.InitError',
+      `${functionName}: init failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** A module URL or repository path as a path to build from. */
+const sourceOf = (entry: string) =>
+  entry.startsWith('file:') ? fileURLToPath(entry) : entry.startsWith('/') ? entry : `${ROOT}${entry}`;
 
 interface Shared {
   readonly output: FunctionOutputBus;
@@ -132,6 +210,13 @@ export class LambdaFunction {
       echo: shared.echo ?? true,
       ...(shared.preload ? { preload: shared.preload } : {}),
     };
+    for (const source of [CONTAINER, config.entry, ...(shared.preload?.modules ?? [])]) {
+      try {
+        buildModule(sourceOf(source));
+      } catch {
+        // A module that does not build fails each container's init instead (see Container).
+      }
+    }
   }
 
   /** Containers alive now, busy or idle. */
@@ -260,16 +345,23 @@ class Container {
     const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
     const logStreamName = `${day}/[$LATEST]${randomBytes(16).toString('hex')}`;
     const data: ContainerData = {
-      entry: pathToFileURL(config.entry.startsWith('/') ? config.entry : `${ROOT}${config.entry}`).href,
+      entry: buildOrInitError(name, () => buildModule(sourceOf(config.entry))),
       handlerExport: config.handlerExport ?? 'handler',
       functionName: name,
       memoryLimitInMB: memory,
       invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`,
       logGroupName: `/aws/lambda/${name}`,
       logStreamName,
-      ...(shared.preload ? { preload: shared.preload } : {}),
+      ...(shared.preload
+        ? {
+            preload: {
+              ...shared.preload,
+              modules: shared.preload.modules.map((m) => buildModule(sourceOf(m))),
+            },
+          }
+        : {}),
     };
-    this.#worker = new Worker(BOOTSTRAP, {
+    this.#worker = new Worker(new URL(buildModule(CONTAINER)), {
       workerData: data,
       env: {
         ...process.env,

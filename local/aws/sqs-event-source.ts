@@ -36,6 +36,12 @@ export interface SqsEventSource {
 }
 
 const REGION = 'us-east-1';
+/**
+ * Lambda passes a batch to the function in one call up to the synchronous invocation payload limit,
+ * 6 MB (`BatchSize` in the Lambda API reference; botocore's lambda/2015-03-31/service-2.json). With
+ * messages of up to 1 MiB, ten of them can exceed it: the records then go in more than one call.
+ */
+export const MAX_INVOCATION_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
 export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSource {
   const stop = new AbortController();
@@ -53,7 +59,8 @@ export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSou
           }),
           { abortSignal: stop.signal },
         );
-        if (Messages.length > 0) await invoke(options, Messages, onError);
+        for (const batch of withinPayloadLimit(Messages.map((m) => recordOf(m, options.queueArn))))
+          await invoke(options, batch, onError);
       } catch (error) {
         if (stop.signal.aborted) return;
         onError(error);
@@ -70,12 +77,32 @@ export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSou
   };
 }
 
+/** The records in order, in as few events as keep each within the invocation payload limit. */
+export function withinPayloadLimit(records: readonly SQSRecord[]): SQSRecord[][] {
+  const batches: SQSRecord[][] = [];
+  let current: SQSRecord[] = [];
+  for (const record of records) {
+    const candidate = [...current, record];
+    if (
+      current.length > 0 &&
+      Buffer.byteLength(JSON.stringify({ Records: candidate })) > MAX_INVOCATION_PAYLOAD_BYTES
+    ) {
+      batches.push(current);
+      current = [record];
+    } else {
+      current = candidate;
+    }
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 async function invoke(
   options: SqsEventSourceOptions,
-  messages: Message[],
+  records: SQSRecord[],
   onError: (error: unknown) => void,
 ) {
-  const event: SQSEvent = { Records: messages.map((m) => recordOf(m, options.queueArn)) };
+  const event: SQSEvent = { Records: records };
   let failed: Set<string>;
   try {
     const response = await options.handler(
@@ -85,14 +112,14 @@ async function invoke(
     failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
   } catch (error) {
     onError(error);
-    failed = new Set(messages.map((m) => m.MessageId!));
+    failed = new Set(records.map((r) => r.messageId));
   }
-  const done = messages.filter((m) => !failed.has(m.MessageId!));
+  const done = records.filter((r) => !failed.has(r.messageId));
   if (done.length === 0) return;
   await options.client.send(
     new DeleteMessageBatchCommand({
       QueueUrl: options.queueUrl,
-      Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
     }),
   );
 }

@@ -107,9 +107,9 @@ export class SageMakerRuntimeApi {
       return modelError(requestId, region, endpointName, tritonErrorReply(400, (error as Error).message));
     }
     const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
-    // A multi-model endpoint names model archives; Triton loads them by folder name.
-    // An archive is `<model>.tar.gz` or `<model>/<hash>.tar.gz`; either way it names its model folder.
-    const modelName = targetModel?.split('/')[0]?.replace(/\.tar\.gz$/, '') ?? endpoint.defaultModel;
+    // A multi-model endpoint names a flat archive, `<model>.tar.gz` or `<model>-<16 hex hash>.tar.gz`,
+    // holding one model folder; Triton on SageMaker serves that folder under the TargetModel string.
+    const modelName = targetModel?.replace(/(-[0-9a-f]{16})?\.tar\.gz$/, '') ?? endpoint.defaultModel;
     if (modelName === undefined) {
       return validationError(
         requestId,

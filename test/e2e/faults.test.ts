@@ -8,9 +8,11 @@
  * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts` runs the same scenarios with more traffic
  * and bigger jobs.
  */
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
+import { readLocalConfig } from '../../local/platform';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -217,7 +219,13 @@ describe('the local platform under injected faults', () => {
           version: '1',
           platform: 'onnxruntime_onnx',
           ...SIMPLE_SIGNATURE,
-          backends: [{ endpointName: 'local-triton', targetModel: `simple/${name}.tar.gz`, weight: 100 }],
+          backends: [
+            {
+              endpointName: 'local-triton',
+              targetModel: `simple-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.tar.gz`,
+              weight: 100,
+            },
+          ],
         },
       });
       expect(registered.status).toBe(201);
@@ -331,21 +339,22 @@ describe('the local platform under injected faults', () => {
     'ends a job whose chunk crashed its worker on every delivery, with the reason on its items, unattended',
     async () => {
       // One chunk (the model batches 8 items), so each crash is a delivery of that chunk: after the
-      // third, SQS dead-letters it, and nobody redrives the queue.
+      // last the queue allows, SQS dead-letters it, and nobody redrives the queue.
+      const deliveries = readLocalConfig().batchMaxReceiveCount;
       await control('PUT', '/local/faults/crash', {
         function: 'batch-worker',
         afterSageMakerCalls: 1,
-        times: 3,
+        times: deliveries,
       });
       const jobId = await submit('faults-crash', 8);
       const job = await expectAccounted(jobId, 8);
       const { stats } = await control('GET', '/local/faults');
       const results = await call(`/v1/batch-jobs/${jobId}/results`);
 
-      expect(stats.crashes).toBe(3);
+      expect(stats.crashes).toBe(deliveries);
       expect(job).toMatchObject({ status: 'FAILED', succeeded: 0, failed: 8 });
       expect((results.body as { results: ItemResult[] }).results[0]?.error).toMatch(
-        /^dead-lettered after 3 deliveries: /,
+        new RegExp(`^dead-lettered after ${deliveries} deliveries: `),
       );
     },
     TIMEOUT_MS,

@@ -92,7 +92,7 @@ describe('BatchPipeline', () => {
       ] as const) {
         expect(propertiesOf(template, queueId(template, queue)).RedrivePolicy).toEqual({
           deadLetterTargetArn: { 'Fn::GetAtt': [queueId(template, deadLetters), 'Arn'] },
-          maxReceiveCount: 3,
+          maxReceiveCount: 5,
         });
       }
     });
@@ -116,16 +116,16 @@ describe('BatchPipeline', () => {
     it('follows the configured worker timeout and receive count', () => {
       const { template: configured } = synthesizePlatform({
         batchWorkerTimeoutSeconds: '300',
-        batchMaxReceiveCount: '5',
+        batchMaxReceiveCount: '7',
       });
 
       expect(propertiesOf(configured, functionId(configured, 'BatchWorkerFunction')).Timeout).toBe(300);
       expect(propertiesOf(configured, queueId(configured, 'work'))).toMatchObject({
         VisibilityTimeout: 1800,
-        RedrivePolicy: { maxReceiveCount: 5 },
+        RedrivePolicy: { maxReceiveCount: 7 },
       });
       expect(propertiesOf(configured, queueId(configured, 'submissions'))).toMatchObject({
-        RedrivePolicy: { maxReceiveCount: 5 },
+        RedrivePolicy: { maxReceiveCount: 7 },
       });
     });
   });
@@ -176,7 +176,7 @@ describe('BatchPipeline', () => {
       ).toMatchObject({
         BATCH_TABLE_NAME: { Ref: 'BatchTable' },
         WORK_DEAD_LETTER_QUEUE_ARN: { 'Fn::GetAtt': [queueId(template, 'workDeadLetters'), 'Arn'] },
-        WORK_MAX_RECEIVE_COUNT: '3',
+        WORK_MAX_RECEIVE_COUNT: '5',
       });
     });
 
@@ -212,7 +212,7 @@ describe('BatchPipeline', () => {
         BATCH_TABLE_NAME: { Ref: 'BatchTable' },
         REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
         CIRCUIT_TABLE_NAME: { Ref: 'CircuitTable' },
-        WORK_MAX_RECEIVE_COUNT: '3',
+        WORK_MAX_RECEIVE_COUNT: '5',
         BACKEND_TIMEOUT_MS: '61000',
       });
       expect(JSON.parse(variables.CIRCUIT_SETTINGS as string)).toEqual({
@@ -469,9 +469,9 @@ describe('BatchPipeline', () => {
 });
 
 describe('batch configuration', () => {
-  it('defaults to three receives, four workers of one chunk, 120 s per worker and a 15-minute age alarm', () => {
+  it('defaults to five receives, four workers of one chunk, 120 s per worker and a 15-minute age alarm', () => {
     expect(parsePlatformConfig({})).toMatchObject({
-      batchMaxReceiveCount: 3,
+      batchMaxReceiveCount: 5,
       batchWorkerConcurrency: 4,
       batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,
@@ -481,6 +481,7 @@ describe('batch configuration', () => {
 
   it.each([
     ['batchMaxReceiveCount', '0'],
+    ['batchMaxReceiveCount', '4'],
     ['batchMaxReceiveCount', 1001],
     ['batchWorkerConcurrency', '1'],
     ['batchWorkerConcurrency', 1001],
@@ -493,6 +494,12 @@ describe('batch configuration', () => {
     ['batchOldestMessageAgeAlarmSeconds', 'soon'],
   ])('rejects %s = %j', (key, value) => {
     expect(() => parsePlatformConfig({ [key]: value })).toThrow(new RegExp(`${key}: `));
+  });
+
+  it('says why a receive count below 5 is refused, with the guidance it follows', () => {
+    expect(() => parsePlatformConfig({ batchMaxReceiveCount: 3 })).toThrow(
+      /batchMaxReceiveCount: must be at least 5: Lambda recommends .*operatorguide\/sqs-retries\.html/,
+    );
   });
 });
 

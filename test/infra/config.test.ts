@@ -30,7 +30,7 @@ describe('parsePlatformConfig', () => {
       circuitFailureThreshold: 5,
       circuitWindowSeconds: 30,
       circuitCooldownSeconds: 30,
-      batchMaxReceiveCount: 3,
+      batchMaxReceiveCount: 5,
       batchWorkerConcurrency: 4,
       batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,

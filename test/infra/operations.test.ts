@@ -8,6 +8,11 @@ import {
   SERVICE_NAMES,
   type ServiceName,
 } from '../../contracts/metric-catalog';
+import {
+  endpointMetric,
+  isDocumentedSageMakerStatistic,
+  SAGEMAKER_METRIC_STATISTICS,
+} from '../../lib/platform-alarms';
 import { synthesizePlatform } from './platform-app';
 
 /** Logical id prefix of each platform function, by service name. */
@@ -507,5 +512,91 @@ describe('alarms and dashboard with configuration overrides', () => {
     const widthByRow = new Map<number, number>();
     for (const w of widgets) widthByRow.set(w.y, (widthByRow.get(w.y) ?? 0) + w.width);
     for (const width of widthByRow.values()) expect(width).toBeLessThanOrEqual(24);
+  });
+});
+
+describe('SageMaker statistics', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    ({ template } = defaults());
+  }, SYNTH_TIMEOUT_MS);
+
+  /** Every (metric, statistic) an AWS/SageMaker graph line or alarm reads. */
+  function sageMakerReads(): { metricName: string; stat: string; where: string }[] {
+    const graphed = linesOf(dashboardBody(template).widgets)
+      .filter((l) => l.namespace === 'AWS/SageMaker')
+      .map((l) => ({ metricName: l.metricName!, stat: l.stat, where: `dashboard: ${l.widget}` }));
+    const alarmed = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).flatMap(
+      ([id, alarm]) => {
+        const p = alarm.Properties as {
+          Namespace?: string;
+          MetricName?: string;
+          Statistic?: string;
+          ExtendedStatistic?: string;
+          Metrics?: { MetricStat?: { Metric: { Namespace: string; MetricName: string }; Stat: string } }[];
+        };
+        const single =
+          p.Namespace === 'AWS/SageMaker'
+            ? [
+                {
+                  metricName: p.MetricName!,
+                  stat: (p.Statistic ?? p.ExtendedStatistic)!,
+                  where: `alarm ${id}`,
+                },
+              ]
+            : [];
+        const math = (p.Metrics ?? [])
+          .filter((m) => m.MetricStat?.Metric.Namespace === 'AWS/SageMaker')
+          .map((m) => ({
+            metricName: m.MetricStat!.Metric.MetricName,
+            stat: m.MetricStat!.Stat,
+            where: `alarm ${id}`,
+          }));
+        return [...single, ...math];
+      },
+    );
+    return [...graphed, ...alarmed];
+  }
+
+  it('reads every AWS/SageMaker metric with a statistic SageMaker documents for it', () => {
+    const reads = sageMakerReads();
+    expect(reads.map((r) => r.metricName)).toEqual(
+      expect.arrayContaining(['ModelLatency', 'OverheadLatency', 'ModelLoadingWaitTime', 'ModelLoadingTime']),
+    );
+    const undocumented = reads.filter((r) => !isDocumentedSageMakerStatistic(r.metricName, r.stat));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('keeps percentiles for ModelLatency, the one latency SageMaker publishes them for', () => {
+    const stats = sageMakerReads()
+      .filter((r) => r.metricName === 'ModelLatency')
+      .map((r) => r.stat);
+    expect(stats).toEqual(expect.arrayContaining(['p50', 'p90', 'p99']));
+  });
+
+  it.each([
+    ['OverheadLatency', 'p99', false],
+    ['ModelLoadingWaitTime', 'p50', false],
+    ['ModelLoadingTime', 'p99', false],
+    ['Invocations', 'Average', false],
+    ['NoSuchMetric', 'Sum', false],
+    ['ModelLatency', 'p99', true],
+    ['ModelLatency', 'p99.9', true],
+    ['OverheadLatency', 'Maximum', true],
+    ['ModelCacheHit', 'Average', true],
+  ] as const)('documents %s %s: %s', (metricName, statistic, documented) => {
+    expect(isDocumentedSageMakerStatistic(metricName, statistic)).toBe(documented);
+  });
+
+  it('refuses to build an AWS/SageMaker metric with an undocumented statistic', () => {
+    const endpoint = { endpointName: 'e', variantName: 'AllTraffic' };
+    expect(() => endpointMetric(endpoint, 'OverheadLatency', { statistic: 'p99' })).toThrow(
+      /SageMaker documents no p99 statistic for OverheadLatency/,
+    );
+    expect(() =>
+      endpointMetric(endpoint, 'GPUUtilization', { namespace: '/aws/sagemaker/Endpoints', statistic: 'p99' }),
+    ).not.toThrow();
+    expect(Object.keys(SAGEMAKER_METRIC_STATISTICS)).toContain('OverheadLatency');
   });
 });

@@ -109,9 +109,11 @@ const assetObjectArn = (key: string) => ({
   'Fn::Join': ['', ['arn:aws:s3:::', { 'Fn::Sub': ASSET_BUCKET_SUB }, `/${key}`]],
 });
 
-/** The store key the archive of `model` is copied to (`models/<model>/<content hash>.tar.gz`). */
+/** The store key the archive of `model` is copied to (`models/<model>-<content hash>.tar.gz`). */
 function archiveKeyOf(template: Template, model: string): string {
-  const key = archivesOf(template).find((a) => a.targetKey.startsWith(`models/${model}/`))?.targetKey;
+  const key = archivesOf(template).find(
+    (a) => /^models\/(.+)-[0-9a-f]{16}\.tar\.gz$/.exec(a.targetKey)?.[1] === model,
+  )?.targetKey;
   if (!key) throw new Error(`no archive for ${model}`);
   return key;
 }
@@ -449,20 +451,20 @@ describe('Triton serving', () => {
   });
 
   describe('model store', () => {
-    it('copies one archive per served model to models/<model>/<content hash>.tar.gz', () => {
+    it('copies one archive per served model to the flat key models/<model>-<content hash>.tar.gz', () => {
       const archives = archivesOf(multi);
       expect(archives).toEqual([
         {
           sourceBucket: ASSET_BUCKET,
           sourceKey: expect.stringMatching(/^[0-9a-f]{64}\.gz$/),
           targetBucket: '{Ref:ModelStoreBucket}',
-          targetKey: expect.stringMatching(/^models\/simple\/[0-9a-f]{16}\.tar\.gz$/),
+          targetKey: expect.stringMatching(/^models\/simple-[0-9a-f]{16}\.tar\.gz$/),
         },
         {
           sourceBucket: ASSET_BUCKET,
           sourceKey: expect.stringMatching(/^[0-9a-f]{64}\.gz$/),
           targetBucket: '{Ref:ModelStoreBucket}',
-          targetKey: expect.stringMatching(/^models\/classifier\/[0-9a-f]{16}\.tar\.gz$/),
+          targetKey: expect.stringMatching(/^models\/classifier-[0-9a-f]{16}\.tar\.gz$/),
         },
       ]);
       expect(archives[0]!.sourceKey).not.toBe(archives[1]!.sourceKey);
@@ -475,7 +477,7 @@ describe('Triton serving', () => {
 
     it('packs each archive with its model folder at the top and nothing else', () => {
       for (const archive of archivesOf(multi)) {
-        const model = archive.targetKey.split('/')[1]!;
+        const model = /^models\/(.+)-[0-9a-f]{16}\.tar\.gz$/.exec(archive.targetKey)![1]!;
         const entries = archiveEntries(multiOutdir, archive.sourceKey);
         expect(entries).toEqual(expect.arrayContaining([`${model}/config.pbtxt`]));
         for (const entry of entries) expect(entry).toMatch(new RegExp(`^${model}/`));
@@ -550,6 +552,11 @@ describe('Triton serving', () => {
           description: expect.any(String),
         })),
       );
+      // Triton on SageMaker registers the model under the whole TargetModel string: keep it flat.
+      for (const seeded of seededModels(multi)) {
+        const [backend] = seeded.backends as { targetModel: string }[];
+        expect(backend!.targetModel).toMatch(/^[^/]+-[0-9a-f]{16}\.tar\.gz$/);
+      }
     });
 
     it('registers only the default model, with no target model, in single-model mode', () => {

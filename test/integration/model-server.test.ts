@@ -96,7 +96,7 @@ describe('startModelServer', () => {
       });
     });
 
-    it.each(['simple', 'simple.tar.gz', 'simple/0123456789abcdef.tar.gz'])(
+    it.each(['simple', 'simple.tar.gz', 'simple-0123456789abcdef.tar.gz'])(
       'serves the model TargetModel %s names',
       async (targetModel) => {
         const { request, sum } = simpleBatch(1);
@@ -116,6 +116,16 @@ describe('startModelServer', () => {
       expect(error.message).toBe('Endpoint no-such-endpoint of account 000000000000 not found.');
       expect((error as ValidationError).$metadata.httpStatusCode).toBe(400);
     });
+
+    it.each(['simple/0123456789abcdef.tar.gz', 'simple-version2.tar.gz'])(
+      'does not read a model folder out of the TargetModel %s, which is no archive name the stack writes',
+      async (targetModel) => {
+        const error = await errorOf(invoke(simpleBatch(1).request, MULTI_MODEL_ENDPOINT, targetModel));
+
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error.message).toContain(targetModel);
+      },
+    );
 
     it('raises ValidationError for a TargetModel the endpoint does not have', async () => {
       const error = await errorOf(invoke(simpleBatch(1).request, MULTI_MODEL_ENDPOINT, 'missing.tar.gz'));

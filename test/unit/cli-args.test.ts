@@ -237,7 +237,7 @@ describe('run: usage errors exit 2 before any request', () => {
     expect(result.stderr).toContain("names model 'other', not 'iris'");
   });
 
-  it('refuses SQS submissions without an owner or queue, or over 256 KB', async () => {
+  it('refuses SQS submissions without an owner or queue, or over 1 MiB', async () => {
     const items = file('items.jsonl', `${irisItem('a')}\n`);
     const sqs = ['batch', 'submit', 'iris', '--file', items, '--via', 'sqs'];
     expect((await runWith([...sqs, '--queue-url', 'http://q'])).stderr).toContain('needs --owner');
@@ -252,7 +252,7 @@ describe('run: usage errors exit 2 before any request', () => {
       (await runWith([...sqs, '--owner', 'dev', '--queue-url', 'http://q', '--job-id', 'bad id'])).stderr,
     ).toContain("'jobId'");
 
-    const big = file('big.jsonl', Array.from({ length: 3000 }, (_, i) => irisItem(`item-${i}`)).join('\n'));
+    const big = file('big.jsonl', Array.from({ length: 15_000 }, (_, i) => irisItem(`item-${i}`)).join('\n'));
     const result = await runWith([
       'batch',
       'submit',
@@ -267,7 +267,7 @@ describe('run: usage errors exit 2 before any request', () => {
       'http://q',
     ]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/over the 256 KB an SQS message holds; submit it with --via api/);
+    expect(result.stderr).toMatch(/over the 1\.0 MB an SQS message holds; submit it with --via api/);
   });
 
   it('refuses an API submission over the body limit', async () => {

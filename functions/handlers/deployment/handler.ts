@@ -13,7 +13,7 @@ import { ModelRegistry } from '../../registry/registry';
 /**
  * Deploy-time work of the stack, as CloudFormation custom resources:
  * - `Custom::ModelArchives` copies each model's archive from the CDK asset bucket to the model store
- *   under the name SageMaker's multi-model `TargetModel` uses (`<model>.tar.gz`);
+ *   under the name SageMaker's multi-model `TargetModel` uses (`<model>-<content hash>.tar.gz`);
  * - `Custom::RegistrySeed` registers the models the endpoint serves, once it is in service, so the
  *   API routes to them with no manual step.
  */
