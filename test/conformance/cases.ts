@@ -124,8 +124,8 @@ export function meets(answer: Answer, expectation: Expectation): void {
   expectation.check?.(answer);
 }
 
-const apiRefusesRaw =
-  'the API refuses a header length of 0 (functions/inference/codec.ts): the shape and datatype would have to be deduced from the signature';
+const apiDeducesRaw =
+  "the API deduces a raw binary request's tensor from the registry's signature (functions/inference/codec.ts) and refuses one it cannot deduce before any backend call, in its own words";
 
 /** One iris row (sepal and petal lengths and widths in cm) as FP32 bytes. */
 const IRIS_ROW = encodeBinaryTensor('FP32', [5.1, 3.5, 1.4, 0.2]);
@@ -500,7 +500,7 @@ export const INFER_CASES: readonly InferCase[] = [
       error:
         "Raw request must only have 1 input (found 1) to be deduced but got 2 inputs in 'simple' model configuration",
     },
-    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
+    differs: { api: { why: apiDeducesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
   {
     name: "a raw binary request is the only input's data, and every output comes back binary",
@@ -519,7 +519,6 @@ export const INFER_CASES: readonly InferCase[] = [
         expect(answer.binary?.byteLength).toBe(20);
       },
     },
-    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
   {
     name: 'a raw binary request whose bytes do not fill whole elements is refused',
@@ -530,7 +529,7 @@ export const INFER_CASES: readonly InferCase[] = [
       status: 400,
       error: "input byte size mismatch for input 'FEATURES' for model 'iris'. Expected 16, got 18",
     },
-    differs: { api: { why: apiRefusesRaw, expect: { status: 400, error: 'a header length of 0' } } },
+    differs: { api: { why: apiDeducesRaw, expect: { status: 400, error: 'a header length of 0' } } },
   },
   {
     name: 'an unknown model is a 404',

@@ -31,7 +31,7 @@ const INPUT1 = Array.from({ length: 16 }, () => 1);
 /** `np.array(values, dtype=np.int32).tobytes()`. */
 function int32Bytes(values: readonly number[]): Buffer {
   const bytes = Buffer.alloc(values.length * 4);
-  values.forEach((value, i) => bytes.writeInt32LE(value, i * 4));
+  for (const [i, value] of values.entries()) bytes.writeInt32LE(value, i * 4);
   return bytes;
 }
 
@@ -168,7 +168,7 @@ describe("Triton's Python HTTP client, default infer() with binary tensors, thro
     // to the one-input iris model: one row of four FP32 features.
     const { host, pathname } = new URL(platform.apiUrl);
     const body = Buffer.alloc(16);
-    [5.1, 3.5, 1.4, 0.2].forEach((value, i) => body.writeFloatLE(value, i * 4));
+    for (const [i, value] of [5.1, 3.5, 1.4, 0.2].entries()) body.writeFloatLE(value, i * 4);
     const request = Buffer.concat([
       Buffer.from(
         `POST ${pathname.replace(/\/$/, '')}/v2/models/iris/infer HTTP/1.1\r\n` +
