@@ -137,7 +137,9 @@ export const FUNCTIONS = {
     serviceName: SERVICE_NAMES.batchWorker,
     environment: z.extend(QUEUE_ENVIRONMENT, {
       ...BACKEND_ENVIRONMENT.shape,
-      [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
+      // The worker queues a chunk again, delayed, while its model is unavailable.
+      [ENV.WORK_QUEUE_URL]: nonEmpty,
+      [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: z.coerce.number().check(z.int(), z.positive()),
     }),
   },
   batchDeadLetters: {

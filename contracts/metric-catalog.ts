@@ -55,6 +55,8 @@ export const METRIC = {
   batchItemsSucceeded: 'BatchItemsSucceeded',
   /** Batch items recorded as failed, counted once per chunk; [service], [service, model]. */
   batchItemsFailed: 'BatchItemsFailed',
+  /** A batch chunk queued again for later because its model was unavailable; [service], [service, model]. */
+  batchChunksDeferred: 'BatchChunksDeferred',
   /** Submission to terminal status of a batch job in ms, once per job; [service], [service, outcome]. */
   batchJobDuration: 'BatchJobDuration',
 } as const;

@@ -35,6 +35,11 @@ export interface BatchPipelineProps {
   readonly workerBatchSize: number;
   /** Timeout of one worker invocation. */
   readonly workerTimeout: Duration;
+  /**
+   * How long a chunk waits for its model through an outage (every backend failing or its circuit
+   * open), deferred on the work queue, before its items fail.
+   */
+  readonly outageBudget: Duration;
   /** Age of the oldest message on either queue above which that queue's alarm fires. */
   readonly oldestMessageAgeThreshold: Duration;
   /**
@@ -128,12 +133,13 @@ export class BatchPipeline extends Construct {
       projectRoot: props.projectRoot,
       timeout: props.workerTimeout,
       environment: {
-        // Tells the worker a chunk's last receive, after which SQS dead-letters it, from a retry.
-        [ENV.WORK_MAX_RECEIVE_COUNT]: String(maxReceiveCount),
+        [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(props.outageBudget.toSeconds()),
         [ENV.BACKEND_TIMEOUT_MS]: String(backendTimeout.toMilliseconds()),
       },
     });
     table.bindItemReadWrites(this.workerFunction);
+    // A chunk whose model is down is sent again with a delay rather than redelivered.
+    this.work.bindSender(this.workerFunction);
     registry.bindModelReads(this.workerFunction);
     // The same circuits as the inference function's.
     circuits.bindCircuits(this.workerFunction);

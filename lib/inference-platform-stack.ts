@@ -141,6 +141,7 @@ export class InferencePlatformStack extends Stack {
       workerConcurrency: config.batchWorkerConcurrency,
       workerBatchSize: config.batchWorkerBatchSize,
       workerTimeout: Duration.seconds(config.batchWorkerTimeoutSeconds),
+      outageBudget: Duration.seconds(config.batchOutageBudgetSeconds),
       oldestMessageAgeThreshold: Duration.seconds(config.batchOldestMessageAgeAlarmSeconds),
     });
 

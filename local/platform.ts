@@ -103,12 +103,16 @@ export interface LocalPlatform {
   close(): Promise<void>;
 }
 
-/** The deployment configuration from cdk.json, so local and deployed behaviour agree. */
+/**
+ * The deployment configuration from cdk.json, so local and deployed behaviour agree. `LOCAL_CONTEXT`
+ * (a JSON object) overrides keys of it, as `cdk deploy -c key=value` does: tests scale timings down.
+ */
 export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  return readPlatformConfig((key) => context[key]);
+  const overrides = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<string, unknown>;
+  return readPlatformConfig((key) => overrides[key] ?? context[key]);
 }
 
 /**
@@ -169,6 +173,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),
+      [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),

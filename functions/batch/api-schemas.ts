@@ -95,7 +95,12 @@ export const WorkMessageSchema = z.strictObject({
   chunk: z.number().check(z.int(), z.minimum(0)),
   /** Present when the chunk is queued by a retry: only its failed items run again. */
   attempt: z.optional(z.number().check(z.int(), z.minimum(1))),
+  /** Present when the chunk was deferred for a model outage: when the outage began (epoch ms). */
+  outageSince: z.optional(z.number().check(z.int(), z.minimum(0))),
+  /** How many times the chunk has been deferred for that outage. */
+  deferrals: z.optional(z.number().check(z.int(), z.minimum(1))),
 });
+export type WorkMessage = z.infer<typeof WorkMessageSchema>;
 
 /** The work message in an SQS record's body, or why it is not one (a body that is not JSON included). */
 export function parseWorkMessage(body: string) {

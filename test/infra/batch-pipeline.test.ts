@@ -204,7 +204,7 @@ describe('BatchPipeline', () => {
       });
     });
 
-    it('tells the worker its tables, circuit settings, receive count and backend timeout', () => {
+    it('tells the worker its tables, work queue, circuit settings, outage budget and backend timeout', () => {
       const worker = functionId(template, 'BatchWorkerFunction');
       const variables = (propertiesOf(template, worker).Environment as { Variables: Record<string, unknown> })
         .Variables;
@@ -212,7 +212,8 @@ describe('BatchPipeline', () => {
         BATCH_TABLE_NAME: { Ref: 'BatchTable' },
         REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
         CIRCUIT_TABLE_NAME: { Ref: 'CircuitTable' },
-        WORK_MAX_RECEIVE_COUNT: '3',
+        WORK_QUEUE_URL: { Ref: queueId(template, 'work') },
+        BATCH_OUTAGE_BUDGET_SECONDS: '900',
         BACKEND_TIMEOUT_MS: '61000',
       });
       expect(JSON.parse(variables.CIRCUIT_SETTINGS as string)).toEqual({
@@ -251,7 +252,7 @@ describe('BatchPipeline', () => {
       expect(statementsFor(statements, 'sagemaker')).toEqual([]);
     });
 
-    it('lets the worker invoke only the Triton endpoint and consume only the work queue', () => {
+    it('lets the worker invoke only the Triton endpoint and consume and defer to only the work queue', () => {
       const statements = statementsOf(template, functionId(template, 'BatchWorkerFunction'));
       const endpointId = Object.keys(template.findResources('AWS::SageMaker::Endpoint'))[0]!;
       expect(statementsFor(statements, 'sagemaker')).toEqual([
@@ -262,11 +263,10 @@ describe('BatchPipeline', () => {
         },
       ]);
       const sqs = statementsFor(statements, 'sqs');
-      expect(sqs).toHaveLength(1);
-      expect(sqs[0]).toMatchObject({
-        Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
-      });
-      expect(actionsOf(sqs[0]!)).not.toContain('sqs:SendMessage');
+      const work = { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] };
+      expect(sqs.every((s) => JSON.stringify(s.Resource) === JSON.stringify(work))).toBe(true);
+      // A chunk deferred for a model outage is sent again to the work queue, and nowhere else.
+      expect(sqs.flatMap(actionsOf)).toContain('sqs:SendMessage');
     });
 
     const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
@@ -498,6 +498,7 @@ describe('BatchPipeline validation', () => {
       workerConcurrency: 4,
       workerBatchSize: 5,
       workerTimeout: Duration.seconds(120),
+      outageBudget: Duration.minutes(15),
       oldestMessageAgeThreshold: Duration.minutes(15),
       ...overrides,
     });
