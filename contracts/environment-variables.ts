@@ -32,6 +32,8 @@ export const WORK_QUEUE_URL = 'WORK_QUEUE_URL';
 export const WORK_MAX_RECEIVE_COUNT = 'WORK_MAX_RECEIVE_COUNT';
 /** How long a batch chunk waits for its model through an outage before its items fail (seconds). */
 export const BATCH_OUTAGE_BUDGET_SECONDS = 'BATCH_OUTAGE_BUDGET_SECONDS';
+/** How long a running batch job may make no progress before it ends with its items failed (seconds). */
+export const BATCH_STALL_TIMEOUT_SECONDS = 'BATCH_STALL_TIMEOUT_SECONDS';
 /** The work queue's dead-letter queue, which the dead-letter consumer tells from the submissions'. */
 export const WORK_DEAD_LETTER_QUEUE_ARN = 'WORK_DEAD_LETTER_QUEUE_ARN';
 /** The version the health routes report. */

@@ -142,6 +142,7 @@ export class InferencePlatformStack extends Stack {
       workerBatchSize: config.batchWorkerBatchSize,
       workerTimeout: Duration.seconds(config.batchWorkerTimeoutSeconds),
       outageBudget: Duration.seconds(config.batchOutageBudgetSeconds),
+      stallTimeout: Duration.seconds(config.batchStallTimeoutSeconds),
       oldestMessageAgeThreshold: Duration.seconds(config.batchOldestMessageAgeAlarmSeconds),
     });
 

@@ -174,6 +174,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(MAX_RECEIVE_COUNT),
       [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
+      [ENV.BATCH_STALL_TIMEOUT_SECONDS]: String(config.batchStallTimeoutSeconds),
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),

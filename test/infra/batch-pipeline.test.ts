@@ -225,15 +225,19 @@ describe('BatchPipeline', () => {
       });
     });
 
-    it('lets the fan-out function send only to the work queue and consume only submissions', () => {
+    it('lets the fan-out function send only to the two batch queues and consume only submissions', () => {
       const statements = statementsOf(template, functionId(template, 'BatchFanOutFunction'));
       const sqs = statementsFor(statements, 'sqs');
       expect(sqs).toEqual(
         expect.arrayContaining([
+          // Work to the work queue; each running job's stall check to the submissions queue.
           {
             Action: 'sqs:SendMessage',
             Effect: 'Allow',
-            Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+            Resource: [
+              { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
+              { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+            ],
           },
           {
             Action: [
@@ -386,12 +390,19 @@ describe('BatchPipeline', () => {
       template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { Namespace: 'AWS/SQS' }, 4);
     });
 
-    it('exposes the four alarms and follows the configured age', () => {
+    it('exposes the four queue alarms and the stalled-jobs alarm, and follows the configured age', () => {
       const { stack, template: configured } = synthesizePlatform({
         batchOldestMessageAgeAlarmSeconds: '120',
       });
 
-      expect(stack.batch.alarms).toHaveLength(4);
+      expect(stack.batch.alarms).toHaveLength(5);
+      configured.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'InferencePlatform',
+        MetricName: 'BatchJobsStalled',
+        Dimensions: [{ Name: 'service', Value: 'batch-fan-out' }],
+        Statistic: 'Sum',
+        Threshold: 1,
+      });
       expect(stack.batch.alarms).toEqual(
         expect.arrayContaining([
           stack.batch.submissions.deadLetterAlarm,
@@ -499,19 +510,24 @@ describe('BatchPipeline validation', () => {
       workerBatchSize: 5,
       workerTimeout: Duration.seconds(120),
       outageBudget: Duration.minutes(15),
+      stallTimeout: Duration.hours(2),
       oldestMessageAgeThreshold: Duration.minutes(15),
       ...overrides,
     });
   };
 
   it('builds with valid settings', () => {
-    expect(newPipeline({}).alarms).toHaveLength(4);
+    expect(newPipeline({}).alarms).toHaveLength(5);
   });
 
   it.each([
     [{ workerConcurrency: 1 }, /workerConcurrency must be an integer from 2 to 1000, got 1/],
     [{ workerBatchSize: 11 }, /workerBatchSize must be an integer from 1 to 10, got 11/],
     [{ maxReceiveCount: 0 }, /maxReceiveCount must be an integer from 1 to 1000, got 0/],
+    [
+      { stallTimeout: Duration.minutes(17) },
+      /stallTimeout must be longer than outageBudget plus workerTimeout \(1020 s\), got 1020 s/,
+    ],
     [
       { workerTimeout: Duration.seconds(60) },
       /backendTimeout must be shorter than workerTimeout \(60 s\), got 61 s/,

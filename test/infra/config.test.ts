@@ -28,6 +28,7 @@ describe('parsePlatformConfig', () => {
       batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,
       batchOutageBudgetSeconds: 900,
+      batchStallTimeoutSeconds: 7200,
       batchOldestMessageAgeAlarmSeconds: 900,
       apiServerErrorRateAlarmPercent: 1,
       apiLatencyP99AlarmMs: 2000,

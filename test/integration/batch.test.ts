@@ -15,6 +15,7 @@ import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { enqueueWork } from '../../functions/batch/fan-out';
 import { fingerprintOf } from '../../functions/batch/fingerprint';
 import { type RetryDependencies, retryJob } from '../../functions/batch/retry';
+import { checkJob, type StallWatchDependencies, startWatch } from '../../functions/batch/stall-watch';
 import { jobIdFor, submitForFanOut, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { BadRequestError, ConflictError, NotFoundError } from '../../functions/edge/errors';
@@ -689,6 +690,107 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: 8, failed: 0 });
     const results = await allResults('outage-twice');
     for (const [i, r] of results.entries()) expectOutputs(r, i);
+  });
+
+  describe('stalled jobs', () => {
+    let watching: StallWatchDependencies;
+    let watchQueueUrl: string;
+
+    beforeEach(() => {
+      watchQueueUrl = fauxqs.createQueue(`watch-${queueCount}`).queueUrl;
+      watching = { store, sqs, submissionsQueueUrl: watchQueueUrl, stallTimeoutSeconds: 2 };
+    });
+
+    /** Runs each stall check as the fan-out does, until none is queued again; the checks run. */
+    async function runChecks(): Promise<unknown[]> {
+      const checks: unknown[] = [];
+      for (let round = 0; round < 20; round++) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 3 }),
+        );
+        if (Messages.length === 0) return checks;
+        for (const message of Messages) {
+          const check = JSON.parse(message.Body!);
+          checks.push(check);
+          await checkJob(watching, check);
+          await sqs.send(
+            new DeleteMessageCommand({ QueueUrl: watchQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
+          );
+        }
+      }
+      throw new Error('the checks did not end');
+    }
+
+    it('ends a job whose work went missing, failing its unrecorded items with the reason', async () => {
+      // Prepare: one chunk of three runs; the other two work messages are lost.
+      const job = await submit('stalled', 20);
+      await startWatch(watching, (await store.getJobRecord('stalled'))!);
+      const messages = await receive();
+      expect(messages).toHaveLength(3);
+      await deliver(messages[0]!);
+      for (const lost of messages.slice(1)) {
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: workQueueUrl, ReceiptHandle: lost.ReceiptHandle! }),
+        );
+      }
+
+      // Act
+      const checks = await runChecks();
+
+      // Assess: the job ended; the chunk that ran keeps its outputs; the chain of checks stopped.
+      expect(checks.length).toBeGreaterThanOrEqual(2);
+      const ended = await store.getJob('stalled');
+      expect(ended).toMatchObject({
+        status: 'COMPLETED_WITH_ERRORS',
+        total: job.total,
+        succeeded: 8,
+        failed: 12,
+      });
+      const results = await allResults('stalled');
+      expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      for (const r of results.slice(0, 8)) expectOutputs(r, r.index);
+      for (const r of results.slice(8)) {
+        expect((r as { error: string }).error).toMatch(
+          /^the job made no progress for \d+ s, longer than the batch stall timeout of 2 s$/,
+        );
+      }
+    });
+
+    it('keeps watching a job while it makes progress and stops once it ends', async () => {
+      // Prepare
+      await submit('watched', 16);
+      const running = (await store.getJobRecord('watched'))!;
+      const since = Date.now();
+      const [first, second] = await receive();
+
+      // Act: a chunk is recorded between two checks, each short of the stall timeout.
+      await deliver(first!);
+      await checkJob(
+        { ...watching, now: () => since + 1_900 },
+        { jobId: 'watched', watch: { updatedAt: running.updatedAt, since } },
+      );
+      const moved = (await store.getJobRecord('watched'))!;
+      const [check] =
+        (await sqs.send(new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, WaitTimeSeconds: 3 })))
+          .Messages ?? [];
+
+      // Assess: the job is still running and watched from the progress on.
+      expect(JSON.parse(check!.Body!)).toEqual({
+        jobId: 'watched',
+        watch: { updatedAt: moved.updatedAt, since: since + 1_900 },
+      });
+      expect(moved.status).toBe('RUNNING');
+      await deliver(second!);
+      await sqs.send(
+        new DeleteMessageCommand({ QueueUrl: watchQueueUrl, ReceiptHandle: check!.ReceiptHandle! }),
+      );
+      await checkJob(watching, JSON.parse(check!.Body!));
+      expect(await store.getJob('watched')).toMatchObject({ status: 'SUCCEEDED', succeeded: 16 });
+      expect(
+        (await sqs.send(new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, WaitTimeSeconds: 2 })))
+          .Messages ?? [],
+      ).toEqual([]);
+    });
   });
 
   it('ends a job whose chunks were dead-lettered, every item with one result and the counters agreeing', async () => {
