@@ -69,8 +69,9 @@ class ModelOutage extends Error {
 /**
  * Processes one chunk exactly once, however often it is delivered: records its result (or finds
  * the one recorded before), counts it into the job once, and finishes the job when every item is
- * accounted for. Throws only for a failure a redelivery might fix; on the last delivery the items
- * are recorded as failed with the reason instead, so a poison chunk never loses its items.
+ * accounted for. A model outage defers the chunk (see `defer`) until the outage budget is spent;
+ * any other failure (a store error, a crash) is thrown, for SQS to redeliver and, after
+ * `maxReceiveCount` receives, dead-letter.
  */
 export async function processChunk(
   deps: WorkerDependencies,
