@@ -756,6 +756,25 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       }
     });
 
+    it('ends the job when its stall check is dead-lettered, so no job is left unwatched', async () => {
+      // Prepare: a job whose work was lost; its check failed every delivery.
+      await submit('unwatched', 8);
+      await startWatch(watching, (await store.getJobRecord('unwatched'))!);
+      const [lost] = await receive();
+      await sqs.send(
+        new DeleteMessageCommand({ QueueUrl: workQueueUrl, ReceiptHandle: lost!.ReceiptHandle! }),
+      );
+      const { Messages: [check] = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, WaitTimeSeconds: 3 }),
+      );
+
+      // Act
+      await failSubmission(store, { messageId: check!.MessageId!, body: check!.Body! }, 'dead-lettered');
+
+      // Assess
+      expect(await store.getJob('unwatched')).toMatchObject({ status: 'FAILED', failed: 8 });
+    });
+
     it('keeps watching a job while it makes progress and stops once it ends', async () => {
       // Prepare
       await submit('watched', 16);
