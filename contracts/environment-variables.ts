@@ -32,8 +32,12 @@ export const BATCH_TABLE_NAME = 'BATCH_TABLE_NAME';
 export const SUBMISSIONS_QUEUE_URL = 'SUBMISSIONS_QUEUE_URL';
 /** The queue of batch chunks, which the worker drains. */
 export const WORK_QUEUE_URL = 'WORK_QUEUE_URL';
-/** The work queue's maxReceiveCount: the delivery on which failures are recorded, not retried. */
+/** The work queue's maxReceiveCount, named in the reason of a dead-lettered chunk's items. */
 export const WORK_MAX_RECEIVE_COUNT = 'WORK_MAX_RECEIVE_COUNT';
+/** How long a batch chunk waits for its model through an outage before its items fail (seconds). */
+export const BATCH_OUTAGE_BUDGET_SECONDS = 'BATCH_OUTAGE_BUDGET_SECONDS';
+/** How long a running batch job may make no progress before it ends with its items failed (seconds). */
+export const BATCH_STALL_TIMEOUT_SECONDS = 'BATCH_STALL_TIMEOUT_SECONDS';
 /** The work queue's dead-letter queue, which the dead-letter consumer tells from the submissions'. */
 export const WORK_DEAD_LETTER_QUEUE_ARN = 'WORK_DEAD_LETTER_QUEUE_ARN';
 /** The version the health routes report. */

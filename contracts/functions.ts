@@ -134,7 +134,12 @@ export const FUNCTIONS = {
     entry: 'functions/handlers/batch-fan-out/handler.ts',
     description: 'Batch inference: validates submitted jobs and splits them into chunks on the work queue',
     serviceName: SERVICE_NAMES.batchFanOut,
-    environment: z.extend(QUEUE_ENVIRONMENT, { [ENV.WORK_QUEUE_URL]: nonEmpty }),
+    environment: z.extend(QUEUE_ENVIRONMENT, {
+      [ENV.WORK_QUEUE_URL]: nonEmpty,
+      // The fan-out queues each running job's stall check on its own queue.
+      [ENV.SUBMISSIONS_QUEUE_URL]: nonEmpty,
+      [ENV.BATCH_STALL_TIMEOUT_SECONDS]: z.coerce.number().check(z.int(), z.positive()),
+    }),
   },
   batchWorker: {
     name: 'batch-worker',
@@ -143,7 +148,9 @@ export const FUNCTIONS = {
     serviceName: SERVICE_NAMES.batchWorker,
     environment: z.extend(QUEUE_ENVIRONMENT, {
       ...BACKEND_ENVIRONMENT.shape,
-      [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
+      // The worker queues a chunk again, delayed, while its model is unavailable.
+      [ENV.WORK_QUEUE_URL]: nonEmpty,
+      [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: z.coerce.number().check(z.int(), z.positive()),
     }),
   },
   batchDeadLetters: {

@@ -55,6 +55,10 @@ export const METRIC = {
   batchItemsSucceeded: 'BatchItemsSucceeded',
   /** Batch items recorded as failed, counted once per chunk; [service], [service, model]. */
   batchItemsFailed: 'BatchItemsFailed',
+  /** A batch chunk queued again for later because its model was unavailable; [service], [service, model]. */
+  batchChunksDeferred: 'BatchChunksDeferred',
+  /** A running batch job ended because it made no progress for the stall timeout; [service], [service, model]. */
+  batchJobsStalled: 'BatchJobsStalled',
   /** Submission to terminal status of a batch job in ms, once per job; [service], [service, outcome]. */
   batchJobDuration: 'BatchJobDuration',
 } as const;

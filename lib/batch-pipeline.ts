@@ -1,9 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
 import type { BatchTable } from './batch-table';
 import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
@@ -35,6 +36,16 @@ export interface BatchPipelineProps {
   readonly workerBatchSize: number;
   /** Timeout of one worker invocation. */
   readonly workerTimeout: Duration;
+  /**
+   * How long a chunk waits for its model through an outage (every backend failing or its circuit
+   * open), deferred on the work queue, before its items fail.
+   */
+  readonly outageBudget: Duration;
+  /**
+   * How long a running job may record no chunk before it ends with its unrecorded items failed;
+   * longer than `outageBudget` plus `workerTimeout`, so no chunk still waiting for its model ends so.
+   */
+  readonly stallTimeout: Duration;
   /** Age of the oldest message on either queue above which that queue's alarm fires. */
   readonly oldestMessageAgeThreshold: Duration;
   /**
@@ -84,6 +95,12 @@ export class BatchPipeline extends Construct {
       );
     }
 
+    if (props.stallTimeout.toSeconds() <= props.outageBudget.toSeconds() + props.workerTimeout.toSeconds()) {
+      throw new Error(
+        `stallTimeout must be longer than outageBudget plus workerTimeout (${props.outageBudget.toSeconds() + props.workerTimeout.toSeconds()} s), got ${props.stallTimeout.toSeconds()} s`,
+      );
+    }
+
     const deadLetterVisibilityTimeout = Duration.seconds(
       DEAD_LETTERS_TIMEOUT.toSeconds() * VISIBILITY_TIMEOUT_FACTOR,
     );
@@ -103,7 +120,22 @@ export class BatchPipeline extends Construct {
       deadLetterVisibilityTimeout,
       urlVariable: ENV.WORK_QUEUE_URL,
     });
-    this.alarms = [this.submissions, this.work].flatMap((q) => q.alarms);
+    // A job ended for making no progress means work went missing: someone should look.
+    const stalled = new Alarm(this, 'StalledJobsAlarm', {
+      alarmDescription: 'Batch jobs: a running job made no progress for the stall timeout and was ended',
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.batchJobsStalled,
+        dimensionsMap: { service: SERVICE_NAMES.batchFanOut },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = [...[this.submissions, this.work].flatMap((q) => q.alarms), stalled];
 
     // Fan-out: one submission becomes a job record, its chunks and one work message per chunk.
     this.fanOutFunction = new PlatformFunction(this, 'FanOutFunction', {
@@ -114,6 +146,12 @@ export class BatchPipeline extends Construct {
     table.bindSubmitter(this.fanOutFunction);
     registry.bindModelReads(this.fanOutFunction);
     this.work.bindSender(this.fanOutFunction);
+    // Each running job's stall check goes on the submissions queue, delayed, until the job ends.
+    this.submissions.bindSender(this.fanOutFunction);
+    this.fanOutFunction.addEnvironment(
+      ENV.BATCH_STALL_TIMEOUT_SECONDS,
+      String(props.stallTimeout.toSeconds()),
+    );
     this.fanOutFunction.addEventSource(
       new SqsEventSource(this.submissions.queue, {
         // Fan-out is cheap per submission: take as many as one invocation can without a window.
@@ -128,12 +166,13 @@ export class BatchPipeline extends Construct {
       projectRoot: props.projectRoot,
       timeout: props.workerTimeout,
       environment: {
-        // Tells the worker a chunk's last receive, after which SQS dead-letters it, from a retry.
-        [ENV.WORK_MAX_RECEIVE_COUNT]: String(maxReceiveCount),
+        [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(props.outageBudget.toSeconds()),
         [ENV.BACKEND_TIMEOUT_MS]: String(backendTimeout.toMilliseconds()),
       },
     });
     table.bindItemReadWrites(this.workerFunction);
+    // A chunk whose model is down is sent again with a delay rather than redelivered.
+    this.work.bindSender(this.workerFunction);
     registry.bindModelReads(this.workerFunction);
     // The same circuits as the inference function's.
     circuits.bindCircuits(this.workerFunction);

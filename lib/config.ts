@@ -163,6 +163,18 @@ export const PlatformConfigSchema = z
      * least one full InvokeEndpoint wait (60 s) plus room to record the outcome.
      */
     batchWorkerTimeoutSeconds: z.coerce.number().int().min(90).max(900).default(120),
+    /**
+     * How long a batch chunk waits for its model through an outage (every backend failing or its
+     * circuit open) before its items fail. 15 minutes rides out a container restart or an instance
+     * replacement on the endpoint and fails a job on a broken version within the hour.
+     */
+    batchOutageBudgetSeconds: z.coerce.number().int().min(10).max(86_400).default(900),
+    /**
+     * How long a running batch job may record no chunk before it ends, its unrecorded items failed.
+     * Longer than the outage budget plus a worker's run, so no chunk that is still waiting for its
+     * model is failed as stalled; two hours also leaves room for a job queued behind large ones.
+     */
+    batchStallTimeoutSeconds: z.coerce.number().int().min(60).max(1_209_600).default(7200),
     /** Age of the oldest message on a batch queue that raises its alarm. */
     batchOldestMessageAgeAlarmSeconds: z.coerce.number().int().min(60).max(1_209_600).default(900),
     /** E-mail address subscribed to the alarm topic; without one the topic has no subscribers. */

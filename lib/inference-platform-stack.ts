@@ -160,6 +160,8 @@ export class InferencePlatformStack extends Stack {
       workerConcurrency: config.batchWorkerConcurrency,
       workerBatchSize: config.batchWorkerBatchSize,
       workerTimeout: Duration.seconds(config.batchWorkerTimeoutSeconds),
+      outageBudget: Duration.seconds(config.batchOutageBudgetSeconds),
+      stallTimeout: Duration.seconds(config.batchStallTimeoutSeconds),
       oldestMessageAgeThreshold: Duration.seconds(config.batchOldestMessageAgeAlarmSeconds),
     });
 

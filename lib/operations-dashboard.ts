@@ -257,6 +257,16 @@ export class OperationsDashboard extends Construct {
         8,
       ),
     ]);
+    rows.push([
+      graph(
+        'Batch chunks deferred for a model outage, and jobs ended as stalled, by model',
+        [
+          search(['model', 'service'], METRIC.batchChunksDeferred, 'Sum', 'BatchChunksDeferred'),
+          search(['model', 'service'], METRIC.batchJobsStalled, 'Sum', 'BatchJobsStalled'),
+        ],
+        24,
+      ),
+    ]);
 
     header('Lambda', 'One row per function: invocations, errors and throttles; duration; concurrency.');
     for (const fn of props.functions) {

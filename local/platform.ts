@@ -99,14 +99,16 @@ export interface LocalPlatform {
 }
 
 /**
- * The deployment configuration from cdk.json, so local and deployed behaviour agree. The local
- * standby is one more additional endpoint, as a deployed standby would be listed in cdk.json.
+ * The deployment configuration from cdk.json, so local and deployed behaviour agree. `LOCAL_CONTEXT`
+ * (a JSON object) overrides keys of it, as `cdk deploy -c key=value` does: tests scale timings down.
+ * The local standby is one more additional endpoint, as a deployed standby would be listed in cdk.json.
  */
 export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  const config = readPlatformConfig((key) => context[key]);
+  const overrides = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<string, unknown>;
+  const config = readPlatformConfig((key) => overrides[key] ?? context[key]);
   return { ...config, additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT] };
 }
 
@@ -181,6 +183,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
+      [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
+      [ENV.BATCH_STALL_TIMEOUT_SECONDS]: String(config.batchStallTimeoutSeconds),
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),

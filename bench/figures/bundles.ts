@@ -46,6 +46,8 @@ export async function measureBundles() {
     SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
     WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
     WORK_MAX_RECEIVE_COUNT: '3',
+    BATCH_OUTAGE_BUDGET_SECONDS: '900',
+    BATCH_STALL_TIMEOUT_SECONDS: '7200',
     WORK_DEAD_LETTER_QUEUE_ARN: 'arn:aws:sqs:us-east-1:000000000000:work-dlq',
     CIRCUIT_TABLE_NAME: 'circuits',
     CIRCUIT_SETTINGS: JSON.stringify({

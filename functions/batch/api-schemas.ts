@@ -87,6 +87,16 @@ export const StoredJobMessageSchema = z.strictObject({
   jobId: JobIdSchema,
   /** Present on a retry's message: the attempt whose chunks to queue again. */
   retry: z.optional(z.number().check(z.int(), z.minimum(1))),
+  /**
+   * Present on the job's stall check, which the fan-out queues again, delayed, until the job ends:
+   * the job's `updatedAt` when last checked and since when (epoch ms) it has not changed.
+   */
+  watch: z.optional(
+    z.strictObject({
+      updatedAt: z.string().check(z.maxLength(64)),
+      since: z.number().check(z.int(), z.minimum(0)),
+    }),
+  ),
 });
 
 /** A message on the work queue: one chunk of one job (its inputs are in the store, not the message). */
@@ -95,7 +105,12 @@ export const WorkMessageSchema = z.strictObject({
   chunk: z.number().check(z.int(), z.minimum(0)),
   /** Present when the chunk is queued by a retry: only its failed items run again. */
   attempt: z.optional(z.number().check(z.int(), z.minimum(1))),
+  /** Present when the chunk was deferred for a model outage: when the outage began (epoch ms). */
+  outageSince: z.optional(z.number().check(z.int(), z.minimum(0))),
+  /** How many times the chunk has been deferred for that outage. */
+  deferrals: z.optional(z.number().check(z.int(), z.minimum(1))),
 });
+export type WorkMessage = z.infer<typeof WorkMessageSchema>;
 
 /** The work message in an SQS record's body, or why it is not one (a body that is not JSON included). */
 export function parseWorkMessage(body: string) {

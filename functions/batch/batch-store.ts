@@ -343,6 +343,21 @@ export class BatchStore {
   }
 
   /**
+   * Marks a started chunk not started again, when it is deferred for a model outage: while it waits,
+   * a cancel can be accepted, and its next `startChunk` then stops it.
+   */
+  async unstartChunk(jobId: string, chunk: number): Promise<void> {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(jobId, JOB),
+        UpdateExpression: 'DELETE startedChunks :chunk',
+        ExpressionAttributeValues: { ':chunk': { SS: [String(chunk)] } },
+      }),
+    );
+  }
+
+  /**
    * Puts a chunk's result unless one exists; returns the result that is stored either way. Results
    * too large for one item go in parts: the other parts first, under keys of this attempt, then the
    * first part, put only if absent, which makes the result exist. So a result is either whole or

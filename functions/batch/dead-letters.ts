@@ -111,9 +111,21 @@ export async function failSubmission(
     logger.warn('dead-lettered submission created no job', { messageId: message.messageId, reason });
     return;
   }
+  await failUnrecorded(store, job, retryOf(message.body), reason);
+}
+
+/**
+ * Records every chunk of the job (or of its retry `retry`) that has no outcome yet as failed with
+ * `reason`, so the job ends; chunks recorded before keep their results.
+ */
+export async function failUnrecorded(
+  store: BatchStore,
+  job: JobRecord,
+  retry: number | undefined,
+  reason: string,
+): Promise<void> {
   if (TERMINAL_STATUSES.includes(job.status)) return;
   // A retry's message: that retry's chunks keep their results and are counted out of it.
-  const retry = retryOf(message.body);
   const chunks =
     retry === undefined ? Array.from({ length: job.chunks }, (_, chunk) => chunk) : job.retryChunks;
   const record = (chunk: number) =>

@@ -1,26 +1,27 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
 import { TERMINAL_STATUSES } from './api-schemas';
-import type { BatchStore } from './batch-store';
+import type { BatchStore, JobRecord } from './batch-store';
 
 /** Work-message batches in flight at once during a fan-out. */
 const SEND_CONCURRENCY = 8;
 
 /**
  * Sends one work message per chunk and marks the job RUNNING. Safe to repeat: a duplicate work
- * message finds its chunk's result already recorded and counted.
+ * message finds its chunk's result already recorded and counted. Returns the job when it queued
+ * its work.
  */
 export async function enqueueWork(
   deps: { readonly store: BatchStore; readonly sqs: Pick<SQSClient, 'send'>; readonly workQueueUrl: string },
   jobId: string,
   retry?: number,
-): Promise<void> {
+): Promise<JobRecord | undefined> {
   const job = await deps.store.getJobRecord(jobId);
   if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
-  if (TERMINAL_STATUSES.includes(job.status)) return;
+  if (TERMINAL_STATUSES.includes(job.status)) return undefined;
   // A retry queues its own chunks, each message naming the attempt; a message of an earlier retry
   // finds the job moved on and sends nothing.
-  if (retry !== undefined && retry !== job.attempt) return;
+  if (retry !== undefined && retry !== job.attempt) return undefined;
   const chunks = retry === undefined ? Array.from({ length: job.chunks }, (_, i) => i) : job.retryChunks;
   const sendBatch = async (first: number) => {
     const entries = chunks.slice(first, first + 10).map((chunk) => ({
@@ -42,4 +43,5 @@ export async function enqueueWork(
     await Promise.all(firsts.slice(i, i + SEND_CONCURRENCY).map(sendBatch));
   }
   await deps.store.markRunning(jobId);
+  return job;
 }

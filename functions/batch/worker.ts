@@ -1,13 +1,16 @@
 /** The batch worker: one chunk of a job through inference, recorded and counted exactly once. */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRIC } from '../../contracts/metric-catalog';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import { BackendError, BadRequestError, NotFoundError } from '../edge/errors';
+import { BackendError, BackendUnavailableError, BadRequestError, NotFoundError } from '../edge/errors';
 import type { InferenceResponse, InputTensor } from '../inference/protocol';
 import { isRetryable } from '../inference/sagemaker-backend';
 import { type InferenceDependencies, inferChecked } from '../inference/service';
 import { logger } from '../observability/logger';
+import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
 import { countResult, countRetry } from './accounting';
-import type { BatchJob, ItemResult } from './api-schemas';
+import type { BatchJob, ItemResult, WorkMessage } from './api-schemas';
 import {
   type BatchStore,
   type ChunkResult,
@@ -24,27 +27,55 @@ export interface WorkerDependencies {
   readonly store: BatchStore;
   readonly models: Pick<ModelCache, 'getModel'>;
   readonly inference: InferenceDependencies;
+  readonly outage: OutagePolicy;
+  readonly now?: () => number;
 }
 
-/** What the worker should do when a chunk fails in a way a retry might fix. */
+/** How the worker rides out a model outage without spending its chunks' deliveries. */
+export interface OutagePolicy {
+  /** How long a chunk may wait for its model to answer again before its items fail. */
+  readonly budgetSeconds: number;
+  /** Queues the work message again, delivered after `delaySeconds` (SQS `DelaySeconds`, 0-900). */
+  readonly defer: (work: WorkMessage, delaySeconds: number) => Promise<void>;
+}
+
+/** The delivery of a work message, for the log. */
 export interface Delivery {
   /** How many times SQS has delivered this message, this delivery included. */
   readonly receiveCount: number;
-  /** The queue's maxReceiveCount: on that delivery, failures are recorded instead of retried. */
-  readonly maxReceiveCount: number;
   /** When the message was first sent (SQS `SentTimestamp`), for the time it spent queued. */
   readonly sentAtEpochMs?: number;
+}
+
+/** SQS's largest `DelaySeconds`. */
+const MAX_DELAY_SECONDS = 900;
+/** The longest wait between two tries of a deferred chunk, so a cancel or a recovery is seen soon. */
+const MAX_DEFERRAL_SECONDS = 300;
+
+/**
+ * Every backend the chunk's version was tried on failed or had its circuit open: not the items'
+ * fault, so the chunk waits for the model instead of failing.
+ */
+class ModelOutage extends Error {
+  constructor(
+    override readonly cause: unknown,
+    /** When the backends' circuits admit a call again, if they said. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }
 
 /**
  * Processes one chunk exactly once, however often it is delivered: records its result (or finds
  * the one recorded before), counts it into the job once, and finishes the job when every item is
- * accounted for. Throws only for a failure a redelivery might fix; on the last delivery the items
- * are recorded as failed with the reason instead, so a poison chunk never loses its items.
+ * accounted for. A model outage defers the chunk (see `defer`) until the outage budget is spent;
+ * any other failure (a store error, a crash) is thrown, for SQS to redeliver and, after
+ * `maxReceiveCount` receives, dead-letter.
  */
 export async function processChunk(
   deps: WorkerDependencies,
-  work: { readonly jobId: string; readonly chunk: number; readonly attempt?: number },
+  work: WorkMessage,
   delivery: Delivery,
 ): Promise<ChunkResult | undefined> {
   const { store } = deps;
@@ -53,7 +84,70 @@ export async function processChunk(
     logger.warn('work for an unknown batch job dropped', { ...work });
     return undefined;
   }
-  if (work.attempt !== undefined) return retryChunk(deps, job, { ...work, attempt: work.attempt }, delivery);
+  try {
+    if (work.attempt !== undefined) {
+      return await retryChunk(deps, job, { ...work, attempt: work.attempt }, delivery);
+    }
+    return await firstRun(deps, job, work, delivery);
+  } catch (error) {
+    if (!(error instanceof ModelOutage)) throw error;
+    await defer(deps, job, work, error);
+    return undefined;
+  }
+}
+
+/**
+ * Queues the chunk again for later, as a new message: SQS counts every receive of a message towards
+ * `maxReceiveCount`, so waiting by redelivery would dead-letter chunks for an outage. A first run's
+ * chunk is marked not started again first, so that a cancel made while it waits stops it.
+ */
+async function defer(deps: WorkerDependencies, job: JobRecord, work: WorkMessage, outage: ModelOutage) {
+  const now = (deps.now ?? Date.now)();
+  const outageSince = work.outageSince ?? now;
+  const deferrals = (work.deferrals ?? 0) + 1;
+  const delaySeconds = deferralDelay(deferrals, outage.retryAfterSeconds, outageSince, now, deps.outage);
+  if (work.attempt === undefined) await deps.store.unstartChunk(work.jobId, work.chunk);
+  await deps.outage.defer({ ...work, outageSince, deferrals }, delaySeconds);
+  publishEvent(METRIC.batchChunksDeferred, MetricUnit.Count, 1, { model: job.model });
+  logger.warn('model unavailable; chunk deferred', {
+    ...work,
+    principal: job.owner,
+    model: job.model,
+    delaySeconds,
+    outageSeconds: Math.round((now - outageSince) / 1000),
+    error: outage.message,
+  });
+}
+
+/**
+ * Exponential backoff from one second, no sooner than the circuits admit a call, at most
+ * MAX_DEFERRAL_SECONDS, and not past the end of the outage budget, where the last try happens.
+ */
+export function deferralDelay(
+  deferrals: number,
+  retryAfterSeconds: number,
+  outageSince: number,
+  now: number,
+  policy: Pick<OutagePolicy, 'budgetSeconds'>,
+): number {
+  const backoff = Math.max(2 ** (deferrals - 1), retryAfterSeconds);
+  const budgetLeft = Math.ceil((outageSince + policy.budgetSeconds * 1000 - now) / 1000);
+  return Math.max(0, Math.min(backoff, MAX_DEFERRAL_SECONDS, MAX_DELAY_SECONDS, budgetLeft));
+}
+
+/** Whether the chunk's outage has lasted its whole budget: its items then fail instead of waiting. */
+function outageBudgetSpent(deps: WorkerDependencies, work: WorkMessage): boolean {
+  if (work.outageSince === undefined) return false;
+  return (deps.now ?? Date.now)() - work.outageSince >= deps.outage.budgetSeconds * 1000;
+}
+
+async function firstRun(
+  deps: WorkerDependencies,
+  job: JobRecord,
+  work: WorkMessage,
+  delivery: Delivery,
+): Promise<ChunkResult | undefined> {
+  const { store } = deps;
   const started = Date.now();
   let inferenceMs = 0;
   let result = await store.getResult(work.jobId, work.chunk);
@@ -67,7 +161,7 @@ export async function processChunk(
     // Decided on the job item, which orders this start against a cancel: the job read above may be
     // older than a cancel that was accepted since, and that cancel must stop this chunk.
     const outcome = (await store.startChunk(work.jobId, work.chunk))
-      ? await runChunk(deps, job, numbered(chunk), delivery)
+      ? await runChunk(deps, job, numbered(chunk), work)
       : chunk.items.map(
           (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
         );
@@ -97,7 +191,7 @@ export async function processChunk(
 async function retryChunk(
   deps: WorkerDependencies,
   job: JobRecord,
-  work: { readonly jobId: string; readonly chunk: number; readonly attempt: number },
+  work: WorkMessage & { readonly attempt: number },
   delivery: Delivery,
 ): Promise<ChunkResult | undefined> {
   const { store } = deps;
@@ -114,7 +208,7 @@ async function retryChunk(
     }
     const failed = numbered(chunk).filter(({ index }) => 'error' in result!.results[index - chunk.first]!);
     const rerun = new Map(
-      storable(await runChunk(deps, job, failed, delivery)).map((r) => [r.index, r] as const),
+      storable(await runChunk(deps, job, failed, work)).map((r) => [r.index, r] as const),
     );
     const results = result.results.map((r) => rerun.get(r.index) ?? r);
     const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
@@ -132,6 +226,7 @@ async function retryChunk(
     principal: job.owner,
     model: job.model,
     recovered: result.recovered,
+    receiveCount: delivery.receiveCount,
   });
   return result;
 }
@@ -161,17 +256,27 @@ function storable(results: ItemResult[]): ItemResult[] {
   });
 }
 
+/**
+ * The chunk's items through the model. The model's refusal of an item is that item's error; a
+ * model outage (every backend tried failed or has its circuit open) is thrown as a ModelOutage,
+ * to be deferred, until the chunk's outage budget is spent: then the items fail, naming it.
+ */
 async function runChunk(
   deps: WorkerDependencies,
   job: BatchJob,
   numberedItems: readonly NumberedItem[],
-  delivery: Delivery,
+  work: WorkMessage,
 ): Promise<ItemResult[]> {
-  const lastChance = delivery.receiveCount >= delivery.maxReceiveCount;
+  const budgetSpent = outageBudgetSpent(deps, work);
   const items = numberedItems.map(({ item }) => item);
   const indexOf = (i: number) => numberedItems[i]!.index;
   const failAll = (reason: string) =>
     items.map((item, i): ItemResult => ({ index: indexOf(i), ...idOf(item), error: reason }));
+  const outage = (error: unknown) => {
+    if (budgetSpent) return failAll(outageReason(error, deps, work));
+    const retryAfter = error instanceof BackendUnavailableError ? error.retryAfterSeconds : 1;
+    throw new ModelOutage(error, retryAfter);
+  };
   let version: ModelVersion;
   try {
     version = await versionOf(deps, job);
@@ -185,10 +290,7 @@ async function runChunk(
       return items.map((item, i) => ({ index: indexOf(i), ...idOf(item), outputs: outputs[i]! }));
     }
   } catch (error) {
-    if (!isRequestError(error)) {
-      if (lastChance) return failAll(reasonOf(error, delivery));
-      throw error;
-    }
+    if (!isRequestError(error)) return outage(error);
     logger.info('batched request refused; sending the chunk item by item', {
       jobId: job.jobId,
       first: indexOf(0),
@@ -203,13 +305,9 @@ async function runChunk(
       const outputs = await inferOne(deps, version, { inputs: item.inputs });
       results.push({ index: indexOf(i), ...idOf(item), outputs });
     } catch (error) {
-      if (isRequestError(error)) {
-        results.push({ index: indexOf(i), ...idOf(item), error: (error as Error).message });
-      } else if (lastChance) {
-        results.push({ index: indexOf(i), ...idOf(item), error: reasonOf(error, delivery) });
-      } else {
-        throw error;
-      }
+      const reason = isRequestError(error) ? (error as Error).message : outageReason(error, deps, work);
+      if (!isRequestError(error) && !budgetSpent) outage(error);
+      results.push({ index: indexOf(i), ...idOf(item), error: reason });
     }
   }
   return results;
@@ -248,9 +346,10 @@ function isRequestError(error: unknown): boolean {
   return error instanceof BadRequestError || (error instanceof BackendError && !isRetryable(error));
 }
 
-function reasonOf(error: unknown, delivery: Delivery): string {
+function outageReason(error: unknown, deps: WorkerDependencies, work: WorkMessage): string {
   const message = error instanceof Error ? error.message : String(error);
-  return `failed on all ${delivery.receiveCount} deliveries; last error: ${message}`;
+  const seconds = Math.round(((deps.now ?? Date.now)() - (work.outageSince ?? 0)) / 1000);
+  return `model unavailable for ${seconds} s, longer than the batch outage budget of ${deps.outage.budgetSeconds} s; last error: ${message}`;
 }
 
 function idOf(item: StoredItem): { id?: string } {

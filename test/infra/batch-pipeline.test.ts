@@ -204,7 +204,7 @@ describe('BatchPipeline', () => {
       });
     });
 
-    it('tells the worker its tables, circuit settings, receive count and backend timeout', () => {
+    it('tells the worker its tables, work queue, circuit settings, outage budget and backend timeout', () => {
       const worker = functionId(template, 'BatchWorkerFunction');
       const variables = (propertiesOf(template, worker).Environment as { Variables: Record<string, unknown> })
         .Variables;
@@ -212,7 +212,8 @@ describe('BatchPipeline', () => {
         BATCH_TABLE_NAME: { Ref: 'BatchTable' },
         REGISTRY_TABLE_NAME: { Ref: 'RegistryTable' },
         CIRCUIT_TABLE_NAME: { Ref: 'CircuitTable' },
-        WORK_MAX_RECEIVE_COUNT: '5',
+        WORK_QUEUE_URL: { Ref: queueId(template, 'work') },
+        BATCH_OUTAGE_BUDGET_SECONDS: '900',
         BACKEND_TIMEOUT_MS: '61000',
       });
       expect(JSON.parse(variables.CIRCUIT_SETTINGS as string)).toEqual({
@@ -224,15 +225,19 @@ describe('BatchPipeline', () => {
       });
     });
 
-    it('lets the fan-out function send only to the work queue and consume only submissions', () => {
+    it('lets the fan-out function send only to the two batch queues and consume only submissions', () => {
       const statements = statementsOf(template, functionId(template, 'BatchFanOutFunction'));
       const sqs = statementsFor(statements, 'sqs');
       expect(sqs).toEqual(
         expect.arrayContaining([
+          // Work to the work queue; each running job's stall check to the submissions queue.
           {
             Action: 'sqs:SendMessage',
             Effect: 'Allow',
-            Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+            Resource: [
+              { 'Fn::GetAtt': [queueId(template, 'submissions'), 'Arn'] },
+              { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
+            ],
           },
           {
             Action: [
@@ -251,7 +256,7 @@ describe('BatchPipeline', () => {
       expect(statementsFor(statements, 'sagemaker')).toEqual([]);
     });
 
-    it('lets the worker invoke only the Triton endpoint and consume only the work queue', () => {
+    it('lets the worker invoke only the Triton endpoint and consume and defer to only the work queue', () => {
       const statements = statementsOf(template, functionId(template, 'BatchWorkerFunction'));
       const endpointName = template.findResources('AWS::SageMaker::Endpoint');
       const [endpoint] = Object.values(endpointName);
@@ -272,11 +277,10 @@ describe('BatchPipeline', () => {
         },
       ]);
       const sqs = statementsFor(statements, 'sqs');
-      expect(sqs).toHaveLength(1);
-      expect(sqs[0]).toMatchObject({
-        Resource: { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
-      });
-      expect(actionsOf(sqs[0]!)).not.toContain('sqs:SendMessage');
+      const work = { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] };
+      expect(sqs.every((s) => JSON.stringify(s.Resource) === JSON.stringify(work))).toBe(true);
+      // A chunk deferred for a model outage is sent again to the work queue, and nowhere else.
+      expect(sqs.flatMap(actionsOf)).toContain('sqs:SendMessage');
     });
 
     const ITEMS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
@@ -396,12 +400,19 @@ describe('BatchPipeline', () => {
       template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { Namespace: 'AWS/SQS' }, 4);
     });
 
-    it('exposes the four alarms and follows the configured age', () => {
+    it('exposes the four queue alarms and the stalled-jobs alarm, and follows the configured age', () => {
       const { stack, template: configured } = synthesizePlatform({
         batchOldestMessageAgeAlarmSeconds: '120',
       });
 
-      expect(stack.batch.alarms).toHaveLength(4);
+      expect(stack.batch.alarms).toHaveLength(5);
+      configured.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'InferencePlatform',
+        MetricName: 'BatchJobsStalled',
+        Dimensions: [{ Name: 'service', Value: 'batch-fan-out' }],
+        Statistic: 'Sum',
+        Threshold: 1,
+      });
       expect(stack.batch.alarms).toEqual(
         expect.arrayContaining([
           stack.batch.submissions.deadLetterAlarm,
@@ -515,19 +526,25 @@ describe('BatchPipeline validation', () => {
       workerConcurrency: 4,
       workerBatchSize: 5,
       workerTimeout: Duration.seconds(120),
+      outageBudget: Duration.minutes(15),
+      stallTimeout: Duration.hours(2),
       oldestMessageAgeThreshold: Duration.minutes(15),
       ...overrides,
     });
   };
 
   it('builds with valid settings', () => {
-    expect(newPipeline({}).alarms).toHaveLength(4);
+    expect(newPipeline({}).alarms).toHaveLength(5);
   });
 
   it.each([
     [{ workerConcurrency: 1 }, /workerConcurrency must be an integer from 2 to 1000, got 1/],
     [{ workerBatchSize: 11 }, /workerBatchSize must be an integer from 1 to 10, got 11/],
     [{ maxReceiveCount: 0 }, /maxReceiveCount must be an integer from 1 to 1000, got 0/],
+    [
+      { stallTimeout: Duration.minutes(17) },
+      /stallTimeout must be longer than outageBudget plus workerTimeout \(1020 s\), got 1020 s/,
+    ],
     [
       { workerTimeout: Duration.seconds(60) },
       /backendTimeout must be shorter than workerTimeout \(60 s\), got 61 s/,

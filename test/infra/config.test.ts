@@ -34,6 +34,8 @@ describe('parsePlatformConfig', () => {
       batchWorkerConcurrency: 4,
       batchWorkerBatchSize: 1,
       batchWorkerTimeoutSeconds: 120,
+      batchOutageBudgetSeconds: 900,
+      batchStallTimeoutSeconds: 7200,
       batchOldestMessageAgeAlarmSeconds: 900,
       apiServerErrorRateAlarmPercent: 1,
       apiLatencyP99AlarmMs: 2000,

@@ -278,8 +278,9 @@ describe('alarms', () => {
   it('creates the platform alarms next to the four queue alarms, all notifying the topic on ALARM and OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     // API 5xx rate and p99, errors and throttles of 7 functions, endpoint 5xx and model latency,
-    // circuits, dead letters and oldest age of the two batch queues, and a failed key rotation.
-    expect(alarms).toHaveLength(2 + 2 * SERVICES.length + 2 + 1 + 4 + 1);
+    // circuits, dead letters and oldest age of the two batch queues, stalled batch jobs, and a
+    // failed key rotation.
+    expect(alarms).toHaveLength(2 + 2 * SERVICES.length + 2 + 1 + 4 + 1 + 1);
     for (const alarm of alarms) {
       expect(alarm.Properties).toMatchObject({ ...notifies(), TreatMissingData: 'notBreaching' });
     }

@@ -51,6 +51,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
   let store: BatchStore;
   let workQueueUrl: string;
   let handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
+  let submissionsQueueUrl: string;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
@@ -71,6 +72,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
     store = new BatchStore(dynamodb, 'batch');
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
     workQueueUrl = fauxqs.createQueue('work').queueUrl;
+    submissionsQueueUrl = fauxqs.createQueue('submissions').queueUrl;
     // The handler reads its environment when its module loads, as in Lambda.
     Object.assign(process.env, {
       AWS_REGION: region,
@@ -81,6 +83,8 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       BATCH_TABLE_NAME: 'batch',
       REGISTRY_TABLE_NAME: 'registry',
       WORK_QUEUE_URL: workQueueUrl,
+      SUBMISSIONS_QUEUE_URL: submissionsQueueUrl,
+      BATCH_STALL_TIMEOUT_SECONDS: '2',
     });
     ({ handler } = (await import('../../functions/handlers/batch-fan-out/handler')) as unknown as {
       handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
@@ -126,6 +130,17 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       new ReceiveMessageCommand({ QueueUrl: workQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );
     expect(Messages.map((m) => JSON.parse(m.Body!))).toEqual([{ jobId: 'from-sqs', chunk: 0 }]);
+    // The job's stall check, delayed by half the stall timeout.
+    const { Messages: checks = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: submissionsQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 3,
+      }),
+    );
+    expect(checks.map((m) => JSON.parse(m.Body!))).toEqual([
+      { jobId: 'from-sqs', watch: { updatedAt: expect.any(String), since: expect.any(Number) } },
+    ]);
   });
 
   it('names a job after its message id when the message has no jobId, so a redelivery makes no second job', async () => {

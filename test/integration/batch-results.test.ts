@@ -19,7 +19,7 @@ import {
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
-const delivery = { receiveCount: 1, maxReceiveCount: 3 };
+const delivery = { receiveCount: 1 };
 const alwaysClosed = {
   admit: async () => ({ kind: 'closed' }) as const,
   recordSuccess: async () => false,
@@ -114,6 +114,13 @@ describe('chunk results larger than one result item', () => {
       store,
       models: new ModelCache(registry, { ttlMs: 0 }),
       inference: { sagemaker, circuits: alwaysClosed, timeoutMs: 10_000 },
+      // These tests have no outage: a deferral would be a defect.
+      outage: {
+        budgetSeconds: 900,
+        defer: async () => {
+          throw new Error('no chunk should be deferred here');
+        },
+      },
     };
   });
 

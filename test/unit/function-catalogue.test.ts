@@ -92,7 +92,7 @@ describe('FUNCTIONS', () => {
   });
 
   it('fails a function whose required variable is missing, naming it', () => {
-    expect(() => FUNCTIONS.batchWorker.environment.parse({})).toThrow(/WORK_MAX_RECEIVE_COUNT/);
+    expect(() => FUNCTIONS.batchWorker.environment.parse({})).toThrow(/BATCH_OUTAGE_BUDGET_SECONDS/);
     expect(() => FUNCTIONS.deployment.environment.parse({})).toThrow(/REGISTRY_TABLE_NAME/);
   });
 

@@ -6,16 +6,25 @@ import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api
 import { enqueueWork } from '../../batch/fan-out';
 import { modelCache, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
+import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
+const watching = {
+  store,
+  sqs,
+  submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
+  stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
+};
+
 const processor = new BatchProcessor(EventType.SQS);
 
 /**
- * One submissions-queue message: a job the API stored (`{ jobId }`), or a whole submission from an
+ * One submissions-queue message: a job's stall check (`{ jobId, watch }`), a job the API stored
+ * (`{ jobId }`), or a whole submission from an
  * SQS client, which is checked and stored here first (its job id is its `jobId`, else the message
  * id, so a redelivered message names the same job). Either way the job's chunks go to the work queue.
  */
@@ -25,6 +34,10 @@ async function fanOut(record: SQSRecord): Promise<void> {
     const stored = StoredJobMessageSchema.safeParse(body);
     let jobId: string;
     let retry: number | undefined;
+    if (stored.success && stored.data.watch) {
+      await checkJob(watching, { ...stored.data, watch: stored.data.watch });
+      return;
+    }
     if (stored.success) {
       ({ jobId, retry } = stored.data);
     } else {
@@ -33,7 +46,9 @@ async function fanOut(record: SQSRecord): Promise<void> {
       const { owner, jobId: _, ...submission } = message;
       await submitJob(store, modelCache, { owner, jobId, submission });
     }
-    await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId, retry);
+    const queued = await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId, retry);
+    // Until the job ends, a delayed check on this queue ends it if it stops making progress.
+    if (queued) await startWatch(watching, queued);
   } catch (error) {
     // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
     logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });

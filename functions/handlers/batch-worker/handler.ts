@@ -1,8 +1,10 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
-import { parseWorkMessage } from '../../batch/api-schemas';
+import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
 import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
+import { sqs } from '../../batch/sqs';
 import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
 import { instrument } from '../../observability/instrument';
@@ -13,6 +15,19 @@ const env = FUNCTIONS.batchWorker.environment.parse(process.env);
 // No API Gateway in front: a chunk may wait as long as SageMaker lets a container answer (60 s).
 const backends = backendDependencies(dynamodb, 60_000);
 
+const outage = {
+  budgetSeconds: env.BATCH_OUTAGE_BUDGET_SECONDS,
+  defer: async (work: WorkMessage, delaySeconds: number) => {
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: env.WORK_QUEUE_URL,
+        MessageBody: JSON.stringify(work),
+        DelaySeconds: delaySeconds,
+      }),
+    );
+  },
+};
+
 const processor = new BatchProcessor(EventType.SQS);
 
 async function work(record: SQSRecord): Promise<void> {
@@ -22,9 +37,8 @@ async function work(record: SQSRecord): Promise<void> {
     throw parsed.error;
   }
   try {
-    await processChunk({ store, models: modelCache, inference: backends }, parsed.data, {
+    await processChunk({ store, models: modelCache, inference: backends, outage }, parsed.data, {
       receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
-      maxReceiveCount: env.WORK_MAX_RECEIVE_COUNT,
       sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
     });
   } catch (error) {

@@ -1,0 +1,90 @@
+/**
+ * The stall check of a running job: a message on the submissions queue, sent again with a delay
+ * until the job ends. A job whose `updatedAt` (moved by every chunk counted, cancel and retry) has
+ * not changed for the stall timeout ends: every chunk without an outcome is recorded as failed with
+ * the reason, through the same exactly-once accounting as the worker's.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { METRIC } from '../../contracts/metric-catalog';
+import { logger } from '../observability/logger';
+import { publishEvent } from '../observability/metrics';
+import { TERMINAL_STATUSES } from './api-schemas';
+import type { BatchStore, JobRecord } from './batch-store';
+import { failUnrecorded } from './dead-letters';
+
+/**
+ * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long
+ * would be as old as the submissions queue's default oldest-message alarm threshold.
+ */
+const MAX_CHECK_INTERVAL_SECONDS = 300;
+
+export interface StallWatchDependencies {
+  readonly store: BatchStore;
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly submissionsQueueUrl: string;
+  /** How long a running job may go without progress before it ends. */
+  readonly stallTimeoutSeconds: number;
+  readonly now?: () => number;
+}
+
+export interface Watch {
+  readonly updatedAt: string;
+  readonly since: number;
+}
+
+/** How often a job is checked: twice per stall timeout, and at least every five minutes. */
+export function checkInterval(stallTimeoutSeconds: number): number {
+  return Math.min(MAX_CHECK_INTERVAL_SECONDS, Math.max(1, Math.ceil(stallTimeoutSeconds / 2)));
+}
+
+/** Starts watching a job that its fan-out has just queued (attempt `retry`, or its first run). */
+export async function startWatch(deps: StallWatchDependencies, job: JobRecord): Promise<void> {
+  const now = (deps.now ?? Date.now)();
+  await send(deps, job, { updatedAt: job.updatedAt, since: now });
+}
+
+/**
+ * One check: nothing when the job has ended or a retry has moved it on (that retry is watched on
+ * its own); the next check when it progressed, or has not yet been still for the stall timeout;
+ * otherwise the job ends, its unrecorded items failed.
+ */
+export async function checkJob(
+  deps: StallWatchDependencies,
+  message: { readonly jobId: string; readonly retry?: number; readonly watch: Watch },
+): Promise<void> {
+  const job = await deps.store.getJobRecord(message.jobId);
+  if (!job || TERMINAL_STATUSES.includes(job.status)) return;
+  if ((message.retry ?? 0) !== job.attempt) return;
+  const now = (deps.now ?? Date.now)();
+  if (job.updatedAt !== message.watch.updatedAt) {
+    await send(deps, job, { updatedAt: job.updatedAt, since: now });
+    return;
+  }
+  const stillSeconds = Math.floor((now - message.watch.since) / 1000);
+  if (stillSeconds < deps.stallTimeoutSeconds) {
+    await send(deps, job, message.watch);
+    return;
+  }
+  const reason = `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
+  logger.error('stalled batch job ended', {
+    jobId: job.jobId,
+    principal: job.owner,
+    model: job.model,
+    attempt: job.attempt,
+    stillSeconds,
+  });
+  publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
+  await failUnrecorded(deps.store, job, message.retry, reason);
+}
+
+async function send(deps: StallWatchDependencies, job: JobRecord, watch: Watch): Promise<void> {
+  const body = { jobId: job.jobId, ...(job.attempt > 0 ? { retry: job.attempt } : {}), watch };
+  await deps.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: deps.submissionsQueueUrl,
+      MessageBody: JSON.stringify(body),
+      DelaySeconds: checkInterval(deps.stallTimeoutSeconds),
+    }),
+  );
+}
