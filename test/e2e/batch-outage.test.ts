@@ -111,8 +111,12 @@ describe('batch jobs through a model outage', () => {
       }),
     });
     token = await npmToken('--sub', 'batch-outage', '--tier', 'premium');
-    // One model per scenario, each its own circuit (the circuit is named after the target model).
-    for (const name of ['short', 'long']) {
+    // One model per scenario, each its own circuit (the circuit is named after the target model):
+    // two archive names of `simple`, flat as the model store names them (`<model>-<hash>.tar.gz`).
+    for (const [name, hash] of [
+      ['short', '0000000000000001'],
+      ['long', '0000000000000002'],
+    ]) {
       const registered = await call('/v1/models', {
         method: 'POST',
         json: {
@@ -120,7 +124,7 @@ describe('batch jobs through a model outage', () => {
           version: '1',
           platform: 'onnxruntime_onnx',
           ...SIMPLE_SIGNATURE,
-          backends: [{ endpointName: 'local-triton', targetModel: `simple/${name}.tar.gz`, weight: 100 }],
+          backends: [{ endpointName: 'local-triton', targetModel: `simple-${hash}.tar.gz`, weight: 100 }],
         },
       });
       expect(registered.status).toBe(201);
