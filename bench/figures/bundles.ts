@@ -45,7 +45,7 @@ export async function measureBundles() {
     BATCH_TABLE_NAME: 'batch',
     SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
     WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
-    WORK_MAX_RECEIVE_COUNT: '3',
+    WORK_MAX_RECEIVE_COUNT: '5',
     BATCH_OUTAGE_BUDGET_SECONDS: '900',
     BATCH_STALL_TIMEOUT_SECONDS: '7200',
     WORK_DEAD_LETTER_QUEUE_ARN: 'arn:aws:sqs:us-east-1:000000000000:work-dlq',
@@ -58,6 +58,8 @@ export async function measureBundles() {
       cacheTtlMs: 1000,
     }),
     AWS_REGION: 'us-east-1',
+    ENDPOINT_NAME: 'triton-endpoint',
+    INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
     POWERTOOLS_TRACE_ENABLED: 'false',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
