@@ -11,6 +11,38 @@ import { OUT_DIR, ROOT, round } from './measure';
 
 const LOAD_SAMPLES = 15;
 
+/**
+ * Handlers validate their environment at load, as in Lambda; this gives every function what the
+ * stack would (`test/unit/bench-environment.test.ts` checks it against the function catalogue).
+ */
+export const FUNCTION_ENVIRONMENT: Record<string, string> = {
+  REGISTRY_TABLE_NAME: 'registry',
+  RATE_LIMIT_TABLE_NAME: 'rate-limits',
+  RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 600, windowSeconds: 60 } }),
+  JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
+  AWS_SESSION_TOKEN: 'bench',
+  BATCH_TABLE_NAME: 'batch',
+  SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
+  WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
+  WORK_MAX_RECEIVE_COUNT: '5',
+  BATCH_OUTAGE_BUDGET_SECONDS: '900',
+  BATCH_STALL_TIMEOUT_SECONDS: '7200',
+  WORK_DEAD_LETTER_QUEUE_ARN: 'arn:aws:sqs:us-east-1:000000000000:work-dlq',
+  CIRCUIT_TABLE_NAME: 'circuits',
+  CIRCUIT_SETTINGS: JSON.stringify({
+    failureThreshold: 5,
+    windowSeconds: 30,
+    cooldownSeconds: 30,
+    probeTimeoutSeconds: 30,
+    cacheTtlMs: 1000,
+  }),
+  AWS_REGION: 'us-east-1',
+  ENDPOINT_NAME: 'triton-endpoint',
+  INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
+  POWERTOOLS_TRACE_ENABLED: 'false',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
 /** Where the bundle of function `name` is built; the warm request figure loads `inference` from here. */
 export const bundlePath = (name: string) => `${OUT_DIR}/${name}/index.mjs`;
 
@@ -35,34 +67,8 @@ export async function measureBundles() {
   mkdirSync(OUT_DIR, { recursive: true });
   const empty = `${OUT_DIR}/empty.mjs`;
   writeFileSync(empty, 'export {};\n');
-  // Handlers validate their environment at load, as in Lambda; give them what the stack would.
-  const env = {
-    REGISTRY_TABLE_NAME: 'registry',
-    RATE_LIMIT_TABLE_NAME: 'rate-limits',
-    RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 600, windowSeconds: 60 } }),
-    JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
-    AWS_SESSION_TOKEN: 'bench',
-    BATCH_TABLE_NAME: 'batch',
-    SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
-    WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
-    WORK_MAX_RECEIVE_COUNT: '5',
-    BATCH_OUTAGE_BUDGET_SECONDS: '900',
-    BATCH_STALL_TIMEOUT_SECONDS: '7200',
-    WORK_DEAD_LETTER_QUEUE_ARN: 'arn:aws:sqs:us-east-1:000000000000:work-dlq',
-    CIRCUIT_TABLE_NAME: 'circuits',
-    CIRCUIT_SETTINGS: JSON.stringify({
-      failureThreshold: 5,
-      windowSeconds: 30,
-      cooldownSeconds: 30,
-      probeTimeoutSeconds: 30,
-      cacheTtlMs: 1000,
-    }),
-    AWS_REGION: 'us-east-1',
-    ENDPOINT_NAME: 'triton-endpoint',
-    INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
-    POWERTOOLS_TRACE_ENABLED: 'false',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
+  const env = FUNCTION_ENVIRONMENT;
+
   const emptyLoadMs = moduleLoadMs(empty, env);
   // The deployment function runs at deploy time only, so its cold start is nobody's latency; listed
   // for completeness.
