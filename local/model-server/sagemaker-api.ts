@@ -133,7 +133,9 @@ export class SageMakerRuntimeApi {
       return modelError(requestId, region, endpointName, container);
     }
 
-    const answer = await this.triton.infer(modelName, undefined, body, headerLength);
+    // Triton's SageMaker server infers on the model named by the whole TargetModel
+    // (src/sagemaker_server.cc, SageMakerMMEHandleInfer), so answers and messages carry that name.
+    const answer = await this.triton.infer(modelName, undefined, body, headerLength, targetModel);
     if (!answer.ok) return modelError(requestId, region, endpointName, answer.reply);
     const { body: responseBody, headerLength: responseHeaderLength } = answer.response;
     return {

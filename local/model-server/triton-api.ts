@@ -114,6 +114,8 @@ export class TritonApi {
     version: string | undefined,
     body: RequestBody,
     headerLength: string | undefined,
+    /** The name the model answers under: Triton on SageMaker serves a model as its whole TargetModel. */
+    servedAs: string = modelName,
   ): Promise<InferAnswer> {
     try {
       const { model, served } = this.resolve(modelName, version);
@@ -124,7 +126,7 @@ export class TritonApi {
         );
       }
       const request = decodeInferRequest(body, tritonHeaderLength(headerLength), {
-        name: modelName,
+        name: servedAs,
         signature: model.definition.signature,
       });
       const results = await served.scheduler.submit(request.inputs);
@@ -138,7 +140,7 @@ export class TritonApi {
       });
       const response = encodeInferResponse(
         {
-          model_name: modelName,
+          model_name: servedAs,
           model_version: served.version,
           ...(request.id === undefined ? {} : { id: request.id }),
           ...(request.parameters === undefined ? {} : { parameters: request.parameters }),

@@ -133,23 +133,47 @@ const IRIS_ROW = encodeBinaryTensor('FP32', [5.1, 3.5, 1.4, 0.2]);
 const apiChecksBinaryItself =
   'the API reads binary bodies with its own codec (functions/inference/codec.ts) and refuses a bad one before any backend call, in its own words';
 
+const simpleAnswer = (modelName: string) => ({
+  model_name: modelName,
+  model_version: '1',
+  outputs: [
+    { name: 'OUTPUT0', datatype: 'INT32', shape: [1, 16], data: SUM },
+    { name: 'OUTPUT1', datatype: 'INT32', shape: [1, 16], data: DIFFERENCE },
+  ],
+});
+
+/**
+ * Triton's SageMaker server infers on the model named by the whole TargetModel
+ * (server: src/sagemaker_server.cc, SageMakerMMEHandleInfer), so through InvokeEndpoint the model's
+ * name in answers and messages is the archive name, `simple.tar.gz`.
+ */
+export const servedAsTargetModel =
+  "Triton on SageMaker serves the model under its TargetModel (src/sagemaker_server.cc SageMakerMMEHandleInfer): the model's name is the archive name";
+
+/**
+ * A case's expectation as InvokeEndpoint meets it: the model named as Triton on SageMaker names it,
+ * by the TargetModel `<model>.tar.gz` the target sends.
+ */
+export function asServedBySageMaker(expectation: Expectation, model: string): Expectation {
+  const rename = (text: string | undefined) =>
+    text?.replaceAll(`'${model}'`, `'${model}.tar.gz'`).replaceAll(`"${model}"`, `"${model}.tar.gz"`);
+  return { ...expectation, error: rename(expectation.error), exactError: rename(expectation.exactError) };
+}
+
 export const INFER_CASES: readonly InferCase[] = [
   {
     name: 'JSON inference returns every output with name, datatype, shape and data',
     source:
       'server: qa/L0_sagemaker/sagemaker_test.py test_direct_inference; kserve: Inference Response JSON Object',
     call: simple({}),
-    expect: {
-      status: 200,
-      check: (answer) => {
-        expect(answer.json).toMatchObject({
-          model_name: 'simple',
-          model_version: '1',
-          outputs: [
-            { name: 'OUTPUT0', datatype: 'INT32', shape: [1, 16], data: SUM },
-            { name: 'OUTPUT1', datatype: 'INT32', shape: [1, 16], data: DIFFERENCE },
-          ],
-        });
+    expect: { status: 200, check: (answer) => expect(answer.json).toMatchObject(simpleAnswer('simple')) },
+    differs: {
+      sagemaker: {
+        why: servedAsTargetModel,
+        expect: {
+          status: 200,
+          check: (answer) => expect(answer.json).toMatchObject(simpleAnswer('simple.tar.gz')),
+        },
       },
     },
   },

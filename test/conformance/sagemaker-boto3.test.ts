@@ -93,7 +93,8 @@ describe('boto3 invoke_endpoint against the SageMaker route', () => {
     const error = result('model-error');
     expect(error).toMatchObject({ status: 424, code: 'ModelError', original_status: 400 });
     expect(JSON.parse(error.original_message ?? '{}').error).toContain(
-      "unexpected shape for input 'INPUT0' for model 'simple'. Expected [-1,16], got [1,15]",
+      // Triton on SageMaker names the model by its TargetModel (src/sagemaker_server.cc).
+      "unexpected shape for input 'INPUT0' for model 'simple.tar.gz'. Expected [-1,16], got [1,15]",
     );
     expect(error.log_stream_arn).toMatch(
       /^arn:aws:logs:us-east-1:\d{12}:log-group:\/aws\/sagemaker\/Endpoints\//,

@@ -324,7 +324,7 @@ describe('model server binary tensor extension', () => {
       );
       const length = Number(response.ContentType!.slice(SAGEMAKER_BINARY.length));
       const { header, sections } = splitBinaryAnswer<AnswerHeader>(response.Body!, length);
-      expect(header.model_name).toBe('simple');
+      expect(header.model_name).toBe('simple.tar.gz'); // the TargetModel, as Triton on SageMaker names it
       expect(int32(sections.get('OUTPUT0')!)).toEqual(Array.from(rowOf(10), (v, i) => v + i + 3));
     });
 
