@@ -9,12 +9,14 @@
  * function containers are worker threads with heaps of their own, and Lambda recycles those anyway.
  */
 import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import autocannon from 'autocannon';
 import { devToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
+import { unitOf } from '../local/seeded-random';
 import { simpleBinaryRequest } from '../test/helpers/binary-requests';
 
 export interface LoadOptions {
@@ -59,6 +61,13 @@ export interface LoadResults {
   readonly withinTier: PrincipalFigures;
   readonly limited: PrincipalFigures;
   readonly heap: { readonly beforeBytes: number; readonly afterBytes: number; readonly ratio: number };
+  /**
+   * Where a slow request's time can go locally: cold starts during the measured load (containers
+   * started and their mean init), and how long this process's event loop, which runs the
+   * emulators, the model server and the load generator, was held up.
+   */
+  readonly coldStarts: Record<string, { readonly count: number; readonly meanMs: number }>;
+  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly targets: {
     readonly noErrors: boolean;
     readonly limitedPrincipalRefused: boolean;
@@ -115,6 +124,19 @@ function trafficMix(authorization: string, jobId: string): Request[] {
     get('/v2/models/iris'),
     get(`/v1/batch-jobs/${jobId}`),
   ];
+}
+
+/**
+ * Every request drawn from the mix at random (seeded, so runs repeat). Given the mix as a list,
+ * autocannon walks it in order on every connection, and connections opened together stay in step:
+ * each read of the mix arrived as a burst of one request per connection, which no population of
+ * clients sends and which made a function scale out on every pass.
+ */
+function mixed(mix: readonly Request[]): Request {
+  let draws = 0;
+  return {
+    setupRequest: (request: Request) => ({ ...request, ...mix[Math.floor(unitOf(7, draws++) * mix.length)] }),
+  };
 }
 
 /** Forces full collections; `--expose-gc` when given, else exposed at run time. */
@@ -200,7 +222,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResults> {
           overallRate: rate,
           duration: seconds,
           timeout: 30,
-          requests: trafficMix(`Bearer ${steady}`, jobId),
+          requests: [mixed(trafficMix(`Bearer ${steady}`, jobId))],
         }),
         autocannon({
           url: platform.apiUrl,
@@ -223,7 +245,24 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResults> {
     await attack(warmUpSeconds);
     const beforeBytes = await settledHeap(gc);
     log(`heap before: ${mb(beforeBytes)}; loading for ${durationSeconds} s`);
+    const initsBefore = new Map(platform.functions.map((fn) => [fn.name, fn.inits]));
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
     const [steadyResult, limitedResult] = await attack(durationSeconds);
+    delay.disable();
+    const coldStarts = Object.fromEntries(
+      platform.functions.flatMap((fn) => {
+        const before = initsBefore.get(fn.name) ?? { count: 0, totalMs: 0 };
+        const count = fn.inits.count - before.count;
+        if (count === 0) return [];
+        return [[fn.name, { count, meanMs: Math.round((fn.inits.totalMs - before.totalMs) / count) }]];
+      }),
+    );
+    const eventLoopDelayMs = {
+      p50: Math.round(delay.percentile(50) / 1e6),
+      p99: Math.round(delay.percentile(99) / 1e6),
+      max: Math.round(delay.max / 1e6),
+    };
     const afterBytes = await settledHeap(gc);
 
     const withinTier = figuresOf(steadyResult, 'premium', ALL_2XX);
@@ -243,6 +282,8 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResults> {
       withinTier,
       limited: limitedFigures,
       heap: { beforeBytes, afterBytes, ratio },
+      coldStarts,
+      eventLoopDelayMs,
       targets,
       passed: targets.noErrors && targets.limitedPrincipalRefused && targets.heapWithinRatio,
     };
@@ -256,6 +297,12 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResults> {
           `p90 ${f.latencyMs.p90} ms, p99 ${f.latencyMs.p99} ms`,
       );
     }
+    const starts = Object.entries(coldStarts).map(([name, c]) => `${name} ${c.count} (mean ${c.meanMs} ms)`);
+    log(`cold starts while loading: ${starts.length > 0 ? starts.join(', ') : 'none'}`);
+    log(
+      `event loop of the platform's process held up: p50 ${eventLoopDelayMs.p50} ms, ` +
+        `p99 ${eventLoopDelayMs.p99} ms, max ${eventLoopDelayMs.max} ms`,
+    );
     log(`heap: ${mb(beforeBytes)} before, ${mb(afterBytes)} after, ratio ${ratio} (at most ${maxHeapRatio})`);
     log(results.passed ? 'load targets met' : `load targets missed: ${JSON.stringify(targets)}`);
     if (options.resultsFile) writeFileSync(options.resultsFile, `${JSON.stringify(results, null, 2)}\n`);

@@ -25,7 +25,7 @@ import { loadModelRepository, type ModelDefinition } from '../triton-image/model
 import { type ApiGatewayEmulatorOptions, startApiGateway } from './aws/api-gateway';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
 import type { FunctionOutputBus } from './aws/function-output';
-import { LambdaRuntime } from './aws/lambda-runtime';
+import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
@@ -93,6 +93,8 @@ export interface LocalPlatform {
   readonly controlUrl?: string;
   /** Faults injected below the SDK in every function container (sdk-faults.ts). */
   readonly sdkFaults: SdkFaults;
+  /** The functions in their local containers: how many run and how many cold starts they had. */
+  readonly functions: readonly LambdaFunction[];
   /** Drops every function container and its in-memory state, as when Lambda recycles containers. */
   recycleFunctions(): Promise<void>;
   close(): Promise<void>;
@@ -321,6 +323,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       output: runtime.output,
       ...(control ? { controlUrl: control.url } : {}),
       sdkFaults,
+      functions: runtime.functions,
       recycleFunctions: () => runtime.recycle(),
       close,
     };

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { FUNCTIONS } from '../../contracts/functions';
-import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/bundling';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 import { OUT_DIR, ROOT, round } from './measure';
 
 const LOAD_SAMPLES = 15;

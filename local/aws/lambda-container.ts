@@ -8,8 +8,6 @@ import type { Context } from 'aws-lambda';
 
 /** What the runtime tells a container when it starts it. */
 export interface ContainerData {
-  /** File URL of the handler module. */
-  readonly entry: string;
   readonly handlerExport: string;
   readonly functionName: string;
   readonly memoryLimitInMB: number;
@@ -25,6 +23,13 @@ export interface ContainerPreload {
   readonly modules: readonly string[];
   /** Passed to each module's `install`; structured-cloned, so a SharedArrayBuffer stays shared. */
   readonly data?: unknown;
+}
+
+/** The handler module, from the runtime to the container once it is built: the init phase starts. */
+export interface InitMessage {
+  readonly type: 'init';
+  /** File URL of the handler module. */
+  readonly entry: string;
 }
 
 /** An invocation, from the runtime to the container. */
@@ -61,14 +66,15 @@ if (!port) throw new Error('lambda-container runs only as a worker thread of the
 const data = workerData as ContainerData;
 
 // Init: a throw here is an uncaught exception, which ends the worker and fails the init.
+const { entry } = await new Promise<InitMessage>((resolve) => port.once('message', resolve));
 for (const url of data.preload?.modules ?? []) {
   const preloaded = (await import(url)) as { install?: (data: unknown, container: object) => void };
   preloaded.install?.(data.preload?.data, { functionName: data.functionName });
 }
-const module = (await import(data.entry)) as Record<string, unknown>;
+const module = (await import(entry)) as Record<string, unknown>;
 const handler = module[data.handlerExport];
 if (typeof handler !== 'function') {
-  throw Object.assign(new Error(`${data.entry} does not export a function ${data.handlerExport}`), {
+  throw Object.assign(new Error(`${entry} does not export a function ${data.handlerExport}`), {
     name: 'Runtime.HandlerNotFound',
   });
 }

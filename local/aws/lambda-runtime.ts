@@ -6,25 +6,24 @@
  * and is replaced when it crashes. What containers print is published line by line on a
  * FunctionOutputBus.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { threadId, Worker } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { LambdaHandler } from './api-gateway';
+import { functionModule, runtimeModule } from './function-builds';
 import { emfOf, FunctionOutputBus } from './function-output';
-import type { ContainerData, ContainerMessage, ContainerPreload, InvokeMessage } from './lambda-container';
+import type {
+  ContainerData,
+  ContainerMessage,
+  ContainerPreload,
+  InitMessage,
+  InvokeMessage,
+} from './lambda-container';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONTAINER = fileURLToPath(new URL('./lambda-container.ts', import.meta.url));
-/**
- * Where containers' modules are built. Inside the repository, so that the packages the builds
- * leave out resolve from its node_modules as they do from the sources.
- */
-const BUILDS = `${ROOT}.local/lambda/`;
-const BUILD_DIR = `${BUILDS}${process.pid}-${threadId}/`;
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
 
@@ -69,72 +68,6 @@ export class LambdaRuntimeError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
-  }
-}
-
-/**
- * A function's code as a container loads it: its own modules in one ES module, as in Lambda's
- * bundle, and its packages from node_modules. Loading the TypeScript sources through tsx's hooks in
- * every worker instead made a cold container take two to three times as long (docs/local-platform.md).
- * Built once per source and process, when the function is defined: a build is synchronous, and
- * during a cold start it would hold up every request the process serves.
- */
-const built = new Map<string, string>();
-
-function buildModule(source: string): string {
-  const cached = built.get(source);
-  if (cached) return cached;
-  const name = source.slice(source.lastIndexOf('/') + 1).replace(/\.[cm]?[jt]s$/, '');
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const outfile = `${BUILD_DIR}${name}-${hash}.mjs`;
-  buildSync({
-    entryPoints: [source],
-    outfile,
-    bundle: true,
-    // Packages load from node_modules, where the fault hooks (sdk-faults.ts) patch the SDK.
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: `node${process.versions.node.split('.')[0]}`,
-    sourcemap: 'inline',
-    sourcesContent: false,
-    logLevel: 'silent',
-  });
-  if (built.size === 0) {
-    process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
-    removeBuildsOfEndedProcesses();
-  }
-  const url = pathToFileURL(outfile).href;
-  built.set(source, url);
-  return url;
-}
-
-/** Builds left by processes that ended without their exit handler (killed, or a test runner's). */
-function removeBuildsOfEndedProcesses(): void {
-  for (const dir of readdirSync(BUILDS)) {
-    const pid = Number(dir.split('-')[0]);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
-        rmSync(`${BUILDS}${dir}`, { recursive: true, force: true });
-    }
-  }
-}
-
-/** A module that does not build fails the container's init, as a bundle that does not load would. */
-function buildOrInitError(functionName: string, build: () => string): string {
-  try {
-    return build();
-  } catch (error) {
-    throw new LambdaRuntimeError(
-      'Runtime.InitError',
-      `${functionName}: init failed: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
   }
 }
 
@@ -195,6 +128,8 @@ export class LambdaFunction {
   readonly maxConcurrency: number;
   readonly #config: LambdaFunctionConfig;
   readonly #shared: Shared;
+  readonly #module: Promise<string>;
+  readonly #inits = { count: 0, totalMs: 0 };
   readonly #containers = new Set<Container>();
   readonly #waiting: { resolve: (c: Container) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
@@ -210,13 +145,13 @@ export class LambdaFunction {
       echo: shared.echo ?? true,
       ...(shared.preload ? { preload: shared.preload } : {}),
     };
-    for (const source of [CONTAINER, config.entry, ...(shared.preload?.modules ?? [])]) {
-      try {
-        buildModule(sourceOf(source));
-      } catch {
-        // A module that does not build fails each container's init instead (see Container).
-      }
-    }
+    // Built now, in the background: a container waits for its function's module only.
+    this.#module = functionModule(sourceOf(config.entry));
+  }
+
+  /** Cold starts so far: containers that finished their init, and how long inits took (worker start to handler loaded). */
+  get inits(): Readonly<{ count: number; totalMs: number }> {
+    return { ...this.#inits };
   }
 
   /** Containers alive now, busy or idle. */
@@ -301,7 +236,11 @@ export class LambdaFunction {
   }
 
   #start(): Container {
-    const container = new Container(this.#config, this.#shared, () => {
+    const onInit = (ms: number) => {
+      this.#inits.count += 1;
+      this.#inits.totalMs += ms;
+    };
+    const container = new Container(this.#config, this.#shared, this.#module, onInit, () => {
       // Gone on its own (crash, timeout): its place in the pool is free again.
       this.#containers.delete(container);
       this.#dispatch();
@@ -336,7 +275,13 @@ class Container {
   #current: InFlight | undefined;
   #crash: unknown;
 
-  constructor(config: LambdaFunctionConfig, shared: Shared, onGone: () => void) {
+  constructor(
+    config: LambdaFunctionConfig,
+    shared: Shared,
+    module: Promise<string>,
+    onInit: (ms: number) => void,
+    onGone: () => void,
+  ) {
     this.#config = config;
     this.#shared = shared;
     const name = config.name;
@@ -345,7 +290,6 @@ class Container {
     const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
     const logStreamName = `${day}/[$LATEST]${randomBytes(16).toString('hex')}`;
     const data: ContainerData = {
-      entry: buildOrInitError(name, () => buildModule(sourceOf(config.entry))),
       handlerExport: config.handlerExport ?? 'handler',
       functionName: name,
       memoryLimitInMB: memory,
@@ -356,12 +300,12 @@ class Container {
         ? {
             preload: {
               ...shared.preload,
-              modules: shared.preload.modules.map((m) => buildModule(sourceOf(m))),
+              modules: shared.preload.modules.map((m) => runtimeModule(sourceOf(m))),
             },
           }
         : {}),
     };
-    this.#worker = new Worker(new URL(buildModule(CONTAINER)), {
+    this.#worker = new Worker(new URL(runtimeModule(CONTAINER)), {
       workerData: data,
       env: {
         ...process.env,
@@ -377,6 +321,8 @@ class Container {
       },
       stdout: true,
       stderr: true,
+      // The modules are plain JavaScript: this process's flags (tsx's hooks) would only slow init.
+      execArgv: [],
     });
     // An idle container must not keep this process alive; a busy one does (see invoke).
     this.#worker.unref();
@@ -392,10 +338,12 @@ class Container {
     // Nobody may be waiting for a prewarmed container; its failure shows on the next invocation.
     this.ready.catch(() => undefined);
     let started = false;
+    const startedAt = performance.now();
 
     this.#worker.on('message', (message: ContainerMessage) => {
       if (message.type === 'ready') {
         started = true;
+        onInit(performance.now() - startedAt);
         ready();
         return;
       }
@@ -409,6 +357,14 @@ class Container {
     this.#worker.on('error', (error) => {
       this.#crash = error;
     });
+    // The worker boots while its function's module may still be building, and loads it when told.
+    module.then(
+      (entry) => this.#worker.postMessage({ type: 'init', entry } satisfies InitMessage),
+      (error: unknown) => {
+        this.#crash = error;
+        void this.terminate();
+      },
+    );
     this.#exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {
         this.gone = true;

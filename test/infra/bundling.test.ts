@@ -5,7 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { LAMBDA_ESBUILD_OPTIONS, toNodejsBundlingOptions } from '../../lib/bundling';
+import { toNodejsBundlingOptions } from '../../lib/bundling';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 
 describe('Lambda bundling options', () => {
   it('builds minified ESM for node22 with source maps and nothing external', () => {

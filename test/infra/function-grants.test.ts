@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTIONS, type FunctionName } from '../../contracts/functions';
-import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/bundling';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 import { PROJECT_ROOT } from '../../lib/project-root';
 import { synthesizePlatform } from './platform-app';
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FunctionOutputLine } from '../../local/aws/function-output';
 import {
@@ -130,6 +133,21 @@ describe('local Lambda runtime', () => {
     // Assess
     expect(failure).toMatchObject({ name: 'Runtime.InitError' });
     expect((failure as Error).message).toContain('missing configuration');
+  });
+
+  it("fails invocations of a function whose module does not build, with esbuild's message", async () => {
+    // Prepare: a handler importing a module that does not exist, as a bundle that cannot load
+    const entry = join(mkdtempSync(join(tmpdir(), 'unbuildable-')), 'handler.ts');
+    writeFileSync(
+      entry,
+      "import { missing } from './missing-module';\nexport const handler = () => missing;\n",
+    );
+    const { invoke } = define({ name: 'unbuildable', entry });
+    // Act
+    const failure = await invoke().catch((error: unknown) => error);
+    // Assess
+    expect(failure).toMatchObject({ name: 'Runtime.InitError' });
+    expect((failure as Error).message).toContain('Could not resolve "./missing-module"');
   });
 
   it('gives every invocation after recycle() a cold container, including those busy while it ran', async () => {
