@@ -17,8 +17,6 @@ import type {
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
-import type { ModelVersion } from '../contracts/registry-schemas';
-import { ModelRegistry } from '../functions/registry/registry';
 import {
   circuitSettingsOf,
   invokableEndpointNames,
@@ -267,12 +265,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     // and copied into the model store by the deployment function, then the registry is seeded.
     const deployment = define(FUNCTIONS.deployment, { maxConcurrency: 1, timeoutMs: 60_000 });
     const deploy = deployment.handler<CloudFormationCustomResourceEvent, unknown>();
-    const archiveNames = await publishModelArchives(s3, models, (event) =>
-      deploy(event, lambdaContext(deployment.name, deployment.timeoutMs)),
-    );
-    const registryClient = new DynamoDBClient({});
-    await seedRegistry(new ModelRegistry(registryClient, REGISTRY_TABLE), models, archiveNames);
-    registryClient.destroy();
+    const runDeployment: DeploymentHandler = (event) =>
+      deploy(event, lambdaContext(deployment.name, deployment.timeoutMs));
+    const archiveNames = await publishModelArchives(s3, models, runDeployment);
+    await seedRegistry(models, archiveNames, runDeployment);
 
     const api = await startApiGateway({
       handlers: Object.fromEntries(
@@ -435,24 +431,22 @@ function customResourceCreate(
   };
 }
 
-/** Registers what the local endpoint serves, as the stack's deploy-time seeding does in AWS. */
+/**
+ * Registers what the local endpoint serves through the deployment function (`Custom::RegistrySeed`),
+ * as the stack's deploy-time seeding does in AWS: versions the registry already holds stay as they are.
+ */
 export async function seedRegistry(
-  registry: ModelRegistry,
   models: readonly ModelDefinition[],
   archiveNames: Readonly<Record<string, string>>,
+  deployment: DeploymentHandler,
 ): Promise<void> {
-  const now = new Date().toISOString();
-  for (const model of servedModels(models)) {
-    const record: ModelVersion = {
-      ...model,
-      backends: [tritonBackend(model.name, LOCAL_ENDPOINT, 'multi-model', archiveNames[model.name])],
-      status: 'ACTIVE',
-      description: `shipped in triton-image/model_repository/${model.name}`,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await registry.putVersion(record, { replace: true });
-  }
+  const records = servedModels(models).map((model) => ({
+    ...model,
+    backends: [tritonBackend(model.name, LOCAL_ENDPOINT, 'multi-model', archiveNames[model.name])],
+    status: 'ACTIVE',
+    description: `shipped in triton-image/model_repository/${model.name}`,
+  }));
+  await deployment(customResourceCreate('Custom::RegistrySeed', { Models: JSON.stringify(records) }));
 }
 
 /** Resolves when `work` settles or after `ms`, whichever comes first. */
