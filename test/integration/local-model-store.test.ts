@@ -40,6 +40,7 @@ describe('local multi-model endpoint on a model store in S3', () => {
   let server: ModelServer;
   let sagemaker: SageMakerRuntimeClient;
   let scratch: string;
+  const downloads: string[] = [];
 
   const putArchive = (targetModel: string, repository: string, only: string[]) =>
     s3.client.send(
@@ -63,6 +64,16 @@ describe('local multi-model endpoint on a model store in S3', () => {
     scratch = mkdtempSync(path.join(tmpdir(), 'model-store-test-'));
     s3 = await startS3({ region: 'us-east-1' });
     await s3.createBucket(BUCKET);
+    // Every GetObject the endpoint sends, to see how often it downloads an archive.
+    s3.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand') {
+          downloads.push((args.input as { Key: string }).Key);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDownloads' },
+    );
     // The server serves no model of its own: every TargetModel must come from the store.
     server = await startModelServer({
       models: [],
@@ -79,9 +90,12 @@ describe('local multi-model endpoint on a model store in S3', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('loads an archive on first request and answers under the TargetModel', async () => {
+  it('loads an archive on first request, once for concurrent requests, and answers under the TargetModel', async () => {
     await putArchive('simple-00000000000000aa.tar.gz', REPOSITORY, ['simple']);
+    const before = downloads.length;
     const answers = await Promise.all([0, 1, 2].map(() => invoke('simple-00000000000000aa.tar.gz')));
+    await invoke('simple-00000000000000aa.tar.gz');
+    expect(downloads.slice(before)).toEqual(['models/simple-00000000000000aa.tar.gz']);
     for (const answer of answers) {
       const body = JSON.parse(new TextDecoder().decode(answer.Body)) as InferenceResponse;
       expect(body.model_name).toBe('simple-00000000000000aa.tar.gz');
