@@ -17,6 +17,9 @@ import { loadModelRepository } from '../../triton-image/model-repository';
 import { closeSchedulers, loadModels, releaseSessions, type ServedModel } from './runner';
 import { TritonApi } from './triton-api';
 
+/** The one Triton platform the local server runs (on onnxruntime-node). */
+const ONNX_PLATFORM = 'onnxruntime_onnx';
+
 export interface ModelStoreLocation {
   readonly client: S3Client;
   readonly bucket: string;
@@ -103,6 +106,13 @@ export class LocalModelStore {
       if (definitions.length !== 1) {
         throw new ModelLoadError(
           `archive ${targetModel} holds ${definitions.length} model folders; a TargetModel holds one`,
+        );
+      }
+      const [definition] = definitions;
+      if (definition!.platform !== ONNX_PLATFORM) {
+        // A limitation of this server, not of the endpoint: Triton runs these backends in AWS.
+        throw new ModelLoadError(
+          `model '${definition!.name}' in ${targetModel} is a ${definition!.platform} model, which runs only on the deployed Triton endpoint; the local model server runs ${ONNX_PLATFORM} models only`,
         );
       }
       const models = await loadModels(definitions);

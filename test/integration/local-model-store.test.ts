@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -126,6 +126,23 @@ describe('local multi-model endpoint on a model store in S3', () => {
     expect(error).toBeInstanceOf(ModelError);
     expect((error as ModelError).OriginalStatusCode).toBe(400);
     expect((error as ModelError).OriginalMessage).toContain('broken.tar.gz');
+  });
+
+  it('answers a model of a backend it cannot run with an error that says it runs only when deployed', async () => {
+    const torch = path.join(scratch, 'torch');
+    cpSync(path.join(REPOSITORY, 'simple'), path.join(torch, 'simple'), { recursive: true });
+    const config = path.join(torch, 'simple', 'config.pbtxt');
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(/platform: "onnxruntime_onnx"/, 'platform: "pytorch_libtorch"'),
+    );
+    renameSync(path.join(torch, 'simple', '1', 'model.onnx'), path.join(torch, 'simple', '1', 'model.pt'));
+    await putArchive('torch.tar.gz', torch, ['simple']);
+    const error = await errorOf(invoke('torch.tar.gz'));
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).OriginalMessage).toContain(
+      'is a pytorch_libtorch model, which runs only on the deployed Triton endpoint',
+    );
   });
 
   it('refuses an archive holding two model folders', async () => {
