@@ -54,6 +54,7 @@ Inference platform running locally
   Console             ${platform.consoleUrl}   (models, batch jobs, traffic)
   DynamoDB (dynalite) ${platform.dynamodbUrl}
   SQS (fauxqs)        ${platform.sqsUrl}
+  S3 (fauxqs)         ${platform.s3Url}
   Batch submissions   ${platform.submissionsQueueUrl}
   Models              ${models}
 

@@ -132,6 +132,29 @@ export const COMMANDS: Record<string, CommandSpec> = {
   Registers a model version: the file is the body of POST /v1/models (version, platform, inputs,
   outputs, maxBatchSize, backends, ...); its "name" may be left out.`,
   },
+  'models promote': {
+    summary: 'route all or a share of an alias to a version',
+    args: ['model', 'version'],
+    options: { weight: { type: 'string' }, alias: { type: 'string' } },
+    usage: `${PROGRAM} models promote <model> <version> [--weight N] [--alias A]
+  Gives the version N % of the alias (default 100, the whole of it); the versions already there
+  keep the rest in proportion. --alias defaults to live. Prints the alias.`,
+  },
+  'models rollback': {
+    summary: 'restore the routes an alias had before its last move',
+    args: ['model'],
+    options: { alias: { type: 'string' } },
+    usage: `${PROGRAM} models rollback <model> [--alias A]
+  Puts back the routes the alias had before its last change (--alias defaults to live). Rolling
+  back twice undoes the rollback. Prints the alias.`,
+  },
+  'models delete': {
+    summary: 'delete a model version',
+    args: ['model', 'version'],
+    options: {},
+    usage: `${PROGRAM} models delete <model> <version>
+  Deletes the version; refused (HTTP 409) while an alias routes to it.`,
+  },
 };
 
 const GROUPS = ['batch', 'models'];

@@ -3,7 +3,14 @@ import { ApiClient } from './api-client';
 import { type CommandLine, PROGRAM, parseCommandLine, resolveConfig } from './args';
 import * as batch from './commands/batch';
 import { infer } from './commands/infer';
-import { getModel, listModels, registerModel } from './commands/models';
+import {
+  deleteModelVersion,
+  getModel,
+  listModels,
+  promoteModel,
+  registerModel,
+  rollbackModel,
+} from './commands/models';
 import type { CliIo, CommandContext } from './context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE, UsageError } from './errors';
 
@@ -20,6 +27,9 @@ const HANDLERS: Record<string, Command> = {
   'models list': listModels,
   'models get': getModel,
   'models register': registerModel,
+  'models promote': promoteModel,
+  'models rollback': rollbackModel,
+  'models delete': deleteModelVersion,
 };
 
 export interface RunOptions {

@@ -66,6 +66,8 @@ export const AliasSchema = z.object({
   name: ModelNameSchema,
   alias: AliasNameSchema,
   routes: z.array(AliasRouteSchema).check(z.minLength(1), z.maxLength(16)),
+  /** The routes before the last change that moved them, so that a rollback can restore them. */
+  previousRoutes: z.optional(z.array(AliasRouteSchema).check(z.minLength(1), z.maxLength(16))),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

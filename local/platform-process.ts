@@ -10,6 +10,8 @@ export interface PlatformProcess {
   readonly dynamodbUrl: string;
   /** The SQS emulator (fauxqs): an SQS client's `endpoint`. */
   readonly sqsUrl: string;
+  /** The S3 emulator holding the model store. */
+  readonly s3Url: string;
   /** The batch submissions queue, as the banner prints it. */
   readonly submissionsQueueUrl: string;
   /** Everything the process printed so far. */
@@ -68,6 +70,7 @@ export async function startPlatformProcess(env: Record<string, string> = {}): Pr
     consoleUrl: url('Console'),
     dynamodbUrl: url('DynamoDB \\(dynalite\\)'),
     sqsUrl: url('SQS \\(fauxqs\\)'),
+    s3Url: url('S3 \\(fauxqs\\)'),
     submissionsQueueUrl: url('Batch submissions'),
     output: () => output,
     stop: () => stopGroup(child, exited),

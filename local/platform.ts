@@ -1,32 +1,37 @@
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
   APIGatewayProxyResult,
   APIGatewayRequestAuthorizerEvent,
+  CloudFormationCustomResourceEvent,
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
-import type { ModelVersion } from '../contracts/registry-schemas';
-import { ModelRegistry } from '../functions/registry/registry';
 import {
   circuitSettingsOf,
   invokableEndpointNames,
   type PlatformConfig,
   readPlatformConfig,
 } from '../lib/config';
-import { servedModels, tritonBackend } from '../lib/served-models';
+import { stageModelArchive } from '../lib/model-archive';
+import { modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
-import { type ApiGatewayEmulatorOptions, startApiGateway } from './aws/api-gateway';
+import { type ApiGatewayEmulatorOptions, lambdaContext, startApiGateway } from './aws/api-gateway';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
 import type { FunctionOutputBus } from './aws/function-output';
 import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
+import { type LocalS3, startS3 } from './aws/s3';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
@@ -43,6 +48,11 @@ const REGISTRY_TABLE = 'inference-platform-registry';
 const RATE_LIMIT_TABLE = 'inference-platform-rate-limits';
 const CIRCUIT_TABLE = 'inference-platform-circuits';
 const BATCH_TABLE = 'inference-platform-batch';
+/** The model store and the bucket CDK publishes its assets to, as a deployment has them. */
+export const MODEL_STORE_BUCKET = 'inference-platform-model-store';
+const ASSET_BUCKET = 'cdk-assets';
+/** The multi-model endpoint's `ModelDataUrl` prefix in the store, as in lib/model-store.ts. */
+export const MODEL_STORE_PREFIX = 'models/';
 /** The table names the local functions find in their environment, for tools that run a handler beside them. */
 export const LOCAL_TABLE_ENVIRONMENT = {
   [ENV.REGISTRY_TABLE_NAME]: REGISTRY_TABLE,
@@ -83,6 +93,8 @@ export interface LocalPlatform {
   readonly consoleUrl: string;
   readonly dynamodbUrl: string;
   readonly sqsUrl: string;
+  /** The S3 emulator holding the model store (`MODEL_STORE_BUCKET`). */
+  readonly s3Url: string;
   /** Where SQS clients send batch submissions (with `endpoint` set to `sqsUrl`). */
   readonly submissionsQueueUrl: string;
   readonly config: PlatformConfig;
@@ -142,6 +154,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues);
     const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues);
 
+    const s3 = await startS3({ region: REGION });
+    closers.push(() => s3.close());
+    await s3.createBucket(ASSET_BUCKET);
+    await s3.createBucket(MODEL_STORE_BUCKET);
+
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
 
@@ -154,6 +171,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       invokableEndpoints: invokable,
       // `/local/faults` on the model server: tests and manual runs make the endpoint misbehave.
       faultInjection: true,
+      // The endpoint loads each TargetModel from the model store, as a multi-model endpoint does.
+      modelStore: { client: s3.client, bucket: MODEL_STORE_BUCKET, prefix: MODEL_STORE_PREFIX },
     });
     closers.push(() => modelServer.close());
 
@@ -169,6 +188,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
       AWS_ENDPOINT_URL_SQS: sqs.url,
+      AWS_ENDPOINT_URL_S3: s3.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
@@ -210,7 +230,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await createCounterTable(dynamodb, RATE_LIMIT_TABLE);
     await createCounterTable(dynamodb, CIRCUIT_TABLE);
     await createBatchTable(dynamodb, BATCH_TABLE);
-    await seedRegistry(new ModelRegistry(dynamodb, REGISTRY_TABLE), models);
     dynamodb.destroy();
 
     // Each function runs in its own containers (worker threads), with its own module state and
@@ -243,6 +262,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     // One warm container per API function, so that the first request is not a cold start and a
     // handler that cannot load fails the start, as it did when handlers loaded in this process.
     await Promise.all([...apiFunctions, authorizer].map((fn) => fn.prewarm()));
+
+    // The deploy-time work of the stack: the shipped models' archives are published as CDK assets
+    // and copied into the model store by the deployment function, then the registry is seeded.
+    const deployment = define(FUNCTIONS.deployment, { maxConcurrency: 1, timeoutMs: 60_000 });
+    const deploy = deployment.handler<CloudFormationCustomResourceEvent, unknown>();
+    const runDeployment: DeploymentHandler = (event) =>
+      deploy(event, lambdaContext(deployment.name, deployment.timeoutMs));
+    const archiveNames = await publishModelArchives(s3, models, runDeployment);
+    await seedRegistry(models, archiveNames, runDeployment);
 
     const api = await startApiGateway({
       handlers: Object.fromEntries(
@@ -317,6 +345,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       consoleUrl: localConsole.url,
       dynamodbUrl,
       sqsUrl: sqs.url,
+      s3Url: s3.url,
       submissionsQueueUrl: submissions.queue.queueUrl,
       config,
       models,
@@ -348,23 +377,79 @@ async function createQueueWithDeadLetters(sqs: LocalSqs, name: string, queues: L
   return { queue, deadLetters };
 }
 
-/** Registers what the local endpoint serves, as the stack's deploy-time seeding does in AWS. */
-export async function seedRegistry(
-  registry: ModelRegistry,
+type DeploymentHandler = (event: CloudFormationCustomResourceEvent) => Promise<unknown>;
+
+/**
+ * Packs each model as lib/model-store.ts does, puts it in the asset bucket as `cdk deploy` publishes
+ * assets, and has the deployment function copy it into the model store (`Custom::ModelArchives`).
+ * Returns each model's archive name, its TargetModel.
+ */
+export async function publishModelArchives(
+  s3: LocalS3,
   models: readonly ModelDefinition[],
-): Promise<void> {
-  const now = new Date().toISOString();
-  for (const model of servedModels(models)) {
-    const record: ModelVersion = {
-      ...model,
-      backends: [tritonBackend(model.name, LOCAL_ENDPOINT, 'multi-model')],
-      status: 'ACTIVE',
-      description: `shipped in triton-image/model_repository/${model.name}`,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await registry.putVersion(record, { replace: true });
+  deployment: DeploymentHandler,
+): Promise<Record<string, string>> {
+  const staging = mkdtempSync(path.join(tmpdir(), 'local-model-data-'));
+  try {
+    const archiveNames: Record<string, string> = {};
+    const copies = [];
+    for (const { name } of models) {
+      const staged = stageModelArchive(MODEL_REPOSITORY, path.join(staging, name), [name]);
+      const sourceKey = `${staged.contentHash}.tar.gz`;
+      await s3.client.send(
+        new PutObjectCommand({ Bucket: ASSET_BUCKET, Key: sourceKey, Body: readFileSync(staged.path) }),
+      );
+      archiveNames[name] = modelArchiveName(name, staged.contentHash);
+      // Also under `<model>.tar.gz`, the name hand-written requests and the conformance suites use.
+      for (const archiveName of [archiveNames[name], modelArchiveName(name)]) {
+        copies.push({
+          sourceBucket: ASSET_BUCKET,
+          sourceKey,
+          targetBucket: MODEL_STORE_BUCKET,
+          targetKey: `${MODEL_STORE_PREFIX}${archiveName}`,
+        });
+      }
+    }
+    await deployment(customResourceCreate('Custom::ModelArchives', { Archives: JSON.stringify(copies) }));
+    return archiveNames;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** A CloudFormation `Create` of a custom resource, as the provider framework hands it to its function. */
+function customResourceCreate(
+  resourceType: string,
+  properties: Record<string, string>,
+): CloudFormationCustomResourceEvent {
+  return {
+    RequestType: 'Create',
+    ResourceType: resourceType,
+    ResourceProperties: { ServiceToken: 'local', ...properties },
+    ServiceToken: 'local',
+    ResponseURL: 'http://127.0.0.1:9/cloudformation-response',
+    StackId: 'arn:aws:cloudformation:us-east-1:000000000000:stack/inference-platform/local',
+    RequestId: randomUUID(),
+    LogicalResourceId: 'ModelStoreArchives',
+  };
+}
+
+/**
+ * Registers what the local endpoint serves through the deployment function (`Custom::RegistrySeed`),
+ * as the stack's deploy-time seeding does in AWS: versions the registry already holds stay as they are.
+ */
+export async function seedRegistry(
+  models: readonly ModelDefinition[],
+  archiveNames: Readonly<Record<string, string>>,
+  deployment: DeploymentHandler,
+): Promise<void> {
+  const records = servedModels(models).map((model) => ({
+    ...model,
+    backends: [tritonBackend(model.name, LOCAL_ENDPOINT, 'multi-model', archiveNames[model.name])],
+    status: 'ACTIVE',
+    description: `shipped in triton-image/model_repository/${model.name}`,
+  }));
+  await deployment(customResourceCreate('Custom::RegistrySeed', { Models: JSON.stringify(records) }));
 }
 
 /** Resolves when `work` settles or after `ms`, whichever comes first. */

@@ -1,6 +1,6 @@
 import { parseJsonDocument, readInputFile, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
-import { UsageError } from '../errors';
+import { CliError, UsageError } from '../errors';
 
 interface ModelsPage {
   models: { name: string }[];
@@ -54,3 +54,101 @@ export async function registerModel(ctx: CommandContext): Promise<number> {
   await printJson(ctx.io, response.body);
   return 0;
 }
+
+interface AliasRoute {
+  version: string;
+  weight: number;
+}
+interface ModelDocument {
+  aliases: { alias: string; routes: AliasRoute[]; previousRoutes?: AliasRoute[] }[];
+}
+
+const DEFAULT_ALIAS = 'live';
+
+const aliasPath = (model: string, alias: string) => `/v1/models/${segment(model)}/aliases/${segment(alias)}`;
+
+async function readAlias(ctx: CommandContext, model: string, alias: string) {
+  const { body } = await ctx
+    .api()
+    .request<ModelDocument>('GET', `/v1/models/${segment(model)}`, { retry: true });
+  return body.aliases.find((a) => a.alias === alias);
+}
+
+/**
+ * The routes after giving `version` `weight` % of an alias: the other versions keep their shares of
+ * the rest in proportion (largest remainders get the odd percent), and one left with 0 % drops out.
+ */
+export function promotedRoutes(
+  current: readonly AliasRoute[],
+  version: string,
+  weight: number,
+): AliasRoute[] {
+  if (weight === 100) return [{ version, weight }];
+  const others = current.filter((r) => r.version !== version);
+  const rest = 100 - weight;
+  const total = others.reduce((sum, r) => sum + r.weight, 0);
+  if (total === 0) return [];
+  const exact = others.map((r) => (r.weight * rest) / total);
+  const shares = exact.map(Math.floor);
+  const byRemainder = exact
+    .map((x, i) => ({ i, remainder: x - shares[i]! }))
+    .sort((a, b) => b.remainder - a.remainder);
+  for (let left = rest - shares.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) {
+    shares[byRemainder[k]!.i]! += 1;
+  }
+  return [
+    ...others.map((r, i) => ({ version: r.version, weight: shares[i]! })).filter((r) => r.weight > 0),
+    { version, weight },
+  ];
+}
+
+/** `models promote <model> <version> [--weight N] [--alias A]`: moves all or a share of an alias. */
+export async function promoteModel(ctx: CommandContext): Promise<number> {
+  const { model, version } = ctx.args as { model: string; version: string };
+  const alias = stringOption(ctx.values, 'alias') ?? DEFAULT_ALIAS;
+  const raw = stringOption(ctx.values, 'weight') ?? '100';
+  const weight = Number(raw);
+  if (!/^\d+$/.test(raw) || weight < 1 || weight > 100) {
+    throw new UsageError(`--weight must be an integer from 1 to 100, got '${raw}'`, 'models promote');
+  }
+  const current = (await readAlias(ctx, model, alias))?.routes ?? [];
+  const routes = promotedRoutes(current, version, weight);
+  if (routes.length === 0) {
+    throw new CliError(
+      `alias '${alias}' of model '${model}' routes to no other version that could keep the other ${100 - weight} %; promote with --weight 100 first`,
+    );
+  }
+  const { body } = await ctx.api().request('PUT', aliasPath(model, alias), { body: { routes }, retry: true });
+  ctx.io.stderr.write(`${model} ${alias}: ${describeRoutes(routes)}\n`);
+  await printJson(ctx.io, body);
+  return 0;
+}
+
+/** `models rollback <model> [--alias A]`: restores the routes the alias had before its last move. */
+export async function rollbackModel(ctx: CommandContext): Promise<number> {
+  const model = ctx.args.model!;
+  const alias = stringOption(ctx.values, 'alias') ?? DEFAULT_ALIAS;
+  const found = await readAlias(ctx, model, alias);
+  if (!found) throw new CliError(`model '${model}' has no alias '${alias}'`);
+  if (!found.previousRoutes) {
+    throw new CliError(
+      `alias '${alias}' of model '${model}' has not moved since it was created; nothing to roll back to`,
+    );
+  }
+  const routes = found.previousRoutes;
+  const { body } = await ctx.api().request('PUT', aliasPath(model, alias), { body: { routes }, retry: true });
+  ctx.io.stderr.write(`${model} ${alias}: back to ${describeRoutes(routes)}\n`);
+  await printJson(ctx.io, body);
+  return 0;
+}
+
+/** `models delete <model> <version>`: refused with 409 while an alias routes to the version. */
+export async function deleteModelVersion(ctx: CommandContext): Promise<number> {
+  const { model, version } = ctx.args as { model: string; version: string };
+  await ctx.api().request('DELETE', `/v1/models/${segment(model)}/versions/${segment(version)}`);
+  ctx.io.stderr.write(`deleted ${model} version ${version}\n`);
+  return 0;
+}
+
+const describeRoutes = (routes: readonly AliasRoute[]) =>
+  routes.map((r) => `version ${r.version} ${r.weight} %`).join(', ');

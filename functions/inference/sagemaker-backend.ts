@@ -24,21 +24,71 @@ export async function invokeBackend(
   payload: { readonly body: Uint8Array; readonly contentType: string },
   signal?: AbortSignal,
 ): Promise<BackendAnswer> {
-  try {
-    const output = await client.send(
-      new InvokeEndpointCommand({
-        EndpointName: backend.endpointName,
-        TargetVariant: backend.variant,
-        TargetModel: backend.targetModel,
-        ContentType: payload.contentType,
-        Body: payload.body,
-      }),
-      { abortSignal: signal },
-    );
-    return { body: output.Body ?? new Uint8Array(), contentType: output.ContentType ?? 'application/json' };
-  } catch (error) {
-    throw mapSageMakerError(error, backend);
+  for (let retry = 0; ; retry++) {
+    try {
+      const output = await client.send(
+        new InvokeEndpointCommand({
+          EndpointName: backend.endpointName,
+          TargetVariant: backend.variant,
+          TargetModel: backend.targetModel,
+          ContentType: payload.contentType,
+          Body: payload.body,
+        }),
+        { abortSignal: signal },
+      );
+      return { body: output.Body ?? new Uint8Array(), contentType: output.ContentType ?? 'application/json' };
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ModelNotReadyException')
+        throw mapSageMakerError(error, backend);
+      const delayMs = Math.min(LOADING_FIRST_DELAY_MS * 2 ** retry, LOADING_MAX_DELAY_MS);
+      const waited = signal ? await pause(delayMs, signal) : retry < LOADING_RETRIES_WITHOUT_BUDGET;
+      if (!waited) {
+        throw new ModelLoadingError(
+          `model ${backend.targetModel ?? backend.endpointName} is still loading on endpoint ${backend.endpointName}; try again shortly`,
+        );
+      }
+    }
   }
+}
+
+/**
+ * A multi-model endpoint answers ModelNotReadyException while it downloads and loads a model on its
+ * first request (the request took more than SageMaker's 60 s, or a serverless variant is still
+ * provisioning), and AWS advises retrying it
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/invoke-multi-model-endpoint.html). The request
+ * retries it with backoff for as long as its time budget lasts.
+ */
+const LOADING_FIRST_DELAY_MS = 250;
+const LOADING_MAX_DELAY_MS = 4_000;
+/** Without a time budget (no abort signal), a few retries only. */
+const LOADING_RETRIES_WITHOUT_BUDGET = 4;
+
+/** Waits `ms` unless the signal aborts first; true when the wait ran its course. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The model was still loading when the request's time ran out: a 503 that is not the backend's
+ * failure, so it neither fails over (another backend would load it too) nor counts against the
+ * endpoint's circuit. A new version's first requests would otherwise open the circuit of a healthy
+ * endpoint.
+ */
+export class ModelLoadingError extends PlatformError {
+  readonly statusCode = 503;
+  readonly code = 'MODEL_LOADING';
+  override readonly retryAfterSeconds = 5;
 }
 
 function mapSageMakerError(error: unknown, backend: Backend): Error {
@@ -77,7 +127,6 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
         return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
       }
       return new BadRequestError(`the endpoint refused the request: ${message}`);
-    case 'ModelNotReadyException':
     case 'ServiceUnavailable':
     case 'ThrottlingException':
     case 'InternalDependencyException':

@@ -24,6 +24,7 @@ import {
   type Reply,
   readBody,
 } from './http';
+import { type LocalModelStore, MissingModelDataError, ModelLoadError } from './model-store';
 import { type TritonApi, tritonErrorReply, tritonHeaderLength } from './triton-api';
 
 /** InvokeEndpoint's payload limit. */
@@ -45,12 +46,15 @@ export class SageMakerRuntimeApi {
   /**
    * @param invokableEndpoints the endpoints the caller's IAM role may invoke (the functions' roles
    * allow the same set); without it, every call is allowed, as for a caller with `sagemaker:*`
+   * @param store the multi-model endpoints' model data: with it, a TargetModel is the archive of that
+   * name in the store, loaded on first request; without it, the served model its name starts with
    */
   constructor(
     private readonly triton: TritonApi,
     readonly endpoints: SageMakerEndpoints,
     private readonly faults: FaultInjector | undefined,
     invokableEndpoints?: readonly string[],
+    private readonly store?: LocalModelStore,
   ) {
     this.invokable = invokableEndpoints && new Set(invokableEndpoints.map((n) => n.toLowerCase()));
   }
@@ -107,21 +111,25 @@ export class SageMakerRuntimeApi {
       return modelError(requestId, region, endpointName, tritonErrorReply(400, (error as Error).message));
     }
     const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
-    // A multi-model endpoint names a flat archive, `<model>.tar.gz` or `<model>-<16 hex hash>.tar.gz`,
-    // holding one model folder; Triton on SageMaker serves that folder under the TargetModel string.
-    const modelName = targetModel?.replace(/(-[0-9a-f]{16})?\.tar\.gz$/, '') ?? endpoint.defaultModel;
-    if (modelName === undefined) {
+    const target = await this.resolveTarget(targetModel, endpoint.defaultModel);
+    if (target.refusal === 'no-model') {
       return validationError(
         requestId,
         `Endpoint ${endpointName} serves several models; name one with TargetModel (X-Amzn-SageMaker-Target-Model).`,
       );
     }
-    if (targetModel !== undefined && !this.triton.serves(modelName)) {
+    if (target.refusal === 'no-data') {
       return validationError(
         requestId,
         `Failed to download model data for TargetModel ${targetModel}: no such model.`,
       );
     }
+    if (target.refusal === 'load-failed') {
+      // Triton on SageMaker answers a model it cannot load with 400 and its error JSON
+      // (src/sagemaker_server.cc, SageMakerMMELoadModel); SageMaker passes the container's answer on.
+      return modelError(requestId, region, endpointName, tritonErrorReply(400, target.message));
+    }
+    const { triton, modelName } = target;
 
     if (fault !== undefined && fault.latencyMs > 0 && !(await pause(fault.latencyMs, req))) return GONE;
     if (fault?.refusal?.kind === 'fail') {
@@ -135,7 +143,7 @@ export class SageMakerRuntimeApi {
 
     // Triton's SageMaker server infers on the model named by the whole TargetModel
     // (src/sagemaker_server.cc, SageMakerMMEHandleInfer), so answers and messages carry that name.
-    const answer = await this.triton.infer(modelName, undefined, body, headerLength, targetModel);
+    const answer = await triton.infer(modelName, undefined, body, headerLength, targetModel);
     if (!answer.ok) return modelError(requestId, region, endpointName, answer.reply);
     const { body: responseBody, headerLength: responseHeaderLength } = answer.response;
     return {
@@ -150,7 +158,39 @@ export class SageMakerRuntimeApi {
       body: responseBody,
     };
   }
+
+  /** The Triton and model a request goes to: the TargetModel's archive, or the endpoint's default model. */
+  private async resolveTarget(
+    targetModel: string | undefined,
+    defaultModel: string | undefined,
+  ): Promise<Target> {
+    if (targetModel === undefined) {
+      return defaultModel === undefined
+        ? { refusal: 'no-model' }
+        : { triton: this.triton, modelName: defaultModel };
+    }
+    if (this.store !== undefined) {
+      try {
+        const loaded = await this.store.load(targetModel);
+        return { triton: loaded.triton, modelName: loaded.model };
+      } catch (error) {
+        if (error instanceof MissingModelDataError) return { refusal: 'no-data' };
+        if (error instanceof ModelLoadError) return { refusal: 'load-failed', message: error.message };
+        throw error;
+      }
+    }
+    // Without a store, a flat archive name, `<model>.tar.gz` or `<model>-<16 hex hash>.tar.gz`, names
+    // the served model folder it would hold; Triton on SageMaker serves it under the TargetModel string.
+    const modelName = targetModel.replace(/(-[0-9a-f]{16})?\.tar\.gz$/, '');
+    return this.triton.serves(modelName) ? { triton: this.triton, modelName } : { refusal: 'no-data' };
+  }
 }
+
+type Target =
+  | { readonly refusal?: undefined; readonly triton: TritonApi; readonly modelName: string }
+  | { readonly refusal: 'no-model' }
+  | { readonly refusal: 'no-data' }
+  | { readonly refusal: 'load-failed'; readonly message: string };
 
 /**
  * The JSON header length of a SageMaker request, as Triton on SageMaker reads it: from a content type

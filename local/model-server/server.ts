@@ -16,6 +16,7 @@ import { listenOnLoopback } from '../loopback';
 import { FaultInjector } from './faults';
 import { FAULTS_PATH, faultsRoute } from './faults-route';
 import { decodeSegment, GONE, type Outcome, RESET, send } from './http';
+import { LocalModelStore, type ModelStoreLocation } from './model-store';
 import { closeSchedulers, loadModels, releaseSessions } from './runner';
 import { type SageMakerEndpoints, SageMakerRuntimeApi } from './sagemaker-api';
 import { isSageMakerControlRequest, SageMakerControlApi } from './sagemaker-control';
@@ -41,6 +42,11 @@ export interface ModelServerOptions {
    * @default false
    */
   readonly faultInjection?: boolean;
+  /**
+   * The multi-model endpoints' model data (`ModelDataUrl`): a TargetModel is loaded from the archive
+   * of that name under it on first request. Without it, a TargetModel names one of `models`.
+   */
+  readonly modelStore?: ModelStoreLocation;
 }
 
 export interface ModelServer {
@@ -66,7 +72,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     const faults = options.faultInjection ? new FaultInjector() : undefined;
     const triton = new TritonApi(models);
-    const sagemaker = new SageMakerRuntimeApi(triton, options.endpoints, faults, options.invokableEndpoints);
+    const store = options.modelStore && new LocalModelStore(options.modelStore);
+    const sagemaker = new SageMakerRuntimeApi(
+      triton,
+      options.endpoints,
+      faults,
+      options.invokableEndpoints,
+      store,
+    );
     const server = createServer((req, res) => {
       void handle(req, res, triton, sagemaker, faults);
     });
@@ -82,6 +95,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
           server.closeAllConnections();
         });
         await releaseSessions(models);
+        await store?.close();
       },
     };
   } catch (error) {

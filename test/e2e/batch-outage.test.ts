@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { copyShippedArchive } from '../helpers/model-store';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const OUTAGE_BUDGET_SECONDS = 20;
@@ -117,6 +118,7 @@ describe('batch jobs through a model outage', () => {
       ['short', '0000000000000001'],
       ['long', '0000000000000002'],
     ]) {
+      await copyShippedArchive(platform.s3Url, 'simple', `simple-${hash}.tar.gz`);
       const registered = await call('/v1/models', {
         method: 'POST',
         json: {

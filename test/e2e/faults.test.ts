@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
 import { readLocalConfig } from '../../local/platform';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { copyShippedArchive } from '../helpers/model-store';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const LONG = process.env.FAULT_SUITE === 'long';
@@ -212,6 +213,8 @@ describe('the local platform under injected faults', () => {
     token = await npmToken('--sub', 'faults', '--tier', 'premium');
     // One model per scenario, each its own circuit (the circuit is named after the target model).
     for (const name of ['down', 'fresh', 'rate', 'slow', 'throttle', 'crash', 'recycle']) {
+      const targetModel = `simple-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.tar.gz`;
+      await copyShippedArchive(platform.s3Url, 'simple', targetModel);
       const registered = await call('/v1/models', {
         method: 'POST',
         json: {
@@ -222,7 +225,7 @@ describe('the local platform under injected faults', () => {
           backends: [
             {
               endpointName: 'local-triton',
-              targetModel: `simple-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.tar.gz`,
+              targetModel,
               weight: 100,
             },
           ],

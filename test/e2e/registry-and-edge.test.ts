@@ -14,7 +14,7 @@ const registration = (version: string, overrides: Record<string, unknown> = {}) 
   version,
   platform: 'onnxruntime_onnx',
   ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'local-triton', targetModel: 'simple' }],
+  backends: [{ endpointName: 'local-triton', targetModel: 'simple.tar.gz' }],
   description: `adder v${version}`,
   ...overrides,
 });

@@ -46,7 +46,10 @@ describe('deployment handler on emulated S3 and DynamoDB', () => {
   let restoreDns: () => void;
   let s3: S3Client;
   let registry: ModelRegistry;
-  let handler: (e: CloudFormationCustomResourceEvent, c: unknown) => Promise<{ PhysicalResourceId: string }>;
+  let handler: (
+    e: CloudFormationCustomResourceEvent,
+    c: unknown,
+  ) => Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }>;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
@@ -139,6 +142,25 @@ describe('deployment handler on emulated S3 and DynamoDB', () => {
     // Assess
     expect(await registry.getVersion('a', '1')).toBeUndefined();
     expect(await registry.getVersion('b', '1')).toBeDefined();
+  });
+
+  it('creates only shipped versions that do not exist, leaving changes made through the API', async () => {
+    // Prepare: a shipped version, then changed through the API
+    const models = { Models: JSON.stringify([seeded('kept')]) };
+    await handler(event('Create', 'Custom::RegistrySeed', models), lambdaContext());
+    const changed = await registry.updateVersion(
+      'kept',
+      '1',
+      { status: 'DISABLED', description: 'changed through the API' },
+      'later',
+    );
+    // Act: a redeploy with the same and one new shipped version
+    const again = { Models: JSON.stringify([seeded('kept'), seeded('added')]) };
+    const result = await handler(event('Update', 'Custom::RegistrySeed', again, models), lambdaContext());
+    // Assess
+    expect(await registry.getVersion('kept', '1')).toEqual(changed);
+    expect(await registry.getVersion('added', '1')).toMatchObject({ status: 'ACTIVE' });
+    expect(result).toMatchObject({ Data: { Registered: 'added:1' } });
   });
 
   it('fails on malformed properties rather than seeding half a registry', async () => {

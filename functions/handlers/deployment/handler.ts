@@ -4,7 +4,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { ModelVersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
-import { NotFoundError } from '../../edge/errors';
+import { ConflictError, NotFoundError } from '../../edge/errors';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 import { tracer } from '../../observability/tracer';
@@ -14,8 +14,9 @@ import { ModelRegistry } from '../../registry/registry';
  * Deploy-time work of the stack, as CloudFormation custom resources:
  * - `Custom::ModelArchives` copies each model's archive from the CDK asset bucket to the model store
  *   under the name SageMaker's multi-model `TargetModel` uses (`<model>-<content hash>.tar.gz`);
- * - `Custom::RegistrySeed` registers the models the endpoint serves, once it is in service, so the
- *   API routes to them with no manual step.
+ * - `Custom::RegistrySeed` registers the models the endpoint serves that the registry does not hold
+ *   yet, once it is in service, so the API routes to them with no manual step; it never overwrites a
+ *   version, so changes made through the API survive a redeploy.
  */
 const env = FUNCTIONS.deployment.environment.parse(process.env);
 
@@ -85,16 +86,22 @@ async function seedRegistry(event: CloudFormationCustomResourceEvent): Promise<P
           event.RequestType === 'Update' ? event.OldResourceProperties : event.ResourceProperties,
         ).Models;
   const now = new Date().toISOString();
+  const created: string[] = [];
   for (const model of current) {
-    const existing = await registry.getVersion(model.name, model.version);
-    await registry.putVersion(
-      { ...model, createdAt: existing?.createdAt ?? now, updatedAt: now },
-      { replace: true },
-    );
+    // A version that exists stays as it is: it may have been disabled, described or re-pointed
+    // through the API since, and a deploy must not revert that. Versions are immutable, so changed
+    // weights ship under a new version number.
+    try {
+      await registry.putVersion({ ...model, createdAt: now, updatedAt: now });
+      created.push(key(model));
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      logger.info('shipped version already registered; left as it is', { model: key(model) });
+    }
   }
   const kept = new Set(current.map(key));
   for (const model of previous.filter((m) => !kept.has(key(m)))) await removeSeeded(model);
-  return { PhysicalResourceId, Data: { Registered: current.map(key).join(',') } };
+  return { PhysicalResourceId, Data: { Registered: created.join(',') } };
 }
 
 const key = (m: SeededModel) => `${m.name}:${m.version}`;

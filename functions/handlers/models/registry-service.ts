@@ -85,10 +85,15 @@ export class RegistryService {
     }
     const now = this.now();
     const existing = model.aliases.find((a) => a.alias === alias);
+    // A rollback restores the routes the alias had before its last move; a write that changes
+    // nothing keeps the earlier ones, so a repeated promote does not erase the way back.
+    const unchanged = existing !== undefined && sameRoutes(existing.routes, input.routes);
+    const previousRoutes = unchanged ? existing.previousRoutes : existing?.routes;
     const stored = await this.registry.putAlias({
       name,
       alias,
       routes: input.routes,
+      ...(previousRoutes ? { previousRoutes } : {}),
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     });
@@ -114,4 +119,12 @@ export class RegistryService {
       );
     }
   }
+}
+
+type Routes = Alias['routes'];
+
+/** Same versions with the same weights, in any order. */
+function sameRoutes(a: Routes, b: Routes): boolean {
+  const weights = new Map(a.map((r) => [r.version, r.weight]));
+  return a.length === b.length && b.every((r) => weights.get(r.version) === r.weight);
 }

@@ -1,0 +1,82 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalS3, startS3 } from '../../local/aws/s3';
+
+/** What the model store needs of the S3 emulator, checked through the SDK as the platform calls it. */
+describe('local S3 (fauxqs)', () => {
+  let s3: LocalS3;
+  const Bucket = 'store';
+
+  beforeAll(async () => {
+    s3 = await startS3({ region: 'us-east-1' });
+    await s3.createBucket(Bucket);
+  });
+
+  afterAll(async () => {
+    await s3?.close();
+  });
+
+  it('listens on the loopback address only', () => {
+    expect(new URL(s3.url).hostname).toBe('127.0.0.1');
+  });
+
+  it('assembles a multipart upload, lists, heads, reads a range and deletes it', async () => {
+    const Key = 'models/big-0123456789abcdef.tar.gz';
+    // Every part but the last must be at least 5 MiB in S3.
+    const first = Buffer.alloc(5 * 1024 * 1024, 1);
+    const last = Buffer.from('tail');
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const parts = [];
+    for (const [i, Body] of [first, last].entries()) {
+      const { ETag } = await s3.client.send(
+        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body }),
+      );
+      parts.push({ ETag, PartNumber: i + 1 });
+    }
+    await s3.client.send(
+      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
+
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket, Prefix: 'models/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toContain(Key);
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket, Key }));
+    expect(head.ContentLength).toBe(first.length + last.length);
+    const range = await s3.client.send(
+      new GetObjectCommand({ Bucket, Key, Range: `bytes=${first.length}-` }),
+    );
+    expect(Buffer.from(await range.Body!.transformToByteArray()).toString()).toBe('tail');
+
+    await s3.client.send(new DeleteObjectCommand({ Bucket, Key }));
+    await expect(s3.client.send(new HeadObjectCommand({ Bucket, Key }))).rejects.toBeInstanceOf(NotFound);
+    await expect(s3.client.send(new GetObjectCommand({ Bucket, Key }))).rejects.toBeInstanceOf(NoSuchKey);
+  });
+
+  it('stores a PUT with query authentication without verifying it, so uploads must be checked by hash', async () => {
+    const query = new URLSearchParams({
+      'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+      'X-Amz-Credential': 'local/20260101/us-east-1/s3/aws4_request',
+      'X-Amz-Date': '20260101T000000Z',
+      'X-Amz-Expires': '1',
+      'X-Amz-SignedHeaders': 'host',
+      'X-Amz-Signature': '0'.repeat(64),
+    });
+    const put = await fetch(`${s3.url}/${Bucket}/models/presigned.tar.gz?${query}`, {
+      method: 'PUT',
+      body: 'bytes',
+      headers: { 'x-amz-checksum-sha256': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' },
+    });
+    expect(put.status).toBe(200);
+    const stored = await s3.client.send(new GetObjectCommand({ Bucket, Key: 'models/presigned.tar.gz' }));
+    expect(await stored.Body!.transformToString()).toBe('bytes');
+  });
+});

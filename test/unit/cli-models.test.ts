@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import { promotedRoutes } from '../../cli/commands/models';
+import type { CliIo } from '../../cli/context';
+import { EXIT_FAILURE, EXIT_USAGE } from '../../cli/errors';
+import { run } from '../../cli/main';
+
+type Reply = { status: number; body?: unknown };
+
+/** Runs the CLI against a scripted API and records the requests. */
+async function runWith(argv: string[], replies: Reply[] = []) {
+  const out = { stdout: '', stderr: '' };
+  const stream = (key: 'stdout' | 'stderr') => ({
+    write: (text: string) => {
+      out[key] += text;
+      return true;
+    },
+    once: () => undefined,
+    isTTY: false,
+  });
+  const io: CliIo = { stdout: stream('stdout'), stderr: stream('stderr'), env: { INFERENCE_API_TOKEN: 't' } };
+  const calls: { method: string; path: string; body?: unknown }[] = [];
+  const fetch = (async (url: URL, init: RequestInit) => {
+    calls.push({
+      method: init.method!,
+      path: url.pathname,
+      ...(init.body ? { body: JSON.parse(init.body as string) } : {}),
+    });
+    const reply = replies.shift() ?? { status: 500, body: { error: 'no more replies' } };
+    return new Response(reply.body === undefined ? null : JSON.stringify(reply.body), {
+      status: reply.status,
+    });
+  }) as unknown as typeof globalThis.fetch;
+  const code = await run(argv, io, { fetch, sleep: async () => undefined });
+  return { code, ...out, calls };
+}
+
+const model = (aliases: unknown[]) => ({ status: 200, body: { name: 'adder', versions: [], aliases } });
+
+describe('promotedRoutes', () => {
+  it('gives the whole alias to the version at 100 %', () => {
+    expect(promotedRoutes([{ version: '1', weight: 100 }], '2', 100)).toEqual([
+      { version: '2', weight: 100 },
+    ]);
+  });
+
+  it('shares the rest among the other versions in proportion, largest remainders first', () => {
+    expect(promotedRoutes([{ version: '1', weight: 100 }], '2', 10)).toEqual([
+      { version: '1', weight: 90 },
+      { version: '2', weight: 10 },
+    ]);
+    expect(
+      promotedRoutes(
+        [
+          { version: '1', weight: 50 },
+          { version: '2', weight: 50 },
+        ],
+        '3',
+        33,
+      ),
+    ).toEqual([
+      { version: '1', weight: 34 },
+      { version: '2', weight: 33 },
+      { version: '3', weight: 33 },
+    ]);
+    // The promoted version's own share is replaced, not added to.
+    expect(
+      promotedRoutes(
+        [
+          { version: '1', weight: 90 },
+          { version: '2', weight: 10 },
+        ],
+        '2',
+        50,
+      ),
+    ).toEqual([
+      { version: '1', weight: 50 },
+      { version: '2', weight: 50 },
+    ]);
+  });
+
+  it('has nothing to share when no other version is routed', () => {
+    expect(promotedRoutes([], '2', 10)).toEqual([]);
+  });
+});
+
+describe('models promote, rollback and delete', () => {
+  it('promote puts the alias with the new share', async () => {
+    const result = await runWith(
+      ['models', 'promote', 'adder', '2', '--weight', '10'],
+      [model([{ alias: 'live', routes: [{ version: '1', weight: 100 }] }]), { status: 200, body: {} }],
+    );
+    expect(result.code).toBe(0);
+    expect(result.calls[1]).toEqual({
+      method: 'PUT',
+      path: '/v1/models/adder/aliases/live',
+      body: {
+        routes: [
+          { version: '1', weight: 90 },
+          { version: '2', weight: 10 },
+        ],
+      },
+    });
+    expect(result.stderr).toContain('version 2 10 %');
+  });
+
+  it('promote refuses a weight outside 1 to 100 before any request', async () => {
+    const result = await runWith(['models', 'promote', 'adder', '2', '--weight', '0']);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.calls).toEqual([]);
+  });
+
+  it('promote of a share fails when the alias has no other version to keep the rest', async () => {
+    const result = await runWith(
+      ['models', 'promote', 'adder', '2', '--weight', '10', '--alias', 'new'],
+      [model([])],
+    );
+    expect(result.code).toBe(EXIT_FAILURE);
+    expect(result.stderr).toContain("alias 'new'");
+    expect(result.calls).toHaveLength(1);
+  });
+
+  it('rollback puts back the routes the alias had before', async () => {
+    const result = await runWith(
+      ['models', 'rollback', 'adder'],
+      [
+        model([
+          {
+            alias: 'live',
+            routes: [{ version: '2', weight: 100 }],
+            previousRoutes: [{ version: '1', weight: 100 }],
+          },
+        ]),
+        { status: 200, body: {} },
+      ],
+    );
+    expect(result.code).toBe(0);
+    expect(result.calls[1]).toEqual({
+      method: 'PUT',
+      path: '/v1/models/adder/aliases/live',
+      body: { routes: [{ version: '1', weight: 100 }] },
+    });
+  });
+
+  it('rollback fails on an alias that never moved', async () => {
+    const result = await runWith(
+      ['models', 'rollback', 'adder'],
+      [model([{ alias: 'live', routes: [{ version: '1', weight: 100 }] }])],
+    );
+    expect(result.code).toBe(EXIT_FAILURE);
+    expect(result.stderr).toContain('nothing to roll back to');
+  });
+
+  it('delete deletes the version and reports the API refusal otherwise', async () => {
+    const deleted = await runWith(['models', 'delete', 'adder', '2'], [{ status: 204 }]);
+    expect(deleted.code).toBe(0);
+    expect(deleted.calls).toEqual([{ method: 'DELETE', path: '/v1/models/adder/versions/2' }]);
+    const refused = await runWith(
+      ['models', 'delete', 'adder', '1'],
+      [{ status: 409, body: { error: { code: 'CONFLICT', message: "alias 'live' routes to version 1" } } }],
+    );
+    expect(refused.code).toBe(EXIT_FAILURE);
+    expect(refused.stderr).toContain('409');
+  });
+});
