@@ -131,4 +131,6 @@ export const handler = instrument(
         throw new Error(`unknown resource type ${event.ResourceType}`);
     }
   },
+  // Deploy-time work stores no metrics; flushing would only log "no metrics" on every deploy.
+  { requestMetrics: false },
 );
