@@ -56,9 +56,9 @@ export interface LeaseSettings {
 }
 
 export const LEASE_DEFAULTS: LeaseSettings = {
-  leaseSeconds: 1,
+  leaseSeconds: 2,
   maxLeaseShare: 0.1,
-  failureShare: 0.01,
+  failureShare: 0.001,
   failureBackoffMs: 1000,
 };
 
@@ -182,8 +182,14 @@ export class RateLimiter {
     windowStart: number,
   ): Promise<unknown> {
     const unclaimed = Math.max(1, tier.limit - state.claimed);
-    const wanted = Math.ceil(Math.max(state.arrivals, state.previousArrivals));
-    let size = Math.max(1, Math.min(wanted, Math.floor(unclaimed * this.settings.maxLeaseShare), unclaimed));
+    let size = Math.max(
+      1,
+      Math.min(
+        this.expectedDemand(state, windowStart + tier.windowSeconds * 1000),
+        Math.floor(unclaimed * this.settings.maxLeaseShare),
+        unclaimed,
+      ),
+    );
     for (;;) {
       try {
         const count = await this.claim(key, size, tier, windowStart);
@@ -195,15 +201,29 @@ export class RateLimiter {
           state.failingUntil = this.now() + this.settings.failureBackoffMs;
           return error;
         }
-        // Others claimed more than this container knew: halve until a block fits or one does not.
         if (size === 1) {
           state.exhausted = true;
           state.claimed = tier.limit;
           return undefined;
         }
-        size = Math.ceil(size / 2);
+        // Others claimed more than this container knew. One request fits or nothing does, and a
+        // write that succeeds returns the count, which sizes the next lease right.
+        size = 1;
       }
     }
+  }
+
+  /**
+   * Requests this container expects in the next `leaseSeconds`, or until the window ends if sooner:
+   * the larger of the last full period's count and the current period's pace (once it has two
+   * arrivals to go by, over at least a tenth of a period, so one request does not make a rate).
+   */
+  private expectedDemand(state: WindowState, windowEnd: number): number {
+    const periodMs = this.settings.leaseSeconds * 1000;
+    const elapsed = Math.max(this.now() - state.periodStart, periodMs / 10);
+    const pace = state.arrivals > 1 ? (state.arrivals * periodMs) / elapsed : state.arrivals;
+    const horizon = Math.min(1, Math.max(0, windowEnd - this.now()) / periodMs);
+    return Math.ceil(Math.max(state.previousArrivals, pace) * horizon);
   }
 
   /** One conditional write: adds `size` to the window's count unless that would pass the limit. */

@@ -275,10 +275,10 @@ describe('RateLimiter leases', () => {
     ['throttling', new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} })],
     ['a network failure', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })],
   ])(
-    'admits at most a hundredth of the limit per window while the counter fails with %s',
+    'admits at most failureShare (here a hundredth) of the limit per window while the counter fails with %s',
     async (_, error) => {
       dynamodb.on(UpdateItemCommand).rejects(error);
-      const container = limiter();
+      const container = limiter({ failureShare: 0.01 });
 
       const decisions: RateLimitDecision[] = [];
       for (let i = 0; i < 500; i++) {
