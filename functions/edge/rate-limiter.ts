@@ -135,11 +135,12 @@ export class RateLimiter {
    */
   async consume(principal: RateLimitPrincipal): Promise<RateLimitDecision> {
     const tier = this.tierOf(principal.tier);
+    const settings = this.settingsOf(tier);
     const windowMs = tier.windowSeconds * 1000;
     const now = this.now();
     const windowStart = Math.floor(now / windowMs) * windowMs;
     const state = this.stateOf(principal.sub, tier.windowSeconds, windowStart);
-    this.noteArrival(state, now);
+    this.noteArrival(state, now, settings.leaseSeconds * 1000);
     let failure: unknown;
     for (;;) {
       if (state.tokens > 0) {
@@ -164,7 +165,7 @@ export class RateLimiter {
       await state.pending;
       state.pending = undefined;
     }
-    const allowance = Math.ceil(this.settings.failureShare * tier.limit);
+    const allowance = Math.ceil(settings.failureShare * tier.limit);
     const allowed = state.uncounted < allowance;
     if (allowed) state.uncounted++;
     return {
@@ -185,8 +186,8 @@ export class RateLimiter {
     let size = Math.max(
       1,
       Math.min(
-        this.expectedDemand(state, windowStart + tier.windowSeconds * 1000),
-        Math.floor(unclaimed * this.settings.maxLeaseShare),
+        this.expectedDemand(state, tier, windowStart + tier.windowSeconds * 1000),
+        Math.floor(unclaimed * this.settingsOf(tier).maxLeaseShare),
         unclaimed,
       ),
     );
@@ -198,7 +199,7 @@ export class RateLimiter {
         return undefined;
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) {
-          state.failingUntil = this.now() + this.settings.failureBackoffMs;
+          state.failingUntil = this.now() + this.settingsOf(tier).failureBackoffMs;
           return error;
         }
         if (size === 1) {
@@ -218,8 +219,8 @@ export class RateLimiter {
    * the larger of the last full period's count and the current period's pace (once it has two
    * arrivals to go by, over at least a tenth of a period, so one request does not make a rate).
    */
-  private expectedDemand(state: WindowState, windowEnd: number): number {
-    const periodMs = this.settings.leaseSeconds * 1000;
+  private expectedDemand(state: WindowState, tier: TierLimit, windowEnd: number): number {
+    const periodMs = this.settingsOf(tier).leaseSeconds * 1000;
     const elapsed = Math.max(this.now() - state.periodStart, periodMs / 10);
     const pace = state.arrivals > 1 ? (state.arrivals * periodMs) / elapsed : state.arrivals;
     const horizon = Math.min(1, Math.max(0, windowEnd - this.now()) / periodMs);
@@ -294,8 +295,7 @@ export class RateLimiter {
     return state;
   }
 
-  private noteArrival(state: WindowState, now: number): void {
-    const periodMs = this.settings.leaseSeconds * 1000;
+  private noteArrival(state: WindowState, now: number, periodMs: number): void {
     const periods = Math.floor((now - state.periodStart) / periodMs);
     if (periods >= 1) {
       state.previousArrivals = periods === 1 ? state.arrivals : 0;
@@ -303,6 +303,17 @@ export class RateLimiter {
       state.periodStart += periods * periodMs;
     }
     state.arrivals++;
+  }
+
+  /** The tier's own lease settings over the container's. */
+  private settingsOf(tier: TierLimit): LeaseSettings {
+    const { leaseSeconds, maxLeaseShare, failureShare } = tier;
+    return {
+      ...this.settings,
+      ...(leaseSeconds === undefined ? {} : { leaseSeconds }),
+      ...(maxLeaseShare === undefined ? {} : { maxLeaseShare }),
+      ...(failureShare === undefined ? {} : { failureShare }),
+    };
   }
 
   private tierOf(tier: string): TierLimit {

@@ -294,6 +294,24 @@ describe('RateLimiter leases', () => {
     },
   );
 
+  it("takes the lease settings a tier names over the container's", async () => {
+    dynamodb
+      .on(UpdateItemCommand)
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    const container = new RateLimiter(
+      new DynamoDBClient({}),
+      'rate-limits',
+      { standard: { limit: LIMIT, windowSeconds: 60, failureShare: 0.005 } },
+      () => clock,
+      { failureShare: 0.5 },
+    );
+
+    const decisions: RateLimitDecision[] = [];
+    for (let i = 0; i < 100; i++) decisions.push(await container.consume({ sub: 'alice', tier: 'standard' }));
+
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+  });
+
   it('serves concurrent requests of one container from one write', async () => {
     const container = limiter();
     for (let i = 0; i < 50; i++) await container.consume({ sub: 'alice', tier: 'standard' });
@@ -340,6 +358,8 @@ describe('RateLimitTiersSchema', () => {
     [{ standard: { limit: 0, windowSeconds: 60 } }],
     [{ standard: { limit: 1.5, windowSeconds: 60 } }],
     [{ standard: { limit: 10, windowSeconds: 0 } }],
+    [{ standard: { limit: 10, windowSeconds: 60, failureShare: 2 } }],
+    [{ standard: { limit: 10, windowSeconds: 60, maxLeaseShare: 0 } }],
     [{ standard: { limit: 10 } }],
     [{ standard: { limit: 10, windowSeconds: 60, burst: 5 } }],
   ])('rejects %j', (tiers) => {
