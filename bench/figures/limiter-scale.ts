@@ -97,10 +97,12 @@ async function simulate(url: string, scenario: Scenario, index: number) {
     requestsPerSecond: scenario.rate,
     limit: scenario.limit,
     requests,
-    worstWindowOverLimit: round(Math.max(...perWindow) / scenario.limit),
+    worstWindowAdmitted: Math.max(...perWindow),
     /** The bound: the limit, plus each container's failure allowance when the counter failed. */
+    bound: scenario.limit + (degraded > 0 ? CONTAINERS * allowance : 0),
+    worstWindowOverLimit: round(Math.max(...perWindow) / scenario.limit),
     boundOverLimit: round((scenario.limit + (degraded > 0 ? CONTAINERS * allowance : 0)) / scenario.limit),
-    writesPerRequest: round(partition.writes / requests) || partition.writes / requests,
+    writesPerRequest: Math.round((partition.writes / requests) * 1000) / 1000,
     writesPerSecond: round(partition.writes / SIMULATED_SECONDS),
     throttledWrites: partition.throttled,
     degradedDecisions: degraded,
@@ -145,5 +147,5 @@ export function printLimiterScale(figures: LimiterScaleFigures): void {
 
 /** Windows that admitted more than the stated bound: each one is a failure of the limiter. */
 export function limiterScaleErrors(figures: LimiterScaleFigures): number {
-  return figures.rows.filter((row) => row.worstWindowOverLimit > row.boundOverLimit).length;
+  return figures.rows.filter((row) => row.worstWindowAdmitted > row.bound).length;
 }
