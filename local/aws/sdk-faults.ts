@@ -237,7 +237,7 @@ function headerOf(headers: Record<string, string>, name: string): string | undef
  * machine can: every partition serves at most 1,000 write units a second, and neither burst nor
  * adaptive capacity lifts that ("DynamoDB burst and adaptive capacity",
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html;
- * "each partition is limited to 1000 write units per second and 3000 read units per second",
+ * every partition is held to 1,000 write units and 3,000 read units a second,
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html).
  * An item can never be split across partitions, so one key gets at most that rate. Modelled per key
  * per second of the given clock (so simulated time works); a write over the rate is throttled with
