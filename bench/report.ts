@@ -11,6 +11,7 @@ import {
   dynamicBatchingErrors,
   printDynamicBatching,
 } from './figures/dynamic-batching';
+import { type LimiterScaleFigures, limiterScaleErrors, printLimiterScale } from './figures/limiter-scale';
 import { ROOT } from './figures/measure';
 import { printRealtime, type RealtimeFigures, realtimeErrors } from './figures/realtime';
 import { printWarmRequest, type WarmRequestFigures } from './figures/warm-request';
@@ -22,6 +23,7 @@ export interface AllFigures {
   readonly realtime: RealtimeFigures;
   readonly dynamicBatching: DynamicBatchingFigures;
   readonly batch: BatchFigures;
+  readonly limiterScale: LimiterScaleFigures;
 }
 
 export function report(figures: AllFigures): void {
@@ -34,6 +36,7 @@ export function report(figures: AllFigures): void {
     batch: figures.batch,
     bundles: figures.bundles,
     warmRequest: figures.warmRequest,
+    limiterScale: figures.limiterScale,
     targets,
   };
   mkdirSync(`${ROOT}bench`, { recursive: true });
@@ -44,6 +47,7 @@ export function report(figures: AllFigures): void {
   printBatch(figures.batch);
   printBundles(figures.bundles);
   printWarmRequest(figures.warmRequest);
+  printLimiterScale(figures.limiterScale);
   console.log('\nTargets');
   console.table(
     targets.map(({ figure, measured, target, met }) => ({
@@ -59,6 +63,10 @@ export function report(figures: AllFigures): void {
     realtimeErrors(figures.realtime) +
     dynamicBatchingErrors(figures.dynamicBatching) +
     batchErrors(figures.batch);
+  if (limiterScaleErrors(figures.limiterScale) > 0) {
+    console.error('\nthe rate limiter admitted more than its stated bound in the simulation above');
+    process.exitCode = 1;
+  }
   if (errors > 0) {
     console.error('\nsome requests failed: the latency and throughput figures above are not valid');
     process.exitCode = 1;

@@ -5,6 +5,7 @@
 import { measureBatchThroughput } from './figures/batch';
 import { measureBundles } from './figures/bundles';
 import { measureDynamicBatching } from './figures/dynamic-batching';
+import { measureLimiterScale } from './figures/limiter-scale';
 import { measureRealtime } from './figures/realtime';
 import { measureWarmRequest } from './figures/warm-request';
 import { report } from './report';
@@ -15,4 +16,5 @@ const warmRequest = await measureWarmRequest();
 const realtime = await measureRealtime();
 const dynamicBatching = await measureDynamicBatching();
 const batch = await measureBatchThroughput();
-report({ bundles, warmRequest, realtime, dynamicBatching, batch });
+const limiterScale = await measureLimiterScale();
+report({ bundles, warmRequest, realtime, dynamicBatching, batch, limiterScale });

@@ -8,7 +8,7 @@ export const TARGETS = {
   authorizerLoadOverheadMs: 50,
   loadOverheadMs: 120,
   warmRequestCpuMs: 1,
-  warmRequestDynamoDbCalls: 1,
+  warmRequestDynamoDbCalls: 0.1,
   batchOverOneByOne: 5,
   dynamicBatchingSpeedup: 3,
 } as const;

@@ -12,6 +12,12 @@ export const TierLimitSchema = z.strictObject({
   limit: z.number().check(z.int(), z.positive()),
   /** Window length; windows are aligned to the epoch, so every container agrees on them. */
   windowSeconds: z.number().check(z.int(), z.positive()),
+  /** Seconds of a container's own pace one lease of the window's budget covers (default 2). */
+  leaseSeconds: z.optional(z.number().check(z.positive(), z.maximum(60))),
+  /** Largest share of the unclaimed budget one lease may take (default 0.1). */
+  maxLeaseShare: z.optional(z.number().check(z.positive(), z.maximum(1))),
+  /** Share of the limit each container may admit uncounted per window while the counter fails (default 0.001). */
+  failureShare: z.optional(z.number().check(z.minimum(0), z.maximum(1))),
 });
 export type TierLimit = z.infer<typeof TierLimitSchema>;
 

@@ -16,7 +16,8 @@ export interface CounterTableProps {
 }
 
 /**
- * Short-lived operational state: the rate limiter's per-principal window counters and the circuit
+ * Short-lived operational state: the rate limiter's per-principal window counters (the budget
+ * leased so far in each window) and the circuit
  * breakers' failure counters and states. One item per key, keyed by `pk`, billed on demand, with
  * AWS-managed encryption. DynamoDB's TTL deletes window items some time after their window ends;
  * nothing depends on that, since each window has its own item.
@@ -62,8 +63,8 @@ export class RateLimitTable extends CounterTable {
   }
 
   /**
-   * Tells `fn` the table and the tiers, and lets it do what the limiter does: one conditional
-   * UpdateItem per request and nothing else.
+   * Tells `fn` the table and the tiers, and lets it do what the limiter does: conditional
+   * UpdateItems that lease blocks of a window's budget, and nothing else.
    */
   public bindLimiter(fn: LambdaFunction): Grant {
     fn.addEnvironment(ENV.RATE_LIMIT_TABLE_NAME, this.table.tableName);

@@ -58,7 +58,7 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
         const decision = await options.rateLimiter.consume(principal);
         Object.assign(headers, rateLimitHeaders(decision));
         if (decision.degraded) {
-          logger.warn('rate limiter unavailable; request let through');
+          logger.warn('rate limiter unavailable; decided from the failure allowance');
           metrics.addMetric(METRIC.rateLimiterDegraded, MetricUnit.Count, 1);
         }
         if (!decision.allowed) {

@@ -231,3 +231,83 @@ function headerOf(headers: Record<string, string>, name: string): string | undef
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
   return undefined;
 }
+
+/**
+ * DynamoDB's per-partition write limit, for simulations that drive one item harder than any local
+ * machine can: every partition serves at most 1,000 write units a second, and neither burst nor
+ * adaptive capacity lifts that ("DynamoDB burst and adaptive capacity",
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html;
+ * every partition is held to 1,000 write units and 3,000 read units a second,
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html).
+ * An item can never be split across partitions, so one key gets at most that rate. Modelled per key
+ * per second of the given clock (so simulated time works); a write over the rate is throttled with
+ * `ProvisionedThroughputExceededException`, as a hot partition is.
+ */
+export class PartitionWriteLimit {
+  readonly #seconds = new Map<string, { second: number; writes: number }>();
+  writes = 0;
+  throttled = 0;
+
+  constructor(
+    readonly writesPerSecond = 1000,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts one write to `key`; false when the key's partition has no write capacity left this second. */
+  admit(key: string): boolean {
+    this.writes++;
+    const second = Math.floor(this.now() / 1000);
+    let slot = this.#seconds.get(key);
+    if (!slot || slot.second !== second) {
+      slot = { second, writes: 0 };
+      this.#seconds.set(key, slot);
+    }
+    if (slot.writes >= this.writesPerSecond) {
+      this.throttled++;
+      return false;
+    }
+    slot.writes++;
+    return true;
+  }
+}
+
+interface WriteInput {
+  readonly TableName?: string;
+  readonly Key?: Record<string, unknown>;
+}
+
+/** The writes whose input names the item's key (a PutItem's key depends on the table's schema). */
+const WRITE_COMMANDS = new Set(['UpdateItemCommand', 'DeleteItemCommand']);
+
+/**
+ * Applies `limit` to every single-item write `client` sends: inside the SDK's retry step, so each
+ * attempt is counted and a throttled attempt is retried as the SDK retries a real throttle.
+ */
+export function limitWritesPerKey(
+  client: { middlewareStack: { add: (...args: never[]) => void } },
+  limit: PartitionWriteLimit,
+): void {
+  const { ProvisionedThroughputExceededException } = createRequire(import.meta.url)(
+    '@aws-sdk/client-dynamodb',
+  ) as typeof import('@aws-sdk/client-dynamodb');
+  const middleware =
+    (next: (args: { input: WriteInput }) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: { input: WriteInput }) => {
+      if (context.commandName && WRITE_COMMANDS.has(context.commandName)) {
+        const { TableName, Key } = args.input;
+        if (!limit.admit(`${TableName}/${JSON.stringify(Key)}`)) {
+          throw new ProvisionedThroughputExceededException({
+            message:
+              'The level of configured provisioned throughput for the table was exceeded (a partition write limit modelled by the local platform)',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+      }
+      return next(args);
+    };
+  (client.middlewareStack.add as (m: unknown, o: unknown) => void)(middleware, {
+    step: 'finalizeRequest',
+    priority: 'low',
+    name: 'partitionWriteLimit',
+  });
+}

@@ -1,8 +1,9 @@
-import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RATE_LIMIT_KEYS, type RateLimitDecision, RateLimiter } from '../../functions/edge/rate-limiter';
 import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
-import { localDynamoDb } from '../helpers/local-clients';
+import { limitWritesPerKey, PartitionWriteLimit } from '../../local/aws/sdk-faults';
+import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 
 const TABLE = 'rate-limits';
 const LIMIT = 20;
@@ -84,5 +85,78 @@ describe('RateLimiter on dynalite', () => {
     const decisions = await burst('carol', 10, 'trial');
 
     expect(admitted(decisions)).toBe(2);
+  });
+
+  describe('under sustained load', () => {
+    const WINDOW = 10;
+    const SUSTAINED = { standard: { limit: 3000, windowSeconds: WINDOW } };
+
+    /** Every container serves `perTick` requests each 10 ms of simulated time; admissions per window. */
+    const drive = async (limiters: RateLimiter[], sub: string, seconds: number, perTick: number) => {
+      const start = clock;
+      const perWindow = new Map<number, number>();
+      let degraded = 0;
+      for (let t = 0; t < seconds * 100; t++) {
+        const window = Math.floor((clock - start) / (WINDOW * 1000));
+        const decisions = await Promise.all(
+          limiters.flatMap((l) =>
+            Array.from({ length: perTick }, () => l.consume({ sub, tier: 'standard' })),
+          ),
+        );
+        perWindow.set(window, (perWindow.get(window) ?? 0) + admitted(decisions));
+        degraded += decisions.filter((d) => d.degraded).length;
+        clock += 10;
+      }
+      return { perWindow: [...perWindow.values()], degraded };
+    };
+
+    it('admits at most the limit per window when containers serve more than a lease holds, with few writes', async () => {
+      // Prepare: start on a window boundary, so the run covers two whole windows.
+      clock = Math.ceil(clock / (WINDOW * 1000)) * WINDOW * 1000;
+      const partition = new PartitionWriteLimit(1000, () => clock);
+      for (const client of clients) limitWritesPerKey(client, partition);
+      const limiters = clients.map((client) => new RateLimiter(client, TABLE, SUSTAINED, () => clock));
+
+      // Act: 4 containers at 200 requests a second each, 800 a second against 300 a second allowed.
+      const { perWindow, degraded } = await drive(limiters, 'dave', 2 * WINDOW, 2);
+
+      // Assess
+      expect(degraded).toBe(0);
+      expect(perWindow).toEqual([3000, 3000]);
+      expect(partition.throttled).toBe(0);
+      expect(partition.writes / (2 * WINDOW * 800)).toBeLessThan(0.1);
+    });
+
+    it('admits at most the failure allowance per container per window while the counter is throttled', async () => {
+      // Prepare: a partition that takes no writes at all.
+      // One attempt each: the SDK's throttling back-off would wait in real time, not simulated time.
+      const throttledClients = Array.from(
+        { length: CONTAINERS },
+        () =>
+          new DynamoDBClient({
+            endpoint: dynamo.url,
+            region: 'us-east-1',
+            credentials: LOCAL_CREDENTIALS,
+            maxAttempts: 1,
+          }),
+      );
+      const partition = new PartitionWriteLimit(0, () => clock);
+      for (const client of throttledClients) limitWritesPerKey(client, partition);
+      clock = Math.ceil(clock / (WINDOW * 1000)) * WINDOW * 1000;
+      const limiters = throttledClients.map(
+        (client) => new RateLimiter(client, TABLE, SUSTAINED, () => clock, { failureShare: 0.01 }),
+      );
+
+      try {
+        const { perWindow, degraded } = await drive(limiters, 'erin', WINDOW, 2);
+
+        // Assess: 1 % of 3,000 per container, not the 8,000 requests sent.
+        expect(perWindow).toEqual([CONTAINERS * 30]);
+        expect(degraded).toBe(8000);
+        expect(partition.throttled).toBeGreaterThan(0);
+      } finally {
+        for (const client of throttledClients) client.destroy();
+      }
+    });
   });
 });

@@ -37,7 +37,7 @@ describe('RateLimiter', () => {
     dynamodb.reset();
   });
 
-  it('counts a request with exactly one conditional UpdateItem on the current window', async () => {
+  it('leases a first block of one request with one conditional UpdateItem on the current window', async () => {
     // Prepare
     dynamodb.on(UpdateItemCommand).resolves(counted(1));
 
@@ -49,12 +49,12 @@ describe('RateLimiter', () => {
     expect(dynamodb.commandCalls(UpdateItemCommand)[0]!.args[0].input).toEqual({
       TableName: 'rate-limits',
       Key: { [RATE_LIMIT_KEYS.partitionKey]: { S: `"alice"@60@${WINDOW_START}` } },
-      UpdateExpression: 'ADD #count :one SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
-      ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
+      UpdateExpression: 'ADD #count :size SET #expiresAt = if_not_exists(#expiresAt, :expiresAt)',
+      ConditionExpression: 'attribute_not_exists(#count) OR #count <= :room',
       ExpressionAttributeNames: { '#count': 'count', '#expiresAt': RATE_LIMIT_KEYS.ttlAttribute },
       ExpressionAttributeValues: {
-        ':one': { N: '1' },
-        ':limit': { N: '10' },
+        ':size': { N: '1' },
+        ':room': { N: '9' },
         ':expiresAt': { N: String((WINDOW_START + 60_000) / 1000 + 300) },
       },
       ReturnValues: 'UPDATED_NEW',
@@ -102,20 +102,23 @@ describe('RateLimiter', () => {
   it.each([
     ['throttling', new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} })],
     ['a network failure', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
-  ])('admits the request uncounted and flags it degraded on %s', async (_, error) => {
-    dynamodb.on(UpdateItemCommand).rejects(error);
+  ])(
+    'admits the request uncounted from the failure allowance and flags it degraded on %s',
+    async (_, error) => {
+      dynamodb.on(UpdateItemCommand).rejects(error);
 
-    const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
+      const decision = await limiterAt(NOW).consume({ sub: 'alice', tier: 'standard' });
 
-    expect(decision).toEqual({
-      allowed: true,
-      limit: 10,
-      resetEpochSeconds: (WINDOW_START + 60_000) / 1000,
-      degraded: true,
-      cause: error,
-    });
-    expect(decision).not.toHaveProperty('remaining');
-  });
+      expect(decision).toEqual({
+        allowed: true,
+        limit: 10,
+        resetEpochSeconds: (WINDOW_START + 60_000) / 1000,
+        degraded: true,
+        cause: error,
+      });
+      expect(decision).not.toHaveProperty('remaining');
+    },
+  );
 
   it('flags the decision degraded when DynamoDB returns no counter', async () => {
     dynamodb.on(UpdateItemCommand).resolves({});
@@ -138,7 +141,7 @@ describe('RateLimiter', () => {
     const decision = await limiterAt(NOW).consume({ sub: 'alice', tier });
 
     const input = dynamodb.commandCalls(UpdateItemCommand)[0]!.args[0].input;
-    expect(input.ExpressionAttributeValues?.[':limit']).toEqual({ N: String(limit) });
+    expect(input.ExpressionAttributeValues?.[':room']).toEqual({ N: String(limit - 1) });
     expect(input.Key?.pk?.S).toBe(
       `"alice"@${windowSeconds}@${Math.floor(NOW / (windowSeconds * 1000)) * windowSeconds * 1000}`,
     );
@@ -163,6 +166,163 @@ describe('RateLimiter', () => {
     expect(
       () => new RateLimiter(new DynamoDBClient({}), 'rate-limits', { premium: TIERS.premium } as never),
     ).toThrow(/standard/);
+  });
+});
+
+describe('RateLimiter leases', () => {
+  const LIMIT = 1000;
+  let count: number;
+  let clock: number;
+
+  /** The counter item as DynamoDB keeps it: the condition and the ADD, nothing more. */
+  const counterItem = () => {
+    dynamodb.reset();
+    count = 0;
+    clock = NOW;
+    dynamodb.on(UpdateItemCommand).callsFake((input) => {
+      const size = Number(input.ExpressionAttributeValues[':size'].N);
+      if (count > Number(input.ExpressionAttributeValues[':room'].N)) throw conditionFailed();
+      count += size;
+      return counted(count).Attributes ? counted(count) : {};
+    });
+  };
+  const limiter = (settings = {}, limit = LIMIT) =>
+    new RateLimiter(
+      new DynamoDBClient({}),
+      'rate-limits',
+      { standard: { limit, windowSeconds: 60 } },
+      () => clock,
+      settings,
+    );
+
+  beforeEach(counterItem);
+
+  it('writes about once a second for a container at a steady 200 requests a second', async () => {
+    const container = limiter({}, 100_000);
+
+    // Act: 5 s at 200 requests a second.
+    for (let i = 0; i < 1000; i++) {
+      clock = NOW + i * 5;
+      expect((await container.consume({ sub: 'alice', tier: 'standard' })).allowed).toBe(true);
+    }
+
+    // Assess: the first second ramps up, each later one leases its second's worth at once.
+    const writes = dynamodb.commandCalls(UpdateItemCommand).length;
+    expect(writes).toBeLessThan(20);
+    expect(writes / 1000).toBeLessThanOrEqual(0.02);
+  });
+
+  it('never leases more than a tenth of the unclaimed budget, so other containers keep a share', async () => {
+    const container = limiter();
+    for (let i = 0; i < 400; i++) {
+      clock = NOW + Math.floor(i / 4);
+      await container.consume({ sub: 'alice', tier: 'standard' });
+    }
+
+    const sizes = dynamodb
+      .commandCalls(UpdateItemCommand)
+      .map((call) => Number(call.args[0].input.ExpressionAttributeValues![':size']!.N));
+    let claimed = 0;
+    for (const size of sizes) {
+      expect(size).toBeLessThanOrEqual(Math.max(1, Math.floor((LIMIT - claimed) * 0.1)));
+      claimed += size;
+    }
+  });
+
+  it('admits exactly the limit in a window and stops writing once a one-request lease fails', async () => {
+    const container = limiter();
+    const decisions: RateLimitDecision[] = [];
+    for (let i = 0; i < 3 * LIMIT; i++) {
+      clock = NOW + i;
+      decisions.push(await container.consume({ sub: 'alice', tier: 'standard' }));
+    }
+
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(LIMIT);
+    expect(count).toBe(LIMIT);
+    const writes = dynamodb.commandCalls(UpdateItemCommand).length;
+    await container.consume({ sub: 'alice', tier: 'standard' });
+    expect(dynamodb.commandCalls(UpdateItemCommand)).toHaveLength(writes);
+    expect(decisions.at(-1)).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
+  it('halves a lease that no longer fits after other containers claimed budget', async () => {
+    count = LIMIT - 3; // others hold all but three
+    const container = limiter();
+    clock = NOW;
+    for (let i = 0; i < 50; i++) await container.consume({ sub: 'alice', tier: 'standard' });
+    const decisions = [];
+    for (let i = 0; i < 10; i++) decisions.push(await container.consume({ sub: 'alice', tier: 'standard' }));
+
+    expect(count).toBe(LIMIT);
+    expect(decisions.every((d) => !d.allowed)).toBe(true);
+  });
+
+  it('reports its lease plus the unclaimed budget as remaining', async () => {
+    const container = limiter();
+    for (let i = 0; i < 30; i++) await container.consume({ sub: 'alice', tier: 'standard' });
+    count += 500; // another container leases half the window
+
+    const decision = await container.consume({ sub: 'alice', tier: 'standard' });
+
+    // Not yet seen: the container learns of the other lease at its next write.
+    expect(decision.remaining).toBeLessThanOrEqual(LIMIT - 31);
+    for (let i = 0; i < 100; i++) await container.consume({ sub: 'alice', tier: 'standard' });
+    const later = await container.consume({ sub: 'alice', tier: 'standard' });
+    expect(later.remaining).toBeLessThanOrEqual(LIMIT - 500 - 132);
+  });
+
+  it.each([
+    ['throttling', new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} })],
+    ['a network failure', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })],
+  ])(
+    'admits at most failureShare (here a hundredth) of the limit per window while the counter fails with %s',
+    async (_, error) => {
+      dynamodb.on(UpdateItemCommand).rejects(error);
+      const container = limiter({ failureShare: 0.01 });
+
+      const decisions: RateLimitDecision[] = [];
+      for (let i = 0; i < 500; i++) {
+        clock = NOW + i * 10; // 5 s, past several back-offs
+        decisions.push(await container.consume({ sub: 'alice', tier: 'standard' }));
+      }
+
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(LIMIT / 100);
+      expect(decisions.every((d) => d.degraded)).toBe(true);
+      expect(decisions.at(-1)).toMatchObject({ allowed: false, retryAfterSeconds: 40 });
+      // One try per second of back-off, not one per request.
+      expect(dynamodb.commandCalls(UpdateItemCommand).length).toBeLessThanOrEqual(6);
+    },
+  );
+
+  it("takes the lease settings a tier names over the container's", async () => {
+    dynamodb
+      .on(UpdateItemCommand)
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    const container = new RateLimiter(
+      new DynamoDBClient({}),
+      'rate-limits',
+      { standard: { limit: LIMIT, windowSeconds: 60, failureShare: 0.005 } },
+      () => clock,
+      { failureShare: 0.5 },
+    );
+
+    const decisions: RateLimitDecision[] = [];
+    for (let i = 0; i < 100; i++) decisions.push(await container.consume({ sub: 'alice', tier: 'standard' }));
+
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+  });
+
+  it('serves concurrent requests of one container from one write', async () => {
+    const container = limiter();
+    for (let i = 0; i < 50; i++) await container.consume({ sub: 'alice', tier: 'standard' });
+    const before = dynamodb.commandCalls(UpdateItemCommand).length;
+
+    const decisions = await Promise.all(
+      Array.from({ length: 40 }, () => container.consume({ sub: 'alice', tier: 'standard' })),
+    );
+
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    expect(dynamodb.commandCalls(UpdateItemCommand).length - before).toBeLessThanOrEqual(2);
   });
 });
 
@@ -198,6 +358,8 @@ describe('RateLimitTiersSchema', () => {
     [{ standard: { limit: 0, windowSeconds: 60 } }],
     [{ standard: { limit: 1.5, windowSeconds: 60 } }],
     [{ standard: { limit: 10, windowSeconds: 0 } }],
+    [{ standard: { limit: 10, windowSeconds: 60, failureShare: 2 } }],
+    [{ standard: { limit: 10, windowSeconds: 60, maxLeaseShare: 0 } }],
     [{ standard: { limit: 10 } }],
     [{ standard: { limit: 10, windowSeconds: 60, burst: 5 } }],
   ])('rejects %j', (tiers) => {
