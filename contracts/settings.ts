@@ -35,3 +35,12 @@ export const CircuitSettingsSchema = z.object({
   cacheTtlMs: z.number().check(z.int(), z.minimum(0)),
 });
 export type CircuitSettings = z.infer<typeof CircuitSettingsSchema>;
+
+/**
+ * A batch job's window, the most of its chunks on the work queue or in a worker at once: as many as
+ * the workers hold at once (invocations times records each), so one job alone keeps them all busy
+ * while a job queued behind it waits for at most one window of it.
+ */
+export function batchWorkWindow(workerConcurrency: number, workerBatchSize: number): number {
+  return workerConcurrency * workerBatchSize;
+}

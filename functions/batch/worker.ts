@@ -28,6 +28,12 @@ export interface WorkerDependencies {
   readonly models: Pick<ModelCache, 'getModel'>;
   readonly inference: InferenceDependencies;
   readonly outage: OutagePolicy;
+  /**
+   * Sends the job's next chunks once this one is counted (`releaseWork`), when the fan-out paces
+   * the job; called on every delivery that finds the chunk counted, so a redelivery after a crash
+   * makes a release that was lost.
+   */
+  readonly release?: (jobId: string, attempt?: number) => Promise<void>;
   readonly now?: () => number;
 }
 
@@ -169,6 +175,7 @@ async function firstRun(
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
   await countResult(store, job, result);
+  await deps.release?.(work.jobId);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
   // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).
@@ -221,6 +228,7 @@ async function retryChunk(
     if (!result) return undefined;
   }
   await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0);
+  await deps.release?.(work.jobId, work.attempt);
   logger.info('retried chunk processed', {
     ...work,
     principal: job.owner,
