@@ -37,10 +37,10 @@ export const CircuitSettingsSchema = z.object({
 export type CircuitSettings = z.infer<typeof CircuitSettingsSchema>;
 
 /**
- * A batch job's window, the most of its chunks on the work queue or in a worker at once: as many as
- * the workers hold at once (invocations times records each), so one job alone keeps them all busy
- * while a job queued behind it waits for at most one window of it.
+ * A batch job's window, the most of its chunks on the work queue or in a worker at once: what every
+ * worker invocation but one holds. A job alone leaves that one invocation free, so a job submitted
+ * behind it starts at once instead of waiting for a chunk of it to finish.
  */
 export function batchWorkWindow(workerConcurrency: number, workerBatchSize: number): number {
-  return workerConcurrency * workerBatchSize;
+  return Math.max(1, workerConcurrency - 1) * workerBatchSize;
 }
