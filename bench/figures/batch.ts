@@ -109,6 +109,11 @@ export async function measureBatchThroughput() {
       .filter((line) => line.includes('"chunk processed"'))
       .map((line) => JSON.parse(line) as ChunkTiming)
       .filter((c) => c.jobId === jobId);
+    const behindChunks = platform
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"chunk processed"') && line.includes(behind.jobId))
+      .map((line) => JSON.parse(line) as ChunkTiming);
     const chunkSize = Math.max(...chunks.map((c) => c.items));
     const sum = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       chunks.reduce((t, c) => t + (c[key] ?? 0), 0);
@@ -147,6 +152,12 @@ export async function measureBatchThroughput() {
         behindLargeSeconds: round(behind.seconds),
         ratio: round(behind.seconds / alone.seconds),
         largeSeconds: round(seconds),
+        // Where the small job's time behind the large one went: its one chunk queued, inferred, stored.
+        behindChunkMs: behindChunks.map(({ queueMs, inferenceMs, storageMs }) => ({
+          queue: queueMs,
+          inference: inferenceMs,
+          storage: storageMs,
+        })),
       },
     };
   } finally {
