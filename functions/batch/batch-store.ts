@@ -83,7 +83,10 @@ export interface JobRecord extends BatchJob {
   readonly retryPlan: readonly number[];
   /** How many chunks of the current attempt (first run or retry) have had their work sent. */
   readonly sent: number;
-  /** How many chunks of the current attempt are counted. */
+  /**
+   * How many chunks of the current attempt are counted, or deferred for a model outage and not yet
+   * counted: a deferred chunk waits as a delayed message, out of every worker's way.
+   */
   readonly counted: number;
 }
 
@@ -393,6 +396,18 @@ export class BatchStore {
     }
   }
 
+  /** Records that a chunk of `attempt` waits out a model outage (see `JobRecord.counted`). */
+  async markDeferred(jobId: string, attempt: number, chunk: number): Promise<void> {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(jobId, JOB),
+        UpdateExpression: 'ADD deferredChunks :chunk',
+        ExpressionAttributeValues: { ':chunk': { SS: [`${attempt}:${chunk}`] } },
+      }),
+    );
+  }
+
   /**
    * Marks a started chunk not started again, when it is deferred for a model outage: while it waits,
    * a cancel can be accepted, and its next `startChunk` then stops it.
@@ -690,8 +705,20 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     retryChunks,
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,
-    counted: attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length,
+    counted:
+      (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +
+      waiting(raw, attempt, retryChunks),
   };
+}
+
+/** The current attempt's chunks deferred for an outage and not yet counted. */
+function waiting(raw: Record<string, unknown>, attempt: number, retryChunks: readonly number[]): number {
+  const counted = new Set((raw.countedChunks as Set<string> | undefined) ?? []);
+  const uncounted = (chunk: string) =>
+    attempt === 0 ? !counted.has(chunk) : retryChunks.includes(Number(chunk));
+  return [...((raw.deferredChunks as Set<string> | undefined) ?? [])]
+    .map((entry) => entry.split(':'))
+    .filter(([a, chunk]) => Number(a) === attempt && uncounted(chunk!)).length;
 }
 
 /** One stored result item: the first part (0) names the attempt and the count of parts. */

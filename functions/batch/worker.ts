@@ -113,7 +113,10 @@ async function defer(deps: WorkerDependencies, job: JobRecord, work: WorkMessage
   const deferrals = (work.deferrals ?? 0) + 1;
   const delaySeconds = deferralDelay(deferrals, outage.retryAfterSeconds, outageSince, now, deps.outage);
   if (work.attempt === undefined) await deps.store.unstartChunk(work.jobId, work.chunk);
+  await deps.store.markDeferred(work.jobId, work.attempt ?? 0, work.chunk);
   await deps.outage.defer({ ...work, outageSince, deferrals }, delaySeconds);
+  // A deferred chunk leaves its place in the job's window to the next one.
+  await deps.release?.(work.jobId, work.attempt);
   publishEvent(METRIC.batchChunksDeferred, MetricUnit.Count, 1, { model: job.model });
   logger.warn('model unavailable; chunk deferred', {
     ...work,
