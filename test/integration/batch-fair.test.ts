@@ -376,6 +376,23 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     expect(chunksDone.get('large when small ended')).toBeLessThanOrEqual(WINDOW + 1);
   });
 
+  it('lets a chunk deferred for an outage leave the window until it is counted, once', async () => {
+    // Prepare
+    await submit('deferred', 6 * ITEMS_PER_CHUNK);
+
+    // Act: chunk 1 waits out an outage; the window moves on by one.
+    await store.markDeferred('deferred', 0, 1);
+    await releaseWork(pacing(), 'deferred');
+    const waiting = await store.getJobRecord('deferred');
+    await store.countChunk('deferred', 1, { succeeded: ITEMS_PER_CHUNK, failed: 0, cancelled: 0 });
+    const counted = await store.getJobRecord('deferred');
+
+    // Assess: once counted, the chunk is not also counted as deferred.
+    expect(waiting).toMatchObject({ counted: 1, sent: WINDOW + 1 });
+    expect(counted).toMatchObject({ counted: 1, sent: WINDOW + 1 });
+    expect(sends.get('deferred/3/0')).toBe(1);
+  });
+
   it('paces a retry over the chunks that hold failed items', async () => {
     // Prepare: a job whose first run failed everywhere (the model is gone), then is back.
     await submit('retried', 7 * ITEMS_PER_CHUNK);
