@@ -38,6 +38,8 @@ export const WORK_MAX_RECEIVE_COUNT = 'WORK_MAX_RECEIVE_COUNT';
 export const BATCH_OUTAGE_BUDGET_SECONDS = 'BATCH_OUTAGE_BUDGET_SECONDS';
 /** How long a running batch job may make no progress before it ends with its items failed (seconds). */
 export const BATCH_STALL_TIMEOUT_SECONDS = 'BATCH_STALL_TIMEOUT_SECONDS';
+/** The most chunks of one batch job on the work queue or in a worker at once (its window). */
+export const BATCH_WORK_WINDOW = 'BATCH_WORK_WINDOW';
 /** The work queue's dead-letter queue, which the dead-letter consumer tells from the submissions'. */
 export const WORK_DEAD_LETTER_QUEUE_ARN = 'WORK_DEAD_LETTER_QUEUE_ARN';
 /** The version the health routes report. */

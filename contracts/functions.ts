@@ -139,6 +139,7 @@ export const FUNCTIONS = {
       // The fan-out queues each running job's stall check on its own queue.
       [ENV.SUBMISSIONS_QUEUE_URL]: nonEmpty,
       [ENV.BATCH_STALL_TIMEOUT_SECONDS]: z.coerce.number().check(z.int(), z.positive()),
+      [ENV.BATCH_WORK_WINDOW]: z.coerce.number().check(z.int(), z.positive()),
     }),
   },
   batchWorker: {
@@ -151,6 +152,8 @@ export const FUNCTIONS = {
       // The worker queues a chunk again, delayed, while its model is unavailable.
       [ENV.WORK_QUEUE_URL]: nonEmpty,
       [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: z.coerce.number().check(z.int(), z.positive()),
+      // A counted chunk releases the next of its job's chunks.
+      [ENV.BATCH_WORK_WINDOW]: z.coerce.number().check(z.int(), z.positive()),
     }),
   },
   batchDeadLetters: {

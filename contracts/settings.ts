@@ -41,3 +41,12 @@ export const CircuitSettingsSchema = z.object({
   cacheTtlMs: z.number().check(z.int(), z.minimum(0)),
 });
 export type CircuitSettings = z.infer<typeof CircuitSettingsSchema>;
+
+/**
+ * A batch job's window, the most of its chunks on the work queue or in a worker at once: what every
+ * worker invocation but one holds. A job alone leaves that one invocation free, so a job submitted
+ * behind it starts at once instead of waiting for a chunk of it to finish.
+ */
+export function batchWorkWindow(workerConcurrency: number, workerBatchSize: number): number {
+  return Math.max(1, workerConcurrency - 1) * workerBatchSize;
+}

@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import { batchWorkWindow } from '../contracts/settings';
 import type { BatchTable } from './batch-table';
 import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
@@ -89,6 +90,8 @@ export class BatchPipeline extends Construct {
     const backendTimeout = props.backendTimeout ?? Duration.seconds(61);
     checkInteger('workerConcurrency', props.workerConcurrency, 2, 1000);
     checkInteger('workerBatchSize', props.workerBatchSize, 1, MAX_UNWINDOWED_BATCH_SIZE);
+    // Each job keeps at most this many chunks queued or running, so jobs share the workers.
+    const workWindow = String(batchWorkWindow(props.workerConcurrency, props.workerBatchSize));
     if (backendTimeout.toMilliseconds() >= props.workerTimeout.toMilliseconds()) {
       throw new Error(
         `backendTimeout must be shorter than workerTimeout (${props.workerTimeout.toSeconds()} s), got ${backendTimeout.toSeconds()} s`,
@@ -152,6 +155,7 @@ export class BatchPipeline extends Construct {
       ENV.BATCH_STALL_TIMEOUT_SECONDS,
       String(props.stallTimeout.toSeconds()),
     );
+    this.fanOutFunction.addEnvironment(ENV.BATCH_WORK_WINDOW, workWindow);
     this.fanOutFunction.addEventSource(
       new SqsEventSource(this.submissions.queue, {
         // Fan-out is cheap per submission: take as many as one invocation can without a window.
@@ -168,6 +172,7 @@ export class BatchPipeline extends Construct {
       environment: {
         [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(props.outageBudget.toSeconds()),
         [ENV.BACKEND_TIMEOUT_MS]: String(backendTimeout.toMilliseconds()),
+        [ENV.BATCH_WORK_WINDOW]: workWindow,
       },
     });
     table.bindItemReadWrites(this.workerFunction);

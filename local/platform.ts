@@ -17,6 +17,7 @@ import type {
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
+import { batchWorkWindow } from '../contracts/settings';
 import {
   circuitSettingsOf,
   invokableEndpointNames,
@@ -207,6 +208,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
       [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
       [ENV.BATCH_STALL_TIMEOUT_SECONDS]: String(config.batchStallTimeoutSeconds),
+      [ENV.BATCH_WORK_WINDOW]: String(batchWorkWindow(queues.work.maxConcurrency, queues.work.batchSize)),
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: work.deadLetters.queueArn,
       [ENV.JWT_SECRET_ARN]: SECRET_ARN,
       ...(config.jwtIssuer ? { [ENV.JWT_ISSUER]: config.jwtIssuer } : {}),

@@ -1,12 +1,16 @@
 /**
- * A 10,000-item job through the local platform (HTTPS submission, fan-out, worker, exactly-once
- * writes, polling), against the same items sent one by one through the realtime API and against
- * the model's own throughput at the job's chunk size. The worker logs where each chunk's time went.
+ * A large job through the local platform (HTTPS submission, fan-out, worker, exactly-once writes,
+ * polling), against the same items sent one by one through the realtime API and against the model
+ * server's own throughput at the job's chunk size; the worker logs where each chunk's time went.
+ * Fairness: another owner's 20-item job submitted right after the large one, against its time alone.
  */
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
 import { load, round } from './measure';
 
-const BATCH_ITEMS = 10_000;
+/** The large job: about 4 MB of JSON, within the 6 MB Lambda takes synchronously (with its escaping). */
+const BATCH_ITEMS = 40_000;
+/** Another owner's job, submitted right after the large one, and alone. */
+const SMALL_ITEMS = 20;
 const TERMINAL = new Set(['SUCCEEDED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 
 /** Iris-like measurements (cm), varied deterministically across items. */
@@ -36,45 +40,80 @@ interface ChunkTiming {
   storageMs: number;
 }
 
+/** Submits a job and polls it until it ends; its time from submission, in seconds. */
+async function runJob(
+  apiUrl: string,
+  headers: Record<string, string>,
+  items: readonly object[],
+  started = performance.now(),
+): Promise<{ jobId: string; status: string; succeeded: number; failed: number; seconds: number }> {
+  const submitted = await fetch(`${apiUrl}/v1/batch-jobs`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ model: 'iris', items }),
+  });
+  if (submitted.status !== 202)
+    throw new Error(`batch submission failed: ${submitted.status} ${await submitted.text()}`);
+  const { jobId } = (await submitted.json()) as { jobId: string };
+  return { jobId, ...(await untilEnded(apiUrl, headers, jobId, started)) };
+}
+
+async function untilEnded(apiUrl: string, headers: Record<string, string>, jobId: string, started: number) {
+  let job = { status: 'QUEUED', succeeded: 0, failed: 0 };
+  while (!TERMINAL.has(job.status)) {
+    if (performance.now() - started > 300_000) throw new Error(`batch job ${jobId} did not finish in time`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    job = (await (await fetch(`${apiUrl}/v1/batch-jobs/${jobId}`, { headers })).json()) as typeof job;
+  }
+  return { ...job, seconds: (performance.now() - started) / 1000 };
+}
+
+const irisItems = (count: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
+  }));
+
 export async function measureBatchThroughput() {
   const platform = await startPlatformProcess({
     LOG_LEVEL: 'INFO',
     RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
   });
   try {
-    const token = await npmToken('--sub', 'bench-batch');
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const items = Array.from({ length: BATCH_ITEMS }, (_, i) => ({
-      inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
-    }));
+    const bearer = async (owner: string) => ({
+      authorization: `Bearer ${await npmToken('--sub', owner)}`,
+      'content-type': 'application/json',
+    });
+    const headers = await bearer('bench-batch');
+    const other = await bearer('bench-batch-other');
+    // A first job starts the functions, so that no figure below includes a cold start.
+    const warmUp = await runJob(platform.apiUrl, other, irisItems(SMALL_ITEMS));
+    // The large job, with the small one of another owner right after it; then the small one alone.
     const started = performance.now();
     const submitted = await fetch(`${platform.apiUrl}/v1/batch-jobs`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ model: 'iris', items }),
+      body: JSON.stringify({ model: 'iris', items: irisItems(BATCH_ITEMS) }),
     });
     if (submitted.status !== 202)
       throw new Error(`batch submission failed: ${submitted.status} ${await submitted.text()}`);
     const { jobId } = (await submitted.json()) as { jobId: string };
-    let job: { status: string; succeeded: number; failed: number } = {
-      status: 'QUEUED',
-      succeeded: 0,
-      failed: 0,
-    };
-    while (!TERMINAL.has(job.status)) {
-      if (performance.now() - started > 180_000) throw new Error(`batch job ${jobId} did not finish in time`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      job = (await (
-        await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })
-      ).json()) as typeof job;
-    }
-    const seconds = (performance.now() - started) / 1000;
+    const [job, behind] = await Promise.all([
+      untilEnded(platform.apiUrl, headers, jobId, started),
+      runJob(platform.apiUrl, other, irisItems(SMALL_ITEMS)),
+    ]);
+    const alone = await runJob(platform.apiUrl, other, irisItems(SMALL_ITEMS));
+    const seconds = job.seconds;
     const chunks = platform
       .output()
       .split('\n')
       .filter((line) => line.includes('"chunk processed"'))
       .map((line) => JSON.parse(line) as ChunkTiming)
       .filter((c) => c.jobId === jobId);
+    const behindChunks = platform
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"chunk processed"') && line.includes(behind.jobId))
+      .map((line) => JSON.parse(line) as ChunkTiming);
     const chunkSize = Math.max(...chunks.map((c) => c.items));
     const sum = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       chunks.reduce((t, c) => t + (c[key] ?? 0), 0);
@@ -82,27 +121,43 @@ export async function measureBatchThroughput() {
       body: irisRequest(1),
       headers: { authorization: headers.authorization },
     });
+    // The model server invoked directly with chunk-sized batches: the most the batch path could do.
     const model = await load(`${platform.modelServerUrl}/v2/models/iris/infer`, {
       body: irisRequest(chunkSize),
     });
+    const modelItemsPerSecond = model.requestsPerSecond * chunkSize;
     return {
       items: BATCH_ITEMS,
       status: job.status,
-      succeeded: job.succeeded,
-      failed: job.failed,
+      succeeded: job.succeeded + behind.succeeded + alone.succeeded + warmUp.succeeded,
+      failed: job.failed + behind.failed + alone.failed + warmUp.failed,
       seconds: round(seconds),
       batchItemsPerSecond: round(BATCH_ITEMS / seconds),
       realtimeOneByOneItemsPerSecond: round(oneByOne.requestsPerSecond),
       realtimeOneByOneErrors: oneByOne.errors,
-      modelItemsPerSecond: round(model.requestsPerSecond * chunkSize),
+      modelItemsPerSecond: round(modelItemsPerSecond),
       modelErrors: model.errors,
       batchOverOneByOne: round(BATCH_ITEMS / seconds / oneByOne.requestsPerSecond),
+      batchOverModel: round(BATCH_ITEMS / seconds / modelItemsPerSecond),
       chunks: chunks.length,
       chunkSize,
       chunkTimeMs: {
         queue: round(sum('queueMs') / chunks.length),
         inference: round(sum('inferenceMs') / chunks.length),
         storage: round(sum('storageMs') / chunks.length),
+      },
+      fairness: {
+        smallItems: SMALL_ITEMS,
+        aloneSeconds: round(alone.seconds),
+        behindLargeSeconds: round(behind.seconds),
+        ratio: round(behind.seconds / alone.seconds),
+        largeSeconds: round(seconds),
+        // Where the small job's time behind the large one went: its one chunk queued, inferred, stored.
+        behindChunkMs: behindChunks.map(({ queueMs, inferenceMs, storageMs }) => ({
+          queue: queueMs,
+          inference: inferenceMs,
+          storage: storageMs,
+        })),
       },
     };
   } finally {
@@ -126,6 +181,14 @@ export function printBatch(figures: BatchFigures): void {
       itemsPerSecond: figures.modelItemsPerSecond,
     },
   });
+  console.log(
+    "batch / model server at the chunk size: %d; another owner's %d-item job behind the large one: %d s, alone %d s (%dx)",
+    figures.batchOverModel,
+    figures.fairness.smallItems,
+    figures.fairness.behindLargeSeconds,
+    figures.fairness.aloneSeconds,
+    figures.fairness.ratio,
+  );
   console.log(
     'batch / one by one: %dx; %d chunks of up to %d items; mean per chunk: queued %d ms, inference %d ms, storage %d ms',
     figures.batchOverOneByOne,

@@ -79,6 +79,15 @@ export interface JobRecord extends BatchJob {
   readonly attempt: number;
   /** The chunks of the current retry not yet counted. */
   readonly retryChunks: readonly number[];
+  /** Every chunk of the current retry, in the order its work is sent. */
+  readonly retryPlan: readonly number[];
+  /** How many chunks of the current attempt (first run or retry) have had their work sent. */
+  readonly sent: number;
+  /**
+   * How many chunks of the current attempt are counted, or deferred for a model outage and not yet
+   * counted: a deferred chunk waits as a delayed message, out of every worker's way.
+   */
+  readonly counted: number;
 }
 
 /** What names a job's chunks: its id and the set its submission wrote. */
@@ -87,7 +96,16 @@ export type ChunkSet = Pick<JobRecord, 'jobId' | 'chunkSet'>;
 /** A new job as the submission writes it. */
 export type NewJob = Omit<
   JobRecord,
-  'status' | 'succeeded' | 'failed' | 'cancelled' | 'updatedAt' | 'attempt' | 'retryChunks'
+  | 'status'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'updatedAt'
+  | 'attempt'
+  | 'retryChunks'
+  | 'retryPlan'
+  | 'sent'
+  | 'counted'
 >;
 
 const JOB_FIELDS = [
@@ -183,6 +201,9 @@ export class BatchStore {
       updatedAt: job.createdAt,
       attempt: 0,
       retryChunks: [],
+      retryPlan: [],
+      sent: 0,
+      counted: 0,
     };
     try {
       await this.client.send(
@@ -252,15 +273,16 @@ export class BatchStore {
           TableName: this.tableName,
           Key: key(jobId, JOB),
           UpdateExpression:
-            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, updatedAt = :now REMOVE completedAt',
+            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now REMOVE completedAt',
           ConditionExpression: `#status IN (:failed, :partial) AND ${previous}`,
-          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent' },
           ExpressionAttributeValues: {
             ...marshall({
               ':running': 'RUNNING',
               ':failed': 'FAILED',
               ':partial': 'COMPLETED_WITH_ERRORS',
               ':attempt': attempt,
+              ':zero': 0,
               ...(attempt === 1 ? {} : { ':previous': attempt - 1 }),
               ':now': this.now().toISOString(),
             }),
@@ -320,6 +342,38 @@ export class BatchStore {
   }
 
   /**
+   * Records that the work of the current attempt's chunks up to `to` (exclusive) is sent, if
+   * `from` is still what the job says was sent before and `attempt` is still the job's. Of
+   * releasers that read the same `from`, one moves it on; the others read the job again.
+   */
+  async claimSent(jobId: string, attempt: number, from: number, to: number): Promise<boolean> {
+    const sentBefore = from === 0 ? '(attribute_not_exists(#sent) OR #sent = :from)' : '#sent = :from';
+    const sameAttempt = attempt === 0 ? 'attribute_not_exists(attempt)' : 'attempt = :attempt';
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: 'SET #sent = :to',
+          ConditionExpression: `#status IN (:queued, :running) AND ${sameAttempt} AND ${sentBefore}`,
+          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent' },
+          ExpressionAttributeValues: marshall({
+            ':to': to,
+            ':from': from,
+            ':queued': 'QUEUED',
+            ':running': 'RUNNING',
+            ...(attempt === 0 ? {} : { ':attempt': attempt }),
+          }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
    * Marks a chunk started unless a cancel was recorded first; false when it was (the chunk is then
    * cancelled, not run). Repeating it for a redelivered chunk is harmless: the set holds it once.
    */
@@ -340,6 +394,18 @@ export class BatchStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /** Records that a chunk of `attempt` waits out a model outage (see `JobRecord.counted`). */
+  async markDeferred(jobId: string, attempt: number, chunk: number): Promise<void> {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(jobId, JOB),
+        UpdateExpression: 'ADD deferredChunks :chunk',
+        ExpressionAttributeValues: { ':chunk': { SS: [`${attempt}:${chunk}`] } },
+      }),
+    );
   }
 
   /**
@@ -627,13 +693,32 @@ export function toJob(stored: object): BatchJob {
 }
 
 function toJobRecord(raw: Record<string, unknown>): JobRecord {
+  const numbers = (set: unknown) => [...((set as Set<string> | undefined) ?? [])].map(Number);
+  const attempt = (raw.attempt as number | undefined) ?? 0;
+  const retryChunks = numbers(raw.retryChunks);
+  const retryPlan = numbers(raw.retryPlan).sort((a, b) => a - b);
   return {
     ...toJob(raw),
     fingerprint: raw.fingerprint as string,
     chunkSet: raw.chunkSet as string,
-    attempt: (raw.attempt as number | undefined) ?? 0,
-    retryChunks: [...((raw.retryChunks as Set<string> | undefined) ?? [])].map(Number),
+    attempt,
+    retryChunks,
+    retryPlan,
+    sent: (raw.sent as number | undefined) ?? 0,
+    counted:
+      (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +
+      waiting(raw, attempt, retryChunks),
   };
+}
+
+/** The current attempt's chunks deferred for an outage and not yet counted. */
+function waiting(raw: Record<string, unknown>, attempt: number, retryChunks: readonly number[]): number {
+  const counted = new Set((raw.countedChunks as Set<string> | undefined) ?? []);
+  const uncounted = (chunk: string) =>
+    attempt === 0 ? !counted.has(chunk) : retryChunks.includes(Number(chunk));
+  return [...((raw.deferredChunks as Set<string> | undefined) ?? [])]
+    .map((entry) => entry.split(':'))
+    .filter(([a, chunk]) => Number(a) === attempt && uncounted(chunk!)).length;
 }
 
 /** One stored result item: the first part (0) names the attempt and the count of parts. */

@@ -25,6 +25,11 @@ export interface StallWatchDependencies {
   readonly submissionsQueueUrl: string;
   /** How long a running job may go without progress before it ends. */
   readonly stallTimeoutSeconds: number;
+  /**
+   * Tops the job's work up to its window (`releaseWork`) at every check, for a chunk counted
+   * without a release: one dead-lettered and counted by the dead-letter consumer.
+   */
+  readonly release?: (jobId: string, retry?: number) => Promise<void>;
   readonly now?: () => number;
 }
 
@@ -56,6 +61,7 @@ export async function checkJob(
   const job = await deps.store.getJobRecord(message.jobId);
   if (!job || TERMINAL_STATUSES.includes(job.status)) return;
   if ((message.retry ?? 0) !== job.attempt) return;
+  await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
   if (job.updatedAt !== message.watch.updatedAt) {
     await send(deps, job, { updatedAt: job.updatedAt, since: now });

@@ -28,6 +28,12 @@ export interface WorkerDependencies {
   readonly models: Pick<ModelCache, 'getModel'>;
   readonly inference: InferenceDependencies;
   readonly outage: OutagePolicy;
+  /**
+   * Sends the job's next chunks once this one is counted (`releaseWork`), when the fan-out paces
+   * the job; called on every delivery that finds the chunk counted, so a redelivery after a crash
+   * makes a release that was lost.
+   */
+  readonly release?: (jobId: string, attempt?: number) => Promise<void>;
   readonly now?: () => number;
 }
 
@@ -107,7 +113,10 @@ async function defer(deps: WorkerDependencies, job: JobRecord, work: WorkMessage
   const deferrals = (work.deferrals ?? 0) + 1;
   const delaySeconds = deferralDelay(deferrals, outage.retryAfterSeconds, outageSince, now, deps.outage);
   if (work.attempt === undefined) await deps.store.unstartChunk(work.jobId, work.chunk);
+  await deps.store.markDeferred(work.jobId, work.attempt ?? 0, work.chunk);
   await deps.outage.defer({ ...work, outageSince, deferrals }, delaySeconds);
+  // A deferred chunk leaves its place in the job's window to the next one.
+  await deps.release?.(work.jobId, work.attempt);
   publishEvent(METRIC.batchChunksDeferred, MetricUnit.Count, 1, { model: job.model });
   logger.warn('model unavailable; chunk deferred', {
     ...work,
@@ -169,6 +178,7 @@ async function firstRun(
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
   await countResult(store, job, result);
+  await deps.release?.(work.jobId);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
   // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).
@@ -221,6 +231,7 @@ async function retryChunk(
     if (!result) return undefined;
   }
   await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0);
+  await deps.release?.(work.jobId, work.attempt);
   logger.info('retried chunk processed', {
     ...work,
     principal: job.owner,

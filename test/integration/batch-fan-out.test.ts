@@ -85,6 +85,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       WORK_QUEUE_URL: workQueueUrl,
       SUBMISSIONS_QUEUE_URL: submissionsQueueUrl,
       BATCH_STALL_TIMEOUT_SECONDS: '2',
+      BATCH_WORK_WINDOW: '3',
     });
     ({ handler } = (await import('../../functions/handlers/batch-fan-out/handler')) as unknown as {
       handler: LambdaHandler<SQSEvent, SQSBatchResponse>;

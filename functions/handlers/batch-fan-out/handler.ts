@@ -3,7 +3,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
-import { enqueueWork } from '../../batch/fan-out';
+import { enqueueWork, releaseWork } from '../../batch/fan-out';
 import { modelCache, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
@@ -13,11 +13,14 @@ import { logger } from '../../observability/logger';
 
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
+const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
+
 const watching = {
   store,
   sqs,
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
+  release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
 };
 
 const processor = new BatchProcessor(EventType.SQS);
@@ -46,7 +49,7 @@ async function fanOut(record: SQSRecord): Promise<void> {
       const { owner, jobId: _, ...submission } = message;
       await submitJob(store, modelCache, { owner, jobId, submission });
     }
-    const queued = await enqueueWork({ store, sqs, workQueueUrl: env.WORK_QUEUE_URL }, jobId, retry);
+    const queued = await enqueueWork(pacing, jobId, retry);
     // Until the job ends, a delayed check on this queue ends it if it stops making progress.
     if (queued) await startWatch(watching, queued);
   } catch (error) {

@@ -3,6 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
+import { releaseWork } from '../../batch/fan-out';
 import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
 import { processChunk } from '../../batch/worker';
@@ -28,6 +29,9 @@ const outage = {
   },
 };
 
+const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
+const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
+
 const processor = new BatchProcessor(EventType.SQS);
 
 async function work(record: SQSRecord): Promise<void> {
@@ -37,7 +41,7 @@ async function work(record: SQSRecord): Promise<void> {
     throw parsed.error;
   }
   try {
-    await processChunk({ store, models: modelCache, inference: backends, outage }, parsed.data, {
+    await processChunk({ store, models: modelCache, inference: backends, outage, release }, parsed.data, {
       receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
       sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
     });
