@@ -64,7 +64,7 @@ export const LOCAL_TABLE_ENVIRONMENT = {
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
 /** Containers per API function at most: further requests wait for a free one. */
-const API_FUNCTION_CONCURRENCY = 10;
+export const API_FUNCTION_CONCURRENCY = 10;
 /** The stack's function timeouts: API Gateway's integration timeout for API functions, else the default. */
 const API_FUNCTION_TIMEOUT_MS = 29_000;
 const AUTHORIZER_TIMEOUT_MS = 10_000;

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEASE_DEFAULTS } from '../../functions/edge/rate-limiter';
+import { API_FUNCTION_CONCURRENCY } from '../../local/platform';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { freePort } from '../helpers/ports';
 
 const TRIAL_LIMIT = 60;
 const input = Array.from({ length: 16 }, (_, i) => i);
@@ -12,26 +15,31 @@ const body = JSON.stringify({
 
 describe('realtime rate limit through several containers (npm start)', () => {
   let platform: PlatformProcess;
+  let controlUrl: string;
 
   beforeAll(async () => {
-    platform = await startPlatformProcess();
+    const controlPort = await freePort();
+    platform = await startPlatformProcess({ LOCAL_CONTROL_PORT: String(controlPort) });
+    controlUrl = `http://127.0.0.1:${controlPort}`;
   });
 
   afterAll(async () => {
     await platform?.stop();
   });
 
+  const inferAs = (token: string) => async () => {
+    const response = await fetch(`${platform.apiUrl}/v2/models/simple/infer`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body,
+    });
+    return Object.assign(response, { text: await response.text() });
+  };
+
   it('admits no more than the limit per window when waves of parallel requests outrun any one lease', async () => {
     // Prepare: the trial tier allows 60 a minute, so no lease holds more than 6 of them.
     const token = await npmToken('--sub', 'lease-e2e', '--tier', 'trial', '--scope', 'inference:invoke');
-    const infer = async () => {
-      const response = await fetch(`${platform.apiUrl}/v2/models/simple/infer`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-        body,
-      });
-      return Object.assign(response, { text: await response.text() });
-    };
+    const infer = inferAs(token);
 
     // Act: three waves of 25 at once, 75 in all, spread by the gateway over the function's containers.
     const responses: (Response & { text: string })[] = [];
@@ -58,5 +66,47 @@ describe('realtime rate limit through several containers (npm start)', () => {
     const windows = new Set(responses.map((r) => r.headers.get('x-ratelimit-reset')));
     if (windows.size === 1)
       expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(75 - TRIAL_LIMIT);
+  }, 120_000);
+
+  it('admits a bounded few, not everyone, while every counter write is throttled', async () => {
+    // Prepare: every UpdateItem answered with DynamoDB's throttling error, below the SDK.
+    const token = await npmToken(
+      '--sub',
+      'lease-throttled',
+      '--tier',
+      'trial',
+      '--scope',
+      'inference:invoke',
+    );
+    const control = (method: string, json?: object) =>
+      fetch(`${controlUrl}/local/faults/dynamodb`, {
+        method,
+        headers: { 'Content-Type': 'application/json' },
+        ...(json ? { body: JSON.stringify(json) } : {}),
+      });
+    expect((await control('PUT', { throttleRate: 1, operations: ['UpdateItem'] })).status).toBe(200);
+    try {
+      // Act: three waves of 20 at once, spread over the function's containers.
+      const responses: (Response & { text: string })[] = [];
+      for (let wave = 0; wave < 3; wave++)
+        responses.push(...(await Promise.all(Array.from({ length: 20 }, inferAs(token)))));
+
+      // Assess: each container admits at most its failure allowance per window and refuses the rest.
+      const allowance = Math.ceil(LEASE_DEFAULTS.failureShare * TRIAL_LIMIT);
+      const admitted = new Map<string, number>();
+      for (const response of responses) {
+        expect([200, 429], response.text).toContain(response.status);
+        const window = response.headers.get('x-ratelimit-reset')!;
+        if (response.status === 200) admitted.set(window, (admitted.get(window) ?? 0) + 1);
+      }
+      for (const count of admitted.values())
+        expect(count).toBeLessThanOrEqual(API_FUNCTION_CONCURRENCY * allowance);
+      expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(
+        responses.length - 2 * API_FUNCTION_CONCURRENCY * allowance,
+      );
+    } finally {
+      const cleared = (await (await control('DELETE')).json()) as { stats: { dynamodbThrottled: number } };
+      expect(cleared.stats.dynamodbThrottled).toBeGreaterThan(0);
+    }
   }, 120_000);
 });
