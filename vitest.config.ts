@@ -5,12 +5,13 @@ import { defineConfig } from 'vitest/config';
  * docs/architecture-notes.md). First the files that mostly compute (unit, infra, fidelity,
  * integration), one per core. Then the files that start a whole local platform and mostly wait on
  * it (e2e, conformance): each starts its own on port 0, so several run side by side, but not beside
- * the synthesis-heavy infra files, whose CPU use would stretch their timings. Last, alone, the files
- * whose checks are timings (a 3 s backend timeout met by cold starts, a request rate).
+ * the synthesis-heavy infra files, whose CPU use would stretch their timings. Last, one at a time,
+ * the files whose checks are timings (a 3 s backend timeout met by cold starts, a request rate, a
+ * batch job seen through a browser within 30 s) or that take a core of their own (the browser).
  */
 const COMPUTE_WORKERS = 2;
 const PLATFORM_WORKERS = 3;
-const TIMING_SENSITIVE = ['test/e2e/faults.test.ts', 'test/e2e/load.test.ts'];
+const TIMING_SENSITIVE = ['test/e2e/faults.test.ts', 'test/e2e/load.test.ts', 'test/e2e/console.test.ts'];
 
 export default defineConfig({
   test: {
