@@ -1,5 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The suite runs in three groups, one after the other (see "Test suite layout and time" in
+ * docs/architecture-notes.md). First the files that mostly compute (unit, infra, fidelity,
+ * integration), one per core. Then the files that start a whole local platform and mostly wait on
+ * it (e2e, conformance): each starts its own on port 0, so several run side by side, but not beside
+ * the synthesis-heavy infra files, whose CPU use would stretch their timings. Last, one at a time,
+ * the files whose checks are timings (a 3 s backend timeout met by cold starts, a request rate, a
+ * batch job seen through a browser within 30 s) or that take a core of their own (the browser).
+ */
+const COMPUTE_WORKERS = 2;
+const PLATFORM_WORKERS = 3;
+const TIMING_SENSITIVE = ['test/e2e/faults.test.ts', 'test/e2e/load.test.ts', 'test/e2e/console.test.ts'];
+
 export default defineConfig({
   test: {
     // Handlers log and emit metrics as in Lambda; tests assert on behaviour, not on that output.
@@ -9,14 +22,26 @@ export default defineConfig({
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
+    globalSetup: ['test/setup/signing-secret.ts'],
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Some build or load models; beside another file on a busy machine 5 s is not enough.
+          testTimeout: 30_000,
+          maxWorkers: COMPUTE_WORKERS,
+          sequence: { groupOrder: 0 },
+        },
+      },
       {
         test: {
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+          maxWorkers: COMPUTE_WORKERS,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -25,6 +50,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+          maxWorkers: COMPUTE_WORKERS,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -34,6 +61,8 @@ export default defineConfig({
           include: ['test/fidelity/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+          maxWorkers: COMPUTE_WORKERS,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -43,16 +72,29 @@ export default defineConfig({
           include: ['test/conformance/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          maxWorkers: PLATFORM_WORKERS,
+          sequence: { groupOrder: 1 },
         },
       },
       {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          exclude: TIMING_SENSITIVE,
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          maxWorkers: PLATFORM_WORKERS,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e-alone',
+          include: TIMING_SENSITIVE,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -26,5 +26,6 @@ describe('npx cdk synth', () => {
     const template = JSON.parse(readFileSync(path.join(outdir, 'InferencePlatform.template.json'), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
     expect(types).toEqual(expect.arrayContaining(['AWS::ApiGateway::RestApi', 'AWS::SageMaker::Endpoint']));
-  });
+    // The CLI bundles every function: half a minute alone, longer beside other files.
+  }, 180_000);
 });
