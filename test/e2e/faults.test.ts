@@ -9,12 +9,12 @@
  * and bigger jobs.
  */
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
 import { readLocalConfig } from '../../local/platform';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { copyShippedArchive } from '../helpers/model-store';
+import { freePort } from '../helpers/ports';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const LONG = process.env.FAULT_SUITE === 'long';
@@ -58,14 +58,6 @@ const inferBody = (i: number) =>
   });
 const items = (count: number) =>
   Array.from({ length: count }, (_, i) => ({ id: `item-${i}`, ...JSON.parse(inferBody(i)) }));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
