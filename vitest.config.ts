@@ -22,7 +22,7 @@ export default defineConfig({
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
-    globalSetup: ['test/setup/signing-secret.ts'],
+    globalSetup: ['test/setup/signing-secret.ts', 'test/setup/function-builds.ts'],
     projects: [
       {
         test: {
