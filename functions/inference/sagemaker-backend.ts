@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { Backend } from '../../contracts/registry-schemas';
 import {
@@ -41,7 +42,10 @@ export async function invokeBackend(
       if ((error as { name?: string }).name !== 'ModelNotReadyException')
         throw mapSageMakerError(error, backend);
       const delayMs = Math.min(LOADING_FIRST_DELAY_MS * 2 ** retry, LOADING_MAX_DELAY_MS);
-      const waited = signal ? await pause(delayMs, signal) : retry < LOADING_RETRIES_WITHOUT_BUDGET;
+      // Waits out the delay unless the request's time runs out first (the signal aborts).
+      const waited =
+        (signal !== undefined || retry < LOADING_RETRIES_WITHOUT_BUDGET) &&
+        (await delay(delayMs, true, { signal }).catch(() => false));
       if (!waited) {
         throw new ModelLoadingError(
           `model ${backend.targetModel ?? backend.endpointName} is still loading on endpoint ${backend.endpointName}; try again shortly`,
@@ -60,24 +64,8 @@ export async function invokeBackend(
  */
 const LOADING_FIRST_DELAY_MS = 250;
 const LOADING_MAX_DELAY_MS = 4_000;
-/** Without a time budget (no abort signal), a few retries only. */
+/** Without a time budget (no abort signal), a few waits only. */
 const LOADING_RETRIES_WITHOUT_BUDGET = 4;
-
-/** Waits `ms` unless the signal aborts first; true when the wait ran its course. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * The model was still loading when the request's time ran out: a 503 that is not the backend's
