@@ -74,7 +74,10 @@ function planOf(job: JobRecord): readonly number[] {
 async function sendAll(deps: FanOutDependencies, job: JobRecord): Promise<void> {
   const plan = planOf(job);
   // SendMessageBatch takes 10 messages; a few batches in flight keep a large job's fan-out short.
-  const firsts = Array.from({ length: Math.ceil(plan.length / SEND_BATCH_ENTRIES) }, (_, i) => i * SEND_BATCH_ENTRIES);
+  const firsts = Array.from(
+    { length: Math.ceil(plan.length / SEND_BATCH_ENTRIES) },
+    (_, i) => i * SEND_BATCH_ENTRIES,
+  );
   for (let i = 0; i < firsts.length; i += SEND_CONCURRENCY) {
     await Promise.all(
       firsts
