@@ -6,7 +6,7 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import type { DeploymentProvider } from './deployment-provider';
 import { stageModelArchive } from './model-archive';
-import { modelArchiveName } from './served-models';
+import { MODEL_STORE_PREFIX, modelArchiveName } from './served-models';
 
 export interface ModelStoreProps {
   /** Triton model repository: each model folder becomes `models/<model>.tar.gz`. */
@@ -22,7 +22,6 @@ export interface ModelStoreProps {
   readonly stagingDirectory?: string;
 }
 
-const PREFIX = 'models/';
 /** Pinned, so that moving the construct never replaces the bucket. */
 export const MODEL_STORE_BUCKET_ID = 'ModelStoreBucket';
 
@@ -70,7 +69,7 @@ export class ModelStore extends Construct {
           sourceBucket: asset.s3BucketName,
           sourceKey: asset.s3ObjectKey,
           targetBucket: this.bucket.bucketName,
-          targetKey: `${PREFIX}${modelArchiveName(model, staged.contentHash)}`,
+          targetKey: `${MODEL_STORE_PREFIX}${modelArchiveName(model, staged.contentHash)}`,
         },
       };
     });
@@ -98,12 +97,12 @@ export class ModelStore extends Construct {
 
   /** `s3://<bucket>/models/`: a multi-model endpoint's model data. */
   public get prefixUrl(): string {
-    return this.bucket.s3UrlForObject(PREFIX);
+    return this.bucket.s3UrlForObject(MODEL_STORE_PREFIX);
   }
 
   /** `s3://<bucket>/models/<model>-<hash>.tar.gz`: a single-model endpoint's model data. */
   public archiveUrl(model: string): string {
-    return this.bucket.s3UrlForObject(`${PREFIX}${this.archiveName(model)}`);
+    return this.bucket.s3UrlForObject(`${MODEL_STORE_PREFIX}${this.archiveName(model)}`);
   }
 
   /**
@@ -113,7 +112,8 @@ export class ModelStore extends Construct {
    * bucket is S3-managed encrypted).
    */
   public grantArchiveReads(grantee: IGrantable, model?: string): Grant {
-    const key = model === undefined ? `${PREFIX}*` : `${PREFIX}${this.archiveName(model)}`;
+    const key =
+      model === undefined ? `${MODEL_STORE_PREFIX}*` : `${MODEL_STORE_PREFIX}${this.archiveName(model)}`;
     return Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject'],

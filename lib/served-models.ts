@@ -27,6 +27,9 @@ export function servedModels(definitions: readonly ModelDefinition[]): ServedMod
   }));
 }
 
+/** The key prefix of the model store that a multi-model endpoint's `ModelDataUrl` names; archives are keyed below it. */
+export const MODEL_STORE_PREFIX = 'models/';
+
 /**
  * A model's archive, relative to the endpoint's model data prefix: `<model>-<content hash>.tar.gz`.
  * The hash makes changed weights a new object, so a single-model endpoint gets a new SageMaker model

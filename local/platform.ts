@@ -25,7 +25,7 @@ import {
   readPlatformConfig,
 } from '../lib/config';
 import { stageModelArchive } from '../lib/model-archive';
-import { modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
+import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, lambdaContext, startApiGateway } from './aws/api-gateway';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
@@ -52,8 +52,6 @@ const BATCH_TABLE = 'inference-platform-batch';
 /** The model store and the bucket CDK publishes its assets to, as a deployment has them. */
 export const MODEL_STORE_BUCKET = 'inference-platform-model-store';
 const ASSET_BUCKET = 'cdk-assets';
-/** The multi-model endpoint's `ModelDataUrl` prefix in the store, as in lib/model-store.ts. */
-export const MODEL_STORE_PREFIX = 'models/';
 /** The table names the local functions find in their environment, for tools that run a handler beside them. */
 export const LOCAL_TABLE_ENVIRONMENT = {
   [ENV.REGISTRY_TABLE_NAME]: REGISTRY_TABLE,

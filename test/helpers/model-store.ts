@@ -1,5 +1,6 @@
 import { CopyObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { MODEL_STORE_BUCKET, MODEL_STORE_PREFIX } from '../../local/platform';
+import { MODEL_STORE_PREFIX } from '../../lib/served-models';
+import { MODEL_STORE_BUCKET } from '../../local/platform';
 import { LOCAL_CREDENTIALS } from './local-clients';
 
 /**
