@@ -11,7 +11,13 @@ import { defineConfig } from 'vitest/config';
  */
 const COMPUTE_WORKERS = 2;
 const PLATFORM_WORKERS = 3;
-const TIMING_SENSITIVE = ['test/e2e/faults.test.ts', 'test/e2e/load.test.ts', 'test/e2e/console.test.ts'];
+const TIMING_SENSITIVE = [
+  'test/e2e/faults.test.ts',
+  'test/e2e/load.test.ts',
+  'test/e2e/console.test.ts',
+  // Counts calls to the primary while its circuit opens: failed once beside other platforms, passes alone.
+  'test/e2e/resilience.test.ts',
+];
 
 export default defineConfig({
   test: {
