@@ -24,6 +24,8 @@ export const CIRCUIT_SETTINGS = 'CIRCUIT_SETTINGS';
 export const BACKEND_TIMEOUT_MS = 'BACKEND_TIMEOUT_MS';
 /** Comma-separated SageMaker endpoints the functions may invoke; backends must name one of them. */
 export const INVOKABLE_ENDPOINT_NAMES = 'INVOKABLE_ENDPOINT_NAMES';
+/** The model store's `s3://<bucket>/<prefix>`: the multi-model endpoint's `ModelDataUrl`. */
+export const MODEL_STORE_URL = 'MODEL_STORE_URL';
 /** The stack's own SageMaker endpoint, whose status the readiness route reports. */
 export const ENDPOINT_NAME = 'ENDPOINT_NAME';
 /** The batch table: jobs, chunks and results. */

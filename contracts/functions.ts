@@ -99,6 +99,11 @@ export const FUNCTIONS = {
         nonEmpty,
         z.transform((s: string) => s.split(',').map((name) => name.trim())),
       ),
+      // A deleted or disabled version's archive on this endpoint is removed from this store.
+      [ENV.ENDPOINT_NAME]: nonEmpty,
+      [ENV.MODEL_STORE_URL]: z
+        .string()
+        .check(z.regex(/^s3:\/\/[^/]+\/.*$/, 'must be s3://<bucket>/<prefix>')),
     }),
   },
   batch: {

@@ -179,6 +179,7 @@ export class InferencePlatformStack extends Stack {
     this.endpoint.bindInvoker(inference);
     this.circuits.bindCircuits(inference);
     this.registry.bindRegistryWrites(models);
+    this.modelStore.bindArchiveRetirement(models, this.endpoint.endpointName, this.registry.table);
     // Registration refuses backends the invokers' roles could not call.
     models.addEnvironment(ENV.INVOKABLE_ENDPOINT_NAMES, this.endpoint.invokableEndpointNames.join(','));
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.

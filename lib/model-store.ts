@@ -1,9 +1,11 @@
 import * as path from 'node:path';
 import { AssetHashType, CustomResource, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
-import { Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable, type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
+import { ENDPOINT_NAME, MODEL_STORE_URL } from '../contracts/environment-variables';
 import type { DeploymentProvider } from './deployment-provider';
 import { stageModelArchive } from './model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName } from './served-models';
@@ -118,6 +120,34 @@ export class ModelStore extends Construct {
       grantee,
       actions: ['s3:GetObject'],
       resourceArns: [this.bucket.arnForObjects(key)],
+    });
+  }
+
+  /**
+   * Lets the models function retire archives (functions/registry/retire.ts): it is told the store
+   * and the endpoint whose `TargetModel`s are its archives, may delete objects under the prefix and
+   * nothing else there, and may Scan the registry for the versions that still name an archive.
+   */
+  public bindArchiveRetirement(
+    fn: IGrantable & { role?: IRole; addEnvironment(key: string, value: string): unknown },
+    endpointName: string,
+    registryTable: ITable,
+  ): Grant {
+    fn.addEnvironment(MODEL_STORE_URL, this.prefixUrl);
+    fn.addEnvironment(ENDPOINT_NAME, endpointName);
+    Grant.addToPrincipal({ grantee: fn, actions: ['dynamodb:Scan'], resourceArns: [registryTable.tableArn] });
+    if (fn.role) {
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/${MODEL_STORE_PREFIX}*]`,
+        reason:
+          'Any archive under the store prefix can be retired: DeleteObject, and HeadObject (s3:GetObject) to see whether one was uploaded again; nothing outside the prefix.',
+      });
+    }
+    // HeadObject is authorized by s3:GetObject.
+    return Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:DeleteObject', 's3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(`${MODEL_STORE_PREFIX}*`)],
     });
   }
 

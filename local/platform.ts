@@ -201,6 +201,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.ALLOWED_ORIGINS]: config.allowedOrigins.join(','),
       [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
       [ENV.INVOKABLE_ENDPOINT_NAMES]: invokable.join(','),
+      [ENV.MODEL_STORE_URL]: `s3://${MODEL_STORE_BUCKET}/${MODEL_STORE_PREFIX}`,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),

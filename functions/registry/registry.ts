@@ -20,6 +20,7 @@ import {
 import { REGISTRY_KEYS } from '../../contracts/table-keys';
 import { ConflictError, NotFoundError } from '../edge/errors';
 import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
+import type { ArchiveRetirement } from './retire';
 
 /** A model with everything registered under it, read in one Query. */
 export interface Model extends ModelSummary {
@@ -98,6 +99,15 @@ export class RegistryReader {
  * single-item conditional write (no transactions, so it runs on dynalite as on DynamoDB).
  */
 export class ModelRegistry extends RegistryReader {
+  constructor(
+    client: DynamoDBClient,
+    tableName: string,
+    /** Removes the archive of a deleted or disabled version that no other version needs. */
+    private readonly retirement?: Pick<ArchiveRetirement, 'retire' | 'admit'>,
+  ) {
+    super(client, tableName);
+  }
+
   /** Models in name order, a page at a time; `nextToken` is opaque to clients. */
   async listModels(limit: number, nextToken?: string): Promise<Page<ModelSummary>> {
     const page = await this.client.send(
@@ -152,6 +162,11 @@ export class ModelRegistry extends RegistryReader {
       }
       throw error;
     }
+    await this.admitted(stored, () =>
+      this.deleteItem(stored.name, versionKey(stored.version), () =>
+        versionNotFound(stored.name, stored.version),
+      ),
+    );
     return stored;
   }
 
@@ -176,6 +191,7 @@ export class ModelRegistry extends RegistryReader {
         values[`:${field}`] = value;
       }
     }
+    let updated: ModelVersion;
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -188,15 +204,21 @@ export class ModelRegistry extends RegistryReader {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return ModelVersionSchema.parse(unmarshall(Attributes ?? {}));
+      updated = ModelVersionSchema.parse(unmarshall(Attributes ?? {}));
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw versionNotFound(name, version);
       throw error;
     }
+    if (updated.status === 'DISABLED') await this.retirement?.retire(updated);
+    else if (patch.status || patch.backends) {
+      await this.admitted(updated, () => this.updateVersion(name, version, { status: 'DISABLED' }, now));
+    }
+    return updated;
   }
 
   async deleteVersion(name: string, version: string): Promise<void> {
-    await this.deleteItem(name, versionKey(version), () => versionNotFound(name, version));
+    const deleted = await this.deleteItem(name, versionKey(version), () => versionNotFound(name, version));
+    await this.retirement?.retire(ModelVersionSchema.parse(deleted));
   }
 
   async putAlias(alias: Alias): Promise<Alias> {
@@ -217,6 +239,16 @@ export class ModelRegistry extends RegistryReader {
       aliasKey(alias),
       () => new NotFoundError(`model '${name}' has no alias '${alias}'`),
     );
+  }
+
+  /** A version just written stands only if its archives are not being, or were not, retired. */
+  private async admitted(version: ModelVersion, undo: () => Promise<unknown>): Promise<void> {
+    try {
+      await this.retirement?.admit(version);
+    } catch (error) {
+      await undo();
+      throw error;
+    }
   }
 
   private async ensureHeader(name: string, createdAt: string): Promise<void> {
@@ -240,11 +272,22 @@ export class ModelRegistry extends RegistryReader {
     }
   }
 
-  private async deleteItem(name: string, sort: string, notFound: () => Error): Promise<void> {
+  /** Deletes an item that must exist and returns what it held. */
+  private async deleteItem(
+    name: string,
+    sort: string,
+    notFound: () => Error,
+  ): Promise<Record<string, unknown>> {
     try {
-      await this.client.send(
-        new DeleteItemCommand({ TableName: this.tableName, Key: key(name, sort), ...EXISTS }),
+      const { Attributes } = await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: key(name, sort),
+          ReturnValues: 'ALL_OLD',
+          ...EXISTS,
+        }),
       );
+      return unmarshall(Attributes ?? {});
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw notFound();
       throw error;

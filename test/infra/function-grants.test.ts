@@ -28,6 +28,8 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   'sqs:SendMessageBatch': ['sqs:SendMessage'],
   // A copy reads its source and writes its target.
   's3:CopyObject': ['s3:GetObject', 's3:PutObject'],
+  // HeadObject has no action of its own: GetObject authorizes it.
+  's3:HeadObject': ['s3:GetObject'],
 };
 
 /** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */

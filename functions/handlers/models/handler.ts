@@ -8,6 +8,7 @@ import { json, parseJsonBody } from '../../edge/http';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
 import { ModelRegistry } from '../../registry/registry';
+import { archiveRetirement } from '../../registry/retire';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -17,9 +18,9 @@ import {
 } from './registry-service';
 
 // Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
-const { INVOKABLE_ENDPOINT_NAMES } = FUNCTIONS.models.environment.parse(process.env);
+const { INVOKABLE_ENDPOINT_NAMES, ...env } = FUNCTIONS.models.environment.parse(process.env);
 const service = new RegistryService(
-  new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME),
+  new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME, archiveRetirement(dynamodb, env)),
   modelCache,
   INVOKABLE_ENDPOINT_NAMES,
 );
