@@ -52,6 +52,8 @@ const BATCH_TABLE = 'inference-platform-batch';
 /** The model store and the bucket CDK publishes its assets to, as a deployment has them. */
 export const MODEL_STORE_BUCKET = 'inference-platform-model-store';
 const ASSET_BUCKET = 'cdk-assets';
+/** The local multi-model endpoint's memory for loaded models, unless `LOCAL_MODEL_MEMORY_BYTES` says otherwise. */
+const DEFAULT_MODEL_MEMORY_BYTES = 1024 ** 3;
 /** The table names the local functions find in their environment, for tools that run a handler beside them. */
 export const LOCAL_TABLE_ENVIRONMENT = {
   [ENV.REGISTRY_TABLE_NAME]: REGISTRY_TABLE,
@@ -172,6 +174,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       faultInjection: true,
       // The endpoint loads each TargetModel from the model store, as a multi-model endpoint does.
       modelStore: { client: s3.client, bucket: MODEL_STORE_BUCKET, prefix: MODEL_STORE_PREFIX },
+      // The instance memory its loaded models may take (docs/local-platform.md, "Multi-model endpoint").
+      modelMemoryBudgetBytes: Number(process.env.LOCAL_MODEL_MEMORY_BYTES ?? DEFAULT_MODEL_MEMORY_BYTES),
     });
     closers.push(() => modelServer.close());
 
@@ -324,6 +328,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       registryTable: REGISTRY_TABLE,
       batchTable: BATCH_TABLE,
       output: runtime.output,
+      multiModelMetrics: modelServer.multiModelMetrics,
     });
     closers.push(() => localConsole.close());
 

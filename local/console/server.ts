@@ -3,6 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { FunctionOutputBus } from '../aws/function-output';
 import { listenOnLoopback } from '../loopback';
+import type { MultiModelMetrics } from '../model-server/multi-model-metrics';
 import { listJobs, listModels } from './console-data';
 import { MetricFeed, type MetricFeedOptions } from './metric-feed';
 
@@ -16,6 +17,8 @@ export interface ConsoleOptions {
   /** Every stdout line of every handler; the EMF ones feed the traffic charts. */
   readonly output: Pick<FunctionOutputBus, 'subscribe'>;
   readonly metrics?: MetricFeedOptions;
+  /** The model server's multi-model endpoint metrics (`AWS/SageMaker`). */
+  readonly multiModelMetrics?: Pick<MultiModelMetrics, 'summary'>;
 }
 
 export interface ConsoleServer {
@@ -71,6 +74,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         }
         case '/api/metrics':
           json(res, 200, feed.series());
+          return;
+        case '/api/endpoint-metrics':
+          json(res, 200, options.multiModelMetrics?.summary() ?? { variants: [] });
           return;
         default:
           json(res, 404, { error: `no route ${url.pathname}` });

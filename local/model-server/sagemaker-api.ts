@@ -110,8 +110,9 @@ export class SageMakerRuntimeApi {
     } catch (error) {
       return modelError(requestId, region, endpointName, tritonErrorReply(400, (error as Error).message));
     }
+    const ids = { requestId, region, endpointName };
     const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
-    const target = await this.resolveTarget(targetModel, endpoint.defaultModel);
+    const target = await this.resolveTarget(targetModel, endpoint.defaultModel, endpointName);
     if (target.refusal === 'no-model') {
       return validationError(
         requestId,
@@ -129,8 +130,24 @@ export class SageMakerRuntimeApi {
       // (src/sagemaker_server.cc, SageMakerMMELoadModel); SageMaker passes the container's answer on.
       return modelError(requestId, region, endpointName, tritonErrorReply(400, target.message));
     }
-    const { triton, modelName } = target;
+    try {
+      return await this.answer(target, req, body, headerLength, targetModel, fault, ids);
+    } finally {
+      target.release?.();
+    }
+  }
 
+  /** Triton's answer on a model that is loaded, through the faults injected after the load. */
+  private async answer(
+    target: ResolvedTarget,
+    req: IncomingMessage,
+    body: Buffer,
+    headerLength: string | undefined,
+    targetModel: string | undefined,
+    fault: ReturnType<FaultInjector['next']> | undefined,
+    { requestId, region, endpointName }: { requestId: string; region: string; endpointName: string },
+  ): Promise<Outcome> {
+    const { triton, modelName } = target;
     if (fault !== undefined && fault.latencyMs > 0 && !(await pause(fault.latencyMs, req))) return GONE;
     if (fault?.refusal?.kind === 'fail') {
       const { status } = fault.refusal;
@@ -163,6 +180,7 @@ export class SageMakerRuntimeApi {
   private async resolveTarget(
     targetModel: string | undefined,
     defaultModel: string | undefined,
+    endpointName: string,
   ): Promise<Target> {
     if (targetModel === undefined) {
       return defaultModel === undefined
@@ -171,8 +189,11 @@ export class SageMakerRuntimeApi {
     }
     if (this.store !== undefined) {
       try {
-        const loaded = await this.store.load(targetModel);
-        return { triton: loaded.triton, modelName: loaded.model };
+        const held = await this.store.acquire(targetModel, {
+          EndpointName: endpointName,
+          VariantName: VARIANT,
+        });
+        return { triton: held.triton, modelName: held.model, release: held.release };
       } catch (error) {
         if (error instanceof MissingModelDataError) return { refusal: 'no-data' };
         if (error instanceof ModelLoadError) return { refusal: 'load-failed', message: error.message };
@@ -186,8 +207,15 @@ export class SageMakerRuntimeApi {
   }
 }
 
+/** The Triton and model name a request runs on; `release` frees a model held in the store. */
+interface ResolvedTarget {
+  readonly triton: TritonApi;
+  readonly modelName: string;
+  readonly release?: () => void;
+}
+
 type Target =
-  | { readonly refusal?: undefined; readonly triton: TritonApi; readonly modelName: string }
+  | ({ readonly refusal?: undefined } & ResolvedTarget)
   | { readonly refusal: 'no-model' }
   | { readonly refusal: 'no-data' }
   | { readonly refusal: 'load-failed'; readonly message: string };

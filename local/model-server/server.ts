@@ -17,6 +17,7 @@ import { FaultInjector } from './faults';
 import { FAULTS_PATH, faultsRoute } from './faults-route';
 import { decodeSegment, GONE, type Outcome, RESET, send } from './http';
 import { LocalModelStore, type ModelStoreLocation } from './model-store';
+import { MultiModelMetrics } from './multi-model-metrics';
 import { closeSchedulers, loadModels, releaseSessions } from './runner';
 import { type SageMakerEndpoints, SageMakerRuntimeApi } from './sagemaker-api';
 import { isSageMakerControlRequest, SageMakerControlApi } from './sagemaker-control';
@@ -47,11 +48,19 @@ export interface ModelServerOptions {
    * of that name under it on first request. Without it, a TargetModel names one of `models`.
    */
   readonly modelStore?: ModelStoreLocation;
+  /**
+   * The memory the multi-model endpoints' loaded models may take (bytes of their unpacked model
+   * folders); past it, least recently used models are unloaded (model-store.ts).
+   * @default - no budget
+   */
+  readonly modelMemoryBudgetBytes?: number;
 }
 
 export interface ModelServer {
   readonly url: string;
   readonly port: number;
+  /** What the multi-model endpoints record about their model cache, as SageMaker publishes it. */
+  readonly multiModelMetrics: MultiModelMetrics;
   close(): Promise<void>;
 }
 
@@ -72,7 +81,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     const faults = options.faultInjection ? new FaultInjector() : undefined;
     const triton = new TritonApi(models);
-    const store = options.modelStore && new LocalModelStore(options.modelStore);
+    const multiModelMetrics = new MultiModelMetrics();
+    const store =
+      options.modelStore &&
+      new LocalModelStore(options.modelStore, {
+        memoryBudgetBytes: options.modelMemoryBudgetBytes,
+        metrics: multiModelMetrics,
+      });
     const sagemaker = new SageMakerRuntimeApi(
       triton,
       options.endpoints,
@@ -87,6 +102,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     return {
       url,
       port,
+      multiModelMetrics,
       async close() {
         closeSchedulers(models);
         await new Promise<void>((resolve, reject) => {
