@@ -49,7 +49,7 @@ export interface OperationsDashboardProps {
   readonly queues: Readonly<Record<string, MonitoredQueue>>;
   /** The SageMaker endpoint and variant. */
   readonly endpoint: { readonly endpointName: string; readonly variantName: string };
-  /** Adds the per-model loading and cache metrics of a multi-model endpoint. */
+  /** Adds a row of the multi-model endpoint's loading and cache metrics (per variant: SageMaker has none per model). */
   readonly multiModel: boolean;
   /** Instance count bounds, drawn on the instance count graph. */
   readonly instanceCount: { readonly min: number; readonly max: number };
@@ -304,7 +304,7 @@ export class OperationsDashboard extends Construct {
 
     header(
       'SageMaker',
-      `Endpoint \`${endpoint.endpointName}\`, variant \`${endpoint.variantName}\`. SageMaker publishes no instance count metric for a real-time endpoint: the graph divides Invocations by InvocationsPerInstance, so it is empty without traffic.`,
+      `Endpoint \`${endpoint.endpointName}\`, variant \`${endpoint.variantName}\`. SageMaker publishes no instance count metric for a real-time endpoint: the graph divides Invocations by InvocationsPerInstance, so it is empty without traffic.${props.multiModel ? ' The last row is the multi-model model cache, per variant: SageMaker publishes no per-model metrics.' : ''}`,
     );
     const sm = (metricName: string, statistic: string, label = metricName) =>
       endpointMetric(endpoint, metricName, { statistic, period: PERIOD, label });
@@ -354,31 +354,49 @@ export class OperationsDashboard extends Construct {
         height: HEIGHT,
       }),
     ]);
-    const utilization = graph(
-      'CPU and memory utilization (%)',
-      [instance('CPUUtilization'), instance('MemoryUtilization')],
-      props.multiModel ? 6 : 12,
-    );
     rows.push([
       graph('GPUUtilization (%)', [instance('GPUUtilization')], 6),
       graph('GPUMemoryUtilization (%)', [instance('GPUMemoryUtilization')], 6),
-      utilization,
-      ...(props.multiModel
-        ? [
-            new GraphWidget({
-              title: 'Multi-model loading',
-              left: [
-                // No percentiles for these either: the worst wait and load of each minute.
-                inMilliseconds(sm('ModelLoadingWaitTime', 'Maximum'), 'ModelLoadingWaitTime Maximum (ms)'),
-                inMilliseconds(sm('ModelLoadingTime', 'Maximum'), 'ModelLoadingTime Maximum (ms)'),
-              ],
-              right: [sm('ModelCacheHit', 'Average', 'ModelCacheHit (share)')],
-              width: 6,
-              height: HEIGHT,
-            }),
-          ]
-        : []),
+      graph(
+        'CPU and memory utilization (%)',
+        [instance('CPUUtilization'), instance('MemoryUtilization')],
+        12,
+      ),
     ]);
+    if (props.multiModel) {
+      // The multi-model endpoint's model cache, per endpoint variant: SageMaker publishes none of
+      // these per model (docs/operations.md).
+      // No percentiles for the loading times: the average and the worst of each minute.
+      const times = (metricName: string) =>
+        ['Average', 'Maximum'].map((s) => inMilliseconds(sm(metricName, s), `${metricName} ${s} (ms)`));
+      rows.push([
+        graph('Model load time (ms)', [...times('ModelLoadingWaitTime'), ...times('ModelLoadingTime')], 6),
+        graph(
+          'Model download and unload time (ms)',
+          [...times('ModelDownloadingTime'), ...times('ModelUnloadingTime')],
+          6,
+        ),
+        new GraphWidget({
+          title: 'Model cache hits',
+          left: [
+            sm('ModelCacheHit', 'Sum', 'ModelCacheHit Sum (hits)'),
+            sm('ModelCacheHit', 'SampleCount', 'ModelCacheHit SampleCount (invocations)'),
+          ],
+          right: [sm('ModelCacheHit', 'Average', 'ModelCacheHit Average (share of hits)')],
+          rightYAxis: { min: 0, max: 1 },
+          width: 6,
+          height: HEIGHT,
+        }),
+        graph(
+          'Loaded models',
+          [
+            sm('LoadedModelCount', 'Average', 'LoadedModelCount Average (per instance)'),
+            sm('LoadedModelCount', 'Maximum', 'LoadedModelCount Maximum (one instance)'),
+          ],
+          6,
+        ),
+      ]);
+    }
 
     this.rows = rows;
     this.dashboard = new Dashboard(this, 'Dashboard', {

@@ -74,7 +74,15 @@ export const SAGEMAKER_METRIC_STATISTICS: Readonly<
     statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
     percentiles: false,
   },
+  ModelUnloadingTime: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
   ModelCacheHit: { statistics: ['Average', 'Sum', 'SampleCount'], percentiles: false },
+  LoadedModelCount: {
+    statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
+    percentiles: false,
+  },
 };
 
 /** Whether SageMaker documents `statistic` (`Average`, `p99`, ...) for an `AWS/SageMaker` metric. */
