@@ -26,6 +26,8 @@ export const BACKEND_TIMEOUT_MS = 'BACKEND_TIMEOUT_MS';
 export const INVOKABLE_ENDPOINT_NAMES = 'INVOKABLE_ENDPOINT_NAMES';
 /** The model store's `s3://<bucket>/<prefix>`: the multi-model endpoint's `ModelDataUrl`. */
 export const MODEL_STORE_URL = 'MODEL_STORE_URL';
+/** Comma-separated archives the deployment keeps in the model store: retirement never deletes them. */
+export const SHIPPED_ARCHIVES = 'SHIPPED_ARCHIVES';
 /** The stack's own SageMaker endpoint, whose status the readiness route reports. */
 export const ENDPOINT_NAME = 'ENDPOINT_NAME';
 /** The batch table: jobs, chunks and results. */

@@ -101,6 +101,10 @@ export const FUNCTIONS = {
       ),
       // A deleted or disabled version's archive on this endpoint is removed from this store.
       [ENV.ENDPOINT_NAME]: nonEmpty,
+      [ENV.SHIPPED_ARCHIVES]: z.pipe(
+        z._default(z.string(), ''),
+        z.transform((s: string) => s.split(',').filter((name) => name !== '')),
+      ),
       [ENV.MODEL_STORE_URL]: z
         .string()
         .check(z.regex(/^s3:\/\/[^/]+\/.*$/, 'must be s3://<bucket>/<prefix>')),

@@ -5,7 +5,7 @@ import { Grant, type IGrantable, type IRole, PolicyStatement } from 'aws-cdk-lib
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { ENDPOINT_NAME, MODEL_STORE_URL } from '../contracts/environment-variables';
+import { ENDPOINT_NAME, MODEL_STORE_URL, SHIPPED_ARCHIVES } from '../contracts/environment-variables';
 import type { DeploymentProvider } from './deployment-provider';
 import { stageModelArchive } from './model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName } from './served-models';
@@ -124,9 +124,10 @@ export class ModelStore extends Construct {
   }
 
   /**
-   * Lets the models function retire archives (functions/registry/retire.ts): it is told the store
-   * and the endpoint whose `TargetModel`s are its archives, may delete objects under the prefix and
-   * nothing else there, and may Scan the registry for the versions that still name an archive.
+   * Lets the models function retire archives (functions/registry/retire.ts): it is told the store,
+   * the endpoint whose `TargetModel`s are its archives and the archives this deployment keeps there,
+   * may delete and read objects under the prefix and nothing else there, and may Scan the registry
+   * for the versions that still name an archive.
    */
   public bindArchiveRetirement(
     fn: IGrantable & { role?: IRole; addEnvironment(key: string, value: string): unknown },
@@ -134,6 +135,7 @@ export class ModelStore extends Construct {
     registryTable: ITable,
   ): Grant {
     fn.addEnvironment(MODEL_STORE_URL, this.prefixUrl);
+    fn.addEnvironment(SHIPPED_ARCHIVES, Object.values(this.archiveNames).join(','));
     fn.addEnvironment(ENDPOINT_NAME, endpointName);
     Grant.addToPrincipal({ grantee: fn, actions: ['dynamodb:Scan'], resourceArns: [registryTable.tableArn] });
     if (fn.role) {

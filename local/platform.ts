@@ -206,6 +206,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
       [ENV.INVOKABLE_ENDPOINT_NAMES]: invokable.join(','),
       [ENV.MODEL_STORE_URL]: `s3://${MODEL_STORE_BUCKET}/${MODEL_STORE_PREFIX}`,
+      [ENV.SHIPPED_ARCHIVES]: shippedArchiveNames(models).join(','),
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
@@ -418,6 +419,22 @@ export async function publishModelArchives(
     }
     await deployment(customResourceCreate('Custom::ModelArchives', { Archives: JSON.stringify(copies) }));
     return archiveNames;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** The archives publishModelArchives puts in the store, which the deployment keeps there. */
+function shippedArchiveNames(models: readonly ModelDefinition[]): string[] {
+  const staging = mkdtempSync(path.join(tmpdir(), 'local-model-names-'));
+  try {
+    return models.flatMap(({ name }) => [
+      modelArchiveName(
+        name,
+        stageModelArchive(MODEL_REPOSITORY, path.join(staging, name), [name]).contentHash,
+      ),
+      modelArchiveName(name),
+    ]);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

@@ -35,17 +35,22 @@ export interface ArchiveLocation {
   readonly bucket: string;
   /** The key prefix of the endpoint's `ModelDataUrl`, e.g. `models/`. */
   readonly prefix: string;
+  /**
+   * Archives the deployment copies into the store, which it keeps: its seed registers their
+   * versions again, so they are never retired.
+   */
+  readonly shipped?: readonly string[];
 }
 
 /** What one retirement did with each archive the version named. */
 export interface RetiredArchive {
   readonly archive: string;
   /**
-   * `deleted`; `kept` because a version that is not disabled still names it; `busy` when another
-   * retirement of it is under way (which will decide); `failed` when S3 or DynamoDB refused,
-   * which leaves the archive in place and is logged.
+   * `deleted`; `kept` because a version that is not disabled still names it; `shipped` when the
+   * deployment keeps it; `busy` when another retirement of it is under way (which will decide);
+   * `failed` when S3 or DynamoDB refused, which leaves the archive in place and is logged.
    */
-  readonly outcome: 'deleted' | 'kept' | 'busy' | 'failed';
+  readonly outcome: 'deleted' | 'kept' | 'shipped' | 'busy' | 'failed';
 }
 
 export interface RetirementLog {
@@ -136,6 +141,7 @@ export class ArchiveRetirement {
   }
 
   private async retireArchive(archive: string): Promise<RetiredArchive['outcome']> {
+    if (this.location.shipped?.includes(archive)) return 'shipped';
     const token = randomUUID();
     if (!(await this.markRetiring(archive, token))) return 'busy';
     if (await this.isNeeded(archive)) {
@@ -264,13 +270,18 @@ export function archiveRetirement(
     REGISTRY_CACHE_TTL_MS: number;
     ENDPOINT_NAME: string;
     MODEL_STORE_URL: string;
+    SHIPPED_ARCHIVES: readonly string[];
   },
 ): ArchiveRetirement {
   return new ArchiveRetirement(
     dynamodb,
     env.REGISTRY_TABLE_NAME,
     tracer.captureAWSv3Client(new S3Client({})),
-    { endpointName: env.ENDPOINT_NAME, ...parseStoreUrl(env.MODEL_STORE_URL) },
+    {
+      endpointName: env.ENDPOINT_NAME,
+      ...parseStoreUrl(env.MODEL_STORE_URL),
+      shipped: env.SHIPPED_ARCHIVES,
+    },
     env.REGISTRY_CACHE_TTL_MS,
   );
 }

@@ -12,6 +12,8 @@ import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 const ENDPOINT = 'triton';
 const OTHER_ENDPOINT = 'other-multi-model';
 const BUCKET = 'model-store';
+/** An archive the deployment copies into the store. */
+const SHIPPED = 'adder-5111111111111111.tar.gz';
 
 let sequence = 0;
 /** A table of its own per test, so that versions of one test never reference another's archives. */
@@ -80,7 +82,7 @@ describe('retiring the archives of deleted and disabled versions', () => {
       retirementClient,
       table,
       s3.client,
-      { endpointName: ENDPOINT, ...parseStoreUrl(`s3://${BUCKET}/models/`) },
+      { endpointName: ENDPOINT, ...parseStoreUrl(`s3://${BUCKET}/models/`), shipped: [SHIPPED] },
       0,
       { error: (message, details) => errors.push({ message, details }) },
     );
@@ -104,6 +106,16 @@ describe('retiring the archives of deleted and disabled versions', () => {
 
     expect(await stored('adder-aaaa.tar.gz')).toBe(false);
     expect(errors).toEqual([]);
+  });
+
+  it('keeps an archive the deployment ships, whose version its seed registers again', async () => {
+    await putArchive(SHIPPED);
+    await service.register(version('adder', '1', SHIPPED));
+
+    await service.deleteVersion('adder', '1');
+
+    expect(await stored(SHIPPED)).toBe(true);
+    await expect(service.register(version('adder', '1', SHIPPED))).resolves.toMatchObject({ version: '1' });
   });
 
   it('deletes the archive of a disabled version', async () => {
