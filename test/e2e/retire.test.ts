@@ -1,0 +1,102 @@
+import { HeadObjectCommand, NotFound, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
+import { MODEL_STORE_BUCKET } from '../../local/platform';
+import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { localSageMaker } from '../helpers/local-clients';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+/** An archive pushed for a new version: not one the deployment ships. */
+const ARCHIVE = 'retired-adder-00000000000000e1.tar.gz';
+const ENDPOINT = 'local-triton';
+const ones = Array.from({ length: 16 }, () => 1);
+const INFER = {
+  inputs: [
+    { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: ones },
+    { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: ones },
+  ],
+};
+const registration = (version: string) => ({
+  name: 'retired-adder',
+  version,
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: [{ endpointName: ENDPOINT, targetModel: ARCHIVE }],
+});
+
+describe('deleting a version retires its archive (npm start)', () => {
+  let platform: PlatformProcess;
+  let token: string;
+  let s3: S3Client;
+  let sagemaker: SageMakerRuntimeClient;
+
+  const call = async (path: string, method: string, json?: unknown) => {
+    const response = await fetch(`${platform.apiUrl}${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: json === undefined ? undefined : JSON.stringify(json),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const stored = async () => {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: MODEL_STORE_BUCKET, Key: `models/${ARCHIVE}` }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFound) return false;
+      throw error;
+    }
+  };
+
+  beforeAll(async () => {
+    platform = await startPlatformProcess({ REGISTRY_CACHE_TTL_MS: '1000' });
+    token = await npmToken('--sub', 'platform-team', '--scope', 'models:read models:write inference:invoke');
+    s3 = new S3Client({
+      endpoint: platform.s3Url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    sagemaker = localSageMaker(platform.modelServerUrl);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: MODEL_STORE_BUCKET,
+        Key: `models/${ARCHIVE}`,
+        Body: gzipDeterministic(packModelRepositoryTar('triton-image/model_repository', ['simple'])),
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    s3?.destroy();
+    sagemaker?.destroy();
+    await platform?.stop();
+  });
+
+  it('serves the version, removes its archive once it is deleted, and refuses the archive while it is gone', async () => {
+    expect((await call('/v1/models', 'POST', registration('1'))).status).toBe(201);
+    const answer = await call('/v2/models/retired-adder/versions/1/infer', 'POST', INFER);
+    expect(answer.status).toBe(200);
+
+    expect((await call('/v1/models/retired-adder/versions/1', 'DELETE')).status).toBe(204);
+    expect(await stored()).toBe(false);
+
+    // The endpoint keeps the loaded model, as SageMaker does, until it needs the room.
+    const direct = await sagemaker.send(
+      new InvokeEndpointCommand({
+        EndpointName: ENDPOINT,
+        TargetModel: ARCHIVE,
+        ContentType: 'application/json',
+        Body: JSON.stringify(INFER),
+      }),
+    );
+    expect(direct.$metadata.httpStatusCode).toBe(200);
+
+    const refused = await call('/v1/models', 'POST', registration('2'));
+    expect(refused.status).toBe(409);
+    expect(JSON.stringify(refused.body)).toContain(`archive ${ARCHIVE} was retired`);
+    expect((await call('/v1/models/retired-adder/versions/2', 'GET')).status).toBe(404);
+  });
+});
