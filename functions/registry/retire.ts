@@ -95,10 +95,14 @@ export class ArchiveRetirement {
    * missing key succeeds in S3. Never throws: the registry change it follows has been made.
    */
   async retire(version: Pick<ModelVersion, 'backends'>): Promise<RetiredArchive[]> {
+    const shipped = this.location.shipped ?? [];
     const archives = this.archivesOf(version);
-    if (archives.length > 0 && this.graceMs > 0) await sleep(this.graceMs);
-    const results: RetiredArchive[] = [];
-    for (const archive of archives) {
+    const results: RetiredArchive[] = archives
+      .filter((archive) => shipped.includes(archive))
+      .map((archive) => ({ archive, outcome: 'shipped' }));
+    const retiring = archives.filter((archive) => !shipped.includes(archive));
+    if (retiring.length > 0 && this.graceMs > 0) await sleep(this.graceMs);
+    for (const archive of retiring) {
       try {
         results.push({ archive, outcome: await this.retireArchive(archive) });
       } catch (error) {
@@ -141,7 +145,6 @@ export class ArchiveRetirement {
   }
 
   private async retireArchive(archive: string): Promise<RetiredArchive['outcome']> {
-    if (this.location.shipped?.includes(archive)) return 'shipped';
     const token = randomUUID();
     if (!(await this.markRetiring(archive, token))) return 'busy';
     if (await this.isNeeded(archive)) {

@@ -4,7 +4,9 @@
  * the container load it; later requests find it loaded
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/invoke-multi-model-endpoint.html).
  * Here the archive comes from the local S3 emulator, is unpacked into a temporary folder and read
- * by the same repository loader the image's models go through.
+ * by the same repository loader the image's models go through. Under a memory budget, loading a
+ * model first unloads the least recently used idle ones, and each load, unload and invocation is
+ * recorded in SageMaker's multi-model metrics (docs/local-platform.md, "Multi-model cache").
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
