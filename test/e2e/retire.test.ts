@@ -1,5 +1,6 @@
 import { HeadObjectCommand, NotFound, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
 import { MODEL_STORE_BUCKET } from '../../local/platform';
@@ -98,5 +99,27 @@ describe('deleting a version retires its archive (npm start)', () => {
     expect(refused.status).toBe(409);
     expect(JSON.stringify(refused.body)).toContain(`archive ${ARCHIVE} was retired`);
     expect((await call('/v1/models/retired-adder/versions/2', 'GET')).status).toBe(404);
+  });
+
+  it("shows the endpoint's model cache metrics in the local console", async () => {
+    const summary = (await (await fetch(`${platform.consoleUrl}/api/endpoint-metrics`)).json()) as {
+      variants: { dimensions: { EndpointName: string }; metrics: Record<string, { sampleCount: number }> }[];
+    };
+    const local = summary.variants.find((v) => v.dimensions.EndpointName === ENDPOINT);
+    // The first request for the pushed archive missed the cache and waited for its load.
+    expect(local?.metrics.ModelCacheHit?.sampleCount).toBeGreaterThanOrEqual(2);
+    expect(local?.metrics.ModelLoadingWaitTime?.sampleCount).toBeGreaterThanOrEqual(1);
+    expect(local?.metrics.LoadedModelCount?.sampleCount).toBeGreaterThanOrEqual(1);
+
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+    try {
+      const page = await browser.newPage();
+      await page.goto(platform.consoleUrl);
+      const hits = page.locator('#endpoint-metrics [data-metric="ModelCacheHit"]');
+      await hits.first().waitFor({ timeout: 10_000 });
+      expect(await hits.first().textContent()).toContain(ENDPOINT);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -224,4 +224,37 @@ describe('retiring the archives of deleted and disabled versions', () => {
 
     expect((await service.getVersion('adder', '1')).status).toBe('DISABLED');
   });
+
+  it('waits the registry cache TTL before it deletes, so containers stop routing to the version first', async () => {
+    const client = localDynamoDb(dynamo.url);
+    const table = nextTable();
+    await createRegistryTable(client, table);
+    const graceMs = 1_000;
+    const slow = new RegistryService(
+      new ModelRegistry(
+        client,
+        table,
+        new ArchiveRetirement(
+          client,
+          table,
+          s3.client,
+          { endpointName: ENDPOINT, bucket: BUCKET, prefix: 'models/' },
+          graceMs,
+        ),
+      ),
+      { invalidate: () => undefined },
+      [ENDPOINT],
+    );
+    await putArchive('adder-llll.tar.gz');
+    await slow.register(version('adder', '1', 'adder-llll.tar.gz'));
+
+    const started = Date.now();
+    const deleting = slow.deleteVersion('adder', '1');
+    await new Promise((resolve) => setTimeout(resolve, graceMs / 4));
+    expect(await stored('adder-llll.tar.gz')).toBe(true);
+    await deleting;
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(graceMs);
+    expect(await stored('adder-llll.tar.gz')).toBe(false);
+  });
 });
