@@ -40,6 +40,7 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   ENDPOINT_NAME: 'triton-endpoint',
   INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
+  MODEL_STORE_URL: 's3://model-store/models/',
   POWERTOOLS_TRACE_ENABLED: 'false',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
