@@ -110,7 +110,6 @@ export class SageMakerRuntimeApi {
     } catch (error) {
       return modelError(requestId, region, endpointName, tritonErrorReply(400, (error as Error).message));
     }
-    const ids = { requestId, region, endpointName };
     const targetModel = headerValue(req.headers, 'x-amzn-sagemaker-target-model');
     const target = await this.resolveTarget(targetModel, endpoint.defaultModel, endpointName);
     if (target.refusal === 'no-model') {
@@ -131,7 +130,11 @@ export class SageMakerRuntimeApi {
       return modelError(requestId, region, endpointName, tritonErrorReply(400, target.message));
     }
     try {
-      return await this.answer(target, req, body, headerLength, targetModel, fault, ids);
+      return await this.answer(target, req, body, headerLength, targetModel, fault, {
+        requestId,
+        region,
+        endpointName,
+      });
     } finally {
       target.release?.();
     }
