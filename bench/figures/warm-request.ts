@@ -45,15 +45,7 @@ export async function measureWarmRequest() {
     // Asynchronous: the counting proxy lives in this process and must keep answering.
     const { stdout: output } = await promisify(execFile)(
       process.execPath,
-      [
-        // BENCH_CPU_PROF=<dir>: a CPU profile of the warm container, for `node --cpu-prof`'s viewers.
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-        '--import',
-        'tsx',
-        `${ROOT}bench/warm-request-process.ts`,
-        bundlePath('inference'),
-        '1000',
-      ],
+      ['--import', 'tsx', `${ROOT}bench/warm-request-process.ts`, bundlePath('inference'), '1000'],
       {
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
