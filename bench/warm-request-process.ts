@@ -63,7 +63,14 @@ const context = (i: number) => ({
   succeed() {},
 });
 
+// BENCH_TRACE_SAMPLED_EVERY=n: a trace header per invocation, as Lambda's runtime sets it, every nth sampled.
+const sampledEvery = Number(process.env.BENCH_TRACE_SAMPLED_EVERY ?? 0);
 const invoke = async (i: number) => {
+  if (sampledEvery > 0) {
+    const epoch = Math.floor(Date.now() / 1000).toString(16);
+    const id = i.toString(16).padStart(24, '0');
+    process.env._X_AMZN_TRACE_ID = `Root=1-${epoch}-${id};Parent=${id.slice(8)};Sampled=${i % sampledEvery === 0 ? 1 : 0}`;
+  }
   const result = await handler(event(i), context(i));
   if (result.statusCode !== 200) throw new Error(`request ${i}: ${result.statusCode} ${result.body}`);
 };
