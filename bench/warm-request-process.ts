@@ -4,6 +4,8 @@
  * costs the function: handler, SDK calls and their HTTP clients included, as Lambda bills it.
  * Prints one JSON line: `{ cpuMsPerRequest, startedAt, endedAt, requests }`.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 
 const [bundle, countArg] = process.argv.slice(2);
@@ -61,17 +63,39 @@ const context = (i: number) => ({
   succeed() {},
 });
 
+// BENCH_TRACE_SAMPLED_EVERY=n: a trace header per invocation, as Lambda's runtime sets it, every nth sampled.
+const sampledEvery = Number(process.env.BENCH_TRACE_SAMPLED_EVERY ?? 0);
 const invoke = async (i: number) => {
+  if (sampledEvery > 0) {
+    const epoch = Math.floor(Date.now() / 1000).toString(16);
+    const id = i.toString(16).padStart(24, '0');
+    process.env._X_AMZN_TRACE_ID = `Root=1-${epoch}-${id};Parent=${id.slice(8)};Sampled=${i % sampledEvery === 0 ? 1 : 0}`;
+  }
   const result = await handler(event(i), context(i));
   if (result.statusCode !== 200) throw new Error(`request ${i}: ${result.statusCode} ${result.body}`);
 };
 for (let i = 0; i < WARM_UP; i++) await invoke(i);
 
+// BENCH_CPU_PROF=<dir>: a CPU profile of the measured requests only (not the load or warm-up), for
+// the `.cpuprofile` viewers. The profiler's own sampling adds to the CPU figure of that run.
+const profileDir = process.env.BENCH_CPU_PROF;
+const profiler = profileDir ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
 const startedAt = Date.now();
 const before = process.cpuUsage();
 for (let i = 0; i < REQUESTS; i++) await invoke(WARM_UP + i);
 const cpu = process.cpuUsage(before);
 const endedAt = Date.now();
+if (profiler && profileDir) {
+  const { profile } = await profiler.post('Profiler.stop');
+  mkdirSync(profileDir, { recursive: true });
+  writeFileSync(`${profileDir}/warm-requests-${startedAt}.cpuprofile`, JSON.stringify(profile));
+  profiler.disconnect();
+}
 process.stdout.write(
   `${JSON.stringify({ cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / REQUESTS, startedAt, endedAt, requests: REQUESTS })}\n`,
 );

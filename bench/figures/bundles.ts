@@ -14,6 +14,7 @@ const LOAD_SAMPLES = 15;
 /**
  * Handlers validate their environment at load, as in Lambda; this gives every function what the
  * stack would (`test/unit/bench-environment.test.ts` checks it against the function catalogue).
+ * Tracing is not switched off, as it is not in the stack: the X-Ray SDK loads as it does deployed.
  */
 export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   REGISTRY_TABLE_NAME: 'registry',
@@ -41,7 +42,6 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   ENDPOINT_NAME: 'triton-endpoint',
   INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
   MODEL_STORE_URL: 's3://model-store/models/',
-  POWERTOOLS_TRACE_ENABLED: 'false',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 

@@ -79,6 +79,13 @@ interface WindowState {
   tokens: number;
   /** The window's count (every container's leases) at this container's last successful write. */
   claimed: number;
+  /** When that write was made (0: none yet in this window). */
+  claimedAt: number;
+  /**
+   * Requests a second the window's count grew by between this container's last two writes: every
+   * container's claims, its own included (0: not known yet).
+   */
+  claimRate: number;
   /** A write for the whole remaining budget failed its condition: nothing is left in the window. */
   exhausted: boolean;
   /** The write in flight, which concurrent requests wait for rather than write too. */
@@ -98,8 +105,10 @@ interface WindowState {
  * the window's budget handed out in leases: a container claims a block of requests with one
  * conditional `UpdateItem` (`ADD count :n` only while `count + n <= limit`), admits from the block
  * locally, and asks again when it is spent. The block covers `leaseSeconds` of the container's own
- * recent rate, capped at `maxLeaseShare` of what is still unclaimed (at least one request), so a
- * busy container writes about once per `leaseSeconds` and a quiet one leases a request at a time.
+ * recent rate (less when the window ends sooner, or when the unclaimed budget runs out sooner at the
+ * rate the count has been growing), capped at `maxLeaseShare` of what is still unclaimed (at least
+ * one request), so a busy container writes about once per `leaseSeconds`, a quiet one leases a
+ * request at a time, and a scarce budget is shared by pace rather than by who asks first.
  *
  * Bound: the item's count never exceeds the limit, and every admission outside a failure spends a
  * token the count includes, so a window admits at most `limit` requests, plus at most
@@ -194,7 +203,7 @@ export class RateLimiter {
     for (;;) {
       try {
         const count = await this.claim(key, size, tier, windowStart);
-        state.claimed = count;
+        this.noteClaim(state, count);
         state.tokens += size;
         return undefined;
       } catch (error) {
@@ -215,16 +224,37 @@ export class RateLimiter {
   }
 
   /**
-   * Requests this container expects in the next `leaseSeconds`, or until the window ends if sooner:
-   * the larger of the last full period's count and the current period's pace (once it has two
-   * arrivals to go by, over at least a tenth of a period, so one request does not make a rate).
+   * Requests this container expects over the lease's horizon: the larger of the last full period's
+   * count and the current period's pace (once it has two arrivals to go by, over at least a tenth of
+   * a period, so one request does not make a rate), over `leaseSeconds`, or less when the window
+   * ends sooner or when, at the rate the count has been growing, the unclaimed budget runs out
+   * sooner. The last keeps leases fair: while the budget is scarce each container claims what its
+   * own pace needs until the budget would run out, its share of the principal's rate, rather than
+   * the first containers to ask taking what is left.
    */
   private expectedDemand(state: WindowState, tier: TierLimit, windowEnd: number): number {
     const periodMs = this.settingsOf(tier).leaseSeconds * 1000;
-    const elapsed = Math.max(this.now() - state.periodStart, periodMs / 10);
+    const now = this.now();
+    const elapsed = Math.max(now - state.periodStart, periodMs / 10);
     const pace = state.arrivals > 1 ? (state.arrivals * periodMs) / elapsed : state.arrivals;
-    const horizon = Math.min(1, Math.max(0, windowEnd - this.now()) / periodMs);
+    // The count has grown since this container's last write: at the same rate, the budget lasts
+    // this long from now.
+    const untilExhausted =
+      state.claimRate > 0
+        ? ((tier.limit - state.claimed) / state.claimRate) * 1000 - (now - state.claimedAt)
+        : periodMs;
+    const horizon = Math.max(0, Math.min(1, (windowEnd - now) / periodMs, untilExhausted / periodMs));
     return Math.ceil(Math.max(state.previousArrivals, pace) * horizon);
+  }
+
+  /** Records a successful write's count, and the rate the count grew at since the previous one. */
+  private noteClaim(state: WindowState, count: number): void {
+    const now = this.now();
+    if (state.claimedAt > 0 && now > state.claimedAt) {
+      state.claimRate = ((count - state.claimed) * 1000) / (now - state.claimedAt);
+    }
+    state.claimed = count;
+    state.claimedAt = now;
   }
 
   /** One conditional write: adds `size` to the window's count unless that would pass the limit. */
@@ -284,6 +314,8 @@ export class RateLimiter {
       windowStart,
       tokens: 0,
       claimed: 0,
+      claimedAt: 0,
+      claimRate: 0,
       exhausted: false,
       failingUntil: previous?.failingUntil ?? 0,
       uncounted: 0,

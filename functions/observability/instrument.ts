@@ -22,8 +22,8 @@ export function instrument<E, R>(
     readonly requestMetrics?: boolean;
   } = {},
 ) {
-  const instrumented = middy(handler)
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }));
+  const instrumented = middy(handler);
+  if (tracer.instance) instrumented.use(captureLambdaHandler(tracer.instance));
+  instrumented.use(injectLambdaContext(logger, { resetKeys: true }));
   return options.requestMetrics === false ? instrumented : instrumented.use(logMetrics(metrics));
 }
