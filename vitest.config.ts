@@ -43,6 +43,9 @@ export default defineConfig({
       {
         test: {
           name: 'infra',
+          // Files share their worker's modules, so each configuration is synthesized once per worker
+          // (test/infra/platform-app.ts) and aws-cdk-lib is loaded once.
+          isolate: false,
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -64,6 +67,9 @@ export default defineConfig({
         // What the emulators encode about AWS, checked against the synthesized template.
         test: {
           name: 'fidelity',
+          // Files share their worker's modules, so each configuration is synthesized once per worker
+          // (test/infra/platform-app.ts) and aws-cdk-lib is loaded once.
+          isolate: false,
           include: ['test/fidelity/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
