@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { longestFirst } from './test/setup/sequencer';
 
 /**
  * The suite runs in three groups, one after the other (see "Test suite layout and time" in
@@ -19,8 +20,25 @@ const TIMING_SENSITIVE = [
   'test/e2e/resilience.test.ts',
 ];
 
+/**
+ * Files that each take a minute or more, each group's longest first: with no cache of earlier
+ * results (a clean clone), they start first so that none is left running alone at its group's end.
+ */
+const LONG_RUNNING = [
+  'test/infra/cdk-synth.test.ts',
+  'test/integration/batch.test.ts',
+  'test/e2e/cli.test.ts',
+  'test/e2e/process.test.ts',
+  'test/e2e/batch-outage.test.ts',
+  'test/e2e/rate-limit.test.ts',
+  'test/e2e/batch.test.ts',
+  'test/e2e/registry-and-edge.test.ts',
+  'test/e2e/faults.test.ts',
+];
+
 export default defineConfig({
   test: {
+    sequence: { sequencer: longestFirst(LONG_RUNNING) },
     // Handlers log and emit metrics as in Lambda; tests assert on behaviour, not on that output.
     env: {
       POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -43,6 +61,9 @@ export default defineConfig({
       {
         test: {
           name: 'infra',
+          // Files share their worker's modules, so each configuration is synthesized once per worker
+          // (test/infra/platform-app.ts) and aws-cdk-lib is loaded once.
+          isolate: false,
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -64,6 +85,9 @@ export default defineConfig({
         // What the emulators encode about AWS, checked against the synthesized template.
         test: {
           name: 'fidelity',
+          // Files share their worker's modules, so each configuration is synthesized once per worker
+          // (test/infra/platform-app.ts) and aws-cdk-lib is loaded once.
+          isolate: false,
           include: ['test/fidelity/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

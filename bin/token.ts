@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
 import { devToken } from '../local/dev-credentials';
-import { readLocalConfig } from '../local/platform';
+import { readLocalConfig } from '../local/local-config';
 
 const USAGE = `Prints a bearer token that the local platform accepts.
 

@@ -18,12 +18,7 @@ import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import { batchWorkWindow } from '../contracts/settings';
-import {
-  circuitSettingsOf,
-  invokableEndpointNames,
-  type PlatformConfig,
-  readPlatformConfig,
-} from '../lib/config';
+import { circuitSettingsOf, invokableEndpointNames, type PlatformConfig } from '../lib/config';
 import { stageModelArchive } from '../lib/model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
@@ -40,7 +35,10 @@ import { startSqsEventSource } from './aws/sqs-event-source';
 import { type LocalBatchQueues, localBatchQueues } from './batch-queues';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
+import { LOCAL_STANDBY_ENDPOINT, readLocalConfig } from './local-config';
 import { startModelServer } from './model-server/server';
+
+export { LOCAL_STANDBY_ENDPOINT, readLocalConfig };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODEL_REPOSITORY = `${ROOT}triton-image/model_repository`;
@@ -73,8 +71,6 @@ const CLOSE_GRACE_MS = 5_000;
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:000000000000:secret:inference-platform/jwt-signing-key`;
 /** One local endpoint serves every model, as a multi-model SageMaker endpoint does (TargetModel). */
 export const LOCAL_ENDPOINT = 'local-triton';
-/** A second endpoint with the same models, to register as another backend and try failover locally. */
-export const LOCAL_STANDBY_ENDPOINT = 'local-triton-standby';
 
 export interface LocalPlatformOptions {
   /** Port of the API; 0 picks a free one. @default 3000 */
@@ -111,20 +107,6 @@ export interface LocalPlatform {
   /** Drops every function container and its in-memory state, as when Lambda recycles containers. */
   recycleFunctions(): Promise<void>;
   close(): Promise<void>;
-}
-
-/**
- * The deployment configuration from cdk.json, so local and deployed behaviour agree. `LOCAL_CONTEXT`
- * (a JSON object) overrides keys of it, as `cdk deploy -c key=value` does: tests scale timings down.
- * The local standby is one more additional endpoint, as a deployed standby would be listed in cdk.json.
- */
-export function readLocalConfig(): PlatformConfig {
-  const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
-    context?: Record<string, unknown>;
-  };
-  const overrides = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<string, unknown>;
-  const config = readPlatformConfig((key) => overrides[key] ?? context[key]);
-  return { ...config, additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT] };
 }
 
 /** What the local functions may invoke: the local endpoint in the stack endpoint's place, then the configured ones. */

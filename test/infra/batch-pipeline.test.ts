@@ -12,8 +12,8 @@ import { synthesizePlatform } from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
-const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
-const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+const actionsOf = (s: Statement) => [s.Action].flat();
+const resourcesOf = (s: Statement) => [s.Resource].flat();
 
 /** The one logical id of a resource type that starts with `prefix` (construct path without the hash). */
 function logicalId(template: Template, type: string, prefix: string): string {

@@ -61,7 +61,7 @@ function environmentOf(template: Template, name: PlatformFunctionName): Record<s
   return template.toJSON().Resources[functionLogicalId(template, name)].Properties.Environment.Variables;
 }
 
-const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const actionsOf = (s: Statement) => [s.Action].flat();
 
 describe('InferencePlatformStack', () => {
   let template: Template;

@@ -70,10 +70,32 @@ export function buildPlatform(
   return { app, stack, config };
 }
 
-/** `buildPlatform`, synthesized once into a template for assertions. */
-export function synthesizePlatform(
-  overrides: Record<string, unknown> = {},
-): PlatformApp & { template: Template } {
-  const platform = buildPlatform(overrides);
-  return { ...platform, template: Template.fromStack(platform.stack) };
+export type SynthesizedPlatform = PlatformApp & { readonly template: Template };
+
+/** Platforms already synthesized in this worker, by their overrides. */
+const synthesized = new Map<string, SynthesizedPlatform>();
+
+/**
+ * `buildPlatform`, synthesized into a template for assertions. Synthesis is the suite's largest CPU
+ * cost, so each configuration is synthesized once per worker (the infra and fidelity files share
+ * their workers' modules) and handed to every test that asks for it. The template is frozen: a test
+ * that changed it would change it for the others, so that throws instead.
+ */
+export function synthesizePlatform(overrides: Record<string, unknown> = {}): SynthesizedPlatform {
+  const key = JSON.stringify(overrides);
+  let platform = synthesized.get(key);
+  if (!platform) {
+    const built = buildPlatform(overrides);
+    const template = Template.fromStack(built.stack);
+    deepFreeze(template.toJSON());
+    platform = { ...built, template };
+    synthesized.set(key, platform);
+  }
+  return platform;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const child of Object.values(value)) deepFreeze(child);
+  Object.freeze(value);
 }

@@ -17,8 +17,8 @@ interface Archive {
   readonly targetKey: string;
 }
 
-const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
-const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+const actionsOf = (s: Statement) => [s.Action].flat();
+const resourcesOf = (s: Statement) => [s.Resource].flat();
 
 /** The one resource of a type, with its logical id. */
 function onlyResource(template: Template, type: string): { id: string; resource: Resource } {
