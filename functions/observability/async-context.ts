@@ -48,6 +48,7 @@ export class AsyncContextNamespace {
     else this.#storage.enterWith(context);
   }
 
+  /** Leaves a context `enter` made process-wide; a `run` or `bind` context ends with its callback. */
   exit(context: Context): void {
     if (this.#entered === context) this.#entered = undefined;
   }
