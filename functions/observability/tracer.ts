@@ -1,4 +1,5 @@
 import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { useAsyncLocalStorage } from './async-context';
 
 /**
  * Whether Powertools may trace at all: `POWERTOOLS_TRACE_ENABLED=false` turns its Tracer off,
@@ -7,15 +8,18 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 const tracingSwitchedOff = process.env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() === 'false';
 
 /**
- * X-Ray tracer, loaded only when tracing may be on. Loading the X-Ray SDK installs a promise hook
- * (`cls-hooked`, its automatic mode) that runs on every promise for the life of the process, traced
- * or not: about half a millisecond of CPU per warm request. Switched off, nothing loads it.
- * Imported only by functions that call AWS services: the X-Ray SDK it loads is the largest part of
- * a bundle, and the authorizer's cold start matters more than its trace.
+ * X-Ray tracer, loaded only when tracing may be on. Imported only by functions that call AWS
+ * services: the X-Ray SDK it loads is the largest part of a bundle, and the authorizer's cold start
+ * matters more than its trace.
  */
-const loaded: Tracer | undefined = tracingSwitchedOff
-  ? undefined
-  : new (await import('@aws-lambda-powertools/tracer')).Tracer();
+async function loadTracer(): Promise<Tracer> {
+  // Before the SDK loads: its trace context on AsyncLocalStorage, not on cls-hooked's promise hook,
+  // which otherwise runs on every promise of the process, traced or not.
+  useAsyncLocalStorage((await import('cls-hooked/context')).default);
+  return new (await import('@aws-lambda-powertools/tracer')).Tracer();
+}
+
+const loaded: Tracer | undefined = tracingSwitchedOff ? undefined : await loadTracer();
 
 export const tracer = {
   /** The Powertools Tracer, or undefined when tracing is switched off. */

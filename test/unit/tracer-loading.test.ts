@@ -8,15 +8,16 @@ const instrumentModule = fileURLToPath(
 
 /**
  * Wraps a handler with `instrument`, calls it, and reports whether the X-Ray SDK's automatic mode
- * was set up (its `cls-hooked` namespace, whose promise hook runs on every promise), in a process
- * of its own so that no other test has loaded the SDK before.
+ * was set up, and on what (its namespace: cls-hooked's own, whose promise hook runs on every promise,
+ * or the AsyncLocalStorage one), in a process of its own so that no other test has loaded the SDK.
  */
 function instrumentedCall(tracingSetting: string | undefined) {
   const script = `
     const { instrument } = await import(${JSON.stringify(instrumentModule)});
     const handler = instrument(async (event) => ({ echoed: event.n }), { requestMetrics: false });
     const answer = await handler({ n: 7 }, { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1000 });
-    console.log(JSON.stringify({ answer, xray: Boolean(process.namespaces?.AWSXRay) }));`;
+    const namespace = process.namespaces?.AWSXRay;
+    console.log(JSON.stringify({ answer, xray: namespace?.constructor.name ?? false }));`;
   const env: NodeJS.ProcessEnv = { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT' };
   delete env.POWERTOOLS_TRACE_ENABLED;
   if (tracingSetting !== undefined) env.POWERTOOLS_TRACE_ENABLED = tracingSetting;
@@ -24,7 +25,7 @@ function instrumentedCall(tracingSetting: string | undefined) {
     env,
     encoding: 'utf8',
   });
-  return JSON.parse(output.trim().split('\n').pop()!) as { answer: unknown; xray: boolean };
+  return JSON.parse(output.trim().split('\n').pop()!) as { answer: unknown; xray: string | false };
 }
 
 describe('the tracer', () => {
@@ -33,8 +34,8 @@ describe('the tracer', () => {
     expect(instrumentedCall(' FALSE ')).toEqual({ answer: { echoed: 7 }, xray: false });
   });
 
-  it('is loaded, and the handler still answers, when tracing may be on', () => {
-    expect(instrumentedCall(undefined)).toEqual({ answer: { echoed: 7 }, xray: true });
-    expect(instrumentedCall('true')).toEqual({ answer: { echoed: 7 }, xray: true });
+  it('is loaded with its context on AsyncLocalStorage, and the handler still answers, when tracing may be on', () => {
+    expect(instrumentedCall(undefined)).toEqual({ answer: { echoed: 7 }, xray: 'AsyncContextNamespace' });
+    expect(instrumentedCall('true')).toEqual({ answer: { echoed: 7 }, xray: 'AsyncContextNamespace' });
   });
 });
