@@ -99,6 +99,9 @@ export const FUNCTIONS = {
         nonEmpty,
         z.transform((s: string) => s.split(',').map((name) => name.trim())),
       ),
+      [ENV.MODEL_STORE_BUCKET_NAME]: nonEmpty,
+      // Pushing a version needs a multi-model endpoint; without one the upload routes answer 409.
+      [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: z.optional(nonEmpty),
     }),
   },
   batch: {

@@ -23,9 +23,12 @@ const MiB = 1024 * 1024;
 export const MAX_ARCHIVE_BYTES = 256 * MiB;
 /** The largest unpacked tar inside an archive, so that a small gzip cannot expand without bound. */
 export const MAX_UNPACKED_BYTES = 1024 * MiB;
-/** Archives up to this size go up in one presigned PUT; larger ones in parts. */
-export const SINGLE_PUT_MAX_BYTES = 64 * MiB;
+/**
+ * Archives up to this size go up in one presigned PUT; larger ones in parts. Each request stays
+ * below the 11 MiB body limit of the local S3 emulator (fauxqs), far below S3's 5 GiB.
+ */
+export const SINGLE_PUT_MAX_BYTES = 8 * MiB;
 /** The size of each part but the last of a multipart upload (S3 requires at least 5 MiB). */
-export const UPLOAD_PART_BYTES = 16 * MiB;
+export const UPLOAD_PART_BYTES = 8 * MiB;
 /** How long the presigned URLs of an upload stay valid. */
 export const UPLOAD_URL_TTL_SECONDS = 3600;

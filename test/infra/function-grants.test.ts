@@ -28,6 +28,11 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   'sqs:SendMessageBatch': ['sqs:SendMessage'],
   // A copy reads its source and writes its target.
   's3:CopyObject': ['s3:GetObject', 's3:PutObject'],
+  // S3 authorizes every step of a multipart upload as s3:PutObject, and HeadObject as s3:GetObject.
+  's3:CreateMultipartUpload': ['s3:PutObject'],
+  's3:UploadPart': ['s3:PutObject'],
+  's3:CompleteMultipartUpload': ['s3:PutObject'],
+  's3:HeadObject': ['s3:GetObject'],
 };
 
 /** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */
