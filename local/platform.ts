@@ -201,6 +201,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.ALLOWED_ORIGINS]: config.allowedOrigins.join(','),
       [ENV.CIRCUIT_SETTINGS]: JSON.stringify(circuitSettingsOf(config)),
       [ENV.INVOKABLE_ENDPOINT_NAMES]: invokable.join(','),
+      // The stack gives the models function the store and the multi-model endpoint pushed versions run on.
+      [ENV.MODEL_STORE_BUCKET_NAME]: MODEL_STORE_BUCKET,
+      [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: LOCAL_ENDPOINT,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
