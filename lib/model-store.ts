@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { AssetHashType, CustomResource, Duration, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
-import { Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
@@ -143,6 +143,13 @@ export class ModelStore extends Construct {
       actions: ['s3:GetObject', 's3:PutObject'],
       resourceArns: [this.bucket.arnForObjects(`${MODEL_STORE_PREFIX}*`)],
     });
+    if (fn.grantPrincipal instanceof Role) {
+      Validations.of(fn.grantPrincipal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/${MODEL_STORE_PREFIX}*]`,
+        reason:
+          'Pushed archives are named by a content hash that is known only when a client starts an upload; writes are limited to the model prefix, and the completion checks each archive before it is registered.',
+      });
+    }
   }
 
   private archiveName(model: string): string {
