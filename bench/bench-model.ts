@@ -5,7 +5,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TensorProto_DataType } from '../triton-image/gen/onnx_pb';
+import { TensorProto_DataType } from '../contracts/triton/gen/onnx_pb';
 import { floatTensor, node, serializeOnnxModel, tensorValue } from '../triton-image/scripts/onnx-graph';
 
 export const BENCH_MODEL_NAME = 'mlp';

@@ -132,6 +132,16 @@ export const COMMANDS: Record<string, CommandSpec> = {
   Registers a model version: the file is the body of POST /v1/models (version, platform, inputs,
   outputs, maxBatchSize, backends, ...); its "name" may be left out.`,
   },
+  'models push': {
+    summary: 'upload a model folder as a new version and register it',
+    args: ['dir'],
+    options: { name: { type: 'string' }, version: { type: 'string' } },
+    usage: `${PROGRAM} models push <model-dir> [--name N] [--version V]
+  Packs the Triton model folder (config.pbtxt, numeric version folders) as the stack packs it,
+  uploads it with its SHA-256 (in parts above 8 MiB), and registers the version once the platform
+  has checked the archive. --name defaults to the folder's name, --version to its highest version
+  folder, which must be the one Triton serves. Prints the registered version.`,
+  },
   'models promote': {
     summary: 'route all or a share of an alias to a version',
     args: ['model', 'version'],

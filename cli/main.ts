@@ -8,6 +8,7 @@ import {
   getModel,
   listModels,
   promoteModel,
+  pushModel,
   registerModel,
   rollbackModel,
 } from './commands/models';
@@ -27,6 +28,7 @@ const HANDLERS: Record<string, Command> = {
   'models list': listModels,
   'models get': getModel,
   'models register': registerModel,
+  'models push': pushModel,
   'models promote': promoteModel,
   'models rollback': rollbackModel,
   'models delete': deleteModelVersion,

@@ -66,3 +66,5 @@ export const AWS_SESSION_TOKEN = 'AWS_SESSION_TOKEN';
 export const PARAMETERS_SECRETS_EXTENSION_HTTP_PORT = 'PARAMETERS_SECRETS_EXTENSION_HTTP_PORT';
 /** The `service` of a function's log lines and metrics (Powertools); the catalogue's `serviceName`. */
 export const POWERTOOLS_SERVICE_NAME = 'POWERTOOLS_SERVICE_NAME';
+/** The multi-model endpoint that pushed versions are served by; unset on a single-model endpoint. */
+export const MODEL_UPLOAD_ENDPOINT_NAME = 'MODEL_UPLOAD_ENDPOINT_NAME';

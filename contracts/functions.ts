@@ -108,6 +108,8 @@ export const FUNCTIONS = {
       [ENV.MODEL_STORE_URL]: z
         .string()
         .check(z.regex(/^s3:\/\/[^/]+\/.*$/, 'must be s3://<bucket>/<prefix>')),
+      // Pushing a version needs a multi-model endpoint; without one the upload routes answer 409.
+      [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: z.optional(nonEmpty),
     }),
   },
   batch: {

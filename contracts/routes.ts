@@ -81,6 +81,19 @@ export const ROUTES: readonly Route[] = [
     function: 'models',
     scope: 'models:write',
   },
+  // Pushing a version: presigned upload of its archive into the model store, then the check that registers it.
+  {
+    method: 'POST',
+    path: '/v1/models/{model}/versions/{version}/upload',
+    function: 'models',
+    scope: 'models:write',
+  },
+  {
+    method: 'POST',
+    path: '/v1/models/{model}/versions/{version}/upload/complete',
+    function: 'models',
+    scope: 'models:write',
+  },
   { method: 'PUT', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
   { method: 'DELETE', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
   { method: 'POST', path: '/v1/batch-jobs', function: 'batch', scope: 'batch:submit' },

@@ -182,6 +182,11 @@ export class InferencePlatformStack extends Stack {
     this.modelStore.bindArchiveRetirement(models, this.endpoint.endpointName, this.registry.table);
     // Registration refuses backends the invokers' roles could not call.
     models.addEnvironment(ENV.INVOKABLE_ENDPOINT_NAMES, this.endpoint.invokableEndpointNames.join(','));
+    // Pushed versions go into the model store and are served by the multi-model endpoint.
+    this.modelStore.bindUploads(
+      models,
+      config.servingMode === 'multi-model' ? this.endpoint.endpointName : undefined,
+    );
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);

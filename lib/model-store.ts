@@ -1,11 +1,16 @@
 import * as path from 'node:path';
-import { AssetHashType, CustomResource, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
+import { AssetHashType, CustomResource, Duration, RemovalPolicy, Stage, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable, type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { ENDPOINT_NAME, MODEL_STORE_URL, SHIPPED_ARCHIVES } from '../contracts/environment-variables';
+import {
+  ENDPOINT_NAME,
+  MODEL_STORE_URL,
+  MODEL_UPLOAD_ENDPOINT_NAME,
+  SHIPPED_ARCHIVES,
+} from '../contracts/environment-variables';
 import type { DeploymentProvider } from './deployment-provider';
 import { stageModelArchive } from './model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName } from './served-models';
@@ -47,11 +52,14 @@ export class ModelStore extends Construct {
       enforceSSL: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       removalPolicy: RemovalPolicy.RETAIN,
+      // A pushed archive whose parts were never completed holds storage until S3 aborts it.
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(MODEL_STORE_BUCKET_ID);
     Validations.of(this.bucket).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: 'Only the deployment writes here and only the endpoint role reads; CloudTrail records both.',
+      reason:
+        'Only the deployment and the upload route write here, the endpoint and the upload check read; CloudTrail records each.',
     });
 
     const stagingDirectory = props.stagingDirectory ?? path.join(Stage.of(this)?.outdir ?? '.', 'model-data');
@@ -151,6 +159,32 @@ export class ModelStore extends Construct {
       actions: ['s3:DeleteObject', 's3:GetObject'],
       resourceArns: [this.bucket.arnForObjects(`${MODEL_STORE_PREFIX}*`)],
     });
+  }
+
+  /**
+   * The models function's upload routes (the store itself comes with bindArchiveRetirement): `s3:PutObject` and `s3:GetObject` on
+   * the archives under the prefix, nothing else. PutObject covers what the function presigns or sends
+   * to write an archive (PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload);
+   * GetObject covers reading an archive back to check it and HeadObject's "is it stored already".
+   * `endpointName` is the multi-model endpoint pushed versions are served by (none in single-model mode).
+   */
+  public bindUploads(
+    fn: IGrantable & { role?: IRole; addEnvironment(key: string, value: string): unknown },
+    endpointName?: string,
+  ): void {
+    if (endpointName !== undefined) fn.addEnvironment(MODEL_UPLOAD_ENDPOINT_NAME, endpointName);
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resourceArns: [this.bucket.arnForObjects(`${MODEL_STORE_PREFIX}*`)],
+    });
+    if (fn.role) {
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${MODEL_STORE_BUCKET_ID}.Arn>/${MODEL_STORE_PREFIX}*]`,
+        reason:
+          'Pushed archives are named by a content hash that is known only when a client starts an upload; writes are limited to the model prefix, and the completion checks each archive before it is registered.',
+      });
+    }
   }
 
   private archiveName(model: string): string {

@@ -1,4 +1,5 @@
 import type { ModelSignature } from '../contracts/model-signature';
+import { modelArchiveName } from '../contracts/model-store';
 import type { Backend } from '../contracts/registry-schemas';
 import type { ModelDefinition } from '../triton-image/model-repository';
 
@@ -27,18 +28,7 @@ export function servedModels(definitions: readonly ModelDefinition[]): ServedMod
   }));
 }
 
-/** The key prefix of the model store that a multi-model endpoint's `ModelDataUrl` names; archives are keyed below it. */
-export const MODEL_STORE_PREFIX = 'models/';
-
-/**
- * A model's archive, relative to the endpoint's model data prefix: `<model>-<content hash>.tar.gz`.
- * The hash makes changed weights a new object, so a single-model endpoint gets a new SageMaker model
- * (and a rolling update) and a multi-model endpoint a new `TargetModel` instead of a stale cached copy.
- * Without a hash (the local platform) it is `<model>.tar.gz`. The name is flat (no `/`): Triton on
- * SageMaker registers the model under the whole `TargetModel` string (docs/architecture-notes.md).
- */
-export const modelArchiveName = (model: string, contentHash?: string) =>
-  contentHash ? `${model}-${contentHash.slice(0, 16)}.tar.gz` : `${model}.tar.gz`;
+export { MODEL_STORE_PREFIX, modelArchiveName } from '../contracts/model-store';
 
 /** Where the registry sends a model's requests: the endpoint, and the archive on a multi-model endpoint. */
 export function tritonBackend(

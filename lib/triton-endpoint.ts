@@ -7,7 +7,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { ENDPOINT_NAME } from '../contracts/environment-variables';
-import { ModelInstanceGroup_Kind } from '../triton-image/gen/model_config_pb';
+import { ModelInstanceGroup_Kind } from '../contracts/triton/gen/model_config_pb';
 import type { ModelDefinition } from '../triton-image/model-repository';
 import { invokableEndpointNames } from './config';
 import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';

@@ -1,6 +1,11 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
 import { parseJsonDocument, readInputFile, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { CliError, UsageError } from '../errors';
+import { ProgressReporter } from '../progress';
 
 interface ModelsPage {
   models: { name: string }[];
@@ -152,3 +157,102 @@ export async function deleteModelVersion(ctx: CommandContext): Promise<number> {
 
 const describeRoutes = (routes: readonly AliasRoute[]) =>
   routes.map((r) => `version ${r.version} ${r.weight} %`).join(', ');
+
+type StartedUpload =
+  | { archive: string; mode: 'stored' }
+  | { archive: string; mode: 'single'; url: string; headers: Record<string, string> }
+  | {
+      archive: string;
+      mode: 'multipart';
+      uploadId: string;
+      partSize: number;
+      parts: { partNumber: number; url: string }[];
+    };
+
+/** The highest numeric version folder of a model folder: the one Triton serves by default. */
+function highestVersion(dir: string): string | undefined {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^[1-9][0-9]*$/.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0))
+    .at(-1);
+}
+
+/** `models push <model-dir> [--name N] [--version V]`: pack, hash, upload, check and register. */
+export async function pushModel(ctx: CommandContext): Promise<number> {
+  const dir = path.resolve(ctx.args.dir!);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UsageError(`${ctx.args.dir} is not a folder`, 'models push');
+  }
+  if (!existsSync(path.join(dir, 'config.pbtxt'))) {
+    throw new UsageError(`${ctx.args.dir} has no config.pbtxt: give the model folder itself`, 'models push');
+  }
+  const name = stringOption(ctx.values, 'name') ?? path.basename(dir);
+  const version = stringOption(ctx.values, 'version') ?? highestVersion(dir);
+  if (version === undefined)
+    throw new UsageError(`${ctx.args.dir} has no numeric version folder`, 'models push');
+
+  // The archive holds the model folder at its root, as the stack packs it (lib/model-archive.ts).
+  const archive = gzipDeterministic(packModelRepositoryTar(path.dirname(dir), [path.basename(dir)]));
+  const sha256 = createHash('sha256').update(archive).digest('hex');
+  const base = `/v1/models/${segment(name)}/versions/${segment(version)}/upload`;
+  const started = await ctx.api().request<StartedUpload>('POST', base, {
+    body: { sha256, size: archive.length },
+    retry: true,
+  });
+  const upload = started.body;
+  const progress = new ProgressReporter(ctx.io.stderr);
+  const total = upload.mode === 'multipart' ? upload.parts.length : 1;
+  const report = (done: number) =>
+    progress.update({
+      jobId: upload.archive,
+      status: 'UPLOADING',
+      total,
+      succeeded: done,
+      failed: 0,
+      cancelled: 0,
+    });
+  let completion: { uploadId?: string; parts?: { partNumber: number; etag: string }[] } = {};
+  if (upload.mode === 'single') {
+    report(0);
+    await put(upload.url, archive, upload.headers);
+    report(1);
+  } else if (upload.mode === 'multipart') {
+    const parts = [];
+    report(0);
+    for (const part of upload.parts) {
+      const start = (part.partNumber - 1) * upload.partSize;
+      const etag = await put(part.url, archive.subarray(start, start + upload.partSize), {});
+      parts.push({ partNumber: part.partNumber, etag });
+      report(parts.length);
+    }
+    completion = { uploadId: upload.uploadId, parts };
+  } else {
+    ctx.io.stderr.write(`${upload.archive} is stored already\n`);
+  }
+  if (upload.mode !== 'stored') progress.finish();
+  // Not retried: a repeated completion would answer 409 for the version the first one registered.
+  const { body } = await ctx
+    .api()
+    .request<{ name: string; version: string; status: string }>('POST', `${base}/complete`, {
+      body: { sha256, ...completion },
+    });
+  ctx.io.stderr.write(`pushed ${body.name} version ${body.version} (${upload.archive}): ${body.status}\n`);
+  await printJson(ctx.io, body);
+  return 0;
+}
+
+/** One presigned PUT; S3's answer is XML, so its text is the message. Returns the ETag. */
+async function put(url: string, body: Uint8Array, headers: Record<string, string>): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'PUT', body, headers });
+  } catch (error) {
+    throw new CliError(`upload to the model store failed: ${(error as Error).message}`);
+  }
+  if (!response.ok) {
+    const text = (await response.text()).slice(0, 500);
+    throw new CliError(`upload to the model store answered HTTP ${response.status}: ${text}`);
+  }
+  return response.headers.get('etag') ?? '';
+}

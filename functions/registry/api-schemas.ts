@@ -2,6 +2,8 @@
  * The model registry's request shapes, apart from the service so that the OpenAPI document can
  * describe them without bundling the registry's DynamoDB code.
  */
+
+import { MAX_ARCHIVE_BYTES } from '../../contracts/model-store';
 import {
   AliasRouteSchema,
   BackendSchema,
@@ -28,7 +30,12 @@ export const WritableLabelsSchema = z
 /** `POST /v1/models`: a version as a client registers it; status defaults to ACTIVE, timestamps are ours. */
 export const RegisterVersionSchema = z
   .strictObject({
-    ...z.omit(ModelVersionSchema, { createdAt: true, updatedAt: true, status: true, labels: true }).shape,
+    ...z.omit(ModelVersionSchema, {
+      createdAt: true,
+      updatedAt: true,
+      status: true,
+      labels: true,
+    }).shape,
     status: z._default(z.enum(VERSION_STATUSES), 'ACTIVE'),
     labels: z.optional(WritableLabelsSchema),
   })
@@ -79,4 +86,31 @@ export const PutAliasSchema = z
 export const ListModelsQuerySchema = z.object({
   limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
   nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+});
+
+/** Hex SHA-256 of an archive's bytes, as the caller computes it before uploading. */
+export const Sha256Schema = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'));
+
+/** `POST .../versions/{v}/upload`: the archive the caller is about to upload. */
+export const StartUploadSchema = z.strictObject({
+  sha256: Sha256Schema,
+  size: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_ARCHIVE_BYTES)),
+});
+
+/** `POST .../versions/{v}/upload/complete`: the uploaded archive, its parts if it went up in parts, and the version's metadata. */
+export const CompleteUploadSchema = z.strictObject({
+  sha256: Sha256Schema,
+  uploadId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  parts: z.optional(
+    z
+      .array(
+        z.strictObject({
+          partNumber: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
+          etag: z.string().check(z.minLength(1), z.maxLength(256)),
+        }),
+      )
+      .check(z.minLength(1), z.maxLength(10_000)),
+  ),
+  description: z.optional(z.string().check(z.maxLength(1024))),
+  labels: z.optional(WritableLabelsSchema),
 });

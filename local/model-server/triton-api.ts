@@ -7,9 +7,9 @@
 import type { IncomingMessage } from 'node:http';
 import { toJson } from '@bufbuild/protobuf';
 import { OCTET_STREAM } from '../../contracts/media-types';
+import { ModelConfigSchema } from '../../contracts/triton/gen/model_config_pb';
 import { INFERENCE_HEADER_CONTENT_LENGTH, parseHeaderLength } from '../../functions/inference/binary-tensors';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
-import { ModelConfigSchema } from '../../triton-image/gen/model_config_pb';
 import { classify } from './classification';
 import { decodeInferRequest, type EncodedInferResponse, encodeInferResponse } from './codec';
 import {

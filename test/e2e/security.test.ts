@@ -520,6 +520,25 @@ describe('security (npm start)', () => {
         },
       ],
       [
+        'POST /v1/models/{model}/versions/{version}/upload',
+        {
+          method: 'POST',
+          path: '/v1/models/tenant-probe/versions/2/upload',
+          body: { sha256: 'a'.repeat(64), size: 100 },
+          admin: 200,
+        },
+      ],
+      [
+        'POST /v1/models/{model}/versions/{version}/upload/complete',
+        {
+          method: 'POST',
+          path: '/v1/models/tenant-probe/versions/2/upload/complete',
+          body: { sha256: 'a'.repeat(64) },
+          // Past the scope check: nothing was uploaded under that hash.
+          admin: 400,
+        },
+      ],
+      [
         'DELETE /v1/models/{model}/aliases/{alias}',
         { method: 'DELETE', path: '/v1/models/tenant-probe/aliases/live', admin: 204 },
       ],

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TensorProto_DataType } from '../../triton-image/gen/onnx_pb';
+import { TensorProto_DataType } from '../../contracts/triton/gen/onnx_pb';
 import { DEFAULT_REPOSITORY_DIR } from '../../triton-image/scripts/build-models';
 import { node, serializeOnnxModel, tensorValue } from '../../triton-image/scripts/onnx-graph';
 

@@ -28,7 +28,10 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   'sqs:SendMessageBatch': ['sqs:SendMessage'],
   // A copy reads its source and writes its target.
   's3:CopyObject': ['s3:GetObject', 's3:PutObject'],
-  // HeadObject has no action of its own: GetObject authorizes it.
+  // S3 authorizes every step of a multipart upload as s3:PutObject, and HeadObject as s3:GetObject.
+  's3:CreateMultipartUpload': ['s3:PutObject'],
+  's3:UploadPart': ['s3:PutObject'],
+  's3:CompleteMultipartUpload': ['s3:PutObject'],
   's3:HeadObject': ['s3:GetObject'],
 };
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelInstanceGroup_Kind } from '../../triton-image/gen/model_config_pb';
+import { ModelInstanceGroup_Kind } from '../../contracts/triton/gen/model_config_pb';
 import {
   loadModelRepository,
   type ModelDefinition,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TensorSignature } from '../../contracts/model-signature';
-import { DataType } from '../../triton-image/gen/model_config_pb';
+import { DataType } from '../../contracts/triton/gen/model_config_pb';
 import { loadModelRepository, modelFilePath, toV2Datatype } from '../../triton-image/model-repository';
 import { DEFAULT_REPOSITORY_DIR } from '../../triton-image/scripts/build-models';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';

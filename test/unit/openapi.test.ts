@@ -32,6 +32,8 @@ const WITH_BODY = new Set([
   'POST /v1/models',
   'PATCH /v1/models/{model}/versions/{version}',
   'PUT /v1/models/{model}/aliases/{alias}',
+  'POST /v1/models/{model}/versions/{version}/upload',
+  'POST /v1/models/{model}/versions/{version}/upload/complete',
   'POST /v1/batch-jobs',
 ]);
 

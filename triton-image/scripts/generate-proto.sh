@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Regenerates triton-image/gen/ from the vendored schemas in triton-image/proto/.
+# Regenerates contracts/triton/gen/ from the vendored schemas in triton-image/proto/.
 # The output is committed, so only run this after updating a vendored .proto file.
 set -eu
 cd "$(dirname "$0")/.."

@@ -13,7 +13,7 @@ import {
   TensorProtoSchema,
   type ValueInfoProto,
   ValueInfoProtoSchema,
-} from '../gen/onnx_pb';
+} from '../../contracts/triton/gen/onnx_pb';
 
 /**
  * IR version 8 with opset 15 is the ONNX 1.10 pairing: old enough for the onnxruntime inside every

@@ -22,9 +22,11 @@ import {
 } from '../../batch/api-schemas';
 import { requestSchema as InferenceRequestSchema } from '../../inference/protocol';
 import {
+  CompleteUploadSchema,
   ListModelsQuerySchema,
   PutAliasSchema,
   RegisterVersionSchema,
+  StartUploadSchema,
   VersionPatchSchema,
 } from '../../registry/api-schemas';
 
@@ -57,6 +59,8 @@ const REQUEST_BODIES: Readonly<Record<string, z.ZodMiniType>> = {
   'POST /v1/models': RegisterVersionSchema,
   'PATCH /v1/models/{model}/versions/{version}': VersionPatchSchema,
   'PUT /v1/models/{model}/aliases/{alias}': PutAliasSchema,
+  'POST /v1/models/{model}/versions/{version}/upload': StartUploadSchema,
+  'POST /v1/models/{model}/versions/{version}/upload/complete': CompleteUploadSchema,
   'POST /v1/batch-jobs': SubmitBatchJobSchema,
 };
 
@@ -86,6 +90,16 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
   'DELETE /v1/models/{model}/versions/{version}': { status: 204, description: 'deleted' },
   'PUT /v1/models/{model}/aliases/{alias}': { status: 200, description: 'the alias', schema: AliasSchema },
   'DELETE /v1/models/{model}/aliases/{alias}': { status: 204, description: 'deleted' },
+  'POST /v1/models/{model}/versions/{version}/upload': {
+    status: 200,
+    description:
+      'where to upload the archive: one presigned PUT, presigned parts, or nothing when it is stored already',
+  },
+  'POST /v1/models/{model}/versions/{version}/upload/complete': {
+    status: 201,
+    description: 'the archive was checked and the version registered (`Location` names it)',
+    schema: ModelVersionSchema,
+  },
   'POST /v1/batch-jobs': { status: 202, description: 'accepted (`Location` names the job)' },
   'POST /v1/batch-jobs/{jobId}/cancel': { status: 202, description: 'cancel requested' },
   'POST /v1/batch-jobs/{jobId}/retry': {
@@ -99,6 +113,8 @@ const CONFLICTS = new Set([
   'POST /v1/models',
   'PATCH /v1/models/{model}/versions/{version}',
   'DELETE /v1/models/{model}/versions/{version}',
+  'POST /v1/models/{model}/versions/{version}/upload',
+  'POST /v1/models/{model}/versions/{version}/upload/complete',
   'POST /v1/batch-jobs',
   'POST /v1/batch-jobs/{jobId}/cancel',
   'POST /v1/batch-jobs/{jobId}/retry',

@@ -1,3 +1,4 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
@@ -7,8 +8,10 @@ import { NotFoundError } from '../../edge/errors';
 import { json, parseJsonBody } from '../../edge/http';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
+import { tracer } from '../../observability/tracer';
+import { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
 import { ModelRegistry } from '../../registry/registry';
-import { archiveRetirement } from '../../registry/retire';
+import { archiveRetirement, parseStoreUrl } from '../../registry/retire';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -16,13 +19,26 @@ import {
   RegistryService,
   VersionPatchSchema,
 } from './registry-service';
+import { ModelUploads } from './uploads';
 
 // Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
-const { INVOKABLE_ENDPOINT_NAMES, ...env } = FUNCTIONS.models.environment.parse(process.env);
-const service = new RegistryService(
-  new ModelRegistry(dynamodb, apiEnvironment.REGISTRY_TABLE_NAME, archiveRetirement(dynamodb, env)),
-  modelCache,
-  INVOKABLE_ENDPOINT_NAMES,
+const environment = FUNCTIONS.models.environment.parse(process.env);
+const registry = new ModelRegistry(
+  dynamodb,
+  apiEnvironment.REGISTRY_TABLE_NAME,
+  archiveRetirement(dynamodb, environment),
+);
+const service = new RegistryService(registry, modelCache, environment.INVOKABLE_ENDPOINT_NAMES);
+// Presigned URLs carry only the checksum the caller states, not one the SDK computes of an empty body.
+const s3 = tracer.captureAWSv3Client(new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED' }));
+const uploads = new ModelUploads(
+  {
+    client: s3,
+    bucket: parseStoreUrl(environment.MODEL_STORE_URL).bucket,
+    endpointName: environment.MODEL_UPLOAD_ENDPOINT_NAME,
+  },
+  (version) => service.register(version),
+  async (name, version) => (await registry.getVersion(name, version)) !== undefined,
 );
 
 const PathSchema = z.object({
@@ -66,6 +82,17 @@ async function route({ event, requestId }: ApiRequest) {
     case 'DELETE /v1/models/{model}/versions/{version}':
       await service.deleteVersion(model, version);
       return { statusCode: 204, body: '' };
+    case 'POST /v1/models/{model}/versions/{version}/upload': {
+      const input = parseInput(StartUploadSchema, parseJsonBody(event), 'upload');
+      return json(200, await uploads.start(model, version, input), requestId);
+    }
+    case 'POST /v1/models/{model}/versions/{version}/upload/complete': {
+      const input = parseInput(CompleteUploadSchema, parseJsonBody(event), 'upload completion');
+      const stored = await uploads.complete(model, version, input);
+      return json(201, stored, requestId, {
+        Location: `/v1/models/${stored.name}/versions/${stored.version}`,
+      });
+    }
     case 'PUT /v1/models/{model}/aliases/{alias}': {
       const input = parseInput(PutAliasSchema, parseJsonBody(event), 'alias');
       return json(200, await service.putAlias(model, alias, input), requestId);

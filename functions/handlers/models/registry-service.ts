@@ -2,12 +2,7 @@ import type { Alias, ModelSummary, ModelVersion } from '../../../contracts/regis
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../edge/errors';
 import type { Page } from '../../edge/page-token';
-import type {
-  ListModelsQuerySchema,
-  PutAliasSchema,
-  RegisterVersionSchema,
-  VersionPatchSchema,
-} from '../../registry/api-schemas';
+import type { ListModelsQuerySchema, PutAliasSchema, VersionPatchSchema } from '../../registry/api-schemas';
 import { refuseUninvokableBackends } from '../../registry/backend-access';
 import type { ModelCache } from '../../registry/model-cache';
 import { type Model, type ModelRegistry, versionNotFound } from '../../registry/registry';
@@ -33,7 +28,8 @@ export class RegistryService {
     private readonly now: () => string = () => new Date().toISOString(),
   ) {}
 
-  async register(input: z.output<typeof RegisterVersionSchema>): Promise<ModelVersion> {
+  /** Registers a version as a client describes it, or as the upload check derived it (`LOADING`). */
+  async register(input: Omit<ModelVersion, 'createdAt' | 'updatedAt'>): Promise<ModelVersion> {
     refuseUninvokableBackends(input.backends, this.invokableEndpoints);
     const now = this.now();
     const stored = await this.registry.putVersion({ ...input, createdAt: now, updatedAt: now });

@@ -6,7 +6,7 @@
  * seeded generator and training is full-batch, so the same Node.js builds the same model.onnx.
  */
 import { readFileSync } from 'node:fs';
-import { TensorProto_DataType } from '../../gen/onnx_pb';
+import { TensorProto_DataType } from '../../../contracts/triton/gen/onnx_pb';
 import type { ModelBuilder } from '../build-models';
 import { floatTensor, intAttribute, node, serializeOnnxModel, tensorValue } from '../onnx-graph';
 

@@ -1,4 +1,4 @@
-import { TensorProto_DataType } from '../../gen/onnx_pb';
+import { TensorProto_DataType } from '../../../contracts/triton/gen/onnx_pb';
 import type { ModelBuilder } from '../build-models';
 import { node, serializeOnnxModel, tensorValue } from '../onnx-graph';
 

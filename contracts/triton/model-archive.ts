@@ -1,0 +1,126 @@
+/**
+ * What a model archive must hold to load on the endpoint: the layout SageMaker's Triton container
+ * unpacks into its model repository (one model folder at the root, `config.pbtxt` in it, numeric
+ * version folders each holding the model file), a config that parses against `model_config.proto`,
+ * and, for ONNX models, a config whose tensors agree with the model's. Pure: the caller reads the
+ * archive and hands over its entries.
+ */
+import type { ModelSignature } from '../model-signature';
+import type { ModelConfig } from './gen/model_config_pb';
+import {
+  CONFIG_FILE,
+  describeModel,
+  ModelConfigError,
+  modelFilename,
+  parseModelConfig,
+  servedLatestVersion,
+  sortVersions,
+} from './model-config';
+import { checkOnnxModel, readOnnxTensors } from './onnx-model';
+
+export interface ArchiveEntry {
+  /** Path inside the archive, `/`-separated, without a leading `./` or a trailing `/`. */
+  readonly path: string;
+  readonly type: 'file' | 'directory' | 'other';
+  /** The file's bytes, for the files the check reads (`needsContent`). */
+  readonly data?: Uint8Array;
+}
+
+export interface CheckedModelArchive {
+  /** The model folder at the archive's root, which is also the config's `name`. */
+  readonly folder: string;
+  readonly platform: string;
+  readonly signature: ModelSignature;
+  readonly versions: readonly string[];
+  /** The version Triton serves when a request names none. */
+  readonly servedVersion: string;
+  readonly config: ModelConfig;
+}
+
+/** Whether the check reads this file's bytes: configs, and the files of version folders. */
+export function needsContent(path: string): boolean {
+  const parts = path.split('/');
+  return (parts.length === 2 && parts[1] === CONFIG_FILE) || parts.length === 3;
+}
+
+/** Turns a tar member name into the form `ArchiveEntry.path` has; undefined for the root itself. */
+export function normalizeEntryPath(name: string): string | undefined {
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..') || name.startsWith('/')) {
+    throw new ModelConfigError(`the archive entry ${JSON.stringify(name)} points outside the archive`);
+  }
+  return parts.length === 0 ? undefined : parts.join('/');
+}
+
+/** Checks an archive's entries as the endpoint would load them; errors are `ModelConfigError`s. */
+export function checkModelArchive(entries: readonly ArchiveEntry[]): CheckedModelArchive {
+  const fail = (message: string): never => {
+    throw new ModelConfigError(message);
+  };
+  if (entries.some((e) => e.path === CONFIG_FILE)) {
+    fail('config.pbtxt must sit in a model folder, not at the root of the archive');
+  }
+  const visible = entries.filter((e) => !e.path.split('/').some((p) => p.startsWith('.')));
+  const folders = [
+    ...new Set(
+      visible.filter((e) => e.path.includes('/') || e.type === 'directory').map((e) => e.path.split('/')[0]!),
+    ),
+  ].sort();
+  if (folders.length !== 1) {
+    fail(
+      folders.length === 0
+        ? 'the archive has no model folder at its root'
+        : `the archive must hold one model folder at its root, it holds ${folders.length}: ${folders.join(', ')}`,
+    );
+  }
+  const folder = folders[0]!;
+  const byPath = new Map(visible.map((e) => [e.path, e]));
+  const configEntry = byPath.get(`${folder}/${CONFIG_FILE}`);
+  if (configEntry?.data === undefined) fail(`${folder}/${CONFIG_FILE} is missing`);
+  const inConfig = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof ModelConfigError)
+        throw new ModelConfigError(`${folder}/${CONFIG_FILE}: ${error.message}`);
+      throw error;
+    }
+  };
+  const config = inConfig(() => parseModelConfig(new TextDecoder().decode(configEntry!.data)));
+  const description = inConfig(() => describeModel(config, folder));
+  const versions = sortVersions([
+    ...new Set(
+      visible
+        .map((e) => e.path.split('/'))
+        .filter(
+          (parts) =>
+            parts.length >= 2 && (parts.length > 2 || byPath.get(parts.join('/'))?.type === 'directory'),
+        )
+        .map((parts) => parts[1]!),
+    ),
+  ]);
+  if (versions.length === 0) fail(`${folder}/ has no numeric version folder (e.g. ${folder}/1/)`);
+  const filename = inConfig(() => modelFilename(config));
+  for (const version of versions) {
+    const file = `${folder}/${version}/${filename}`;
+    // A model "file" may be a folder (TensorFlow's SavedModel), so anything at or under the path counts.
+    if (!visible.some((e) => e.path === file || e.path.startsWith(`${file}/`))) fail(`${file} is missing`);
+    if (description.platform === 'onnxruntime_onnx') {
+      const model = byPath.get(file)?.data ?? fail(`${file} must be a file`);
+      try {
+        checkOnnxModel(config, readOnnxTensors(model));
+      } catch (error) {
+        if (error instanceof ModelConfigError) throw new ModelConfigError(`${file}: ${error.message}`);
+        throw error;
+      }
+    }
+  }
+  return {
+    folder,
+    platform: description.platform,
+    signature: description.signature,
+    versions,
+    servedVersion: inConfig(() => servedLatestVersion(config, versions)),
+    config,
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * Reads an uploaded `model.tar.gz` in one pass, as it streams from the model store: the SHA-256 and
+ * size of its bytes, and its tar entries (POSIX ustar, with pax and GNU long names), keeping the
+ * bytes only of the files the archive check reads. Nothing is written to disk.
+ */
+import { createHash } from 'node:crypto';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { type ArchiveEntry, needsContent, normalizeEntryPath } from '../../../contracts/triton/model-archive';
+import { BadRequestError } from '../../edge/errors';
+
+export interface ReadArchive {
+  /** Hex SHA-256 of the archive's bytes as stored. */
+  readonly sha256: string;
+  readonly size: number;
+  readonly entries: ArchiveEntry[];
+}
+
+const BLOCK = 512;
+
+/** Reads the archive; `maxUnpackedBytes` bounds the tar inside, so a small gzip cannot expand without limit. */
+export async function readArchive(
+  body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
+  maxUnpackedBytes: number,
+): Promise<ReadArchive> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const tar = new TarEntries(maxUnpackedBytes);
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        tar.push(chunk);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  });
+  try {
+    await pipeline(body as NodeJS.ReadableStream, tap, createGunzip(), sink);
+  } catch (error) {
+    if (error instanceof BadRequestError) throw error;
+    if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw new BadRequestError(`the archive is not a gzip file: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+  return { sha256: hash.digest('hex'), size, entries: tar.finish() };
+}
+
+/** An incremental tar parser: header blocks, then each member's data padded to whole blocks. */
+class TarEntries {
+  private readonly entries: ArchiveEntry[] = [];
+  private pending = Buffer.alloc(0);
+  private unpacked = 0;
+  private ended = false;
+  /** The member whose data is being read. */
+  private member?: {
+    name: string;
+    type: ArchiveEntry['type'] | 'pax' | 'longname';
+    remaining: number;
+    padding: number;
+    chunks?: Buffer[];
+  };
+  /** A name given by a pax header or GNU long name for the next member. */
+  private nextName?: string;
+
+  constructor(private readonly maxUnpackedBytes: number) {}
+
+  push(chunk: Buffer): void {
+    this.unpacked += chunk.length;
+    if (this.unpacked > this.maxUnpackedBytes) {
+      throw new BadRequestError(`the archive unpacks to more than ${this.maxUnpackedBytes} bytes`);
+    }
+    let data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = Buffer.alloc(0);
+    while (data.length > 0 && !this.ended) {
+      const member = this.member;
+      if (member === undefined) {
+        if (data.length < BLOCK) break;
+        this.header(data.subarray(0, BLOCK));
+        data = data.subarray(BLOCK);
+        continue;
+      }
+      if (member.remaining > 0) {
+        const take = Math.min(member.remaining, data.length);
+        member.chunks?.push(Buffer.from(data.subarray(0, take)));
+        member.remaining -= take;
+        data = data.subarray(take);
+        if (member.remaining === 0) this.memberRead();
+        continue;
+      }
+      const skip = Math.min(member.padding, data.length);
+      member.padding -= skip;
+      data = data.subarray(skip);
+      if (member.padding === 0) this.member = undefined;
+    }
+    if (!this.ended && data.length > 0) this.pending = Buffer.from(data);
+  }
+
+  finish(): ArchiveEntry[] {
+    if (!this.ended && (this.member !== undefined || this.pending.length > 0)) {
+      throw new BadRequestError('the archive ends in the middle of a tar entry');
+    }
+    return this.entries;
+  }
+
+  private header(block: Buffer): void {
+    if (block.every((b) => b === 0)) {
+      // The first of the two zero blocks that end an archive.
+      this.ended = true;
+      return;
+    }
+    if (!validChecksum(block))
+      throw new BadRequestError('the archive is not a tar file (a header checksum is wrong)');
+    const typeflag = String.fromCharCode(block[156]!);
+    const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
+    const prefix = ustar ? text(block.subarray(345, 500)) : '';
+    const headerName = prefix ? `${prefix}/${text(block.subarray(0, 100))}` : text(block.subarray(0, 100));
+    const size = octal(block.subarray(124, 136));
+    const type: ArchiveEntry['type'] | 'pax' | 'longname' =
+      typeflag === 'x'
+        ? 'pax'
+        : typeflag === 'L'
+          ? 'longname'
+          : typeflag === '0' || typeflag === '\0' || typeflag === '7'
+            ? 'file'
+            : typeflag === '5'
+              ? 'directory'
+              : 'other';
+    // Global pax headers ('g') and other metadata members are read past like any other member.
+    const name = type === 'pax' || type === 'longname' ? '' : (this.nextName ?? headerName);
+    if (type !== 'pax' && type !== 'longname') this.nextName = undefined;
+    const path = type === 'pax' || type === 'longname' ? undefined : normalizeName(name);
+    const keep =
+      type === 'pax' || type === 'longname' || (type === 'file' && path !== undefined && needsContent(path));
+    this.member = {
+      name,
+      type,
+      remaining: size,
+      padding: (BLOCK - (size % BLOCK)) % BLOCK,
+      chunks: keep ? [] : undefined,
+    };
+    if (size === 0) this.memberRead();
+  }
+
+  private memberRead(): void {
+    const member = this.member!;
+    const data = member.chunks ? Buffer.concat(member.chunks) : undefined;
+    if (member.type === 'pax') {
+      const path = paxPath(data!);
+      if (path !== undefined) this.nextName = path;
+    } else if (member.type === 'longname') {
+      this.nextName = text(data!);
+    } else {
+      const path = normalizeName(member.name);
+      if (path !== undefined) {
+        this.entries.push({ path, type: member.type, ...(data ? { data: new Uint8Array(data) } : {}) });
+      }
+    }
+    if (member.padding === 0) this.member = undefined;
+    else member.remaining = 0;
+  }
+}
+
+function normalizeName(name: string): string | undefined {
+  try {
+    return normalizeEntryPath(name);
+  } catch (error) {
+    throw new BadRequestError((error as Error).message);
+  }
+}
+
+/** A NUL-terminated header field. */
+function text(field: Buffer): string {
+  const end = field.indexOf(0);
+  return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+}
+
+/** A numeric header field: octal text, or big-endian base-256 when its first byte has the high bit. */
+function octal(field: Buffer): number {
+  if (field[0]! & 0x80) {
+    let value = 0;
+    for (let i = 1; i < field.length; i++) value = value * 256 + field[i]!;
+    return value;
+  }
+  const digits = text(field).trim();
+  return digits === '' ? 0 : Number.parseInt(digits, 8);
+}
+
+/** The header checksum: the sum of its bytes with the checksum field read as spaces. */
+function validChecksum(block: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return sum === octal(block.subarray(148, 156));
+}
+
+/** The `path` record of a pax extended header (`<length> path=<value>\n` records). */
+function paxPath(data: Buffer): string | undefined {
+  let offset = 0;
+  let path: string | undefined;
+  while (offset < data.length) {
+    const space = data.indexOf(0x20, offset);
+    if (space === -1) break;
+    const length = Number.parseInt(data.subarray(offset, space).toString('latin1'), 10);
+    if (!Number.isSafeInteger(length) || length <= 0) break;
+    const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
+    const equals = record.indexOf('=');
+    if (record.slice(0, equals) === 'path') path = record.slice(equals + 1);
+    offset += length;
+  }
+  return path;
+}

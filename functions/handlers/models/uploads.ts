@@ -1,0 +1,237 @@
+/**
+ * Pushing a version's archive into the model store: presigned S3 uploads (one PUT, or parts above
+ * `SINGLE_PUT_MAX_BYTES`) under a key derived from the SHA-256 the caller states first, and the
+ * completion, which reads the stored archive back, hashes it, checks it as the endpoint will load it
+ * and registers the version. Rules and their sources: docs/shipping-models.md.
+ */
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import {
+  MAX_UNPACKED_BYTES,
+  MODEL_STORE_PREFIX,
+  modelArchiveName,
+  SINGLE_PUT_MAX_BYTES,
+  UPLOAD_PART_BYTES,
+  UPLOAD_URL_TTL_SECONDS,
+} from '../../../contracts/model-store';
+import type { ModelVersion } from '../../../contracts/registry-schemas';
+import { checkModelArchive } from '../../../contracts/triton/model-archive';
+import { ModelConfigError } from '../../../contracts/triton/model-config';
+import type * as z from '../../../contracts/zod';
+import { BadRequestError, ConflictError } from '../../edge/errors';
+import type { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
+import { readArchive } from './archive-reader';
+
+export type StartedUpload =
+  /** The store already holds this archive: complete at once. */
+  | { readonly archive: string; readonly mode: 'stored' }
+  | {
+      readonly archive: string;
+      readonly mode: 'single';
+      readonly expiresAt: string;
+      readonly url: string;
+      /** Headers the PUT must carry, as they were signed. */
+      readonly headers: Record<string, string>;
+    }
+  | {
+      readonly archive: string;
+      readonly mode: 'multipart';
+      readonly expiresAt: string;
+      readonly uploadId: string;
+      readonly partSize: number;
+      readonly parts: { readonly partNumber: number; readonly url: string }[];
+    };
+
+export interface UploadTarget {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** The multi-model endpoint that serves pushed versions; undefined on a single-model endpoint. */
+  readonly endpointName?: string;
+}
+
+export class ModelUploads {
+  constructor(
+    private readonly target: UploadTarget,
+    private readonly register: (
+      version: Omit<ModelVersion, 'createdAt' | 'updatedAt'>,
+    ) => Promise<ModelVersion>,
+    private readonly versionExists: (name: string, version: string) => Promise<boolean>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async start(
+    name: string,
+    version: string,
+    input: z.output<typeof StartUploadSchema>,
+  ): Promise<StartedUpload> {
+    this.endpoint();
+    await this.refuseExisting(name, version);
+    const archive = modelArchiveName(name, input.sha256);
+    const key = `${MODEL_STORE_PREFIX}${archive}`;
+    const { client, bucket } = this.target;
+    if (await this.stored(key)) return { archive, mode: 'stored' };
+    const expiresAt = new Date(this.now().getTime() + UPLOAD_URL_TTL_SECONDS * 1000).toISOString();
+    if (input.size <= SINGLE_PUT_MAX_BYTES) {
+      // S3 refuses a body whose SHA-256 differs from the signed one, and a PUT over an existing key.
+      const checksum = Buffer.from(input.sha256, 'hex').toString('base64');
+      const url = await getSignedUrl(
+        client,
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          ContentLength: input.size,
+          ChecksumSHA256: checksum,
+          IfNoneMatch: '*',
+        }),
+        {
+          expiresIn: UPLOAD_URL_TTL_SECONDS,
+          unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+        },
+      );
+      return {
+        archive,
+        mode: 'single',
+        expiresAt,
+        url,
+        headers: { 'x-amz-checksum-sha256': checksum, 'if-none-match': '*' },
+      };
+    }
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    if (!UploadId) throw new Error('CreateMultipartUpload returned no upload id');
+    const count = Math.ceil(input.size / UPLOAD_PART_BYTES);
+    const parts = await Promise.all(
+      Array.from({ length: count }, async (_, i) => ({
+        partNumber: i + 1,
+        url: await getSignedUrl(
+          client,
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1 }),
+          { expiresIn: UPLOAD_URL_TTL_SECONDS },
+        ),
+      })),
+    );
+    return { archive, mode: 'multipart', expiresAt, uploadId: UploadId, partSize: UPLOAD_PART_BYTES, parts };
+  }
+
+  async complete(
+    name: string,
+    version: string,
+    input: z.output<typeof CompleteUploadSchema>,
+  ): Promise<ModelVersion> {
+    const endpointName = this.endpoint();
+    await this.refuseExisting(name, version);
+    const archive = modelArchiveName(name, input.sha256);
+    const key = `${MODEL_STORE_PREFIX}${archive}`;
+    const { client, bucket } = this.target;
+    if (input.uploadId !== undefined) {
+      if (!input.parts) throw new BadRequestError('a multipart upload completes with its parts');
+      await this.completeParts(key, input.uploadId, input.parts);
+    }
+    const object = await client
+      .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+      .catch((error: unknown) => {
+        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') {
+          throw new BadRequestError(
+            `no archive with SHA-256 ${input.sha256} was uploaded for model '${name}'`,
+          );
+        }
+        throw error;
+      });
+    const read = await readArchive(object.Body as NodeJS.ReadableStream, MAX_UNPACKED_BYTES);
+    if (read.sha256 !== input.sha256) {
+      throw new BadRequestError(
+        `the uploaded archive's SHA-256 is ${read.sha256}, not the ${input.sha256} the upload stated`,
+      );
+    }
+    let checked: ReturnType<typeof checkModelArchive>;
+    try {
+      checked = checkModelArchive(read.entries);
+    } catch (error) {
+      if (error instanceof ModelConfigError)
+        throw new BadRequestError(`the archive is refused: ${error.message}`);
+      throw error;
+    }
+    if (checked.servedVersion !== version) {
+      throw new BadRequestError(
+        `the archive serves version ${checked.servedVersion} of ${checked.folder}, not version ${version}: Triton serves the highest version its version_policy loads`,
+      );
+    }
+    return this.register({
+      name,
+      version,
+      platform: checked.platform,
+      inputs: checked.signature.inputs,
+      outputs: checked.signature.outputs,
+      maxBatchSize: checked.signature.maxBatchSize,
+      backends: [{ endpointName, variant: 'AllTraffic', targetModel: archive, weight: 100 }],
+      status: 'ACTIVE',
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.labels !== undefined ? { labels: input.labels } : {}),
+    });
+  }
+
+  private endpoint(): string {
+    const { endpointName } = this.target;
+    if (endpointName === undefined) {
+      throw new ConflictError(
+        "this platform's endpoint hosts a single model: pushing a version needs servingMode multi-model",
+      );
+    }
+    return endpointName;
+  }
+
+  private async refuseExisting(name: string, version: string): Promise<void> {
+    if (await this.versionExists(name, version)) {
+      throw new ConflictError(`model '${name}' version ${version} already exists`);
+    }
+  }
+
+  private async stored(key: string): Promise<boolean> {
+    try {
+      await this.target.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
+      throw error;
+    }
+  }
+
+  private async completeParts(
+    key: string,
+    uploadId: string,
+    parts: readonly { partNumber: number; etag: string }[],
+  ): Promise<void> {
+    try {
+      await this.target.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: {
+            Parts: [...parts]
+              .sort((a, b) => a.partNumber - b.partNumber)
+              .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
+          },
+          // An archive once stored is never replaced: a second completion of the same hash is refused.
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof S3ServiceException)) throw error;
+      // 412: the archive is already stored; it is read and checked below like any other.
+      if (error.$metadata.httpStatusCode === 412) return;
+      if (['NoSuchUpload', 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(error.name)) {
+        throw new BadRequestError(`the multipart upload cannot complete: ${error.name}: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,175 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SINGLE_PUT_MAX_BYTES } from '../../contracts/model-store';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import { BadRequestError, ConflictError } from '../../functions/edge/errors';
+import { ModelUploads, type StartedUpload } from '../../functions/handlers/models/uploads';
+import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
+import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { type TempRepository, tempRepository } from '../helpers/temp-repository';
+
+type Registered = Omit<ModelVersion, 'createdAt' | 'updatedAt'>;
+
+/** Pushes through the upload routes' service against the local S3, as the models function does. */
+describe('model uploads', () => {
+  let s3: LocalS3;
+  let client: S3Client;
+  let repos: TempRepository[] = [];
+  const Bucket = 'model-store';
+  const registered: Registered[] = [];
+  const existing = new Set<string>();
+
+  const uploads = ({ endpointName }: { endpointName?: string } = { endpointName: 'local-endpoint' }) =>
+    new ModelUploads(
+      { client, bucket: Bucket, endpointName },
+      async (version) => {
+        registered.push(version);
+        return { ...version, createdAt: 'now', updatedAt: 'now' };
+      },
+      async (name, version) => existing.has(`${name}/${version}`),
+    );
+
+  /** The shipped `simple` model as `model`, its config edited, packed as the stack packs. */
+  const archive = async (model: string, edit?: (config: string) => string, extra?: Buffer) => {
+    const repo = await tempRepository();
+    repos.push(repo);
+    await repo.copyShipped('simple', model, edit);
+    if (extra) await writeFile(path.join(repo.dir, model, '1', 'padding.bin'), extra);
+    const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
+    return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+
+  /** Uploads as a client does with what start answered. */
+  const upload = async (started: StartedUpload, bytes: Buffer) => {
+    if (started.mode === 'single') {
+      const response = await fetch(started.url, { method: 'PUT', headers: started.headers, body: bytes });
+      expect(response.status).toBe(200);
+      return {};
+    }
+    if (started.mode === 'multipart') {
+      const parts = [];
+      for (const part of started.parts) {
+        const body = bytes.subarray(
+          (part.partNumber - 1) * started.partSize,
+          part.partNumber * started.partSize,
+        );
+        const response = await fetch(part.url, { method: 'PUT', body });
+        expect(response.status).toBe(200);
+        parts.push({ partNumber: part.partNumber, etag: response.headers.get('etag')! });
+      }
+      return { uploadId: started.uploadId, parts };
+    }
+    return {};
+  };
+
+  beforeAll(async () => {
+    s3 = await startS3({ region: 'us-east-1' });
+    await s3.createBucket(Bucket);
+    // The function's client: path-style on the emulator's IP endpoint, no computed checksums.
+    client = new S3Client({
+      endpoint: s3.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await s3?.close();
+    await Promise.all(repos.map((r) => r.remove()));
+    repos = [];
+  });
+
+  it('presigns one PUT with the stated SHA-256 and registers the checked version', async () => {
+    const { bytes, sha256 } = await archive('adder');
+    const started = await uploads().start('adder', '1', { sha256, size: bytes.length });
+    expect(started).toMatchObject({ mode: 'single', archive: `adder-${sha256.slice(0, 16)}.tar.gz` });
+    if (started.mode !== 'single') throw new Error('expected one PUT');
+    expect(started.headers['x-amz-checksum-sha256']).toBe(Buffer.from(sha256, 'hex').toString('base64'));
+    await upload(started, bytes);
+
+    const version = await uploads().complete('adder', '1', { sha256, description: 'pushed' });
+    expect(version).toMatchObject({
+      name: 'adder',
+      version: '1',
+      platform: 'onnxruntime_onnx',
+      ...SIMPLE_SIGNATURE,
+      backends: [{ endpointName: 'local-endpoint', targetModel: started.archive, weight: 100 }],
+      description: 'pushed',
+    });
+    // The archive is stored: starting again uploads nothing.
+    expect(await uploads().start('adder', '2', { sha256, size: bytes.length })).toEqual({
+      archive: started.archive,
+      mode: 'stored',
+    });
+  });
+
+  it('uploads in parts above the single PUT limit', { timeout: 60_000 }, async () => {
+    const { bytes, sha256 } = await archive('padded', undefined, randomBytes(SINGLE_PUT_MAX_BYTES + 1024));
+    const started = await uploads().start('padded', '1', { sha256, size: bytes.length });
+    expect(started.mode).toBe('multipart');
+    const completion = await upload(started, bytes);
+    const version = await uploads().complete('padded', '1', { sha256, ...completion });
+    expect(version.backends[0]!.targetModel).toBe(started.archive);
+  });
+
+  it('refuses an archive whose config disagrees with its model, naming the tensor', async () => {
+    const { bytes, sha256 } = await archive('wrong', (config) =>
+      config.replace(
+        'name: "OUTPUT1"\n    data_type: TYPE_INT32',
+        'name: "OUTPUT1"\n    data_type: TYPE_FP32',
+      ),
+    );
+    await upload(await uploads().start('wrong', '1', { sha256, size: bytes.length }), bytes);
+    const refused = uploads().complete('wrong', '1', { sha256 });
+    await expect(refused).rejects.toThrow(BadRequestError);
+    await expect(refused).rejects.toThrow(
+      "output 'OUTPUT1': the config declares TYPE_FP32, the model provides INT32",
+    );
+  });
+
+  it('refuses bytes whose SHA-256 is not the one stated', async () => {
+    const { bytes } = await archive('liar');
+    const stated = createHash('sha256').update('something else').digest('hex');
+    // The emulator checks no checksum (as S3 would), so only the completion's own hash catches it.
+    await upload(await uploads().start('liar', '1', { sha256: stated, size: bytes.length }), bytes);
+    await expect(uploads().complete('liar', '1', { sha256: stated })).rejects.toThrow(
+      `not the ${stated} the upload stated`,
+    );
+  });
+
+  it('refuses a version the archive does not serve, an existing version and a single-model endpoint', async () => {
+    const { bytes, sha256 } = await archive('versioned');
+    await upload(await uploads().start('versioned', '3', { sha256, size: bytes.length }), bytes);
+    await expect(uploads().complete('versioned', '3', { sha256 })).rejects.toThrow(
+      'the archive serves version 1 of versioned, not version 3',
+    );
+    existing.add('versioned/1');
+    await expect(uploads().complete('versioned', '1', { sha256 })).rejects.toThrow(ConflictError);
+    await expect(uploads({}).start('other', '1', { sha256, size: 1 })).rejects.toThrow(
+      'needs servingMode multi-model',
+    );
+  });
+
+  it('refuses a completion of nothing uploaded and an archive with two model folders', async () => {
+    const sha256 = createHash('sha256').update('never uploaded').digest('hex');
+    await expect(uploads().complete('ghost', '1', { sha256 })).rejects.toThrow('no archive with SHA-256');
+
+    const repo = await tempRepository();
+    repos.push(repo);
+    await repo.copyShipped('simple', 'one');
+    await mkdir(path.join(repo.dir, 'two'));
+    await writeFile(path.join(repo.dir, 'two', 'README'), 'x');
+    const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    await upload(await uploads().start('one', '1', { sha256: hash, size: bytes.length }), bytes);
+    await expect(uploads().complete('one', '1', { sha256: hash })).rejects.toThrow(
+      'must hold one model folder at its root, it holds 2: one, two',
+    );
+  });
+});
