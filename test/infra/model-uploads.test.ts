@@ -23,10 +23,14 @@ function modelsFunction(overrides: Record<string, unknown> = {}) {
 }
 
 describe('the upload routes in the stack', () => {
-  it('grant the models function exactly PutObject and GetObject on the archives under the models prefix', () => {
+  it('grant the models function exactly PutObject and GetObject, with DeleteObject for retirement, on the archives under the models prefix', () => {
     const { statements, environment } = modelsFunction();
     expect(statements).toHaveLength(1);
-    expect([statements[0]!.Action].flat().sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect([statements[0]!.Action].flat().sort()).toEqual([
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:PutObject',
+    ]);
     expect(statements[0]!.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': ['ModelStoreBucket', 'Arn'] }, '/models/*']],
     });
