@@ -37,7 +37,7 @@ import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
 import { startSqsEventSource } from './aws/sqs-event-source';
-import { type LocalBatchQueues, localBatchQueues } from './batch-queues';
+import { type LocalBatchQueues, LocalWorkerTimeoutSchema, localBatchQueues } from './batch-queues';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { startModelServer } from './model-server/server';
@@ -120,9 +120,19 @@ export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  const overrides = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<string, unknown>;
+  const { batchWorkerTimeoutSeconds, ...overrides } = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<
+    string,
+    unknown
+  >;
   const config = readPlatformConfig((key) => overrides[key] ?? context[key]);
-  return { ...config, additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT] };
+  return {
+    ...config,
+    // Below the deployed minimum too, within Lambda's range: see local/batch-queues.ts.
+    ...(batchWorkerTimeoutSeconds === undefined
+      ? {}
+      : { batchWorkerTimeoutSeconds: LocalWorkerTimeoutSchema.parse(batchWorkerTimeoutSeconds) }),
+    additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT],
+  };
 }
 
 /** What the local functions may invoke: the local endpoint in the stack endpoint's place, then the configured ones. */
@@ -150,8 +160,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const sqs = await startSqs({ region: REGION });
     closers.push(() => sqs.close());
     const queues = localBatchQueues(config);
-    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues);
-    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues);
+    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'others');
+    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues, 'work');
 
     const s3 = await startS3({ region: REGION });
     closers.push(() => s3.close());
@@ -363,12 +373,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 }
 
 /** A queue whose messages move to `<name>-dlq` after the configured deliveries, as the stack's do. */
-async function createQueueWithDeadLetters(sqs: LocalSqs, name: string, queues: LocalBatchQueues) {
+async function createQueueWithDeadLetters(
+  sqs: LocalSqs,
+  name: string,
+  queues: LocalBatchQueues,
+  consumer: keyof LocalBatchQueues['visibilityTimeoutSeconds'],
+) {
   const deadLetters = await sqs.createQueue(`${name}-dlq`, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds.others),
   });
   const queue = await sqs.createQueue(name, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds[consumer]),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetters.queueArn,
       maxReceiveCount: queues.maxReceiveCount,

@@ -30,6 +30,11 @@ const BACKEND_TIMEOUT_MS = 3_000;
  * deferred by an open circuit wait for it, so the default makes scenarios wait, not test more.
  */
 const CIRCUIT_COOLDOWN_SECONDS = 5;
+/**
+ * A crashed worker's chunk comes back after the work queue's visibility timeout, six worker timeouts
+ * as deployed: a 2 s worker timeout (local only) brings it back in 12 s rather than 12 minutes.
+ */
+const WORKER_TIMEOUT_SECONDS = 2;
 const TERMINAL = ['SUCCEEDED', 'FAILED', 'COMPLETED_WITH_ERRORS', 'CANCELLED'];
 
 interface Answer {
@@ -204,7 +209,10 @@ describe('the local platform under injected faults', () => {
     platform = await startPlatformProcess({
       LOCAL_CONTROL_PORT: String(controlPort),
       BACKEND_TIMEOUT_MS: String(BACKEND_TIMEOUT_MS),
-      LOCAL_CONTEXT: JSON.stringify({ circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS }),
+      LOCAL_CONTEXT: JSON.stringify({
+        circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS,
+        batchWorkerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
+      }),
     });
     controlUrl = `http://127.0.0.1:${controlPort}`;
     token = await npmToken('--sub', 'faults', '--tier', 'premium');
