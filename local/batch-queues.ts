@@ -28,6 +28,12 @@ export const LocalWorkerTimeoutSchema = z.coerce.number().int().min(1).max(900);
 
 /** The most messages a standard queue hands to one invocation without a batching window. */
 const MAX_UNWINDOWED_BATCH_SIZE = 10;
+/**
+ * Batches Lambda processes at once from a standard queue whose event source sets no maximum
+ * concurrency, as it starts: five (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+ * A submission then never waits for another job's fan-out.
+ */
+const UNBOUNDED_SOURCE_CONCURRENCY = 5;
 
 export interface LocalQueueSource {
   /** Records per invocation. */
@@ -60,8 +66,8 @@ export function localBatchQueues(config: PlatformConfig): LocalBatchQueues {
       worker: config.batchWorkerTimeoutSeconds * 1000,
       deadLetters: DEAD_LETTERS_TIMEOUT_SECONDS * 1000,
     },
-    // Lambda scales the fan-out and dead-letter pollers itself; one poller each is enough locally.
-    submissions: { batchSize: MAX_UNWINDOWED_BATCH_SIZE, maxConcurrency: 1 },
+    submissions: { batchSize: MAX_UNWINDOWED_BATCH_SIZE, maxConcurrency: UNBOUNDED_SOURCE_CONCURRENCY },
+    // Lambda scales the dead-letter pollers too; one is enough locally, as no job's work waits for it.
     work: { batchSize: config.batchWorkerBatchSize, maxConcurrency: config.batchWorkerConcurrency },
     deadLetters: { batchSize: MAX_UNWINDOWED_BATCH_SIZE, maxConcurrency: 1 },
   };
