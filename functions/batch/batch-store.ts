@@ -304,14 +304,15 @@ export class BatchStore {
   /**
    * Moves `recovered` items of a retried chunk from failed to succeeded, once: conditional on the
    * chunk still being in the retry's `retryChunks`, from which the same update removes it. `done`
-   * is true when no retry chunk is left, so the job's counts are final.
+   * is true when no retry chunk is left, so the job's counts are final; `counted` when this call
+   * moved the counts (false for a chunk counted before).
    */
   async countRetry(
     jobId: string,
     chunk: number,
     attempt: number,
     recovered: number,
-  ): Promise<{ job: BatchJob; done: boolean } | undefined> {
+  ): Promise<{ job: BatchJob; done: boolean; counted: boolean } | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -334,13 +335,13 @@ export class BatchStore {
       );
       if (!Attributes) return undefined;
       const raw = unmarshall(Attributes);
-      return { job: toJob(raw), done: raw.retryChunks === undefined };
+      return { job: toJob(raw), done: raw.retryChunks === undefined, counted: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const job = await this.getJobRecord(jobId);
       // Counted before (a redelivery): done only if this retry is still the job's and has ended.
       return job
-        ? { job: toJob(job), done: job.attempt === attempt && job.retryChunks.length === 0 }
+        ? { job: toJob(job), done: job.attempt === attempt && job.retryChunks.length === 0, counted: false }
         : undefined;
     }
   }
