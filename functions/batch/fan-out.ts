@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
 import { TERMINAL_STATUSES } from './api-schemas';
@@ -10,7 +11,9 @@ const SEND_BATCH_ENTRIES = 10;
  * How long a release holds a job's sending before another may take over: one SendMessageBatch and
  * one write take well under a second, so a holder still without its write after this died.
  */
-const RELEASE_LEASE_MS = 10_000;
+const RELEASE_LEASE_MS = 5_000;
+/** How often a release waiting for another's lease looks at the job again. */
+const LEASE_POLL_MS = 100;
 
 export interface FanOutDependencies {
   readonly store: BatchStore;
@@ -86,10 +89,10 @@ export function shareOf(jobId: string, paced: readonly string[], window: number)
 /**
  * Sends the job's next chunks while it has fewer than its share sent and not yet counted. Only the
  * release holding the job's lease sends: it sends, then records the chunks sent and gives the lease
- * up in one conditional write, then reads the job again, so a count made while it held the lease is
- * released by it. A release that finds the lease held leaves the sending to its holder. A holder
- * that dies between its send and its write leaves the lease to run out: the next release after that
- * sends those chunks again, which accounting counts once.
+ * up in one conditional write, then reads the job again. A release that finds the lease held waits
+ * until it is given up or runs out, then looks again, so a count is released even when the holder
+ * died. A holder that dies between its send and its write leaves the lease to run out: the next
+ * release sends those chunks again, which accounting counts once.
  */
 async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly string[]): Promise<void> {
   const now = deps.now ?? Date.now;
@@ -100,7 +103,13 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
     const until = Math.min(plan.length, job.counted + share, job.sent + SEND_BATCH_ENTRIES);
     if (job.sent >= until) return;
     const at = now();
-    if (job.releasing && job.releasing.untilMs >= at) return;
+    if (job.releasing && job.releasing.untilMs >= at) {
+      // Held: the holder sends what this count allows unless it died, so wait for it to give the
+      // lease up (or for the lease to run out) and look again.
+      await setTimeout(Math.min(LEASE_POLL_MS, job.releasing.untilMs - at + 1));
+      job = await deps.store.getJobRecord(first.jobId);
+      continue;
+    }
     const lease = { token: randomUUID(), untilMs: at + (deps.releaseLeaseMs ?? RELEASE_LEASE_MS) };
     if (await deps.store.leaseRelease(job.jobId, job.attempt, job.sent, lease, at)) {
       try {
