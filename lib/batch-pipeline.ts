@@ -6,6 +6,11 @@ import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
 import { batchWorkWindow } from '../contracts/settings';
+import {
+  DEAD_LETTERS_TIMEOUT_SECONDS,
+  FAN_OUT_TIMEOUT_SECONDS,
+  visibilityTimeoutSeconds,
+} from './batch-queue-timeouts';
 import type { BatchTable } from './batch-table';
 import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
@@ -13,10 +18,7 @@ import { PlatformFunction } from './platform-function';
 import type { RegistryTable } from './registry-table';
 import type { TritonEndpoint } from './triton-endpoint';
 
-/** SQS asks for a visibility timeout of at least six times the consuming function's timeout. */
-const VISIBILITY_TIMEOUT_FACTOR = 6;
-/** The dead-letter function's timeout: a dead-lettered submission fails every chunk of its job. */
-const DEAD_LETTERS_TIMEOUT = Duration.minutes(1);
+const DEAD_LETTERS_TIMEOUT = Duration.seconds(DEAD_LETTERS_TIMEOUT_SECONDS);
 /** The most messages a standard queue hands to one invocation without a batching window. */
 const MAX_UNWINDOWED_BATCH_SIZE = 10;
 
@@ -86,7 +88,7 @@ export class BatchPipeline extends Construct {
   constructor(scope: Construct, id: string, props: BatchPipelineProps) {
     super(scope, id);
     const { table, registry, circuits, endpoint, maxReceiveCount } = props;
-    const fanOutTimeout = props.fanOutTimeout ?? Duration.minutes(5);
+    const fanOutTimeout = props.fanOutTimeout ?? Duration.seconds(FAN_OUT_TIMEOUT_SECONDS);
     const backendTimeout = props.backendTimeout ?? Duration.seconds(61);
     checkInteger('workerConcurrency', props.workerConcurrency, 2, 1000);
     checkInteger('workerBatchSize', props.workerBatchSize, 1, MAX_UNWINDOWED_BATCH_SIZE);
@@ -105,11 +107,11 @@ export class BatchPipeline extends Construct {
     }
 
     const deadLetterVisibilityTimeout = Duration.seconds(
-      DEAD_LETTERS_TIMEOUT.toSeconds() * VISIBILITY_TIMEOUT_FACTOR,
+      visibilityTimeoutSeconds(DEAD_LETTERS_TIMEOUT.toSeconds()),
     );
     this.submissions = new MonitoredQueue(this, 'Submissions', {
       description: 'Batch submissions',
-      visibilityTimeout: Duration.seconds(fanOutTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(fanOutTimeout.toSeconds())),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
       deadLetterVisibilityTimeout,
@@ -117,7 +119,7 @@ export class BatchPipeline extends Construct {
     });
     this.work = new MonitoredQueue(this, 'Work', {
       description: 'Batch chunks',
-      visibilityTimeout: Duration.seconds(props.workerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(props.workerTimeout.toSeconds())),
       maxReceiveCount,
       oldestMessageAgeThreshold: props.oldestMessageAgeThreshold,
       deadLetterVisibilityTimeout,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type PlatformConfig, readPlatformConfig } from '../lib/config';
+import { LocalWorkerTimeoutSchema } from './batch-queues';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -17,7 +18,17 @@ export function readLocalConfig(): PlatformConfig {
   const { context = {} } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  const overrides = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<string, unknown>;
+  const { batchWorkerTimeoutSeconds, ...overrides } = JSON.parse(process.env.LOCAL_CONTEXT ?? '{}') as Record<
+    string,
+    unknown
+  >;
   const config = readPlatformConfig((key) => overrides[key] ?? context[key]);
-  return { ...config, additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT] };
+  return {
+    ...config,
+    // Below the deployed minimum too, within Lambda's range: see local/batch-queues.ts.
+    ...(batchWorkerTimeoutSeconds === undefined
+      ? {}
+      : { batchWorkerTimeoutSeconds: LocalWorkerTimeoutSchema.parse(batchWorkerTimeoutSeconds) }),
+    additionalEndpointNames: [...config.additionalEndpointNames, LOCAL_STANDBY_ENDPOINT],
+  };
 }

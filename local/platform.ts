@@ -134,8 +134,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const sqs = await startSqs({ region: REGION });
     closers.push(() => sqs.close());
     const queues = localBatchQueues(config);
-    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues);
-    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues);
+    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'others');
+    const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues, 'work');
 
     const s3 = await startS3({ region: REGION });
     closers.push(() => s3.close());
@@ -353,12 +353,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
 }
 
 /** A queue whose messages move to `<name>-dlq` after the configured deliveries, as the stack's do. */
-async function createQueueWithDeadLetters(sqs: LocalSqs, name: string, queues: LocalBatchQueues) {
+async function createQueueWithDeadLetters(
+  sqs: LocalSqs,
+  name: string,
+  queues: LocalBatchQueues,
+  consumer: keyof LocalBatchQueues['visibilityTimeoutSeconds'],
+) {
   const deadLetters = await sqs.createQueue(`${name}-dlq`, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds.others),
   });
   const queue = await sqs.createQueue(name, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds[consumer]),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetters.queueArn,
       maxReceiveCount: queues.maxReceiveCount,

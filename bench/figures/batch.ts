@@ -4,6 +4,8 @@
  * server's own throughput at the job's chunk size; the worker logs where each chunk's time went.
  * Fairness: another owner's 20-item job submitted right after the large one, against its time alone.
  */
+import { writeFileSync } from 'node:fs';
+import { readLocalConfig } from '../../local/platform';
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
 import { load, round } from './measure';
 
@@ -35,6 +37,7 @@ const irisRequest = (rows: number, offset = 0) =>
 interface ChunkTiming {
   jobId: string;
   items: number;
+  receiveCount: number;
   queueMs?: number;
   inferenceMs: number;
   storageMs: number;
@@ -68,6 +71,9 @@ async function untilEnded(apiUrl: string, headers: Record<string, string>, jobId
   return { ...job, seconds: (performance.now() - started) / 1000 };
 }
 
+const sumOf = (jobs: readonly { succeeded: number; failed: number }[], key: 'succeeded' | 'failed') =>
+  jobs.reduce((total, job) => total + job[key], 0);
+
 const irisItems = (count: number) =>
   Array.from({ length: count }, (_, i) => ({
     inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
@@ -85,8 +91,14 @@ export async function measureBatchThroughput() {
     });
     const headers = await bearer('bench-batch');
     const other = await bearer('bench-batch-other');
-    // A first job starts the functions, so that no figure below includes a cold start.
-    const warmUp = await runJob(platform.apiUrl, other, irisItems(SMALL_ITEMS));
+    // First jobs start the functions, so that no figure below includes a cold start: one per worker
+    // the event source runs at once, each of its own owner so that all run together.
+    const warmUps = await Promise.all(
+      Array.from({ length: readLocalConfig().batchWorkerConcurrency }, async (_, i) =>
+        runJob(platform.apiUrl, await bearer(`bench-batch-warm-up-${i}`), irisItems(SMALL_ITEMS)),
+      ),
+    );
+    const measuredFrom = platform.output().length;
     // The large job, with the small one of another owner right after it; then the small one alone.
     const started = performance.now();
     const submitted = await fetch(`${platform.apiUrl}/v1/batch-jobs`, {
@@ -103,6 +115,8 @@ export async function measureBatchThroughput() {
     ]);
     const alone = await runJob(platform.apiUrl, other, irisItems(SMALL_ITEMS));
     const seconds = job.seconds;
+    // Every chunk's delivery line, for a closer look at where a run's time went.
+    if (process.env.BENCH_BATCH_OUTPUT) writeFileSync(process.env.BENCH_BATCH_OUTPUT, platform.output());
     const chunks = platform
       .output()
       .split('\n')
@@ -129,8 +143,8 @@ export async function measureBatchThroughput() {
     return {
       items: BATCH_ITEMS,
       status: job.status,
-      succeeded: job.succeeded + behind.succeeded + alone.succeeded + warmUp.succeeded,
-      failed: job.failed + behind.failed + alone.failed + warmUp.failed,
+      succeeded: job.succeeded + behind.succeeded + alone.succeeded + sumOf(warmUps, 'succeeded'),
+      failed: job.failed + behind.failed + alone.failed + sumOf(warmUps, 'failed'),
       seconds: round(seconds),
       batchItemsPerSecond: round(BATCH_ITEMS / seconds),
       realtimeOneByOneItemsPerSecond: round(oneByOne.requestsPerSecond),
@@ -153,11 +167,24 @@ export async function measureBatchThroughput() {
         ratio: round(behind.seconds / alone.seconds),
         largeSeconds: round(seconds),
         // Where the small job's time behind the large one went: its one chunk queued, inferred, stored.
-        behindChunkMs: behindChunks.map(({ queueMs, inferenceMs, storageMs }) => ({
+        behindChunkMs: behindChunks.map(({ queueMs, inferenceMs, storageMs, receiveCount }) => ({
           queue: queueMs,
           inference: inferenceMs,
           storage: storageMs,
+          receiveCount,
         })),
+        // Deliveries of the large job's chunks after their first: each took a worker from other jobs.
+        largeRedeliveries: chunks.filter((c) => c.receiveCount > 1).length,
+        // Worker containers started while the jobs ran: each delays the chunk that waits for it.
+        workerColdStarts: platform
+          .output()
+          .slice(measuredFrom)
+          .split('\n')
+          .filter(
+            (line) => line.includes('"function_name":"batch-worker"') && line.includes('"cold_start":true'),
+          )
+          .map((line) => (JSON.parse(line) as { function_request_id: string }).function_request_id)
+          .filter((id, i, ids) => ids.indexOf(id) === i).length,
       },
     };
   } finally {

@@ -36,6 +36,10 @@ export async function countRetry(
   recovered: number,
 ): Promise<void> {
   const counted = await store.countRetry(job.jobId, chunk, attempt, recovered);
+  // Items recovered by a retry succeeded too; published once, by the call that counted them.
+  if (counted?.counted && recovered > 0) {
+    publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, recovered, { model: job.model });
+  }
   if (counted?.done) await finishJob(store, job, counted.job);
 }
 

@@ -19,6 +19,7 @@ import type { StoredItem } from './chunking';
 
 const { partitionKey: PK, sortKey: SK, ownerIndex } = BATCH_KEYS;
 const JOB = '#JOB';
+const PACING = '#PACING';
 const jobKey = (jobId: string) => `JOB#${jobId}`;
 // Zero-padded so chunks and results sort in item order.
 const pad = (chunk: number) => String(chunk).padStart(6, '0');
@@ -83,6 +84,8 @@ export interface JobRecord extends BatchJob {
   readonly retryPlan: readonly number[];
   /** How many chunks of the current attempt (first run or retry) have had their work sent. */
   readonly sent: number;
+  /** The release sending this job's next chunks, if one holds the job (`leaseRelease`). */
+  readonly releasing?: { readonly token: string; readonly untilMs: number };
   /**
    * How many chunks of the current attempt are counted, or deferred for a model outage and not yet
    * counted: a deferred chunk waits as a delayed message, out of every worker's way.
@@ -106,6 +109,7 @@ export type NewJob = Omit<
   | 'retryPlan'
   | 'sent'
   | 'counted'
+  | 'releasing'
 >;
 
 const JOB_FIELDS = [
@@ -300,14 +304,15 @@ export class BatchStore {
   /**
    * Moves `recovered` items of a retried chunk from failed to succeeded, once: conditional on the
    * chunk still being in the retry's `retryChunks`, from which the same update removes it. `done`
-   * is true when no retry chunk is left, so the job's counts are final.
+   * is true when no retry chunk is left, so the job's counts are final; `counted` when this call
+   * moved the counts (false for a chunk counted before).
    */
   async countRetry(
     jobId: string,
     chunk: number,
     attempt: number,
     recovered: number,
-  ): Promise<{ job: BatchJob; done: boolean } | undefined> {
+  ): Promise<{ job: BatchJob; done: boolean; counted: boolean } | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -330,39 +335,41 @@ export class BatchStore {
       );
       if (!Attributes) return undefined;
       const raw = unmarshall(Attributes);
-      return { job: toJob(raw), done: raw.retryChunks === undefined };
+      return { job: toJob(raw), done: raw.retryChunks === undefined, counted: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const job = await this.getJobRecord(jobId);
       // Counted before (a redelivery): done only if this retry is still the job's and has ended.
       return job
-        ? { job: toJob(job), done: job.attempt === attempt && job.retryChunks.length === 0 }
+        ? { job: toJob(job), done: job.attempt === attempt && job.retryChunks.length === 0, counted: false }
         : undefined;
     }
   }
 
   /**
-   * Records that the work of the current attempt's chunks up to `to` (exclusive) is sent, if
-   * `from` is still what the job says was sent before and `attempt` is still the job's. Of
-   * releasers that read the same `from`, one moves it on; the others read the job again.
+   * Takes the job's release for `token` until `untilMs`, while the job runs attempt `attempt`, has
+   * `from` chunks sent and no other release holds it (or the holder's lease ran out: it died). Only
+   * the holder sends, so releases racing for one job never send the same chunk twice.
    */
-  async claimSent(jobId: string, attempt: number, from: number, to: number): Promise<boolean> {
-    const sentBefore = from === 0 ? '(attribute_not_exists(#sent) OR #sent = :from)' : '#sent = :from';
-    const sameAttempt = attempt === 0 ? 'attribute_not_exists(attempt)' : 'attempt = :attempt';
+  async leaseRelease(
+    jobId: string,
+    attempt: number,
+    from: number,
+    lease: { readonly token: string; readonly untilMs: number },
+    nowMs: number,
+  ): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(jobId, JOB),
-          UpdateExpression: 'SET #sent = :to',
-          ConditionExpression: `#status IN (:queued, :running) AND ${sameAttempt} AND ${sentBefore}`,
+          UpdateExpression: 'SET releasing = :lease',
+          ConditionExpression: `${sentCondition(attempt, from)} AND (attribute_not_exists(releasing) OR releasing.untilMs < :now)`,
           ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent' },
           ExpressionAttributeValues: marshall({
-            ':to': to,
-            ':from': from,
-            ':queued': 'QUEUED',
-            ':running': 'RUNNING',
-            ...(attempt === 0 ? {} : { ':attempt': attempt }),
+            ...sentValues(attempt, from),
+            ':lease': lease,
+            ':now': nowMs,
           }),
         }),
       );
@@ -371,6 +378,85 @@ export class BatchStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /**
+   * Records chunks `from` to `to` of the current attempt sent and gives up the release `token` held;
+   * false when the job moved on meanwhile (another attempt, finished, or the lease taken over).
+   */
+  async claimSent(jobId: string, attempt: number, from: number, to: number, token: string): Promise<boolean> {
+    return this.updateRelease(jobId, attempt, from, token, 'SET #sent = :to REMOVE releasing', { ':to': to });
+  }
+
+  /** Gives up the release `token` held without recording anything sent (its send failed). */
+  async dropRelease(jobId: string, attempt: number, from: number, token: string): Promise<boolean> {
+    return this.updateRelease(jobId, attempt, from, token, 'REMOVE releasing', {});
+  }
+
+  private async updateRelease(
+    jobId: string,
+    attempt: number,
+    from: number,
+    token: string,
+    update: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: update,
+          ConditionExpression: `${sentCondition(attempt, from)} AND releasing.#token = :token`,
+          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#token': 'token' },
+          ExpressionAttributeValues: marshall({ ...sentValues(attempt, from), ...values, ':token': token }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Adds a running job to its owner's paced jobs, whose chunks share one window. Returns the owner's
+   * paced jobs, this one included.
+   */
+  async joinPacing(owner: string, jobId: string): Promise<string[]> {
+    return this.updatePacing(owner, 'ADD jobs :job', jobId);
+  }
+
+  /** Takes a job that ended out of its owner's paced jobs; returns the others. */
+  async leavePacing(owner: string, jobId: string): Promise<string[]> {
+    return this.updatePacing(owner, 'DELETE jobs :job', jobId);
+  }
+
+  /** The owner's paced jobs, in a fixed order. */
+  async pacedJobs(owner: string): Promise<string[]> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ [PK]: pacingKey(owner), [SK]: PACING }),
+        ConsistentRead: true,
+      }),
+    );
+    return [...((Item ? (unmarshall(Item).jobs as Set<string> | undefined) : undefined) ?? [])].sort();
+  }
+
+  private async updatePacing(owner: string, update: string, jobId: string): Promise<string[]> {
+    const { Attributes } = await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ [PK]: pacingKey(owner), [SK]: PACING }),
+        UpdateExpression: update,
+        ExpressionAttributeValues: { ':job': { SS: [jobId] } },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return [
+      ...((Attributes ? (unmarshall(Attributes).jobs as Set<string> | undefined) : undefined) ?? []),
+    ].sort();
   }
 
   /**
@@ -705,6 +791,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     retryChunks,
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,
+    ...(raw.releasing ? { releasing: raw.releasing as { token: string; untilMs: number } } : {}),
     counted:
       (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +
       waiting(raw, attempt, retryChunks),
@@ -772,6 +859,27 @@ const ResultsTokenSchema = z.strictObject({
   chunk: z.number().check(z.int(), z.minimum(0)),
   offset: z.number().check(z.int(), z.minimum(0)),
 });
+
+/** The current attempt, still running, with `from` chunks sent. */
+function sentCondition(attempt: number, from: number): string {
+  const sentBefore = from === 0 ? '(attribute_not_exists(#sent) OR #sent = :from)' : '#sent = :from';
+  const sameAttempt = attempt === 0 ? 'attribute_not_exists(attempt)' : 'attempt = :attempt';
+  return `#status IN (:queued, :running) AND ${sameAttempt} AND ${sentBefore}`;
+}
+
+function sentValues(attempt: number, from: number): Record<string, unknown> {
+  return {
+    ':from': from,
+    ':queued': 'QUEUED',
+    ':running': 'RUNNING',
+    ...(attempt === 0 ? {} : { ':attempt': attempt }),
+  };
+}
+
+/** The item listing an owner's paced jobs. */
+function pacingKey(owner: string): string {
+  return `PACING#${checkedOwner(owner)}`;
+}
 
 /** Well-formed owners encode to distinct UTF-8, so the keys built from them stay distinct. */
 function checkedOwner(owner: string): string {

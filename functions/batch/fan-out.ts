@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
 import { TERMINAL_STATUSES } from './api-schemas';
@@ -5,26 +7,35 @@ import type { BatchStore, JobRecord } from './batch-store';
 
 /** SendMessageBatch's most entries. */
 const SEND_BATCH_ENTRIES = 10;
-/** Work-message batches in flight at once during an unpaced fan-out. */
-const SEND_CONCURRENCY = 8;
+/**
+ * How long a release holds a job's sending before another may take over: one SendMessageBatch and
+ * one write take well under a second, so a holder still without its write after this died.
+ */
+const RELEASE_LEASE_MS = 5_000;
+/** How often a release waiting for another's lease looks at the job again. */
+const LEASE_POLL_MS = 100;
 
 export interface FanOutDependencies {
   readonly store: BatchStore;
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly workQueueUrl: string;
   /**
-   * The most chunks of one job sent and not yet counted. The work queue is shared and delivers
-   * roughly in order, so a job queued behind others waits for at most this many of each job's
-   * chunks rather than for whole jobs. Unset, a job's chunks are all sent at once.
+   * The most chunks of one owner's jobs sent and not yet counted. The work queue is shared and
+   * delivers roughly in order, so a job queued behind others waits for at most this many of each
+   * owner's chunks rather than for whole jobs.
    */
-  readonly window?: number;
+  readonly window: number;
+  /** @default RELEASE_LEASE_MS */
+  readonly releaseLeaseMs?: number;
+  /** Epoch milliseconds, for release leases. */
+  readonly now?: () => number;
 }
 
 /**
- * Sends the first window of a job's work (of its retry `retry`, or its first run) and marks the
- * job RUNNING; finished chunks release the rest (`releaseWork`). Safe to repeat: a duplicate work
- * message finds its chunk's result already recorded and counted. Returns the job when it is
- * running this attempt.
+ * Sends the first chunks of a job's work (of its retry `retry`, or its first run) within its share
+ * of its owner's window and marks the job RUNNING; finished chunks release the rest (`releaseWork`).
+ * Safe to repeat: a duplicate work message finds its chunk's result already recorded and counted.
+ * Returns the job when it is running this attempt.
  */
 export async function enqueueWork(
   deps: FanOutDependencies,
@@ -37,54 +48,85 @@ export async function enqueueWork(
   // A retry queues its own chunks, each message naming the attempt; a message of an earlier retry
   // finds the job moved on and sends nothing.
   if ((retry ?? 0) !== job.attempt) return undefined;
-  if (deps.window === undefined) await sendAll(deps, job);
-  else await releaseWork({ ...deps, window: deps.window }, jobId, retry);
+  const paced = await deps.store.joinPacing(job.owner, jobId);
+  await topUp(deps, job, paced);
   await deps.store.markRunning(jobId);
   return job;
 }
 
 /**
- * Tops the job's sent-and-uncounted chunks up to the window: called after each chunk is counted,
- * by any delivery of it (a redelivery after a crash included), and by the stall check, so a release
- * that was lost is made by the next one. Each chunk is sent before the job records it sent, with a
- * conditional write: of releasers racing, one records it and the others read again; a crash between
- * the send and the write sends the chunk again later, which accounting counts once.
+ * Called after each chunk is counted, by any delivery of it (a redelivery after a crash included),
+ * and by the stall check, so a release that was lost is made by the next one. A running job is
+ * topped up to its share of the owner's window; a job that ended leaves its owner's paced jobs and
+ * its share goes to the others.
  */
-export async function releaseWork(
-  deps: FanOutDependencies & { readonly window: number },
-  jobId: string,
-  retry?: number,
-): Promise<void> {
-  for (;;) {
-    const job = await deps.store.getJobRecord(jobId);
-    if (!job || TERMINAL_STATUSES.includes(job.status) || (retry ?? 0) !== job.attempt) return;
+export async function releaseWork(deps: FanOutDependencies, jobId: string, retry?: number): Promise<void> {
+  const job = await deps.store.getJobRecord(jobId);
+  if (!job) return;
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    const others = await deps.store.leavePacing(job.owner, jobId);
+    for (const other of others) {
+      const next = await deps.store.getJobRecord(other);
+      if (next) await topUp(deps, next, others);
+    }
+    return;
+  }
+  if ((retry ?? 0) !== job.attempt) return;
+  await topUp(deps, job, await deps.store.pacedJobs(job.owner));
+}
+
+/**
+ * One owner's window shared between its paced jobs: equal shares, the remainder to the first jobs
+ * in a fixed order, so the shares add up to the window. With more jobs than the window, the jobs
+ * past it wait for a share: they get one as others end.
+ */
+export function shareOf(jobId: string, paced: readonly string[], window: number): number {
+  const jobs = paced.includes(jobId) ? paced : [...paced, jobId];
+  const rank = jobs.indexOf(jobId);
+  return Math.floor(window / jobs.length) + (rank < window % jobs.length ? 1 : 0);
+}
+
+/**
+ * Sends the job's next chunks while it has fewer than its share sent and not yet counted. Only the
+ * release holding the job's lease sends: it sends, then records the chunks sent and gives the lease
+ * up in one conditional write, then reads the job again. A release that finds the lease held waits
+ * until it is given up or runs out, then looks again, so a count is released even when the holder
+ * died. A holder that dies between its send and its write leaves the lease to run out: the next
+ * release sends those chunks again, which accounting counts once.
+ */
+async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly string[]): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const share = shareOf(first.jobId, paced, deps.window);
+  let job: JobRecord | undefined = first;
+  while (job && !TERMINAL_STATUSES.includes(job.status) && job.attempt === first.attempt) {
     const plan = planOf(job);
-    const until = Math.min(plan.length, job.counted + deps.window, job.sent + SEND_BATCH_ENTRIES);
+    const until = Math.min(plan.length, job.counted + share, job.sent + SEND_BATCH_ENTRIES);
     if (job.sent >= until) return;
-    await send(deps, job, plan.slice(job.sent, until));
-    await deps.store.claimSent(jobId, job.attempt, job.sent, until);
+    const at = now();
+    if (job.releasing && job.releasing.untilMs >= at) {
+      // Held: the holder sends what this count allows unless it died, so wait for it to give the
+      // lease up (or for the lease to run out) and look again.
+      await setTimeout(Math.min(LEASE_POLL_MS, job.releasing.untilMs - at + 1));
+      job = await deps.store.getJobRecord(first.jobId);
+      continue;
+    }
+    const lease = { token: randomUUID(), untilMs: at + (deps.releaseLeaseMs ?? RELEASE_LEASE_MS) };
+    if (await deps.store.leaseRelease(job.jobId, job.attempt, job.sent, lease, at)) {
+      try {
+        await send(deps, job, plan.slice(job.sent, until));
+      } catch (error) {
+        await deps.store.dropRelease(job.jobId, job.attempt, job.sent, lease.token);
+        throw error;
+      }
+      await deps.store.claimSent(job.jobId, job.attempt, job.sent, until, lease.token);
+    }
+    job = await deps.store.getJobRecord(first.jobId);
   }
 }
 
 /** The current attempt's chunks in the order their work is sent. */
 function planOf(job: JobRecord): readonly number[] {
   return job.attempt === 0 ? Array.from({ length: job.chunks }, (_, i) => i) : job.retryPlan;
-}
-
-async function sendAll(deps: FanOutDependencies, job: JobRecord): Promise<void> {
-  const plan = planOf(job);
-  // SendMessageBatch takes 10 messages; a few batches in flight keep a large job's fan-out short.
-  const firsts = Array.from(
-    { length: Math.ceil(plan.length / SEND_BATCH_ENTRIES) },
-    (_, i) => i * SEND_BATCH_ENTRIES,
-  );
-  for (let i = 0; i < firsts.length; i += SEND_CONCURRENCY) {
-    await Promise.all(
-      firsts
-        .slice(i, i + SEND_CONCURRENCY)
-        .map((first) => send(deps, job, plan.slice(first, first + SEND_BATCH_ENTRIES))),
-    );
-  }
 }
 
 async function send(deps: FanOutDependencies, job: JobRecord, chunks: readonly number[]): Promise<void> {

@@ -26,8 +26,9 @@ export interface StallWatchDependencies {
   /** How long a running job may go without progress before it ends. */
   readonly stallTimeoutSeconds: number;
   /**
-   * Tops the job's work up to its window (`releaseWork`) at every check, for a chunk counted
-   * without a release: one dead-lettered and counted by the dead-letter consumer.
+   * Tops the job's work up to its share of its owner's window (`releaseWork`) at every check, for a
+   * chunk counted without a release (one dead-lettered and counted by the dead-letter consumer), and
+   * takes an ended job out of the owner's window.
    */
   readonly release?: (jobId: string, retry?: number) => Promise<void>;
   readonly now?: () => number;
@@ -59,7 +60,9 @@ export async function checkJob(
   message: { readonly jobId: string; readonly retry?: number; readonly watch: Watch },
 ): Promise<void> {
   const job = await deps.store.getJobRecord(message.jobId);
-  if (!job || TERMINAL_STATUSES.includes(job.status)) return;
+  if (!job) return;
+  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here.
+  if (TERMINAL_STATUSES.includes(job.status)) return await deps.release?.(job.jobId);
   if ((message.retry ?? 0) !== job.attempt) return;
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
@@ -82,6 +85,7 @@ export async function checkJob(
   });
   publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
   await failUnrecorded(deps.store, job, message.retry, reason);
+  await deps.release?.(job.jobId, message.retry);
 }
 
 async function send(deps: StallWatchDependencies, job: JobRecord, watch: Watch): Promise<void> {

@@ -51,6 +51,8 @@ export interface Delivery {
   readonly receiveCount: number;
   /** When the message was first sent (SQS `SentTimestamp`), for the time it spent queued. */
   readonly sentAtEpochMs?: number;
+  /** When SQS first delivered the message (`ApproximateFirstReceiveTimestamp`). */
+  readonly firstReceivedAtEpochMs?: number;
 }
 
 /** SQS's largest `DelaySeconds`. */
@@ -185,6 +187,10 @@ async function firstRun(
   logger.info('chunk processed', {
     ...context,
     items: result.results.length,
+    receiveCount: delivery.receiveCount,
+    sentAt: delivery.sentAtEpochMs,
+    firstReceivedAt: delivery.firstReceivedAtEpochMs,
+    startedAt: started,
     queueMs: delivery.sentAtEpochMs === undefined ? undefined : started - delivery.sentAtEpochMs,
     inferenceMs,
     storageMs: Date.now() - started - inferenceMs,

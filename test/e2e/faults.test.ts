@@ -30,6 +30,13 @@ const BACKEND_TIMEOUT_MS = 3_000;
  * deferred by an open circuit wait for it, so the default makes scenarios wait, not test more.
  */
 const CIRCUIT_COOLDOWN_SECONDS = 5;
+/**
+ * A crashed worker's chunk comes back after the work queue's visibility timeout, six worker timeouts
+ * as deployed: a 5 s worker timeout (local only; longer than the backend timeout, as the stack
+ * requires) brings it back in 30 s rather than 12 minutes.
+ */
+const WORKER_TIMEOUT_SECONDS = 5;
+const WORK_VISIBILITY_MS = 6 * WORKER_TIMEOUT_SECONDS * 1000;
 const TERMINAL = ['SUCCEEDED', 'FAILED', 'COMPLETED_WITH_ERRORS', 'CANCELLED'];
 
 interface Answer {
@@ -147,8 +154,8 @@ describe('the local platform under injected faults', () => {
    * Waits for the job to end, then checks every item index has exactly one result and the job's
    * counters equal the results. Progress must never go down on the way.
    */
-  async function expectAccounted(jobId: string, count = ITEMS): Promise<Job> {
-    const job = await finished(jobId);
+  async function expectAccounted(jobId: string, count = ITEMS, timeoutMs?: number): Promise<Job> {
+    const job = await finished(jobId, timeoutMs);
     await expectResults(job, count);
     return job;
   }
@@ -204,7 +211,10 @@ describe('the local platform under injected faults', () => {
     platform = await startPlatformProcess({
       LOCAL_CONTROL_PORT: String(controlPort),
       BACKEND_TIMEOUT_MS: String(BACKEND_TIMEOUT_MS),
-      LOCAL_CONTEXT: JSON.stringify({ circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS }),
+      LOCAL_CONTEXT: JSON.stringify({
+        circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS,
+        batchWorkerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
+      }),
     });
     controlUrl = `http://127.0.0.1:${controlPort}`;
     token = await npmToken('--sub', 'faults', '--tier', 'premium');
@@ -349,7 +359,7 @@ describe('the local platform under injected faults', () => {
         times: deliveries,
       });
       const jobId = await submit('faults-crash', 8);
-      const job = await expectAccounted(jobId, 8);
+      const job = await expectAccounted(jobId, 8, deliveries * WORK_VISIBILITY_MS + 30_000);
       const { stats } = await control('GET', '/local/faults');
       const results = await call(`/v1/batch-jobs/${jobId}/results`);
 
@@ -359,7 +369,8 @@ describe('the local platform under injected faults', () => {
         new RegExp(`^dead-lettered after ${deliveries} deliveries: `),
       );
     },
-    TIMEOUT_MS,
+    // Each crashed delivery comes back after the visibility timeout.
+    TIMEOUT_MS + readLocalConfig().batchMaxReceiveCount * WORK_VISIBILITY_MS,
   );
 
   it(

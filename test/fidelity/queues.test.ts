@@ -9,16 +9,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_VISIBILITY_TIMEOUT_SECONDS, localBatchQueues } from '../../local/batch-queues';
+import { LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS, localBatchQueues } from '../../local/batch-queues';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
 import { synthesizePlatform } from '../infra/platform-app';
 
 /**
  * The batch queues the local platform creates against the ones the stack synthesizes from the same
  * cdk.json. Equal: the redrive count, the event sources' batch sizes, the worker's maximum
- * concurrency and the consumers' timeouts. Different by rule: the stack hides a received message for
- * six times its consumer's timeout (Lambda's guidance, https://docs.aws.amazon.com/lambda/latest/operatorguide/sqs-retries.html);
- * locally it is hidden for LOCAL_VISIBILITY_TIMEOUT_SECONDS, shorter, so that retries take seconds.
+ * concurrency, the consumers' timeouts and the work queue's visibility timeout, six worker timeouts
+ * (Lambda's guidance, https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+ * Different by rule: a submission or dead letter is hidden locally for
+ * LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS, shorter, so that their retries take seconds.
  */
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -172,14 +173,21 @@ describe('batch queues, deployed and local', () => {
     expect(settings.work.maxConcurrency).toBe(scaling.MaximumConcurrency);
   });
 
-  it.each(Object.keys(STACK_QUEUES) as Queue[])(
+  it('hides a received work message for six worker timeouts, in both', () => {
+    const deployed = stackQueue('work').VisibilityTimeout as number;
+
+    expect(deployed).toBe(VISIBILITY_TIMEOUT_FACTOR * stackTimeoutSeconds('work'));
+    expect(Number(local.work!.VisibilityTimeout)).toBe(deployed);
+  });
+
+  it.each(['submissions', 'submissionsDeadLetters', 'workDeadLetters'] as const)(
     'hides a received %s message for six consumer timeouts deployed, and for the shorter local delay locally',
     (queue) => {
       const deployed = stackQueue(queue).VisibilityTimeout as number;
 
       expect(deployed).toBe(VISIBILITY_TIMEOUT_FACTOR * stackTimeoutSeconds(queue));
-      expect(Number(local[queue]!.VisibilityTimeout)).toBe(LOCAL_VISIBILITY_TIMEOUT_SECONDS);
-      expect(LOCAL_VISIBILITY_TIMEOUT_SECONDS).toBeLessThan(deployed);
+      expect(Number(local[queue]!.VisibilityTimeout)).toBe(LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS);
+      expect(LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS).toBeLessThan(deployed);
     },
   );
 });

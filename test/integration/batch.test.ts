@@ -12,7 +12,7 @@ import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
-import { enqueueWork } from '../../functions/batch/fan-out';
+import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
 import { fingerprintOf } from '../../functions/batch/fingerprint';
 import { type RetryDependencies, retryJob } from '../../functions/batch/retry';
 import { checkJob, type StallWatchDependencies, startWatch } from '../../functions/batch/stall-watch';
@@ -37,6 +37,11 @@ const credentials = LOCAL_CREDENTIALS;
 const region = 'us-east-1';
 const MAX_RECEIVE_COUNT = 3;
 const OUTAGE_BUDGET_SECONDS = 900;
+/**
+ * These tests are about accounting, not pacing (batch-fair.test.ts): an owner's window wide enough
+ * that every job here has all its work sent at fan-out.
+ */
+const WINDOW = 1000;
 const simple: ModelVersion = {
   name: 'simple',
   version: '1',
@@ -129,6 +134,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
           );
         },
       },
+      release: (jobId, attempt) => releaseWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId, attempt),
     };
   });
 
@@ -164,7 +170,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       jobId,
       submission: submission(count),
     });
-    await enqueueWork({ store, sqs, workQueueUrl }, jobId);
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId);
     return job;
   }
 
@@ -301,7 +307,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const first = await submitForFanOut(submissions, input);
     const retried = await submitForFanOut(submissions, input);
     const whileQueued = await queued();
-    await enqueueWork({ store, sqs, workQueueUrl }, first.jobId);
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, first.jobId);
     const late = await submitForFanOut(submissions, input);
 
     // Assess
@@ -362,7 +368,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const outcomes = await Promise.allSettled(
       bodies.map((body) => submitJob(store, deps.models, { owner: 'ivan', jobId, submission: body })),
     );
-    await enqueueWork({ store, sqs, workQueueUrl }, jobId);
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId);
     await drain();
 
     // Assess: the job runs the items of one body; every submission of that body got the job, every
@@ -412,7 +418,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     await firstSubmits;
     second.release();
     await expect(secondSubmits).rejects.toMatchObject({ statusCode: 422 });
-    await enqueueWork({ store, sqs, workQueueUrl }, 'same-owner-raced');
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'same-owner-raced');
     await drain();
 
     // Assess: the second body's chunks are gone, and none of its items ran.
@@ -476,7 +482,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     await victimSubmits;
     rival.release();
     await expect(rivalSubmits).rejects.toBeInstanceOf(ConflictError);
-    await enqueueWork({ store, sqs, workQueueUrl }, 'raced');
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'raced');
     await drain();
 
     // Assess
@@ -531,7 +537,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   it('counts every item once when every message is delivered twice', async () => {
     // Prepare: 20 items in chunks of max_batch_size 8; the fan-out runs twice, so every chunk is queued twice.
     const job = await submit('twice', 20);
-    await enqueueWork({ store, sqs, workQueueUrl }, 'twice');
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'twice');
     expect(job).toMatchObject({ total: 20, chunks: 3 });
 
     // Act: each received message is also processed twice.
@@ -985,7 +991,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       jobId: 'partial',
       submission: { ...body, model: 'loose' },
     });
-    await enqueueWork({ store, sqs, workQueueUrl }, 'partial');
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'partial');
 
     // Act
     await drain();
@@ -1046,7 +1052,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
         }),
       );
       const bodies = Messages.map((m) => JSON.parse(m.Body ?? '') as { jobId: string; retry: number });
-      for (const body of bodies) await enqueueWork({ store, sqs, workQueueUrl }, body.jobId, body.retry);
+      for (const body of bodies)
+        await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, body.jobId, body.retry);
       return bodies;
     }
 

@@ -44,6 +44,7 @@ async function work(record: SQSRecord): Promise<void> {
     await processChunk({ store, models: modelCache, inference: backends, outage, release }, parsed.data, {
       receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
       sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
+      firstReceivedAtEpochMs: Number(record.attributes.ApproximateFirstReceiveTimestamp) || undefined,
     });
   } catch (error) {
     // Reported as this record's failure: SQS redelivers it after the visibility timeout.
