@@ -401,22 +401,16 @@ export class BatchStore {
     update: string,
     values: Record<string, unknown>,
   ): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(jobId, JOB),
-          UpdateExpression: update,
-          ConditionExpression: `${sentCondition(attempt, from)} AND releasing.#token = :token`,
-          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#token': 'token' },
-          ExpressionAttributeValues: marshall({ ...sentValues(attempt, from), ...values, ':token': token }),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.conditionalUpdate(
+      jobId,
+      update,
+      `${sentCondition(attempt, from)} AND releasing.#token = :token`,
+      {
+        ...sentValues(attempt, from),
+        ...values,
+        ':token': token,
+      },
+    );
   }
 
   /**
@@ -755,11 +749,14 @@ export class BatchStore {
           Key: key(jobId, JOB),
           UpdateExpression: update,
           ConditionExpression: condition,
-          ExpressionAttributeNames: {
-            ...(update.includes('#status') || condition.includes('#status') ? { '#status': 'status' } : {}),
-            ...(condition.includes('#pk') ? { '#pk': PK } : {}),
-          },
-          ExpressionAttributeValues: marshall({ ...values, ':now': this.now().toISOString() }),
+          // DynamoDB refuses names and values an expression does not use: pass only those it names.
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries(ATTRIBUTE_NAMES).filter(([name]) => `${update} ${condition}`.includes(name)),
+          ),
+          ExpressionAttributeValues: marshall({
+            ...values,
+            ...(`${update} ${condition}`.includes(':now') ? { ':now': this.now().toISOString() } : {}),
+          }),
         }),
       );
       return true;
@@ -769,6 +766,14 @@ export class BatchStore {
     }
   }
 }
+
+/** The placeholders of attribute names that are reserved words or keys, as the job's updates write them. */
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '#status': 'status',
+  '#pk': PK,
+  '#sent': 'sent',
+  '#token': 'token',
+};
 
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
 export function toJob(stored: object): BatchJob {
