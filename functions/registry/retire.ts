@@ -20,13 +20,12 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DeleteObjectCommand, HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, NotFound, type S3Client } from '@aws-sdk/client-s3';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { REGISTRY_KEYS } from '../../contracts/table-keys';
 import { ConflictError } from '../edge/errors';
 import { logger } from '../observability/logger';
-import { tracer } from '../observability/tracer';
 
 /** Where the archives of one multi-model endpoint live. */
 export interface ArchiveLocation {
@@ -268,6 +267,7 @@ export function parseStoreUrl(url: string): { bucket: string; prefix: string } {
 /** The models function's retirement, from the environment its catalogue entry reads. */
 export function archiveRetirement(
   dynamodb: DynamoDBClient,
+  s3: S3Client,
   env: {
     REGISTRY_TABLE_NAME: string;
     REGISTRY_CACHE_TTL_MS: number;
@@ -279,7 +279,7 @@ export function archiveRetirement(
   return new ArchiveRetirement(
     dynamodb,
     env.REGISTRY_TABLE_NAME,
-    tracer.captureAWSv3Client(new S3Client({})),
+    s3,
     {
       endpointName: env.ENDPOINT_NAME,
       ...parseStoreUrl(env.MODEL_STORE_URL),

@@ -23,14 +23,15 @@ import { ModelUploads } from './uploads';
 
 // Control-plane reads are strongly consistent and uncached; writes invalidate the container's cache.
 const environment = FUNCTIONS.models.environment.parse(process.env);
+// One client for uploads and retirement. Presigned URLs carry only the checksum the caller states,
+// not one the SDK computes of an empty body.
+const s3 = tracer.captureAWSv3Client(new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED' }));
 const registry = new ModelRegistry(
   dynamodb,
   apiEnvironment.REGISTRY_TABLE_NAME,
-  archiveRetirement(dynamodb, environment),
+  archiveRetirement(dynamodb, s3, environment),
 );
 const service = new RegistryService(registry, modelCache, environment.INVOKABLE_ENDPOINT_NAMES);
-// Presigned URLs carry only the checksum the caller states, not one the SDK computes of an empty body.
-const s3 = tracer.captureAWSv3Client(new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED' }));
 const uploads = new ModelUploads(
   {
     client: s3,
