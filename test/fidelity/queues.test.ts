@@ -173,6 +173,12 @@ describe('batch queues, deployed and local', () => {
     expect(settings.work.maxConcurrency).toBe(scaling.MaximumConcurrency);
   });
 
+  it('runs submissions as Lambda starts on a source with no maximum concurrency: five batches at once', () => {
+    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+    expect(stackSource('submissions').ScalingConfig).toBeUndefined();
+    expect(localBatchQueues(platform.config).submissions.maxConcurrency).toBe(5);
+  });
+
   it('hides a received work message for six worker timeouts, in both', () => {
     const deployed = stackQueue('work').VisibilityTimeout as number;
 
