@@ -8,9 +8,10 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
+import { SAGEMAKER_METRIC_STATISTICS } from '../../lib/platform-alarms';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { LocalModelStore } from '../../local/model-server/model-store';
-import { MultiModelMetrics } from '../../local/model-server/multi-model-metrics';
+import { MULTI_MODEL_METRICS, MultiModelMetrics } from '../../local/model-server/multi-model-metrics';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { localSageMaker } from '../helpers/local-clients';
 
@@ -139,6 +140,11 @@ describe('the local multi-model endpoint under a memory budget', () => {
     expect(hits.unit).toBe('None');
     expect(hits.average).toBeCloseTo(hits.sum / hits.sampleCount);
     expect(summary.variants[0]!.metrics.ModelLoadingWaitTime!.unit).toBe('Microseconds');
+  });
+
+  it('records only metrics of the documented SageMaker table the dashboard and alarms are checked against', () => {
+    const documented = Object.keys(SAGEMAKER_METRIC_STATISTICS);
+    for (const name of Object.keys(MULTI_MODEL_METRICS)) expect(documented).toContain(name);
   });
 });
 
