@@ -175,6 +175,11 @@ export const PlatformConfigSchema = z
      * model is failed as stalled; two hours also leaves room for a job queued behind large ones.
      */
     batchStallTimeoutSeconds: z.coerce.number().int().min(60).max(1_209_600).default(7200),
+    /**
+     * Days a finished batch job, its results and its input files are kept before they expire
+     * (DynamoDB TTL on the job's items, S3 lifecycle rules on the batch data bucket).
+     */
+    batchRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
     /** Age of the oldest message on a batch queue that raises its alarm. */
     batchOldestMessageAgeAlarmSeconds: z.coerce.number().int().min(60).max(1_209_600).default(900),
     /** E-mail address subscribed to the alarm topic; without one the topic has no subscribers. */
