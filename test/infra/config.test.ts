@@ -36,6 +36,7 @@ describe('parsePlatformConfig', () => {
       batchWorkerTimeoutSeconds: 120,
       batchOutageBudgetSeconds: 900,
       batchStallTimeoutSeconds: 7200,
+      batchRetentionDays: 30,
       batchOldestMessageAgeAlarmSeconds: 900,
       apiServerErrorRateAlarmPercent: 1,
       apiLatencyP99AlarmMs: 2000,
