@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { gatewayResponseOrigin } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
 import { ApiFirewall, ipRateLimitFor } from './api-firewall';
+import { BatchDataBucket } from './batch-data-bucket';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
 import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
@@ -67,6 +68,8 @@ export class InferencePlatformStack extends Stack {
   public readonly endpoint: TritonEndpoint;
   public readonly modelStore: ModelStore;
   public readonly batchTable: BatchTable;
+  /** Batch input files and results. */
+  public readonly batchData: BatchDataBucket;
   public readonly batch: BatchPipeline;
   /** Alarms and the SNS topic they notify. */
   public readonly alarms: PlatformAlarms;
@@ -88,6 +91,7 @@ export class InferencePlatformStack extends Stack {
     this.rateLimits = new RateLimitTable(this, 'RateLimits', { tiers: config.rateLimitTiers });
     this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
     this.batchTable = new BatchTable(this, 'BatchJobs');
+    this.batchData = new BatchDataBucket(this, 'BatchData', { retentionDays: config.batchRetentionDays });
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
       config.servingMode === 'single-model'

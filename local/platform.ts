@@ -49,6 +49,8 @@ const CIRCUIT_TABLE = 'inference-platform-circuits';
 const BATCH_TABLE = 'inference-platform-batch';
 /** The model store and the bucket CDK publishes its assets to, as a deployment has them. */
 export const MODEL_STORE_BUCKET = 'inference-platform-model-store';
+/** Batch input files and results (`contracts/batch-data.ts`). */
+export const BATCH_DATA_BUCKET = 'inference-platform-batch-data';
 const ASSET_BUCKET = 'cdk-assets';
 /** The local multi-model endpoint's memory for loaded models, unless `LOCAL_MODEL_MEMORY_BYTES` says otherwise. */
 const DEFAULT_MODEL_MEMORY_BYTES = 1024 ** 3;
@@ -141,6 +143,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     closers.push(() => s3.close());
     await s3.createBucket(ASSET_BUCKET);
     await s3.createBucket(MODEL_STORE_BUCKET);
+    await s3.createBucket(BATCH_DATA_BUCKET);
 
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());

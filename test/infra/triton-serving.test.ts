@@ -508,7 +508,7 @@ describe('Triton serving', () => {
         DeletionPolicy: 'Retain',
         UpdateReplacePolicy: 'Retain',
       });
-      expect(Object.keys(multi.findResources('AWS::S3::Bucket'))).toEqual(['ModelStoreBucket']);
+      expect(Object.keys(multi.findResources('AWS::S3::Bucket'))).toContain('ModelStoreBucket');
     });
 
     it('denies any request that does not use TLS', () => {

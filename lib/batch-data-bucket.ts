@@ -1,0 +1,52 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type CfnBucket,
+  type LifecycleRule,
+} from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { BATCH_INPUTS_PREFIX, BATCH_RESULTS_PREFIX } from '../contracts/batch-data';
+
+export interface BatchDataBucketProps {
+  /** Days input files and results are kept (`batchRetentionDays`). */
+  readonly retentionDays: number;
+}
+
+/** Pinned, so that moving the construct never replaces the bucket. */
+export const BATCH_DATA_BUCKET_ID = 'BatchDataBucket';
+
+/**
+ * The lifecycle of batch data: input files and results expire after the retention, and the parts of
+ * an upload never completed are aborted after a day. The local platform applies the same rules.
+ */
+export function batchDataLifecycleRules(retentionDays: number): LifecycleRule[] {
+  return [
+    { id: 'ExpireInputs', prefix: BATCH_INPUTS_PREFIX, expiration: Duration.days(retentionDays) },
+    { id: 'ExpireResults', prefix: BATCH_RESULTS_PREFIX, expiration: Duration.days(retentionDays) },
+    { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+  ];
+}
+
+/** Batch jobs' input files and results (layout in `contracts/batch-data.ts`), in a bucket of their own. */
+export class BatchDataBucket extends Construct {
+  public readonly bucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: BatchDataBucketProps) {
+    super(scope, id);
+    this.bucket = new Bucket(this, 'Bucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: batchDataLifecycleRules(props.retentionDays),
+    });
+    (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(BATCH_DATA_BUCKET_ID);
+    Validations.of(this.bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Only the batch functions read and write here, each through its own role; CloudTrail records the API calls.',
+    });
+  }
+}
