@@ -358,7 +358,10 @@ describe('InferencePlatformStack', () => {
       'RegistryTable',
     ]);
     expect(Object.keys(template.findResources('AWS::SecretsManager::Secret'))).toEqual(['JwtSigningSecret']);
-    expect(Object.keys(template.findResources('AWS::S3::Bucket'))).toEqual(['BatchDataBucket', 'ModelStoreBucket']);
+    expect(Object.keys(template.findResources('AWS::S3::Bucket'))).toEqual([
+      'BatchDataBucket',
+      'ModelStoreBucket',
+    ]);
   });
 
   it('generates a 64-character signing key in CloudFormation', () => {
