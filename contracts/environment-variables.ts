@@ -32,6 +32,8 @@ export const SHIPPED_ARCHIVES = 'SHIPPED_ARCHIVES';
 export const ENDPOINT_NAME = 'ENDPOINT_NAME';
 /** The batch table: jobs, chunks and results. */
 export const BATCH_TABLE_NAME = 'BATCH_TABLE_NAME';
+/** The batch data bucket: input files and results (`contracts/batch-data.ts`). */
+export const BATCH_DATA_BUCKET = 'BATCH_DATA_BUCKET';
 /** The queue of submitted batch jobs, which the fan-out function drains. */
 export const SUBMISSIONS_QUEUE_URL = 'SUBMISSIONS_QUEUE_URL';
 /** The queue of batch chunks, which the worker drains. */

@@ -67,6 +67,7 @@ export const BACKEND_ENVIRONMENT = z.object({
 /** What the queue-driven batch functions read through functions/batch/queue-runtime.ts. */
 export const QUEUE_ENVIRONMENT = z.object({
   [ENV.BATCH_TABLE_NAME]: nonEmpty,
+  [ENV.BATCH_DATA_BUCKET]: nonEmpty,
   ...registryReads,
 });
 
@@ -119,6 +120,7 @@ export const FUNCTIONS = {
     serviceName: SERVICE_NAMES.batch,
     environment: z.extend(API_ENVIRONMENT, {
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
+      [ENV.BATCH_DATA_BUCKET]: nonEmpty,
       [ENV.SUBMISSIONS_QUEUE_URL]: nonEmpty,
     }),
   },

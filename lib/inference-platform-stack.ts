@@ -195,6 +195,9 @@ export class InferencePlatformStack extends Stack {
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);
     this.batch.submissions.bindSender(batchApi);
+    for (const fn of [batchApi, this.batch.fanOutFunction, this.batch.workerFunction]) {
+      fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
+    }
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);

@@ -193,6 +193,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.MODEL_STORE_URL]: `s3://${MODEL_STORE_BUCKET}/${MODEL_STORE_PREFIX}`,
       [ENV.SHIPPED_ARCHIVES]: shippedArchiveNames(models).join(','),
       [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: LOCAL_ENDPOINT,
+      [ENV.BATCH_DATA_BUCKET]: BATCH_DATA_BUCKET,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
