@@ -23,6 +23,7 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   JWT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
   AWS_SESSION_TOKEN: 'bench',
   BATCH_TABLE_NAME: 'batch',
+  BATCH_DATA_BUCKET: 'batch-data',
   SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
   WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
   WORK_MAX_RECEIVE_COUNT: '5',
