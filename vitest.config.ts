@@ -11,6 +11,10 @@ import { longestFirst } from './test/setup/sequencer';
  * batch job seen through a browser within 30 s) or that take a core of their own (the browser).
  */
 const COMPUTE_WORKERS = 2;
+/**
+ * Three platforms at work beside one that only waits: `dead-lettered-chunk` spends two and a half
+ * minutes waiting for five redeliveries, and would otherwise hold one of three places all that time.
+ */
 const PLATFORM_WORKERS = 4;
 const TIMING_SENSITIVE = [
   'test/e2e/faults.test.ts',
