@@ -3,11 +3,12 @@
  * slower than the backend timeout, failing a share of calls; DynamoDB throttling below the SDK;
  * every container recycled with work in flight. Afterwards every request must have had an answer
  * from the allowed set, and every batch item exactly one result that the job's counters agree with.
- * Batch workers crashing mid-chunk are `worker-crashes.test.ts`: they only wait for redeliveries and
- * check counts, so they run beside other files instead of alone.
+ * Batch workers crashing mid-chunk, once and on every delivery, are `worker-crashes.test.ts` and
+ * `dead-lettered-chunk.test.ts`: they only wait for redeliveries and check counts, so they run beside
+ * other files instead of alone.
  *
- * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts` runs the same scenarios with more traffic
- * and bigger jobs.
+ * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts test/e2e/worker-crashes.test.ts` runs the
+ * same scenarios with more traffic and bigger jobs.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {

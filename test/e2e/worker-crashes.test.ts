@@ -7,9 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultPlatform, startFaultPlatform, WORK_VISIBILITY_MS } from '../helpers/fault-platform';
 
-const ITEMS = 240;
+const LONG = process.env.FAULT_SUITE === 'long';
+const ITEMS = LONG ? 2000 : 240;
 /** Beyond the redelivery the scenario waits for: the job's own work, on a busy machine. */
-const WORK_MS = 60_000;
+const WORK_MS = LONG ? 300_000 : 60_000;
 
 describe('batch worker containers crashing mid-chunk', () => {
   let faults: FaultPlatform;
