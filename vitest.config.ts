@@ -11,7 +11,11 @@ import { longestFirst } from './test/setup/sequencer';
  * batch job seen through a browser within 30 s) or that take a core of their own (the browser).
  */
 const COMPUTE_WORKERS = 2;
-const PLATFORM_WORKERS = 3;
+/**
+ * Three platforms at work beside one that only waits: `dead-lettered-chunk` spends two and a half
+ * minutes waiting for five redeliveries, and would otherwise hold one of three places all that time.
+ */
+const PLATFORM_WORKERS = 4;
 const TIMING_SENSITIVE = [
   'test/e2e/faults.test.ts',
   'test/e2e/load.test.ts',
@@ -25,10 +29,12 @@ const TIMING_SENSITIVE = [
  * results (a clean clone), they start first so that none is left running alone at its group's end.
  */
 const LONG_RUNNING = [
+  'test/e2e/dead-lettered-chunk.test.ts',
   'test/infra/cdk-synth.test.ts',
   'test/integration/batch.test.ts',
   'test/e2e/cli.test.ts',
   'test/e2e/process.test.ts',
+  'test/e2e/worker-crashes.test.ts',
   'test/e2e/batch-outage.test.ts',
   'test/e2e/rate-limit.test.ts',
   'test/e2e/batch.test.ts',

@@ -1,21 +1,26 @@
 /**
  * The local platform (npm start) driven while faults are injected: the model server down and back,
- * slower than the backend timeout, failing a share of calls; DynamoDB throttling below the SDK; a
- * batch worker crashing mid-chunk; every container recycled with work in flight. Afterwards every
- * request must have had an answer from the allowed set, and every batch item exactly one result
- * that the job's counters agree with.
+ * slower than the backend timeout, failing a share of calls; DynamoDB throttling below the SDK;
+ * every container recycled with work in flight. Afterwards every request must have had an answer
+ * from the allowed set, and every batch item exactly one result that the job's counters agree with.
+ * Batch workers crashing mid-chunk, once and on every delivery, are `worker-crashes.test.ts` and
+ * `dead-lettered-chunk.test.ts`: they only wait for redeliveries and check counts, so they run beside
+ * other files instead of alone.
  *
- * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts` runs the same scenarios with more traffic
- * and bigger jobs.
+ * `FAULT_SUITE=long npx vitest run test/e2e/faults.test.ts test/e2e/worker-crashes.test.ts` runs the
+ * same scenarios with more traffic and bigger jobs.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchJob } from '../../functions/batch/api-schemas';
-import { readLocalConfig } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import { copyShippedArchive } from '../helpers/model-store';
-import { freePort } from '../helpers/ports';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import {
+  type Answer,
+  BACKEND_TIMEOUT_MS,
+  CIRCUIT_COOLDOWN_SECONDS,
+  type FaultPlatform,
+  inferBody,
+  type Job,
+  sleep,
+  startFaultPlatform,
+} from '../helpers/fault-platform';
 
 const LONG = process.env.FAULT_SUITE === 'long';
 const BURST = LONG ? 300 : 50;
@@ -23,76 +28,23 @@ const ITEMS = LONG ? 2000 : 240;
 const CONCURRENCY = 25;
 /** Per scenario. */
 const TIMEOUT_MS = LONG ? 300_000 : 90_000;
-/** The inference function's backend timeout for this run, so "slower than the timeout" is quick. */
-const BACKEND_TIMEOUT_MS = 3_000;
-/**
- * Circuits cool down in 5 s instead of cdk.json's 30 (set as `cdk deploy -c` would): batch chunks
- * deferred by an open circuit wait for it, so the default makes scenarios wait, not test more.
- */
-const CIRCUIT_COOLDOWN_SECONDS = 5;
-/**
- * A crashed worker's chunk comes back after the work queue's visibility timeout, six worker timeouts
- * as deployed: a 5 s worker timeout (local only; longer than the backend timeout, as the stack
- * requires) brings it back in 30 s rather than 12 minutes.
- */
-const WORKER_TIMEOUT_SECONDS = 5;
-const WORK_VISIBILITY_MS = 6 * WORKER_TIMEOUT_SECONDS * 1000;
-const TERMINAL = ['SUCCEEDED', 'FAILED', 'COMPLETED_WITH_ERRORS', 'CANCELLED'];
-
-interface Answer {
-  readonly status: number;
-  readonly body: unknown;
-  readonly retryAfter: string | null;
-  /** A connection error or timeout: the request got no answer at all. */
-  readonly failure?: string;
-}
-
-type Job = Pick<BatchJob, 'jobId' | 'status' | 'total' | 'succeeded' | 'failed' | 'cancelled'>;
-
-interface ItemResult {
-  index: number;
-  outputs?: unknown[];
-  error?: string;
-  cancelled?: boolean;
-}
-
-const inferBody = (i: number) =>
-  JSON.stringify({
-    inputs: [
-      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => i) },
-      { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
-    ],
-  });
-const items = (count: number) =>
-  Array.from({ length: count }, (_, i) => ({ id: `item-${i}`, ...JSON.parse(inferBody(i)) }));
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const JOB_TIMEOUT_MS = LONG ? 300_000 : 60_000;
 
 describe('the local platform under injected faults', () => {
-  let platform: PlatformProcess;
-  let controlUrl: string;
-  let token: string;
+  let faults: FaultPlatform;
+  const call: FaultPlatform['call'] = (path, init) => faults.call(path, init);
+  const modelFaults: FaultPlatform['modelFaults'] = (method, body) => faults.modelFaults(method, body);
+  const control: FaultPlatform['control'] = (method, path, body) => faults.control(method, path, body);
+  const submit = (model: string, count = ITEMS) => faults.submit(model, count);
+  const finished = (jobId: string, timeoutMs = JOB_TIMEOUT_MS) => faults.finished(jobId, timeoutMs);
+  const expectResults = (job: Job, count: number) => faults.expectResults(job, count);
+  /** Waits for the job to end, then checks every item index has exactly one result. */
+  async function expectAccounted(jobId: string, count = ITEMS): Promise<Job> {
+    const job = await finished(jobId);
+    await expectResults(job, count);
+    return job;
+  }
 
-  const call = async (path: string, init: { method?: string; json?: unknown; body?: string } = {}) => {
-    try {
-      const response = await fetch(`${platform.apiUrl}${path}`, {
-        method: init.method ?? 'GET',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-        body: init.json === undefined ? init.body : JSON.stringify(init.json),
-        signal: AbortSignal.timeout(40_000),
-      });
-      const text = await response.text();
-      let body: unknown = text;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        // kept as text: the checks report it
-      }
-      return { status: response.status, body, retryAfter: response.headers.get('retry-after') } as Answer;
-    } catch (error) {
-      return { status: 0, body: undefined, retryAfter: null, failure: String(error) } as Answer;
-    }
-  };
   const infer = (model: string, i: number) =>
     call(`/v2/models/${model}/infer`, { method: 'POST', body: inferBody(i % 100) });
   /** `count` requests, CONCURRENCY at a time, so that none waits for a container longer than API Gateway would. */
@@ -107,24 +59,6 @@ describe('the local platform under injected faults', () => {
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, count) }, client));
     return answers;
-  };
-
-  const modelFaults = (method: 'POST' | 'DELETE', body?: object) =>
-    fetch(`${platform.modelServerUrl}/local/faults`, {
-      method,
-      headers: { 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    }).then((r) => {
-      expect(r.status).toBe(200);
-    });
-  const control = async (method: string, path: string, body?: object) => {
-    const response = await fetch(`${controlUrl}${path}`, {
-      method,
-      headers: { 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    expect(response.status).toBe(200);
-    return (await response.json()) as { stats: Record<string, number> };
   };
 
   /** Every request got an HTTP answer in `allowed`; errors are the platform's JSON errors. */
@@ -144,114 +78,21 @@ describe('the local platform under injected faults', () => {
     return counts;
   };
 
-  async function submit(model: string, count = ITEMS): Promise<string> {
-    const submitted = await call('/v1/batch-jobs', { method: 'POST', json: { model, items: items(count) } });
-    expect(submitted.status).toBe(202);
-    return (submitted.body as Job).jobId;
-  }
-
-  /**
-   * Waits for the job to end, then checks every item index has exactly one result and the job's
-   * counters equal the results. Progress must never go down on the way.
-   */
-  async function expectAccounted(jobId: string, count = ITEMS, timeoutMs?: number): Promise<Job> {
-    const job = await finished(jobId, timeoutMs);
-    await expectResults(job, count);
-    return job;
-  }
-
-  /** Polls until the job ends; progress must never go down on the way. Failed polls are retried. */
-  async function finished(jobId: string, timeoutMs = LONG ? 300_000 : 60_000): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    let progress = -1;
-    let job: Job | undefined;
-    while (Date.now() < deadline) {
-      const answer = await call(`/v1/batch-jobs/${jobId}`);
-      if (answer.status === 200) {
-        job = answer.body as Job;
-        const done = job.succeeded + job.failed + job.cancelled;
-        expect(done).toBeGreaterThanOrEqual(progress);
-        progress = done;
-        if (TERMINAL.includes(job.status)) break;
-      }
-      await sleep(250);
-    }
-    expect(job?.status, `job ${jobId} did not finish: ${JSON.stringify(job)}`).toBeOneOf(TERMINAL);
-    return job!;
-  }
-
-  /** Every item index has exactly one result, and the job's counters equal the results. */
-  async function expectResults(final: Job, count: number): Promise<void> {
-    const { jobId } = final;
-    const results: ItemResult[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await call(
-        `/v1/batch-jobs/${jobId}/results?limit=1000${nextToken ? `&nextToken=${encodeURIComponent(nextToken)}` : ''}`,
-      );
-      expect(page.status).toBe(200);
-      const body = page.body as { results: ItemResult[]; nextToken?: string };
-      results.push(...body.results);
-      nextToken = body.nextToken;
-    } while (nextToken);
-    expect(results.map((r) => r.index)).toEqual(Array.from({ length: count }, (_, i) => i));
-    const kinds = results.map((r) => [r.outputs, r.error, r.cancelled].filter((x) => x !== undefined).length);
-    expect(kinds.filter((k) => k !== 1)).toEqual([]);
-    expect(final.total).toBe(count);
-    expect(final.succeeded + final.failed + final.cancelled).toBe(count);
-    expect({ succeeded: final.succeeded, failed: final.failed, cancelled: final.cancelled }).toEqual({
-      succeeded: results.filter((r) => r.outputs).length,
-      failed: results.filter((r) => r.error !== undefined).length,
-      cancelled: results.filter((r) => r.cancelled).length,
-    });
-  }
-
   beforeAll(async () => {
-    const controlPort = await freePort();
-    platform = await startPlatformProcess({
-      LOCAL_CONTROL_PORT: String(controlPort),
-      BACKEND_TIMEOUT_MS: String(BACKEND_TIMEOUT_MS),
-      LOCAL_CONTEXT: JSON.stringify({
-        circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS,
-        batchWorkerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
-      }),
-    });
-    controlUrl = `http://127.0.0.1:${controlPort}`;
-    token = await npmToken('--sub', 'faults', '--tier', 'premium');
-    // One model per scenario, each its own circuit (the circuit is named after the target model).
-    for (const name of ['down', 'fresh', 'rate', 'slow', 'throttle', 'crash', 'recycle']) {
-      const targetModel = `simple-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.tar.gz`;
-      await copyShippedArchive(platform.s3Url, 'simple', targetModel);
-      const registered = await call('/v1/models', {
-        method: 'POST',
-        json: {
-          name: `faults-${name}`,
-          version: '1',
-          platform: 'onnxruntime_onnx',
-          ...SIMPLE_SIGNATURE,
-          backends: [
-            {
-              endpointName: 'local-triton',
-              targetModel,
-              weight: 100,
-            },
-          ],
-        },
-      });
-      expect(registered.status).toBe(201);
-    }
+    // One model per scenario, each its own circuit.
+    faults = await startFaultPlatform('faults', ['down', 'fresh', 'rate', 'slow', 'throttle', 'recycle']);
     // Grow the API functions' container pools first, so that the scenarios start warm.
     await burst('faults-fresh', CONCURRENCY);
   });
 
   afterEach(async () => {
-    if (!platform) return;
+    if (!faults) return;
     await modelFaults('DELETE');
     await control('DELETE', '/local/faults');
   });
 
   afterAll(async () => {
-    await platform?.stop();
+    await faults?.stop();
   });
 
   let downAt = 0;
@@ -326,51 +167,6 @@ describe('the local platform under injected faults', () => {
       expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: ITEMS });
     },
     TIMEOUT_MS,
-  );
-
-  it(
-    'recounts nothing when a batch worker container crashes mid-chunk',
-    async () => {
-      // Right after a chunk's SageMaker answer, before its result is written: SQS redelivers it.
-      await control('PUT', '/local/faults/crash', {
-        function: 'batch-worker',
-        afterSageMakerCalls: 2,
-        times: 2,
-      });
-      const jobId = await submit('faults-crash');
-      const job = await expectAccounted(jobId);
-      const { stats } = await control('GET', '/local/faults');
-
-      expect(stats.crashes).toBe(2);
-      expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: ITEMS, failed: 0 });
-    },
-    TIMEOUT_MS,
-  );
-
-  it(
-    'ends a job whose chunk crashed its worker on every delivery, with the reason on its items, unattended',
-    async () => {
-      // One chunk (the model batches 8 items), so each crash is a delivery of that chunk: after the
-      // last the queue allows, SQS dead-letters it, and nobody redrives the queue.
-      const deliveries = readLocalConfig().batchMaxReceiveCount;
-      await control('PUT', '/local/faults/crash', {
-        function: 'batch-worker',
-        afterSageMakerCalls: 1,
-        times: deliveries,
-      });
-      const jobId = await submit('faults-crash', 8);
-      const job = await expectAccounted(jobId, 8, deliveries * WORK_VISIBILITY_MS + 30_000);
-      const { stats } = await control('GET', '/local/faults');
-      const results = await call(`/v1/batch-jobs/${jobId}/results`);
-
-      expect(stats.crashes).toBe(deliveries);
-      expect(job).toMatchObject({ status: 'FAILED', succeeded: 0, failed: 8 });
-      expect((results.body as { results: ItemResult[] }).results[0]?.error).toMatch(
-        new RegExp(`^dead-lettered after ${deliveries} deliveries: `),
-      );
-    },
-    // Each crashed delivery comes back after the visibility timeout.
-    TIMEOUT_MS + readLocalConfig().batchMaxReceiveCount * WORK_VISIBILITY_MS,
   );
 
   it(

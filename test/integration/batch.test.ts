@@ -1,6 +1,7 @@
 import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -205,12 +206,29 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     return true;
   }
 
-  /** Delivers until the queue stays empty (failed messages reappear after the visibility timeout). */
+  /** No message left in the queue: none ready, none received and not yet deleted, none delayed. */
+  async function queueEmpty(queueUrl = workQueueUrl): Promise<boolean> {
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return Object.values(Attributes).every((count) => count === '0');
+  }
+
+  /**
+   * Delivers until the queue holds no message (failed ones reappear after the visibility timeout),
+   * asking the queue rather than waiting out an empty poll.
+   */
   async function drain(worker = deps) {
     for (let round = 0; round < 20; round++) {
-      const messages = await receive();
-      if (messages.length === 0) return;
-      for (const message of messages) await deliver(message, { worker });
+      if (await queueEmpty()) return;
+      for (const message of await receive()) await deliver(message, { worker });
     }
     throw new Error('the work queue did not drain');
   }
@@ -711,10 +729,10 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     async function runChecks(): Promise<unknown[]> {
       const checks: unknown[] = [];
       for (let round = 0; round < 20; round++) {
+        if (await queueEmpty(watchQueueUrl)) return checks;
         const { Messages = [] } = await sqs.send(
           new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 3 }),
         );
-        if (Messages.length === 0) return checks;
         for (const message of Messages) {
           const check = JSON.parse(message.Body!);
           checks.push(check);
