@@ -75,7 +75,9 @@ export async function startSqs(options: {
         ));
       } catch (error) {
         // CreateQueue refuses a name that exists with other attributes; a deployment updates them.
-        if (!(error instanceof QueueNameExists) || !attributes) throw error;
+        // fauxqs names the error by its query-protocol code (AWS.SimpleQueueService.QueueNameExists).
+        const exists = error instanceof QueueNameExists || (error as Error).name.endsWith('.QueueNameExists');
+        if (!exists || !attributes) throw error;
         ({ QueueUrl: queueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: name })));
         await client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: attributes }));
       }
