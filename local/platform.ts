@@ -37,6 +37,7 @@ import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { LOCAL_STANDBY_ENDPOINT, readLocalConfig } from './local-config';
 import { startModelServer } from './model-server/server';
+import { asRedeploy } from './redeploy';
 import { openStateDir } from './state-dir';
 
 export { LOCAL_STANDBY_ENDPOINT, readLocalConfig };
@@ -277,8 +278,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     // and copied into the model store by the deployment function, then the registry is seeded.
     const deployment = define(FUNCTIONS.deployment, { maxConcurrency: 1, timeoutMs: 60_000 });
     const deploy = deployment.handler<CloudFormationCustomResourceEvent, unknown>();
-    const runDeployment: DeploymentHandler = (event) =>
+    const deployNow: DeploymentHandler = (event) =>
       deploy(event, lambdaContext(deployment.name, deployment.timeoutMs));
+    // On kept state, a start is a redeploy: unchanged resources are left alone (redeploy.ts).
+    const runDeployment = state ? asRedeploy(deployNow, path.join(state.dir, 'deployment.json')) : deployNow;
     const archiveNames = await publishModelArchives(s3, models, runDeployment);
     await seedRegistry(models, archiveNames, runDeployment);
 

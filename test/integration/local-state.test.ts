@@ -13,10 +13,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCounterTable, startDynamoDb } from '../../local/aws/dynamodb';
 import { startS3 } from '../../local/aws/s3';
 import { startSqs } from '../../local/aws/sqs';
+import { asRedeploy } from '../../local/redeploy';
 import { openStateDir, StateDirInUseError, startStateOptions } from '../../local/state-dir';
 
 const REGION = 'us-east-1';
@@ -211,5 +213,42 @@ describe('the state directory', () => {
     expect(startStateOptions(['--in-memory'], {})).toEqual({ freshState: false });
     expect(() => startStateOptions(['--fresh', '--in-memory'], {})).toThrow(/exclude/);
     expect(() => startStateOptions(['--persist'], {})).toThrow();
+  });
+});
+
+describe('a start on kept state, as a redeploy', () => {
+  it('sends a custom resource nothing while its properties are unchanged, else an Update with the old ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redeploy-'));
+    const received: CloudFormationCustomResourceEvent[] = [];
+    const deploy = asRedeploy(
+      async (event) => {
+        received.push(event);
+        return { PhysicalResourceId: 'registry-seed' };
+      },
+      join(dir, 'deployment.json'),
+    );
+    const create = (models: string): CloudFormationCustomResourceEvent => ({
+      RequestType: 'Create',
+      ResourceType: 'Custom::RegistrySeed',
+      ResourceProperties: { ServiceToken: 'local', Models: models },
+      ServiceToken: 'local',
+      ResponseURL: 'http://127.0.0.1:9/',
+      StackId: 'stack',
+      RequestId: 'request',
+      LogicalResourceId: 'Seed',
+    });
+    try {
+      await deploy(create('[1]'));
+      await deploy(create('[1]'));
+      await deploy(create('[1,2]'));
+      expect(received.map((e) => e.RequestType)).toEqual(['Create', 'Update']);
+      expect(received[1]).toMatchObject({
+        PhysicalResourceId: 'registry-seed',
+        OldResourceProperties: { Models: '[1]' },
+        ResourceProperties: { Models: '[1,2]' },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
