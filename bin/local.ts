@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { devToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
+import { START_USAGE, StateDirInUseError, startStateOptions } from '../local/state-dir';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const env = z
@@ -19,14 +20,27 @@ const PORT_VARIABLES: [string, number | undefined][] = [
   ['LOCAL_CONTROL_PORT', process.env.LOCAL_CONTROL_PORT ? Number(process.env.LOCAL_CONTROL_PORT) : undefined],
 ];
 
+let state: ReturnType<typeof startStateOptions>;
+try {
+  state = startStateOptions(process.argv.slice(2), process.env);
+} catch (error) {
+  console.error(`${(error as Error).message}\n\n${START_USAGE}`);
+  process.exit(2);
+}
+
 let platform: Awaited<ReturnType<typeof startLocalPlatform>>;
 try {
   platform = await startLocalPlatform({
     apiPort: env.PORT,
     tritonPort: env.TRITON_HTTP_PORT,
     consolePort: env.CONSOLE_PORT,
+    ...state,
   });
 } catch (error) {
+  if (error instanceof StateDirInUseError) {
+    console.error(error.message);
+    process.exit(1);
+  }
   const { code, port } = error as { code?: string; port?: number };
   const variable = PORT_VARIABLES.find(
     ([, value]) => value !== undefined && value !== 0 && value === port,
@@ -57,6 +71,7 @@ Inference platform running locally
   S3 (fauxqs)         ${platform.s3Url}
   Batch submissions   ${platform.submissionsQueueUrl}
   Models              ${models}
+  State               ${platform.stateDir ? `${platform.stateDir}   (kept across restarts; npm start -- --fresh empties it)` : 'in memory (forgotten when the platform stops)'}
 
 Dev token (subject dev, every scope, one hour; make others with npm run --silent token -- --help):
 ${token}

@@ -26,11 +26,24 @@ export interface PlatformProcess {
 }
 
 /**
- * Starts the local platform as a user does (`npm start`) on free ports and waits for its banner.
+ * Starts the local platform as a user does (`npm start`) on free ports and waits for its banner. It
+ * keeps no state (`--in-memory`), so that platforms started side by side share nothing, unless
+ * `stateDir` names a directory to keep it in.
  */
-export async function startPlatformProcess(env: Record<string, string> = {}): Promise<PlatformProcess> {
-  const child = spawn('npm', ['start'], {
-    env: { ...process.env, PORT: '0', TRITON_HTTP_PORT: '0', CONSOLE_PORT: '0', ...env },
+export async function startPlatformProcess(
+  env: Record<string, string> = {},
+  options: { readonly stateDir?: string } = {},
+): Promise<PlatformProcess> {
+  const args = options.stateDir ? ['start'] : ['start', '--', '--in-memory'];
+  const child = spawn('npm', args, {
+    env: {
+      ...process.env,
+      PORT: '0',
+      TRITON_HTTP_PORT: '0',
+      CONSOLE_PORT: '0',
+      ...env,
+      ...(options.stateDir ? { LOCAL_STATE_DIR: options.stateDir } : {}),
+    },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

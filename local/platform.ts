@@ -37,6 +37,8 @@ import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { LOCAL_STANDBY_ENDPOINT, readLocalConfig } from './local-config';
 import { startModelServer } from './model-server/server';
+import { asRedeploy } from './redeploy';
+import { openStateDir } from './state-dir';
 
 export { LOCAL_STANDBY_ENDPOINT, readLocalConfig };
 
@@ -83,6 +85,13 @@ export interface LocalPlatformOptions {
   readonly consolePort?: number;
   /** Port of the control API (platform-control.ts); without it (or `LOCAL_CONTROL_PORT`) none starts. */
   readonly controlPort?: number;
+  /**
+   * Where DynamoDB, S3 and SQS keep their state across restarts (state-dir.ts); without it they run in
+   * memory and the platform forgets everything when it stops.
+   */
+  readonly stateDir?: string;
+  /** Empties `stateDir` before starting. */
+  readonly freshState?: boolean;
 }
 
 export interface LocalPlatform {
@@ -106,6 +115,8 @@ export interface LocalPlatform {
   readonly sdkFaults: SdkFaults;
   /** The functions in their local containers: how many run and how many cold starts they had. */
   readonly functions: readonly LambdaFunction[];
+  /** Where the emulators keep their state, when they do not run in memory. */
+  readonly stateDir?: string;
   /** Drops every function container and its in-memory state, as when Lambda recycles containers. */
   recycleFunctions(): Promise<void>;
   close(): Promise<void>;
@@ -129,17 +140,24 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
   };
   try {
-    const dynamo = await startDynamoDb();
+    // Released last: the emulators write to it until they close.
+    const state = options.stateDir
+      ? openStateDir(options.stateDir, { fresh: options.freshState })
+      : undefined;
+    if (state) closers.push(async () => state.release());
+
+    const dynamo = await startDynamoDb({ path: state?.of('dynamodb') });
     closers.push(() => dynamo.close());
     const dynamodbUrl = dynamo.url;
 
-    const sqs = await startSqs({ region: REGION });
+    // On a restart with state, the tables, queues and buckets below exist and are kept as they are.
+    const sqs = await startSqs({ region: REGION, stateDir: state?.of('sqs') });
     closers.push(() => sqs.close());
     const queues = localBatchQueues(config);
     const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'others');
     const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues, 'work');
 
-    const s3 = await startS3({ region: REGION });
+    const s3 = await startS3({ region: REGION, stateDir: state?.of('s3') });
     closers.push(() => s3.close());
     await s3.createBucket(ASSET_BUCKET);
     await s3.createBucket(MODEL_STORE_BUCKET);
@@ -260,8 +278,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     // and copied into the model store by the deployment function, then the registry is seeded.
     const deployment = define(FUNCTIONS.deployment, { maxConcurrency: 1, timeoutMs: 60_000 });
     const deploy = deployment.handler<CloudFormationCustomResourceEvent, unknown>();
-    const runDeployment: DeploymentHandler = (event) =>
+    const deployNow: DeploymentHandler = (event) =>
       deploy(event, lambdaContext(deployment.name, deployment.timeoutMs));
+    // On kept state, a start is a redeploy: unchanged resources are left alone (redeploy.ts).
+    const runDeployment = state ? asRedeploy(deployNow, path.join(state.dir, 'deployment.json')) : deployNow;
     const archiveNames = await publishModelArchives(s3, models, runDeployment);
     await seedRegistry(models, archiveNames, runDeployment);
 
@@ -347,6 +367,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       ...(control ? { controlUrl: control.url } : {}),
       sdkFaults,
       functions: runtime.functions,
+      ...(state ? { stateDir: state.dir } : {}),
       recycleFunctions: () => runtime.recycle(),
       close,
     };

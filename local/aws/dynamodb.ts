@@ -1,4 +1,12 @@
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  type KeySchemaElement,
+  ResourceNotFoundException,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { BATCH_KEYS, COUNTER_KEYS, REGISTRY_KEYS } from '../../contracts/table-keys';
 import { listenOnLoopback } from '../loopback';
@@ -8,10 +16,19 @@ export interface LocalDynamoDb {
   close(): Promise<void>;
 }
 
-/** dynalite in memory on 127.0.0.1, with table changes taking effect at once. */
-export async function startDynamoDb(port = 0): Promise<LocalDynamoDb> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const { url } = await listenOnLoopback(server, port);
+/**
+ * dynalite on 127.0.0.1, with table changes taking effect at once: in memory, or in a LevelDB
+ * directory (`path`), where tables and items outlive the process. LevelDB appends each write to its
+ * log before dynalite answers, so an acknowledged write survives the process being killed.
+ */
+export async function startDynamoDb(options: { port?: number; path?: string } = {}): Promise<LocalDynamoDb> {
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.path ? { path: options.path } : {}),
+  });
+  const { url } = await listenOnLoopback(server, options.port ?? 0);
   return {
     url,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -20,73 +37,99 @@ export async function startDynamoDb(port = 0): Promise<LocalDynamoDb> {
 
 /** The registry table with the key schema the CDK stack deploys. */
 export async function createRegistryTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
-        { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
-        { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, AttributeType: 'S' },
-        { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
-        { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: REGISTRY_KEYS.modelsIndex.name,
-          KeySchema: [
-            { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, KeyType: 'HASH' },
-            { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['name', 'createdAt'] },
-        },
-      ],
-    }),
-  );
+  await ensureTable(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: REGISTRY_KEYS.partitionKey, AttributeType: 'S' },
+      { AttributeName: REGISTRY_KEYS.sortKey, AttributeType: 'S' },
+      { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: REGISTRY_KEYS.partitionKey, KeyType: 'HASH' },
+      { AttributeName: REGISTRY_KEYS.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: REGISTRY_KEYS.modelsIndex.name,
+        KeySchema: [
+          { AttributeName: REGISTRY_KEYS.modelsIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: REGISTRY_KEYS.modelsIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['name', 'createdAt'] },
+      },
+    ],
+  });
 }
 
 /** A counter table (rate limits, circuits) with the key schema the CDK stack deploys (dynalite has no TTL; nothing relies on it). */
 export async function createCounterTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: COUNTER_KEYS.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: COUNTER_KEYS.partitionKey, KeyType: 'HASH' }],
-    }),
-  );
+  await ensureTable(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: COUNTER_KEYS.partitionKey, AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: COUNTER_KEYS.partitionKey, KeyType: 'HASH' }],
+  });
 }
 
 /** The batch table (jobs, chunk inputs, chunk results) with the key schema the CDK stack deploys. */
 export async function createBatchTable(client: DynamoDBClient, tableName: string): Promise<void> {
   const { partitionKey, sortKey, ownerIndex } = BATCH_KEYS;
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: partitionKey, AttributeType: 'S' },
-        { AttributeName: sortKey, AttributeType: 'S' },
-        { AttributeName: ownerIndex.partitionKey, AttributeType: 'S' },
-        { AttributeName: ownerIndex.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: partitionKey, KeyType: 'HASH' },
-        { AttributeName: sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: ownerIndex.name,
-          KeySchema: [
-            { AttributeName: ownerIndex.partitionKey, KeyType: 'HASH' },
-            { AttributeName: ownerIndex.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  await ensureTable(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: partitionKey, AttributeType: 'S' },
+      { AttributeName: sortKey, AttributeType: 'S' },
+      { AttributeName: ownerIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: ownerIndex.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: 'HASH' },
+      { AttributeName: sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: ownerIndex.name,
+        KeySchema: [
+          { AttributeName: ownerIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: ownerIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  });
+}
+
+/**
+ * Creates a table unless it exists, as a redeploy leaves a table in place. One kept from an earlier
+ * start whose keys or indexes differ from the ones deployed now cannot be updated in place (a stack
+ * would replace it, dropping its items), so the start stops and says how to begin afresh.
+ */
+async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
+  let existing: TableDescription | undefined;
+  try {
+    ({ Table: existing } = await client.send(new DescribeTableCommand({ TableName: table.TableName })));
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+    await client.send(new CreateTableCommand(table));
+    return;
+  }
+  type Keys = {
+    KeySchema?: KeySchemaElement[];
+    GlobalSecondaryIndexes?: { IndexName?: string; KeySchema?: KeySchemaElement[] }[];
+  };
+  const keysOf = (t: Keys) =>
+    JSON.stringify([
+      t.KeySchema?.map((k) => [k.AttributeName, k.KeyType]),
+      (t.GlobalSecondaryIndexes ?? [])
+        .map((i) => [i.IndexName, i.KeySchema?.map((k) => [k.AttributeName, k.KeyType])])
+        .sort(),
+    ]);
+  if (keysOf(existing ?? {}) !== keysOf(table)) {
+    throw new Error(
+      `table ${table.TableName} in the state directory has other keys or indexes than this version of the platform deploys: start with npm start -- --fresh`,
+    );
+  }
 }

@@ -1,28 +1,41 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
 import { LOOPBACK } from '../loopback';
+import { writeFileAtomically } from '../state-dir';
+import { S3Store, someStores } from './fauxqs-stores';
 
 export interface LocalS3 {
   /** The endpoint S3 clients are given (`AWS_ENDPOINT_URL_S3`). */
   readonly url: string;
   /** A client of this emulator, closed with it. */
   readonly client: S3Client;
-  /** Creates a bucket through the S3 API, as a deployment would. */
+  /** Creates a bucket through the S3 API, as a deployment would; one that exists keeps its objects. */
   createBucket(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * fauxqs's S3 (PutObject, GetObject with ranges, HeadObject, DeleteObject, ListObjectsV2, CopyObject
- * and the multipart actions) in memory on the loopback address, in an app of its own beside SQS.
- * It checks no signature and no `x-amz-checksum-*` header: whatever trusts an upload must check its
- * bytes itself, as the platform does by hashing the archive it registers.
+ * and the multipart actions) on the loopback address, in an app of its own beside SQS. It checks no
+ * signature and no `x-amz-checksum-*` header: whatever trusts an upload must check its bytes itself,
+ * as the platform does by hashing the archive it registers.
+ *
+ * In memory, unless `stateDir` is given: then every bucket and object is also kept on disk there and
+ * read back on the next start (see PersistentS3Store).
  *
  * The endpoint is an IP address, so the SDK addresses buckets by path (`/<bucket>/<key>`) and fauxqs
  * routes them without a virtual-hosted name.
  */
-export async function startS3(options: { region: string; port?: number }): Promise<LocalS3> {
-  const app = buildApp({ logger: false, host: LOOPBACK });
+export async function startS3(options: {
+  region: string;
+  port?: number;
+  stateDir?: string;
+}): Promise<LocalS3> {
+  const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
+  const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
   const client = new S3Client({
     endpoint: url,
@@ -41,4 +54,111 @@ export async function startS3(options: { region: string; port?: number }): Promi
       await app.close();
     },
   };
+}
+
+type StoredObject = ReturnType<S3Store['putObject']>;
+
+/** What a file of PersistentS3Store holds before the object's bytes, as one line of JSON. */
+interface ObjectHeader {
+  readonly key: string;
+  readonly contentType: string;
+  readonly etag: string;
+  readonly lastModified: string;
+  readonly metadata: Record<string, string>;
+}
+
+/**
+ * fauxqs's S3 store, writing through to a directory: a bucket is a folder, an object one file (a JSON
+ * header line, then its bytes) named by the SHA-256 of its key, since keys run to 1,024 bytes and hold
+ * `/`. Each change is on disk before fauxqs answers the request that made it, replaced whole (written
+ * aside, then renamed), so an acknowledged upload or delete survives the process being killed at any
+ * point. Multipart uploads in progress are not kept: a restart forgets their parts, and such an upload
+ * must start again (S3 keeps them until they are completed or aborted).
+ */
+class PersistentS3Store extends S3Store {
+  /** The bucket of each multipart upload in progress: CompleteMultipartUpload's object does not name it. */
+  private readonly uploadBuckets = new Map<string, string>();
+
+  constructor(private readonly dir: string) {
+    super();
+    for (const bucket of readdirSync(dir, { withFileTypes: true })) {
+      if (!bucket.isDirectory()) continue;
+      super.createBucket(bucket.name);
+      for (const file of readdirSync(path.join(dir, bucket.name))) {
+        if (!file.endsWith('.object')) continue;
+        const contents = readFileSync(path.join(dir, bucket.name, file));
+        const newline = contents.indexOf(0x0a);
+        const header = JSON.parse(contents.subarray(0, newline).toString('utf8')) as ObjectHeader;
+        const restored = super.putObject(
+          bucket.name,
+          header.key,
+          contents.subarray(newline + 1),
+          header.contentType,
+          header.metadata,
+        );
+        // As it was stored: a multipart object's ETag is not the MD5 of its bytes.
+        restored.etag = header.etag;
+        restored.lastModified = new Date(header.lastModified);
+      }
+    }
+  }
+
+  override createBucket(name: string): void {
+    super.createBucket(name);
+    mkdirSync(path.join(this.dir, name), { recursive: true });
+  }
+
+  override deleteBucket(name: string): void {
+    super.deleteBucket(name);
+    rmSync(path.join(this.dir, name), { recursive: true, force: true });
+  }
+
+  override putObject(...args: Parameters<S3Store['putObject']>): StoredObject {
+    const stored = super.putObject(...args);
+    this.save(args[0], stored);
+    return stored;
+  }
+
+  override deleteObject(bucket: string, key: string): void {
+    super.deleteObject(bucket, key);
+    rmSync(this.fileOf(bucket, key), { force: true });
+  }
+
+  override createMultipartUpload(...args: Parameters<S3Store['createMultipartUpload']>): string {
+    const uploadId = super.createMultipartUpload(...args);
+    this.uploadBuckets.set(uploadId, args[0]);
+    return uploadId;
+  }
+
+  override completeMultipartUpload(...args: Parameters<S3Store['completeMultipartUpload']>): StoredObject {
+    const stored = super.completeMultipartUpload(...args);
+    const bucket = this.uploadBuckets.get(args[0]);
+    this.uploadBuckets.delete(args[0]);
+    if (bucket === undefined) throw new Error(`multipart upload ${args[0]} has no known bucket`);
+    this.save(bucket, stored);
+    return stored;
+  }
+
+  override abortMultipartUpload(uploadId: string): void {
+    super.abortMultipartUpload(uploadId);
+    this.uploadBuckets.delete(uploadId);
+  }
+
+  private save(bucket: string, object: StoredObject): void {
+    const header: ObjectHeader = {
+      key: object.key,
+      contentType: object.contentType,
+      etag: object.etag,
+      lastModified: object.lastModified.toISOString(),
+      metadata: object.metadata,
+    };
+    writeFileAtomically(
+      this.fileOf(bucket, object.key),
+      Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), object.body]),
+    );
+  }
+
+  private fileOf(bucket: string, key: string): string {
+    return path.join(this.dir, bucket, `${createHash('sha256').update(key).digest('hex')}.object`);
+  }
 }

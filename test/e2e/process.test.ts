@@ -66,7 +66,7 @@ describe.runIf(process.platform === 'linux')('`npm start` on a port already in u
         const server = createServer().listen(0, '127.0.0.1', () => resolve(server));
       });
       const port = (taken.address() as { port: number }).port;
-      const child = spawn('npm', ['start'], {
+      const child = spawn('npm', ['start', '--', '--in-memory'], {
         env: {
           ...process.env,
           PORT: '0',
