@@ -35,6 +35,7 @@ const LONG_RUNNING = [
   'test/e2e/cli.test.ts',
   'test/e2e/process.test.ts',
   'test/e2e/worker-crashes.test.ts',
+  'test/e2e/restart.test.ts',
   'test/e2e/batch-outage.test.ts',
   'test/e2e/rate-limit.test.ts',
   'test/e2e/batch.test.ts',
