@@ -100,6 +100,7 @@ describe('model uploads', () => {
       platform: 'onnxruntime_onnx',
       ...SIMPLE_SIGNATURE,
       backends: [{ endpointName: 'local-endpoint', targetModel: started.archive, weight: 100 }],
+      status: 'LOADING',
       description: 'pushed',
     });
     // The archive is stored: starting again uploads nothing.

@@ -172,7 +172,8 @@ export class ModelUploads {
       outputs: checked.signature.outputs,
       maxBatchSize: checked.signature.maxBatchSize,
       backends: [{ endpointName, variant: 'AllTraffic', targetModel: archive, weight: 100 }],
-      status: 'ACTIVE',
+      // Serves no traffic until its warm-up inference succeeds.
+      status: 'LOADING',
       ...(input.description !== undefined ? { description: input.description } : {}),
       ...(input.labels !== undefined ? { labels: input.labels } : {}),
     });
