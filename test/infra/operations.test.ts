@@ -25,6 +25,7 @@ const FUNCTIONS: Record<ServiceName, string> = {
   [SERVICE_NAMES.batchFanOut]: 'BatchFanOutFunction',
   [SERVICE_NAMES.batchWorker]: 'BatchWorkerFunction',
   [SERVICE_NAMES.batchDeadLetters]: 'BatchDeadLettersFunction',
+  [SERVICE_NAMES.modelWarmup]: 'WarmUpFunction',
 };
 const SERVICES = Object.keys(FUNCTIONS) as ServiceName[];
 

@@ -63,6 +63,17 @@ export class RegistryService {
     return updated;
   }
 
+  /** A registered version whose warm-up could not be queued: FAILED, with why. */
+  async failUnqueued(name: string, version: string, cause: string): Promise<void> {
+    await this.registry.updateVersion(
+      name,
+      version,
+      { status: 'FAILED', statusReason: `its warm-up could not be queued: ${cause}` },
+      this.now(),
+    );
+    this.cache.invalidate(name);
+  }
+
   async deleteVersion(name: string, version: string): Promise<void> {
     await this.refuseIfRouted(name, version, 'delete');
     await this.registry.deleteVersion(name, version);
