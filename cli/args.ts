@@ -135,12 +135,20 @@ export const COMMANDS: Record<string, CommandSpec> = {
   'models push': {
     summary: 'upload a model folder as a new version and register it',
     args: ['dir'],
-    options: { name: { type: 'string' }, version: { type: 'string' } },
-    usage: `${PROGRAM} models push <model-dir> [--name N] [--version V]
+    options: {
+      name: { type: 'string' },
+      version: { type: 'string' },
+      'no-wait': { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+    usage: `${PROGRAM} models push <model-dir> [--name N] [--version V] [--no-wait] [--timeout S]
   Packs the Triton model folder (config.pbtxt, numeric version folders) as the stack packs it,
   uploads it with its SHA-256 (in parts above 8 MiB), and registers the version once the platform
   has checked the archive. --name defaults to the folder's name, --version to its highest version
-  folder, which must be the one Triton serves. Prints the registered version.`,
+  folder, which must be the one Triton serves. The version starts LOADING; the command then waits
+  for its warm-up, printing each status change, and prints the version once it is ACTIVE. A FAILED
+  version exits 1 with the reason. --no-wait returns at once, LOADING; --timeout S stops waiting
+  after S seconds (default: the platform's 15-minute warm-up budget and a minute more).`,
   },
   'models promote': {
     summary: 'route all or a share of an alias to a version',

@@ -70,3 +70,5 @@ export const PARAMETERS_SECRETS_EXTENSION_HTTP_PORT = 'PARAMETERS_SECRETS_EXTENS
 export const POWERTOOLS_SERVICE_NAME = 'POWERTOOLS_SERVICE_NAME';
 /** The multi-model endpoint that pushed versions are served by; unset on a single-model endpoint. */
 export const MODEL_UPLOAD_ENDPOINT_NAME = 'MODEL_UPLOAD_ENDPOINT_NAME';
+/** The queue of warm-up inferences for pushed versions (`contracts/model-warmup.ts`). */
+export const WARMUP_QUEUE_URL = 'WARMUP_QUEUE_URL';

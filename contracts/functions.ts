@@ -111,6 +111,19 @@ export const FUNCTIONS = {
         .check(z.regex(/^s3:\/\/[^/]+\/.*$/, 'must be s3://<bucket>/<prefix>')),
       // Pushing a version needs a multi-model endpoint; without one the upload routes answer 409.
       [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: z.optional(nonEmpty),
+      // A pushed version's warm-up goes on this queue.
+      [ENV.WARMUP_QUEUE_URL]: nonEmpty,
+    }),
+  },
+  modelWarmup: {
+    name: 'model-warmup',
+    entry: 'functions/handlers/model-warmup/handler.ts',
+    description: 'Warms up each pushed model version and marks it ACTIVE or FAILED',
+    serviceName: SERVICE_NAMES.modelWarmup,
+    environment: z.extend(BACKEND_ENVIRONMENT, {
+      [ENV.REGISTRY_TABLE_NAME]: nonEmpty,
+      // A warm-up that meets a loading model is queued again, delayed.
+      [ENV.WARMUP_QUEUE_URL]: nonEmpty,
     }),
   },
   batch: {

@@ -16,6 +16,7 @@ export const SERVICE_NAMES = {
   batchFanOut: 'batch-fan-out',
   batchWorker: 'batch-worker',
   batchDeadLetters: 'batch-dead-letters',
+  modelWarmup: 'model-warmup',
 } as const;
 
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];

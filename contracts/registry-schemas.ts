@@ -37,7 +37,15 @@ export const BackendSchema = z.object({
 });
 export type Backend = z.infer<typeof BackendSchema>;
 
-export const VERSION_STATUSES = ['ACTIVE', 'DISABLED'] as const;
+/**
+ * A version's life: a pushed version is `LOADING` until its warm-up inference succeeds (`ACTIVE`)
+ * or fails (`FAILED`, with `statusReason`); only `ACTIVE` versions receive traffic. A client sets
+ * only `ACTIVE` and `DISABLED` (docs/shipping-models.md, "States").
+ */
+export const VERSION_STATUSES = ['ACTIVE', 'DISABLED', 'LOADING', 'FAILED'] as const;
+export type VersionStatus = (typeof VERSION_STATUSES)[number];
+/** The statuses a client may register or patch a version with; the warm-up sets the others. */
+export const CLIENT_VERSION_STATUSES = ['ACTIVE', 'DISABLED'] as const satisfies readonly VersionStatus[];
 
 /** Labels: short string keys to string values. */
 export const LabelsSchema = z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(256)));
@@ -51,6 +59,8 @@ export const ModelVersionSchema = z.object({
   maxBatchSize: z.number().check(z.int(), z.minimum(0)),
   backends: z.array(BackendSchema).check(z.minLength(1), z.maxLength(16)),
   status: z.enum(VERSION_STATUSES),
+  /** Why a version is `FAILED`: the warm-up's answer from the model, or the budget that ran out. */
+  statusReason: z.optional(z.string().check(z.maxLength(2048))),
   description: z.optional(z.string().check(z.maxLength(1024))),
   labels: z.optional(LabelsSchema),
   createdAt: z.string(),

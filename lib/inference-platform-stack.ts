@@ -17,6 +17,7 @@ import { CircuitTable, RateLimitTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
 import { ModelStore } from './model-store';
+import { ModelWarmUp } from './model-warmup';
 import { OperationsDashboard } from './operations-dashboard';
 import { PlatformAlarms } from './platform-alarms';
 import { PlatformApi } from './platform-api';
@@ -71,6 +72,8 @@ export class InferencePlatformStack extends Stack {
   /** Batch input files and results. */
   public readonly batchData: BatchDataBucket;
   public readonly batch: BatchPipeline;
+  /** Pushed versions' warm-up: LOADING until it answers. */
+  public readonly warmUp: ModelWarmUp;
   /** Alarms and the SNS topic they notify. */
   public readonly alarms: PlatformAlarms;
   public readonly dashboard: OperationsDashboard;
@@ -191,6 +194,12 @@ export class InferencePlatformStack extends Stack {
       models,
       config.servingMode === 'multi-model' ? this.endpoint.endpointName : undefined,
     );
+    this.warmUp = new ModelWarmUp(this, 'WarmUp', {
+      registry: this.registry,
+      circuits: this.circuits,
+      endpoint: this.endpoint,
+    });
+    this.warmUp.queue.bindSender(models);
     // Submitting checks the model and queues the job; reading lists a principal's jobs by owner.
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);
@@ -220,6 +229,7 @@ export class InferencePlatformStack extends Stack {
       this.batch.fanOutFunction,
       this.batch.workerFunction,
       this.batch.deadLettersFunction,
+      this.warmUp.function,
     ];
     const endpoint = { endpointName: this.endpoint.endpointName, variantName: TritonEndpoint.VARIANT_NAME };
     const stage = this.api.restApi.deploymentStage;
@@ -231,6 +241,7 @@ export class InferencePlatformStack extends Stack {
       endpoint,
       existingAlarms: [
         ...this.batch.alarms,
+        ...this.warmUp.alarms,
         ...(this.signingSecret ? [this.signingSecret.rotationFailedAlarm] : []),
       ],
     });

@@ -37,6 +37,7 @@ import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
 import { LOCAL_STANDBY_ENDPOINT, readLocalConfig } from './local-config';
 import { startModelServer } from './model-server/server';
+import { createWarmUpQueue, LOCAL_WARMUP_SOURCE } from './model-warmup';
 import { asRedeploy } from './redeploy';
 import { openStateDir } from './state-dir';
 
@@ -156,6 +157,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const queues = localBatchQueues(config);
     const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'others');
     const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues, 'work');
+    const warmUps = await createWarmUpQueue(sqs);
 
     const s3 = await startS3({ region: REGION, stateDir: state?.of('s3') });
     closers.push(() => s3.close());
@@ -214,6 +216,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.BATCH_DATA_BUCKET]: BATCH_DATA_BUCKET,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
+      [ENV.WARMUP_QUEUE_URL]: warmUps.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
       [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
       [ENV.BATCH_STALL_TIMEOUT_SECONDS]: String(config.batchStallTimeoutSeconds),
@@ -309,7 +312,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       maxConcurrency: 2,
       timeoutMs: queues.timeoutsMs.deadLetters,
     });
+    const warmUp = define(FUNCTIONS.modelWarmup, LOCAL_WARMUP_SOURCE);
     for (const source of [
+      { queue: warmUps.queue, fn: warmUp, ...LOCAL_WARMUP_SOURCE },
       { queue: submissions.queue, fn: fanOut, ...queues.submissions },
       { queue: work.queue, fn: worker, ...queues.work },
       { queue: submissions.deadLetters, fn: deadLetters, ...queues.deadLetters },

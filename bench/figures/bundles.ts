@@ -43,6 +43,7 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   ENDPOINT_NAME: 'triton-endpoint',
   INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
   MODEL_STORE_URL: 's3://model-store/models/',
+  WARMUP_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/warmup',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 

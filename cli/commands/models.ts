@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { WARMUP_BUDGET_SECONDS } from '../../contracts/model-warmup';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
-import { parseJsonDocument, readInputFile, stringOption } from '../args';
+import { parseJsonDocument, readInputFile, secondsOption, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { CliError, UsageError } from '../errors';
 import { ProgressReporter } from '../progress';
@@ -178,7 +179,7 @@ function highestVersion(dir: string): string | undefined {
     .at(-1);
 }
 
-/** `models push <model-dir> [--name N] [--version V]`: pack, hash, upload, check and register. */
+/** `models push <model-dir> [--name N] [--version V] [--no-wait]`: pack, hash, upload, register, warm up. */
 export async function pushModel(ctx: CommandContext): Promise<number> {
   const dir = path.resolve(ctx.args.dir!);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -232,15 +233,49 @@ export async function pushModel(ctx: CommandContext): Promise<number> {
   }
   if (upload.mode !== 'stored') progress.finish();
   // Not retried: a repeated completion would answer 409 for the version the first one registered.
-  const { body } = await ctx
-    .api()
-    .request<{ name: string; version: string; status: string }>('POST', `${base}/complete`, {
-      body: { sha256, ...completion },
-    });
+  const { body } = await ctx.api().request<PushedVersion>('POST', `${base}/complete`, {
+    body: { sha256, ...completion },
+  });
   ctx.io.stderr.write(`pushed ${body.name} version ${body.version} (${upload.archive}): ${body.status}\n`);
-  await printJson(ctx.io, body);
+  const settled = ctx.values['no-wait'] ? body : await waitForWarmUp(ctx, body);
+  await printJson(ctx.io, settled);
+  if (settled.status === 'FAILED') {
+    throw new CliError(
+      `${name} version ${version} FAILED its warm-up: ${settled.statusReason ?? 'no reason given'}`,
+    );
+  }
   return 0;
 }
+
+interface PushedVersion {
+  name: string;
+  version: string;
+  status: string;
+  statusReason?: string;
+}
+
+/** Polls the version until its warm-up ends, printing each status it passes through. */
+async function waitForWarmUp(ctx: CommandContext, pushed: PushedVersion): Promise<PushedVersion> {
+  const timeoutMs = secondsOption(ctx.values, 'timeout') ?? (WARMUP_BUDGET_SECONDS + 60) * 1000;
+  const deadline = ctx.now() + timeoutMs;
+  const path = `/v1/models/${segment(pushed.name)}/versions/${segment(pushed.version)}`;
+  let current = pushed;
+  while (current.status === 'LOADING') {
+    if (ctx.now() + WARM_UP_POLL_MS > deadline) {
+      throw new CliError(
+        `${pushed.name} version ${pushed.version} is still LOADING after ${timeoutMs / 1000} s; see 'models get ${pushed.name} --version ${pushed.version}'`,
+      );
+    }
+    await ctx.sleep(WARM_UP_POLL_MS);
+    const { body } = await ctx.api().request<PushedVersion>('GET', path, { retry: true });
+    if (body.status !== current.status)
+      ctx.io.stderr.write(`${body.name} version ${body.version}: ${body.status}\n`);
+    current = body;
+  }
+  return current;
+}
+
+const WARM_UP_POLL_MS = 1_000;
 
 /** One presigned PUT; S3's answer is XML, so its text is the message. Returns the ETag. */
 async function put(url: string, body: Uint8Array, headers: Record<string, string>): Promise<string> {

@@ -8,7 +8,13 @@ import {
   MODEL_VERSION,
   type ModelVersion,
 } from '../../contracts/registry-schemas';
-import { BackendTimeoutError, BackendUnavailableError, BadRequestError, NotFoundError } from '../edge/errors';
+import {
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadRequestError,
+  NotFoundError,
+  PlatformError,
+} from '../edge/errors';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
@@ -16,7 +22,7 @@ import { latestActiveVersion, type Model, versionNotFound } from '../registry/re
 import { type CircuitBreaker, circuitName } from './circuit-breaker';
 import type { BackendAnswer, InferencePayload } from './codec';
 import { validateAgainstSignature } from './protocol';
-import { invokeBackend, isRetryable } from './sagemaker-backend';
+import { invokeBackend, isRetryable, ModelLoadingError } from './sagemaker-backend';
 
 export interface InferenceDependencies {
   readonly sagemaker: SageMakerRuntimeClient;
@@ -34,11 +40,12 @@ export interface ResolvedTarget {
 }
 
 /**
- * Finds the version a request addresses: a version number, an alias (a weighted choice that is the
- * same for the same routing key, so a retried request lands on the same version), or, when the URL
- * names neither, the latest active version.
+ * Finds the version a request addresses: a version number, an alias (a weighted choice among its
+ * active versions that is the same for the same routing key, so a retried request lands on the same
+ * version), or, when the URL names neither, the latest active version. A disabled or unknown version
+ * is 404; a `LOADING` or `FAILED` one is returned, for the readiness route to report.
  */
-export async function resolveTarget(
+export async function resolveVersion(
   models: Pick<ModelCache, 'getModel'>,
   name: string,
   versionOrAlias: string | undefined,
@@ -56,13 +63,54 @@ export async function resolveTarget(
   } else if (ALIAS_NAME.test(versionOrAlias)) {
     const alias = model.aliases.find((a) => a.alias === versionOrAlias);
     if (!alias) throw new NotFoundError(`model '${name}' has no version or alias '${versionOrAlias}'`);
-    versionName = pickWeighted(alias.routes, routingPoint(routingKey)).version;
+    // The alias write admits active versions only; should one stop being active meanwhile, its
+    // share goes to the others rather than to a version that cannot serve.
+    const active = alias.routes.filter((r) => isActive(model, r.version));
+    versionName = pickWeighted(active.length ? active : alias.routes, routingPoint(routingKey)).version;
   } else {
     throw new BadRequestError(`'${versionOrAlias}' is neither a version number nor an alias name`);
   }
   const version = model.versions.find((v) => v.version === versionName);
-  if (version?.status !== 'ACTIVE') throw versionNotFound(name, versionName);
+  if (!version || version.status === 'DISABLED') throw versionNotFound(name, versionName);
   return { model, version };
+}
+
+/** Resolves as `resolveVersion` does, and refuses a version that is not `ACTIVE`. */
+export async function resolveTarget(
+  models: Pick<ModelCache, 'getModel'>,
+  name: string,
+  versionOrAlias: string | undefined,
+  routingKey: string,
+): Promise<ResolvedTarget> {
+  const target = await resolveVersion(models, name, versionOrAlias, routingKey);
+  refuseUnlessActive(target.version);
+  return target;
+}
+
+/**
+ * A `LOADING` version is warming up: a 503 with `Retry-After`, as for a model the endpoint is still
+ * loading. A `FAILED` version never serves: a 409 carrying the reason its warm-up gave.
+ */
+export function refuseUnlessActive(version: ModelVersion): void {
+  const named = `model '${version.name}' version ${version.version}`;
+  if (version.status === 'LOADING') {
+    throw new ModelLoadingError(`${named} is LOADING: its warm-up has not finished; try again shortly`);
+  }
+  if (version.status === 'FAILED') {
+    throw new VersionFailedError(
+      `${named} FAILED its warm-up and serves no traffic: ${version.statusReason ?? 'no reason recorded'}`,
+    );
+  }
+}
+
+/** A version whose warm-up failed is addressed: nothing will change until it is pushed again. */
+export class VersionFailedError extends PlatformError {
+  readonly statusCode = 409;
+  readonly code = 'MODEL_FAILED';
+}
+
+function isActive(model: Model, version: string): boolean {
+  return model.versions.some((v) => v.version === version && v.status === 'ACTIVE');
 }
 
 /** Open Inference Protocol model metadata; `versions` lists every active version unless one was named. */

@@ -7,8 +7,8 @@ import { MAX_ARCHIVE_BYTES } from '../../contracts/model-store';
 import {
   AliasRouteSchema,
   BackendSchema,
+  CLIENT_VERSION_STATUSES,
   ModelVersionSchema,
-  VERSION_STATUSES,
 } from '../../contracts/registry-schemas';
 import * as z from '../../contracts/zod';
 
@@ -35,8 +35,9 @@ export const RegisterVersionSchema = z
       updatedAt: true,
       status: true,
       labels: true,
+      statusReason: true,
     }).shape,
-    status: z._default(z.enum(VERSION_STATUSES), 'ACTIVE'),
+    status: z._default(z.enum(CLIENT_VERSION_STATUSES), 'ACTIVE'),
     labels: z.optional(WritableLabelsSchema),
   })
   .check(
@@ -62,7 +63,7 @@ export const RegisterVersionSchema = z
 /** `PATCH .../versions/{v}`: what may change after registration; null removes an optional field. */
 export const VersionPatchSchema = z
   .strictObject({
-    status: z.optional(z.enum(VERSION_STATUSES)),
+    status: z.optional(z.enum(CLIENT_VERSION_STATUSES)),
     backends: z.optional(z.array(BackendSchema).check(z.minLength(1), z.maxLength(16))),
     description: z.optional(z.nullable(z.string().check(z.maxLength(1024)))),
     labels: z.optional(z.nullable(WritableLabelsSchema)),

@@ -31,6 +31,7 @@ export interface Model extends ModelSummary {
 /** Fields of a version that may change after registration; its signature never does. */
 export interface VersionPatch {
   readonly status?: ModelVersion['status'];
+  readonly statusReason?: string | null;
   readonly backends?: readonly Backend[];
   readonly description?: string | null;
   readonly labels?: Record<string, string> | null;

@@ -51,6 +51,7 @@ const GRANTED_FOR_THE_RUNTIME: Partial<Record<FunctionName, readonly string[]>> 
   batchFanOut: SQS_CONSUMER_ACTIONS,
   batchWorker: SQS_CONSUMER_ACTIONS,
   batchDeadLetters: SQS_CONSUMER_ACTIONS,
+  modelWarmup: SQS_CONSUMER_ACTIONS,
 };
 
 /** X-Ray tracing and the function's own log group: every function has them (PlatformFunction). */

@@ -24,6 +24,7 @@ const PLATFORM_FUNCTIONS = [
   'Worker',
   'DeadLetters',
   'KeyRotation',
+  'WarmUp',
 ];
 type PlatformFunctionName = string;
 
@@ -31,6 +32,7 @@ const functionIdPrefix = (name: PlatformFunctionName) => {
   if (name === 'Deployment') return 'DeploymentFunction';
   if (name === 'FanOut' || name === 'Worker' || name === 'DeadLetters') return `Batch${name}Function`;
   if (name === 'KeyRotation') return 'JwtSigningKeyRotationFunction';
+  if (name === 'WarmUp') return 'WarmUpFunction';
   return `Api${name}Function`;
 };
 

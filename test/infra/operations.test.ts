@@ -25,6 +25,7 @@ const FUNCTIONS: Record<ServiceName, string> = {
   [SERVICE_NAMES.batchFanOut]: 'BatchFanOutFunction',
   [SERVICE_NAMES.batchWorker]: 'BatchWorkerFunction',
   [SERVICE_NAMES.batchDeadLetters]: 'BatchDeadLettersFunction',
+  [SERVICE_NAMES.modelWarmup]: 'WarmUpFunction',
 };
 const SERVICES = Object.keys(FUNCTIONS) as ServiceName[];
 
@@ -275,12 +276,12 @@ describe('alarms', () => {
 
   const notifies = () => ({ AlarmActions: [{ Ref: topic }], OKActions: [{ Ref: topic }] });
 
-  it('creates the platform alarms next to the four queue alarms, all notifying the topic on ALARM and OK', () => {
+  it('creates the platform alarms next to the six queue alarms, all notifying the topic on ALARM and OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    // API 5xx rate and p99, errors and throttles of 7 functions, endpoint 5xx and model latency,
-    // circuits, dead letters and oldest age of the two batch queues, stalled batch jobs, and a
-    // failed key rotation.
-    expect(alarms).toHaveLength(2 + 2 * SERVICES.length + 2 + 1 + 4 + 1 + 1);
+    // API 5xx rate and p99, errors and throttles of each function, endpoint 5xx and model latency,
+    // circuits, dead letters and oldest age of the two batch queues and the warm-up queue, stalled
+    // batch jobs, and a failed key rotation.
+    expect(alarms).toHaveLength(2 + 2 * SERVICES.length + 2 + 1 + 6 + 1 + 1);
     for (const alarm of alarms) {
       expect(alarm.Properties).toMatchObject({ ...notifies(), TreatMissingData: 'notBreaching' });
     }
@@ -395,16 +396,17 @@ describe('alarms', () => {
     });
   });
 
-  it('sends the dead-letter and oldest-message alarms of both batch queues to the topic', () => {
+  it('sends the dead-letter and oldest-message alarms of both batch queues and the warm-up queue to the topic', () => {
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, ...notifies() },
-      2,
+      3,
     );
+    // The warm-up queue's threshold is its budget, 900 s, as the batch queues' default.
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 900, ...notifies() },
-      2,
+      3,
     );
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SINGLE_PUT_MAX_BYTES } from '../../contracts/model-store';
+import type { WarmUpMessage } from '../../contracts/model-warmup';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BadRequestError, ConflictError } from '../../functions/edge/errors';
 import { ModelUploads, type StartedUpload } from '../../functions/handlers/models/uploads';
@@ -22,6 +23,7 @@ describe('model uploads', () => {
   const Bucket = 'model-store';
   const registered: Registered[] = [];
   const existing = new Set<string>();
+  const warmUps: WarmUpMessage[] = [];
 
   const uploads = ({ endpointName }: { endpointName?: string } = { endpointName: 'local-endpoint' }) =>
     new ModelUploads(
@@ -31,6 +33,9 @@ describe('model uploads', () => {
         return { ...version, createdAt: 'now', updatedAt: 'now' };
       },
       async (name, version) => existing.has(`${name}/${version}`),
+      async (message) => {
+        warmUps.push(message);
+      },
     );
 
   /** The shipped `simple` model as `model`, its config edited, packed as the stack packs. */
@@ -100,7 +105,20 @@ describe('model uploads', () => {
       platform: 'onnxruntime_onnx',
       ...SIMPLE_SIGNATURE,
       backends: [{ endpointName: 'local-endpoint', targetModel: started.archive, weight: 100 }],
+      status: 'LOADING',
       description: 'pushed',
+    });
+    // Its warm-up is queued: one request of zeros from the signature, the batch dimension 1.
+    expect(warmUps.at(-1)).toMatchObject({
+      name: 'adder',
+      version: '1',
+      archive: started.archive,
+      source: 'signature',
+      attempt: 0,
+      inputs: [
+        { name: 'INPUT0', datatype: 'INT32', shape: [1, 16], fill: 'zero' },
+        { name: 'INPUT1', datatype: 'INT32', shape: [1, 16], fill: 'zero' },
+      ],
     });
     // The archive is stored: starting again uploads nothing.
     expect(await uploads().start('adder', '2', { sha256, size: bytes.length })).toEqual({

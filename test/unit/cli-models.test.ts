@@ -162,3 +162,59 @@ describe('models promote, rollback and delete', () => {
     expect(refused.stderr).toContain('409');
   });
 });
+
+describe('models push waiting for the warm-up', () => {
+  const dir = 'triton-image/model_repository/simple';
+  const version = (status: string, statusReason?: string) => ({
+    status: 200,
+    body: { name: 'simple', version: '1', status, ...(statusReason ? { statusReason } : {}) },
+  });
+  const stored = { status: 200, body: { archive: 'simple-0123456789abcdef.tar.gz', mode: 'stored' } };
+  const completed = { ...version('LOADING'), status: 201 };
+
+  it('prints each status change and the version once it is ACTIVE', async () => {
+    // Act
+    const result = await runWith(
+      ['models', 'push', dir],
+      [stored, completed, version('LOADING'), version('ACTIVE')],
+    );
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(
+      /pushed simple version 1 \(.*\): LOADING\n(.|\n)*simple version 1: ACTIVE\n/,
+    );
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'ACTIVE' });
+    expect(result.calls.slice(2).map((c) => `${c.method} ${c.path}`)).toEqual([
+      'GET /v1/models/simple/versions/1',
+      'GET /v1/models/simple/versions/1',
+    ]);
+  });
+
+  it('exits non-zero with the reason when the warm-up FAILED', async () => {
+    // Act
+    const result = await runWith(
+      ['models', 'push', dir],
+      [
+        stored,
+        completed,
+        version(
+          'FAILED',
+          'the model rejected the request: a pytorch model runs only on the deployed endpoint',
+        ),
+      ],
+    );
+    // Assess
+    expect(result.code).toBe(EXIT_FAILURE);
+    expect(result.stderr).toMatch(/simple version 1: FAILED\n/);
+    expect(result.stderr).toMatch(/FAILED its warm-up: the model rejected the request: a pytorch model/);
+  });
+
+  it('returns at once, LOADING, with --no-wait', async () => {
+    // Act
+    const result = await runWith(['models', 'push', dir, '--no-wait'], [stored, completed]);
+    // Assess
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'LOADING' });
+    expect(result.calls).toHaveLength(2);
+  });
+});

@@ -11,7 +11,13 @@ import {
   encodeInferenceResponse,
   UnreadableBackendAnswerError,
 } from '../../inference/codec';
-import { infer, modelConfig, modelMetadata, resolveTarget } from '../../inference/service';
+import {
+  infer,
+  modelConfig,
+  modelMetadata,
+  refuseUnlessActive,
+  resolveVersion,
+} from '../../inference/service';
 import { instrument } from '../../observability/instrument';
 
 // All attempts together stay below API Gateway's 29 s, so the client gets our 504, not the gateway's.
@@ -19,12 +25,20 @@ const backends = backendDependencies(dynamodb, 25_000);
 
 async function route({ event, requestId, servedBy }: ApiRequest) {
   const { model = '', version } = event.pathParameters ?? {};
-  const target = await resolveTarget(modelCache, model, version, requestId);
+  const target = await resolveVersion(modelCache, model, version, requestId);
   servedBy(target.model.name, target.version.version);
   const versionHeader = { 'X-Model-Version': target.version.version };
   if (event.resource.endsWith('/ready')) {
-    return json(200, { name: model, version: target.version.version, ready: true }, requestId, versionHeader);
+    // The protocol's readiness is the status code: 200 ready, 4xx not (Triton answers 400).
+    const ready = target.version.status === 'ACTIVE';
+    const body = ready
+      ? { name: model, version: target.version.version, ready }
+      : {
+          error: `model '${model}' version ${target.version.version} is not ready: it is ${target.version.status}`,
+        };
+    return json(ready ? 200 : 400, body, requestId, versionHeader);
   }
+  refuseUnlessActive(target.version);
   if (event.resource.endsWith('/config')) {
     return json(200, modelConfig(target), requestId, versionHeader);
   }

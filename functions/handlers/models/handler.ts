@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
@@ -12,6 +13,7 @@ import { tracer } from '../../observability/tracer';
 import { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
 import { ModelRegistry } from '../../registry/registry';
 import { archiveRetirement, parseStoreUrl } from '../../registry/retire';
+import { WarmUpQueue } from '../../registry/warm-up-queue';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -31,6 +33,7 @@ const registry = new ModelRegistry(
   apiEnvironment.REGISTRY_TABLE_NAME,
   archiveRetirement(dynamodb, s3, environment),
 );
+const warmUps = new WarmUpQueue(tracer.captureAWSv3Client(new SQSClient({})), environment.WARMUP_QUEUE_URL);
 const service = new RegistryService(registry, modelCache, environment.INVOKABLE_ENDPOINT_NAMES);
 const uploads = new ModelUploads(
   {
@@ -40,6 +43,15 @@ const uploads = new ModelUploads(
   },
   (version) => service.register(version),
   async (name, version) => (await registry.getVersion(name, version)) !== undefined,
+  async (message) => {
+    try {
+      await warmUps.send(message);
+    } catch (error) {
+      // Unqueued, nothing would ever end its LOADING: it fails now and can be pushed again.
+      await service.failUnqueued(message.name, message.version, (error as Error).message);
+      throw error;
+    }
+  },
 );
 
 const PathSchema = z.object({

@@ -57,9 +57,21 @@ export class RegistryService {
   async updateVersion(name: string, version: string, patch: z.output<typeof VersionPatchSchema>) {
     if (patch.backends) refuseUninvokableBackends(patch.backends, this.invokableEndpoints);
     if (patch.status === 'DISABLED') await this.refuseIfRouted(name, version, 'disable');
+    if (patch.status === 'ACTIVE') await this.refuseUnwarmed(name, version);
     const updated = await this.registry.updateVersion(name, version, patch, this.now());
     this.cache.invalidate(name);
     return updated;
+  }
+
+  /** A registered version whose warm-up could not be queued: FAILED, with why. */
+  async failUnqueued(name: string, version: string, cause: string): Promise<void> {
+    await this.registry.updateVersion(
+      name,
+      version,
+      { status: 'FAILED', statusReason: `its warm-up could not be queued: ${cause}` },
+      this.now(),
+    );
+    this.cache.invalidate(name);
   }
 
   async deleteVersion(name: string, version: string): Promise<void> {
@@ -73,9 +85,15 @@ export class RegistryService {
     const model = await this.getModel(name);
     for (const route of input.routes) {
       const version = model.versions.find((v) => v.version === route.version);
-      if (version?.status !== 'ACTIVE') {
+      if (!version) {
         throw new BadRequestError(
           `alias '${alias}' routes to version ${route.version}, which is not an active version`,
+        );
+      }
+      // A version still warming up, or whose warm-up failed, would answer every routed request 503/409.
+      if (version.status !== 'ACTIVE') {
+        throw new ConflictError(
+          `alias '${alias}' cannot route to version ${route.version}: it is ${version.status}, not ACTIVE${version.statusReason ? ` (${version.statusReason})` : ''}`,
         );
       }
     }
@@ -100,6 +118,16 @@ export class RegistryService {
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.registry.deleteAlias(name, alias);
     this.cache.invalidate(name);
+  }
+
+  /** Only a successful warm-up makes a pushed version ACTIVE. */
+  private async refuseUnwarmed(name: string, version: string): Promise<void> {
+    const found = await this.getVersion(name, version);
+    if (found.status === 'LOADING' || found.status === 'FAILED') {
+      throw new ConflictError(
+        `model '${name}' version ${version} is ${found.status}: only its warm-up makes it ACTIVE; push it again to retry`,
+      );
+    }
   }
 
   // Without transactions a concurrent alias write can still slip in between this check and the

@@ -1,8 +1,8 @@
 /**
  * Pushing a version's archive into the model store: presigned S3 uploads (one PUT, or parts above
  * `SINGLE_PUT_MAX_BYTES`) under a key derived from the SHA-256 the caller states first, and the
- * completion, which reads the stored archive back, hashes it, checks it as the endpoint will load it
- * and registers the version. Rules and their sources: docs/shipping-models.md.
+ * completion, which reads the stored archive back, hashes it, checks it as the endpoint will load it,
+ * registers the version LOADING and queues its warm-up. Rules and their sources: docs/shipping-models.md.
  */
 import {
   CompleteMultipartUploadCommand,
@@ -23,6 +23,7 @@ import {
   UPLOAD_PART_BYTES,
   UPLOAD_URL_TTL_SECONDS,
 } from '../../../contracts/model-store';
+import type { WarmUpMessage } from '../../../contracts/model-warmup';
 import type { ModelVersion } from '../../../contracts/registry-schemas';
 import { checkModelArchive } from '../../../contracts/triton/model-archive';
 import { ModelConfigError } from '../../../contracts/triton/model-config';
@@ -30,6 +31,7 @@ import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError } from '../../edge/errors';
 import type { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
 import { readArchive } from './archive-reader';
+import { warmUpSample } from './warm-up-sample';
 
 export type StartedUpload =
   /** The store already holds this archive: complete at once. */
@@ -65,6 +67,8 @@ export class ModelUploads {
       version: Omit<ModelVersion, 'createdAt' | 'updatedAt'>,
     ) => Promise<ModelVersion>,
     private readonly versionExists: (name: string, version: string) => Promise<boolean>,
+    /** Queues the warm-up inference that makes a registered (LOADING) version ACTIVE or FAILED. */
+    private readonly warmUp: (message: WarmUpMessage) => Promise<void>,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -164,7 +168,7 @@ export class ModelUploads {
         `the archive serves version ${checked.servedVersion} of ${checked.folder}, not version ${version}: Triton serves the highest version its version_policy loads`,
       );
     }
-    return this.register({
+    const registered = await this.register({
       name,
       version,
       platform: checked.platform,
@@ -172,10 +176,20 @@ export class ModelUploads {
       outputs: checked.signature.outputs,
       maxBatchSize: checked.signature.maxBatchSize,
       backends: [{ endpointName, variant: 'AllTraffic', targetModel: archive, weight: 100 }],
-      status: 'ACTIVE',
+      // Serves no traffic until its warm-up inference succeeds.
+      status: 'LOADING',
       ...(input.description !== undefined ? { description: input.description } : {}),
       ...(input.labels !== undefined ? { labels: input.labels } : {}),
     });
+    await this.warmUp({
+      name,
+      version,
+      archive,
+      ...warmUpSample(checked.signature, checked.config),
+      enqueuedAt: this.now().toISOString(),
+      attempt: 0,
+    });
+    return registered;
   }
 
   private endpoint(): string {

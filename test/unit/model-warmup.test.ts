@@ -1,0 +1,212 @@
+import {
+  InvokeEndpointCommand,
+  ModelError,
+  ModelNotReadyException,
+  SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { WARMUP_BUDGET_SECONDS, type WarmUpMessage } from '../../contracts/model-warmup';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import { parseModelConfig } from '../../contracts/triton/model-config';
+import {
+  type WarmUpDependencies,
+  warmUp,
+  warmUpRequest,
+} from '../../functions/handlers/model-warmup/warm-up';
+import { warmUpSample } from '../../functions/handlers/models/warm-up-sample';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const sagemaker = mockClient(SageMakerRuntimeClient);
+const archive = 'simple-00000000000000aa.tar.gz';
+const version = (status: ModelVersion['status'] = 'LOADING', targetModel = archive): ModelVersion => ({
+  name: 'simple',
+  version: '2',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: [{ endpointName: 'mme', variant: 'AllTraffic', targetModel, weight: 100 }],
+  status,
+  createdAt: 'then',
+  updatedAt: 'then',
+});
+const enqueuedAt = '2026-01-01T00:00:00.000Z';
+const message = (attempt = 0): WarmUpMessage => ({
+  name: 'simple',
+  version: '2',
+  archive,
+  ...warmUpSample(SIMPLE_SIGNATURE, { modelWarmup: [] }),
+  enqueuedAt,
+  attempt,
+});
+const loading = () =>
+  new ModelNotReadyException({ message: 'Model is still loading', $metadata: { httpStatusCode: 429 } });
+
+function dependencies(stored: ModelVersion | undefined, now = Date.parse(enqueuedAt) + 1_000) {
+  const circuits = {
+    admit: vi.fn(async () => ({ kind: 'closed' as const })),
+    recordSuccess: vi.fn(async () => false),
+    recordFailure: vi.fn(async () => false),
+  };
+  const status = { get: vi.fn(async () => stored), settle: vi.fn(async () => true) };
+  const queue = { send: vi.fn(async () => {}) };
+  const deps: WarmUpDependencies = {
+    inference: {
+      sagemaker: new SageMakerRuntimeClient({ region: 'us-east-1' }),
+      circuits,
+      timeoutMs: 600,
+      random: () => 0,
+    },
+    status,
+    queue,
+    now: () => new Date(now),
+  };
+  return { deps, circuits, status, queue };
+}
+
+describe('the warm-up of a pushed version', () => {
+  beforeEach(() => sagemaker.reset());
+
+  it('sends zeros shaped by the signature to the archive and marks the version ACTIVE', async () => {
+    // Prepare
+    sagemaker.on(InvokeEndpointCommand).resolves({
+      Body: new TextEncoder().encode('{"outputs":[]}') as never,
+      ContentType: 'application/json',
+    });
+    const { deps, status } = dependencies(version());
+    // Act
+    const outcome = await warmUp(deps, message());
+    // Assess
+    expect(outcome).toBe('ACTIVE');
+    const call = sagemaker.commandCalls(InvokeEndpointCommand)[0]!.args[0].input;
+    expect(call).toMatchObject({ EndpointName: 'mme', TargetModel: archive, TargetVariant: 'AllTraffic' });
+    const sent = JSON.parse(new TextDecoder().decode(call.Body as Uint8Array));
+    expect(sent.inputs[0]).toEqual({
+      name: 'INPUT0',
+      shape: [1, 16],
+      datatype: 'INT32',
+      data: Array.from({ length: 16 }, () => 0),
+    });
+    expect(status.settle).toHaveBeenCalledWith(version(), archive, { status: 'ACTIVE' }, expect.any(String));
+  });
+
+  it("marks the version FAILED with the model's own message when the model refuses to load", async () => {
+    // Prepare: the local model server's and Triton's answer to a model it cannot load, wrapped by SageMaker
+    sagemaker.on(InvokeEndpointCommand).rejects(
+      new ModelError({
+        message: 'Received client error (400) from primary',
+        $metadata: { httpStatusCode: 424 },
+        OriginalStatusCode: 400,
+        OriginalMessage: JSON.stringify({
+          error:
+            "model 'simple' is a pytorch_libtorch model, which runs only on the deployed Triton endpoint",
+        }),
+      }),
+    );
+    const { deps, status, queue } = dependencies(version());
+    // Act
+    const outcome = await warmUp(deps, message());
+    // Assess
+    expect(outcome).toBe('FAILED');
+    expect(status.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      archive,
+      {
+        status: 'FAILED',
+        reason: expect.stringMatching(/pytorch_libtorch model, which runs only on the deployed/),
+      },
+      expect.any(String),
+    );
+    expect(queue.send).not.toHaveBeenCalled();
+  });
+
+  it('queues itself again, delayed, on loading answers, and counts no failure against the circuit', async () => {
+    // Prepare
+    sagemaker.on(InvokeEndpointCommand).rejects(loading());
+    const { deps, status, queue, circuits } = dependencies(version());
+    // Act
+    const outcome = await warmUp(deps, message(2));
+    // Assess: the loading answers were retried within the request's time, then the message was re-sent
+    expect(outcome).toBe('RETRY');
+    expect(sagemaker.commandCalls(InvokeEndpointCommand).length).toBeGreaterThan(1);
+    expect(queue.send).toHaveBeenCalledWith({ ...message(2), attempt: 3 }, 60);
+    expect(status.settle).not.toHaveBeenCalled();
+    expect(circuits.recordFailure).not.toHaveBeenCalled();
+  });
+
+  it('marks the version FAILED, naming the budget and the last answer, once the budget would run out', async () => {
+    // Prepare
+    sagemaker.on(InvokeEndpointCommand).rejects(loading());
+    const late = Date.parse(enqueuedAt) + WARMUP_BUDGET_SECONDS * 1000 - 5_000;
+    const { deps, status, queue } = dependencies(version(), late);
+    // Act
+    const outcome = await warmUp(deps, message(6));
+    // Assess
+    expect(outcome).toBe('FAILED');
+    expect(queue.send).not.toHaveBeenCalled();
+    expect(status.settle).toHaveBeenCalledWith(
+      expect.anything(),
+      archive,
+      {
+        status: 'FAILED',
+        reason: expect.stringMatching(
+          new RegExp(`within ${WARMUP_BUDGET_SECONDS} s of its upload; last answer: .*still loading`),
+        ),
+      },
+      expect.any(String),
+    );
+  });
+
+  it.each([
+    ['disabled', version('DISABLED')],
+    ['moved to another archive', version('LOADING', 'simple-00000000000000bb.tar.gz')],
+    ['deleted', undefined],
+  ])('leaves a version that was %s meanwhile alone, calling no endpoint', async (_, stored) => {
+    // Prepare
+    const { deps, status } = dependencies(stored);
+    // Act
+    const outcome = await warmUp(deps, message());
+    // Assess
+    expect(outcome).toBe('SKIPPED');
+    expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+    expect(status.settle).not.toHaveBeenCalled();
+  });
+});
+
+describe('the warm-up sample', () => {
+  it("takes the config's first model_warmup sample, its batch size leading the shape", () => {
+    // Prepare
+    const config = parseModelConfig(`
+      name: "simple"
+      platform: "onnxruntime_onnx"
+      max_batch_size: 8
+      model_warmup [{
+        name: "ones"
+        batch_size: 2
+        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] random_data: true } }
+        inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+      }]`);
+    // Act
+    const sample = warmUpSample(SIMPLE_SIGNATURE, config);
+    // Assess
+    expect(sample).toEqual({
+      source: 'model_warmup',
+      inputs: [
+        { name: 'INPUT0', datatype: 'INT32', shape: [2, 16], fill: 'random' },
+        { name: 'INPUT1', datatype: 'INT32', shape: [2, 16], fill: 'zero' },
+      ],
+    });
+  });
+
+  it('fills each datatype as stated: whole numbers for integers, booleans, strings', () => {
+    // Act
+    const request = warmUpRequest([
+      { name: 'a', datatype: 'FP32', shape: [1, 2], fill: 'one' },
+      { name: 'b', datatype: 'BOOL', shape: [2], fill: 'zero' },
+      { name: 'c', datatype: 'BYTES', shape: [1], fill: 'zero' },
+      { name: 'd', datatype: 'UINT8', shape: [3], fill: 'random' },
+    ]);
+    // Assess
+    expect(request.inputs.map((i) => i.data)).toEqual([[1, 1], [false, false], [''], expect.any(Array)]);
+    expect(request.inputs[3]!.data.every((v) => v === 0 || v === 1)).toBe(true);
+  });
+});
