@@ -43,6 +43,8 @@ const allowedOrigins = z.pipe(
   z.transform((s: string) => s.split(',').map((o) => o.trim())),
 );
 
+const retention = { [ENV.BATCH_RETENTION_SECONDS]: z.coerce.number().check(z.int(), z.positive()) };
+
 const registryReads = {
   [ENV.REGISTRY_TABLE_NAME]: nonEmpty,
   [ENV.REGISTRY_CACHE_TTL_MS]: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 5_000),
@@ -68,6 +70,7 @@ export const BACKEND_ENVIRONMENT = z.object({
 export const QUEUE_ENVIRONMENT = z.object({
   [ENV.BATCH_TABLE_NAME]: nonEmpty,
   [ENV.BATCH_DATA_BUCKET]: nonEmpty,
+  ...retention,
   ...registryReads,
 });
 
@@ -122,6 +125,7 @@ export const FUNCTIONS = {
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
       [ENV.BATCH_DATA_BUCKET]: nonEmpty,
       [ENV.SUBMISSIONS_QUEUE_URL]: nonEmpty,
+      ...retention,
     }),
   },
   authorizer: {
@@ -176,6 +180,7 @@ export const FUNCTIONS = {
     serviceName: SERVICE_NAMES.batchDeadLetters,
     environment: z.object({
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
+      ...retention,
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
       [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
     }),

@@ -90,7 +90,7 @@ export class InferencePlatformStack extends Stack {
     this.registry = new RegistryTable(this, 'Registry');
     this.rateLimits = new RateLimitTable(this, 'RateLimits', { tiers: config.rateLimitTiers });
     this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
-    this.batchTable = new BatchTable(this, 'BatchJobs');
+    this.batchTable = new BatchTable(this, 'BatchJobs', { retentionDays: config.batchRetentionDays });
     this.batchData = new BatchDataBucket(this, 'BatchData', { retentionDays: config.batchRetentionDays });
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =

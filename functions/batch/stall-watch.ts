@@ -66,16 +66,20 @@ export async function checkJob(
   if ((message.retry ?? 0) !== job.attempt) return;
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
-  if (job.updatedAt !== message.watch.updatedAt) {
+  // A job must end within its run deadline, or TTL could take the data it still uses (docs/batch.md).
+  const overdue = now >= deps.store.runDeadline(job.createdAt);
+  if (job.updatedAt !== message.watch.updatedAt && !overdue) {
     await send(deps, job, { updatedAt: job.updatedAt, since: now });
     return;
   }
   const stillSeconds = Math.floor((now - message.watch.since) / 1000);
-  if (stillSeconds < deps.stallTimeoutSeconds) {
+  if (stillSeconds < deps.stallTimeoutSeconds && !overdue) {
     await send(deps, job, message.watch);
     return;
   }
-  const reason = `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
+  const reason = overdue
+    ? 'the job ran past its deadline of one batch retention period after its submission'
+    : `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
   logger.error('stalled batch job ended', {
     jobId: job.jobId,
     principal: job.owner,

@@ -21,7 +21,7 @@ import { instrument } from '../../observability/instrument';
 
 const env = FUNCTIONS.batch.environment.parse(process.env);
 
-const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
+const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
 const submissions = { store, models: modelCache, sqs, submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL };
 
 async function route({ event, requestId, principal }: ApiRequest) {
