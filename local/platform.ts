@@ -18,6 +18,8 @@ import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import { batchWorkWindow } from '../contracts/settings';
+import { BATCH_KEYS, COUNTER_KEYS } from '../contracts/table-keys';
+import { batchDataLifecycleRules } from '../lib/batch-data-bucket';
 import { circuitSettingsOf, invokableEndpointNames, type PlatformConfig } from '../lib/config';
 import { stageModelArchive } from '../lib/model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
@@ -28,10 +30,12 @@ import type { FunctionOutputBus } from './aws/function-output';
 import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
 import { type LocalS3, startS3 } from './aws/s3';
+import { localLifecycleRules, startS3LifecycleSweeper } from './aws/s3-lifecycle';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
 import { startSqsEventSource } from './aws/sqs-event-source';
+import { startTtlSweeper, type TtlTable } from './aws/ttl-sweeper';
 import { type LocalBatchQueues, localBatchQueues } from './batch-queues';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
@@ -61,6 +65,19 @@ export const LOCAL_TABLE_ENVIRONMENT = {
   [ENV.CIRCUIT_TABLE_NAME]: CIRCUIT_TABLE,
   [ENV.BATCH_TABLE_NAME]: BATCH_TABLE,
 } as const;
+/** The tables whose TTL the stack enables, with the attribute it names. */
+export const LOCAL_TTL_TABLES: readonly TtlTable[] = [
+  {
+    tableName: BATCH_TABLE,
+    keys: [BATCH_KEYS.partitionKey, BATCH_KEYS.sortKey],
+    attribute: BATCH_KEYS.ttlAttribute,
+  },
+  ...[RATE_LIMIT_TABLE, CIRCUIT_TABLE].map((tableName) => ({
+    tableName,
+    keys: [COUNTER_KEYS.partitionKey],
+    attribute: COUNTER_KEYS.ttlAttribute,
+  })),
+];
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
 /** Containers per API function at most: further requests wait for a free one. */
@@ -194,6 +211,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.SHIPPED_ARCHIVES]: shippedArchiveNames(models).join(','),
       [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: LOCAL_ENDPOINT,
       [ENV.BATCH_DATA_BUCKET]: BATCH_DATA_BUCKET,
+      [ENV.BATCH_RETENTION_SECONDS]: String(config.batchRetentionSeconds),
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
@@ -224,6 +242,21 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await createCounterTable(dynamodb, CIRCUIT_TABLE);
     await createBatchTable(dynamodb, BATCH_TABLE);
     dynamodb.destroy();
+
+    // DynamoDB TTL and S3 lifecycle expiration, which the emulators lack (docs/batch.md, "Retention").
+    const sweepMs = Math.min(60_000, Math.max(1_000, config.batchRetentionSeconds * 250));
+    const ttlClient = new DynamoDBClient({});
+    const ttl = startTtlSweeper(ttlClient, LOCAL_TTL_TABLES, { intervalMs: sweepMs });
+    const lifecycle = startS3LifecycleSweeper(
+      s3.client,
+      BATCH_DATA_BUCKET,
+      localLifecycleRules(batchDataLifecycleRules(config.batchRetentionDays)),
+      { intervalMs: sweepMs, dayMs: (config.batchRetentionSeconds * 1000) / config.batchRetentionDays },
+    );
+    closers.push(async () => {
+      await Promise.all([ttl.close(), lifecycle.close()]);
+      ttlClient.destroy();
+    });
 
     // Each function runs in its own containers (worker threads), with its own module state and
     // environment; started only now, as handlers read their environment when their module loads.
