@@ -319,7 +319,7 @@ export class BatchStore {
           UpdateExpression:
             'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt',
           // A retry must end within the job's run deadline too, so it starts only before it.
-          ConditionExpression: `#status IN (:failed, :partial) AND ${previous} AND createdAt > :cutoff`,
+          ConditionExpression: `#status IN (:failed, :partial) AND ${previous} AND createdAt > :cutoff AND attribute_not_exists(deletingAt)`,
           ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#ttl': TTL },
           ExpressionAttributeValues: {
             ...marshall({
@@ -715,6 +715,46 @@ export class BatchStore {
         ':expiry': this.expiresIn(this.retentionSeconds),
       },
     );
+  }
+
+  /**
+   * Marks a finished job as being deleted, so that no retry starts under the deletion; false when the
+   * job is absent or has not ended. Repeating it is harmless.
+   */
+  async markDeleting(jobId: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET deletingAt = if_not_exists(deletingAt, :now)',
+      'attribute_exists(#pk) AND NOT (#status IN (:queued, :running))',
+      { ':queued': 'QUEUED', ':running': 'RUNNING' },
+    );
+  }
+
+  /**
+   * Deletes every item of a job's partition, the job item last: a deletion stopped half way leaves
+   * the job, and repeating it finishes the work.
+   */
+  async deleteJobItems(jobId: string): Promise<void> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: marshall({ ':pk': jobKey(jobId) }),
+          ProjectionExpression: '#pk, #sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const others = (page.Items ?? []).filter((item) => item[SK]?.S !== JOB);
+      await inGroups(others.length, PART_WRITE_CONCURRENCY, (i) =>
+        this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: others[i]! })),
+      );
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: key(jobId, JOB) }));
   }
 
   /** An owner's jobs, newest first. */

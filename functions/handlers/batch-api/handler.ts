@@ -7,8 +7,10 @@ import {
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
+import { deleteJob } from '../../batch/deletion';
 import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
+import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
 import { submitForFanOut } from '../../batch/submission';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
@@ -63,6 +65,9 @@ async function route({ event, requestId, principal }: ApiRequest) {
       return json(202, await cancelJob(store, caller, jobId), requestId);
     case 'POST /v1/batch-jobs/{jobId}/retry':
       return json(202, await retryJob(submissions, caller, jobId), requestId);
+    case 'DELETE /v1/batch-jobs/{jobId}':
+      await deleteJob({ store, s3, bucket: env.BATCH_DATA_BUCKET }, caller, jobId);
+      return { statusCode: 204, body: '' };
     default:
       throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
   }
