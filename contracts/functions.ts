@@ -44,6 +44,8 @@ const allowedOrigins = z.pipe(
 );
 
 const retention = { [ENV.BATCH_RETENTION_SECONDS]: z.coerce.number().check(z.int(), z.positive()) };
+/** The functions that can end a job (its last chunk counted, a stall, dead letters) publish that it ended. */
+const jobEvents = { [ENV.BATCH_EVENT_BUS_NAME]: nonEmpty };
 
 const registryReads = {
   [ENV.REGISTRY_TABLE_NAME]: nonEmpty,
@@ -71,6 +73,7 @@ export const QUEUE_ENVIRONMENT = z.object({
   [ENV.BATCH_TABLE_NAME]: nonEmpty,
   [ENV.BATCH_DATA_BUCKET]: nonEmpty,
   ...retention,
+  ...jobEvents,
   ...registryReads,
 });
 
@@ -181,6 +184,7 @@ export const FUNCTIONS = {
     environment: z.object({
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
       ...retention,
+      ...jobEvents,
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
       [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
     }),

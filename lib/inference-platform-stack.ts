@@ -10,6 +10,7 @@ import { gatewayResponseOrigin } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
 import { ApiFirewall, ipRateLimitFor } from './api-firewall';
 import { BatchDataBucket } from './batch-data-bucket';
+import { BatchEventBus } from './batch-event-bus';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
 import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
@@ -70,6 +71,7 @@ export class InferencePlatformStack extends Stack {
   public readonly batchTable: BatchTable;
   /** Batch input files and results. */
   public readonly batchData: BatchDataBucket;
+  public readonly batchEvents: BatchEventBus;
   public readonly batch: BatchPipeline;
   /** Alarms and the SNS topic they notify. */
   public readonly alarms: PlatformAlarms;
@@ -92,6 +94,7 @@ export class InferencePlatformStack extends Stack {
     this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
     this.batchTable = new BatchTable(this, 'BatchJobs', { retentionDays: config.batchRetentionDays });
     this.batchData = new BatchDataBucket(this, 'BatchData', { retentionDays: config.batchRetentionDays });
+    this.batchEvents = new BatchEventBus(this, 'BatchEvents');
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
       config.servingMode === 'single-model'
@@ -199,6 +202,10 @@ export class InferencePlatformStack extends Stack {
       fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
     }
     this.batchData.grantResultsDeletion(batchApi);
+    // The functions that can end a job publish that it ended.
+    for (const fn of [this.batch.fanOutFunction, this.batch.workerFunction, this.batch.deadLettersFunction]) {
+      this.batchEvents.bindPublisher(fn);
+    }
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);
@@ -249,6 +256,10 @@ export class InferencePlatformStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the platform API' });
     new CfnOutput(this, 'RegistryTableName', { value: this.registry.table.tableName });
+    new CfnOutput(this, 'BatchEventBusName', {
+      value: this.batchEvents.bus.eventBusName,
+      description: 'Where each batch job that ends publishes a "Batch Job Ended" event',
+    });
     new CfnOutput(this, 'EndpointName', { value: this.endpoint.endpointName });
     new CfnOutput(this, 'BatchTableName', { value: this.batchTable.table.tableName });
     new CfnOutput(this, 'BatchSubmissionsQueueUrl', {

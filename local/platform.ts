@@ -26,6 +26,7 @@ import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } fro
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, lambdaContext, startApiGateway } from './aws/api-gateway';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
+import { type LocalEventBridge, startEventBridge } from './aws/eventbridge';
 import type { FunctionOutputBus } from './aws/function-output';
 import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
@@ -78,6 +79,8 @@ export const LOCAL_TTL_TABLES: readonly TtlTable[] = [
     attribute: COUNTER_KEYS.ttlAttribute,
   })),
 ];
+/** The bus batch jobs publish their end on, as the stack's BatchEventBus. */
+const BATCH_EVENT_BUS = 'inference-platform-batch-events';
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
 /** Containers per API function at most: further requests wait for a free one. */
@@ -113,6 +116,8 @@ export interface LocalPlatform {
   readonly s3Url: string;
   /** Where SQS clients send batch submissions (with `endpoint` set to `sqsUrl`). */
   readonly submissionsQueueUrl: string;
+  /** The EventBridge emulator: every batch job-ended event published so far. */
+  readonly eventBridge: LocalEventBridge;
   readonly config: PlatformConfig;
   readonly models: readonly ModelDefinition[];
   /** Every line the functions' containers print; EMF metric documents come parsed. */
@@ -162,6 +167,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await s3.createBucket(MODEL_STORE_BUCKET);
     await s3.createBucket(BATCH_DATA_BUCKET);
 
+    // No rules or targets locally: each event is recorded and printed.
+    const eventBridge = await startEventBridge({
+      buses: [BATCH_EVENT_BUS],
+      region: REGION,
+      onEvent: (event) =>
+        console.log(`[eventbridge] ${event['detail-type']} ${JSON.stringify(event.detail)}`),
+    });
+    closers.push(() => eventBridge.close());
+
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
 
@@ -194,6 +208,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
       AWS_ENDPOINT_URL_SQS: sqs.url,
       AWS_ENDPOINT_URL_S3: s3.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
@@ -212,6 +227,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: LOCAL_ENDPOINT,
       [ENV.BATCH_DATA_BUCKET]: BATCH_DATA_BUCKET,
       [ENV.BATCH_RETENTION_SECONDS]: String(config.batchRetentionSeconds),
+      [ENV.BATCH_EVENT_BUS_NAME]: BATCH_EVENT_BUS,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
@@ -374,6 +390,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       sqsUrl: sqs.url,
       s3Url: s3.url,
       submissionsQueueUrl: submissions.queue.queueUrl,
+      eventBridge,
       config,
       models,
       output: runtime.output,

@@ -87,6 +87,8 @@ export interface JobRecord extends BatchJob {
   readonly retryPlan: readonly number[];
   /** How many chunks of the current attempt (first run or retry) have had their work sent. */
   readonly sent: number;
+  /** When the event of the job's current end was published (`markNotified`); absent until then. */
+  readonly notifiedAt?: string;
   /** The release sending this job's next chunks, if one holds the job (`leaseRelease`). */
   readonly releasing?: { readonly token: string; readonly untilMs: number };
   /**
@@ -113,6 +115,7 @@ export type NewJob = Omit<
   | 'sent'
   | 'counted'
   | 'releasing'
+  | 'notifiedAt'
 >;
 
 const JOB_FIELDS = [
@@ -317,7 +320,7 @@ export class BatchStore {
           TableName: this.tableName,
           Key: key(jobId, JOB),
           UpdateExpression:
-            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt',
+            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt, notifiedAt',
           // A retry must end within the job's run deadline too, so it starts only before it.
           ConditionExpression: `#status IN (:failed, :partial) AND ${previous} AND createdAt > :cutoff AND attribute_not_exists(deletingAt)`,
           ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#ttl': TTL },
@@ -718,6 +721,19 @@ export class BatchStore {
   }
 
   /**
+   * Records that the event of the job's end at `completedAt` was published; false when that end is
+   * no longer the job's (a retry started since) or it was recorded before.
+   */
+  async markNotified(jobId: string, completedAt: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET notifiedAt = :now',
+      'attribute_exists(#pk) AND completedAt = :completedAt AND attribute_not_exists(notifiedAt)',
+      { ':completedAt': completedAt },
+    );
+  }
+
+  /**
    * Marks a finished job as being deleted, so that no retry starts under the deletion; false when the
    * job is absent or has not ended. Repeating it is harmless.
    */
@@ -896,6 +912,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     retryChunks,
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,
+    ...(raw.notifiedAt ? { notifiedAt: raw.notifiedAt as string } : {}),
     ...(raw.releasing ? { releasing: raw.releasing as { token: string; untilMs: number } } : {}),
     counted:
       (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +

@@ -12,6 +12,7 @@ import { publishEvent } from '../observability/metrics';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
+import { notifyJobEnded } from './job-events';
 
 /**
  * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long
@@ -61,8 +62,12 @@ export async function checkJob(
 ): Promise<void> {
   const job = await deps.store.getJobRecord(message.jobId);
   if (!job) return;
-  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here.
-  if (TERMINAL_STATUSES.includes(job.status)) return await deps.release?.(job.jobId);
+  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here,
+  // and its end is published if no one has yet.
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    await notifyJobEnded(deps.store, job.jobId);
+    return await deps.release?.(job.jobId);
+  }
   if ((message.retry ?? 0) !== job.attempt) return;
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();

@@ -14,6 +14,7 @@ const IAM_SERVICE: Record<string, string> = {
   sagemaker: 'sagemaker',
   'sagemaker-runtime': 'sagemaker',
   'secrets-manager': 'secretsmanager',
+  eventbridge: 'events',
 };
 
 /**
