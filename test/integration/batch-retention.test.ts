@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_KEYS } from '../../contracts/table-keys';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { BatchStore, MAX_RESULT_PART_BYTES, type NewJob } from '../../functions/batch/batch-store';
+import { checkJob } from '../../functions/batch/stall-watch';
 import { ConflictError } from '../../functions/edge/errors';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { localDynamoDb } from '../helpers/local-clients';
@@ -125,5 +126,30 @@ describe('batch retention: every item of a job expires, and an expired job is go
     expect(retried?.[BATCH_KEYS.ttlAttribute]).toBe(seconds(START) + RETENTION - 1 + 3 * RETENTION);
     expect(late).toBe(false);
     expect(store.runDeadline(new Date(START).toISOString())).toBe(START + RETENTION * 1000);
+  });
+
+  it('has the stall watch end a job that runs past its deadline, however it progresses', async () => {
+    // Prepare: a running job submitted one retention ago, whose chunk never got an outcome.
+    clock = START;
+    await store.putChunk({ jobId: 'overdue', chunkSet: 'set' }, 0, { first: 0, items: [{ inputs: [] }] });
+    await store.createJob({ ...newJob('overdue'), total: 1, chunks: 1 });
+    await store.markRunning('overdue');
+    const deps = {
+      store,
+      sqs: { send: () => Promise.reject(new Error('an overdue job is not checked again')) },
+      submissionsQueueUrl: 'unused',
+      stallTimeoutSeconds: 7_200,
+      now: () => clock,
+    };
+
+    // Act: the job moved since the last check (which would only schedule the next) but is overdue.
+    clock = START + RETENTION * 1000;
+    await checkJob(deps, { jobId: 'overdue', watch: { updatedAt: 'earlier', since: START } });
+
+    // Assess
+    expect(await store.getJob('overdue')).toMatchObject({ status: 'FAILED', failed: 1 });
+    expect((await store.listResults('overdue', 10)).items).toEqual([
+      { index: 0, error: 'the job ran past its deadline of one batch retention period after its submission' },
+    ]);
   });
 });
