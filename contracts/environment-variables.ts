@@ -34,6 +34,10 @@ export const ENDPOINT_NAME = 'ENDPOINT_NAME';
 export const BATCH_TABLE_NAME = 'BATCH_TABLE_NAME';
 /** The batch data bucket: input files and results (`contracts/batch-data.ts`). */
 export const BATCH_DATA_BUCKET = 'BATCH_DATA_BUCKET';
+/** How long a finished batch job and its data are kept (seconds; `batchRetentionDays` deployed). */
+export const BATCH_RETENTION_SECONDS = 'BATCH_RETENTION_SECONDS';
+/** The event bus a batch job's end is published on (docs/batch.md, "Job ended event"). */
+export const BATCH_EVENT_BUS_NAME = 'BATCH_EVENT_BUS_NAME';
 /** The queue of submitted batch jobs, which the fan-out function drains. */
 export const SUBMISSIONS_QUEUE_URL = 'SUBMISSIONS_QUEUE_URL';
 /** The queue of batch chunks, which the worker drains. */

@@ -43,6 +43,10 @@ const allowedOrigins = z.pipe(
   z.transform((s: string) => s.split(',').map((o) => o.trim())),
 );
 
+const retention = { [ENV.BATCH_RETENTION_SECONDS]: z.coerce.number().check(z.int(), z.positive()) };
+/** The functions that can end a job (its last chunk counted, a stall, dead letters) publish that it ended. */
+const jobEvents = { [ENV.BATCH_EVENT_BUS_NAME]: nonEmpty };
+
 const registryReads = {
   [ENV.REGISTRY_TABLE_NAME]: nonEmpty,
   [ENV.REGISTRY_CACHE_TTL_MS]: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 5_000),
@@ -68,6 +72,8 @@ export const BACKEND_ENVIRONMENT = z.object({
 export const QUEUE_ENVIRONMENT = z.object({
   [ENV.BATCH_TABLE_NAME]: nonEmpty,
   [ENV.BATCH_DATA_BUCKET]: nonEmpty,
+  ...retention,
+  ...jobEvents,
   ...registryReads,
 });
 
@@ -135,6 +141,7 @@ export const FUNCTIONS = {
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
       [ENV.BATCH_DATA_BUCKET]: nonEmpty,
       [ENV.SUBMISSIONS_QUEUE_URL]: nonEmpty,
+      ...retention,
     }),
   },
   authorizer: {
@@ -189,6 +196,8 @@ export const FUNCTIONS = {
     serviceName: SERVICE_NAMES.batchDeadLetters,
     environment: z.object({
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
+      ...retention,
+      ...jobEvents,
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
       [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
     }),

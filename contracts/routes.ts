@@ -102,6 +102,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/batch-jobs/{jobId}/results', function: 'batch', scope: 'batch:read' },
   { method: 'POST', path: '/v1/batch-jobs/{jobId}/cancel', function: 'batch', scope: 'batch:submit' },
   { method: 'POST', path: '/v1/batch-jobs/{jobId}/retry', function: 'batch', scope: 'batch:submit' },
+  { method: 'DELETE', path: '/v1/batch-jobs/{jobId}', function: 'batch', scope: 'batch:submit' },
 ];
 
 /** A compiled route: the table entry plus a matcher that extracts path parameters. */

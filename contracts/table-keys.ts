@@ -16,10 +16,12 @@ export const COUNTER_KEYS = { partitionKey: 'pk', ttlAttribute: 'expiresAt' } as
 
 /**
  * Batch: each job is one partition (`JOB#<id>`) holding the job item, its chunk inputs and its chunk
- * results. The `byOwner` index lists an owner's jobs, newest first.
+ * results. The `byOwner` index lists an owner's jobs, newest first. Every item carries `expiresAt`
+ * (epoch seconds), the table's TTL attribute: the retention rule is in docs/batch.md, "Retention".
  */
 export const BATCH_KEYS = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ownerIndex: { name: 'byOwner', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  ttlAttribute: 'expiresAt',
 } as const;

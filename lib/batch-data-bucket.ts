@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
@@ -47,6 +48,32 @@ export class BatchDataBucket extends Construct {
       id: 'AwsSolutions-S1',
       reason:
         'Only the batch functions read and write here, each through its own role; CloudTrail records the API calls.',
+    });
+  }
+
+  /**
+   * Lets the batch API delete a job's results (functions/batch/deletion.ts): ListObjectsV2 under
+   * `results/` (s3:ListBucket, conditioned on the prefix) and DeleteObjects (s3:DeleteObject) on the
+   * objects there. Nothing else in the bucket, no reads.
+   */
+  public grantResultsDeletion(grantee: IGrantable & { role?: IRole }): Grant {
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': `${BATCH_RESULTS_PREFIX}*` } },
+    });
+    if (grantee.role) {
+      Validations.of(grantee.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_RESULTS_PREFIX}*]`,
+        reason:
+          'A deleted job may own any results object: every job writes under results/<jobId>/, and the job ids are not known at deployment; deletion only, within results/.',
+      });
+    }
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:DeleteObject'],
+      resourceArns: [this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`)],
     });
   }
 }

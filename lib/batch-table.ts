@@ -1,4 +1,4 @@
-import { ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
+import { type CfnTable, ProjectionType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -7,6 +7,8 @@ import { BATCH_KEYS } from '../contracts/table-keys';
 import { createKeyedTable } from './keyed-table';
 
 export interface BatchTableProps {
+  /** Days a finished job and its data are kept (`batchRetentionDays`), told to every bound function. */
+  readonly retentionDays: number;
   /**
    * CloudFormation logical id of the table. It is pinned so that moving the construct in the tree
    * never replaces the table (and every job with its results).
@@ -26,12 +28,14 @@ const SUBMITTER_ACTIONS = [...ITEM_ACTIONS, 'dynamodb:DeleteItem'];
 /**
  * The batch store: jobs, their chunks and results in one DynamoDB table with a generic `pk`/`sk`
  * key and a `byOwner` index listing each principal's jobs, billed on demand, with point-in-time
- * recovery and AWS-managed encryption. It is retained when the stack is deleted.
+ * recovery and AWS-managed encryption. It is retained when the stack is deleted; its items expire by
+ * TTL (`BATCH_KEYS.ttlAttribute`).
  */
 export class BatchTable extends Construct {
   public readonly table: Table;
+  private readonly retentionSeconds: number;
 
-  constructor(scope: Construct, id: string, props: BatchTableProps = {}) {
+  constructor(scope: Construct, id: string, props: BatchTableProps) {
     super(scope, id);
     this.table = createKeyedTable(this, 'Table', {
       partitionKey: BATCH_KEYS.partitionKey,
@@ -40,6 +44,12 @@ export class BatchTable extends Construct {
       index: { ...BATCH_KEYS.ownerIndex, projectionType: ProjectionType.ALL },
       logicalId: props.logicalId ?? 'BatchTable',
     });
+    // Expired jobs and their data go by TTL (docs/batch.md, "Retention").
+    (this.table.node.defaultChild as CfnTable).timeToLiveSpecification = {
+      attributeName: BATCH_KEYS.ttlAttribute,
+      enabled: true,
+    };
+    this.retentionSeconds = props.retentionDays * 86_400;
   }
 
   /**
@@ -47,13 +57,13 @@ export class BatchTable extends Construct {
    * results by key. No Query: the queue functions list nothing.
    */
   public bindItemReadWrites(fn: LambdaFunction): Grant {
-    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    this.tell(fn);
     return this.grantItems(fn, ITEM_ACTIONS);
   }
 
   /** As `bindItemReadWrites`, for the fan-out, which also submits the jobs that arrive over SQS. */
   public bindSubmitter(fn: LambdaFunction): Grant {
-    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    this.tell(fn);
     return this.grantItems(fn, SUBMITTER_ACTIONS);
   }
 
@@ -62,7 +72,7 @@ export class BatchTable extends Construct {
    * job's results (Query on the table) and a principal's jobs (Query on `byOwner`).
    */
   public bindJobReadWrites(fn: LambdaFunction): Grant {
-    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    this.tell(fn);
     return this.grantItems(fn, SUBMITTER_ACTIONS).combine(
       Grant.addToPrincipal({
         grantee: fn,
@@ -70,6 +80,12 @@ export class BatchTable extends Construct {
         resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${BATCH_KEYS.ownerIndex.name}`],
       }),
     );
+  }
+
+  /** The table and the retention that every write's expiry is computed from. */
+  private tell(fn: LambdaFunction): void {
+    fn.addEnvironment(ENV.BATCH_TABLE_NAME, this.table.tableName);
+    fn.addEnvironment(ENV.BATCH_RETENTION_SECONDS, String(this.retentionSeconds));
   }
 
   private grantItems(grantee: IGrantable, actions: string[]): Grant {

@@ -10,6 +10,7 @@ import { gatewayResponseOrigin } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
 import { ApiFirewall, ipRateLimitFor } from './api-firewall';
 import { BatchDataBucket } from './batch-data-bucket';
+import { BatchEventBus } from './batch-event-bus';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
 import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
@@ -71,6 +72,7 @@ export class InferencePlatformStack extends Stack {
   public readonly batchTable: BatchTable;
   /** Batch input files and results. */
   public readonly batchData: BatchDataBucket;
+  public readonly batchEvents: BatchEventBus;
   public readonly batch: BatchPipeline;
   /** Pushed versions' warm-up: LOADING until it answers. */
   public readonly warmUp: ModelWarmUp;
@@ -93,8 +95,9 @@ export class InferencePlatformStack extends Stack {
     this.registry = new RegistryTable(this, 'Registry');
     this.rateLimits = new RateLimitTable(this, 'RateLimits', { tiers: config.rateLimitTiers });
     this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
-    this.batchTable = new BatchTable(this, 'BatchJobs');
+    this.batchTable = new BatchTable(this, 'BatchJobs', { retentionDays: config.batchRetentionDays });
     this.batchData = new BatchDataBucket(this, 'BatchData', { retentionDays: config.batchRetentionDays });
+    this.batchEvents = new BatchEventBus(this, 'BatchEvents');
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
       config.servingMode === 'single-model'
@@ -207,6 +210,11 @@ export class InferencePlatformStack extends Stack {
     for (const fn of [batchApi, this.batch.fanOutFunction, this.batch.workerFunction]) {
       fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
     }
+    this.batchData.grantResultsDeletion(batchApi);
+    // The functions that can end a job publish that it ended.
+    for (const fn of [this.batch.fanOutFunction, this.batch.workerFunction, this.batch.deadLettersFunction]) {
+      this.batchEvents.bindPublisher(fn);
+    }
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);
@@ -259,6 +267,10 @@ export class InferencePlatformStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the platform API' });
     new CfnOutput(this, 'RegistryTableName', { value: this.registry.table.tableName });
+    new CfnOutput(this, 'BatchEventBusName', {
+      value: this.batchEvents.bus.eventBusName,
+      description: 'Where each batch job that ends publishes a "Batch Job Ended" event',
+    });
     new CfnOutput(this, 'EndpointName', { value: this.endpoint.endpointName });
     new CfnOutput(this, 'BatchTableName', { value: this.batchTable.table.tableName });
     new CfnOutput(this, 'BatchSubmissionsQueueUrl', {

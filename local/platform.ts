@@ -18,20 +18,25 @@ import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import { batchWorkWindow } from '../contracts/settings';
+import { BATCH_KEYS, COUNTER_KEYS } from '../contracts/table-keys';
+import { batchDataLifecycleRules } from '../lib/batch-data-bucket';
 import { circuitSettingsOf, invokableEndpointNames, type PlatformConfig } from '../lib/config';
 import { stageModelArchive } from '../lib/model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
 import { loadModelRepository, type ModelDefinition } from '../triton-image/model-repository';
 import { type ApiGatewayEmulatorOptions, lambdaContext, startApiGateway } from './aws/api-gateway';
 import { createBatchTable, createCounterTable, createRegistryTable, startDynamoDb } from './aws/dynamodb';
+import { type LocalEventBridge, startEventBridge } from './aws/eventbridge';
 import type { FunctionOutputBus } from './aws/function-output';
 import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
 import { type LocalS3, startS3 } from './aws/s3';
+import { localLifecycleRules, startS3LifecycleSweeper } from './aws/s3-lifecycle';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
 import { startSqsEventSource } from './aws/sqs-event-source';
+import { startTtlSweeper, type TtlTable } from './aws/ttl-sweeper';
 import { type LocalBatchQueues, localBatchQueues } from './batch-queues';
 import { startConsole } from './console/server';
 import { devSigningSecret } from './dev-credentials';
@@ -64,6 +69,21 @@ export const LOCAL_TABLE_ENVIRONMENT = {
   [ENV.CIRCUIT_TABLE_NAME]: CIRCUIT_TABLE,
   [ENV.BATCH_TABLE_NAME]: BATCH_TABLE,
 } as const;
+/** The tables whose TTL the stack enables, with the attribute it names. */
+export const LOCAL_TTL_TABLES: readonly TtlTable[] = [
+  {
+    tableName: BATCH_TABLE,
+    keys: [BATCH_KEYS.partitionKey, BATCH_KEYS.sortKey],
+    attribute: BATCH_KEYS.ttlAttribute,
+  },
+  ...[RATE_LIMIT_TABLE, CIRCUIT_TABLE].map((tableName) => ({
+    tableName,
+    keys: [COUNTER_KEYS.partitionKey],
+    attribute: COUNTER_KEYS.ttlAttribute,
+  })),
+];
+/** The bus batch jobs publish their end on, as the stack's BatchEventBus. */
+const BATCH_EVENT_BUS = 'inference-platform-batch-events';
 const SUBMISSIONS_QUEUE = 'inference-platform-batch-submissions';
 const WORK_QUEUE = 'inference-platform-batch-work';
 /** Containers per API function at most: further requests wait for a free one. */
@@ -106,6 +126,8 @@ export interface LocalPlatform {
   readonly s3Url: string;
   /** Where SQS clients send batch submissions (with `endpoint` set to `sqsUrl`). */
   readonly submissionsQueueUrl: string;
+  /** The EventBridge emulator: every batch job-ended event published so far. */
+  readonly eventBridge: LocalEventBridge;
   readonly config: PlatformConfig;
   readonly models: readonly ModelDefinition[];
   /** Every line the functions' containers print; EMF metric documents come parsed. */
@@ -165,6 +187,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await s3.createBucket(MODEL_STORE_BUCKET);
     await s3.createBucket(BATCH_DATA_BUCKET);
 
+    // No rules or targets locally: each event is recorded and printed.
+    const eventBridge = await startEventBridge({
+      buses: [BATCH_EVENT_BUS],
+      region: REGION,
+      onEvent: (event) =>
+        console.log(`[eventbridge] ${event['detail-type']} ${JSON.stringify(event.detail)}`),
+    });
+    closers.push(() => eventBridge.close());
+
     const secrets = await startSecretsManager({ [SECRET_ARN]: devSigningSecret() });
     closers.push(() => secrets.close());
 
@@ -197,6 +228,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
       AWS_ENDPOINT_URL_SQS: sqs.url,
       AWS_ENDPOINT_URL_S3: s3.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       // The authorizer reads its key through the secrets extension's port, as in Lambda.
       [ENV.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT]: String(secrets.port),
@@ -214,6 +246,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.SHIPPED_ARCHIVES]: shippedArchiveNames(models).join(','),
       [ENV.MODEL_UPLOAD_ENDPOINT_NAME]: LOCAL_ENDPOINT,
       [ENV.BATCH_DATA_BUCKET]: BATCH_DATA_BUCKET,
+      [ENV.BATCH_RETENTION_SECONDS]: String(config.batchRetentionSeconds),
+      [ENV.BATCH_EVENT_BUS_NAME]: BATCH_EVENT_BUS,
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WARMUP_QUEUE_URL]: warmUps.queue.queueUrl,
@@ -245,6 +279,21 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     await createCounterTable(dynamodb, CIRCUIT_TABLE);
     await createBatchTable(dynamodb, BATCH_TABLE);
     dynamodb.destroy();
+
+    // DynamoDB TTL and S3 lifecycle expiration, which the emulators lack (docs/batch.md, "Retention").
+    const sweepMs = Math.min(60_000, Math.max(1_000, config.batchRetentionSeconds * 250));
+    const ttlClient = new DynamoDBClient({});
+    const ttl = startTtlSweeper(ttlClient, LOCAL_TTL_TABLES, { intervalMs: sweepMs });
+    const lifecycle = startS3LifecycleSweeper(
+      s3.client,
+      BATCH_DATA_BUCKET,
+      localLifecycleRules(batchDataLifecycleRules(config.batchRetentionDays)),
+      { intervalMs: sweepMs, dayMs: (config.batchRetentionSeconds * 1000) / config.batchRetentionDays },
+    );
+    closers.push(async () => {
+      await Promise.all([ttl.close(), lifecycle.close()]);
+      ttlClient.destroy();
+    });
 
     // Each function runs in its own containers (worker threads), with its own module state and
     // environment; started only now, as handlers read their environment when their module loads.
@@ -366,6 +415,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       sqsUrl: sqs.url,
       s3Url: s3.url,
       submissionsQueueUrl: submissions.queue.queueUrl,
+      eventBridge,
       config,
       models,
       output: runtime.output,

@@ -8,6 +8,7 @@ import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
 import type { BatchStore, ChunkResult, Counts } from './batch-store';
+import { notifyJobEnded } from './job-events';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
@@ -56,6 +57,8 @@ async function finishJob(store: BatchStore, job: BatchJob, counted: Counts): Pro
     });
     publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
   }
+  // Also when another call ended the job: this may be the redelivery after a crash before the event.
+  await notifyJobEnded(store, job.jobId);
 }
 
 export function countsOf(results: readonly ItemResult[]): Counts {

@@ -12,12 +12,13 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { BATCH_KEYS } from '../../contracts/table-keys';
 import * as z from '../../contracts/zod';
+import { ConflictError } from '../edge/errors';
 import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../edge/page-token';
 import { parseInput } from '../edge/validation';
 import { type BatchJob, type ItemResult, type JobStatus, OwnerSchema } from './api-schemas';
 import type { StoredItem } from './chunking';
 
-const { partitionKey: PK, sortKey: SK, ownerIndex } = BATCH_KEYS;
+const { partitionKey: PK, sortKey: SK, ownerIndex, ttlAttribute: TTL } = BATCH_KEYS;
 const JOB = '#JOB';
 const PACING = '#PACING';
 const jobKey = (jobId: string) => `JOB#${jobId}`;
@@ -43,6 +44,8 @@ const resultPartKey = (chunk: number, attempt: string, part: number) =>
  * 400 KB, names and keys included. A single item's result larger than this cannot be stored.
  */
 export const MAX_RESULT_PART_BYTES = 380_000;
+/** The retention of `batchRetentionDays`' default, for a store built without one. */
+const DEFAULT_RETENTION_SECONDS = 30 * 86_400;
 /** Result parts written at once. */
 const PART_WRITE_CONCURRENCY = 4;
 const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
@@ -84,6 +87,8 @@ export interface JobRecord extends BatchJob {
   readonly retryPlan: readonly number[];
   /** How many chunks of the current attempt (first run or retry) have had their work sent. */
   readonly sent: number;
+  /** When the event of the job's current end was published (`markNotified`); absent until then. */
+  readonly notifiedAt?: string;
   /** The release sending this job's next chunks, if one holds the job (`leaseRelease`). */
   readonly releasing?: { readonly token: string; readonly untilMs: number };
   /**
@@ -110,6 +115,7 @@ export type NewJob = Omit<
   | 'sent'
   | 'counted'
   | 'releasing'
+  | 'notifiedAt'
 >;
 
 const JOB_FIELDS = [
@@ -143,7 +149,34 @@ export class BatchStore {
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     private readonly now: () => Date = () => new Date(),
+    /** How long a finished job and its data are kept (`BATCH_RETENTION_SECONDS`). */
+    private readonly retentionSeconds: number = DEFAULT_RETENTION_SECONDS,
   ) {}
+
+  /** The epoch second `seconds` from now: an `expiresAt`. */
+  private expiresIn(seconds: number): number {
+    return Math.floor(this.now().getTime() / 1000) + seconds;
+  }
+
+  /**
+   * The expiry of an item written while its job may run (chunks, results, the running job item,
+   * pacing): three retentions. A job ends at most one retention after its creation (`runDeadline`)
+   * and is kept one retention after it ends, so these outlive it. See docs/batch.md, "Retention".
+   */
+  private dataExpiry(): number {
+    return this.expiresIn(3 * this.retentionSeconds);
+  }
+
+  /** Whether a stored item's expiry has passed: DynamoDB deletes it late, reads still return it. */
+  private expired(raw: Record<string, unknown>): boolean {
+    const at = raw[TTL];
+    return typeof at === 'number' && at <= this.now().getTime() / 1000;
+  }
+
+  /** When a job created at `createdAt` must have ended (its retries included): one retention on. */
+  runDeadline(createdAt: string): number {
+    return Date.parse(createdAt) + this.retentionSeconds * 1000;
+  }
 
   /** A job as the API shows it. */
   async getJob(jobId: string): Promise<BatchJob | undefined> {
@@ -155,7 +188,10 @@ export class BatchStore {
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: key(jobId, JOB), ConsistentRead: true }),
     );
-    return Item ? toJobRecord(unmarshall(Item)) : undefined;
+    if (!Item) return undefined;
+    const raw = unmarshall(Item);
+    // An expired job is gone, whether or not TTL has deleted it yet.
+    return this.expired(raw) ? undefined : toJobRecord(raw);
   }
 
   async putChunk(set: ChunkSet, chunk: number, stored: StoredChunk): Promise<void> {
@@ -167,6 +203,7 @@ export class BatchStore {
           [SK]: chunkKey(set.chunkSet, chunk),
           first: stored.first,
           items: JSON.stringify(stored.items),
+          [TTL]: this.dataExpiry(),
         }),
       }),
     );
@@ -225,6 +262,7 @@ export class BatchStore {
               [SK]: JOB,
               [ownerIndex.partitionKey]: ownerPartition(job.owner),
               [ownerIndex.sortKey]: `${job.createdAt}#${job.jobId}`,
+              [TTL]: this.dataExpiry(),
             },
             { removeUndefinedValues: true },
           ),
@@ -236,7 +274,12 @@ export class BatchStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const existing = await this.getJobRecord(job.jobId);
-      if (!existing) throw error;
+      if (!existing) {
+        // Its id names a job that expired and awaits deletion: reusing it would mix in its data.
+        throw new ConflictError(
+          `batch job '${job.jobId}' has expired and is being removed; submit with another idempotency key`,
+        );
+      }
       return { job: existing, created: false };
     }
   }
@@ -277,9 +320,10 @@ export class BatchStore {
           TableName: this.tableName,
           Key: key(jobId, JOB),
           UpdateExpression:
-            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now REMOVE completedAt',
-          ConditionExpression: `#status IN (:failed, :partial) AND ${previous}`,
-          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent' },
+            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt, notifiedAt',
+          // A retry must end within the job's run deadline too, so it starts only before it.
+          ConditionExpression: `#status IN (:failed, :partial) AND ${previous} AND createdAt > :cutoff AND attribute_not_exists(deletingAt)`,
+          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#ttl': TTL },
           ExpressionAttributeValues: {
             ...marshall({
               ':running': 'RUNNING',
@@ -289,6 +333,8 @@ export class BatchStore {
               ':zero': 0,
               ...(attempt === 1 ? {} : { ':previous': attempt - 1 }),
               ':now': this.now().toISOString(),
+              ':expiry': this.dataExpiry(),
+              ':cutoff': new Date(this.now().getTime() - this.retentionSeconds * 1000).toISOString(),
             }),
             ':chunks': { SS: chunks.map(String) },
           },
@@ -443,8 +489,9 @@ export class BatchStore {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: marshall({ [PK]: pacingKey(owner), [SK]: PACING }),
-        UpdateExpression: update,
-        ExpressionAttributeValues: { ':job': { SS: [jobId] } },
+        UpdateExpression: `${update} SET #ttl = :expiry`,
+        ExpressionAttributeNames: { '#ttl': TTL },
+        ExpressionAttributeValues: { ':job': { SS: [jobId] }, ':expiry': { N: String(this.dataExpiry()) } },
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -550,6 +597,7 @@ export class BatchStore {
               attempt,
               part: i + 1,
               results: JSON.stringify(rest[i]),
+              [TTL]: this.dataExpiry(),
             }),
           }),
         ),
@@ -568,6 +616,7 @@ export class BatchStore {
             ...(result.attempt === undefined
               ? {}
               : { retryAttempt: result.attempt, recovered: result.recovered ?? 0 }),
+            [TTL]: this.dataExpiry(),
           }),
           ConditionExpression: condition,
           ExpressionAttributeNames: { '#pk': PK },
@@ -652,15 +701,76 @@ export class BatchStore {
     }
   }
 
-  /** Moves a job whose counts add up to its total into its terminal status, once. */
+  /**
+   * Moves a job whose counts add up to its total into its terminal status, once; from then on it is
+   * kept for the retention.
+   */
   async finish(jobId: string, status: JobStatus): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
-      'SET #status = :final, completedAt = :now, updatedAt = :now',
+      'SET #status = :final, completedAt = :now, updatedAt = :now, #ttl = :expiry',
       // A retry's counts are final only once every one of its chunks is counted.
       '#status IN (:queued, :running) AND attribute_not_exists(retryChunks)',
-      { ':final': status, ':queued': 'QUEUED', ':running': 'RUNNING' },
+      {
+        ':final': status,
+        ':queued': 'QUEUED',
+        ':running': 'RUNNING',
+        ':expiry': this.expiresIn(this.retentionSeconds),
+      },
     );
+  }
+
+  /**
+   * Records that the event of the job's end at `completedAt` was published; false when that end is
+   * no longer the job's (a retry started since) or it was recorded before.
+   */
+  async markNotified(jobId: string, completedAt: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET notifiedAt = :now',
+      'attribute_exists(#pk) AND completedAt = :completedAt AND attribute_not_exists(notifiedAt)',
+      { ':completedAt': completedAt },
+    );
+  }
+
+  /**
+   * Marks a finished job as being deleted, so that no retry starts under the deletion; false when the
+   * job is absent or has not ended. Repeating it is harmless.
+   */
+  async markDeleting(jobId: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET deletingAt = if_not_exists(deletingAt, :now)',
+      'attribute_exists(#pk) AND NOT (#status IN (:queued, :running))',
+      { ':queued': 'QUEUED', ':running': 'RUNNING' },
+    );
+  }
+
+  /**
+   * Deletes every item of a job's partition, the job item last: a deletion stopped half way leaves
+   * the job, and repeating it finishes the work.
+   */
+  async deleteJobItems(jobId: string): Promise<void> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: marshall({ ':pk': jobKey(jobId) }),
+          ProjectionExpression: '#pk, #sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const others = (page.Items ?? []).filter((item) => item[SK]?.S !== JOB);
+      await inGroups(others.length, PART_WRITE_CONCURRENCY, (i) =>
+        this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: others[i]! })),
+      );
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: key(jobId, JOB) }));
   }
 
   /** An owner's jobs, newest first. */
@@ -670,8 +780,13 @@ export class BatchStore {
         TableName: this.tableName,
         IndexName: ownerIndex.name,
         KeyConditionExpression: '#g = :owner',
-        ExpressionAttributeNames: { '#g': ownerIndex.partitionKey },
-        ExpressionAttributeValues: marshall({ ':owner': ownerPartition(owner) }),
+        ExpressionAttributeNames: { '#g': ownerIndex.partitionKey, '#ttl': TTL },
+        ExpressionAttributeValues: marshall({
+          ':owner': ownerPartition(owner),
+          ':now': Math.floor(this.now().getTime() / 1000),
+        }),
+        // Expired jobs are gone before TTL deletes them; a page may then hold fewer than `limit`.
+        FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
         ScanIndexForward: false,
         Limit: limit,
         ExclusiveStartKey: nextToken ? decodeJobsToken(nextToken, owner) : undefined,
@@ -770,6 +885,7 @@ export class BatchStore {
 /** The placeholders of attribute names that are reserved words or keys, as the job's updates write them. */
 const ATTRIBUTE_NAMES: Record<string, string> = {
   '#status': 'status',
+  '#ttl': TTL,
   '#pk': PK,
   '#sent': 'sent',
   '#token': 'token',
@@ -796,6 +912,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     retryChunks,
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,
+    ...(raw.notifiedAt ? { notifiedAt: raw.notifiedAt as string } : {}),
     ...(raw.releasing ? { releasing: raw.releasing as { token: string; untilMs: number } } : {}),
     counted:
       (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +

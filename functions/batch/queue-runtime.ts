@@ -12,7 +12,12 @@ import { BatchStore } from './batch-store';
 export const queueEnvironment = QUEUE_ENVIRONMENT.parse(process.env);
 
 export const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
-export const store = new BatchStore(dynamodb, queueEnvironment.BATCH_TABLE_NAME);
+export const store = new BatchStore(
+  dynamodb,
+  queueEnvironment.BATCH_TABLE_NAME,
+  undefined,
+  queueEnvironment.BATCH_RETENTION_SECONDS,
+);
 export const modelCache = new ModelCache(new RegistryReader(dynamodb, queueEnvironment.REGISTRY_TABLE_NAME), {
   ttlMs: queueEnvironment.REGISTRY_CACHE_TTL_MS,
 });

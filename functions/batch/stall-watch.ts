@@ -12,6 +12,7 @@ import { publishEvent } from '../observability/metrics';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
+import { notifyJobEnded } from './job-events';
 
 /**
  * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long
@@ -61,21 +62,29 @@ export async function checkJob(
 ): Promise<void> {
   const job = await deps.store.getJobRecord(message.jobId);
   if (!job) return;
-  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here.
-  if (TERMINAL_STATUSES.includes(job.status)) return await deps.release?.(job.jobId);
+  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here,
+  // and its end is published if no one has yet.
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    await notifyJobEnded(deps.store, job.jobId);
+    return await deps.release?.(job.jobId);
+  }
   if ((message.retry ?? 0) !== job.attempt) return;
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
-  if (job.updatedAt !== message.watch.updatedAt) {
+  // A job must end within its run deadline, or TTL could take the data it still uses (docs/batch.md).
+  const overdue = now >= deps.store.runDeadline(job.createdAt);
+  if (job.updatedAt !== message.watch.updatedAt && !overdue) {
     await send(deps, job, { updatedAt: job.updatedAt, since: now });
     return;
   }
   const stillSeconds = Math.floor((now - message.watch.since) / 1000);
-  if (stillSeconds < deps.stallTimeoutSeconds) {
+  if (stillSeconds < deps.stallTimeoutSeconds && !overdue) {
     await send(deps, job, message.watch);
     return;
   }
-  const reason = `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
+  const reason = overdue
+    ? 'the job ran past its deadline of one batch retention period after its submission'
+    : `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
   logger.error('stalled batch job ended', {
     jobId: job.jobId,
     principal: job.owner,

@@ -422,6 +422,8 @@ describe('security (npm start)', () => {
         headers: init.headers,
       });
     let aliceJob: string;
+    /** A job of alice's that the DELETE row may delete, so that aliceJob stays for the other rows. */
+    let aliceDeletable: string;
 
     beforeAll(async () => {
       const mint = (sub: string, scope: string) => token({ sub, scope });
@@ -435,6 +437,12 @@ describe('security (npm start)', () => {
       });
       expect(submitted.status).toBe(202);
       aliceJob = submitted.body.jobId as string;
+      const deletable = await as('alice', '/v1/batch-jobs', {
+        method: 'POST',
+        body: { model: 'simple', items: batchItems(1) },
+      });
+      expect(deletable.status).toBe(202);
+      aliceDeletable = deletable.body.jobId as string;
     });
 
     /** Routes on one principal's resource: the owner and admin see it; anyone else gets 404, as for a missing one. */
@@ -456,6 +464,13 @@ describe('security (npm start)', () => {
         method: 'POST',
         path: (id) => `/v1/batch-jobs/${id}/cancel`,
         owner: [202, 409],
+      },
+      // On alice's other job: 204 once it has ended, else 409; only the owner deletes, so the admin
+      // control gets 404 (as it does after alice's delete).
+      'DELETE /v1/batch-jobs/{jobId}': {
+        method: 'DELETE',
+        path: (id) => `/v1/batch-jobs/${id === aliceJob ? aliceDeletable : id}`,
+        owner: [204, 409, 404],
       },
     };
     /** Routes that create or list a principal's own resources. */
@@ -575,13 +590,14 @@ describe('security (npm start)', () => {
           error: { code: 'NOT_FOUND', message: expect.any(String), requestId: expect.any(String) },
         });
         expect(JSON.stringify(bob.body.error?.code)).toBe(JSON.stringify(missing.body.error?.code));
-        expect((bob.body.error as { message: string }).message.replace(aliceJob, '<id>')).toBe(
+        const aliceId = path(aliceJob).split('/')[3]!;
+        expect((bob.body.error as { message: string }).message.replace(aliceId, '<id>')).toBe(
           (missing.body.error as { message: string }).message.replace(missingId, '<id>'),
         );
-        // bob's attempt changed nothing: the job is not cancelled on his behalf
-        expect((await as('alice', `/v1/batch-jobs/${aliceJob}`)).body).not.toHaveProperty(
-          'cancelRequestedAt',
-        );
+        // bob's attempt changed nothing: the job is neither deleted nor cancelled on his behalf
+        const seen = await as('alice', `/v1/batch-jobs/${aliceId}`);
+        expect(seen.status).toBe(200);
+        expect(seen.body).not.toHaveProperty('cancelRequestedAt');
         // the owner, and the admin control, do see it
         expect(owner).toContain((await as('alice', path(aliceJob), { method })).status);
         expect(owner).toContain((await as('admin', path(aliceJob), { method })).status);

@@ -518,7 +518,7 @@ describe('BatchPipeline validation', () => {
   const newPipeline = (overrides: Partial<BatchPipelineProps>) => {
     const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Batch');
     return new BatchPipeline(stack, 'Batch', {
-      table: new BatchTable(stack, 'BatchJobs'),
+      table: new BatchTable(stack, 'BatchJobs', { retentionDays: 30 }),
       registry: new RegistryTable(stack, 'Registry'),
       circuits: new CircuitTable(stack, 'Circuits', { settings: circuitSettingsOf(parsePlatformConfig({})) }),
       endpoint: { bindInvoker: (fn) => Grant.drop(fn, 'sagemaker:InvokeEndpoint') },

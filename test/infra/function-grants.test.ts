@@ -14,6 +14,7 @@ const IAM_SERVICE: Record<string, string> = {
   sagemaker: 'sagemaker',
   'sagemaker-runtime': 'sagemaker',
   'secrets-manager': 'secretsmanager',
+  eventbridge: 'events',
 };
 
 /**
@@ -33,6 +34,9 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   's3:UploadPart': ['s3:PutObject'],
   's3:CompleteMultipartUpload': ['s3:PutObject'],
   's3:HeadObject': ['s3:GetObject'],
+  // A listing is authorized as s3:ListBucket, a multi-object delete as s3:DeleteObject per key.
+  's3:ListObjectsV2': ['s3:ListBucket'],
+  's3:DeleteObjects': ['s3:DeleteObject'],
 };
 
 /** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */

@@ -12,6 +12,7 @@ import {
   type LocalDynamoDb,
   startDynamoDb,
 } from '../../local/aws/dynamodb';
+import { type LocalEventBridge, startEventBridge } from '../../local/aws/eventbridge';
 import { startSqsEventSource } from '../../local/aws/sqs-event-source';
 import { lambdaContext } from '../helpers/events';
 import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
@@ -46,6 +47,7 @@ const record = (messageId: string, body: string): SQSRecord => ({
 
 describe('batch fan-out handler on dynalite and fauxqs', () => {
   let dynamo: LocalDynamoDb;
+  let eventBridge: LocalEventBridge;
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
   let store: BatchStore;
@@ -73,8 +75,13 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
     workQueueUrl = fauxqs.createQueue('work').queueUrl;
     submissionsQueueUrl = fauxqs.createQueue('submissions').queueUrl;
+    eventBridge = await startEventBridge({ buses: ['batch-events'], region });
     // The handler reads its environment when its module loads, as in Lambda.
     Object.assign(process.env, {
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
+      BATCH_DATA_BUCKET: 'batch-data',
+      BATCH_RETENTION_SECONDS: '86400',
+      BATCH_EVENT_BUS_NAME: 'batch-events',
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -94,6 +101,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
   });
 
   afterAll(async () => {
+    await eventBridge?.close();
     sqs?.destroy();
     await fauxqs?.stop();
     await dynamo?.close();

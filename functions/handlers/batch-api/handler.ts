@@ -7,8 +7,10 @@ import {
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
+import { deleteJob } from '../../batch/deletion';
 import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
+import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
 import { submitForFanOut } from '../../batch/submission';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
@@ -21,7 +23,7 @@ import { instrument } from '../../observability/instrument';
 
 const env = FUNCTIONS.batch.environment.parse(process.env);
 
-const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME);
+const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
 const submissions = { store, models: modelCache, sqs, submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL };
 
 async function route({ event, requestId, principal }: ApiRequest) {
@@ -63,6 +65,9 @@ async function route({ event, requestId, principal }: ApiRequest) {
       return json(202, await cancelJob(store, caller, jobId), requestId);
     case 'POST /v1/batch-jobs/{jobId}/retry':
       return json(202, await retryJob(submissions, caller, jobId), requestId);
+    case 'DELETE /v1/batch-jobs/{jobId}':
+      await deleteJob({ store, s3, bucket: env.BATCH_DATA_BUCKET }, caller, jobId);
+      return { statusCode: 204, body: '' };
     default:
       throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
   }

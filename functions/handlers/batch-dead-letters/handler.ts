@@ -11,7 +11,12 @@ import { tracer } from '../../observability/tracer';
 
 const env = FUNCTIONS.batchDeadLetters.environment.parse(process.env);
 
-const store = new BatchStore(tracer.captureAWSv3Client(new DynamoDBClient({})), env.BATCH_TABLE_NAME);
+const store = new BatchStore(
+  tracer.captureAWSv3Client(new DynamoDBClient({})),
+  env.BATCH_TABLE_NAME,
+  undefined,
+  env.BATCH_RETENTION_SECONDS,
+);
 const processor = new BatchProcessor(EventType.SQS);
 
 /**

@@ -106,6 +106,7 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
     status: 202,
     description: "retry started: the job's failed items run again",
   },
+  'DELETE /v1/batch-jobs/{jobId}': { status: 204, description: 'the job and its data deleted' },
 };
 
 /** Routes that answer 409 (README: status codes). */
@@ -118,6 +119,7 @@ const CONFLICTS = new Set([
   'POST /v1/batch-jobs',
   'POST /v1/batch-jobs/{jobId}/cancel',
   'POST /v1/batch-jobs/{jobId}/retry',
+  'DELETE /v1/batch-jobs/{jobId}',
 ]);
 
 /** Routes that answer 422: an idempotency key reused with a different body. */
