@@ -43,7 +43,11 @@ export async function countRetry(
   if (counted?.done) await finishJob(store, job, counted.job);
 }
 
-export async function finishJob(store: BatchStore, job: BatchJob, counted: Counts & { total: number }): Promise<void> {
+export async function finishJob(
+  store: BatchStore,
+  job: BatchJob,
+  counted: Counts & { total: number },
+): Promise<void> {
   const status = terminalStatus(counted);
   // Conditional on the total the counts were read with: a scan may still be adding items.
   if (await store.finish(job.jobId, status, counted.total)) {

@@ -107,6 +107,8 @@ export const SubmissionMessageSchema = z.strictObject({
 /** A submissions-queue message for a job the API stored already: the API's own message. */
 export const StoredJobMessageSchema = z.strictObject({
   jobId: JobIdSchema,
+  /** Present on the continuation of a scan of the job's input files, which goes on where it stopped. */
+  scan: z.optional(z.literal(true)),
   /** Present on a retry's message: the attempt whose chunks to queue again. */
   retry: z.optional(z.number().check(z.int(), z.minimum(1))),
   /**

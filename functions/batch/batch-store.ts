@@ -681,32 +681,32 @@ export class BatchStore {
       // A retry's counts are final only once every one of its chunks is counted.
       '#status IN (:queued, :running) AND attribute_not_exists(retryChunks) AND attribute_not_exists(#scan)' +
         (total === undefined ? '' : ' AND #total = :total'),
-      { ':final': status, ':queued': 'QUEUED', ':running': 'RUNNING', ...(total === undefined ? {} : { ':total': total }) },
+      {
+        ':final': status,
+        ':queued': 'QUEUED',
+        ':running': 'RUNNING',
+        ...(total === undefined ? {} : { ':total': total }),
+      },
     );
   }
 
   /**
-   * Moves a job's scan of its input files from `from` to `to` (or ends it, `to` undefined) with the
-   * chunks and items planned so far, conditional on the scan still being at `from`: of two scans of
-   * one job (a redelivered message), one moves it and the other finds it moved and stops.
+   * Moves a job's scan of its input files from `from` to `to`, recording the chunks and items planned
+   * so far (`to.chunk`, `to.item`), or ends it there (`done`). Conditional on the scan still being at
+   * `from`: of two scans of one job (a redelivered message), one moves it, the other finds it moved.
    */
-  async advanceScan(
-    jobId: string,
-    from: ScanCursor,
-    to: ScanCursor | undefined,
-  ): Promise<boolean> {
-    const planned = to ?? from;
+  async advanceScan(jobId: string, from: ScanCursor, to: ScanCursor, done: boolean): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
-      `SET chunks = :chunks, #total = :items, updatedAt = :now${to ? ', #scan = :to' : ' REMOVE #scan'}`,
+      `SET chunks = :chunks, #total = :items, updatedAt = :now${done ? ' REMOVE #scan' : ', #scan = :to'}`,
       '#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk',
       {
-        ':chunks': planned.chunk,
-        ':items': planned.item,
+        ':chunks': to.chunk,
+        ':items': to.item,
         ':input': from.input,
         ':offset': from.offset,
         ':chunk': from.chunk,
-        ...(to ? { ':to': to } : {}),
+        ...(done ? {} : { ':to': to }),
       },
     );
   }

@@ -101,7 +101,10 @@ function resultBytesBeyondId(signature: ModelSignature): number | undefined {
  * One item as the worker sends it, checked against the version's signature; a refusal is thrown as
  * an InvalidInferenceRequestError. Input files' lines are checked the same way.
  */
-export function storedItem(version: ModelVersion, item: { readonly id?: string; readonly inputs: readonly unknown[] }): StoredItem {
+export function storedItem(
+  version: ModelVersion,
+  item: { readonly id?: string; readonly inputs: readonly unknown[] },
+): StoredItem {
   const request = parseInferenceRequest({ inputs: item.inputs });
   validateAgainstSignature(request, version, version.name);
   if (version.maxBatchSize > 0 && request.inputs.some((input) => input.shape[0] !== 1)) {

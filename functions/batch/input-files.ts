@@ -21,7 +21,9 @@ export interface InputBucket {
  * the owner's own requests derive it, so no request reaches another owner's files.
  */
 export function ownerDigest(owner: string): string {
-  return createHash('sha256').update(parseInput(OwnerSchema, owner, 'owner'), 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(parseInput(OwnerSchema, owner, 'owner'), 'utf8')
+    .digest('hex');
 }
 
 /**

@@ -1,5 +1,9 @@
 /** The shapes of batch input files: their upload routes' bodies and how a job names them. */
-import { BATCH_INPUT_URL_TTL_SECONDS, MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
+import {
+  BATCH_INPUT_URL_TTL_SECONDS,
+  MAX_BATCH_INPUT_BYTES,
+  MAX_JOB_INPUTS,
+} from '../../contracts/batch-data';
 import * as z from '../../contracts/zod';
 
 export { BATCH_INPUT_URL_TTL_SECONDS, MAX_BATCH_INPUT_BYTES };

@@ -79,7 +79,11 @@ export async function submitJob(
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
   if (submission.inputs !== undefined) {
-    return createScanningJob(store, { ...input, owner, fingerprint, version, inputIds: submission.inputs }, now);
+    return createScanningJob(
+      store,
+      { ...input, owner, fingerprint, version, inputIds: submission.inputs },
+      now,
+    );
   }
   if (submission.items === undefined) throw new BadRequestError('a batch job needs items or inputs');
   const items = submission.items.map((item, index) => checkItem(version, item, index));

@@ -51,7 +51,8 @@ export async function presignUpload(plan: UploadPlan): Promise<PresignedUpload> 
   const { client, bucket, key } = plan;
   const expiresAt = new Date(plan.now.getTime() + plan.expiresInSeconds * 1000).toISOString();
   if (plan.size <= plan.singlePutMaxBytes) {
-    const checksum = plan.sha256 === undefined ? undefined : Buffer.from(plan.sha256, 'hex').toString('base64');
+    const checksum =
+      plan.sha256 === undefined ? undefined : Buffer.from(plan.sha256, 'hex').toString('base64');
     const url = await getSignedUrl(
       client,
       new PutObjectCommand({

@@ -7,9 +7,13 @@ import {
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
-import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
-import { CompleteInputUploadSchema, InputPathSchema, StartInputUploadSchema } from '../../batch/input-schemas';
+import {
+  CompleteInputUploadSchema,
+  InputPathSchema,
+  StartInputUploadSchema,
+} from '../../batch/input-schemas';
 import { completeInputUpload, startInputUpload } from '../../batch/input-uploads';
+import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
 import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';

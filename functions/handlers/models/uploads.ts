@@ -24,8 +24,7 @@ import { readArchive } from './archive-reader';
 
 export type StartedUpload =
   /** The store already holds this archive: complete at once. */
-  | { readonly archive: string; readonly mode: 'stored' }
-  | (PresignedUpload & { readonly archive: string });
+  { readonly archive: string; readonly mode: 'stored' } | (PresignedUpload & { readonly archive: string });
 
 export interface UploadTarget {
   readonly client: S3Client;
