@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
@@ -48,5 +49,40 @@ export class BatchDataBucket extends Construct {
       reason:
         'Only the batch functions read and write here, each through its own role; CloudTrail records the API calls.',
     });
+  }
+
+  /**
+   * The batch API's input upload routes and submissions: `s3:PutObject` covers what it presigns or
+   * sends to write an input (PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload);
+   * `s3:GetObject` covers HeadObject, which a submission reads each named input's size and ETag with.
+   */
+  public bindInputUploads(fn: IGrantable & { role?: IRole }): void {
+    this.grantInputs(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      'Uploads write, and submissions look up, input files',
+    );
+  }
+
+  /**
+   * The fan-out and the worker read input files by byte ranges (GetObject) and the fan-out looks
+   * them up (HeadObject, authorized by `s3:GetObject`); nothing else.
+   */
+  public bindInputReads(fn: IGrantable & { role?: IRole }): void {
+    this.grantInputs(fn, ['s3:GetObject'], 'Jobs read their input files');
+  }
+
+  private grantInputs(fn: IGrantable & { role?: IRole }, actions: string[], what: string): void {
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions,
+      resourceArns: [this.bucket.arnForObjects(`${BATCH_INPUTS_PREFIX}*`)],
+    });
+    if (fn.role) {
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_INPUTS_PREFIX}*]`,
+        reason: `${what}: each key is under its owner's digest and a random input id, known only at run time; only the inputs prefix.`,
+      });
+    }
   }
 }

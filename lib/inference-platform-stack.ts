@@ -198,6 +198,9 @@ export class InferencePlatformStack extends Stack {
     for (const fn of [batchApi, this.batch.fanOutFunction, this.batch.workerFunction]) {
       fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
     }
+    this.batchData.bindInputUploads(batchApi);
+    this.batchData.bindInputReads(this.batch.fanOutFunction);
+    this.batchData.bindInputReads(this.batch.workerFunction);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);
