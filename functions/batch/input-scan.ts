@@ -17,7 +17,13 @@ import { isBlank, linesOf, parseLine, RANGE_BYTES, readRange } from './input-lin
 import type { InputRange, ScanCursor } from './input-schemas';
 
 /** Chunks planned per step: each step writes their descriptors, then moves the cursor. */
-const CHUNKS_PER_STEP = 50;
+const CHUNKS_PER_STEP = 10;
+/**
+ * How long one invocation scans before it hands the scan on to a new message: short, so that each
+ * delivery ends well within the submissions queue's shortest visibility timeout (5 s locally) and is
+ * never delivered again while it runs, a crash redoes little, and other jobs' messages are not held up.
+ */
+const SLICE_MS = 2_000;
 /**
  * The time an invocation keeps for its last step and the continuation message: a step reads at
  * most a few ranges and writes CHUNKS_PER_STEP small items.
@@ -42,6 +48,9 @@ export interface ScanDependencies {
   readonly rangeBytes?: number;
   /** @default CHUNKS_PER_STEP */
   readonly chunksPerStep?: number;
+  /** @default SLICE_MS */
+  readonly sliceMs?: number;
+  readonly now?: () => number;
 }
 
 /**
@@ -75,6 +84,9 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   const limits = chunkLimits(version);
   const perStep = deps.chunksPerStep ?? CHUNKS_PER_STEP;
   const reserve = deps.reserveMs ?? RESERVE_MS;
+  const now = deps.now ?? Date.now;
+  const until = now() + (deps.sliceMs ?? SLICE_MS);
+  const stopping = () => deps.remainingMs() < reserve || now() >= until;
   let cursor: ScanCursor = job.scan;
   // Where the next step's cursor goes: after the last chunk closed.
   let next: ScanCursor = cursor;
@@ -164,9 +176,9 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
         open.count++;
         item++;
       }
-      if (pending.length >= perStep || (pending.length > 0 && deps.remainingMs() < reserve)) {
+      if (pending.length >= perStep || (pending.length > 0 && stopping())) {
         if (!(await step(false))) return superseded(job);
-        if (deps.remainingMs() < reserve) return continued(deps, job, cursor);
+        if (stopping()) return continued(deps, job, cursor);
       }
     }
     // Chunks never span files: the next file starts a chunk, and the cursor moves to it.
@@ -174,7 +186,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     const last = input === inputs.length - 1;
     next = last ? next : { input: input + 1, offset: 0, line: 1, item: next.item, chunk: next.chunk };
     if (!(await step(last))) return superseded(job);
-    if (!last && deps.remainingMs() < reserve) return continued(deps, job, cursor);
+    if (!last && stopping()) return continued(deps, job, cursor);
   }
   logger.info('input files scanned', {
     jobId,

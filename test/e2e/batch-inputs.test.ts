@@ -73,9 +73,16 @@ describe('a batch job of an uploaded input file on the local platform', () => {
     ]);
     expect(submitted.stderr).toMatch(/uploading 100%/);
     expect(submitted.stderr).toMatch(/via s3/);
+    const jobId = submitted.stdout.trim();
+    const out = join(dir, 'results.jsonl');
+    expect(await cli(['batch', 'results', jobId, '--out', out])).toMatchObject({ code: 0 });
+    const results = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { index: number; id: string; outputs?: unknown[]; error?: string });
+    expect(results.find((r) => r.error !== undefined)).toBeUndefined();
     expect(submitted.stderr).toContain(`SUCCEEDED: ${ITEMS} items`);
     expect(submitted.code).toBe(0);
-    const jobId = submitted.stdout.trim();
 
     const status = await cli(['batch', 'status', jobId, '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({
@@ -85,12 +92,6 @@ describe('a batch job of an uploaded input file on the local platform', () => {
       failed: 0,
       cancelled: 0,
     });
-    const out = join(dir, 'results.jsonl');
-    expect(await cli(['batch', 'results', jobId, '--out', out])).toMatchObject({ code: 0 });
-    const results = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { index: number; id: string; outputs?: unknown[] });
     expect(results).toHaveLength(ITEMS);
     results.forEach((result, i) => {
       expect(result.index).toBe(i);

@@ -107,6 +107,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     release: async () => {},
     continueLater: async () => {},
     remainingMs: () => Number.POSITIVE_INFINITY,
+    sliceMs: Number.POSITIVE_INFINITY,
     rangeBytes: 100,
     chunksPerStep: 2,
     ...overrides,
