@@ -64,10 +64,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
       json: { type: 'boolean' },
     },
     usage: `${PROGRAM} batch submit <model> --file items.jsonl [--version V] [--idempotency-key K]
-       [--via api|sqs] [--queue-url URL] [--sqs-endpoint URL] [--owner SUB] [--job-id ID] [--wait [--timeout S]] [--json]
+       [--via api|s3|sqs] [--queue-url URL] [--sqs-endpoint URL] [--owner SUB] [--job-id ID] [--wait [--timeout S]] [--json]
   Submits one job; each line of the file is one item: {"id": "optional", "inputs": [v2 input tensors]}.
   Prints the job id (--json: the job).
-  --via api           POST /v1/batch-jobs (default); --idempotency-key makes a retry return the same job
+  --via api           POST /v1/batch-jobs with the items (default up to 6 MB); --idempotency-key makes a
+                      retry return the same job
+  --via s3            upload the file as a batch input (default above 6 MB, up to 2 GiB), then submit a
+                      job naming it; bad lines fail as their items, with their line numbers
   --via sqs           send the submission straight to the submissions queue; needs --owner
   --queue-url URL     submissions queue (env INFERENCE_SUBMISSIONS_QUEUE_URL)
   --sqs-endpoint URL  SQS endpoint (env AWS_ENDPOINT_URL_SQS), e.g. the local fauxqs URL

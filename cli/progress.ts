@@ -64,3 +64,40 @@ export class ProgressReporter {
     this.drawn = false;
   }
 }
+
+/**
+ * An upload's progress on stderr: a redrawn `uploading [#####-----] 50% 4.0/8.0 MiB` on a
+ * terminal, a line per tenth in logs and pipes.
+ */
+export class UploadProgress {
+  private done = 0;
+  private tenths = -1;
+
+  constructor(
+    private readonly stream: ProgressStream,
+    private readonly total: number,
+  ) {}
+
+  add(bytes: number): void {
+    this.done += bytes;
+    const ratio = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
+    const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+    const text = `uploading ${Math.floor(ratio * 100)}% ${mib(this.done)}/${mib(this.total)} MiB`;
+    if (this.stream.isTTY) {
+      const filled = Math.round(ratio * 30);
+      this.stream.write(
+        `\ruploading [${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${text.slice(10)}\x1b[K`,
+      );
+      return;
+    }
+    const tenths = Math.floor(ratio * 10);
+    if (tenths !== this.tenths) {
+      this.stream.write(`${text}\n`);
+      this.tenths = tenths;
+    }
+  }
+
+  finish(): void {
+    if (this.stream.isTTY && this.done > 0) this.stream.write('\n');
+  }
+}

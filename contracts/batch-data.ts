@@ -19,3 +19,20 @@ export const batchInputKey = (ownerDigest: string, inputId: string) =>
 
 /** Everything a job writes: its result parts and manifest. */
 export const batchResultsPrefix = (jobId: string) => `${BATCH_RESULTS_PREFIX}${jobId}/`;
+
+const MiB = 1024 * 1024;
+
+/**
+ * The largest input file an upload takes: 2 GiB holds 10 million iris items (about 110 bytes a
+ * line) with room to spare, in 256 parts of `BATCH_INPUT_PART_BYTES`, well under S3's 10,000.
+ */
+export const MAX_BATCH_INPUT_BYTES = 2048 * MiB;
+/**
+ * Input files up to this size go up in one presigned PUT, larger ones in parts of this size: each
+ * request stays below the local S3 emulator's 11 MiB body limit, and above S3's 5 MiB part minimum.
+ */
+export const BATCH_INPUT_PART_BYTES = 8 * MiB;
+/** How long an input upload's presigned URLs stay valid. */
+export const BATCH_INPUT_URL_TTL_SECONDS = 3600;
+/** Input files one job may name (its manifest). */
+export const MAX_JOB_INPUTS = 100;

@@ -96,6 +96,9 @@ export const ROUTES: readonly Route[] = [
   },
   { method: 'PUT', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
   { method: 'DELETE', path: '/v1/models/{model}/aliases/{alias}', function: 'models', scope: 'models:write' },
+  // A batch input file: presigned upload into the batch data bucket, and the multipart completion.
+  { method: 'POST', path: '/v1/batch-inputs', function: 'batch', scope: 'batch:submit' },
+  { method: 'POST', path: '/v1/batch-inputs/{inputId}/complete', function: 'batch', scope: 'batch:submit' },
   { method: 'POST', path: '/v1/batch-jobs', function: 'batch', scope: 'batch:submit' },
   { method: 'GET', path: '/v1/batch-jobs', function: 'batch', scope: 'batch:read' },
   { method: 'GET', path: '/v1/batch-jobs/{jobId}', function: 'batch', scope: 'batch:read' },

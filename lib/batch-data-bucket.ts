@@ -76,4 +76,39 @@ export class BatchDataBucket extends Construct {
       resourceArns: [this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`)],
     });
   }
+
+  /**
+   * The batch API's input upload routes and submissions: `s3:PutObject` covers what it presigns or
+   * sends to write an input (PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload);
+   * `s3:GetObject` covers HeadObject, which a submission reads each named input's size and ETag with.
+   */
+  public bindInputUploads(fn: IGrantable & { role?: IRole }): void {
+    this.grantInputs(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      'Uploads write, and submissions look up, input files',
+    );
+  }
+
+  /**
+   * The fan-out and the worker read input files by byte ranges (GetObject) and the fan-out looks
+   * them up (HeadObject, authorized by `s3:GetObject`); nothing else.
+   */
+  public bindInputReads(fn: IGrantable & { role?: IRole }): void {
+    this.grantInputs(fn, ['s3:GetObject'], 'Jobs read their input files');
+  }
+
+  private grantInputs(fn: IGrantable & { role?: IRole }, actions: string[], what: string): void {
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions,
+      resourceArns: [this.bucket.arnForObjects(`${BATCH_INPUTS_PREFIX}*`)],
+    });
+    if (fn.role) {
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_INPUTS_PREFIX}*]`,
+        reason: `${what}: each key is under its owner's digest and a random input id, known only at run time; only the inputs prefix.`,
+      });
+    }
+  }
 }

@@ -215,6 +215,9 @@ export class InferencePlatformStack extends Stack {
     for (const fn of [this.batch.fanOutFunction, this.batch.workerFunction, this.batch.deadLettersFunction]) {
       this.batchEvents.bindPublisher(fn);
     }
+    this.batchData.bindInputUploads(batchApi);
+    this.batchData.bindInputReads(this.batch.fanOutFunction);
+    this.batchData.bindInputReads(this.batch.workerFunction);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);

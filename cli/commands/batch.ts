@@ -1,4 +1,6 @@
+import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { MAX_BATCH_INPUT_BYTES } from '../../contracts/batch-data';
 import {
   type BatchJob,
   IdempotencyKeySchema,
@@ -8,7 +10,7 @@ import {
 import { parseJsonl, readInputFile, secondsOption, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { ApiError, CliError, UsageError } from '../errors';
-import { ProgressReporter, progressLine } from '../progress';
+import { ProgressReporter, progressLine, UploadProgress } from '../progress';
 
 /** Lambda's request payload limit, below API Gateway's 10 MB. */
 export const API_MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -26,14 +28,30 @@ export async function submit(ctx: CommandContext): Promise<number> {
   const command = 'batch submit';
   const file = stringOption(values, 'file');
   if (file === undefined) throw new UsageError('--file is required (one JSON item per line)', command);
-  const via = stringOption(values, 'via') ?? 'api';
-  if (via !== 'api' && via !== 'sqs') throw new UsageError(`--via must be api or sqs, got '${via}'`, command);
+  const chosen = stringOption(values, 'via');
+  if (chosen !== undefined && !['api', 'sqs', 's3'].includes(chosen)) {
+    throw new UsageError(`--via must be api, sqs or s3, got '${chosen}'`, command);
+  }
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
+  // A file larger than one HTTPS body goes up to S3 as it is, without being read into memory.
+  const via = chosen ?? (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES ? 's3' : 'api');
+  const version = stringOption(values, 'version');
+  const model = { model: ctx.args.model!, ...(version ? { version } : {}) };
+
+  if (via === 's3') {
+    if (file === '-') throw new UsageError('--via s3 uploads a file: give its path, not stdin', command);
+    for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
+    }
+    const inputId = await uploadInput(ctx, file);
+    const job = await submitOverApi(ctx, { ...model, inputs: [inputId] });
+    ctx.io.stderr.write(`submitted job ${job.jobId} (input ${inputId}, via s3)\n`);
+    return afterSubmit(ctx, job.jobId, job, waitMs);
+  }
 
   const items = parseJsonl(readInputFile(file), file === '-' ? 'stdin' : file);
-  const version = stringOption(values, 'version');
-  const submission = { model: ctx.args.model!, ...(version ? { version } : {}), items };
+  const submission = { ...model, items };
 
   let jobId: string;
   let submitted: unknown;
@@ -57,7 +75,11 @@ export async function submit(ctx: CommandContext): Promise<number> {
     submitted = { jobId };
   }
   ctx.io.stderr.write(`submitted job ${jobId} (${items.length} items, via ${via})\n`);
+  return afterSubmit(ctx, jobId, submitted, waitMs);
+}
 
+async function afterSubmit(ctx: CommandContext, jobId: string, submitted: unknown, waitMs?: number) {
+  const { values } = ctx;
   if (!values.wait) {
     if (values.json) await printJson(ctx.io, submitted);
     else await write(ctx.io.stdout, `${jobId}\n`);
@@ -65,6 +87,75 @@ export async function submit(ctx: CommandContext): Promise<number> {
   }
   if (!values.json) await write(ctx.io.stdout, `${jobId}\n`);
   return finish(ctx, await waitForJob(ctx, jobId, waitMs));
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `cannot read '${path}': ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+    );
+  }
+}
+
+type StartedInput =
+  | { inputId: string; mode: 'single'; url: string; headers: Record<string, string> }
+  | {
+      inputId: string;
+      mode: 'multipart';
+      uploadId: string;
+      partSize: number;
+      parts: { partNumber: number; url: string }[];
+    };
+
+/**
+ * Uploads a JSONL file as a batch input (POST /v1/batch-inputs, then one PUT or its parts, read
+ * from the file one part at a time) with its progress on stderr; returns the input's id.
+ */
+async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
+  const size = fileSize(path);
+  if (size > MAX_BATCH_INPUT_BYTES) {
+    throw new UsageError(
+      `'${path}' is ${formatBytes(size)}, over the ${formatBytes(MAX_BATCH_INPUT_BYTES)} an input file may be`,
+    );
+  }
+  const started = (await ctx.api().request<StartedInput>('POST', '/v1/batch-inputs', { body: { size } }))
+    .body;
+  const progress = new UploadProgress(ctx.io.stderr, size);
+  const file = await open(path, 'r');
+  try {
+    const put = async (url: string, from: number, length: number, headers: Record<string, string> = {}) => {
+      const body = Buffer.alloc(length);
+      await file.read(body, 0, length, from);
+      const answer = await fetch(url, { method: 'PUT', headers, body });
+      if (!answer.ok) {
+        throw new CliError(
+          `uploading '${path}' failed: ${answer.status} ${(await answer.text()).slice(0, 300)}`,
+        );
+      }
+      progress.add(length);
+      return answer.headers.get('etag') ?? '';
+    };
+    if (started.mode === 'single') {
+      await put(started.url, 0, size, started.headers);
+    } else {
+      const parts = [];
+      for (const part of started.parts) {
+        const from = (part.partNumber - 1) * started.partSize;
+        const etag = await put(part.url, from, Math.min(started.partSize, size - from));
+        parts.push({ partNumber: part.partNumber, etag });
+      }
+      await ctx.api().request('POST', `/v1/batch-inputs/${segment(started.inputId)}/complete`, {
+        body: { uploadId: started.uploadId, parts },
+      });
+    }
+  } finally {
+    progress.finish();
+    await file.close();
+  }
+  return started.inputId;
 }
 
 async function submitOverApi(ctx: CommandContext, submission: object): Promise<BatchJob> {
@@ -75,7 +166,7 @@ async function submitOverApi(ctx: CommandContext, submission: object): Promise<B
   const bytes = Buffer.byteLength(JSON.stringify(submission));
   if (bytes > API_MAX_BODY_BYTES) {
     throw new UsageError(
-      `the submission is ${formatBytes(bytes)}, over the API's ${formatBytes(API_MAX_BODY_BYTES)} body limit; split the file into several jobs`,
+      `the submission is ${formatBytes(bytes)}, over the API's ${formatBytes(API_MAX_BODY_BYTES)} body limit; submit the file with --via s3`,
     );
   }
   // Retried only with a key: the API then returns the job the first attempt made instead of a second one.

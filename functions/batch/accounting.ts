@@ -44,9 +44,14 @@ export async function countRetry(
   if (counted?.done) await finishJob(store, job, counted.job);
 }
 
-async function finishJob(store: BatchStore, job: BatchJob, counted: Counts): Promise<void> {
+export async function finishJob(
+  store: BatchStore,
+  job: BatchJob,
+  counted: Counts & { total: number },
+): Promise<void> {
   const status = terminalStatus(counted);
-  if (await store.finish(job.jobId, status)) {
+  // Conditional on the total the counts were read with: a scan may still be adding items.
+  if (await store.finish(job.jobId, status, counted.total)) {
     const durationMs = Date.now() - Date.parse(job.createdAt);
     logger.info('batch job finished', {
       jobId: job.jobId,

@@ -4,6 +4,7 @@
  */
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../contracts/registry-schemas';
 import * as z from '../../contracts/zod';
+import { JobInputsSchema } from './input-schemas';
 
 /** Job states; the last four are terminal. */
 export const JOB_STATUSES = [
@@ -28,14 +29,32 @@ export const BatchItemSchema = z.object({
   inputs: z.array(z.unknown()).check(z.minLength(1)),
 });
 
-/** `POST /v1/batch-jobs` body, and the body of a submissions-queue message (plus `owner`, `jobId`). */
-export const SubmitBatchJobSchema = z.strictObject({
-  model: ModelNameSchema,
-  /** A version number or an alias; the latest active version when absent. */
-  version: z.optional(z.union([VersionSchema, AliasNameSchema])),
-  items: z.array(BatchItemSchema).check(z.minLength(1), z.maxLength(100_000)),
-});
-export type SubmitBatchJob = z.infer<typeof SubmitBatchJobSchema>;
+const BatchItemsSchema = z.array(BatchItemSchema).check(z.minLength(1), z.maxLength(100_000));
+
+/**
+ * `POST /v1/batch-jobs` body: the items themselves, or `inputs`, the caller's uploaded input files
+ * (`POST /v1/batch-inputs`) in the order their lines are the job's items.
+ */
+export const SubmitBatchJobSchema = z
+  .strictObject({
+    model: ModelNameSchema,
+    /** A version number or an alias; the latest active version when absent. */
+    version: z.optional(z.union([VersionSchema, AliasNameSchema])),
+    items: z.optional(BatchItemsSchema),
+    inputs: z.optional(JobInputsSchema),
+  })
+  .check(
+    z.refine(
+      (job) => (job.items === undefined) !== (job.inputs === undefined),
+      'give either items or inputs (the ids of uploaded input files), not both',
+    ),
+  );
+/** A submission as parsed: items, or input files. */
+export type BatchSubmission = z.infer<typeof SubmitBatchJobSchema>;
+/** A submission of its items. */
+export type SubmitBatchJob = Omit<BatchSubmission, 'items' | 'inputs'> & {
+  items: NonNullable<BatchSubmission['items']>;
+};
 
 /** The `Idempotency-Key` header of `POST /v1/batch-jobs`. */
 export const IdempotencyKeySchema = z
@@ -77,7 +96,10 @@ export const OwnerSchema = z.string().check(
 
 /** A message on the submissions queue: the queue's IAM policy is its authentication. */
 export const SubmissionMessageSchema = z.strictObject({
-  ...SubmitBatchJobSchema.shape,
+  model: SubmitBatchJobSchema.shape.model,
+  version: SubmitBatchJobSchema.shape.version,
+  // Input files are named through the API only, which checks they are the caller's.
+  items: BatchItemsSchema,
   owner: OwnerSchema,
   jobId: z.optional(NamedJobIdSchema),
 });
@@ -85,6 +107,8 @@ export const SubmissionMessageSchema = z.strictObject({
 /** A submissions-queue message for a job the API stored already: the API's own message. */
 export const StoredJobMessageSchema = z.strictObject({
   jobId: JobIdSchema,
+  /** Present on the continuation of a scan of the job's input files, which goes on where it stopped. */
+  scan: z.optional(z.literal(true)),
   /** Present on a retry's message: the attempt whose chunks to queue again. */
   retry: z.optional(z.number().check(z.int(), z.minimum(1))),
   /**

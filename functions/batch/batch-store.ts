@@ -17,6 +17,7 @@ import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../
 import { parseInput } from '../edge/validation';
 import { type BatchJob, type ItemResult, type JobStatus, OwnerSchema } from './api-schemas';
 import type { StoredItem } from './chunking';
+import type { InputRange, JobInput, ScanCursor } from './input-schemas';
 
 const { partitionKey: PK, sortKey: SK, ownerIndex, ttlAttribute: TTL } = BATCH_KEYS;
 const JOB = '#JOB';
@@ -50,10 +51,14 @@ const DEFAULT_RETENTION_SECONDS = 30 * 86_400;
 const PART_WRITE_CONCURRENCY = 4;
 const key = (jobId: string, sort: string) => marshall({ [PK]: jobKey(jobId), [SK]: sort });
 
-/** A chunk's inputs: items `first` .. `first + items.length - 1` of the job. */
+/**
+ * A chunk's inputs: items `first` .. `first + items.length - 1` of the job; or, for a job that reads
+ * input files, `range`, where its items are (and `items` is empty).
+ */
 export interface StoredChunk {
   readonly first: number;
   readonly items: readonly StoredItem[];
+  readonly range?: InputRange;
 }
 
 /** A chunk's outcome: one result per item, in item order. */
@@ -78,6 +83,13 @@ export interface Counts {
  */
 export interface JobRecord extends BatchJob {
   readonly fingerprint: string;
+  /** The input files the job reads its items from, when it names files rather than items. */
+  readonly inputs?: readonly JobInput[];
+  /**
+   * Where the scan of the input files goes on: present until every line is planned into chunks.
+   * Until then `total` and `chunks` grow, and the job cannot finish.
+   */
+  readonly scan?: ScanCursor;
   readonly chunkSet: string;
   /** How many retries were started (0 before any). */
   readonly attempt: number;
@@ -204,6 +216,7 @@ export class BatchStore {
           first: stored.first,
           items: JSON.stringify(stored.items),
           [TTL]: this.dataExpiry(),
+          ...(stored.range ? { range: stored.range } : {}),
         }),
       }),
     );
@@ -218,8 +231,12 @@ export class BatchStore {
       }),
     );
     if (!Item) return undefined;
-    const raw = unmarshall(Item) as { first: number; items: string };
-    return { first: raw.first, items: JSON.parse(raw.items) as StoredItem[] };
+    const raw = unmarshall(Item) as { first: number; items: string; range?: InputRange };
+    return {
+      first: raw.first,
+      items: JSON.parse(raw.items) as StoredItem[],
+      ...(raw.range ? { range: raw.range } : {}),
+    };
   }
 
   async deleteChunk(set: ChunkSet, chunk: number): Promise<void> {
@@ -702,20 +719,44 @@ export class BatchStore {
   }
 
   /**
-   * Moves a job whose counts add up to its total into its terminal status, once; from then on it is
-   * kept for the retention.
+   * Moves a job whose counts add up to its total into its terminal status, once. `total` is the
+   * total those counts were read with: a scan of input files that added items since then (or is
+   * still going on) keeps the job running.
    */
-  async finish(jobId: string, status: JobStatus): Promise<boolean> {
+  async finish(jobId: string, status: JobStatus, total?: number): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
       'SET #status = :final, completedAt = :now, updatedAt = :now, #ttl = :expiry',
       // A retry's counts are final only once every one of its chunks is counted.
-      '#status IN (:queued, :running) AND attribute_not_exists(retryChunks)',
+      '#status IN (:queued, :running) AND attribute_not_exists(retryChunks) AND attribute_not_exists(#scan)' +
+        (total === undefined ? '' : ' AND #total = :total'),
       {
         ':final': status,
         ':queued': 'QUEUED',
         ':running': 'RUNNING',
         ':expiry': this.expiresIn(this.retentionSeconds),
+        ...(total === undefined ? {} : { ':total': total }),
+      },
+    );
+  }
+
+  /**
+   * Moves a job's scan of its input files from `from` to `to`, recording the chunks and items planned
+   * so far (`to.chunk`, `to.item`), or ends it there (`done`). Conditional on the scan still being at
+   * `from`: of two scans of one job (a redelivered message), one moves it, the other finds it moved.
+   */
+  async advanceScan(jobId: string, from: ScanCursor, to: ScanCursor, done: boolean): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      `SET chunks = :chunks, #total = :items, updatedAt = :now${done ? ' REMOVE #scan' : ', #scan = :to'}`,
+      '#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk',
+      {
+        ':chunks': to.chunk,
+        ':items': to.item,
+        ':input': from.input,
+        ':offset': from.offset,
+        ':chunk': from.chunk,
+        ...(done ? {} : { ':to': to }),
       },
     );
   }
@@ -889,6 +930,11 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
   '#pk': PK,
   '#sent': 'sent',
   '#token': 'token',
+  '#total': 'total',
+  '#scan': 'scan',
+  '#input': 'input',
+  '#offset': 'offset',
+  '#chunk': 'chunk',
 };
 
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
@@ -908,6 +954,8 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     ...toJob(raw),
     fingerprint: raw.fingerprint as string,
     chunkSet: raw.chunkSet as string,
+    ...(raw.inputs ? { inputs: raw.inputs as JobInput[] } : {}),
+    ...(raw.scan ? { scan: raw.scan as ScanCursor } : {}),
     attempt,
     retryChunks,
     retryPlan,

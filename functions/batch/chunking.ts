@@ -3,8 +3,15 @@
  * request (dim 0 = items), and splitting the batched answer back into one answer per item.
  */
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
-import type { InputTensor, OutputTensor } from '../inference/protocol';
-import { elementCount } from '../inference/protocol';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import {
+  elementCount,
+  type InputTensor,
+  InvalidInferenceRequestError,
+  type OutputTensor,
+  parseInferenceRequest,
+  validateAgainstSignature,
+} from '../inference/protocol';
 
 /** One stored item: its client id and its inputs, each with batch dimension 1 when the model batches. */
 export interface StoredItem {
@@ -53,8 +60,11 @@ const ELEMENT_JSON_BYTES: Record<Exclude<Datatype, 'BYTES'>, number> = {
   FP64: 25,
 };
 
-/** The largest item index a job can have (the schema allows 100,000 items), for its digits. */
-const LARGEST_INDEX = 99_999;
+/**
+ * The largest item index a job can have, for its digits: 100,000 items in a body, and for input
+ * files, lines of at least 12 bytes (`{"inputs":[]}`) in inputs of MAX_BATCH_INPUT_BYTES each.
+ */
+const LARGEST_INDEX = 99_999_999_999;
 
 export function chunkLimits(signature: ModelSignature): ChunkLimits {
   const resultBytes = resultBytesBeyondId(signature);
@@ -87,6 +97,26 @@ function resultBytesBeyondId(signature: ModelSignature): number | undefined {
   return Buffer.byteLength(JSON.stringify({ index: LARGEST_INDEX, outputs })) + 1 + elementBytes;
 }
 
+/**
+ * One item as the worker sends it, checked against the version's signature; a refusal is thrown as
+ * an InvalidInferenceRequestError. Input files' lines are checked the same way.
+ */
+export function storedItem(
+  version: ModelVersion,
+  item: { readonly id?: string; readonly inputs: readonly unknown[] },
+): StoredItem {
+  const request = parseInferenceRequest({ inputs: item.inputs });
+  validateAgainstSignature(request, version, version.name);
+  if (version.maxBatchSize > 0 && request.inputs.some((input) => input.shape[0] !== 1)) {
+    throw new InvalidInferenceRequestError('each input must have batch dimension 1 (one item, one row)');
+  }
+  const stored: StoredItem = { ...(item.id === undefined ? {} : { id: item.id }), inputs: request.inputs };
+  if (itemBytes(stored) > MAX_CHUNK_BYTES) {
+    throw new InvalidInferenceRequestError(`the item is larger than ${MAX_CHUNK_BYTES} bytes`);
+  }
+  return stored;
+}
+
 /** Byte size of an item as stored (its JSON). */
 export function itemBytes(item: StoredItem): number {
   return Buffer.byteLength(JSON.stringify(item));
@@ -101,37 +131,84 @@ function resultBound(item: StoredItem, limits: ChunkLimits): number {
 }
 
 /**
- * Contiguous chunks of item indices, in item order: no more than `maxItems` items, `maxBytes` bytes
- * of inputs and, where the signature bounds them, of results, and only items whose inputs have the
- * same shapes beyond dim 0 (so they can be concatenated). An item larger than `maxBytes` on its own
- * is the caller's to refuse before; an item whose result bound alone is larger goes in a chunk of
- * its own (the bound is an upper bound: its actual outputs may still fit).
+ * An item's share of a chunk: its stored bytes, its result bound and its shapes beyond dim 0. An
+ * item that fails without inference (an input file's bad line) has no shape: it joins any chunk.
  */
+export interface ItemFootprint {
+  readonly bytes: number;
+  readonly result: number;
+  readonly shape?: string;
+}
+
+export function footprintOf(item: StoredItem, limits: ChunkLimits): ItemFootprint {
+  return { bytes: itemBytes(item), result: resultBound(item, limits), shape: shapeKey(item) };
+}
+
+/**
+ * Plans contiguous chunks one item at a time, in item order, holding nothing but the open chunk's
+ * sums: no more than `maxItems` items, `maxBytes` bytes of inputs and, where the signature bounds
+ * them, of results, and only items whose inputs have the same shapes beyond dim 0 (so they can be
+ * concatenated). An item larger than `maxBytes` on its own is the caller's to refuse before; an item
+ * whose result bound alone is larger goes in a chunk of its own (the bound is an upper bound: its
+ * actual outputs may still fit).
+ */
+export class ChunkPlanner {
+  private count = 0;
+  private bytes = 0;
+  private results = 0;
+  private shape: string | undefined;
+
+  constructor(private readonly limits: ChunkLimits) {}
+
+  /** Items in the chunk still open. */
+  get open(): number {
+    return this.count;
+  }
+
+  /** Adds the next item; returns how many items the chunk it closed holds (0: it joined the open one). */
+  add(item: ItemFootprint): number {
+    const fits =
+      this.count < this.limits.maxItems &&
+      this.bytes + item.bytes <= this.limits.maxBytes &&
+      this.results + item.result <= this.limits.maxBytes &&
+      (this.shape === undefined || item.shape === undefined || item.shape === this.shape);
+    let closed = 0;
+    if (!fits && this.count > 0) {
+      closed = this.count;
+      this.count = 0;
+      this.bytes = 0;
+      this.results = 0;
+      this.shape = undefined;
+    }
+    this.count++;
+    this.bytes += item.bytes;
+    this.results += item.result;
+    this.shape ??= item.shape;
+    return closed;
+  }
+
+  /** Closes the open chunk; returns how many items it holds. */
+  close(): number {
+    const closed = this.count;
+    this.count = 0;
+    this.bytes = 0;
+    this.results = 0;
+    this.shape = undefined;
+    return closed;
+  }
+}
+
+/** Contiguous chunks of item indices, in item order, by the rules of `ChunkPlanner`. */
 export function planChunks(items: readonly StoredItem[], limits: ChunkLimits): number[][] {
+  const planner = new ChunkPlanner(limits);
   const chunks: number[][] = [];
   let current: number[] = [];
-  let bytes = 0;
-  let results = 0;
-  let shape = '';
   items.forEach((item, index) => {
-    const size = itemBytes(item);
-    const result = resultBound(item, limits);
-    const itemShape = shapeKey(item);
-    const fits =
-      current.length < limits.maxItems &&
-      bytes + size <= limits.maxBytes &&
-      results + result <= limits.maxBytes &&
-      (current.length === 0 || itemShape === shape);
-    if (!fits && current.length > 0) {
+    if (planner.add(footprintOf(item, limits)) > 0) {
       chunks.push(current);
       current = [];
-      bytes = 0;
-      results = 0;
     }
     current.push(index);
-    bytes += size;
-    results += result;
-    shape = itemShape;
   });
   if (current.length > 0) chunks.push(current);
   return chunks;

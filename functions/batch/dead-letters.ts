@@ -75,13 +75,16 @@ async function failChunkOf(store: BatchStore, job: JobRecord, chunk: number, rea
       return;
     }
     const run = await store.startChunk(job.jobId, chunk);
-    const results = stored.items.map(
-      (item, i): ItemResult => ({
+    // A chunk of an input file names its item count, not its items (their ids stay in the file).
+    const count = stored.range?.count ?? stored.items.length;
+    const results = Array.from({ length: count }, (_, i): ItemResult => {
+      const id = stored.items[i]?.id;
+      return {
         index: stored.first + i,
-        ...(item.id === undefined ? {} : { id: item.id }),
+        ...(id === undefined ? {} : { id }),
         ...(run ? { error: reason } : { cancelled: true }),
-      }),
-    );
+      };
+    });
     result = await store.putResult(job.jobId, { chunk, results });
   }
   await countResult(store, job, result);

@@ -1,13 +1,19 @@
 import { createHash } from 'node:crypto';
-import type { SubmitBatchJob } from './api-schemas';
+import type { BatchSubmission } from './api-schemas';
 
 /**
- * The hash of a submission as parsed: model, version as requested, and items. Object keys are
+ * The hash of a submission as parsed: model, version as requested, and items or input files. Object keys are
  * sorted, so two bodies that differ only in key order or spacing are the same submission.
  */
-export function fingerprintOf(submission: SubmitBatchJob): string {
+export function fingerprintOf(submission: BatchSubmission): string {
   const canonical = JSON.stringify(
-    { model: submission.model, version: submission.version ?? null, items: submission.items },
+    // `inputs` (absent from an items job, so its hash is as before) names the files by id.
+    {
+      model: submission.model,
+      version: submission.version ?? null,
+      items: submission.items,
+      inputs: submission.inputs,
+    },
     (_, value: unknown) =>
       value !== null && typeof value === 'object' && !Array.isArray(value)
         ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))

@@ -4,18 +4,21 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BadRequestError, ConflictError, PlatformError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
-import {
-  InvalidInferenceRequestError,
-  parseInferenceRequest,
-  validateAgainstSignature,
-} from '../inference/protocol';
+import { InvalidInferenceRequestError } from '../inference/protocol';
 import { resolveTarget } from '../inference/service';
 import { logger } from '../observability/logger';
 import type { ModelCache } from '../registry/model-cache';
-import { type BatchJob, KEYED_JOB_ID_PREFIX, OwnerSchema, type SubmitBatchJob } from './api-schemas';
+import {
+  type BatchJob,
+  type BatchSubmission,
+  KEYED_JOB_ID_PREFIX,
+  OwnerSchema,
+  type SubmitBatchJob,
+} from './api-schemas';
 import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
-import { chunkLimits, itemBytes, MAX_CHUNK_BYTES, planChunks, type StoredItem } from './chunking';
+import { chunkLimits, planChunks, type StoredItem, storedItem } from './chunking';
 import { fingerprintOf } from './fingerprint';
+import { headInputs, type InputBucket } from './input-files';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;
@@ -60,7 +63,13 @@ export class IdempotencyKeyReusedError extends PlatformError {
 export async function submitJob(
   store: BatchStore,
   models: Pick<ModelCache, 'getModel'>,
-  input: { readonly owner: string; readonly jobId: string; readonly submission: SubmitBatchJob },
+  input: {
+    readonly owner: string;
+    readonly jobId: string;
+    readonly submission: BatchSubmission;
+    /** Where input files are; needed only by a submission that names them. */
+    readonly inputBucket?: InputBucket;
+  },
   now: () => Date = () => new Date(),
 ): Promise<{ job: BatchJob; created: boolean }> {
   const owner = parseInput(OwnerSchema, input.owner, 'owner');
@@ -69,6 +78,14 @@ export async function submitJob(
   if (existing) return { job: sameSubmission(existing, owner, fingerprint), created: false };
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
+  if (submission.inputs !== undefined) {
+    return createScanningJob(
+      store,
+      { ...input, owner, fingerprint, version, inputIds: submission.inputs },
+      now,
+    );
+  }
+  if (submission.items === undefined) throw new BadRequestError('a batch job needs items or inputs');
   const items = submission.items.map((item, index) => checkItem(version, item, index));
   const chunks = planChunks(items, chunkLimits(version));
   const set: ChunkSet = { jobId: input.jobId, chunkSet: randomUUID() };
@@ -95,6 +112,42 @@ export async function submitJob(
     );
   }
   return { job: sameSubmission(stored.job, owner, fingerprint), created: stored.created };
+}
+
+/**
+ * A job that reads its items from input files: created with its files (size and ETag, from S3) and
+ * a scan cursor at their start, and no chunks yet; the fan-out scans the files into chunks. The
+ * files are the caller's own (their keys derive from the owner), so a job can never make the
+ * platform read another owner's file or another bucket.
+ */
+async function createScanningJob(
+  store: BatchStore,
+  input: {
+    readonly owner: string;
+    readonly jobId: string;
+    readonly fingerprint: string;
+    readonly version: ModelVersion;
+    readonly inputIds: readonly string[];
+    readonly inputBucket?: InputBucket;
+  },
+  now: () => Date,
+): Promise<{ job: BatchJob; created: boolean }> {
+  if (!input.inputBucket) throw new BadRequestError('input files are named through the API only');
+  const inputs = await headInputs(input.inputBucket, input.owner, input.inputIds);
+  const stored = await store.createJob({
+    jobId: input.jobId,
+    chunkSet: randomUUID(),
+    owner: input.owner,
+    fingerprint: input.fingerprint,
+    model: input.version.name,
+    version: input.version.version,
+    total: 0,
+    chunks: 0,
+    createdAt: now().toISOString(),
+    inputs,
+    scan: { input: 0, offset: 0, line: 1, item: 0, chunk: 0 },
+  });
+  return { job: sameSubmission(stored.job, input.owner, input.fingerprint), created: stored.created };
 }
 
 /** Runs one write per chunk, a few at a time. */
@@ -128,16 +181,7 @@ function sameSubmission(job: JobRecord, owner: string, fingerprint: string): Bat
  */
 function checkItem(version: ModelVersion, item: SubmitBatchJob['items'][number], index: number): StoredItem {
   try {
-    const request = parseInferenceRequest({ inputs: item.inputs });
-    validateAgainstSignature(request, version, version.name);
-    if (version.maxBatchSize > 0 && request.inputs.some((input) => input.shape[0] !== 1)) {
-      throw new InvalidInferenceRequestError('each input must have batch dimension 1 (one item, one row)');
-    }
-    const stored: StoredItem = { ...(item.id === undefined ? {} : { id: item.id }), inputs: request.inputs };
-    if (itemBytes(stored) > MAX_CHUNK_BYTES) {
-      throw new InvalidInferenceRequestError(`the item is larger than ${MAX_CHUNK_BYTES} bytes`);
-    }
-    return stored;
+    return storedItem(version, item);
   } catch (error) {
     if (error instanceof InvalidInferenceRequestError) {
       throw new BadRequestError(`item ${index}${item.id ? ` (${item.id})` : ''}: ${error.message}`);
@@ -151,6 +195,8 @@ export interface SubmissionDependencies {
   readonly models: Pick<ModelCache, 'getModel'>;
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly submissionsQueueUrl: string;
+  /** The batch data bucket, where a submission's input files are. */
+  readonly inputs?: InputBucket;
 }
 
 /**
@@ -159,13 +205,14 @@ export interface SubmissionDependencies {
  */
 export async function submitForFanOut(
   deps: SubmissionDependencies,
-  input: { readonly owner: string; readonly idempotencyKey?: string; readonly submission: SubmitBatchJob },
+  input: { readonly owner: string; readonly idempotencyKey?: string; readonly submission: BatchSubmission },
 ): Promise<BatchJob> {
   const jobId = jobIdFor(input.owner, input.idempotencyKey);
   const { job } = await submitJob(deps.store, deps.models, {
     owner: input.owner,
     jobId,
     submission: input.submission,
+    ...(deps.inputs ? { inputBucket: deps.inputs } : {}),
   });
   // Sent again for a retried submission too: the first attempt may have stopped before sending,
   // and fanning out twice is harmless.

@@ -11,14 +11,10 @@ import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
 import { countResult, countRetry } from './accounting';
 import type { BatchJob, ItemResult, WorkMessage } from './api-schemas';
-import {
-  type BatchStore,
-  type ChunkResult,
-  type JobRecord,
-  MAX_RESULT_PART_BYTES,
-  type StoredChunk,
-} from './batch-store';
+import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTES } from './batch-store';
+import { readChunk, type SourcedChunk, withReadFailures } from './chunk-source';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
+import type { InputBucket } from './input-files';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -34,6 +30,8 @@ export interface WorkerDependencies {
    * makes a release that was lost.
    */
   readonly release?: (jobId: string, attempt?: number) => Promise<void>;
+  /** The batch data bucket, for chunks of jobs that read input files. */
+  readonly inputs?: InputBucket;
   readonly now?: () => number;
 }
 
@@ -163,7 +161,7 @@ async function firstRun(
   let inferenceMs = 0;
   let result = await store.getResult(work.jobId, work.chunk);
   if (!result) {
-    const chunk = await store.getChunk(job, work.chunk);
+    const chunk = await readChunk(deps, job, work.chunk);
     if (!chunk) {
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;
@@ -171,11 +169,12 @@ async function firstRun(
     const inferenceStarted = Date.now();
     // Decided on the job item, which orders this start against a cancel: the job read above may be
     // older than a cancel that was accepted since, and that cancel must stop this chunk.
-    const outcome = (await store.startChunk(work.jobId, work.chunk))
-      ? await runChunk(deps, job, numbered(chunk), work)
-      : chunk.items.map(
-          (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
-        );
+    const outcome = withReadFailures(
+      chunk,
+      (await store.startChunk(work.jobId, work.chunk))
+        ? await runChunk(deps, job, numbered(chunk), work)
+        : numbered(chunk).map(({ index, item }): ItemResult => ({ index, ...idOf(item), cancelled: true })),
+    );
     inferenceMs = Date.now() - inferenceStarted;
     result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
   }
@@ -217,7 +216,7 @@ async function retryChunk(
   }
   let result = await store.getResult(work.jobId, work.chunk);
   if (result?.attempt !== work.attempt) {
-    const chunk = result && (await store.getChunk(job, work.chunk));
+    const chunk = result && (await readChunk(deps, job, work.chunk));
     if (!result || !chunk) {
       logger.warn('retry of a chunk without a result dropped', { ...work });
       return undefined;
@@ -249,8 +248,8 @@ async function retryChunk(
 }
 
 /** A chunk's items with their index in the job. */
-function numbered(chunk: StoredChunk): NumberedItem[] {
-  return chunk.items.map((item, i) => ({ index: chunk.first + i, item }));
+function numbered(chunk: SourcedChunk): NumberedItem[] {
+  return chunk.items.map((item, i) => ({ index: chunk.indices?.[i] ?? chunk.first + i, item }));
 }
 
 interface NumberedItem {
@@ -284,6 +283,8 @@ async function runChunk(
   numberedItems: readonly NumberedItem[],
   work: WorkMessage,
 ): Promise<ItemResult[]> {
+  // A chunk of an input file whose lines all failed as they were read has nothing to run.
+  if (numberedItems.length === 0) return [];
   const budgetSpent = outageBudgetSpent(deps, work);
   const items = numberedItems.map(({ item }) => item);
   const indexOf = (i: number) => numberedItems[i]!.index;

@@ -474,7 +474,13 @@ describe('security (npm start)', () => {
       },
     };
     /** Routes that create or list a principal's own resources. */
-    const PER_CALLER = ['POST /v1/batch-jobs', 'GET /v1/batch-jobs'];
+    const PER_CALLER = [
+      'POST /v1/batch-jobs',
+      'GET /v1/batch-jobs',
+      // An input file's key derives from its uploader: a job or a completion reaches only the caller's own.
+      'POST /v1/batch-inputs',
+      'POST /v1/batch-inputs/{inputId}/complete',
+    ];
     /** The model registry and data plane: shared by every principal, guarded by scopes only. */
     const SHARED_READ: Record<string, { method: string; path: string; body?: string }> = {
       'GET /v2/models/{model}': { method: 'GET', path: '/v2/models/simple' },

@@ -140,7 +140,7 @@ describe('planChunks', () => {
       maxBatchSize: 0,
     };
     const result = {
-      index: 99_999,
+      index: 99_999_999_999,
       outputs: [{ name: 'OUTPUT0', datatype: 'INT32', shape: [16], data: [] }],
     };
     const limits = chunkLimits(signature);

@@ -273,9 +273,30 @@ describe('run: usage errors exit 2 before any request', () => {
   it('refuses an API submission over the body limit', async () => {
     const line = irisItem('x'.repeat(120));
     const big = file('huge.jsonl', Array.from({ length: 30_000 }, () => line).join('\n'));
-    const result = await runWith(['batch', 'submit', 'iris', '--file', big]);
+    const result = await runWith(['batch', 'submit', 'iris', '--file', big, '--via', 'api']);
     expect(result).toMatchObject({ code: 2, calls: [] });
-    expect(result.stderr).toMatch(/over the API's 6.0 MB body limit; split the file/);
+    expect(result.stderr).toMatch(/over the API's 6.0 MB body limit; submit the file with --via s3/);
+  });
+
+  it('uploads a file over the body limit as a batch input, asking for its size, unread', async () => {
+    const line = irisItem('x'.repeat(120));
+    const text = Array.from({ length: 30_000 }, () => line).join('\n');
+    const big = file('upload.jsonl', text);
+    const refused = { error: { code: 'BAD_REQUEST', message: 'no', requestId: 'r' } };
+    const result = await runWith(
+      ['batch', 'submit', 'iris', '--file', big],
+      [{ status: 400, body: refused }],
+    );
+    expect(result.code).toBe(1);
+    expect(result.calls).toHaveLength(1);
+    expect(result.calls[0]).toMatchObject({ method: 'POST', url: `${DEFAULT_API_URL}/v1/batch-inputs` });
+    expect(JSON.parse(result.calls[0]!.body!)).toEqual({ size: Buffer.byteLength(text) });
+  });
+
+  it('refuses --via s3 from stdin', async () => {
+    const result = await runWith(['batch', 'submit', 'iris', '--file', '-', '--via', 's3']);
+    expect(result).toMatchObject({ code: 2, calls: [] });
+    expect(result.stderr).toMatch(/--via s3 uploads a file/);
   });
 });
 

@@ -35,6 +35,8 @@ const WITH_BODY = new Set([
   'POST /v1/models/{model}/versions/{version}/upload',
   'POST /v1/models/{model}/versions/{version}/upload/complete',
   'POST /v1/batch-jobs',
+  'POST /v1/batch-inputs',
+  'POST /v1/batch-inputs/{inputId}/complete',
 ]);
 
 describe('buildOpenApiDocument', () => {

@@ -8,6 +8,12 @@ import {
 } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
 import { deleteJob } from '../../batch/deletion';
+import {
+  CompleteInputUploadSchema,
+  InputPathSchema,
+  StartInputUploadSchema,
+} from '../../batch/input-schemas';
+import { completeInputUpload, startInputUpload } from '../../batch/input-uploads';
 import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
 import { s3 } from '../../batch/s3';
@@ -24,7 +30,14 @@ import { instrument } from '../../observability/instrument';
 const env = FUNCTIONS.batch.environment.parse(process.env);
 
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
-const submissions = { store, models: modelCache, sqs, submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL };
+const inputBucket = { client: s3, bucket: env.BATCH_DATA_BUCKET };
+const submissions = {
+  store,
+  models: modelCache,
+  sqs,
+  submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
+  inputs: inputBucket,
+};
 
 async function route({ event, requestId, principal }: ApiRequest) {
   const caller = callerOf(principal);
@@ -40,6 +53,15 @@ async function route({ event, requestId, principal }: ApiRequest) {
         submission,
       });
       return json(202, job, requestId, { Location: `/v1/batch-jobs/${job.jobId}` });
+    }
+    case 'POST /v1/batch-inputs': {
+      const { size } = parseInput(StartInputUploadSchema, parseJsonBody(event), 'batch input');
+      return json(200, await startInputUpload(inputBucket, caller.sub, size), requestId);
+    }
+    case 'POST /v1/batch-inputs/{inputId}/complete': {
+      const { inputId } = parseInput(InputPathSchema, event.pathParameters ?? {}, 'path');
+      const body = parseInput(CompleteInputUploadSchema, parseJsonBody(event), 'upload completion');
+      return json(200, await completeInputUpload(inputBucket, caller.sub, inputId ?? '', body), requestId);
     }
     case 'GET /v1/batch-jobs': {
       const query = parseInput(ListJobsQuerySchema, event.queryStringParameters ?? {}, 'query');

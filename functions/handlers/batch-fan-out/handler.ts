@@ -1,10 +1,13 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
 import { enqueueWork, releaseWork } from '../../batch/fan-out';
-import { modelCache, store } from '../../batch/queue-runtime';
+import { scanInputs } from '../../batch/input-scan';
+import { modelCache, queueEnvironment, store } from '../../batch/queue-runtime';
+import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
@@ -23,15 +26,36 @@ const watching = {
   release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
 };
 
+/** A message that goes on with a job's scan of its input files, in another invocation. */
+const continueScan = async (jobId: string) => {
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: env.SUBMISSIONS_QUEUE_URL,
+      MessageBody: JSON.stringify({ jobId, scan: true }),
+    }),
+  );
+};
+
+const scanning = (context: Context | undefined) => ({
+  store,
+  inputs: { client: s3, bucket: queueEnvironment.BATCH_DATA_BUCKET },
+  models: modelCache,
+  release: (jobId: string) => releaseWork(pacing, jobId),
+  continueLater: continueScan,
+  // Without a context (never in Lambda), the function's whole timeout is assumed left.
+  remainingMs: () => context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY,
+});
+
 const processor = new BatchProcessor(EventType.SQS);
 
 /**
- * One submissions-queue message: a job's stall check (`{ jobId, watch }`), a job the API stored
- * (`{ jobId }`), or a whole submission from an
+ * One submissions-queue message: a job's stall check (`{ jobId, watch }`), the continuation of a
+ * job's scan of its input files (`{ jobId, scan }`), a job the API stored (`{ jobId }`), or a whole
+ * submission from an
  * SQS client, which is checked and stored here first (its job id is its `jobId`, else the message
  * id, so a redelivered message names the same job). Either way the job's chunks go to the work queue.
  */
-async function fanOut(record: SQSRecord): Promise<void> {
+async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
   try {
     const body = JSON.parse(record.body) as unknown;
     const stored = StoredJobMessageSchema.safeParse(body);
@@ -39,6 +63,10 @@ async function fanOut(record: SQSRecord): Promise<void> {
     let retry: number | undefined;
     if (stored.success && stored.data.watch) {
       await checkJob(watching, { ...stored.data, watch: stored.data.watch });
+      return;
+    }
+    if (stored.success && stored.data.scan) {
+      await scanInputs(scanning(context), stored.data.jobId);
       return;
     }
     if (stored.success) {
@@ -52,6 +80,8 @@ async function fanOut(record: SQSRecord): Promise<void> {
     const queued = await enqueueWork(pacing, jobId, retry);
     // Until the job ends, a delayed check on this queue ends it if it stops making progress.
     if (queued) await startWatch(watching, queued);
+    // A job of input files gets its chunks from the scan, which releases them as it plans them.
+    if (queued?.scan) await scanInputs(scanning(context), jobId);
   } catch (error) {
     // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
     logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });

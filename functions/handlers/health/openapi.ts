@@ -20,6 +20,7 @@ import {
   ListResultsQuerySchema,
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
+import { CompleteInputUploadSchema, InputIdSchema, StartInputUploadSchema } from '../../batch/input-schemas';
 import { requestSchema as InferenceRequestSchema } from '../../inference/protocol';
 import {
   CompleteUploadSchema,
@@ -62,6 +63,8 @@ const REQUEST_BODIES: Readonly<Record<string, z.ZodMiniType>> = {
   'POST /v1/models/{model}/versions/{version}/upload': StartUploadSchema,
   'POST /v1/models/{model}/versions/{version}/upload/complete': CompleteUploadSchema,
   'POST /v1/batch-jobs': SubmitBatchJobSchema,
+  'POST /v1/batch-inputs': StartInputUploadSchema,
+  'POST /v1/batch-inputs/{inputId}/complete': CompleteInputUploadSchema,
 };
 
 const QUERIES: Readonly<Record<string, z.ZodMiniObject>> = {
@@ -99,6 +102,15 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
     status: 201,
     description: 'the archive was checked and the version registered (`Location` names it)',
     schema: ModelVersionSchema,
+  },
+  'POST /v1/batch-inputs': {
+    status: 200,
+    description:
+      "the new input file's `inputId` and where to upload it: one presigned PUT, or presigned parts",
+  },
+  'POST /v1/batch-inputs/{inputId}/complete': {
+    status: 200,
+    description: 'the multipart upload is complete: the input file and its size',
   },
   'POST /v1/batch-jobs': { status: 202, description: 'accepted (`Location` names the job)' },
   'POST /v1/batch-jobs/{jobId}/cancel': { status: 202, description: 'cancel requested' },
@@ -154,6 +166,8 @@ function pathParameterSchema(name: string, route: Route): JsonSchema {
       return jsonSchema(AliasNameSchema);
     case 'jobId':
       return jsonSchema(JobIdSchema);
+    case 'inputId':
+      return jsonSchema(InputIdSchema);
     default:
       throw new Error(`no schema for path parameter ${name} of ${key(route)}`);
   }

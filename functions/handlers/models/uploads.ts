@@ -4,17 +4,7 @@
  * completion, which reads the stored archive back, hashes it, checks it as the endpoint will load it,
  * registers the version LOADING and queues its warm-up. Rules and their sources: docs/shipping-models.md.
  */
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-  S3ServiceException,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { GetObjectCommand, HeadObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import {
   MAX_UNPACKED_BYTES,
   MODEL_STORE_PREFIX,
@@ -29,29 +19,14 @@ import { checkModelArchive } from '../../../contracts/triton/model-archive';
 import { ModelConfigError } from '../../../contracts/triton/model-config';
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError } from '../../edge/errors';
+import { completeParts, type PresignedUpload, presignUpload } from '../../edge/presigned-uploads';
 import type { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
 import { readArchive } from './archive-reader';
 import { warmUpSample } from './warm-up-sample';
 
 export type StartedUpload =
   /** The store already holds this archive: complete at once. */
-  | { readonly archive: string; readonly mode: 'stored' }
-  | {
-      readonly archive: string;
-      readonly mode: 'single';
-      readonly expiresAt: string;
-      readonly url: string;
-      /** Headers the PUT must carry, as they were signed. */
-      readonly headers: Record<string, string>;
-    }
-  | {
-      readonly archive: string;
-      readonly mode: 'multipart';
-      readonly expiresAt: string;
-      readonly uploadId: string;
-      readonly partSize: number;
-      readonly parts: { readonly partNumber: number; readonly url: string }[];
-    };
+  { readonly archive: string; readonly mode: 'stored' } | (PresignedUpload & { readonly archive: string });
 
 export interface UploadTarget {
   readonly client: S3Client;
@@ -83,46 +58,20 @@ export class ModelUploads {
     const key = `${MODEL_STORE_PREFIX}${archive}`;
     const { client, bucket } = this.target;
     if (await this.stored(key)) return { archive, mode: 'stored' };
-    const expiresAt = new Date(this.now().getTime() + UPLOAD_URL_TTL_SECONDS * 1000).toISOString();
-    if (input.size <= SINGLE_PUT_MAX_BYTES) {
+    const upload = await presignUpload({
+      client,
+      bucket,
+      key,
+      size: input.size,
+      singlePutMaxBytes: SINGLE_PUT_MAX_BYTES,
+      partBytes: UPLOAD_PART_BYTES,
+      expiresInSeconds: UPLOAD_URL_TTL_SECONDS,
       // S3 refuses a body whose SHA-256 differs from the signed one, and a PUT over an existing key.
-      const checksum = Buffer.from(input.sha256, 'hex').toString('base64');
-      const url = await getSignedUrl(
-        client,
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ContentLength: input.size,
-          ChecksumSHA256: checksum,
-          IfNoneMatch: '*',
-        }),
-        {
-          expiresIn: UPLOAD_URL_TTL_SECONDS,
-          unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
-        },
-      );
-      return {
-        archive,
-        mode: 'single',
-        expiresAt,
-        url,
-        headers: { 'x-amz-checksum-sha256': checksum, 'if-none-match': '*' },
-      };
-    }
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-    if (!UploadId) throw new Error('CreateMultipartUpload returned no upload id');
-    const count = Math.ceil(input.size / UPLOAD_PART_BYTES);
-    const parts = await Promise.all(
-      Array.from({ length: count }, async (_, i) => ({
-        partNumber: i + 1,
-        url: await getSignedUrl(
-          client,
-          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1 }),
-          { expiresIn: UPLOAD_URL_TTL_SECONDS },
-        ),
-      })),
-    );
-    return { archive, mode: 'multipart', expiresAt, uploadId: UploadId, partSize: UPLOAD_PART_BYTES, parts };
+      sha256: input.sha256,
+      ifNoneMatch: true,
+      now: this.now(),
+    });
+    return { archive, ...upload };
   }
 
   async complete(
@@ -137,7 +86,9 @@ export class ModelUploads {
     const { client, bucket } = this.target;
     if (input.uploadId !== undefined) {
       if (!input.parts) throw new BadRequestError('a multipart upload completes with its parts');
-      await this.completeParts(key, input.uploadId, input.parts);
+      // An archive once stored is never replaced: a second completion of the same hash finds it
+      // stored (412), and it is read and checked below like any other.
+      await completeParts({ client, bucket, key }, input.uploadId, input.parts, { ifNoneMatch: true });
     }
     const object = await client
       .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
@@ -214,37 +165,6 @@ export class ModelUploads {
       return true;
     } catch (error) {
       if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
-      throw error;
-    }
-  }
-
-  private async completeParts(
-    key: string,
-    uploadId: string,
-    parts: readonly { partNumber: number; etag: string }[],
-  ): Promise<void> {
-    try {
-      await this.target.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.target.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: {
-            Parts: [...parts]
-              .sort((a, b) => a.partNumber - b.partNumber)
-              .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
-          },
-          // An archive once stored is never replaced: a second completion of the same hash is refused.
-          IfNoneMatch: '*',
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof S3ServiceException)) throw error;
-      // 412: the archive is already stored; it is read and checked below like any other.
-      if (error.$metadata.httpStatusCode === 412) return;
-      if (['NoSuchUpload', 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(error.name)) {
-        throw new BadRequestError(`the multipart upload cannot complete: ${error.name}: ${error.message}`);
-      }
       throw error;
     }
   }

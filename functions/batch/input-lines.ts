@@ -1,0 +1,146 @@
+/**
+ * Reading an input file's lines by byte ranges, so that neither the fan-out nor a worker ever holds
+ * more of a file than one range and one line, and parsing each line into an item.
+ */
+import { GetObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import { InvalidInferenceRequestError } from '../inference/protocol';
+import { BatchItemSchema } from './api-schemas';
+import { type StoredItem, storedItem } from './chunking';
+import type { InputBucket } from './input-files';
+import type { JobInput } from './input-schemas';
+
+/** Bytes read per ranged GetObject. */
+export const RANGE_BYTES = 4 * 1024 * 1024;
+/**
+ * The longest line an input file may hold. Longer lines fail as items without being kept: the
+ * stored form of an item is at most MAX_CHUNK_BYTES, and a line's JSON is at most a few times that.
+ */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+const NEWLINE = 0x0a;
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** One line of an input file: bytes `start` to `end` (exclusive, its newline included). */
+export interface Line {
+  readonly start: number;
+  readonly end: number;
+  /** 1-based. */
+  readonly number: number;
+  /** The line's bytes without its newline; absent when the line is longer than MAX_LINE_BYTES. */
+  readonly bytes?: Buffer;
+}
+
+/** The input file changed since the job was submitted (S3's 412 on `If-Match`). */
+export class InputChangedError extends Error {
+  override readonly name = 'InputChangedError';
+}
+
+/** Bytes `start` to `end` (exclusive) of an input, read only if it is still the file the job named. */
+export async function readRange(
+  target: InputBucket,
+  input: JobInput,
+  start: number,
+  end: number,
+): Promise<Buffer> {
+  try {
+    const answer = await target.client.send(
+      new GetObjectCommand({
+        Bucket: target.bucket,
+        Key: input.key,
+        Range: `bytes=${start}-${end - 1}`,
+        IfMatch: input.etag,
+      }),
+    );
+    const body = Buffer.from(await answer.Body!.transformToByteArray());
+    if (body.length !== end - start) {
+      throw new Error(`a range of ${input.key} returned ${body.length} bytes, not ${end - start}`);
+    }
+    return body;
+  } catch (error) {
+    if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412) {
+      throw new InputChangedError(`input '${input.inputId}' changed since the job was submitted`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The lines of bytes `from` to `to` of an input, `from` being a line's start (numbered `line`),
+ * read `rangeBytes` at a time. A line may cross any number of range boundaries; a last line
+ * without a newline is a line too.
+ */
+export async function* linesOf(
+  read: (start: number, end: number) => Promise<Buffer>,
+  from: number,
+  to: number,
+  line: number,
+  rangeBytes: number = RANGE_BYTES,
+): AsyncGenerator<Line> {
+  let number = line;
+  // The start of the line being read, and its bytes so far (undefined once it is too long to keep).
+  let start = from;
+  let pending: Buffer | undefined = Buffer.alloc(0);
+  for (let at = from; at < to; ) {
+    const end = Math.min(to, at + rangeBytes);
+    const range = await read(at, end);
+    let cursor = 0;
+    for (let newline = range.indexOf(NEWLINE); newline !== -1; newline = range.indexOf(NEWLINE, cursor)) {
+      const bytes: Buffer | undefined = pending && Buffer.concat([pending, range.subarray(cursor, newline)]);
+      const lineEnd = at + newline + 1;
+      yield { start, end: lineEnd, number, ...(bytes && bytes.length <= MAX_LINE_BYTES ? { bytes } : {}) };
+      number++;
+      start = lineEnd;
+      pending = Buffer.alloc(0);
+      cursor = newline + 1;
+    }
+    if (pending) {
+      pending = Buffer.concat([pending, range.subarray(cursor)]);
+      if (pending.length > MAX_LINE_BYTES) pending = undefined;
+    }
+    at = end;
+  }
+  if (start < to) {
+    yield {
+      start,
+      end: to,
+      number,
+      ...(pending && pending.length <= MAX_LINE_BYTES ? { bytes: pending } : {}),
+    };
+  }
+}
+
+/** A line that holds no item: empty, or only spaces (a file's last newline leaves none). */
+export function isBlank(line: Line): boolean {
+  return line.bytes?.every((b) => b === 0x20 || b === 0x09 || b === 0x0d) ?? false;
+}
+
+/** An item of an input file, or why its line is not one. */
+export type ParsedLine = { readonly item: StoredItem } | { readonly error: string; readonly id?: string };
+
+/**
+ * A line as an item: a JSON object like an item of a submission's `items` (`id`, `inputs`), checked
+ * against the version's signature as the submission checks its items.
+ */
+export function parseLine(version: ModelVersion, line: Line): ParsedLine {
+  const where = `line ${line.number}`;
+  if (!line.bytes) return { error: `${where}: longer than ${MAX_LINE_BYTES} bytes` };
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(line.bytes));
+  } catch (error) {
+    return { error: `${where}: not a JSON line (${(error as Error).message})` };
+  }
+  const parsed = BatchItemSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return { error: `${where}: not an item (${issues})` };
+  }
+  const id = parsed.data.id === undefined ? {} : { id: parsed.data.id };
+  try {
+    return { item: storedItem(version, parsed.data) };
+  } catch (error) {
+    if (error instanceof InvalidInferenceRequestError) return { error: `${where}: ${error.message}`, ...id };
+    throw error;
+  }
+}

@@ -1,0 +1,73 @@
+/** The shapes of batch input files: their upload routes' bodies and how a job names them. */
+import {
+  BATCH_INPUT_URL_TTL_SECONDS,
+  MAX_BATCH_INPUT_BYTES,
+  MAX_JOB_INPUTS,
+} from '../../contracts/batch-data';
+import * as z from '../../contracts/zod';
+
+export { BATCH_INPUT_URL_TTL_SECONDS, MAX_BATCH_INPUT_BYTES };
+
+/** An input file's id: a random UUID the upload route chose. */
+export const InputIdSchema = z
+  .string()
+  .check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be an inputId'));
+
+/** `POST /v1/batch-inputs` body: the file's size, which decides one PUT or parts. */
+export const StartInputUploadSchema = z.strictObject({
+  size: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_BATCH_INPUT_BYTES)),
+});
+
+/** `POST /v1/batch-inputs/{inputId}/complete` body: the multipart upload and its parts' ETags. */
+export const CompleteInputUploadSchema = z.strictObject({
+  uploadId: z.string().check(z.minLength(1), z.maxLength(1024)),
+  parts: z
+    .array(
+      z.strictObject({
+        partNumber: z.number().check(z.int(), z.minimum(1), z.maximum(10_000)),
+        etag: z.string().check(z.minLength(1), z.maxLength(256)),
+      }),
+    )
+    .check(z.minLength(1), z.maxLength(10_000)),
+});
+
+/** Path parameters of `/v1/batch-inputs/{inputId}/complete`. */
+export const InputPathSchema = z.object({ inputId: z.optional(InputIdSchema) });
+
+/** The input files a job reads, in order: a manifest of the caller's own uploads. */
+export const JobInputsSchema = z.array(InputIdSchema).check(z.minLength(1), z.maxLength(MAX_JOB_INPUTS));
+
+/** One input file of a job, as the job records it at submission. */
+export interface JobInput {
+  readonly inputId: string;
+  readonly key: string;
+  readonly size: number;
+  /** The object's ETag when the job was submitted: every read is conditional on it (`If-Match`). */
+  readonly etag: string;
+}
+
+/**
+ * How far the scan of a job's input files has gone: the next byte to read of input `input`, the
+ * line number there (1-based), and the item and chunk numbers the next chunk starts with.
+ */
+export interface ScanCursor {
+  readonly input: number;
+  readonly offset: number;
+  readonly line: number;
+  readonly item: number;
+  readonly chunk: number;
+}
+
+/**
+ * Where a chunk's items are: bytes `start` to `end` (exclusive) of input `input`, whose first line
+ * is line `line`, holding `count` items. `oversize` marks a single line longer than a line may be,
+ * which is never read again: its item fails.
+ */
+export interface InputRange {
+  readonly input: number;
+  readonly start: number;
+  readonly end: number;
+  readonly line: number;
+  readonly count: number;
+  readonly oversize?: true;
+}

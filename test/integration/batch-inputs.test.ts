@@ -1,0 +1,275 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchInputKey } from '../../contracts/batch-data';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import type { ItemResult } from '../../functions/batch/api-schemas';
+import { BatchStore } from '../../functions/batch/batch-store';
+import { headInputs, ownerDigest } from '../../functions/batch/input-files';
+import { linesOf, readRange } from '../../functions/batch/input-lines';
+import { type ScanDependencies, scanInputs } from '../../functions/batch/input-scan';
+import { completeInputUpload, startInputUpload } from '../../functions/batch/input-uploads';
+import { submitJob } from '../../functions/batch/submission';
+import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
+import { NotFoundError } from '../../functions/edge/errors';
+import { ModelCache } from '../../functions/registry/model-cache';
+import { ModelRegistry } from '../../functions/registry/registry';
+import {
+  createBatchTable,
+  createRegistryTable,
+  type LocalDynamoDb,
+  startDynamoDb,
+} from '../../local/aws/dynamodb';
+import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { type ModelServer, startModelServer } from '../../local/model-server/server';
+import { loadModelRepository } from '../../triton-image/model-repository';
+import { localDynamoDb, localSageMaker } from '../helpers/local-clients';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const Bucket = 'batch-data';
+const simple: ModelVersion = {
+  name: 'simple',
+  version: '1',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
+  status: 'ACTIVE',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+};
+const alwaysClosed = {
+  admit: async () => ({ kind: 'closed' }) as const,
+  recordSuccess: async () => false,
+  recordFailure: async () => false,
+};
+
+/** Item i: OUTPUT0 (INPUT0 + INPUT1) is i + 1 everywhere. */
+const itemLine = (i: number) =>
+  JSON.stringify({
+    id: `item-${i}`,
+    inputs: [
+      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => i) },
+      { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
+    ],
+  });
+
+describe('batch jobs of input files on dynalite, the local S3 and the local model server', () => {
+  let dynamo: LocalDynamoDb;
+  let s3: LocalS3;
+  let server: ModelServer;
+  let store: BatchStore;
+  let models: ModelCache;
+  let worker: WorkerDependencies;
+  const inputs = () => ({ client: s3.client, bucket: Bucket });
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    const dynamodb = localDynamoDb(dynamo.url);
+    await createRegistryTable(dynamodb, 'registry');
+    await createBatchTable(dynamodb, 'batch');
+    const registry = new ModelRegistry(dynamodb, 'registry');
+    await registry.putVersion(simple);
+    s3 = await startS3({ region: 'us-east-1' });
+    await s3.createBucket(Bucket);
+    server = await startModelServer({
+      models: await loadModelRepository('triton-image/model_repository'),
+      endpoints: { triton: {} },
+    });
+    store = new BatchStore(dynamodb, 'batch');
+    models = new ModelCache(registry, { ttlMs: 0 });
+    worker = {
+      store,
+      models,
+      inference: { sagemaker: localSageMaker(server.url), circuits: alwaysClosed, timeoutMs: 10_000 },
+      outage: { budgetSeconds: 900, defer: async () => {} },
+      inputs: inputs(),
+    };
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await s3?.close();
+    await dynamo?.close();
+  });
+
+  /** Puts an input file of the owner's, as a finished upload leaves it; returns its id. */
+  async function putInput(owner: string, body: string): Promise<string> {
+    const inputId = crypto.randomUUID();
+    await s3.client.send(
+      new PutObjectCommand({ Bucket, Key: batchInputKey(ownerDigest(owner), inputId), Body: body }),
+    );
+    return inputId;
+  }
+
+  const scanDeps = (overrides: Partial<ScanDependencies> = {}): ScanDependencies => ({
+    store,
+    inputs: inputs(),
+    models,
+    release: async () => {},
+    continueLater: async () => {},
+    remainingMs: () => Number.POSITIVE_INFINITY,
+    sliceMs: Number.POSITIVE_INFINITY,
+    rangeBytes: 100,
+    chunksPerStep: 2,
+    ...overrides,
+  });
+
+  async function submit(jobId: string, owner: string, inputIds: string[]) {
+    return submitJob(store, models, {
+      owner,
+      jobId,
+      submission: { model: 'simple', inputs: inputIds },
+      inputBucket: inputs(),
+    });
+  }
+
+  /** The job's chunk descriptors, in chunk order. */
+  async function descriptors(jobId: string) {
+    const job = (await store.getJobRecord(jobId))!;
+    return Promise.all(Array.from({ length: job.chunks }, (_, c) => store.getChunk(job, c)));
+  }
+
+  it('reads lines by ranges that cut them anywhere, a last line without a newline included', async () => {
+    const lines = ['{"a":1}', '', `{"b":"${'x'.repeat(40)}"}`, '{"c":3}\r', '{"d":4}'];
+    const body = lines.join('\n');
+    const inputId = await putInput('alice', body);
+    const [file] = await headInputs(inputs(), 'alice', [inputId]);
+    for (const rangeBytes of [1, 3, 7, 64, 1000]) {
+      const read: string[] = [];
+      for await (const line of linesOf(
+        (s, e) => readRange(inputs(), file!, s, e),
+        0,
+        file!.size,
+        1,
+        rangeBytes,
+      )) {
+        read.push(line.bytes!.toString());
+        expect(body.slice(line.start, line.end).replace(/\n$/, '')).toBe(line.bytes!.toString());
+        expect(line.number).toBe(read.length);
+      }
+      expect(read).toEqual(lines);
+    }
+  });
+
+  it('runs a job of input files: every item counted once, bad lines failed with their line numbers', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => itemLine(i));
+    lines[4] = '{"inputs": [';
+    lines[17] = JSON.stringify({
+      id: 'narrow',
+      inputs: [{ name: 'INPUT0', shape: [1, 3], datatype: 'INT32', data: [1, 2, 3] }],
+    });
+    const first = await putInput('alice', `${lines.slice(0, 25).join('\n')}\n\n`);
+    const second = await putInput('alice', lines.slice(25).join('\n'));
+    const { job } = await submit('files-job', 'alice', [first, second]);
+    expect(job).toMatchObject({ status: 'QUEUED', total: 0, chunks: 0 });
+
+    expect(await scanInputs(scanDeps(), 'files-job')).toBe('finished');
+    const scanned = (await store.getJobRecord('files-job'))!;
+    expect(scanned).toMatchObject({ total: 40 });
+    expect(scanned.scan).toBeUndefined();
+    for (let chunk = 0; chunk < scanned.chunks; chunk++) {
+      await processChunk(worker, { jobId: 'files-job', chunk }, { receiveCount: 1 });
+    }
+
+    const done = (await store.getJob('files-job'))!;
+    expect(done).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', total: 40, succeeded: 38, failed: 2 });
+    const results: ItemResult[] = [];
+    for (let chunk = 0; chunk < scanned.chunks; chunk++)
+      results.push(...(await store.getResult('files-job', chunk))!.results);
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(results[4]).toMatchObject({ index: 4, error: expect.stringMatching(/^line 5: not a JSON line/) });
+    expect(results[17]).toMatchObject({
+      index: 17,
+      id: 'narrow',
+      error: expect.stringMatching(/^line 18: /),
+    });
+    const sum = results[30] as unknown as { outputs: { name: string; data: number[] }[] };
+    expect(sum.outputs.find((o) => o.name === 'OUTPUT0')?.data).toEqual(Array.from({ length: 16 }, () => 31));
+  });
+
+  it('resumes a scan stopped for time where it stopped, planning the same chunks', async () => {
+    const body = Array.from({ length: 60 }, (_, i) => itemLine(i)).join('\n');
+    const inputId = await putInput('alice', body);
+    await submit('whole-scan', 'alice', [inputId]);
+    await submit('resumed-scan', 'alice', [inputId]);
+    expect(await scanInputs(scanDeps(), 'whole-scan')).toBe('finished');
+
+    // Time runs short after the third step: a continuation is queued, and the next scan goes on.
+    let steps = 0;
+    const continued: string[] = [];
+    const short = scanDeps({
+      release: async () => {
+        steps++;
+      },
+      remainingMs: () => (steps >= 3 ? 1_000 : 600_000),
+      continueLater: async (jobId) => {
+        continued.push(jobId);
+      },
+    });
+    expect(await scanInputs(short, 'resumed-scan')).toBe('continued');
+    expect(continued).toEqual(['resumed-scan']);
+    const partway = (await store.getJobRecord('resumed-scan'))!;
+    expect(partway.scan).toBeDefined();
+    expect(partway.chunks).toBe(6);
+    expect(await scanInputs(scanDeps(), 'resumed-scan')).toBe('finished');
+
+    const whole = await descriptors('whole-scan');
+    expect(await descriptors('resumed-scan')).toEqual(whole);
+    expect((await store.getJobRecord('resumed-scan'))!.total).toBe(60);
+  });
+
+  it('plans each chunk once when a redelivered message scans the same job at once', async () => {
+    const body = Array.from({ length: 50 }, (_, i) => itemLine(i)).join('\n');
+    const inputId = await putInput('alice', body);
+    await submit('single-scan', 'alice', [inputId]);
+    await submit('twice-scanned', 'alice', [inputId]);
+    await scanInputs(scanDeps(), 'single-scan');
+
+    const outcomes = await Promise.all([
+      scanInputs(scanDeps(), 'twice-scanned'),
+      scanInputs(scanDeps(), 'twice-scanned'),
+    ]);
+    expect(outcomes).toContain('finished');
+    const twice = (await store.getJobRecord('twice-scanned'))!;
+    expect(twice).toMatchObject({ total: 50, chunks: (await store.getJobRecord('single-scan'))!.chunks });
+    expect(await descriptors('twice-scanned')).toEqual(await descriptors('single-scan'));
+  });
+
+  it("refuses an input id of another owner's file, or of no file, as not found", async () => {
+    const theirs = await putInput('bob', itemLine(0));
+    await expect(submit('foreign-input', 'alice', [theirs])).rejects.toBeInstanceOf(NotFoundError);
+    await expect(submit('missing-input', 'alice', [crypto.randomUUID()])).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(await store.getJob('foreign-input')).toBeUndefined();
+  });
+
+  it('uploads an input file through a presigned PUT and through presigned parts', async () => {
+    const small = `${itemLine(1)}\n`;
+    const single = await startInputUpload(inputs(), 'carol', Buffer.byteLength(small));
+    if (single.mode !== 'single') throw new Error('expected one PUT');
+    const put = await fetch(single.url, { method: 'PUT', headers: single.headers, body: small });
+    expect(put.status).toBe(200);
+    expect(await headInputs(inputs(), 'carol', [single.inputId])).toMatchObject([{ size: small.length }]);
+
+    const big = Buffer.alloc(9 * 1024 * 1024, 0x20);
+    const multi = await startInputUpload(inputs(), 'carol', big.length);
+    if (multi.mode !== 'multipart') throw new Error('expected parts');
+    const parts = [];
+    for (const part of multi.parts) {
+      const from = (part.partNumber - 1) * multi.partSize;
+      const answer = await fetch(part.url, {
+        method: 'PUT',
+        body: big.subarray(from, from + multi.partSize),
+      });
+      expect(answer.status).toBe(200);
+      parts.push({ partNumber: part.partNumber, etag: answer.headers.get('etag')! });
+    }
+    expect(
+      await completeInputUpload(inputs(), 'carol', multi.inputId, { uploadId: multi.uploadId, parts }),
+    ).toEqual({ inputId: multi.inputId, size: big.length });
+    // Another owner's completion names a key of its own, where nothing was uploaded.
+    await expect(
+      completeInputUpload(inputs(), 'mallory', multi.inputId, { uploadId: multi.uploadId, parts }),
+    ).rejects.toThrow(/multipart upload cannot complete/);
+  });
+});
