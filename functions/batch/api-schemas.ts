@@ -22,6 +22,10 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
   'CANCELLED',
 ];
 
+/** Where a job's results are kept: result items in the batch table, or JSONL parts in the batch data bucket. */
+export const RESULTS_LOCATIONS = ['table', 's3'] as const;
+export type ResultsLocation = (typeof RESULTS_LOCATIONS)[number];
+
 /** One item: the inputs of a single inference, each with batch dimension 1 when the model batches. */
 export const BatchItemSchema = z.object({
   id: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
@@ -34,6 +38,8 @@ export const SubmitBatchJobSchema = z.strictObject({
   /** A version number or an alias; the latest active version when absent. */
   version: z.optional(z.union([VersionSchema, AliasNameSchema])),
   items: z.array(BatchItemSchema).check(z.minLength(1), z.maxLength(100_000)),
+  /** Where the results go: DynamoDB, read page by page (the default), or JSONL parts in S3. */
+  results: z.optional(z.enum(RESULTS_LOCATIONS)),
 });
 export type SubmitBatchJob = z.infer<typeof SubmitBatchJobSchema>;
 
@@ -135,6 +141,8 @@ export interface BatchJob {
   readonly failed: number;
   readonly cancelled: number;
   readonly chunks: number;
+  /** Where its results are kept; jobs stored before this field existed keep theirs in the table. */
+  readonly resultsTo: ResultsLocation;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly completedAt?: string;

@@ -96,21 +96,23 @@ export interface JobRecord extends BatchJob {
 /** What names a job's chunks: its id and the set its submission wrote. */
 export type ChunkSet = Pick<JobRecord, 'jobId' | 'chunkSet'>;
 
-/** A new job as the submission writes it. */
-export type NewJob = Omit<
-  JobRecord,
-  | 'status'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'updatedAt'
-  | 'attempt'
-  | 'retryChunks'
-  | 'retryPlan'
-  | 'sent'
-  | 'counted'
-  | 'releasing'
->;
+/** A new job as the submission writes it; its results go to the table unless it says otherwise. */
+export type NewJob = Partial<Pick<JobRecord, 'resultsTo'>> &
+  Omit<
+    JobRecord,
+    | 'resultsTo'
+    | 'status'
+    | 'succeeded'
+    | 'failed'
+    | 'cancelled'
+    | 'updatedAt'
+    | 'attempt'
+    | 'retryChunks'
+    | 'retryPlan'
+    | 'sent'
+    | 'counted'
+    | 'releasing'
+  >;
 
 const JOB_FIELDS = [
   'jobId',
@@ -123,6 +125,7 @@ const JOB_FIELDS = [
   'failed',
   'cancelled',
   'chunks',
+  'resultsTo',
   'createdAt',
   'updatedAt',
   'completedAt',
@@ -198,6 +201,7 @@ export class BatchStore {
   async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
     const stored: JobRecord = {
       ...job,
+      resultsTo: job.resultsTo ?? 'table',
       status: 'QUEUED',
       succeeded: 0,
       failed: 0,
@@ -216,6 +220,7 @@ export class BatchStore {
           Item: marshall(
             {
               ...job,
+              resultsTo: stored.resultsTo,
               status: stored.status,
               succeeded: 0,
               failed: 0,
@@ -778,9 +783,10 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
 export function toJob(stored: object): BatchJob {
   const raw = stored as Record<string, unknown>;
-  return Object.fromEntries(
-    JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
-  ) as unknown as BatchJob;
+  return {
+    resultsTo: 'table',
+    ...Object.fromEntries(JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]])),
+  } as unknown as BatchJob;
 }
 
 function toJobRecord(raw: Record<string, unknown>): JobRecord {

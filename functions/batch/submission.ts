@@ -83,6 +83,7 @@ export async function submitJob(
     version: version.version,
     total: items.length,
     chunks: chunks.length,
+    resultsTo: submission.results ?? 'table',
     createdAt: now().toISOString(),
   });
   if (!stored.created) {
