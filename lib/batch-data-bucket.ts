@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
@@ -32,6 +33,7 @@ export function batchDataLifecycleRules(retentionDays: number): LifecycleRule[] 
 /** Batch jobs' input files and results (layout in `contracts/batch-data.ts`), in a bucket of their own. */
 export class BatchDataBucket extends Construct {
   public readonly bucket: Bucket;
+  private readonly resultObjects: string;
 
   constructor(scope: Construct, id: string, props: BatchDataBucketProps) {
     super(scope, id);
@@ -43,10 +45,31 @@ export class BatchDataBucket extends Construct {
       lifecycleRules: batchDataLifecycleRules(props.retentionDays),
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(BATCH_DATA_BUCKET_ID);
+    this.resultObjects = this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`);
     Validations.of(this.bucket).acknowledge({
       id: 'AwsSolutions-S1',
       reason:
         'Only the batch functions read and write here, each through its own role; CloudTrail records the API calls.',
     });
+  }
+
+  /**
+   * Writing S3 jobs' results: a chunk's part is read back before it is written (a redelivery counts
+   * what was written), the manifest HEADs every part (authorized as s3:GetObject), and both are put.
+   */
+  public bindResultWrites(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resourceArns: [this.resultObjects],
+    });
+  }
+
+  /**
+   * Linking to S3 jobs' results: the results route reads the manifest and presigns GETs of the parts,
+   * which S3 authorizes as the signer's s3:GetObject.
+   */
+  public bindResultLinks(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.resultObjects] });
   }
 }

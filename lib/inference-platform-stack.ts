@@ -195,9 +195,19 @@ export class InferencePlatformStack extends Stack {
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);
     this.batch.submissions.bindSender(batchApi);
-    for (const fn of [batchApi, this.batch.fanOutFunction, this.batch.workerFunction]) {
+    for (const fn of [
+      batchApi,
+      this.batch.fanOutFunction,
+      this.batch.workerFunction,
+      this.batch.deadLettersFunction,
+    ]) {
       fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
     }
+    // Whoever records a chunk's outcome writes an S3 job's part, and the manifest when the job ends.
+    for (const fn of [this.batch.workerFunction, this.batch.fanOutFunction, this.batch.deadLettersFunction]) {
+      this.batchData.bindResultWrites(fn);
+    }
+    this.batchData.bindResultLinks(batchApi);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);

@@ -12,6 +12,7 @@ import { publishEvent } from '../observability/metrics';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
+import type { ResultFiles } from './result-files';
 
 /**
  * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long
@@ -31,6 +32,8 @@ export interface StallWatchDependencies {
    * takes an ended job out of the owner's window.
    */
   readonly release?: (jobId: string, retry?: number) => Promise<void>;
+  /** Where S3 jobs' result parts go, for the chunks a stall fails. */
+  readonly resultFiles?: ResultFiles;
   readonly now?: () => number;
 }
 
@@ -84,7 +87,7 @@ export async function checkJob(
     stillSeconds,
   });
   publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
-  await failUnrecorded(deps.store, job, message.retry, reason);
+  await failUnrecorded(deps.store, job, message.retry, reason, deps.resultFiles);
   await deps.release?.(job.jobId, message.retry);
 }
 

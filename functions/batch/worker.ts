@@ -19,6 +19,7 @@ import {
   type StoredChunk,
 } from './batch-store';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
+import { chunkResultsOf, type ResultFiles, writeManifest } from './result-files';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -34,6 +35,8 @@ export interface WorkerDependencies {
    * makes a release that was lost.
    */
   readonly release?: (jobId: string, attempt?: number) => Promise<void>;
+  /** Where S3 jobs' result parts go (`resultsTo: 's3'`). */
+  readonly resultFiles?: ResultFiles;
   readonly now?: () => number;
 }
 
@@ -161,7 +164,8 @@ async function firstRun(
   const { store } = deps;
   const started = Date.now();
   let inferenceMs = 0;
-  let result = await store.getResult(work.jobId, work.chunk);
+  const recorded = chunkResultsOf(store, deps.resultFiles, job);
+  let result = await recorded.get(work.chunk);
   if (!result) {
     const chunk = await store.getChunk(job, work.chunk);
     if (!chunk) {
@@ -177,9 +181,9 @@ async function firstRun(
           (item, i): ItemResult => ({ index: chunk.first + i, ...idOf(item), cancelled: true }),
         );
     inferenceMs = Date.now() - inferenceStarted;
-    result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
+    result = await recorded.put({ chunk: work.chunk, results: storable(outcome) });
   }
-  await countResult(store, job, result);
+  if (await countResult(store, job, result)) await writeManifest(store, deps.resultFiles, job.jobId);
   await deps.release?.(work.jobId);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
@@ -215,7 +219,8 @@ async function retryChunk(
     logger.warn('work of an earlier retry dropped', { ...work, current: job.attempt });
     return undefined;
   }
-  let result = await store.getResult(work.jobId, work.chunk);
+  const recorded = chunkResultsOf(store, deps.resultFiles, job);
+  let result = await recorded.get(work.chunk);
   if (result?.attempt !== work.attempt) {
     const chunk = result && (await store.getChunk(job, work.chunk));
     if (!result || !chunk) {
@@ -228,7 +233,7 @@ async function retryChunk(
     );
     const results = result.results.map((r) => rerun.get(r.index) ?? r);
     const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
-    result = await store.putRetryResult(work.jobId, {
+    result = await recorded.putRetry({
       chunk: work.chunk,
       results,
       attempt: work.attempt,
@@ -236,7 +241,9 @@ async function retryChunk(
     });
     if (!result) return undefined;
   }
-  await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0);
+  if (await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0)) {
+    await writeManifest(store, deps.resultFiles, job.jobId);
+  }
   await deps.release?.(work.jobId, work.attempt);
   logger.info('retried chunk processed', {
     ...work,

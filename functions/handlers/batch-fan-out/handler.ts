@@ -4,7 +4,8 @@ import { $ZodError } from 'zod/v4/core';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
 import { enqueueWork, releaseWork } from '../../batch/fan-out';
-import { modelCache, store } from '../../batch/queue-runtime';
+import { modelCache, queueEnvironment, store } from '../../batch/queue-runtime';
+import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
@@ -21,6 +22,7 @@ const watching = {
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
   release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
+  resultFiles: { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET },
 };
 
 const processor = new BatchProcessor(EventType.SQS);

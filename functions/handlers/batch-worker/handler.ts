@@ -4,7 +4,8 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
 import { releaseWork } from '../../batch/fan-out';
-import { dynamodb, modelCache, store } from '../../batch/queue-runtime';
+import { dynamodb, modelCache, queueEnvironment, store } from '../../batch/queue-runtime';
+import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
 import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
@@ -32,6 +33,8 @@ const outage = {
 const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
 const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
 
+const resultFiles = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
+
 const processor = new BatchProcessor(EventType.SQS);
 
 async function work(record: SQSRecord): Promise<void> {
@@ -41,11 +44,15 @@ async function work(record: SQSRecord): Promise<void> {
     throw parsed.error;
   }
   try {
-    await processChunk({ store, models: modelCache, inference: backends, outage, release }, parsed.data, {
-      receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
-      sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
-      firstReceivedAtEpochMs: Number(record.attributes.ApproximateFirstReceiveTimestamp) || undefined,
-    });
+    await processChunk(
+      { store, models: modelCache, inference: backends, outage, release, resultFiles },
+      parsed.data,
+      {
+        receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+        sentAtEpochMs: Number(record.attributes.SentTimestamp) || undefined,
+        firstReceivedAtEpochMs: Number(record.attributes.ApproximateFirstReceiveTimestamp) || undefined,
+      },
+    );
   } catch (error) {
     // Reported as this record's failure: SQS redelivers it after the visibility timeout.
     logger.warn('chunk not processed; it will be retried', { ...parsed.data, error: error as Error });
