@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
@@ -57,7 +57,11 @@ export class BatchDataBucket extends Construct {
    * Writing S3 jobs' results: a chunk's part is read back before it is written (a redelivery counts
    * what was written), the manifest HEADs every part (authorized as s3:GetObject), and both are put.
    */
-  public bindResultWrites(grantee: IGrantable): Grant {
+  public bindResultWrites(grantee: IGrantable & { role?: IRole }): Grant {
+    this.acknowledgeResultObjects(
+      grantee,
+      "Any job's results can be recorded: a chunk's part, under results/<jobId>/, is written by whichever function records its outcome; nothing outside results/.",
+    );
     return Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:PutObject'],
@@ -69,7 +73,20 @@ export class BatchDataBucket extends Construct {
    * Linking to S3 jobs' results: the results route reads the manifest and presigns GETs of the parts,
    * which S3 authorizes as the signer's s3:GetObject.
    */
-  public bindResultLinks(grantee: IGrantable): Grant {
+  public bindResultLinks(grantee: IGrantable & { role?: IRole }): Grant {
+    this.acknowledgeResultObjects(
+      grantee,
+      "Any job's results can be linked: the route reads the manifest and presigns GETs of the parts of whichever job its caller may see; read only, nothing outside results/.",
+    );
     return Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.resultObjects] });
+  }
+
+  /** Jobs are created at run time, so a results grant is for the prefix, never one job's keys. */
+  private acknowledgeResultObjects(grantee: { role?: IRole }, reason: string): void {
+    if (!grantee.role) return;
+    Validations.of(grantee.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_RESULTS_PREFIX}*]`,
+      reason,
+    });
   }
 }

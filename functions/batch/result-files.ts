@@ -18,7 +18,7 @@ import type { BatchStore, ChunkResult } from './batch-store';
 
 /** The batch data bucket, through the batch functions' one S3 client. */
 export interface ResultFiles {
-  readonly s3: Pick<S3Client, 'send'>;
+  readonly s3: S3Client;
   readonly bucket: string;
 }
 

@@ -12,6 +12,7 @@ import {
   resultManifestKey,
   resultPartKey,
 } from '../../functions/batch/result-files';
+import { resultLinks } from '../../functions/batch/result-links';
 import { retryJob } from '../../functions/batch/retry';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
@@ -202,6 +203,37 @@ describe('S3 job results: JSONL parts and a manifest', () => {
       }),
     );
     expect(Items).toEqual([]);
+  });
+
+  it("links an ended job's parts as presigned GETs, a page at a time, and refuses a running job", async () => {
+    const job = await submit('s3-links', submission(10));
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, delivery);
+    await expect(resultLinks(files, (await store.getJob(job.jobId))!, 2)).rejects.toMatchObject({
+      statusCode: 409,
+    });
+    for (const chunk of [1, 2]) await processChunk(deps, { jobId: job.jobId, chunk }, delivery);
+
+    const ended = (await store.getJob(job.jobId))!;
+    const first = await resultLinks(files, ended, 2);
+    expect(first).toMatchObject({ status: 'SUCCEEDED', total: 10, succeeded: 10, expiresInSeconds: 900 });
+    expect(first.parts.map((p) => p.first)).toEqual([0, 4]);
+    const second = await resultLinks(files, ended, 2, first.nextToken);
+    expect(second.parts.map((p) => p.first)).toEqual([8]);
+    expect(second.nextToken).toBeUndefined();
+    const texts = await Promise.all(
+      [...first.parts, ...second.parts].map(async (part) => {
+        expect(new URL(part.url).searchParams.get('X-Amz-Expires')).toBe('900');
+        const response = await fetch(part.url);
+        expect(response.status).toBe(200);
+        return response.text();
+      }),
+    );
+    const indices = texts
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as ItemResult).index);
+    expect(indices).toEqual([...Array(10).keys()]);
   });
 
   it('rewrites the same bytes when a chunk runs again, and counts it once', async () => {
