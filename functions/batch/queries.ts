@@ -4,8 +4,8 @@ import type { Page } from '../edge/page-token';
 import type { Principal } from '../edge/principal';
 import { type BatchJob, type ItemResult, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore } from './batch-store';
-import type { ResultFiles } from './result-files';
 import { type ResultLinks, resultLinks } from './result-links';
+import type { ResultFiles } from './result-parts';
 
 /** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
 export async function readJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {

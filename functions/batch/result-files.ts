@@ -1,80 +1,29 @@
 /**
- * Results of S3 jobs (`resultsTo: 's3'`): one JSONL object per chunk, a line per item in item
- * order, and a manifest of the parts once the job ends. DynamoDB keeps the job and its counters;
- * the part is the chunk's record, as the result item is for a table job, and the worker reads it
+ * Writing S3 jobs' results (layout in `result-parts.ts`): each chunk's part, and the manifest once
+ * the job ends. DynamoDB keeps the job and its counters; the part is the chunk's record, as the result item is for a table job, and the worker reads it
  * back before running a chunk so that a redelivery counts what was written.
  */
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  NoSuchKey,
-  NotFound,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { batchResultsPrefix } from '../../contracts/batch-data';
-import { type BatchJob, type ItemResult, TERMINAL_STATUSES } from './api-schemas';
+import { HeadObjectCommand, NotFound, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type BatchJob, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, ChunkResult } from './batch-store';
+import {
+  encodePart,
+  filesOf,
+  type ManifestPart,
+  type ResultFiles,
+  type ResultManifest,
+  readPart,
+  resultManifestKey,
+  resultPartKey,
+} from './result-parts';
 
-/** The batch data bucket, through the batch functions' one S3 client. */
-export interface ResultFiles {
-  readonly s3: S3Client;
-  readonly bucket: string;
-}
+export type { ResultFiles, ResultManifest } from './result-parts';
+export { resultManifestKey, resultPartKey } from './result-parts';
 
 /** JSON Lines: no registered media type; this is the one the NDJSON convention names. */
 const JSONL = 'application/x-ndjson';
 /** Parts headed at once while the manifest is written. */
 const HEAD_CONCURRENCY = 16;
-
-/** Zero-padded, so a listing of the job's prefix shows the parts in item order. */
-export const resultPartKey = (jobId: string, chunk: number) =>
-  `${batchResultsPrefix(jobId)}part-${String(chunk).padStart(6, '0')}.jsonl`;
-export const resultManifestKey = (jobId: string) => `${batchResultsPrefix(jobId)}manifest.json`;
-
-/** One part in the manifest: the chunk's items `first` .. `first + items - 1`. */
-export interface ManifestPart {
-  readonly key: string;
-  readonly chunk: number;
-  readonly first: number;
-  readonly items: number;
-  readonly bytes: number;
-}
-
-/** `results/<jobId>/manifest.json`: the job's parts in item order, with the job's final counts. */
-export interface ResultManifest {
-  readonly jobId: string;
-  readonly status: BatchJob['status'];
-  readonly total: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly cancelled: number;
-  readonly parts: readonly ManifestPart[];
-}
-
-/**
- * A chunk's results as JSONL. Each line is built field by field in one order (`index`, `id`, then
- * `outputs`, `error` or `cancelled`), so the same outcome always gives the same bytes and a
- * redelivered chunk rewrites its part unchanged.
- */
-export function encodePart(results: readonly ItemResult[]): string {
-  return results
-    .map((r) => {
-      const id = r.id === undefined ? {} : { id: r.id };
-      if ('outputs' in r) return JSON.stringify({ index: r.index, ...id, outputs: r.outputs });
-      if ('error' in r) return JSON.stringify({ index: r.index, ...id, error: r.error });
-      return JSON.stringify({ index: r.index, ...id, cancelled: true });
-    })
-    .map((line) => `${line}\n`)
-    .join('');
-}
-
-export function decodePart(text: string): ItemResult[] {
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ItemResult);
-}
 
 /**
  * Where one job's chunk results are recorded, with the store's contract: `get` the recorded result,
@@ -99,38 +48,13 @@ export function chunkResultsOf(
       putRetry: (result) => store.putRetryResult(job.jobId, result),
     };
   }
-  if (!files)
-    throw new Error(`batch job '${job.jobId}' writes its results to S3, and no bucket is configured`);
+  const bucket = filesOf(files, job.jobId);
   return {
-    get: (chunk) => readPart(files, job.jobId, chunk),
-    put: (result) => writePart(files, job.jobId, result),
+    get: (chunk) => readPart(bucket, job.jobId, chunk),
+    put: (result) => writePart(bucket, job.jobId, result),
     // The worker and the dead-letter consumer drop work of an earlier retry before they get here.
-    putRetry: (result) => writePart(files, job.jobId, result),
+    putRetry: (result) => writePart(bucket, job.jobId, result),
   };
-}
-
-/**
- * A chunk's part. A part holds item lines only: its item range, and the retry that wrote it with
- * what that retry recovered, are in the object's metadata.
- */
-async function readPart(files: ResultFiles, jobId: string, chunk: number): Promise<ChunkResult | undefined> {
-  try {
-    const object = await files.s3.send(
-      new GetObjectCommand({ Bucket: files.bucket, Key: resultPartKey(jobId, chunk) }),
-    );
-    const results = decodePart(await object.Body!.transformToString('utf-8'));
-    const attempt = object.Metadata?.attempt;
-    return {
-      chunk,
-      results,
-      ...(attempt === undefined
-        ? {}
-        : { attempt: Number(attempt), recovered: Number(object.Metadata?.recovered ?? 0) }),
-    };
-  } catch (error) {
-    if (error instanceof NoSuchKey) return undefined;
-    throw error;
-  }
 }
 
 async function writePart<R extends ChunkResult>(files: ResultFiles, jobId: string, result: R): Promise<R> {
@@ -166,14 +90,14 @@ export async function writeManifest(
 ): Promise<ResultManifest | undefined> {
   const job = await store.getJobRecord(jobId);
   if (job?.resultsTo !== 's3' || !TERMINAL_STATUSES.includes(job.status)) return undefined;
-  if (!files) throw new Error(`batch job '${jobId}' writes its results to S3, and no bucket is configured`);
+  const bucket = filesOf(files, jobId);
   const parts: ManifestPart[] = [];
   for (let first = 0; first < job.chunks; first += HEAD_CONCURRENCY) {
     const chunks = Array.from(
       { length: Math.min(HEAD_CONCURRENCY, job.chunks - first) },
       (_, i) => first + i,
     );
-    parts.push(...(await Promise.all(chunks.map((chunk) => describePart(files, jobId, chunk)))));
+    parts.push(...(await Promise.all(chunks.map((chunk) => describePart(bucket, jobId, chunk)))));
   }
   const manifest: ResultManifest = {
     jobId,
@@ -184,9 +108,9 @@ export async function writeManifest(
     cancelled: job.cancelled,
     parts,
   };
-  await files.s3.send(
+  await bucket.s3.send(
     new PutObjectCommand({
-      Bucket: files.bucket,
+      Bucket: bucket.bucket,
       Key: resultManifestKey(jobId),
       Body: JSON.stringify(manifest),
       ContentType: 'application/json',

@@ -9,7 +9,7 @@ import * as z from '../../contracts/zod';
 import { ConflictError } from '../edge/errors';
 import { decodePageToken, encodePageToken } from '../edge/page-token';
 import { type BatchJob, TERMINAL_STATUSES } from './api-schemas';
-import { type ResultFiles, type ResultManifest, resultManifestKey } from './result-files';
+import { type ResultFiles, type ResultManifest, resultManifestKey } from './result-parts';
 
 /**
  * How long a link is valid: well inside a Lambda role session, and long enough to start reading a

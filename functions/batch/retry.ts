@@ -5,7 +5,7 @@ import type { Principal } from '../edge/principal';
 import type { BatchJob } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { readJob } from './queries';
-import { chunkResultsOf, type ResultFiles } from './result-files';
+import { type ResultFiles, readRecordedResult } from './result-parts';
 
 /** Chunks read at once to find those holding failed items. */
 const READ_CONCURRENCY = 8;
@@ -53,14 +53,15 @@ export async function retryJob(
 }
 
 async function chunksWithFailures(deps: RetryDependencies, job: JobRecord): Promise<number[]> {
-  const recorded = chunkResultsOf(deps.store, deps.resultFiles, job);
   const failing: number[] = [];
   for (let first = 0; first < job.chunks; first += READ_CONCURRENCY) {
     const chunks = Array.from(
       { length: Math.min(READ_CONCURRENCY, job.chunks - first) },
       (_, i) => first + i,
     );
-    const results = await Promise.all(chunks.map((chunk) => recorded.get(chunk)));
+    const results = await Promise.all(
+      chunks.map((chunk) => readRecordedResult(deps.store, deps.resultFiles, job, chunk)),
+    );
     results.forEach((result, i) => {
       if (result?.results.some((r) => 'error' in r)) failing.push(chunks[i]!);
     });
