@@ -81,6 +81,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
       AWS_ENDPOINT_URL_SQS: fauxqs.address,
       BATCH_TABLE_NAME: 'batch',
+      BATCH_DATA_BUCKET: 'batch-data',
       REGISTRY_TABLE_NAME: 'registry',
       WORK_QUEUE_URL: workQueueUrl,
       SUBMISSIONS_QUEUE_URL: submissionsQueueUrl,
