@@ -229,10 +229,7 @@ export async function results(ctx: CommandContext): Promise<number> {
     let nextToken: string | undefined;
     do {
       if (inS3) {
-        const page = await ctx.api().request<ResultLinksPage>('GET', `${jobPath(jobId)}/results`, {
-          query: { limit: 100, nextToken },
-          retry: true,
-        });
+        const page = await linksPage(ctx, jobId, nextToken);
         for (const part of page.body.parts) {
           await streamPart(part.url, emit);
           count += part.items;
@@ -253,6 +250,21 @@ export async function results(ctx: CommandContext): Promise<number> {
   }
   ctx.io.stderr.write(`${count} results${out === undefined ? '' : ` written to ${out}`}\n`);
   return 0;
+}
+
+/** The manifest is written just after the job ends: a 409 in that moment is waited out, briefly. */
+async function linksPage(ctx: CommandContext, jobId: string, nextToken: string | undefined) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ctx.api().request<ResultLinksPage>('GET', `${jobPath(jobId)}/results`, {
+        query: { limit: 100, nextToken },
+        retry: true,
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409) || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /** One part from its presigned link, passed on as it arrives (parts are JSONL already). */
