@@ -198,6 +198,7 @@ export const FUNCTIONS = {
       [ENV.BATCH_TABLE_NAME]: nonEmpty,
       ...retention,
       ...jobEvents,
+      [ENV.BATCH_DATA_BUCKET]: nonEmpty,
       [ENV.WORK_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
       [ENV.WORK_MAX_RECEIVE_COUNT]: z.coerce.number().check(z.int(), z.minimum(1)),
     }),

@@ -33,6 +33,7 @@ export function batchDataLifecycleRules(retentionDays: number): LifecycleRule[] 
 /** Batch jobs' input files and results (layout in `contracts/batch-data.ts`), in a bucket of their own. */
 export class BatchDataBucket extends Construct {
   public readonly bucket: Bucket;
+  private readonly resultObjects: string;
 
   constructor(scope: Construct, id: string, props: BatchDataBucketProps) {
     super(scope, id);
@@ -44,6 +45,7 @@ export class BatchDataBucket extends Construct {
       lifecycleRules: batchDataLifecycleRules(props.retentionDays),
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(BATCH_DATA_BUCKET_ID);
+    this.resultObjects = this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`);
     Validations.of(this.bucket).acknowledge({
       id: 'AwsSolutions-S1',
       reason:
@@ -74,6 +76,22 @@ export class BatchDataBucket extends Construct {
       grantee,
       actions: ['s3:DeleteObject'],
       resourceArns: [this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`)],
+    });
+  }
+
+  /**
+   * Writing S3 jobs' results: a chunk's part is read back before it is written (a redelivery counts
+   * what was written), the manifest HEADs every part (authorized as s3:GetObject), and both are put.
+   */
+  public bindResultWrites(grantee: IGrantable & { role?: IRole }): Grant {
+    this.acknowledgeResultObjects(
+      grantee,
+      "Any job's results can be recorded: a chunk's part, under results/<jobId>/, is written by whichever function records its outcome; nothing outside results/.",
+    );
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resourceArns: [this.resultObjects],
     });
   }
 
@@ -110,5 +128,26 @@ export class BatchDataBucket extends Construct {
         reason: `${what}: each key is under its owner's digest and a random input id, known only at run time; only the inputs prefix.`,
       });
     }
+  }
+
+  /**
+   * Linking to S3 jobs' results: the results route reads the manifest and presigns GETs of the parts,
+   * which S3 authorizes as the signer's s3:GetObject.
+   */
+  public bindResultLinks(grantee: IGrantable & { role?: IRole }): Grant {
+    this.acknowledgeResultObjects(
+      grantee,
+      "Any job's results can be linked: the route reads the manifest and presigns GETs of the parts of whichever job its caller may see; read only, nothing outside results/.",
+    );
+    return Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.resultObjects] });
+  }
+
+  /** Jobs are created at run time, so a results grant is for the prefix, never one job's keys. */
+  private acknowledgeResultObjects(grantee: { role?: IRole }, reason: string): void {
+    if (!grantee.role) return;
+    Validations.of(grantee.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_RESULTS_PREFIX}*]`,
+      reason,
+    });
   }
 }

@@ -207,7 +207,12 @@ export class InferencePlatformStack extends Stack {
     this.registry.bindModelReads(batchApi);
     this.batchTable.bindJobReadWrites(batchApi);
     this.batch.submissions.bindSender(batchApi);
-    for (const fn of [batchApi, this.batch.fanOutFunction, this.batch.workerFunction]) {
+    for (const fn of [
+      batchApi,
+      this.batch.fanOutFunction,
+      this.batch.workerFunction,
+      this.batch.deadLettersFunction,
+    ]) {
       fn.addEnvironment(ENV.BATCH_DATA_BUCKET, this.batchData.bucket.bucketName);
     }
     this.batchData.grantResultsDeletion(batchApi);
@@ -218,6 +223,11 @@ export class InferencePlatformStack extends Stack {
     this.batchData.bindInputUploads(batchApi);
     this.batchData.bindInputReads(this.batch.fanOutFunction);
     this.batchData.bindInputReads(this.batch.workerFunction);
+    // Whoever records a chunk's outcome writes an S3 job's part, and the manifest when the job ends.
+    for (const fn of [this.batch.workerFunction, this.batch.fanOutFunction, this.batch.deadLettersFunction]) {
+      this.batchData.bindResultWrites(fn);
+    }
+    this.batchData.bindResultLinks(batchApi);
 
     if (config.jwksUrl) {
       authorizer.addEnvironment(ENV.JWKS_URL, config.jwksUrl);

@@ -288,33 +288,87 @@ interface ResultsPage {
   nextToken?: string;
 }
 
-/** `batch results <jobId> [--out file]`: every page, one JSON line per item, in item order. */
+/** An S3 job's results page: its parts as presigned GETs. */
+interface ResultLinksPage {
+  parts: { url: string; first: number; items: number }[];
+  nextToken?: string;
+}
+
+/**
+ * `batch results <jobId> [--out file]`: one JSON line per item, in item order: every page of a
+ * table job's results, or every part an S3 job's links name, streamed as it arrives.
+ */
 export async function results(ctx: CommandContext): Promise<number> {
   const jobId = ctx.args.jobId!;
   const job = (await ctx.api().request<BatchJob>('GET', jobPath(jobId), { retry: true })).body;
+  const inS3 = job.resultsTo === 's3';
+  if (inS3 && !isTerminal(job)) {
+    throw new CliError(
+      `${progressLine(job)}; an S3 job's results can be read once it ends (batch wait ${jobId})`,
+    );
+  }
   if (!isTerminal(job)) ctx.io.stderr.write(`warning: ${progressLine(job)}; these are the results so far\n`);
 
   const out = stringOption(ctx.values, 'out');
   const file = out === undefined ? undefined : await openForWriting(out);
+  const emit = async (text: string) => {
+    if (file) await file.write(text);
+    else await write(ctx.io.stdout, text);
+  };
   let count = 0;
   try {
     let nextToken: string | undefined;
     do {
-      const page = await ctx.api().request<ResultsPage>('GET', `${jobPath(jobId)}/results`, {
-        query: { limit: 1000, nextToken },
-        retry: true,
-      });
-      const lines = page.body.results.map((r) => `${JSON.stringify(r)}\n`).join('');
-      if (file) await file.write(lines);
-      else await write(ctx.io.stdout, lines);
-      count += page.body.results.length;
-      nextToken = page.body.nextToken;
+      if (inS3) {
+        const page = await linksPage(ctx, jobId, nextToken);
+        for (const part of page.body.parts) {
+          await streamPart(part.url, emit);
+          count += part.items;
+        }
+        nextToken = page.body.nextToken;
+      } else {
+        const page = await ctx.api().request<ResultsPage>('GET', `${jobPath(jobId)}/results`, {
+          query: { limit: 1000, nextToken },
+          retry: true,
+        });
+        await emit(page.body.results.map((r) => `${JSON.stringify(r)}\n`).join(''));
+        count += page.body.results.length;
+        nextToken = page.body.nextToken;
+      }
     } while (nextToken);
   } finally {
     await file?.close();
   }
   ctx.io.stderr.write(`${count} results${out === undefined ? '' : ` written to ${out}`}\n`);
   return 0;
+}
+
+/** The manifest is written just after the job ends: a 409 in that moment is waited out, briefly. */
+async function linksPage(ctx: CommandContext, jobId: string, nextToken: string | undefined) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ctx.api().request<ResultLinksPage>('GET', `${jobPath(jobId)}/results`, {
+        query: { limit: 100, nextToken },
+        retry: true,
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409) || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** One part from its presigned link, passed on as it arrives (parts are JSONL already). */
+async function streamPart(url: string, emit: (text: string) => Promise<void>): Promise<void> {
+  const response = await fetch(url);
+  if (!response.ok || !response.body) {
+    throw new CliError(
+      `reading a results part failed: HTTP ${response.status} (a link lasts 15 minutes; run the command again)`,
+    );
+  }
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body) await emit(decoder.decode(chunk, { stream: true }));
+  await emit(decoder.decode());
 }
 
 async function openForWriting(path: string) {

@@ -12,22 +12,23 @@ import { notifyJobEnded } from './job-events';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
- * job when every item is accounted for.
+ * job when every item is accounted for. True when the job's counts are complete (it has ended).
  */
-export async function countResult(store: BatchStore, job: BatchJob, result: ChunkResult): Promise<void> {
+export async function countResult(store: BatchStore, job: BatchJob, result: ChunkResult): Promise<boolean> {
   const counts = countsOf(result.results);
   const counted = await store.countChunk(job.jobId, result.chunk, counts);
-  if (!counted) return;
+  if (!counted) return false;
   // Published by the one call that counted the chunk, so the metrics are exactly-once too.
   publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
   publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
-  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
+  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return false;
   await finishJob(store, job, counted);
+  return true;
 }
 
 /**
  * Moves a retried chunk's recovered items from failed to succeeded (once, however often it is
- * called) and finishes the job when the retry's last chunk is counted.
+ * called) and finishes the job when the retry's last chunk is counted. True when the retry has ended.
  */
 export async function countRetry(
   store: BatchStore,
@@ -35,13 +36,15 @@ export async function countRetry(
   chunk: number,
   attempt: number,
   recovered: number,
-): Promise<void> {
+): Promise<boolean> {
   const counted = await store.countRetry(job.jobId, chunk, attempt, recovered);
   // Items recovered by a retry succeeded too; published once, by the call that counted them.
   if (counted?.counted && recovered > 0) {
     publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, recovered, { model: job.model });
   }
-  if (counted?.done) await finishJob(store, job, counted.job);
+  if (!counted?.done) return false;
+  await finishJob(store, job, counted.job);
+  return true;
 }
 
 export async function finishJob(

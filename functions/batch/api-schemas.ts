@@ -23,6 +23,10 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
   'CANCELLED',
 ];
 
+/** Where a job's results are kept: result items in the batch table, or JSONL parts in the batch data bucket. */
+export const RESULTS_LOCATIONS = ['table', 's3'] as const;
+export type ResultsLocation = (typeof RESULTS_LOCATIONS)[number];
+
 /** One item: the inputs of a single inference, each with batch dimension 1 when the model batches. */
 export const BatchItemSchema = z.object({
   id: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
@@ -42,11 +46,20 @@ export const SubmitBatchJobSchema = z
     version: z.optional(z.union([VersionSchema, AliasNameSchema])),
     items: z.optional(BatchItemsSchema),
     inputs: z.optional(JobInputsSchema),
+    /**
+     * Where the results go: DynamoDB, read page by page (the default for items), or JSONL parts in
+     * S3 (always for input files, whose jobs may hold millions of items).
+     */
+    results: z.optional(z.enum(RESULTS_LOCATIONS)),
   })
   .check(
     z.refine(
       (job) => (job.items === undefined) !== (job.inputs === undefined),
       'give either items or inputs (the ids of uploaded input files), not both',
+    ),
+    z.refine(
+      (job) => job.inputs === undefined || job.results !== 'table',
+      'a job of input files writes its results to S3: leave out results or give "s3"',
     ),
   );
 /** A submission as parsed: items, or input files. */
@@ -159,6 +172,8 @@ export interface BatchJob {
   readonly failed: number;
   readonly cancelled: number;
   readonly chunks: number;
+  /** Where its results are kept; jobs stored before this field existed keep theirs in the table. */
+  readonly resultsTo: ResultsLocation;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly completedAt?: string;

@@ -113,22 +113,24 @@ export interface JobRecord extends BatchJob {
 /** What names a job's chunks: its id and the set its submission wrote. */
 export type ChunkSet = Pick<JobRecord, 'jobId' | 'chunkSet'>;
 
-/** A new job as the submission writes it. */
-export type NewJob = Omit<
-  JobRecord,
-  | 'status'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'updatedAt'
-  | 'attempt'
-  | 'retryChunks'
-  | 'retryPlan'
-  | 'sent'
-  | 'counted'
-  | 'releasing'
-  | 'notifiedAt'
->;
+/** A new job as the submission writes it; its results go to the table unless it says otherwise. */
+export type NewJob = Partial<Pick<JobRecord, 'resultsTo'>> &
+  Omit<
+    JobRecord,
+    | 'resultsTo'
+    | 'status'
+    | 'succeeded'
+    | 'failed'
+    | 'cancelled'
+    | 'updatedAt'
+    | 'attempt'
+    | 'retryChunks'
+    | 'retryPlan'
+    | 'sent'
+    | 'counted'
+    | 'releasing'
+    | 'notifiedAt'
+  >;
 
 const JOB_FIELDS = [
   'jobId',
@@ -141,6 +143,7 @@ const JOB_FIELDS = [
   'failed',
   'cancelled',
   'chunks',
+  'resultsTo',
   'createdAt',
   'updatedAt',
   'completedAt',
@@ -252,6 +255,7 @@ export class BatchStore {
   async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
     const stored: JobRecord = {
       ...job,
+      resultsTo: job.resultsTo ?? 'table',
       status: 'QUEUED',
       succeeded: 0,
       failed: 0,
@@ -270,6 +274,7 @@ export class BatchStore {
           Item: marshall(
             {
               ...job,
+              resultsTo: stored.resultsTo,
               status: stored.status,
               succeeded: 0,
               failed: 0,
@@ -940,9 +945,10 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
 export function toJob(stored: object): BatchJob {
   const raw = stored as Record<string, unknown>;
-  return Object.fromEntries(
-    JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]]),
-  ) as unknown as BatchJob;
+  return {
+    resultsTo: 'table',
+    ...Object.fromEntries(JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]])),
+  } as unknown as BatchJob;
 }
 
 function toJobRecord(raw: Record<string, unknown>): JobRecord {

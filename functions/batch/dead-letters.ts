@@ -13,6 +13,7 @@ import {
 } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { fingerprintOf } from './fingerprint';
+import { chunkResultsOf, type ResultFiles, writeManifest } from './result-files';
 
 /** Chunks recorded at once when a dead-lettered submission fails a whole job. */
 const CHUNK_CONCURRENCY = 8;
@@ -26,14 +27,15 @@ export async function failChunk(
   store: BatchStore,
   work: { readonly jobId: string; readonly chunk: number; readonly attempt?: number },
   reason: string,
+  files?: ResultFiles,
 ): Promise<void> {
   const job = await store.getJobRecord(work.jobId);
   if (!job) {
     logger.warn('dead-lettered work for an unknown batch job dropped', { ...work });
     return;
   }
-  if (work.attempt === undefined) await failChunkOf(store, job, work.chunk, reason);
-  else await failRetryOf(store, job, work.chunk, work.attempt, reason);
+  if (work.attempt === undefined) await failChunkOf(store, files, job, work.chunk, reason);
+  else await failRetryOf(store, files, job, work.chunk, work.attempt, reason);
 }
 
 /**
@@ -43,19 +45,23 @@ export async function failChunk(
  */
 async function failRetryOf(
   store: BatchStore,
+  files: ResultFiles | undefined,
   job: JobRecord,
   chunk: number,
   attempt: number,
   reason: string,
 ): Promise<void> {
   if (job.attempt !== attempt) return;
-  let result = await store.getResult(job.jobId, chunk);
+  const recorded = chunkResultsOf(store, files, job);
+  let result = await recorded.get(chunk);
   if (!result) return;
   if (result.attempt !== attempt) {
-    result = await store.putRetryResult(job.jobId, { chunk, results: result.results, attempt, recovered: 0 });
+    result = await recorded.putRetry({ chunk, results: result.results, attempt, recovered: 0 });
     if (!result) return;
   }
-  await countRetry(store, job, chunk, attempt, result.recovered ?? 0);
+  if (await countRetry(store, job, chunk, attempt, result.recovered ?? 0)) {
+    await writeManifest(store, files, job.jobId);
+  }
   logger.warn('dead-lettered retry chunk recorded', {
     jobId: job.jobId,
     chunk,
@@ -66,8 +72,15 @@ async function failRetryOf(
   });
 }
 
-async function failChunkOf(store: BatchStore, job: JobRecord, chunk: number, reason: string): Promise<void> {
-  let result = await store.getResult(job.jobId, chunk);
+async function failChunkOf(
+  store: BatchStore,
+  files: ResultFiles | undefined,
+  job: JobRecord,
+  chunk: number,
+  reason: string,
+): Promise<void> {
+  const recorded = chunkResultsOf(store, files, job);
+  let result = await recorded.get(chunk);
   if (!result) {
     const stored = await store.getChunk(job, chunk);
     if (!stored) {
@@ -85,9 +98,9 @@ async function failChunkOf(store: BatchStore, job: JobRecord, chunk: number, rea
         ...(run ? { error: reason } : { cancelled: true }),
       };
     });
-    result = await store.putResult(job.jobId, { chunk, results });
+    result = await recorded.put({ chunk, results });
   }
-  await countResult(store, job, result);
+  if (await countResult(store, job, result)) await writeManifest(store, files, job.jobId);
   logger.warn('dead-lettered chunk recorded', {
     jobId: job.jobId,
     chunk,
@@ -108,13 +121,14 @@ export async function failSubmission(
   store: BatchStore,
   message: { readonly messageId: string; readonly body: string },
   reason: string,
+  files?: ResultFiles,
 ): Promise<void> {
   const job = await jobOfSubmission(store, message);
   if (!job) {
     logger.warn('dead-lettered submission created no job', { messageId: message.messageId, reason });
     return;
   }
-  await failUnrecorded(store, job, retryOf(message.body), reason);
+  await failUnrecorded(store, job, retryOf(message.body), reason, files);
 }
 
 /**
@@ -126,6 +140,7 @@ export async function failUnrecorded(
   job: JobRecord,
   retry: number | undefined,
   reason: string,
+  files?: ResultFiles,
 ): Promise<void> {
   if (TERMINAL_STATUSES.includes(job.status)) return;
   // A retry's message: that retry's chunks keep their results and are counted out of it.
@@ -133,8 +148,8 @@ export async function failUnrecorded(
     retry === undefined ? Array.from({ length: job.chunks }, (_, chunk) => chunk) : job.retryChunks;
   const record = (chunk: number) =>
     retry === undefined
-      ? failChunkOf(store, job, chunk, reason)
-      : failRetryOf(store, job, chunk, retry, reason);
+      ? failChunkOf(store, files, job, chunk, reason)
+      : failRetryOf(store, files, job, chunk, retry, reason);
   for (let i = 0; i < chunks.length; i += CHUNK_CONCURRENCY) {
     await Promise.all(chunks.slice(i, i + CHUNK_CONCURRENCY).map(record));
   }

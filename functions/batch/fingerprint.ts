@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { BatchSubmission } from './api-schemas';
 
 /**
- * The hash of a submission as parsed: model, version as requested, and items or input files. Object keys are
- * sorted, so two bodies that differ only in key order or spacing are the same submission.
+ * The hash of a submission as parsed: model, version as requested, items or input files, and where
+ * results go. Object keys are sorted, so two bodies that differ only in key order or spacing are the
+ * same submission.
  */
 export function fingerprintOf(submission: BatchSubmission): string {
   const canonical = JSON.stringify(
@@ -13,6 +14,8 @@ export function fingerprintOf(submission: BatchSubmission): string {
       version: submission.version ?? null,
       items: submission.items,
       inputs: submission.inputs,
+      // Only when asked for, so a table job's fingerprint is what it was before results could go to S3.
+      ...(submission.results === 's3' ? { results: 's3' } : {}),
     },
     (_, value: unknown) =>
       value !== null && typeof value === 'object' && !Array.isArray(value)

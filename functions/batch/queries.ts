@@ -4,6 +4,8 @@ import type { Page } from '../edge/page-token';
 import type { Principal } from '../edge/principal';
 import { type BatchJob, type ItemResult, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore } from './batch-store';
+import { type ResultLinks, resultLinks } from './result-links';
+import type { ResultFiles } from './result-parts';
 
 /** A job the principal may see: its own, or any with `admin`; anything else does not exist for them. */
 export async function readJob(store: BatchStore, principal: Principal, jobId: string): Promise<BatchJob> {
@@ -24,16 +26,20 @@ export async function listJobs(
   return store.listJobs(principal.sub, limit, nextToken);
 }
 
-/** A visible job's finished items, in item order. */
-export async function listResults(
-  store: BatchStore,
+/**
+ * A visible job's results as the results route answers them: a table job's items, or an S3 job's
+ * parts as presigned links.
+ */
+export async function readResults(
+  deps: { readonly store: BatchStore; readonly resultFiles: ResultFiles },
   principal: Principal,
   jobId: string,
-  limit: number,
-  nextToken?: string,
-): Promise<Page<ItemResult>> {
-  await readJob(store, principal, jobId);
-  return store.listResults(jobId, limit, nextToken);
+  query: { readonly limit: number; readonly nextToken?: string },
+): Promise<{ results: ItemResult[]; nextToken?: string } | ResultLinks> {
+  const job = await readJob(deps.store, principal, jobId);
+  if (job.resultsTo === 's3') return resultLinks(deps.resultFiles, job, query.limit, query.nextToken);
+  const page = await deps.store.listResults(jobId, query.limit, query.nextToken);
+  return { results: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Principal } from '../edge/principal';
 import type { BatchJob } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { readJob } from './queries';
+import { type ResultFiles, readRecordedResult } from './result-parts';
 
 /** Chunks read at once to find those holding failed items. */
 const READ_CONCURRENCY = 8;
@@ -13,6 +14,8 @@ export interface RetryDependencies {
   readonly store: BatchStore;
   readonly sqs: Pick<SQSClient, 'send'>;
   readonly submissionsQueueUrl: string;
+  /** Where S3 jobs' result parts are, to find their failed items. */
+  readonly resultFiles?: ResultFiles;
 }
 
 /**
@@ -31,7 +34,7 @@ export async function retryJob(
   await readJob(deps.store, principal, jobId);
   let job = await deps.store.getJobRecord(jobId);
   if (job && (job.status === 'FAILED' || job.status === 'COMPLETED_WITH_ERRORS')) {
-    const chunks = await chunksWithFailures(deps.store, job);
+    const chunks = await chunksWithFailures(deps, job);
     if (chunks.length > 0) await deps.store.startRetry(jobId, job.attempt + 1, chunks);
     job = await deps.store.getJobRecord(jobId);
   }
@@ -49,14 +52,16 @@ export async function retryJob(
   return (await deps.store.getJob(jobId)) ?? job;
 }
 
-async function chunksWithFailures(store: BatchStore, job: JobRecord): Promise<number[]> {
+async function chunksWithFailures(deps: RetryDependencies, job: JobRecord): Promise<number[]> {
   const failing: number[] = [];
   for (let first = 0; first < job.chunks; first += READ_CONCURRENCY) {
     const chunks = Array.from(
       { length: Math.min(READ_CONCURRENCY, job.chunks - first) },
       (_, i) => first + i,
     );
-    const results = await Promise.all(chunks.map((chunk) => store.getResult(job.jobId, chunk)));
+    const results = await Promise.all(
+      chunks.map((chunk) => readRecordedResult(deps.store, deps.resultFiles, job, chunk)),
+    );
     results.forEach((result, i) => {
       if (result?.results.some((r) => 'error' in r)) failing.push(chunks[i]!);
     });

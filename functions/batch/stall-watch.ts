@@ -13,6 +13,7 @@ import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
 import { notifyJobEnded } from './job-events';
+import type { ResultFiles } from './result-files';
 
 /**
  * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long
@@ -32,6 +33,8 @@ export interface StallWatchDependencies {
    * takes an ended job out of the owner's window.
    */
   readonly release?: (jobId: string, retry?: number) => Promise<void>;
+  /** Where S3 jobs' result parts go, for the chunks a stall fails. */
+  readonly resultFiles?: ResultFiles;
   readonly now?: () => number;
 }
 
@@ -93,7 +96,7 @@ export async function checkJob(
     stillSeconds,
   });
   publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
-  await failUnrecorded(deps.store, job, message.retry, reason);
+  await failUnrecorded(deps.store, job, message.retry, reason, deps.resultFiles);
   await deps.release?.(job.jobId, message.retry);
 }
 

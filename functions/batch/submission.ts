@@ -100,6 +100,7 @@ export async function submitJob(
     version: version.version,
     total: items.length,
     chunks: chunks.length,
+    resultsTo: submission.results ?? 'table',
     createdAt: now().toISOString(),
   });
   if (!stored.created) {
@@ -145,6 +146,8 @@ async function createScanningJob(
     chunks: 0,
     createdAt: now().toISOString(),
     inputs,
+    // Millions of items: their results go to S3, never to the table.
+    resultsTo: 's3',
     scan: { input: 0, offset: 0, line: 1, item: 0, chunk: 0 },
   });
   return { job: sameSubmission(stored.job, input.owner, input.fingerprint), created: stored.created };

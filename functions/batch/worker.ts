@@ -15,6 +15,7 @@ import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTE
 import { readChunk, type SourcedChunk, withReadFailures } from './chunk-source';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 import type { InputBucket } from './input-files';
+import { chunkResultsOf, type ResultFiles, writeManifest } from './result-files';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -32,6 +33,8 @@ export interface WorkerDependencies {
   readonly release?: (jobId: string, attempt?: number) => Promise<void>;
   /** The batch data bucket, for chunks of jobs that read input files. */
   readonly inputs?: InputBucket;
+  /** Where S3 jobs' result parts go (`resultsTo: 's3'`). */
+  readonly resultFiles?: ResultFiles;
   readonly now?: () => number;
 }
 
@@ -159,7 +162,8 @@ async function firstRun(
   const { store } = deps;
   const started = Date.now();
   let inferenceMs = 0;
-  let result = await store.getResult(work.jobId, work.chunk);
+  const recorded = chunkResultsOf(store, deps.resultFiles, job);
+  let result = await recorded.get(work.chunk);
   if (!result) {
     const chunk = await readChunk(deps, job, work.chunk);
     if (!chunk) {
@@ -176,9 +180,9 @@ async function firstRun(
         : numbered(chunk).map(({ index, item }): ItemResult => ({ index, ...idOf(item), cancelled: true })),
     );
     inferenceMs = Date.now() - inferenceStarted;
-    result = await store.putResult(work.jobId, { chunk: work.chunk, results: storable(outcome) });
+    result = await recorded.put({ chunk: work.chunk, results: storable(outcome) });
   }
-  await countResult(store, job, result);
+  if (await countResult(store, job, result)) await writeManifest(store, deps.resultFiles, job.jobId);
   await deps.release?.(work.jobId);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
@@ -214,7 +218,8 @@ async function retryChunk(
     logger.warn('work of an earlier retry dropped', { ...work, current: job.attempt });
     return undefined;
   }
-  let result = await store.getResult(work.jobId, work.chunk);
+  const recorded = chunkResultsOf(store, deps.resultFiles, job);
+  let result = await recorded.get(work.chunk);
   if (result?.attempt !== work.attempt) {
     const chunk = result && (await readChunk(deps, job, work.chunk));
     if (!result || !chunk) {
@@ -227,7 +232,7 @@ async function retryChunk(
     );
     const results = result.results.map((r) => rerun.get(r.index) ?? r);
     const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
-    result = await store.putRetryResult(work.jobId, {
+    result = await recorded.putRetry({
       chunk: work.chunk,
       results,
       attempt: work.attempt,
@@ -235,7 +240,9 @@ async function retryChunk(
     });
     if (!result) return undefined;
   }
-  await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0);
+  if (await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0)) {
+    await writeManifest(store, deps.resultFiles, job.jobId);
+  }
   await deps.release?.(work.jobId, work.attempt);
   logger.info('retried chunk processed', {
     ...work,

@@ -151,6 +151,56 @@ describe('batch jobs (npm start)', () => {
     expect((await call('/v1/batch-jobs', { token: bob })).body.jobs).toEqual([]);
   });
 
+  it('writes an S3-results job as JSONL parts read back through presigned links, one line per item', async () => {
+    const count = 300;
+    const submitted = await call('/v1/batch-jobs', {
+      method: 'POST',
+      json: { model: 'simple', items: items(count), results: 's3' },
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body).toMatchObject({ resultsTo: 's3' });
+    const job = await pollToCompletion(submitted.body.jobId);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: count, failed: 0 });
+
+    const lines: { index: number; id?: string; outputs?: { data: number[] }[] }[] = [];
+    let nextToken: string | undefined;
+    let pages = 0;
+    do {
+      const query = nextToken ? `&nextToken=${encodeURIComponent(nextToken)}` : '';
+      let page = await call(`/v1/batch-jobs/${job.jobId}/results?limit=2${query}`);
+      // The manifest is written just after the job ends: until then the route answers 409.
+      for (let wait = 0; page.status === 409 && wait < 50; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        page = await call(`/v1/batch-jobs/${job.jobId}/results?limit=2${query}`);
+      }
+      expect({ status: page.status, body: page.status === 200 ? {} : page.body }).toEqual({
+        status: 200,
+        body: {},
+      });
+      expect(page.body).toMatchObject({ status: 'SUCCEEDED', total: count, expiresInSeconds: 900 });
+      for (const part of page.body.parts as { url: string; first: number; items: number }[]) {
+        expect(new URL(part.url).hostname).toBe('127.0.0.1');
+        // The link alone reads the part: no bearer token.
+        const response = await fetch(part.url);
+        expect(response.status).toBe(200);
+        const partLines = (await response.text())
+          .trimEnd()
+          .split('\n')
+          .map((line) => JSON.parse(line));
+        expect(partLines.map((l) => l.index)).toEqual(
+          Array.from({ length: part.items }, (_, i) => part.first + i),
+        );
+        lines.push(...partLines);
+      }
+      nextToken = page.body.nextToken;
+      pages++;
+    } while (nextToken);
+    expect(pages).toBeGreaterThan(1);
+    expect(lines.map((l) => l.index)).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(lines.map((l) => l.id)).toEqual(Array.from({ length: count }, (_, i) => `item-${i}`));
+    expect(lines[7]!.outputs![0]!.data).toEqual(Array(16).fill(8));
+  });
+
   it('refuses a submission whose items do not fit the model with 400', async () => {
     const bad = items(2);
     bad[1]!.inputs[0]!.shape = [1, 15];

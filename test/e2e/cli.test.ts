@@ -175,6 +175,39 @@ describe('inference-platform CLI against the local platform', () => {
     expectResultsMatch(results.stdout.trim().split('\n'));
   });
 
+  it('reads an S3-results job through its links, to stdout and to a file, in item order', async () => {
+    const response = await fetch(`${platform.apiUrl}/v1/batch-jobs`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        model: 'iris',
+        results: 's3',
+        items: itemsJsonl.split('\n').map((line) => JSON.parse(line)),
+      }),
+    });
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    const waited = await cli(['batch', 'wait', jobId, '--timeout', '40']);
+    expect(waited.code).toBe(0);
+
+    const out = join(dir, 's3-results.jsonl');
+    const [toStdout, toFile] = await Promise.all([
+      cli(['batch', 'results', jobId]),
+      cli(['batch', 'results', jobId, '--out', out]),
+    ]);
+    expect(toStdout.code).toBe(0);
+    expect(toStdout.stderr).toContain(`${rows.length} results`);
+    const lines = toStdout.stdout.trim().split('\n');
+    expect(lines).toHaveLength(rows.length);
+    lines.forEach((line, i) => {
+      const result = JSON.parse(line) as Result;
+      expect(result).toMatchObject({ index: i, id: `row-${i}` });
+      expect(result.outputs?.find((o) => o.name === 'LABEL')?.data).toHaveLength(1);
+    });
+    expect(toFile).toMatchObject({ code: 0, stdout: '' });
+    expect(readFileSync(out, 'utf8')).toBe(toStdout.stdout);
+  });
+
   it('exits 1 with the API message for a bad token and 2 for a missing file', async () => {
     const [badToken, missing] = await Promise.all([
       cli(['models', 'list'], { INFERENCE_API_TOKEN: 'not-a-token' }),

@@ -14,7 +14,7 @@ import {
   StartInputUploadSchema,
 } from '../../batch/input-schemas';
 import { completeInputUpload, startInputUpload } from '../../batch/input-uploads';
-import { cancelJob, listJobs, listResults, readJob } from '../../batch/queries';
+import { cancelJob, listJobs, readJob, readResults } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
 import { s3 } from '../../batch/s3';
 import { sqs } from '../../batch/sqs';
@@ -31,12 +31,14 @@ const env = FUNCTIONS.batch.environment.parse(process.env);
 
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
 const inputBucket = { client: s3, bucket: env.BATCH_DATA_BUCKET };
+const resultFiles = { s3, bucket: env.BATCH_DATA_BUCKET };
 const submissions = {
   store,
   models: modelCache,
   sqs,
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   inputs: inputBucket,
+  resultFiles,
 };
 
 async function route({ event, requestId, principal }: ApiRequest) {
@@ -76,12 +78,7 @@ async function route({ event, requestId, principal }: ApiRequest) {
       return json(200, await readJob(store, caller, jobId), requestId);
     case 'GET /v1/batch-jobs/{jobId}/results': {
       const query = parseInput(ListResultsQuerySchema, event.queryStringParameters ?? {}, 'query');
-      const page = await listResults(store, caller, jobId, query.limit, query.nextToken);
-      return json(
-        200,
-        { results: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) },
-        requestId,
-      );
+      return json(200, await readResults({ store, resultFiles }, caller, jobId, query), requestId);
     }
     case 'POST /v1/batch-jobs/{jobId}/cancel':
       return json(202, await cancelJob(store, caller, jobId), requestId);

@@ -5,6 +5,7 @@ import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
 import { failChunk, failSubmission } from '../../batch/dead-letters';
+import { s3 } from '../../batch/s3';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
 import { tracer } from '../../observability/tracer';
@@ -17,6 +18,7 @@ const store = new BatchStore(
   undefined,
   env.BATCH_RETENTION_SECONDS,
 );
+const resultFiles = { s3, bucket: env.BATCH_DATA_BUCKET };
 const processor = new BatchProcessor(EventType.SQS);
 
 /**
@@ -37,11 +39,11 @@ async function recordDeadLetter(record: SQSRecord): Promise<void> {
     // A worker that could explain the failure records it on the last delivery itself; one that
     // reaches here crashed, timed out or could not write its outcome.
     const reason = `dead-lettered after ${env.WORK_MAX_RECEIVE_COUNT} deliveries: the worker ended without recording an outcome (a crash, a timeout or a failed write)`;
-    await failChunk(store, work.data, reason);
+    await failChunk(store, work.data, reason, resultFiles);
   } else {
     const reason =
       'the submission failed on every delivery and was dead-lettered before all its work was queued';
-    await failSubmission(store, record, reason);
+    await failSubmission(store, record, reason, resultFiles);
   }
 }
 

@@ -24,6 +24,7 @@ const watching = {
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
   release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
+  resultFiles: { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET },
 };
 
 /** A message that goes on with a job's scan of its input files, in another invocation. */

@@ -34,6 +34,7 @@ const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH
 const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
 
 const inputs = { client: s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
+const resultFiles = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
 
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -45,7 +46,7 @@ async function work(record: SQSRecord): Promise<void> {
   }
   try {
     await processChunk(
-      { store, models: modelCache, inference: backends, outage, release, inputs },
+      { store, models: modelCache, inference: backends, outage, release, inputs, resultFiles },
       parsed.data,
       {
         receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,

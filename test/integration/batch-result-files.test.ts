@@ -1,0 +1,327 @@
+import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelVersion } from '../../contracts/registry-schemas';
+import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
+import { BatchStore } from '../../functions/batch/batch-store';
+import { failUnrecorded } from '../../functions/batch/dead-letters';
+import {
+  type ResultFiles,
+  type ResultManifest,
+  resultManifestKey,
+  resultPartKey,
+} from '../../functions/batch/result-files';
+import { resultLinks } from '../../functions/batch/result-links';
+import { retryJob } from '../../functions/batch/retry';
+import { submitJob } from '../../functions/batch/submission';
+import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
+import type { Principal } from '../../functions/edge/principal';
+import type { InputTensor } from '../../functions/inference/protocol';
+import { ModelCache } from '../../functions/registry/model-cache';
+import { ModelRegistry } from '../../functions/registry/registry';
+import {
+  createBatchTable,
+  createRegistryTable,
+  type LocalDynamoDb,
+  startDynamoDb,
+} from '../../local/aws/dynamodb';
+import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { localDynamoDb } from '../helpers/local-clients';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+
+const delivery = { receiveCount: 1 };
+const alwaysClosed = {
+  admit: async () => ({ kind: 'closed' }) as const,
+  recordSuccess: async () => false,
+  recordFailure: async () => false,
+};
+const Bucket = 'batch-data';
+const alice: Principal = { sub: 'alice', scopes: ['batch:submit', 'batch:read'], tier: 'standard' };
+
+/** Four items a chunk: ten items make chunks of 4, 4 and 2. */
+const model: ModelVersion = {
+  name: 'simple',
+  version: '1',
+  platform: 'onnxruntime_onnx',
+  ...SIMPLE_SIGNATURE,
+  maxBatchSize: 4,
+  backends: [{ endpointName: 'simple', targetModel: 'simple.tar.gz', weight: 100 }],
+  status: 'ACTIVE',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+};
+
+describe('S3 job results: JSONL parts and a manifest', () => {
+  let dynamo: LocalDynamoDb;
+  let dynamodb: DynamoDBClient;
+  let s3: LocalS3;
+  let store: BatchStore;
+  let files: ResultFiles;
+  let deps: WorkerDependencies;
+  /** Items whose INPUT0 is negative are refused by the model until this is set. */
+  let healed = false;
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    dynamodb = localDynamoDb(dynamo.url);
+    await createRegistryTable(dynamodb, 'registry');
+    await createBatchTable(dynamodb, 'batch');
+    const registry = new ModelRegistry(dynamodb, 'registry');
+    await registry.putVersion(model);
+    s3 = await startS3({ region: 'us-east-1' });
+    await s3.createBucket(Bucket);
+    files = { s3: s3.client, bucket: Bucket };
+    // OUTPUT0 = INPUT0 + 1; a refused row answers as Triton's 400 does, through SageMaker's ModelError.
+    const sagemaker = {
+      send: async (command: InvokeEndpointCommand) => {
+        const { inputs } = JSON.parse(new TextDecoder().decode(command.input.Body as Uint8Array)) as {
+          inputs: InputTensor[];
+        };
+        const data = inputs[0]!.data as number[];
+        if (!healed && data.some((v) => v < 0)) {
+          throw Object.assign(new Error('negative input'), {
+            name: 'ModelError',
+            OriginalStatusCode: 400,
+            OriginalMessage: 'negative input',
+          });
+        }
+        const outputs = [
+          { name: 'OUTPUT0', datatype: 'INT32', shape: inputs[0]!.shape, data: data.map((v) => v + 1) },
+        ];
+        return {
+          Body: new TextEncoder().encode(JSON.stringify({ outputs })),
+          ContentType: 'application/json',
+        };
+      },
+    } as unknown as SageMakerRuntimeClient;
+    store = new BatchStore(dynamodb, 'batch');
+    deps = {
+      store,
+      models: new ModelCache(registry, { ttlMs: 0 }),
+      inference: { sagemaker, circuits: alwaysClosed, timeoutMs: 10_000 },
+      outage: {
+        budgetSeconds: 900,
+        defer: async () => {
+          throw new Error('no chunk should be deferred here');
+        },
+      },
+      resultFiles: files,
+    };
+  });
+
+  afterAll(async () => {
+    await s3?.close();
+    await dynamo?.close();
+  });
+
+  /** Item i has INPUT0 of `value(i)`; item ids are `item-<i>`. */
+  function submission(count: number, value: (i: number) => number = (i) => i): SubmitBatchJob {
+    return {
+      model: 'simple',
+      results: 's3',
+      items: Array.from({ length: count }, (_, i) => ({
+        id: `item-${i}`,
+        inputs: [
+          {
+            name: 'INPUT0',
+            shape: [1, 16],
+            datatype: 'INT32',
+            data: Array.from({ length: 16 }, () => value(i)),
+          },
+          { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 0) },
+        ],
+      })),
+    };
+  }
+
+  async function submit(jobId: string, body: SubmitBatchJob) {
+    const { job } = await submitJob(store, deps.models, { owner: 'alice', jobId, submission: body });
+    return job;
+  }
+
+  async function read(key: string): Promise<string> {
+    const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: key }));
+    return object.Body!.transformToString('utf-8');
+  }
+
+  async function manifestOf(jobId: string): Promise<ResultManifest> {
+    return JSON.parse(await read(resultManifestKey(jobId))) as ResultManifest;
+  }
+
+  /** Every line of every part the manifest names, in the manifest's order. */
+  async function lines(jobId: string): Promise<ItemResult[]> {
+    const manifest = await manifestOf(jobId);
+    const parts = await Promise.all(manifest.parts.map((part) => read(part.key)));
+    return parts.flatMap((text) =>
+      text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as ItemResult),
+    );
+  }
+
+  it('writes one line per item in item order across parts, a manifest, and no result items', async () => {
+    const job = await submit('s3-order', submission(10));
+    expect(job).toMatchObject({ resultsTo: 's3', chunks: 3 });
+    // Out of order, as concurrent workers finish.
+    for (const chunk of [2, 0, 1]) await processChunk(deps, { jobId: job.jobId, chunk }, delivery);
+
+    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'SUCCEEDED', succeeded: 10 });
+    const all = await lines(job.jobId);
+    expect(all.map((r) => r.index)).toEqual([...Array(10).keys()]);
+    expect(all[3]).toEqual({
+      index: 3,
+      id: 'item-3',
+      outputs: [expect.objectContaining({ data: Array(16).fill(4) })],
+    });
+
+    const manifest = await manifestOf(job.jobId);
+    expect(manifest).toMatchObject({
+      jobId: job.jobId,
+      status: 'SUCCEEDED',
+      total: 10,
+      succeeded: 10,
+      failed: 0,
+    });
+    expect(manifest.parts.map(({ key, first, items }) => ({ key, first, items }))).toEqual([
+      { key: resultPartKey(job.jobId, 0), first: 0, items: 4 },
+      { key: resultPartKey(job.jobId, 1), first: 4, items: 4 },
+      { key: resultPartKey(job.jobId, 2), first: 8, items: 2 },
+    ]);
+    for (const part of manifest.parts) {
+      expect(part.bytes).toBe(Buffer.byteLength(await read(part.key)));
+    }
+    expect(resultPartKey(job.jobId, 1)).toBe(`results/${job.jobId}/part-000001.jsonl`);
+
+    // DynamoDB keeps the job and its chunks, not the outputs.
+    const { Items } = await dynamodb.send(
+      new QueryCommand({
+        TableName: 'batch',
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :result)',
+        ExpressionAttributeValues: { ':pk': { S: `JOB#${job.jobId}` }, ':result': { S: 'RESULT#' } },
+      }),
+    );
+    expect(Items).toEqual([]);
+  });
+
+  it("links an ended job's parts as presigned GETs, a page at a time, and refuses a running job", async () => {
+    const job = await submit('s3-links', submission(10));
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, delivery);
+    await expect(resultLinks(files, (await store.getJob(job.jobId))!, 2)).rejects.toMatchObject({
+      statusCode: 409,
+    });
+    for (const chunk of [1, 2]) await processChunk(deps, { jobId: job.jobId, chunk }, delivery);
+
+    const ended = (await store.getJob(job.jobId))!;
+    const first = await resultLinks(files, ended, 2);
+    expect(first).toMatchObject({ status: 'SUCCEEDED', total: 10, succeeded: 10, expiresInSeconds: 900 });
+    expect(first.parts.map((p) => p.first)).toEqual([0, 4]);
+    const second = await resultLinks(files, ended, 2, first.nextToken);
+    expect(second.parts.map((p) => p.first)).toEqual([8]);
+    expect(second.nextToken).toBeUndefined();
+    const texts = await Promise.all(
+      [...first.parts, ...second.parts].map(async (part) => {
+        expect(new URL(part.url).searchParams.get('X-Amz-Expires')).toBe('900');
+        const response = await fetch(part.url);
+        expect(response.status).toBe(200);
+        return response.text();
+      }),
+    );
+    const indices = texts
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as ItemResult).index);
+    expect(indices).toEqual([...Array(10).keys()]);
+  });
+
+  it('rewrites the same bytes when a chunk runs again, and counts it once', async () => {
+    const job = await submit('s3-redelivery', submission(6));
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, delivery);
+    const key = resultPartKey(job.jobId, 0);
+    const first = await read(key);
+    // Two deliveries that both found no part: the second runs the chunk again and writes it again.
+    await s3.client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, { receiveCount: 2 });
+    expect(await read(key)).toBe(first);
+    // A redelivery that finds the part counts what it holds, once.
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, { receiveCount: 3 });
+    expect(await store.getJob(job.jobId)).toMatchObject({ succeeded: 4, failed: 0 });
+    await processChunk(deps, { jobId: job.jobId, chunk: 1 }, delivery);
+    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'SUCCEEDED', succeeded: 6, failed: 0 });
+    expect((await lines(job.jobId)).map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('gives cancelled items a line each, and a stall fails the chunks no worker recorded', async () => {
+    const job = await submit('s3-cancel', submission(10));
+    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, delivery);
+    expect(await store.requestCancel(job.jobId)).toBe(true);
+    await processChunk(deps, { jobId: job.jobId, chunk: 1 }, delivery);
+    // Chunk 2's work never arrives: the stall watch ends the job.
+    const record = (await store.getJobRecord(job.jobId))!;
+    await failUnrecorded(store, record, undefined, 'the job made no progress', files);
+
+    const ended = await store.getJob(job.jobId);
+    expect(ended).toMatchObject({ status: 'CANCELLED', succeeded: 4, cancelled: 6, failed: 0 });
+    const all = await lines(job.jobId);
+    expect(all).toHaveLength(10);
+    expect(all.slice(4).every((r) => 'cancelled' in r && r.cancelled === true)).toBe(true);
+    expect((await manifestOf(job.jobId)).cancelled).toBe(6);
+  });
+
+  it('records items failed by a stall as lines with the reason', async () => {
+    const job = await submit('s3-stall', submission(6));
+    await processChunk(deps, { jobId: job.jobId, chunk: 1 }, delivery);
+    await failUnrecorded(store, (await store.getJobRecord(job.jobId))!, undefined, 'stalled', files);
+    const all = await lines(job.jobId);
+    expect(all.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(all.slice(0, 4)).toEqual(
+      [0, 1, 2, 3].map((index) => ({ index, id: `item-${index}`, error: 'stalled' })),
+    );
+    expect((await manifestOf(job.jobId)).status).toBe('COMPLETED_WITH_ERRORS');
+  });
+
+  it('rewrites a retried chunk so the output holds one line per item, the retried ones succeeded', async () => {
+    healed = false;
+    // Items 1 and 9 are refused until the model heals.
+    const job = await submit(
+      's3-retry',
+      submission(10, (i) => (i === 1 || i === 9 ? -i : i)),
+    );
+    for (let chunk = 0; chunk < 3; chunk++) await processChunk(deps, { jobId: job.jobId, chunk }, delivery);
+    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', failed: 2 });
+    const before = await lines(job.jobId);
+    expect(before.filter((r) => 'error' in r).map((r) => r.index)).toEqual([1, 9]);
+
+    healed = true;
+    const sent: unknown[] = [];
+    const sqs = { send: async (command: unknown) => void sent.push(command) };
+    await retryJob({ store, sqs, submissionsQueueUrl: 'submissions', resultFiles: files }, alice, job.jobId);
+    const record = (await store.getJobRecord(job.jobId))!;
+    expect([...record.retryChunks].sort()).toEqual([0, 2]);
+    for (const chunk of record.retryChunks) {
+      await processChunk(deps, { jobId: job.jobId, chunk, attempt: 1 }, delivery);
+      // A redelivery of the retry's work changes nothing.
+      await processChunk(deps, { jobId: job.jobId, chunk, attempt: 1 }, { receiveCount: 2 });
+    }
+
+    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'SUCCEEDED', succeeded: 10, failed: 0 });
+    const after = await lines(job.jobId);
+    expect(after.map((r) => r.index)).toEqual([...Array(10).keys()]);
+    expect(after.every((r) => 'outputs' in r)).toBe(true);
+    expect(after[1]).toMatchObject({ index: 1, id: 'item-1', outputs: [{ data: Array(16).fill(0) }] });
+    const manifest = await manifestOf(job.jobId);
+    expect(manifest).toMatchObject({ status: 'SUCCEEDED', succeeded: 10, failed: 0 });
+    // One part per chunk, whatever the attempts.
+    const listed = await s3.client.send(
+      new ListObjectsV2Command({ Bucket, Prefix: `results/${job.jobId}/` }),
+    );
+    expect(listed.Contents?.map((o) => o.Key)).toEqual([
+      resultManifestKey(job.jobId),
+      resultPartKey(job.jobId, 0),
+      resultPartKey(job.jobId, 1),
+      resultPartKey(job.jobId, 2),
+    ]);
+  });
+});
