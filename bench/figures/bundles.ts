@@ -24,6 +24,8 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   AWS_SESSION_TOKEN: 'bench',
   BATCH_TABLE_NAME: 'batch',
   BATCH_DATA_BUCKET: 'batch-data',
+  BATCH_RETENTION_SECONDS: '2592000',
+  BATCH_EVENT_BUS_NAME: 'batch-events',
   SUBMISSIONS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/submissions',
   WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/work',
   WORK_MAX_RECEIVE_COUNT: '5',

@@ -77,14 +77,14 @@ describe('InvokeEndpoint access: the stack and the local platform', () => {
     await server?.close();
   });
 
-  it('grants InvokeEndpoint to the inference and batch worker roles on exactly the local allowed list', () => {
+  it('grants InvokeEndpoint to the inference, batch worker and model warm-up roles on exactly the local allowed list', () => {
     const grants = invokeGrants(template);
     expect([...grants.keys()].sort()).toEqual(
       Object.keys(template.findResources('AWS::IAM::Role'))
-        .filter((id) => /^(ApiInferenceFunction|BatchWorkerFunction)/.test(id))
+        .filter((id) => /^(ApiInferenceFunction|BatchWorkerFunction|WarmUpFunction)/.test(id))
         .sort(),
     );
-    expect(grants.size).toBe(2);
+    expect(grants.size).toBe(3);
     for (const names of grants.values()) {
       expect([...names].sort()).toEqual(allowed.map((n) => n.toLowerCase()).sort());
     }

@@ -20,26 +20,4 @@ describe('batch retention in the stack', () => {
       expect(fn.Properties.Environment.Variables[BATCH_RETENTION_SECONDS]).toBe(String(7 * 86_400));
     }
   });
-
-  it('lets the batch API list and delete results objects only, under the results prefix', () => {
-    const { template } = synthesizePlatform({ batchRetentionDays: 7 });
-    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
-      (policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[],
-    );
-    const s3Deletes = statements.filter((s) => [s.Action].flat().includes('s3:DeleteObject'));
-    const lists = statements.filter((s) => [s.Action].flat().includes('s3:ListBucket'));
-    expect(lists).toEqual([
-      {
-        Action: 's3:ListBucket',
-        Effect: 'Allow',
-        Condition: { StringLike: { 's3:prefix': 'results/*' } },
-        Resource: { 'Fn::GetAtt': ['BatchDataBucket', 'Arn'] },
-      },
-    ]);
-    expect(s3Deletes).toContainEqual({
-      Action: 's3:DeleteObject',
-      Effect: 'Allow',
-      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['BatchDataBucket', 'Arn'] }, '/results/*']] },
-    });
-  });
 });
