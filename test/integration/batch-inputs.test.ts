@@ -8,6 +8,7 @@ import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
 import { type ScanDependencies, scanInputs } from '../../functions/batch/input-scan';
 import { completeInputUpload, startInputUpload } from '../../functions/batch/input-uploads';
+import { readPart } from '../../functions/batch/result-parts';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { NotFoundError } from '../../functions/edge/errors';
@@ -82,6 +83,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
       inference: { sagemaker: localSageMaker(server.url), circuits: alwaysClosed, timeoutMs: 10_000 },
       outage: { budgetSeconds: 900, defer: async () => {} },
       inputs: inputs(),
+      resultFiles: { s3: s3.client, bucket: Bucket },
     };
   });
 
@@ -173,8 +175,10 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     const done = (await store.getJob('files-job'))!;
     expect(done).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', total: 40, succeeded: 38, failed: 2 });
     const results: ItemResult[] = [];
+    // A job of input files writes its results to S3, one part per chunk.
+    expect(done.resultsTo).toBe('s3');
     for (let chunk = 0; chunk < scanned.chunks; chunk++)
-      results.push(...(await store.getResult('files-job', chunk))!.results);
+      results.push(...(await readPart({ s3: s3.client, bucket: Bucket }, 'files-job', chunk))!.results);
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(results[4]).toMatchObject({ index: 4, error: expect.stringMatching(/^line 5: not a JSON line/) });
     expect(results[17]).toMatchObject({
