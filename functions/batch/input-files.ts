@@ -10,11 +10,10 @@ import { BadRequestError, NotFoundError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
 import { OwnerSchema } from './api-schemas';
 import { type JobInput, MAX_BATCH_INPUT_BYTES } from './input-schemas';
+import type { BatchData } from './s3';
 
-export interface InputBucket {
-  readonly client: S3Client;
-  readonly bucket: string;
-}
+/** Where input files are: the batch data bucket. */
+export type InputBucket = BatchData;
 
 /**
  * The owner's part of an input's key: a SHA-256 of the subject, which may hold any character. Only
@@ -40,7 +39,7 @@ export async function headInputs(
     inputIds.map(async (inputId) => {
       const key = batchInputKey(digest, inputId);
       try {
-        const head = await target.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }));
+        const head = await target.s3.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }));
         const size = head.ContentLength ?? 0;
         if (size > MAX_BATCH_INPUT_BYTES) {
           throw new BadRequestError(`input '${inputId}' is larger than ${MAX_BATCH_INPUT_BYTES} bytes`);

@@ -44,7 +44,7 @@ export async function readRange(
   end: number,
 ): Promise<Buffer> {
   try {
-    const answer = await target.client.send(
+    const answer = await target.s3.send(
       new GetObjectCommand({
         Bucket: target.bucket,
         Key: input.key,

@@ -25,7 +25,8 @@ export async function startInputUpload(
 ): Promise<StartedInputUpload> {
   const inputId = randomUUID();
   const upload = await presignUpload({
-    ...target,
+    client: target.s3,
+    bucket: target.bucket,
     key: batchInputKey(ownerDigest(owner), inputId),
     size,
     singlePutMaxBytes: BATCH_INPUT_PART_BYTES,
@@ -46,7 +47,9 @@ export async function completeInputUpload(
   body: z.output<typeof CompleteInputUploadSchema>,
 ): Promise<{ inputId: string; size: number }> {
   const key = batchInputKey(ownerDigest(owner), inputId);
-  await completeParts({ ...target, key }, body.uploadId, body.parts, { ifNoneMatch: true });
+  await completeParts({ client: target.s3, bucket: target.bucket, key }, body.uploadId, body.parts, {
+    ifNoneMatch: true,
+  });
   const [input] = await headInputs(target, owner, [inputId]);
   return { inputId, size: input!.size };
 }

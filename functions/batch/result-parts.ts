@@ -7,12 +7,10 @@ import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { batchResultsPrefix } from '../../contracts/batch-data';
 import type { BatchJob, ItemResult } from './api-schemas';
 import type { BatchStore, ChunkResult } from './batch-store';
+import type { BatchData } from './s3';
 
-/** The batch data bucket, through the batch functions' one S3 client. */
-export interface ResultFiles {
-  readonly s3: S3Client;
-  readonly bucket: string;
-}
+/** Where S3 jobs' results are: the batch data bucket. */
+export type ResultFiles = BatchData;
 
 /** Zero-padded, so a listing of the job's prefix shows the parts in item order. */
 export const resultPartKey = (jobId: string, chunk: number) =>

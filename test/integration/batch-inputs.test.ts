@@ -60,7 +60,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
   let store: BatchStore;
   let models: ModelCache;
   let worker: WorkerDependencies;
-  const inputs = () => ({ client: s3.client, bucket: Bucket });
+  const inputs = () => ({ s3: s3.client, bucket: Bucket });
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();

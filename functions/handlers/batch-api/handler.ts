@@ -30,15 +30,14 @@ import { instrument } from '../../observability/instrument';
 const env = FUNCTIONS.batch.environment.parse(process.env);
 
 const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
-const inputBucket = { client: s3, bucket: env.BATCH_DATA_BUCKET };
-const resultFiles = { s3, bucket: env.BATCH_DATA_BUCKET };
+const batchData = { s3, bucket: env.BATCH_DATA_BUCKET };
 const submissions = {
   store,
   models: modelCache,
   sqs,
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
-  inputs: inputBucket,
-  resultFiles,
+  inputs: batchData,
+  resultFiles: batchData,
 };
 
 async function route({ event, requestId, principal }: ApiRequest) {
@@ -58,12 +57,12 @@ async function route({ event, requestId, principal }: ApiRequest) {
     }
     case 'POST /v1/batch-inputs': {
       const { size } = parseInput(StartInputUploadSchema, parseJsonBody(event), 'batch input');
-      return json(200, await startInputUpload(inputBucket, caller.sub, size), requestId);
+      return json(200, await startInputUpload(batchData, caller.sub, size), requestId);
     }
     case 'POST /v1/batch-inputs/{inputId}/complete': {
       const { inputId } = parseInput(InputPathSchema, event.pathParameters ?? {}, 'path');
       const body = parseInput(CompleteInputUploadSchema, parseJsonBody(event), 'upload completion');
-      return json(200, await completeInputUpload(inputBucket, caller.sub, inputId ?? '', body), requestId);
+      return json(200, await completeInputUpload(batchData, caller.sub, inputId ?? '', body), requestId);
     }
     case 'GET /v1/batch-jobs': {
       const query = parseInput(ListJobsQuerySchema, event.queryStringParameters ?? {}, 'query');
@@ -78,7 +77,7 @@ async function route({ event, requestId, principal }: ApiRequest) {
       return json(200, await readJob(store, caller, jobId), requestId);
     case 'GET /v1/batch-jobs/{jobId}/results': {
       const query = parseInput(ListResultsQuerySchema, event.queryStringParameters ?? {}, 'query');
-      return json(200, await readResults({ store, resultFiles }, caller, jobId, query), requestId);
+      return json(200, await readResults({ store, resultFiles: batchData }, caller, jobId, query), requestId);
     }
     case 'POST /v1/batch-jobs/{jobId}/cancel':
       return json(202, await cancelJob(store, caller, jobId), requestId);

@@ -16,6 +16,8 @@ import { logger } from '../../observability/logger';
 
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
+const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
+
 const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
 
 const watching = {
@@ -24,7 +26,7 @@ const watching = {
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
   release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
-  resultFiles: { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET },
+  resultFiles: batchData,
 };
 
 /** A message that goes on with a job's scan of its input files, in another invocation. */
@@ -39,7 +41,7 @@ const continueScan = async (jobId: string) => {
 
 const scanning = (context: Context | undefined) => ({
   store,
-  inputs: { client: s3, bucket: queueEnvironment.BATCH_DATA_BUCKET },
+  inputs: batchData,
   models: modelCache,
   release: (jobId: string) => releaseWork(pacing, jobId),
   continueLater: continueScan,

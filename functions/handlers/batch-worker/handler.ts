@@ -33,8 +33,7 @@ const outage = {
 const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
 const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
 
-const inputs = { client: s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
-const resultFiles = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
+const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
 
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -46,7 +45,15 @@ async function work(record: SQSRecord): Promise<void> {
   }
   try {
     await processChunk(
-      { store, models: modelCache, inference: backends, outage, release, inputs, resultFiles },
+      {
+        store,
+        models: modelCache,
+        inference: backends,
+        outage,
+        release,
+        inputs: batchData,
+        resultFiles: batchData,
+      },
       parsed.data,
       {
         receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
