@@ -1,5 +1,6 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import { type PeriodicSweep, startPeriodicSweep } from './periodic-sweep';
 
 const DAY_MS = 86_400_000;
 /** DeleteObjects takes at most 1,000 keys (API reference, DeleteObjects). */
@@ -15,11 +16,9 @@ export interface LocalLifecycleRule {
   readonly abortIncompleteMultipartUploadDays?: number;
 }
 
-export interface S3LifecycleSweeper {
+/** Its passes go over the rules; each resolves with how many objects it deleted. */
+export interface S3LifecycleSweeper extends PeriodicSweep {
   readonly rules: readonly LocalLifecycleRule[];
-  /** One pass over the rules; resolves with how many objects it deleted. */
-  sweep(): Promise<number>;
-  close(): Promise<void>;
 }
 
 /** The rules of a CDK bucket (`lifecycleRules`), as CloudFormation renders the ones the platform uses. */
@@ -55,44 +54,16 @@ export function startS3LifecycleSweeper(
 ): S3LifecycleSweeper {
   const now = options.now ?? Date.now;
   const dayMs = options.dayMs ?? DAY_MS;
-  let running: Promise<number> | undefined;
-  const sweep = () => {
-    running ??= (async () => {
-      let deleted = 0;
-      for (const rule of rules) {
-        if (rule.expirationDays !== undefined) {
-          deleted += await expire(client, bucket, rule.prefix, rule.expirationDays, dayMs, now());
-        }
+  const periodic = startPeriodicSweep(async () => {
+    let deleted = 0;
+    for (const rule of rules) {
+      if (rule.expirationDays !== undefined) {
+        deleted += await expire(client, bucket, rule.prefix, rule.expirationDays, dayMs, now());
       }
-      return deleted;
-    })();
-    const pass = running;
-    void pass.finally(() => {
-      if (running === pass) running = undefined;
-    });
-    return pass;
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let closed = false;
-  const schedule = () => {
-    if (closed) return;
-    timer = setTimeout(() => {
-      sweep()
-        .catch(() => 0)
-        .finally(schedule);
-    }, options.intervalMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    rules,
-    sweep,
-    async close() {
-      closed = true;
-      clearTimeout(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+    }
+    return deleted;
+  }, options.intervalMs);
+  return { rules, ...periodic };
 }
 
 async function expire(

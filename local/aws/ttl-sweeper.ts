@@ -5,6 +5,7 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
+import { type PeriodicSweep, startPeriodicSweep } from './periodic-sweep';
 
 /** A table whose TTL the platform enables, and the attribute it names (as `TimeToLiveSpecification` does). */
 export interface TtlTable {
@@ -14,11 +15,8 @@ export interface TtlTable {
   readonly attribute: string;
 }
 
-export interface TtlSweeper {
-  /** One pass over every table; resolves with how many items it deleted. */
-  sweep(): Promise<number>;
-  close(): Promise<void>;
-}
+/** Its passes go over every table; each resolves with how many items it deleted. */
+export type TtlSweeper = PeriodicSweep;
 
 /**
  * DynamoDB's TTL for dynalite, which has none. An item is expired once its TTL attribute, a Number
@@ -36,38 +34,13 @@ export function startTtlSweeper(
   options: { readonly intervalMs: number; readonly now?: () => number },
 ): TtlSweeper {
   const now = options.now ?? Date.now;
-  let running: Promise<number> | undefined;
-  const sweep = () => {
-    running ??= Promise.all(tables.map((table) => sweepTable(client, table, now()))).then((counts) =>
-      counts.reduce((a, b) => a + b, 0),
-    );
-    const pass = running;
-    void pass.finally(() => {
-      if (running === pass) running = undefined;
-    });
-    return pass;
-  };
-  // One pass at a time: the next starts `intervalMs` after the last ended.
-  let timer: NodeJS.Timeout | undefined;
-  let closed = false;
-  const schedule = () => {
-    if (closed) return;
-    timer = setTimeout(() => {
-      sweep()
-        .catch(() => 0)
-        .finally(schedule);
-    }, options.intervalMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    sweep,
-    async close() {
-      closed = true;
-      clearTimeout(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+  return startPeriodicSweep(
+    () =>
+      Promise.all(tables.map((table) => sweepTable(client, table, now()))).then((counts) =>
+        counts.reduce((a, b) => a + b, 0),
+      ),
+    options.intervalMs,
+  );
 }
 
 async function sweepTable(client: DynamoDBClient, table: TtlTable, nowMs: number): Promise<number> {
