@@ -156,6 +156,26 @@ describe('the warm-up of a pushed version', () => {
     );
   });
 
+  it('throws an unexpected error to be delivered again, and on the last delivery marks the version FAILED with it', async () => {
+    // Prepare: a sample too large to build, which is no answer of the model's.
+    const { deps, status } = dependencies(version());
+    const huge = message();
+    const tooLarge = { ...huge, inputs: huge.inputs.map((input) => ({ ...input, shape: [2 ** 33] })) };
+    // Act, Assess
+    await expect(warmUp(deps, tooLarge)).rejects.toThrow(RangeError);
+    expect(status.settle).not.toHaveBeenCalled();
+    expect(await warmUp(deps, tooLarge, { lastDelivery: true })).toBe('FAILED');
+    expect(status.settle).toHaveBeenCalledWith(
+      expect.objectContaining({ status: 'LOADING' }),
+      archive,
+      {
+        status: 'FAILED',
+        reason: expect.stringMatching(/failed on all 3 deliveries: Invalid array length/),
+      },
+      expect.any(String),
+    );
+  });
+
   it.each([
     ['disabled', version('DISABLED')],
     ['moved to another archive', version('LOADING', 'simple-00000000000000bb.tar.gz')],

@@ -3,7 +3,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
-import { WARMUP_BACKEND_TIMEOUT_MS, WarmUpMessageSchema } from '../../../contracts/model-warmup';
+import {
+  WARMUP_BACKEND_TIMEOUT_MS,
+  WARMUP_MAX_RECEIVE_COUNT,
+  WarmUpMessageSchema,
+} from '../../../contracts/model-warmup';
 import { backendDependencies } from '../../inference/backend-runtime';
 import { instrument } from '../../observability/instrument';
 import { tracer } from '../../observability/tracer';
@@ -20,9 +24,13 @@ const deps = {
 };
 const processor = new BatchProcessor(EventType.SQS);
 
-/** A record that fails (unreadable, or the registry failing) is delivered again, then dead-lettered. */
+/**
+ * A record that fails is delivered again; on its last delivery the warm-up fails its version rather
+ * than throw. An unreadable record, or one whose registry writes fail, is dead-lettered.
+ */
 async function record(message: SQSRecord): Promise<void> {
-  await warmUp(deps, WarmUpMessageSchema.parse(JSON.parse(message.body)));
+  const lastDelivery = Number(message.attributes.ApproximateReceiveCount) >= WARMUP_MAX_RECEIVE_COUNT;
+  await warmUp(deps, WarmUpMessageSchema.parse(JSON.parse(message.body)), { lastDelivery });
 }
 
 export const handler = instrument(

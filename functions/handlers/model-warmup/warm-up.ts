@@ -1,5 +1,6 @@
 import {
   WARMUP_BUDGET_SECONDS,
+  WARMUP_MAX_RECEIVE_COUNT,
   type WarmUpInput,
   type WarmUpMessage,
   warmUpRetryDelaySeconds,
@@ -30,10 +31,15 @@ export type WarmUpOutcome = 'ACTIVE' | 'FAILED' | 'RETRY' | 'SKIPPED';
  * loading retries). Success makes it ACTIVE; the model's own rejection (or a request the endpoint
  * refuses) makes it FAILED with that message; a loading answer, a timeout or an unavailable or
  * failing endpoint queues the warm-up again, delayed, until `WARMUP_BUDGET_SECONDS` after the
- * upload, then FAILED with the last answer. Anything else (the registry failing) is thrown, so the
- * message is delivered again.
+ * upload, then FAILED with the last answer. Anything else is thrown, so the message is delivered
+ * again; on its last delivery (`lastDelivery`) the version is marked FAILED with that error instead,
+ * so that no version stays LOADING behind a dead-lettered warm-up while the registry can be written.
  */
-export async function warmUp(deps: WarmUpDependencies, message: WarmUpMessage): Promise<WarmUpOutcome> {
+export async function warmUp(
+  deps: WarmUpDependencies,
+  message: WarmUpMessage,
+  options: { readonly lastDelivery?: boolean } = {},
+): Promise<WarmUpOutcome> {
   const now = deps.now ?? (() => new Date());
   const named = `model '${message.name}' version ${message.version}`;
   const version = await deps.status.get(message.name, message.version);
@@ -62,7 +68,13 @@ export async function warmUp(deps: WarmUpDependencies, message: WarmUpMessage): 
     });
     return await settle({ status: 'ACTIVE' });
   } catch (error) {
-    if (!(error instanceof PlatformError)) throw error;
+    if (!(error instanceof PlatformError)) {
+      if (!options.lastDelivery) throw error;
+      return await settle({
+        status: 'FAILED',
+        reason: `the warm-up of ${named} failed on all ${WARMUP_MAX_RECEIVE_COUNT} deliveries: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
     if (!isTransient(error)) {
       return await settle({
         status: 'FAILED',
