@@ -13,7 +13,8 @@ import {
 } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { fingerprintOf } from './fingerprint';
-import { chunkResultsOf, type ResultFiles, writeManifest } from './result-files';
+import { chunkResultsOf, writeManifest } from './result-files';
+import type { ResultFiles } from './result-parts';
 
 /** Chunks recorded at once when a dead-lettered submission fails a whole job. */
 const CHUNK_CONCURRENCY = 8;

@@ -1,7 +1,8 @@
 /**
  * Writing S3 jobs' results (layout in `result-parts.ts`): each chunk's part, and the manifest once
- * the job ends. DynamoDB keeps the job and its counters; the part is the chunk's record, as the result item is for a table job, and the worker reads it
- * back before running a chunk so that a redelivery counts what was written.
+ * the job ends. DynamoDB keeps the job and its counters; the part is the chunk's record, as the
+ * result item is for a table job, and the worker reads it back before running a chunk so that a
+ * redelivery counts what was written.
  */
 import { HeadObjectCommand, NotFound, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type BatchJob, TERMINAL_STATUSES } from './api-schemas';
@@ -16,9 +17,6 @@ import {
   resultManifestKey,
   resultPartKey,
 } from './result-parts';
-
-export type { ResultFiles, ResultManifest } from './result-parts';
-export { resultManifestKey, resultPartKey } from './result-parts';
 
 /** JSON Lines: no registered media type; this is the one the NDJSON convention names. */
 const JSONL = 'application/x-ndjson';
@@ -79,8 +77,8 @@ async function writePart<R extends ChunkResult>(files: ResultFiles, jobId: strin
 
 /**
  * Writes the manifest of an S3 job that has ended: its parts in chunk order, each with its item
- * range and byte size (from a HEAD of the part). Safe to repeat: every
- * caller that sees the job end writes the same manifest, and a retry that ends writes it anew.
+ * range and byte size (from a HEAD of the part). Safe to repeat: every caller that sees the job end
+ * writes the same manifest, and a retry that ends writes it anew.
  * Does nothing for a table job or one that is still running.
  */
 export async function writeManifest(

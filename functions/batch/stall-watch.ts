@@ -13,7 +13,7 @@ import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
 import { notifyJobEnded } from './job-events';
-import type { ResultFiles } from './result-files';
+import type { ResultFiles } from './result-parts';
 
 /**
  * The longest wait between two checks; SQS allows 900 s per message, but a check waiting that long

@@ -15,7 +15,8 @@ import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTE
 import { readChunk, type SourcedChunk, withReadFailures } from './chunk-source';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
 import type { InputBucket } from './input-files';
-import { chunkResultsOf, type ResultFiles, writeManifest } from './result-files';
+import { chunkResultsOf, writeManifest } from './result-files';
+import type { ResultFiles } from './result-parts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -6,13 +6,13 @@ import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failUnrecorded } from '../../functions/batch/dead-letters';
+import { resultLinks } from '../../functions/batch/result-links';
 import {
   type ResultFiles,
   type ResultManifest,
   resultManifestKey,
   resultPartKey,
-} from '../../functions/batch/result-files';
-import { resultLinks } from '../../functions/batch/result-links';
+} from '../../functions/batch/result-parts';
 import { retryJob } from '../../functions/batch/retry';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
