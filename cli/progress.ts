@@ -7,23 +7,36 @@ export interface JobProgress {
   readonly succeeded: number;
   readonly failed: number;
   readonly cancelled: number;
+  /** Present while the job's input files are still being read: `total` is what was found so far. */
+  readonly inputScan?: { readonly bytesRead: number; readonly bytes: number };
 }
 
-/** `[#########-----] 62% 620/1000 ok 615 failed 5` (and `cancelled n` when there are any). */
+/** `620/1000`, or `620/1000+ reading input 42%` while the input is still being read. */
+function counts(job: JobProgress, done: number): string {
+  if (!job.inputScan) return `${done}/${job.total}`;
+  const read =
+    job.inputScan.bytes > 0 ? Math.floor((100 * job.inputScan.bytesRead) / job.inputScan.bytes) : 0;
+  return `${done}/${job.total}+ reading input ${read}%`;
+}
+
+/**
+ * `[#########-----] 62% 620/1000 ok 615 failed 5` (and `cancelled n` when there are any). While the
+ * input is still being read the percentage is of the items found so far.
+ */
 export function progressBar(job: JobProgress, width = 30): string {
   const done = job.succeeded + job.failed + job.cancelled;
   const ratio = job.total > 0 ? Math.min(1, done / job.total) : 0;
   const filled = Math.round(ratio * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   const cancelled = job.cancelled > 0 ? ` cancelled ${job.cancelled}` : '';
-  return `${bar} ${Math.floor(ratio * 100)}% ${done}/${job.total} ok ${job.succeeded} failed ${job.failed}${cancelled}`;
+  return `${bar} ${Math.floor(ratio * 100)}% ${counts(job, done)} ok ${job.succeeded} failed ${job.failed}${cancelled}`;
 }
 
 /** One line for logs: `job abc RUNNING 620/1000 ok 615 failed 5`. */
 export function progressLine(job: JobProgress): string {
   const done = job.succeeded + job.failed + job.cancelled;
   const cancelled = job.cancelled > 0 ? ` cancelled ${job.cancelled}` : '';
-  return `job ${job.jobId} ${job.status} ${done}/${job.total} ok ${job.succeeded} failed ${job.failed}${cancelled}`;
+  return `job ${job.jobId} ${job.status} ${counts(job, done)} ok ${job.succeeded} failed ${job.failed}${cancelled}`;
 }
 
 export interface ProgressStream {

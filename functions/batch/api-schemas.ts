@@ -179,6 +179,11 @@ export interface BatchJob {
   readonly completedAt?: string;
   /** Set when a cancel was requested; unstarted chunks are then counted as cancelled. */
   readonly cancelRequestedAt?: string;
+  /**
+   * Present while the job's input files are still being read: `total` and `chunks` count the items
+   * found so far and grow until it goes.
+   */
+  readonly inputScan?: { readonly bytesRead: number; readonly bytes: number };
 }
 
 /** One item's outcome, in item order within the job. */

@@ -945,10 +945,25 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
 export function toJob(stored: object): BatchJob {
   const raw = stored as Record<string, unknown>;
+  const reading = inputScanOf(
+    raw.inputs as readonly JobInput[] | undefined,
+    raw.scan as ScanCursor | undefined,
+  );
   return {
     resultsTo: 'table',
     ...Object.fromEntries(JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]])),
+    ...(reading ? { inputScan: reading } : {}),
   } as unknown as BatchJob;
+}
+
+/** How far a scan still going on has read the job's input files, in bytes of all of them. */
+function inputScanOf(inputs: readonly JobInput[] | undefined, scan: ScanCursor | undefined) {
+  if (!inputs || !scan) return undefined;
+  const before = inputs.slice(0, scan.input).reduce((sum, input) => sum + input.size, 0);
+  return {
+    bytesRead: before + scan.offset,
+    bytes: inputs.reduce((sum, input) => sum + input.size, 0),
+  };
 }
 
 function toJobRecord(raw: Record<string, unknown>): JobRecord {

@@ -433,6 +433,23 @@ describe('progress', () => {
     ).toBe('[#########-----] 62% 620/1000 ok 615 failed 5');
   });
 
+  it('says the total is what was found so far while the input is still being read', () => {
+    expect(
+      progressBar(
+        {
+          jobId: 'j',
+          status: 'RUNNING',
+          total: 1000,
+          succeeded: 500,
+          failed: 0,
+          cancelled: 0,
+          inputScan: { bytesRead: 42, bytes: 100 },
+        },
+        14,
+      ),
+    ).toBe('[#######-------] 50% 500/1000+ reading input 42% ok 500 failed 0');
+  });
+
   it('redraws one line on a terminal', () => {
     let text = '';
     const reporter = new ProgressReporter({ isTTY: true, write: (t: string) => (text += t) });
