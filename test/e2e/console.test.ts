@@ -138,4 +138,29 @@ describe('local console (npm start, Chromium)', () => {
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
   });
+
+  it('shows a job of an uploaded input file like the others, marked as keeping its results in S3', async () => {
+    const lines = `${Array.from({ length: ITEMS }, (_, i) => JSON.stringify({ inputs: simpleInputs(i) })).join('\n')}\n`;
+    const upload = await call('/v1/batch-inputs', { size: Buffer.byteLength(lines) });
+    expect(upload.status).toBe(200);
+    const put = await fetch(String(upload.body.url), {
+      method: 'PUT',
+      headers: upload.body.headers as Record<string, string>,
+      body: lines,
+    });
+    expect(put.status).toBe(200);
+    const submitted = await call('/v1/batch-jobs', { model: 'simple', inputs: [upload.body.inputId] });
+    expect(submitted.status).toBe(202);
+
+    await page.goto(`${platform.consoleUrl}/?range=60`);
+    const row = page.locator(`[data-job-id="${String(submitted.body.jobId)}"]`);
+    await row.waitFor();
+    await expect
+      .poll(() => row.locator('[data-field="status"]').textContent(), { timeout: 30_000, interval: 250 })
+      .toBe('SUCCEEDED');
+    expect(await row.locator('[data-field="model"]').textContent()).toBe('simple v1 · results in S3');
+    await expect
+      .poll(() => row.locator('[data-field="percent"]').textContent())
+      .toBe(`${ITEMS}/${ITEMS} · 100%`);
+  });
 });
