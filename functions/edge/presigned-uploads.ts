@@ -12,7 +12,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { BadRequestError } from './errors';
+import { BadRequestError, ConflictError } from './errors';
 
 export type PresignedUpload =
   | {
@@ -92,7 +92,8 @@ export async function presignUpload(plan: UploadPlan): Promise<PresignedUpload> 
 /**
  * Completes a multipart upload from the parts the client names. A refusal the client caused (an
  * unknown upload, a missing or misordered part, a part under S3's minimum) is a 400; with
- * `ifNoneMatch`, a key already stored is not replaced and false is returned (S3's 412).
+ * `ifNoneMatch`, a key already stored is not replaced and false is returned (S3's 412), and a
+ * completion that raced another write of the key is a 409.
  */
 export async function completeParts(
   target: { readonly client: S3Client; readonly bucket: string; readonly key: string },
@@ -118,6 +119,13 @@ export async function completeParts(
   } catch (error) {
     if (!(error instanceof S3ServiceException)) throw error;
     if (options.ifNoneMatch && error.$metadata.httpStatusCode === 412) return false;
+    // S3 answers a conditional completion that races another write of the key 409
+    // ConditionalRequestConflict; the upload has to start again (CompleteMultipartUpload `IfNoneMatch`).
+    if (options.ifNoneMatch && error.$metadata.httpStatusCode === 409) {
+      throw new ConflictError(
+        `another write of this key was in progress; start the upload again (${error.name})`,
+      );
+    }
     if (['NoSuchUpload', 'InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'].includes(error.name)) {
       throw new BadRequestError(`the multipart upload cannot complete: ${error.name}: ${error.message}`);
     }

@@ -19,7 +19,8 @@ export interface LocalS3 {
 
 /**
  * fauxqs's S3 (PutObject, GetObject with ranges, HeadObject, DeleteObject, ListObjectsV2, CopyObject
- * and the multipart actions) on the loopback address, in an app of its own beside SQS. It checks no
+ * and the multipart actions) on the loopback address, in an app of its own beside SQS, with S3's
+ * conditional writes added (`refuseOverwrites`). It checks no
  * signature and no `x-amz-checksum-*` header: whatever trusts an upload must check its bytes itself,
  * as the platform does by hashing the archive it registers.
  *
@@ -36,6 +37,7 @@ export async function startS3(options: {
 }): Promise<LocalS3> {
   const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
+  refuseOverwrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
   const client = new S3Client({
     endpoint: url,
@@ -54,6 +56,61 @@ export async function startS3(options: {
       await app.close();
     },
   };
+}
+
+/** What the write check reads of a fauxqs request, and writes of its reply. */
+interface ObjectRequest {
+  readonly method: string;
+  readonly params: unknown;
+  readonly query: unknown;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+interface ObjectReply {
+  status(code: number): ObjectReply;
+  header(name: string, value: string): ObjectReply;
+  send(body: string): unknown;
+}
+
+/**
+ * S3's conditional writes, which fauxqs leaves out: PutObject, CopyObject and CompleteMultipartUpload
+ * with `If-None-Match: *` write only if the key holds no object, and otherwise answer 412
+ * `PreconditionFailed` (S3 User Guide, "How to prevent object overwrites with conditional writes",
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html; `IfNoneMatch` of
+ * PutObject, CopyObject and CompleteMultipartUpload in the S3 API reference). UploadPart takes no
+ * condition. The check runs as the last hook before fauxqs's handler, which writes without awaiting,
+ * so nothing runs between them: of writes racing for one key, exactly one succeeds. S3 may answer a
+ * racing loser 409 `ConditionalRequestConflict` instead, which callers must also expect; locally the
+ * loser always gets 412.
+ */
+function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): void {
+  app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
+    const { bucket, '*': key } = request.params as { bucket?: string; '*'?: string };
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const write =
+      (request.method === 'PUT' && query.partNumber === undefined) ||
+      (request.method === 'POST' && query.uploadId !== undefined);
+    if (!write || !bucket || !key || request.headers['if-none-match'] !== '*' || !holds(store, bucket, key)) {
+      done();
+      return;
+    }
+    void reply
+      .status(412)
+      .header('content-type', 'application/xml')
+      .send(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+          '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+          '<Condition>If-None-Match</Condition></Error>',
+      );
+  });
+}
+
+function holds(store: S3Store, bucket: string, key: string): boolean {
+  try {
+    store.headObject(bucket, key);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type StoredObject = ReturnType<S3Store['putObject']>;

@@ -1,5 +1,6 @@
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -7,6 +8,8 @@ import {
   ListObjectsV2Command,
   NoSuchKey,
   NotFound,
+  PutObjectCommand,
+  S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,5 +81,67 @@ describe('local S3 (fauxqs)', () => {
     expect(put.status).toBe(200);
     const stored = await s3.client.send(new GetObjectCommand({ Bucket, Key: 'models/presigned.tar.gz' }));
     expect(await stored.Body!.transformToString()).toBe('bytes');
+  });
+
+  describe('conditional writes (If-None-Match: *)', () => {
+    const refused = async (write: Promise<unknown>) => {
+      const error = await write.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(S3ServiceException);
+      expect((error as S3ServiceException).name).toBe('PreconditionFailed');
+      expect((error as S3ServiceException).$metadata.httpStatusCode).toBe(412);
+    };
+    const read = async (Key: string) =>
+      (await s3.client.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
+
+    it('writes a new key once and refuses to replace it, leaving the first object', async () => {
+      const Key = 'conditional/once.txt';
+      await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'first', IfNoneMatch: '*' }));
+      await refused(s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'second', IfNoneMatch: '*' })));
+      expect(await read(Key)).toBe('first');
+      // Without the condition a write replaces the object, as in S3.
+      await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'third' }));
+      expect(await read(Key)).toBe('third');
+    });
+
+    it('lets exactly one of many racing writes of one key succeed', async () => {
+      const Key = 'conditional/race.txt';
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          s3.client.send(new PutObjectCommand({ Bucket, Key, Body: `writer ${i}`, IfNoneMatch: '*' })),
+        ),
+      );
+      const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      expect(await read(Key)).toBe(`writer ${won[0]}`);
+    });
+
+    it('refuses a copy or a multipart completion onto a stored key, and takes parts unconditionally', async () => {
+      const Key = 'conditional/target.txt';
+      await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'kept' }));
+      await refused(
+        s3.client.send(
+          new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${Key}`, IfNoneMatch: '*' }),
+        ),
+      );
+      const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      const { ETag } = await s3.client.send(
+        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'replacement' }),
+      );
+      await refused(
+        s3.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
+            IfNoneMatch: '*',
+          }),
+        ),
+      );
+      expect(await read(Key)).toBe('kept');
+    });
   });
 });
