@@ -76,3 +76,5 @@ export const POWERTOOLS_SERVICE_NAME = 'POWERTOOLS_SERVICE_NAME';
 export const MODEL_UPLOAD_ENDPOINT_NAME = 'MODEL_UPLOAD_ENDPOINT_NAME';
 /** The queue of warm-up inferences for pushed versions (`contracts/model-warmup.ts`). */
 export const WARMUP_QUEUE_URL = 'WARMUP_QUEUE_URL';
+/** The warm-up queue's dead-letter queue, which the warm-up function also drains. */
+export const WARMUP_DEAD_LETTER_QUEUE_ARN = 'WARMUP_DEAD_LETTER_QUEUE_ARN';

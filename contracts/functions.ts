@@ -130,6 +130,8 @@ export const FUNCTIONS = {
       [ENV.REGISTRY_TABLE_NAME]: nonEmpty,
       // A warm-up that meets a loading model is queued again, delayed.
       [ENV.WARMUP_QUEUE_URL]: nonEmpty,
+      // Its records are warm-ups that failed every delivery: their versions end FAILED.
+      [ENV.WARMUP_DEAD_LETTER_QUEUE_ARN]: nonEmpty,
     }),
   },
   batch: {

@@ -36,7 +36,7 @@ export interface ModelWarmUpProps {
  * The warm-up of pushed versions: a queue (encrypted, TLS only, dead-letter queue and alarms) that
  * the upload completion feeds, drained one message at a time by a function that sends each version
  * its warm-up inference and marks it ACTIVE or FAILED, queuing itself again, delayed, while the
- * model loads.
+ * model loads. The same function drains the dead-letter queue, failing the versions there.
  */
 export class ModelWarmUp extends Construct {
   public readonly queue: MonitoredQueue;
@@ -49,9 +49,12 @@ export class ModelWarmUp extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelWarmUpProps) {
     super(scope, id);
+    const visibilityTimeout = Duration.seconds(visibilityTimeoutSeconds(WARMUP_FUNCTION_TIMEOUT_SECONDS));
     this.queue = new MonitoredQueue(this, 'Queue', {
       description: 'Model warm-ups',
-      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(WARMUP_FUNCTION_TIMEOUT_SECONDS)),
+      visibilityTimeout,
+      // The function drains it too, so it hides a received message as long as the queue does.
+      deadLetterVisibilityTimeout: visibilityTimeout,
       maxReceiveCount: WARMUP_MAX_RECEIVE_COUNT,
       // A warm-up waits at most its budget; one waiting longer is stuck.
       oldestMessageAgeThreshold: Duration.seconds(WARMUP_BUDGET_SECONDS),
@@ -74,8 +77,13 @@ export class ModelWarmUp extends Construct {
     props.endpoint.bindInvoker(this.function);
     // A warm-up that meets a loading model goes back on the queue, delayed.
     this.queue.bindSender(this.function);
-    this.function.addEventSource(
-      new SqsEventSource(this.queue.queue, { batchSize: 1, reportBatchItemFailures: true }),
-    );
+    // A warm-up that failed every delivery ends its version FAILED from the dead-letter queue, rather
+    // than leave it LOADING.
+    this.function.addEnvironment(ENV.WARMUP_DEAD_LETTER_QUEUE_ARN, this.queue.deadLetterQueue.queueArn);
+    for (const queue of [this.queue.queue, this.queue.deadLetterQueue]) {
+      this.function.addEventSource(
+        new SqsEventSource(queue, { batchSize: 1, reportBatchItemFailures: true }),
+      );
+    }
   }
 }

@@ -19,11 +19,15 @@ export const LOCAL_WARMUP_SOURCE = {
   timeoutMs: WARMUP_FUNCTION_TIMEOUT_SECONDS * 1000,
 } as const;
 
-/** The queue, hidden six function timeouts per receive, and its dead-letter queue (no consumer). */
+/**
+ * The queue and its dead-letter queue, which the warm-up function drains too: both hidden six
+ * function timeouts per receive.
+ */
 export async function createWarmUpQueue(sqs: LocalSqs) {
-  const deadLetters = await sqs.createQueue(`${WARMUP_QUEUE}-dlq`);
+  const visibility = String(visibilityTimeoutSeconds(WARMUP_FUNCTION_TIMEOUT_SECONDS));
+  const deadLetters = await sqs.createQueue(`${WARMUP_QUEUE}-dlq`, { VisibilityTimeout: visibility });
   const queue = await sqs.createQueue(WARMUP_QUEUE, {
-    VisibilityTimeout: String(visibilityTimeoutSeconds(WARMUP_FUNCTION_TIMEOUT_SECONDS)),
+    VisibilityTimeout: visibility,
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetters.queueArn,
       maxReceiveCount: WARMUP_MAX_RECEIVE_COUNT,

@@ -251,6 +251,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
       [ENV.SUBMISSIONS_QUEUE_URL]: submissions.queue.queueUrl,
       [ENV.WORK_QUEUE_URL]: work.queue.queueUrl,
       [ENV.WARMUP_QUEUE_URL]: warmUps.queue.queueUrl,
+      [ENV.WARMUP_DEAD_LETTER_QUEUE_ARN]: warmUps.deadLetters.queueArn,
       [ENV.WORK_MAX_RECEIVE_COUNT]: String(queues.maxReceiveCount),
       [ENV.BATCH_OUTAGE_BUDGET_SECONDS]: String(config.batchOutageBudgetSeconds),
       [ENV.BATCH_STALL_TIMEOUT_SECONDS]: String(config.batchStallTimeoutSeconds),
@@ -364,6 +365,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const warmUp = define(FUNCTIONS.modelWarmup, LOCAL_WARMUP_SOURCE);
     for (const source of [
       { queue: warmUps.queue, fn: warmUp, ...LOCAL_WARMUP_SOURCE },
+      { queue: warmUps.deadLetters, fn: warmUp, ...LOCAL_WARMUP_SOURCE },
       { queue: submissions.queue, fn: fanOut, ...queues.submissions },
       { queue: work.queue, fn: worker, ...queues.work },
       { queue: submissions.deadLetters, fn: deadLetters, ...queues.deadLetters },

@@ -57,23 +57,37 @@ describe('the warm-up queue, deployed and local', () => {
     const deployed = (queue.Properties.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount;
     expect(JSON.parse(local.queue.RedrivePolicy!).maxReceiveCount).toBe(deployed);
     expect(JSON.parse(local.queue.RedrivePolicy!).deadLetterTargetArn).toBe(local.deadLetters.QueueArn);
-    // The dead-letter queue keeps its messages 14 days in the stack; nothing consumes it locally.
-    expect(
-      only('AWS::SQS::Queue', 'WarmUpQueueDeadLetterQueue').Properties.VisibilityTimeout,
-    ).toBeUndefined();
-    expect(Number(local.deadLetters.VisibilityTimeout)).toBe(30);
+    // The warm-up function drains the dead-letter queue too, hiding what it received as long.
+    const deadLetterQueue = only('AWS::SQS::Queue', 'WarmUpQueueDeadLetterQueue');
+    expect(deadLetterQueue.Properties.VisibilityTimeout).toBe(queue.Properties.VisibilityTimeout);
+    expect(Number(local.deadLetters.VisibilityTimeout)).toBe(deadLetterQueue.Properties.VisibilityTimeout);
   });
 
-  it('hands one warm-up to each invocation, with no maximum concurrency in the stack', () => {
-    const queue = only('AWS::SQS::Queue', 'WarmUpQueue');
-    const mappings = Object.values(resources).filter(
-      (r) =>
-        r.Type === 'AWS::Lambda::EventSourceMapping' &&
-        JSON.stringify(r.Properties.EventSourceArn).includes(queue.id),
-    );
-    expect(mappings).toHaveLength(1);
-    expect(mappings[0]!.Properties.BatchSize).toBe(LOCAL_WARMUP_SOURCE.batchSize);
-    expect(mappings[0]!.Properties.ScalingConfig).toBeUndefined();
-    expect(mappings[0]!.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+  it.each([
+    ['queue', 'WarmUpQueue'],
+    ['dead-letter queue', 'WarmUpQueueDeadLetterQueue'],
+  ])(
+    'hands one message of the %s to each invocation of the warm-up function, with no maximum concurrency in the stack',
+    (_, path) => {
+      const queue = only('AWS::SQS::Queue', path);
+      const fn = only('AWS::Lambda::Function', 'WarmUpFunction');
+      const mappings = Object.values(resources).filter(
+        (r) =>
+          r.Type === 'AWS::Lambda::EventSourceMapping' &&
+          JSON.stringify(r.Properties.EventSourceArn) === JSON.stringify({ 'Fn::GetAtt': [queue.id, 'Arn'] }),
+      );
+      expect(mappings).toHaveLength(1);
+      expect(mappings[0]!.Properties.FunctionName).toEqual({ Ref: fn.id });
+      expect(mappings[0]!.Properties.BatchSize).toBe(LOCAL_WARMUP_SOURCE.batchSize);
+      expect(mappings[0]!.Properties.ScalingConfig).toBeUndefined();
+      expect(mappings[0]!.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    },
+  );
+
+  it('tells the function which queue is the dead-letter queue', () => {
+    const fn = only('AWS::Lambda::Function', 'WarmUpFunction');
+    const deadLetterQueue = only('AWS::SQS::Queue', 'WarmUpQueueDeadLetterQueue');
+    const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables.WARMUP_DEAD_LETTER_QUEUE_ARN).toEqual({ 'Fn::GetAtt': [deadLetterQueue.id, 'Arn'] });
   });
 });

@@ -10,6 +10,7 @@ import { WARMUP_BUDGET_SECONDS, type WarmUpMessage } from '../../contracts/model
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { parseModelConfig } from '../../contracts/triton/model-config';
 import {
+  failDeadLettered,
   type WarmUpDependencies,
   warmUp,
   warmUpRequest,
@@ -189,6 +190,43 @@ describe('the warm-up of a pushed version', () => {
     expect(outcome).toBe('SKIPPED');
     expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
     expect(status.settle).not.toHaveBeenCalled();
+  });
+});
+
+describe('a dead-lettered warm-up', () => {
+  it('ends its version FAILED, saying the warm-up never answered, without calling the endpoint', async () => {
+    // Prepare
+    const { deps, status } = dependencies(version());
+    // Act
+    const outcome = await failDeadLettered(deps, message(2));
+    // Assess
+    expect(outcome).toBe('FAILED');
+    expect(status.settle).toHaveBeenCalledWith(
+      expect.objectContaining({ name: 'simple', version: '2' }),
+      archive,
+      { status: 'FAILED', reason: expect.stringMatching(/failed on all 3 deliveries.*dead-lettered/) },
+      expect.any(String),
+    );
+    expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+  });
+
+  it('leaves a version that is no longer loading that archive, or is gone, as it is', async () => {
+    // Prepare: the registry's condition refuses the change; a deleted version is not written at all
+    const settled = dependencies(version('ACTIVE'));
+    settled.status.settle.mockResolvedValueOnce(false);
+    const deleted = dependencies(undefined);
+    // Act, Assess
+    expect(await failDeadLettered(settled.deps, message())).toBe('SKIPPED');
+    expect(await failDeadLettered(deleted.deps, message())).toBe('SKIPPED');
+    expect(deleted.status.settle).not.toHaveBeenCalled();
+  });
+
+  it('throws when the registry cannot be written, so that the dead letter is delivered again', async () => {
+    // Prepare
+    const { deps, status } = dependencies(version());
+    status.settle.mockRejectedValueOnce(new Error('throttled'));
+    // Act, Assess
+    await expect(failDeadLettered(deps, message())).rejects.toThrow('throttled');
   });
 });
 

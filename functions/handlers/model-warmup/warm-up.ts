@@ -102,6 +102,34 @@ export async function warmUp(
 }
 
 /**
+ * A warm-up that failed every delivery without settling its version (the function crashed or ran
+ * out of time each time, or the registry could not be written) reaches the dead-letter queue: its
+ * version, if still LOADING that archive, ends FAILED there, so that no version waits for a warm-up
+ * that will never come. A registry error is thrown, for the dead-letter queue to deliver it again.
+ */
+export async function failDeadLettered(
+  deps: Pick<WarmUpDependencies, 'status' | 'now'>,
+  message: WarmUpMessage,
+): Promise<'FAILED' | 'SKIPPED'> {
+  const version = await deps.status.get(message.name, message.version);
+  const reason = `the warm-up of model '${message.name}' version ${message.version} failed on all ${WARMUP_MAX_RECEIVE_COUNT} deliveries without an answer (the function failed or timed out each time) and was dead-lettered; push the version again`;
+  const changed =
+    version !== undefined &&
+    (await deps.status.settle(
+      version,
+      message.archive,
+      { status: 'FAILED', reason },
+      (deps.now ?? (() => new Date()))().toISOString(),
+    ));
+  logger.error('dead-lettered warm-up', {
+    model: message.name,
+    version: message.version,
+    status: changed ? 'FAILED' : (version?.status ?? 'deleted'),
+  });
+  return changed ? 'FAILED' : 'SKIPPED';
+}
+
+/**
  * Answers that say the model is not loaded yet or the endpoint could not answer now, rather than
  * that the model refused the request: a container's 5xx included, as a load still in progress on
  * the instance can give one.
