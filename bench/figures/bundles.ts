@@ -46,6 +46,7 @@ export const FUNCTION_ENVIRONMENT: Record<string, string> = {
   INVOKABLE_ENDPOINT_NAMES: 'triton-endpoint',
   MODEL_STORE_URL: 's3://model-store/models/',
   WARMUP_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/warmup',
+  WARMUP_DEAD_LETTER_QUEUE_ARN: 'arn:aws:sqs:us-east-1:000000000000:warmup-dlq',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
