@@ -15,6 +15,8 @@ import { ChunkPlanner, chunkLimits, footprintOf } from './chunking';
 import type { InputBucket } from './input-files';
 import { isBlank, linesOf, parseLine, RANGE_BYTES, readRange } from './input-lines';
 import type { InputRange, ScanCursor } from './input-schemas';
+import { writeManifest } from './result-files';
+import type { ResultFiles } from './result-parts';
 
 /** Chunks planned per step: each step writes their descriptors, then moves the cursor. */
 const CHUNKS_PER_STEP = 10;
@@ -35,6 +37,8 @@ const WRITE_CONCURRENCY = 8;
 export interface ScanDependencies {
   readonly store: BatchStore;
   readonly inputs: InputBucket;
+  /** Where the job's results go: a scan that ends the job writes its manifest. */
+  readonly resultFiles: ResultFiles;
   readonly models: Pick<ModelCache, 'getModel'>;
   /** Sends the job's next chunks, as far as its share of the window allows (`releaseWork`). */
   readonly release: (jobId: string) => Promise<void>;
@@ -195,11 +199,13 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     items: next.item,
     chunks: next.chunk,
   });
-  // Every chunk may have been counted while the scan went on: the job is then finished here.
+  // Every chunk may have been counted while the scan went on (or the files held no item): the job
+  // is then finished here, and so is its manifest, which no worker will write.
   const scanned = await deps.store.getJobRecord(jobId);
   if (scanned && !TERMINAL_STATUSES.includes(scanned.status)) {
     if (scanned.succeeded + scanned.failed + scanned.cancelled === scanned.total) {
       await finishJob(deps.store, scanned, scanned);
+      await writeManifest(deps.store, deps.resultFiles, jobId);
       await deps.release(jobId);
     }
   }

@@ -8,6 +8,7 @@ import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
 import { type ScanDependencies, scanInputs } from '../../functions/batch/input-scan';
 import { completeInputUpload, startInputUpload } from '../../functions/batch/input-uploads';
+import { resultLinks } from '../../functions/batch/result-links';
 import { readPart } from '../../functions/batch/result-parts';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
@@ -105,6 +106,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
   const scanDeps = (overrides: Partial<ScanDependencies> = {}): ScanDependencies => ({
     store,
     inputs: inputs(),
+    resultFiles: inputs(),
     models,
     release: async () => {},
     continueLater: async () => {},
@@ -236,6 +238,43 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     const twice = (await store.getJobRecord('twice-scanned'))!;
     expect(twice).toMatchObject({ total: 50, chunks: (await store.getJobRecord('single-scan'))!.chunks });
     expect(await descriptors('twice-scanned')).toEqual(await descriptors('single-scan'));
+  });
+
+  it('ends a job whose files hold no item, with a manifest of no parts', async () => {
+    const inputId = await putInput('alice', '\n  \r\n\t\n');
+    await submit('no-items', 'alice', [inputId]);
+
+    expect(await scanInputs(scanDeps(), 'no-items')).toBe('finished');
+
+    const ended = (await store.getJob('no-items'))!;
+    expect(ended).toMatchObject({ status: 'SUCCEEDED', total: 0, chunks: 0 });
+    expect(await resultLinks(inputs(), ended, 10)).toMatchObject({ total: 0, parts: [] });
+  });
+
+  it('writes the manifest of a job whose every chunk was counted before its scan ended', async () => {
+    // A file of two chunks, then a file of blank lines: the workers count both chunks when the first
+    // file's step releases them, while the scan still reads, so the scan's last step ends the job.
+    const items = await putInput('alice', Array.from({ length: 16 }, (_, i) => itemLine(i)).join('\n'));
+    const blank = await putInput('alice', '\n'.repeat(500));
+    await submit('counted-early', 'alice', [items, blank]);
+    const processed = new Set<number>();
+    const releaseByRunning = async () => {
+      const job = (await store.getJobRecord('counted-early'))!;
+      for (let chunk = 0; chunk < job.chunks; chunk++) {
+        if (processed.has(chunk)) continue;
+        processed.add(chunk);
+        await processChunk(worker, { jobId: 'counted-early', chunk }, { receiveCount: 1 });
+      }
+    };
+
+    expect(await scanInputs(scanDeps({ release: releaseByRunning }), 'counted-early')).toBe('finished');
+
+    const ended = (await store.getJob('counted-early'))!;
+    expect(processed.size).toBe(2);
+    expect(ended).toMatchObject({ status: 'SUCCEEDED', total: 16, succeeded: 16 });
+    const links = await resultLinks(inputs(), ended, 10);
+    expect(links).toMatchObject({ total: 16, succeeded: 16 });
+    expect(links.parts).toHaveLength(2);
   });
 
   it("refuses an input id of another owner's file, or of no file, as not found", async () => {

@@ -42,6 +42,7 @@ const continueScan = async (jobId: string) => {
 const scanning = (context: Context | undefined) => ({
   store,
   inputs: batchData,
+  resultFiles: batchData,
   models: modelCache,
   release: (jobId: string) => releaseWork(pacing, jobId),
   continueLater: continueScan,
