@@ -12,6 +12,7 @@ import { publishEvent } from '../observability/metrics';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
+import { shareOf } from './fan-out';
 import { notifyJobEnded } from './job-events';
 import type { ResultFiles } from './result-parts';
 
@@ -33,6 +34,11 @@ export interface StallWatchDependencies {
    * takes an ended job out of the owner's window.
    */
   readonly release?: (jobId: string, retry?: number) => Promise<void>;
+  /**
+   * The owner's window (`FanOutDependencies.window`): a job with no share of it and nothing of its
+   * own in flight is waiting for its owner's other jobs, not stalled.
+   */
+  readonly window?: number;
   /** Where S3 jobs' result parts go, for the chunks a stall fails. */
   readonly resultFiles?: ResultFiles;
   readonly now?: () => number;
@@ -80,6 +86,11 @@ export async function checkJob(
     await send(deps, job, { updatedAt: job.updatedAt, since: now });
     return;
   }
+  // Queued behind its owner's other jobs: its clock starts when it gets a share.
+  if (!overdue && (await waitingForShare(deps, job))) {
+    await send(deps, job, { updatedAt: job.updatedAt, since: now });
+    return;
+  }
   const stillSeconds = Math.floor((now - message.watch.since) / 1000);
   if (stillSeconds < deps.stallTimeoutSeconds && !overdue) {
     await send(deps, job, message.watch);
@@ -98,6 +109,15 @@ export async function checkJob(
   publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
   await failUnrecorded(deps.store, job, message.retry, reason, deps.resultFiles);
   await deps.release?.(job.jobId, message.retry);
+}
+
+/**
+ * Whether the job has no share of its owner's window (more paced jobs than the window, this one past
+ * it) and no chunk sent and not yet counted: nothing of it can move until another job ends.
+ */
+async function waitingForShare(deps: StallWatchDependencies, job: JobRecord): Promise<boolean> {
+  if (deps.window === undefined || job.sent > job.counted) return false;
+  return shareOf(job.jobId, await deps.store.pacedJobs(job.owner), deps.window) === 0;
 }
 
 async function send(deps: StallWatchDependencies, job: JobRecord, watch: Watch): Promise<void> {

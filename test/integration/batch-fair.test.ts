@@ -5,6 +5,7 @@ import {
   type Message,
   ReceiveMessageCommand,
   type SendMessageBatchCommand,
+  type SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -13,7 +14,7 @@ import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { SubmitBatchJob, WorkMessage } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failChunk } from '../../functions/batch/dead-letters';
-import { enqueueWork, type FanOutDependencies, releaseWork } from '../../functions/batch/fan-out';
+import { enqueueWork, type FanOutDependencies, releaseWork, shareOf } from '../../functions/batch/fan-out';
 import { checkJob } from '../../functions/batch/stall-watch';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
@@ -343,6 +344,43 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
       succeeded: 4 * ITEMS_PER_CHUNK,
       failed: ITEMS_PER_CHUNK,
     });
+  });
+
+  it("does not end, as stalled, a job waiting for a share of its owner's window behind the owner's other jobs", async () => {
+    // Prepare: four jobs of one owner, one more than the window, so one of them has no share; its
+    // watch says it has not moved for twice the stall timeout.
+    const jobs = ['queued-a', 'queued-b', 'queued-c', 'queued-d'];
+    for (const jobId of jobs) await submit(jobId, 2 * ITEMS_PER_CHUNK, 'busy-owner');
+    const paced = await store.pacedJobs('busy-owner');
+    const waiting = paced.find((jobId) => shareOf(jobId, paced, WINDOW) === 0)!;
+    const sending = paced.find((jobId) => shareOf(jobId, paced, WINDOW) > 0)!;
+    // The checks' next messages, which go out delayed.
+    const checks: { jobId: string; watch: { since: number } }[] = [];
+    const recording = {
+      send: async (command: SendMessageCommand) => {
+        checks.push(JSON.parse(command.input.MessageBody!));
+        return {};
+      },
+    } as unknown as Pick<SQSClient, 'send'>;
+    const watching = {
+      store,
+      sqs: recording,
+      submissionsQueueUrl: 'checks',
+      stallTimeoutSeconds: 60,
+      window: WINDOW,
+    };
+    const stillSince = (jobId: string) =>
+      store.getJobRecord(jobId).then((job) => ({ updatedAt: job!.updatedAt, since: Date.now() - 120_000 }));
+
+    // Act
+    await checkJob(watching, { jobId: waiting, watch: await stillSince(waiting) });
+    await checkJob(watching, { jobId: sending, watch: await stillSince(sending) });
+
+    // Assess: the waiting job is watched again from now; a job with a share that did not move ends
+    expect(await store.getJob(waiting)).toMatchObject({ status: 'RUNNING' });
+    expect(checks.map((c) => c.jobId)).toEqual([waiting]);
+    expect(checks[0]!.watch.since).toBeGreaterThan(Date.now() - 10_000);
+    expect(await store.getJob(sending)).toMatchObject({ status: 'FAILED' });
   });
 
   it('cancels a paced job: the chunks released after the cancel end cancelled and the job ends', async () => {

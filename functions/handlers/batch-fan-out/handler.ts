@@ -26,6 +26,7 @@ const watching = {
   submissionsQueueUrl: env.SUBMISSIONS_QUEUE_URL,
   stallTimeoutSeconds: env.BATCH_STALL_TIMEOUT_SECONDS,
   release: (jobId: string, retry?: number) => releaseWork(pacing, jobId, retry),
+  window: pacing.window,
   resultFiles: batchData,
 };
 
