@@ -51,6 +51,11 @@ export interface SdkFaultStats {
   /** SageMaker answers the crash plan counted, and containers it ended. */
   readonly sageMakerCalls: number;
   readonly crashes: number;
+  /**
+   * Every request the functions' SDK clients sent since the platform started, by service, faults or
+   * not: what a workload costs in calls (the bench's requests per 1,000 batch items).
+   */
+  readonly requests: { readonly dynamodb: number; readonly s3: number; readonly sqs: number };
 }
 
 // Int32 slots: a seqlock over the JSON plan, then shared counters.
@@ -60,7 +65,10 @@ const DYNAMODB_CALLS = 2;
 const THROTTLED = 3;
 const SAGEMAKER_CALLS = 4;
 const CRASHES = 5;
-const HEADER_BYTES = 8 * 4;
+const DYNAMODB_REQUESTS = 6;
+const S3_REQUESTS = 7;
+const SQS_REQUESTS = 8;
+const HEADER_BYTES = 12 * 4;
 const PLAN_BYTES = 16 * 1024;
 
 /** The platform's side: owns the shared plan. */
@@ -79,6 +87,11 @@ export class SdkFaults {
       dynamodbThrottled: Atomics.load(this.#slots, THROTTLED),
       sageMakerCalls: Atomics.load(this.#slots, SAGEMAKER_CALLS),
       crashes: Atomics.load(this.#slots, CRASHES),
+      requests: {
+        dynamodb: Atomics.load(this.#slots, DYNAMODB_REQUESTS),
+        s3: Atomics.load(this.#slots, S3_REQUESTS),
+        sqs: Atomics.load(this.#slots, SQS_REQUESTS),
+      },
     };
   }
 
@@ -179,6 +192,8 @@ export function install(data: unknown, container: { readonly functionName: strin
     proto.handle = async function (this: unknown, request, options) {
       const plan = reader.plan;
       const target = headerOf(request.headers, 'x-amz-target');
+      const service = serviceOf(request, target);
+      if (service) reader.count(service);
       if (plan.dynamodb && target?.startsWith('DynamoDB_')) {
         const operation = target.slice(target.indexOf('.') + 1);
         const {
@@ -225,6 +240,18 @@ export function install(data: unknown, container: { readonly functionName: strin
       return answer;
     };
   }
+}
+
+/**
+ * Which counted service a request goes to: DynamoDB and SQS name their operation in `X-Amz-Target`
+ * (their JSON protocols); S3's REST calls carry none and are the only ones signed with
+ * `X-Amz-Content-Sha256`. SageMaker, EventBridge and Secrets Manager are not counted.
+ */
+function serviceOf(request: HttpRequestLike, target: string | undefined): number | undefined {
+  if (target?.startsWith('DynamoDB_')) return DYNAMODB_REQUESTS;
+  if (target?.startsWith('AmazonSQS.')) return SQS_REQUESTS;
+  if (!target && headerOf(request.headers, 'x-amz-content-sha256')) return S3_REQUESTS;
+  return undefined;
 }
 
 function headerOf(headers: Record<string, string>, name: string): string | undefined {
