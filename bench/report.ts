@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { type BatchFigures, batchErrors, printBatch } from './figures/batch';
+import { type DatasetBatchFigures, datasetBatchErrors, printDatasetBatch } from './figures/batch-dataset';
 import { type BundleFigures, printBundles } from './figures/bundles';
 import {
   type DynamicBatchingFigures,
@@ -23,6 +24,7 @@ export interface AllFigures {
   readonly realtime: RealtimeFigures;
   readonly dynamicBatching: DynamicBatchingFigures;
   readonly batch: BatchFigures;
+  readonly datasetBatch: DatasetBatchFigures;
   readonly limiterScale: LimiterScaleFigures;
 }
 
@@ -34,6 +36,7 @@ export function report(figures: AllFigures): void {
     realtime: figures.realtime,
     dynamicBatching: figures.dynamicBatching,
     batch: figures.batch,
+    datasetBatch: figures.datasetBatch,
     bundles: figures.bundles,
     warmRequest: figures.warmRequest,
     limiterScale: figures.limiterScale,
@@ -45,6 +48,7 @@ export function report(figures: AllFigures): void {
   printRealtime(figures.realtime);
   printDynamicBatching(figures.dynamicBatching);
   printBatch(figures.batch);
+  printDatasetBatch(figures.datasetBatch);
   printBundles(figures.bundles);
   printWarmRequest(figures.warmRequest);
   printLimiterScale(figures.limiterScale);
@@ -62,7 +66,8 @@ export function report(figures: AllFigures): void {
   const errors =
     realtimeErrors(figures.realtime) +
     dynamicBatchingErrors(figures.dynamicBatching) +
-    batchErrors(figures.batch);
+    batchErrors(figures.batch) +
+    datasetBatchErrors(figures.datasetBatch);
   if (limiterScaleErrors(figures.limiterScale) > 0) {
     console.error('\nthe rate limiter admitted more than its stated bound in the simulation above');
     process.exitCode = 1;

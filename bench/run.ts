@@ -3,6 +3,7 @@
  * Each figure is described in the README ("Benchmarks"); one module each under bench/figures/.
  */
 import { measureBatchThroughput } from './figures/batch';
+import { measureDatasetBatch } from './figures/batch-dataset';
 import { measureBundles } from './figures/bundles';
 import { measureDynamicBatching } from './figures/dynamic-batching';
 import { measureLimiterScale } from './figures/limiter-scale';
@@ -16,5 +17,6 @@ const warmRequest = await measureWarmRequest();
 const realtime = await measureRealtime();
 const dynamicBatching = await measureDynamicBatching();
 const batch = await measureBatchThroughput();
+const datasetBatch = await measureDatasetBatch();
 const limiterScale = await measureLimiterScale();
-report({ bundles, warmRequest, realtime, dynamicBatching, batch, limiterScale });
+report({ bundles, warmRequest, realtime, dynamicBatching, batch, datasetBatch, limiterScale });

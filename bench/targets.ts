@@ -10,6 +10,8 @@ export const TARGETS = {
   warmRequestCpuMs: 1,
   warmRequestDynamoDbCalls: 0.1,
   batchOverOneByOne: 5,
+  /** A job of an input file in S3, end to end, over the model server's own items/s at its chunk size. */
+  datasetBatchOverModel: 0.5,
   dynamicBatchingSpeedup: 3,
 } as const;
 
@@ -17,6 +19,7 @@ export interface BenchFigures {
   readonly bundles: readonly { name: string; bytes: number; loadOverheadMs: number }[];
   readonly warmRequest?: { cpuMsPerRequest: number; dynamoDbCallsPerRequest: number };
   readonly batch?: { batchOverOneByOne: number };
+  readonly datasetBatch?: { overModel: number };
   readonly dynamicBatching?: { throughputRatio: number };
 }
 
@@ -90,6 +93,16 @@ export function checkTargets(figures: BenchFigures): TargetRow[] {
         'batch job over the same items one by one',
         figures.batch.batchOverOneByOne,
         TARGETS.batchOverOneByOne,
+        'x',
+      ),
+    );
+  }
+  if (figures.datasetBatch) {
+    rows.push(
+      atLeast(
+        'S3 input job over the model server at its chunk size',
+        figures.datasetBatch.overModel,
+        TARGETS.datasetBatchOverModel,
         'x',
       ),
     );

@@ -22,7 +22,7 @@ const irisRow = (i: number) => [
   1 + (i % 59) / 10,
   0.1 + (i % 25) / 10,
 ];
-const irisRequest = (rows: number, offset = 0) =>
+export const irisRequest = (rows: number, offset = 0) =>
   JSON.stringify({
     inputs: [
       {
@@ -83,10 +83,11 @@ async function untilEnded(apiUrl: string, headers: Record<string, string>, jobId
 const sumOf = (jobs: readonly { succeeded: number; failed: number }[], key: 'succeeded' | 'failed') =>
   jobs.reduce((total, job) => total + job[key], 0);
 
-const irisItems = (count: number) =>
-  Array.from({ length: count }, (_, i) => ({
-    inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
-  }));
+/** One batch item: the iris-like row `i`. */
+export const irisItem = (i: number) => ({
+  inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: irisRow(i) }],
+});
+const irisItems = (count: number) => Array.from({ length: count }, (_, i) => irisItem(i));
 
 export async function measureBatchThroughput() {
   const platform = await startPlatformProcess({

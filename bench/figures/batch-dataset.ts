@@ -1,0 +1,233 @@
+/**
+ * A batch job at dataset scale: a JSONL file of iris items generated here (`BENCH_DATASET_ITEMS`,
+ * default 1,000,000, three lines malformed on purpose), uploaded and submitted through the CLI as a
+ * user does (`batch submit iris --file ... --via s3`), run to its end on the local platform and read
+ * back with `batch results`, against the model server's own items per second at the job's chunk size
+ * (the most the path could do). Where the time went comes from the fan-out's and worker's log lines,
+ * the requests from the platform's control API (`stats.requests`), memory from the platform
+ * process's peak resident set: every emulator and function container shares that process, so the
+ * fan-out and the worker are not measured apart.
+ */
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { npmToken, startPlatformProcess } from '../../local/platform-process';
+import { irisItem, irisRequest } from './batch';
+import { load, ROOT, round } from './measure';
+
+const ITEMS = Number(process.env.BENCH_DATASET_ITEMS ?? 1_000_000);
+const TERMINAL = new Set(['SUCCEEDED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
+const execFileAsync = promisify(execFile);
+
+interface ChunkLine {
+  jobId: string;
+  items: number;
+  queueMs?: number;
+  inferenceMs: number;
+  storageMs: number;
+}
+
+/** Line numbers (1-based) that are not items: the job must fail exactly these, by number. */
+const badLines = (items: number) => [18, Math.floor(items / 2) + 1, items - 1].filter((n) => n <= items);
+
+async function writeInput(path: string, items: number): Promise<void> {
+  const bad = new Set(badLines(items));
+  const out = createWriteStream(path);
+  let batch: string[] = [];
+  for (let line = 1; line <= items; line++) {
+    batch.push(bad.has(line) ? '{"inputs": [' : JSON.stringify(irisItem(line - 1)));
+    if (batch.length === 10_000 || line === items) {
+      if (!out.write(`${batch.join('\n')}\n`)) await once(out, 'drain');
+      batch = [];
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+/** Peak resident set (VmHWM) of the platform's node process, found by its control port, in MiB. */
+function platformPeakRssMiB(controlPort: number): number | undefined {
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (!cmdline.includes('bin/local.ts') || !environ.includes(`LOCAL_CONTROL_PORT=${controlPort}`))
+        continue;
+      const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (kib && cmdline.startsWith('node')) return round(Number(kib) / 1024);
+    } catch {
+      // a process that ended meanwhile, or another user's
+    }
+  }
+  return undefined;
+}
+
+/** Every index once and in order; the failed items exactly the malformed lines, named by number. */
+async function checkResults(path: string, items: number): Promise<void> {
+  const expectedBad = new Set(badLines(items));
+  let next = 0;
+  for await (const text of createInterface({ input: createReadStream(path) })) {
+    const result = JSON.parse(text) as { index: number; error?: string };
+    if (result.index !== next) throw new Error(`results out of order: ${result.index} where ${next} was due`);
+    const bad = expectedBad.has(next + 1);
+    if (bad !== (result.error !== undefined) || (bad && !result.error!.startsWith(`line ${next + 1}:`))) {
+      throw new Error(`item ${next}: ${text.slice(0, 200)}`);
+    }
+    next++;
+  }
+  if (next !== items) throw new Error(`${next} results for ${items} items`);
+}
+
+export async function measureDatasetBatch() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-dataset-'));
+  const input = join(dir, 'iris.jsonl');
+  await writeInput(input, ITEMS);
+  const controlPort = await freePort();
+  const platform = await startPlatformProcess({
+    LOG_LEVEL: 'INFO',
+    LOCAL_CONTROL_PORT: String(controlPort),
+    RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
+  });
+  const requests = async () =>
+    (
+      (await (await fetch(`http://127.0.0.1:${controlPort}/local/faults`)).json()) as {
+        stats: { requests: { dynamodb: number; s3: number; sqs: number } };
+      }
+    ).stats.requests;
+  try {
+    const headers = { authorization: `Bearer ${await npmToken('--sub', 'bench-dataset')}` };
+    const cli = (...args: string[]) =>
+      execFileAsync('npm', ['run', '--silent', 'cli', '--', ...args], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          INFERENCE_API_URL: platform.apiUrl,
+          INFERENCE_API_TOKEN: headers.authorization.slice(7),
+        },
+        maxBuffer: 1024 * 1024,
+      });
+    const before = await requests();
+    const submitStarted = Date.now();
+    const jobId = (await cli('batch', 'submit', 'iris', '--file', input, '--via', 's3')).stdout.trim();
+    const submittedSeconds = (Date.now() - submitStarted) / 1000;
+    let job: { status: string; succeeded: number; failed: number; createdAt: string; completedAt?: string } =
+      {
+        status: 'QUEUED',
+        succeeded: 0,
+        failed: 0,
+        createdAt: '',
+      };
+    while (!TERMINAL.has(job.status)) {
+      if (Date.now() - submitStarted > 1_800_000)
+        throw new Error(`dataset job ${jobId} did not finish in time`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = (await (
+        await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })
+      ).json()) as typeof job;
+    }
+    const after = await requests();
+    const peakRssMiB = platformPeakRssMiB(controlPort);
+    const resultsStarted = Date.now();
+    const results = join(dir, 'results.jsonl');
+    await cli('batch', 'results', jobId, '--out', results);
+    const resultsSeconds = (Date.now() - resultsStarted) / 1000;
+    await checkResults(results, ITEMS);
+
+    const lines = platform.output().split('\n');
+    const chunks = lines
+      .filter((line) => line.includes('"chunk processed"') && line.includes(jobId))
+      .map((line) => JSON.parse(line) as ChunkLine);
+    const scanned = lines.find((line) => line.includes('"input files scanned"') && line.includes(jobId));
+    const createdAt = Date.parse(job.createdAt);
+    const seconds = (Date.parse(job.completedAt!) - createdAt) / 1000;
+    const chunkSize = Math.max(...chunks.map((c) => c.items));
+    const mean = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
+      round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
+    const model = await load(`${platform.modelServerUrl}/v2/models/iris/infer`, {
+      body: irisRequest(chunkSize),
+    });
+    const modelItemsPerSecond = model.requestsPerSecond * chunkSize;
+    const per1000 = (key: 'dynamodb' | 's3' | 'sqs') => round(((after[key] - before[key]) * 1000) / ITEMS);
+    return {
+      model: 'iris',
+      items: ITEMS,
+      status: job.status,
+      succeeded: job.succeeded,
+      failed: job.failed,
+      // From the CLI's start to its answer: writing the upload's parts and the submission.
+      uploadAndSubmitSeconds: round(submittedSeconds),
+      // From the job's creation to its end, as the platform recorded them.
+      seconds: round(seconds),
+      itemsPerSecond: round(ITEMS / seconds),
+      modelItemsPerSecond: round(modelItemsPerSecond),
+      modelErrors: model.errors,
+      overModel: round(ITEMS / seconds / modelItemsPerSecond),
+      chunks: chunks.length,
+      chunkSize,
+      // The fan-out's scan of the file, from the job's creation to its last line planned.
+      scanSeconds: scanned
+        ? round((Date.parse((JSON.parse(scanned) as { timestamp: string }).timestamp) - createdAt) / 1000)
+        : undefined,
+      chunkMs: { queue: mean('queueMs'), inference: mean('inferenceMs'), storage: mean('storageMs') },
+      resultsReadSeconds: round(resultsSeconds),
+      platformPeakRssMiB: peakRssMiB,
+      requestsPer1000Items: { dynamodb: per1000('dynamodb'), s3: per1000('s3'), sqs: per1000('sqs') },
+    };
+  } finally {
+    await platform.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export type DatasetBatchFigures = Awaited<ReturnType<typeof measureDatasetBatch>>;
+
+export const datasetBatchErrors = (figures: DatasetBatchFigures) =>
+  figures.modelErrors + (figures.failed === badLines(figures.items).length ? 0 : 1);
+
+export function printDatasetBatch(figures: DatasetBatchFigures): void {
+  console.log(
+    '\nBatch job of an input file in S3: %d iris items uploaded and submitted by the CLI',
+    figures.items,
+  );
+  console.table({
+    [`job (creation to ${figures.status})`]: {
+      itemsPerSecond: figures.itemsPerSecond,
+      seconds: figures.seconds,
+    },
+    [`model server alone, ${figures.chunkSize} rows per request`]: {
+      itemsPerSecond: figures.modelItemsPerSecond,
+      seconds: round(figures.items / figures.modelItemsPerSecond),
+    },
+  });
+  console.log(
+    'job / model server: %d; upload and submit %d s, scan %d s, results read back %d s; %d chunks, mean per chunk: queued %d ms, inference %d ms, storage %d ms',
+    figures.overModel,
+    figures.uploadAndSubmitSeconds,
+    figures.scanSeconds,
+    figures.resultsReadSeconds,
+    figures.chunks,
+    figures.chunkMs.queue,
+    figures.chunkMs.inference,
+    figures.chunkMs.storage,
+  );
+  console.log(
+    'per 1,000 items: %d DynamoDB, %d S3, %d SQS requests; platform process peak RSS %d MiB',
+    figures.requestsPer1000Items.dynamodb,
+    figures.requestsPer1000Items.s3,
+    figures.requestsPer1000Items.sqs,
+    figures.platformPeakRssMiB,
+  );
+}
