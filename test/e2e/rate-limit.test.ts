@@ -49,6 +49,11 @@ describe('realtime rate limit through several containers (npm start)', () => {
     // Prepare: the trial tier allows 60 a minute, so no lease holds more than 6 of them.
     const token = await npmToken('--sub', 'lease-e2e', '--tier', 'trial', '--scope', 'inference:invoke');
     const infer = inferAs(token);
+    // One request first authorizes the token: the gateway caches the decision (as API Gateway does
+    // for the authorizer's TTL), so the waves test the limiter in the inference containers rather
+    // than 25 cold authorizer invocations at once on a busy machine. It is admitted, so the waves'
+    // own admissions in its window are at most the limit less one: still within the bound checked.
+    expect((await infer()).status).toBe(200);
 
     // Act: three waves of 25 at once, 75 in all, spread by the gateway over the function's containers.
     const responses: (Response & { text: string })[] = [];
@@ -74,7 +79,7 @@ describe('realtime rate limit through several containers (npm start)', () => {
     expect([...admitted.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(TRIAL_LIMIT / 2);
     const windows = new Set(responses.map((r) => r.headers.get('x-ratelimit-reset')));
     if (windows.size === 1)
-      expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(75 - TRIAL_LIMIT);
+      expect(responses.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(75 - (TRIAL_LIMIT - 1));
   }, 120_000);
 
   it('admits a bounded few, not everyone, while every counter write is throttled', async () => {
