@@ -278,8 +278,9 @@ async function finish(ctx: CommandContext, job: BatchJob): Promise<number> {
     ctx.io.stderr.write(`job ${job.jobId} SUCCEEDED: ${job.succeeded} items\n`);
     return 0;
   }
+  const why = job.statusReason ? ` (${job.statusReason})` : '';
   throw new CliError(
-    `job ${job.jobId} ended ${job.status}: ${job.succeeded} succeeded, ${job.failed} failed, ${job.cancelled} cancelled of ${job.total}`,
+    `job ${job.jobId} ended ${job.status}: ${job.succeeded} succeeded, ${job.failed} failed, ${job.cancelled} cancelled of ${job.total}${why}`,
   );
 }
 

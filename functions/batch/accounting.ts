@@ -6,9 +6,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRIC } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
-import type { BatchJob, ItemResult, JobStatus } from './api-schemas';
+import { type BatchJob, type ItemResult, type JobStatus, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, ChunkResult, Counts } from './batch-store';
 import { notifyJobEnded } from './job-events';
+import { writeManifest } from './result-files';
+import type { ResultFiles } from './result-parts';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
@@ -47,10 +49,26 @@ export async function countRetry(
   return true;
 }
 
+/**
+ * Finishes a job whose counts add up though no count is left to finish it: its scan ended after
+ * its last chunk was counted (or found no item). Writes its manifest, which no worker will.
+ */
+export async function finishIfCounted(
+  store: BatchStore,
+  files: ResultFiles | undefined,
+  jobId: string,
+): Promise<void> {
+  const job = await store.getJobRecord(jobId);
+  if (!job || TERMINAL_STATUSES.includes(job.status) || job.scan) return;
+  if (job.succeeded + job.failed + job.cancelled !== job.total) return;
+  await finishJob(store, job, job);
+  await writeManifest(store, files, jobId);
+}
+
 export async function finishJob(
   store: BatchStore,
   job: BatchJob,
-  counted: Counts & { total: number },
+  counted: Counts & Pick<BatchJob, 'total' | 'statusReason'>,
 ): Promise<void> {
   const status = terminalStatus(counted);
   // Conditional on the total the counts were read with: a scan may still be adding items.
@@ -81,9 +99,10 @@ export function countsOf(results: readonly ItemResult[]): Counts {
   return { succeeded, failed, cancelled };
 }
 
-export function terminalStatus(counts: Counts): JobStatus {
+/** A job's end from its counts; a job whose input files were not read to their end did not succeed. */
+export function terminalStatus(counts: Counts & Pick<BatchJob, 'statusReason'>): JobStatus {
   if (counts.cancelled > 0) return 'CANCELLED';
-  if (counts.failed === 0) return 'SUCCEEDED';
+  if (counts.failed === 0 && counts.statusReason === undefined) return 'SUCCEEDED';
   if (counts.succeeded === 0) return 'FAILED';
   return 'COMPLETED_WITH_ERRORS';
 }

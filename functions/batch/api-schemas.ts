@@ -184,6 +184,11 @@ export interface BatchJob {
    * found so far and grow until it goes.
    */
   readonly inputScan?: { readonly bytesRead: number; readonly bytes: number };
+  /**
+   * Why the job's input files were not read to their end (the scan could not go on): the items
+   * found before that point are the job's, and the rest of the files is not part of it.
+   */
+  readonly statusReason?: string;
 }
 
 /** One item's outcome, in item order within the job. */

@@ -93,6 +93,8 @@ export interface JobRecord extends BatchJob {
   readonly chunkSet: string;
   /** How many retries were started (0 before any). */
   readonly attempt: number;
+  /** The first run's chunks that a worker started (`startChunk`); none can start after a cancel. */
+  readonly started: ReadonlySet<number>;
   /** The chunks of the current retry not yet counted. */
   readonly retryChunks: readonly number[];
   /** Every chunk of the current retry, in the order its work is sent. */
@@ -124,6 +126,7 @@ export type NewJob = Partial<Pick<JobRecord, 'resultsTo'>> &
     | 'cancelled'
     | 'updatedAt'
     | 'attempt'
+    | 'started'
     | 'retryChunks'
     | 'retryPlan'
     | 'sent'
@@ -148,6 +151,7 @@ const JOB_FIELDS = [
   'updatedAt',
   'completedAt',
   'cancelRequestedAt',
+  'statusReason',
 ] as const;
 
 /**
@@ -262,6 +266,7 @@ export class BatchStore {
       cancelled: 0,
       updatedAt: job.createdAt,
       attempt: 0,
+      started: new Set(),
       retryChunks: [],
       retryPlan: [],
       sent: 0,
@@ -748,21 +753,41 @@ export class BatchStore {
   /**
    * Moves a job's scan of its input files from `from` to `to`, recording the chunks and items planned
    * so far (`to.chunk`, `to.item`), or ends it there (`done`). Conditional on the scan still being at
-   * `from`: of two scans of one job (a redelivered message), one moves it, the other finds it moved.
+   * `from`: of two scans of one job (a redelivered message), one moves it, the other finds it moved
+   * (undefined). Returns the job as it is after the move, so the scan sees a cancel.
    */
-  async advanceScan(jobId: string, from: ScanCursor, to: ScanCursor, done: boolean): Promise<boolean> {
-    return this.conditionalUpdate(
+  async advanceScan(
+    jobId: string,
+    from: ScanCursor,
+    to: ScanCursor,
+    done: boolean,
+  ): Promise<JobRecord | undefined> {
+    const moved = await this.updateJob(
       jobId,
       `SET chunks = :chunks, #total = :items, updatedAt = :now${done ? ' REMOVE #scan' : ', #scan = :to'}`,
-      '#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk',
+      SCAN_AT,
       {
         ':chunks': to.chunk,
         ':items': to.item,
-        ':input': from.input,
-        ':offset': from.offset,
-        ':chunk': from.chunk,
+        ...scanAt(from),
         ...(done ? {} : { ':to': to }),
       },
+      true,
+    );
+    return moved ?? undefined;
+  }
+
+  /**
+   * Ends a scan that cannot go on (its messages were dead-lettered, or the job stalled) where it is:
+   * the items planned so far are the job's, and `statusReason` says why the rest of its input was not
+   * read. False when the scan has moved on (it is alive) or ended.
+   */
+  async endScan(jobId: string, at: ScanCursor, reason: string): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET statusReason = :reason, updatedAt = :now REMOVE #scan',
+      `${SCAN_AT} AND #status IN (:queued, :running)`,
+      { ':reason': reason, ':queued': 'QUEUED', ':running': 'RUNNING', ...scanAt(at) },
     );
   }
 
@@ -903,8 +928,22 @@ export class BatchStore {
     condition: string,
     values: Record<string, unknown>,
   ): Promise<boolean> {
+    return (await this.updateJob(jobId, update, condition, values, false)) !== undefined;
+  }
+
+  /**
+   * A conditional update of the job item: undefined when the condition failed, else the job after it
+   * when `returning`, or null.
+   */
+  private async updateJob(
+    jobId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+    returning: boolean,
+  ): Promise<JobRecord | null | undefined> {
     try {
-      await this.client.send(
+      const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(jobId, JOB),
@@ -918,14 +957,22 @@ export class BatchStore {
             ...values,
             ...(`${update} ${condition}`.includes(':now') ? { ':now': this.now().toISOString() } : {}),
           }),
+          ReturnValues: returning ? 'ALL_NEW' : 'NONE',
         }),
       );
-      return true;
+      return Attributes ? toJobRecord(unmarshall(Attributes)) : null;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
   }
+}
+
+/** The condition that a job's scan is at the cursor `scanAt` gives. */
+const SCAN_AT = '#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk';
+
+function scanAt(cursor: ScanCursor) {
+  return { ':input': cursor.input, ':offset': cursor.offset, ':chunk': cursor.chunk };
 }
 
 /** The placeholders of attribute names that are reserved words or keys, as the job's updates write them. */
@@ -978,6 +1025,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     ...(raw.inputs ? { inputs: raw.inputs as JobInput[] } : {}),
     ...(raw.scan ? { scan: raw.scan as ScanCursor } : {}),
     attempt,
+    started: new Set(numbers(raw.startedChunks)),
     retryChunks,
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,

@@ -36,7 +36,17 @@ export async function readChunk(
   chunk: number,
 ): Promise<SourcedChunk | undefined> {
   const stored = await deps.store.getChunk(job, chunk);
-  if (!stored?.range) return stored && { ...stored, failed: [] };
+  return stored && sourceChunk(deps, job, chunk, stored);
+}
+
+/** A stored chunk's items: its own, or those its range of an input file holds. */
+export async function sourceChunk(
+  deps: ChunkSourceDependencies,
+  job: JobRecord,
+  chunk: number,
+  stored: StoredChunk,
+): Promise<SourcedChunk> {
+  if (!stored.range) return { ...stored, failed: [] };
   const { range, first } = stored;
   if (range.oversize) {
     const error = `line ${range.line}: longer than ${MAX_LINE_BYTES} bytes`;

@@ -4,14 +4,14 @@
  * terminal status without anyone redriving the queue.
  */
 import { logger } from '../observability/logger';
-import { countResult, countRetry } from './accounting';
+import { countResult, countRetry, finishIfCounted } from './accounting';
 import {
   type ItemResult,
   StoredJobMessageSchema,
   SubmissionMessageSchema,
   TERMINAL_STATUSES,
 } from './api-schemas';
-import type { BatchStore, JobRecord } from './batch-store';
+import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { fingerprintOf } from './fingerprint';
 import { chunkResultsOf, writeManifest } from './result-files';
 import type { ResultFiles } from './result-parts';
@@ -35,8 +35,16 @@ export async function failChunk(
     logger.warn('dead-lettered work for an unknown batch job dropped', { ...work });
     return;
   }
-  if (work.attempt === undefined) await failChunkOf(store, files, job, work.chunk, reason);
-  else await failRetryOf(store, files, job, work.chunk, work.attempt, reason);
+  if (work.attempt === undefined) {
+    await endChunk(store, files, job, work.chunk, reason);
+    logger.warn('dead-lettered chunk recorded', {
+      jobId: job.jobId,
+      chunk: work.chunk,
+      principal: job.owner,
+      model: job.model,
+      reason,
+    });
+  } else await failRetryOf(store, files, job, work.chunk, work.attempt, reason);
 }
 
 /**
@@ -73,7 +81,13 @@ async function failRetryOf(
   });
 }
 
-async function failChunkOf(
+/**
+ * Records a first-run chunk that no worker will run, unless it has a result already (which then
+ * stays), and counts it once: its items fail with `reason`, or end cancelled when a cancel stopped
+ * the chunk before it started, as the worker would have ended them. The items are not read: a chunk
+ * of an input file names its item count, not its items (their ids stay in the file).
+ */
+export async function endChunk(
   store: BatchStore,
   files: ResultFiles | undefined,
   job: JobRecord,
@@ -85,29 +99,28 @@ async function failChunkOf(
   if (!result) {
     const stored = await store.getChunk(job, chunk);
     if (!stored) {
-      logger.warn('dead-lettered work for an unknown chunk dropped', { jobId: job.jobId, chunk });
+      logger.warn('work for an unknown chunk dropped', { jobId: job.jobId, chunk });
       return;
     }
     const run = await store.startChunk(job.jobId, chunk);
-    // A chunk of an input file names its item count, not its items (their ids stay in the file).
-    const count = stored.range?.count ?? stored.items.length;
-    const results = Array.from({ length: count }, (_, i): ItemResult => {
-      const id = stored.items[i]?.id;
-      return {
-        index: stored.first + i,
-        ...(id === undefined ? {} : { id }),
-        ...(run ? { error: reason } : { cancelled: true }),
-      };
+    result = await recorded.put({
+      chunk,
+      results: unrunResults(stored, run ? { error: reason } : undefined),
     });
-    result = await recorded.put({ chunk, results });
   }
   if (await countResult(store, job, result)) await writeManifest(store, files, job.jobId);
-  logger.warn('dead-lettered chunk recorded', {
-    jobId: job.jobId,
-    chunk,
-    principal: job.owner,
-    model: job.model,
-    reason,
+}
+
+/** A stored chunk's items without running them: each failed with `failure`, else cancelled. */
+export function unrunResults(stored: StoredChunk, failure?: { readonly error: string }): ItemResult[] {
+  const count = stored.range?.count ?? stored.items.length;
+  return Array.from({ length: count }, (_, i): ItemResult => {
+    const id = stored.items[i]?.id;
+    return {
+      index: stored.first + i,
+      ...(id === undefined ? {} : { id }),
+      ...(failure ?? { cancelled: true }),
+    };
   });
 }
 
@@ -134,7 +147,8 @@ export async function failSubmission(
 
 /**
  * Records every chunk of the job (or of its retry `retry`) that has no outcome yet as failed with
- * `reason`, so the job ends; chunks recorded before keep their results.
+ * `reason`, so the job ends; chunks recorded before keep their results. A scan of input files still
+ * open ends where it is, with `reason` as the job's `statusReason`.
  */
 export async function failUnrecorded(
   store: BatchStore,
@@ -144,16 +158,30 @@ export async function failUnrecorded(
   files?: ResultFiles,
 ): Promise<void> {
   if (TERMINAL_STATUSES.includes(job.status)) return;
+  if (retry === undefined && job.scan) {
+    const unread = `input ${job.scan.input} not read from line ${job.scan.line}: ${reason}`;
+    if (await store.endScan(job.jobId, job.scan, unread)) {
+      logger.warn('input scan ended before the end of its files', {
+        jobId: job.jobId,
+        principal: job.owner,
+        model: job.model,
+        ...job.scan,
+        reason,
+      });
+    }
+  }
   // A retry's message: that retry's chunks keep their results and are counted out of it.
   const chunks =
     retry === undefined ? Array.from({ length: job.chunks }, (_, chunk) => chunk) : job.retryChunks;
   const record = (chunk: number) =>
     retry === undefined
-      ? failChunkOf(store, files, job, chunk, reason)
+      ? endChunk(store, files, job, chunk, reason)
       : failRetryOf(store, files, job, chunk, retry, reason);
   for (let i = 0; i < chunks.length; i += CHUNK_CONCURRENCY) {
     await Promise.all(chunks.slice(i, i + CHUNK_CONCURRENCY).map(record));
   }
+  // Every chunk may have been counted before the scan ended: no count is left to finish the job.
+  if (retry === undefined) await finishIfCounted(store, files, job.jobId);
 }
 
 function retryOf(body: string): number | undefined {

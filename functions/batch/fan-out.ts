@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
+import { logger } from '../observability/logger';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
+import { endChunk } from './dead-letters';
+import type { ResultFiles } from './result-parts';
 
 /** SendMessageBatch's most entries. */
 const SEND_BATCH_ENTRIES = 10;
@@ -12,6 +15,10 @@ const SEND_BATCH_ENTRIES = 10;
  * one write take well under a second, so a holder still without its write after this died.
  */
 const RELEASE_LEASE_MS = 5_000;
+/** Chunks of a cancelled job recorded at once. */
+const CANCEL_CONCURRENCY = 8;
+/** Chunks of a cancelled job ended under one lease: a few writes each, well within the lease. */
+const CANCEL_PER_LEASE = 64;
 /** How often a release waiting for another's lease looks at the job again. */
 const LEASE_POLL_MS = 100;
 
@@ -25,6 +32,8 @@ export interface FanOutDependencies {
    * owner's chunks rather than for whole jobs.
    */
   readonly window: number;
+  /** Where S3 jobs' result parts go, for the chunks a cancel stops before they are sent. */
+  readonly resultFiles?: ResultFiles;
   /** @default RELEASE_LEASE_MS */
   readonly releaseLeaseMs?: number;
   /** Epoch milliseconds, for release leases. */
@@ -100,7 +109,11 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
   let job: JobRecord | undefined = first;
   while (job && !TERMINAL_STATUSES.includes(job.status) && job.attempt === first.attempt) {
     const plan = planOf(job);
-    const until = Math.min(plan.length, job.counted + share, job.sent + SEND_BATCH_ENTRIES);
+    // After a cancel no chunk can start, so the unsent ones are ended here rather than sent.
+    const stopping = job.cancelRequestedAt !== undefined && job.attempt === 0;
+    const until = stopping
+      ? Math.min(plan.length, job.sent + CANCEL_PER_LEASE)
+      : Math.min(plan.length, job.counted + share, job.sent + SEND_BATCH_ENTRIES);
     if (job.sent >= until) return;
     const at = now();
     if (job.releasing && job.releasing.untilMs >= at) {
@@ -113,7 +126,8 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
     const lease = { token: randomUUID(), untilMs: at + (deps.releaseLeaseMs ?? RELEASE_LEASE_MS) };
     if (await deps.store.leaseRelease(job.jobId, job.attempt, job.sent, lease, at)) {
       try {
-        await send(deps, job, plan.slice(job.sent, until));
+        if (stopping) await cancelUnsent(deps, job, plan.slice(job.sent, until));
+        else await send(deps, job, plan.slice(job.sent, until));
       } catch (error) {
         await deps.store.dropRelease(job.jobId, job.attempt, job.sent, lease.token);
         throw error;
@@ -122,6 +136,28 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
     }
     job = await deps.store.getJobRecord(first.jobId);
   }
+}
+
+/**
+ * Records the chunks of a cancelled job that were never sent as cancelled, and counts them, without
+ * a work message or a read of their items. A chunk a dead release sent (sent, not recorded as sent)
+ * that a worker started before the cancel is left to that worker.
+ */
+async function cancelUnsent(deps: FanOutDependencies, job: JobRecord, chunks: readonly number[]) {
+  const unstarted = chunks.filter((chunk) => !job.started.has(chunk));
+  for (let i = 0; i < unstarted.length; i += CANCEL_CONCURRENCY) {
+    await Promise.all(
+      unstarted
+        .slice(i, i + CANCEL_CONCURRENCY)
+        .map((chunk) => endChunk(deps.store, deps.resultFiles, job, chunk, 'cancelled')),
+    );
+  }
+  logger.info('unsent chunks of a cancelled job ended cancelled', {
+    jobId: job.jobId,
+    principal: job.owner,
+    model: job.model,
+    chunks: unstarted.length,
+  });
 }
 
 /** The current attempt's chunks in the order their work is sent. */

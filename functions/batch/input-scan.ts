@@ -8,14 +8,13 @@ import type { ModelVersion } from '../../contracts/registry-schemas';
 import { NotFoundError } from '../edge/errors';
 import { logger } from '../observability/logger';
 import type { ModelCache } from '../registry/model-cache';
-import { finishJob } from './accounting';
+import { finishIfCounted } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { ChunkPlanner, chunkLimits, footprintOf } from './chunking';
 import type { InputBucket } from './input-files';
 import { isBlank, linesOf, parseLine, RANGE_BYTES, readRange } from './input-lines';
 import type { InputRange, ScanCursor } from './input-schemas';
-import { writeManifest } from './result-files';
 import type { ResultFiles } from './result-parts';
 
 /** Chunks planned per step: each step writes their descriptors, then moves the cursor. */
@@ -31,6 +30,11 @@ const SLICE_MS = 2_000;
  * most a few ranges and writes CHUNKS_PER_STEP small items.
  */
 const RESERVE_MS = 60_000;
+/**
+ * How the lines after a cancel are planned: by count alone, each chunk as many items as a result
+ * part of cancelled lines holds comfortably (about 3 MB).
+ */
+const CANCELLED_LIMITS = { maxItems: 100_000, maxBytes: Number.POSITIVE_INFINITY };
 /** Descriptor writes in flight at once. */
 const WRITE_CONCURRENCY = 8;
 
@@ -95,6 +99,9 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   // Where the next step's cursor goes: after the last chunk closed.
   let next: ScanCursor = cursor;
   let pending: { chunk: number; stored: StoredChunk }[] = [];
+  // After a cancel no chunk can start: the rest of the lines are only counted, into large chunks
+  // that end cancelled without being read again.
+  let cancelled = job.cancelRequestedAt !== undefined;
 
   /** Records the pending chunks and moves the cursor to `next`; false when another scan moved it. */
   const step = async (done: boolean): Promise<boolean> => {
@@ -105,7 +112,9 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
           .map(({ chunk, stored }) => deps.store.putChunk(job, chunk, stored)),
       );
     }
-    if (!(await deps.store.advanceScan(jobId, cursor, next, done))) return false;
+    const moved = await deps.store.advanceScan(jobId, cursor, next, done);
+    if (!moved) return false;
+    cancelled ||= moved.cancelRequestedAt !== undefined;
     cursor = next;
     pending = [];
     await deps.release(jobId);
@@ -133,7 +142,8 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
 
   for (let input = cursor.input; input < inputs.length; input++) {
     const file = inputs[input]!;
-    const planner = new ChunkPlanner(limits);
+    let planner = new ChunkPlanner(cancelled ? CANCELLED_LIMITS : limits);
+    let counting = cancelled;
     let open: OpenChunk | undefined;
     let item = next.item;
     const from = input === cursor.input ? cursor.offset : 0;
@@ -141,7 +151,11 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     const read = (start: number, end: number) => readRange(deps.inputs, file, start, end);
     for await (const line of linesOf(read, from, file.size, firstLine, deps.rangeBytes ?? RANGE_BYTES)) {
       if (isBlank(line)) continue;
-      if (!line.bytes) {
+      if (cancelled && !counting) {
+        planner = new ChunkPlanner(CANCELLED_LIMITS);
+        counting = true;
+      }
+      if (!line.bytes && !counting) {
         // Too long to read again: a chunk of its own, whose item fails without being read.
         close(input, open);
         planner.close();
@@ -160,9 +174,11 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
         );
         item++;
       } else {
-        const parsed = parseLine(version, line);
-        // A bad line is sent to no model: it joins any chunk, and its error is small.
-        const footprint = 'item' in parsed ? footprintOf(parsed.item, limits) : { bytes: 0, result: 0 };
+        // A bad line is sent to no model: it joins any chunk, and its error is small. After a cancel
+        // no line is parsed.
+        const parsed = counting ? undefined : parseLine(version, line);
+        const footprint =
+          parsed && 'item' in parsed ? footprintOf(parsed.item, limits) : { bytes: 0, result: 0 };
         if (planner.add(footprint) > 0) {
           close(input, open);
           open = undefined;
@@ -199,16 +215,9 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     items: next.item,
     chunks: next.chunk,
   });
-  // Every chunk may have been counted while the scan went on (or the files held no item): the job
-  // is then finished here, and so is its manifest, which no worker will write.
-  const scanned = await deps.store.getJobRecord(jobId);
-  if (scanned && !TERMINAL_STATUSES.includes(scanned.status)) {
-    if (scanned.succeeded + scanned.failed + scanned.cancelled === scanned.total) {
-      await finishJob(deps.store, scanned, scanned);
-      await writeManifest(deps.store, deps.resultFiles, jobId);
-      await deps.release(jobId);
-    }
-  }
+  // Every chunk may have been counted while the scan went on (or the files held no item).
+  await finishIfCounted(deps.store, deps.resultFiles, jobId);
+  await deps.release(jobId);
   return 'finished';
 }
 

@@ -12,8 +12,9 @@ import type { ModelCache } from '../registry/model-cache';
 import { countResult, countRetry } from './accounting';
 import type { BatchJob, ItemResult, WorkMessage } from './api-schemas';
 import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTES } from './batch-store';
-import { readChunk, type SourcedChunk, withReadFailures } from './chunk-source';
+import { readChunk, type SourcedChunk, sourceChunk, withReadFailures } from './chunk-source';
 import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
+import { unrunResults } from './dead-letters';
 import type { InputBucket } from './input-files';
 import { chunkResultsOf, writeManifest } from './result-files';
 import type { ResultFiles } from './result-parts';
@@ -166,20 +167,20 @@ async function firstRun(
   const recorded = chunkResultsOf(store, deps.resultFiles, job);
   let result = await recorded.get(work.chunk);
   if (!result) {
-    const chunk = await readChunk(deps, job, work.chunk);
-    if (!chunk) {
+    const stored = await store.getChunk(job, work.chunk);
+    if (!stored) {
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;
     }
     const inferenceStarted = Date.now();
     // Decided on the job item, which orders this start against a cancel: the job read above may be
-    // older than a cancel that was accepted since, and that cancel must stop this chunk.
-    const outcome = withReadFailures(
-      chunk,
-      (await store.startChunk(work.jobId, work.chunk))
-        ? await runChunk(deps, job, numbered(chunk), work)
-        : numbered(chunk).map(({ index, item }): ItemResult => ({ index, ...idOf(item), cancelled: true })),
-    );
+    // older than a cancel that was accepted since, and that cancel must stop this chunk. A stopped
+    // chunk is not read, so it ends as the release ends a chunk it never sent (`endChunk`).
+    let outcome: ItemResult[];
+    if (await store.startChunk(work.jobId, work.chunk)) {
+      const chunk = await sourceChunk(deps, job, work.chunk, stored);
+      outcome = withReadFailures(chunk, await runChunk(deps, job, numbered(chunk), work));
+    } else outcome = unrunResults(stored);
     inferenceMs = Date.now() - inferenceStarted;
     result = await recorded.put({ chunk: work.chunk, results: storable(outcome) });
   }

@@ -383,7 +383,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     expect(await store.getJob(sending)).toMatchObject({ status: 'FAILED' });
   });
 
-  it('cancels a paced job: the chunks released after the cancel end cancelled and the job ends', async () => {
+  it('cancels a paced job: the chunks not started by the cancel end cancelled and the job ends', async () => {
     // Prepare
     await submit('cancelled', 8 * ITEMS_PER_CHUNK);
     const [message] = await receive(1);

@@ -4,6 +4,7 @@ import { batchInputKey } from '../../contracts/batch-data';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
+import { failSubmission } from '../../functions/batch/dead-letters';
 import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
 import { type ScanDependencies, scanInputs } from '../../functions/batch/input-scan';
@@ -275,6 +276,77 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     const links = await resultLinks(inputs(), ended, 10);
     expect(links).toMatchObject({ total: 16, succeeded: 16 });
     expect(links.parts).toHaveLength(2);
+  });
+
+  it('counts the lines after a cancel into large chunks that end cancelled without being read', async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => itemLine(i));
+    lines[150] = '{"inputs": not json';
+    const inputId = await putInput('alice', lines.join('\n'));
+    await submit('cancelled-scan', 'alice', [inputId]);
+    let releases = 0;
+    const cancelAtFirstRelease = scanDeps({
+      release: async () => {
+        if (++releases === 1) expect(await store.requestCancel('cancelled-scan')).toBe(true);
+      },
+    });
+
+    expect(await scanInputs(cancelAtFirstRelease, 'cancelled-scan')).toBe('finished');
+
+    // Two steps of two chunks of 8 were planned before the scan saw the cancel; then one chunk.
+    const scanned = (await store.getJobRecord('cancelled-scan'))!;
+    expect(scanned).toMatchObject({ total: 200, chunks: 5 });
+    expect((await descriptors('cancelled-scan'))[4]).toMatchObject({ first: 32, range: { count: 168 } });
+    for (let chunk = 0; chunk < scanned.chunks; chunk++) {
+      await processChunk(worker, { jobId: 'cancelled-scan', chunk }, { receiveCount: 1 });
+    }
+    const ended = (await store.getJob('cancelled-scan'))!;
+    expect(ended).toMatchObject({ status: 'CANCELLED', cancelled: 200, succeeded: 0, failed: 0 });
+    const results: ItemResult[] = [];
+    for (let chunk = 0; chunk < scanned.chunks; chunk++) {
+      results.push(...(await readPart(inputs(), 'cancelled-scan', chunk))!.results);
+    }
+    // The bad line too: a stopped chunk is not read, whoever ends it.
+    expect(results).toEqual(Array.from({ length: 200 }, (_, index) => ({ index, cancelled: true })));
+  });
+
+  it('ends a job whose scan died where the scan stopped, with why the rest was not read', async () => {
+    const body = Array.from({ length: 60 }, (_, i) => itemLine(i)).join('\n');
+    for (const [jobId, run] of [
+      ['dead-scan', 3],
+      ['dead-scan-counted', 6],
+    ] as const) {
+      await submit(jobId, 'alice', [await putInput('alice', body)]);
+      // The scan stops for time after three steps (48 items), and its continuation is never run.
+      let steps = 0;
+      const short = scanDeps({
+        release: async () => {
+          steps++;
+        },
+        remainingMs: () => (steps >= 3 ? 1_000 : 600_000),
+      });
+      expect(await scanInputs(short, jobId)).toBe('continued');
+      for (let chunk = 0; chunk < run; chunk++) {
+        await processChunk(worker, { jobId, chunk }, { receiveCount: 1 });
+      }
+
+      await failSubmission(
+        store,
+        { messageId: `${jobId}-message`, body: JSON.stringify({ jobId, scan: true }) },
+        'failed on all 3 deliveries: input unreadable',
+        inputs(),
+      );
+
+      const ended = (await store.getJobRecord(jobId))!;
+      expect(ended).toMatchObject({
+        status: 'COMPLETED_WITH_ERRORS',
+        total: 48,
+        succeeded: run * 8,
+        failed: 48 - run * 8,
+        statusReason: 'input 0 not read from line 49: failed on all 3 deliveries: input unreadable',
+      });
+      expect(ended.scan).toBeUndefined();
+      expect(await resultLinks(inputs(), ended, 10)).toMatchObject({ total: 48, succeeded: run * 8 });
+    }
   });
 
   it("refuses an input id of another owner's file, or of no file, as not found", async () => {

@@ -940,6 +940,52 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(results).toHaveLength(24);
   });
 
+  it('ends the chunks never sent as cancelled when their job is cancelled, without sending them', async () => {
+    // Prepare: ten chunks of an owner with no other job, a window of three sent; the first runs,
+    // then the cancel.
+    const pacing = { store, sqs, workQueueUrl, window: 3 };
+    const worker: WorkerDependencies = {
+      ...deps,
+      release: (jobId, attempt) => releaseWork(pacing, jobId, attempt),
+    };
+    await submitJob(store, deps.models, {
+      owner: 'unsent-owner',
+      jobId: 'cancel-unsent',
+      submission: submission(80),
+    });
+    await enqueueWork(pacing, 'cancel-unsent');
+    const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
+    const receiveAll = async (count: number) => {
+      const messages: Message[] = [];
+      while (messages.length < count) messages.push(...(await receive()));
+      return messages.sort((a, b) => chunkOf(a) - chunkOf(b));
+    };
+    const [first, ...sent] = await receiveAll(3);
+    expect(sent.map(chunkOf)).toEqual([1, 2]);
+    expect(await deliver(first!, { worker })).toBe(true);
+    const released = await receiveAll(1);
+    expect(released.map(chunkOf)).toEqual([3]);
+    const inFlight = [...sent, ...released];
+    expect(await store.requestCancel('cancel-unsent')).toBe(true);
+
+    // Act: the three chunks in flight end cancelled, and their releases end the six never sent.
+    for (const message of inFlight) await deliver(message, { worker });
+
+    // Assess: no work message was sent after the cancel, and every item has one result.
+    expect(await queueEmpty()).toBe(true);
+    expect(await store.getJob('cancel-unsent')).toMatchObject({
+      status: 'CANCELLED',
+      succeeded: 8,
+      failed: 0,
+      cancelled: 72,
+    });
+    const results = await allResults('cancel-unsent');
+    for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
+    expect(results.slice(8)).toEqual(
+      Array.from({ length: 72 }, (_, i) => ({ index: 8 + i, id: `item-${8 + i}`, cancelled: true })),
+    );
+  });
+
   it('stops a chunk whose cancel is accepted after its worker read the job and before the chunk started', async () => {
     // Prepare: a one-chunk job; its cancel lands while the worker fetches the chunk's inputs.
     await submit('cancel-raced', 5);

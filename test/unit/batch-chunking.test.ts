@@ -199,6 +199,13 @@ describe('job accounting', () => {
     [{ succeeded: 4, failed: 1, cancelled: 0 }, 'COMPLETED_WITH_ERRORS'],
     [{ succeeded: 0, failed: 5, cancelled: 0 }, 'FAILED'],
     [{ succeeded: 3, failed: 1, cancelled: 1 }, 'CANCELLED'],
+    // Input files not read to their end: what was read may all have succeeded, the job did not.
+    [
+      { succeeded: 5, failed: 0, cancelled: 0, statusReason: 'input 0 not read from line 9' },
+      'COMPLETED_WITH_ERRORS',
+    ],
+    [{ succeeded: 0, failed: 0, cancelled: 0, statusReason: 'input 0 not read from line 1' }, 'FAILED'],
+    [{ succeeded: 0, failed: 0, cancelled: 2, statusReason: 'input 0 not read from line 3' }, 'CANCELLED'],
   ] as const)('ends a job with counts %o as %s', (counts, status) => {
     expect(terminalStatus(counts)).toBe(status);
   });

@@ -18,7 +18,13 @@ const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
 const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
 
-const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
+const pacing = {
+  store,
+  sqs,
+  workQueueUrl: env.WORK_QUEUE_URL,
+  window: env.BATCH_WORK_WINDOW,
+  resultFiles: batchData,
+};
 
 const watching = {
   store,

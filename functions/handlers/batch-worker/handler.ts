@@ -30,10 +30,16 @@ const outage = {
   },
 };
 
-const pacing = { store, sqs, workQueueUrl: env.WORK_QUEUE_URL, window: env.BATCH_WORK_WINDOW };
-const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
-
 const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
+
+const pacing = {
+  store,
+  sqs,
+  workQueueUrl: env.WORK_QUEUE_URL,
+  window: env.BATCH_WORK_WINDOW,
+  resultFiles: batchData,
+};
+const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
 
 const processor = new BatchProcessor(EventType.SQS);
 
