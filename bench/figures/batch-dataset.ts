@@ -91,6 +91,71 @@ async function checkResults(path: string, items: number): Promise<void> {
   if (next !== items) throw new Error(`${next} results for ${items} items`);
 }
 
+type Cli = (...args: string[]) => Promise<{ stdout: string }>;
+
+interface JobView {
+  status: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  cancelRequestedAt?: string;
+  completedAt?: string;
+}
+
+/**
+ * The same file submitted again and cancelled once a tenth of it is done: the time from the cancel
+ * to CANCELLED, and its results read back, every index once and the cancelled lines as counted.
+ */
+async function measureCancel(
+  cli: Cli,
+  apiUrl: string,
+  headers: Record<string, string>,
+  input: string,
+  out: string,
+) {
+  const jobId = (await cli('batch', 'submit', 'iris', '--file', input, '--via', 's3')).stdout.trim();
+  const read = async () =>
+    (await (await fetch(`${apiUrl}/v1/batch-jobs/${jobId}`, { headers })).json()) as JobView;
+  const until = async (done: (job: JobView) => boolean) => {
+    const started = Date.now();
+    for (;;) {
+      const job = await read();
+      if (done(job)) return job;
+      if (Date.now() - started > 600_000) throw new Error(`job ${jobId} is still ${job.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+  const running = await until((job) => job.succeeded + job.failed >= ITEMS / 10);
+  const answer = await fetch(`${apiUrl}/v1/batch-jobs/${jobId}/cancel`, { method: 'POST', headers });
+  if (answer.status !== 202) throw new Error(`cancel answered ${answer.status}: ${await answer.text()}`);
+  const ended = await until((job) => TERMINAL.has(job.status));
+  if (ended.status !== 'CANCELLED' || ended.total !== ITEMS) {
+    throw new Error(`cancelled job ended ${ended.status} with a total of ${ended.total}`);
+  }
+  await cli('batch', 'results', jobId, '--out', out);
+  let next = 0;
+  let cancelled = 0;
+  for await (const text of createInterface({ input: createReadStream(out) })) {
+    const result = JSON.parse(text) as { index: number; cancelled?: true };
+    if (result.index !== next) throw new Error(`cancelled job: ${result.index} where ${next} was due`);
+    if (result.cancelled) cancelled++;
+    next++;
+  }
+  if (next !== ITEMS || cancelled !== ended.cancelled) {
+    throw new Error(
+      `cancelled job: ${next} results, ${cancelled} cancelled where ${ended.cancelled} counted`,
+    );
+  }
+  return {
+    doneAtCancel: running.succeeded + running.failed,
+    seconds: round((Date.parse(ended.completedAt!) - Date.parse(ended.cancelRequestedAt!)) / 1000),
+    succeeded: ended.succeeded,
+    failed: ended.failed,
+    cancelled: ended.cancelled,
+  };
+}
+
 export async function measureDatasetBatch() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-dataset-'));
   const input = join(dir, 'iris.jsonl');
@@ -109,7 +174,7 @@ export async function measureDatasetBatch() {
     ).stats.requests;
   try {
     const headers = { authorization: `Bearer ${await npmToken('--sub', 'bench-dataset')}` };
-    const cli = (...args: string[]) =>
+    const cli: Cli = (...args: string[]) =>
       execFileAsync('npm', ['run', '--silent', 'cli', '--', ...args], {
         cwd: ROOT,
         env: {
@@ -145,6 +210,7 @@ export async function measureDatasetBatch() {
     await cli('batch', 'results', jobId, '--out', results);
     const resultsSeconds = (Date.now() - resultsStarted) / 1000;
     await checkResults(results, ITEMS);
+    const cancel = await measureCancel(cli, platform.apiUrl, headers, input, join(dir, 'cancelled.jsonl'));
 
     const lines = platform.output().split('\n');
     const chunks = lines
@@ -185,6 +251,7 @@ export async function measureDatasetBatch() {
       resultsReadSeconds: round(resultsSeconds),
       platformPeakRssMiB: peakRssMiB,
       requestsPer1000Items: { dynamodb: per1000('dynamodb'), s3: per1000('s3'), sqs: per1000('sqs') },
+      cancel,
     };
   } finally {
     await platform.stop();
@@ -229,5 +296,14 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
     figures.requestsPer1000Items.s3,
     figures.requestsPer1000Items.sqs,
     figures.platformPeakRssMiB,
+  );
+  console.log(
+    'cancelled with %d of %d items done: CANCELLED %d s after the cancel; %d succeeded, %d failed, %d cancelled',
+    figures.cancel.doneAtCancel,
+    figures.items,
+    figures.cancel.seconds,
+    figures.cancel.succeeded,
+    figures.cancel.failed,
+    figures.cancel.cancelled,
   );
 }

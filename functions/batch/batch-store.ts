@@ -321,15 +321,16 @@ export class BatchStore {
 
   /**
    * Records a cancel request; false when the job is finished (or absent), or when every chunk has
-   * started, so that nothing is left to stop. The job item orders this against `startChunk`: a
-   * request recorded here stops every chunk not started before it, and there is at least one.
+   * started and its input files (if any) are read to their end, so that nothing is left to stop.
+   * The job item orders this against `startChunk`: a request recorded here stops every chunk not
+   * started before it, and there is at least one unless the lines left to scan are all blank.
    */
   async requestCancel(jobId: string): Promise<boolean> {
     return this.conditionalUpdate(
       jobId,
       'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now), updatedAt = :now',
       'attribute_exists(#pk) AND #status IN (:queued, :running) AND ' +
-        '(attribute_not_exists(startedChunks) OR size(startedChunks) < chunks)',
+        '(attribute_not_exists(startedChunks) OR size(startedChunks) < chunks OR attribute_exists(#scan))',
       { ':queued': 'QUEUED', ':running': 'RUNNING' },
     );
   }

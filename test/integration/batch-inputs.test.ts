@@ -286,13 +286,17 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     let releases = 0;
     const cancelAtFirstRelease = scanDeps({
       release: async () => {
-        if (++releases === 1) expect(await store.requestCancel('cancelled-scan')).toBe(true);
+        if (++releases > 1) return;
+        // Every chunk planned so far has started: the lines still to scan are what the cancel stops.
+        for (const chunk of [0, 1]) expect(await store.startChunk('cancelled-scan', chunk)).toBe(true);
+        expect(await store.requestCancel('cancelled-scan')).toBe(true);
       },
     });
 
     expect(await scanInputs(cancelAtFirstRelease, 'cancelled-scan')).toBe('finished');
 
-    // Two steps of two chunks of 8 were planned before the scan saw the cancel; then one chunk.
+    // Two steps of two chunks of 8 were planned before the scan saw the cancel; then one chunk. The
+    // two started before the cancel were never run here, so their redelivery finds them stopped.
     const scanned = (await store.getJobRecord('cancelled-scan'))!;
     expect(scanned).toMatchObject({ total: 200, chunks: 5 });
     expect((await descriptors('cancelled-scan'))[4]).toMatchObject({ first: 32, range: { count: 168 } });
