@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
+import { loadModelRepository } from '../../triton-image/model-repository';
 import { irisItem, irisRequest } from './batch';
 import { load, ROOT, round } from './measure';
 
@@ -220,12 +221,17 @@ export async function measureDatasetBatch() {
     const createdAt = Date.parse(job.createdAt);
     const seconds = (Date.parse(job.completedAt!) - createdAt) / 1000;
     const chunkSize = Math.max(...chunks.map((c) => c.items));
+    // A chunk goes to the model as requests of at most the model's batch size.
+    const iris = (await loadModelRepository(join(ROOT, 'triton-image/model_repository'))).find(
+      (m) => m.name === 'iris',
+    );
+    const requestRows = Math.min(chunkSize, iris!.signature.maxBatchSize);
     const mean = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
     const model = await load(`${platform.modelServerUrl}/v2/models/iris/infer`, {
-      body: irisRequest(chunkSize),
+      body: irisRequest(requestRows),
     });
-    const modelItemsPerSecond = model.requestsPerSecond * chunkSize;
+    const modelItemsPerSecond = model.requestsPerSecond * requestRows;
     const per1000 = (key: 'dynamodb' | 's3' | 'sqs') => round(((after[key] - before[key]) * 1000) / ITEMS);
     return {
       model: 'iris',
@@ -243,6 +249,7 @@ export async function measureDatasetBatch() {
       overModel: round(ITEMS / seconds / modelItemsPerSecond),
       chunks: chunks.length,
       chunkSize,
+      requestRows,
       // The fan-out's scan of the file, from the job's creation to its last line planned.
       scanSeconds: scanned
         ? round((Date.parse((JSON.parse(scanned) as { timestamp: string }).timestamp) - createdAt) / 1000)
@@ -274,7 +281,7 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
       itemsPerSecond: figures.itemsPerSecond,
       seconds: figures.seconds,
     },
-    [`model server alone, ${figures.chunkSize} rows per request`]: {
+    [`model server alone, ${figures.requestRows} rows per request`]: {
       itemsPerSecond: figures.modelItemsPerSecond,
       seconds: round(figures.items / figures.modelItemsPerSecond),
     },

@@ -37,6 +37,21 @@ export interface ChunkLimits {
   readonly resultBytes?: number;
 }
 
+/**
+ * How many of the model's batches a chunk of an input file holds: its items are in S3 and its
+ * results go to S3, so only the requests bound it. The worker sends them at once, so a chunk still
+ * takes one backend timeout at worst, and the per-chunk reads, writes and messages are shared by
+ * this many batches (docs/batch.md, "Input files in S3").
+ */
+export const FILE_CHUNK_BATCHES = 8;
+
+/** The limits of a chunk of an input file: `batches` of the model's batches (one if it does not batch). */
+export function fileChunkLimits(signature: ModelSignature, batches = FILE_CHUNK_BATCHES): ChunkLimits {
+  const limits = chunkLimits(signature);
+  if (signature.maxBatchSize <= 0) return limits;
+  return { ...limits, maxItems: limits.maxItems * batches, maxBytes: limits.maxBytes * batches };
+}
+
 /** Items per chunk for a model that does not batch (each item then goes as its own request). */
 const UNBATCHED_CHUNK_ITEMS = 16;
 
@@ -140,8 +155,8 @@ export interface ItemFootprint {
   readonly shape?: string;
 }
 
-export function footprintOf(item: StoredItem, limits: ChunkLimits): ItemFootprint {
-  return { bytes: itemBytes(item), result: resultBound(item, limits), shape: shapeKey(item) };
+export function footprintOf(item: StoredItem, limits: ChunkLimits, bytes = itemBytes(item)): ItemFootprint {
+  return { bytes, result: resultBound(item, limits), shape: shapeKey(item) };
 }
 
 /**

@@ -6,7 +6,7 @@ import { GetObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { InvalidInferenceRequestError } from '../inference/protocol';
 import { BatchItemSchema } from './api-schemas';
-import { type StoredItem, storedItem } from './chunking';
+import { type ChunkLimits, footprintOf, type ItemFootprint, type StoredItem, storedItem } from './chunking';
 import type { InputBucket } from './input-files';
 import type { JobInput } from './input-schemas';
 
@@ -113,6 +113,26 @@ export async function* linesOf(
 /** A line that holds no item: empty, or only spaces (a file's last newline leaves none). */
 export function isBlank(line: Line): boolean {
   return line.bytes?.every((b) => b === 0x20 || b === 0x09 || b === 0x0d) ?? false;
+}
+
+/**
+ * What the scan plans a line by, without checking it: the worker checks every line it reads and
+ * fails the bad ones by number. Its bytes, its id and its inputs' shapes; a line that is not JSON or
+ * has no list of inputs takes no room, since it will fail and a failure's result is small.
+ */
+export function planningFootprint(line: Line, limits: ChunkLimits): ItemFootprint {
+  const none = { bytes: 0, result: 0 };
+  if (!line.bytes) return none;
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(line.bytes));
+  } catch {
+    return none;
+  }
+  const inputs = (json as { inputs?: unknown } | null)?.inputs;
+  const tensorLike = (input: unknown) => Array.isArray((input as { shape?: unknown } | null)?.shape);
+  if (!Array.isArray(inputs) || !inputs.every(tensorLike)) return none;
+  return footprintOf(json as StoredItem, limits, line.bytes.length);
 }
 
 /** An item of an input file, or why its line is not one. */

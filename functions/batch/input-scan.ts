@@ -11,9 +11,9 @@ import type { ModelCache } from '../registry/model-cache';
 import { finishIfCounted } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
-import { ChunkPlanner, chunkLimits, footprintOf } from './chunking';
+import { ChunkPlanner, fileChunkLimits } from './chunking';
 import type { InputBucket } from './input-files';
-import { isBlank, linesOf, parseLine, RANGE_BYTES, readRange } from './input-lines';
+import { isBlank, linesOf, planningFootprint, RANGE_BYTES, readRange } from './input-lines';
 import type { InputRange, ScanCursor } from './input-schemas';
 import type { ResultFiles } from './result-parts';
 
@@ -54,6 +54,8 @@ export interface ScanDependencies {
   readonly reserveMs?: number;
   /** @default RANGE_BYTES */
   readonly rangeBytes?: number;
+  /** The model's batches per chunk. @default FILE_CHUNK_BATCHES */
+  readonly batchesPerChunk?: number;
   /** @default CHUNKS_PER_STEP */
   readonly chunksPerStep?: number;
   /** @default SLICE_MS */
@@ -89,7 +91,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   if (!job?.scan || !job.inputs || TERMINAL_STATUSES.includes(job.status)) return 'none';
   const inputs = job.inputs;
   const version = await versionOf(deps, job);
-  const limits = chunkLimits(version);
+  const limits = fileChunkLimits(version, deps.batchesPerChunk);
   const perStep = deps.chunksPerStep ?? CHUNKS_PER_STEP;
   const reserve = deps.reserveMs ?? RESERVE_MS;
   const now = deps.now ?? Date.now;
@@ -174,11 +176,8 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
         );
         item++;
       } else {
-        // A bad line is sent to no model: it joins any chunk, and its error is small. After a cancel
-        // no line is parsed.
-        const parsed = counting ? undefined : parseLine(version, line);
-        const footprint =
-          parsed && 'item' in parsed ? footprintOf(parsed.item, limits) : { bytes: 0, result: 0 };
+        // After a cancel the lines are only counted.
+        const footprint = counting ? { bytes: 0, result: 0 } : planningFootprint(line, limits);
         if (planner.add(footprint) > 0) {
           close(input, open);
           open = undefined;

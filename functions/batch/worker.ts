@@ -13,7 +13,7 @@ import { countResult, countRetry } from './accounting';
 import type { BatchJob, ItemResult, WorkMessage } from './api-schemas';
 import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTES } from './batch-store';
 import { readChunk, type SourcedChunk, sourceChunk, withReadFailures } from './chunk-source';
-import { batchedRequest, type StoredItem, splitOutputs } from './chunking';
+import { batchedRequest, chunkLimits, planChunks, type StoredItem, splitOutputs } from './chunking';
 import { unrunResults } from './dead-letters';
 import type { InputBucket } from './input-files';
 import { chunkResultsOf, writeManifest } from './result-files';
@@ -182,7 +182,7 @@ async function firstRun(
       outcome = withReadFailures(chunk, await runChunk(deps, job, numbered(chunk), work));
     } else outcome = unrunResults(stored);
     inferenceMs = Date.now() - inferenceStarted;
-    result = await recorded.put({ chunk: work.chunk, results: storable(outcome) });
+    result = await recorded.put({ chunk: work.chunk, results: storable(job, outcome) });
   }
   if (await countResult(store, job, result)) await writeManifest(store, deps.resultFiles, job.jobId);
   await deps.release?.(work.jobId);
@@ -230,7 +230,7 @@ async function retryChunk(
     }
     const failed = numbered(chunk).filter(({ index }) => 'error' in result!.results[index - chunk.first]!);
     const rerun = new Map(
-      storable(await runChunk(deps, job, failed, work)).map((r) => [r.index, r] as const),
+      storable(job, await runChunk(deps, job, failed, work)).map((r) => [r.index, r] as const),
     );
     const results = result.results.map((r) => rerun.get(r.index) ?? r);
     const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
@@ -268,9 +268,11 @@ interface NumberedItem {
 
 /**
  * The store splits a chunk's results across as many result items as they need, so an item fails
- * only when its own outputs are more than one result item can hold, never for its chunk-mates'.
+ * only when its own outputs are more than one result item can hold, never for its chunk-mates'. A
+ * part in S3 holds any size.
  */
-function storable(results: ItemResult[]): ItemResult[] {
+function storable(job: JobRecord, results: ItemResult[]): ItemResult[] {
+  if (job.resultsTo === 's3') return results;
   return results.map((r) => {
     if (!('outputs' in r)) return r;
     const bytes = Buffer.byteLength(JSON.stringify(r));
@@ -288,19 +290,17 @@ function storable(results: ItemResult[]): ItemResult[] {
  */
 async function runChunk(
   deps: WorkerDependencies,
-  job: BatchJob,
+  job: JobRecord,
   numberedItems: readonly NumberedItem[],
   work: WorkMessage,
 ): Promise<ItemResult[]> {
   // A chunk of an input file whose lines all failed as they were read has nothing to run.
   if (numberedItems.length === 0) return [];
   const budgetSpent = outageBudgetSpent(deps, work);
-  const items = numberedItems.map(({ item }) => item);
-  const indexOf = (i: number) => numberedItems[i]!.index;
-  const failAll = (reason: string) =>
-    items.map((item, i): ItemResult => ({ index: indexOf(i), ...idOf(item), error: reason }));
-  const outage = (error: unknown) => {
-    if (budgetSpent) return failAll(outageReason(error, deps, work));
+  const failAll = (batch: readonly NumberedItem[], reason: string) =>
+    batch.map(({ index, item }): ItemResult => ({ index, ...idOf(item), error: reason }));
+  const outage = (batch: readonly NumberedItem[], error: unknown) => {
+    if (budgetSpent) return failAll(batch, outageReason(error, deps, work));
     const retryAfter = error instanceof BackendUnavailableError ? error.retryAfterSeconds : 1;
     throw new ModelOutage(error, retryAfter);
   };
@@ -308,36 +308,52 @@ async function runChunk(
   try {
     version = await versionOf(deps, job);
   } catch (error) {
-    if (error instanceof NotFoundError) return failAll(error.message);
+    if (error instanceof NotFoundError) return failAll(numberedItems, error.message);
     throw error;
   }
-  try {
-    if (version.maxBatchSize > 0) {
-      const outputs = splitOutputs(await inferOne(deps, version, batchedRequest(items)), items.length);
-      return items.map((item, i) => ({ index: indexOf(i), ...idOf(item), outputs: outputs[i]! }));
+
+  /** One request per item, so only bad items fail. */
+  const itemByItem = async (batch: readonly NumberedItem[]) => {
+    const results: ItemResult[] = [];
+    for (const { index, item } of batch) {
+      try {
+        const outputs = await inferOne(deps, version, { inputs: item.inputs });
+        results.push({ index, ...idOf(item), outputs });
+      } catch (error) {
+        const reason = isRequestError(error) ? (error as Error).message : outageReason(error, deps, work);
+        if (!isRequestError(error) && !budgetSpent) outage(batch, error);
+        results.push({ index, ...idOf(item), error: reason });
+      }
     }
-  } catch (error) {
-    if (!isRequestError(error)) return outage(error);
-    logger.info('batched request refused; sending the chunk item by item', {
-      jobId: job.jobId,
-      first: indexOf(0),
-      principal: job.owner,
-      model: job.model,
-    });
-  }
-  // The model refused the batch (or does not batch): one request per item, so only bad items fail.
-  const results: ItemResult[] = [];
-  for (const [i, item] of items.entries()) {
+    return results;
+  };
+  /** One batched request; if the model refuses it, the batch item by item. */
+  const batched = async (batch: readonly NumberedItem[]) => {
+    const items = batch.map(({ item }) => item);
     try {
-      const outputs = await inferOne(deps, version, { inputs: item.inputs });
-      results.push({ index: indexOf(i), ...idOf(item), outputs });
+      const outputs = splitOutputs(await inferOne(deps, version, batchedRequest(items)), items.length);
+      return batch.map(({ index, item }, i): ItemResult => ({ index, ...idOf(item), outputs: outputs[i]! }));
     } catch (error) {
-      const reason = isRequestError(error) ? (error as Error).message : outageReason(error, deps, work);
-      if (!isRequestError(error) && !budgetSpent) outage(error);
-      results.push({ index: indexOf(i), ...idOf(item), error: reason });
+      if (!isRequestError(error)) return outage(batch, error);
+      logger.info('batched request refused; sending the batch item by item', {
+        jobId: job.jobId,
+        first: batch[0]!.index,
+        principal: job.owner,
+        model: job.model,
+      });
+      return itemByItem(batch);
     }
-  }
-  return results;
+  };
+
+  if (version.maxBatchSize <= 0) return itemByItem(numberedItems);
+  // A chunk of an input file holds several of the model's batches (FILE_CHUNK_BATCHES): sent at once.
+  const batches = job.inputs
+    ? planChunks(
+        numberedItems.map(({ item }) => item),
+        chunkLimits(version),
+      ).map((indices) => indices.map((i) => numberedItems[i]!))
+    : [numberedItems];
+  return (await Promise.all(batches.map(batched))).flat();
 }
 
 async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<ModelVersion> {

@@ -115,6 +115,8 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     sliceMs: Number.POSITIVE_INFINITY,
     rangeBytes: 100,
     chunksPerStep: 2,
+    // One of the model's batches per chunk, so that small files make several chunks.
+    batchesPerChunk: 1,
     ...overrides,
   });
 
@@ -191,6 +193,53 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     });
     const sum = results[30] as unknown as { outputs: { name: string; data: number[] }[] };
     expect(sum.outputs.find((o) => o.name === 'OUTPUT0')?.data).toEqual(Array.from({ length: 16 }, () => 31));
+  });
+
+  it("runs a chunk of several of the model's batches, one request per batch, every item in order", async () => {
+    const lines = Array.from({ length: 100 }, (_, i) => itemLine(i));
+    lines[29] = '{"inputs": [';
+    await submit('batches-job', 'alice', [await putInput('alice', lines.join('\n'))]);
+    const sagemaker = localSageMaker(server.url);
+    let requests = 0;
+    const counting: WorkerDependencies = {
+      ...worker,
+      inference: {
+        ...worker.inference,
+        sagemaker: Object.assign(Object.create(sagemaker) as typeof sagemaker, {
+          send: (...args: Parameters<typeof sagemaker.send>) => {
+            requests++;
+            return sagemaker.send(...args);
+          },
+        }),
+      },
+    };
+
+    // The default: FILE_CHUNK_BATCHES (8) of the model's batches of 8 per chunk.
+    expect(await scanInputs(scanDeps({ batchesPerChunk: undefined }), 'batches-job')).toBe('finished');
+    const scanned = (await store.getJobRecord('batches-job'))!;
+    expect(scanned).toMatchObject({ total: 100, chunks: 2 });
+    for (const chunk of [0, 1]) {
+      await processChunk(counting, { jobId: 'batches-job', chunk }, { receiveCount: 1 });
+    }
+
+    // 63 good items in the first chunk and 36 in the second: 8 and 5 batched requests.
+    expect(requests).toBe(13);
+    expect(await store.getJob('batches-job')).toMatchObject({ succeeded: 99, failed: 1 });
+    const results = [
+      ...(await readPart(inputs(), 'batches-job', 0))!.results,
+      ...(await readPart(inputs(), 'batches-job', 1))!.results,
+    ];
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (const [index, result] of results.entries()) {
+      if (index === 29) {
+        expect(result).toMatchObject({ error: expect.stringMatching(/^line 30: not a JSON line/) });
+        continue;
+      }
+      const sum = (result as unknown as { outputs: { name: string; data: number[] }[] }).outputs;
+      expect(sum.find((o) => o.name === 'OUTPUT0')?.data).toEqual(
+        Array.from({ length: 16 }, () => index + 1),
+      );
+    }
   });
 
   it('resumes a scan stopped for time where it stopped, planning the same chunks', async () => {
