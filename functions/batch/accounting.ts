@@ -68,7 +68,7 @@ export async function finishIfCounted(
 export async function finishJob(
   store: BatchStore,
   job: BatchJob,
-  counted: Counts & Pick<BatchJob, 'total' | 'statusReason'>,
+  counted: Counts & Pick<BatchJob, 'total' | 'statusReason' | 'cancelRequestedAt'>,
 ): Promise<void> {
   const status = terminalStatus(counted);
   // Conditional on the total the counts were read with: a scan may still be adding items.
@@ -99,9 +99,15 @@ export function countsOf(results: readonly ItemResult[]): Counts {
   return { succeeded, failed, cancelled };
 }
 
-/** A job's end from its counts; a job whose input files were not read to their end did not succeed. */
-export function terminalStatus(counts: Counts & Pick<BatchJob, 'statusReason'>): JobStatus {
-  if (counts.cancelled > 0) return 'CANCELLED';
+/**
+ * A job's end from its counts. A job whose cancel was accepted ends CANCELLED, as its 202 promised,
+ * even if no item was left to stop (a deferred chunk's duplicate delivery recorded the last one
+ * meanwhile); a job whose input files were not read to their end did not succeed.
+ */
+export function terminalStatus(
+  counts: Counts & Pick<BatchJob, 'statusReason' | 'cancelRequestedAt'>,
+): JobStatus {
+  if (counts.cancelled > 0 || counts.cancelRequestedAt !== undefined) return 'CANCELLED';
   if (counts.failed === 0 && counts.statusReason === undefined) return 'SUCCEEDED';
   if (counts.succeeded === 0) return 'FAILED';
   return 'COMPLETED_WITH_ERRORS';

@@ -206,6 +206,8 @@ describe('job accounting', () => {
     ],
     [{ succeeded: 0, failed: 0, cancelled: 0, statusReason: 'input 0 not read from line 1' }, 'FAILED'],
     [{ succeeded: 0, failed: 0, cancelled: 2, statusReason: 'input 0 not read from line 3' }, 'CANCELLED'],
+    // A cancel accepted whose last unstarted chunk a duplicate delivery recorded meanwhile.
+    [{ succeeded: 5, failed: 0, cancelled: 0, cancelRequestedAt: '2026-12-05T05:00:00.000Z' }, 'CANCELLED'],
   ] as const)('ends a job with counts %o as %s', (counts, status) => {
     expect(terminalStatus(counts)).toBe(status);
   });
