@@ -177,6 +177,8 @@ export interface BatchJob {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly completedAt?: string;
+  /** How many retries of its failed items were started (0 before any). */
+  readonly attempt: number;
   /** Set when a cancel was requested; unstarted chunks are then counted as cancelled. */
   readonly cancelRequestedAt?: string;
   /**

@@ -152,6 +152,7 @@ const JOB_FIELDS = [
   'completedAt',
   'cancelRequestedAt',
   'statusReason',
+  'attempt',
 ] as const;
 
 /**
@@ -999,6 +1000,7 @@ export function toJob(stored: object): BatchJob {
   );
   return {
     resultsTo: 'table',
+    attempt: 0,
     ...Object.fromEntries(JOB_FIELDS.filter((f) => raw[f] !== undefined).map((f) => [f, raw[f]])),
     ...(reading ? { inputScan: reading } : {}),
   } as unknown as BatchJob;

@@ -1136,6 +1136,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     it("runs a failed job's items again once the model answers, each with exactly one result", async () => {
       // Prepare
       await failedJob('retry-once', 20);
+      expect((await store.getJob('retry-once'))!.attempt).toBe(0);
 
       // Act
       const started = await retryJob(retries, alice, 'retry-once');
@@ -1143,7 +1144,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       await drain();
 
       // Assess
-      expect(started).toMatchObject({ status: 'RUNNING', failed: 20 });
+      expect(started).toMatchObject({ status: 'RUNNING', failed: 20, attempt: 1 });
       expect(queued).toEqual([{ jobId: 'retry-once', retry: 1 }]);
       await expectAllSucceeded('retry-once', 20);
     });
