@@ -404,6 +404,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         ? undefined
         : await startPlatformControl({
             faults: sdkFaults,
+            memory: () => Object.fromEntries(runtime.functions.map((fn) => [fn.name, fn.peakMemoryBytes])),
             recycle: () => runtime.recycle(),
             port: controlPort,
           });

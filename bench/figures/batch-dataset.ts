@@ -167,12 +167,16 @@ export async function measureDatasetBatch() {
     LOCAL_CONTROL_PORT: String(controlPort),
     RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
   });
-  const requests = async () =>
+  const stats = async () =>
     (
       (await (await fetch(`http://127.0.0.1:${controlPort}/local/faults`)).json()) as {
-        stats: { requests: { dynamodb: number; s3: number; sqs: number } };
+        stats: {
+          requests: { dynamodb: number; s3: number; sqs: number };
+          peakMemoryBytes: Record<string, number>;
+        };
       }
-    ).stats.requests;
+    ).stats;
+  const requests = async () => (await stats()).requests;
   try {
     const headers = { authorization: `Bearer ${await npmToken('--sub', 'bench-dataset')}` };
     const cli: Cli = (...args: string[]) =>
@@ -206,6 +210,8 @@ export async function measureDatasetBatch() {
     }
     const after = await requests();
     const peakRssMiB = platformPeakRssMiB(controlPort);
+    const { peakMemoryBytes } = await stats();
+    const mib = (name: string) => round((peakMemoryBytes[name] ?? 0) / 1024 / 1024);
     const resultsStarted = Date.now();
     const results = join(dir, 'results.jsonl');
     await cli('batch', 'results', jobId, '--out', results);
@@ -257,6 +263,8 @@ export async function measureDatasetBatch() {
       chunkMs: { queue: mean('queueMs'), inference: mean('inferenceMs'), storage: mean('storageMs') },
       resultsReadSeconds: round(resultsSeconds),
       platformPeakRssMiB: peakRssMiB,
+      // Each function's largest container (its isolate's heap and buffers at the end of an invocation).
+      peakMemoryMiB: { fanOut: mib('batch-fan-out'), worker: mib('batch-worker') },
       requestsPer1000Items: { dynamodb: per1000('dynamodb'), s3: per1000('s3'), sqs: per1000('sqs') },
       cancel,
     };
@@ -298,11 +306,13 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
     figures.chunkMs.storage,
   );
   console.log(
-    'per 1,000 items: %d DynamoDB, %d S3, %d SQS requests; platform process peak RSS %d MiB',
+    'per 1,000 items: %d DynamoDB, %d S3, %d SQS requests; platform process peak RSS %d MiB; largest container: fan-out %d MiB, worker %d MiB',
     figures.requestsPer1000Items.dynamodb,
     figures.requestsPer1000Items.s3,
     figures.requestsPer1000Items.sqs,
     figures.platformPeakRssMiB,
+    figures.peakMemoryMiB.fanOut,
+    figures.peakMemoryMiB.worker,
   );
   console.log(
     'cancelled with %d of %d items done: CANCELLED %d s after the cancel; %d succeeded, %d failed, %d cancelled',

@@ -3,6 +3,7 @@
  * once (its init phase) and then answers one invocation at a time, as Lambda's Node.js runtime does.
  * Module state, environment and stdout are the container's own.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
 
@@ -52,8 +53,13 @@ export interface SerializedError {
 /** From the container to the runtime. */
 export type ContainerMessage =
   | { readonly type: 'ready' }
-  | { readonly type: 'result'; readonly id: string; readonly result?: string }
-  | { readonly type: 'error'; readonly id: string; readonly error: SerializedError };
+  | ({ readonly type: 'result'; readonly id: string; readonly result?: string } & Footprint)
+  | ({ readonly type: 'error'; readonly id: string; readonly error: SerializedError } & Footprint);
+
+/** The container's memory when an invocation ends: its isolate's heap, committed, and its buffers. */
+interface Footprint {
+  readonly memoryBytes: number;
+}
 
 type Handler = (event: unknown, context: Context) => unknown;
 
@@ -88,10 +94,19 @@ async function invoke(handler: Handler, message: InvokeMessage): Promise<Contain
   try {
     const result = await handler(JSON.parse(message.event), contextOf(message));
     // Lambda answers with the result as JSON; what JSON cannot hold does not survive.
-    return { type: 'result', id: message.id, result: JSON.stringify(result) };
+    return { type: 'result', id: message.id, result: JSON.stringify(result), ...footprint() };
   } catch (error) {
-    return { type: 'error', id: message.id, error: serialize(error) };
+    return { type: 'error', id: message.id, error: serialize(error), ...footprint() };
   }
+}
+
+/**
+ * This thread's own memory (V8 keeps a heap per isolate): a lower bound of what Lambda reports as
+ * Max Memory Used, which adds the runtime's own. The process's RSS is every container's together.
+ */
+function footprint(): Footprint {
+  const heap = getHeapStatistics();
+  return { memoryBytes: heap.total_heap_size + heap.external_memory };
 }
 
 function contextOf(message: InvokeMessage): Context {

@@ -130,6 +130,7 @@ export class LambdaFunction {
   readonly #shared: Shared;
   readonly #module: Promise<string>;
   readonly #inits = { count: 0, totalMs: 0 };
+  #peakMemoryBytes = 0;
   readonly #containers = new Set<Container>();
   readonly #waiting: { resolve: (c: Container) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
@@ -150,6 +151,11 @@ export class LambdaFunction {
   }
 
   /** Cold starts so far: containers that finished their init, and how long inits took (worker start to handler loaded). */
+  /** The most memory one of its containers held at the end of an invocation (see lambda-container.ts). */
+  get peakMemoryBytes(): number {
+    return this.#peakMemoryBytes;
+  }
+
   get inits(): Readonly<{ count: number; totalMs: number }> {
     return { ...this.#inits };
   }
@@ -240,7 +246,10 @@ export class LambdaFunction {
       this.#inits.count += 1;
       this.#inits.totalMs += ms;
     };
-    const container = new Container(this.#config, this.#shared, this.#module, onInit, () => {
+    const onMemory = (bytes: number) => {
+      this.#peakMemoryBytes = Math.max(this.#peakMemoryBytes, bytes);
+    };
+    const container = new Container(this.#config, this.#shared, this.#module, { onInit, onMemory }, () => {
       // Gone on its own (crash, timeout): its place in the pool is free again.
       this.#containers.delete(container);
       this.#dispatch();
@@ -279,9 +288,10 @@ class Container {
     config: LambdaFunctionConfig,
     shared: Shared,
     module: Promise<string>,
-    onInit: (ms: number) => void,
+    report: { readonly onInit: (ms: number) => void; readonly onMemory: (bytes: number) => void },
     onGone: () => void,
   ) {
+    const { onInit, onMemory } = report;
     this.#config = config;
     this.#shared = shared;
     const name = config.name;
@@ -347,6 +357,7 @@ class Container {
         ready();
         return;
       }
+      onMemory(message.memoryBytes);
       const current = this.#current;
       if (!current || current.id !== message.id) return;
       this.#settle();

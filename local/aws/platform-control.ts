@@ -10,6 +10,8 @@
  * | `PUT /local/faults/crash`      | `{"function": "batch-worker", "afterSageMakerCalls"?: 1}` |
  * | `DELETE /local/faults/{kind}`  | removes that plan; `DELETE /local/faults` removes both    |
  * | `GET /local/faults`            | `{"plan": {...}, "stats": {...}}`                         |
+ *
+ * `stats` holds the fault counters, the SDK requests by service, and `peakMemoryBytes` by function.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type * as z from 'zod';
@@ -18,6 +20,8 @@ import { crashFaultSchema, dynamoDbFaultSchema, type SdkFaults } from './sdk-fau
 
 export interface PlatformControlOptions {
   readonly faults: SdkFaults;
+  /** Each function's peak container memory in bytes (`LambdaFunction.peakMemoryBytes`). */
+  readonly memory?: () => Record<string, number>;
   readonly recycle: () => Promise<void>;
   /** @default 0 (a free port) */
   readonly port?: number;
@@ -32,7 +36,10 @@ const BODY_LIMIT = 64 * 1024;
 
 export async function startPlatformControl(options: PlatformControlOptions): Promise<PlatformControl> {
   const { faults } = options;
-  const state = () => ({ plan: faults.plan, stats: faults.stats() });
+  const state = () => ({
+    plan: faults.plan,
+    stats: { ...faults.stats(), peakMemoryBytes: options.memory?.() ?? {} },
+  });
   const server = createServer((req, res) => {
     void route(req, options, state).then(
       ([status, body]) => reply(res, status, body),

@@ -56,6 +56,19 @@ describe('local Lambda runtime', () => {
     expect(fn.containerCount).toBe(1);
   });
 
+  it("reports the most memory a function's container held at the end of an invocation", async () => {
+    // Prepare
+    const { fn, invoke } = define();
+    await invoke();
+    const idle = fn.peakMemoryBytes;
+    // Act
+    await invoke({ holdBytes: 64 * 1024 * 1024 });
+    // Assess
+    expect(idle).toBeGreaterThan(0);
+    expect(idle).toBeLessThan(64 * 1024 * 1024);
+    expect(fn.peakMemoryBytes).toBeGreaterThanOrEqual(idle + 64 * 1024 * 1024);
+  });
+
   it('queues invocations beyond the maximum concurrency until a container is free', async () => {
     // Prepare
     const { fn, invoke } = define({ maxConcurrency: 2 });

@@ -7,6 +7,8 @@ import type { Context } from 'aws-lambda';
 
 const containerId = randomUUID();
 let invocations = 0;
+/** What `holdBytes` keeps alive across invocations. */
+const held: Buffer[] = [];
 
 export interface StatefulEvent {
   /** Milliseconds to wait before answering. */
@@ -19,6 +21,8 @@ export interface StatefulEvent {
   readonly uncaught?: string;
   /** Lines to print to stdout. */
   readonly print?: readonly string[];
+  /** Allocate this many bytes and keep them for the container's life. */
+  readonly holdBytes?: number;
 }
 
 export interface StatefulResult {
@@ -32,6 +36,7 @@ export interface StatefulResult {
 
 export async function handler(event: StatefulEvent, context: Context): Promise<StatefulResult> {
   invocations += 1;
+  if (event.holdBytes) held.push(Buffer.alloc(event.holdBytes, 1));
   for (const line of event.print ?? []) console.log(line);
   if (event.delayMs) await new Promise((resolve) => setTimeout(resolve, event.delayMs));
   if (event.exit !== undefined) process.exit(event.exit);
