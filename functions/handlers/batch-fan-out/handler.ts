@@ -6,8 +6,7 @@ import { FUNCTIONS } from '../../../contracts/functions';
 import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
 import { enqueueWork, releaseWork } from '../../batch/fan-out';
 import { scanInputs } from '../../batch/input-scan';
-import { modelCache, queueEnvironment, store } from '../../batch/queue-runtime';
-import { s3 } from '../../batch/s3';
+import { batchData, modelCache, pacingOf, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
@@ -16,15 +15,7 @@ import { logger } from '../../observability/logger';
 
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 
-const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
-
-const pacing = {
-  store,
-  sqs,
-  workQueueUrl: env.WORK_QUEUE_URL,
-  window: env.BATCH_WORK_WINDOW,
-  resultFiles: batchData,
-};
+const pacing = pacingOf(env);
 
 const watching = {
   store,

@@ -4,8 +4,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
 import { releaseWork } from '../../batch/fan-out';
-import { dynamodb, modelCache, queueEnvironment, store } from '../../batch/queue-runtime';
-import { s3 } from '../../batch/s3';
+import { batchData, dynamodb, modelCache, pacingOf, store } from '../../batch/queue-runtime';
 import { sqs } from '../../batch/sqs';
 import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
@@ -30,15 +29,7 @@ const outage = {
   },
 };
 
-const batchData = { s3, bucket: queueEnvironment.BATCH_DATA_BUCKET };
-
-const pacing = {
-  store,
-  sqs,
-  workQueueUrl: env.WORK_QUEUE_URL,
-  window: env.BATCH_WORK_WINDOW,
-  resultFiles: batchData,
-};
+const pacing = pacingOf(env);
 const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
 
 const processor = new BatchProcessor(EventType.SQS);
