@@ -61,14 +61,19 @@ describe('realtime rate limit through several containers (npm start)', () => {
       responses.push(...(await Promise.all(Array.from({ length: 25 }, infer))));
 
     // Assess: per window (the run may straddle two), at most the limit, and the rest refused with 429.
+    // An admitted request that the model then answers too late for the backend timeout (a starved
+    // machine) is a 504 BACKEND_TIMEOUT: the limiter admitted it, so it counts as admitted.
     const admitted = new Map<string, number>();
     for (const response of responses) {
-      expect([200, 429], `${response.text}\n${platformErrors()}`).toContain(response.status);
+      const late = response.status === 504 && response.text.includes('BACKEND_TIMEOUT');
+      expect(late || [200, 429].includes(response.status), `${response.text}\n${platformErrors()}`).toBe(
+        true,
+      );
       const remaining = Number(response.headers.get('x-ratelimit-remaining'));
       expect(remaining).toBeGreaterThanOrEqual(0);
       expect(remaining).toBeLessThan(TRIAL_LIMIT);
       const window = response.headers.get('x-ratelimit-reset')!;
-      if (response.status === 200) admitted.set(window, (admitted.get(window) ?? 0) + 1);
+      if (response.status !== 429) admitted.set(window, (admitted.get(window) ?? 0) + 1);
       else {
         expect(remaining).toBe(0);
         expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
