@@ -4,7 +4,7 @@
  * "Input files in S3".
  */
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { batchInputKey } from '../../contracts/batch-data';
 import { BadRequestError, NotFoundError } from '../edge/errors';
 import { parseInput } from '../edge/validation';

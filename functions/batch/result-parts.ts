@@ -3,7 +3,7 @@
  * per item in item order, and a manifest of the parts. What only reads them (the results route, a
  * retry finding failed items) imports this file alone, so its bundle holds no write.
  */
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { batchResultsPrefix } from '../../contracts/batch-data';
 import type { BatchJob, ItemResult } from './api-schemas';
 import type { BatchStore, ChunkResult } from './batch-store';
