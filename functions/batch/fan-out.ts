@@ -107,6 +107,7 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
   const now = deps.now ?? Date.now;
   const share = shareOf(first.jobId, paced, deps.window);
   let job: JobRecord | undefined = first;
+  let cancelledHere = false;
   while (job && !TERMINAL_STATUSES.includes(job.status) && job.attempt === first.attempt) {
     const plan = planOf(job);
     // After a cancel no chunk can start, so the unsent ones are ended here rather than sent.
@@ -126,8 +127,10 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
     const lease = { token: randomUUID(), untilMs: at + (deps.releaseLeaseMs ?? RELEASE_LEASE_MS) };
     if (await deps.store.leaseRelease(job.jobId, job.attempt, job.sent, lease, at)) {
       try {
-        if (stopping) await cancelUnsent(deps, job, plan.slice(job.sent, until));
-        else await send(deps, job, plan.slice(job.sent, until));
+        if (stopping) {
+          await cancelUnsent(deps, job, plan.slice(job.sent, until));
+          cancelledHere = true;
+        } else await send(deps, job, plan.slice(job.sent, until));
       } catch (error) {
         await deps.store.dropRelease(job.jobId, job.attempt, job.sent, lease.token);
         throw error;
@@ -136,6 +139,9 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
     }
     job = await deps.store.getJobRecord(first.jobId);
   }
+  // A job its cancelled chunks ended has no worker left to release it: it leaves its owner's window
+  // here, and its share goes to the owner's other jobs.
+  if (cancelledHere && job && TERMINAL_STATUSES.includes(job.status)) await releaseWork(deps, job.jobId);
 }
 
 /**

@@ -979,11 +979,32 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       failed: 0,
       cancelled: 72,
     });
+    // It left its owner's window, which the release that ended it gave up.
+    expect(await store.pacedJobs('unsent-owner')).toEqual([]);
     const results = await allResults('cancel-unsent');
     for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
     expect(results.slice(8)).toEqual(
       Array.from({ length: 72 }, (_, i) => ({ index: 8 + i, id: `item-${8 + i}`, cancelled: true })),
     );
+  });
+
+  it('ends a job cancelled before its fan-out without work messages, and frees its share of the window', async () => {
+    // Prepare: the cancel lands before the fan-out reads the job.
+    const pacing = { store, sqs, workQueueUrl, window: 3 };
+    await submitJob(store, deps.models, {
+      owner: 'early-owner',
+      jobId: 'cancel-early',
+      submission: submission(24),
+    });
+    expect(await store.requestCancel('cancel-early')).toBe(true);
+
+    // Act
+    await enqueueWork(pacing, 'cancel-early');
+
+    // Assess: no worker is left to release it, so the release that ended it took it out of the window.
+    expect(await queueEmpty()).toBe(true);
+    expect(await store.getJob('cancel-early')).toMatchObject({ status: 'CANCELLED', cancelled: 24 });
+    expect(await store.pacedJobs('early-owner')).toEqual([]);
   });
 
   it('stops a chunk whose cancel is accepted after its worker read the job and before the chunk started', async () => {
