@@ -62,10 +62,11 @@ describe('realtime rate limit through several containers (npm start)', () => {
 
     // Assess: per window (the run may straddle two), at most the limit, and the rest refused with 429.
     // An admitted request that the model then answers too late for the backend timeout (a starved
-    // machine) is a 504 BACKEND_TIMEOUT: the limiter admitted it, so it counts as admitted.
+    // machine) is a 504 (Triton's error shape: the message alone): the limiter admitted it, so it
+    // counts as admitted.
     const admitted = new Map<string, number>();
     for (const response of responses) {
-      const late = response.status === 504 && response.text.includes('BACKEND_TIMEOUT');
+      const late = response.status === 504;
       expect(late || [200, 429].includes(response.status), `${response.text}\n${platformErrors()}`).toBe(
         true,
       );
