@@ -150,12 +150,12 @@ export class LambdaFunction {
     this.#module = functionModule(sourceOf(config.entry));
   }
 
-  /** Cold starts so far: containers that finished their init, and how long inits took (worker start to handler loaded). */
   /** The most memory one of its containers held at the end of an invocation (see lambda-container.ts). */
   get peakMemoryBytes(): number {
     return this.#peakMemoryBytes;
   }
 
+  /** Cold starts so far: containers that finished their init, and how long inits took (worker start to handler loaded). */
   get inits(): Readonly<{ count: number; totalMs: number }> {
     return { ...this.#inits };
   }
