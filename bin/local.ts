@@ -69,7 +69,7 @@ Inference platform running locally
   DynamoDB (dynalite) ${platform.dynamodbUrl}
   SQS (fauxqs)        ${platform.sqsUrl}
   S3 (fauxqs)         ${platform.s3Url}
-  Batch submissions   ${platform.submissionsQueueUrl}
+  Batch submissions   ${platform.submissionsQueueUrl}${platform.controlUrl ? `\n  Control             ${platform.controlUrl}   (fault injection, recycling, memory; LOCAL_CONTROL_PORT)` : ''}
   Models              ${models}
   State               ${platform.stateDir ? `${platform.stateDir}   (kept across restarts; npm start -- --fresh empties it)` : 'in memory (forgotten when the platform stops)'}
 

@@ -14,6 +14,8 @@ export interface PlatformProcess {
   readonly s3Url: string;
   /** The batch submissions queue, as the banner prints it. */
   readonly submissionsQueueUrl: string;
+  /** The control API (`local/aws/platform-control.ts`), when `LOCAL_CONTROL_PORT` started one. */
+  readonly controlUrl?: string;
   /** Everything the process printed so far. */
   output(): string;
   /** Sends Ctrl-C to the process group, as a terminal does, and resolves once every process has exited. */
@@ -85,6 +87,7 @@ export async function startPlatformProcess(
     sqsUrl: url('SQS \\(fauxqs\\)'),
     s3Url: url('S3 \\(fauxqs\\)'),
     submissionsQueueUrl: url('Batch submissions'),
+    ...(/Control\s+http/.test(output) ? { controlUrl: url('Control') } : {}),
     output: () => output,
     stop: () => stopGroup(child, exited),
     signalNpm: async (signal) => {

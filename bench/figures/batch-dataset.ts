@@ -4,14 +4,12 @@
  * user does (`batch submit iris --file ... --via s3`), run to its end on the local platform and read
  * back with `batch results`, against the model server's own items per second at the job's chunk size
  * (the most the path could do). Where the time went comes from the fan-out's and worker's log lines,
- * the requests from the platform's control API (`stats.requests`), memory from the platform
- * process's peak resident set: every emulator and function container shares that process, so the
- * fan-out and the worker are not measured apart.
+ * the requests and memory from the platform's control API (`stats`): each function's largest
+ * container, and the platform process's peak resident set, which every emulator and container shares.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,31 +47,6 @@ async function writeInput(path: string, items: number): Promise<void> {
   }
   out.end();
   await once(out, 'finish');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-/** Peak resident set (VmHWM) of the platform's node process, found by its control port, in MiB. */
-function platformPeakRssMiB(controlPort: number): number | undefined {
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-      if (!cmdline.includes('bin/local.ts') || !environ.includes(`LOCAL_CONTROL_PORT=${controlPort}`))
-        continue;
-      const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      if (kib && cmdline.startsWith('node')) return round(Number(kib) / 1024);
-    } catch {
-      // a process that ended meanwhile, or another user's
-    }
-  }
-  return undefined;
 }
 
 /** Every index once and in order; the failed items exactly the malformed lines, named by number. */
@@ -161,18 +134,18 @@ export async function measureDatasetBatch() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-dataset-'));
   const input = join(dir, 'iris.jsonl');
   await writeInput(input, ITEMS);
-  const controlPort = await freePort();
   const platform = await startPlatformProcess({
     LOG_LEVEL: 'INFO',
-    LOCAL_CONTROL_PORT: String(controlPort),
+    LOCAL_CONTROL_PORT: '0',
     RATE_LIMIT_TIERS: JSON.stringify({ standard: { limit: 1_000_000, windowSeconds: 60 } }),
   });
   const stats = async () =>
     (
-      (await (await fetch(`http://127.0.0.1:${controlPort}/local/faults`)).json()) as {
+      (await (await fetch(`${platform.controlUrl}/local/faults`)).json()) as {
         stats: {
           requests: { dynamodb: number; s3: number; sqs: number };
           peakMemoryBytes: Record<string, number>;
+          peakRssBytes: number;
         };
       }
     ).stats;
@@ -209,8 +182,8 @@ export async function measureDatasetBatch() {
       ).json()) as typeof job;
     }
     const after = await requests();
-    const peakRssMiB = platformPeakRssMiB(controlPort);
-    const { peakMemoryBytes } = await stats();
+    const { peakMemoryBytes, peakRssBytes } = await stats();
+    const peakRssMiB = round(peakRssBytes / 1024 / 1024);
     const mib = (name: string) => round((peakMemoryBytes[name] ?? 0) / 1024 / 1024);
     const resultsStarted = Date.now();
     const results = join(dir, 'results.jsonl');

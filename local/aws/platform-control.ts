@@ -11,7 +11,9 @@
  * | `DELETE /local/faults/{kind}`  | removes that plan; `DELETE /local/faults` removes both    |
  * | `GET /local/faults`            | `{"plan": {...}, "stats": {...}}`                         |
  *
- * `stats` holds the fault counters, the SDK requests by service, and `peakMemoryBytes` by function.
+ * `stats` holds the fault counters, the SDK requests by service, `peakMemoryBytes` by function, and
+ * `peakRssBytes`: the platform process's peak resident set (getrusage's ru_maxrss, Linux's VmHWM),
+ * which every emulator and container shares.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type * as z from 'zod';
@@ -38,7 +40,12 @@ export async function startPlatformControl(options: PlatformControlOptions): Pro
   const { faults } = options;
   const state = () => ({
     plan: faults.plan,
-    stats: { ...faults.stats(), peakMemoryBytes: options.memory?.() ?? {} },
+    stats: {
+      ...faults.stats(),
+      peakMemoryBytes: options.memory?.() ?? {},
+      // ru_maxrss is in KiB on Linux (getrusage(2)).
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    },
   });
   const server = createServer((req, res) => {
     void route(req, options, state).then(

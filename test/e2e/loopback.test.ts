@@ -37,6 +37,7 @@ describe.runIf(process.platform === 'linux')('the sockets `npm start` listens on
           platform.consoleUrl,
           platform.dynamodbUrl,
           platform.sqsUrl,
+          platform.controlUrl!,
         ].map(portOf),
       ),
     );

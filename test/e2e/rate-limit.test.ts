@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_DEFAULTS } from '../../functions/edge/rate-limiter';
 import { API_FUNCTION_CONCURRENCY } from '../../local/platform';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
-import { freePort } from '../helpers/ports';
 
 const TRIAL_LIMIT = 60;
 const input = Array.from({ length: 16 }, (_, i) => i);
@@ -18,9 +17,8 @@ describe('realtime rate limit through several containers (npm start)', () => {
   let controlUrl: string;
 
   beforeAll(async () => {
-    const controlPort = await freePort();
-    platform = await startPlatformProcess({ LOCAL_CONTROL_PORT: String(controlPort) });
-    controlUrl = `http://127.0.0.1:${controlPort}`;
+    platform = await startPlatformProcess({ LOCAL_CONTROL_PORT: '0' });
+    controlUrl = platform.controlUrl!;
   });
 
   afterAll(async () => {

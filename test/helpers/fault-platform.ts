@@ -8,7 +8,6 @@ import { expect } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { copyShippedArchive } from './model-store';
-import { freePort } from './ports';
 import { SIMPLE_SIGNATURE } from './simple-model';
 
 /** The inference function's backend timeout for these runs, so "slower than the timeout" is quick. */
@@ -82,16 +81,15 @@ export async function startFaultPlatform(
   subject: string,
   scenarios: readonly string[],
 ): Promise<FaultPlatform> {
-  const controlPort = await freePort();
   const platform = await startPlatformProcess({
-    LOCAL_CONTROL_PORT: String(controlPort),
+    LOCAL_CONTROL_PORT: '0',
     BACKEND_TIMEOUT_MS: String(BACKEND_TIMEOUT_MS),
     LOCAL_CONTEXT: JSON.stringify({
       circuitCooldownSeconds: CIRCUIT_COOLDOWN_SECONDS,
       batchWorkerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
     }),
   });
-  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  const controlUrl = platform.controlUrl!;
   const token = await npmToken('--sub', subject, '--tier', 'premium');
 
   const call: FaultPlatform['call'] = async (path, init = {}) => {
