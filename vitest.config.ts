@@ -29,18 +29,24 @@ const TIMING_SENSITIVE = [
  * results (a clean clone), they start first so that none is left running alone at its group's end.
  */
 const LONG_RUNNING = [
+  // In the order of their times in a clean-clone CI run (2 cores).
   'test/e2e/dead-lettered-chunk.test.ts',
-  'test/infra/cdk-synth.test.ts',
-  'test/integration/batch.test.ts',
-  'test/e2e/cli.test.ts',
-  'test/e2e/process.test.ts',
-  'test/e2e/worker-crashes.test.ts',
-  'test/e2e/restart.test.ts',
-  'test/e2e/batch-outage.test.ts',
-  'test/e2e/rate-limit.test.ts',
-  'test/e2e/batch.test.ts',
-  'test/e2e/registry-and-edge.test.ts',
+  'test/e2e/batch-lifecycle.test.ts',
+  'test/e2e/model-push.test.ts',
   'test/e2e/faults.test.ts',
+  'test/e2e/batch.test.ts',
+  'test/e2e/batch-outage.test.ts',
+  'test/e2e/worker-crashes.test.ts',
+  'test/e2e/registry-and-edge.test.ts',
+  'test/e2e/restart.test.ts',
+  'test/e2e/process.test.ts',
+  'test/e2e/cli.test.ts',
+  'test/e2e/fuzz.test.ts',
+  'test/e2e/security.test.ts',
+  'test/e2e/rate-limit.test.ts',
+  'test/e2e/batch-inputs.test.ts',
+  'test/integration/batch.test.ts',
+  'test/infra/cdk-synth.test.ts',
 ];
 
 export default defineConfig({
