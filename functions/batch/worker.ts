@@ -165,9 +165,10 @@ async function firstRun(
   const started = Date.now();
   let inferenceMs = 0;
   const recorded = chunkResultsOf(store, deps.resultFiles, job);
-  let result = await recorded.get(work.chunk);
+  // Both read at once, one round trip on every chunk's path: only a redelivery finds a result and
+  // has no use for the chunk.
+  let [result, stored] = await Promise.all([recorded.get(work.chunk), store.getChunk(job, work.chunk)]);
   if (!result) {
-    const stored = await store.getChunk(job, work.chunk);
     if (!stored) {
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;
