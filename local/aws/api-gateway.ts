@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
@@ -83,9 +76,6 @@ interface CachedDecision {
  * CORS preflight, binary media types, the 10 MB payload limit, Lambda's 6 MB invocation payload limit
  * and the 29 s integration timeout.
  */
-/** How long a refused connection is still read from, so that its client gets to read the answer. */
-const LINGER_MS = 2_000;
-
 export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promise<ApiGatewayEmulator> {
   const decisions = new Map<string, CachedDecision>();
   const timeoutMs = options.integrationTimeoutMs ?? 29_000;
@@ -259,17 +249,6 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     });
     res.end(body);
   }
-
-  // Node answers a request it cannot parse (431 past its 16 KB of headers, else 400) and destroys
-  // the socket at once, so a client still sending a large header sees a reset, not the answer. This
-  // answers the same, then drops what the client still sends for a moment before closing.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable) return void socket.destroy();
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
-    socket.resume();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  });
 
   const { url, port } = await listenOnLoopback(server, options.port ?? 0);
   return {
