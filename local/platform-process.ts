@@ -74,11 +74,13 @@ export async function startPlatformProcess(
     });
   });
 
+  const optionalUrl = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output)?.[1];
   const url = (label: string) => {
-    const found = new RegExp(`${label}\\s+(http://\\S+)`).exec(output)?.[1];
+    const found = optionalUrl(label);
     if (!found) throw new Error(`no ${label} URL in the banner:\n${output}`);
     return found;
   };
+  const controlUrl = optionalUrl('Control');
   return {
     apiUrl: url('API'),
     modelServerUrl: url('Model server'),
@@ -87,7 +89,7 @@ export async function startPlatformProcess(
     sqsUrl: url('SQS \\(fauxqs\\)'),
     s3Url: url('S3 \\(fauxqs\\)'),
     submissionsQueueUrl: url('Batch submissions'),
-    ...(/Control\s+http/.test(output) ? { controlUrl: url('Control') } : {}),
+    ...(controlUrl ? { controlUrl } : {}),
     output: () => output,
     stop: () => stopGroup(child, exited),
     signalNpm: async (signal) => {
