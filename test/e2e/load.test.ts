@@ -13,7 +13,10 @@ describe('load against the local API (short form of npm run load)', () => {
       durationSeconds: 8,
       warmUpSeconds: 4,
       rate: 20,
-      limitedRate: 10,
+      // The trial tier admits 60 a fixed minute, and any 8 s spans at most two windows: the measured
+      // phase alone must send more than 120 so that a boundary inside it cannot admit them all (at
+      // 10 a second, 40 in warm-up and 20 before a boundary, then 60 after it, were all admitted).
+      limitedRate: 20,
       maxHeapRatio: 1.5,
       log: (line) => lines.push(line),
     });
