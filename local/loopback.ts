@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerClientErrors } from './client-errors';
 
 /**
  * The one address every local server binds. The emulators have no authentication of their own (any
@@ -7,8 +8,12 @@ import type { AddressInfo } from 'node:net';
  */
 export const LOOPBACK = '127.0.0.1';
 
-/** Listens on the loopback address (port 0 picks a free one); rejects if the port is taken. */
+/**
+ * Listens on the loopback address (port 0 picks a free one); rejects if the port is taken. Requests
+ * the server cannot parse are answered without a reset (`answerClientErrors`).
+ */
 export async function listenOnLoopback(server: Server, port: number): Promise<{ port: number; url: string }> {
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, LOOPBACK, () => {

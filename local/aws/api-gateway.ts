@@ -53,6 +53,16 @@ const REGION = 'us-east-1';
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /**
+ * API Gateway's quota on the request line and header values together (docs/api-gateway-rules.md).
+ * AWS does not document the answer past it; the emulator's is 431 (RFC 6585), with no body.
+ */
+export const HEADER_QUOTA_BYTES = 10_240;
+/**
+ * Node's parser keeps at most this much of a request head. Above the quota, so that the quota
+ * decides every head up to it; a larger head is refused by the parser (local/client-errors.ts).
+ */
+const PARSER_HEAD_BYTES = 64 * 1024;
+/**
  * Lambda's limit on a synchronous invocation's payload: the whole proxy event as JSON, where the body
  * is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text. Beyond it the invoke fails with
  * RequestEntityTooLargeException and API Gateway answers the 413 below, which no gateway response
@@ -81,7 +91,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
   const timeoutMs = options.integrationTimeoutMs ?? 29_000;
   const binaryMediaTypes = options.binaryMediaTypes ?? BINARY_MEDIA_TYPES;
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ maxHeaderSize: PARSER_HEAD_BYTES }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       // Only a bug in the emulator itself lands here; answer as the gateway would and keep serving.
       console.error('api gateway emulator failure', error);
@@ -96,6 +106,10 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const body = await readBody(req);
+    if (headSize(req) > HEADER_QUOTA_BYTES) {
+      res.writeHead(431, { 'Content-Length': 0 });
+      return void res.end();
+    }
     if (body === 'too-large') return sendGatewayResponse(res, 'REQUEST_TOO_LARGE', requestId, true);
 
     const match = matchRoute(method === 'OPTIONS' ? 'GET' : method, url.pathname);
@@ -267,15 +281,25 @@ function staticOrigin(allowedOrigins: readonly string[]): Record<string, string>
   return value ? { 'Access-Control-Allow-Origin': value } : {};
 }
 
+/**
+ * The body, read to its end even past the limit: a request refused while its client is still
+ * sending would otherwise be closed under it, and a reset loses the answer.
+ */
 async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return 'too-large';
-    chunks.push(chunk as Buffer);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  return size > MAX_BODY_BYTES ? 'too-large' : Buffer.concat(chunks);
+}
+
+/** The request line and the header values, in bytes: what API Gateway's header quota counts. */
+function headSize(req: IncomingMessage): number {
+  let size = Buffer.byteLength(`${req.method} ${req.url} HTTP/${req.httpVersion}`, 'latin1');
+  for (let i = 1; i < req.rawHeaders.length; i += 2) size += Buffer.byteLength(req.rawHeaders[i]!, 'latin1');
+  return size;
 }
 
 /** Headers with the client's casing, as API Gateway passes them (last value wins in `headers`). */

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LOOPBACK } from '../loopback';
+import { listenOnLoopback } from '../loopback';
 
 /**
  * PutEvents' limits (EventBridge API reference, PutEvents and PutEventsRequestEntry,
@@ -148,10 +147,9 @@ export async function startEventBridge(options: {
     res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1' });
     res.end(JSON.stringify(answer.body));
   };
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, LOOPBACK, resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url } = await listenOnLoopback(server, options.port ?? 0);
   return {
-    url: `http://${LOOPBACK}:${port}`,
+    url,
     events,
     close: () =>
       new Promise<void>((resolve) => {

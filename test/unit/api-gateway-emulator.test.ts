@@ -1,8 +1,10 @@
+import { connect } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type ApiGatewayEmulator,
   type ApiGatewayEmulatorOptions,
+  HEADER_QUOTA_BYTES,
   startApiGateway,
 } from '../../local/aws/api-gateway';
 
@@ -188,6 +190,85 @@ describe('API Gateway emulator', () => {
     });
     expect(response.status).toBe(413);
     expect(handlers.inference).not.toHaveBeenCalled();
+  });
+
+  it('answers 413 to a 40 MB body every time, after reading it, rather than resetting the upload', async () => {
+    const { url, handlers } = await start();
+    const body = new Uint8Array(40 * 1024 * 1024).fill(0x61);
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${url}/v2/models/simple/infer`, { method: 'POST', headers: auth, body });
+      expect(response.status).toBe(413);
+    }
+    expect(handlers.inference).not.toHaveBeenCalled();
+  });
+
+  describe('the header quota (request line and header values, 10,240 bytes)', () => {
+    /** The status line of the answer to a request written byte for byte, with nothing added. */
+    const exchange = (port: number, head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let answer = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (data: string) => {
+          answer += data;
+        });
+        socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
+        socket.on('error', reject);
+        socket.end(head);
+      });
+    /** A GET whose request line and header values come to `size` bytes exactly. */
+    const headOf = (size: number) => {
+      const line = 'GET /v2/models/simple HTTP/1.1';
+      const fixed = line.length + 'localhost'.length + 'Bearer token-a'.length + 'close'.length;
+      return [
+        line,
+        'Host: localhost',
+        'Authorization: Bearer token-a',
+        'Connection: close',
+        `X-Pad: ${'p'.repeat(size - fixed)}`,
+        '',
+        '',
+      ].join('\r\n');
+    };
+
+    it('passes a head at the quota and refuses one byte more, before any function runs', async () => {
+      const { handlers } = await start();
+      const port = new URL(api!.url).port;
+      expect(await exchange(Number(port), headOf(HEADER_QUOTA_BYTES))).toBe('HTTP/1.1 200 OK');
+      expect(await exchange(Number(port), headOf(HEADER_QUOTA_BYTES + 1))).toMatch(/^HTTP\/1\.1 431 /);
+      expect(handlers.inference).toHaveBeenCalledTimes(1);
+    });
+
+    it("answers a head past the parser's bound while its client is still sending, without a reset", async () => {
+      // Node's own answer closes the socket at once, so the client's next write meets a reset
+      // (EPIPE or ECONNRESET), and a reset can discard the answer before the client reads it.
+      const { handlers } = await start();
+      // Half open, as an HTTP client is: the server's FIN does not stop it sending.
+      const socket = connect({
+        port: Number(new URL(api!.url).port),
+        host: '127.0.0.1',
+        allowHalfOpen: true,
+      });
+      socket.setEncoding('latin1');
+      let answer = '';
+      socket.on('data', (data: string) => {
+        answer += data;
+      });
+      const closed = new Promise<Error | undefined>((resolve) => {
+        socket.on('error', resolve);
+        socket.on('close', () => resolve(undefined));
+      });
+      socket.write(`GET /v2/models/simple HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer `);
+      // 1 MB of header in 64 pieces, the later ones sent after the answer has come.
+      for (let i = 0; i < 64; i++) {
+        socket.write('a'.repeat(16 * 1024));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      socket.end('\r\n\r\n');
+      expect(await closed).toBeUndefined();
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+      expect(handlers.inference).not.toHaveBeenCalled();
+    });
   });
 
   it("answers Lambda's 413 when the proxy event outgrows the 6 MB invocation payload, though the body is under 10 MB", async () => {

@@ -20,7 +20,7 @@ export function problemsWith(request: FuzzRequest, response: FuzzResponse): stri
   const problems: string[] = [];
   const { status, headers } = response;
   if (status >= 500) problems.push(`status ${status}`);
-  // Node.js refuses an oversized request head before any handler runs; that answer has no body.
+  // A head past API Gateway's header quota is refused before any handler runs, with no body.
   if (status === 431) return problems;
   if (request.method === 'OPTIONS' && status === 204) return problems;
 
