@@ -13,7 +13,7 @@ import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { ChunkPlanner, fileChunkLimits } from './chunking';
 import type { InputBucket } from './input-files';
-import { isBlank, linesOf, planningFootprint, RANGE_BYTES, readRange } from './input-lines';
+import { isBlank, itemRunsOf, linesOf, planningFootprint, RANGE_BYTES, readRange } from './input-lines';
 import type { InputRange, ScanCursor } from './input-schemas';
 import type { ResultFiles } from './result-parts';
 
@@ -34,7 +34,7 @@ const RESERVE_MS = 60_000;
  * How the lines after a cancel are planned: by count alone, each chunk as many items as a result
  * part of cancelled lines holds comfortably (about 3 MB).
  */
-const CANCELLED_LIMITS = { maxItems: 100_000, maxBytes: Number.POSITIVE_INFINITY };
+const CANCELLED_ITEMS = 100_000;
 /** Descriptor writes in flight at once. */
 const WRITE_CONCURRENCY = 8;
 
@@ -101,8 +101,8 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   // Where the next step's cursor goes: after the last chunk closed.
   let next: ScanCursor = cursor;
   let pending: { chunk: number; stored: StoredChunk }[] = [];
-  // After a cancel no chunk can start: the rest of the lines are only counted, into large chunks
-  // that end cancelled without being read again.
+  // After a cancel no chunk can start: the rest of the lines are only counted (`itemRunsOf`), into
+  // large chunks that end cancelled without being read.
   let cancelled = job.cancelRequestedAt !== undefined;
 
   /** Records the pending chunks and moves the cursor to `next`; false when another scan moved it. */
@@ -144,64 +144,78 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
 
   for (let input = cursor.input; input < inputs.length; input++) {
     const file = inputs[input]!;
-    let planner = new ChunkPlanner(cancelled ? CANCELLED_LIMITS : limits);
-    let counting = cancelled;
+    const planner = new ChunkPlanner(limits);
     let open: OpenChunk | undefined;
     let item = next.item;
     const from = input === cursor.input ? cursor.offset : 0;
     const firstLine = input === cursor.input ? cursor.line : 1;
     const read = (start: number, end: number) => readRange(deps.inputs, file, start, end);
-    for await (const line of linesOf(read, from, file.size, firstLine, deps.rangeBytes ?? RANGE_BYTES)) {
-      if (isBlank(line)) continue;
-      if (cancelled && !counting) {
-        planner = new ChunkPlanner(CANCELLED_LIMITS);
-        counting = true;
-      }
-      if (!line.bytes && !counting) {
-        // Too long to read again: a chunk of its own, whose item fails without being read.
-        close(input, open);
-        planner.close();
-        open = undefined;
-        close(
-          input,
-          {
-            start: line.start,
-            end: line.end,
-            line: line.number,
-            lastLine: line.number,
-            first: item,
-            count: 1,
-          },
-          { oversize: true },
-        );
-        item++;
-      } else {
-        // After a cancel the lines are only counted.
-        const footprint = counting ? { bytes: 0, result: 0 } : planningFootprint(line, limits);
-        if (planner.add(footprint) > 0) {
+    const rangeBytes = deps.rangeBytes ?? RANGE_BYTES;
+    if (!cancelled) {
+      for await (const line of linesOf(read, from, file.size, firstLine, rangeBytes)) {
+        if (isBlank(line)) continue;
+        if (!line.bytes) {
+          // Too long to read again: a chunk of its own, whose item fails without being read.
           close(input, open);
+          planner.close();
           open = undefined;
+          close(
+            input,
+            {
+              start: line.start,
+              end: line.end,
+              line: line.number,
+              lastLine: line.number,
+              first: item,
+              count: 1,
+            },
+            { oversize: true },
+          );
+        } else {
+          if (planner.add(planningFootprint(line, limits)) > 0) {
+            close(input, open);
+            open = undefined;
+          }
+          open ??= {
+            start: line.start,
+            line: line.number,
+            first: item,
+            end: line.end,
+            lastLine: line.number,
+            count: 0,
+          };
+          open.end = line.end;
+          open.lastLine = line.number;
+          open.count++;
         }
-        open ??= {
-          start: line.start,
-          line: line.number,
-          first: item,
-          end: line.end,
-          lastLine: line.number,
-          count: 0,
-        };
-        open.end = line.end;
-        open.lastLine = line.number;
-        open.count++;
         item++;
+        if (pending.length >= perStep || (pending.length > 0 && stopping())) {
+          if (!(await step(false))) return superseded(job);
+          if (stopping()) return continued(deps, job, cursor);
+        }
+        if (cancelled) break;
       }
-      if (pending.length >= perStep || (pending.length > 0 && stopping())) {
-        if (!(await step(false))) return superseded(job);
-        if (stopping()) return continued(deps, job, cursor);
+      if (!cancelled) close(input, open);
+    }
+    if (cancelled) {
+      // The rest of the file from the last chunk's end: lines read after it (the chunk still open
+      // when the cancel was seen, blank ones) are counted again.
+      for await (const run of itemRunsOf(
+        read,
+        next.offset,
+        file.size,
+        next.line,
+        CANCELLED_ITEMS,
+        rangeBytes,
+      )) {
+        close(input, { ...run, first: next.item });
+        if (pending.length >= perStep || stopping()) {
+          if (!(await step(false))) return superseded(job);
+          if (stopping()) return continued(deps, job, cursor);
+        }
       }
     }
     // Chunks never span files: the next file starts a chunk, and the cursor moves to it.
-    close(input, open);
     const last = input === inputs.length - 1;
     next = last ? next : { input: input + 1, offset: 0, line: 1, item: next.item, chunk: next.chunk };
     if (!(await step(last))) return superseded(job);
