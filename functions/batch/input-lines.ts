@@ -19,6 +19,7 @@ export const RANGE_BYTES = 4 * 1024 * 1024;
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 const NEWLINE = 0x0a;
+const EMPTY = Buffer.alloc(0);
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** One line of an input file: bytes `start` to `end` (exclusive, its newline included). */
@@ -80,18 +81,22 @@ export async function* linesOf(
   let number = line;
   // The start of the line being read, and its bytes so far (undefined once it is too long to keep).
   let start = from;
-  let pending: Buffer | undefined = Buffer.alloc(0);
+  let pending: Buffer | undefined = EMPTY;
   for (let at = from; at < to; ) {
     const end = Math.min(to, at + rangeBytes);
     const range = await read(at, end);
     let cursor = 0;
     for (let newline = range.indexOf(NEWLINE); newline !== -1; newline = range.indexOf(NEWLINE, cursor)) {
-      const bytes: Buffer | undefined = pending && Buffer.concat([pending, range.subarray(cursor, newline)]);
+      const line = range.subarray(cursor, newline);
+      // A view of the range, copied only when the line began in an earlier range.
+      const bytes = pending && (pending.length === 0 ? line : Buffer.concat([pending, line]));
       const lineEnd = at + newline + 1;
-      yield { start, end: lineEnd, number, ...(bytes && bytes.length <= MAX_LINE_BYTES ? { bytes } : {}) };
+      yield bytes && bytes.length <= MAX_LINE_BYTES
+        ? { start, end: lineEnd, number, bytes }
+        : { start, end: lineEnd, number };
       number++;
       start = lineEnd;
-      pending = Buffer.alloc(0);
+      pending = EMPTY;
       cursor = newline + 1;
     }
     if (pending) {
