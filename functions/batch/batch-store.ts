@@ -214,20 +214,37 @@ export class BatchStore {
     return this.expired(raw) ? undefined : toJobRecord(raw);
   }
 
-  async putChunk(set: ChunkSet, chunk: number, stored: StoredChunk): Promise<void> {
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall({
-          [PK]: jobKey(set.jobId),
-          [SK]: chunkKey(set.chunkSet, chunk),
-          first: stored.first,
-          items: JSON.stringify(stored.items),
-          [TTL]: this.dataExpiry(),
-          ...(stored.range ? { range: stored.range } : {}),
+  /**
+   * Writes a chunk's descriptor. A planned chunk of an input file never replaces one its scan
+   * counted after a cancel: false then (the scan that planned it was overtaken by one that counts).
+   */
+  async putChunk(set: ChunkSet, chunk: number, stored: StoredChunk): Promise<boolean> {
+    const planned = stored.range !== undefined && !stored.range.counted;
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({
+            [PK]: jobKey(set.jobId),
+            [SK]: chunkKey(set.chunkSet, chunk),
+            first: stored.first,
+            items: JSON.stringify(stored.items),
+            [TTL]: this.dataExpiry(),
+            ...(stored.range ? { range: stored.range } : {}),
+          }),
+          ...(planned
+            ? {
+                ConditionExpression: 'attribute_not_exists(#range.#counted)',
+                ExpressionAttributeNames: { '#range': 'range', '#counted': 'counted' },
+              }
+            : {}),
         }),
-      }),
-    );
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async getChunk(set: ChunkSet, chunk: number): Promise<StoredChunk | undefined> {
@@ -767,7 +784,7 @@ export class BatchStore {
     const moved = await this.updateJob(
       jobId,
       `SET chunks = :chunks, #total = :items, updatedAt = :now${done ? ' REMOVE #scan' : ', #scan = :to'}`,
-      SCAN_AT,
+      scanAtCondition(from),
       {
         ':chunks': to.chunk,
         ':items': to.item,
@@ -788,7 +805,7 @@ export class BatchStore {
     return this.conditionalUpdate(
       jobId,
       'SET statusReason = :reason, updatedAt = :now REMOVE #scan',
-      `${SCAN_AT} AND #status IN (:queued, :running)`,
+      `${scanAtCondition(at)} AND #status IN (:queued, :running)`,
       { ':reason': reason, ':queued': 'QUEUED', ':running': 'RUNNING', ...scanAt(at) },
     );
   }
@@ -971,10 +988,19 @@ export class BatchStore {
 }
 
 /** The condition that a job's scan is at the cursor `scanAt` gives. */
-const SCAN_AT = '#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk';
+/** The condition that the job's cursor is `cursor`: a cursor that counts is not the one that plans there. */
+function scanAtCondition(cursor: ScanCursor): string {
+  const mode = cursor.counting ? '#scan.#counting = :counting' : 'attribute_not_exists(#scan.#counting)';
+  return `#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk AND ${mode}`;
+}
 
 function scanAt(cursor: ScanCursor) {
-  return { ':input': cursor.input, ':offset': cursor.offset, ':chunk': cursor.chunk };
+  return {
+    ':input': cursor.input,
+    ':offset': cursor.offset,
+    ':chunk': cursor.chunk,
+    ...(cursor.counting ? { ':counting': true } : {}),
+  };
 }
 
 /** The placeholders of attribute names that are reserved words or keys, as the job's updates write them. */
@@ -989,6 +1015,7 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
   '#input': 'input',
   '#offset': 'offset',
   '#chunk': 'chunk',
+  '#counting': 'counting',
 };
 
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */

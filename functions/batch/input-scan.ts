@@ -102,17 +102,22 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   let next: ScanCursor = cursor;
   let pending: { chunk: number; stored: StoredChunk }[] = [];
   // After a cancel no chunk can start: the rest of the lines are only counted (`itemRunsOf`), into
-  // large chunks that end cancelled without being read.
+  // large chunks that end cancelled without being read. The cursor says when (`countFromHere`), so
+  // that two scans of the job from one cursor plan the same chunks.
   let cancelled = job.cancelRequestedAt !== undefined;
 
-  /** Records the pending chunks and moves the cursor to `next`; false when another scan moved it. */
+  /**
+   * Records the pending chunks and moves the cursor to `next`; false when another scan moved it, or
+   * counted chunks that this one planned.
+   */
   const step = async (done: boolean): Promise<boolean> => {
     for (let i = 0; i < pending.length; i += WRITE_CONCURRENCY) {
-      await Promise.all(
+      const written = await Promise.all(
         pending
           .slice(i, i + WRITE_CONCURRENCY)
           .map(({ chunk, stored }) => deps.store.putChunk(job, chunk, stored)),
       );
+      if (written.includes(false)) return false;
     }
     const moved = await deps.store.advanceScan(jobId, cursor, next, done);
     if (!moved) return false;
@@ -122,7 +127,21 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     await deps.release(jobId);
     return true;
   };
-  const close = (input: number, chunk: OpenChunk | undefined, extra?: Pick<InputRange, 'oversize'>) => {
+  /**
+   * Marks the cursor as one that counts: from it every scan only counts, whenever it read the job.
+   * False when another scan moved the cursor first.
+   */
+  const countFromHere = async (): Promise<boolean> => {
+    const counting: ScanCursor = { ...cursor, counting: true };
+    if (!(await deps.store.advanceScan(jobId, cursor, counting, false))) return false;
+    cursor = next = counting;
+    return true;
+  };
+  const close = (
+    input: number,
+    chunk: OpenChunk | undefined,
+    extra?: Pick<InputRange, 'oversize' | 'counted'>,
+  ) => {
     if (!chunk) return;
     const range: InputRange = {
       input,
@@ -139,6 +158,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
       line: chunk.lastLine + 1,
       item: chunk.first + chunk.count,
       chunk: next.chunk + 1,
+      ...(next.counting ? { counting: true } : {}),
     };
   };
 
@@ -151,7 +171,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     const firstLine = input === cursor.input ? cursor.line : 1;
     const read = (start: number, end: number) => readRange(deps.inputs, file, start, end);
     const rangeBytes = deps.rangeBytes ?? RANGE_BYTES;
-    if (!cancelled) {
+    if (!next.counting && !cancelled) {
       for await (const line of linesOf(read, from, file.size, firstLine, rangeBytes)) {
         if (isBlank(line)) continue;
         if (!line.bytes) {
@@ -192,14 +212,16 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
         if (pending.length >= perStep || (pending.length > 0 && stopping())) {
           if (!(await step(false))) return superseded(job);
           if (stopping()) return continued(deps, job, cursor);
+          // The chunk still open is counted from the cursor with the rest.
+          if (cancelled) break;
         }
-        if (cancelled) break;
       }
       if (!cancelled) close(input, open);
     }
-    if (cancelled) {
-      // The rest of the file from the last chunk's end: lines read after it (the chunk still open
-      // when the cancel was seen, blank ones) are counted again.
+    if (!next.counting && cancelled && !(await countFromHere())) return superseded(job);
+    if (next.counting) {
+      // The rest of the file from the cursor, the last chunk's end: lines read after it (the chunk
+      // still open when the cancel was seen, blank ones) are counted again.
       for await (const run of itemRunsOf(
         read,
         next.offset,
@@ -208,7 +230,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
         CANCELLED_ITEMS,
         rangeBytes,
       )) {
-        close(input, { ...run, first: next.item });
+        close(input, { ...run, first: next.item }, { counted: true });
         if (pending.length >= perStep || stopping()) {
           if (!(await step(false))) return superseded(job);
           if (stopping()) return continued(deps, job, cursor);
@@ -217,7 +239,16 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     }
     // Chunks never span files: the next file starts a chunk, and the cursor moves to it.
     const last = input === inputs.length - 1;
-    next = last ? next : { input: input + 1, offset: 0, line: 1, item: next.item, chunk: next.chunk };
+    next = last
+      ? next
+      : {
+          input: input + 1,
+          offset: 0,
+          line: 1,
+          item: next.item,
+          chunk: next.chunk,
+          ...(next.counting ? { counting: true } : {}),
+        };
     if (!(await step(last))) return superseded(job);
     if (!last && stopping()) return continued(deps, job, cursor);
   }

@@ -56,12 +56,18 @@ export interface ScanCursor {
   readonly line: number;
   readonly item: number;
   readonly chunk: number;
+  /**
+   * From here the lines are only counted (the job was cancelled). Part of the cursor, so that every
+   * scan from one cursor plans the same chunks whenever it read the job.
+   */
+  readonly counting?: true;
 }
 
 /**
  * Where a chunk's items are: bytes `start` to `end` (exclusive) of input `input`, whose first line
  * is line `line`, holding `count` items. `oversize` marks a single line longer than a line may be,
- * which is never read again: its item fails.
+ * which is never read again: its item fails. `counted` marks a chunk of lines counted after a
+ * cancel, which no planned chunk may replace.
  */
 export interface InputRange {
   readonly input: number;
@@ -70,4 +76,5 @@ export interface InputRange {
   readonly line: number;
   readonly count: number;
   readonly oversize?: true;
+  readonly counted?: true;
 }

@@ -156,7 +156,7 @@ async function createScanningJob(
 /** Runs one write per chunk, a few at a time. */
 async function inBatches(
   chunks: readonly number[][],
-  write: (indices: readonly number[], chunk: number) => Promise<void>,
+  write: (indices: readonly number[], chunk: number) => Promise<unknown>,
 ): Promise<void> {
   for (let first = 0; first < chunks.length; first += WRITE_CONCURRENCY) {
     const batch = chunks.slice(first, first + WRITE_CONCURRENCY);

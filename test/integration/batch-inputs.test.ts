@@ -362,6 +362,51 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     expect(results).toEqual(Array.from({ length: 200 }, (_, index) => ({ index, cancelled: true })));
   });
 
+  it('keeps the chunks of the scan that counts when a duplicate scan, which read the job before the cancel, writes late', async () => {
+    // Prepare: scan A (a duplicate delivery) read the job before the cancel and holds its first
+    // chunks' writes; scan B starts after the cancel and counts every line.
+    const inputId = await putInput('alice', Array.from({ length: 200 }, (_, i) => itemLine(i)).join('\n'));
+    await submit('raced-scan', 'alice', [inputId]);
+    let reached!: () => void;
+    const blocked = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const late = new Proxy(store, {
+      get(target, key) {
+        if (key === 'putChunk')
+          return async (...args: Parameters<BatchStore['putChunk']>) => {
+            reached();
+            await gate;
+            return target.putChunk(...args);
+          };
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Act
+    const a = scanInputs(scanDeps({ store: late }), 'raced-scan');
+    await blocked;
+    expect(await store.requestCancel('raced-scan')).toBe(true);
+    expect(await scanInputs(scanDeps(), 'raced-scan')).toBe('finished');
+    open();
+    // Assess: A's planned chunk 0 does not replace B's counted one, and A stops.
+    expect(await a).toBe('superseded');
+    const scanned = (await store.getJobRecord('raced-scan'))!;
+    expect(scanned).toMatchObject({ total: 200, chunks: 1 });
+    expect((await descriptors('raced-scan'))[0]).toMatchObject({
+      first: 0,
+      range: { count: 200, counted: true },
+    });
+    await processChunk(worker, { jobId: 'raced-scan', chunk: 0 }, { receiveCount: 1 });
+    expect(await store.getJob('raced-scan')).toMatchObject({ status: 'CANCELLED', cancelled: 200 });
+    const results = (await readPart(inputs(), 'raced-scan', 0))!.results;
+    expect(results).toEqual(Array.from({ length: 200 }, (_, index) => ({ index, cancelled: true })));
+  });
+
   it('ends a job whose scan died where the scan stopped, with why the rest was not read', async () => {
     const body = Array.from({ length: 60 }, (_, i) => itemLine(i)).join('\n');
     for (const [jobId, run] of [
