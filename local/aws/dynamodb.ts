@@ -107,6 +107,21 @@ export async function createBatchTable(client: DynamoDBClient, tableName: string
  * start whose keys or indexes differ from the ones deployed now cannot be updated in place (a stack
  * would replace it, dropping its items), so the start stops and says how to begin afresh.
  */
+/**
+ * Waits for a new table to be ACTIVE: CreateTable answers while it is CREATING, and item requests
+ * to it fail with ResourceNotFoundException until then ("its status might not be ACTIVE", the
+ * DynamoDB API reference's common errors), on dynalite too: it turns a table ACTIVE a moment later,
+ * after a write that a state directory puts on disk.
+ */
+async function untilActive(client: DynamoDBClient, tableName: string): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (tries === 500) throw new Error(`table ${tableName} is still ${Table?.TableStatus} after 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
   let existing: TableDescription | undefined;
   try {
@@ -114,6 +129,7 @@ async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInpu
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
     await client.send(new CreateTableCommand(table));
+    await untilActive(client, table.TableName!);
     return;
   }
   type Keys = {
