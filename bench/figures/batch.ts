@@ -13,6 +13,8 @@ import { load, round } from './measure';
 const BATCH_ITEMS = 40_000;
 /** Another owner's job, submitted right after the large one, and alone. */
 const SMALL_ITEMS = 20;
+/** Each warm-up job: a few of iris's 1,024-item chunks. */
+const WARM_UP_ITEMS = 4_096;
 const TERMINAL = new Set(['SUCCEEDED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 
 /** Iris-like measurements (cm), varied deterministically across items. */
@@ -102,10 +104,12 @@ export async function measureBatchThroughput() {
     const headers = await bearer('bench-batch');
     const other = await bearer('bench-batch-other');
     // First jobs start the functions, so that no figure below includes a cold start: one per worker
-    // the event source runs at once, each of its own owner so that all run together.
+    // the event source runs at once, each of its own owner so that all run together, and each of
+    // several chunks, so that every worker is still busy when the others start (with one small chunk
+    // each, a few containers served them all, and the measured run started the others cold).
     const warmUps = await Promise.all(
       Array.from({ length: readLocalConfig().batchWorkerConcurrency }, async (_, i) =>
-        runJob(platform.apiUrl, await bearer(`bench-batch-warm-up-${i}`), irisItems(SMALL_ITEMS)),
+        runJob(platform.apiUrl, await bearer(`bench-batch-warm-up-${i}`), irisItems(WARM_UP_ITEMS)),
       ),
     );
     const measuredFrom = platform.output().length;
