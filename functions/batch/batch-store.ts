@@ -987,8 +987,10 @@ export class BatchStore {
   }
 }
 
-/** The condition that a job's scan is at the cursor `scanAt` gives. */
-/** The condition that the job's cursor is `cursor`: a cursor that counts is not the one that plans there. */
+/**
+ * The condition that the job's cursor is `cursor`, with the values `scanAt` gives: a cursor that
+ * counts is not the one that plans at the same place.
+ */
 function scanAtCondition(cursor: ScanCursor): string {
   const mode = cursor.counting ? '#scan.#counting = :counting' : 'attribute_not_exists(#scan.#counting)';
   return `#scan.#input = :input AND #scan.#offset = :offset AND #scan.#chunk = :chunk AND ${mode}`;

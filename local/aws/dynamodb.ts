@@ -103,14 +103,9 @@ export async function createBatchTable(client: DynamoDBClient, tableName: string
 }
 
 /**
- * Creates a table unless it exists, as a redeploy leaves a table in place. One kept from an earlier
- * start whose keys or indexes differ from the ones deployed now cannot be updated in place (a stack
- * would replace it, dropping its items), so the start stops and says how to begin afresh.
- */
-/**
  * Waits for a new table to be ACTIVE: CreateTable answers while it is CREATING, and item requests
  * to it fail with ResourceNotFoundException until then ("its status might not be ACTIVE", the
- * DynamoDB API reference's common errors), on dynalite too: it turns a table ACTIVE a moment later,
+ * error's definition in DynamoDB's service model; docs/local-platform.md), on dynalite too: it turns a table ACTIVE a moment later,
  * after a write that a state directory puts on disk.
  */
 async function untilActive(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -122,6 +117,11 @@ async function untilActive(client: DynamoDBClient, tableName: string): Promise<v
   }
 }
 
+/**
+ * Creates a table unless it exists, as a redeploy leaves a table in place. One kept from an earlier
+ * start whose keys or indexes differ from the ones deployed now cannot be updated in place (a stack
+ * would replace it, dropping its items), so the start stops and says how to begin afresh.
+ */
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
   let existing: TableDescription | undefined;
   try {
