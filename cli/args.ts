@@ -51,7 +51,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'submit a batch job from a JSONL file',
     args: ['model'],
     options: {
-      file: { type: 'string' },
+      file: { type: 'string', multiple: true },
       version: { type: 'string' },
       'idempotency-key': { type: 'string' },
       via: { type: 'string' },
@@ -63,14 +63,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
       timeout: { type: 'string' },
       json: { type: 'boolean' },
     },
-    usage: `${PROGRAM} batch submit <model> --file items.jsonl [--version V] [--idempotency-key K]
-       [--via api|s3|sqs] [--queue-url URL] [--sqs-endpoint URL] [--owner SUB] [--job-id ID] [--wait [--timeout S]] [--json]
+    usage: `${PROGRAM} batch submit <model> --file items.jsonl [--file more.jsonl ...] [--version V]
+       [--idempotency-key K] [--via api|s3|sqs] [--queue-url URL] [--sqs-endpoint URL] [--owner SUB] [--job-id ID]
+       [--wait [--timeout S]] [--json]
   Submits one job; each line of the file is one item: {"id": "optional", "inputs": [v2 input tensors]}.
   Prints the job id (--json: the job).
   --via api           POST /v1/batch-jobs with the items (default up to 6 MB); --idempotency-key makes a
                       retry return the same job
   --via s3            upload the file as a batch input (default above 6 MB, up to 2 GiB), then submit a
-                      job naming it; bad lines fail as their items, with their line numbers
+                      job naming it; bad lines fail as their items, with their line numbers. Several
+                      --file (up to 100, default s3) go up as one input each: the job's items are their
+                      lines in the order given
   --via sqs           send the submission straight to the submissions queue; needs --owner
   --queue-url URL     submissions queue (env INFERENCE_SUBMISSIONS_QUEUE_URL)
   --sqs-endpoint URL  SQS endpoint (env AWS_ENDPOINT_URL_SQS), e.g. the local fauxqs URL
@@ -279,6 +282,12 @@ export function resolveConfig(values: OptionValues, env: NodeJS.ProcessEnv): Api
   }
   const token = stringOption(values, 'token') ?? (env.INFERENCE_API_TOKEN || undefined);
   return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}) };
+}
+
+/** A repeatable string option's values, in the order given. */
+export function stringsOption(values: OptionValues, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 export function stringOption(values: OptionValues, name: string): string | undefined {

@@ -1,13 +1,13 @@
 import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { MAX_BATCH_INPUT_BYTES } from '../../contracts/batch-data';
+import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
 import {
   type BatchJob,
   IdempotencyKeySchema,
   SubmissionMessageSchema,
   TERMINAL_STATUSES,
 } from '../../functions/batch/api-schemas';
-import { parseJsonl, readInputFile, secondsOption, stringOption } from '../args';
+import { parseJsonl, readInputFile, secondsOption, stringOption, stringsOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { ApiError, CliError, UsageError } from '../errors';
 import { ProgressReporter, progressLine, UploadProgress } from '../progress';
@@ -26,27 +26,41 @@ const jobPath = (jobId: string) => `/v1/batch-jobs/${segment(jobId)}`;
 export async function submit(ctx: CommandContext): Promise<number> {
   const { values } = ctx;
   const command = 'batch submit';
-  const file = stringOption(values, 'file');
+  const files = stringsOption(values, 'file');
+  const file = files[0];
   if (file === undefined) throw new UsageError('--file is required (one JSON item per line)', command);
   const chosen = stringOption(values, 'via');
   if (chosen !== undefined && !['api', 'sqs', 's3'].includes(chosen)) {
     throw new UsageError(`--via must be api, sqs or s3, got '${chosen}'`, command);
   }
+  if (files.length > 1 && (chosen ?? 's3') !== 's3') {
+    throw new UsageError('several --file go up as input files: they take --via s3', command);
+  }
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
   // A file larger than one HTTPS body goes up to S3 as it is, without being read into memory.
-  const via = chosen ?? (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES ? 's3' : 'api');
+  const via =
+    chosen ?? (files.length > 1 || (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES) ? 's3' : 'api');
   const version = stringOption(values, 'version');
   const model = { model: ctx.args.model!, ...(version ? { version } : {}) };
 
   if (via === 's3') {
-    if (file === '-') throw new UsageError('--via s3 uploads a file: give its path, not stdin', command);
+    if (files.includes('-'))
+      throw new UsageError('--via s3 uploads a file: give its path, not stdin', command);
     for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
     }
-    const inputId = await uploadInput(ctx, file);
-    const job = await submitOverApi(ctx, { ...model, inputs: [inputId] });
-    ctx.io.stderr.write(`submitted job ${job.jobId} (input ${inputId}, via s3)\n`);
+    if (files.length > MAX_JOB_INPUTS) {
+      throw new UsageError(`a job names at most ${MAX_JOB_INPUTS} input files, got ${files.length}`, command);
+    }
+    // Every file is checked before the first goes up.
+    for (const path of files) checkInputSize(path);
+    const inputIds = [];
+    for (const path of files) inputIds.push(await uploadInput(ctx, path));
+    const job = await submitOverApi(ctx, { ...model, inputs: inputIds });
+    ctx.io.stderr.write(
+      `submitted job ${job.jobId} (${inputIds.length === 1 ? 'input' : 'inputs'} ${inputIds.join(', ')}, via s3)\n`,
+    );
     return afterSubmit(ctx, job.jobId, job, waitMs);
   }
 
@@ -114,13 +128,18 @@ type StartedInput =
  * Uploads a JSONL file as a batch input (POST /v1/batch-inputs, then one PUT or its parts, read
  * from the file one part at a time) with its progress on stderr; returns the input's id.
  */
-async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
+function checkInputSize(path: string): number {
   const size = fileSize(path);
   if (size > MAX_BATCH_INPUT_BYTES) {
     throw new UsageError(
-      `'${path}' is ${formatBytes(size)}, over the ${formatBytes(MAX_BATCH_INPUT_BYTES)} an input file may be`,
+      `'${path}' is ${formatBytes(size)}, over the ${formatBytes(MAX_BATCH_INPUT_BYTES)} an input file may be; split it into several --file`,
     );
   }
+  return size;
+}
+
+async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
+  const size = checkInputSize(path);
   const started = (await ctx.api().request<StartedInput>('POST', '/v1/batch-inputs', { body: { size } }))
     .body;
   const progress = new UploadProgress(ctx.io.stderr, size);

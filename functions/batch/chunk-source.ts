@@ -48,18 +48,23 @@ export async function sourceChunk(
 ): Promise<SourcedChunk> {
   if (!stored.range) return { ...stored, failed: [] };
   const { range, first } = stored;
-  if (range.oversize) {
-    const error = `line ${range.line}: longer than ${MAX_LINE_BYTES} bytes`;
-    return { first, items: [], indices: [], failed: [{ index: first, error }] };
-  }
   const file = job.inputs?.[range.input];
   if (!file || !deps.inputs)
     throw new Error(`job ${job.jobId} has no input ${range.input} to read chunk ${chunk} from`);
+  // Line numbers count from 1 in each file: in a job of several, an error names its file too.
+  const where = (error: string) => (job.inputs!.length > 1 ? `input ${file.inputId}, ${error}` : error);
+  if (range.oversize) {
+    const error = where(`line ${range.line}: longer than ${MAX_LINE_BYTES} bytes`);
+    return { first, items: [], indices: [], failed: [{ index: first, error }] };
+  }
   const target = deps.inputs;
   let parse: (line: Parameters<typeof parseLine>[1]) => ParsedLine;
   try {
     const version = await versionOf(deps, job);
-    parse = (line) => parseLine(version, line);
+    parse = (line) => {
+      const parsed = parseLine(version, line);
+      return 'item' in parsed ? parsed : { ...parsed, error: where(parsed.error) };
+    };
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
     // The version is gone: its items fail, as the worker fails a stored chunk's.

@@ -99,4 +99,56 @@ describe('a batch job of an uploaded input file on the local platform', () => {
       expect(result.outputs).toBeDefined();
     });
   }, 900_000);
+
+  it('runs several files as one job, in the order given, naming the file of a bad line', async () => {
+    const row = (i: number) =>
+      JSON.stringify({
+        id: `part-${i}`,
+        inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: features[i % features.length] }],
+      });
+    // Three files of 40, 1 and 30 lines; the second file's line 1 and the third's line 7 are bad.
+    const parts = [
+      Array.from({ length: 40 }, (_, i) => row(i)),
+      ['{"inputs": ['],
+      Array.from({ length: 30 }, (_, i) => (i === 6 ? '{"inputs": "none"}' : row(41 + i))),
+    ].map((lines, n) => {
+      const path = join(dir, `part-${n + 1}.jsonl`);
+      writeFileSync(path, `${lines.join('\n')}\n`);
+      return path;
+    });
+    const submitted = await cli([
+      'batch',
+      'submit',
+      'iris',
+      ...parts.flatMap((path) => ['--file', path]),
+      '--wait',
+      '--timeout',
+      '300',
+    ]);
+    const inputIds = /inputs (\S+), (\S+), (\S+), via s3/.exec(submitted.stderr)?.slice(1);
+    expect(inputIds).toHaveLength(3);
+    expect(submitted).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(
+        'ended COMPLETED_WITH_ERRORS: 69 succeeded, 2 failed, 0 cancelled of 71',
+      ),
+    });
+    const out = join(dir, 'parts-results.jsonl');
+    expect(await cli(['batch', 'results', submitted.stdout.trim(), '--out', out])).toMatchObject({ code: 0 });
+    const results = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { index: number; id?: string; error?: string });
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 71 }, (_, i) => i));
+    expect(results.filter((r) => r.error).map((r) => [r.index, r.error!.split(':')[0]])).toEqual([
+      [40, `input ${inputIds![1]}, line 1`],
+      [47, `input ${inputIds![2]}, line 7`],
+    ]);
+    expect(results.filter((r) => !r.error).map((r) => r.id)).toEqual(
+      [
+        ...Array.from({ length: 40 }, (_, i) => i),
+        ...Array.from({ length: 29 }, (_, i) => 41 + (i < 6 ? i : i + 1)),
+      ].map((i) => `part-${i}`),
+    );
+  }, 600_000);
 });

@@ -94,7 +94,7 @@ describe('parseCommandLine', () => {
     ).toEqual({
       command: 'batch submit',
       args: { model: 'iris' },
-      values: { url: 'http://x', file: 'a.jsonl', wait: true },
+      values: { url: 'http://x', file: ['a.jsonl'], wait: true },
     });
     expect(
       parseCommandLine(['infer', 'iris', '--input', 'A:FP32:1:1', '--input', 'B:FP32:1:2']),
@@ -291,6 +291,22 @@ describe('run: usage errors exit 2 before any request', () => {
     expect(result.calls).toHaveLength(1);
     expect(result.calls[0]).toMatchObject({ method: 'POST', url: `${DEFAULT_API_URL}/v1/batch-inputs` });
     expect(JSON.parse(result.calls[0]!.body!)).toEqual({ size: Buffer.byteLength(text) });
+  });
+
+  it('takes several --file over S3 only, at most 100, each checked for size before any upload', async () => {
+    const items = file('few.jsonl', `${irisItem('a')}\n`);
+    const two = ['batch', 'submit', 'iris', '--file', items, '--file', items];
+    for (const via of ['api', 'sqs']) {
+      const result = await runWith([...two, '--via', via]);
+      expect(result).toMatchObject({ code: 2, calls: [] });
+      expect(result.stderr).toContain('several --file go up as input files: they take --via s3');
+    }
+    const many = await runWith(['batch', 'submit', 'iris', ...Array(101).fill(['--file', items]).flat()]);
+    expect(many).toMatchObject({ code: 2, calls: [] });
+    expect(many.stderr).toContain('a job names at most 100 input files, got 101');
+    const missing = await runWith([...two, '--file', `${items}.absent`]);
+    expect(missing).toMatchObject({ code: 2, calls: [] });
+    expect(missing.stderr).toContain('no such file');
   });
 
   it('refuses --via s3 from stdin', async () => {
