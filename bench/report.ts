@@ -25,6 +25,7 @@ export interface AllFigures {
   readonly dynamicBatching: DynamicBatchingFigures;
   readonly batch: BatchFigures;
   readonly datasetBatch: DatasetBatchFigures;
+  readonly datasetBatchMlp: DatasetBatchFigures;
   readonly limiterScale: LimiterScaleFigures;
 }
 
@@ -37,6 +38,7 @@ export function report(figures: AllFigures): void {
     dynamicBatching: figures.dynamicBatching,
     batch: figures.batch,
     datasetBatch: figures.datasetBatch,
+    datasetBatchMlp: figures.datasetBatchMlp,
     bundles: figures.bundles,
     warmRequest: figures.warmRequest,
     limiterScale: figures.limiterScale,
@@ -49,6 +51,7 @@ export function report(figures: AllFigures): void {
   printDynamicBatching(figures.dynamicBatching);
   printBatch(figures.batch);
   printDatasetBatch(figures.datasetBatch);
+  printDatasetBatch(figures.datasetBatchMlp);
   printBundles(figures.bundles);
   printWarmRequest(figures.warmRequest);
   printLimiterScale(figures.limiterScale);
@@ -67,7 +70,8 @@ export function report(figures: AllFigures): void {
     realtimeErrors(figures.realtime) +
     dynamicBatchingErrors(figures.dynamicBatching) +
     batchErrors(figures.batch) +
-    datasetBatchErrors(figures.datasetBatch);
+    datasetBatchErrors(figures.datasetBatch) +
+    datasetBatchErrors(figures.datasetBatchMlp);
   if (limiterScaleErrors(figures.limiterScale) > 0) {
     console.error('\nthe rate limiter admitted more than its stated bound in the simulation above');
     process.exitCode = 1;

@@ -3,7 +3,7 @@
  * Each figure is described in the README ("Benchmarks"); one module each under bench/figures/.
  */
 import { measureBatchThroughput } from './figures/batch';
-import { measureDatasetBatch } from './figures/batch-dataset';
+import { measureDatasetBatch, measureMlpDatasetBatch } from './figures/batch-dataset';
 import { measureBundles } from './figures/bundles';
 import { measureDynamicBatching } from './figures/dynamic-batching';
 import { measureLimiterScale } from './figures/limiter-scale';
@@ -18,5 +18,15 @@ const realtime = await measureRealtime();
 const dynamicBatching = await measureDynamicBatching();
 const batch = await measureBatchThroughput();
 const datasetBatch = await measureDatasetBatch();
+const datasetBatchMlp = await measureMlpDatasetBatch();
 const limiterScale = await measureLimiterScale();
-report({ bundles, warmRequest, realtime, dynamicBatching, batch, datasetBatch, limiterScale });
+report({
+  bundles,
+  warmRequest,
+  realtime,
+  dynamicBatching,
+  batch,
+  datasetBatch,
+  datasetBatchMlp,
+  limiterScale,
+});

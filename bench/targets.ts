@@ -20,6 +20,7 @@ export interface BenchFigures {
   readonly warmRequest?: { cpuMsPerRequest: number; dynamoDbCallsPerRequest: number };
   readonly batch?: { batchOverOneByOne: number };
   readonly datasetBatch?: { overModel: number };
+  readonly datasetBatchMlp?: { overModel: number };
   readonly dynamicBatching?: { throughputRatio: number };
 }
 
@@ -97,15 +98,20 @@ export function checkTargets(figures: BenchFigures): TargetRow[] {
       ),
     );
   }
-  if (figures.datasetBatch) {
-    rows.push(
-      atLeast(
-        'S3 input job over the model server at its chunk size',
-        figures.datasetBatch.overModel,
-        TARGETS.datasetBatchOverModel,
-        'x',
-      ),
-    );
+  for (const [model, figure] of [
+    ['iris', figures.datasetBatch],
+    ['MLP', figures.datasetBatchMlp],
+  ] as const) {
+    if (figure) {
+      rows.push(
+        atLeast(
+          `S3 input job (${model}) over the model server at its request size`,
+          figure.overModel,
+          TARGETS.datasetBatchOverModel,
+          'x',
+        ),
+      );
+    }
   }
   if (figures.dynamicBatching) {
     rows.push(

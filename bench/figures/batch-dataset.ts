@@ -1,11 +1,14 @@
 /**
- * A batch job at dataset scale: a JSONL file of iris items generated here (`BENCH_DATASET_ITEMS`,
- * default 1,000,000, three lines malformed on purpose), uploaded and submitted through the CLI as a
- * user does (`batch submit iris --file ... --via s3`), run to its end on the local platform and read
- * back with `batch results`, against the model server's own items per second at the job's chunk size
- * (the most the path could do). Where the time went comes from the fan-out's and worker's log lines,
- * the requests and memory from the platform's control API (`stats`): each function's largest
- * container, and the platform process's peak resident set, which every emulator and container shares.
+ * A batch job at dataset scale: JSONL input files generated here (three lines malformed on purpose),
+ * uploaded and submitted through the CLI as a user does (`batch submit <model> --file ... --via s3`),
+ * run to their end on the local platform and read back with `batch results`, against the model
+ * server's own items per second at the job's request size (the most the path could do). Two
+ * datasets: `iris` (`BENCH_DATASET_ITEMS`, default 1,000,000, one file, and a cancel a tenth of the
+ * way in) and the bench's MLP (`BENCH_DATASET_MLP_ITEMS`, default 1,000,000, pushed through the CLI
+ * as a user ships a model, in files of 250,000 lines since one input file holds at most 2 GiB).
+ * Where the time went comes from the fan-out's and worker's log lines, the requests and memory from
+ * the platform's control API (`stats`): each function's largest container, and the platform
+ * process's peak resident set, which every emulator and container shares.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,80 +18,107 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
+import { unitOf } from '../../local/seeded-random';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import {
+  BENCH_INPUT,
+  BENCH_LAYERS,
+  BENCH_MAX_BATCH_SIZE,
+  BENCH_MODEL_NAME,
+  writeBenchRepositories,
+} from '../bench-model';
 import { irisItem, irisRequest } from './batch';
-import { load, ROOT, round } from './measure';
+import { type LoadFigures, load, OUT_DIR, ROOT, round, startModelServerProcess } from './measure';
 
-const ITEMS = Number(process.env.BENCH_DATASET_ITEMS ?? 1_000_000);
 const TERMINAL = new Set(['SUCCEEDED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 const execFileAsync = promisify(execFile);
 
-interface ChunkLine {
-  jobId: string;
-  items: number;
-  queueMs?: number;
-  inferenceMs: number;
-  storageMs: number;
+type Cli = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+
+/** What a dataset figure varies: the model, its items, and how the model is served and measured alone. */
+interface Dataset {
+  readonly model: string;
+  readonly items: number;
+  /** Item `index` as one JSONL line. */
+  readonly line: (index: number) => string;
+  /** Lines per input file: the job names as many files as that takes, in order. */
+  readonly linesPerFile: number;
+  readonly maxBatchSize: number;
+  /** Makes the model callable on the platform, when the platform does not ship it. */
+  readonly install?: (cli: Cli) => Promise<void>;
+  /** The model server alone, at `rows` a request, on an otherwise idle machine. */
+  readonly measureModel: (modelServerUrl: string, rows: number) => Promise<LoadFigures>;
+  /** Also submit the dataset again and cancel it a tenth of the way in. */
+  readonly cancel: boolean;
 }
 
 /** Line numbers (1-based) that are not items: the job must fail exactly these, by number. */
 const badLines = (items: number) => [18, Math.floor(items / 2) + 1, items - 1].filter((n) => n <= items);
 
-async function writeInput(path: string, items: number): Promise<void> {
-  const bad = new Set(badLines(items));
-  const out = createWriteStream(path);
-  let batch: string[] = [];
-  for (let line = 1; line <= items; line++) {
-    batch.push(bad.has(line) ? '{"inputs": [' : JSON.stringify(irisItem(line - 1)));
-    if (batch.length === 10_000 || line === items) {
-      if (!out.write(`${batch.join('\n')}\n`)) await once(out, 'drain');
-      batch = [];
+/** Writes the dataset's lines into files of `linesPerFile` lines; returns their paths, in order. */
+async function writeInputs(dir: string, dataset: Dataset): Promise<string[]> {
+  const bad = new Set(badLines(dataset.items));
+  const paths: string[] = [];
+  for (let first = 1; first <= dataset.items; first += dataset.linesPerFile) {
+    const path = join(dir, `${dataset.model}-${paths.length + 1}.jsonl`);
+    paths.push(path);
+    const out = createWriteStream(path);
+    const last = Math.min(dataset.items, first + dataset.linesPerFile - 1);
+    let batch: string[] = [];
+    for (let line = first; line <= last; line++) {
+      batch.push(bad.has(line) ? '{"inputs": [' : dataset.line(line - 1));
+      if (batch.length === 10_000 || line === last) {
+        if (!out.write(`${batch.join('\n')}\n`)) await once(out, 'drain');
+        batch = [];
+      }
     }
+    out.end();
+    await once(out, 'finish');
   }
-  out.end();
-  await once(out, 'finish');
+  return paths;
 }
 
-/** Every index once and in order; the failed items exactly the malformed lines, named by number. */
-async function checkResults(path: string, items: number): Promise<void> {
-  const expectedBad = new Set(badLines(items));
+/**
+ * Every index once and in order; the failed items exactly the malformed lines, each named by its
+ * line in its file (and, in a job of several files, by the file's input id).
+ */
+async function checkResults(path: string, dataset: Dataset, inputIds: readonly string[]): Promise<void> {
+  const expectedBad = new Set(badLines(dataset.items));
+  const where = (line: number) => {
+    const file = Math.floor((line - 1) / dataset.linesPerFile);
+    const inFile = `line ${line - file * dataset.linesPerFile}:`;
+    return inputIds.length > 1 ? `input ${inputIds[file]}, ${inFile}` : inFile;
+  };
   let next = 0;
   for await (const text of createInterface({ input: createReadStream(path) })) {
     const result = JSON.parse(text) as { index: number; error?: string };
     if (result.index !== next) throw new Error(`results out of order: ${result.index} where ${next} was due`);
     const bad = expectedBad.has(next + 1);
-    if (bad !== (result.error !== undefined) || (bad && !result.error!.startsWith(`line ${next + 1}:`))) {
+    if (bad !== (result.error !== undefined) || (bad && !result.error!.startsWith(where(next + 1)))) {
       throw new Error(`item ${next}: ${text.slice(0, 200)}`);
     }
     next++;
   }
-  if (next !== items) throw new Error(`${next} results for ${items} items`);
+  if (next !== dataset.items) throw new Error(`${next} results for ${dataset.items} items`);
 }
 
-type Cli = (...args: string[]) => Promise<{ stdout: string }>;
-
-interface JobView {
-  status: string;
-  total: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  cancelRequestedAt?: string;
-  completedAt?: string;
-}
+/** The input ids the CLI printed when it submitted (`... (input a, via s3)` or `(inputs a, b, via s3)`). */
+const inputIdsOf = (stderr: string) =>
+  /submitted job \S+ \(inputs? (.+), via s3\)/.exec(stderr)?.[1]?.split(', ') ?? [];
 
 /**
- * The same file submitted again and cancelled once a tenth of it is done: the time from the cancel
- * to CANCELLED, and its results read back, every index once and the cancelled lines as counted.
+ * The same files submitted again and cancelled once a tenth of the items are done: the time from the
+ * cancel to CANCELLED, and its results read back, every index once and the cancelled lines as counted.
  */
 async function measureCancel(
   cli: Cli,
   apiUrl: string,
   headers: Record<string, string>,
-  input: string,
+  dataset: Dataset,
+  submit: string[],
   out: string,
 ) {
-  const jobId = (await cli('batch', 'submit', 'iris', '--file', input, '--via', 's3')).stdout.trim();
+  const jobId = (await cli(...submit)).stdout.trim();
   const read = async () =>
     (await (await fetch(`${apiUrl}/v1/batch-jobs/${jobId}`, { headers })).json()) as JobView;
   const until = async (done: (job: JobView) => boolean) => {
@@ -100,11 +130,11 @@ async function measureCancel(
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   };
-  const running = await until((job) => job.succeeded + job.failed >= ITEMS / 10);
+  const running = await until((job) => job.succeeded + job.failed >= dataset.items / 10);
   const answer = await fetch(`${apiUrl}/v1/batch-jobs/${jobId}/cancel`, { method: 'POST', headers });
   if (answer.status !== 202) throw new Error(`cancel answered ${answer.status}: ${await answer.text()}`);
   const ended = await until((job) => TERMINAL.has(job.status));
-  if (ended.status !== 'CANCELLED' || ended.total !== ITEMS) {
+  if (ended.status !== 'CANCELLED' || ended.total !== dataset.items) {
     throw new Error(`cancelled job ended ${ended.status} with a total of ${ended.total}`);
   }
   await cli('batch', 'results', jobId, '--out', out);
@@ -116,7 +146,7 @@ async function measureCancel(
     if (result.cancelled) cancelled++;
     next++;
   }
-  if (next !== ITEMS || cancelled !== ended.cancelled) {
+  if (next !== dataset.items || cancelled !== ended.cancelled) {
     throw new Error(
       `cancelled job: ${next} results, ${cancelled} cancelled where ${ended.cancelled} counted`,
     );
@@ -130,10 +160,85 @@ async function measureCancel(
   };
 }
 
-export async function measureDatasetBatch() {
+/** Fisher's iris rows, one file (a million lines take about 110 MB). */
+const IRIS: Dataset = {
+  model: 'iris',
+  items: Number(process.env.BENCH_DATASET_ITEMS ?? 1_000_000),
+  line: (index) => JSON.stringify(irisItem(index)),
+  linesPerFile: Number.POSITIVE_INFINITY,
+  maxBatchSize: 0, // read from the shipped repository below
+  measureModel: (modelServerUrl, rows) =>
+    load(`${modelServerUrl}/v2/models/iris/infer`, { body: irisRequest(rows) }),
+  cancel: true,
+};
+
+/** Distinct MLP rows the lines cycle through: the model's work does not depend on the values. */
+const MLP_ROWS = Array.from({ length: 1024 }, (_, row) =>
+  Array.from({ length: BENCH_LAYERS[0] }, (_, i) => Math.round((unitOf(row, i) * 2 - 1) * 1000) / 1000),
+);
+
+/**
+ * The bench MLP (`bench/bench-model.ts`, 512 FP32 inputs, about 3.1 KB a line): pushed with
+ * `models push` as a user ships a model, measured alone in a model server process of its own on the
+ * same repository (the platform's endpoint serves a pushed model by TargetModel only).
+ */
+async function mlpDataset(): Promise<Dataset> {
+  const { batched } = await writeBenchRepositories(`${OUT_DIR}/models`);
+  const request = (rows: number) =>
+    JSON.stringify({
+      inputs: [
+        {
+          name: BENCH_INPUT,
+          shape: [rows, BENCH_LAYERS[0]],
+          datatype: 'FP32',
+          data: MLP_ROWS.slice(0, rows).flat(),
+        },
+      ],
+    });
+  return {
+    model: BENCH_MODEL_NAME,
+    items: Number(process.env.BENCH_DATASET_MLP_ITEMS ?? 1_000_000),
+    line: (index) =>
+      `{"inputs":[{"name":"${BENCH_INPUT}","shape":[1,${BENCH_LAYERS[0]}],"datatype":"FP32","data":[${MLP_ROWS[index % MLP_ROWS.length]!.join(',')}]}]}`,
+    linesPerFile: 250_000,
+    maxBatchSize: BENCH_MAX_BATCH_SIZE,
+    install: async (cli) => {
+      await cli('models', 'push', join(batched, BENCH_MODEL_NAME), '--name', BENCH_MODEL_NAME);
+    },
+    measureModel: async (_platformModelServer, rows) => {
+      const server = await startModelServerProcess(batched);
+      try {
+        return await load(`${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`, { body: request(rows) });
+      } finally {
+        await server.stop();
+      }
+    },
+    cancel: false,
+  };
+}
+
+interface ChunkLine {
+  jobId: string;
+  items: number;
+  queueMs?: number;
+  inferenceMs: number;
+  storageMs: number;
+}
+
+interface JobView {
+  status: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  createdAt: string;
+  cancelRequestedAt?: string;
+  completedAt?: string;
+}
+
+async function measureDataset(dataset: Dataset) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-dataset-'));
-  const input = join(dir, 'iris.jsonl');
-  await writeInput(input, ITEMS);
+  const files = await writeInputs(dir, dataset);
   const platform = await startPlatformProcess({
     LOG_LEVEL: 'INFO',
     LOCAL_CONTROL_PORT: '0',
@@ -162,24 +267,19 @@ export async function measureDatasetBatch() {
         },
         maxBuffer: 1024 * 1024,
       });
+    await dataset.install?.(cli);
+    const submit = ['batch', 'submit', dataset.model, ...files.flatMap((f) => ['--file', f]), '--via', 's3'];
     const before = await requests();
     const submitStarted = Date.now();
-    const jobId = (await cli('batch', 'submit', 'iris', '--file', input, '--via', 's3')).stdout.trim();
+    const submitted = await cli(...submit);
+    const jobId = submitted.stdout.trim();
     const submittedSeconds = (Date.now() - submitStarted) / 1000;
-    let job: { status: string; succeeded: number; failed: number; createdAt: string; completedAt?: string } =
-      {
-        status: 'QUEUED',
-        succeeded: 0,
-        failed: 0,
-        createdAt: '',
-      };
+    let job = { status: 'QUEUED' } as JobView;
     while (!TERMINAL.has(job.status)) {
-      if (Date.now() - submitStarted > 1_800_000)
+      if (Date.now() - submitStarted > 3_600_000)
         throw new Error(`dataset job ${jobId} did not finish in time`);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      job = (await (
-        await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })
-      ).json()) as typeof job;
+      job = (await (await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })).json()) as JobView;
     }
     const after = await requests();
     const { peakMemoryBytes, peakRssBytes } = await stats();
@@ -189,8 +289,10 @@ export async function measureDatasetBatch() {
     const results = join(dir, 'results.jsonl');
     await cli('batch', 'results', jobId, '--out', results);
     const resultsSeconds = (Date.now() - resultsStarted) / 1000;
-    await checkResults(results, ITEMS);
-    const cancel = await measureCancel(cli, platform.apiUrl, headers, input, join(dir, 'cancelled.jsonl'));
+    await checkResults(results, dataset, inputIdsOf(submitted.stderr));
+    const cancel = dataset.cancel
+      ? await measureCancel(cli, platform.apiUrl, headers, dataset, submit, join(dir, 'cancelled.jsonl'))
+      : undefined;
 
     const lines = platform.output().split('\n');
     const chunks = lines
@@ -201,20 +303,22 @@ export async function measureDatasetBatch() {
     const seconds = (Date.parse(job.completedAt!) - createdAt) / 1000;
     const chunkSize = Math.max(...chunks.map((c) => c.items));
     // A chunk goes to the model as requests of at most the model's batch size.
-    const iris = (await loadModelRepository(join(ROOT, 'triton-image/model_repository'))).find(
-      (m) => m.name === 'iris',
-    );
-    const requestRows = Math.min(chunkSize, iris!.signature.maxBatchSize);
+    const maxBatchSize =
+      dataset.maxBatchSize ||
+      (await loadModelRepository(join(ROOT, 'triton-image/model_repository'))).find(
+        (m) => m.name === dataset.model,
+      )!.signature.maxBatchSize;
+    const requestRows = Math.min(chunkSize, maxBatchSize);
     const mean = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
-    const model = await load(`${platform.modelServerUrl}/v2/models/iris/infer`, {
-      body: irisRequest(requestRows),
-    });
+    const model = await dataset.measureModel(platform.modelServerUrl, requestRows);
     const modelItemsPerSecond = model.requestsPerSecond * requestRows;
-    const per1000 = (key: 'dynamodb' | 's3' | 'sqs') => round(((after[key] - before[key]) * 1000) / ITEMS);
+    const per1000 = (key: 'dynamodb' | 's3' | 'sqs') =>
+      round(((after[key] - before[key]) * 1000) / dataset.items);
     return {
-      model: 'iris',
-      items: ITEMS,
+      model: dataset.model,
+      items: dataset.items,
+      inputFiles: files.length,
       status: job.status,
       succeeded: job.succeeded,
       failed: job.failed,
@@ -222,14 +326,14 @@ export async function measureDatasetBatch() {
       uploadAndSubmitSeconds: round(submittedSeconds),
       // From the job's creation to its end, as the platform recorded them.
       seconds: round(seconds),
-      itemsPerSecond: round(ITEMS / seconds),
+      itemsPerSecond: round(dataset.items / seconds),
       modelItemsPerSecond: round(modelItemsPerSecond),
       modelErrors: model.errors,
-      overModel: round(ITEMS / seconds / modelItemsPerSecond),
+      overModel: round(dataset.items / seconds / modelItemsPerSecond),
       chunks: chunks.length,
       chunkSize,
       requestRows,
-      // The fan-out's scan of the file, from the job's creation to its last line planned.
+      // The fan-out's scan of the files, from the job's creation to its last line planned.
       scanSeconds: scanned
         ? round((Date.parse((JSON.parse(scanned) as { timestamp: string }).timestamp) - createdAt) / 1000)
         : undefined,
@@ -239,7 +343,7 @@ export async function measureDatasetBatch() {
       // Each function's largest container (its isolate's heap and buffers at the end of an invocation).
       peakMemoryMiB: { fanOut: mib('batch-fan-out'), worker: mib('batch-worker') },
       requestsPer1000Items: { dynamodb: per1000('dynamodb'), s3: per1000('s3'), sqs: per1000('sqs') },
-      cancel,
+      ...(cancel ? { cancel } : {}),
     };
   } finally {
     await platform.stop();
@@ -247,15 +351,20 @@ export async function measureDatasetBatch() {
   }
 }
 
-export type DatasetBatchFigures = Awaited<ReturnType<typeof measureDatasetBatch>>;
+export const measureDatasetBatch = () => measureDataset(IRIS);
+export const measureMlpDatasetBatch = async () => measureDataset(await mlpDataset());
+
+export type DatasetBatchFigures = Awaited<ReturnType<typeof measureDataset>>;
 
 export const datasetBatchErrors = (figures: DatasetBatchFigures) =>
   figures.modelErrors + (figures.failed === badLines(figures.items).length ? 0 : 1);
 
 export function printDatasetBatch(figures: DatasetBatchFigures): void {
   console.log(
-    '\nBatch job of an input file in S3: %d iris items uploaded and submitted by the CLI',
+    '\nBatch job of input files in S3: %d %s items in %d file(s), uploaded and submitted by the CLI',
     figures.items,
+    figures.model,
+    figures.inputFiles,
   );
   console.table({
     [`job (creation to ${figures.status})`]: {
@@ -287,13 +396,15 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
     figures.peakMemoryMiB.fanOut,
     figures.peakMemoryMiB.worker,
   );
-  console.log(
-    'cancelled with %d of %d items done: CANCELLED %d s after the cancel; %d succeeded, %d failed, %d cancelled',
-    figures.cancel.doneAtCancel,
-    figures.items,
-    figures.cancel.seconds,
-    figures.cancel.succeeded,
-    figures.cancel.failed,
-    figures.cancel.cancelled,
-  );
+  if (figures.cancel) {
+    console.log(
+      'cancelled with %d of %d items done: CANCELLED %d s after the cancel; %d succeeded, %d failed, %d cancelled',
+      figures.cancel.doneAtCancel,
+      figures.items,
+      figures.cancel.seconds,
+      figures.cancel.succeeded,
+      figures.cancel.failed,
+      figures.cancel.cancelled,
+    );
+  }
 }

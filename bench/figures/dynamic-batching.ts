@@ -2,7 +2,6 @@
  * The bench MLP (`bench/bench-model.ts`) served with and without `dynamic_batching`, each in a model
  * server of its own child process (`bench/model-server-process.ts`), under single-row requests.
  */
-import { spawn } from 'node:child_process';
 import {
   BENCH_INPUT,
   BENCH_LAYERS,
@@ -12,47 +11,10 @@ import {
   BENCH_QUEUE_DELAY_MICROSECONDS,
   writeBenchRepositories,
 } from '../bench-model';
-import { DURATION_SECONDS, load, OUT_DIR, ROOT, round } from './measure';
+import { DURATION_SECONDS, load, OUT_DIR, round, startModelServerProcess } from './measure';
 
 const BATCHING_CONNECTIONS = 32;
 const WARM_UP_SECONDS = 2;
-
-/** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */
-async function startModelServerProcess(repository: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', `${ROOT}bench/model-server-process.ts`, repository],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the model server did not start:\n${output}`)), 60_000);
-    const onOutput = (chunk: Buffer) => {
-      output += chunk.toString();
-      const found = /Model server (http:\/\/\S+)/.exec(output)?.[1];
-      if (found) {
-        clearTimeout(timer);
-        resolve(found);
-      }
-    };
-    child.stdout.on('data', onOutput);
-    child.stderr.on('data', onOutput);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the model server exited before it was ready:\n${output}`));
-    });
-  });
-  return {
-    url,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /** Executions and inferences (rows) so far, from Triton's statistics route. */
 async function executionCounts(url: string): Promise<{ executions: number; inferences: number }> {

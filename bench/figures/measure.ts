@@ -1,7 +1,9 @@
 /**
  * What the figures share: where the bench builds its artefacts, how long each load runs, and the
- * autocannon run that turns a URL and a request into latency and throughput figures.
+ * autocannon run that turns a URL and a request into latency and throughput figures, and a model
+ * server in a process of its own.
  */
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -43,5 +45,44 @@ export async function load(url: string, options: LoadOptions): Promise<LoadFigur
     requestsPerSecond: result.requests.average,
     requests: result.requests.total,
     errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+/** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */
+export async function startModelServerProcess(
+  repository: string,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', `${ROOT}bench/model-server-process.ts`, repository],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the model server did not start:\n${output}`)), 60_000);
+    const onOutput = (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = /Model server (http:\/\/\S+)/.exec(output)?.[1];
+      if (found) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the model server exited before it was ready:\n${output}`));
+    });
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
   };
 }

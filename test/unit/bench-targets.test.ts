@@ -28,11 +28,15 @@ describe('bench targets', () => {
       warmRequest: { cpuMsPerRequest: 0.8, dynamoDbCallsPerRequest: 1.02 },
       batch: { batchOverOneByOne: 5 },
       dynamicBatching: { throughputRatio: 2.9 },
+      datasetBatch: { overModel: 0.05 },
+      datasetBatchMlp: { overModel: 0.5 },
     });
     expect(rows.map((r) => [r.figure, r.met])).toEqual([
       ['warm realtime request: handler CPU', true],
       ['warm realtime request: DynamoDB calls', false],
       ['batch job over the same items one by one', true],
+      ['S3 input job (iris) over the model server at its request size', false],
+      ['S3 input job (MLP) over the model server at its request size', true],
       ['dynamic batching over unbatched serving', false],
     ]);
   });
