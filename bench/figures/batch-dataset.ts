@@ -248,7 +248,7 @@ async function measureDataset(dataset: Dataset) {
     (
       (await (await fetch(`${platform.controlUrl}/local/faults`)).json()) as {
         stats: {
-          requests: { dynamodb: number; s3: number; sqs: number };
+          requests: { dynamodb: number; s3: number; sqs: number; sagemaker: number };
           peakMemoryBytes: Record<string, number>;
           peakRssBytes: number;
         };
@@ -313,7 +313,7 @@ async function measureDataset(dataset: Dataset) {
       round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
     const model = await dataset.measureModel(platform.modelServerUrl, requestRows);
     const modelItemsPerSecond = model.requestsPerSecond * requestRows;
-    const per1000 = (key: 'dynamodb' | 's3' | 'sqs') =>
+    const per1000 = (key: 'dynamodb' | 's3' | 'sqs' | 'sagemaker') =>
       round(((after[key] - before[key]) * 1000) / dataset.items);
     return {
       model: dataset.model,
@@ -342,7 +342,12 @@ async function measureDataset(dataset: Dataset) {
       platformPeakRssMiB: peakRssMiB,
       // Each function's largest container (its isolate's heap and buffers at the end of an invocation).
       peakMemoryMiB: { fanOut: mib('batch-fan-out'), worker: mib('batch-worker') },
-      requestsPer1000Items: { dynamodb: per1000('dynamodb'), s3: per1000('s3'), sqs: per1000('sqs') },
+      requestsPer1000Items: {
+        dynamodb: per1000('dynamodb'),
+        s3: per1000('s3'),
+        sqs: per1000('sqs'),
+        sagemaker: per1000('sagemaker'),
+      },
       ...(cancel ? { cancel } : {}),
     };
   } finally {
@@ -388,10 +393,11 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
     figures.chunkMs.storage,
   );
   console.log(
-    'per 1,000 items: %d DynamoDB, %d S3, %d SQS requests; platform process peak RSS %d MiB; largest container: fan-out %d MiB, worker %d MiB',
+    'per 1,000 items: %d DynamoDB, %d S3, %d SQS, %d SageMaker requests; platform process peak RSS %d MiB; largest container: fan-out %d MiB, worker %d MiB',
     figures.requestsPer1000Items.dynamodb,
     figures.requestsPer1000Items.s3,
     figures.requestsPer1000Items.sqs,
+    figures.requestsPer1000Items.sagemaker,
     figures.platformPeakRssMiB,
     figures.peakMemoryMiB.fanOut,
     figures.peakMemoryMiB.worker,

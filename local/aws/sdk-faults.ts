@@ -55,7 +55,12 @@ export interface SdkFaultStats {
    * Every request the functions' SDK clients sent since the platform started, by service, faults or
    * not: what a workload costs in calls (the bench's requests per 1,000 batch items).
    */
-  readonly requests: { readonly dynamodb: number; readonly s3: number; readonly sqs: number };
+  readonly requests: {
+    readonly dynamodb: number;
+    readonly s3: number;
+    readonly sqs: number;
+    readonly sagemaker: number;
+  };
 }
 
 // Int32 slots: a seqlock over the JSON plan, then shared counters.
@@ -68,6 +73,7 @@ const CRASHES = 5;
 const DYNAMODB_REQUESTS = 6;
 const S3_REQUESTS = 7;
 const SQS_REQUESTS = 8;
+const SAGEMAKER_REQUESTS = 9;
 const HEADER_BYTES = 12 * 4;
 const PLAN_BYTES = 16 * 1024;
 
@@ -91,6 +97,7 @@ export class SdkFaults {
         dynamodb: Atomics.load(this.#slots, DYNAMODB_REQUESTS),
         s3: Atomics.load(this.#slots, S3_REQUESTS),
         sqs: Atomics.load(this.#slots, SQS_REQUESTS),
+        sagemaker: Atomics.load(this.#slots, SAGEMAKER_REQUESTS),
       },
     };
   }
@@ -192,7 +199,7 @@ export function install(data: unknown, container: { readonly functionName: strin
     proto.handle = async function (this: unknown, request, options) {
       const plan = reader.plan;
       const target = headerOf(request.headers, 'x-amz-target');
-      const service = serviceOf(request, target);
+      const service = serviceOf(request);
       if (service) reader.count(service);
       if (plan.dynamodb && target?.startsWith('DynamoDB_')) {
         const operation = target.slice(target.indexOf('.') + 1);
@@ -242,16 +249,25 @@ export function install(data: unknown, container: { readonly functionName: strin
   }
 }
 
+/** The counter of each counted service, by its SigV4 signing name. */
+const COUNTED_SERVICES: Record<string, number> = {
+  dynamodb: DYNAMODB_REQUESTS,
+  s3: S3_REQUESTS,
+  sqs: SQS_REQUESTS,
+  sagemaker: SAGEMAKER_REQUESTS,
+};
+
 /**
- * Which counted service a request goes to: DynamoDB and SQS name their operation in `X-Amz-Target`
- * (their JSON protocols); S3's REST calls carry none and are the only ones signed with
- * `X-Amz-Content-Sha256`. SageMaker, EventBridge and Secrets Manager are not counted.
+ * Which counted service a request goes to: the service its SigV4 signature is scoped to, the fourth
+ * field of the `Credential` in its `Authorization` header (`AKID/date/region/service/aws4_request`;
+ * "Signature Version 4 signing elements", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-signing-elements.html).
+ * EventBridge and Secrets Manager are not counted.
  */
-function serviceOf(request: HttpRequestLike, target: string | undefined): number | undefined {
-  if (target?.startsWith('DynamoDB_')) return DYNAMODB_REQUESTS;
-  if (target?.startsWith('AmazonSQS.')) return SQS_REQUESTS;
-  if (!target && headerOf(request.headers, 'x-amz-content-sha256')) return S3_REQUESTS;
-  return undefined;
+function serviceOf(request: HttpRequestLike): number | undefined {
+  const scope = /Credential=[^/]*\/[^/]*\/[^/]*\/([^/]+)\//.exec(
+    headerOf(request.headers, 'authorization') ?? '',
+  );
+  return scope ? COUNTED_SERVICES[scope[1]!] : undefined;
 }
 
 function headerOf(headers: Record<string, string>, name: string): string | undefined {
