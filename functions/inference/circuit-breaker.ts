@@ -44,6 +44,7 @@ export const circuitName = (b: Backend) => [b.endpointName, b.variant ?? '', b.t
  */
 export class CircuitBreaker {
   private readonly cache = new Map<string, { state: StoredState | undefined; until: number }>();
+  private readonly reading = new Map<string, Promise<StoredState | undefined>>();
 
   constructor(
     private readonly client: DynamoDBClient,
@@ -208,9 +209,22 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * The cached state, or one read for every caller that finds the cache stale at the same time: a
+   * batch chunk sends its requests at once, and each would otherwise read.
+   */
   private async read(name: string): Promise<StoredState | undefined> {
     const cached = this.cache.get(name);
     if (cached && cached.until > this.now()) return cached.state;
+    let reading = this.reading.get(name);
+    if (!reading) {
+      reading = this.fetch(name).finally(() => this.reading.delete(name));
+      this.reading.set(name, reading);
+    }
+    return reading;
+  }
+
+  private async fetch(name: string): Promise<StoredState | undefined> {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tableName,

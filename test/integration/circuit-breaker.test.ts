@@ -123,4 +123,25 @@ describe('circuit breaker shared by two containers, on dynalite, against the loc
     expect(a.calls.mock.calls.length).toBe(before);
     await faults(null);
   });
+
+  it('reads the state once for requests that start together on a cold cache', async () => {
+    const client = localDynamoDb(dynamo.url);
+    const reads = vi.spyOn(client, 'send');
+    const circuits = new CircuitBreaker(
+      client,
+      'circuits',
+      { ...settings, cacheTtlMs: 1000 },
+      'batch',
+      () => clock,
+    );
+    const backend = { endpointName: 'shared-read', targetModel: 'simple.tar.gz', weight: 100 };
+    const admissions = await Promise.all(Array.from({ length: 32 }, () => circuits.admit(backend)));
+    expect(admissions.every((a) => a.kind === 'closed')).toBe(true);
+    expect(reads).toHaveBeenCalledTimes(1);
+    // The cache answers until its TTL passes; then one read again.
+    await circuits.admit(backend);
+    clock += 1000;
+    await Promise.all([circuits.admit(backend), circuits.admit(backend)]);
+    expect(reads).toHaveBeenCalledTimes(2);
+  });
 });
