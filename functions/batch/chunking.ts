@@ -38,18 +38,27 @@ export interface ChunkLimits {
 }
 
 /**
- * How many of the model's batches a chunk of an input file holds: its items are in S3 and its
- * results go to S3, so only the requests bound it. The worker sends them at once, so a chunk still
- * takes one backend timeout at worst, and the per-chunk reads, writes and messages are shared by
- * this many batches (docs/batch.md, "Input files in S3").
+ * A chunk of an input file holds the model's batches up to this many items: its items are in S3 and
+ * its results go to S3, so only the requests bound it, and its fixed cost (about fifteen DynamoDB
+ * requests, a few to S3, one SQS message) is shared by all of them (docs/batch.md, "Input files in S3").
  */
-export const FILE_CHUNK_BATCHES = 8;
+export const FILE_CHUNK_ITEMS = 8_192;
+/**
+ * The most requests a chunk of an input file sends: the worker sends them at once, so a chunk still
+ * takes one backend timeout at worst, and this bounds what one chunk puts in flight at the endpoint.
+ */
+export const FILE_CHUNK_REQUESTS = 32;
+
+/** The model's batches per chunk of an input file: enough for FILE_CHUNK_ITEMS, at most FILE_CHUNK_REQUESTS. */
+export const fileChunkBatches = (signature: ModelSignature) =>
+  Math.min(FILE_CHUNK_REQUESTS, Math.ceil(FILE_CHUNK_ITEMS / signature.maxBatchSize));
 
 /** The limits of a chunk of an input file: `batches` of the model's batches (one if it does not batch). */
-export function fileChunkLimits(signature: ModelSignature, batches = FILE_CHUNK_BATCHES): ChunkLimits {
+export function fileChunkLimits(signature: ModelSignature, batches?: number): ChunkLimits {
   const limits = chunkLimits(signature);
   if (signature.maxBatchSize <= 0) return limits;
-  return { ...limits, maxItems: limits.maxItems * batches, maxBytes: limits.maxBytes * batches };
+  const n = batches ?? fileChunkBatches(signature);
+  return { ...limits, maxItems: limits.maxItems * n, maxBytes: limits.maxBytes * n };
 }
 
 /** Items per chunk for a model that does not batch (each item then goes as its own request). */
@@ -132,9 +141,17 @@ export function storedItem(
   return stored;
 }
 
+/** Each item's size, once: the worker checks an input line's item, then plans its batches by size. */
+const sizes = new WeakMap<StoredItem, number>();
+
 /** Byte size of an item as stored (its JSON). */
 export function itemBytes(item: StoredItem): number {
-  return Buffer.byteLength(JSON.stringify(item));
+  let bytes = sizes.get(item);
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(JSON.stringify(item));
+    sizes.set(item, bytes);
+  }
+  return bytes;
 }
 
 /** The most bytes an item's stored result takes, or 0 when the limits cannot tell. */

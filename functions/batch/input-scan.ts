@@ -54,7 +54,7 @@ export interface ScanDependencies {
   readonly reserveMs?: number;
   /** @default RANGE_BYTES */
   readonly rangeBytes?: number;
-  /** The model's batches per chunk. @default FILE_CHUNK_BATCHES */
+  /** The model's batches per chunk. @default fileChunkBatches(version) */
   readonly batchesPerChunk?: number;
   /** @default CHUNKS_PER_STEP */
   readonly chunksPerStep?: number;

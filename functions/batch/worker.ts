@@ -347,7 +347,7 @@ async function runChunk(
   };
 
   if (version.maxBatchSize <= 0) return itemByItem(numberedItems);
-  // A chunk of an input file holds several of the model's batches (FILE_CHUNK_BATCHES): sent at once.
+  // A chunk of an input file holds several of the model's batches (fileChunkBatches): sent at once.
   const batches = job.inputs
     ? planChunks(
         numberedItems.map(({ item }) => item),

@@ -185,18 +185,22 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     for (let chunk = 0; chunk < scanned.chunks; chunk++)
       results.push(...(await readPart({ s3: s3.client, bucket: Bucket }, 'files-job', chunk))!.results);
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    expect(results[4]).toMatchObject({ index: 4, error: expect.stringMatching(/^line 5: not a JSON line/) });
+    // Line numbers count in each file: in a job of two, an error names its file's input id too.
+    expect(results[4]).toMatchObject({
+      index: 4,
+      error: expect.stringMatching(new RegExp(`^input ${first}, line 5: not a JSON line`)),
+    });
     expect(results[17]).toMatchObject({
       index: 17,
       id: 'narrow',
-      error: expect.stringMatching(/^line 18: /),
+      error: expect.stringMatching(new RegExp(`^input ${first}, line 18: `)),
     });
     const sum = results[30] as unknown as { outputs: { name: string; data: number[] }[] };
     expect(sum.outputs.find((o) => o.name === 'OUTPUT0')?.data).toEqual(Array.from({ length: 16 }, () => 31));
   });
 
   it("runs a chunk of several of the model's batches, one request per batch, every item in order", async () => {
-    const lines = Array.from({ length: 100 }, (_, i) => itemLine(i));
+    const lines = Array.from({ length: 300 }, (_, i) => itemLine(i));
     lines[29] = '{"inputs": [';
     await submit('batches-job', 'alice', [await putInput('alice', lines.join('\n'))]);
     const sagemaker = localSageMaker(server.url);
@@ -214,22 +218,22 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
       },
     };
 
-    // The default: FILE_CHUNK_BATCHES (8) of the model's batches of 8 per chunk.
+    // The default for a model whose batches hold 8: FILE_CHUNK_REQUESTS (32) of them per chunk.
     expect(await scanInputs(scanDeps({ batchesPerChunk: undefined }), 'batches-job')).toBe('finished');
     const scanned = (await store.getJobRecord('batches-job'))!;
-    expect(scanned).toMatchObject({ total: 100, chunks: 2 });
+    expect(scanned).toMatchObject({ total: 300, chunks: 2 });
     for (const chunk of [0, 1]) {
       await processChunk(counting, { jobId: 'batches-job', chunk }, { receiveCount: 1 });
     }
 
-    // 63 good items in the first chunk and 36 in the second: 8 and 5 batched requests.
-    expect(requests).toBe(13);
-    expect(await store.getJob('batches-job')).toMatchObject({ succeeded: 99, failed: 1 });
+    // 255 good items in the first chunk and 44 in the second: 32 and 6 batched requests.
+    expect(requests).toBe(38);
+    expect(await store.getJob('batches-job')).toMatchObject({ succeeded: 299, failed: 1 });
     const results = [
       ...(await readPart(inputs(), 'batches-job', 0))!.results,
       ...(await readPart(inputs(), 'batches-job', 1))!.results,
     ];
-    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 300 }, (_, i) => i));
     for (const [index, result] of results.entries()) {
       if (index === 29) {
         expect(result).toMatchObject({ error: expect.stringMatching(/^line 30: not a JSON line/) });

@@ -6,6 +6,9 @@ import { MAX_RESULT_PART_BYTES } from '../../functions/batch/batch-store';
 import {
   batchedRequest,
   chunkLimits,
+  FILE_CHUNK_ITEMS,
+  FILE_CHUNK_REQUESTS,
+  fileChunkLimits,
   MAX_CHUNK_BYTES,
   planChunks,
   type StoredItem,
@@ -149,6 +152,24 @@ describe('planChunks', () => {
 
   it('uses small chunks for a model that does not batch', () => {
     expect(chunkLimits({ ...SIMPLE_SIGNATURE, maxBatchSize: 0 }).maxItems).toBeGreaterThan(0);
+  });
+
+  it("fills a chunk of an input file with the model's batches up to its items, within its requests", () => {
+    const limits = (maxBatchSize: number) => fileChunkLimits({ ...SIMPLE_SIGNATURE, maxBatchSize });
+    // Large batches: as many as FILE_CHUNK_ITEMS take.
+    expect(limits(1024)).toMatchObject({ maxItems: FILE_CHUNK_ITEMS, maxBytes: 8 * MAX_CHUNK_BYTES });
+    expect(limits(FILE_CHUNK_ITEMS * 2)).toMatchObject({
+      maxItems: FILE_CHUNK_ITEMS * 2,
+      maxBytes: MAX_CHUNK_BYTES,
+    });
+    // Small batches: no more than FILE_CHUNK_REQUESTS of them, sent at once.
+    expect(limits(16)).toMatchObject({
+      maxItems: 16 * FILE_CHUNK_REQUESTS,
+      maxBytes: FILE_CHUNK_REQUESTS * MAX_CHUNK_BYTES,
+    });
+    expect(limits(1).maxItems).toBe(FILE_CHUNK_REQUESTS);
+    // A model that does not batch: its small chunks, one request per item.
+    expect(limits(0)).toEqual(chunkLimits({ ...SIMPLE_SIGNATURE, maxBatchSize: 0 }));
   });
 });
 
