@@ -3,6 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRIC } from '../../contracts/metric-catalog';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BackendError, BackendUnavailableError, BadRequestError, NotFoundError } from '../edge/errors';
+import { sageMakerBinaryRequest } from '../inference/binary-tensors';
 import type { InferenceResponse, InputTensor } from '../inference/protocol';
 import { isRetryable } from '../inference/sagemaker-backend';
 import { type InferenceDependencies, inferChecked } from '../inference/service';
@@ -366,16 +367,24 @@ async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<Model
   return version;
 }
 
-/** One request on the job's version, sent as it is: its items were checked at submission. */
+/**
+ * One request on the job's version, its items checked at submission: numeric inputs as binary data
+ * (a heavy model's items are mostly numbers, which printing and parsing as JSON text made the
+ * worker's largest cost), others as JSON.
+ */
 async function inferOne(
   deps: WorkerDependencies,
   version: ModelVersion,
   request: { readonly inputs: readonly InputTensor[] },
 ) {
-  const answer = await inferChecked(deps.inference, version, {
-    body: encoder.encode(JSON.stringify(request)),
-    contentType: 'application/json',
-  });
+  const answer = await inferChecked(
+    deps.inference,
+    version,
+    sageMakerBinaryRequest(request.inputs) ?? {
+      body: encoder.encode(JSON.stringify(request)),
+      contentType: 'application/json',
+    },
+  );
   let parsed: InferenceResponse;
   try {
     parsed = JSON.parse(decoder.decode(answer.body)) as InferenceResponse;

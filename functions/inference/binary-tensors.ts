@@ -49,6 +49,52 @@ export function joinBinaryBody(
   return { body, headerLength: json.byteLength };
 }
 
+/**
+ * Datatypes whose checked JSON elements (integers in range, finite floats) convert exactly into a
+ * typed array: narrowing a double to FP32 rounds to nearest, as Triton's own narrowing of a JSON
+ * number does. FP16, 64-bit integers, BOOL and BYTES stay JSON.
+ */
+const EXACT_ELEMENTS = {
+  UINT8: Uint8Array,
+  INT8: Int8Array,
+  UINT16: Uint16Array,
+  INT16: Int16Array,
+  UINT32: Uint32Array,
+  INT32: Int32Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+} as const;
+
+/** Typed arrays are in the host's byte order; the layout is little-endian, as every Lambda host is. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * A request of checked inputs as SageMaker's binary+json body: each input's elements as binary
+ * data, so neither side prints or parses them as text; the outputs come back as JSON. Undefined when
+ * an input's datatype is not one that converts exactly, so the caller sends JSON.
+ */
+export function sageMakerBinaryRequest(
+  inputs: readonly { name: string; shape: readonly number[]; datatype: string; data: unknown }[],
+): { body: Uint8Array; contentType: string } | undefined {
+  if (!LITTLE_ENDIAN) return undefined;
+  const sections: ArrayBufferView[] = [];
+  for (const input of inputs) {
+    const Elements = EXACT_ELEMENTS[input.datatype as keyof typeof EXACT_ELEMENTS];
+    if (!Elements) return undefined;
+    sections.push(Elements.from(input.data as ArrayLike<number>));
+  }
+  const header = {
+    inputs: inputs.map(({ name, shape, datatype }, i) => ({
+      name,
+      shape,
+      datatype,
+      parameters: { binary_data_size: sections[i]!.byteLength },
+    })),
+  };
+  const { body, headerLength } = joinBinaryBody(header, sections);
+  return { body, contentType: sageMakerBinaryContentType(headerLength) };
+}
+
 /** The binary data after a JSON header, handed out in header order to the tensors that declare `binary_data_size`. */
 export class BinarySections {
   private offset = 0;

@@ -1,4 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchInputKey } from '../../contracts/batch-data';
 import type { ModelVersion } from '../../contracts/registry-schemas';
@@ -205,6 +206,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     await submit('batches-job', 'alice', [await putInput('alice', lines.join('\n'))]);
     const sagemaker = localSageMaker(server.url);
     let requests = 0;
+    const contentTypes = new Set<string | undefined>();
     const counting: WorkerDependencies = {
       ...worker,
       inference: {
@@ -212,6 +214,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
         sagemaker: Object.assign(Object.create(sagemaker) as typeof sagemaker, {
           send: (...args: Parameters<typeof sagemaker.send>) => {
             requests++;
+            contentTypes.add((args[0] as InvokeEndpointCommand).input.ContentType?.split(';')[0]);
             return sagemaker.send(...args);
           },
         }),
@@ -228,6 +231,8 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
 
     // 255 good items in the first chunk and 44 in the second: 32 and 6 batched requests.
     expect(requests).toBe(38);
+    // INT32 inputs go as binary data, which the local model server reads as Triton does.
+    expect([...contentTypes]).toEqual(['application/vnd.sagemaker-triton.binary+json']);
     expect(await store.getJob('batches-job')).toMatchObject({ succeeded: 299, failed: 1 });
     const results = [
       ...(await readPart(inputs(), 'batches-job', 0))!.results,

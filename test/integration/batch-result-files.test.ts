@@ -17,7 +17,6 @@ import { retryJob } from '../../functions/batch/retry';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import type { Principal } from '../../functions/edge/principal';
-import type { InputTensor } from '../../functions/inference/protocol';
 import { ModelCache } from '../../functions/registry/model-cache';
 import { ModelRegistry } from '../../functions/registry/registry';
 import {
@@ -27,6 +26,7 @@ import {
   startDynamoDb,
 } from '../../local/aws/dynamodb';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { invocationInputs } from '../helpers/invocation';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -75,10 +75,8 @@ describe('S3 job results: JSONL parts and a manifest', () => {
     // OUTPUT0 = INPUT0 + 1; a refused row answers as Triton's 400 does, through SageMaker's ModelError.
     const sagemaker = {
       send: async (command: InvokeEndpointCommand) => {
-        const { inputs } = JSON.parse(new TextDecoder().decode(command.input.Body as Uint8Array)) as {
-          inputs: InputTensor[];
-        };
-        const data = inputs[0]!.data as number[];
+        const inputs = invocationInputs(command);
+        const data = Array.from(inputs[0]!.data as ArrayLike<number>);
         if (!healed && data.some((v) => v < 0)) {
           throw Object.assign(new Error('negative input'), {
             name: 'ModelError',

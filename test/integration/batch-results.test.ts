@@ -16,6 +16,7 @@ import {
   type LocalDynamoDb,
   startDynamoDb,
 } from '../../local/aws/dynamodb';
+import { invocationInputs } from '../helpers/invocation';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -98,10 +99,8 @@ describe('chunk results larger than one result item', () => {
     );
     const sagemaker = {
       send: async (command: InvokeEndpointCommand) => {
-        const { EndpointName, Body } = command.input;
-        const { inputs } = JSON.parse(new TextDecoder().decode(Body as Uint8Array)) as {
-          inputs: InputTensor[];
-        };
+        const { EndpointName } = command.input;
+        const inputs = invocationInputs(command);
         const outputs = answers[EndpointName!]!(inputs, ++calls);
         return {
           Body: new TextEncoder().encode(JSON.stringify({ outputs })),

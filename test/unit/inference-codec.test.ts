@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
-import { joinBinaryBody, sageMakerBinaryContentType } from '../../functions/inference/binary-tensors';
+import {
+  joinBinaryBody,
+  sageMakerBinaryContentType,
+  sageMakerBinaryRequest,
+} from '../../functions/inference/binary-tensors';
 import {
   type ClientRequest,
   decodeBinaryTensor,
@@ -813,5 +817,39 @@ describe("decodeInferenceRequest: Triton's raw binary request (header length 0)"
     const error = errorOf(() => decodeInferenceRequest(raw(bytes), signature));
     expect(error).toBeInstanceOf(InvalidInferenceRequestError);
     expect(error.message).toContain(message);
+  });
+});
+
+describe('sageMakerBinaryRequest (the batch worker’s request body)', () => {
+  const inputs = [
+    { name: 'F', shape: [2, 3], datatype: 'FP32', data: [0.1, -2.5, 3.4028234663852886e38, 1e-45, 0, 7] },
+    { name: 'D', shape: [2, 1], datatype: 'FP64', data: [Math.PI, -Number.MAX_VALUE] },
+    { name: 'I', shape: [2, 2], datatype: 'INT32', data: [-(2 ** 31), 2 ** 31 - 1, 0, -1] },
+    { name: 'U', shape: [2], datatype: 'UINT8', data: [0, 255] },
+  ] as const;
+
+  it('decodes to the tensors the JSON request gives, narrowed as Triton narrows JSON numbers', () => {
+    const binary = sageMakerBinaryRequest(inputs)!;
+    expect(binary.contentType).toMatch(
+      /^application\/vnd\.sagemaker-triton\.binary\+json;json-header-size=\d+$/,
+    );
+    const decoded = decodeInferenceRequest({
+      body: binary.body,
+      headers: { 'content-type': binary.contentType },
+    }).request.inputs;
+    expect(decoded.map(({ name, shape, datatype }) => ({ name, shape, datatype }))).toEqual(
+      inputs.map(({ name, shape, datatype }) => ({ name, shape, datatype })),
+    );
+    expect(Array.from(decoded[0]!.data as Float32Array)).toEqual(inputs[0].data.map(Math.fround));
+    for (const i of [1, 2, 3])
+      expect(Array.from(decoded[i]!.data as ArrayLike<number>)).toEqual(inputs[i]!.data);
+  });
+
+  it('leaves a request with an input that has no exact binary form here to JSON', () => {
+    for (const datatype of ['FP16', 'INT64', 'UINT64', 'BOOL', 'BYTES']) {
+      expect(
+        sageMakerBinaryRequest([inputs[0], { name: 'X', shape: [1], datatype, data: [1] }]),
+      ).toBeUndefined();
+    }
   });
 });
