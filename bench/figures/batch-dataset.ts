@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { SAGEMAKER_BINARY_PREFIX, sageMakerBinaryRequest } from '../../functions/inference/binary-tensors';
 import { npmToken, startPlatformProcess } from '../../local/platform-process';
 import { unitOf } from '../../local/seeded-random';
 import { loadModelRepository } from '../../triton-image/model-repository';
@@ -160,6 +161,21 @@ async function measureCancel(
   };
 }
 
+/**
+ * The request the worker sends for `rows` items, on Triton's own route: the same binary tensors
+ * (`sageMakerBinaryRequest`), their header's length in Inference-Header-Content-Length.
+ */
+function asWorkerSends(inputs: Parameters<typeof sageMakerBinaryRequest>[0]) {
+  const { body, contentType } = sageMakerBinaryRequest(inputs)!;
+  return {
+    body: Buffer.from(body),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': contentType.slice(SAGEMAKER_BINARY_PREFIX.length),
+    },
+  };
+}
+
 /** Fisher's iris rows, one file (a million lines take about 110 MB). */
 const IRIS: Dataset = {
   model: 'iris',
@@ -168,7 +184,7 @@ const IRIS: Dataset = {
   linesPerFile: Number.POSITIVE_INFINITY,
   maxBatchSize: 0, // read from the shipped repository below
   measureModel: (modelServerUrl, rows) =>
-    load(`${modelServerUrl}/v2/models/iris/infer`, { body: irisRequest(rows) }),
+    load(`${modelServerUrl}/v2/models/iris/infer`, asWorkerSends(JSON.parse(irisRequest(rows)).inputs)),
   cancel: true,
 };
 
@@ -185,16 +201,14 @@ const MLP_ROWS = Array.from({ length: 1024 }, (_, row) =>
 async function mlpDataset(): Promise<Dataset> {
   const { batched } = await writeBenchRepositories(`${OUT_DIR}/models`);
   const request = (rows: number) =>
-    JSON.stringify({
-      inputs: [
-        {
-          name: BENCH_INPUT,
-          shape: [rows, BENCH_LAYERS[0]],
-          datatype: 'FP32',
-          data: MLP_ROWS.slice(0, rows).flat(),
-        },
-      ],
-    });
+    asWorkerSends([
+      {
+        name: BENCH_INPUT,
+        shape: [rows, BENCH_LAYERS[0]],
+        datatype: 'FP32',
+        data: MLP_ROWS.slice(0, rows).flat(),
+      },
+    ]);
   return {
     model: BENCH_MODEL_NAME,
     items: Number(process.env.BENCH_DATASET_MLP_ITEMS ?? 1_000_000),
@@ -208,7 +222,7 @@ async function mlpDataset(): Promise<Dataset> {
     measureModel: async (_platformModelServer, rows) => {
       const server = await startModelServerProcess(batched);
       try {
-        return await load(`${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`, { body: request(rows) });
+        return await load(`${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`, request(rows));
       } finally {
         await server.stop();
       }

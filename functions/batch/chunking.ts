@@ -121,6 +121,9 @@ function resultBytesBeyondId(signature: ModelSignature): number | undefined {
   return Buffer.byteLength(JSON.stringify({ index: LARGEST_INDEX, outputs })) + 1 + elementBytes;
 }
 
+/** Each item's size, once: checked as it is read, then planned into batches by it. */
+const sizes = new WeakMap<StoredItem, number>();
+
 /**
  * One item as the worker sends it, checked against the version's signature; a refusal is thrown as
  * an InvalidInferenceRequestError. Input files' lines are checked the same way.
@@ -128,6 +131,8 @@ function resultBytesBeyondId(signature: ModelSignature): number | undefined {
 export function storedItem(
   version: ModelVersion,
   item: { readonly id?: string; readonly inputs: readonly unknown[] },
+  /** The item's size when it is known without printing it: an input file's line, as the scan planned it. */
+  bytes?: number,
 ): StoredItem {
   const request = parseInferenceRequest({ inputs: item.inputs });
   validateAgainstSignature(request, version, version.name);
@@ -135,14 +140,12 @@ export function storedItem(
     throw new InvalidInferenceRequestError('each input must have batch dimension 1 (one item, one row)');
   }
   const stored: StoredItem = { ...(item.id === undefined ? {} : { id: item.id }), inputs: request.inputs };
+  if (bytes !== undefined) sizes.set(stored, bytes);
   if (itemBytes(stored) > MAX_CHUNK_BYTES) {
     throw new InvalidInferenceRequestError(`the item is larger than ${MAX_CHUNK_BYTES} bytes`);
   }
   return stored;
 }
-
-/** Each item's size, once: the worker checks an input line's item, then plans its batches by size. */
-const sizes = new WeakMap<StoredItem, number>();
 
 /** Byte size of an item as stored (its JSON). */
 export function itemBytes(item: StoredItem): number {

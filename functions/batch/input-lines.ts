@@ -225,7 +225,8 @@ export function parseLine(version: ModelVersion, line: Line): ParsedLine {
   }
   const id = parsed.data.id === undefined ? {} : { id: parsed.data.id };
   try {
-    return { item: storedItem(version, parsed.data) };
+    // Sized by its line, as the scan planned it: printing 512 floats again cost more than parsing them.
+    return { item: storedItem(version, parsed.data, line.bytes.length) };
   } catch (error) {
     if (error instanceof InvalidInferenceRequestError) return { error: `${where}: ${error.message}`, ...id };
     throw error;
