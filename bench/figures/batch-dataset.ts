@@ -86,9 +86,9 @@ async function writeInputs(dir: string, dataset: Dataset): Promise<string[]> {
 async function checkResults(path: string, dataset: Dataset, inputIds: readonly string[]): Promise<void> {
   const expectedBad = new Set(badLines(dataset.items));
   const where = (line: number) => {
+    if (inputIds.length <= 1) return `line ${line}:`;
     const file = Math.floor((line - 1) / dataset.linesPerFile);
-    const inFile = `line ${line - file * dataset.linesPerFile}:`;
-    return inputIds.length > 1 ? `input ${inputIds[file]}, ${inFile}` : inFile;
+    return `input ${inputIds[file]}, line ${line - file * dataset.linesPerFile}:`;
   };
   let next = 0;
   for await (const text of createInterface({ input: createReadStream(path) })) {
