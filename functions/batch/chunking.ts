@@ -147,7 +147,7 @@ export function storedItem(
   return stored;
 }
 
-/** Byte size of an item as stored (its JSON). */
+/** Byte size of an item as stored: its JSON, or for an input file's item its line. */
 export function itemBytes(item: StoredItem): number {
   let bytes = sizes.get(item);
   if (bytes === undefined) {

@@ -10,7 +10,6 @@ import {
 } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { SubmitBatchJob, WorkMessage } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failChunk } from '../../functions/batch/dead-letters';
@@ -29,22 +28,13 @@ import {
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
 const region = 'us-east-1';
 /** The simple model batches 8 items: a job of 8n items has n chunks. */
 const ITEMS_PER_CHUNK = SIMPLE_SIGNATURE.maxBatchSize;
 const WINDOW = 3;
-const simple: ModelVersion = {
-  name: 'simple',
-  version: '1',
-  platform: 'onnxruntime_onnx',
-  ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
-  status: 'ACTIVE',
-  createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z',
-};
+const simple = SIMPLE_VERSION;
 const alwaysClosed = {
   admit: async () => ({ kind: 'closed' }) as const,
   recordSuccess: async () => false,

@@ -2,7 +2,6 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchInputKey } from '../../contracts/batch-data';
-import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failSubmission } from '../../functions/batch/dead-letters';
@@ -27,19 +26,10 @@ import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { localDynamoDb, localSageMaker } from '../helpers/local-clients';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_VERSION } from '../helpers/simple-model';
 
 const Bucket = 'batch-data';
-const simple: ModelVersion = {
-  name: 'simple',
-  version: '1',
-  platform: 'onnxruntime_onnx',
-  ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
-  status: 'ACTIVE',
-  createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z',
-};
+const simple = SIMPLE_VERSION;
 const alwaysClosed = {
   admit: async () => ({ kind: 'closed' }) as const,
   recordSuccess: async () => false,

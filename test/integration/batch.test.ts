@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
@@ -32,7 +31,7 @@ import {
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
 const credentials = LOCAL_CREDENTIALS;
 const region = 'us-east-1';
@@ -43,16 +42,7 @@ const OUTAGE_BUDGET_SECONDS = 900;
  * that every job here has all its work sent at fan-out.
  */
 const WINDOW = 1000;
-const simple: ModelVersion = {
-  name: 'simple',
-  version: '1',
-  platform: 'onnxruntime_onnx',
-  ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
-  status: 'ACTIVE',
-  createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z',
-};
+const simple = SIMPLE_VERSION;
 /** Circuits that always admit: these tests are about accounting, not about the breaker. */
 const alwaysClosed = {
   admit: async () => ({ kind: 'closed' }) as const,

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { CircuitSettings } from '../../contracts/settings';
 import { BackendFailedError, BackendUnavailableError } from '../../functions/edge/errors';
 import { CircuitBreaker } from '../../functions/inference/circuit-breaker';
@@ -9,7 +8,7 @@ import { createCounterTable, type LocalDynamoDb, startDynamoDb } from '../../loc
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { localDynamoDb, localSageMaker } from '../helpers/local-clients';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_VERSION } from '../helpers/simple-model';
 
 const settings: CircuitSettings = {
   failureThreshold: 3,
@@ -18,16 +17,7 @@ const settings: CircuitSettings = {
   probeTimeoutSeconds: 30,
   cacheTtlMs: 0,
 };
-const simple: ModelVersion = {
-  name: 'simple',
-  version: '1',
-  platform: 'onnxruntime_onnx',
-  ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
-  status: 'ACTIVE',
-  createdAt: 'now',
-  updatedAt: 'now',
-};
+const simple = SIMPLE_VERSION;
 const ones = Array.from({ length: 16 }, () => 1);
 const payload = decodeInferenceRequest({
   body: new TextEncoder().encode(

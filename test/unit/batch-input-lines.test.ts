@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelVersion } from '../../contracts/registry-schemas';
 import { itemBytes, MAX_CHUNK_BYTES } from '../../functions/batch/chunking';
 import { parseLine } from '../../functions/batch/input-lines';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_VERSION } from '../helpers/simple-model';
 
-const simple: ModelVersion = {
-  name: 'simple',
-  version: '1',
-  platform: 'onnxruntime_onnx',
-  ...SIMPLE_SIGNATURE,
-  backends: [{ endpointName: 'triton', targetModel: 'simple.tar.gz', weight: 100 }],
-  status: 'ACTIVE',
-  createdAt: 'now',
-  updatedAt: 'now',
-};
+const simple = SIMPLE_VERSION;
 const sixteen = (value: number) => Array.from({ length: 16 }, () => value);
 const itemJson = (padding = '') =>
   `{"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","data":[${sixteen(1e3).join(',')}]},${padding}` +
