@@ -474,35 +474,31 @@ export class BatchStore {
 
   /**
    * Records chunks `from` to `to` of the current attempt sent and gives up the release `token` held;
-   * false when the job moved on meanwhile (another attempt, finished, or the lease taken over).
+   * returns the job as the write left it (the releaser's next look needs no read), or undefined when
+   * the job moved on meanwhile (another attempt, finished, or the lease taken over).
    */
-  async claimSent(jobId: string, attempt: number, from: number, to: number, token: string): Promise<boolean> {
-    return this.updateRelease(jobId, attempt, from, token, 'SET #sent = :to REMOVE releasing', { ':to': to });
+  async claimSent(
+    jobId: string,
+    attempt: number,
+    from: number,
+    to: number,
+    token: string,
+  ): Promise<JobRecord | undefined> {
+    const held = releaseHeld(attempt, from, token);
+    const job = await this.updateJob(
+      jobId,
+      'SET #sent = :to REMOVE releasing',
+      held.condition,
+      { ...held.values, ':to': to },
+      true,
+    );
+    return job ?? undefined;
   }
 
   /** Gives up the release `token` held without recording anything sent (its send failed). */
   async dropRelease(jobId: string, attempt: number, from: number, token: string): Promise<boolean> {
-    return this.updateRelease(jobId, attempt, from, token, 'REMOVE releasing', {});
-  }
-
-  private async updateRelease(
-    jobId: string,
-    attempt: number,
-    from: number,
-    token: string,
-    update: string,
-    values: Record<string, unknown>,
-  ): Promise<boolean> {
-    return this.conditionalUpdate(
-      jobId,
-      update,
-      `${sentCondition(attempt, from)} AND releasing.#token = :token`,
-      {
-        ...sentValues(attempt, from),
-        ...values,
-        ':token': token,
-      },
-    );
+    const held = releaseHeld(attempt, from, token);
+    return this.conditionalUpdate(jobId, 'REMOVE releasing', held.condition, held.values);
   }
 
   /**
@@ -985,6 +981,14 @@ export class BatchStore {
       throw error;
     }
   }
+}
+
+/** The condition that the release `token` still holds the job's sending at `from` of `attempt`. */
+function releaseHeld(attempt: number, from: number, token: string) {
+  return {
+    condition: `${sentCondition(attempt, from)} AND releasing.#token = :token`,
+    values: { ...sentValues(attempt, from), ':token': token },
+  };
 }
 
 /**

@@ -98,9 +98,9 @@ export function shareOf(jobId: string, paced: readonly string[], window: number)
 /**
  * Sends the job's next chunks while it has fewer than its share sent and not yet counted. Only the
  * release holding the job's lease sends: it sends, then records the chunks sent and gives the lease
- * up in one conditional write, then reads the job again. A release that finds the lease held waits
- * until it is given up or runs out, then looks again, so a count is released even when the holder
- * died. A holder that dies between its send and its write leaves the lease to run out: the next
+ * up in one conditional write, whose answer is the job as it left it. A release that finds the
+ * lease held waits until it is given up or runs out, then looks again, so a count is released even
+ * when the holder died. A holder that dies between its send and its write leaves the lease to run out: the next
  * release sends those chunks again, which accounting counts once.
  */
 async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly string[]): Promise<void> {
@@ -125,6 +125,7 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
       continue;
     }
     const lease = { token: randomUUID(), untilMs: at + (deps.releaseLeaseMs ?? RELEASE_LEASE_MS) };
+    let claimed: JobRecord | undefined;
     if (await deps.store.leaseRelease(job.jobId, job.attempt, job.sent, lease, at)) {
       try {
         if (stopping) {
@@ -135,9 +136,10 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
         await deps.store.dropRelease(job.jobId, job.attempt, job.sent, lease.token);
         throw error;
       }
-      await deps.store.claimSent(job.jobId, job.attempt, job.sent, until, lease.token);
+      claimed = await deps.store.claimSent(job.jobId, job.attempt, job.sent, until, lease.token);
     }
-    job = await deps.store.getJobRecord(first.jobId);
+    // The claim's write answers with the job as it left it; otherwise look again.
+    job = claimed ?? (await deps.store.getJobRecord(first.jobId));
   }
   // A job its cancelled chunks ended has no worker left to release it: it leaves its owner's window
   // here, and its share goes to the owner's other jobs.

@@ -243,6 +243,29 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     );
   });
 
+  it('reads the job once for a release that sends: the write that records the send answers with it', async () => {
+    // Prepare: a store that counts its reads of jobs.
+    await submitJob(store, models, {
+      owner: 'reader',
+      jobId: 'read-once',
+      submission: submission(10 * ITEMS_PER_CHUNK),
+    });
+    let reads = 0;
+    const reading = new Proxy(store, {
+      get: (target, name, receiver) => {
+        if (name === 'getJobRecord') reads++;
+        return Reflect.get(target, name, receiver);
+      },
+    });
+
+    // Act
+    await enqueueWork({ ...pacing(), store: reading }, 'read-once');
+
+    // Assess: the window went out, after one read of the job.
+    expect(sentOf('read-once')).toBe(WINDOW);
+    expect(reads).toBe(1);
+  });
+
   it('sends the next chunk when a worker dies between sending it and recording it sent', async () => {
     // Prepare: the first release sends, then dies before its conditional write.
     await submit('crash-after-send', 5 * ITEMS_PER_CHUNK);
