@@ -176,17 +176,22 @@ function asWorkerSends(inputs: Parameters<typeof sageMakerBinaryRequest>[0]) {
   };
 }
 
-/** Fisher's iris rows, one file (a million lines take about 110 MB). */
-const IRIS: Dataset = {
-  model: 'iris',
-  items: Number(process.env.BENCH_DATASET_ITEMS ?? 1_000_000),
-  line: (index) => JSON.stringify(irisItem(index)),
-  linesPerFile: Number.POSITIVE_INFINITY,
-  maxBatchSize: 0, // read from the shipped repository below
-  measureModel: (modelServerUrl, rows) =>
-    load(`${modelServerUrl}/v2/models/iris/infer`, asWorkerSends(JSON.parse(irisRequest(rows)).inputs)),
-  cancel: true,
-};
+/** Fisher's iris rows, one file (a million lines take about 110 MB), on the shipped `iris`. */
+async function irisDataset(): Promise<Dataset> {
+  const iris = (await loadModelRepository(join(ROOT, 'triton-image/model_repository'))).find(
+    (m) => m.name === 'iris',
+  )!;
+  return {
+    model: 'iris',
+    items: Number(process.env.BENCH_DATASET_ITEMS ?? 1_000_000),
+    line: (index) => JSON.stringify(irisItem(index)),
+    linesPerFile: Number.POSITIVE_INFINITY,
+    maxBatchSize: iris.signature.maxBatchSize,
+    measureModel: (modelServerUrl, rows) =>
+      load(`${modelServerUrl}/v2/models/iris/infer`, asWorkerSends(JSON.parse(irisRequest(rows)).inputs)),
+    cancel: true,
+  };
+}
 
 /** Distinct MLP rows the lines cycle through: the model's work does not depend on the values. */
 const MLP_ROWS = Array.from({ length: 1024 }, (_, row) =>
@@ -317,12 +322,7 @@ async function measureDataset(dataset: Dataset) {
     const seconds = (Date.parse(job.completedAt!) - createdAt) / 1000;
     const chunkSize = Math.max(...chunks.map((c) => c.items));
     // A chunk goes to the model as requests of at most the model's batch size.
-    const maxBatchSize =
-      dataset.maxBatchSize ||
-      (await loadModelRepository(join(ROOT, 'triton-image/model_repository'))).find(
-        (m) => m.name === dataset.model,
-      )!.signature.maxBatchSize;
-    const requestRows = Math.min(chunkSize, maxBatchSize);
+    const requestRows = Math.min(chunkSize, dataset.maxBatchSize);
     const mean = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
     const model = await dataset.measureModel(platform.modelServerUrl, requestRows);
@@ -370,7 +370,7 @@ async function measureDataset(dataset: Dataset) {
   }
 }
 
-export const measureDatasetBatch = () => measureDataset(IRIS);
+export const measureDatasetBatch = async () => measureDataset(await irisDataset());
 export const measureMlpDatasetBatch = async () => measureDataset(await mlpDataset());
 
 export type DatasetBatchFigures = Awaited<ReturnType<typeof measureDataset>>;
