@@ -181,6 +181,20 @@ describe('batchedRequest', () => {
       { name: 'INPUT1', datatype: 'INT32', shape: [3, 2], data: [1, 1, 1, 1, 1, 1] },
     ]);
   });
+
+  it('keeps every element in item order, in batches of more items than one concatenation takes', () => {
+    const items = Array.from({ length: 10_000 }, (_, i) => item(i, 1));
+    const [input] = batchedRequest(items).inputs;
+    expect(input!.shape).toEqual([10_000, 1]);
+    expect(input!.data).toEqual(items.map((_, i) => i));
+  });
+
+  it('copies elements held in typed arrays, as binary inputs are', () => {
+    const typed: StoredItem = {
+      inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [1, 2], data: Int32Array.of(7, 8) }],
+    };
+    expect(batchedRequest([typed, item(1, 2)]).inputs[0]!.data).toEqual([7, 8, 1, 1]);
+  });
 });
 
 describe('splitOutputs', () => {
