@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -7,31 +9,62 @@ import {
   ResourceNotFoundException,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
 import { BATCH_KEYS, COUNTER_KEYS, REGISTRY_KEYS } from '../../contracts/table-keys';
-import { listenOnLoopback } from '../loopback';
+import type { DynamoDbThreadData, DynamoDbThreadMessage } from './dynamodb-thread';
+import { runtimeModule } from './function-builds';
 
 export interface LocalDynamoDb {
   readonly url: string;
   close(): Promise<void>;
 }
 
+const THREAD = fileURLToPath(new URL('./dynamodb-thread.ts', import.meta.url));
+
 /**
- * dynalite on 127.0.0.1, with table changes taking effect at once: in memory, or in a LevelDB
- * directory (`path`), where tables and items outlive the process. LevelDB appends each write to its
- * log before dynalite answers, so an acknowledged write survives the process being killed.
+ * dynalite on 127.0.0.1, on a thread of its own (dynamodb-thread.ts), with table changes taking
+ * effect at once: in memory, or in a LevelDB directory (`path`), where tables and items outlive the
+ * process. LevelDB appends each write to its log before dynalite answers, so an acknowledged write
+ * survives the process being killed.
  */
 export async function startDynamoDb(options: { port?: number; path?: string } = {}): Promise<LocalDynamoDb> {
-  const server = dynalite({
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
+  const data: DynamoDbThreadData = {
+    port: options.port ?? 0,
     ...(options.path ? { path: options.path } : {}),
+  };
+  // The module is plain JavaScript: this process's flags (tsx's hooks) would only slow the start.
+  const worker = new Worker(new URL(runtimeModule(THREAD)), { workerData: data, execArgv: [] });
+  const next = () =>
+    new Promise<DynamoDbThreadMessage>((resolve, reject) => {
+      const exited = (code: number) =>
+        reject(new Error(`the DynamoDB emulator's thread exited with code ${code}`));
+      worker.once('error', reject);
+      worker.once('exit', exited);
+      worker.once('message', (message: DynamoDbThreadMessage) => {
+        worker.off('error', reject);
+        worker.off('exit', exited);
+        resolve(message);
+      });
+    });
+  const started = await next().catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
   });
-  const { url } = await listenOnLoopback(server, options.port ?? 0);
+  if (started.kind !== 'listening') {
+    await worker.terminate();
+    throw new Error(started.kind === 'failed' ? started.message : 'the DynamoDB emulator did not start');
+  }
+  let closed: Promise<void> | undefined;
   return {
-    url,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: started.url,
+    close: () => {
+      closed ??= (async () => {
+        const done = next().catch(() => undefined);
+        worker.postMessage('close');
+        await done;
+        await worker.terminate();
+      })();
+      return closed;
+    },
   };
 }
 

@@ -1,18 +1,19 @@
 /**
  * The models behind the local model server: each served version of each model as an onnxruntime
- * session (CPU only) with the scheduler that runs it, and the conversion of the server's tensors to
- * and from onnxruntime's.
+ * session (CPU only, on the onnxruntime thread) with the scheduler that runs it, and the conversion
+ * of the server's tensors to and from onnxruntime's.
  */
-import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import type { Tensor as OrtTensor } from 'onnxruntime-node';
 import type { Datatype, ModelSignature } from '../../contracts/model-signature';
 import { type ModelDefinition, modelFilePath } from '../../triton-image/model-repository';
 import { loadLabels, type OutputLabels } from './classification';
+import { type OnnxSession, type OnnxTensor, openOnnxSession } from './onnx-sessions';
 import { InstanceScheduler, type ModelRunner } from './scheduler';
 import type { NumericTensorData, Tensor, TensorValues } from './tensors';
 
 export interface ServedVersion {
   readonly version: string;
-  readonly session: InferenceSession;
+  readonly session: OnnxSession;
   readonly scheduler: InstanceScheduler;
 }
 
@@ -32,7 +33,7 @@ export async function loadModels(definitions: readonly ModelDefinition[]): Promi
       models.set(definition.name, { definition, versions, labels: await loadLabels(definition) });
       const { maxBatchSize } = definition.signature;
       for (const version of servedVersions(definition)) {
-        const session = await InferenceSession.create(modelFilePath(definition, version), {
+        const session = await openOnnxSession(modelFilePath(definition, version), {
           executionProviders: ['cpu'],
           logSeverityLevel: 3,
           // onnxruntime's pool threads spin between runs by default, which takes a whole core from
@@ -102,7 +103,7 @@ const ORT_TYPES: Record<Datatype, OrtTensor.Type> = {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
-function onnxRunner(session: InferenceSession, signature: ModelSignature): ModelRunner {
+function onnxRunner(session: OnnxSession, signature: ModelSignature): ModelRunner {
   const outputNames = signature.outputs.map((o) => o.name);
   return async (inputs, phases) => {
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrtTensor(t)]));
@@ -127,20 +128,20 @@ function onnxRunner(session: InferenceSession, signature: ModelSignature): Model
   };
 }
 
-function toOrtTensor({ datatype, data, shape }: Tensor): OrtTensor {
+function toOrtTensor({ datatype, data, shape }: Tensor): OnnxTensor {
   if (datatype === 'BYTES') {
     // onnxruntime's string tensors are text: BYTES elements reach the model decoded as UTF-8.
-    return new OrtTensor(
-      'string',
-      (data as Uint8Array[]).map((bytes) => utf8Decoder.decode(bytes)),
-      shape,
-    );
+    return {
+      type: 'string',
+      data: (data as Uint8Array[]).map((bytes) => utf8Decoder.decode(bytes)),
+      dims: shape,
+    };
   }
   // Typed arrays of each datatype are what onnxruntime expects (bool: Uint8Array, float16: Uint16Array).
-  return new OrtTensor(ORT_TYPES[datatype] as 'float32', data as Float32Array, shape);
+  return { type: ORT_TYPES[datatype], data: data as OrtTensor.DataType, dims: shape };
 }
 
-function fromOrtData(datatype: Datatype, data: OrtTensor['data']): TensorValues {
+function fromOrtData(datatype: Datatype, data: OrtTensor.DataType): TensorValues {
   if (datatype === 'BYTES') return (data as string[]).map((text) => utf8.encode(text));
   return data as NumericTensorData;
 }

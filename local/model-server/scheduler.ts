@@ -3,10 +3,9 @@
  * time, and for models whose config has `dynamic_batching`, concurrent requests merged along dim 0
  * into one execution whose outputs are split back by each request's rows.
  *
- * onnxruntime-node runs a session synchronously on the JavaScript thread (its `run` only defers the
- * call with `setImmediate`), so two executions could never overlap anyway. Holding to one at a time
- * makes that explicit and lets requests queue up while an execution runs, which is what gives the
- * batcher something to merge.
+ * Executions run on the onnxruntime thread (onnx-thread.ts), which takes them one at a time anyway.
+ * Holding each instance to one at a time is what Triton does, and lets requests queue up while an
+ * execution runs, which is what gives the batcher something to merge.
  */
 import { elementCount, formatShape } from '../../functions/inference/protocol';
 import { concatenate, sliceElements, type Tensor } from './tensors';
