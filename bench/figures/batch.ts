@@ -51,7 +51,14 @@ async function runJob(
   headers: Record<string, string>,
   items: readonly object[],
   started = Date.now(),
-): Promise<{ jobId: string; status: string; succeeded: number; failed: number; seconds: number }> {
+): Promise<{
+  jobId: string;
+  status: string;
+  succeeded: number;
+  failed: number;
+  seconds: number;
+  submitMs: number;
+}> {
   const submitted = await fetch(`${apiUrl}/v1/batch-jobs`, {
     method: 'POST',
     headers,
@@ -60,7 +67,8 @@ async function runJob(
   if (submitted.status !== 202)
     throw new Error(`batch submission failed: ${submitted.status} ${await submitted.text()}`);
   const { jobId } = (await submitted.json()) as { jobId: string };
-  return { jobId, ...(await untilEnded(apiUrl, headers, jobId, started)) };
+  const submitMs = Date.now() - started;
+  return { jobId, submitMs, ...(await untilEnded(apiUrl, headers, jobId, started)) };
 }
 
 /**
@@ -179,6 +187,8 @@ export async function measureBatchThroughput() {
         aloneSeconds: round(alone.seconds),
         behindLargeSeconds: round(behind.seconds),
         ratio: round(behind.seconds / alone.seconds),
+        // The submission's answer, which waits for no batch queue: what sharing the machine alone costs.
+        submitMs: { alone: alone.submitMs, behind: behind.submitMs },
         largeSeconds: round(seconds),
         // Where the small job's time behind the large one went: its one chunk queued, inferred, stored.
         behindChunkMs: behindChunks.map(({ queueMs, inferenceMs, storageMs, receiveCount }) => ({
