@@ -36,6 +36,14 @@ const execFileAsync = promisify(execFile);
 
 type Cli = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
 
+/** The platform's model server, and the CPU time of the process it runs in (every thread). */
+interface PlatformModelServer {
+  readonly url: string;
+  readonly cpuMicros: () => Promise<number>;
+}
+
+type ModelFigures = LoadFigures & { readonly cpuMicros: number };
+
 /** What a dataset figure varies: the model, its items, and how the model is served and measured alone. */
 interface Dataset {
   readonly model: string;
@@ -47,8 +55,11 @@ interface Dataset {
   readonly maxBatchSize: number;
   /** Makes the model callable on the platform, when the platform does not ship it. */
   readonly install?: (cli: Cli) => Promise<void>;
-  /** The model server alone, at `rows` a request, on an otherwise idle machine. */
-  readonly measureModel: (modelServerUrl: string, rows: number) => Promise<LoadFigures>;
+  /**
+   * The model server alone, at `rows` a request, on an otherwise idle machine, with the CPU time its
+   * process used meanwhile.
+   */
+  readonly measureModel: (platform: PlatformModelServer, rows: number) => Promise<ModelFigures>;
   /** Also submit the dataset again and cancel it a tenth of the way in. */
   readonly cancel: boolean;
 }
@@ -187,8 +198,15 @@ async function irisDataset(): Promise<Dataset> {
     line: (index) => JSON.stringify(irisItem(index)),
     linesPerFile: Number.POSITIVE_INFINITY,
     maxBatchSize: iris.signature.maxBatchSize,
-    measureModel: (modelServerUrl, rows) =>
-      load(`${modelServerUrl}/v2/models/iris/infer`, asWorkerSends(JSON.parse(irisRequest(rows)).inputs)),
+    // On the platform's own model server: its process then has no other work than idle pollers.
+    measureModel: async (platform, rows) => {
+      const before = await platform.cpuMicros();
+      const figures = await load(
+        `${platform.url}/v2/models/iris/infer`,
+        asWorkerSends(JSON.parse(irisRequest(rows)).inputs),
+      );
+      return { ...figures, cpuMicros: (await platform.cpuMicros()) - before };
+    },
     cancel: true,
   };
 }
@@ -224,13 +242,15 @@ async function mlpDataset(): Promise<Dataset> {
     install: async (cli) => {
       await cli('models', 'push', join(batched, BENCH_MODEL_NAME), '--name', BENCH_MODEL_NAME);
     },
-    measureModel: async (_platformModelServer, rows) => {
+    measureModel: async (_platform, rows) => {
       const server = await startModelServerProcess(batched);
-      try {
-        return await load(`${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`, request(rows));
-      } finally {
-        await server.stop();
-      }
+      const figures = await load(`${server.url}/v2/models/${BENCH_MODEL_NAME}/infer`, request(rows)).catch(
+        async (error: unknown) => {
+          await server.stop().catch(() => undefined);
+          throw error;
+        },
+      );
+      return { ...figures, cpuMicros: await server.stop() };
     },
     cancel: false,
   };
@@ -270,6 +290,7 @@ async function measureDataset(dataset: Dataset) {
           requests: { dynamodb: number; s3: number; sqs: number; sagemaker: number };
           peakMemoryBytes: Record<string, number>;
           peakRssBytes: number;
+          cpuMicros: number;
         };
       }
     ).stats;
@@ -293,6 +314,7 @@ async function measureDataset(dataset: Dataset) {
     const submitted = await cli(...submit);
     const jobId = submitted.stdout.trim();
     const submittedSeconds = (Date.now() - submitStarted) / 1000;
+    const cpuAtSubmission = (await stats()).cpuMicros;
     let job = { status: 'QUEUED' } as JobView;
     while (!TERMINAL.has(job.status)) {
       if (Date.now() - submitStarted > 3_600_000)
@@ -301,7 +323,7 @@ async function measureDataset(dataset: Dataset) {
       job = (await (await fetch(`${platform.apiUrl}/v1/batch-jobs/${jobId}`, { headers })).json()) as JobView;
     }
     const after = await requests();
-    const { peakMemoryBytes, peakRssBytes } = await stats();
+    const { peakMemoryBytes, peakRssBytes, cpuMicros: cpuAtEnd } = await stats();
     const peakRssMiB = round(peakRssBytes / 1024 / 1024);
     const mib = (name: string) => round((peakMemoryBytes[name] ?? 0) / 1024 / 1024);
     const resultsStarted = Date.now();
@@ -325,8 +347,13 @@ async function measureDataset(dataset: Dataset) {
     const requestRows = Math.min(chunkSize, dataset.maxBatchSize);
     const mean = (key: 'queueMs' | 'inferenceMs' | 'storageMs') =>
       round(chunks.reduce((t, c) => t + (c[key] ?? 0), 0) / chunks.length);
-    const model = await dataset.measureModel(platform.modelServerUrl, requestRows);
+    const model = await dataset.measureModel(
+      { url: platform.modelServerUrl, cpuMicros: async () => (await stats()).cpuMicros },
+      requestRows,
+    );
     const modelItemsPerSecond = model.requestsPerSecond * requestRows;
+    const jobCpuMs = (cpuAtEnd - cpuAtSubmission) / 1000;
+    const modelCpuMs = model.cpuMicros / 1000;
     const per1000 = (key: 'dynamodb' | 's3' | 'sqs' | 'sagemaker') =>
       round(((after[key] - before[key]) * 1000) / dataset.items);
     return {
@@ -344,6 +371,12 @@ async function measureDataset(dataset: Dataset) {
       modelItemsPerSecond: round(modelItemsPerSecond),
       modelErrors: model.errors,
       overModel: round(dataset.items / seconds / modelItemsPerSecond),
+      // CPU time per 1,000 items: the platform process's (every emulator and container) from the
+      // submission's answer to the job's end, and the model server's alone while it was measured.
+      cpuMsPer1000Items: {
+        job: round((jobCpuMs * 1000) / dataset.items),
+        model: round((modelCpuMs * 1000) / (model.requests * requestRows)),
+      },
       chunks: chunks.length,
       chunkSize,
       requestRows,
@@ -395,6 +428,11 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
       seconds: round(figures.items / figures.modelItemsPerSecond),
     },
   });
+  console.log(
+    'CPU per 1,000 items: the job %d ms (platform process, every thread), the model server alone %d ms',
+    figures.cpuMsPer1000Items.job,
+    figures.cpuMsPer1000Items.model,
+  );
   console.log(
     'job / model server: %d; upload and submit %d s, scan %d s, results read back %d s; %d chunks, mean per chunk: queued %d ms, inference %d ms, storage %d ms',
     figures.overModel,

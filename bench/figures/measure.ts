@@ -49,9 +49,11 @@ export async function load(url: string, options: LoadOptions): Promise<LoadFigur
 }
 
 /** A model server on `repository` in its own process, so autocannon's CPU time is not the server's. */
-export async function startModelServerProcess(
-  repository: string,
-): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startModelServerProcess(repository: string): Promise<{
+  url: string;
+  /** Stops the server; resolves with the CPU time it used while it served, in microseconds. */
+  stop(): Promise<number>;
+}> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', `${ROOT}bench/model-server-process.ts`, repository],
@@ -83,6 +85,9 @@ export async function startModelServerProcess(
     async stop() {
       child.kill('SIGTERM');
       await exited;
+      const cpu = /^CPU (\d+)$/m.exec(output)?.[1];
+      if (cpu === undefined) throw new Error(`the model server did not report its CPU time:\n${output}`);
+      return Number(cpu);
     },
   };
 }

@@ -13,7 +13,8 @@
  *
  * `stats` holds the fault counters, the SDK requests by service, `peakMemoryBytes` by function, and
  * `peakRssBytes`: the platform process's peak resident set (getrusage's ru_maxrss, Linux's VmHWM),
- * which every emulator and container shares.
+ * which every emulator and container shares, and `cpuMicros`: the CPU time the process has used, all
+ * its threads together (user and system).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type * as z from 'zod';
@@ -45,6 +46,7 @@ export async function startPlatformControl(options: PlatformControlOptions): Pro
       peakMemoryBytes: options.memory?.() ?? {},
       // ru_maxrss is in KiB on Linux (getrusage(2)).
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      cpuMicros: cpuMicros(),
     },
   });
   const server = createServer((req, res) => {
@@ -118,4 +120,10 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** CPU time this process has used, every thread included. */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
