@@ -58,8 +58,17 @@ async function serve(request: OnnxRequest): Promise<Omit<OnnxReply, 'id'>> {
   };
 }
 
+/** Each session's requests in order: a release waits for the runs sent before it. */
+const queues = new Map<number, Promise<unknown>>();
+
 parentPort?.on('message', (request: OnnxRequest) => {
-  serve(request).then(
+  const served = (queues.get(request.session) ?? Promise.resolve()).then(() => serve(request));
+  const queued = served.catch(() => undefined);
+  queues.set(request.session, queued);
+  void queued.then(() => {
+    if (queues.get(request.session) === queued) queues.delete(request.session);
+  });
+  served.then(
     (reply) => parentPort?.postMessage({ id: request.id, ...reply } satisfies OnnxReply),
     (error: unknown) =>
       parentPort?.postMessage({

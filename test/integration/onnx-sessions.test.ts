@@ -87,6 +87,14 @@ describe('onnxruntime sessions on their own thread', () => {
     }
   });
 
+  it('answers the runs sent before a release, then releases', async () => {
+    const session = await openOnnxSession(modelPath, OPTIONS);
+    const runs = [sumOf(session, ones, ones), sumOf(session, counting, ones)];
+    const released = session.release();
+    expect(await Promise.all(runs)).toEqual([ones.map(() => 2), counting.map((i) => i + 1)]);
+    await released;
+  });
+
   it('runs the requests of many sessions at once, each answered with its own outputs', async () => {
     const sessions = await Promise.all(Array.from({ length: 4 }, () => openOnnxSession(modelPath, OPTIONS)));
     try {
