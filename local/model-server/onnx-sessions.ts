@@ -1,8 +1,8 @@
 /**
  * onnxruntime sessions that run on the model server's onnxruntime thread (onnx-thread.ts), one
  * thread per process for every session of every server in it. The thread starts with the first
- * session and ends with the last, and keeps the process alive only while a request is in flight, as
- * sessions on this thread never did.
+ * session and ends with the last. It keeps the process alive only while a request is in flight:
+ * open sessions did not keep it alive when they ran on the calling thread either.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
