@@ -37,6 +37,8 @@ export interface ChunkLimits {
    * output's size; absent when it does not (BYTES outputs, variable dimensions).
    */
   readonly resultBytes?: number;
+  /** The signature fixes every input's shape beyond the batch dimension: valid items differ only in their ids. */
+  readonly fixedInputShapes?: true;
 }
 
 /**
@@ -94,10 +96,14 @@ const LARGEST_INDEX = 99_999_999_999;
 
 export function chunkLimits(signature: ModelSignature): ChunkLimits {
   const resultBytes = resultBytesBeyondId(signature);
+  const fixed = signature.inputs.every((input) =>
+    (signature.maxBatchSize > 0 ? input.shape.slice(1) : input.shape).every((d) => d >= 0),
+  );
   return {
     maxItems: signature.maxBatchSize > 0 ? signature.maxBatchSize : UNBATCHED_CHUNK_ITEMS,
     maxBytes: MAX_CHUNK_BYTES,
     ...(resultBytes === undefined ? {} : { resultBytes }),
+    ...(fixed ? { fixedInputShapes: true as const } : {}),
   };
 }
 

@@ -190,6 +190,11 @@ export function isBlank(line: Line): boolean {
 export function planningFootprint(line: Line, limits: ChunkLimits): ItemFootprint {
   const none = { bytes: 0, result: 0 };
   if (!line.bytes) return none;
+  if (limits.fixedInputShapes && !mayHaveId(line.bytes)) {
+    // With every input's shape fixed, parsing would only find the id: a line without one takes its
+    // bytes and the result bound (a bad line then takes room it will not need, which is safe).
+    return { bytes: line.bytes.length, result: limits.resultBytes ?? 0 };
+  }
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(line.bytes));
@@ -200,6 +205,14 @@ export function planningFootprint(line: Line, limits: ChunkLimits): ItemFootprin
   const tensorLike = (input: unknown) => Array.isArray((input as { shape?: unknown } | null)?.shape);
   if (!Array.isArray(inputs) || !inputs.every(tensorLike)) return none;
   return footprintOf(json as StoredItem, limits, line.bytes.length);
+}
+
+const ID_KEY = Buffer.from('"id"');
+const BACKSLASH = 0x5c;
+
+/** Whether a line may hold an `id`: it has the key, or an escape that could spell it. */
+function mayHaveId(bytes: Buffer): boolean {
+  return bytes.includes(ID_KEY) || bytes.includes(BACKSLASH);
 }
 
 /** An item of an input file, or why its line is not one. */

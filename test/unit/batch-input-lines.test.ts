@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { itemBytes, MAX_CHUNK_BYTES } from '../../functions/batch/chunking';
-import { parseLine } from '../../functions/batch/input-lines';
-import { SIMPLE_VERSION } from '../helpers/simple-model';
+import { fileChunkLimits, itemBytes, MAX_CHUNK_BYTES } from '../../functions/batch/chunking';
+import { parseLine, planningFootprint } from '../../functions/batch/input-lines';
+import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
 const simple = SIMPLE_VERSION;
 const sixteen = (value: number) => Array.from({ length: 16 }, () => value);
@@ -20,5 +20,41 @@ describe('parseLine sizes an item by its line, as the scan plans it', () => {
   it('fails a line over the size an item may take, with its line number, whatever it holds', () => {
     const parsed = parseLine(simple, line(itemJson(' '.repeat(MAX_CHUNK_BYTES))));
     expect(parsed).toEqual({ error: `line 7: the item is larger than ${MAX_CHUNK_BYTES} bytes` });
+  });
+});
+
+describe('planningFootprint', () => {
+  const limits = fileChunkLimits(SIMPLE_SIGNATURE);
+  const resultBytes = limits.resultBytes!;
+  const withId = (key: string, id: string) => `{${key}:${JSON.stringify(id)},${itemJson().slice(1)}`;
+
+  it('sizes a line without an id by its length and the result bound, without reading it as JSON', () => {
+    expect(limits.fixedInputShapes).toBe(true);
+    const valid = itemJson();
+    expect(planningFootprint(line(valid), limits)).toEqual({ bytes: valid.length, result: resultBytes });
+    // Not JSON, so parsing it would have given it no room: it takes its bytes, more than it needs.
+    expect(planningFootprint(line('{"inputs": ['), limits)).toEqual({ bytes: 12, result: resultBytes });
+  });
+
+  it("reads a line that has an id, or an escape that could spell one, and bounds its result by the id's size", () => {
+    const id = 'x'.repeat(500);
+    for (const key of ['"id"', '"\\u0069d"']) {
+      const text = withId(key, id);
+      expect(planningFootprint(line(text), limits)).toMatchObject({
+        bytes: text.length,
+        result: resultBytes + 6 + id.length + 2,
+      });
+    }
+  });
+
+  it('reads every line of a model whose inputs have a variable dimension', () => {
+    const variable = {
+      ...SIMPLE_SIGNATURE,
+      inputs: SIMPLE_SIGNATURE.inputs.map((input) => ({ ...input, shape: [-1, -1] })),
+    };
+    const open = fileChunkLimits(variable);
+    expect(open.fixedInputShapes).toBeUndefined();
+    expect(planningFootprint(line('{"inputs": ['), open)).toEqual({ bytes: 0, result: 0 });
+    expect(planningFootprint(line(itemJson()), open).shape).toBe('INPUT0:INT32:16|INPUT1:INT32:16');
   });
 });
