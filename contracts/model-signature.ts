@@ -49,3 +49,8 @@ export interface ModelSignature {
   /** Largest batch (dim 0) the model takes; 0 means the model does not batch and shape has no batch dim. */
   readonly maxBatchSize: number;
 }
+
+/** A tensor's dims for one item: its shape without the batch dimension when the model batches. */
+export function itemDims(signature: ModelSignature, tensor: TensorSignature): readonly number[] {
+  return signature.maxBatchSize > 0 ? tensor.shape.slice(1) : tensor.shape;
+}

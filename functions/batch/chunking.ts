@@ -2,7 +2,7 @@
  * Splitting a job's items into chunks, joining a chunk into one batched Open Inference Protocol
  * request (dim 0 = items), and splitting the batched answer back into one answer per item.
  */
-import type { Datatype, ModelSignature } from '../../contracts/model-signature';
+import { type Datatype, itemDims, type ModelSignature } from '../../contracts/model-signature';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import {
   elementCount,
@@ -96,9 +96,7 @@ const LARGEST_INDEX = 99_999_999_999;
 
 export function chunkLimits(signature: ModelSignature): ChunkLimits {
   const resultBytes = resultBytesBeyondId(signature);
-  const fixed = signature.inputs.every((input) =>
-    (signature.maxBatchSize > 0 ? input.shape.slice(1) : input.shape).every((d) => d >= 0),
-  );
+  const fixed = signature.inputs.every((input) => itemDims(signature, input).every((d) => d >= 0));
   return {
     maxItems: signature.maxBatchSize > 0 ? signature.maxBatchSize : UNBATCHED_CHUNK_ITEMS,
     maxBytes: MAX_CHUNK_BYTES,
@@ -118,7 +116,7 @@ function resultBytesBeyondId(signature: ModelSignature): number | undefined {
   const outputs: OutputTensor[] = [];
   for (const output of signature.outputs) {
     if (output.datatype === 'BYTES') return undefined;
-    const dims = signature.maxBatchSize > 0 ? output.shape.slice(1) : output.shape;
+    const dims = itemDims(signature, output);
     if (dims.some((d) => d < 0)) return undefined;
     const count = elementCount(dims);
     // Each element, and the comma after it.

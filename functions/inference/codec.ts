@@ -30,7 +30,7 @@
  * request's).
  */
 import { mediaTypeOf, OCTET_STREAM, SAGEMAKER_TRITON_BINARY } from '../../contracts/media-types';
-import { DATATYPE_SIZE, type ModelSignature } from '../../contracts/model-signature';
+import { DATATYPE_SIZE, itemDims, type ModelSignature } from '../../contracts/model-signature';
 import {
   BinarySections,
   INFERENCE_HEADER_CONTENT_LENGTH,
@@ -134,7 +134,7 @@ function decodeRawBinaryRequest(body: Uint8Array, signature: ModelSignature | un
     throw fail(`needs a model with exactly 1 input; this model has ${signature.inputs.length}`);
   }
   const input = signature.inputs[0]!;
-  const dims = signature.maxBatchSize > 0 ? input.shape.slice(1) : [...input.shape];
+  const dims = itemDims(signature, input);
   let shape: number[];
   if (input.datatype === 'BYTES') {
     if (dims.length !== 1 || (dims[0] !== 1 && dims[0] !== -1)) {

@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -11,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { BATCH_KEYS, COUNTER_KEYS, REGISTRY_KEYS } from '../../contracts/table-keys';
 import type { DynamoDbThreadData, DynamoDbThreadMessage } from './dynamodb-thread';
-import { runtimeModule } from './function-builds';
+import { runtimeWorker } from './function-builds';
 
 export interface LocalDynamoDb {
   readonly url: string;
@@ -31,8 +30,7 @@ export async function startDynamoDb(options: { port?: number; path?: string } = 
     port: options.port ?? 0,
     ...(options.path ? { path: options.path } : {}),
   };
-  // The module is plain JavaScript: this process's flags (tsx's hooks) would only slow the start.
-  const worker = new Worker(new URL(runtimeModule(THREAD)), { workerData: data, execArgv: [] });
+  const worker = runtimeWorker(THREAD, { workerData: data });
   const next = () =>
     new Promise<DynamoDbThreadMessage>((resolve, reject) => {
       const exited = (code: number) =>

@@ -17,6 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { type BuildOptions, type BuildResult, build, buildSync, version } from 'esbuild';
 import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 
@@ -156,4 +157,12 @@ export function runtimeModule(source: string): string {
     runtime.set(source, module);
   }
   return module;
+}
+
+/**
+ * A worker thread running a module of the local runtime (built by `runtimeModule`). The module is
+ * plain JavaScript: this process's flags (tsx's hooks) would only slow the thread's start.
+ */
+export function runtimeWorker(source: string, options: WorkerOptions = {}): Worker {
+  return new Worker(new URL(runtimeModule(source)), { ...options, execArgv: [] });
 }

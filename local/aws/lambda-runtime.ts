@@ -10,9 +10,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { LambdaHandler } from './api-gateway';
-import { functionModule, runtimeModule } from './function-builds';
+import { functionModule, runtimeModule, runtimeWorker } from './function-builds';
 import { emfOf, FunctionOutputBus } from './function-output';
 import type {
   ContainerData,
@@ -315,7 +315,7 @@ class Container {
           }
         : {}),
     };
-    this.#worker = new Worker(new URL(runtimeModule(CONTAINER)), {
+    this.#worker = runtimeWorker(CONTAINER, {
       workerData: data,
       env: {
         ...process.env,
@@ -331,8 +331,6 @@ class Container {
       },
       stdout: true,
       stderr: true,
-      // The modules are plain JavaScript: this process's flags (tsx's hooks) would only slow init.
-      execArgv: [],
     });
     // An idle container must not keep this process alive; a busy one does (see invoke).
     this.#worker.unref();

@@ -5,9 +5,9 @@
  * open sessions did not keep it alive when they ran on the calling thread either.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
-import { runtimeModule } from '../aws/function-builds';
+import { runtimeWorker } from '../aws/function-builds';
 import type { OnnxReply, OnnxRequest, OnnxTensor } from './onnx-thread';
 
 export type { OnnxTensor } from './onnx-thread';
@@ -77,8 +77,7 @@ class OnnxThread {
 
   #started(): Worker {
     if (this.#worker) return this.#worker;
-    // The module is plain JavaScript: this process's flags (tsx's hooks) would only slow the start.
-    const worker = new Worker(new URL(runtimeModule(THREAD)), { execArgv: [] });
+    const worker = runtimeWorker(THREAD);
     worker.unref();
     worker.on('message', (reply: OnnxReply) => {
       const pending = this.#pending.get(reply.id);
