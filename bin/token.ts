@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
-import { devToken } from '../local/dev-credentials';
-import { readLocalConfig } from '../local/local-config';
+import { platformToken } from '../local/dev-credentials';
 
 const USAGE = `Prints a bearer token that the local platform accepts.
 
@@ -27,17 +26,12 @@ try {
     process.exit(0);
   }
   const expiresIn = z.coerce.number().int().default(3600).parse(values['expires-in']);
-  const config = readLocalConfig();
   console.log(
-    await devToken({
+    await platformToken({
       sub: values.sub,
       scope: values.scope,
       tier: values.tier,
       expiresInSeconds: expiresIn,
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      tokenType: config.jwtTokenType,
-      tokenUse: config.jwtTokenUse,
     }),
   );
 } catch (error) {

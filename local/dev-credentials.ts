@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { SCOPES } from '../contracts/routes';
+import { readLocalConfig } from './local-config';
 
 /** Where the local platform keeps its state; ignored by git. */
 export const LOCAL_DIR = fileURLToPath(new URL('../.local/', import.meta.url));
@@ -56,4 +57,21 @@ export async function devToken(options: DevTokenOptions = {}): Promise<string> {
   if (options.issuer) jwt.setIssuer(options.issuer);
   if (options.audience) jwt.setAudience(options.audience);
   return jwt.sign(new TextEncoder().encode(devSigningSecret()));
+}
+
+/**
+ * What `npm run token` prints: a token with the issuer, audience and token type the local
+ * configuration (cdk.json with `LOCAL_CONTEXT`) requires.
+ */
+export function platformToken(
+  options: Pick<DevTokenOptions, 'sub' | 'scope' | 'tier' | 'expiresInSeconds'> = {},
+): Promise<string> {
+  const config = readLocalConfig();
+  return devToken({
+    ...options,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    tokenType: config.jwtTokenType,
+    tokenUse: config.jwtTokenUse,
+  });
 }

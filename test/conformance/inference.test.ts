@@ -3,7 +3,8 @@
  * the model server's Triton port, InvokeEndpoint on the same server, and the platform's API.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { asServedBySageMaker, CLASSIFICATION_CASES, GET_CASES, INFER_CASES, meets } from './cases';
 import { apiTarget, sageMakerTarget, TARGETS, type Target, type TargetName, tritonTarget } from './targets';
 
@@ -14,7 +15,7 @@ beforeAll(async () => {
   platform = await startPlatformProcess();
   targets.set('triton', tritonTarget(platform.modelServerUrl));
   targets.set('sagemaker', sageMakerTarget(platform.modelServerUrl));
-  targets.set('api', apiTarget(platform.apiUrl, await npmToken()));
+  targets.set('api', apiTarget(platform.apiUrl, await platformToken()));
 });
 
 afterAll(async () => {

@@ -23,7 +23,8 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const INPUT0 = Array.from({ length: 16 }, (_, i) => i);
 const INPUT1 = Array.from({ length: 16 }, () => 1);
@@ -128,7 +129,7 @@ describe("Triton's Python HTTP client, default infer() with binary tensors, thro
 
   beforeAll(async () => {
     platform = await startPlatformProcess();
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterAll(async () => {

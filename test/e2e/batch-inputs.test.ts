@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const CLI = fileURLToPath(new URL('../../bin/inference-platform.mjs', import.meta.url));
 const IRIS_CSV = fileURLToPath(new URL('../../triton-image/scripts/data/iris.csv', import.meta.url));
@@ -50,7 +51,7 @@ describe('a batch job of an uploaded input file on the local platform', () => {
     );
     writeFileSync(itemsFile, `${lines.join('\n')}\n`);
     platform = await startPlatformProcess();
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterAll(async () => {

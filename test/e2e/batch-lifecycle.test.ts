@@ -7,8 +7,9 @@ import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchResultsPrefix } from '../../contracts/batch-data';
+import { platformToken } from '../../local/dev-credentials';
 import { BATCH_DATA_BUCKET } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 
 const RETENTION_SECONDS = 20;
@@ -98,7 +99,7 @@ describe('batch retention, deletion and the job-ended event (npm start)', () => 
     platform = await startPlatformProcess({
       LOCAL_CONTEXT: JSON.stringify({ batchRetentionSeconds: RETENTION_SECONDS }),
     });
-    token = await npmToken('--sub', 'lifecycle', '--scope', 'batch:submit batch:read');
+    token = await platformToken({ sub: 'lifecycle', scope: 'batch:submit batch:read' });
     s3 = new S3Client({
       endpoint: platform.s3Url,
       region: 'us-east-1',

@@ -6,7 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { copyShippedArchive } from '../helpers/model-store';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -111,7 +112,7 @@ describe('batch jobs through a model outage', () => {
         batchOutageBudgetSeconds: OUTAGE_BUDGET_SECONDS,
       }),
     });
-    token = await npmToken('--sub', 'batch-outage', '--tier', 'premium');
+    token = await platformToken({ sub: 'batch-outage', tier: 'premium' });
     // One model per scenario, each its own circuit (the circuit is named after the target model):
     // two archive names of `simple`, flat as the model store names them (`<model>-<hash>.tar.gz`).
     for (const [name, hash] of [

@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 /** Item i: INPUT0 all i, INPUT1 all 1, so the `simple` model's OUTPUT0 is all i + 1. */
 const items = (count: number) =>
@@ -95,9 +96,9 @@ describe('batch jobs (npm start)', () => {
   beforeAll(async () => {
     platform = await startPlatformProcess();
     [alice, bob, admin] = await Promise.all([
-      npmToken('--sub', 'alice', '--scope', 'batch:submit batch:read'),
-      npmToken('--sub', 'bob', '--scope', 'batch:submit batch:read'),
-      npmToken('--sub', 'operator', '--scope', 'batch:read admin'),
+      platformToken({ sub: 'alice', scope: 'batch:submit batch:read' }),
+      platformToken({ sub: 'bob', scope: 'batch:submit batch:read' }),
+      platformToken({ sub: 'operator', scope: 'batch:read admin' }),
     ]);
   });
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinBinaryBody, sageMakerBinaryContentType } from '../../functions/inference/binary-tensors';
 import { decodeBinaryTensor } from '../../functions/inference/codec';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { encodeBinaryTensor, simpleBinaryRequest, splitBinaryAnswer } from '../helpers/binary-requests';
 
 // Triton's simple client: INPUT0 counts up, INPUT1 is all -1.
@@ -53,7 +54,7 @@ describe('binary tensor extension and v2 JSON through the local platform (npm st
 
   beforeAll(async () => {
     platform = await startPlatformProcess();
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterAll(async () => {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const CLI = fileURLToPath(new URL('../../bin/inference-platform.mjs', import.meta.url));
 const IRIS_CSV = fileURLToPath(new URL('../../triton-image/scripts/data/iris.csv', import.meta.url));
@@ -79,7 +80,7 @@ describe('inference-platform CLI against the local platform', () => {
     itemsFile = join(dir, 'items.jsonl');
     writeFileSync(itemsFile, `${itemsJsonl}\n`);
     platform = await startPlatformProcess();
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterAll(async () => {

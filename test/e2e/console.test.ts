@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 /**
  * Every run saves its screenshot under .local/ (ignored by git); `UPDATE_SCREENSHOT=1` writes the
@@ -45,7 +46,7 @@ describe('local console (npm start, Chromium)', () => {
       startPlatformProcess(),
       chromium.launch({ executablePath: '/usr/bin/chromium', headless: true }),
     ]);
-    token = await npmToken();
+    token = await platformToken();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { closeConnections, describeExchange, type FuzzRequest, send } from '../helpers/fuzz/exchange';
 import {
   type FuzzContext,
@@ -82,9 +83,9 @@ describe('fuzzing every route (npm start)', () => {
       }),
     });
     const [all, none, limited] = await Promise.all([
-      npmToken('--sub', 'fuzz'),
-      npmToken('--sub', 'fuzz-no-scopes', '--scope', ''),
-      npmToken('--sub', 'fuzz-limited', '--tier', LIMITED_TIER.name),
+      platformToken({ sub: 'fuzz' }),
+      platformToken({ sub: 'fuzz-no-scopes', scope: '' }),
+      platformToken({ sub: 'fuzz-limited', tier: LIMITED_TIER.name }),
     ]);
     limitedToken = limited;
     const job = await call('/v1/batch-jobs', all, {

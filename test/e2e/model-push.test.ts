@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { platformToken } from '../../local/dev-credentials';
 import { MODEL_STORE_BUCKET } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const CLI = fileURLToPath(new URL('../../bin/inference-platform.mjs', import.meta.url));
 const SIMPLE = fileURLToPath(new URL('../../triton-image/model_repository/simple', import.meta.url));
@@ -84,7 +85,7 @@ describe('pushing a model version to the local platform', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'model-push-'));
     platform = await startPlatformProcess();
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterAll(async () => {

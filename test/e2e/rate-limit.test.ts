@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_DEFAULTS } from '../../functions/edge/rate-limiter';
+import { platformToken } from '../../local/dev-credentials';
 import { API_FUNCTION_CONCURRENCY } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const TRIAL_LIMIT = 60;
 const input = Array.from({ length: 16 }, (_, i) => i);
@@ -45,7 +46,7 @@ describe('realtime rate limit through several containers (npm start)', () => {
 
   it('admits no more than the limit per window when waves of parallel requests outrun any one lease', async () => {
     // Prepare: the trial tier allows 60 a minute, so no lease holds more than 6 of them.
-    const token = await npmToken('--sub', 'lease-e2e', '--tier', 'trial', '--scope', 'inference:invoke');
+    const token = await platformToken({ sub: 'lease-e2e', tier: 'trial', scope: 'inference:invoke' });
     const infer = inferAs(token);
     // One request first authorizes the token: the gateway caches the decision (as API Gateway does
     // for the authorizer's TTL), so the waves test the limiter in the inference containers rather
@@ -88,14 +89,7 @@ describe('realtime rate limit through several containers (npm start)', () => {
 
   it('admits a bounded few, not everyone, while every counter write is throttled', async () => {
     // Prepare: every UpdateItem answered with DynamoDB's throttling error, below the SDK.
-    const token = await npmToken(
-      '--sub',
-      'lease-throttled',
-      '--tier',
-      'trial',
-      '--scope',
-      'inference:invoke',
-    );
+    const token = await platformToken({ sub: 'lease-throttled', tier: 'trial', scope: 'inference:invoke' });
     const control = (method: string, json?: object) =>
       fetch(`${controlUrl}/local/faults/dynamodb`, {
         method,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const ones = Array.from({ length: 16 }, () => 1);
@@ -49,8 +50,8 @@ describe('registry API and edge (npm start)', () => {
   beforeAll(async () => {
     platform = await startPlatformProcess({ REGISTRY_CACHE_TTL_MS: String(REGISTRY_CACHE_TTL_MS) });
     [admin, reader] = await Promise.all([
-      npmToken('--sub', 'platform-team', '--scope', 'models:read models:write inference:invoke'),
-      npmToken('--sub', 'viewer', '--scope', 'models:read'),
+      platformToken({ sub: 'platform-team', scope: 'models:read models:write inference:invoke' }),
+      platformToken({ sub: 'viewer', scope: 'models:read' }),
     ]);
   });
 
@@ -282,8 +283,8 @@ describe('registry API and edge (npm start)', () => {
 
     it("admits no more than a tier's limit per window under a parallel burst, and spares other principals", async () => {
       // Prepare: the trial tier allows 60 requests a minute
-      const trial = await npmToken('--sub', 'burst-client', '--tier', 'trial', '--scope', 'models:read');
-      const bystander = await npmToken('--sub', 'bystander', '--tier', 'trial', '--scope', 'models:read');
+      const trial = await platformToken({ sub: 'burst-client', tier: 'trial', scope: 'models:read' });
+      const bystander = await platformToken({ sub: 'bystander', tier: 'trial', scope: 'models:read' });
       // Act: three times the limit at once
       const results = await Promise.all(
         Array.from({ length: 180 }, () => call('/v2/models/simple', { token: trial })),

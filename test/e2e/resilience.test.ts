@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const ones = Array.from({ length: 16 }, () => 1);
@@ -32,7 +33,7 @@ describe('failover and circuit breakers through the local platform', () => {
 
   beforeAll(async () => {
     platform = await startPlatformProcess();
-    token = await npmToken('--sub', 'resilience', '--tier', 'premium');
+    token = await platformToken({ sub: 'resilience', tier: 'premium' });
     // A version served by two backends: the primary and a standby with the same models.
     const registered = await fetch(`${platform.apiUrl}/v1/models`, {
       method: 'POST',

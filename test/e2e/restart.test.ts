@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_STORE_PREFIX } from '../../contracts/model-store';
+import { platformToken } from '../../local/dev-credentials';
 import { MODEL_STORE_BUCKET } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const CLI = fileURLToPath(new URL('../../bin/inference-platform.mjs', import.meta.url));
 const SIMPLE = fileURLToPath(new URL('../../triton-image/model_repository/simple', import.meta.url));
@@ -40,7 +41,7 @@ describe('restarting npm start', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'restart-'));
     // Minted once, before any platform starts: it must outlive them all.
-    token = await npmToken();
+    token = await platformToken();
   });
 
   afterEach(async () => {

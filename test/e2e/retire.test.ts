@@ -3,8 +3,9 @@ import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/cli
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
+import { platformToken } from '../../local/dev-credentials';
 import { MODEL_STORE_BUCKET } from '../../local/platform';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
@@ -53,7 +54,7 @@ describe('deleting a version retires its archive (npm start)', () => {
 
   beforeAll(async () => {
     platform = await startPlatformProcess({ REGISTRY_CACHE_TTL_MS: '1000' });
-    token = await npmToken('--sub', 'platform-team', '--scope', 'models:read models:write inference:invoke');
+    token = await platformToken({ sub: 'platform-team', scope: 'models:read models:write inference:invoke' });
     s3 = new S3Client({
       endpoint: platform.s3Url,
       region: 'us-east-1',

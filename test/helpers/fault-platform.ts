@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import type { BatchJob } from '../../functions/batch/api-schemas';
-import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
+import { platformToken } from '../../local/dev-credentials';
+import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 import { copyShippedArchive } from './model-store';
 import { SIMPLE_SIGNATURE } from './simple-model';
 
@@ -90,7 +91,7 @@ export async function startFaultPlatform(
     }),
   });
   const controlUrl = platform.controlUrl!;
-  const token = await npmToken('--sub', subject, '--tier', 'premium');
+  const token = await platformToken({ sub: subject, tier: 'premium' });
 
   const call: FaultPlatform['call'] = async (path, init = {}) => {
     try {
