@@ -12,13 +12,6 @@ import type { PlatformConfig } from '../lib/config';
  */
 
 /**
- * Seconds a received submission or dead letter stays hidden locally, so that a failed fan-out or
- * dead-letter record comes back in seconds. Their consumers' timeouts are not configuration, and their
- * redeliveries never hold a worker; the work queue follows the stack's rule (six worker timeouts).
- */
-export const LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS = 5;
-
-/**
  * A worker timeout for the local platform alone, from `LOCAL_CONTEXT`: tests that crash workers set
  * a short one, so that the work queue (hidden for six worker timeouts, as deployed) redelivers soon.
  * Lambda accepts 1-900 s (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html);
@@ -45,7 +38,12 @@ export interface LocalQueueSource {
 export interface LocalBatchQueues {
   /** Receives before a submission or chunk moves to its dead-letter queue. */
   readonly maxReceiveCount: number;
-  readonly visibilityTimeoutSeconds: { readonly work: number; readonly others: number };
+  /** Six of each consumer's timeouts, as the stack sets them. */
+  readonly visibilityTimeoutSeconds: {
+    readonly submissions: number;
+    readonly work: number;
+    readonly deadLetters: number;
+  };
   readonly timeoutsMs: { readonly fanOut: number; readonly worker: number; readonly deadLetters: number };
   readonly submissions: LocalQueueSource;
   readonly work: LocalQueueSource;
@@ -55,11 +53,13 @@ export interface LocalBatchQueues {
 export function localBatchQueues(config: PlatformConfig): LocalBatchQueues {
   return {
     maxReceiveCount: config.batchMaxReceiveCount,
+    // As the stack sets them, so that no message is delivered again while an invocation still holds
+    // it, however slow a busy machine makes that invocation. A failed submission comes back sooner:
+    // the fan-out shortens its visibility (functions/batch/redelivery.ts).
     visibilityTimeoutSeconds: {
-      // As the stack sets it: a chunk running longer than a few seconds is not delivered again
-      // meanwhile, where the redelivery would take a worker from other jobs.
+      submissions: visibilityTimeoutSeconds(FAN_OUT_TIMEOUT_SECONDS),
       work: visibilityTimeoutSeconds(config.batchWorkerTimeoutSeconds),
-      others: LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS,
+      deadLetters: visibilityTimeoutSeconds(DEAD_LETTERS_TIMEOUT_SECONDS),
     },
     timeoutsMs: {
       fanOut: FAN_OUT_TIMEOUT_SECONDS * 1000,

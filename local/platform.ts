@@ -177,7 +177,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const sqs = await startSqs({ region: REGION, stateDir: state?.of('sqs') });
     closers.push(() => sqs.close());
     const queues = localBatchQueues(config);
-    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'others');
+    const submissions = await createQueueWithDeadLetters(sqs, SUBMISSIONS_QUEUE, queues, 'submissions');
     const work = await createQueueWithDeadLetters(sqs, WORK_QUEUE, queues, 'work');
     const warmUps = await createWarmUpQueue(sqs);
 
@@ -440,10 +440,10 @@ async function createQueueWithDeadLetters(
   sqs: LocalSqs,
   name: string,
   queues: LocalBatchQueues,
-  consumer: keyof LocalBatchQueues['visibilityTimeoutSeconds'],
+  consumer: 'submissions' | 'work',
 ) {
   const deadLetters = await sqs.createQueue(`${name}-dlq`, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds.others),
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds.deadLetters),
   });
   const queue = await sqs.createQueue(name, {
     VisibilityTimeout: String(queues.visibilityTimeoutSeconds[consumer]),

@@ -104,12 +104,13 @@ describe('realtime rate limit through several containers (npm start)', () => {
         responses.push(...(await Promise.all(Array.from({ length: 20 }, inferAs(token)))));
 
       // Assess: each container admits at most its failure allowance per window and refuses the rest.
+      // As above, an admitted request the model answers too late on a starved machine is a 504.
       const allowance = Math.ceil(LEASE_DEFAULTS.failureShare * TRIAL_LIMIT);
       const admitted = new Map<string, number>();
       for (const response of responses) {
-        expect([200, 429], response.text).toContain(response.status);
+        expect([200, 429, 504], response.text).toContain(response.status);
         const window = response.headers.get('x-ratelimit-reset')!;
-        if (response.status === 200) admitted.set(window, (admitted.get(window) ?? 0) + 1);
+        if (response.status !== 429) admitted.set(window, (admitted.get(window) ?? 0) + 1);
       }
       for (const count of admitted.values())
         expect(count).toBeLessThanOrEqual(API_FUNCTION_CONCURRENCY * allowance);

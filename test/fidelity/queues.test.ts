@@ -9,18 +9,15 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS, localBatchQueues } from '../../local/batch-queues';
+import { localBatchQueues } from '../../local/batch-queues';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
 import { synthesizePlatform } from '../infra/platform-app';
 
 /**
  * The batch queues the local platform creates against the ones the stack synthesizes from the same
  * cdk.json. Equal: the redrive count, the event sources' batch sizes, the worker's maximum
- * concurrency, the consumers' timeouts and the work queue's visibility timeout, six worker timeouts
- * (Lambda's guidance, https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
- * Different by rule: a submission or dead letter is hidden locally for
- * LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS, shorter, so that their retries take seconds.
- */
+ * concurrency, the consumers' timeouts and every queue's visibility timeout, six of its consumer's
+ * timeouts (Lambda's guidance, https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html). */
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -179,21 +176,13 @@ describe('batch queues, deployed and local', () => {
     expect(localBatchQueues(platform.config).submissions.maxConcurrency).toBe(5);
   });
 
-  it('hides a received work message for six worker timeouts, in both', () => {
-    const deployed = stackQueue('work').VisibilityTimeout as number;
-
-    expect(deployed).toBe(VISIBILITY_TIMEOUT_FACTOR * stackTimeoutSeconds('work'));
-    expect(Number(local.work!.VisibilityTimeout)).toBe(deployed);
-  });
-
-  it.each(['submissions', 'submissionsDeadLetters', 'workDeadLetters'] as const)(
-    'hides a received %s message for six consumer timeouts deployed, and for the shorter local delay locally',
+  it.each(['submissions', 'work', 'submissionsDeadLetters', 'workDeadLetters'] as const)(
+    'hides a received %s message for six of its consumer timeouts, in both',
     (queue) => {
       const deployed = stackQueue(queue).VisibilityTimeout as number;
 
       expect(deployed).toBe(VISIBILITY_TIMEOUT_FACTOR * stackTimeoutSeconds(queue));
-      expect(Number(local[queue]!.VisibilityTimeout)).toBe(LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS);
-      expect(LOCAL_CONTROL_VISIBILITY_TIMEOUT_SECONDS).toBeLessThan(deployed);
+      expect(Number(local[queue]!.VisibilityTimeout)).toBe(deployed);
     },
   );
 });

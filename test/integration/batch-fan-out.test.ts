@@ -215,13 +215,47 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
     );
   });
 
+  it('makes a message it fails visible again after its backoff, not the queue visibility timeout', async () => {
+    // Prepare: the submissions queue hides a received message for half an hour, as deployed.
+    const queue = fauxqs.createQueue('submissions', { attributes: { VisibilityTimeout: '1800' } });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: '{"model":' }));
+    const receive = async () =>
+      (
+        await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queue.queueUrl,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+        )
+      ).Messages?.[0];
+    const received = (await receive())!;
+    const failed: SQSRecord = {
+      ...record(received.MessageId!, received.Body!),
+      receiptHandle: received.ReceiptHandle!,
+      attributes: { ...record('', '').attributes, ApproximateReceiveCount: '1' },
+    };
+
+    // Act
+    const response = await handler({ Records: [failed] }, lambdaContext('fan-out'));
+    const failedAt = Date.now();
+    let again = await receive();
+    for (let attempt = 0; attempt < 20 && !again; attempt++) again = await receive();
+
+    // Assess: back after the first delivery's 5 s, with its receive counted.
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: received.MessageId }]);
+    expect(again?.MessageId).toBe(received.MessageId);
+    expect(again?.Attributes?.ApproximateReceiveCount).toBe('2');
+    expect(Date.now() - failedAt).toBeGreaterThanOrEqual(4_000);
+  });
+
   it('sends a malformed message to the dead-letter queue after maxReceiveCount through the event source', async () => {
     // Prepare
     const dlq = fauxqs.createQueue('submissions-dlq');
     const queue = fauxqs.createQueue('submissions', {
       attributes: {
         VisibilityTimeout: '1',
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: 2 }),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: 1 }),
       },
     });
     const source = startSqsEventSource({

@@ -7,6 +7,7 @@ import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api
 import { enqueueWork, releaseWork } from '../../batch/fan-out';
 import { scanInputs } from '../../batch/input-scan';
 import { batchData, modelCache, pacingOf, store } from '../../batch/queue-runtime';
+import { redeliverAfterBackoff } from '../../batch/redelivery';
 import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
@@ -85,8 +86,10 @@ async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
     // A job of input files gets its chunks from the scan, which releases them as it plans them.
     if (queued?.scan) await scanInputs(scanning(context), jobId);
   } catch (error) {
-    // Reported as this record's failure: SQS retries it and, after maxReceiveCount, dead-letters it.
+    // Reported as this record's failure: SQS retries it, after a backoff rather than the queue's half
+    // hour, and after maxReceiveCount deliveries dead-letters it.
     logger.error('submission not processed', { messageId: record.messageId, reason: reasonOf(error) });
+    await redeliverAfterBackoff(sqs, env.SUBMISSIONS_QUEUE_URL, record);
     throw error;
   }
 }

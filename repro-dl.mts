@@ -1,0 +1,16 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { platformToken } from './local/dev-credentials';
+import { startPlatformProcess } from './local/platform-process';
+const features = readFileSync('triton-image/scripts/data/iris.csv', 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 4).map(Number));
+const lines = Array.from({ length: 100_000 }, (_, i) => JSON.stringify({ id: `row-${i}`, inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: features[i % features.length] }] }));
+writeFileSync('/tmp/iris100k.jsonl', `${lines.join('\n')}\n`);
+const platform = await startPlatformProcess({ LOG_LEVEL: 'INFO' });
+const token = await platformToken();
+const t = Date.now();
+const out = await new Promise<string>((resolve) => execFile(process.execPath, ['bin/inference-platform.mjs', 'batch', 'submit', 'iris', '--file', '/tmp/iris100k.jsonl', '--wait', '--timeout', '600'], { env: { ...process.env, INFERENCE_API_URL: platform.apiUrl, INFERENCE_API_TOKEN: token } }, (e, so, se) => resolve(so + se)));
+console.log('took', Date.now() - t, out.split('\n').slice(-3).join('\n'));
+const o = platform.output();
+console.log('continues', (o.match(/input scan continues/g) ?? []).length, 'superseded', (o.match(/superseded/g) ?? []).length, 'not processed', (o.match(/submission not processed/g) ?? []).length, 'dead', (o.match(/dead-letter/gi) ?? []).length);
+writeFileSync('/tmp/repro-dl.out', o);
+await platform.stop();
