@@ -20,9 +20,10 @@ import type { ResultFiles } from './result-parts';
 /** Chunks planned per step: each step writes their descriptors, then moves the cursor. */
 const CHUNKS_PER_STEP = 10;
 /**
- * How long one invocation scans before it hands the scan on to a new message: short, so that each
- * delivery ends well within the submissions queue's shortest visibility timeout (5 s locally) and is
- * never delivered again while it runs, a crash redoes little, and other jobs' messages are not held up.
+ * How long one invocation scans before it hands the scan on to a new message: short, so that a crash
+ * redoes little and other jobs' submissions do not wait behind a long scan for one of the fan-out's
+ * few concurrent invocations. Each delivery then also ends far within the submissions queue's
+ * visibility timeout, so it is never delivered again while it runs.
  */
 const SLICE_MS = 2_000;
 /**
