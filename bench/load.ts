@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import autocannon from 'autocannon';
-import { devToken } from '../local/dev-credentials';
+import { platformToken } from '../local/dev-credentials';
 import { startLocalPlatform } from '../local/platform';
 import { unitOf } from '../local/seeded-random';
 import { simpleBinaryRequest } from '../test/helpers/binary-requests';
@@ -197,10 +197,9 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadResults> {
 
   const platform = await startLocalPlatform({ apiPort: 0, tritonPort: 0, consolePort: 0 });
   try {
-    const { jwtIssuer: issuer, jwtAudience: audience } = platform.config;
     const [steady, limited] = await Promise.all([
-      devToken({ sub: 'load-premium', tier: 'premium', issuer, audience }),
-      devToken({ sub: 'load-trial', tier: 'trial', issuer, audience }),
+      platformToken({ sub: 'load-premium', tier: 'premium' }),
+      platformToken({ sub: 'load-trial', tier: 'trial' }),
     ]);
     const submitted = await fetch(`${platform.apiUrl}/v1/batch-jobs`, {
       method: 'POST',
