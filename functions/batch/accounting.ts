@@ -8,15 +8,21 @@ import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import { type BatchJob, type ItemResult, type JobStatus, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, ChunkResult, Counts } from './batch-store';
-import { notifyJobEnded } from './job-events';
+import { type EventSender, notifyJobEnded } from './job-events';
 import { writeManifest } from './result-files';
 import type { ResultFiles } from './result-parts';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
- * job when every item is accounted for. True when the job's counts are complete (it has ended).
+ * job when every item is accounted for (`finishJob`). True when the job's counts are complete (it
+ * has ended).
  */
-export async function countResult(store: BatchStore, job: BatchJob, result: ChunkResult): Promise<boolean> {
+export async function countResult(
+  store: BatchStore,
+  job: BatchJob,
+  result: ChunkResult,
+  files?: ResultFiles,
+): Promise<boolean> {
   const counts = countsOf(result.results);
   const counted = await store.countChunk(job.jobId, result.chunk, counts);
   if (!counted) return false;
@@ -24,7 +30,7 @@ export async function countResult(store: BatchStore, job: BatchJob, result: Chun
   publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
   publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
   if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return false;
-  await finishJob(store, job, counted);
+  await finishJob(store, job, counted, files);
   return true;
 }
 
@@ -38,6 +44,7 @@ export async function countRetry(
   chunk: number,
   attempt: number,
   recovered: number,
+  files?: ResultFiles,
 ): Promise<boolean> {
   const counted = await store.countRetry(job.jobId, chunk, attempt, recovered);
   // Items recovered by a retry succeeded too; published once, by the call that counted them.
@@ -45,13 +52,14 @@ export async function countRetry(
     publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, recovered, { model: job.model });
   }
   if (!counted?.done) return false;
-  await finishJob(store, job, counted.job);
+  await finishJob(store, job, counted.job, files);
   return true;
 }
 
 /**
  * Finishes a job whose counts add up though no count is left to finish it: its scan ended after
- * its last chunk was counted (or found no item). Writes its manifest, which no worker will.
+ * its last chunk was counted (or found no item). A job that has ended gets what its end still lacks
+ * (`completeEnd`): the call that ended it may have died first.
  */
 export async function finishIfCounted(
   store: BatchStore,
@@ -59,16 +67,17 @@ export async function finishIfCounted(
   jobId: string,
 ): Promise<void> {
   const job = await store.getJobRecord(jobId);
-  if (!job || TERMINAL_STATUSES.includes(job.status) || job.scan) return;
-  if (job.succeeded + job.failed + job.cancelled !== job.total) return;
-  await finishJob(store, job, job);
-  await writeManifest(store, files, jobId);
+  if (!job) return;
+  if (TERMINAL_STATUSES.includes(job.status)) return completeEnd(store, files, jobId);
+  if (job.scan || job.succeeded + job.failed + job.cancelled !== job.total) return;
+  await finishJob(store, job, job, files);
 }
 
 export async function finishJob(
   store: BatchStore,
   job: BatchJob,
   counted: Counts & Pick<BatchJob, 'total' | 'statusReason' | 'cancelRequestedAt'>,
+  files?: ResultFiles,
 ): Promise<void> {
   const status = terminalStatus(counted);
   // Conditional on the total the counts were read with: a scan may still be adding items.
@@ -83,8 +92,28 @@ export async function finishJob(
     });
     publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
   }
-  // Also when another call ended the job: this may be the redelivery after a crash before the event.
-  await notifyJobEnded(store, job.jobId);
+  // Also when another call ended the job: this may be the redelivery after a crash before its end
+  // was complete.
+  await completeEnd(store, files, job.jobId);
+}
+
+/**
+ * What an ended job's end still lacks outside the table: an S3 job's manifest, then the job-ended
+ * event, in that order, so that a consumer of the event finds the results. `notifiedAt`, recorded
+ * after the event, marks the end complete; until then every call that finds the job ended (a
+ * redelivery, a dead letter, the stall watch's last check) writes the manifest again and sends the
+ * event, as the call that ended the job may have died before either.
+ */
+export async function completeEnd(
+  store: BatchStore,
+  files: ResultFiles | undefined,
+  jobId: string,
+  send?: EventSender,
+): Promise<void> {
+  const job = await store.getJobRecord(jobId);
+  if (!job || !TERMINAL_STATUSES.includes(job.status) || job.notifiedAt) return;
+  if (job.resultsTo === 's3') await writeManifest(store, files, jobId);
+  await notifyJobEnded(store, jobId, send);
 }
 
 export function countsOf(results: readonly ItemResult[]): Counts {

@@ -13,7 +13,7 @@ import {
 } from './api-schemas';
 import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { fingerprintOf } from './fingerprint';
-import { chunkResultsOf, writeManifest } from './result-files';
+import { chunkResultsOf } from './result-files';
 import type { ResultFiles } from './result-parts';
 
 /** Chunks recorded at once when a dead-lettered submission fails a whole job. */
@@ -68,9 +68,7 @@ async function failRetryOf(
     result = await recorded.putRetry({ chunk, results: result.results, attempt, recovered: 0 });
     if (!result) return;
   }
-  if (await countRetry(store, job, chunk, attempt, result.recovered ?? 0)) {
-    await writeManifest(store, files, job.jobId);
-  }
+  await countRetry(store, job, chunk, attempt, result.recovered ?? 0, files);
   logger.warn('dead-lettered retry chunk recorded', {
     jobId: job.jobId,
     chunk,
@@ -108,7 +106,7 @@ export async function endChunk(
       results: unrunResults(stored, run ? { error: reason } : undefined),
     });
   }
-  if (await countResult(store, job, result)) await writeManifest(store, files, job.jobId);
+  await countResult(store, job, result, files);
 }
 
 /** A stored chunk's items without running them: each failed with `failure`, else cancelled. */

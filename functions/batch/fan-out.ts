@@ -3,6 +3,7 @@ import { setTimeout } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
 import { logger } from '../observability/logger';
+import { completeEnd } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { endChunk } from './dead-letters';
@@ -53,7 +54,13 @@ export async function enqueueWork(
 ): Promise<JobRecord | undefined> {
   const job = await deps.store.getJobRecord(jobId);
   if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
-  if (TERMINAL_STATUSES.includes(job.status)) return undefined;
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    // Ended by this message's earlier delivery (its scan, or the cancel of its chunks), which may
+    // have died before the end was complete or the job left its owner's window.
+    await completeEnd(deps.store, deps.resultFiles, jobId);
+    await releaseWork(deps, jobId);
+    return undefined;
+  }
   // A retry queues its own chunks, each message naming the attempt; a message of an earlier retry
   // finds the job moved on and sends nothing.
   if ((retry ?? 0) !== job.attempt) return undefined;

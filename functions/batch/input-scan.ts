@@ -89,7 +89,13 @@ interface OpenChunk {
  */
 export async function scanInputs(deps: ScanDependencies, jobId: string): Promise<ScanOutcome> {
   const job = await deps.store.getJobRecord(jobId);
-  if (!job?.scan || !job.inputs || TERMINAL_STATUSES.includes(job.status)) return 'none';
+  if (!job?.inputs) return 'none';
+  if (!job.scan || TERMINAL_STATUSES.includes(job.status)) {
+    // The delivery that ended the scan (or the job) may have died before it finished the job,
+    // released its last chunks or, for an ended job, its owner's window: done again here.
+    await finishScan(deps, jobId);
+    return 'none';
+  }
   const inputs = job.inputs;
   const version = await versionOf(deps, job);
   const limits = fileChunkLimits(version, deps.batchesPerChunk);
@@ -260,10 +266,14 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
     items: next.item,
     chunks: next.chunk,
   });
+  await finishScan(deps, jobId);
+  return 'finished';
+}
+
+async function finishScan(deps: ScanDependencies, jobId: string): Promise<void> {
   // Every chunk may have been counted while the scan went on (or the files held no item).
   await finishIfCounted(deps.store, deps.resultFiles, jobId);
   await deps.release(jobId);
-  return 'finished';
 }
 
 async function continued(deps: ScanDependencies, job: JobRecord, cursor: ScanCursor): Promise<ScanOutcome> {

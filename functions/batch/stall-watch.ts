@@ -9,11 +9,11 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METRIC } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
+import { completeEnd } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
 import { shareOf } from './fan-out';
-import { notifyJobEnded } from './job-events';
 import type { ResultFiles } from './result-parts';
 
 /**
@@ -74,7 +74,7 @@ export async function checkJob(
   // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here,
   // and its end is published if no one has yet.
   if (TERMINAL_STATUSES.includes(job.status)) {
-    await notifyJobEnded(deps.store, job.jobId);
+    await completeEnd(deps.store, deps.resultFiles, job.jobId);
     return await deps.release?.(job.jobId);
   }
   if ((message.retry ?? 0) !== job.attempt) return;

@@ -17,7 +17,7 @@ import { readChunk, type SourcedChunk, sourceChunk, withReadFailures } from './c
 import { batchedRequest, chunkLimits, planChunks, type StoredItem, splitOutputs } from './chunking';
 import { unrunResults } from './dead-letters';
 import type { InputBucket } from './input-files';
-import { chunkResultsOf, writeManifest } from './result-files';
+import { chunkResultsOf } from './result-files';
 import type { ResultFiles } from './result-parts';
 
 const encoder = new TextEncoder();
@@ -186,7 +186,7 @@ async function firstRun(
     inferenceMs = Date.now() - inferenceStarted;
     result = await recorded.put({ chunk: work.chunk, results: storable(job, outcome) });
   }
-  if (await countResult(store, job, result)) await writeManifest(store, deps.resultFiles, job.jobId);
+  await countResult(store, job, result, deps.resultFiles);
   await deps.release?.(work.jobId);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
@@ -244,9 +244,7 @@ async function retryChunk(
     });
     if (!result) return undefined;
   }
-  if (await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0)) {
-    await writeManifest(store, deps.resultFiles, job.jobId);
-  }
+  await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0, deps.resultFiles);
   await deps.release?.(work.jobId, work.attempt);
   logger.info('retried chunk processed', {
     ...work,

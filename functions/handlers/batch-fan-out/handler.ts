@@ -83,8 +83,9 @@ async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
     const queued = await enqueueWork(pacing, jobId, retry);
     // Until the job ends, a delayed check on this queue ends it if it stops making progress.
     if (queued) await startWatch(watching, queued);
-    // A job of input files gets its chunks from the scan, which releases them as it plans them.
-    if (queued?.scan) await scanInputs(scanning(context), jobId);
+    // A job of input files gets its chunks from the scan, which releases them as it plans them. Also
+    // when its scan has ended: an earlier delivery may have died before finishing after it.
+    if (queued?.inputs) await scanInputs(scanning(context), jobId);
   } catch (error) {
     // Reported as this record's failure: SQS retries it, after a backoff rather than the queue's half
     // hour, and after maxReceiveCount deliveries dead-letters it.

@@ -1,0 +1,515 @@
+/**
+ * Exactly once at every point a container can die: each of a job's messages (its submission's
+ * fan-out and scan, each chunk's work) is delivered to containers that die right after their k-th
+ * AWS request took effect, for every k up to the most requests a delivery makes, twice (the second
+ * time on the path that recovers from the first); SQS then delivers it to a healthy container. Every
+ * job must still end with each item's result exactly once and counters that agree, whatever k. The other batch tests crash at chosen points; this one
+ * crashes at all of them, so a request added to the path is covered without a test of its own.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchInputKey } from '../../contracts/batch-data';
+import { countsOf } from '../../functions/batch/accounting';
+import {
+  type BatchSubmission,
+  type ItemResult,
+  type JobStatus,
+  TERMINAL_STATUSES,
+  type WorkMessage,
+} from '../../functions/batch/api-schemas';
+import { BatchStore } from '../../functions/batch/batch-store';
+import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
+import { ownerDigest } from '../../functions/batch/input-files';
+import { scanInputs } from '../../functions/batch/input-scan';
+import { cancelJob } from '../../functions/batch/queries';
+import { type ResultManifest, resultManifestKey } from '../../functions/batch/result-parts';
+import { retryJob } from '../../functions/batch/retry';
+import { submitJob } from '../../functions/batch/submission';
+import { processChunk } from '../../functions/batch/worker';
+import type { Principal } from '../../functions/edge/principal';
+import { ModelCache } from '../../functions/registry/model-cache';
+import { ModelRegistry } from '../../functions/registry/registry';
+import {
+  createBatchTable,
+  createRegistryTable,
+  type LocalDynamoDb,
+  startDynamoDb,
+} from '../../local/aws/dynamodb';
+import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
+import { loadModelRepository } from '../../triton-image/model-repository';
+import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
+import { SIMPLE_VERSION } from '../helpers/simple-model';
+
+const region = 'us-east-1';
+const Bucket = 'batch-data';
+const OWNER = 'alice';
+const OWNER_PRINCIPAL: Principal = { sub: OWNER, scopes: ['batch:submit', 'batch:read'], tier: 'standard' };
+/** The simple model batches 8 items: 20 items make chunks of 8, 8 and 4. */
+const ITEMS = 20;
+/** Fewer chunks in flight than the job has, so that counted chunks release the rest. */
+const WINDOW = 2;
+/**
+ * How long a release holds a job's sending: a container that dies holding it leaves it to run out.
+ * Short here so that the redelivery does not wait out the deployed 5 s; a live holder that outlasts
+ * it only lets a second release send the same chunks, which accounting counts once.
+ */
+const RELEASE_LEASE_MS = 200;
+const alwaysClosed = {
+  admit: async () => ({ kind: 'closed' }) as const,
+  recordSuccess: async () => false,
+  recordFailure: async () => false,
+};
+
+/**
+ * Deliveries of each message that die: the first dies on the path of a first run, the second on the
+ * path of the redelivery that recovers from it, which reads what the first left and skips what it did.
+ */
+const DYING_DELIVERIES = 2;
+
+/** A submissions-queue message for a stored job: its first run, a retry, or its scan's next step. */
+interface FanOutMessage {
+  readonly jobId: string;
+  readonly retry?: number;
+  readonly scan?: boolean;
+}
+
+/** What a container's request answers with once the container has died. */
+class ContainerDied extends Error {}
+
+/**
+ * One container's AWS clients, each its own, as in Lambda. They die together right after the
+ * `diesAfter`-th request (counted whether it succeeded or not) has taken effect: that request answers
+ * with `ContainerDied`, and so does every later one, without reaching the service. Requests already
+ * in flight still land, as they may when a process is killed. `close` ends their connections, as the
+ * process's end would: a response body a dead container never read would otherwise hold its socket.
+ */
+class Container {
+  requests = 0;
+  dead = false;
+  private readonly clients: { destroy(): void }[] = [];
+
+  constructor(private readonly diesAfter = Number.POSITIVE_INFINITY) {}
+
+  close(): void {
+    for (const client of this.clients) client.destroy();
+  }
+
+  client<C extends object>(target: C & { send(...args: never[]): Promise<unknown>; destroy(): void }): C {
+    this.clients.push(target);
+    const send = async (...args: never[]) => {
+      if (this.dead) throw new ContainerDied('the container died');
+      try {
+        return await target.send(...args);
+      } finally {
+        if (++this.requests >= this.diesAfter) this.dead = true;
+        // Thrown from `finally`, it replaces the request's answer or error.
+        // biome-ignore lint/correctness/noUnsafeFinally: the container dies whatever the request answered
+        if (this.dead) throw new ContainerDied('the container died');
+      }
+    };
+    return new Proxy(target, { get: (t, key) => (key === 'send' ? send : Reflect.get(t, key)) });
+  }
+}
+
+describe('batch jobs whose containers die after any one of their requests', () => {
+  let dynamo: LocalDynamoDb;
+  let dynamodb: DynamoDBClient;
+  let s3: LocalS3;
+  let server: ModelServer;
+  let fauxqs: FauxqsServer;
+  let sqs: SQSClient;
+  let workQueueUrl: string;
+  let submissionsQueueUrl: string;
+
+  beforeAll(async () => {
+    dynamo = await startDynamoDb();
+    dynamodb = localDynamoDb(dynamo.url);
+    await createRegistryTable(dynamodb, 'registry');
+    await createBatchTable(dynamodb, 'batch');
+    await new ModelRegistry(dynamodb, 'registry').putVersion(SIMPLE_VERSION);
+    s3 = await startS3({ region });
+    await s3.createBucket(Bucket);
+    server = await startModelServer({
+      models: await loadModelRepository('triton-image/model_repository'),
+      endpoints: { triton: {} },
+      faultInjection: true,
+    });
+    fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials: LOCAL_CREDENTIALS });
+    // Nothing comes back by itself within a test: a died delivery is made visible again at once,
+    // as its visibility timeout running out would.
+    const attributes = { VisibilityTimeout: '600' };
+    workQueueUrl = fauxqs.createQueue('crash-points-work', { attributes }).queueUrl;
+    submissionsQueueUrl = fauxqs.createQueue('crash-points-submissions', { attributes }).queueUrl;
+  });
+
+  afterAll(async () => {
+    sqs?.destroy();
+    await fauxqs?.stop();
+    await server?.close();
+    await s3?.close();
+    await dynamo?.close();
+  });
+
+  /** The functions' dependencies, as the handlers build them, on one container's clients. */
+  function functionsOn(container: Container, outageBudgetSeconds: number) {
+    const tables = container.client(localDynamoDb(dynamo.url));
+    const store = new BatchStore(tables, 'batch');
+    const models = new ModelCache(new ModelRegistry(tables, 'registry'), { ttlMs: 0 });
+    const queues = container.client(
+      new SQSClient({ endpoint: fauxqs.address, region, credentials: LOCAL_CREDENTIALS }),
+    );
+    const objects = new S3Client({
+      endpoint: s3.url,
+      region,
+      forcePathStyle: true,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const files = { s3: container.client(objects), bucket: Bucket };
+    const sagemaker = container.client(localSageMaker(server.url));
+    const pacing = {
+      store,
+      sqs: queues,
+      workQueueUrl,
+      window: WINDOW,
+      resultFiles: files,
+      releaseLeaseMs: RELEASE_LEASE_MS,
+    };
+    const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
+    const send = async (queueUrl: string, body: object, delaySeconds?: number) => {
+      await queues.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify(body),
+          DelaySeconds: delaySeconds,
+        }),
+      );
+    };
+    return {
+      /** The fan-out's handling of a stored job's message, as its handler does it (no stall watch). */
+      fanOut: async (body: FanOutMessage) => {
+        const scan = {
+          store,
+          inputs: files,
+          resultFiles: files,
+          models,
+          release,
+          continueLater: (jobId: string) => send(submissionsQueueUrl, { jobId, scan: true }),
+          remainingMs: () => Number.POSITIVE_INFINITY,
+          // Short ranges and steps, so that one scan makes several reads and cursor moves.
+          rangeBytes: 500,
+          chunksPerStep: 2,
+          batchesPerChunk: 1,
+          // One step per delivery: the scan goes on in the continuation it queues.
+          sliceMs: 0,
+        };
+        if (body.scan) {
+          await scanInputs(scan, body.jobId);
+          return;
+        }
+        const queued = await enqueueWork(pacing, body.jobId, body.retry);
+        if (queued?.inputs) await scanInputs(scan, body.jobId);
+      },
+      work: (work: WorkMessage) =>
+        processChunk(
+          {
+            store,
+            models,
+            inference: {
+              sagemaker,
+              circuits: alwaysClosed,
+              timeoutMs: 10_000,
+            },
+            outage: {
+              budgetSeconds: outageBudgetSeconds,
+              defer: (deferred, delay) => send(workQueueUrl, deferred, delay),
+            },
+            release,
+            inputs: files,
+            resultFiles: files,
+          },
+          work,
+          { receiveCount: 1 },
+        ),
+    };
+  }
+
+  /** Item i: INPUT0 of i and INPUT1 of 1, so OUTPUT0 is i + 1 everywhere. */
+  const item = (i: number) => ({
+    id: `item-${i}`,
+    inputs: [
+      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => i) },
+      { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
+    ],
+  });
+
+  const JOBS = {
+    /** Items in the body, results in DynamoDB: a small HTTPS job. */
+    items: async (): Promise<BatchSubmission> => ({
+      model: 'simple',
+      items: Array.from({ length: ITEMS }, (_, i) => item(i)),
+    }),
+    /** Items in the body, results to S3. */
+    'items with results in S3': async (): Promise<BatchSubmission> => ({
+      model: 'simple',
+      results: 's3',
+      items: Array.from({ length: ITEMS }, (_, i) => item(i)),
+    }),
+    /** An input file in S3, scanned by ranges; results to S3. */
+    'an input file': async (): Promise<BatchSubmission> => {
+      const inputId = crypto.randomUUID();
+      const body = Array.from({ length: ITEMS }, (_, i) => JSON.stringify(item(i))).join('\n');
+      await s3.client.send(
+        new PutObjectCommand({ Bucket, Key: batchInputKey(ownerDigest(OWNER), inputId), Body: body }),
+      );
+      return { model: 'simple', inputs: [inputId] };
+    },
+  } as const;
+
+  async function receive(queueUrl: string): Promise<Message[]> {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    return Messages;
+  }
+
+  async function queued(queueUrl: string): Promise<number> {
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return Object.values(Attributes).reduce((sum, count) => sum + Number(count), 0);
+  }
+
+  const modelFaults = (body: object | null) =>
+    fetch(`${server.url}${FAULTS_PATH}`, {
+      method: body ? 'POST' : 'DELETE',
+      headers: { 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+
+  /** Queues a message for the fan-out, as the API does for a stored job and a retry. */
+  async function toFanOut(body: FanOutMessage): Promise<void> {
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: submissionsQueueUrl, MessageBody: JSON.stringify(body) }),
+    );
+  }
+
+  /**
+   * Delivers the queues' messages until the job has ended and both queues are empty. Each message's
+   * first DYING_DELIVERIES deliveries go to containers that die after `diesAfter` requests, later
+   * ones to healthy containers; a died delivery is made visible again at once, as its visibility
+   * timeout running out would. `afterFirstWork` runs once, after the first delivery of a work
+   * message. Returns how many deliveries died.
+   */
+  async function runJob(
+    jobId: string,
+    diesAfter: number,
+    options: { outageBudgetSeconds?: number; afterFirstWork?: () => Promise<unknown> } = {},
+  ) {
+    const { outageBudgetSeconds = 900 } = options;
+    let afterFirstWork = options.afterFirstWork;
+    const deliveries = new Map<string, number>();
+    let died = 0;
+    for (let round = 0; round < 500; round++) {
+      for (const queueUrl of [submissionsQueueUrl, workQueueUrl]) {
+        for (const message of await receive(queueUrl)) {
+          const key = `${queueUrl} ${message.Body}`;
+          const delivery = (deliveries.get(key) ?? 0) + 1;
+          deliveries.set(key, delivery);
+          const container = new Container(delivery <= DYING_DELIVERIES ? diesAfter : undefined);
+          const functions = functionsOn(container, outageBudgetSeconds);
+          const body = JSON.parse(message.Body!) as WorkMessage & FanOutMessage;
+          // A healthy container's function must not fail: only a death may leave a message behind.
+          await (queueUrl === workQueueUrl ? functions.work(body) : functions.fanOut(body))
+            .catch((error: unknown) => {
+              if (!container.dead) throw error;
+            })
+            .finally(() => container.close());
+          if (queueUrl === workQueueUrl) {
+            await afterFirstWork?.();
+            afterFirstWork = undefined;
+          }
+          if (!container.dead) {
+            await sqs.send(
+              new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+            );
+            continue;
+          }
+          died++;
+          await sqs.send(
+            new ChangeMessageVisibilityCommand({
+              QueueUrl: queueUrl,
+              ReceiptHandle: message.ReceiptHandle,
+              VisibilityTimeout: 0,
+            }),
+          );
+        }
+      }
+      const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
+      const left = (await queued(submissionsQueueUrl)) + (await queued(workQueueUrl));
+      if (job && TERMINAL_STATUSES.includes(job.status) && left === 0) return { died };
+    }
+    throw new Error(`job ${jobId} did not end with its queues empty (containers died after ${diesAfter})`);
+  }
+
+  async function read(key: string): Promise<string> {
+    const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: key }));
+    return object.Body!.transformToString('utf-8');
+  }
+
+  /** A job's results, from DynamoDB's pages or the S3 manifest's parts. */
+  async function resultsOf(jobId: string, inS3: boolean): Promise<ItemResult[]> {
+    if (inS3) {
+      const manifest = JSON.parse(await read(resultManifestKey(jobId))) as ResultManifest;
+      const parts = await Promise.all(manifest.parts.map((part) => read(part.key)));
+      return parts.flatMap((text) =>
+        text
+          .split('\n')
+          .filter((line) => line !== '')
+          .map((line) => JSON.parse(line) as ItemResult),
+      );
+    }
+    const store = new BatchStore(dynamodb, 'batch');
+    const items: ItemResult[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await store.listResults(jobId, 10, nextToken);
+      items.push(...page.items);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return items;
+  }
+
+  /**
+   * Every item's result exactly once, in item order: the model's answer, or cancelled if the job was
+   * cancelled; the job ended as `status` with counters equal to its results.
+   */
+  async function expectEveryResultOnce(jobId: string, diesAfter: number, status: JobStatus): Promise<void> {
+    const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
+    const because = `containers died after ${diesAfter} requests`;
+    const results = await resultsOf(jobId, job?.resultsTo === 's3');
+    expect(
+      results.map((r) => r.index),
+      because,
+    ).toEqual(Array.from({ length: ITEMS }, (_, i) => i));
+    for (const [i, result] of results.entries()) {
+      const sum = expect.objectContaining({ name: 'OUTPUT0', data: Array(16).fill(i + 1) });
+      const answer = { id: `item-${i}`, outputs: expect.arrayContaining([sum]) };
+      if (status === 'CANCELLED' && 'cancelled' in result)
+        expect(result, because).toMatchObject({ cancelled: true });
+      else expect(result, because).toMatchObject(answer);
+    }
+    expect(job, because).toMatchObject({ status, total: ITEMS, ...countsOf(results) });
+    // An ended job holds no share of its owner's window.
+    expect(await new BatchStore(dynamodb, 'batch').pacedJobs(OWNER), because).not.toContain(jobId);
+  }
+
+  /**
+   * Runs `scenario` (which returns how many deliveries died) with containers dying after k = 1, 2, ...
+   * requests, until no delivery makes k requests: every point of every delivery's path.
+   */
+  async function atEveryPoint(
+    name: string,
+    scenario: (jobId: string, diesAfter: number) => Promise<number>,
+    status: JobStatus = 'SUCCEEDED',
+  ) {
+    let deaths = 0;
+    let points = 0;
+    for (let diesAfter = 1; ; diesAfter++) {
+      const jobId = `${name}-${diesAfter}`;
+      const died = await scenario(jobId, diesAfter);
+      await expectEveryResultOnce(jobId, diesAfter, status);
+      deaths += died;
+      points = diesAfter;
+      if (died === 0) break;
+    }
+    // The paths have many points to die at, and deaths happened at them.
+    expect(points).toBeGreaterThan(8);
+    expect(deaths).toBeGreaterThan(points);
+  }
+
+  const store = () => new BatchStore(dynamodb, 'batch');
+  const models = () => new ModelCache(new ModelRegistry(dynamodb, 'registry'), { ttlMs: 0 });
+  const submit = async (jobId: string, submission: BatchSubmission) => {
+    await submitJob(store(), models(), {
+      owner: OWNER,
+      jobId,
+      submission,
+      inputBucket: { s3: s3.client, bucket: Bucket },
+    });
+    await toFanOut({ jobId });
+  };
+
+  it.each(Object.keys(JOBS) as (keyof typeof JOBS)[])(
+    'ends a job of %s with every result once, wherever containers die',
+    async (kind) => {
+      await atEveryPoint(kind.replaceAll(' ', '-'), async (jobId, diesAfter) => {
+        await submit(jobId, await JOBS[kind]());
+        return (await runJob(jobId, diesAfter)).died;
+      });
+    },
+    180_000,
+  );
+
+  it("retries a failed job's items with every result once, wherever containers die", async () => {
+    await atEveryPoint('retry', async (jobId, diesAfter) => {
+      // Prepare: the model fails every call and the outage budget is none, so every item fails.
+      await submit(jobId, await JOBS.items());
+      await modelFaults({ failNext: 1000, failStatus: 500 });
+      await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
+      await modelFaults(null);
+      expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
+
+      await retryJob({ store: store(), sqs, submissionsQueueUrl }, OWNER_PRINCIPAL, jobId);
+      return (await runJob(jobId, diesAfter)).died;
+    });
+  }, 180_000);
+
+  it.each([
+    ['items', 'before it runs'],
+    ['an input file', 'before it runs'],
+    ['items', 'while it runs'],
+    ['an input file', 'while it runs'],
+  ] as const)(
+    'ends a job of %s cancelled %s with every result once, wherever containers die',
+    async (kind, when) => {
+      let stopped = 0;
+      await atEveryPoint(
+        `cancelled-${when.split(' ')[0]}-${kind.replaceAll(' ', '-')}`,
+        async (jobId, diesAfter) => {
+          const cancel = () => cancelJob(store(), OWNER_PRINCIPAL, jobId);
+          await submit(jobId, await JOBS[kind]());
+          if (when === 'before it runs') await cancel();
+          const { died } = await runJob(jobId, diesAfter, {
+            afterFirstWork: when === 'while it runs' ? cancel : undefined,
+          });
+          stopped += (await store().getJob(jobId))?.cancelled ?? 0;
+          return died;
+        },
+        'CANCELLED',
+      );
+      // The cancel came while chunks were left to stop.
+      expect(stopped).toBeGreaterThan(0);
+    },
+    180_000,
+  );
+});
