@@ -46,6 +46,7 @@ const LONG_RUNNING = [
   'test/e2e/security.test.ts',
   'test/e2e/rate-limit.test.ts',
   'test/e2e/batch-inputs.test.ts',
+  'test/integration/batch-crash-points.test.ts',
   'test/integration/batch.test.ts',
   'test/infra/cdk-synth.test.ts',
 ];

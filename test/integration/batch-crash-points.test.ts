@@ -29,12 +29,14 @@ import {
   type WorkMessage,
 } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
+import { failChunk } from '../../functions/batch/dead-letters';
 import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
 import { scanInputs } from '../../functions/batch/input-scan';
 import { cancelJob } from '../../functions/batch/queries';
 import { type ResultManifest, resultManifestKey } from '../../functions/batch/result-parts';
 import { retryJob } from '../../functions/batch/retry';
+import { checkJob } from '../../functions/batch/stall-watch';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk } from '../../functions/batch/worker';
 import type { Principal } from '../../functions/edge/principal';
@@ -85,6 +87,8 @@ interface FanOutMessage {
   readonly scan?: boolean;
 }
 
+const DEAD_LETTER_REASON = 'dead-lettered: the worker ended without recording an outcome';
+
 /** What a container's request answers with once the container has died. */
 class ContainerDied extends Error {}
 
@@ -132,6 +136,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
   let sqs: SQSClient;
   let workQueueUrl: string;
   let submissionsQueueUrl: string;
+  let deadLettersQueueUrl: string;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
@@ -153,6 +158,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
     const attributes = { VisibilityTimeout: '600' };
     workQueueUrl = fauxqs.createQueue('crash-points-work', { attributes }).queueUrl;
     submissionsQueueUrl = fauxqs.createQueue('crash-points-submissions', { attributes }).queueUrl;
+    deadLettersQueueUrl = fauxqs.createQueue('crash-points-dead-letters', { attributes }).queueUrl;
   });
 
   afterAll(async () => {
@@ -221,6 +227,30 @@ describe('batch jobs whose containers die after any one of their requests', () =
         }
         const queued = await enqueueWork(pacing, body.jobId, body.retry);
         if (queued?.inputs) await scanInputs(scan, body.jobId);
+      },
+      /** The dead-letter function's handling of a dead-lettered work message. */
+      deadLetter: (work: WorkMessage) => failChunk(store, work, DEAD_LETTER_REASON, files),
+      /**
+       * A check of the job's stall watch that finds it moving: it releases what no count did. The
+       * next check it would queue is left to the harness, which runs one whenever nothing is queued.
+       */
+      check: async (jobId: string) => {
+        const job = await store.getJobRecord(jobId);
+        if (!job) return;
+        const watching = {
+          store,
+          sqs: { send: async () => ({}) },
+          submissionsQueueUrl,
+          stallTimeoutSeconds: 3600,
+          release,
+          window: WINDOW,
+          resultFiles: files,
+        };
+        await checkJob(watching, {
+          jobId,
+          retry: job.attempt,
+          watch: { updatedAt: job.updatedAt, since: Date.now() },
+        });
       },
       work: (work: WorkMessage) =>
         processChunk(
@@ -306,6 +336,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
       body: body ? JSON.stringify(body) : undefined,
     });
 
+  type Functions = ReturnType<typeof functionsOn>;
+
   /** Queues a message for the fan-out, as the API does for a stored job and a retry. */
   async function toFanOut(body: FanOutMessage): Promise<void> {
     await sqs.send(
@@ -314,59 +346,83 @@ describe('batch jobs whose containers die after any one of their requests', () =
   }
 
   /**
-   * Delivers the queues' messages until the job has ended and both queues are empty. Each message's
+   * Delivers the queues' messages until the job has ended and every queue is empty. Each message's
    * first DYING_DELIVERIES deliveries go to containers that die after `diesAfter` requests, later
    * ones to healthy containers; a died delivery is made visible again at once, as its visibility
-   * timeout running out would. `afterFirstWork` runs once, after the first delivery of a work
-   * message. Returns how many deliveries died.
+   * timeout running out would. Work messages that `deadLetter` names go to the dead-letter queue on
+   * their first receive, as if their receives had run out. When nothing is queued and the job still
+   * runs, its stall watch's next check runs (it releases what no count did). `afterFirstWork` runs
+   * once, after the first delivery of a work message. Returns how many deliveries died.
    */
   async function runJob(
     jobId: string,
     diesAfter: number,
-    options: { outageBudgetSeconds?: number; afterFirstWork?: () => Promise<unknown> } = {},
+    options: {
+      outageBudgetSeconds?: number;
+      afterFirstWork?: () => Promise<unknown>;
+      deadLetter?: (work: WorkMessage) => boolean;
+    } = {},
   ) {
-    const { outageBudgetSeconds = 900 } = options;
+    const { outageBudgetSeconds = 900, deadLetter } = options;
     let afterFirstWork = options.afterFirstWork;
     const deliveries = new Map<string, number>();
     let died = 0;
+    /** One delivery of what `key` names; true when its container died. */
+    const deliver = async (key: string, run: (functions: Functions) => Promise<unknown>) => {
+      const delivery = (deliveries.get(key) ?? 0) + 1;
+      deliveries.set(key, delivery);
+      const container = new Container(delivery <= DYING_DELIVERIES ? diesAfter : undefined);
+      // A healthy container's function must not fail: only a death may leave a message behind.
+      await run(functionsOn(container, outageBudgetSeconds))
+        .catch((error: unknown) => {
+          if (!container.dead) throw error;
+        })
+        .finally(() => container.close());
+      if (container.dead) died++;
+      return container.dead;
+    };
+    const consumers: [
+      string,
+      (functions: Functions, body: WorkMessage & FanOutMessage) => Promise<unknown>,
+    ][] = [
+      [submissionsQueueUrl, (functions, body) => functions.fanOut(body)],
+      [workQueueUrl, (functions, body) => functions.work(body)],
+      [deadLettersQueueUrl, (functions, body) => functions.deadLetter(body)],
+    ];
+    let checks = 0;
     for (let round = 0; round < 500; round++) {
-      for (const queueUrl of [submissionsQueueUrl, workQueueUrl]) {
+      for (const [queueUrl, consume] of consumers) {
         for (const message of await receive(queueUrl)) {
-          const key = `${queueUrl} ${message.Body}`;
-          const delivery = (deliveries.get(key) ?? 0) + 1;
-          deliveries.set(key, delivery);
-          const container = new Container(delivery <= DYING_DELIVERIES ? diesAfter : undefined);
-          const functions = functionsOn(container, outageBudgetSeconds);
+          const ReceiptHandle = message.ReceiptHandle;
           const body = JSON.parse(message.Body!) as WorkMessage & FanOutMessage;
-          // A healthy container's function must not fail: only a death may leave a message behind.
-          await (queueUrl === workQueueUrl ? functions.work(body) : functions.fanOut(body))
-            .catch((error: unknown) => {
-              if (!container.dead) throw error;
-            })
-            .finally(() => container.close());
+          const deadLettered = `dead-lettered ${message.Body}`;
+          if (queueUrl === workQueueUrl && deadLetter?.(body) && !deliveries.has(deadLettered)) {
+            deliveries.set(deadLettered, 1);
+            await sqs.send(
+              new SendMessageCommand({ QueueUrl: deadLettersQueueUrl, MessageBody: message.Body }),
+            );
+            await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
+            continue;
+          }
+          const dead = await deliver(`${queueUrl} ${message.Body}`, (functions) => consume(functions, body));
           if (queueUrl === workQueueUrl) {
             await afterFirstWork?.();
             afterFirstWork = undefined;
           }
-          if (!container.dead) {
+          if (dead) {
             await sqs.send(
-              new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+              new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle, VisibilityTimeout: 0 }),
             );
-            continue;
-          }
-          died++;
-          await sqs.send(
-            new ChangeMessageVisibilityCommand({
-              QueueUrl: queueUrl,
-              ReceiptHandle: message.ReceiptHandle,
-              VisibilityTimeout: 0,
-            }),
-          );
+          } else await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
         }
       }
       const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
-      const left = (await queued(submissionsQueueUrl)) + (await queued(workQueueUrl));
-      if (job && TERMINAL_STATUSES.includes(job.status) && left === 0) return { died };
+      let left = 0;
+      for (const [queueUrl] of consumers) left += await queued(queueUrl);
+      if (left > 0) continue;
+      if (job && TERMINAL_STATUSES.includes(job.status)) return { died };
+      checks++;
+      while (await deliver(`check ${checks}`, (functions) => functions.check(jobId))) {}
     }
     throw new Error(`job ${jobId} did not end with its queues empty (containers died after ${diesAfter})`);
   }
@@ -399,11 +455,18 @@ describe('batch jobs whose containers die after any one of their requests', () =
     return items;
   }
 
+  /** How a job must end: its status, and how many of its first items failed (a dead-lettered chunk's). */
+  interface End {
+    readonly status: JobStatus;
+    readonly failedItems?: number;
+  }
+
   /**
    * Every item's result exactly once, in item order: the model's answer, or cancelled if the job was
    * cancelled; the job ended as `status` with counters equal to its results.
    */
-  async function expectEveryResultOnce(jobId: string, diesAfter: number, status: JobStatus): Promise<void> {
+  async function expectEveryResultOnce(jobId: string, diesAfter: number, end: End): Promise<void> {
+    const { status, failedItems = 0 } = end;
     const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
     const because = `containers died after ${diesAfter} requests`;
     const results = await resultsOf(jobId, job?.resultsTo === 's3');
@@ -414,7 +477,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
     for (const [i, result] of results.entries()) {
       const sum = expect.objectContaining({ name: 'OUTPUT0', data: Array(16).fill(i + 1) });
       const answer = { id: `item-${i}`, outputs: expect.arrayContaining([sum]) };
-      if (status === 'CANCELLED' && 'cancelled' in result)
+      if (i < failedItems) expect(result, because).toMatchObject({ error: DEAD_LETTER_REASON });
+      else if (status === 'CANCELLED' && 'cancelled' in result)
         expect(result, because).toMatchObject({ cancelled: true });
       else expect(result, because).toMatchObject(answer);
     }
@@ -430,14 +494,14 @@ describe('batch jobs whose containers die after any one of their requests', () =
   async function atEveryPoint(
     name: string,
     scenario: (jobId: string, diesAfter: number) => Promise<number>,
-    status: JobStatus = 'SUCCEEDED',
+    end: End = { status: 'SUCCEEDED' },
   ) {
     let deaths = 0;
     let points = 0;
     for (let diesAfter = 1; ; diesAfter++) {
       const jobId = `${name}-${diesAfter}`;
       const died = await scenario(jobId, diesAfter);
-      await expectEveryResultOnce(jobId, diesAfter, status);
+      await expectEveryResultOnce(jobId, diesAfter, end);
       deaths += died;
       points = diesAfter;
       if (died === 0) break;
@@ -505,10 +569,28 @@ describe('batch jobs whose containers die after any one of their requests', () =
           stopped += (await store().getJob(jobId))?.cancelled ?? 0;
           return died;
         },
-        'CANCELLED',
+        { status: 'CANCELLED' },
       );
       // The cancel came while chunks were left to stop.
       expect(stopped).toBeGreaterThan(0);
+    },
+    180_000,
+  );
+
+  it.each(['items', 'an input file'] as const)(
+    'ends a job of %s whose first chunk is dead-lettered with every result once, wherever containers die',
+    async (kind) => {
+      await atEveryPoint(
+        `dead-lettered-${kind.replaceAll(' ', '-')}`,
+        async (jobId, diesAfter) => {
+          await submit(jobId, await JOBS[kind]());
+          const { died } = await runJob(jobId, diesAfter, {
+            deadLetter: (work) => work.chunk === 0 && work.attempt === undefined,
+          });
+          return died;
+        },
+        { status: 'COMPLETED_WITH_ERRORS', failedItems: SIMPLE_VERSION.maxBatchSize },
+      );
     },
     180_000,
   );
