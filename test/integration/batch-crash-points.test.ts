@@ -361,17 +361,22 @@ describe('batch jobs whose containers die after any one of their requests', () =
       outageBudgetSeconds?: number;
       afterFirstWork?: () => Promise<unknown>;
       deadLetter?: (work: WorkMessage) => boolean;
+      duplicates?: boolean;
     } = {},
   ) {
-    const { outageBudgetSeconds = 900, deadLetter } = options;
+    const { outageBudgetSeconds = 900, deadLetter, duplicates } = options;
     let afterFirstWork = options.afterFirstWork;
     const deliveries = new Map<string, number>();
     let died = 0;
     /** One delivery of what `key` names; true when its container died. */
-    const deliver = async (key: string, run: (functions: Functions) => Promise<unknown>) => {
+    const deliver = async (
+      key: string,
+      run: (functions: Functions) => Promise<unknown>,
+      after = diesAfter,
+    ) => {
       const delivery = (deliveries.get(key) ?? 0) + 1;
       deliveries.set(key, delivery);
-      const container = new Container(delivery <= DYING_DELIVERIES ? diesAfter : undefined);
+      const container = new Container(delivery <= DYING_DELIVERIES ? after : undefined);
       // A healthy container's function must not fail: only a death may leave a message behind.
       await run(functionsOn(container, outageBudgetSeconds))
         .catch((error: unknown) => {
@@ -404,7 +409,12 @@ describe('batch jobs whose containers die after any one of their requests', () =
             await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
             continue;
           }
-          const dead = await deliver(`${queueUrl} ${message.Body}`, (functions) => consume(functions, body));
+          const run = (functions: Functions) => consume(functions, body);
+          const [dead] = await Promise.all([
+            deliver(`${queueUrl} ${message.Body}`, run),
+            // SQS delivers at least once: the same message to a second consumer at the same time.
+            duplicates && deliver(`duplicate ${message.Body} ${round}`, run, Number.POSITIVE_INFINITY),
+          ]);
           if (queueUrl === workQueueUrl) {
             await afterFirstWork?.();
             afterFirstWork = undefined;
@@ -594,4 +604,13 @@ describe('batch jobs whose containers die after any one of their requests', () =
     },
     180_000,
   );
+
+  // Two scans of one job at once must plan the same chunks, and two workers of one chunk count it once
+  // (batch.test.ts and batch-inputs.test.ts do so at chosen points; this at every point).
+  it('ends a job of an input file with every result once when every message is also delivered to a second container at once, wherever containers die', async () => {
+    await atEveryPoint('duplicated-an-input-file', async (jobId, diesAfter) => {
+      await submit(jobId, await JOBS['an input file']());
+      return (await runJob(jobId, diesAfter, { duplicates: true })).died;
+    });
+  }, 180_000);
 });
