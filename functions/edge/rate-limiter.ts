@@ -126,7 +126,7 @@ export class RateLimiter {
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
     tiers: RateLimitTiers,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
     settings: Partial<LeaseSettings> = {},
   ) {
     this.tiers = RateLimitTiersSchema.parse(tiers);
