@@ -7,7 +7,7 @@
  * crashes at all of them, so a request added to the path is covered without a test of its own.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -23,7 +23,6 @@ import { batchInputKey } from '../../contracts/batch-data';
 import { countsOf } from '../../functions/batch/accounting';
 import {
   type BatchSubmission,
-  type ItemResult,
   type JobStatus,
   TERMINAL_STATUSES,
   type WorkMessage,
@@ -34,7 +33,6 @@ import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
 import { scanInputs } from '../../functions/batch/input-scan';
 import { cancelJob } from '../../functions/batch/queries';
-import { type ResultManifest, resultManifestKey } from '../../functions/batch/result-parts';
 import { retryJob } from '../../functions/batch/retry';
 import { checkJob } from '../../functions/batch/stall-watch';
 import { submitJob } from '../../functions/batch/submission';
@@ -51,6 +49,7 @@ import {
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { allResults, alwaysClosed, resultLines } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -68,11 +67,6 @@ const WINDOW = 2;
  * it only lets a second release send the same chunks, which accounting counts once.
  */
 const RELEASE_LEASE_MS = 200;
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 
 /**
  * Deliveries of each message that die: the first dies on the path of a first run, the second on the
@@ -437,34 +431,6 @@ describe('batch jobs whose containers die after any one of their requests', () =
     throw new Error(`job ${jobId} did not end with its queues empty (containers died after ${diesAfter})`);
   }
 
-  async function read(key: string): Promise<string> {
-    const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: key }));
-    return object.Body!.transformToString('utf-8');
-  }
-
-  /** A job's results, from DynamoDB's pages or the S3 manifest's parts. */
-  async function resultsOf(jobId: string, inS3: boolean): Promise<ItemResult[]> {
-    if (inS3) {
-      const manifest = JSON.parse(await read(resultManifestKey(jobId))) as ResultManifest;
-      const parts = await Promise.all(manifest.parts.map((part) => read(part.key)));
-      return parts.flatMap((text) =>
-        text
-          .split('\n')
-          .filter((line) => line !== '')
-          .map((line) => JSON.parse(line) as ItemResult),
-      );
-    }
-    const store = new BatchStore(dynamodb, 'batch');
-    const items: ItemResult[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await store.listResults(jobId, 10, nextToken);
-      items.push(...page.items);
-      nextToken = page.nextToken;
-    } while (nextToken);
-    return items;
-  }
-
   /** How a job must end: its status, and how many of its first items failed (a dead-lettered chunk's). */
   interface End {
     readonly status: JobStatus;
@@ -479,7 +445,10 @@ describe('batch jobs whose containers die after any one of their requests', () =
     const { status, failedItems = 0 } = end;
     const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
     const because = `containers died after ${diesAfter} requests`;
-    const results = await resultsOf(jobId, job?.resultsTo === 's3');
+    const results =
+      job?.resultsTo === 's3'
+        ? await resultLines(s3.client, Bucket, jobId)
+        : await allResults(new BatchStore(dynamodb, 'batch'), jobId, 10);
     expect(
       results.map((r) => r.index),
       because,

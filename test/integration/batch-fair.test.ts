@@ -27,6 +27,7 @@ import {
 } from '../../local/aws/dynamodb';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { alwaysClosed } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -35,11 +36,6 @@ const region = 'us-east-1';
 const ITEMS_PER_CHUNK = SIMPLE_SIGNATURE.maxBatchSize;
 const WINDOW = 3;
 const simple = SIMPLE_VERSION;
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 
 function submission(count: number, model = 'simple'): SubmitBatchJob {
   return {

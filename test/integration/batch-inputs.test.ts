@@ -25,16 +25,12 @@ import {
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { alwaysClosed } from '../helpers/batch-jobs';
 import { localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_VERSION } from '../helpers/simple-model';
 
 const Bucket = 'batch-data';
 const simple = SIMPLE_VERSION;
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 
 /** Item i: OUTPUT0 (INPUT0 + INPUT1) is i + 1 everywhere. */
 const itemLine = (i: number) =>

@@ -1,5 +1,5 @@
 import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
@@ -26,16 +26,12 @@ import {
   startDynamoDb,
 } from '../../local/aws/dynamodb';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
+import { alwaysClosed, readObject, resultLines } from '../helpers/batch-jobs';
 import { invocationInputs } from '../helpers/invocation';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const delivery = { receiveCount: 1 };
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 const Bucket = 'batch-data';
 const alice: Principal = { sub: 'alice', scopes: ['batch:submit', 'batch:read'], tier: 'standard' };
 
@@ -138,26 +134,10 @@ describe('S3 job results: JSONL parts and a manifest', () => {
     return job;
   }
 
-  async function read(key: string): Promise<string> {
-    const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: key }));
-    return object.Body!.transformToString('utf-8');
-  }
-
-  async function manifestOf(jobId: string): Promise<ResultManifest> {
-    return JSON.parse(await read(resultManifestKey(jobId))) as ResultManifest;
-  }
-
-  /** Every line of every part the manifest names, in the manifest's order. */
-  async function lines(jobId: string): Promise<ItemResult[]> {
-    const manifest = await manifestOf(jobId);
-    const parts = await Promise.all(manifest.parts.map((part) => read(part.key)));
-    return parts.flatMap((text) =>
-      text
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as ItemResult),
-    );
-  }
+  const read = (key: string) => readObject(s3.client, Bucket, key);
+  const manifestOf = async (jobId: string) =>
+    JSON.parse(await read(resultManifestKey(jobId))) as ResultManifest;
+  const lines = (jobId: string) => resultLines(s3.client, Bucket, jobId);
 
   it('writes one line per item in item order across parts, a manifest, and no result items', async () => {
     const job = await submit('s3-order', submission(10));

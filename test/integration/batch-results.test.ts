@@ -3,7 +3,7 @@ import type { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../contracts/model-signature';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
+import type { SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
@@ -16,16 +16,12 @@ import {
   type LocalDynamoDb,
   startDynamoDb,
 } from '../../local/aws/dynamodb';
+import { allResults, alwaysClosed } from '../helpers/batch-jobs';
 import { invocationInputs } from '../helpers/invocation';
 import { localDynamoDb } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const delivery = { receiveCount: 1 };
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 const version = (name: string, signature: ModelSignature): ModelVersion => ({
   name,
   version: '1',
@@ -160,17 +156,6 @@ describe('chunk results larger than one result item', () => {
     for (let chunk = 0; chunk < chunks; chunk++) await processChunk(workerDeps, { jobId, chunk }, delivery);
   }
 
-  async function allResults(jobId: string, limit: number): Promise<ItemResult[]> {
-    const items: ItemResult[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await store.listResults(jobId, limit, nextToken);
-      items.push(...page.items);
-      nextToken = page.nextToken;
-    } while (nextToken);
-    return items;
-  }
-
   async function resultItems(jobId: string): Promise<string[]> {
     const { Items = [] } = await dynamodb.send(
       new QueryCommand({
@@ -198,7 +183,7 @@ describe('chunk results larger than one result item', () => {
 
     // Assess
     expect(await store.getJob('long-ids')).toMatchObject({ status: 'SUCCEEDED', succeeded: 3000, failed: 0 });
-    const results = await allResults('long-ids', 1000);
+    const results = await allResults(store, 'long-ids', 1000);
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     expect(results.every((r, i) => 'outputs' in r && r.id === body.items[i]!.id)).toBe(true);
   });
@@ -215,7 +200,7 @@ describe('chunk results larger than one result item', () => {
     expect(await store.getJob('wide')).toMatchObject({ status: 'SUCCEEDED', succeeded: 20, failed: 0 });
     expect((await resultItems('wide')).length).toBeGreaterThan(3);
     for (const limit of [3, 7, 1000]) {
-      const results = await allResults('wide', limit);
+      const results = await allResults(store, 'wide', limit);
       expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(results.every((r) => 'outputs' in r && r.id === `item-${r.index}`)).toBe(true);
     }
@@ -244,7 +229,7 @@ describe('chunk results larger than one result item', () => {
     // Assess
     expect(calls).toBe(callsBefore);
     expect(await store.getJob('parts-crash')).toMatchObject({ status: 'SUCCEEDED', succeeded: 8, failed: 0 });
-    expect(await allResults('parts-crash', 5)).toEqual(stored?.results);
+    expect(await allResults(store, 'parts-crash', 5)).toEqual(stored?.results);
   });
 
   it('reads only the parts of the attempt that stored the result after a worker died between its parts', async () => {
@@ -268,7 +253,7 @@ describe('chunk results larger than one result item', () => {
 
     // Assess: the redelivery's outputs (another call, so other values) and no part of the first.
     expect(await store.getJob('parts-torn')).toMatchObject({ status: 'SUCCEEDED', succeeded: 8 });
-    const listed = await allResults('parts-torn', 3);
+    const listed = await allResults(store, 'parts-torn', 3);
     expect(listed).toEqual(result?.results);
     expect(listed.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(await store.getResult('parts-torn', 0)).toEqual(result);
@@ -285,7 +270,7 @@ describe('chunk results larger than one result item', () => {
       succeeded: 4,
       failed: 1,
     });
-    const results = await allResults('one-too-big', 100);
+    const results = await allResults(store, 'one-too-big', 100);
     expect(results[2]).toEqual({
       index: 2,
       id: 'item-2',

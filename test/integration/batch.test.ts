@@ -30,6 +30,7 @@ import {
 } from '../../local/aws/dynamodb';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
+import { allResults, alwaysClosed } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -44,11 +45,6 @@ const OUTAGE_BUDGET_SECONDS = 900;
 const WINDOW = 1000;
 const simple = SIMPLE_VERSION;
 /** Circuits that always admit: these tests are about accounting, not about the breaker. */
-const alwaysClosed = {
-  admit: async () => ({ kind: 'closed' }) as const,
-  recordSuccess: async () => false,
-  recordFailure: async () => false,
-};
 
 /** Item i adds i to every element of INPUT0 and 1 to INPUT1: OUTPUT0 (the sum) is i + 1 everywhere. */
 function submission(count: number): SubmitBatchJob {
@@ -223,16 +219,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     throw new Error('the work queue did not drain');
   }
 
-  async function allResults(jobId: string): Promise<ItemResult[]> {
-    const items: ItemResult[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await store.listResults(jobId, 7, nextToken);
-      items.push(...page.items);
-      nextToken = page.nextToken;
-    } while (nextToken);
-    return items;
-  }
+  const resultsOf = (jobId: string) => allResults(store, jobId, 7);
 
   /** A store on which a submission stops before creating its job until it is let through. */
   function paused() {
@@ -393,7 +380,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value.created)).toHaveLength(1);
     const total = winner.items.length;
     expect(job).toMatchObject({ status: 'SUCCEEDED', total, succeeded: total, failed: 0, cancelled: 0 });
-    const results = await allResults(jobId);
+    const results = await resultsOf(jobId);
     expect(results.map((r) => r.id)).toEqual(winner.items.map((item) => item.id));
     for (const [i, result] of results.entries()) expectSum(result, i);
     expect(await chunkItems(jobId)).toBe(job?.chunks);
@@ -431,7 +418,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Assess: the second body's chunks are gone, and none of its items ran.
     expect(await store.getJob('same-owner-raced')).toMatchObject({ status: 'SUCCEEDED', succeeded: 10 });
-    const results = await allResults('same-owner-raced');
+    const results = await resultsOf('same-owner-raced');
     expect(results).toHaveLength(10);
     for (const [i, result] of results.entries()) expectOutputs(result, i);
     expect(await chunkItems('same-owner-raced')).toBe(2);
@@ -495,7 +482,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Assess
     expect(await store.getJob('raced')).toMatchObject({ owner: 'victim', status: 'SUCCEEDED' });
-    const results = await allResults('raced');
+    const results = await resultsOf('raced');
     expect(results).toHaveLength(3);
     for (const [i, result] of results.entries()) expectOutputs(result, i);
   });
@@ -566,7 +553,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       failed: 0,
       cancelled: 0,
     });
-    const results = await allResults('twice');
+    const results = await resultsOf('twice');
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     for (const [i, result] of results.entries()) expectOutputs(result, i);
   });
@@ -600,7 +587,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       failed: 0,
       cancelled: 0,
     });
-    const results = await allResults('killed');
+    const results = await resultsOf('killed');
     expect(results).toHaveLength(10);
     for (const [i, result] of results.entries()) expectOutputs(result, i);
   });
@@ -630,7 +617,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Assess: every item ran once; each message was received once, the deferred ones say why.
     expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: 20, failed: 0 });
-    const results = await allResults('outage');
+    const results = await resultsOf('outage');
     for (const [i, r] of results.entries()) expectOutputs(r, i);
     expect(seen.map((m) => m.Attributes?.ApproximateReceiveCount)).toEqual(seen.map(() => '1'));
     const deferred = seen.map((m) => JSON.parse(m.Body!)).filter((w) => w.deferrals !== undefined);
@@ -656,7 +643,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Assess
     expect(await store.getJob('outage-long')).toMatchObject({ status: 'FAILED', failed: 8 });
-    const results = await allResults('outage-long');
+    const results = await resultsOf('outage-long');
     expect(results).toHaveLength(8);
     for (const r of results) {
       expect((r as { error: string }).error).toMatch(
@@ -679,7 +666,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Assess
     expect(job).toMatchObject({ status: 'CANCELLED', succeeded: 0, cancelled: 8 });
-    expect((await allResults('outage-cancel')).every((r) => 'cancelled' in r)).toBe(true);
+    expect((await resultsOf('outage-cancel')).every((r) => 'cancelled' in r)).toBe(true);
   });
 
   it('counts a deferred chunk once when its original message is delivered again as well', async () => {
@@ -702,7 +689,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(seen.length).toBeGreaterThanOrEqual(2);
     expect(await store.getJob('outage-twice')).toEqual(job);
     expect(job).toMatchObject({ status: 'SUCCEEDED', succeeded: 8, failed: 0 });
-    const results = await allResults('outage-twice');
+    const results = await resultsOf('outage-twice');
     for (const [i, r] of results.entries()) expectOutputs(r, i);
   });
 
@@ -760,7 +747,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
         succeeded: 8,
         failed: 12,
       });
-      const results = await allResults('stalled');
+      const results = await resultsOf('stalled');
       expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       for (const r of results.slice(0, 8)) expectOutputs(r, r.index);
       for (const r of results.slice(8)) {
@@ -869,7 +856,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     // Assess: chunk 2's stored outputs stay; chunk 1's items fail with the reason.
     const job = await store.getJob('stranded');
     expect(job).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', total: 40, succeeded: 32, failed: 8 });
-    const results = await allResults('stranded');
+    const results = await resultsOf('stranded');
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(results.filter((r) => 'outputs' in r)).toHaveLength(job!.succeeded);
     expect(results.filter((r) => 'error' in r)).toEqual(
@@ -898,7 +885,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     // Assess
     expect(untouched).toMatchObject({ status: 'QUEUED', failed: 0 });
     expect(await store.getJob(job.jobId)).toMatchObject({ status: 'FAILED', total: 10, failed: 10 });
-    const results = await allResults(job.jobId);
+    const results = await resultsOf(job.jobId);
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(results.every((r) => 'error' in r && r.error === reason)).toBe(true);
   });
@@ -924,7 +911,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       cancelled: 16,
     });
     expect(await store.requestCancel('cancel')).toBe(false);
-    const results = await allResults('cancel');
+    const results = await resultsOf('cancel');
     for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
     expect(results.slice(8).every((r) => 'cancelled' in r)).toBe(true);
     expect(results).toHaveLength(24);
@@ -971,7 +958,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     });
     // It left its owner's window, which the release that ended it gave up.
     expect(await store.pacedJobs('unsent-owner')).toEqual([]);
-    const results = await allResults('cancel-unsent');
+    const results = await resultsOf('cancel-unsent');
     for (const [i, r] of results.slice(0, 8).entries()) expectOutputs(r, i);
     expect(results.slice(8)).toEqual(
       Array.from({ length: 72 }, (_, i) => ({ index: 8 + i, id: `item-${8 + i}`, cancelled: true })),
@@ -1023,7 +1010,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       succeeded: 0,
       cancelled: 5,
     });
-    expect((await allResults('cancel-raced')).every((r) => 'cancelled' in r)).toBe(true);
+    expect((await resultsOf('cancel-raced')).every((r) => 'cancelled' in r)).toBe(true);
   });
 
   it('refuses a cancel once every chunk has started, as nothing is left to stop', async () => {
@@ -1078,7 +1065,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       failed: 1,
       cancelled: 0,
     });
-    const results = await allResults('partial');
+    const results = await resultsOf('partial');
     expect(results.map((r) => r.index)).toEqual([0, 1, 2, 3]);
     expect(results[2]).toMatchObject({ index: 2, id: 'item-2', error: expect.stringMatching(/INPUT0/) });
     for (const i of [0, 1, 3]) expectOutputs(results[i], i);
@@ -1139,7 +1126,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
         failed: 0,
         cancelled: 0,
       });
-      const results = await allResults(jobId);
+      const results = await resultsOf(jobId);
       expect(results.map((r) => r.index)).toEqual(Array.from({ length: count }, (_, i) => i));
       for (const r of results) expectOutputs(r, r.index);
     }
@@ -1224,7 +1211,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
       // Assess
       expect(await store.getJob('retry-dead')).toMatchObject({ status: 'FAILED', succeeded: 0, failed: 20 });
-      expect(await allResults('retry-dead')).toHaveLength(20);
+      expect(await resultsOf('retry-dead')).toHaveLength(20);
     });
 
     it("refuses to retry a job without failed items, and hides another owner's job", async () => {
