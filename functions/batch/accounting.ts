@@ -14,29 +14,27 @@ import type { ResultFiles } from './result-parts';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
- * job when every item is accounted for (`finishJob`). True when the job's counts are complete (it
- * has ended).
+ * job when every item is accounted for (`finishJob`).
  */
 export async function countResult(
   store: BatchStore,
   job: BatchJob,
   result: ChunkResult,
   files?: ResultFiles,
-): Promise<boolean> {
+): Promise<void> {
   const counts = countsOf(result.results);
   const counted = await store.countChunk(job.jobId, result.chunk, counts);
-  if (!counted) return false;
+  if (!counted) return;
   // Published by the one call that counted the chunk, so the metrics are exactly-once too.
   publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
   publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
-  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return false;
+  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
   await finishJob(store, job, counted, files);
-  return true;
 }
 
 /**
  * Moves a retried chunk's recovered items from failed to succeeded (once, however often it is
- * called) and finishes the job when the retry's last chunk is counted. True when the retry has ended.
+ * called) and finishes the job when the retry's last chunk is counted.
  */
 export async function countRetry(
   store: BatchStore,
@@ -45,15 +43,14 @@ export async function countRetry(
   attempt: number,
   recovered: number,
   files?: ResultFiles,
-): Promise<boolean> {
+): Promise<void> {
   const counted = await store.countRetry(job.jobId, chunk, attempt, recovered);
   // Items recovered by a retry succeeded too; published once, by the call that counted them.
   if (counted?.counted && recovered > 0) {
     publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, recovered, { model: job.model });
   }
-  if (!counted?.done) return false;
+  if (!counted?.done) return;
   await finishJob(store, job, counted.job, files);
-  return true;
 }
 
 /**

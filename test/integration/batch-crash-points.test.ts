@@ -513,19 +513,29 @@ describe('batch jobs whose containers die after any one of their requests', () =
     180_000,
   );
 
-  it("retries a failed job's items with every result once, wherever containers die", async () => {
-    await atEveryPoint('retry', async (jobId, diesAfter) => {
-      // Prepare: the model fails every call and the outage budget is none, so every item fails.
-      await submit(jobId, await JOBS.items());
-      await modelFaults({ failNext: 1000, failStatus: 500 });
-      await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
-      await modelFaults(null);
-      expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
+  it.each(['items', 'an input file'] as const)(
+    'retries a failed job of %s with every result once, wherever containers die',
+    async (kind) => {
+      await atEveryPoint(`retry-${kind.replaceAll(' ', '-')}`, async (jobId, diesAfter) => {
+        // Prepare: the model fails every call and the outage budget is none, so every item fails.
+        await submit(jobId, await JOBS[kind]());
+        await modelFaults({ failNext: 1000, failStatus: 500 });
+        await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
+        await modelFaults(null);
+        expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
 
-      await retryJob({ store: store(), sqs, submissionsQueueUrl }, OWNER_PRINCIPAL, jobId);
-      return (await runJob(jobId, diesAfter)).died;
-    });
-  }, 180_000);
+        const retrying = {
+          store: store(),
+          sqs,
+          submissionsQueueUrl,
+          resultFiles: { s3: s3.client, bucket: Bucket },
+        };
+        await retryJob(retrying, OWNER_PRINCIPAL, jobId);
+        return (await runJob(jobId, diesAfter)).died;
+      });
+    },
+    180_000,
+  );
 
   it.each([
     ['items', 'before it runs'],
