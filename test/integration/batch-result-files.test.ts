@@ -3,6 +3,7 @@ import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
+import { completeEnd } from '../../functions/batch/accounting';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failUnrecorded } from '../../functions/batch/dead-letters';
@@ -246,6 +247,25 @@ describe('S3 job results: JSONL parts and a manifest', () => {
     expect(all).toHaveLength(10);
     expect(all.slice(4).every((r) => 'cancelled' in r && r.cancelled === true)).toBe(true);
     expect((await manifestOf(job.jobId)).cancelled).toBe(6);
+  });
+
+  it('writes the manifest before the job-ended event, and again until the event is sent', async () => {
+    // Prepare: a job ended by a call that died before its manifest (no bus here, so none recorded an event).
+    const job = await submit('s3-announced', submission(6));
+    for (const chunk of [0, 1]) await processChunk(deps, { jobId: job.jobId, chunk }, delivery);
+    await s3.client.send(new DeleteObjectCommand({ Bucket, Key: resultManifestKey(job.jobId) }));
+
+    // Act: whoever next finds the job ended completes its end; the event's sender looks for the manifest.
+    const seen: (ResultManifest | undefined)[] = [];
+    const send = async () => {
+      seen.push(await manifestOf(job.jobId).catch(() => undefined));
+    };
+    await completeEnd(store, files, job.jobId, send);
+    await completeEnd(store, files, job.jobId, send);
+
+    // Assess: the manifest was there when the event went, and once the event is recorded the end is complete.
+    expect(seen).toEqual([expect.objectContaining({ jobId: job.jobId, status: 'SUCCEEDED', succeeded: 6 })]);
+    expect((await store.getJobRecord(job.jobId))?.notifiedAt).toBeDefined();
   });
 
   it('records items failed by a stall as lines with the reason', async () => {
