@@ -109,8 +109,8 @@ export async function completeEnd(
 ): Promise<void> {
   const job = await store.getJobRecord(jobId);
   if (!job || !TERMINAL_STATUSES.includes(job.status) || job.notifiedAt) return;
-  if (job.resultsTo === 's3') await writeManifest(store, files, jobId);
-  await notifyJobEnded(store, jobId, send);
+  await writeManifest(files, job);
+  await notifyJobEnded(store, job, send);
 }
 
 export function countsOf(results: readonly ItemResult[]): Counts {

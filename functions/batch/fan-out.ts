@@ -7,6 +7,7 @@ import { completeEnd } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { endChunk } from './dead-letters';
+import { type ScanDependencies, scanInputs } from './input-scan';
 import type { ResultFiles } from './result-parts';
 
 /** SendMessageBatch's most entries. */
@@ -68,6 +69,23 @@ export async function enqueueWork(
   await topUp(deps, job, paced);
   await deps.store.markRunning(jobId);
   return job;
+}
+
+/**
+ * The fan-out of a stored job's message (its first run, or its retry `retry`): queues its first
+ * chunks, starts its stall watch (`watch`) and, for a job of input files, scans them. The scan runs
+ * also when it has ended: an earlier delivery may have died before finishing after it.
+ */
+export async function fanOutJob(
+  deps: FanOutDependencies,
+  scan: ScanDependencies,
+  jobId: string,
+  retry?: number,
+  watch?: (job: JobRecord) => Promise<void>,
+): Promise<void> {
+  const queued = await enqueueWork(deps, jobId, retry);
+  if (queued) await watch?.(queued);
+  if (queued?.inputs) await scanInputs(scan, jobId);
 }
 
 /**

@@ -67,19 +67,18 @@ export function busSender(): EventSender | undefined {
 }
 
 /**
- * Publishes the end of the job if it has ended and that end's event is not recorded as sent, then
- * records it. Called by whoever ended the job, and again by anyone who later finds it ended.
+ * Publishes the end of the job, as read, if it has ended and that end's event is not recorded as
+ * sent, then records it (`completeEnd` calls it for whoever ended the job, or later finds it ended).
  */
 export async function notifyJobEnded(
   store: BatchStore,
-  jobId: string,
+  job: JobRecord,
   send: EventSender | undefined = busSender(),
 ): Promise<void> {
   if (!send) return;
-  const job = await store.getJobRecord(jobId);
-  if (!job || !TERMINAL_STATUSES.includes(job.status) || job.notifiedAt || !job.completedAt) return;
+  if (!TERMINAL_STATUSES.includes(job.status) || job.notifiedAt || !job.completedAt) return;
   await send(detailOf(job, job.completedAt));
-  await store.markNotified(jobId, job.completedAt);
+  await store.markNotified(job.jobId, job.completedAt);
 }
 
 function detailOf(job: JobRecord, completedAt: string): JobEndedDetail {

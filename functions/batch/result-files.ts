@@ -82,12 +82,11 @@ async function writePart<R extends ChunkResult>(files: ResultFiles, jobId: strin
  * Does nothing for a table job or one that is still running.
  */
 export async function writeManifest(
-  store: BatchStore,
   files: ResultFiles | undefined,
-  jobId: string,
+  job: BatchJob,
 ): Promise<ResultManifest | undefined> {
-  const job = await store.getJobRecord(jobId);
-  if (job?.resultsTo !== 's3' || !TERMINAL_STATUSES.includes(job.status)) return undefined;
+  if (job.resultsTo !== 's3' || !TERMINAL_STATUSES.includes(job.status)) return undefined;
+  const { jobId } = job;
   const bucket = filesOf(files, jobId);
   const parts: ManifestPart[] = [];
   for (let first = 0; first < job.chunks; first += HEAD_CONCURRENCY) {

@@ -30,7 +30,7 @@ import {
 } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
 import { failChunk } from '../../functions/batch/dead-letters';
-import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
+import { fanOutJob, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
 import { scanInputs } from '../../functions/batch/input-scan';
 import { cancelJob } from '../../functions/batch/queries';
@@ -187,7 +187,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
       await queues.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
     };
     return {
-      /** The fan-out's handling of a stored job's message, as its handler does it (no stall watch). */
+      /** The fan-out's handling of a stored job's message, as its handler does it (no stall watch: see `check`). */
       fanOut: async (body: FanOutMessage) => {
         const scan = {
           store,
@@ -208,8 +208,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
           await scanInputs(scan, body.jobId);
           return;
         }
-        const queued = await enqueueWork(pacing, body.jobId, body.retry);
-        if (queued?.inputs) await scanInputs(scan, body.jobId);
+        await fanOutJob(pacing, scan, body.jobId, body.retry);
       },
       /** The dead-letter function's handling of a dead-lettered work message. */
       deadLetter: (work: WorkMessage) => failChunk(store, work, DEAD_LETTER_REASON, files),
@@ -316,12 +315,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
 
   type Functions = ReturnType<typeof functionsOn>;
 
-  /** Queues a message for the fan-out, as the API does for a stored job and a retry. */
-  async function toFanOut(body: FanOutMessage): Promise<void> {
-    await sqs.send(
-      new SendMessageCommand({ QueueUrl: submissionsQueueUrl, MessageBody: JSON.stringify(body) }),
-    );
-  }
+  /** The tests' own view of the table, outside any container. */
+  const store = () => new BatchStore(dynamodb, 'batch');
 
   /**
    * Delivers the queues' messages until the job has ended and every queue is empty. Each message's
@@ -330,7 +325,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
    * timeout running out would. Work messages that `deadLetter` names go to the dead-letter queue on
    * their first receive, as if their receives had run out. When nothing is queued and the job still
    * runs, its stall watch's next check runs (it releases what no count did). `afterFirstWork` runs
-   * once, after the first delivery of a work message. Returns how many deliveries died.
+   * once, after the first delivery of a work message. Returns how many deliveries died, and how many
+   * work messages were deferred ones (re-sent for a model outage).
    */
   async function runJob(
     jobId: string,
@@ -346,6 +342,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
     let afterFirstWork = options.afterFirstWork;
     const deliveries = new Map<string, number>();
     let died = 0;
+    let deferred = 0;
     /** One delivery of what `key` names; true when its container died. */
     const deliver = async (
       key: string,
@@ -378,6 +375,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
         for (const message of await receive(queueUrl)) {
           const ReceiptHandle = message.ReceiptHandle;
           const body = JSON.parse(message.Body!) as WorkMessage & FanOutMessage;
+          if (queueUrl === workQueueUrl && body.deferrals !== undefined) deferred++;
           const deadLettered = `dead-lettered ${message.Body}`;
           if (queueUrl === workQueueUrl && deadLetter?.(body) && !deliveries.has(deadLettered)) {
             deliveries.set(deadLettered, 1);
@@ -404,11 +402,11 @@ describe('batch jobs whose containers die after any one of their requests', () =
           } else await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
         }
       }
-      const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
+      const job = await store().getJob(jobId);
       let left = 0;
       for (const [queueUrl] of consumers) left += await queued(queueUrl);
       if (left > 0) continue;
-      if (job && TERMINAL_STATUSES.includes(job.status)) return { died };
+      if (job && TERMINAL_STATUSES.includes(job.status)) return { died, deferred };
       checks++;
       while (await deliver(`check ${checks}`, (functions) => functions.check(jobId))) {}
     }
@@ -427,12 +425,12 @@ describe('batch jobs whose containers die after any one of their requests', () =
    */
   async function expectEveryResultOnce(jobId: string, diesAfter: number, end: End): Promise<void> {
     const { status, failedItems = 0 } = end;
-    const job = await new BatchStore(dynamodb, 'batch').getJob(jobId);
+    const job = await store().getJob(jobId);
     const because = `containers died after ${diesAfter} requests`;
     const results =
       job?.resultsTo === 's3'
         ? await resultLines(s3.client, Bucket, jobId)
-        : await allResults(new BatchStore(dynamodb, 'batch'), jobId, 10);
+        : await allResults(store(), jobId, 10);
     expect(
       results.map((r) => r.index),
       because,
@@ -447,7 +445,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
     }
     expect(job, because).toMatchObject({ status, total: ITEMS, ...countsOf(results) });
     // An ended job holds no share of its owner's window.
-    expect(await new BatchStore(dynamodb, 'batch').pacedJobs(OWNER), because).not.toContain(jobId);
+    expect(await store().pacedJobs(OWNER), because).not.toContain(jobId);
   }
 
   /**
@@ -471,16 +469,18 @@ describe('batch jobs whose containers die after any one of their requests', () =
     expect(points).toBeGreaterThan(8);
   }
 
-  const store = () => new BatchStore(dynamodb, 'batch');
-  const models = () => new ModelCache(new ModelRegistry(dynamodb, 'registry'), { ttlMs: 0 });
+  /** Stores the job and queues its fan-out message, as the API does. */
   const submit = async (jobId: string, submission: BatchSubmission) => {
-    await submitJob(store(), models(), {
+    const models = new ModelCache(new ModelRegistry(dynamodb, 'registry'), { ttlMs: 0 });
+    await submitJob(store(), models, {
       owner: OWNER,
       jobId,
       submission,
       inputBucket: { s3: s3.client, bucket: Bucket },
     });
-    await toFanOut({ jobId });
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: submissionsQueueUrl, MessageBody: JSON.stringify({ jobId }) }),
+    );
   };
 
   it.each(Object.keys(JOBS) as (keyof typeof JOBS)[])(
@@ -519,16 +519,21 @@ describe('batch jobs whose containers die after any one of their requests', () =
   );
 
   it('ends a job of items whose chunks wait out a model outage with every result once, wherever containers die', async () => {
+    let deferrals = 0;
     await atEveryPoint('outage', async (jobId, diesAfter) => {
       await submit(jobId, await JOBS.items());
       // The model fails its next calls, dying deliveries' included: the chunks that meet it are deferred.
       await modelFaults({ failNext: 4, failStatus: 500 });
       try {
-        return (await runJob(jobId, diesAfter)).died;
+        const { died, deferred } = await runJob(jobId, diesAfter);
+        deferrals += deferred;
+        return died;
       } finally {
         await modelFaults(null);
       }
     });
+    // The outage deferred chunks rather than failing them.
+    expect(deferrals).toBeGreaterThan(0);
   }, 180_000);
 
   it.each([

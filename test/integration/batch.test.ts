@@ -44,7 +44,6 @@ const OUTAGE_BUDGET_SECONDS = 900;
  */
 const WINDOW = 1000;
 const simple = SIMPLE_VERSION;
-/** Circuits that always admit: these tests are about accounting, not about the breaker. */
 
 /** Item i adds i to every element of INPUT0 and 1 to INPUT1: OUTPUT0 (the sum) is i + 1 everywhere. */
 function submission(count: number): SubmitBatchJob {

@@ -4,7 +4,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { StoredJobMessageSchema, SubmissionMessageSchema } from '../../batch/api-schemas';
-import { enqueueWork, releaseWork } from '../../batch/fan-out';
+import { fanOutJob, releaseWork } from '../../batch/fan-out';
 import { scanInputs } from '../../batch/input-scan';
 import { batchData, modelCache, pacingOf, store } from '../../batch/queue-runtime';
 import { redeliverAfterBackoff } from '../../batch/redelivery';
@@ -80,12 +80,8 @@ async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
       const { owner, jobId: _, ...submission } = message;
       await submitJob(store, modelCache, { owner, jobId, submission });
     }
-    const queued = await enqueueWork(pacing, jobId, retry);
     // Until the job ends, a delayed check on this queue ends it if it stops making progress.
-    if (queued) await startWatch(watching, queued);
-    // A job of input files gets its chunks from the scan, which releases them as it plans them. Also
-    // when its scan has ended: an earlier delivery may have died before finishing after it.
-    if (queued?.inputs) await scanInputs(scanning(context), jobId);
+    await fanOutJob(pacing, scanning(context), jobId, retry, (job) => startWatch(watching, job));
   } catch (error) {
     // Reported as this record's failure: SQS retries it, after a backoff rather than the queue's half
     // hour, and after maxReceiveCount deliveries dead-letters it.
