@@ -7,7 +7,7 @@ import { METRIC } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import { type BatchJob, type ItemResult, type JobStatus, TERMINAL_STATUSES } from './api-schemas';
-import type { BatchStore, ChunkResult, Counts } from './batch-store';
+import type { BatchStore, ChunkResult, Counts, JobRecord } from './batch-store';
 import { type EventSender, notifyJobEnded } from './job-events';
 import { writeManifest } from './result-files';
 import type { ResultFiles } from './result-parts';
@@ -65,7 +65,10 @@ export async function finishIfCounted(
 ): Promise<void> {
   const job = await store.getJobRecord(jobId);
   if (!job) return;
-  if (TERMINAL_STATUSES.includes(job.status)) return completeEnd(store, files, jobId);
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    await completeEnd(store, files, jobId);
+    return;
+  }
   if (job.scan || job.succeeded + job.failed + job.cancelled !== job.total) return;
   await finishJob(store, job, job, files);
 }
@@ -99,18 +102,21 @@ export async function finishJob(
  * event, in that order, so that a consumer of the event finds the results. `notifiedAt`, recorded
  * after the event, marks the end complete; until then every call that finds the job ended (a
  * redelivery, a dead letter, the stall watch's last check) writes the manifest again and sends the
- * event, as the call that ended the job may have died before either.
+ * event, as the call that ended the job may have died before either. Returns the job if it has ended.
  */
 export async function completeEnd(
   store: BatchStore,
   files: ResultFiles | undefined,
   jobId: string,
   send?: EventSender,
-): Promise<void> {
+): Promise<JobRecord | undefined> {
   const job = await store.getJobRecord(jobId);
-  if (!job || !TERMINAL_STATUSES.includes(job.status) || job.notifiedAt) return;
-  await writeManifest(files, job);
-  await notifyJobEnded(store, job, send);
+  if (!job || !TERMINAL_STATUSES.includes(job.status)) return undefined;
+  if (!job.notifiedAt) {
+    await writeManifest(files, job);
+    await notifyJobEnded(store, job, send);
+  }
+  return job;
 }
 
 export function countsOf(results: readonly ItemResult[]): Counts {

@@ -4,7 +4,7 @@
  * terminal status without anyone redriving the queue.
  */
 import { logger } from '../observability/logger';
-import { countResult, countRetry, finishIfCounted } from './accounting';
+import { completeEnd, countResult, countRetry, finishIfCounted } from './accounting';
 import {
   type ItemResult,
   StoredJobMessageSchema,
@@ -45,6 +45,18 @@ export async function failChunk(
       reason,
     });
   } else await failRetryOf(store, files, job, work.chunk, work.attempt, reason);
+  await settleEnd(store, files, job.jobId);
+}
+
+/**
+ * What a job that a dead letter ended still lacks: its end completed (an earlier delivery may have
+ * died first), and its share of its owner's window given up. This function sends no work, so the
+ * owner's other jobs take up the share at their next release or stall check. A dead-lettered
+ * submission's job may have no stall watch to do it: its fan-out may have died before starting one.
+ */
+async function settleEnd(store: BatchStore, files: ResultFiles | undefined, jobId: string): Promise<void> {
+  const ended = await completeEnd(store, files, jobId);
+  if (ended) await store.leavePacing(ended.owner, jobId);
 }
 
 /**
@@ -141,6 +153,7 @@ export async function failSubmission(
     return;
   }
   await failUnrecorded(store, job, retryOf(message.body), reason, files);
+  await settleEnd(store, files, job.jobId);
 }
 
 /**

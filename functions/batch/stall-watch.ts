@@ -71,8 +71,8 @@ export async function checkJob(
 ): Promise<void> {
   const job = await deps.store.getJobRecord(message.jobId);
   if (!job) return;
-  // A job ended by the dead-letter consumer (which sends no work) leaves its owner's window here,
-  // and its end is published if no one has yet.
+  // A job ended by the dead-letter consumer (which sends no work): the owner's other jobs take up
+  // its share here, and its end is published if no one has yet.
   if (TERMINAL_STATUSES.includes(job.status)) {
     await completeEnd(deps.store, deps.resultFiles, job.jobId);
     return await deps.release?.(job.jobId);

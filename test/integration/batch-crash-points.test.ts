@@ -21,7 +21,7 @@ import {
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchInputKey } from '../../contracts/batch-data';
-import { countsOf } from '../../functions/batch/accounting';
+import { countsOf, terminalStatus } from '../../functions/batch/accounting';
 import {
   type BatchSubmission,
   type JobStatus,
@@ -29,7 +29,7 @@ import {
   type WorkMessage,
 } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
-import { failChunk } from '../../functions/batch/dead-letters';
+import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { fanOutJob, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
 import { scanInputs } from '../../functions/batch/input-scan';
@@ -77,6 +77,7 @@ interface FanOutMessage {
 }
 
 const DEAD_LETTER_REASON = 'dead-lettered: the worker ended without recording an outcome';
+const DEAD_SUBMISSION_REASON = 'dead-lettered: the submission failed on every delivery';
 
 /** What a container's request answers with once the container has died. */
 class ContainerDied extends Error {}
@@ -126,6 +127,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
   let workQueueUrl: string;
   let submissionsQueueUrl: string;
   let deadLettersQueueUrl: string;
+  let submissionDeadLettersQueueUrl: string;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
@@ -148,6 +150,9 @@ describe('batch jobs whose containers die after any one of their requests', () =
     workQueueUrl = fauxqs.createQueue('crash-points-work', { attributes }).queueUrl;
     submissionsQueueUrl = fauxqs.createQueue('crash-points-submissions', { attributes }).queueUrl;
     deadLettersQueueUrl = fauxqs.createQueue('crash-points-dead-letters', { attributes }).queueUrl;
+    submissionDeadLettersQueueUrl = fauxqs.createQueue('crash-points-submission-dead-letters', {
+      attributes,
+    }).queueUrl;
   });
 
   afterAll(async () => {
@@ -212,6 +217,9 @@ describe('batch jobs whose containers die after any one of their requests', () =
       },
       /** The dead-letter function's handling of a dead-lettered work message. */
       deadLetter: (work: WorkMessage) => failChunk(store, work, DEAD_LETTER_REASON, files),
+      /** The dead-letter function's handling of a dead-lettered submissions-queue message. */
+      deadSubmission: (message: { messageId: string; body: string }) =>
+        failSubmission(store, message, DEAD_SUBMISSION_REASON, files),
       /**
        * A check of the job's stall watch that finds it moving: it releases what no count did. The
        * next check it would queue is left to the harness, which runs one whenever nothing is queued.
@@ -323,7 +331,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
    * first delivery goes to a container that dies after `diesAfter` requests, later ones to healthy
    * containers; a died delivery is made visible again at once, as its visibility
    * timeout running out would. Work messages that `deadLetter` names go to the dead-letter queue on
-   * their first receive, as if their receives had run out. When nothing is queued and the job still
+   * their first receive, as if their receives had run out; with `deadLetterSubmissions`, so do
+   * submissions-queue messages whose first delivery died. When nothing is queued and the job still
    * runs, its stall watch's next check runs (it releases what no count did). `afterFirstWork` runs
    * once, after the first delivery of a work message. Returns how many deliveries died, and how many
    * work messages were deferred ones (re-sent for a model outage).
@@ -335,10 +344,11 @@ describe('batch jobs whose containers die after any one of their requests', () =
       outageBudgetSeconds?: number;
       afterFirstWork?: () => Promise<unknown>;
       deadLetter?: (work: WorkMessage) => boolean;
+      deadLetterSubmissions?: boolean;
       duplicates?: boolean;
     } = {},
   ) {
-    const { outageBudgetSeconds = 900, deadLetter, duplicates } = options;
+    const { outageBudgetSeconds = 900, deadLetter, deadLetterSubmissions, duplicates } = options;
     let afterFirstWork = options.afterFirstWork;
     const deliveries = new Map<string, number>();
     let died = 0;
@@ -363,11 +373,16 @@ describe('batch jobs whose containers die after any one of their requests', () =
     };
     const consumers: [
       string,
-      (functions: Functions, body: WorkMessage & FanOutMessage) => Promise<unknown>,
+      (functions: Functions, body: WorkMessage & FanOutMessage, message: Message) => Promise<unknown>,
     ][] = [
       [submissionsQueueUrl, (functions, body) => functions.fanOut(body)],
       [workQueueUrl, (functions, body) => functions.work(body)],
       [deadLettersQueueUrl, (functions, body) => functions.deadLetter(body)],
+      [
+        submissionDeadLettersQueueUrl,
+        (functions, _, { MessageId, Body }) =>
+          functions.deadSubmission({ messageId: MessageId!, body: Body! }),
+      ],
     ];
     let checks = 0;
     for (let round = 0; round < 500; round++) {
@@ -385,7 +400,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
             await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
             continue;
           }
-          const run = (functions: Functions) => consume(functions, body);
+          const run = (functions: Functions) => consume(functions, body, message);
           const [dead] = await Promise.all([
             deliver(`${queueUrl} ${message.Body}`, run),
             // SQS delivers at least once: the same message to a second consumer at the same time.
@@ -395,7 +410,12 @@ describe('batch jobs whose containers die after any one of their requests', () =
             await afterFirstWork?.();
             afterFirstWork = undefined;
           }
-          if (dead) {
+          if (dead && queueUrl === submissionsQueueUrl && deadLetterSubmissions) {
+            await sqs.send(
+              new SendMessageCommand({ QueueUrl: submissionDeadLettersQueueUrl, MessageBody: message.Body }),
+            );
+            await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle }));
+          } else if (dead) {
             await sqs.send(
               new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle, VisibilityTimeout: 0 }),
             );
@@ -413,10 +433,15 @@ describe('batch jobs whose containers die after any one of their requests', () =
     throw new Error(`job ${jobId} did not end with its queues empty (containers died after ${diesAfter})`);
   }
 
-  /** How a job must end: its status, and how many of its first items failed (a dead-lettered chunk's). */
+  /**
+   * How a job must end: its status (by default, as its counts make it), how many of its first items
+   * failed (a dead-lettered chunk's), and a reason any item may have failed for, and its scan have
+   * ended early for (a dead-lettered submission's).
+   */
   interface End {
-    readonly status: JobStatus;
+    readonly status?: JobStatus;
     readonly failedItems?: number;
+    readonly mayFail?: string;
   }
 
   /**
@@ -424,26 +449,30 @@ describe('batch jobs whose containers die after any one of their requests', () =
    * cancelled; the job ended as `status` with counters equal to its results.
    */
   async function expectEveryResultOnce(jobId: string, diesAfter: number, end: End): Promise<void> {
-    const { status, failedItems = 0 } = end;
+    const { failedItems = 0, mayFail } = end;
     const job = await store().getJob(jobId);
     const because = `containers died after ${diesAfter} requests`;
     const results =
       job?.resultsTo === 's3'
         ? await resultLines(s3.client, Bucket, jobId)
         : await allResults(store(), jobId, 10);
+    // Only a scan that a dead letter ended leaves lines unread, and the job says so.
+    const total = mayFail && job?.statusReason?.includes(mayFail) ? job.total : ITEMS;
     expect(
       results.map((r) => r.index),
       because,
-    ).toEqual(Array.from({ length: ITEMS }, (_, i) => i));
+    ).toEqual(Array.from({ length: total }, (_, i) => i));
+    const status = end.status ?? terminalStatus({ ...countsOf(results), statusReason: job?.statusReason });
     for (const [i, result] of results.entries()) {
       const sum = expect.objectContaining({ name: 'OUTPUT0', data: Array(16).fill(i + 1) });
       const answer = { id: `item-${i}`, outputs: expect.arrayContaining([sum]) };
       if (i < failedItems) expect(result, because).toMatchObject({ error: DEAD_LETTER_REASON });
+      else if (mayFail && 'error' in result) expect(result, because).toMatchObject({ error: mayFail });
       else if (status === 'CANCELLED' && 'cancelled' in result)
         expect(result, because).toMatchObject({ cancelled: true });
       else expect(result, because).toMatchObject(answer);
     }
-    expect(job, because).toMatchObject({ status, total: ITEMS, ...countsOf(results) });
+    expect(job, because).toMatchObject({ status, total, ...countsOf(results) });
     // An ended job holds no share of its owner's window.
     expect(await store().pacedJobs(OWNER), because).not.toContain(jobId);
   }
@@ -589,4 +618,26 @@ describe('batch jobs whose containers die after any one of their requests', () =
       return (await runJob(jobId, diesAfter, { duplicates: true })).died;
     });
   }, 180_000);
+
+  // Its work may be partly queued: the chunks that run keep their results, the others fail, and the
+  // job leaves its owner's window though its stall watch may never have started.
+  it.each(Object.keys(JOBS) as (keyof typeof JOBS)[])(
+    'ends a job of %s whose submission is dead-lettered where its container died, with every result once',
+    async (kind) => {
+      let failed = 0;
+      await atEveryPoint(
+        `dead-submission-${kind.replaceAll(' ', '-')}`,
+        async (jobId, diesAfter) => {
+          await submit(jobId, await JOBS[kind]());
+          const { died } = await runJob(jobId, diesAfter, { deadLetterSubmissions: true });
+          failed += (await store().getJob(jobId))?.failed ?? 0;
+          return died;
+        },
+        { mayFail: DEAD_SUBMISSION_REASON },
+      );
+      // The dead letters failed items that no work message was queued for.
+      expect(failed).toBeGreaterThan(0);
+    },
+    180_000,
+  );
 });
