@@ -9,6 +9,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -83,34 +84,35 @@ const DEAD_SUBMISSION_REASON = 'dead-lettered: the submission failed on every de
 class ContainerDied extends Error {}
 
 /**
- * One container's AWS clients, each its own, as in Lambda. They die together right after the
- * `diesAfter`-th request (counted whether it succeeded or not) has taken effect: that request answers
- * with `ContainerDied`, and so does every later one, without reaching the service. Requests already
- * in flight still land, as they may when a process is killed. `close` ends their connections, as the
- * process's end would: a response body a dead container never read would otherwise hold its socket.
+ * One container's view of the AWS clients. Its requests die together right after the
+ * `diesAfter`-th (counted whether it succeeded or not) has taken effect: that request answers with
+ * `ContainerDied`, and so does every later one, without reaching the service. Requests already in
+ * flight still land, as they may when a process is killed. The clients are shared between
+ * containers (each of its own would cost more than its requests); a streamed response body a dead
+ * container never reads is destroyed, as the process's end would close its connection, or it would
+ * hold a socket of the shared pool.
  */
 class Container {
   requests = 0;
   dead = false;
-  private readonly clients: { destroy(): void }[] = [];
 
   constructor(private readonly diesAfter = Number.POSITIVE_INFINITY) {}
 
-  close(): void {
-    for (const client of this.clients) client.destroy();
-  }
-
-  client<C extends object>(target: C & { send(...args: never[]): Promise<unknown>; destroy(): void }): C {
-    this.clients.push(target);
+  client<C extends object>(target: C & { send(...args: never[]): Promise<unknown> }): C {
     const send = async (...args: never[]) => {
       if (this.dead) throw new ContainerDied('the container died');
+      let answer: unknown;
       try {
-        return await target.send(...args);
+        answer = await target.send(...args);
+        return answer;
       } finally {
         if (++this.requests >= this.diesAfter) this.dead = true;
-        // Thrown from `finally`, it replaces the request's answer or error.
-        // biome-ignore lint/correctness/noUnsafeFinally: the container dies whatever the request answered
-        if (this.dead) throw new ContainerDied('the container died');
+        if (this.dead) {
+          (answer as { Body?: { destroy?: () => void } } | undefined)?.Body?.destroy?.();
+          // Thrown from `finally`, it replaces the request's answer or error.
+          // biome-ignore lint/correctness/noUnsafeFinally: the container dies whatever the request answered
+          throw new ContainerDied('the container died');
+        }
       }
     };
     return new Proxy(target, { get: (t, key) => (key === 'send' ? send : Reflect.get(t, key)) });
@@ -124,6 +126,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
   let server: ModelServer;
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
+  let objects: S3Client;
+  let endpoint: SageMakerRuntimeClient;
   let workQueueUrl: string;
   let submissionsQueueUrl: string;
   let deadLettersQueueUrl: string;
@@ -144,6 +148,13 @@ describe('batch jobs whose containers die after any one of their requests', () =
     });
     fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials: LOCAL_CREDENTIALS });
+    objects = new S3Client({
+      endpoint: s3.url,
+      region,
+      forcePathStyle: true,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    endpoint = localSageMaker(server.url);
     // Nothing comes back by itself within a test: a died delivery is made visible again at once,
     // as its visibility timeout running out would.
     const attributes = { VisibilityTimeout: '600' };
@@ -157,6 +168,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
 
   afterAll(async () => {
     sqs?.destroy();
+    objects?.destroy();
+    endpoint?.destroy();
     await fauxqs?.stop();
     await server?.close();
     await s3?.close();
@@ -171,20 +184,12 @@ describe('batch jobs whose containers die after any one of their requests', () =
       stallTimeoutSeconds,
     }: { outageBudgetSeconds: number; stallTimeoutSeconds: number },
   ) {
-    const tables = container.client(localDynamoDb(dynamo.url));
+    const tables = container.client(dynamodb);
     const store = new BatchStore(tables, 'batch');
     const models = new ModelCache(new ModelRegistry(tables, 'registry'), { ttlMs: 0 });
-    const queues = container.client(
-      new SQSClient({ endpoint: fauxqs.address, region, credentials: LOCAL_CREDENTIALS }),
-    );
-    const objects = new S3Client({
-      endpoint: s3.url,
-      region,
-      forcePathStyle: true,
-      credentials: LOCAL_CREDENTIALS,
-    });
+    const queues = container.client(sqs);
     const files = { s3: container.client(objects), bucket: Bucket };
-    const sagemaker = container.client(localSageMaker(server.url));
+    const sagemaker = container.client(endpoint);
     const pacing = {
       store,
       sqs: queues,
@@ -377,11 +382,9 @@ describe('batch jobs whose containers die after any one of their requests', () =
       deliveries.set(key, delivery);
       const container = new Container(delivery === 1 ? after : undefined);
       // A healthy container's function must not fail: only a death may leave a message behind.
-      await run(functionsOn(container, settings))
-        .catch((error: unknown) => {
-          if (!container.dead) throw error;
-        })
-        .finally(() => container.close());
+      await run(functionsOn(container, settings)).catch((error: unknown) => {
+        if (!container.dead) throw error;
+      });
       if (container.dead) died++;
       return container.dead;
     };
