@@ -195,6 +195,25 @@ export async function failUnrecorded(
   if (retry === undefined) await finishIfCounted(store, files, job.jobId);
 }
 
+/**
+ * Why a dead-lettered submissions-queue message failed its job's unrecorded items, by what the
+ * message was: the job's stall check, its scan's continuation, a retry's fan-out, or its submission.
+ */
+export function deadSubmissionReason(body: string): string {
+  const failed = 'failed on every delivery and was dead-lettered';
+  let message: { watch?: unknown; scan?: unknown; retry?: unknown } = {};
+  try {
+    const parsed = StoredJobMessageSchema.safeParse(JSON.parse(body));
+    if (parsed.success) message = parsed.data;
+  } catch {
+    // Not JSON: a submission, which creates no job.
+  }
+  if (message.watch) return `the job's stall check ${failed}, so the job ended rather than run unwatched`;
+  if (message.scan) return `the scan of the job's input files ${failed}`;
+  if (message.retry) return `the retry's fan-out ${failed} before all its work was queued`;
+  return `the submission ${failed} before all its work was queued`;
+}
+
 function retryOf(body: string): number | undefined {
   try {
     return StoredJobMessageSchema.parse(JSON.parse(body)).retry;

@@ -4,7 +4,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage } from '../../batch/api-schemas';
 import { BatchStore } from '../../batch/batch-store';
-import { failChunk, failSubmission } from '../../batch/dead-letters';
+import { deadSubmissionReason, failChunk, failSubmission } from '../../batch/dead-letters';
 import { s3 } from '../../batch/s3';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
@@ -40,11 +40,7 @@ async function recordDeadLetter(record: SQSRecord): Promise<void> {
     // reaches here crashed, timed out or could not write its outcome.
     const reason = `dead-lettered after ${env.WORK_MAX_RECEIVE_COUNT} deliveries: the worker ended without recording an outcome (a crash, a timeout or a failed write)`;
     await failChunk(store, work.data, reason, resultFiles);
-  } else {
-    const reason =
-      'the submission failed on every delivery and was dead-lettered before all its work was queued';
-    await failSubmission(store, record, reason, resultFiles);
-  }
+  } else await failSubmission(store, record, deadSubmissionReason(record.body), resultFiles);
 }
 
 export const handler = instrument(
