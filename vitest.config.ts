@@ -37,6 +37,7 @@ const LONG_RUNNING = [
   'test/e2e/faults.test.ts',
   'test/e2e/batch.test.ts',
   'test/e2e/batch-outage.test.ts',
+  'test/e2e/batch-throttling.test.ts',
   'test/e2e/worker-crashes.test.ts',
   'test/e2e/registry-and-edge.test.ts',
   'test/e2e/restart.test.ts',
