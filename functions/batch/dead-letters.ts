@@ -3,6 +3,7 @@
  * the reason, through the same exactly-once accounting as the worker's, so the job still reaches a
  * terminal status without anyone redriving the queue.
  */
+import type * as z from '../../contracts/zod';
 import { logger } from '../observability/logger';
 import { completeEnd, countResult, countRetry, finishIfCounted } from './accounting';
 import {
@@ -152,7 +153,7 @@ export async function failSubmission(
     logger.warn('dead-lettered submission created no job', { messageId: message.messageId, reason });
     return;
   }
-  await failUnrecorded(store, job, retryOf(message.body), reason, files);
+  await failUnrecorded(store, job, storedMessageOf(message.body)?.retry, reason, files);
   await settleEnd(store, files, job.jobId);
 }
 
@@ -201,22 +202,18 @@ export async function failUnrecorded(
  */
 export function deadSubmissionReason(body: string): string {
   const failed = 'failed on every delivery and was dead-lettered';
-  let message: { watch?: unknown; scan?: unknown; retry?: unknown } = {};
-  try {
-    const parsed = StoredJobMessageSchema.safeParse(JSON.parse(body));
-    if (parsed.success) message = parsed.data;
-  } catch {
-    // Not JSON: a submission, which creates no job.
-  }
-  if (message.watch) return `the job's stall check ${failed}, so the job ended rather than run unwatched`;
-  if (message.scan) return `the scan of the job's input files ${failed}`;
-  if (message.retry) return `the retry's fan-out ${failed} before all its work was queued`;
+  const message = storedMessageOf(body);
+  if (message?.watch) return `the job's stall check ${failed}, so the job ended rather than run unwatched`;
+  if (message?.scan) return `the scan of the job's input files ${failed}`;
+  if (message?.retry) return `the retry's fan-out ${failed} before all its work was queued`;
   return `the submission ${failed} before all its work was queued`;
 }
 
-function retryOf(body: string): number | undefined {
+/** The body as a message for a stored job (`{ jobId, retry?, scan?, watch? }`), if it is one. */
+function storedMessageOf(body: string): z.infer<typeof StoredJobMessageSchema> | undefined {
   try {
-    return StoredJobMessageSchema.parse(JSON.parse(body)).retry;
+    const parsed = StoredJobMessageSchema.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
