@@ -547,29 +547,53 @@ describe('batch jobs whose containers die after any one of their requests', () =
     180_000,
   );
 
+  /** The first run's failure of every item: the model fails every call, with no outage budget. */
+  const FIRST_RUN_FAILURE = 'longer than the batch outage budget of 0 s';
+
+  /** Submits a job of `kind`, runs it with every item failing (FIRST_RUN_FAILURE), and retries it. */
+  async function retryFailedJob(jobId: string, kind: keyof typeof JOBS) {
+    await submit(jobId, await JOBS[kind]());
+    await modelFaults({ failNext: 1000, failStatus: 500 });
+    await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
+    await modelFaults(null);
+    expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
+    const retrying = {
+      store: store(),
+      sqs,
+      submissionsQueueUrl,
+      resultFiles: { s3: s3.client, bucket: Bucket },
+    };
+    await retryJob(retrying, OWNER_PRINCIPAL, jobId);
+  }
+
   it.each(['items', 'an input file'] as const)(
     'retries a failed job of %s with every result once, wherever containers die',
     async (kind) => {
       await atEveryPoint(`retry-${kind.replaceAll(' ', '-')}`, async (jobId, diesAfter) => {
-        // Prepare: the model fails every call and the outage budget is none, so every item fails.
-        await submit(jobId, await JOBS[kind]());
-        await modelFaults({ failNext: 1000, failStatus: 500 });
-        await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
-        await modelFaults(null);
-        expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
-
-        const retrying = {
-          store: store(),
-          sqs,
-          submissionsQueueUrl,
-          resultFiles: { s3: s3.client, bucket: Bucket },
-        };
-        await retryJob(retrying, OWNER_PRINCIPAL, jobId);
+        await retryFailedJob(jobId, kind);
         return (await runJob(jobId, diesAfter)).died;
       });
     },
     180_000,
   );
+
+  // The retry's chunks that ran keep their new results; the others stay failed as the first run
+  // left them, and the retry is counted out, so the job ends again.
+  it('ends a retry of a failed job of items whose fan-out is dead-lettered where its container died, with every result once', async () => {
+    let kept = 0;
+    await atEveryPoint(
+      'dead-retry-items',
+      async (jobId, diesAfter) => {
+        await retryFailedJob(jobId, 'items');
+        const { died } = await runJob(jobId, diesAfter, { deadLetterSubmissions: true });
+        kept += (await store().getJob(jobId))?.failed ?? 0;
+        return died;
+      },
+      { mayFail: FIRST_RUN_FAILURE },
+    );
+    // Some retries were dead-lettered before their work was queued.
+    expect(kept).toBeGreaterThan(0);
+  }, 180_000);
 
   it('ends a job of items whose chunks wait out a model outage with every result once, wherever containers die', async () => {
     let deferrals = 0;
