@@ -65,10 +65,7 @@ export async function finishIfCounted(
 ): Promise<void> {
   const job = await store.getJobRecord(jobId);
   if (!job) return;
-  if (TERMINAL_STATUSES.includes(job.status)) {
-    await completeEnd(store, files, jobId);
-    return;
-  }
+  if (TERMINAL_STATUSES.includes(job.status)) return completeEndOf(store, files, job);
   if (job.scan || job.succeeded + job.failed + job.cancelled !== job.total) return;
   await finishJob(store, job, job, files);
 }
@@ -112,11 +109,20 @@ export async function completeEnd(
 ): Promise<JobRecord | undefined> {
   const job = await store.getJobRecord(jobId);
   if (!job || !TERMINAL_STATUSES.includes(job.status)) return undefined;
-  if (!job.notifiedAt) {
-    await writeManifest(files, job);
-    await notifyJobEnded(store, job, send);
-  }
+  await completeEndOf(store, files, job, send);
   return job;
+}
+
+/** `completeEnd` for a job its caller has just read and found ended. */
+export async function completeEndOf(
+  store: BatchStore,
+  files: ResultFiles | undefined,
+  job: JobRecord,
+  send?: EventSender,
+): Promise<void> {
+  if (job.notifiedAt) return;
+  await writeManifest(files, job);
+  await notifyJobEnded(store, job, send);
 }
 
 export function countsOf(results: readonly ItemResult[]): Counts {

@@ -3,7 +3,7 @@ import { setTimeout } from 'node:timers/promises';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotFoundError } from '../edge/errors';
 import { logger } from '../observability/logger';
-import { completeEnd } from './accounting';
+import { completeEndOf } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { endChunk } from './dead-letters';
@@ -58,7 +58,7 @@ export async function enqueueWork(
   if (TERMINAL_STATUSES.includes(job.status)) {
     // Ended by this message's earlier delivery (its scan, or the cancel of its chunks), which may
     // have died before the end was complete or the job left its owner's window.
-    await completeEnd(deps.store, deps.resultFiles, jobId);
+    await completeEndOf(deps.store, deps.resultFiles, job);
     await releaseWork(deps, jobId);
     return undefined;
   }

@@ -9,7 +9,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METRIC } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
-import { completeEnd } from './accounting';
+import { completeEndOf } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { failUnrecorded } from './dead-letters';
@@ -74,7 +74,7 @@ export async function checkJob(
   // A job ended by the dead-letter consumer (which sends no work): the owner's other jobs take up
   // its share here, and its end is published if no one has yet.
   if (TERMINAL_STATUSES.includes(job.status)) {
-    await completeEnd(deps.store, deps.resultFiles, job.jobId);
+    await completeEndOf(deps.store, deps.resultFiles, job);
     return await deps.release?.(job.jobId);
   }
   if ((message.retry ?? 0) !== job.attempt) return;
