@@ -17,6 +17,28 @@ export const BATCH_RESULTS_PREFIX = 'results/';
 export const batchInputKey = (ownerDigest: string, inputId: string) =>
   `${BATCH_INPUTS_PREFIX}${ownerDigest}/${inputId}.jsonl`;
 
+/** A lifecycle rule of the batch data bucket, in the terms of its `LifecycleConfiguration`. */
+export interface BatchDataLifecycleRule {
+  readonly id: string;
+  /** The rule applies to keys under this prefix ('' for the whole bucket). */
+  readonly prefix: string;
+  /** Objects under `prefix` expire this many days after they were written. */
+  readonly expirationDays?: number;
+  /** Incomplete multipart uploads are aborted this many days after they began. */
+  readonly abortIncompleteMultipartUploadDays?: number;
+}
+
+/**
+ * The lifecycle of batch data, which the stack's bucket and the local platform's sweeper both apply:
+ * input files and results expire after the retention, and the parts of an upload never completed
+ * are aborted after a day.
+ */
+export const batchDataLifecycleRules = (retentionDays: number): BatchDataLifecycleRule[] => [
+  { id: 'ExpireInputs', prefix: BATCH_INPUTS_PREFIX, expirationDays: retentionDays },
+  { id: 'ExpireResults', prefix: BATCH_RESULTS_PREFIX, expirationDays: retentionDays },
+  { id: 'AbortIncompleteUploads', prefix: '', abortIncompleteMultipartUploadDays: 1 },
+];
+
 /** Everything a job writes: its result parts and manifest. */
 export const batchResultsPrefix = (jobId: string) => `${BATCH_RESULTS_PREFIX}${jobId}/`;
 

@@ -8,7 +8,7 @@ import {
   type LifecycleRule,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BATCH_INPUTS_PREFIX, BATCH_RESULTS_PREFIX } from '../contracts/batch-data';
+import { BATCH_INPUTS_PREFIX, BATCH_RESULTS_PREFIX, batchDataLifecycleRules } from '../contracts/batch-data';
 
 export interface BatchDataBucketProps {
   /** Days input files and results are kept (`batchRetentionDays`). */
@@ -18,16 +18,16 @@ export interface BatchDataBucketProps {
 /** Pinned, so that moving the construct never replaces the bucket. */
 export const BATCH_DATA_BUCKET_ID = 'BatchDataBucket';
 
-/**
- * The lifecycle of batch data: input files and results expire after the retention, and the parts of
- * an upload never completed are aborted after a day. The local platform applies the same rules.
- */
-export function batchDataLifecycleRules(retentionDays: number): LifecycleRule[] {
-  return [
-    { id: 'ExpireInputs', prefix: BATCH_INPUTS_PREFIX, expiration: Duration.days(retentionDays) },
-    { id: 'ExpireResults', prefix: BATCH_RESULTS_PREFIX, expiration: Duration.days(retentionDays) },
-    { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-  ];
+/** The bucket's lifecycle rules (`batchDataLifecycleRules`), as the CDK takes them. */
+function lifecycleRules(retentionDays: number): LifecycleRule[] {
+  return batchDataLifecycleRules(retentionDays).map((rule) => ({
+    id: rule.id,
+    ...(rule.prefix ? { prefix: rule.prefix } : {}),
+    ...(rule.expirationDays === undefined ? {} : { expiration: Duration.days(rule.expirationDays) }),
+    ...(rule.abortIncompleteMultipartUploadDays === undefined
+      ? {}
+      : { abortIncompleteMultipartUploadAfter: Duration.days(rule.abortIncompleteMultipartUploadDays) }),
+  }));
 }
 
 /** Batch jobs' input files and results (layout in `contracts/batch-data.ts`), in a bucket of their own. */
@@ -42,7 +42,7 @@ export class BatchDataBucket extends Construct {
       enforceSSL: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: batchDataLifecycleRules(props.retentionDays),
+      lifecycleRules: lifecycleRules(props.retentionDays),
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(BATCH_DATA_BUCKET_ID);
     this.resultObjects = this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`);

@@ -14,12 +14,12 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
+import { batchDataLifecycleRules } from '../contracts/batch-data';
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
 import { batchWorkWindow } from '../contracts/settings';
 import { BATCH_KEYS, COUNTER_KEYS } from '../contracts/table-keys';
-import { batchDataLifecycleRules } from '../lib/batch-data-bucket';
 import { circuitSettingsOf, invokableEndpointNames, type PlatformConfig } from '../lib/config';
 import { stageModelArchive } from '../lib/model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName, servedModels, tritonBackend } from '../lib/served-models';
@@ -31,7 +31,7 @@ import type { FunctionOutputBus } from './aws/function-output';
 import { type LambdaFunction, LambdaRuntime } from './aws/lambda-runtime';
 import { startPlatformControl } from './aws/platform-control';
 import { type LocalS3, startS3 } from './aws/s3';
-import { localLifecycleRules, startS3LifecycleSweeper } from './aws/s3-lifecycle';
+import { startS3LifecycleSweeper } from './aws/s3-lifecycle';
 import { SdkFaults } from './aws/sdk-faults';
 import { startSecretsManager } from './aws/secrets-manager';
 import { type LocalSqs, startSqs } from './aws/sqs';
@@ -288,7 +288,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const lifecycle = startS3LifecycleSweeper(
       s3.client,
       BATCH_DATA_BUCKET,
-      localLifecycleRules(batchDataLifecycleRules(config.batchRetentionDays)),
+      batchDataLifecycleRules(config.batchRetentionDays),
       { intervalMs: sweepMs, dayMs: (config.batchRetentionSeconds * 1000) / config.batchRetentionDays },
     );
     closers.push(async () => {

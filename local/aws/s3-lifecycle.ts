@@ -1,36 +1,14 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { LifecycleRule } from 'aws-cdk-lib/aws-s3';
+import type { BatchDataLifecycleRule } from '../../contracts/batch-data';
 import { type PeriodicSweep, startPeriodicSweep } from './periodic-sweep';
 
 const DAY_MS = 86_400_000;
 /** DeleteObjects takes at most 1,000 keys (API reference, DeleteObjects). */
 const MAX_DELETE_KEYS = 1_000;
 
-/** A lifecycle rule as the sweeper applies it, in the terms of the bucket's `LifecycleConfiguration`. */
-export interface LocalLifecycleRule {
-  readonly id: string;
-  readonly prefix: string;
-  /** Objects under `prefix` expire this many days after they were written. */
-  readonly expirationDays?: number;
-  /** Incomplete multipart uploads are aborted this many days after they began (not applied locally). */
-  readonly abortIncompleteMultipartUploadDays?: number;
-}
-
 /** Its passes go over the rules; each resolves with how many objects it deleted. */
 export interface S3LifecycleSweeper extends PeriodicSweep {
-  readonly rules: readonly LocalLifecycleRule[];
-}
-
-/** The rules of a CDK bucket (`lifecycleRules`), as CloudFormation renders the ones the platform uses. */
-export function localLifecycleRules(rules: readonly LifecycleRule[]): LocalLifecycleRule[] {
-  return rules.map((rule, i) => ({
-    id: rule.id ?? `rule-${i}`,
-    prefix: rule.prefix ?? '',
-    ...(rule.expiration ? { expirationDays: rule.expiration.toDays() } : {}),
-    ...(rule.abortIncompleteMultipartUploadAfter
-      ? { abortIncompleteMultipartUploadDays: rule.abortIncompleteMultipartUploadAfter.toDays() }
-      : {}),
-  }));
+  readonly rules: readonly BatchDataLifecycleRule[];
 }
 
 /**
@@ -49,7 +27,7 @@ export function localLifecycleRules(rules: readonly LifecycleRule[]): LocalLifec
 export function startS3LifecycleSweeper(
   client: S3Client,
   bucket: string,
-  rules: readonly LocalLifecycleRule[],
+  rules: readonly BatchDataLifecycleRule[],
   options: { readonly intervalMs: number; readonly dayMs?: number; readonly now?: () => number },
 ): S3LifecycleSweeper {
   const now = options.now ?? Date.now;

@@ -37,6 +37,14 @@ export interface SqsEventSource {
 
 const REGION = 'us-east-1';
 /**
+ * Lambda long-polls a queue while it is idle (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html),
+ * and 20 s is the longest a receive may wait (`WaitTimeSeconds`,
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/best-practices-setting-up-long-polling.html).
+ * A message sent or made visible ends the wait at once, so a longer wait costs no latency; with a
+ * 1 s wait an idle platform's twenty pollers made twenty receives a second.
+ */
+const LONG_POLL_SECONDS = 20;
+/**
  * Lambda passes a batch to the function in one call up to the synchronous invocation payload limit,
  * 6 MB (`BatchSize` in the Lambda API reference; botocore's lambda/2015-03-31/service-2.json). With
  * messages of up to 1 MiB, ten of them can exceed it: the records then go in more than one call.
@@ -53,7 +61,7 @@ export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSou
           new ReceiveMessageCommand({
             QueueUrl: options.queueUrl,
             MaxNumberOfMessages: options.batchSize ?? 10,
-            WaitTimeSeconds: 1,
+            WaitTimeSeconds: LONG_POLL_SECONDS,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchDataLifecycleRules } from '../../lib/batch-data-bucket';
-import { localLifecycleRules } from '../../local/aws/s3-lifecycle';
+import { batchDataLifecycleRules } from '../../contracts/batch-data';
 import { LOCAL_TABLE_ENVIRONMENT, LOCAL_TTL_TABLES } from '../../local/platform';
 import { synthesizePlatform } from '../infra/platform-app';
 
@@ -42,7 +41,7 @@ describe('local retention matches the stack', () => {
     }[];
 
     expect(rules.every((rule) => rule.Status === 'Enabled')).toBe(true);
-    expect(localLifecycleRules(batchDataLifecycleRules(7))).toEqual(
+    expect(batchDataLifecycleRules(7)).toEqual(
       rules.map((rule) => ({
         id: rule.Id,
         prefix: rule.Prefix ?? '',

@@ -1,4 +1,4 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalSqs, startSqs } from '../../local/aws/sqs';
@@ -63,6 +63,50 @@ describe('local SQS event source', () => {
         .map(Number)
         .sort((a, b) => a - b),
     ).toEqual(bodies.map((_, i) => i));
+  }, 60_000);
+
+  it('long-polls while idle, yet delivers a message sent during the wait before the wait ends, and closes at once', async () => {
+    // Prepare: count the receives the pollers send.
+    const queue = await sqs.createQueue('idle', { VisibilityTimeout: '30' });
+    let receives = 0;
+    const client = {
+      send: (command: unknown, options?: unknown) => {
+        if (command instanceof ReceiveMessageCommand) receives++;
+        return sqs.client.send(command as ReceiveMessageCommand, options as never);
+      },
+    } as typeof sqs.client;
+    let delivered: (body: string) => void = () => undefined;
+    const received = new Promise<string>((resolve) => {
+      delivered = resolve;
+    });
+
+    // Act: two pollers idle for 3 s, then a message.
+    const source = startSqsEventSource({
+      client,
+      queueUrl: queue.queueUrl,
+      queueArn: queue.queueArn,
+      functionName: 'idle',
+      maxConcurrency: 2,
+      handler: async (event: SQSEvent) => {
+        delivered(event.Records[0]!.body);
+        return { batchItemFailures: [] };
+      },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const idleReceives = receives;
+    const sentAt = Date.now();
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: 'hello' }));
+    const body = await received;
+    const deliveredAfterMs = Date.now() - sentAt;
+    const closing = Date.now();
+    await source.close();
+
+    // Assess: one waiting receive per poller in 3 s idle (a 1 s wait made six); the message ended a
+    // wait that had most of its 20 s left, and closing aborted the waits instead of sitting them out.
+    expect(idleReceives).toBe(2);
+    expect(body).toBe('hello');
+    expect(deliveredAfterMs).toBeLessThan(15_000);
+    expect(Date.now() - closing).toBeLessThan(15_000);
   }, 60_000);
 
   it('keeps a batch whole when it fits in 6 MB, and otherwise cuts it in order into the fewest that fit', () => {
