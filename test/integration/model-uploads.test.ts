@@ -151,6 +151,51 @@ describe('model uploads', () => {
     );
   });
 
+  /** A TensorRT plan archive (not loaded by the check) whose config declares `inputs`. */
+  const planArchive = async (model: string, inputs: string) => {
+    const repo = await tempRepository();
+    repos.push(repo);
+    await mkdir(path.join(repo.dir, model, '1'), { recursive: true });
+    await writeFile(path.join(repo.dir, model, '1', 'model.plan'), 'plan');
+    await writeFile(
+      path.join(repo.dir, model, 'config.pbtxt'),
+      `name: "${model}"\nplatform: "tensorrt_plan"\nmax_batch_size: 0\ninput [ ${inputs} ]\n` +
+        'output [ { name: "OUT" data_type: TYPE_FP32 dims: [ 4 ] } ]\n',
+    );
+    const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
+    return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+
+  it.each([
+    [
+      'an input name past 128 characters',
+      `{ name: "${'x'.repeat(129)}" data_type: TYPE_FP32 dims: [ 4 ] }`,
+      'inputs.0.name',
+    ],
+    [
+      'an input of 17 dimensions',
+      `{ name: "IN" data_type: TYPE_FP32 dims: [ ${Array(17).fill(1).join(', ')} ] }`,
+      'inputs.0.shape',
+    ],
+    [
+      'two inputs of one name',
+      '{ name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }',
+      'inputs: tensor names must be unique',
+    ],
+  ])(
+    'refuses an archive whose model a registration would refuse (%s), naming the field',
+    async (_, inputs, field) => {
+      const model = `bounds-${registered.length}-${field.length}`;
+      const { bytes, sha256 } = await planArchive(model, inputs);
+      await upload(await uploads().start(model, '1', { sha256, size: bytes.length }), bytes);
+      const before = registered.length;
+      const refused = uploads().complete(model, '1', { sha256 });
+      await expect(refused).rejects.toThrow(BadRequestError);
+      await expect(refused).rejects.toThrow(`invalid model in the archive: ${field}`);
+      expect(registered.length).toBe(before);
+    },
+  );
+
   it('refuses bytes whose SHA-256 is not the one stated', async () => {
     const { bytes } = await archive('liar');
     const stated = createHash('sha256').update('something else').digest('hex');

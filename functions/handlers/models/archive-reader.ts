@@ -119,8 +119,7 @@ class TarEntries {
       this.ended = true;
       return;
     }
-    if (!validChecksum(block))
-      throw new BadRequestError('the archive is not a tar file (a header checksum is wrong)');
+    if (!validChecksum(block)) throw notTar('a header checksum is wrong');
     const typeflag = String.fromCharCode(block[156]!);
     const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
     const prefix = ustar ? text(block.subarray(345, 500)) : '';
@@ -185,16 +184,26 @@ function text(field: Buffer): string {
   return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
 }
 
-/** A numeric header field: octal text, or big-endian base-256 when its first byte has the high bit. */
+/**
+ * A numeric header field: octal digits, NUL- or space-terminated, or big-endian base-256 when its
+ * first byte has the high bit (GNU; a first byte of 0xff is a negative number). Anything else is not
+ * a tar header: read as a size, a field that is no number would leave the parser going nowhere.
+ */
 function octal(field: Buffer): number {
   if (field[0]! & 0x80) {
-    let value = 0;
+    if (field[0] === 0xff) throw notTar('a numeric header field is negative');
+    let value = field[0]! & 0x7f;
     for (let i = 1; i < field.length; i++) value = value * 256 + field[i]!;
+    if (!Number.isSafeInteger(value)) throw notTar('a numeric header field is too large');
     return value;
   }
   const digits = text(field).trim();
-  return digits === '' ? 0 : Number.parseInt(digits, 8);
+  if (digits === '') return 0;
+  if (!/^[0-7]+$/.test(digits)) throw notTar('a numeric header field is not octal');
+  return Number.parseInt(digits, 8);
 }
+
+const notTar = (why: string) => new BadRequestError(`the archive is not a tar file (${why})`);
 
 /** The header checksum: the sum of its bytes with the checksum field read as spaces. */
 function validChecksum(block: Buffer): boolean {

@@ -20,7 +20,12 @@ import { ModelConfigError } from '../../../contracts/triton/model-config';
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError } from '../../edge/errors';
 import { completeParts, type PresignedUpload, presignUpload } from '../../edge/presigned-uploads';
-import type { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-schemas';
+import { parseInput } from '../../edge/validation';
+import {
+  type CompleteUploadSchema,
+  RegisterVersionSchema,
+  type StartUploadSchema,
+} from '../../registry/api-schemas';
 import { readArchive } from './archive-reader';
 import { warmUpSample } from './warm-up-sample';
 
@@ -119,19 +124,26 @@ export class ModelUploads {
         `the archive serves version ${checked.servedVersion} of ${checked.folder}, not version ${version}: Triton serves the highest version its version_policy loads`,
       );
     }
-    const registered = await this.register({
-      name,
-      version,
-      platform: checked.platform,
-      inputs: checked.signature.inputs,
-      outputs: checked.signature.outputs,
-      maxBatchSize: checked.signature.maxBatchSize,
-      backends: [{ endpointName, variant: 'AllTraffic', targetModel: archive, weight: 100 }],
-      // Serves no traffic until its warm-up inference succeeds.
-      status: 'LOADING',
-      ...(input.description !== undefined ? { description: input.description } : {}),
-      ...(input.labels !== undefined ? { labels: input.labels } : {}),
-    });
+    // The version the archive describes must pass every rule a registration does (tensor names
+    // unique and within bounds, at most 64 tensors of at most 16 dimensions): checked here, so
+    // that an archive beyond them is a 400 that names the field, never a stored version that fails.
+    const described = parseInput(
+      RegisterVersionSchema,
+      {
+        name,
+        version,
+        platform: checked.platform,
+        inputs: checked.signature.inputs,
+        outputs: checked.signature.outputs,
+        maxBatchSize: checked.signature.maxBatchSize,
+        backends: [{ endpointName, variant: 'AllTraffic', targetModel: archive, weight: 100 }],
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.labels !== undefined ? { labels: input.labels } : {}),
+      },
+      'model in the archive',
+    );
+    // Serves no traffic until its warm-up inference succeeds.
+    const registered = await this.register({ ...described, status: 'LOADING' });
     await this.warmUp({
       name,
       version,
