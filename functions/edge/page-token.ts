@@ -27,7 +27,8 @@ export function decodePageToken<T>(schema: z.ZodMiniType<T>, token: string): T {
  * would make DynamoDB reject the query, so it is refused here as a bad token instead.
  */
 export function keyTokenSchema(attributes: readonly string[], partition: Record<string, string> = {}) {
-  const value = z.strictObject({ S: z.string().check(z.maxLength(400)) });
+  // Key attributes are never empty strings: DynamoDB refuses a start key with one (ValidationException).
+  const value = z.strictObject({ S: z.string().check(z.minLength(1), z.maxLength(400)) });
   return z.strictObject(
     Object.fromEntries(
       attributes.map((name) => [

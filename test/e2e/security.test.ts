@@ -645,18 +645,18 @@ describe('security (npm start)', () => {
       }
     });
 
-    const forgedPageToken = (partition: string) =>
+    const forgedPageToken = (partition: string, key: { pk?: string; sk?: string; gsi1sk?: string } = {}) =>
       Buffer.from(
         JSON.stringify({
-          pk: { S: 'JOB#x' },
-          sk: { S: '#JOB' },
+          pk: { S: key.pk ?? 'JOB#x' },
+          sk: { S: key.sk ?? '#JOB' },
           gsi1pk: { S: partition },
-          gsi1sk: { S: '2020-01-01T00:00:00.000Z' },
+          gsi1sk: { S: key.gsi1sk ?? '2020-01-01T00:00:00.000Z' },
         }),
       ).toString('base64url');
     // A page token is a key position; one from another listing is not a token this API issued to
     // this caller, so it is a 400 like any forged token (DynamoDB refuses such a start key).
-    it.each([
+    it.each<[string, string, () => Promise<string>]>([
       [
         "bob replays alice's page token on /v1/batch-jobs",
         '/v1/batch-jobs',
@@ -681,6 +681,19 @@ describe('security (npm start)', () => {
         '/v1/models',
         async () => forgedPageToken('OTHER'),
       ],
+      // The caller's own partition, but a key value DynamoDB refuses in a start key: an empty string.
+      ...(['pk', 'sk', 'gsi1sk'] as const).flatMap((attribute): [string, string, () => Promise<string>][] => [
+        [
+          `a token with an empty ${attribute} on /v1/models`,
+          '/v1/models',
+          async () => forgedPageToken('MODELS', { [attribute]: '' }),
+        ],
+        [
+          `a token with an empty ${attribute} in bob's own partition on /v1/batch-jobs`,
+          '/v1/batch-jobs',
+          async () => forgedPageToken('OWNER#bob', { [attribute]: '' }),
+        ],
+      ]),
     ])('%s answers 400, not 5xx', async (_case, path, pageToken) => {
       const result = await as('bob', `${path}?limit=1&nextToken=${await pageToken()}`);
       expect(result.status).toBe(400);
