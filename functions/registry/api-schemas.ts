@@ -27,6 +27,38 @@ export const WritableLabelsSchema = z
     z.refine((labels) => Object.keys(labels).length <= MAX_LABELS, `must have at most ${MAX_LABELS} labels`),
   );
 
+/**
+ * A backend as clients write it: the variant and target model must be values InvokeEndpoint takes
+ * in its `X-Amzn-SageMaker-Target-Variant` and `-Target-Model` headers (botocore's
+ * sagemaker-runtime service-2.json: TargetVariantHeader, at most 63 characters matching
+ * `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`; TargetModelHeader, 1-1024 characters matching
+ * `\A\S[\p{Print}]*\z`, read here as printable ASCII not starting with a space). Anything else
+ * could never be sent, and every inference would fail as if the endpoint were down. Stored versions
+ * are read with the looser `BackendSchema`, so none written before these bounds becomes unreadable.
+ */
+export const WritableBackendSchema = z.object({
+  ...BackendSchema.shape,
+  variant: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(63),
+        z.regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'must be a SageMaker production variant name'),
+      ),
+  ),
+  targetModel: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^[\x21-\x7e][\x20-\x7e]{0,1023}$/,
+          'must be 1-1024 printable ASCII characters, the first not a space',
+        ),
+      ),
+  ),
+});
+const WritableBackendsSchema = z.array(WritableBackendSchema).check(z.minLength(1), z.maxLength(16));
+
 /** `POST /v1/models`: a version as a client registers it; status defaults to ACTIVE, timestamps are ours. */
 export const RegisterVersionSchema = z
   .strictObject({
@@ -39,6 +71,7 @@ export const RegisterVersionSchema = z
     }).shape,
     status: z._default(z.enum(CLIENT_VERSION_STATUSES), 'ACTIVE'),
     labels: z.optional(WritableLabelsSchema),
+    backends: WritableBackendsSchema,
   })
   .check(
     z.superRefine((v, ctx) => {
@@ -64,7 +97,7 @@ export const RegisterVersionSchema = z
 export const VersionPatchSchema = z
   .strictObject({
     status: z.optional(z.enum(CLIENT_VERSION_STATUSES)),
-    backends: z.optional(z.array(BackendSchema).check(z.minLength(1), z.maxLength(16))),
+    backends: z.optional(WritableBackendsSchema),
     description: z.optional(z.nullable(z.string().check(z.maxLength(1024)))),
     labels: z.optional(z.nullable(WritableLabelsSchema)),
   })

@@ -29,4 +29,42 @@ describe('registry write schemas', () => {
     // A label key is an attribute name in a DynamoDB map, which is at least one character long.
     expect(parse({ '': 'x' }).success).toBe(false);
   });
+
+  it.each([
+    [
+      'register',
+      (backend: object) => RegisterVersionSchema.safeParse({ ...largestRegistration(), backends: [backend] }),
+    ],
+    ['update', (backend: object) => VersionPatchSchema.safeParse({ backends: [backend] })],
+  ])('%s: takes only a variant and target model InvokeEndpoint can send', (_, parse) => {
+    const backend = {
+      endpointName: 'triton',
+      variant: 'AllTraffic',
+      targetModel: 'simple-31f69e37ff3f2b68.tar.gz',
+    };
+    expect(parse(backend).success).toBe(true);
+    expect(parse({ ...backend, variant: `a${'-b'.repeat(31)}` }).success).toBe(true);
+    for (const variant of [
+      'AllTraffic\u0001',
+      'All Traffic',
+      '-a',
+      'a-',
+      'a_b',
+      'a'.repeat(64),
+      `a${'--b'.repeat(21)}`,
+    ]) {
+      expect(parse({ ...backend, variant }).success, JSON.stringify(variant)).toBe(false);
+    }
+    for (const targetModel of [
+      '',
+      ' model.tar.gz',
+      'model\u0000.tar.gz',
+      'mod\u00e9l.tar.gz',
+      'a\tb',
+      'a'.repeat(1025),
+    ]) {
+      expect(parse({ ...backend, targetModel }).success, JSON.stringify(targetModel)).toBe(false);
+    }
+    expect(parse({ ...backend, targetModel: 'a b/c~!.tar.gz' }).success).toBe(true);
+  });
 });

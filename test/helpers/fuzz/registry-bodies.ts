@@ -1,6 +1,7 @@
 /**
  * Registry request bodies at the edges of what the API accepts, for the fuzz suite and the registry
- * tests: every bounded field at its bound, in characters that take three bytes in UTF-8.
+ * tests: every bounded field at its bound, in characters that take three bytes in UTF-8 where the
+ * field takes them.
  */
 import { MAX_LABELS } from '../../../functions/registry/api-schemas';
 
@@ -30,8 +31,9 @@ export function largestRegistration(name = 'largest', endpointName?: string) {
     maxBatchSize: LARGEST_DIM,
     backends: Array.from({ length: 16 }, (_, i) => ({
       endpointName: endpointName ?? `e${tag(i)}`.padEnd(63, 'x'),
-      variant: wide(63),
-      targetModel: wide(1024, tag(i)),
+      // InvokeEndpoint's headers take ASCII only (WritableBackendSchema).
+      variant: `v${tag(i)}`.padEnd(63, 'x'),
+      targetModel: `m${tag(i)}`.padEnd(1024, '~'),
       weight: 100,
     })),
     description: wide(1024),
