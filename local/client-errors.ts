@@ -20,23 +20,31 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
  * arrives, and emits `clientError` again for every chunk.
  */
 export function answerClientErrors(server: Server): void {
-  const answering = new WeakSet<Duplex>();
+  /** The response a socket is sending, until it has gone out. */
+  const answering = new WeakMap<Duplex, ServerResponse>();
   const refused = new WeakSet<Duplex>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    answering.add(req.socket);
+    answering.set(req.socket, res);
     res.on('close', () => answering.delete(req.socket));
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (refused.has(socket)) return;
     refused.add(socket);
-    // A response already on its way cannot take a second one; a reset socket takes none.
-    if (!socket.writable || answering.has(socket) || error.code === 'ECONNRESET')
-      return void socket.destroy();
+    // A reset socket takes no answer.
+    if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
     const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
-    );
-    socket.once('end', () => socket.destroy());
-    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+    const refuse = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
+      socket.once('end', () => socket.destroy());
+      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+    };
+    // Bytes that cannot be parsed after a request whose answer is still on its way (pipelined, or a
+    // body longer than its Content-Length): that answer goes out first, then the refusal.
+    const inFlight = answering.get(socket);
+    if (inFlight) inFlight.once('close', () => (inFlight.writableFinished ? refuse() : socket.destroy()));
+    else refuse();
   });
 }

@@ -103,7 +103,8 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID();
     const origin = req.headers.origin;
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url ?? '/');
+    if (!url) return sendGatewayResponse(res, 'BAD_REQUEST_PARAMETERS', requestId);
     const method = (req.method ?? 'GET').toUpperCase();
     const body = await readBody(req);
     if (headSize(req) > HEADER_QUOTA_BYTES) {
@@ -414,4 +415,17 @@ function sendProxyResult(
   res.writeHead(result.statusCode, headers);
   const decode = result.isBase64Encoded === true && acceptsBinary;
   res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
+}
+
+/**
+ * The request target as a URL. A target in origin form (`/path?query`) is a path even when it
+ * starts with `//`, which `new URL(target, base)` would read as a host; one in absolute form
+ * (`http://host/path`) is taken as it is. Undefined when it is neither.
+ */
+function requestUrl(target: string): URL | undefined {
+  try {
+    return target.startsWith('/') ? new URL(`http://localhost${target}`) : new URL(target);
+  } catch {
+    return undefined;
+  }
 }

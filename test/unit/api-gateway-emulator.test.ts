@@ -271,6 +271,50 @@ describe('API Gateway emulator', () => {
     });
   });
 
+  describe('request targets and bytes after a request', () => {
+    /** Everything the emulator answers to `bytes` written on one connection, until it closes. */
+    const conversation = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({
+          port: Number(new URL(api!.url).port),
+          host: '127.0.0.1',
+          allowHalfOpen: true,
+        });
+        let answer = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (data: string) => {
+          answer += data;
+        });
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+        socket.end(bytes);
+      });
+    const statusLines = (answer: string) => answer.match(/^HTTP\/1\.1 \d{3}/gm) ?? [];
+
+    it.each([
+      // Read as a host, this one was the health route.
+      ['//evil.example/v2/health/live', 404],
+      ['//[', 404],
+      ['http://[/health', 400],
+    ])(
+      'reads an origin-form target starting with // as a path, never a host, and answers one that is no URL with a 400 (%s)',
+      async (target, status) => {
+        const { handlers } = await start();
+        const answer = await conversation(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(statusLines(answer)).toEqual([`HTTP/1.1 ${status}`]);
+        expect(answer).toMatch(/"code":"(NOT_FOUND|BAD_REQUEST)"/);
+        expect(handlers.health).not.toHaveBeenCalled();
+      },
+    );
+
+    it('answers a request before refusing the unparsable bytes that follow it on the connection', async () => {
+      const { handlers } = await start();
+      const answer = await conversation('GET /health HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n');
+      expect(statusLines(answer)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+      expect(handlers.health).toHaveBeenCalledTimes(1);
+    });
+  });
+
   it("answers Lambda's 413 when the proxy event outgrows the 6 MB invocation payload, though the body is under 10 MB", async () => {
     // Prepare: 4.8 MB of body is 6.4 MB as base64 in the event.
     const { url, handlers } = await start();
