@@ -48,8 +48,11 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     await dynamo?.close();
   });
 
-  /** A job of `chunks` one-item chunks, each with its chunk item, its result and a results object. */
-  async function finishedJob(jobId: string, chunks: number, finish = true): Promise<void> {
+  /**
+   * A job of `chunks` one-item chunks, each with its chunk item, its result and a results object;
+   * ended (`finish`) with its end recorded (`notify`) unless told otherwise.
+   */
+  async function finishedJob(jobId: string, chunks: number, finish = true, notify = true): Promise<void> {
     for (let chunk = 0; chunk < chunks; chunk++) {
       await store.putChunk({ jobId, chunkSet: 'set' }, chunk, { first: chunk, items: [] });
     }
@@ -65,7 +68,16 @@ describe('DELETE of a batch job: its results objects and every item of its parti
         }),
       );
     }
-    if (finish) expect(await store.finish(jobId, 'FAILED')).toBe(true);
+    if (finish) {
+      expect(await store.finish(jobId, 'FAILED')).toBe(true);
+      if (notify) await recordEnd(jobId);
+    }
+  }
+
+  /** What `completeEnd` records last, once the job's manifest and event are out. */
+  async function recordEnd(jobId: string): Promise<void> {
+    const ended = await store.getJobRecord(jobId);
+    expect(await store.markNotified(jobId, ended!.completedAt!)).toBe(true);
   }
 
   async function partition(jobId: string): Promise<number> {
@@ -147,5 +159,30 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     expect(retry).toBe(false);
     expect(await partition('torn')).toBe(0);
     expect(await objects(batchResultsPrefix('torn'))).toBe(0);
+  });
+
+  it('refuses a job whose end is still being recorded, so no manifest written meanwhile outlives it', async () => {
+    await finishedJob('ending', 2, true, false);
+
+    const refused = deleteJob(deps(), alice, 'ending');
+    await expect(refused).rejects.toBeInstanceOf(ConflictError);
+    await expect(refused).rejects.toThrow(/still being recorded/);
+    expect(await partition('ending')).toBe(5);
+    expect(await objects(batchResultsPrefix('ending'))).toBe(2);
+
+    await recordEnd('ending');
+    await deleteJob(deps(), alice, 'ending');
+    expect(await partition('ending')).toBe(0);
+  });
+
+  it("takes a deleted job out of its owner's window, which a worker still releasing it never would", async () => {
+    await finishedJob('paced', 1);
+    await finishedJob('paced-other', 1);
+    await store.joinPacing('alice', 'paced');
+    await store.joinPacing('alice', 'paced-other');
+
+    await deleteJob(deps(), alice, 'paced');
+
+    expect(await store.pacedJobs('alice')).toEqual(['paced-other']);
   });
 });
