@@ -36,7 +36,7 @@ export const WritableLabelsSchema = z
  * could never be sent, and every inference would fail as if the endpoint were down. Stored versions
  * are read with the looser `BackendSchema`, so none written before these bounds becomes unreadable.
  */
-export const WritableBackendSchema = z.object({
+const WritableBackendSchema = z.object({
   ...BackendSchema.shape,
   variant: z.optional(
     z
