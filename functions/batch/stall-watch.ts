@@ -78,6 +78,7 @@ export async function checkJob(
     return await deps.release?.(job.jobId);
   }
   if ((message.retry ?? 0) !== job.attempt) return;
+  await dropGonePacedJobs(deps, job);
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
   // A job must end within its run deadline, or TTL could take the data it still uses (docs/batch.md).
@@ -109,6 +110,23 @@ export async function checkJob(
   publishEvent(METRIC.batchJobsStalled, MetricUnit.Count, 1, { model: job.model });
   await failUnrecorded(deps.store, job, message.retry, reason, deps.resultFiles);
   await deps.release?.(job.jobId, message.retry);
+}
+
+/**
+ * Takes the jobs that no longer exist out of the owner's window, when this job has no share of it: a
+ * job gone while still paced (deleted before the release that would have taken it out) holds a share
+ * no release gives back, since every release finds it gone; and a job with no share is never ended
+ * as stalled, only at its deadline. Deletion takes its job out itself; this is the watch's guard.
+ */
+async function dropGonePacedJobs(deps: StallWatchDependencies, job: JobRecord): Promise<void> {
+  if (deps.window === undefined) return;
+  const paced = await deps.store.pacedJobs(job.owner);
+  if (shareOf(job.jobId, paced, deps.window) > 0) return;
+  for (const other of paced) {
+    if (other !== job.jobId && !(await deps.store.getJobRecord(other))) {
+      await deps.store.leavePacing(job.owner, other);
+    }
+  }
 }
 
 /**

@@ -392,6 +392,34 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     expect(await store.getJob(sending)).toMatchObject({ status: 'FAILED' });
   });
 
+  it("gives a waiting job the share a job gone from the table still held in its owner's window", async () => {
+    // Prepare: four jobs of one owner, one more than the window; one with a share is then deleted
+    // from the table without leaving the window, as a deletion under a worker's release once did.
+    const jobs = ['gone-a', 'gone-b', 'gone-c', 'gone-d'];
+    for (const jobId of jobs) await submit(jobId, 2 * ITEMS_PER_CHUNK, 'forgetful-owner');
+    const paced = await store.pacedJobs('forgetful-owner');
+    const waiting = paced.find((jobId) => shareOf(jobId, paced, WINDOW) === 0)!;
+    const gone = paced.find((jobId) => shareOf(jobId, paced, WINDOW) > 0)!;
+    await store.deleteJobItems(gone);
+    const watching = {
+      store,
+      sqs: { send: async () => ({}) } as unknown as Pick<SQSClient, 'send'>,
+      submissionsQueueUrl: 'checks',
+      stallTimeoutSeconds: 60,
+      window: WINDOW,
+      release: (jobId: string, retry?: number) => releaseWork(pacing(), jobId, retry),
+    };
+    const job = await store.getJobRecord(waiting);
+    expect(job!.sent).toBe(0);
+
+    // Act
+    await checkJob(watching, { jobId: waiting, watch: { updatedAt: job!.updatedAt, since: Date.now() } });
+
+    // Assess: the gone job left the window, and the waiting job's work went out.
+    expect(await store.pacedJobs('forgetful-owner')).not.toContain(gone);
+    expect((await store.getJobRecord(waiting))!.sent).toBeGreaterThan(0);
+  });
+
   it('cancels a paced job: the chunks not started by the cancel end cancelled and the job ends', async () => {
     // Prepare
     await submit('cancelled', 8 * ITEMS_PER_CHUNK);
