@@ -103,6 +103,8 @@ export interface JobRecord extends BatchJob {
   readonly sent: number;
   /** When the event of the job's current end was published (`markNotified`); absent until then. */
   readonly notifiedAt?: string;
+  /** When its owner's deletion began (`markDeleting`): no retry may start from then on. */
+  readonly deletingAt?: string;
   /** The release sending this job's next chunks, if one holds the job (`leaseRelease`). */
   readonly releasing?: { readonly token: string; readonly untilMs: number };
   /**
@@ -133,6 +135,7 @@ export type NewJob = Partial<Pick<JobRecord, 'resultsTo'>> &
     | 'counted'
     | 'releasing'
     | 'notifiedAt'
+    | 'deletingAt'
   >;
 
 const JOB_FIELDS = [
@@ -1066,6 +1069,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     retryPlan,
     sent: (raw.sent as number | undefined) ?? 0,
     ...(raw.notifiedAt ? { notifiedAt: raw.notifiedAt as string } : {}),
+    ...(raw.deletingAt ? { deletingAt: raw.deletingAt as string } : {}),
     ...(raw.releasing ? { releasing: raw.releasing as { token: string; untilMs: number } } : {}),
     counted:
       (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +

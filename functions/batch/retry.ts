@@ -1,6 +1,6 @@
 /** Running a finished job's failed items again. */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { ConflictError } from '../edge/errors';
+import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Principal } from '../edge/principal';
 import type { BatchJob } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
@@ -38,9 +38,11 @@ export async function retryJob(
     if (chunks.length > 0) await deps.store.startRetry(jobId, job.attempt + 1, chunks);
     job = await deps.store.getJobRecord(jobId);
   }
-  if (job?.status !== 'RUNNING' || job.retryChunks.length === 0) {
+  if (!job) throw new NotFoundError(`batch job '${jobId}' is not found`);
+  if (job.deletingAt) throw new ConflictError(`batch job '${jobId}' is being deleted; it cannot be retried`);
+  if (job.status !== 'RUNNING' || job.retryChunks.length === 0) {
     throw new ConflictError(
-      `batch job '${jobId}' is ${job?.status ?? 'gone'}; only a FAILED or COMPLETED_WITH_ERRORS job with failed items can be retried`,
+      `batch job '${jobId}' is ${job.status}; only a FAILED or COMPLETED_WITH_ERRORS job with failed items can be retried`,
     );
   }
   await deps.sqs.send(

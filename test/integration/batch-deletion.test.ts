@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchResultsPrefix } from '../../contracts/batch-data';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { deleteJob } from '../../functions/batch/deletion';
+import { retryJob } from '../../functions/batch/retry';
 import { ConflictError, NotFoundError } from '../../functions/edge/errors';
 import type { Principal } from '../../functions/edge/principal';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
@@ -184,5 +185,17 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     await deleteJob(deps(), alice, 'paced');
 
     expect(await store.pacedJobs('alice')).toEqual(['paced-other']);
+  });
+
+  it('answers a retry under a deletion that the job is being deleted, and one after it that it is not found', async () => {
+    await finishedJob('going', 1);
+    expect(await store.markDeleting('going')).toBe(true);
+    const retry = () =>
+      retryJob({ store, sqs: { send: async () => ({}) }, submissionsQueueUrl: 'retries' }, alice, 'going');
+
+    await expect(retry()).rejects.toBeInstanceOf(ConflictError);
+    await expect(retry()).rejects.toThrow(/is being deleted/);
+    await deleteJob(deps(), alice, 'going');
+    await expect(retry()).rejects.toBeInstanceOf(NotFoundError);
   });
 });
