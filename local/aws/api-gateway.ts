@@ -21,6 +21,7 @@ import {
 import { BINARY_MEDIA_TYPES, isBinaryMediaType } from '../../contracts/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
 import { listenOnLoopback } from '../loopback';
+import { requestUrl } from '../request-target';
 
 /** A Lambda handler as the runtime calls it: event and context in, result out. */
 export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
@@ -103,7 +104,7 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID();
     const origin = req.headers.origin;
-    const url = requestUrl(req.url ?? '/');
+    const url = requestUrl(req.url);
     if (!url) return sendGatewayResponse(res, 'BAD_REQUEST_PARAMETERS', requestId);
     const method = (req.method ?? 'GET').toUpperCase();
     const body = await readBody(req);
@@ -415,17 +416,4 @@ function sendProxyResult(
   res.writeHead(result.statusCode, headers);
   const decode = result.isBase64Encoded === true && acceptsBinary;
   res.end(result.body === undefined ? undefined : Buffer.from(result.body, decode ? 'base64' : 'utf8'));
-}
-
-/**
- * The request target as a URL. A target in origin form (`/path?query`) is a path even when it
- * starts with `//`, which `new URL(target, base)` would read as a host; one in absolute form
- * (`http://host/path`) is taken as it is. Undefined when it is neither.
- */
-function requestUrl(target: string): URL | undefined {
-  try {
-    return target.startsWith('/') ? new URL(`http://localhost${target}`) : new URL(target);
-  } catch {
-    return undefined;
-  }
 }

@@ -16,9 +16,11 @@
  * which every emulator and container shares, and `cpuMicros`: the CPU time the process has used, all
  * its threads together (user and system).
  */
+
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type * as z from 'zod';
 import { listenOnLoopback } from '../loopback';
+import { requestUrl } from '../request-target';
 import { crashFaultSchema, dynamoDbFaultSchema, type SdkFaults } from './sdk-faults';
 
 export interface PlatformControlOptions {
@@ -72,7 +74,9 @@ async function route(
   state: () => unknown,
 ): Promise<[number, unknown]> {
   const { faults } = options;
-  const path = new URL(req.url ?? '/', 'http://local').pathname;
+  const url = requestUrl(req.url);
+  if (!url) return [400, { error: 'the request target is not a URL' }];
+  const path = url.pathname;
   const key = `${req.method} ${path}`;
   switch (key) {
     case 'POST /local/recycle':

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { listenOnLoopback } from '../loopback';
+import { requestUrl } from '../request-target';
 
 export interface SecretsManagerEmulator {
   readonly url: string;
@@ -45,7 +46,8 @@ export async function startSecretsManager(
         res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' });
         res.end(JSON.stringify(body));
       };
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req.url);
+      if (!url) return reply(400, { message: 'the request target is not a URL' });
       if (req.method === 'GET' && url.pathname === '/secretsmanager/get') {
         // The extension answers only callers that show the function's session token.
         if (!req.headers['x-aws-parameters-secrets-token']) {

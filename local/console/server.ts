@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { FunctionOutputBus } from '../aws/function-output';
 import { listenOnLoopback } from '../loopback';
 import type { MultiModelMetrics } from '../model-server/multi-model-metrics';
+import { requestUrl } from '../request-target';
 import { listJobs, listModels } from './console-data';
 import { MetricFeed, type MetricFeedOptions } from './metric-feed';
 
@@ -51,7 +52,11 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   };
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://console');
+    const url = requestUrl(req.url);
+    if (!url) {
+      json(res, 400, { error: 'the request target is not a URL' });
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(res, 405, { error: 'method not allowed' });
       return;
