@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
 import {
@@ -38,6 +38,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
   }
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
+  idempotencyKey(values);
   // A file larger than one HTTPS body goes up to S3 as it is, without being read into memory.
   const via =
     chosen ?? (files.length > 1 || (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES) ? 's3' : 'api');
@@ -130,6 +131,15 @@ type StartedInput =
  */
 function checkInputSize(path: string): number {
   const size = fileSize(path);
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new UsageError(`cannot read '${path}': ${reason}`);
+  }
+  if (size === 0) throw new UsageError(`'${path}' is empty: no items`);
   if (size > MAX_BATCH_INPUT_BYTES) {
     throw new UsageError(
       `'${path}' is ${formatBytes(size)}, over the ${formatBytes(MAX_BATCH_INPUT_BYTES)} an input file may be; split it into several --file`,
@@ -177,11 +187,17 @@ async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
   return started.inputId;
 }
 
-async function submitOverApi(ctx: CommandContext, submission: object): Promise<BatchJob> {
-  const key = stringOption(ctx.values, 'idempotency-key');
+/** The `--idempotency-key`, checked before anything is read or uploaded. */
+function idempotencyKey(values: CommandContext['values']): string | undefined {
+  const key = stringOption(values, 'idempotency-key');
   if (key !== undefined && !IdempotencyKeySchema.safeParse(key).success) {
     throw new UsageError('--idempotency-key must be 1 to 128 printable ASCII characters', 'batch submit');
   }
+  return key;
+}
+
+async function submitOverApi(ctx: CommandContext, submission: object): Promise<BatchJob> {
+  const key = idempotencyKey(ctx.values);
   const bytes = Buffer.byteLength(JSON.stringify(submission));
   if (bytes > API_MAX_BODY_BYTES) {
     throw new UsageError(
