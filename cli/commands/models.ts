@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WARMUP_BUDGET_SECONDS } from '../../contracts/model-warmup';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
@@ -181,20 +181,29 @@ function highestVersion(dir: string): string | undefined {
 
 /** `models push <model-dir> [--name N] [--version V] [--no-wait]`: pack, hash, upload, register, warm up. */
 export async function pushModel(ctx: CommandContext): Promise<number> {
-  const dir = path.resolve(ctx.args.dir!);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  const given = path.resolve(ctx.args.dir!);
+  if (!existsSync(given) || !statSync(given).isDirectory()) {
     throw new UsageError(`${ctx.args.dir} is not a folder`, 'models push');
   }
+  // A folder reached through a symbolic link is packed as the folder it links to.
+  const dir = realpathSync(given);
+  // Checked before anything is sent: a bad value found after the push would leave it half done.
+  const timeoutMs = secondsOption(ctx.values, 'timeout') ?? (WARMUP_BUDGET_SECONDS + 60) * 1000;
   if (!existsSync(path.join(dir, 'config.pbtxt'))) {
     throw new UsageError(`${ctx.args.dir} has no config.pbtxt: give the model folder itself`, 'models push');
   }
-  const name = stringOption(ctx.values, 'name') ?? path.basename(dir);
+  const name = stringOption(ctx.values, 'name') ?? path.basename(given);
   const version = stringOption(ctx.values, 'version') ?? highestVersion(dir);
   if (version === undefined)
     throw new UsageError(`${ctx.args.dir} has no numeric version folder`, 'models push');
 
   // The archive holds the model folder at its root, as the stack packs it (lib/model-archive.ts).
-  const archive = gzipDeterministic(packModelRepositoryTar(path.dirname(dir), [path.basename(dir)]));
+  let archive: Buffer;
+  try {
+    archive = gzipDeterministic(packModelRepositoryTar(path.dirname(dir), [path.basename(dir)]));
+  } catch (error) {
+    throw new UsageError(`cannot pack ${ctx.args.dir}: ${(error as Error).message}`, 'models push');
+  }
   const sha256 = createHash('sha256').update(archive).digest('hex');
   const base = `/v1/models/${segment(name)}/versions/${segment(version)}/upload`;
   const started = await ctx.api().request<StartedUpload>('POST', base, {
@@ -237,7 +246,7 @@ export async function pushModel(ctx: CommandContext): Promise<number> {
     body: { sha256, ...completion },
   });
   ctx.io.stderr.write(`pushed ${body.name} version ${body.version} (${upload.archive}): ${body.status}\n`);
-  const settled = ctx.values['no-wait'] ? body : await waitForWarmUp(ctx, body);
+  const settled = ctx.values['no-wait'] ? body : await waitForWarmUp(ctx, body, timeoutMs);
   await printJson(ctx.io, settled);
   if (settled.status === 'FAILED') {
     throw new CliError(
@@ -255,8 +264,11 @@ interface PushedVersion {
 }
 
 /** Polls the version until its warm-up ends, printing each status it passes through. */
-async function waitForWarmUp(ctx: CommandContext, pushed: PushedVersion): Promise<PushedVersion> {
-  const timeoutMs = secondsOption(ctx.values, 'timeout') ?? (WARMUP_BUDGET_SECONDS + 60) * 1000;
+async function waitForWarmUp(
+  ctx: CommandContext,
+  pushed: PushedVersion,
+  timeoutMs: number,
+): Promise<PushedVersion> {
   const deadline = ctx.now() + timeoutMs;
   const path = `/v1/models/${segment(pushed.name)}/versions/${segment(pushed.version)}`;
   let current = pushed;

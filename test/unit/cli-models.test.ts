@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { promotedRoutes } from '../../cli/commands/models';
 import { EXIT_FAILURE, EXIT_USAGE } from '../../cli/errors';
@@ -185,5 +188,42 @@ describe('models push waiting for the warm-up', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'LOADING' });
     expect(result.calls).toHaveLength(2);
+  });
+
+  it('refuses a bad --timeout before it sends anything', async () => {
+    const result = await runWith(['models', 'push', dir, '--timeout', 'abc']);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toMatch(/--timeout must be/);
+    expect(result.calls).toEqual([]);
+  });
+
+  it('packs a folder reached through a symbolic link as the folder it links to, under the name given', async () => {
+    const links = mkdtempSync(path.join(tmpdir(), 'cli-push-'));
+    try {
+      symlinkSync(path.resolve(dir), path.join(links, 'simple'));
+      const result = await runWith(
+        ['models', 'push', path.join(links, 'simple'), '--no-wait'],
+        [stored, completed],
+      );
+      expect(result.code).toBe(0);
+      expect(result.calls[0]).toMatchObject({ method: 'POST', path: '/v1/models/simple/versions/1/upload' });
+    } finally {
+      rmSync(links, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a folder it cannot pack with a usage error, not a stack trace', async () => {
+    const hidden = mkdtempSync(path.join(tmpdir(), 'cli-push-'));
+    try {
+      const model = path.join(hidden, '.simple');
+      cpSync(dir, model, { recursive: true });
+      const result = await runWith(['models', 'push', model, '--name', 'simple']);
+      expect(result.code).toBe(EXIT_USAGE);
+      expect(result.stderr).toMatch(/cannot pack/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.calls).toEqual([]);
+    } finally {
+      rmSync(hidden, { recursive: true, force: true });
+    }
   });
 });
