@@ -52,6 +52,13 @@ export class ApiClient {
         'no API token: pass --token or set INFERENCE_API_TOKEN (locally: npm run --silent token)',
       );
     }
+    // A bearer token is printable ASCII (RFC 6750's b64token and the JWT's base64url); anything else
+    // cannot go in a header, and the token itself is never printed.
+    if (!/^[\x21-\x7e]+$/.test(this.options.token)) {
+      throw new UsageError(
+        'the API token holds a character a bearer token cannot have (a space, a line break or a non-ASCII one); check --token or INFERENCE_API_TOKEN',
+      );
+    }
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {

@@ -227,3 +227,17 @@ describe('models push waiting for the warm-up', () => {
     }
   });
 });
+
+describe('the API token', () => {
+  it.each([
+    ['a line break', 'secret-part1\nsecret-part2'],
+    ['a space', 'secret part'],
+    ['a non-ASCII character', 'secrét'],
+  ])('holding %s is a usage error that does not print it', async (_, token) => {
+    const result = await runWith(['models', 'list', '--token', token]);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toMatch(/holds a character a bearer token cannot have/);
+    expect(result.stderr).not.toContain('secret');
+    expect(result.calls).toEqual([]);
+  });
+});
