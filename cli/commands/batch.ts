@@ -297,12 +297,14 @@ export async function waitForJob(ctx: CommandContext, jobId: string, timeoutMs?:
         return job;
       }
     }
-    if (ctx.now() + intervalMs > deadline) {
+    // The last poll is at the deadline itself, not an interval before it.
+    const left = deadline - ctx.now();
+    if (left <= 0) {
       progress.finish();
       const state = job ? `still ${progressLine(job).replace(`job ${jobId} `, '')}` : 'not found';
       throw new CliError(`timed out after ${(ctx.now() - started) / 1000} s: job ${jobId} is ${state}`);
     }
-    await ctx.sleep(intervalMs);
+    await ctx.sleep(Math.min(intervalMs, left));
   }
 }
 

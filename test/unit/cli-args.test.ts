@@ -424,6 +424,17 @@ describe('run: requests', () => {
     expect(result.stderr).toMatch(/timed out after 3 s: job job-1 is still RUNNING 3\/10/);
   });
 
+  it('wait polls once more at its timeout rather than giving up an interval before it', async () => {
+    const running = { status: 200, body: job('RUNNING', 3) };
+    const result = await runWith(
+      ['batch', 'wait', 'job-1', '--timeout', '2.5'],
+      [running, running, running, running],
+    );
+    expect(result.code).toBe(1);
+    expect(result.sleeps).toEqual([1000, 1000, 500]);
+    expect(result.stderr).toMatch(/timed out after 2.5 s/);
+  });
+
   it('results follow nextToken and print one line per item', async () => {
     const result = await runWith(
       ['batch', 'results', 'job-1'],
