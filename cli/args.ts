@@ -219,7 +219,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     if (group === undefined && !leading.some((a) => a === '--help' || a === '-h')) {
       throw new UsageError('no command given');
     }
-    return { help: USAGE };
+    // `help batch submit` is `batch submit --help`, and `help batch` the group's list.
+    const topic = argv.slice(i + 1);
+    return topic.length > 0 && group === 'help' ? parseCommandLine([...topic, '--help']) : { help: USAGE };
   }
   let command = group;
   let rest = argv.slice(i + 1);
@@ -254,6 +256,15 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   }
   if (positionals.length > spec.args.length) {
     throw new UsageError(`unexpected argument '${positionals[spec.args.length]}'`, command);
+  }
+  // An empty argument or flag value would name nothing: a path segment would reach the API as
+  // another route, a flag would be taken as not given.
+  const empty = positionals.indexOf('');
+  if (empty !== -1) throw new UsageError(`<${spec.args[empty]}> is empty`, command);
+  for (const [flag, value] of Object.entries(parsed.values)) {
+    if (value === '' || (Array.isArray(value) && value.includes(''))) {
+      throw new UsageError(`--${flag} is empty`, command);
+    }
   }
   const args = Object.fromEntries(spec.args.map((name, n) => [name, positionals[n]!]));
   return { command, args, values: parsed.values as OptionValues };
@@ -378,7 +389,8 @@ export function readInputFile(path: string): string {
 /** Parses a JSON document, naming the file and line of a syntax error. */
 export function parseJsonDocument(text: string, source: string): unknown {
   try {
-    return JSON.parse(text);
+    // A byte order mark, as some editors write, is no part of the JSON (as for JSONL files).
+    return JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch (error) {
     throw new UsageError(`${source}: not valid JSON: ${(error as Error).message}`);
   }

@@ -7,6 +7,7 @@ import {
   DEFAULT_API_URL,
   parseCommandLine,
   parseInlineTensor,
+  parseJsonDocument,
   parseJsonl,
   resolveConfig,
 } from '../../cli/args';
@@ -113,6 +114,11 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['models', 'register', '-h'])).toEqual({
       help: expect.stringContaining('--file version.json'),
     });
+    // `help <command>` is the command's own help, as under npx, where `--help` may go to npx.
+    expect(parseCommandLine(['help', 'models', 'register'])).toEqual(
+      parseCommandLine(['models', 'register', '--help']),
+    );
+    expect(parseCommandLine(['help', 'batch'])).toEqual(parseCommandLine(['batch', '--help']));
   });
 
   it.each([
@@ -124,9 +130,21 @@ describe('parseCommandLine', () => {
     [['batch', 'status', 'a', 'b'], /unexpected argument 'b'/],
     [['infer', 'iris', '--bogus'], /Unknown option '--bogus'/],
     [['models', 'list', '--url'], /--url/],
+    [['batch', 'status', ''], /<jobId> is empty/],
+    [['models', 'delete', 'iris', ''], /<version> is empty/],
+    [['help', 'deploy'], /unknown command 'deploy'/],
+    [['models', 'get', 'iris', '--version', ''], /--version is empty/],
+    [['batch', 'submit', 'iris', '--file', 'a.jsonl', '--file', ''], /--file is empty/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(UsageError);
     expect(() => parseCommandLine(argv)).toThrow(message);
+  });
+});
+
+describe('parseJsonDocument', () => {
+  it('reads a document that starts with a byte order mark, as a JSONL file may', () => {
+    expect(parseJsonDocument('\uFEFF{"inputs":[]}', 'request.json')).toEqual({ inputs: [] });
+    expect(() => parseJsonDocument('\uFEFF{', 'request.json')).toThrow(/request.json: not valid JSON/);
   });
 });
 
