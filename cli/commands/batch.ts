@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, type Stats, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
 import {
@@ -105,8 +105,12 @@ async function afterSubmit(ctx: CommandContext, jobId: string, submitted: unknow
 }
 
 function fileSize(path: string): number {
+  return fileStats(path).size;
+}
+
+function fileStats(path: string): Stats {
   try {
-    return statSync(path).size;
+    return statSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
@@ -130,9 +134,10 @@ type StartedInput =
  * from the file one part at a time) with its progress on stderr; returns the input's id.
  */
 function checkInputSize(path: string): number {
-  const size = fileSize(path);
+  const stats = fileStats(path);
+  const size = stats.size;
   try {
-    if (!statSync(path).isFile()) throw new Error('not a file');
+    if (!stats.isFile()) throw new Error('not a file');
     accessSync(path, constants.R_OK);
   } catch (error) {
     const reason =

@@ -78,7 +78,7 @@ export async function checkJob(
     return await deps.release?.(job.jobId);
   }
   if ((message.retry ?? 0) !== job.attempt) return;
-  await dropGonePacedJobs(deps, job);
+  const paced = await pacedWithoutGoneJobs(deps, job);
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
   // A job must end within its run deadline, or TTL could take the data it still uses (docs/batch.md).
@@ -88,7 +88,7 @@ export async function checkJob(
     return;
   }
   // Queued behind its owner's other jobs: its clock starts when it gets a share.
-  if (!overdue && (await waitingForShare(deps, job))) {
+  if (!overdue && waitingForShare(deps, job, paced)) {
     await send(deps, job, { updatedAt: job.updatedAt, since: now });
     return;
   }
@@ -113,29 +113,37 @@ export async function checkJob(
 }
 
 /**
- * Takes the jobs that no longer exist out of the owner's window, when this job has no share of it: a
- * job gone while still paced (deleted before the release that would have taken it out) holds a share
- * no release gives back, since every release finds it gone; and a job with no share is never ended
- * as stalled, only at its deadline. Deletion takes its job out itself; this is the watch's guard.
+ * The owner's paced jobs, less those that no longer exist when this job has no share: a job gone
+ * while still paced (deleted before the release that would have taken it out) holds a share no
+ * release gives back, since every release finds it gone; and a job with no share is never ended as
+ * stalled, only at its deadline. Deletion takes its job out itself; this is the watch's guard.
  */
-async function dropGonePacedJobs(deps: StallWatchDependencies, job: JobRecord): Promise<void> {
-  if (deps.window === undefined) return;
-  const paced = await deps.store.pacedJobs(job.owner);
-  if (shareOf(job.jobId, paced, deps.window) > 0) return;
+async function pacedWithoutGoneJobs(
+  deps: StallWatchDependencies,
+  job: JobRecord,
+): Promise<readonly string[] | undefined> {
+  if (deps.window === undefined) return undefined;
+  let paced = await deps.store.pacedJobs(job.owner);
+  if (shareOf(job.jobId, paced, deps.window) > 0) return paced;
   for (const other of paced) {
     if (other !== job.jobId && !(await deps.store.getJobRecord(other))) {
-      await deps.store.leavePacing(job.owner, other);
+      paced = await deps.store.leavePacing(job.owner, other);
     }
   }
+  return paced;
 }
 
 /**
  * Whether the job has no share of its owner's window (more paced jobs than the window, this one past
  * it) and no chunk sent and not yet counted: nothing of it can move until another job ends.
  */
-async function waitingForShare(deps: StallWatchDependencies, job: JobRecord): Promise<boolean> {
-  if (deps.window === undefined || job.sent > job.counted) return false;
-  return shareOf(job.jobId, await deps.store.pacedJobs(job.owner), deps.window) === 0;
+function waitingForShare(
+  deps: StallWatchDependencies,
+  job: JobRecord,
+  paced: readonly string[] | undefined,
+): boolean {
+  if (deps.window === undefined || paced === undefined || job.sent > job.counted) return false;
+  return shareOf(job.jobId, paced, deps.window) === 0;
 }
 
 async function send(deps: StallWatchDependencies, job: JobRecord, watch: Watch): Promise<void> {

@@ -4,8 +4,8 @@ import { run } from '../../cli/main';
 
 export type Reply = { status: number; body?: unknown };
 
-/** Runs the CLI against a scripted API and records the requests. */
-export async function runWith(argv: string[], replies: Reply[] = []) {
+/** Streams that keep what the CLI writes, and the environment it reads. */
+export function fakeIo(env: NodeJS.ProcessEnv = { INFERENCE_API_TOKEN: 't' }) {
   const out = { stdout: '', stderr: '' };
   const stream = (key: 'stdout' | 'stderr') => ({
     write: (text: string) => {
@@ -15,7 +15,13 @@ export async function runWith(argv: string[], replies: Reply[] = []) {
     once: () => undefined,
     isTTY: false,
   });
-  const io: CliIo = { stdout: stream('stdout'), stderr: stream('stderr'), env: { INFERENCE_API_TOKEN: 't' } };
+  const io: CliIo = { stdout: stream('stdout'), stderr: stream('stderr'), env };
+  return { io, out };
+}
+
+/** Runs the CLI against a scripted API and records the requests. */
+export async function runWith(argv: string[], replies: Reply[] = []) {
+  const { io, out } = fakeIo();
   const calls: { method: string; path: string; body?: unknown }[] = [];
   const fetch = (async (url: URL, init: RequestInit) => {
     calls.push({

@@ -11,10 +11,10 @@ import {
   parseJsonl,
   resolveConfig,
 } from '../../cli/args';
-import type { CliIo } from '../../cli/context';
 import { UsageError } from '../../cli/errors';
 import { run } from '../../cli/main';
 import { ProgressReporter, progressBar } from '../../cli/progress';
+import { fakeIo } from '../helpers/cli-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-args-'));
 const file = (name: string, text: string) => {
@@ -24,20 +24,6 @@ const file = (name: string, text: string) => {
 };
 const irisItem = (id: string) =>
   JSON.stringify({ id, inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
-
-function fakeIo(env: NodeJS.ProcessEnv = { INFERENCE_API_TOKEN: 'secret-token' }) {
-  const out = { stdout: '', stderr: '' };
-  const stream = (key: 'stdout' | 'stderr') => ({
-    write: (text: string) => {
-      out[key] += text;
-      return true;
-    },
-    once: () => undefined,
-    isTTY: false,
-  });
-  const io: CliIo = { stdout: stream('stdout'), stderr: stream('stderr'), env };
-  return { io, out };
-}
 
 type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
 
@@ -73,7 +59,7 @@ const job = (status: string, done: number, failed = 0) => ({
 
 /** Runs the CLI with a scripted API, instant sleeps and a clock that the sleeps advance. */
 async function runWith(argv: string[], replies: Reply[] = [], env?: NodeJS.ProcessEnv) {
-  const { io, out } = fakeIo(env);
+  const { io, out } = fakeIo(env ?? { INFERENCE_API_TOKEN: 'secret-token' });
   const api = fakeFetch(replies);
   let clock = 0;
   const sleeps: number[] = [];
