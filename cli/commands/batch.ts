@@ -1,4 +1,5 @@
-import { accessSync, constants, type Stats, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, createReadStream, type Stats, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
 import {
@@ -56,8 +57,13 @@ export async function submit(ctx: CommandContext): Promise<number> {
     }
     // Every file is checked before the first goes up.
     for (const path of files) checkInputSize(path);
+    const key = idempotencyKey(values);
     const inputIds = [];
-    for (const path of files) inputIds.push(await uploadInput(ctx, path));
+    for (const [index, path] of files.entries()) {
+      inputIds.push(
+        await uploadInput(ctx, path, key === undefined ? undefined : await inputKey(key, index, path)),
+      );
+    }
     const job = await submitOverApi(ctx, { ...model, inputs: inputIds });
     ctx.io.stderr.write(
       `submitted job ${job.jobId} (${inputIds.length === 1 ? 'input' : 'inputs'} ${inputIds.join(', ')}, via s3)\n`,
@@ -120,6 +126,7 @@ function fileStats(path: string): Stats {
 }
 
 type StartedInput =
+  | { inputId: string; mode: 'stored' }
   | { inputId: string; mode: 'single'; url: string; headers: Record<string, string> }
   | {
       inputId: string;
@@ -153,10 +160,19 @@ function checkInputSize(path: string): number {
   return size;
 }
 
-async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
+async function uploadInput(ctx: CommandContext, path: string, key?: string): Promise<string> {
   const size = checkInputSize(path);
-  const started = (await ctx.api().request<StartedInput>('POST', '/v1/batch-inputs', { body: { size } }))
-    .body;
+  // Retried only with a key: the API then names the same input again instead of another one.
+  const started = (
+    await ctx.api().request<StartedInput>('POST', '/v1/batch-inputs', {
+      body: { size },
+      ...(key === undefined ? {} : { headers: { 'Idempotency-Key': key }, retry: true }),
+    })
+  ).body;
+  if (started.mode === 'stored') {
+    ctx.io.stderr.write(`'${path}' is uploaded already (input ${started.inputId})\n`);
+    return started.inputId;
+  }
   const progress = new UploadProgress(ctx.io.stderr, size);
   const file = await open(path, 'r');
   try {
@@ -164,6 +180,11 @@ async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
       const body = Buffer.alloc(length);
       await file.read(body, 0, length, from);
       const answer = await fetch(url, { method: 'PUT', headers, body });
+      // A keyed input another run of the command stored meanwhile: S3 keeps the first (If-None-Match).
+      if (answer.status === 412 && key !== undefined) {
+        progress.add(length);
+        return '';
+      }
       if (!answer.ok) {
         throw new CliError(
           `uploading '${path}' failed: ${answer.status} ${(await answer.text()).slice(0, 300)}`,
@@ -190,6 +211,21 @@ async function uploadInput(ctx: CommandContext, path: string): Promise<string> {
     await file.close();
   }
   return started.inputId;
+}
+
+/**
+ * The idempotency key of the job's `index`th input file: the job's key, the file's place, size and
+ * SHA-256. Running the command again uploads nothing the first run stored, and names the same
+ * inputs, so the job's key finds its job; a changed file is another input, so the job's key is
+ * refused (422) rather than its old job returned.
+ */
+async function inputKey(key: string, index: number, path: string): Promise<string> {
+  const content = createHash('sha256');
+  for await (const chunk of createReadStream(path)) content.update(chunk as Buffer);
+  return createHash('sha256')
+    .update(`${key}\n${index}\n${fileSize(path)}\n`)
+    .update(content.digest())
+    .digest('base64url');
 }
 
 /** The `--idempotency-key`, checked before anything is read or uploaded. */

@@ -69,7 +69,7 @@ export type SubmitBatchJob = Omit<BatchSubmission, 'items' | 'inputs'> & {
   items: NonNullable<BatchSubmission['items']>;
 };
 
-/** The `Idempotency-Key` header of `POST /v1/batch-jobs`. */
+/** The `Idempotency-Key` header of `POST /v1/batch-jobs` and `POST /v1/batch-inputs`. */
 export const IdempotencyKeySchema = z
   .string()
   .check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters'));

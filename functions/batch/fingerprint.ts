@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
-import type { BatchSubmission } from './api-schemas';
+import { parseInput } from '../edge/validation';
+import { type BatchSubmission, OwnerSchema } from './api-schemas';
+
+/**
+ * What an idempotency key names for its caller (a job, an input file): a SHA-256 of the owner's
+ * length and UTF-8 bytes, then the key. Distinct (owner, key) pairs never hash the same input,
+ * which an ill-formed owner (encoded lossily) would break, so it is refused.
+ */
+export function keyDigest(owner: string, idempotencyKey: string): Buffer {
+  const ownerBytes = Buffer.from(parseInput(OwnerSchema, owner, 'owner'), 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(ownerBytes.length);
+  return createHash('sha256').update(length).update(ownerBytes).update(idempotencyKey, 'utf8').digest();
+}
 
 /**
  * The hash of a submission as parsed: model, version as requested, items or input files, and where

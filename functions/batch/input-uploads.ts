@@ -6,24 +6,47 @@
 import { randomUUID } from 'node:crypto';
 import { BATCH_INPUT_PART_BYTES, batchInputKey } from '../../contracts/batch-data';
 import type * as z from '../../contracts/zod';
+import { NotFoundError } from '../edge/errors';
 import { completeParts, type PresignedUpload, presignUpload } from '../edge/presigned-uploads';
+import { keyDigest } from './fingerprint';
 import { headInputs, type InputBucket, ownerDigest } from './input-files';
 import {
   BATCH_INPUT_URL_TTL_SECONDS,
   type CompleteInputUploadSchema,
   MAX_BATCH_INPUT_BYTES,
 } from './input-schemas';
+import { IdempotencyKeyReusedError } from './submission';
 
-export type StartedInputUpload = PresignedUpload & { readonly inputId: string; readonly maxBytes: number };
+export type StartedInputUpload = (
+  | PresignedUpload
+  /** The input an idempotency key names is uploaded already: name it in a job as it is. */
+  | { readonly mode: 'stored'; readonly size: number }
+) & { readonly inputId: string; readonly maxBytes: number };
 
-/** A new input file's id and where to put its bytes: one presigned PUT, or presigned parts. */
+/**
+ * A new input file's id and where to put its bytes: one presigned PUT, or presigned parts. With an
+ * idempotency key the id derives from the caller and the key, so a retried start (or a client run
+ * again) names the same input, and once that input is stored the answer says so instead of
+ * presigning an upload S3 would refuse (`If-None-Match`).
+ */
 export async function startInputUpload(
   target: InputBucket,
   owner: string,
   size: number,
-  now: Date = new Date(),
+  options: { readonly idempotencyKey?: string; readonly now?: Date } = {},
 ): Promise<StartedInputUpload> {
-  const inputId = randomUUID();
+  const { idempotencyKey, now = new Date() } = options;
+  const inputId = idempotencyKey === undefined ? randomUUID() : keyedInputId(owner, idempotencyKey);
+  if (idempotencyKey !== undefined) {
+    const stored = await storedSize(target, owner, inputId);
+    if (stored === size) return { inputId, mode: 'stored', size, maxBytes: MAX_BATCH_INPUT_BYTES };
+    if (stored !== undefined) {
+      throw new IdempotencyKeyReusedError(
+        `input '${inputId}' was uploaded with ${stored} bytes, not ${size}; an idempotency key can ` +
+          'only be reused for the same file',
+      );
+    }
+  }
   const upload = await presignUpload({
     client: target.s3,
     bucket: target.bucket,
@@ -37,6 +60,30 @@ export async function startInputUpload(
     now,
   });
   return { inputId, maxBytes: MAX_BATCH_INPUT_BYTES, ...upload };
+}
+
+/**
+ * The input id an idempotency key names: the key's digest as a UUID of version 8 (RFC 9562,
+ * section 5.8: name-based with SHA-256, as its appendix B.2 shows), so it is an input id like the
+ * random (version 4) ones, and never one of them.
+ */
+export function keyedInputId(owner: string, idempotencyKey: string): string {
+  const bytes = keyDigest(owner, idempotencyKey).subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The size of the caller's input `inputId` if it is stored. */
+async function storedSize(target: InputBucket, owner: string, inputId: string): Promise<number | undefined> {
+  try {
+    const [input] = await headInputs(target, owner, [inputId]);
+    return input!.size;
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
 }
 
 /** Completes a multipart input upload of the caller's; returns the stored file. */

@@ -1,5 +1,5 @@
 /** Submitting a batch job: checking its items, storing its chunks and the job, and queueing its fan-out. */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BadRequestError, ConflictError, PlatformError } from '../edge/errors';
@@ -17,24 +17,16 @@ import {
 } from './api-schemas';
 import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
 import { chunkLimits, planChunks, type StoredItem, storedItem } from './chunking';
-import { fingerprintOf } from './fingerprint';
+import { fingerprintOf, keyDigest } from './fingerprint';
 import { headInputs, type InputBucket } from './input-files';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;
 
-/**
- * The job id of a submission: derived from an idempotency key, so a retry names the same job. The
- * hash covers the owner's length and UTF-8 bytes, then the key: distinct (owner, key) pairs never
- * hash the same input, which an ill-formed owner (encoded lossily) would break, so it is refused.
- */
+/** The job id of a submission: derived from an idempotency key, so a retry names the same job. */
 export function jobIdFor(owner: string, idempotencyKey?: string): string {
   if (idempotencyKey === undefined) return randomUUID();
-  const ownerBytes = Buffer.from(parseInput(OwnerSchema, owner, 'owner'), 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(ownerBytes.length);
-  const digest = createHash('sha256').update(length).update(ownerBytes).update(idempotencyKey, 'utf8');
-  return `${KEYED_JOB_ID_PREFIX}${digest.digest('base64url')}`;
+  return `${KEYED_JOB_ID_PREFIX}${keyDigest(owner, idempotencyKey).toString('base64url')}`;
 }
 
 /**

@@ -152,4 +152,37 @@ describe('a batch job of an uploaded input file on the local platform', () => {
       ].map((i) => `part-${i}`),
     );
   }, 600_000);
+
+  it('runs the command again under its idempotency key: nothing uploaded twice, the same job; a changed file is refused', async () => {
+    const row = (i: number) =>
+      JSON.stringify({ inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: features[i] }] });
+    const files = [0, 1].map((n) => {
+      const path = join(dir, `keyed-${n}.jsonl`);
+      writeFileSync(path, `${row(n)}\n${row(n + 2)}\n`);
+      return path;
+    });
+    const submit = () =>
+      cli([
+        'batch',
+        'submit',
+        'iris',
+        '--via',
+        's3',
+        '--idempotency-key',
+        'keyed-run',
+        ...files.flatMap((f) => ['--file', f]),
+      ]);
+    const first = await submit();
+    expect(first).toMatchObject({ code: 0, stderr: expect.stringMatching(/uploading 100%/) });
+    const again = await submit();
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    expect(again.stderr.match(/is uploaded already/g)).toHaveLength(2);
+    expect(again.stderr).not.toMatch(/uploading/);
+
+    writeFileSync(files[1]!, `${row(3)}\n${row(1)}\n`);
+    const changed = await submit();
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/422.*different body/s);
+  }, 120_000);
 });

@@ -8,10 +8,10 @@ import { failSubmission } from '../../functions/batch/dead-letters';
 import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
 import { type ScanDependencies, scanInputs } from '../../functions/batch/input-scan';
-import { completeInputUpload, startInputUpload } from '../../functions/batch/input-uploads';
+import { completeInputUpload, keyedInputId, startInputUpload } from '../../functions/batch/input-uploads';
 import { resultLinks } from '../../functions/batch/result-links';
 import { readPart } from '../../functions/batch/result-parts';
-import { submitJob } from '../../functions/batch/submission';
+import { IdempotencyKeyReusedError, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import { NotFoundError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
@@ -479,5 +479,37 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     await expect(
       completeInputUpload(inputs(), 'mallory', multi.inputId, { uploadId: multi.uploadId, parts }),
     ).rejects.toThrow(/multipart upload cannot complete/);
+  });
+
+  it('names one input per caller and idempotency key: stored once uploaded, refused for another size', async () => {
+    const body = `${itemLine(2)}\n`;
+    const size = Buffer.byteLength(body);
+    const first = await startInputUpload(inputs(), 'dora', size, { idempotencyKey: 'nightly' });
+    const retried = await startInputUpload(inputs(), 'dora', size, { idempotencyKey: 'nightly' });
+    if (first.mode !== 'single' || retried.mode !== 'single') throw new Error('expected one PUT each');
+    expect(retried.inputId).toBe(first.inputId);
+    expect(first.inputId).toBe(keyedInputId('dora', 'nightly'));
+    // Version 8 and the RFC 9562 variant: never a random (version 4) input id.
+    expect(first.inputId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Another caller's key of the same text names another input; no key, a new one each time.
+    expect(keyedInputId('erik', 'nightly')).not.toBe(first.inputId);
+    const unkeyed = await startInputUpload(inputs(), 'dora', size);
+    expect(unkeyed.inputId).not.toBe(first.inputId);
+
+    expect((await fetch(first.url, { method: 'PUT', headers: first.headers, body })).status).toBe(200);
+    // The second presigned PUT is refused: the stored input is never replaced.
+    expect((await fetch(retried.url, { method: 'PUT', headers: retried.headers, body })).status).toBe(412);
+    expect(await startInputUpload(inputs(), 'dora', size, { idempotencyKey: 'nightly' })).toEqual({
+      inputId: first.inputId,
+      mode: 'stored',
+      size,
+      maxBytes: expect.any(Number),
+    });
+    await expect(
+      startInputUpload(inputs(), 'dora', size + 1, { idempotencyKey: 'nightly' }),
+    ).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    // A job naming the input by that id reads it.
+    const { job } = await submit('keyed-input', 'dora', [first.inputId]);
+    expect(job.status).toBe('QUEUED');
   });
 });

@@ -46,18 +46,17 @@ async function route({ event, requestId, principal }: ApiRequest) {
   switch (`${event.httpMethod} ${event.resource}`) {
     case 'POST /v1/batch-jobs': {
       const submission = parseInput(SubmitBatchJobSchema, parseJsonBody(event), 'batch job');
-      const key = header(event, 'idempotency-key');
       const job = await submitForFanOut(submissions, {
         owner: caller.sub,
-        idempotencyKey:
-          key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, 'Idempotency-Key'),
+        idempotencyKey: idempotencyKeyOf(event),
         submission,
       });
       return json(202, job, requestId, { Location: `/v1/batch-jobs/${job.jobId}` });
     }
     case 'POST /v1/batch-inputs': {
       const { size } = parseInput(StartInputUploadSchema, parseJsonBody(event), 'batch input');
-      return json(200, await startInputUpload(batchData, caller.sub, size), requestId);
+      const idempotencyKey = idempotencyKeyOf(event);
+      return json(200, await startInputUpload(batchData, caller.sub, size, { idempotencyKey }), requestId);
     }
     case 'POST /v1/batch-inputs/{inputId}/complete': {
       const { inputId } = parseInput(InputPathSchema, event.pathParameters ?? {}, 'path');
@@ -89,6 +88,12 @@ async function route({ event, requestId, principal }: ApiRequest) {
     default:
       throw new NotFoundError(`no route for ${event.httpMethod} ${event.resource}`);
   }
+}
+
+/** The request's `Idempotency-Key`, if it has one. */
+function idempotencyKeyOf(event: ApiRequest['event']): string | undefined {
+  const key = header(event, 'idempotency-key');
+  return key === undefined ? undefined : parseInput(IdempotencyKeySchema, key, 'Idempotency-Key');
 }
 
 /** Every batch route sits behind the authorizer; a request without a principal is misrouted. */

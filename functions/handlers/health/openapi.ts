@@ -106,7 +106,7 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
   'POST /v1/batch-inputs': {
     status: 200,
     description:
-      "the new input file's `inputId` and where to upload it: one presigned PUT, or presigned parts",
+      "the input file's `inputId` and where to upload it: one presigned PUT, presigned parts, or nothing when the idempotency key's input is stored already",
   },
   'POST /v1/batch-inputs/{inputId}/complete': {
     status: 200,
@@ -134,8 +134,12 @@ const CONFLICTS = new Set([
   'DELETE /v1/batch-jobs/{jobId}',
 ]);
 
-/** Routes that answer 422: an idempotency key reused with a different body. */
-const KEY_REUSES = new Set(['POST /v1/batch-jobs']);
+/** Routes that take an `Idempotency-Key`, and what it does; they answer 422 for a key reused. */
+const IDEMPOTENCY_KEYS: Readonly<Record<string, string>> = {
+  'POST /v1/batch-jobs': 'a retry with the same key and body returns the same job; another body is a 422',
+  'POST /v1/batch-inputs':
+    'a retry with the same key names the same input, `stored` once it is uploaded; another size is a 422',
+};
 
 const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'malformed JSON, or a body, query or path parameter that fails its schema',
@@ -191,18 +195,18 @@ function parametersOf(route: Route): JsonSchema[] {
         }),
       )
     : [];
-  const headers =
-    key(route) === 'POST /v1/batch-jobs'
-      ? [
-          {
-            name: 'Idempotency-Key',
-            in: 'header',
-            required: false,
-            description: 'a retry with the same key and body returns the same job; another body is a 422',
-            schema: jsonSchema(IdempotencyKeySchema),
-          },
-        ]
-      : [];
+  const keyed = IDEMPOTENCY_KEYS[key(route)];
+  const headers = keyed
+    ? [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description: keyed,
+          schema: jsonSchema(IdempotencyKeySchema),
+        },
+      ]
+    : [];
   return [...path, ...queryParameters, ...headers];
 }
 
@@ -231,7 +235,7 @@ function responsesOf(route: Route): Record<string, unknown> {
     404,
     ...(CONFLICTS.has(key(route)) ? [409] : []),
     ...(REQUEST_BODIES[key(route)] ? [413] : []),
-    ...(KEY_REUSES.has(key(route)) ? [422] : []),
+    ...(key(route) in IDEMPOTENCY_KEYS ? [422] : []),
     429,
   ];
   if (dataPlane && route.method === 'POST') statuses.push(502, 503, 504);
