@@ -277,7 +277,10 @@ async function submitOverSqs(ctx: CommandContext, submission: object): Promise<s
   const bytes = Buffer.byteLength(body);
   if (bytes > SQS_MAX_MESSAGE_BYTES) {
     throw new UsageError(
-      `the submission is ${formatBytes(bytes)}, over the ${formatBytes(SQS_MAX_MESSAGE_BYTES)} an SQS message holds; submit it with --via api`,
+      `the submission is ${formatBytes(bytes)}, over the ${formatBytes(SQS_MAX_MESSAGE_BYTES)} an SQS message holds; ${
+        // Over the API's body limit too, only an upload takes it.
+        bytes > API_MAX_BODY_BYTES ? 'submit the file with --via s3' : 'submit it with --via api'
+      }`,
     );
   }
 

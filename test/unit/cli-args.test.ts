@@ -272,6 +272,27 @@ describe('run: usage errors exit 2 before any request', () => {
     ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/over the 1\.0 MB an SQS message holds; submit it with --via api/);
+
+    // Past the API's body limit as well: only an upload takes it.
+    const huge = file(
+      'huge-sqs.jsonl',
+      Array.from({ length: 70_000 }, (_, i) => irisItem(`item-${i}`)).join('\n'),
+    );
+    const over = await runWith([
+      'batch',
+      'submit',
+      'iris',
+      '--file',
+      huge,
+      '--via',
+      'sqs',
+      '--owner',
+      'dev',
+      '--queue-url',
+      'http://q',
+    ]);
+    expect(over.code).toBe(2);
+    expect(over.stderr).toMatch(/an SQS message holds; submit the file with --via s3/);
   });
 
   it('refuses an API submission over the body limit', async () => {
