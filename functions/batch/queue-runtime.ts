@@ -6,7 +6,7 @@ import { RegistryReader } from '../registry/registry';
 import { BatchStore } from './batch-store';
 import type { FanOutDependencies } from './fan-out';
 import { s3 } from './s3';
-import { sqs } from './sqs';
+import { sqs } from '../sqs';
 
 /**
  * What the queue-driven batch functions (fan-out and worker) share in a container: the batch table,

@@ -17,7 +17,6 @@ import { completeInputUpload, startInputUpload } from '../../batch/input-uploads
 import { cancelJob, listJobs, readJob, readResults } from '../../batch/queries';
 import { retryJob } from '../../batch/retry';
 import { s3 } from '../../batch/s3';
-import { sqs } from '../../batch/sqs';
 import { submitForFanOut } from '../../batch/submission';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
@@ -26,6 +25,7 @@ import { header, json, parseJsonBody } from '../../edge/http';
 import type { Principal } from '../../edge/principal';
 import { parseInput } from '../../edge/validation';
 import { instrument } from '../../observability/instrument';
+import { sqs } from '../../sqs';
 
 const env = FUNCTIONS.batch.environment.parse(process.env);
 

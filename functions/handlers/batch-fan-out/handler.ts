@@ -8,11 +8,11 @@ import { fanOutJob, releaseWork } from '../../batch/fan-out';
 import { scanInputs } from '../../batch/input-scan';
 import { batchData, modelCache, pacingOf, store } from '../../batch/queue-runtime';
 import { redeliverAfterBackoff } from '../../batch/redelivery';
-import { sqs } from '../../batch/sqs';
 import { checkJob, startWatch } from '../../batch/stall-watch';
 import { submitJob } from '../../batch/submission';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
+import { sqs } from '../../sqs';
 
 const env = FUNCTIONS.batchFanOut.environment.parse(process.env);
 

@@ -5,11 +5,11 @@ import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
 import { releaseWork } from '../../batch/fan-out';
 import { batchData, dynamodb, modelCache, pacingOf, store } from '../../batch/queue-runtime';
-import { sqs } from '../../batch/sqs';
 import { processChunk } from '../../batch/worker';
 import { backendDependencies } from '../../inference/backend-runtime';
 import { instrument } from '../../observability/instrument';
 import { logger } from '../../observability/logger';
+import { sqs } from '../../sqs';
 
 const env = FUNCTIONS.batchWorker.environment.parse(process.env);
 

@@ -1,6 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import {
@@ -14,6 +13,7 @@ import { logger } from '../../observability/logger';
 import { tracer } from '../../observability/tracer';
 import { WarmUpQueue } from '../../registry/warm-up-queue';
 import { WarmUpStatus } from '../../registry/warm-up-status';
+import { sqs } from '../../sqs';
 import { failDeadLettered, warmUp } from './warm-up';
 
 const env = FUNCTIONS.modelWarmup.environment.parse(process.env);
@@ -21,7 +21,7 @@ const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const deps = {
   inference: backendDependencies(dynamodb, WARMUP_BACKEND_TIMEOUT_MS),
   status: new WarmUpStatus(dynamodb, env.REGISTRY_TABLE_NAME),
-  queue: new WarmUpQueue(tracer.captureAWSv3Client(new SQSClient({})), env.WARMUP_QUEUE_URL),
+  queue: new WarmUpQueue(sqs, env.WARMUP_QUEUE_URL),
 };
 const processor = new BatchProcessor(EventType.SQS);
 

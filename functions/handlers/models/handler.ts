@@ -1,5 +1,4 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { AliasNameSchema, ModelNameSchema, VersionSchema } from '../../../contracts/registry-schemas';
 import * as z from '../../../contracts/zod';
@@ -14,6 +13,7 @@ import { CompleteUploadSchema, StartUploadSchema } from '../../registry/api-sche
 import { ModelRegistry } from '../../registry/registry';
 import { archiveRetirement, parseStoreUrl } from '../../registry/retire';
 import { WarmUpQueue } from '../../registry/warm-up-queue';
+import { sqs } from '../../sqs';
 import {
   ListModelsQuerySchema,
   PutAliasSchema,
@@ -33,7 +33,7 @@ const registry = new ModelRegistry(
   apiEnvironment.REGISTRY_TABLE_NAME,
   archiveRetirement(dynamodb, s3, environment),
 );
-const warmUps = new WarmUpQueue(tracer.captureAWSv3Client(new SQSClient({})), environment.WARMUP_QUEUE_URL);
+const warmUps = new WarmUpQueue(sqs, environment.WARMUP_QUEUE_URL);
 const service = new RegistryService(registry, modelCache, environment.INVOKABLE_ENDPOINT_NAMES);
 const uploads = new ModelUploads(
   {
