@@ -3,10 +3,10 @@ import { QUEUE_ENVIRONMENT } from '../../contracts/functions';
 import { tracer } from '../observability/tracer';
 import { ModelCache } from '../registry/model-cache';
 import { RegistryReader } from '../registry/registry';
+import { sqs } from '../sqs';
 import { BatchStore } from './batch-store';
 import type { FanOutDependencies } from './fan-out';
 import { s3 } from './s3';
-import { sqs } from '../sqs';
 
 /**
  * What the queue-driven batch functions (fan-out and worker) share in a container: the batch table,
