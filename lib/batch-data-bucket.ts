@@ -55,16 +55,10 @@ export class BatchDataBucket extends Construct {
 
   /**
    * Lets the batch API delete a job's results (functions/batch/deletion.ts): ListObjectsV2 under
-   * `results/` (s3:ListBucket, conditioned on the prefix) and DeleteObjects (s3:DeleteObject) on the
-   * objects there. Nothing else in the bucket, no reads.
+   * `results/` (s3:ListBucket) and DeleteObjects (s3:DeleteObject) on the objects there.
    */
   public grantResultsDeletion(grantee: IGrantable & { role?: IRole }): Grant {
-    Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': `${BATCH_RESULTS_PREFIX}*` } },
-    });
+    this.grantListing(grantee);
     if (grantee.role) {
       Validations.of(grantee.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${BATCH_DATA_BUCKET_ID}.Arn>/${BATCH_RESULTS_PREFIX}*]`,
@@ -88,11 +82,22 @@ export class BatchDataBucket extends Construct {
       grantee,
       "Any job's results can be recorded: a chunk's part, under results/<jobId>/, is written by whichever function records its outcome; nothing outside results/.",
     );
+    this.grantListing(grantee);
     return Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:PutObject'],
       resourceArns: [this.resultObjects],
     });
+  }
+
+  /**
+   * `s3:ListBucket` on the bucket: S3 answers a read of a missing object 404 only to a caller that
+   * has it, and 403 to any other (the permissions of HeadObject and GetObject in the S3 API
+   * reference). Every function here reads objects that may not exist yet (a part not yet written, an
+   * input not yet uploaded) and must tell that from a refusal. A listing shows keys, never contents.
+   */
+  private grantListing(grantee: IGrantable): void {
+    Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
   }
 
   /**
@@ -117,6 +122,7 @@ export class BatchDataBucket extends Construct {
   }
 
   private grantInputs(fn: IGrantable & { role?: IRole }, actions: string[], what: string): void {
+    this.grantListing(fn);
     Grant.addToPrincipal({
       grantee: fn,
       actions,
@@ -139,6 +145,7 @@ export class BatchDataBucket extends Construct {
       grantee,
       "Any job's results can be linked: the route reads the manifest and presigns GETs of the parts of whichever job its caller may see; read only, nothing outside results/.",
     );
+    this.grantListing(grantee);
     return Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.resultObjects] });
   }
 

@@ -154,6 +154,7 @@ export class ModelStore extends Construct {
       });
     }
     // HeadObject is authorized by s3:GetObject.
+    this.grantListing(fn);
     return Grant.addToPrincipal({
       grantee: fn,
       actions: ['s3:DeleteObject', 's3:GetObject'],
@@ -173,6 +174,7 @@ export class ModelStore extends Construct {
     endpointName?: string,
   ): void {
     if (endpointName !== undefined) fn.addEnvironment(MODEL_UPLOAD_ENDPOINT_NAME, endpointName);
+    this.grantListing(fn);
     Grant.addToPrincipal({
       grantee: fn,
       actions: ['s3:GetObject', 's3:PutObject'],
@@ -185,6 +187,15 @@ export class ModelStore extends Construct {
           'Pushed archives are named by a content hash that is known only when a client starts an upload; writes are limited to the model prefix, and the completion checks each archive before it is registered.',
       });
     }
+  }
+
+  /**
+   * `s3:ListBucket` on the bucket: S3 answers a read of a missing object 404 only to a caller that
+   * has it, and 403 to any other (the permissions of HeadObject and GetObject in the S3 API
+   * reference). "Is this archive stored already?" needs the 404. A listing shows keys, never contents.
+   */
+  private grantListing(grantee: IGrantable): void {
+    Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
   }
 
   private archiveName(model: string): string {

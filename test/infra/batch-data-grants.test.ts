@@ -10,6 +10,11 @@ interface Statement {
 
 const BUCKET = { 'Fn::GetAtt': ['BatchDataBucket', 'Arn'] };
 const objects = (prefix: string) => ({ 'Fn::Join': ['', [BUCKET, `/${prefix}*`]] });
+/**
+ * With no condition: S3 answers a missing object 404 only to a caller with s3:ListBucket on the
+ * bucket (docs/security.md, IAM), and a read of one carries no s3:prefix.
+ */
+const LISTING = { actions: ['s3:ListBucket'], resource: BUCKET };
 
 /**
  * Every S3 permission of each batch function on the batch data bucket, and what its code does with
@@ -22,21 +27,20 @@ const EXPECTED: Record<string, readonly { actions: string[]; resource: unknown; 
     { actions: ['s3:GetObject', 's3:PutObject'], resource: objects('inputs/') },
     // The manifest and presigned part links (GetObject); deleting a job's results.
     { actions: ['s3:DeleteObject', 's3:GetObject'], resource: objects('results/') },
-    {
-      actions: ['s3:ListBucket'],
-      resource: BUCKET,
-      condition: { StringLike: { 's3:prefix': 'results/*' } },
-    },
+    // Listing results to delete them; and for every function, the 404 of a missing object.
+    LISTING,
   ],
   batchFanOut: [
     { actions: ['s3:GetObject'], resource: objects('inputs/') },
     { actions: ['s3:GetObject', 's3:PutObject'], resource: objects('results/') },
+    LISTING,
   ],
   batchWorker: [
     { actions: ['s3:GetObject'], resource: objects('inputs/') },
     { actions: ['s3:GetObject', 's3:PutObject'], resource: objects('results/') },
+    LISTING,
   ],
-  batchDeadLetters: [{ actions: ['s3:GetObject', 's3:PutObject'], resource: objects('results/') }],
+  batchDeadLetters: [{ actions: ['s3:GetObject', 's3:PutObject'], resource: objects('results/') }, LISTING],
 };
 
 describe('the batch functions’ grants on the batch data bucket', () => {

@@ -29,11 +29,14 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   'sqs:SendMessageBatch': ['sqs:SendMessage'],
   // A copy reads its source and writes its target.
   's3:CopyObject': ['s3:GetObject', 's3:PutObject'],
-  // S3 authorizes every step of a multipart upload as s3:PutObject, and HeadObject as s3:GetObject.
+  // S3 authorizes every step of a multipart upload as s3:PutObject.
   's3:CreateMultipartUpload': ['s3:PutObject'],
   's3:UploadPart': ['s3:PutObject'],
   's3:CompleteMultipartUpload': ['s3:PutObject'],
-  's3:HeadObject': ['s3:GetObject'],
+  // A read that may find no object also needs s3:ListBucket: S3 answers a missing object 404 only to
+  // a caller that has it, and 403 to any other (HeadObject and GetObject, S3 API reference).
+  's3:HeadObject': ['s3:GetObject', 's3:ListBucket'],
+  's3:GetObject': ['s3:GetObject', 's3:ListBucket'],
   // A listing is authorized as s3:ListBucket, a multi-object delete as s3:DeleteObject per key.
   's3:ListObjectsV2': ['s3:ListBucket'],
   's3:DeleteObjects': ['s3:DeleteObject'],
@@ -86,7 +89,7 @@ async function actionsOfBundle(entry: string): Promise<string[]> {
 }
 
 interface PolicyDocument {
-  Statement: { Action: string | string[]; Effect: string }[];
+  Statement: { Action: string | string[]; Effect: string; Condition?: unknown }[];
 }
 
 describe('the grants of each catalogued function', () => {
@@ -96,8 +99,8 @@ describe('the grants of each catalogued function', () => {
     ({ template } = synthesizePlatform());
   });
 
-  /** The actions the policies attached to the function's role allow, X-Ray and logs aside. */
-  const grantedActions = (description: string): string[] => {
+  /** The policy statements attached to the function's role. */
+  const statementsOf = (description: string): PolicyDocument['Statement'] => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (fn) => fn.Properties.Description === description,
     );
@@ -106,12 +109,15 @@ describe('the grants of each catalogued function', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
       (policy.Properties.Roles as { Ref?: string }[]).some((role) => role.Ref === roleId),
     );
-    const actions = policies.flatMap((policy) =>
-      (policy.Properties.PolicyDocument as PolicyDocument).Statement.flatMap((statement) => {
-        expect(statement.Effect).toBe('Allow');
-        return [statement.Action].flat();
-      }),
-    );
+    return policies.flatMap((policy) => (policy.Properties.PolicyDocument as PolicyDocument).Statement);
+  };
+
+  /** The actions the policies attached to the function's role allow, X-Ray and logs aside. */
+  const grantedActions = (description: string): string[] => {
+    const actions = statementsOf(description).flatMap((statement) => {
+      expect(statement.Effect).toBe('Allow');
+      return [statement.Action].flat();
+    });
     return [...new Set(actions.filter((action) => !isPlatformAction(action)))].sort();
   };
 
@@ -121,6 +127,18 @@ describe('the grants of each catalogued function', () => {
       const expected = [...(await actionsOfBundle(spec.entry)), ...(GRANTED_FOR_THE_RUNTIME[name] ?? [])];
 
       expect(grantedActions(spec.description)).toEqual([...new Set(expected)].sort());
+    },
+  );
+
+  it.each(Object.entries(FUNCTIONS) as [FunctionName, (typeof FUNCTIONS)[FunctionName]][])(
+    '%s: its s3:ListBucket has no condition, so S3 tells it a missing object from a refusal',
+    (_, spec) => {
+      // A GetObject or HeadObject request carries no s3:prefix, so a listing conditioned on one would
+      // not count toward the 404.
+      const listings = statementsOf(spec.description).filter((statement) =>
+        [statement.Action].flat().includes('s3:ListBucket'),
+      );
+      for (const listing of listings) expect(listing.Condition).toBeUndefined();
     },
   );
 });

@@ -6,6 +6,7 @@ import { synthesizePlatform } from './platform-app';
 interface Statement {
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
 }
 
 /** The models function's S3 statements and environment, as synthesized in the given serving mode. */
@@ -23,17 +24,27 @@ function modelsFunction(overrides: Record<string, unknown> = {}) {
 }
 
 describe('the upload routes in the stack', () => {
-  it('grant the models function exactly PutObject and GetObject, with DeleteObject for retirement, on the archives under the models prefix', () => {
+  it('grant the models function exactly PutObject and GetObject, with DeleteObject for retirement, on the archives under the models prefix, and the listing that makes a missing archive a 404', () => {
     const { statements, environment } = modelsFunction();
-    expect(statements).toHaveLength(1);
-    expect([statements[0]!.Action].flat().sort()).toEqual([
-      's3:DeleteObject',
-      's3:GetObject',
-      's3:PutObject',
+    expect(
+      statements.map((s) => ({
+        actions: [s.Action].flat().sort(),
+        resource: s.Resource,
+        condition: s.Condition,
+      })),
+    ).toEqual([
+      // "Is this archive stored already?": S3 answers 404 only to a caller that may list the bucket.
+      {
+        actions: ['s3:ListBucket'],
+        resource: { 'Fn::GetAtt': ['ModelStoreBucket', 'Arn'] },
+        condition: undefined,
+      },
+      {
+        actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+        resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ModelStoreBucket', 'Arn'] }, '/models/*']] },
+        condition: undefined,
+      },
     ]);
-    expect(statements[0]!.Resource).toEqual({
-      'Fn::Join': ['', [{ 'Fn::GetAtt': ['ModelStoreBucket', 'Arn'] }, '/models/*']],
-    });
     expect(JSON.stringify(environment[ENV.MODEL_STORE_URL])).toContain('ModelStoreBucket');
     expect(environment[ENV.MODEL_UPLOAD_ENDPOINT_NAME]).toBeDefined();
   });
