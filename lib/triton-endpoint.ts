@@ -286,9 +286,17 @@ export class TritonEndpoint extends Construct {
 
   /**
    * Rolls an endpoint update back when any of `alarms` fires during a batch's baking period.
-   * SageMaker watches them by name; they must exist before the update starts.
+   * SageMaker watches them by name, with the execution role, which must be allowed
+   * `cloudwatch:DescribeAlarms` on them ("Auto-Rollback Configuration and Monitoring", SageMaker
+   * developer guide); they must exist before the update starts.
    */
   public rollBackOn(alarms: readonly IAlarm[]): void {
+    this.executionRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['cloudwatch:DescribeAlarms'],
+        resources: alarms.map((a) => a.alarmArn),
+      }),
+    );
     this.endpoint.deploymentConfig = {
       rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE,
       autoRollbackConfiguration: { alarms: alarms.map((a) => ({ alarmName: a.alarmName })) },

@@ -348,6 +348,17 @@ describe('Triton serving', () => {
       ]);
     });
 
+    it('may read exactly the rollback alarms, which SageMaker watches with this role', () => {
+      const rollback = multi.findResources('AWS::SageMaker::Endpoint');
+      const alarms = (
+        Object.values(rollback)[0]!.Properties.DeploymentConfig.AutoRollbackConfiguration.Alarms as {
+          AlarmName: { Ref: string };
+        }[]
+      ).map((a) => ({ 'Fn::GetAtt': [a.AlarmName.Ref, 'Arn'] }));
+      const described = statements.filter((s) => actionsOf(s).includes('cloudwatch:DescribeAlarms'));
+      expect(described).toEqual([{ Action: 'cloudwatch:DescribeAlarms', Effect: 'Allow', Resource: alarms }]);
+    });
+
     it('has no ECR permission: SageMaker pulls its published image itself', () => {
       expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('ecr:'))).toEqual([]);
     });
