@@ -96,7 +96,8 @@ export class TritonEndpoint extends Construct {
   public readonly imageUri: string;
   /** Present only with `customImageDirectory`. */
   public readonly customImage?: DockerImageAsset;
-  public readonly scalableTarget: ScalableTarget;
+  /** Absent for a fixed fleet (`minInstanceCount` = `maxInstanceCount`). */
+  public readonly scalableTarget?: ScalableTarget;
 
   constructor(scope: Construct, id: string, props: TritonEndpointProps) {
     super(scope, id);
@@ -234,21 +235,26 @@ export class TritonEndpoint extends Construct {
     this.endpointArn = endpoint.attrEndpointArn;
     this.endpoint = endpoint;
 
-    this.scalableTarget = new ScalableTarget(this, 'Scaling', {
-      serviceNamespace: ServiceNamespace.SAGEMAKER,
-      resourceId: `endpoint/${this.endpointName}/variant/${TritonEndpoint.VARIANT_NAME}`,
-      scalableDimension: 'sagemaker:variant:DesiredInstanceCount',
-      minCapacity: props.minInstanceCount,
-      maxCapacity: props.maxInstanceCount,
-    });
-    this.scalableTarget.node.addDependency(endpoint);
-    this.scalableTarget.scaleToTrackMetric('InvocationsPerInstance', {
-      predefinedMetric: PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-      targetValue: props.targetInvocationsPerInstance,
-      // Scale out fast on a burst; scale in slowly, as a new GPU instance takes minutes to serve.
-      scaleOutCooldown: Duration.minutes(1),
-      scaleInCooldown: Duration.minutes(10),
-    });
+    // A fixed fleet (min = max) registers nothing for autoscaling: SageMaker refuses to change the
+    // instance type of a variant that is registered ("Update an endpoint that uses autoscaling",
+    // SageMaker developer guide), so a fixed fleet is also the way to change it (docs/deploying.md).
+    if (props.maxInstanceCount > props.minInstanceCount) {
+      this.scalableTarget = new ScalableTarget(this, 'Scaling', {
+        serviceNamespace: ServiceNamespace.SAGEMAKER,
+        resourceId: `endpoint/${this.endpointName}/variant/${TritonEndpoint.VARIANT_NAME}`,
+        scalableDimension: 'sagemaker:variant:DesiredInstanceCount',
+        minCapacity: props.minInstanceCount,
+        maxCapacity: props.maxInstanceCount,
+      });
+      this.scalableTarget.node.addDependency(endpoint);
+      this.scalableTarget.scaleToTrackMetric('InvocationsPerInstance', {
+        predefinedMetric: PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+        targetValue: props.targetInvocationsPerInstance,
+        // Scale out fast on a burst; scale in slowly, as a new GPU instance takes minutes to serve.
+        scaleOutCooldown: Duration.minutes(1),
+        scaleInCooldown: Duration.minutes(10),
+      });
+    }
 
     this.acknowledgeRoleFindings(logGroupArn, multiModel);
   }

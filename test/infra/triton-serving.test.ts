@@ -292,6 +292,19 @@ describe('Triton serving', () => {
       });
     });
 
+    it('registers nothing for a fixed fleet, whose instance type can then change', () => {
+      const fixed = synthesizePlatform({
+        minInstanceCount: 2,
+        initialInstanceCount: 2,
+        maxInstanceCount: 2,
+      }).template;
+      fixed.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+      fixed.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 0);
+      fixed.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [Match.objectLike({ InitialInstanceCount: 2 })],
+      });
+    });
+
     it('registers the target only once the endpoint exists', () => {
       const endpointId = onlyResource(multi, 'AWS::SageMaker::Endpoint').id;
       const target = onlyResource(multi, 'AWS::ApplicationAutoScaling::ScalableTarget').resource;
