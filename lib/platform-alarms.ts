@@ -44,13 +44,18 @@ export const CIRCUIT_SERVICES = {
 } as const;
 
 /**
- * The statistics SageMaker documents for each `AWS/SageMaker` metric this stack reads ("Valid
- * statistics" in the endpoint invocation and multi-model endpoint tables of
- * https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html). Only `ModelLatency`
- * lists percentiles; a percentile of `OverheadLatency` or of the model loading times is not one.
+ * The statistics SageMaker documents for each endpoint metric this stack reads ("Valid statistics"
+ * in the endpoint invocation and multi-model endpoint tables of
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html), and the namespace
+ * each is in: `AWS/SageMaker`, but for `LoadedModelCount`, a multi-model "instance metric" of
+ * `/aws/sagemaker/Endpoints`. Only `ModelLatency` lists percentiles; a percentile of
+ * `OverheadLatency` or of the model loading times is not one.
  */
 export const SAGEMAKER_METRIC_STATISTICS: Readonly<
-  Record<string, { readonly statistics: readonly string[]; readonly percentiles: boolean }>
+  Record<
+    string,
+    { readonly statistics: readonly string[]; readonly percentiles: boolean; readonly namespace?: string }
+  >
 > = {
   Invocations: { statistics: ['Sum'], percentiles: false },
   InvocationsPerInstance: { statistics: ['Sum'], percentiles: false },
@@ -82,10 +87,11 @@ export const SAGEMAKER_METRIC_STATISTICS: Readonly<
   LoadedModelCount: {
     statistics: ['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount'],
     percentiles: false,
+    namespace: SAGEMAKER_INSTANCE_NAMESPACE,
   },
 };
 
-/** Whether SageMaker documents `statistic` (`Average`, `p99`, ...) for an `AWS/SageMaker` metric. */
+/** Whether SageMaker documents `statistic` (`Average`, `p99`, ...) for an endpoint metric. */
 export function isDocumentedSageMakerStatistic(metricName: string, statistic: string): boolean {
   const documented = Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
     ? SAGEMAKER_METRIC_STATISTICS[metricName]!
@@ -97,26 +103,32 @@ export function isDocumentedSageMakerStatistic(metricName: string, statistic: st
 }
 
 /**
- * A metric of one endpoint variant, in `AWS/SageMaker` unless `namespace` says otherwise. In
- * `AWS/SageMaker`, only a statistic SageMaker documents for the metric is accepted.
+ * A metric of one endpoint variant: a metric of SAGEMAKER_METRIC_STATISTICS in its documented
+ * namespace with one of its documented statistics, or (`namespace` given) an instance metric.
  */
 export function endpointMetric(
   endpoint: { readonly endpointName: string; readonly variantName: string },
   metricName: string,
   options: MetricOptions & { readonly namespace?: string } = {},
 ): Metric {
-  const { namespace, ...rest } = options;
+  const { namespace: given, ...rest } = options;
   const statistic = rest.statistic ?? 'Average';
-  if (
-    (namespace ?? SAGEMAKER_NAMESPACE) === SAGEMAKER_NAMESPACE &&
-    !isDocumentedSageMakerStatistic(metricName, statistic)
-  ) {
-    throw new Error(
-      `SageMaker documents no ${statistic} statistic for ${metricName} (see SAGEMAKER_METRIC_STATISTICS)`,
-    );
+  const documented = Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
+    ? SAGEMAKER_METRIC_STATISTICS[metricName]!
+    : undefined;
+  const namespace = given ?? documented?.namespace ?? SAGEMAKER_NAMESPACE;
+  if (documented && namespace !== (documented.namespace ?? SAGEMAKER_NAMESPACE)) {
+    throw new Error(`SageMaker publishes ${metricName} in ${documented.namespace ?? SAGEMAKER_NAMESPACE}`);
+  }
+  if (namespace === SAGEMAKER_NAMESPACE || documented) {
+    if (!isDocumentedSageMakerStatistic(metricName, statistic)) {
+      throw new Error(
+        `SageMaker documents no ${statistic} statistic for ${metricName} (see SAGEMAKER_METRIC_STATISTICS)`,
+      );
+    }
   }
   return new Metric({
-    namespace: namespace ?? SAGEMAKER_NAMESPACE,
+    namespace,
     metricName,
     dimensionsMap: { EndpointName: endpoint.endpointName, VariantName: endpoint.variantName },
     ...rest,

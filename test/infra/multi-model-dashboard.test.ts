@@ -4,6 +4,9 @@ import { synthesizePlatform } from './platform-app';
 /** Synthesizing the whole stack can outlast vitest's default hook timeout on a busy machine. */
 const SYNTH_TIMEOUT_MS = 120_000;
 
+/** A line that reads a metric (a math expression's line names none). */
+const isMetric = (line: string[]) => line.length >= 2;
+
 interface Graph {
   title: string;
   width: number;
@@ -45,13 +48,13 @@ describe('the dashboard rows of a multi-model endpoint', () => {
     if (!found) throw new Error(`no graph titled ${title}: ${all.map((g) => g.title).join(', ')}`);
     return found;
   };
-  /** The AWS/SageMaker metrics a graph reads, with their statistics. */
+  /** The metrics a graph reads, with their namespaces and statistics. */
   const reads = (title: string) => {
     const g = graph(title);
     return g.lines
       .map((line, i) => ({ line, stat: g.stats[i] }))
-      .filter(({ line }) => line[0] === 'AWS/SageMaker')
-      .map(({ line, stat }) => `${line[1]} ${stat}`);
+      .filter(({ line }) => isMetric(line))
+      .map(({ line, stat }) => `${line[0]} ${line[1]} ${stat}`);
   };
 
   beforeAll(() => {
@@ -60,23 +63,28 @@ describe('the dashboard rows of a multi-model endpoint', () => {
 
   it('graphs load, download and unload times, cache hits and loaded models of the endpoint variant', () => {
     expect(reads('Model load time (ms)')).toEqual([
-      'ModelLoadingWaitTime Average',
-      'ModelLoadingWaitTime Maximum',
-      'ModelLoadingTime Average',
-      'ModelLoadingTime Maximum',
+      'AWS/SageMaker ModelLoadingWaitTime Average',
+      'AWS/SageMaker ModelLoadingWaitTime Maximum',
+      'AWS/SageMaker ModelLoadingTime Average',
+      'AWS/SageMaker ModelLoadingTime Maximum',
     ]);
     expect(reads('Model download and unload time (ms)')).toEqual([
-      'ModelDownloadingTime Average',
-      'ModelDownloadingTime Maximum',
-      'ModelUnloadingTime Average',
-      'ModelUnloadingTime Maximum',
+      'AWS/SageMaker ModelDownloadingTime Average',
+      'AWS/SageMaker ModelDownloadingTime Maximum',
+      'AWS/SageMaker ModelUnloadingTime Average',
+      'AWS/SageMaker ModelUnloadingTime Maximum',
     ]);
     expect(reads('Model cache hits')).toEqual([
-      'ModelCacheHit Sum',
-      'ModelCacheHit SampleCount',
-      'ModelCacheHit Average',
+      'AWS/SageMaker ModelCacheHit Sum',
+      'AWS/SageMaker ModelCacheHit SampleCount',
+      'AWS/SageMaker ModelCacheHit Average',
     ]);
-    expect(reads('Loaded models')).toEqual(['LoadedModelCount Average', 'LoadedModelCount Maximum']);
+    expect(reads('Loaded models')).toEqual([
+      // An instance metric of multi-model endpoints (monitoring-cloudwatch.html, "Multi-Model Endpoint
+      // Model Instance Metrics"), unlike the loading metrics.
+      '/aws/sagemaker/Endpoints LoadedModelCount Average',
+      '/aws/sagemaker/Endpoints LoadedModelCount Maximum',
+    ]);
   });
 
   it('reads every one of them by endpoint and variant, the dimensions SageMaker publishes them with', () => {
@@ -86,7 +94,7 @@ describe('the dashboard rows of a multi-model endpoint', () => {
       'Model cache hits',
       'Loaded models',
     ];
-    const lines = titles.flatMap((t) => graph(t).lines.filter((line) => line[0] === 'AWS/SageMaker'));
+    const lines = titles.flatMap((t) => graph(t).lines.filter(isMetric));
     expect(lines.length).toBe(13);
     for (const line of lines) {
       expect(line.slice(2)).toEqual(['EndpointName', endpointName, 'VariantName', 'AllTraffic']);
