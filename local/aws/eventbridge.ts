@@ -5,14 +5,17 @@ import { listenOnLoopback } from '../loopback';
 /**
  * PutEvents' limits (EventBridge API reference, PutEvents and PutEventsRequestEntry,
  * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html): 1 to 10 entries
- * a request, and entries under 256 KB, counted as "Calculating PutEvents event entry size"
+ * a request, and entries under 1 MB since January 2026 (256 KB before: "More room to build:
+ * serverless services now support payloads up to 1 MB", AWS Compute Blog,
+ * https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb),
+ * counted as "Calculating PutEvents event entry size"
  * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html) counts them:
  * Source, DetailType, Detail and each resource in UTF-8 bytes, and 14 bytes for a Time. The older
  * text limits the request's entries together, the newer each entry: the emulator holds the request
- * to it, which satisfies both.
+ * to it, which satisfies both. A megabyte is taken as 1 MiB, as SQS states its own 1 MiB.
  */
 const MAX_ENTRIES = 10;
-const MAX_ENTRIES_BYTES = 256 * 1024;
+const MAX_ENTRIES_BYTES = 1024 * 1024;
 
 /** An event as EventBridge delivers it to a rule's target. */
 export interface RecordedEvent {
@@ -77,7 +80,7 @@ export async function startEventBridge(options: {
     }
     const size = (entries as RequestEntry[]).reduce((total, entry) => total + entrySize(entry), 0);
     if (size >= MAX_ENTRIES_BYTES) {
-      return fault(400, 'ValidationException', `the entries total ${size} bytes; the limit is under 256 KB`);
+      return fault(400, 'ValidationException', `the entries total ${size} bytes; the limit is under 1 MB`);
     }
     const results = (entries as RequestEntry[]).map((entry) => {
       if (

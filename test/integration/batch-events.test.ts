@@ -189,8 +189,8 @@ describe('the job-ended event on the local EventBridge', () => {
       });
     });
 
-    it('refuses entries that reach 256 KB together', async () => {
-      const half = { ...entry, Detail: JSON.stringify({ a: 'x'.repeat(128 * 1024) }) };
+    it('refuses entries that reach 1 MB together, and takes what 256 KB refused before 2026', async () => {
+      const half = { ...entry, Detail: JSON.stringify({ a: 'x'.repeat(512 * 1024) }) };
       await expect(client.send(new PutEventsCommand({ Entries: [half, half] }))).rejects.toMatchObject({
         name: 'ValidationException',
       });
