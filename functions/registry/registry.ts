@@ -192,6 +192,13 @@ export class ModelRegistry extends RegistryReader {
         values[`:${field}`] = value;
       }
     }
+    // A warm-up settles a LOADING version only while its first backend is the archive it warms up
+    // (functions/registry/warm-up-status.ts): other backends then would leave it LOADING for good.
+    const whileWarming = patch.backends !== undefined;
+    if (whileWarming) {
+      names['#status'] = 'status';
+      values[':loading'] = 'LOADING';
+    }
     let updated: ModelVersion;
     try {
       const { Attributes } = await this.client.send(
@@ -199,7 +206,7 @@ export class ModelRegistry extends RegistryReader {
           TableName: this.tableName,
           Key: key(name, versionKey(version)),
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          ConditionExpression: 'attribute_exists(#pk)',
+          ConditionExpression: `attribute_exists(#pk)${whileWarming ? ' AND #status <> :loading' : ''}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: marshall(values, MARSHALL_OPTIONS),
           ReturnValues: 'ALL_NEW',
@@ -207,8 +214,13 @@ export class ModelRegistry extends RegistryReader {
       );
       updated = ModelVersionSchema.parse(unmarshall(Attributes ?? {}));
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw versionNotFound(name, version);
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (whileWarming && (await this.getVersion(name, version))?.status === 'LOADING') {
+        throw new ConflictError(
+          `model '${name}' version ${version} is LOADING: its backends can change once its warm-up has settled it ACTIVE or FAILED`,
+        );
+      }
+      throw versionNotFound(name, version);
     }
     if (updated.status === 'DISABLED') await this.retirement?.retire(updated);
     else if (patch.status || patch.backends) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelVersion } from '../../contracts/registry-schemas';
+import { ConflictError, NotFoundError } from '../../functions/edge/errors';
 import { ModelRegistry } from '../../functions/registry/registry';
 import { WarmUpStatus } from '../../functions/registry/warm-up-status';
 import { createRegistryTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
@@ -55,21 +56,30 @@ describe('the end of a warm-up in the registry', () => {
     });
   });
 
-  it('leaves a version disabled or moved to another archive meanwhile as it is', async () => {
+  it('leaves a version disabled meanwhile as it is', async () => {
     // Prepare
     await registry.updateVersion('adder', '3', { status: 'DISABLED' }, 'meanwhile');
-    await registry.updateVersion(
-      'adder',
-      '4',
-      { backends: [{ endpointName: 'mme', targetModel: 'adder-00000000000000bb.tar.gz', weight: 100 }] },
-      'meanwhile',
-    );
     // Act
     const disabled = await status.settle(version('3'), archive, { status: 'ACTIVE' }, 'now');
-    const moved = await status.settle(version('4'), archive, { status: 'ACTIVE' }, 'now');
     // Assess
-    expect([disabled, moved]).toEqual([false, false]);
+    expect(disabled).toBe(false);
     expect((await status.get('adder', '3'))?.status).toBe('DISABLED');
-    expect((await status.get('adder', '4'))?.status).toBe('LOADING');
+  });
+
+  it('keeps the backends of a LOADING version until its warm-up settles it, so the warm-up always can', async () => {
+    // Prepare
+    const moved = [{ endpointName: 'mme', targetModel: 'adder-00000000000000bb.tar.gz', weight: 100 }];
+    // Act
+    const refused = registry.updateVersion('adder', '4', { backends: moved }, 'meanwhile');
+    // Assess
+    await expect(refused).rejects.toBeInstanceOf(ConflictError);
+    await expect(refused).rejects.toThrow(/is LOADING: its backends can change once its warm-up has settled/);
+    expect(await status.settle(version('4'), archive, { status: 'ACTIVE' }, 'now')).toBe(true);
+    const updated = await registry.updateVersion('adder', '4', { backends: moved }, 'later');
+    expect(updated).toMatchObject({ status: 'ACTIVE', backends: moved });
+    // A version that is not there is still a 404, not a conflict.
+    await expect(registry.updateVersion('adder', '9', { backends: moved }, 'later')).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
   });
 });
