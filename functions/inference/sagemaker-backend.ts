@@ -110,8 +110,9 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
       return new BackendError(`the model rejected the request: ${detail}`);
     }
     case 'ValidationError':
-      // A missing endpoint is a backend that is down (another may serve); the rest is about the request.
-      if (/not found/i.test(message)) {
+      // A missing endpoint, or a TargetModel whose archive it cannot download ("Failed to download
+      // model data ..."), is a backend that cannot serve (another may); the rest is about the request.
+      if (/not found|failed to download model data/i.test(message)) {
         return new BackendUnavailableError(`endpoint ${backend.endpointName} is unavailable: ${message}`);
       }
       return new BadRequestError(`the endpoint refused the request: ${message}`);

@@ -145,6 +145,45 @@ describe('infer with circuit breakers and failover', () => {
     expect(c.recordFailure).not.toHaveBeenCalled();
   });
 
+  it.each([
+    ['an endpoint that does not exist', 'Endpoint a of account 1 not found.'],
+    [
+      'a TargetModel whose archive cannot be downloaded',
+      'Failed to download model data for TargetModel typo.tar.gz: no such model.',
+    ],
+  ])('fails over and counts a failure for %s, a backend that cannot serve', async (_, message) => {
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(
+      new SageMakerRuntimeServiceException({
+        name: 'ValidationError',
+        $fault: 'client',
+        $metadata: {},
+        message,
+      }),
+    );
+    sagemaker.on(InvokeEndpointCommand, { EndpointName: 'b' }).resolves(ok);
+    const c = circuits();
+    await infer(deps(c), version(['a', 'b']), payload);
+    expect(calledEndpoints()).toEqual(['a', 'b']);
+    expect(c.recordFailure).toHaveBeenCalledWith(expect.objectContaining({ endpointName: 'a' }), {
+      kind: 'closed',
+    });
+  });
+
+  it('answers 400 without failover for a ValidationError about the request', async () => {
+    sagemaker.on(InvokeEndpointCommand).rejects(
+      new SageMakerRuntimeServiceException({
+        name: 'ValidationError',
+        $fault: 'client',
+        $metadata: {},
+        message: "1 validation error detected: Value at 'contentType' failed to satisfy constraint",
+      }),
+    );
+    const c = circuits();
+    await expect(infer(deps(c), version(['a', 'b']), payload)).rejects.toMatchObject({ statusCode: 400 });
+    expect(calledEndpoints()).toEqual(['a']);
+    expect(c.recordFailure).not.toHaveBeenCalled();
+  });
+
   it('fails over when the container answers 5xx', async () => {
     sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(
       new ModelError({
