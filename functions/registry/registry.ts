@@ -234,16 +234,35 @@ export class ModelRegistry extends RegistryReader {
     await this.retirement?.retire(ModelVersionSchema.parse(deleted));
   }
 
-  async putAlias(alias: Alias): Promise<Alias> {
+  /**
+   * Writes an alias. With `replacing`, only over the alias as it was read (`null`: only where there
+   * is none), so that a write computed from a read never lands on another write made since: false
+   * when one did.
+   */
+  async putAlias(alias: Alias, replacing?: Pick<Alias, 'updatedAt'> | null): Promise<boolean> {
     const stored = AliasSchema.parse(alias);
     await this.ensureHeader(stored.name, stored.createdAt);
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall({ [PK]: modelKey(stored.name), [SK]: aliasKey(stored.alias), ...stored }),
-      }),
-    );
-    return stored;
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ [PK]: modelKey(stored.name), [SK]: aliasKey(stored.alias), ...stored }),
+          ...(replacing === undefined
+            ? {}
+            : replacing === null
+              ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': PK } }
+              : {
+                  ConditionExpression: '#updatedAt = :read',
+                  ExpressionAttributeNames: { '#updatedAt': 'updatedAt' },
+                  ExpressionAttributeValues: marshall({ ':read': replacing.updatedAt }),
+                }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async deleteAlias(name: string, alias: string): Promise<void> {

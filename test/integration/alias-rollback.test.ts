@@ -53,4 +53,29 @@ describe('alias routes kept for a rollback', () => {
     expect(read?.routes).toEqual([...canary].reverse());
     expect(read?.previousRoutes).toEqual([{ version: '1', weight: 100 }]);
   });
+
+  it('records, under concurrent writes, earlier routes that some serial order of them gives', async () => {
+    // Prepare: eight writes of distinct routes at once, on a clock that gives them all one millisecond
+    const clock = new RegistryService(
+      new ModelRegistry(localDynamoDb(dynamo.url), 'registry'),
+      { invalidate: () => undefined },
+      ['triton'],
+      () => '2026-01-01T00:00:00.000Z',
+    );
+    await clock.putAlias('adder', 'race', { routes: [{ version: '1', weight: 100 }] });
+    const routes = Array.from({ length: 8 }, (_, i) => [
+      { version: '1', weight: 90 - i },
+      { version: '2', weight: 10 + i },
+    ]);
+    // Act
+    const written = await Promise.all(routes.map((r) => clock.putAlias('adder', 'race', { routes: r })));
+    // Assess: each write replaced exactly one state, and the states form one chain from the first
+    const key = (r: unknown) => JSON.stringify(r);
+    const replaced = written.map((w) => key(w.previousRoutes));
+    expect(new Set(replaced).size).toBe(written.length);
+    const final = (await clock.getModel('adder')).aliases.find((a) => a.alias === 'race')!;
+    expect(new Set([...replaced, key(final.routes)])).toEqual(
+      new Set([key([{ version: '1', weight: 100 }]), ...routes.map(key)]),
+    );
+  });
 });

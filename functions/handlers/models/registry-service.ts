@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import type { Alias, ModelSummary, ModelVersion } from '../../../contracts/registry-schemas';
 import type * as z from '../../../contracts/zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../edge/errors';
@@ -6,6 +7,9 @@ import type { ListModelsQuerySchema, PutAliasSchema, VersionPatchSchema } from '
 import { refuseUninvokableBackends } from '../../registry/backend-access';
 import type { ModelCache } from '../../registry/model-cache';
 import { type Model, type ModelRegistry, versionNotFound } from '../../registry/registry';
+
+/** Writes of one alias tried before a request gives up to others that keep changing it. */
+const ALIAS_WRITE_ATTEMPTS = 10;
 
 export {
   ListModelsQuerySchema,
@@ -80,39 +84,55 @@ export class RegistryService {
     this.cache.invalidate(name);
   }
 
-  /** Every routed version must exist and be active. */
+  /**
+   * Every routed version must exist and be active. The write is conditional on the alias as read, and
+   * read again when another write came first, so `previousRoutes` is always the routes it replaced.
+   */
   async putAlias(name: string, alias: string, input: z.output<typeof PutAliasSchema>): Promise<Alias> {
-    const model = await this.getModel(name);
-    for (const route of input.routes) {
-      const version = model.versions.find((v) => v.version === route.version);
-      if (!version) {
-        throw new BadRequestError(
-          `alias '${alias}' routes to version ${route.version}, which is not an active version`,
-        );
+    for (let attempt = 1; ; attempt++) {
+      const model = await this.getModel(name);
+      for (const route of input.routes) {
+        const version = model.versions.find((v) => v.version === route.version);
+        if (!version) {
+          throw new BadRequestError(
+            `alias '${alias}' routes to version ${route.version}, which is not an active version`,
+          );
+        }
+        // A version still warming up, or whose warm-up failed, would answer every routed request 503/409.
+        if (version.status !== 'ACTIVE') {
+          throw new ConflictError(
+            `alias '${alias}' cannot route to version ${route.version}: it is ${version.status}, not ACTIVE${version.statusReason ? ` (${version.statusReason})` : ''}`,
+          );
+        }
       }
-      // A version still warming up, or whose warm-up failed, would answer every routed request 503/409.
-      if (version.status !== 'ACTIVE') {
+      const now = this.now();
+      const existing = model.aliases.find((a) => a.alias === alias);
+      // A rollback restores the routes the alias had before its last move; a write that changes
+      // nothing keeps the earlier ones, so a repeated promote does not erase the way back.
+      const unchanged = existing !== undefined && sameRoutes(existing.routes, input.routes);
+      const previousRoutes = unchanged ? existing.previousRoutes : existing?.routes;
+      const stored: Alias = {
+        name,
+        alias,
+        routes: input.routes,
+        ...(previousRoutes ? { previousRoutes } : {}),
+        createdAt: existing?.createdAt ?? now,
+        // Always later than the write it replaces, so that no two writes of the alias share the
+        // `updatedAt` the next one is conditional on, even within a millisecond.
+        updatedAt: after(now, existing?.updatedAt),
+      };
+      if (await this.registry.putAlias(stored, existing ?? null)) {
+        this.cache.invalidate(name);
+        return stored;
+      }
+      if (attempt === ALIAS_WRITE_ATTEMPTS) {
         throw new ConflictError(
-          `alias '${alias}' cannot route to version ${route.version}: it is ${version.status}, not ACTIVE${version.statusReason ? ` (${version.statusReason})` : ''}`,
+          `alias '${alias}' of model '${name}' is being changed by another request; retry`,
         );
       }
+      // Jittered, so writers that collided do not collide again.
+      await setTimeout(Math.random() * 20 * attempt);
     }
-    const now = this.now();
-    const existing = model.aliases.find((a) => a.alias === alias);
-    // A rollback restores the routes the alias had before its last move; a write that changes
-    // nothing keeps the earlier ones, so a repeated promote does not erase the way back.
-    const unchanged = existing !== undefined && sameRoutes(existing.routes, input.routes);
-    const previousRoutes = unchanged ? existing.previousRoutes : existing?.routes;
-    const stored = await this.registry.putAlias({
-      name,
-      alias,
-      routes: input.routes,
-      ...(previousRoutes ? { previousRoutes } : {}),
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: now,
-    });
-    this.cache.invalidate(name);
-    return stored;
   }
 
   async deleteAlias(name: string, alias: string): Promise<void> {
@@ -151,4 +171,11 @@ type Routes = Alias['routes'];
 function sameRoutes(a: Routes, b: Routes): boolean {
   const weights = new Map(a.map((r) => [r.version, r.weight]));
   return a.length === b.length && b.every((r) => weights.get(r.version) === r.weight);
+}
+
+/** `now`, or a millisecond after `earlier` if `now` is not later than it (ISO 8601 times). */
+function after(now: string, earlier: string | undefined): string {
+  if (earlier === undefined || now > earlier) return now;
+  const next = Date.parse(earlier) + 1;
+  return Number.isNaN(next) ? now : new Date(next).toISOString();
 }
