@@ -6,7 +6,7 @@ import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archi
 import { parseJsonDocument, readInputFile, secondsOption, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { CliError, UsageError } from '../errors';
-import { ProgressReporter } from '../progress';
+import { UploadProgress } from '../progress';
 
 interface ModelsPage {
   models: { name: string }[];
@@ -211,30 +211,21 @@ export async function pushModel(ctx: CommandContext): Promise<number> {
     retry: true,
   });
   const upload = started.body;
-  const progress = new ProgressReporter(ctx.io.stderr);
-  const total = upload.mode === 'multipart' ? upload.parts.length : 1;
-  const report = (done: number) =>
-    progress.update({
-      jobId: upload.archive,
-      status: 'UPLOADING',
-      total,
-      succeeded: done,
-      failed: 0,
-      cancelled: 0,
-    });
+  const progress = new UploadProgress(ctx.io.stderr, archive.length);
   let completion: { uploadId?: string; parts?: { partNumber: number; etag: string }[] } = {};
   if (upload.mode === 'single') {
-    report(0);
+    progress.add(0);
     await put(upload.url, archive, upload.headers);
-    report(1);
+    progress.add(archive.length);
   } else if (upload.mode === 'multipart') {
     const parts = [];
-    report(0);
+    progress.add(0);
     for (const part of upload.parts) {
       const start = (part.partNumber - 1) * upload.partSize;
-      const etag = await put(part.url, archive.subarray(start, start + upload.partSize), {});
+      const bytes = archive.subarray(start, start + upload.partSize);
+      const etag = await put(part.url, bytes, {});
       parts.push({ partNumber: part.partNumber, etag });
-      report(parts.length);
+      progress.add(bytes.length);
     }
     completion = { uploadId: upload.uploadId, parts };
   } else {
