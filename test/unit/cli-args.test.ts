@@ -256,43 +256,27 @@ describe('run: usage errors exit 2 before any request', () => {
       (await runWith([...sqs, '--owner', 'dev', '--queue-url', 'http://q', '--job-id', 'bad id'])).stderr,
     ).toContain("'jobId'");
 
-    const big = file('big.jsonl', Array.from({ length: 15_000 }, (_, i) => irisItem(`item-${i}`)).join('\n'));
-    const result = await runWith([
-      'batch',
-      'submit',
-      'iris',
-      '--file',
-      big,
-      '--via',
-      'sqs',
-      '--owner',
-      'dev',
-      '--queue-url',
-      'http://q',
-    ]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/over the 1\.0 MB an SQS message holds; submit it with --via api/);
-
-    // Past the API's body limit as well: only an upload takes it.
-    const huge = file(
-      'huge-sqs.jsonl',
-      Array.from({ length: 70_000 }, (_, i) => irisItem(`item-${i}`)).join('\n'),
-    );
-    const over = await runWith([
-      'batch',
-      'submit',
-      'iris',
-      '--file',
-      huge,
-      '--via',
-      'sqs',
-      '--owner',
-      'dev',
-      '--queue-url',
-      'http://q',
-    ]);
-    expect(over.code).toBe(2);
-    expect(over.stderr).toMatch(/an SQS message holds; submit the file with --via s3/);
+    // Over one message, a file the API takes; over the API's body limit as well, only an upload.
+    const overSqs = (items: number) =>
+      runWith([
+        'batch',
+        'submit',
+        'iris',
+        '--file',
+        file(`sqs-${items}.jsonl`, Array.from({ length: items }, (_, i) => irisItem(`item-${i}`)).join('\n')),
+        '--via',
+        'sqs',
+        '--owner',
+        'dev',
+        '--queue-url',
+        'http://q',
+      ]);
+    const big = await overSqs(15_000);
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/over the 1\.0 MB an SQS message holds; submit it with --via api/);
+    const huge = await overSqs(70_000);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toMatch(/an SQS message holds; submit the file with --via s3/);
   });
 
   it('refuses an API submission over the body limit', async () => {
