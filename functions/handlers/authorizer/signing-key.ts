@@ -1,7 +1,7 @@
 /**
  * The HS256 signing key, read from Secrets Manager through the AWS Parameters and Secrets Lambda
  * extension: a local HTTP call that needs no AWS SDK in the bundle (the SDK was two thirds of the
- * authorizer's cold start) and is cached by the extension across containers' reads.
+ * authorizer's cold start), cached by the extension in each execution environment.
  */
 export interface ExtensionKeyOptions {
   readonly secretId: string;
@@ -41,7 +41,7 @@ export function signingKeysFromExtension(options: ExtensionKeyOptions): SigningK
       signal: AbortSignal.timeout(8_000),
     });
     const text = await response.text();
-    if (versionStage === 'AWSPREVIOUS' && isMissingVersion(response.status, text)) return undefined;
+    if (versionStage === 'AWSPREVIOUS' && isMissingVersion(response.status)) return undefined;
     if (!response.ok) {
       throw new SigningKeyUnavailableError(
         `secret ${options.secretId} (${versionStage}): ${response.status} ${text.slice(0, 200)}`,
@@ -64,10 +64,12 @@ export function signingKeysFromExtension(options: ExtensionKeyOptions): SigningK
 
 /**
  * Secrets Manager answers GetSecretValue for a staging label no version carries with
- * ResourceNotFoundException; the extension passes that error on.
+ * ResourceNotFoundException, a 400; what body the extension passes on is not documented, so any 4xx
+ * of the AWSPREVIOUS read counts as no previous key. A 4xx of another cause (access denied) fails the
+ * AWSCURRENT read as well, which is reported; a 5xx or no answer is a failure here too.
  */
-function isMissingVersion(status: number, body: string): boolean {
-  return status >= 400 && status < 500 && body.includes('ResourceNotFoundException');
+function isMissingVersion(status: number): boolean {
+  return status >= 400 && status < 500;
 }
 
 function cached<T>(read: () => Promise<T>, ttlMs: number): () => Promise<T> {
