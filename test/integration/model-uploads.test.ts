@@ -196,14 +196,28 @@ describe('model uploads', () => {
     },
   );
 
-  it('refuses bytes whose SHA-256 is not the one stated', async () => {
+  it('refuses bytes whose SHA-256 is not the one stated, and frees the key for the right ones', async () => {
     const { bytes } = await archive('liar');
     const stated = createHash('sha256').update('something else').digest('hex');
-    // The emulator checks no checksum (as S3 would), so only the completion's own hash catches it.
+    // The emulator checks no checksum where S3 checks a single PUT's; parts carry none on S3 either,
+    // so only the completion's own hash catches it.
     await upload(await uploads().start('liar', '1', { sha256: stated, size: bytes.length }), bytes);
     await expect(uploads().complete('liar', '1', { sha256: stated })).rejects.toThrow(
       `not the ${stated} the upload stated`,
     );
+    // The wrong bytes are gone: the next start presigns an upload rather than answering `stored`.
+    expect((await uploads().start('liar', '1', { sha256: stated, size: bytes.length })).mode).toBe('single');
+
+    // Bytes that are not even an archive, under another hash, go the same way; an archive's own
+    // bytes that fail its checks stay, since they are what their key names.
+    const junk = Buffer.from('not a gzip file');
+    await upload(await uploads().start('liar', '1', { sha256: stated, size: junk.length }), junk);
+    await expect(uploads().complete('liar', '1', { sha256: stated })).rejects.toThrow('not a gzip file');
+    expect((await uploads().start('liar', '1', { sha256: stated, size: junk.length })).mode).toBe('single');
+    const named = createHash('sha256').update(junk).digest('hex');
+    await upload(await uploads().start('liar', '1', { sha256: named, size: junk.length }), junk);
+    await expect(uploads().complete('liar', '1', { sha256: named })).rejects.toThrow('not a gzip file');
+    expect((await uploads().start('liar', '1', { sha256: named, size: junk.length })).mode).toBe('stored');
   });
 
   it('refuses a version the archive does not serve, an existing version and a single-model endpoint', async () => {

@@ -4,7 +4,14 @@
  * completion, which reads the stored archive back, hashes it, checks it as the endpoint will load it,
  * registers the version LOADING and queues its warm-up. Rules and their sources: docs/shipping-models.md.
  */
-import { GetObjectCommand, HeadObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import {
   MAX_UNPACKED_BYTES,
   MODEL_STORE_PREFIX,
@@ -95,20 +102,17 @@ export class ModelUploads {
       // stored (412), and it is read and checked below like any other.
       await completeParts({ client, bucket, key }, input.uploadId, input.parts, { ifNoneMatch: true });
     }
-    const object = await client
-      .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-      .catch((error: unknown) => {
-        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') {
-          throw new BadRequestError(
-            `no archive with SHA-256 ${input.sha256} was uploaded for model '${name}'`,
-          );
-        }
-        throw error;
-      });
-    const read = await readArchive(object.Body as NodeJS.ReadableStream, MAX_UNPACKED_BYTES);
+    const read = await this.readStored(key, name, input.sha256).catch(async (error: unknown) => {
+      // Bytes that are no archive may still be the ones the key names; only other bytes are removed.
+      if (error instanceof BadRequestError && (await this.sha256Of(key)) !== input.sha256) {
+        await this.remove(key);
+      }
+      throw error;
+    });
     if (read.sha256 !== input.sha256) {
+      await this.remove(key);
       throw new BadRequestError(
-        `the uploaded archive's SHA-256 is ${read.sha256}, not the ${input.sha256} the upload stated`,
+        `the uploaded archive's SHA-256 is ${read.sha256}, not the ${input.sha256} the upload stated; upload it again`,
       );
     }
     let checked: ReturnType<typeof checkModelArchive>;
@@ -169,6 +173,42 @@ export class ModelUploads {
     if (await this.versionExists(name, version)) {
       throw new ConflictError(`model '${name}' version ${version} already exists`);
     }
+  }
+
+  private async readStored(key: string, name: string, sha256: string) {
+    const object = await this.target.client
+      .send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }))
+      .catch((error: unknown) => {
+        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') {
+          throw new BadRequestError(`no archive with SHA-256 ${sha256} was uploaded for model '${name}'`);
+        }
+        throw error;
+      });
+    return readArchive(object.Body as NodeJS.ReadableStream, MAX_UNPACKED_BYTES);
+  }
+
+  /** The SHA-256 of the stored object, or undefined if there is none. */
+  private async sha256Of(key: string): Promise<string | undefined> {
+    const object = await this.target.client
+      .send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }))
+      .catch((error: unknown) => {
+        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') return undefined;
+        throw error;
+      });
+    if (!object) return undefined;
+    const hash = createHash('sha256');
+    for await (const chunk of object.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+    return hash.digest('hex');
+  }
+
+  /**
+   * Removes bytes stored under a key they do not hash to. The key is named by the stated SHA-256 and
+   * written only if absent (`If-None-Match`), so they would otherwise hold it for good: every start
+   * would answer `stored` and every completion refuse them. No version names such an archive (its
+   * completion is what refused it), and the function may delete under the store prefix.
+   */
+  private async remove(key: string): Promise<void> {
+    await this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key }));
   }
 
   private async stored(key: string): Promise<boolean> {
