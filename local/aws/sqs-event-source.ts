@@ -117,7 +117,7 @@ async function invoke(
       event,
       lambdaContext(options.functionName, options.timeoutMs ?? 60_000),
     );
-    failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    failed = failedItems(records, response);
   } catch (error) {
     onError(error);
     failed = new Set(records.map((r) => r.messageId));
@@ -128,6 +128,30 @@ async function invoke(
     new DeleteMessageBatchCommand({
       QueueUrl: options.queueUrl,
       Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+    }),
+  );
+}
+
+/**
+ * The records a partial batch response reports as failed. Lambda takes the whole batch as failed
+ * when an `itemIdentifier` is empty, null, missing or names no message of the batch ("Success and
+ * failure conditions", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html):
+ * thrown here, so the batch is kept as for a thrown error.
+ */
+function failedItems(records: readonly SQSRecord[], response: unknown): Set<string> {
+  const failures = (response as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
+  if (failures === undefined || failures === null) return new Set();
+  const ids = new Set(records.map((r) => r.messageId));
+  if (!Array.isArray(failures)) throw new Error('batchItemFailures is not a list: the whole batch failed');
+  return new Set(
+    failures.map((failure: unknown) => {
+      const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+      if (typeof id !== 'string' || !ids.has(id)) {
+        throw new Error(
+          `batchItemFailures names ${JSON.stringify(id)}, no message of the batch: the whole batch failed`,
+        );
+      }
+      return id;
     }),
   );
 }

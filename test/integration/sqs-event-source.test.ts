@@ -65,6 +65,55 @@ describe('local SQS event source', () => {
     ).toEqual(bodies.map((_, i) => i));
   }, 60_000);
 
+  it.each([
+    ['an empty itemIdentifier', 'empty-id', { batchItemFailures: [{ itemIdentifier: '' }] }],
+    [
+      'an itemIdentifier of no message in the batch',
+      'unknown-id',
+      { batchItemFailures: [{ itemIdentifier: 'nope' }] },
+    ],
+    ['a failure without an itemIdentifier', 'no-id', { batchItemFailures: [{ id: 'x' }] }],
+  ])(
+    'keeps the whole batch, as Lambda does, for a partial batch response with %s',
+    async (_, name, answer) => {
+      // Prepare
+      const queue = await sqs.createQueue(`bad-failures-${name}`, {
+        VisibilityTimeout: '1',
+      });
+      for (const body of ['a', 'b']) {
+        await sqs.client.send(new SendMessageCommand({ QueueUrl: queue.queueUrl, MessageBody: body }));
+      }
+      const receives: Record<string, number> = {};
+      const errors: unknown[] = [];
+      let resolveAgain: () => void = () => undefined;
+      const again = new Promise<void>((resolve) => {
+        resolveAgain = resolve;
+      });
+      // Act: the first invocation answers the bad response; the messages must come back
+      const source = startSqsEventSource({
+        client: sqs.client,
+        queueUrl: queue.queueUrl,
+        queueArn: queue.queueArn,
+        functionName: 'bad-failures',
+        batchSize: 10,
+        maxConcurrency: 1,
+        onError: (error) => errors.push(error),
+        handler: async (event: SQSEvent) => {
+          for (const r of event.Records) receives[r.body] = (receives[r.body] ?? 0) + 1;
+          if (Object.values(receives).every((n) => n >= 2) && Object.keys(receives).length === 2)
+            resolveAgain();
+          return errors.length === 0 ? (answer as never) : { batchItemFailures: [] };
+        },
+      });
+      await again;
+      await source.close();
+      // Assess
+      expect(receives).toMatchObject({ a: 2, b: 2 });
+      expect(String(errors[0])).toMatch(/the whole batch failed/);
+    },
+    30_000,
+  );
+
   it('long-polls while idle, delivers a message sent during a wait from that wait, and aborts the waits on close', async () => {
     // Prepare: count the receives the pollers send, and those a close aborted.
     const queue = await sqs.createQueue('idle', { VisibilityTimeout: '30' });
