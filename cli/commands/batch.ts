@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, createReadStream, type Stats, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
 import {
   type BatchJob,
   IdempotencyKeySchema,
@@ -14,7 +15,7 @@ import { ApiError, CliError, UsageError } from '../errors';
 import { ProgressReporter, progressLine, UploadProgress } from '../progress';
 
 /** Lambda's request payload limit, below API Gateway's 10 MB. */
-export const API_MAX_BODY_BYTES = 6 * 1024 * 1024;
+export const API_MAX_BODY_BYTES = LAMBDA_SYNC_PAYLOAD_BYTES;
 /** SQS's message size limit: 1 MiB, the largest and default `MaximumMessageSize` since 2025. */
 export const SQS_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** How long `wait` treats a 404 as "not stored yet": an SQS submission appears once the fan-out ran. */

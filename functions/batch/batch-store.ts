@@ -26,6 +26,17 @@ const jobKey = (jobId: string) => `JOB#${jobId}`;
 // Zero-padded so chunks and results sort in item order.
 const pad = (chunk: number) => String(chunk).padStart(6, '0');
 /**
+ * How much of the API's answer a page of results may take: Lambda returns at most 6 MiB
+ * (contracts/lambda-limits.ts), the body inside the function's JSON result, escaped a second time.
+ */
+export const RESULTS_PAGE_BYTES = 5 * 1024 * 1024;
+
+/** A result's bytes in the function's result: its JSON, escaped as a string once more. */
+function answerBytes(result: ItemResult): number {
+  return Buffer.byteLength(JSON.stringify(JSON.stringify(result)));
+}
+
+/**
  * Chunks are written before their job, so every submission racing for one id writes a set of its
  * own: keyed by that set's random id, which only the job that wins records, no two submissions ever
  * write the same chunk item, and a job reads only the chunks of the submission that created it.
@@ -891,9 +902,15 @@ export class BatchStore {
    * Finished items in item order, `limit` at a time, from the chunk and offset a token names.
    * Chunks still running are skipped: the results of a running job are the results so far.
    */
-  async listResults(jobId: string, limit: number, nextToken?: string): Promise<Page<ItemResult>> {
+  async listResults(
+    jobId: string,
+    limit: number,
+    nextToken?: string,
+    maxBytes = RESULTS_PAGE_BYTES,
+  ): Promise<Page<ItemResult>> {
     const start = nextToken ? decodeResultsToken(nextToken) : { chunk: 0, offset: 0 };
     const items: ItemResult[] = [];
+    let bytes = 0;
     // The chunk whose first part was read last, and how many of its results came before this part.
     let chunk: { number: number; attempt?: string; parts: number; passed: number } | undefined;
     let startKey: Record<string, unknown> | undefined;
@@ -923,11 +940,19 @@ export class BatchStore {
           continue;
         }
         const skip = part.chunk === start.chunk ? Math.max(0, start.offset - chunk.passed) : 0;
-        const wanted = part.results.slice(skip, skip + limit - items.length);
-        items.push(...wanted);
-        const next = chunk.passed + skip + wanted.length;
+        let taken = 0;
+        for (const result of part.results.slice(skip)) {
+          const size = answerBytes(result);
+          // At least one result a page, which always fits: a result item is under 400 KB.
+          if (items.length >= limit || (items.length > 0 && bytes + size > maxBytes)) break;
+          items.push(result);
+          bytes += size;
+          taken++;
+        }
+        const next = chunk.passed + skip + taken;
+        const full = taken < part.results.length - skip;
         chunk.passed += part.results.length;
-        if (items.length >= limit) {
+        if (items.length >= limit || full) {
           const token =
             next < chunk.passed || part.part < chunk.parts - 1
               ? { chunk: part.chunk, offset: next }

@@ -2,13 +2,17 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { corsHeaders } from '../../contracts/cors';
 import { GATEWAY_RESPONSES } from '../../contracts/gateway-responses';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
 import { METRIC, outcomeOf } from '../../contracts/metric-catalog';
 import { logger } from '../observability/logger';
 import { metrics } from '../observability/metrics';
-import { RateLimitedError } from './errors';
+import { RateLimitedError, ResponseTooLargeError } from './errors';
 import { type ErrorStyle, errorResponse, header, json, requestIdOf } from './http';
 import { authorizationExpired, type Principal, principalOf } from './principal';
 import { type RateLimiter, rateLimitHeaders } from './rate-limiter';
+
+/** What a route's result may take of Lambda's payload limit: the rest is for the headers added below. */
+const RESPONSE_BUDGET_BYTES = LAMBDA_SYNC_PAYLOAD_BYTES - 16 * 1024;
 
 export interface ApiRequest {
   readonly event: APIGatewayProxyEvent;
@@ -67,6 +71,12 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
         }
       }
       result = await route({ event, requestId, principal, servedBy });
+      const bytes = Buffer.byteLength(JSON.stringify(result));
+      if (bytes > RESPONSE_BUDGET_BYTES) {
+        throw new ResponseTooLargeError(
+          `the answer is ${bytes} bytes, over the 6 MiB an API answer may carry (Lambda's payload limit); ask for less (fewer outputs, binary outputs, a smaller page) or run it as a batch job, whose results can go to S3`,
+        );
+      }
     } catch (error) {
       result =
         error instanceof TokenExpiredError

@@ -31,6 +31,15 @@ export class PayloadTooLargeError extends PlatformError {
   readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
+/**
+ * An answer too large for Lambda to return (LAMBDA_SYNC_PAYLOAD_BYTES): sent as it is, the invocation
+ * would fail and API Gateway answer a bare 502.
+ */
+export class ResponseTooLargeError extends PlatformError {
+  readonly statusCode = 502;
+  readonly code = 'RESPONSE_TOO_LARGE';
+}
+
 /** The backend answered with an error of its own (for example the model rejected the input). */
 export class BackendError extends PlatformError {
   readonly statusCode = 502;

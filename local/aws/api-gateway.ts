@@ -18,6 +18,7 @@ import {
   gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
 import { BINARY_MEDIA_TYPES, isBinaryMediaType } from '../../contracts/media-types';
 import { type ApiFunctionName, matchRoute, type Route } from '../../contracts/routes';
 import { listenOnLoopback } from '../loopback';
@@ -64,12 +65,12 @@ export const HEADER_QUOTA_BYTES = 10_240;
  */
 const PARSER_HEAD_BYTES = 64 * 1024;
 /**
- * Lambda's limit on a synchronous invocation's payload: the whole proxy event as JSON, where the body
- * is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text. Beyond it the invoke fails with
- * RequestEntityTooLargeException and API Gateway answers the 413 below, which no gateway response
- * changes (docs/api-gateway-rules.md).
+ * Lambda's limit on a synchronous invocation's payload (LAMBDA_SYNC_PAYLOAD_BYTES) holds the whole
+ * proxy event as JSON, where the body is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text.
+ * Beyond it the invoke fails with RequestEntityTooLargeException and API Gateway answers the 413
+ * below, which no gateway response changes (docs/api-gateway-rules.md). The function's result is
+ * held to the same limit: a larger one fails the invocation, and API Gateway answers 502.
  */
-export const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export const LAMBDA_PAYLOAD_TOO_LARGE = {
   statusCode: 413,
   errorType: 'BadRequestException',
@@ -174,6 +175,10 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
     );
     if (result === 'timeout') return sendGatewayResponse(res, 'INTEGRATION_TIMEOUT', requestId);
     if (!isProxyResult(result)) return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
+    if (Buffer.byteLength(JSON.stringify(result)) > LAMBDA_SYNC_PAYLOAD_BYTES) {
+      console.error(`function ${match.route.function}: its response is over the Lambda payload limit`);
+      return sendGatewayResponse(res, 'INTEGRATION_FAILURE', requestId);
+    }
     sendProxyResult(res, result, requestId, isBinaryMediaType(req.headers.accept, binaryMediaTypes));
   }
 

@@ -11,6 +11,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
 import { type LambdaHandler, lambdaContext } from './api-gateway';
 
 export interface SqsEventSourceOptions {
@@ -45,11 +46,11 @@ const REGION = 'us-east-1';
  */
 const LONG_POLL_SECONDS = 20;
 /**
- * Lambda passes a batch to the function in one call up to the synchronous invocation payload limit,
- * 6 MB (`BatchSize` in the Lambda API reference; botocore's lambda/2015-03-31/service-2.json). With
+ * Lambda passes a batch to the function in one call up to the synchronous invocation payload limit
+ * (`BatchSize` in the Lambda API reference; botocore's lambda/2015-03-31/service-2.json). With
  * messages of up to 1 MiB, ten of them can exceed it: the records then go in more than one call.
  */
-export const MAX_INVOCATION_PAYLOAD_BYTES = 6 * 1024 * 1024;
+export const MAX_INVOCATION_PAYLOAD_BYTES = LAMBDA_SYNC_PAYLOAD_BYTES;
 
 export function startSqsEventSource(options: SqsEventSourceOptions): SqsEventSource {
   const stop = new AbortController();

@@ -13,12 +13,12 @@ import {
   gatewayResponseStatus,
   gatewayResponseTemplate,
 } from '../../contracts/gateway-responses';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
 import { isBinaryMediaType } from '../../contracts/media-types';
 import {
   type ApiGatewayEmulator,
   type ApiGatewayEmulatorOptions,
   LAMBDA_PAYLOAD_TOO_LARGE,
-  LAMBDA_SYNC_PAYLOAD_BYTES,
   startApiGateway,
 } from '../../local/aws/api-gateway';
 import { type PlatformApp, synthesizePlatform } from '../infra/platform-app';

@@ -12,12 +12,19 @@ export const alwaysClosed = {
 };
 
 /** Every result of a table job, page by page (`pageSize` results a page). */
-export async function allResults(store: BatchStore, jobId: string, pageSize: number): Promise<ItemResult[]> {
+export async function allResults(
+  store: BatchStore,
+  jobId: string,
+  pageSize: number,
+  maxBytes?: number,
+  pages: ItemResult[][] = [],
+): Promise<ItemResult[]> {
   const items: ItemResult[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await store.listResults(jobId, pageSize, nextToken);
+    const page = await store.listResults(jobId, pageSize, nextToken, maxBytes);
     items.push(...page.items);
+    pages.push(page.items);
     nextToken = page.nextToken;
   } while (nextToken);
   return items;

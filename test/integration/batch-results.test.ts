@@ -3,8 +3,8 @@ import type { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../contracts/model-signature';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import type { SubmitBatchJob } from '../../functions/batch/api-schemas';
-import { BatchStore } from '../../functions/batch/batch-store';
+import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
+import { BatchStore, RESULTS_PAGE_BYTES } from '../../functions/batch/batch-store';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import type { InputTensor, OutputTensor } from '../../functions/inference/protocol';
@@ -205,6 +205,20 @@ describe('chunk results larger than one result item', () => {
       expect(results.every((r) => 'outputs' in r && r.id === `item-${r.index}`)).toBe(true);
     }
     expect((await store.getResult('wide', 0))?.results.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+
+    // A page also stops at a byte budget (the API's answer must stay within Lambda's 6 MiB), never
+    // below one result, and the next page starts where it stopped.
+    const budget = 300 * 1024;
+    const pages: ItemResult[][] = [];
+    const byBytes = await allResults(store, 'wide', 1000, budget, pages);
+    expect(byBytes.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(pages.length).toBeGreaterThan(5);
+    const escaped = (r: ItemResult) => Buffer.byteLength(JSON.stringify(JSON.stringify(r)));
+    for (const page of pages) {
+      expect(page.length).toBeGreaterThan(0);
+      if (page.length > 1) expect(page.reduce((sum, r) => sum + escaped(r), 0)).toBeLessThanOrEqual(budget);
+    }
+    expect(RESULTS_PAGE_BYTES).toBeLessThan(6 * 1024 * 1024);
   });
 
   it('counts a result in parts once, without inference, when redelivered after a crash before counting', async () => {

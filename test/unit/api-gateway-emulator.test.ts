@@ -158,6 +158,11 @@ describe('API Gateway emulator', () => {
   it.each([
     ['throws', () => Promise.reject(new Error('crash'))],
     ['returns no status code', () => Promise.resolve({ body: 'x' })],
+    // Lambda fails an invocation whose response is over its payload limit (6 MB, "Lambda quotas").
+    [
+      'returns more than Lambda may',
+      () => Promise.resolve({ statusCode: 200, body: 'x'.repeat(6 * 1024 * 1024) }),
+    ],
   ])('answers 502 when the function %s', async (_case, impl) => {
     const { url } = await start({
       handlers: { health: vi.fn(impl) as never, inference: vi.fn(ok), models: vi.fn(ok), batch: vi.fn(ok) },

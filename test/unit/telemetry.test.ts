@@ -99,6 +99,18 @@ describe('request metrics', () => {
     expect(doc).not.toHaveProperty('model');
   });
 
+  it('count an answer too large to return as a server error, answered 502 RESPONSE_TOO_LARGE instead', async () => {
+    const handler = handlerFor(async () => ({ statusCode: 200, body: 'x'.repeat(6 * 1024 * 1024) }));
+    let answer: { statusCode: number; body: string } | undefined;
+    const [doc] = await emfOf(async () => {
+      answer = (await handler(event, lambdaContext())) as typeof answer;
+    });
+    expect(answer!.statusCode).toBe(502);
+    expect(answer!.body).toMatch(/RESPONSE_TOO_LARGE|over the 6 MiB an API answer may carry/);
+    expect(Buffer.byteLength(answer!.body)).toBeLessThan(1024);
+    expect(doc).toMatchObject({ outcome: 'server_error', ServerErrors: 1 });
+  });
+
   it('count a request the rate limit refused', async () => {
     const handler = handlerFor(async () => ({ statusCode: 200, body: '{}' }), false);
     const [doc] = await emfOf(() => handler(event, lambdaContext()));

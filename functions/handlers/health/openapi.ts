@@ -150,7 +150,7 @@ const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   413: 'body over 10 MB, or over the 6 MB an endpoint accepts',
   422: 'the idempotency key was used before with a different body',
   429: "the caller's rate limit is spent for this window (`Retry-After`)",
-  502: 'the model rejected the request',
+  502: 'the model rejected the request, or the answer is over the 6 MiB a response may carry',
   503: 'the endpoint is throttled or unavailable (`Retry-After`)',
   504: 'the endpoint did not answer in time',
 };
