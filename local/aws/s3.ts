@@ -20,9 +20,9 @@ export interface LocalS3 {
 /**
  * fauxqs's S3 (PutObject, GetObject with ranges, HeadObject, DeleteObject, ListObjectsV2, CopyObject
  * and the multipart actions) on the loopback address, in an app of its own beside SQS, with S3's
- * conditional writes added (`refuseOverwrites`). It checks no
- * signature and no `x-amz-checksum-*` header: whatever trusts an upload must check its bytes itself,
- * as the platform does by hashing the archive it registers.
+ * conditional writes added (`refuseOverwrites`), and a presigned URL's expiry, its signed headers and
+ * a body's `x-amz-checksum-sha256` checked (`checkPresignedAndChecksums`). The signature itself is
+ * not recomputed.
  *
  * In memory, unless `stateDir` is given: then every bucket and object is also kept on disk there and
  * read back on the next start (see PersistentS3Store).
@@ -37,6 +37,7 @@ export async function startS3(options: {
 }): Promise<LocalS3> {
   const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
+  checkPresignedAndChecksums(app);
   refuseOverwrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
   const client = new S3Client({
@@ -64,6 +65,7 @@ interface ObjectRequest {
   readonly params: unknown;
   readonly query: unknown;
   readonly headers: Record<string, string | string[] | undefined>;
+  readonly body?: unknown;
 }
 interface ObjectReply {
   status(code: number): ObjectReply;
@@ -101,6 +103,60 @@ function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): voi
           '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
           '<Condition>If-None-Match</Condition></Error>',
       );
+  });
+}
+
+/**
+ * What S3 checks of a request that fauxqs does not, so that a client getting them wrong fails here
+ * as it would on AWS. The signature itself is not recomputed.
+ *
+ * - A presigned request (`X-Amz-Algorithm` in the query) past `X-Amz-Date` plus `X-Amz-Expires` is
+ *   refused 403 `AccessDenied` "Request has expired" (S3 User Guide, "Sharing objects with presigned
+ *   URLs": a URL can be used until it expires).
+ * - Every header its `X-Amz-SignedHeaders` lists must come with it: the signature covers them
+ *   (Signature Version 4, "Authenticating Requests: Using Query Parameters"), so without one S3
+ *   computes another signature and answers 403 `SignatureDoesNotMatch`.
+ * - A body sent with `x-amz-checksum-sha256` must hash to it, or S3 refuses the upload 400
+ *   `BadDigest` (S3 User Guide, "Checking object integrity").
+ */
+function checkPresignedAndChecksums(app: ReturnType<typeof buildApp>): void {
+  app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
+    const query = (request.query ?? {}) as Record<string, string | undefined>;
+    const refuse = (status: number, code: string, message: string) =>
+      void reply
+        .status(status)
+        .header('content-type', 'application/xml')
+        .send(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+        );
+    if (query['X-Amz-Algorithm'] !== undefined) {
+      const signedAt = Date.parse(
+        (query['X-Amz-Date'] ?? '').replace(
+          /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+          '$1-$2-$3T$4:$5:$6Z',
+        ),
+      );
+      const expires = Number(query['X-Amz-Expires'] ?? Number.NaN);
+      if (!(signedAt + expires * 1000 >= Date.now()))
+        return refuse(403, 'AccessDenied', 'Request has expired');
+      const missing = (query['X-Amz-SignedHeaders'] ?? '')
+        .split(';')
+        .filter((name) => name !== '' && request.headers[name] === undefined);
+      if (missing.length > 0) {
+        return refuse(
+          403,
+          'SignatureDoesNotMatch',
+          `The request signature we calculated does not match the signature you provided (signed headers not sent: ${missing.join(', ')})`,
+        );
+      }
+    }
+    const checksum = request.headers['x-amz-checksum-sha256'];
+    if (typeof checksum === 'string' && Buffer.isBuffer(request.body)) {
+      if (createHash('sha256').update(request.body).digest('base64') !== checksum) {
+        return refuse(400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.');
+      }
+    }
+    done();
   });
 }
 

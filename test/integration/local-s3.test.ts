@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -64,23 +65,61 @@ describe('local S3 (fauxqs)', () => {
     await expect(s3.client.send(new GetObjectCommand({ Bucket, Key }))).rejects.toBeInstanceOf(NoSuchKey);
   });
 
-  it('stores a PUT with query authentication without verifying it, so uploads must be checked by hash', async () => {
-    const query = new URLSearchParams({
-      'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
-      'X-Amz-Credential': 'local/20260101/us-east-1/s3/aws4_request',
-      'X-Amz-Date': '20260101T000000Z',
-      'X-Amz-Expires': '1',
-      'X-Amz-SignedHeaders': 'host',
-      'X-Amz-Signature': '0'.repeat(64),
+  describe('what S3 checks of a presigned or checksummed request', () => {
+    const presignedPut = (key: string, at: Date, expires: number, signedHeaders: string) => {
+      const stamp = at
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
+      const query = new URLSearchParams({
+        'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+        'X-Amz-Credential': `local/${stamp.slice(0, 8)}/us-east-1/s3/aws4_request`,
+        'X-Amz-Date': stamp,
+        'X-Amz-Expires': String(expires),
+        'X-Amz-SignedHeaders': signedHeaders,
+        'X-Amz-Signature': '0'.repeat(64),
+      });
+      return `${s3.url}/${Bucket}/${key}?${query}`;
+    };
+    const answer = async (response: Response) => [response.status, await response.text()];
+
+    it('refuses a presigned URL past its expiry (403 AccessDenied)', async () => {
+      const url = presignedPut('presigned/late.txt', new Date(Date.now() - 120_000), 60, 'host');
+      expect(await answer(await fetch(url, { method: 'PUT', body: 'late' }))).toEqual([
+        403,
+        expect.stringContaining('Request has expired'),
+      ]);
     });
-    const put = await fetch(`${s3.url}/${Bucket}/models/presigned.tar.gz?${query}`, {
-      method: 'PUT',
-      body: 'bytes',
-      headers: { 'x-amz-checksum-sha256': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' },
+
+    it('refuses a presigned request without a header it signed, as its signature would not match', async () => {
+      const url = presignedPut('presigned/unsent.txt', new Date(), 60, 'host;if-none-match');
+      expect(await answer(await fetch(url, { method: 'PUT', body: 'x' }))).toEqual([
+        403,
+        expect.stringContaining('SignatureDoesNotMatch'),
+      ]);
+      const sent = await fetch(url, { method: 'PUT', body: 'x', headers: { 'if-none-match': '*' } });
+      expect(sent.status).toBe(200);
     });
-    expect(put.status).toBe(200);
-    const stored = await s3.client.send(new GetObjectCommand({ Bucket, Key: 'models/presigned.tar.gz' }));
-    expect(await stored.Body!.transformToString()).toBe('bytes');
+
+    it('refuses a body that does not hash to its x-amz-checksum-sha256 (400 BadDigest)', async () => {
+      const url = presignedPut('presigned/digest.txt', new Date(), 60, 'host;x-amz-checksum-sha256');
+      const wrong = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+      expect(
+        await answer(
+          await fetch(url, { method: 'PUT', body: 'bytes', headers: { 'x-amz-checksum-sha256': wrong } }),
+        ),
+      ).toEqual([400, expect.stringContaining('BadDigest')]);
+      const right = createHash('sha256').update('bytes').digest('base64');
+      const stored = await fetch(url, {
+        method: 'PUT',
+        body: 'bytes',
+        headers: { 'x-amz-checksum-sha256': right },
+      });
+      expect(stored.status).toBe(200);
+      // The signature itself is not recomputed: a URL signed with any key is taken.
+      const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: 'presigned/digest.txt' }));
+      expect(await object.Body!.transformToString()).toBe('bytes');
+    });
   });
 
   describe('conditional writes (If-None-Match: *)', () => {

@@ -196,28 +196,44 @@ describe('model uploads', () => {
     },
   );
 
-  it('refuses bytes whose SHA-256 is not the one stated, and frees the key for the right ones', async () => {
-    const { bytes } = await archive('liar');
+  it('refuses bytes whose SHA-256 is not the one stated, and frees the key for the right ones', {
+    timeout: 60_000,
+  }, async () => {
     const stated = createHash('sha256').update('something else').digest('hex');
-    // The emulator checks no checksum where S3 checks a single PUT's; parts carry none on S3 either,
-    // so only the completion's own hash catches it.
-    await upload(await uploads().start('liar', '1', { sha256: stated, size: bytes.length }), bytes);
-    await expect(uploads().complete('liar', '1', { sha256: stated })).rejects.toThrow(
+    // One PUT carries the stated hash as its checksum: S3 refuses other bytes itself (BadDigest).
+    const { bytes } = await archive('liar');
+    const single = await uploads().start('liar', '1', { sha256: stated, size: bytes.length });
+    if (single.mode !== 'single') throw new Error('expected one PUT');
+    const put = await fetch(single.url, { method: 'PUT', headers: single.headers, body: bytes });
+    expect([put.status, await put.text()]).toEqual([400, expect.stringContaining('BadDigest')]);
+
+    // Parts carry no such checksum, so only the completion's own hash catches other bytes.
+    const padded = await archive('liar', undefined, randomBytes(SINGLE_PUT_MAX_BYTES + 1024));
+    const started = await uploads().start('liar', '1', { sha256: stated, size: padded.bytes.length });
+    expect(started.mode).toBe('multipart');
+    const completion = await upload(started, padded.bytes);
+    await expect(uploads().complete('liar', '1', { sha256: stated, ...completion })).rejects.toThrow(
       `not the ${stated} the upload stated`,
     );
     // The wrong bytes are gone: the next start presigns an upload rather than answering `stored`.
-    expect((await uploads().start('liar', '1', { sha256: stated, size: bytes.length })).mode).toBe('single');
+    const again = await uploads().start('liar', '1', { sha256: stated, size: padded.bytes.length });
+    expect(again.mode).toBe('multipart');
 
     // Bytes that are not even an archive, under another hash, go the same way; an archive's own
     // bytes that fail its checks stay, since they are what their key names.
-    const junk = Buffer.from('not a gzip file');
-    await upload(await uploads().start('liar', '1', { sha256: stated, size: junk.length }), junk);
-    await expect(uploads().complete('liar', '1', { sha256: stated })).rejects.toThrow('not a gzip file');
-    expect((await uploads().start('liar', '1', { sha256: stated, size: junk.length })).mode).toBe('single');
-    const named = createHash('sha256').update(junk).digest('hex');
-    await upload(await uploads().start('liar', '1', { sha256: named, size: junk.length }), junk);
+    const junk = Buffer.alloc(SINGLE_PUT_MAX_BYTES + 1024, 0x61);
+    const junkCompletion = await upload(again, junk);
+    await expect(uploads().complete('liar', '1', { sha256: stated, ...junkCompletion })).rejects.toThrow(
+      'not a gzip file',
+    );
+    expect((await uploads().start('liar', '1', { sha256: stated, size: junk.length })).mode).toBe(
+      'multipart',
+    );
+    const small = Buffer.from('not a gzip file');
+    const named = createHash('sha256').update(small).digest('hex');
+    await upload(await uploads().start('liar', '1', { sha256: named, size: small.length }), small);
     await expect(uploads().complete('liar', '1', { sha256: named })).rejects.toThrow('not a gzip file');
-    expect((await uploads().start('liar', '1', { sha256: named, size: junk.length })).mode).toBe('stored');
+    expect((await uploads().start('liar', '1', { sha256: named, size: small.length })).mode).toBe('stored');
   });
 
   it('refuses a version the archive does not serve, an existing version and a single-model endpoint', async () => {
