@@ -71,7 +71,7 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
         }
       }
       result = await route({ event, requestId, principal, servedBy });
-      const bytes = Buffer.byteLength(JSON.stringify(result));
+      const bytes = mayBeTooLarge(result) ? Buffer.byteLength(JSON.stringify(result)) : 0;
       if (bytes > RESPONSE_BUDGET_BYTES) {
         throw new ResponseTooLargeError(
           `the answer is ${bytes} bytes, over the 6 MiB an API answer may carry (Lambda's payload limit); ask for less (fewer outputs, binary outputs, a smaller page) or run it as a batch job, whose results can go to S3`,
@@ -86,6 +86,15 @@ export function apiHandler(route: ApiRoute, options: ApiHandlerOptions) {
     recordRequest(result.statusCode, performance.now() - started, served);
     return { ...result, headers: { ...result.headers, ...headers } };
   };
+}
+
+/**
+ * Whether a result could be over the budget: a body character takes at most 6 bytes in the result's
+ * JSON (a control character escaped as `\u00XX`) and a route's own headers far less than 64 KiB, so
+ * ordinary answers cost no second serialization.
+ */
+function mayBeTooLarge(result: APIGatewayProxyResult): boolean {
+  return (result.body?.length ?? 0) * 6 + 64 * 1024 > RESPONSE_BUDGET_BYTES;
 }
 
 class TokenExpiredError extends Error {}

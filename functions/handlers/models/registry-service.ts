@@ -91,20 +91,7 @@ export class RegistryService {
   async putAlias(name: string, alias: string, input: z.output<typeof PutAliasSchema>): Promise<Alias> {
     for (let attempt = 1; ; attempt++) {
       const model = await this.getModel(name);
-      for (const route of input.routes) {
-        const version = model.versions.find((v) => v.version === route.version);
-        if (!version) {
-          throw new BadRequestError(
-            `alias '${alias}' routes to version ${route.version}, which is not an active version`,
-          );
-        }
-        // A version still warming up, or whose warm-up failed, would answer every routed request 503/409.
-        if (version.status !== 'ACTIVE') {
-          throw new ConflictError(
-            `alias '${alias}' cannot route to version ${route.version}: it is ${version.status}, not ACTIVE${version.statusReason ? ` (${version.statusReason})` : ''}`,
-          );
-        }
-      }
+      refuseUnroutable(model, alias, input.routes);
       const now = this.now();
       const existing = model.aliases.find((a) => a.alias === alias);
       // A rollback restores the routes the alias had before its last move; a write that changes
@@ -166,6 +153,24 @@ export class RegistryService {
 }
 
 type Routes = Alias['routes'];
+
+/** Every version an alias routes to must exist and be ACTIVE. */
+function refuseUnroutable(model: Model, alias: string, routes: Routes): void {
+  for (const route of routes) {
+    const version = model.versions.find((v) => v.version === route.version);
+    if (!version) {
+      throw new BadRequestError(
+        `alias '${alias}' routes to version ${route.version}, which is not an active version`,
+      );
+    }
+    // A version still warming up, or whose warm-up failed, would answer every routed request 503/409.
+    if (version.status !== 'ACTIVE') {
+      throw new ConflictError(
+        `alias '${alias}' cannot route to version ${route.version}: it is ${version.status}, not ACTIVE${version.statusReason ? ` (${version.statusReason})` : ''}`,
+      );
+    }
+  }
+}
 
 /** Same versions with the same weights, in any order. */
 function sameRoutes(a: Routes, b: Routes): boolean {
