@@ -26,6 +26,16 @@ const jsonObject = (value: unknown) => {
   }
 };
 
+/**
+ * How long the batch queues keep a message: SQS's default `MessageRetentionPeriod`, 4 days (CreateQueue
+ * in the SQS API reference), which the stack leaves as it is.
+ */
+export const SQS_RETENTION_SECONDS = 345_600;
+/** What the configured lists may take of an API function's 4 KB environment. */
+const LISTED_ENVIRONMENT_BYTES = 3000;
+/** An origin as RFC 6454 serializes it (`*` for any): scheme, host (a name or a bracketed IPv6 address) and port. */
+const ORIGIN = /^(\*|[a-z][a-z0-9+.-]*:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)$/;
+
 export const PlatformConfigSchema = z
   .object({
     /** Region to deploy to; picks the Triton base image's registry account. */
@@ -102,8 +112,26 @@ export const PlatformConfigSchema = z
      * many days less one.
      */
     jwtKeyRotationDays: z.coerce.number().int().min(1).max(999).default(30),
-    /** Origins allowed by CORS; `*` allows any. */
-    allowedOrigins: csv.pipe(z.array(z.string().min(1)).min(1)).default(['*']),
+    /**
+     * Origins allowed by CORS; `*` allows any. Each as a browser sends it in `Origin` (RFC 6454):
+     * scheme, host and port, with no path or trailing slash, which would never match; at most 255
+     * characters, the longest header value the web ACL's custom responses take.
+     */
+    allowedOrigins: csv
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .max(255, 'each must be at most 255 characters, the longest header value the firewall sends')
+              .regex(
+                ORIGIN,
+                'each must be * or an origin as browsers send it: scheme://host[:port], with no path or trailing slash',
+              ),
+          )
+          .min(1),
+      )
+      .default(['*']),
     /**
      * Seconds API Gateway caches an authorizer decision per token. Expiry does not wait for it (the
      * API edge checks `exp` on every request); a token refused for any other reason does.
@@ -180,16 +208,48 @@ export const PlatformConfigSchema = z
      * (DynamoDB TTL on the job's items, S3 lifecycle rules on the batch data bucket).
      */
     batchRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
-    /** Age of the oldest message on a batch queue that raises its alarm. */
-    batchOldestMessageAgeAlarmSeconds: z.coerce.number().int().min(60).max(1_209_600).default(900),
+    /**
+     * Age of the oldest message on a batch queue that raises its alarm. Under the queues' retention:
+     * no message gets older.
+     */
+    batchOldestMessageAgeAlarmSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(SQS_RETENTION_SECONDS - 1, {
+        message: `must be under ${SQS_RETENTION_SECONDS} s, the batch queues' retention (SQS's default, 4 days): no message gets older, so the alarm would never fire`,
+      })
+      .default(900),
     /** E-mail address subscribed to the alarm topic; without one the topic has no subscribers. */
     alarmEmail: z.email().optional(),
     /** Share of API requests answered with a 5xx (percent, over 5 minutes) that raises the alarm. */
-    apiServerErrorRateAlarmPercent: z.coerce.number().gt(0).max(100).default(1),
-    /** API Gateway p99 latency (ms, over 5 minutes) that raises the alarm. */
-    apiLatencyP99AlarmMs: z.coerce.number().int().min(1).max(60_000).default(2000),
-    /** SageMaker p99 model latency (ms, over 5 minutes) that raises the alarm. */
-    modelLatencyP99AlarmMs: z.coerce.number().int().min(1).max(60_000).default(1000),
+    apiServerErrorRateAlarmPercent: z.coerce
+      .number()
+      .gt(0)
+      .lt(100, { message: 'must be under 100: the alarm fires above it, and no share exceeds 100 %' })
+      .default(1),
+    /**
+     * API Gateway p99 latency (ms, over 5 minutes) that raises the alarm. Under the integration
+     * timeout (29 s), past which no request lasts.
+     */
+    apiLatencyP99AlarmMs: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(28_999, {
+        message: "must be under 29,000 ms, API Gateway's integration timeout: no request lasts longer",
+      })
+      .default(2000),
+    /**
+     * SageMaker p99 model latency (ms, over 5 minutes) that raises the alarm. Under InvokeEndpoint's
+     * 60 s, past which no invocation lasts.
+     */
+    modelLatencyP99AlarmMs: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(59_999, { message: 'must be under 60,000 ms, the longest an InvokeEndpoint call runs' })
+      .default(1000),
     /** Endpoint `Invocation5XXErrors` in 5 minutes that raise the alarm. */
     endpointServerErrorsAlarmCount: z.coerce.number().int().min(1).default(5),
     /** Errors of one function in 5 minutes that raise its alarm. */
@@ -220,6 +280,31 @@ export const PlatformConfigSchema = z
     };
     for (const [key, message] of Object.entries(problems)) {
       if (message) ctx.addIssue({ code: 'custom', path: [key], message });
+    }
+  })
+  .superRefine((c, ctx) => {
+    // A chunk failing every delivery comes back after the work queue's visibility timeout (six worker
+    // timeouts) each time; it must reach the dead-letter queue before SQS drops it for age.
+    const redelivered = c.batchMaxReceiveCount * 6 * c.batchWorkerTimeoutSeconds;
+    if (redelivered >= SQS_RETENTION_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batchMaxReceiveCount'],
+        message: `${c.batchMaxReceiveCount} receives, each after 6 x batchWorkerTimeoutSeconds (${6 * c.batchWorkerTimeoutSeconds} s), take ${redelivered} s: over the batch queues' retention (${SQS_RETENTION_SECONDS} s), so a failing chunk would expire instead of being dead-lettered`,
+      });
+    }
+    // These three go into the API functions' environment, which Lambda limits to 4 KB in all
+    // ("Lambda quotas"); the rest of it (table names, URLs, settings) takes under 1 KB.
+    const listed =
+      c.additionalEndpointNames.join(',').length +
+      c.allowedOrigins.join(',').length +
+      JSON.stringify(c.rateLimitTiers).length;
+    if (listed > LISTED_ENVIRONMENT_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['additionalEndpointNames'],
+        message: `additionalEndpointNames, allowedOrigins and rateLimitTiers take ${listed} bytes of the API functions' environment, over the ${LISTED_ENVIRONMENT_BYTES} they may: Lambda allows 4 KB of environment variables per function`,
+      });
     }
   })
   .refine(

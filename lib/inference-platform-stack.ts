@@ -5,6 +5,7 @@ import {
   ParamsAndSecretsLogLevel,
   ParamsAndSecretsVersions,
 } from 'aws-cdk-lib/aws-lambda';
+import { Fact, FactName } from 'aws-cdk-lib/region-info';
 import type { Construct } from 'constructs';
 import { gatewayResponseOrigin } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
@@ -149,7 +150,7 @@ export class InferencePlatformStack extends Stack {
       // HS256 mode reads the signing key through the extension: no SDK in the authorizer's bundle.
       authorizerParamsAndSecrets: config.jwksUrl
         ? undefined
-        : ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+        : ParamsAndSecretsLayerVersion.fromVersion(extensionVersionIn(config.region), {
             cacheEnabled: true,
             secretsManagerTtl: JwtSigningSecret.EXTENSION_CACHE_TTL,
             logLevel: ParamsAndSecretsLogLevel.WARN,
@@ -310,4 +311,19 @@ export class InferencePlatformStack extends Stack {
       });
     }
   }
+}
+
+/**
+ * The Parameters and Secrets extension's version, where AWS publishes its arm64 layer (every function
+ * is arm64): CDK's region facts list the layers, and a region without one fails here, naming the way
+ * out, rather than deep in synthesis.
+ */
+function extensionVersionIn(region: string): ParamsAndSecretsVersions {
+  const version = ParamsAndSecretsVersions.V1_0_103;
+  if (!Fact.find(region, FactName.paramsAndSecretsLambdaLayer(version, 'arm64'))) {
+    throw new Error(
+      `region ${region} has no arm64 layer of the Parameters and Secrets extension, through which the authorizer reads its HS256 signing key: set jwksUrl (with jwtIssuer and jwtAudience) to verify an identity provider's tokens instead, or deploy to another region`,
+    );
+  }
+  return version;
 }

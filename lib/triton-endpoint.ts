@@ -225,9 +225,14 @@ export class TritonEndpoint extends Construct {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
       // An update keeps the variant's current instance count and weight: without this, every deploy
-      // would reset an autoscaled variant to initialInstanceCount, under load. Nothing is excluded
-      // (ExcludeRetainedVariantProperties unset), so autoscaling alone sets the count once deployed.
+      // would reset an autoscaled variant to initialInstanceCount, under load, so autoscaling alone
+      // sets the count once deployed. A fixed fleet has no autoscaling: its count comes from the
+      // config (ExcludeRetainedVariantProperties, UpdateEndpoint in the SageMaker API reference), so a
+      // deploy with another count resizes it.
       retainAllVariantProperties: true,
+      ...(props.maxInstanceCount > props.minInstanceCount
+        ? {}
+        : { excludeRetainedVariantProperties: [{ variantPropertyType: 'DesiredInstanceCount' }] }),
       // Replace instances half the fleet at a time rather than blue/green, which needs the whole
       // fleet twice over in quota; see rollBackOn for the alarms that stop a bad batch.
       deploymentConfig: { rollingUpdatePolicy: TritonEndpoint.ROLLING_UPDATE },

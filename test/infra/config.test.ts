@@ -128,6 +128,11 @@ describe('parsePlatformConfig', () => {
     ['alarmEmail', 'not an address'],
     ['apiServerErrorRateAlarmPercent', '0'],
     ['apiServerErrorRateAlarmPercent', 101],
+    // Alarms that could never fire: no share above 100 %, no request past 29 s, no invocation past 60 s.
+    ['apiServerErrorRateAlarmPercent', 100],
+    ['apiLatencyP99AlarmMs', 29_000],
+    ['modelLatencyP99AlarmMs', 60_000],
+    ['batchOldestMessageAgeAlarmSeconds', 345_600],
     ['apiLatencyP99AlarmMs', '0'],
     ['modelLatencyP99AlarmMs', 'fast'],
     ['endpointServerErrorsAlarmCount', 0],
@@ -138,6 +143,45 @@ describe('parsePlatformConfig', () => {
     expect(() => parsePlatformConfig({ [key]: value })).toThrow(
       new RegExp(`${key}: .*\\(got ${escapeRegExp(JSON.stringify(value))}\\)`),
     );
+  });
+
+  it.each([
+    // Browsers send an origin with no path or trailing slash; a quote would break the header values.
+    [
+      'a trailing slash',
+      'https://app.example.com/',
+      /scheme:\/\/host\[:port\], with no path or trailing slash/,
+    ],
+    ['a path', 'https://app.example.com/ui', /with no path or trailing slash/],
+    ['a quote', "https://o'brien.example.com", /with no path or trailing slash/],
+    ['256 characters', `https://${'a'.repeat(244)}.com`, /at most 255/],
+  ])('refuses an origin with %s, naming it', (_, origin, message) => {
+    expect(() => parsePlatformConfig({ allowedOrigins: `https://ok.example.com,${origin}` })).toThrow(
+      new RegExp(`allowedOrigins\\.1: .*${message.source}.*${escapeRegExp(origin)}`),
+    );
+  });
+
+  it('accepts origins as browsers send them: any scheme, a host name or IPv6 address, a port', () => {
+    const origins = ['https://app.example.com', 'http://localhost:5173', 'http://[::1]:8080', 'app://ui'];
+    expect(parsePlatformConfig({ allowedOrigins: origins.join(',') }).allowedOrigins).toEqual(origins);
+  });
+
+  it("refuses more receives of a chunk than its redeliveries fit in the queues' retention", () => {
+    // 480 receives 720 s apart take exactly the 4 days SQS keeps a message: the last would expire.
+    expect(() => parsePlatformConfig({ batchMaxReceiveCount: 480 })).toThrow(
+      /batchMaxReceiveCount: 480 receives, each after 6 x batchWorkerTimeoutSeconds \(720 s\), take 345600 s/,
+    );
+    expect(parsePlatformConfig({ batchMaxReceiveCount: 479 }).batchMaxReceiveCount).toBe(479);
+  });
+
+  it("refuses lists that would overflow the API functions' 4 KB environment", () => {
+    const names = Array.from({ length: 48 }, (_, i) => `standby-${String(i).padStart(54, '0')}`);
+    expect(() => parsePlatformConfig({ additionalEndpointNames: names.join(',') })).toThrow(
+      /additionalEndpointNames: additionalEndpointNames, allowedOrigins and rateLimitTiers take \d+ bytes/,
+    );
+    expect(
+      parsePlatformConfig({ additionalEndpointNames: names.slice(0, 20) }).additionalEndpointNames,
+    ).toHaveLength(20);
   });
 
   it.each([

@@ -6,7 +6,12 @@ import { parsePlatformConfig } from '../../lib/config';
 import { InferencePlatformStack } from '../../lib/inference-platform-stack';
 import { PLATFORM_FUNCTION_ENVIRONMENT } from '../../lib/platform-function';
 import { endpointArn } from '../../lib/triton-endpoint';
-import { createModelRepositoryFixture, FIXTURE_MODELS, synthesizePlatform } from './platform-app';
+import {
+  buildPlatform,
+  createModelRepositoryFixture,
+  FIXTURE_MODELS,
+  synthesizePlatform,
+} from './platform-app';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
@@ -256,6 +261,13 @@ describe('InferencePlatformStack', () => {
           Resource: { Ref: 'JwtSigningSecret' },
         },
       ]);
+    });
+
+    it('refuses HS256 mode, naming the way out, where the extension has no arm64 layer (CDK region facts)', () => {
+      // ap-northeast-3 has a Triton image but no arm64 layer of the extension.
+      expect(() => buildPlatform({ region: 'ap-northeast-3' })).toThrow(
+        /region ap-northeast-3 has no arm64 layer of the Parameters and Secrets extension.*set jwksUrl/,
+      );
     });
 
     it('allows no `*` or `service:*` action in any policy of the stack', () => {

@@ -292,7 +292,7 @@ describe('Triton serving', () => {
       });
     });
 
-    it('registers nothing for a fixed fleet, whose instance type can then change', () => {
+    it('registers nothing for a fixed fleet, whose instance type and count can then change', () => {
       const fixed = synthesizePlatform({
         minInstanceCount: 2,
         initialInstanceCount: 2,
@@ -302,6 +302,11 @@ describe('Triton serving', () => {
       fixed.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', 0);
       fixed.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
         ProductionVariants: [Match.objectLike({ InitialInstanceCount: 2 })],
+      });
+      // ...and whose deploys set its count from the config, which nothing else would change.
+      fixed.hasResourceProperties('AWS::SageMaker::Endpoint', {
+        RetainAllVariantProperties: true,
+        ExcludeRetainedVariantProperties: [{ VariantPropertyType: 'DesiredInstanceCount' }],
       });
     });
 
