@@ -118,6 +118,9 @@ function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): voi
  *   computes another signature and answers 403 `SignatureDoesNotMatch`.
  * - A body sent with `x-amz-checksum-sha256` must hash to it, or S3 refuses the upload 400
  *   `BadDigest` (S3 User Guide, "Checking object integrity").
+ * - A part number is 1 to 10,000 (UploadPart), a DeleteObjects names at most 1,000 keys
+ *   (DeleteObjects), and a listing answers at most 1,000 keys whatever `MaxKeys` asks (ListObjectsV2),
+ *   all in the S3 API reference.
  */
 function checkPresignedAndChecksums(app: ReturnType<typeof buildApp>): void {
   app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
@@ -156,6 +159,29 @@ function checkPresignedAndChecksums(app: ReturnType<typeof buildApp>): void {
         return refuse(400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.');
       }
     }
+    const part = query.partNumber;
+    if (request.method === 'PUT' && part !== undefined && !/^([1-9]\d{0,3}|10000)$/.test(part)) {
+      return refuse(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    }
+    const body =
+      typeof request.body === 'string'
+        ? request.body
+        : Buffer.isBuffer(request.body)
+          ? request.body.toString('utf8')
+          : '';
+    if (
+      request.method === 'POST' &&
+      query.delete !== undefined &&
+      (body.match(/<Object>/g)?.length ?? 0) > 1000
+    ) {
+      return refuse(
+        400,
+        'MalformedXML',
+        'The XML you provided was not well-formed or did not validate against our published schema',
+      );
+    }
+    // A listing answers at most 1,000 keys, whatever MaxKeys asks for.
+    if (query['max-keys'] !== undefined && Number(query['max-keys']) > 1000) query['max-keys'] = '1000';
     done();
   });
 }

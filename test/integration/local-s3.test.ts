@@ -4,6 +4,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -120,6 +121,36 @@ describe('local S3 (fauxqs)', () => {
       const object = await s3.client.send(new GetObjectCommand({ Bucket, Key: 'presigned/digest.txt' }));
       expect(await object.Body!.transformToString()).toBe('bytes');
     });
+  });
+
+  it("holds requests to S3's limits: part numbers 1-10,000, 1,000 keys a delete, 1,000 keys a listing", async () => {
+    const Key = 'limits/parts.bin';
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    for (const PartNumber of [0, 10_001]) {
+      await expect(
+        s3.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: 'x' })),
+      ).rejects.toMatchObject({ name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
+    }
+    await s3.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 10_000, Body: 'x' }));
+
+    const keys = Array.from({ length: 1001 }, (_, i) => `limits/many/${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < keys.length; i += 100) {
+      await Promise.all(
+        keys.slice(i, i + 100).map((k) => s3.client.send(new PutObjectCommand({ Bucket, Key: k, Body: '' }))),
+      );
+    }
+    const listed = await s3.client.send(
+      new ListObjectsV2Command({ Bucket, Prefix: 'limits/many/', MaxKeys: 2000 }),
+    );
+    expect([listed.KeyCount, listed.IsTruncated]).toEqual([1000, true]);
+    await expect(
+      s3.client.send(
+        new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((k) => ({ Key: k })) } }),
+      ),
+    ).rejects.toMatchObject({ name: 'MalformedXML', $metadata: { httpStatusCode: 400 } });
+    await s3.client.send(
+      new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.slice(0, 1000).map((k) => ({ Key: k })) } }),
+    );
   });
 
   describe('conditional writes (If-None-Match: *)', () => {
