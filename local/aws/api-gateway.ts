@@ -215,11 +215,19 @@ export async function startApiGateway(options: ApiGatewayEmulatorOptions): Promi
         console.error('authorizer failed', error);
         return 'AUTHORIZER_FAILURE';
       }
+      if (!isAuthorizerOutput(authorizerResult)) {
+        console.error('authorizer returned an output API Gateway refuses', authorizerResult);
+        return 'AUTHORIZER_CONFIGURATION_ERROR';
+      }
       result = { result: authorizerResult, expiresAt: Date.now() + options.authorizerCacheTtlSeconds * 1000 };
       if (options.authorizerCacheTtlSeconds > 0) decisions.set(identity, result);
     }
     if (!isAllowed(result.result, methodArn)) return 'ACCESS_DENIED';
-    return { ...result.result.context, principalId: result.result.principalId, integrationLatency: 0 };
+    // The function sees every context value as a string ("numberKey": "1" in API Gateway's docs).
+    const context = Object.fromEntries(
+      Object.entries(result.result.context ?? {}).map(([key, value]) => [key, String(value)]),
+    );
+    return { ...context, principalId: result.result.principalId, integrationLatency: 0 };
   }
 
   async function invokeWithTimeout(
@@ -363,6 +371,22 @@ export function lambdaContext(functionName: string, timeoutMs: number): Context 
 }
 
 /** IAM evaluation for execute-api: an explicit Deny wins, then any Allow; `*` and `?` are wildcards. */
+/**
+ * An authorizer output API Gateway takes ("Output from an API Gateway Lambda authorizer"): a
+ * `principalId` and a `policyDocument` with its statements, and a `context` whose values are
+ * strings, numbers or booleans, never an object or array. Any other output is a 500
+ * (AUTHORIZER_CONFIGURATION_ERROR) whatever its policy says.
+ */
+function isAuthorizerOutput(output: unknown): output is APIGatewayAuthorizerResult {
+  if (typeof output !== 'object' || output === null) return false;
+  const { principalId, policyDocument, context } = output as Record<string, unknown>;
+  if (typeof principalId !== 'string') return false;
+  if (!Array.isArray((policyDocument as { Statement?: unknown } | undefined)?.Statement)) return false;
+  if (context === undefined || context === null) return true;
+  if (typeof context !== 'object' || Array.isArray(context)) return false;
+  return Object.values(context).every((value) => ['string', 'number', 'boolean'].includes(typeof value));
+}
+
 export function isAllowed(result: APIGatewayAuthorizerResult, methodArn: string): boolean {
   let allowed = false;
   for (const statement of result.policyDocument?.Statement ?? []) {

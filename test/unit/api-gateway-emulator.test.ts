@@ -120,6 +120,25 @@ describe('API Gateway emulator', () => {
     expect((await fetch(`${url}/v2/models/simple`, { headers: auth })).status).toBe(500);
   });
 
+  it.each([
+    ['a context value that is an object', { ...allowAll(), context: { claims: { sub: 'alice' } } }],
+    ['no principalId', { policyDocument: allowAll().policyDocument }],
+    ['no policy document', { principalId: 'alice' }],
+  ])('answers 500 without calling the function when the authorizer returns %s', async (_, output) => {
+    const { url, handlers } = await start({ authorizer: vi.fn(async () => output as never) });
+    const response = await fetch(`${url}/v2/models/simple`, { headers: auth });
+    expect(response.status).toBe(500);
+    expect(handlers.inference).not.toHaveBeenCalled();
+  });
+
+  it('hands the function every authorizer context value as a string', async () => {
+    const output = { ...allowAll(), context: { sub: 'alice', level: 3, admin: false } };
+    const { url, handlers } = await start({ authorizer: vi.fn(async () => output) });
+    expect((await fetch(`${url}/v2/models/simple`, { headers: auth })).status).toBe(200);
+    const event = vi.mocked(handlers.inference).mock.calls[0]![0] as APIGatewayProxyEvent;
+    expect(event.requestContext.authorizer).toMatchObject({ sub: 'alice', level: '3', admin: 'false' });
+  });
+
   it('answers 403 when the policy does not allow the route', async () => {
     const denied = allowAll();
     denied.policyDocument.Statement = [
