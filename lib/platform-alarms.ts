@@ -91,11 +91,14 @@ export const SAGEMAKER_METRIC_STATISTICS: Readonly<
   },
 };
 
+const documentedMetric = (metricName: string) =>
+  Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
+    ? SAGEMAKER_METRIC_STATISTICS[metricName]
+    : undefined;
+
 /** Whether SageMaker documents `statistic` (`Average`, `p99`, ...) for an endpoint metric. */
 export function isDocumentedSageMakerStatistic(metricName: string, statistic: string): boolean {
-  const documented = Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
-    ? SAGEMAKER_METRIC_STATISTICS[metricName]!
-    : undefined;
+  const documented = documentedMetric(metricName);
   if (!documented) return false;
   return (
     documented.statistics.includes(statistic) || (documented.percentiles && /^p\d+(\.\d+)?$/.test(statistic))
@@ -113,14 +116,11 @@ export function endpointMetric(
 ): Metric {
   const { namespace: given, ...rest } = options;
   const statistic = rest.statistic ?? 'Average';
-  const documented = Object.hasOwn(SAGEMAKER_METRIC_STATISTICS, metricName)
-    ? SAGEMAKER_METRIC_STATISTICS[metricName]!
-    : undefined;
-  const namespace = given ?? documented?.namespace ?? SAGEMAKER_NAMESPACE;
-  if (documented && namespace !== (documented.namespace ?? SAGEMAKER_NAMESPACE)) {
-    throw new Error(`SageMaker publishes ${metricName} in ${documented.namespace ?? SAGEMAKER_NAMESPACE}`);
-  }
-  if (namespace === SAGEMAKER_NAMESPACE || documented) {
+  const documented = documentedMetric(metricName);
+  const published = documented?.namespace ?? SAGEMAKER_NAMESPACE;
+  const namespace = given ?? published;
+  if (documented || namespace === SAGEMAKER_NAMESPACE) {
+    if (namespace !== published) throw new Error(`SageMaker publishes ${metricName} in ${published}`);
     if (!isDocumentedSageMakerStatistic(metricName, statistic)) {
       throw new Error(
         `SageMaker documents no ${statistic} statistic for ${metricName} (see SAGEMAKER_METRIC_STATISTICS)`,

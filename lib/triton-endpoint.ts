@@ -221,6 +221,8 @@ export class TritonEndpoint extends Construct {
         },
       ],
     });
+    // A fixed fleet (min = max) has no autoscaling: nothing registered, its count set by each deploy.
+    const autoscaled = props.maxInstanceCount > props.minInstanceCount;
     const endpoint = new CfnEndpoint(this, 'Endpoint', {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
@@ -230,7 +232,7 @@ export class TritonEndpoint extends Construct {
       // config (ExcludeRetainedVariantProperties, UpdateEndpoint in the SageMaker API reference), so a
       // deploy with another count resizes it.
       retainAllVariantProperties: true,
-      ...(props.maxInstanceCount > props.minInstanceCount
+      ...(autoscaled
         ? {}
         : { excludeRetainedVariantProperties: [{ variantPropertyType: 'DesiredInstanceCount' }] }),
       // Replace instances half the fleet at a time rather than blue/green, which needs the whole
@@ -243,7 +245,7 @@ export class TritonEndpoint extends Construct {
     // A fixed fleet (min = max) registers nothing for autoscaling: SageMaker refuses to change the
     // instance type of a variant that is registered ("Update an endpoint that uses autoscaling",
     // SageMaker developer guide), so a fixed fleet is also the way to change it (docs/deploying.md).
-    if (props.maxInstanceCount > props.minInstanceCount) {
+    if (autoscaled) {
       this.scalableTarget = new ScalableTarget(this, 'Scaling', {
         serviceNamespace: ServiceNamespace.SAGEMAKER,
         resourceId: `endpoint/${this.endpointName}/variant/${TritonEndpoint.VARIANT_NAME}`,

@@ -40,7 +40,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
   }
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
-  idempotencyKey(values);
+  const key = idempotencyKey(values);
   // A file larger than one HTTPS body goes up to S3 as it is, without being read into memory.
   const via =
     chosen ?? (files.length > 1 || (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES) ? 's3' : 'api');
@@ -58,7 +58,6 @@ export async function submit(ctx: CommandContext): Promise<number> {
     }
     // Every file is checked before the first goes up.
     for (const path of files) checkInputSize(path);
-    const key = idempotencyKey(values);
     const inputIds = [];
     for (const [index, path] of files.entries()) {
       inputIds.push(

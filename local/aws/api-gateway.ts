@@ -370,7 +370,6 @@ export function lambdaContext(functionName: string, timeoutMs: number): Context 
   };
 }
 
-/** IAM evaluation for execute-api: an explicit Deny wins, then any Allow; `*` and `?` are wildcards. */
 /**
  * An authorizer output API Gateway takes ("Output from an API Gateway Lambda authorizer"): a
  * `principalId` and a `policyDocument` with its statements, and a `context` whose values are
@@ -387,6 +386,7 @@ function isAuthorizerOutput(output: unknown): output is APIGatewayAuthorizerResu
   return Object.values(context).every((value) => ['string', 'number', 'boolean'].includes(typeof value));
 }
 
+/** IAM evaluation for execute-api: an explicit Deny wins, then any Allow; `*` and `?` are wildcards. */
 export function isAllowed(result: APIGatewayAuthorizerResult, methodArn: string): boolean {
   let allowed = false;
   for (const statement of result.policyDocument?.Statement ?? []) {

@@ -20,9 +20,9 @@ export interface LocalS3 {
 /**
  * fauxqs's S3 (PutObject, GetObject with ranges, HeadObject, DeleteObject, ListObjectsV2, CopyObject
  * and the multipart actions) on the loopback address, in an app of its own beside SQS, with S3's
- * conditional writes added (`refuseOverwrites`), and a presigned URL's expiry, its signed headers and
- * a body's `x-amz-checksum-sha256` checked (`checkPresignedAndChecksums`). The signature itself is
- * not recomputed.
+ * conditional writes added (`refuseOverwrites`), and what else S3 checks of a request that a client
+ * can get wrong (`checkAsS3Does`: expiry and signed headers of a presigned URL, checksums, request
+ * limits). The signature itself is not recomputed.
  *
  * In memory, unless `stateDir` is given: then every bucket and object is also kept on disk there and
  * read back on the next start (see PersistentS3Store).
@@ -37,7 +37,7 @@ export async function startS3(options: {
 }): Promise<LocalS3> {
   const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
-  checkPresignedAndChecksums(app);
+  checkAsS3Does(app);
   refuseOverwrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
   const client = new S3Client({
@@ -122,7 +122,7 @@ function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): voi
  *   (DeleteObjects), and a listing answers at most 1,000 keys whatever `MaxKeys` asks (ListObjectsV2),
  *   all in the S3 API reference.
  */
-function checkPresignedAndChecksums(app: ReturnType<typeof buildApp>): void {
+function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
   app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
     const query = (request.query ?? {}) as Record<string, string | undefined>;
     const refuse = (status: number, code: string, message: string) =>

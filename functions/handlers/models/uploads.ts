@@ -176,29 +176,32 @@ export class ModelUploads {
   }
 
   private async readStored(key: string, name: string, sha256: string) {
-    const object = await this.target.client
-      .send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }))
-      .catch((error: unknown) => {
-        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') {
-          throw new BadRequestError(`no archive with SHA-256 ${sha256} was uploaded for model '${name}'`);
-        }
-        throw error;
-      });
-    return readArchive(object.Body as NodeJS.ReadableStream, MAX_UNPACKED_BYTES);
+    const body = await this.storedBody(key);
+    if (!body)
+      throw new BadRequestError(`no archive with SHA-256 ${sha256} was uploaded for model '${name}'`);
+    return readArchive(body, MAX_UNPACKED_BYTES);
   }
 
   /** The SHA-256 of the stored object, or undefined if there is none. */
   private async sha256Of(key: string): Promise<string | undefined> {
-    const object = await this.target.client
-      .send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }))
-      .catch((error: unknown) => {
-        if (error instanceof S3ServiceException && error.name === 'NoSuchKey') return undefined;
-        throw error;
-      });
-    if (!object) return undefined;
+    const body = await this.storedBody(key);
+    if (!body) return undefined;
     const hash = createHash('sha256');
-    for await (const chunk of object.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+    for await (const chunk of body) hash.update(chunk as Buffer);
     return hash.digest('hex');
+  }
+
+  /** The stored object's bytes as a stream, or undefined if there is none. */
+  private async storedBody(key: string): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      const object = await this.target.client.send(
+        new GetObjectCommand({ Bucket: this.target.bucket, Key: key }),
+      );
+      return object.Body as NodeJS.ReadableStream;
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.name === 'NoSuchKey') return undefined;
+      throw error;
+    }
   }
 
   /**
