@@ -16,6 +16,21 @@ export async function describeEndpointStatus(endpointName: string, signal?: Abor
 }
 
 /**
+ * The `EndpointStatus` values of an endpoint that takes invocations (botocore
+ * `sagemaker/2017-07-24/service-2.json`, `EndpointStatus`): an update, an autoscaling change of
+ * capacity (`Updating`), maintenance, a rollback of weights or capacity, and a rollback that failed
+ * ("in service with a mix" of both configurations) all keep serving. `Creating`, `OutOfService`,
+ * `Deleting` and `Failed` do not.
+ */
+export const SERVING_STATUSES: ReadonlySet<string> = new Set([
+  'InService',
+  'Updating',
+  'SystemUpdating',
+  'RollingBack',
+  'UpdateRollbackFailed',
+]);
+
+/**
  * The endpoint's status, read at most once per `ttlMs` per container. Health checks arrive from
  * load balancers and monitors every few seconds, each possibly on another container; 15 s keeps a
  * fleet of containers well below DescribeEndpoint's control-plane rate while a change of status

@@ -5,7 +5,7 @@ import { corsHeaders } from '../../../contracts/cors';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { header, json, requestIdOf } from '../../edge/http';
 import { logger } from '../../observability/logger';
-import { describeEndpointStatus, EndpointReadiness } from './endpoint-status';
+import { describeEndpointStatus, EndpointReadiness, SERVING_STATUSES } from './endpoint-status';
 import { buildOpenApiDocument } from './openapi';
 
 const env = FUNCTIONS.health.environment.parse(process.env);
@@ -34,11 +34,16 @@ function openApi(): object {
   return openApiDocument;
 }
 
-/** Ready when the endpoint is `InService`; any other status, or none readable, is a 503 naming it. */
+/**
+ * Ready while the endpoint takes invocations, naming its status when that is not `InService`; any
+ * other status, or none readable, is a 503 naming it.
+ */
 async function ready(): Promise<{ statusCode: number; body: object }> {
   try {
     const endpointStatus = await readiness.status();
     if (endpointStatus === 'InService') return { statusCode: 200, body: { ready: true } };
+    if (SERVING_STATUSES.has(endpointStatus))
+      return { statusCode: 200, body: { ready: true, endpointStatus } };
     return { statusCode: 503, body: { ready: false, endpointStatus } };
   } catch (error) {
     logger.warn('endpoint status unreadable', { error: error as Error });
