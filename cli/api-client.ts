@@ -130,19 +130,16 @@ function parseBody(text: string): unknown {
   }
 }
 
-/** Reads both error shapes: inference `{"error": "..."}` and control-plane `{"error": {code, message, ...}}`. */
+/** Reads the API's errors: `{"error": "..."}`, with `code`, `requestId` and `details` beside it on the control plane. */
 export function apiError(status: number, text: string, headerRequestId: string): ApiError {
-  const body = parseBody(text) as { error?: unknown } | string | undefined;
-  const error = typeof body === 'object' && body !== null ? body.error : undefined;
-  if (typeof error === 'string') return new ApiError(status, error, headerRequestId);
-  if (typeof error === 'object' && error !== null) {
-    const e = error as { code?: unknown; message?: unknown; requestId?: unknown; details?: unknown };
+  const body = parseBody(text) as { error?: unknown; code?: unknown; requestId?: unknown; details?: unknown };
+  if (typeof body === 'object' && body !== null && typeof body.error === 'string') {
     return new ApiError(
       status,
-      typeof e.message === 'string' ? e.message : JSON.stringify(error),
-      typeof e.requestId === 'string' ? e.requestId : headerRequestId,
-      typeof e.code === 'string' ? e.code : undefined,
-      e.details,
+      body.error,
+      typeof body.requestId === 'string' ? body.requestId : headerRequestId,
+      typeof body.code === 'string' ? body.code : undefined,
+      body.details,
     );
   }
   const message = text.trim() === '' ? 'no body' : text.trim().slice(0, 500);

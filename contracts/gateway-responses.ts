@@ -1,5 +1,6 @@
 /**
- * API Gateway's own error responses (no Lambda ran), as JSON in the control-plane error shape.
+ * API Gateway's own error responses (no Lambda ran), as JSON in the control-plane error shape
+ * (`{error: message, code, requestId}`, a string `error` that any Open Inference Protocol client reads).
  * The CDK stack installs one gateway response per type; the local emulator answers with the same table.
  *
  * Every type API Gateway can answer with for a REST API has its own entry, with the status code the
@@ -99,7 +100,7 @@ export function gatewayResponseStatus(type: GatewayResponseType): number | undef
 /** The body template; `$context.requestId` is filled in by API Gateway (and by the local emulator). */
 export function gatewayResponseTemplate(type: GatewayResponseType): string {
   const { code, message } = GATEWAY_RESPONSES[type];
-  return JSON.stringify({ error: { code, message, requestId: '$context.requestId' } });
+  return JSON.stringify({ error: message, code, requestId: '$context.requestId' });
 }
 
 /**
@@ -116,5 +117,5 @@ export const WAF_RATE_LIMITED = {
 
 export function wafRateLimitedBody(): string {
   const { code, message } = WAF_RATE_LIMITED;
-  return JSON.stringify({ error: { code, message } });
+  return JSON.stringify({ error: message, code });
 }

@@ -106,7 +106,7 @@ class TokenExpiredError extends Error {}
 function expiredToken(requestId: string): APIGatewayProxyResult {
   // UNAUTHORIZED, as the authorizer answers an expired token; EXPIRED_TOKEN is for AWS credentials.
   const { statusCode, code } = GATEWAY_RESPONSES.UNAUTHORIZED;
-  return json(statusCode, { error: { code, message: 'the bearer token has expired', requestId } }, requestId);
+  return json(statusCode, { error: 'the bearer token has expired', code, requestId }, requestId);
 }
 
 /** The request metrics, flushed with the invocation: by outcome, and by model version when one served it. */

@@ -34,7 +34,12 @@ export function json(
   };
 }
 
-/** Error body styles: the Open Inference Protocol's `{error: string}` or the control plane's object. */
+/**
+ * Error body styles. Both keep `error` a string, as the Open Inference Protocol's error response has
+ * it, so a Triton or KServe client can print any of the API's errors (Triton's Python client builds
+ * its exception's text from that string): inference errors are exactly `{error}`, as Triton sends
+ * them; the control plane's add the `code`, `requestId` and `details` beside it.
+ */
 export type ErrorStyle = 'inference' | 'control';
 
 /** Maps any thrown value to a response; 5xx bodies stay generic and the cause goes to the log. */
@@ -81,7 +86,7 @@ function isThrottled(error: unknown): boolean {
 
 function errorBody(style: ErrorStyle, code: string, message: string, requestId: string, details?: unknown) {
   if (style === 'inference') return { error: message };
-  return { error: { code, message, requestId, ...(details === undefined ? {} : { details }) } };
+  return { error: message, code, requestId, ...(details === undefined ? {} : { details }) };
 }
 
 /** Parses a JSON request body, answering 400 for anything that is not JSON. */

@@ -207,7 +207,7 @@ describe('batch jobs (npm start)', () => {
     bad[1]!.inputs[0]!.shape = [1, 15];
     const response = await call('/v1/batch-jobs', { method: 'POST', json: { model: 'simple', items: bad } });
     expect(response.status).toBe(400);
-    expect(response.body.error.message).toMatch(/item 1/);
+    expect(response.body.error).toMatch(/item 1/);
   });
 
   it('runs a job submitted over SQS to completion', async () => {
@@ -273,7 +273,7 @@ describe('batch jobs (npm start)', () => {
         expect(answer.body.jobId).toBe(accepted!.body.jobId);
       } else {
         expect(answer.status).toBe(422);
-        expect(answer.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+        expect(answer.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
       }
     }
     const job = await pollToCompletion(accepted!.body.jobId);

@@ -91,21 +91,21 @@ describe('local platform (npm start)', () => {
     const response = await infer(inferBody(), { token: null });
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toContain('application/json');
-    expect(await response.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'UNAUTHORIZED' });
   });
 
   it('answers 401 JSON for an expired token', async () => {
     const expired = await npmToken('--expires-in=-600');
     const response = await infer(inferBody(), { token: expired });
     expect(response.status).toBe(401);
-    expect(await response.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'UNAUTHORIZED' });
   });
 
   it('answers 403 JSON for a token without the inference scope', async () => {
     const readOnly = await npmToken('--sub', 'reader', '--scope', 'models:read');
     const response = await infer(inferBody(), { token: readOnly });
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'FORBIDDEN' });
   });
 
   it('answers 404 JSON for an unknown model', async () => {
@@ -129,7 +129,7 @@ describe('local platform (npm start)', () => {
   it('answers 404 JSON for an unknown route', async () => {
     const response = await call('/v3/nothing');
     expect(response.status).toBe(404);
-    expect(await response.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'NOT_FOUND' });
   });
 
   it('stops cleanly on Ctrl-C and frees its ports', async () => {

@@ -74,11 +74,9 @@ describe('registry API and edge (npm start)', () => {
       const again = await call('/v1/models', { method: 'POST', json: registration('1') });
       expect(again.status).toBe(409);
       expect(again.body).toEqual({
-        error: {
-          code: 'CONFLICT',
-          message: expect.stringContaining('already exists'),
-          requestId: expect.any(String),
-        },
+        error: expect.stringContaining('already exists'),
+        code: 'CONFLICT',
+        requestId: expect.any(String),
       });
       expect((await call('/v1/models', { method: 'POST', json: registration('2') })).status).toBe(201);
     });
@@ -101,8 +99,8 @@ describe('registry API and edge (npm start)', () => {
     ])('answers 400 naming the field for %s', async (_case, overrides, field) => {
       const result = await call('/v1/models', { method: 'POST', json: registration('7', overrides) });
       expect(result.status).toBe(400);
-      expect(result.body.error.code).toBe('BAD_REQUEST');
-      expect(result.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
+      expect(result.body.code).toBe('BAD_REQUEST');
+      expect(result.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
     });
 
     it('answers 400 for a body that is not JSON', async () => {
@@ -166,7 +164,7 @@ describe('registry API and edge (npm start)', () => {
         json: { routes: [{ version: '1', weight: 50 }] },
       });
       expect(badSum.status).toBe(400);
-      expect(badSum.body.error.message).toContain('sum to 100');
+      expect(badSum.body.error).toContain('sum to 100');
       const missing = await call('/v1/models/adder/aliases/prod', {
         method: 'PUT',
         json: { routes: [{ version: '8', weight: 100 }] },
@@ -243,7 +241,7 @@ describe('registry API and edge (npm start)', () => {
     ])('answers 403 JSON to a read-only token on %s %s', async (method, path) => {
       const result = await call(path, { method, token: reader, json: {} });
       expect(result.status).toBe(403);
-      expect(result.body.error.code).toBe('FORBIDDEN');
+      expect(result.body.code).toBe('FORBIDDEN');
     });
 
     it.each([

@@ -78,9 +78,7 @@ describe('ApiFirewall', () => {
       ContentType: 'APPLICATION_JSON',
       Content: wafRateLimitedBody(),
     });
-    expect(JSON.parse(acl.CustomResponseBodies.RateLimitedByIp.Content).error.code).toBe(
-      'RATE_LIMITED_BY_IP',
-    );
+    expect(JSON.parse(acl.CustomResponseBodies.RateLimitedByIp.Content).code).toBe('RATE_LIMITED_BY_IP');
     const bare = rules(Template.fromStack(firewallStack().stack)).find(
       (r) => r.Statement.RateBasedStatement,
     )!;

@@ -90,11 +90,9 @@ describe('API Gateway emulator', () => {
     const response = await fetch(`${url}/nope`);
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({
-      error: {
-        code: 'NOT_FOUND',
-        message: expect.any(String),
-        requestId: response.headers.get('x-amzn-requestid'),
-      },
+      error: expect.any(String),
+      code: 'NOT_FOUND',
+      requestId: response.headers.get('x-amzn-requestid'),
     });
   });
 
@@ -155,7 +153,7 @@ describe('API Gateway emulator', () => {
       body: '{}',
     });
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'FORBIDDEN' });
     expect(handlers.inference).not.toHaveBeenCalled();
   });
 
@@ -188,7 +186,7 @@ describe('API Gateway emulator', () => {
     });
     const response = await fetch(`${url}/health`);
     expect(response.status).toBe(502);
-    expect(await response.json()).toMatchObject({ error: { code: 'BAD_GATEWAY' } });
+    expect(await response.json()).toMatchObject({ error: expect.any(String), code: 'BAD_GATEWAY' });
   });
 
   it('answers 504 when the function runs past the integration timeout', async () => {

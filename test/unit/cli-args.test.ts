@@ -291,7 +291,7 @@ describe('run: usage errors exit 2 before any request', () => {
     const line = irisItem('x'.repeat(120));
     const text = Array.from({ length: 30_000 }, () => line).join('\n');
     const big = file('upload.jsonl', text);
-    const refused = { error: { code: 'BAD_REQUEST', message: 'no', requestId: 'r' } };
+    const refused = { error: 'no', code: 'BAD_REQUEST', requestId: 'r' };
     const result = await runWith(
       ['batch', 'submit', 'iris', '--file', big],
       [{ status: 400, body: refused }],
@@ -352,7 +352,9 @@ describe('run: requests', () => {
         {
           status: 404,
           body: {
-            error: { code: 'NOT_FOUND', message: "batch job 'job-1' is not found", requestId: 'req-42' },
+            error: "batch job 'job-1' is not found",
+            code: 'NOT_FOUND',
+            requestId: 'req-42',
           },
         },
       ],

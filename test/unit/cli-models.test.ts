@@ -128,7 +128,7 @@ describe('models promote, rollback and delete', () => {
     expect(deleted.calls).toEqual([{ method: 'DELETE', path: '/v1/models/adder/versions/2' }]);
     const refused = await runWith(
       ['models', 'delete', 'adder', '1'],
-      [{ status: 409, body: { error: { code: 'CONFLICT', message: "alias 'live' routes to version 1" } } }],
+      [{ status: 409, body: { error: "alias 'live' routes to version 1", code: 'CONFLICT' } }],
     );
     expect(refused.code).toBe(EXIT_FAILURE);
     expect(refused.stderr).toContain('409');

@@ -318,20 +318,15 @@ export function buildOpenApiDocument({ version }: OpenApiOptions): JsonSchema {
         },
         ControlPlaneError: {
           type: 'object',
-          description: "Errors from the `/v1` functions and API Gateway's own errors on any route.",
+          description:
+            "Errors from the `/v1` functions and API Gateway's own errors on any route: the message in `error`, as the Open Inference Protocol has it, and the code and request id beside it.",
           properties: {
-            error: {
-              type: 'object',
-              properties: {
-                code: { type: 'string' },
-                message: { type: 'string' },
-                requestId: { type: 'string' },
-                details: {},
-              },
-              required: ['code', 'message', 'requestId'],
-            },
+            error: { type: 'string' },
+            code: { type: 'string' },
+            requestId: { type: 'string' },
+            details: {},
           },
-          required: ['error'],
+          required: ['error', 'code'],
         },
       },
     },

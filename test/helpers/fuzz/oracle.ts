@@ -12,9 +12,10 @@ const parseJson = (body: Buffer): unknown => {
 
 /**
  * What is wrong with an answer, or nothing. Every answer is below 500; an error is JSON in the shape
- * of whoever answered (API Gateway's own responses and the control plane: `{error: {code, message,
- * requestId}}`; the Open Inference Protocol routes: `{error: "..."}`); a function's answer carries
- * X-Request-Id, and a gateway answer its request id in the body.
+ * of whoever answered, with the message a string in `error` as the Open Inference Protocol has it
+ * (API Gateway's own responses and the control plane: `{error, code, requestId}`; the Open Inference
+ * Protocol routes: `{error}`); a function's answer carries X-Request-Id, and a gateway answer its
+ * request id in the body.
  */
 export function problemsWith(request: FuzzRequest, response: FuzzResponse): string[] {
   const problems: string[] = [];
@@ -30,10 +31,10 @@ export function problemsWith(request: FuzzRequest, response: FuzzResponse): stri
     .toLowerCase()
     .startsWith('application/json');
   if (gateway) {
-    const error = (body as { error?: { code?: unknown; message?: unknown; requestId?: unknown } })?.error;
-    if (typeof error?.code !== 'string' || typeof error.message !== 'string')
-      problems.push('gateway answer without {error: {code, message}}');
-    else if (error.requestId !== headers['x-amzn-requestid'])
+    const answer = body as { error?: unknown; code?: unknown; requestId?: unknown } | undefined;
+    if (typeof answer?.error !== 'string' || typeof answer.code !== 'string')
+      problems.push('gateway answer without {error: "<message>", code}');
+    else if (answer.requestId !== headers['x-amzn-requestid'])
       problems.push('gateway answer without its request id');
     return problems;
   }
@@ -50,17 +51,16 @@ export function problemsWith(request: FuzzRequest, response: FuzzResponse): stri
       if (match.route.function === 'inference') style = 'inference';
       else if (match.route.function !== 'health') style = 'control';
     }
-    const error = (body as { error?: unknown }).error;
+    const {
+      error,
+      code,
+      requestId: bodyRequestId,
+    } = body as { error?: unknown; code?: unknown; requestId?: unknown };
     const inferenceShape = typeof error === 'string' && error.length > 0;
-    const controlShape =
-      !!error &&
-      typeof error === 'object' &&
-      typeof (error as { code?: unknown }).code === 'string' &&
-      typeof (error as { message?: unknown }).message === 'string' &&
-      (error as { requestId?: unknown }).requestId === requestId;
+    const controlShape = inferenceShape && typeof code === 'string' && bodyRequestId === requestId;
     if (style === 'inference' && !inferenceShape) problems.push('inference error not {error: "<message>"}');
     if (style === 'control' && !controlShape)
-      problems.push('control-plane error not {error: {code, message, requestId}}');
+      problems.push('control-plane error not {error: "<message>", code, requestId}');
     if (style === 'either' && !inferenceShape && !controlShape) problems.push('error body in neither shape');
     if (status === 429 && headers['retry-after'] === undefined) problems.push('429 without Retry-After');
   } else if (isJson && response.body.length > 0 && body === undefined) {
