@@ -27,16 +27,17 @@ export function principalOf(event: APIGatewayProxyEvent): Principal | undefined 
   return { sub: parsed.data.sub, scopes, tier: parsed.data.tier };
 }
 
-const EXPIRY = /^\d{1,12}$/;
-
 /**
  * Whether the request came through the authorizer with a token that has expired since: API
  * Gateway reuses a decision for the authorizer cache's TTL whatever the token's `exp`, so the edge
- * checks it on every request. A context without a readable `exp` counts as expired (fails closed).
+ * checks it on every request. `exp` is a NumericDate, any JSON number of seconds, fractions allowed
+ * (RFC 7519, section 2), which API Gateway hands on as a string. A context without a readable `exp`
+ * counts as expired (fails closed).
  */
 export function authorizationExpired(event: APIGatewayProxyEvent, nowMs = Date.now()): boolean {
   const context = event.requestContext.authorizer;
   if (!context?.sub) return false;
-  const exp = String(context.exp ?? '');
-  return !EXPIRY.test(exp) || nowMs / 1000 > Number(exp) + TOKEN_CLOCK_TOLERANCE_SECONDS;
+  const exp = String(context.exp ?? '').trim();
+  const seconds = exp === '' ? Number.NaN : Number(exp);
+  return !Number.isFinite(seconds) || nowMs / 1000 > seconds + TOKEN_CLOCK_TOLERANCE_SECONDS;
 }
