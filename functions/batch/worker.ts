@@ -7,6 +7,7 @@ import { sageMakerBinaryRequest } from '../inference/binary-tensors';
 import type { InferenceResponse, InputTensor } from '../inference/protocol';
 import { isRetryable } from '../inference/sagemaker-backend';
 import { type InferenceDependencies, inferChecked } from '../inference/service';
+import { parseTritonJson } from '../inference/triton-json';
 import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import type { ModelCache } from '../registry/model-cache';
@@ -385,7 +386,8 @@ async function inferOne(
   );
   let parsed: InferenceResponse;
   try {
-    parsed = JSON.parse(decoder.decode(answer.body)) as InferenceResponse;
+    // NaN and infinities come as Triton writes them; a result keeps them as JSON can (null).
+    parsed = parseTritonJson(decoder.decode(answer.body)) as InferenceResponse;
   } catch {
     throw new BackendError('the backend answer is not JSON');
   }

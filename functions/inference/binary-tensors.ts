@@ -11,6 +11,7 @@
  * as Triton does); what is here is the layout they share.
  */
 import { SAGEMAKER_TRITON_BINARY } from '../../contracts/media-types';
+import { stringifyTritonJson } from './triton-json';
 
 /** Triton's HTTP header giving the length of the JSON header that starts a binary body. */
 export const INFERENCE_HEADER_CONTENT_LENGTH = 'Inference-Header-Content-Length';
@@ -33,12 +34,15 @@ export function parseHeaderLength(value: string): number | undefined {
 
 const utf8 = new TextEncoder();
 
-/** A binary body: the JSON header, then each tensor's binary data in order. */
+/**
+ * A binary body: the JSON header (non-finite numbers of its JSON outputs written as Triton writes
+ * them), then each tensor's binary data in order.
+ */
 export function joinBinaryBody(
   header: unknown,
   sections: readonly ArrayBufferView[],
 ): { body: Uint8Array; headerLength: number } {
-  const json = utf8.encode(JSON.stringify(header));
+  const json = utf8.encode(stringifyTritonJson(header));
   const parts = [json, ...sections.map((s) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength))];
   const body = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0));
   let offset = 0;

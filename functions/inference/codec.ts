@@ -51,6 +51,7 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
+import { parseTritonJson, stringifyTritonJson } from './triton-json';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -517,7 +518,8 @@ export function encodeInferenceResponse(
   if (headerLength === undefined) {
     const response = readAnswerJson(answer.body, 'a body');
     return {
-      body: encoder.encode(JSON.stringify({ ...response, ...naming })),
+      // Outputs holding NaN or an infinity go on as Triton wrote them.
+      body: encoder.encode(stringifyTritonJson({ ...response, ...naming })),
       contentType: 'application/json',
       headers: {},
     };
@@ -546,7 +548,7 @@ export function encodeInferenceResponse(
 function readAnswerJson(bytes: Uint8Array, what: string): Record<string, unknown> {
   let response: unknown;
   try {
-    response = JSON.parse(decoder.decode(bytes));
+    response = parseTritonJson(decoder.decode(bytes));
   } catch {
     throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
   }

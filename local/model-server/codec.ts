@@ -27,6 +27,7 @@ import {
   parseInferenceRequest,
   validateAgainstSignature,
 } from '../../functions/inference/protocol';
+import { stringifyTritonJson } from '../../functions/inference/triton-json';
 import {
   decodeBinary,
   encodeBinary,
@@ -147,7 +148,8 @@ export function encodeInferResponse(
     return { ...base, parameters: { binary_data_size: bytes.byteLength } };
   });
   const response = { ...header, outputs: described };
-  if (blobs.length === 0) return { body: Buffer.from(JSON.stringify(response)) };
+  // Triton writes NaN and infinities as bare tokens (TritonJson's kWriteNanAndInfFlag).
+  if (blobs.length === 0) return { body: Buffer.from(stringifyTritonJson(response)) };
   const { body, headerLength } = joinBinaryBody(response, blobs);
   return { body: Buffer.from(body.buffer, body.byteOffset, body.byteLength), headerLength };
 }

@@ -330,6 +330,18 @@ describe('encodeInferResponse', () => {
     });
   });
 
+  it('writes NaN and infinities in JSON outputs as Triton does, as bare tokens', () => {
+    const fp32: Tensor = {
+      name: 'C',
+      datatype: 'FP32',
+      shape: [1, 3],
+      data: Float32Array.from([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]),
+    };
+    const { body } = encodeInferResponse(header, [{ tensor: fp32, binary: false }]);
+
+    expect(body.toString()).toContain('"data":[NaN,Infinity,-Infinity]');
+  });
+
   it('puts binary outputs after the JSON header, in header order, with their sizes', () => {
     const { body, headerLength } = encodeInferResponse(header, [
       { tensor: text, binary: true },

@@ -678,6 +678,19 @@ describe('encodeInferenceResponse', () => {
     expect(JSON.parse(decoder.decode(response.body))).toEqual({ ...answer, ...naming });
   });
 
+  // TritonJson writes NaN and infinities as bare tokens; the answer goes on as Triton wrote it.
+  it('passes on JSON outputs holding NaN and infinities as Triton writes them', () => {
+    const body =
+      '{"model_name":"m","model_version":"1","outputs":[{"name":"OUTPUT0","datatype":"FP32","shape":[1,3],"data":[NaN,Infinity,-Infinity]}]}';
+    const response = encodeInferenceResponse(
+      { body: encoder.encode(body), contentType: 'application/json' },
+      naming,
+    );
+    expect(decoder.decode(response.body)).toBe(
+      '{"model_name":"simple","model_version":"2","outputs":[{"name":"OUTPUT0","datatype":"FP32","shape":[1,3],"data":[NaN,Infinity,-Infinity]}]}',
+    );
+  });
+
   it("turns SageMaker's binary+json answer into application/octet-stream with Inference-Header-Content-Length", () => {
     // Prepare: OUTPUT0 binary, OUTPUT1 JSON, as Triton answers simple_http_infer_client.
     const tensor = int32(OUTPUT0);
