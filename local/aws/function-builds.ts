@@ -121,7 +121,11 @@ function removeStale(keep: string): void {
     const path = `${CACHE}${entry.name}`;
     // Directories are builds of an earlier layout of this cache.
     if (entry.isDirectory()) rmSync(path, { recursive: true, force: true });
-    else if (entry.name !== keep && now - statSync(path).mtimeMs > STALE_MS) rmSync(path, { force: true });
+    else if (entry.name === keep) continue;
+    // Another process sharing the cache may rename or remove an entry between the listing and here.
+    else if (now - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) > STALE_MS) {
+      rmSync(path, { force: true });
+    }
   }
 }
 
