@@ -103,8 +103,11 @@ function mapSageMakerError(error: unknown, backend: Backend): Error {
         OriginalStatusCode?: number;
       };
       const detail = modelMessage(OriginalMessage) ?? message;
-      // A container that answered 5xx failed; one that answered 4xx judged the request.
-      if ((OriginalStatusCode ?? 500) >= 500) {
+      // A container that answered 4xx judged the request. One that answered 5xx failed, and so did
+      // one that gave no answer: SageMaker reports a container that ran past its 60 s or exited as
+      // status 0. On a multi-model endpoint Triton answers every error 400 but running out of memory
+      // (507), so there a failing model reads as a rejection: see docs/protocol.md.
+      if (OriginalStatusCode === undefined || OriginalStatusCode < 400 || OriginalStatusCode >= 500) {
         return new BackendFailedError(`endpoint ${backend.endpointName} failed: ${detail}`);
       }
       return new BackendError(`the model rejected the request: ${detail}`);

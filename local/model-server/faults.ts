@@ -10,7 +10,11 @@ import { unitOf } from '../seeded-random';
 export interface FaultPlan {
   /** The endpoint the plan applies to; unset for every endpoint without a plan of its own. */
   readonly endpoint?: string;
-  /** The next N invocations get `failStatus` from the container: ModelError (424) carrying that status. */
+  /**
+   * The next N invocations get `failStatus` from the container: ModelError (424) carrying that status,
+   * as Triton would answer it (on a multi-model endpoint every error is 400, or 507 for running out of
+   * memory); 0 is a container that gave no answer (it exited, or ran past SageMaker's 60 s).
+   */
   readonly failNext: number;
   readonly failStatus: number;
   /** The next N invocations are refused by SageMaker itself: ThrottlingException (400). */
@@ -42,7 +46,7 @@ const count = z.number().int().min(0).max(1_000_000);
 export const faultUpdateSchema = z.strictObject({
   endpoint: z.string().min(1).optional(),
   failNext: count.optional(),
-  failStatus: z.number().int().min(400).max(599).optional(),
+  failStatus: z.union([z.literal(0), z.number().int().min(400).max(599)]).optional(),
   throttleNext: count.optional(),
   unavailableNext: count.optional(),
   latencyMs: z.number().int().min(0).max(300_000).optional(),
@@ -66,7 +70,7 @@ export class FaultInjector {
     const { endpoint: _, ...fields } = update;
     const plan = {
       failNext: 0,
-      failStatus: 500,
+      failStatus: 0,
       throttleNext: 0,
       unavailableNext: 0,
       latencyMs: 0,

@@ -125,9 +125,14 @@ export class SageMakerRuntimeApi {
       );
     }
     if (target.refusal === 'load-failed') {
-      // Triton on SageMaker answers a model it cannot load with 400 and its error JSON
-      // (src/sagemaker_server.cc, SageMakerMMELoadModel); SageMaker passes the container's answer on.
-      return modelError(requestId, region, endpointName, tritonErrorReply(400, target.message));
+      // Triton on SageMaker answers a model it cannot load as it answers any error on a multi-model
+      // endpoint (src/sagemaker_server.cc, SageMakerMMELoadModel); SageMaker passes the answer on.
+      return modelError(
+        requestId,
+        region,
+        endpointName,
+        multiModelReply(tritonErrorReply(400, target.message)),
+      );
     }
     try {
       return await this.answer(target, req, body, headerLength, targetModel, fault, {
@@ -151,20 +156,30 @@ export class SageMakerRuntimeApi {
     { requestId, region, endpointName }: { requestId: string; region: string; endpointName: string },
   ): Promise<Outcome> {
     const { triton, modelName } = target;
-    if (fault !== undefined && fault.latencyMs > 0 && !(await pause(fault.latencyMs, req))) return GONE;
+    // Triton's multi-model handler (a request with a TargetModel) answers its errors in its own way.
+    const asServed = (reply: Reply) => (targetModel === undefined ? reply : multiModelReply(reply));
+    if (fault !== undefined && fault.latencyMs > 0) {
+      // SageMaker waits 60 s for the container, then reports it as having given no answer.
+      const waited = Math.min(fault.latencyMs, CONTAINER_TIMEOUT_MS);
+      if (!(await pause(waited, req))) return GONE;
+      if (waited === CONTAINER_TIMEOUT_MS) return modelError(requestId, region, endpointName, NO_ANSWER);
+    }
     if (fault?.refusal?.kind === 'fail') {
       const { status } = fault.refusal;
+      if (status === 0) return modelError(requestId, region, endpointName, NO_ANSWER);
+      // A 507 reads as out of memory, as Triton's multi-model handler tells it from the message.
+      const what = status === 507 ? 'ran out of memory' : `answered ${status}`;
       const container = tritonErrorReply(
         status,
-        `the container answered ${status} (a fault injected by the local model server)`,
+        `the container ${what} (a fault injected by the local model server)`,
       );
-      return modelError(requestId, region, endpointName, container);
+      return modelError(requestId, region, endpointName, asServed(container));
     }
 
     // Triton's SageMaker server infers on the model named by the whole TargetModel
     // (src/sagemaker_server.cc, SageMakerMMEHandleInfer), so answers and messages carry that name.
     const answer = await triton.infer(modelName, undefined, body, headerLength, targetModel);
-    if (!answer.ok) return modelError(requestId, region, endpointName, answer.reply);
+    if (!answer.ok) return modelError(requestId, region, endpointName, asServed(answer.reply));
     const { body: responseBody, headerLength: responseHeaderLength } = answer.response;
     return {
       status: 200,
@@ -266,16 +281,70 @@ function accessDenied(requestId: string, region: string, endpointName: string): 
   );
 }
 
+/**
+ * How long SageMaker waits for a container's answer to an invocation: 60 s ("How Your Container
+ * Should Respond to Inference Requests", the containers' inference contract).
+ */
+export const CONTAINER_TIMEOUT_MS = 60_000;
+
+/**
+ * What SageMaker reports for a container that gave no answer, having run past the 60 s or exited:
+ * status 0 and SageMaker's own message, as its ModelError reads ("Received server error (0) from
+ * primary with message ...", in the errors SageMaker users report for timed-out containers).
+ */
+const NO_ANSWER: Reply = {
+  status: 0,
+  headers: {},
+  body: Buffer.from(
+    'Your invocation timed out while waiting for a response from container primary. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.',
+  ),
+};
+
+/**
+ * Triton's answer to an error on a multi-model endpoint: 400 whatever the error, or 507 when its
+ * message reads as running out of memory, for a load and an inference alike (src/sagemaker_server.cc:
+ * SageMakerMMEHandleOOMError, and SagemakeInferRequestClass::InferResponseComplete, whose comment
+ * says the per-error codes of the HTTP API are held back from SageMaker). Only a request without a
+ * TargetModel, on a single-model endpoint, gets Triton's HTTP status for each error.
+ */
+function multiModelReply(reply: Reply): Reply {
+  const message = reply.body?.toString() ?? '';
+  const status = OUT_OF_MEMORY.some((text) => message.includes(text)) ? 507 : 400;
+  return { ...reply, status };
+}
+
+/** The texts Triton's SageMaker server takes for running out of memory (SageMakerMMECheckOOMError). */
+const OUT_OF_MEMORY = [
+  'CUDA out of memory',
+  'CUDA_OUT_OF_MEMORY',
+  'Out of memory',
+  'Out Of Memory',
+  'out of memory',
+  'MemoryError',
+  'OutOfMemory',
+  'OOM',
+  'Dst tensor is not initialized',
+  'Src tensor is not initialized',
+  'CNMEM_STATUS_OUT_OF_MEMORY',
+  'CUDNN_STATUS_NOT_INITIALIZED',
+  'CUBLAS_STATUS_ALLOC_FAILED',
+  'CUBLAS_STATUS_NOT_INITIALIZED',
+  'Failed to allocate memory',
+  'failed to allocate memory',
+  'No space left on device',
+];
+
 /** How SageMaker reports a container's error answer: 424 ModelError carrying the original status and body. */
 function modelError(requestId: string, region: string, endpointName: string, container: Reply): Reply {
   const status = container.status;
   const original = container.body?.toString() ?? '';
   const logGroup = `/aws/sagemaker/Endpoints/${endpointName}`;
-  const kind = status < 500 ? 'client' : 'server';
+  const fromClient = status >= 400 && status < 500;
+  const kind = fromClient ? 'client' : 'server';
   return jsonReply(
     424,
     {
-      ...(status < 500 ? { ErrorCode: 'CLIENT_ERROR_FROM_MODEL' } : {}),
+      ...(fromClient ? { ErrorCode: 'CLIENT_ERROR_FROM_MODEL' } : {}),
       LogStreamArn: `arn:aws:logs:${region}:${ACCOUNT}:log-group:${logGroup}`,
       Message:
         `Received ${kind} error (${status}) from primary with message "${original}". ` +

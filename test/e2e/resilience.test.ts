@@ -58,7 +58,7 @@ describe('failover and circuit breakers through the local platform', () => {
 
   it('answers every request through the standby while the primary fails, and stops calling the primary once its circuit opens', async () => {
     // Prepare: the primary's container fails every call
-    await faults('POST', { endpoint: 'local-triton', failNext: 1000, failStatus: 500 });
+    await faults('POST', { endpoint: 'local-triton', failNext: 1000, failStatus: 0 });
     // Act
     const statuses: number[] = [];
     for (let i = 0; i < 15; i++) statuses.push((await infer()).status);
@@ -69,7 +69,7 @@ describe('failover and circuit breakers through the local platform', () => {
 
   it('answers 503 with Retry-After, without calling anything, once every backend circuit is open', async () => {
     // Prepare: the standby fails too, until its circuit opens as well
-    await faults('POST', { endpoint: 'local-triton-standby', failNext: 1000, failStatus: 503 });
+    await faults('POST', { endpoint: 'local-triton-standby', failNext: 1000, failStatus: 507 });
     const statuses: number[] = [];
     for (let i = 0; i < FAILURE_THRESHOLD; i++) statuses.push((await infer()).status);
     expect(statuses).toEqual(Array(FAILURE_THRESHOLD).fill(502));

@@ -553,7 +553,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
   /** Submits a job of `kind`, runs it with every item failing (FIRST_RUN_FAILURE), and retries it. */
   async function retryFailedJob(jobId: string, kind: keyof typeof JOBS) {
     await submit(jobId, await JOBS[kind]());
-    await modelFaults({ failNext: 1000, failStatus: 500 });
+    await modelFaults({ failNext: 1000, failStatus: 0 });
     await runJob(jobId, Number.POSITIVE_INFINITY, { outageBudgetSeconds: 0 });
     await modelFaults(null);
     expect(await store().getJob(jobId)).toMatchObject({ status: 'FAILED', failed: ITEMS });
@@ -600,7 +600,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
     await atEveryPoint('outage', async (jobId, diesAfter) => {
       await submit(jobId, await JOBS.items());
       // The model fails its next calls, dying deliveries' included: the chunks that meet it are deferred.
-      await modelFaults({ failNext: 4, failStatus: 500 });
+      await modelFaults({ failNext: 4, failStatus: 0 });
       try {
         const { died, deferred } = await runJob(jobId, diesAfter);
         deferrals += deferred;

@@ -608,7 +608,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   it('defers chunks while the model fails, spending none of their deliveries, and runs them once it answers', async () => {
     // Prepare: more failures than the queue's deliveries of one message would survive.
     await submit('outage', 20);
-    expect((await faults({ failNext: 3 * MAX_RECEIVE_COUNT, failStatus: 500 })).status).toBe(200);
+    expect((await faults({ failNext: 3 * MAX_RECEIVE_COUNT, failStatus: 0 })).status).toBe(200);
 
     // Act
     const seen: Message[] = [];
@@ -1097,7 +1097,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     /** A job of `count` items that failed when the endpoint stayed down past a zero outage budget: FAILED. */
     async function failedJob(jobId: string, count: number) {
       await submit(jobId, count);
-      await faults({ failNext: 1000, failStatus: 500 });
+      await faults({ failNext: 1000, failStatus: 0 });
       await drain({ ...deps, outage: { ...deps.outage, budgetSeconds: 0 } });
       await faults(null);
       expect(await store.getJob(jobId)).toMatchObject({ status: 'FAILED', failed: count, succeeded: 0 });

@@ -44,9 +44,14 @@ describe('model server fault injection', () => {
     return created;
   };
 
-  const invoke = async (sagemaker: SageMakerRuntimeClient, endpoint = ENDPOINT) => {
+  const invoke = async (sagemaker: SageMakerRuntimeClient, endpoint = ENDPOINT, targetModel?: string) => {
     const response = await sagemaker.send(
-      new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'application/json', Body: REQUEST }),
+      new InvokeEndpointCommand({
+        EndpointName: endpoint,
+        ContentType: 'application/json',
+        Body: REQUEST,
+        ...(targetModel === undefined ? {} : { TargetModel: targetModel }),
+      }),
     );
     return { response, body: JSON.parse(new TextDecoder().decode(response.Body)) as InferenceResponse };
   };
@@ -84,7 +89,7 @@ describe('model server fault injection', () => {
 
   it('fails the next 2 invocations with ModelError carrying the container’s 500, then answers', async () => {
     const sagemaker = client();
-    await inject({ failNext: 2 });
+    await inject({ failNext: 2, failStatus: 500 });
 
     const first = await errorOf(invoke(sagemaker));
     const second = await errorOf(invoke(sagemaker));
@@ -98,6 +103,51 @@ describe('model server fault injection', () => {
       expect(error.message).toMatch(/^Received server error \(500\) from primary/);
     }
     expect(third.body.outputs[0]!.data).toEqual(SUM);
+  });
+
+  it('reports a container that gave no answer as SageMaker does: status 0, by default', async () => {
+    await inject({ failNext: 1 });
+
+    const error = await errorOf(invoke(client()));
+
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).OriginalStatusCode).toBe(0);
+    expect(error.message).toMatch(
+      /^Received server error \(0\) from primary with message "Your invocation timed out while waiting for a response from container primary\./,
+    );
+  });
+
+  // Triton's multi-model handler answers every error 400, or 507 when it reads as out of memory
+  // (src/sagemaker_server.cc, SageMakerMMEHandleOOMError and InferResponseComplete).
+  it('answers a TargetModel request as Triton does on a multi-model endpoint: 400 for any error', async () => {
+    await inject({ failNext: 1, failStatus: 500 });
+
+    const error = await errorOf(invoke(client(), ENDPOINT, 'simple.tar.gz'));
+    const refused = await errorOf(
+      client().send(
+        new InvokeEndpointCommand({
+          EndpointName: ENDPOINT,
+          TargetModel: 'simple.tar.gz',
+          ContentType: 'application/json',
+          Body: JSON.stringify({
+            inputs: [{ name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: INPUT }],
+          }),
+        }),
+      ),
+    );
+
+    expect((error as ModelError).OriginalStatusCode).toBe(400);
+    expect((refused as ModelError).OriginalStatusCode).toBe(400);
+    expect(JSON.parse((refused as ModelError).OriginalMessage!).error).toContain('expected 2 inputs');
+  });
+
+  it('answers 507 for an error that reads as running out of memory on a multi-model endpoint', async () => {
+    await inject({ failNext: 1, failStatus: 507 });
+
+    const error = await errorOf(invoke(client(), ENDPOINT, 'simple.tar.gz'));
+
+    expect((error as ModelError).OriginalStatusCode).toBe(507);
+    expect(JSON.parse((error as ModelError).OriginalMessage!).error).toContain('out of memory');
   });
 
   it('uses failStatus as the container’s status', async () => {
@@ -179,11 +229,11 @@ describe('model server fault injection', () => {
     const afterClearing = (await cleared.json()) as { faults: { endpoint?: string }[] };
 
     expect(listed.faults).toEqual([
-      { failNext: 2, failStatus: 500, throttleNext: 0, unavailableNext: 0, latencyMs: 5, down: false },
+      { failNext: 2, failStatus: 0, throttleNext: 0, unavailableNext: 0, latencyMs: 5, down: false },
       {
         endpoint: OTHER_ENDPOINT,
         failNext: 0,
-        failStatus: 500,
+        failStatus: 0,
         throttleNext: 1,
         unavailableNext: 0,
         latencyMs: 0,

@@ -184,18 +184,22 @@ describe('infer with circuit breakers and failover', () => {
     expect(c.recordFailure).not.toHaveBeenCalled();
   });
 
-  it('fails over when the container answers 5xx', async () => {
+  // 5xx from the container (507 is Triton's out of memory on a multi-model endpoint), and status 0:
+  // SageMaker's report of a container that ran past its 60 s or exited, "Received server error (0)".
+  it.each([500, 507, 0, undefined])('fails over when the container answers %s', async (status) => {
     sagemaker.on(InvokeEndpointCommand, { EndpointName: 'a' }).rejects(
       new ModelError({
-        message: 'server error',
+        message: `Received server error (${status}) from primary`,
         $metadata: {},
-        OriginalStatusCode: 500,
-        OriginalMessage: 'oom',
+        ...(status === undefined ? {} : { OriginalStatusCode: status }),
+        OriginalMessage: 'no answer',
       }),
     );
     sagemaker.on(InvokeEndpointCommand, { EndpointName: 'b' }).resolves(ok);
-    await infer(deps(circuits()), version(['a', 'b']), payload);
+    const c = circuits();
+    await infer(deps(c), version(['a', 'b']), payload);
     expect(calledEndpoints()).toEqual(['a', 'b']);
+    expect(c.recordFailure).toHaveBeenCalledTimes(1);
   });
 
   it('skips a backend whose circuit is open without calling it', async () => {
