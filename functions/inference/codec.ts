@@ -113,9 +113,49 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   const request = parseInferenceRequest(json, reader.read);
   reader.finish();
   checkBinaryFlags(request);
+  checkEchoedAndExact(request);
   if (signature !== undefined) checkFp16Encoding(request, signature);
 
   return { request, ...backendBody(request, binary) };
+}
+
+/**
+ * The longest request `id` the API takes. Triton sets no limit, but echoes the id in its answer,
+ * which the answer's JSON and Lambda's result then escape again: a body of quotes grows fourfold on
+ * its way back and could cross the 6 MB a function may return, after the inference ran. Far above
+ * any id a client makes (UUIDs, trace ids).
+ */
+export const MAX_REQUEST_ID_LENGTH = 8_192;
+
+/**
+ * What the API refuses that Triton would take, so that it never answers a 502 for the client's own
+ * request or passes a value on changed: an id longer than MAX_REQUEST_ID_LENGTH, and an integer
+ * parameter beyond 2^53 - 1, which JSON numbers read as doubles cannot carry exactly (Triton reads
+ * `sequence_id` and int64 parameters as 64-bit integers, so a larger one would reach it changed).
+ */
+function checkEchoedAndExact(request: InferenceRequest): void {
+  if (request.id !== undefined && request.id.length > MAX_REQUEST_ID_LENGTH) {
+    throw new InvalidInferenceRequestError(
+      `the request id has ${request.id.length} characters, more than the ${MAX_REQUEST_ID_LENGTH} this API takes`,
+    );
+  }
+  const parameterSets: [string, Parameters | undefined][] = [
+    ['request', request.parameters],
+    ...request.inputs.map((t): [string, Parameters | undefined] => [`input '${t.name}'`, t.parameters]),
+    ...(request.outputs ?? []).map((t): [string, Parameters | undefined] => [
+      `output '${t.name}'`,
+      t.parameters,
+    ]),
+  ];
+  for (const [where, parameters] of parameterSets) {
+    for (const [key, value] of Object.entries(parameters ?? {})) {
+      if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        throw new InvalidInferenceRequestError(
+          `${where} parameter '${key}' is an integer beyond 2^53 - 1, which a JSON number cannot carry exactly here (a sequence_id may be sent as a string)`,
+        );
+      }
+    }
+  }
 }
 
 /**

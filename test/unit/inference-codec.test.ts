@@ -10,6 +10,7 @@ import {
   decodeBinaryTensor,
   decodeInferenceRequest,
   encodeInferenceResponse,
+  MAX_REQUEST_ID_LENGTH,
   UnreadableBackendAnswerError,
 } from '../../functions/inference/codec';
 import {
@@ -586,6 +587,46 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
     expect(() => validateAgainstSignature(request, SIMPLE_SIGNATURE, 'simple')).toThrow(
       "unexpected shape for input 'INPUT0' for model 'simple'. Expected [-1,16], got [1,15]",
     );
+  });
+});
+
+describe('decodeInferenceRequest: what the API refuses that Triton would take', () => {
+  const inputs = [jsonInput('INPUT0', INPUT0), jsonInput('INPUT1', INPUT1)];
+
+  // Triton echoes the id; escaped twice on its way back, a body of quotes would cross Lambda's 6 MB.
+  it('refuses a request id longer than the API takes, and takes one of that length', () => {
+    const long = errorOf(() =>
+      decodeInferenceRequest(jsonRequest({ id: '"'.repeat(MAX_REQUEST_ID_LENGTH + 1), inputs })),
+    );
+    expect(long).toBeInstanceOf(InvalidInferenceRequestError);
+    expect(long.message).toContain(`more than the ${MAX_REQUEST_ID_LENGTH}`);
+    const kept = decodeInferenceRequest(jsonRequest({ id: '"'.repeat(MAX_REQUEST_ID_LENGTH), inputs }));
+    expect(kept.request.id).toHaveLength(MAX_REQUEST_ID_LENGTH);
+  });
+
+  // JSON numbers are read as doubles: 2^63 + 1 would reach Triton's 64-bit sequence_id as 2^63.
+  it.each([
+    ['the request', { parameters: { sequence_id: 2 ** 63 + 1 }, inputs }],
+    ['an input', { inputs: [{ ...inputs[0], parameters: { big: -(2 ** 53) } }, inputs[1]] }],
+    ['an output', { inputs, outputs: [{ name: 'OUTPUT0', parameters: { big: 2 ** 53 } }] }],
+  ])('refuses an integer parameter of %s beyond 2^53 - 1', (_, body) => {
+    const error = errorOf(() => decodeInferenceRequest(jsonRequest(body)));
+    expect(error).toBeInstanceOf(InvalidInferenceRequestError);
+    expect(error.message).toContain('beyond 2^53 - 1');
+  });
+
+  it('takes integer parameters up to 2^53 - 1 and fractions', () => {
+    const { request } = decodeInferenceRequest(
+      jsonRequest({
+        parameters: { sequence_id: Number.MAX_SAFE_INTEGER, scale: 0.5, tag: '9007199254740993' },
+        inputs,
+      }),
+    );
+    expect(request.parameters).toEqual({
+      sequence_id: Number.MAX_SAFE_INTEGER,
+      scale: 0.5,
+      tag: '9007199254740993',
+    });
   });
 });
 
