@@ -142,8 +142,9 @@ export class TritonApi {
         {
           model_name: servedAs,
           model_version: served.version,
+          // Triton answers the request's id, and only the parameters a backend sets on its response
+          // (none for onnxruntime), not the request's (FinalizeResponse in src/http_server.cc).
           ...(request.id === undefined ? {} : { id: request.id }),
-          ...(request.parameters === undefined ? {} : { parameters: request.parameters }),
         },
         outputs,
       );
