@@ -7,6 +7,8 @@ export abstract class PlatformError extends Error {
   abstract readonly code: string;
   /** Seconds a client should wait before retrying, for 429 and 503. */
   readonly retryAfterSeconds?: number;
+  /** Headers the answer carries besides Retry-After. */
+  readonly headers?: Readonly<Record<string, string>>;
   constructor(
     message: string,
     readonly details?: unknown,
@@ -29,6 +31,18 @@ export class NotFoundError extends PlatformError {
 export class PayloadTooLargeError extends PlatformError {
   readonly statusCode = 413;
   readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+/** A Content-Encoding the API cannot read; `headers` name those it can (Accept-Encoding). */
+export class UnsupportedMediaTypeError extends PlatformError {
+  readonly statusCode = 415;
+  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+  constructor(
+    message: string,
+    override readonly headers: Readonly<Record<string, string>>,
+  ) {
+    super(message);
+  }
 }
 
 /**

@@ -61,8 +61,10 @@ export function errorResponse(thrown: unknown, requestId: string, style: ErrorSt
     return json(500, errorBody(style, 'INTERNAL', 'internal error', requestId), requestId);
   }
   if (error.statusCode >= 500) logger.warn('backend failure', { error });
-  const headers: Record<string, string> =
-    error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) };
+  const headers: Record<string, string> = {
+    ...error.headers,
+    ...(error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) }),
+  };
   return json(
     error.statusCode,
     errorBody(style, error.code, error.message, requestId, error.details),

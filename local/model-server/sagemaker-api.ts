@@ -7,10 +7,12 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { SAGEMAKER_MAX_PAYLOAD_BYTES } from '../../contracts/sagemaker-limits';
 import {
   SAGEMAKER_BINARY_PREFIX,
   sageMakerBinaryContentType,
 } from '../../functions/inference/binary-tensors';
+import { ACCEPTED_ENCODINGS, isAcceptedEncoding } from '../../functions/inference/content-encoding';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
 import type { FaultInjector } from './faults';
 import {
@@ -26,9 +28,6 @@ import {
 } from './http';
 import { type LocalModelStore, MissingModelDataError, ModelLoadError } from './model-store';
 import { type TritonApi, tritonErrorReply, tritonHeaderLength } from './triton-api';
-
-/** InvokeEndpoint's payload limit. */
-export const SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
 const ACCOUNT = '000000000000';
 const DEFAULT_REGION = 'us-east-1';
@@ -178,7 +177,20 @@ export class SageMakerRuntimeApi {
 
     // Triton's SageMaker server infers on the model named by the whole TargetModel
     // (src/sagemaker_server.cc, SageMakerMMEHandleInfer), so answers and messages carry that name.
-    const answer = await triton.infer(modelName, undefined, body, headerLength, targetModel);
+    const contentEncoding = headerValue(req.headers, 'content-encoding');
+    if (!isAcceptedEncoding(contentEncoding)) {
+      // Triton's SageMaker server answers 415 with no body, naming the codings it takes
+      // (src/sagemaker_server.cc, SageMakerMMEHandleInfer); SageMaker wraps it as any container answer.
+      const container = { status: 415, headers: { 'accept-encoding': ACCEPTED_ENCODINGS } };
+      return modelError(requestId, region, endpointName, container);
+    }
+    const answer = await triton.infer(
+      modelName,
+      undefined,
+      body,
+      { headerLength, contentEncoding },
+      targetModel,
+    );
     if (!answer.ok) return modelError(requestId, region, endpointName, asServed(answer.reply));
     const { body: responseBody, headerLength: responseHeaderLength } = answer.response;
     return {

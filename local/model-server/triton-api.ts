@@ -9,6 +9,12 @@ import { toJson } from '@bufbuild/protobuf';
 import { OCTET_STREAM } from '../../contracts/media-types';
 import { ModelConfigSchema } from '../../contracts/triton/gen/model_config_pb';
 import { INFERENCE_HEADER_CONTENT_LENGTH, parseHeaderLength } from '../../functions/inference/binary-tensors';
+import {
+  ACCEPTED_ENCODINGS,
+  decodeContentEncoding,
+  InflatedBodyTooLargeError,
+  UnsupportedContentEncodingError,
+} from '../../functions/inference/content-encoding';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
 import { classify } from './classification';
 import { decodeInferRequest, type EncodedInferResponse, encodeInferResponse } from './codec';
@@ -41,6 +47,16 @@ class TritonRequestError extends Error {
 
 const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|stats|config))?$/;
 
+/** What an inference request's headers say about its body, as the client sent them. */
+export interface InferHeaders {
+  /**
+   * The length of the JSON header when binary tensors follow it (a header or a content type
+   * parameter); undefined for a JSON body.
+   */
+  readonly headerLength?: string;
+  readonly contentEncoding?: string;
+}
+
 /** A Triton inference answer, before the API it came through formats it. */
 type InferAnswer =
   | { readonly ok: true; readonly response: EncodedInferResponse }
@@ -51,7 +67,6 @@ export class TritonApi {
 
   async handle(method: string, path: string, req: IncomingMessage): Promise<Reply> {
     const body = method === 'POST' ? await readBody(req, TRITON_MAX_INPUT_BYTES) : undefined;
-    const headerLength = headerValue(req.headers, HEADER_LENGTH_HEADER);
     try {
       if (path === '/v2/health/live' || path === '/v2/health/ready') {
         requireMethod(method, 'GET');
@@ -83,7 +98,10 @@ export class TritonApi {
         const modelName = decodeSegment(name!);
         if (action === 'infer') {
           requireMethod(method, 'POST');
-          const answer = await this.infer(modelName, version, body ?? Buffer.alloc(0), headerLength);
+          const answer = await this.infer(modelName, version, body ?? Buffer.alloc(0), {
+            headerLength: headerValue(req.headers, HEADER_LENGTH_HEADER),
+            contentEncoding: headerValue(req.headers, 'content-encoding'),
+          });
           return answer.ok ? tritonInferReply(answer.response) : answer.reply;
         }
         requireMethod(method, 'GET');
@@ -104,16 +122,12 @@ export class TritonApi {
     }
   }
 
-  /**
-   * Runs an inference request against `version`, or the latest version when none is named.
-   * `headerLength` is the length of the JSON header when binary tensors follow it, as the client
-   * sent it (a header or a content type parameter); undefined for a JSON body.
-   */
+  /** Runs an inference request against `version`, or the latest version when none is named. */
   async infer(
     modelName: string,
     version: string | undefined,
     body: RequestBody,
-    headerLength: string | undefined,
+    { headerLength, contentEncoding }: InferHeaders,
     /** The name the model answers under: Triton on SageMaker serves a model as its whole TargetModel. */
     servedAs: string = modelName,
   ): Promise<InferAnswer> {
@@ -125,7 +139,9 @@ export class TritonApi {
           `request JSON size of ${body.tooLarge} bytes exceeds the maximum allowed input size of ${TRITON_MAX_INPUT_BYTES} bytes`,
         );
       }
-      const request = decodeInferRequest(body, tritonHeaderLength(headerLength), {
+      // Triton inflates before it reads the header length, which counts the inflated JSON header.
+      const inflated = await decodeContentEncoding(body, contentEncoding, TRITON_MAX_INPUT_BYTES);
+      const request = decodeInferRequest(inflated, tritonHeaderLength(headerLength), {
         name: servedAs,
         signature: model.definition.signature,
       });
@@ -193,6 +209,16 @@ export class TritonApi {
 
 function inferErrorReply(error: unknown): Reply {
   if (error instanceof TritonRequestError) return tritonErrorReply(error.status, error.message);
+  if (error instanceof UnsupportedContentEncodingError) {
+    // Triton answers 501 (TRITONSERVER_ERROR_UNSUPPORTED) and names the codings it takes.
+    return tritonErrorReply(501, error.message, { 'accept-encoding': ACCEPTED_ENCODINGS });
+  }
+  if (error instanceof InflatedBodyTooLargeError) {
+    return tritonErrorReply(
+      400,
+      `Decompressed data size exceeds the maximum allowed value of ${error.limit} bytes. Use --http-max-input-size to increase the limit.`,
+    );
+  }
   if (error instanceof InvalidInferenceRequestError) return tritonErrorReply(400, error.message);
   if (error instanceof SchedulerClosedError) return tritonErrorReply(503, error.message);
   // A failure inside the model after the request passed validation: Triton answers 500. With
@@ -294,6 +320,6 @@ function requireMethod(method: string, allowed: string): void {
   if (method !== allowed) throw new TritonRequestError(405, 'Method Not Allowed');
 }
 
-export function tritonErrorReply(status: number, message: string): Reply {
-  return jsonReply(status, { error: message });
+export function tritonErrorReply(status: number, message: string, headers?: Record<string, string>): Reply {
+  return jsonReply(status, { error: message }, headers);
 }

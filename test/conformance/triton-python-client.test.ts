@@ -6,13 +6,18 @@
  * - `src/python/library/tritonclient/http/_client.py`, `InferenceServerClient.infer`: POST to
  *   `v2/models/{name}/infer`; headers are only what the caller passes plus
  *   `Inference-Header-Content-Length` when any input carries binary data; no Content-Type, no Accept;
- *   `Content-Encoding`/`Accept-Encoding` only when a compression algorithm is asked for (default None).
+ *   `Content-Encoding`/`Accept-Encoding` only when a compression algorithm is asked for (default None):
+ *   `request_compression_algorithm='gzip'` sends `gzip.compress(body)` with `Content-Encoding: gzip`,
+ *   `'deflate'` sends `zlib.compress(body)` (a zlib stream) with `Content-Encoding: deflate`; either way
+ *   `Inference-Header-Content-Length` is the uncompressed JSON header's length.
  * - `_utils.py`, `_get_inference_request`: the header is `json.dumps` of `{"inputs", "outputs"}` (or,
  *   with no outputs requested, `"parameters": {"binary_data_output": true}`), Python's default
  *   separators (`", "`, `": "`); the header length is its length; the raw tensors follow in input order.
  * - `_infer_input.py`: `set_data_from_numpy(binary_data=True)` (the default) sets
- *   `parameters.binary_data_size` and sends `ndarray.tobytes()` (little-endian on x86).
- * - `_requested_output.py`: `InferRequestedOutput(name)` has `parameters.binary_data: true` by default.
+ *   `parameters.binary_data_size` and sends `ndarray.tobytes()` (little-endian on x86); with
+ *   `binary_data=False` the tensor has `data` (the flattened values) and no `parameters`.
+ * - `_requested_output.py`: `InferRequestedOutput(name)` has `parameters.binary_data: true` by default;
+ *   `binary_data=False` sets it false.
  * - `_infer_result.py`, `InferResult`: reads `Inference-Header-Content-Length` from the response; with
  *   it, the first that many bytes are the JSON header and each output with
  *   `parameters.binary_data_size` takes the next that many bytes, in output order; without it, the
@@ -22,6 +27,7 @@
  *   caller's headers, then `Host` and `Content-Length`.
  */
 import { connect } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformToken } from '../../local/dev-credentials';
 import { type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
@@ -46,10 +52,41 @@ const HEADERS = {
   'with no outputs requested': `{"inputs": ${INPUTS}, "parameters": {"binary_data_output": true}}`,
 };
 
+/** `json.dumps` of a request whose tensors are JSON (`binary_data=False` for inputs and outputs). */
+const JSON_REQUEST = JSON.stringify({
+  inputs: [
+    { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: INPUT0 },
+    { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: INPUT1 },
+  ],
+  outputs: ['OUTPUT0', 'OUTPUT1'].map((name) => ({ name, parameters: { binary_data: false } })),
+})
+  .replaceAll(',', ', ')
+  .replaceAll(':', ': ');
+
 interface RawResponse {
   readonly status: number;
   readonly headers: Map<string, string>;
   readonly body: Buffer;
+}
+
+/**
+ * What geventhttpclient sends for `infer()`: the request line, `User-Agent`, the caller's headers in
+ * order, `Host` and `Content-Length`, then the body.
+ */
+function clientRequest(url: string, path: string, headers: readonly string[], body: Buffer): Buffer {
+  const { host, pathname } = new URL(url);
+  return Buffer.concat([
+    Buffer.from(
+      `POST ${pathname.replace(/\/$/, '')}${path} HTTP/1.1\r\n` +
+        'User-Agent: python/gevent-http-client-2.3.1\r\n' +
+        headers.map((header) => `${header}\r\n`).join('') +
+        `Host: ${host}\r\n` +
+        `Content-Length: ${body.length}\r\n` +
+        '\r\n',
+      'latin1',
+    ),
+    body,
+  ]);
 }
 
 /** Sends `request` as is on one connection and reads one HTTP/1.1 answer (Content-Length or chunked). */
@@ -123,36 +160,28 @@ function asInt32(buffer: Buffer | undefined): number[] {
   return Array.from({ length: buffer!.length / 4 }, (_, i) => buffer!.readInt32LE(i * 4));
 }
 
+let platform: PlatformProcess;
+let token: string;
+
+beforeAll(async () => {
+  platform = await startPlatformProcess();
+  token = await platformToken();
+});
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
 describe("Triton's Python HTTP client, default infer() with binary tensors, through the local API", () => {
-  let platform: PlatformProcess;
-  let token: string;
-
-  beforeAll(async () => {
-    platform = await startPlatformProcess();
-    token = await platformToken();
-  });
-
-  afterAll(async () => {
-    await platform?.stop();
-  });
-
   it.each(Object.entries(HEADERS))('answers %s in binary, as the client reads it', async (_case, header) => {
     // Prepare: infer(model_name='simple', inputs, outputs, headers={'Authorization': ...})
-    const { host, pathname } = new URL(platform.apiUrl);
     const body = Buffer.concat([Buffer.from(header, 'utf8'), int32Bytes(INPUT0), int32Bytes(INPUT1)]);
-    const request = Buffer.concat([
-      Buffer.from(
-        `POST ${pathname.replace(/\/$/, '')}/v2/models/simple/infer HTTP/1.1\r\n` +
-          'User-Agent: python/gevent-http-client-2.3.1\r\n' +
-          `Authorization: Bearer ${token}\r\n` +
-          `Inference-Header-Content-Length: ${header.length}\r\n` +
-          `Host: ${host}\r\n` +
-          `Content-Length: ${body.length}\r\n` +
-          '\r\n',
-        'latin1',
-      ),
+    const request = clientRequest(
+      platform.apiUrl,
+      '/v2/models/simple/infer',
+      [`Authorization: Bearer ${token}`, `Inference-Header-Content-Length: ${header.length}`],
       body,
-    ]);
+    );
     // Act
     const response = await exchange(platform.apiUrl, request);
     // Assess
@@ -199,4 +228,45 @@ describe("Triton's Python HTTP client, default infer() with binary tensors, thro
     expect(values.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
     expect(Number(buffers.get('LABEL')!.readBigInt64LE(0))).toBe(values.indexOf(Math.max(...values)));
   });
+});
+
+describe("Triton's Python HTTP client, infer(request_compression_algorithm=...)", () => {
+  // Python's gzip.compress and zlib.compress write the same formats as Node's gzipSync and deflateSync.
+  const compressions = { gzip: gzipSync, deflate: deflateSync };
+  const binaryHeader = HEADERS['with InferRequestedOutput(name) for both outputs'];
+  const cases = (['api', 'model server'] as const).flatMap((target) =>
+    (['gzip', 'deflate'] as const).flatMap((encoding) =>
+      (['binary', 'JSON'] as const).map((tensors) => ({ target, encoding, tensors })),
+    ),
+  );
+
+  it.each(cases)(
+    '$target inflates a $encoding request with $tensors tensors',
+    async ({ target, encoding, tensors }) => {
+      // Prepare: headers={'Authorization': ...} for the API; the client adds Content-Encoding, then
+      // Inference-Header-Content-Length for binary tensors, counting the uncompressed header.
+      const url = target === 'api' ? platform.apiUrl : platform.modelServerUrl;
+      const uncompressed =
+        tensors === 'binary'
+          ? Buffer.concat([Buffer.from(binaryHeader), int32Bytes(INPUT0), int32Bytes(INPUT1)])
+          : Buffer.from(JSON_REQUEST);
+      const headers = [
+        ...(target === 'api' ? [`Authorization: Bearer ${token}`] : []),
+        `Content-Encoding: ${encoding}`,
+        ...(tensors === 'binary' ? [`Inference-Header-Content-Length: ${binaryHeader.length}`] : []),
+      ];
+      const body = compressions[encoding](uncompressed);
+      // Act
+      const response = await exchange(url, clientRequest(url, '/v2/models/simple/infer', headers, body));
+      // Assess
+      expect(response.status, response.body.toString('utf8')).toBe(200);
+      const { result, buffers } = readAsInferResult(response);
+      const output = (name: string) =>
+        tensors === 'binary'
+          ? asInt32(buffers.get(name))
+          : result.outputs.find((o: { name: string }) => o.name === name).data;
+      expect(output('OUTPUT0')).toEqual(INPUT0.map((x, i) => x + INPUT1[i]!));
+      expect(output('OUTPUT1')).toEqual(INPUT0.map((x, i) => x - INPUT1[i]!));
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import {
   InvokeEndpointCommand,
   ModelError,
@@ -170,6 +171,69 @@ describe('startModelServer', () => {
       expect(error).toBeInstanceOf(SageMakerRuntimeServiceException);
       expect((error as SageMakerRuntimeServiceException).$metadata.httpStatusCode).toBe(413);
       expect(error.message).toBe('HTTP content length exceeded 6291456 bytes.');
+    });
+  });
+
+  describe('compressed request bodies (src/http_server.cc DecompressBuffer, src/sagemaker_server.cc)', () => {
+    const { request, sum } = simpleBatch(1);
+    const post = (path: string, contentEncoding: string, body: Uint8Array) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': contentEncoding },
+        body,
+      });
+
+    it('InvokeEndpoint inflates a gzip body as Triton on SageMaker does', async () => {
+      const response = await post(
+        `/endpoints/${ENDPOINT}/invocations`,
+        'gzip',
+        gzipSync(JSON.stringify(request)),
+      );
+
+      expect(response.status).toBe(200);
+      const answer = (await response.json()) as InferenceResponse;
+      expect(answer.outputs.find((o) => o.name === 'OUTPUT0')?.data).toEqual(sum);
+    });
+
+    it('Triton answers 501 to an encoding it does not take, naming those it does', async () => {
+      const response = await post('/v2/models/simple/infer', 'br', Buffer.from(JSON.stringify(request)));
+
+      expect(response.status).toBe(501);
+      expect(response.headers.get('accept-encoding')).toBe('gzip, deflate');
+      expect(await response.json()).toEqual({ error: 'Unsupported compression type' });
+    });
+
+    it('Triton on SageMaker answers 415 with no body, which SageMaker wraps in a ModelError', async () => {
+      const response = await post(`/endpoints/${ENDPOINT}/invocations`, 'br', Buffer.from('{}'));
+
+      expect(response.status).toBe(424);
+      expect(response.headers.get('x-amzn-errortype')).toBe('ModelError');
+      expect(await response.json()).toMatchObject({ OriginalStatusCode: 415, OriginalMessage: '' });
+    });
+
+    it('Triton refuses a body that inflates past --http-max-input-size (64 MiB) with a 400', async () => {
+      const response = await post(
+        '/v2/models/simple/infer',
+        'gzip',
+        gzipSync(Buffer.alloc(64 * 1024 * 1024 + 1)),
+      );
+
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        error:
+          'Decompressed data size exceeds the maximum allowed value of 67108864 bytes. Use --http-max-input-size to increase the limit.',
+      });
+    });
+
+    it('answers 400 to a gzip stream that does not inflate', async () => {
+      const response = await post(
+        '/v2/models/simple/infer',
+        'gzip',
+        gzipSync(JSON.stringify(request)).subarray(0, 40),
+      );
+
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toContain('does not inflate');
     });
   });
 

@@ -1,3 +1,4 @@
+import { deflateSync, gzipSync } from 'node:zlib';
 import { DynamoDBClient, GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { marshall } from '@aws-sdk/util-dynamodb';
@@ -164,5 +165,52 @@ describe('inference handler with the binary tensor extension', () => {
     expect(result.statusCode).toBe(400);
     expect(JSON.parse(result.body).error).toContain(message);
     expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+  });
+
+  describe("compressed bodies (tritonclient's request_compression_algorithm)", () => {
+    it.each([
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+    ])('inflates a %s body and sends the endpoint the uncompressed request', async (encoding, compress) => {
+      // Act: the header length counts the uncompressed JSON header, as the client sends it.
+      const event = binaryEvent(compress(request.body), { ...tritonHeaders, 'Content-Encoding': encoding });
+      const result = await handler(event, lambdaContext());
+      // Assess
+      expect(result.statusCode, result.body).toBe(200);
+      const call = sagemaker.commandCalls(InvokeEndpointCommand)[0]!.args[0].input;
+      expect(new Uint8Array(call.Body as Uint8Array)).toEqual(request.body);
+    });
+
+    it.each([
+      [
+        'an encoding Triton does not take, naming those it does',
+        { 'Content-Encoding': 'br' },
+        request.body,
+        415,
+        "Unsupported compression type 'br'",
+      ],
+      [
+        'a truncated gzip stream',
+        { 'Content-Encoding': 'gzip' },
+        gzipSync(request.body).subarray(0, 30),
+        400,
+        'does not inflate',
+      ],
+      [
+        'a body that inflates past the 6 MB an endpoint takes',
+        { 'Content-Encoding': 'gzip' },
+        gzipSync(Buffer.alloc(6 * 1024 * 1024 + 1)),
+        413,
+        'inflates to more than the 6291456 bytes',
+      ],
+    ])('answers %s without calling the endpoint', async (_case, headers, body, status, message) => {
+      // Act
+      const result = await handler(binaryEvent(body, { ...tritonHeaders, ...headers }), lambdaContext());
+      // Assess
+      expect(result.statusCode).toBe(status);
+      expect(JSON.parse(result.body).error).toContain(message);
+      if (status === 415) expect(result.headers?.['Accept-Encoding']).toBe('gzip, deflate');
+      expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+    });
   });
 });

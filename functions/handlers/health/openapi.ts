@@ -147,7 +147,8 @@ const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   403: "the token lacks the route's scope",
   404: 'unknown model, version, alias, job or route',
   409: 'conflicts with the current state',
-  413: 'body over 10 MB, or over the 6 MB an endpoint accepts',
+  413: 'body over 10 MB, or over the 6 MB an endpoint accepts (a compressed body once inflated)',
+  415: 'a Content-Encoding other than gzip, deflate or identity (`Accept-Encoding` names those taken)',
   422: 'the idempotency key was used before with a different body',
   429: "the caller's rate limit is spent for this window (`Retry-After`)",
   502: 'the model rejected the request, or the answer is over the 6 MiB a response may carry',
@@ -238,7 +239,7 @@ function responsesOf(route: Route): Record<string, unknown> {
     ...(key(route) in IDEMPOTENCY_KEYS ? [422] : []),
     429,
   ];
-  if (dataPlane && route.method === 'POST') statuses.push(502, 503, 504);
+  if (dataPlane && route.method === 'POST') statuses.push(415, 502, 503, 504);
   for (const status of statuses) {
     // 401 and 403 always come from API Gateway, in the control-plane shape; on the data plane a
     // 404, 413 or 429 may come from API Gateway or from the function.

@@ -1,8 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { ModelSignature } from '../../../contracts/model-signature';
+import { SAGEMAKER_MAX_PAYLOAD_BYTES } from '../../../contracts/sagemaker-limits';
 import { type ApiRequest, apiHandler } from '../../edge/api-handler';
 import { apiEnvironment, dynamodb, modelCache, rateLimiter } from '../../edge/api-runtime';
-import { BackendError } from '../../edge/errors';
+import { BackendError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../edge/errors';
 import { json } from '../../edge/http';
 import { backendDependencies } from '../../inference/backend-runtime';
 import {
@@ -11,6 +12,12 @@ import {
   encodeInferenceResponse,
   UnreadableBackendAnswerError,
 } from '../../inference/codec';
+import {
+  ACCEPTED_ENCODINGS,
+  decodeContentEncoding,
+  InflatedBodyTooLargeError,
+  UnsupportedContentEncodingError,
+} from '../../inference/content-encoding';
 import {
   infer,
   modelConfig,
@@ -45,7 +52,7 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
   if (event.httpMethod === 'GET') {
     return json(200, modelMetadata(target, version !== undefined), requestId, versionHeader);
   }
-  const payload = decodeRequest(event, target.version);
+  const payload = await decodeRequest(event, target.version);
   const answer = await infer(backends, target.version, payload);
   const response = readOrBackendError(() =>
     encodeInferenceResponse(answer, { model_name: target.model.name, model_version: target.version.version }),
@@ -56,15 +63,37 @@ async function route({ event, requestId, servedBy }: ApiRequest) {
 /**
  * The client's body and headers as the codec reads them: bytes, and lower-cased header names. API
  * Gateway base64-encodes bodies whose Content-Type is a binary media type (contracts/media-types.ts:
- * every type, so JSON too) and passes any other body as text.
+ * every type, so JSON too) and passes any other body as text. With content encoding off (no
+ * minimumCompressionSize), it passes a compressed body on as sent, so it is inflated here as Triton
+ * would, to no more than the endpoint takes: the endpoint gets it uncompressed.
  */
-function decodeRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
+async function decodeRequest(event: APIGatewayProxyEvent, signature: ModelSignature) {
   const raw = event.body ?? '';
-  const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  const sent = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   const headers = Object.fromEntries(
     Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );
+  const body = await inflate(sent, headers['content-encoding']);
   return decodeInferenceRequest({ body, headers, receivedAsText: !event.isBase64Encoded }, signature);
+}
+
+async function inflate(body: Uint8Array, contentEncoding: string | undefined): Promise<Uint8Array> {
+  try {
+    return await decodeContentEncoding(body, contentEncoding, SAGEMAKER_MAX_PAYLOAD_BYTES);
+  } catch (error) {
+    if (error instanceof UnsupportedContentEncodingError) {
+      throw new UnsupportedMediaTypeError(
+        `Unsupported compression type '${error.encoding}': send Content-Encoding gzip, deflate or identity`,
+        { 'Accept-Encoding': ACCEPTED_ENCODINGS },
+      );
+    }
+    if (error instanceof InflatedBodyTooLargeError) {
+      throw new PayloadTooLargeError(
+        `the request inflates to more than the ${error.limit} bytes an endpoint accepts; use the batch API for large inputs`,
+      );
+    }
+    throw error;
+  }
 }
 
 function readOrBackendError<T>(read: () => T): T {
