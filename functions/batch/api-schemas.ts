@@ -126,13 +126,18 @@ export const StoredJobMessageSchema = z.strictObject({
   retry: z.optional(z.number().check(z.int(), z.minimum(1))),
   /**
    * Present on the job's stall check, which the fan-out queues again, delayed, until the job ends:
-   * the job's `updatedAt` when last checked and since when (epoch ms) it has not changed.
+   * the token of the job's chain of checks, which acts only while the job holds it. The state the
+   * check judges stillness by is the job's, never the message's.
    */
   watch: z.optional(
-    z.strictObject({
-      updatedAt: z.string().check(z.maxLength(64)),
-      since: z.number().check(z.int(), z.minimum(0)),
-    }),
+    z.union([
+      z.strictObject({ token: z.string().check(z.maxLength(64)) }),
+      // A check sent before checks carried a token (docs/batch.md, "Upgrading a deployed platform").
+      z.strictObject({
+        updatedAt: z.string().check(z.maxLength(64)),
+        since: z.number().check(z.int(), z.minimum(0)),
+      }),
+    ]),
   ),
 });
 

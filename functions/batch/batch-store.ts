@@ -89,6 +89,20 @@ export interface Counts {
 }
 
 /**
+ * The one live chain of a running job's stall checks (`stall-watch.ts`), never shown to callers: only
+ * the check message holding `token` acts, and each check passes the chain on under a new token.
+ */
+export interface StallWatch {
+  /** Random, and carried only by the platform's own check message: a queue sender cannot name it. */
+  readonly token: string;
+  /** The id of the SQS message whose handling set this token, which sends its check again if redelivered. */
+  readonly by: string;
+  /** The job's `updatedAt` when a check last saw it move, and when that was (epoch ms). */
+  readonly updatedAt: string;
+  readonly since: number;
+}
+
+/**
  * A job as stored: what the API shows, and what only the batch functions read. `fingerprint` is the
  * hash of the submission that created it; `chunkSet` names the chunks that submission wrote.
  */
@@ -118,6 +132,8 @@ export interface JobRecord extends BatchJob {
   readonly deletingAt?: string;
   /** The release sending this job's next chunks, if one holds the job (`leaseRelease`). */
   readonly releasing?: { readonly token: string; readonly untilMs: number };
+  /** The chain of stall checks of the current attempt, once its fan-out started one. */
+  readonly watch?: StallWatch;
   /**
    * How many chunks of the current attempt are counted, or deferred for a model outage and not yet
    * counted: a deferred chunk waits as a delayed message, out of every worker's way.
@@ -145,6 +161,7 @@ export type NewJob = Partial<Pick<JobRecord, 'resultsTo'>> &
     | 'sent'
     | 'counted'
     | 'releasing'
+    | 'watch'
     | 'notifiedAt'
     | 'deletingAt'
   >;
@@ -380,10 +397,10 @@ export class BatchStore {
           TableName: this.tableName,
           Key: key(jobId, JOB),
           UpdateExpression:
-            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt, notifiedAt',
+            'SET #status = :running, attempt = :attempt, retryChunks = :chunks, retryPlan = :chunks, #sent = :zero, updatedAt = :now, #ttl = :expiry REMOVE completedAt, notifiedAt, #watch',
           // A retry must end within the job's run deadline too, so it starts only before it.
           ConditionExpression: `#status IN (:failed, :partial) AND ${previous} AND createdAt > :cutoff AND attribute_not_exists(deletingAt)`,
-          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#ttl': TTL },
+          ExpressionAttributeNames: { '#status': 'status', '#sent': 'sent', '#ttl': TTL, '#watch': 'watch' },
           ExpressionAttributeValues: {
             ...marshall({
               ':running': 'RUNNING',
@@ -513,6 +530,20 @@ export class BatchStore {
   async dropRelease(jobId: string, attempt: number, from: number, token: string): Promise<boolean> {
     const held = releaseHeld(attempt, from, token);
     return this.conditionalUpdate(jobId, 'REMOVE releasing', held.condition, held.values);
+  }
+
+  /**
+   * Passes the job's stall watch on to `next`: from the chain holding token `from`, or, with no
+   * `from`, to a first chain of the attempt (a retry removes the last one). False when the chain has
+   * moved on or exists already, so of all the messages that try, one passes it on.
+   */
+  async passWatch(jobId: string, from: string | undefined, next: StallWatch): Promise<boolean> {
+    return this.conditionalUpdate(
+      jobId,
+      'SET #watch = :next',
+      from === undefined ? 'attribute_exists(#pk) AND attribute_not_exists(#watch)' : '#watch.#token = :from',
+      { ':next': next, ...(from === undefined ? {} : { ':from': from }) },
+    );
   }
 
   /**
@@ -1050,6 +1081,7 @@ const ATTRIBUTE_NAMES: Record<string, string> = {
   '#offset': 'offset',
   '#chunk': 'chunk',
   '#counting': 'counting',
+  '#watch': 'watch',
 };
 
 /** A job from its stored item (or record): the job's own attributes, no keys or bookkeeping. */
@@ -1096,6 +1128,7 @@ function toJobRecord(raw: Record<string, unknown>): JobRecord {
     ...(raw.notifiedAt ? { notifiedAt: raw.notifiedAt as string } : {}),
     ...(raw.deletingAt ? { deletingAt: raw.deletingAt as string } : {}),
     ...(raw.releasing ? { releasing: raw.releasing as { token: string; untilMs: number } } : {}),
+    ...(raw.watch ? { watch: raw.watch as StallWatch } : {}),
     counted:
       (attempt === 0 ? numbers(raw.countedChunks).length : retryPlan.length - retryChunks.length) +
       waiting(raw, attempt, retryChunks),

@@ -16,6 +16,7 @@ import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { fingerprintOf } from './fingerprint';
 import { chunkResultsOf } from './result-files';
 import type { ResultFiles } from './result-parts';
+import type { CheckWatch } from './stall-watch';
 
 /** Chunks recorded at once when a dead-lettered submission fails a whole job. */
 const CHUNK_CONCURRENCY = 8;
@@ -137,10 +138,11 @@ export function unrunResults(stored: StoredChunk, failure?: { readonly error: st
 
 /**
  * A submissions-queue message that SQS dead-lettered. If it names a job that it created (the API's
- * own `{ jobId }`, or an SQS submission whose owner and body are the job's), that job may have
- * fewer work messages than chunks: every chunk without a result is recorded as failed, so the job
- * ends. A message that created no job (malformed, or naming another submission's job) changes
- * nothing: it is logged, and the job it names, if any, is its creator's.
+ * own `{ jobId }`, or an SQS submission whose owner and body are the job's), or is the job's live
+ * stall check, that job may have fewer work messages than chunks or no check left: every chunk
+ * without a result is recorded as failed, so the job ends. A message that created no job
+ * (malformed, or naming another submission's job) changes nothing: it is logged, and the job it
+ * names, if any, is its creator's.
  */
 export async function failSubmission(
   store: BatchStore,
@@ -230,10 +232,25 @@ async function jobOfSubmission(
     return undefined;
   }
   const stored = StoredJobMessageSchema.safeParse(body);
-  if (stored.success) return store.getJobRecord(stored.data.jobId);
+  if (stored.success) {
+    const job = await store.getJobRecord(stored.data.jobId);
+    // A check is the job's only while it is the live one: any other (a sender's, an ended chain's)
+    // left the job watched by its own.
+    const { watch } = stored.data;
+    return job && watch && !isLiveCheck(job, watch, message.messageId) ? undefined : job;
+  }
   const submission = SubmissionMessageSchema.safeParse(body);
   if (!submission.success) return undefined;
   const { owner, jobId, ...rest } = submission.data;
   const job = await store.getJobRecord(jobId ?? message.messageId);
   return job?.owner === owner && job.fingerprint === fingerprintOf(rest) ? job : undefined;
+}
+
+/**
+ * Whether a dead-lettered stall check is the job's live one: it holds the chain's token, or it passed
+ * the chain on and may have died before sending the next check. Only then is the job left unwatched.
+ */
+function isLiveCheck(job: JobRecord, watch: CheckWatch, messageId: string): boolean {
+  if (!job.watch) return false;
+  return ('token' in watch && watch.token === job.watch.token) || job.watch.by === messageId;
 }

@@ -3,7 +3,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Principal } from '../edge/principal';
 import type { BatchJob } from './api-schemas';
-import type { BatchStore, JobRecord } from './batch-store';
+import { type BatchStore, type JobRecord, toJob } from './batch-store';
 import { readJob } from './queries';
 import { type ResultFiles, readRecordedResult } from './result-parts';
 
@@ -51,7 +51,8 @@ export async function retryJob(
       MessageBody: JSON.stringify({ jobId, retry: job.attempt }),
     }),
   );
-  return (await deps.store.getJob(jobId)) ?? job;
+  // As shown, never as stored: the record holds the stall watch's token.
+  return (await deps.store.getJob(jobId)) ?? toJob(job);
 }
 
 async function chunksWithFailures(deps: RetryDependencies, job: JobRecord): Promise<number[]> {

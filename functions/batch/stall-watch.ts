@@ -3,7 +3,14 @@
  * until the job ends. A job whose `updatedAt` (moved by every chunk counted, cancel and retry) has
  * not changed for the stall timeout ends: every chunk without an outcome is recorded as failed with
  * the reason, through the same exactly-once accounting as the worker's.
+ *
+ * Anyone who may send to the submissions queue can send a message shaped like a check, so a check
+ * acts only while it holds the token the job stores for its one chain of checks (`StallWatch`), and
+ * judges stillness by the job's stored state alone. Each check passes the chain on under a new token
+ * in a conditional write, so of any number of copies of one check (SQS duplicates, redeliveries) one
+ * goes on and the rest do nothing.
  */
+import { randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METRIC } from '../../contracts/metric-catalog';
@@ -11,7 +18,7 @@ import { logger } from '../observability/logger';
 import { publishEvent } from '../observability/metrics';
 import { completeEndOf } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
-import type { BatchStore, JobRecord } from './batch-store';
+import type { BatchStore, JobRecord, StallWatch } from './batch-store';
 import { failUnrecorded } from './dead-letters';
 import { shareOf } from './fan-out';
 import type { ResultFiles } from './result-parts';
@@ -44,59 +51,71 @@ export interface StallWatchDependencies {
   readonly now?: () => number;
 }
 
-export interface Watch {
-  readonly updatedAt: string;
-  readonly since: number;
-}
+/** A check message's `watch`: the chain's token, or a check sent before checks carried one. */
+export type CheckWatch = { readonly token: string } | { readonly updatedAt: string; readonly since: number };
 
 /** How often a job is checked: twice per stall timeout, and at least every five minutes. */
 export function checkInterval(stallTimeoutSeconds: number): number {
   return Math.min(MAX_CHECK_INTERVAL_SECONDS, Math.max(1, Math.ceil(stallTimeoutSeconds / 2)));
 }
 
-/** Starts watching a job that its fan-out has just queued (attempt `retry`, or its first run). */
-export async function startWatch(deps: StallWatchDependencies, job: JobRecord): Promise<void> {
+/**
+ * Starts watching a job that the fan-out of message `messageId` has just queued (its first run or
+ * a retry), unless its chain of checks exists: every fan-out of one job (a repeated or forged
+ * message, a repeated submission) leaves one chain, its clock started by the first.
+ */
+export async function startWatch(
+  deps: StallWatchDependencies,
+  job: JobRecord,
+  messageId: string,
+): Promise<void> {
+  if (job.watch) return resendOwnCheck(deps, job, messageId);
   const now = (deps.now ?? Date.now)();
-  await send(deps, job, { updatedAt: job.updatedAt, since: now });
+  await passOn(deps, job, undefined, { updatedAt: job.updatedAt, since: now }, messageId);
 }
 
 /**
- * One check: nothing when the job has ended or a retry has moved it on (that retry is watched on
- * its own); the next check when it progressed, or has not yet been still for the stall timeout;
- * otherwise the job ends, its unrecorded items failed.
+ * One check, the handling of message `messageId`: nothing unless it holds the job's token. Then
+ * nothing more when the job has ended; the next check when it progressed, or has not yet been still
+ * for the stall timeout; otherwise the job ends, its unrecorded items failed. A retry removes the
+ * token, so a check of an earlier attempt holds none.
  */
 export async function checkJob(
   deps: StallWatchDependencies,
-  message: { readonly jobId: string; readonly retry?: number; readonly watch: Watch },
+  message: { readonly jobId: string; readonly retry?: number; readonly watch: CheckWatch },
+  messageId: string,
 ): Promise<void> {
   const job = await deps.store.getJobRecord(message.jobId);
   if (!job) return;
+  if (!('token' in message.watch)) {
+    // Sent before checks carried a token: it starts the chain the job's fan-out started none of,
+    // its clock from now, as that fan-out would have.
+    if (job.status === 'RUNNING' && (message.retry ?? 0) === job.attempt)
+      await startWatch(deps, job, messageId);
+    return;
+  }
+  const watch = job.watch;
+  if (watch?.token !== message.watch.token) return resendOwnCheck(deps, job, messageId);
   // A job ended by the dead-letter consumer (which sends no work): the owner's other jobs take up
   // its share here, and its end is published if no one has yet.
   if (TERMINAL_STATUSES.includes(job.status)) {
     await completeEndOf(deps.store, deps.resultFiles, job);
     return await deps.release?.(job.jobId);
   }
-  if ((message.retry ?? 0) !== job.attempt) return;
   const paced = await pacedWithoutGoneJobs(deps, job);
   await deps.release?.(job.jobId, message.retry);
   const now = (deps.now ?? Date.now)();
+  const movedNow = { updatedAt: job.updatedAt, since: now };
   // A job must end within its run deadline, or TTL could take the data it still uses (docs/batch.md).
   const overdue = now >= deps.store.runDeadline(job.createdAt);
-  if (job.updatedAt !== message.watch.updatedAt && !overdue) {
-    await send(deps, job, { updatedAt: job.updatedAt, since: now });
-    return;
-  }
+  if (job.updatedAt !== watch.updatedAt && !overdue)
+    return passOn(deps, job, watch.token, movedNow, messageId);
   // Queued behind its owner's other jobs: its clock starts when it gets a share.
-  if (!overdue && waitingForShare(deps, job, paced)) {
-    await send(deps, job, { updatedAt: job.updatedAt, since: now });
-    return;
-  }
-  const stillSeconds = Math.floor((now - message.watch.since) / 1000);
-  if (stillSeconds < deps.stallTimeoutSeconds && !overdue) {
-    await send(deps, job, message.watch);
-    return;
-  }
+  if (!overdue && waitingForShare(deps, job, paced))
+    return passOn(deps, job, watch.token, movedNow, messageId);
+  const stillSeconds = Math.floor((now - watch.since) / 1000);
+  if (stillSeconds < deps.stallTimeoutSeconds && !overdue)
+    return passOn(deps, job, watch.token, watch, messageId);
   const reason = overdue
     ? 'the job ran past its deadline of one batch retention period after its submission'
     : `the job made no progress for ${stillSeconds} s, longer than the batch stall timeout of ${deps.stallTimeoutSeconds} s`;
@@ -146,8 +165,37 @@ function waitingForShare(
   return shareOf(job.jobId, paced, deps.window) === 0;
 }
 
-async function send(deps: StallWatchDependencies, job: JobRecord, watch: Watch): Promise<void> {
-  const body = { jobId: job.jobId, ...(job.attempt > 0 ? { retry: job.attempt } : {}), watch };
+/**
+ * Passes the job's chain on from `from` (none: it starts) to a new token, then sends the check that
+ * holds it. Written before the send, so the check never arrives before its token; a message that
+ * dies between the two is redelivered and sends the check then (`resendOwnCheck`).
+ */
+async function passOn(
+  deps: StallWatchDependencies,
+  job: JobRecord,
+  from: string | undefined,
+  still: Pick<StallWatch, 'updatedAt' | 'since'>,
+  messageId: string,
+): Promise<void> {
+  const next = { token: randomUUID(), by: messageId, updatedAt: still.updatedAt, since: still.since };
+  if (await deps.store.passWatch(job.jobId, from, next)) await send(deps, job, next.token);
+}
+
+/**
+ * Sends the chain's current check again when this message set its token: a delivery of it that
+ * died after the write may not have sent it. Another copy of the check may exist then; of the two,
+ * the first passes the chain on and the other finds the token gone.
+ */
+async function resendOwnCheck(
+  deps: StallWatchDependencies,
+  job: JobRecord,
+  messageId: string,
+): Promise<void> {
+  if (job.watch?.by === messageId) await send(deps, job, job.watch.token);
+}
+
+async function send(deps: StallWatchDependencies, job: JobRecord, token: string): Promise<void> {
+  const body = { jobId: job.jobId, ...(job.attempt > 0 ? { retry: job.attempt } : {}), watch: { token } };
   await deps.sqs.send(
     new SendMessageCommand({
       QueueUrl: deps.submissionsQueueUrl,

@@ -1,7 +1,8 @@
 /** What the batch integration tests share: circuits that never open, and a job's results read whole. */
+import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ItemResult } from '../../functions/batch/api-schemas';
-import type { BatchStore } from '../../functions/batch/batch-store';
+import type { BatchStore, StallWatch } from '../../functions/batch/batch-store';
 import { type ResultManifest, resultManifestKey } from '../../functions/batch/result-parts';
 
 /** Circuit breakers that always admit: the tests that use them are about the batch path, not circuits. */
@@ -10,6 +11,22 @@ export const alwaysClosed = {
   recordSuccess: async () => false,
   recordFailure: async () => false,
 };
+
+/**
+ * Passes a job's chain of stall checks on to a new token, still as `still` says (by default from the
+ * job's current `updatedAt`, from now), and returns the check holding it, as the platform sends it.
+ */
+export async function liveCheck(
+  store: BatchStore,
+  jobId: string,
+  still: Partial<Pick<StallWatch, 'updatedAt' | 'since'>> = {},
+) {
+  const job = (await store.getJobRecord(jobId))!;
+  const token = randomUUID();
+  const watch = { token, by: 'a test', updatedAt: job.updatedAt, since: Date.now(), ...still };
+  if (!(await store.passWatch(jobId, job.watch?.token, watch))) throw new Error(`${jobId}'s watch moved`);
+  return { jobId, ...(job.attempt > 0 ? { retry: job.attempt } : {}), watch: { token } };
+}
 
 /** Every result of a table job, page by page (`pageSize` results a page). */
 export async function allResults(

@@ -51,7 +51,7 @@ import {
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
-import { allResults, alwaysClosed, resultLines } from '../helpers/batch-jobs';
+import { allResults, alwaysClosed, liveCheck, resultLines } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -247,12 +247,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
           window: WINDOW,
           resultFiles: files,
         };
-        // As the fan-out's watch message names it: a first run's names no retry.
-        await checkJob(watching, {
-          jobId,
-          ...(job.attempt > 0 ? { retry: job.attempt } : {}),
-          watch: { updatedAt: job.updatedAt, since: Date.now() },
-        });
+        // The job's live check, as if it had just seen the job move.
+        await checkJob(watching, await liveCheck(store, jobId), 'check');
       },
       work: (work: WorkMessage) =>
         processChunk(

@@ -8,6 +8,7 @@ import { JOB_ENDED_DETAIL_TYPE, JOB_EVENT_SOURCE } from '../../functions/batch/j
 import { checkJob } from '../../functions/batch/stall-watch';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { type LocalEventBridge, startEventBridge } from '../../local/aws/eventbridge';
+import { liveCheck } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb } from '../helpers/local-clients';
 
 const BUS = 'batch-events';
@@ -127,7 +128,6 @@ describe('the job-ended event on the local EventBridge', () => {
     await store.createJob(newJob('watched', 1));
     await store.countChunk('watched', 0, { succeeded: 0, failed: 1, cancelled: 0 });
     await store.finish('watched', 'FAILED');
-    const job = (await store.getJobRecord('watched'))!;
     const deps = {
       store,
       sqs: { send: () => Promise.reject(new Error('an ended job is not checked again')) },
@@ -135,8 +135,9 @@ describe('the job-ended event on the local EventBridge', () => {
       stallTimeoutSeconds: 60,
     };
 
-    await checkJob(deps, { jobId: 'watched', watch: { updatedAt: job.updatedAt, since: Date.now() } });
-    await checkJob(deps, { jobId: 'watched', watch: { updatedAt: job.updatedAt, since: Date.now() } });
+    const check = await liveCheck(store, 'watched');
+    await checkJob(deps, check, 'check');
+    await checkJob(deps, check, 'check');
 
     expect(eventsOf('watched')).toHaveLength(1);
   });

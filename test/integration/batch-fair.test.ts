@@ -27,7 +27,7 @@ import {
 } from '../../local/aws/dynamodb';
 import { type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
-import { alwaysClosed } from '../helpers/batch-jobs';
+import { alwaysClosed, liveCheck } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -334,7 +334,6 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     expect(await store.getJobRecord('dead-lettered')).toMatchObject({ sent: 3, counted: 1 });
 
     // Act
-    const job = await store.getJobRecord('dead-lettered');
     await checkJob(
       {
         store,
@@ -343,7 +342,8 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
         stallTimeoutSeconds: 60,
         release: (jobId, retry) => releaseWork(pacing(), jobId, retry),
       },
-      { jobId: 'dead-lettered', watch: { updatedAt: job!.updatedAt, since: Date.now() } },
+      await liveCheck(store, 'dead-lettered'),
+      'check',
     );
     await drain(['dead-lettered'], 2);
 
@@ -364,7 +364,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     const waiting = paced.find((jobId) => shareOf(jobId, paced, WINDOW) === 0)!;
     const sending = paced.find((jobId) => shareOf(jobId, paced, WINDOW) > 0)!;
     // The checks' next messages, which go out delayed.
-    const checks: { jobId: string; watch: { since: number } }[] = [];
+    const checks: { jobId: string }[] = [];
     const recording = {
       send: async (command: SendMessageCommand) => {
         checks.push(JSON.parse(command.input.MessageBody!));
@@ -378,17 +378,16 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
       stallTimeoutSeconds: 60,
       window: WINDOW,
     };
-    const stillSince = (jobId: string) =>
-      store.getJobRecord(jobId).then((job) => ({ updatedAt: job!.updatedAt, since: Date.now() - 120_000 }));
+    const stillSince = (jobId: string) => liveCheck(store, jobId, { since: Date.now() - 120_000 });
 
     // Act
-    await checkJob(watching, { jobId: waiting, watch: await stillSince(waiting) });
-    await checkJob(watching, { jobId: sending, watch: await stillSince(sending) });
+    await checkJob(watching, await stillSince(waiting), 'check');
+    await checkJob(watching, await stillSince(sending), 'check');
 
     // Assess: the waiting job is watched again from now; a job with a share that did not move ends
     expect(await store.getJob(waiting)).toMatchObject({ status: 'RUNNING' });
     expect(checks.map((c) => c.jobId)).toEqual([waiting]);
-    expect(checks[0]!.watch.since).toBeGreaterThan(Date.now() - 10_000);
+    expect((await store.getJobRecord(waiting))!.watch!.since).toBeGreaterThan(Date.now() - 10_000);
     expect(await store.getJob(sending)).toMatchObject({ status: 'FAILED' });
   });
 
@@ -413,7 +412,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     expect(job!.sent).toBe(0);
 
     // Act
-    await checkJob(watching, { jobId: waiting, watch: { updatedAt: job!.updatedAt, since: Date.now() } });
+    await checkJob(watching, await liveCheck(store, waiting), 'check');
 
     // Assess: the gone job left the window, and the waiting job's work went out.
     expect(await store.pacedJobs('forgetful-owner')).not.toContain(gone);

@@ -147,8 +147,60 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
         WaitTimeSeconds: 3,
       }),
     );
+    const { watch } = (await store.getJobRecord('from-sqs'))!;
     expect(checks.map((m) => JSON.parse(m.Body!))).toEqual([
-      { jobId: 'from-sqs', watch: { updatedAt: expect.any(String), since: expect.any(Number) } },
+      { jobId: 'from-sqs', watch: { token: watch!.token } },
+    ]);
+  });
+
+  /** The checks of `jobId` queued on the submissions queue (each delayed by half the stall timeout). */
+  async function checksOf(jobId: string): Promise<unknown[]> {
+    const checks: unknown[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: submissionsQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 2,
+        }),
+      );
+      if (Messages.length === 0) return checks;
+      checks.push(...Messages.map((m) => JSON.parse(m.Body!)).filter((body) => body.jobId === jobId));
+    }
+  }
+
+  it("leaves another owner's running job to its own stall check, whatever check or fan-out message a queue sender sends", async () => {
+    // Prepare: alice's job runs; no worker takes its work, so it makes no progress.
+    const owned = JSON.stringify({
+      model: 'simple',
+      owner: 'alice',
+      jobId: 'forged-at',
+      items: [item, item],
+    });
+    await handler({ Records: [record('forged-at', owned)] }, lambdaContext('fan-out'));
+    const before = (await store.getJobRecord('forged-at'))!;
+    const forged = [
+      // Still since the epoch, or since now: once ended the job at once, once started a second chain.
+      { jobId: 'forged-at', watch: { updatedAt: before.updatedAt, since: 0 } },
+      { jobId: 'forged-at', watch: { updatedAt: before.updatedAt, since: Date.now() } },
+      { jobId: 'forged-at', watch: { token: 'a-guess' } },
+      // The job's fan-out, its scan and a retry it never had.
+      { jobId: 'forged-at' },
+      { jobId: 'forged-at', scan: true },
+      { jobId: 'forged-at', retry: 1 },
+    ];
+
+    // Act
+    const response = await handler(
+      { Records: forged.map((body, i) => record(`forged-${i}`, JSON.stringify(body))) },
+      lambdaContext('fan-out'),
+    );
+
+    // Assess: nothing failed, ended, was sent again or watched twice.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await store.getJobRecord('forged-at')).toEqual(before);
+    expect(await checksOf('forged-at')).toEqual([
+      { jobId: 'forged-at', watch: { token: before.watch!.token } },
     ]);
   });
 

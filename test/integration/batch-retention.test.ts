@@ -7,6 +7,7 @@ import { BatchStore, MAX_RESULT_PART_BYTES, type NewJob } from '../../functions/
 import { checkJob } from '../../functions/batch/stall-watch';
 import { ConflictError } from '../../functions/edge/errors';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
+import { liveCheck } from '../helpers/batch-jobs';
 import { localDynamoDb } from '../helpers/local-clients';
 
 const RETENTION = 3_600;
@@ -144,7 +145,7 @@ describe('batch retention: every item of a job expires, and an expired job is go
 
     // Act: the job moved since the last check (which would only schedule the next) but is overdue.
     clock = START + RETENTION * 1000;
-    await checkJob(deps, { jobId: 'overdue', watch: { updatedAt: 'earlier', since: START } });
+    await checkJob(deps, await liveCheck(store, 'overdue', { updatedAt: 'earlier', since: START }), 'check');
 
     // Assess
     expect(await store.getJob('overdue')).toMatchObject({ status: 'FAILED', failed: 1 });

@@ -30,7 +30,7 @@ import {
 } from '../../local/aws/dynamodb';
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
-import { allResults, alwaysClosed } from '../helpers/batch-jobs';
+import { allResults, alwaysClosed, liveCheck } from '../helpers/batch-jobs';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -712,7 +712,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
         for (const message of Messages) {
           const check = JSON.parse(message.Body!);
           checks.push(check);
-          await checkJob(watching, check);
+          await checkJob(watching, check, message.MessageId!);
           await sqs.send(
             new DeleteMessageCommand({ QueueUrl: watchQueueUrl, ReceiptHandle: message.ReceiptHandle! }),
           );
@@ -724,7 +724,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     it('ends a job whose work went missing, failing its unrecorded items with the reason', async () => {
       // Prepare: one chunk of three runs; the other two work messages are lost.
       const job = await submit('stalled', 20);
-      await startWatch(watching, (await store.getJobRecord('stalled'))!);
+      await startWatch(watching, (await store.getJobRecord('stalled'))!, 'fan-out');
       const messages = await receive();
       expect(messages).toHaveLength(3);
       await deliver(messages[0]!);
@@ -759,7 +759,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     it('ends the job when its stall check is dead-lettered, so no job is left unwatched', async () => {
       // Prepare: a job whose work was lost; its check failed every delivery.
       await submit('unwatched', 8);
-      await startWatch(watching, (await store.getJobRecord('unwatched'))!);
+      await startWatch(watching, (await store.getJobRecord('unwatched'))!, 'fan-out');
       const [lost] = await receive();
       await sqs.send(
         new DeleteMessageCommand({ QueueUrl: workQueueUrl, ReceiptHandle: lost!.ReceiptHandle! }),
@@ -775,35 +775,114 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       expect(await store.getJob('unwatched')).toMatchObject({ status: 'FAILED', failed: 8 });
     });
 
+    /** Stall-watch dependencies whose checks are recorded, not sent: the test delivers them. */
+    function recorded(now: () => number): { watching: StallWatchDependencies; sent: string[] } {
+      const sent: string[] = [];
+      const recording = {
+        send: async (command: SendMessageCommand) => {
+          sent.push(command.input.MessageBody!);
+          return {};
+        },
+      } as unknown as StallWatchDependencies['sqs'];
+      return { watching: { ...watching, sqs: recording, now }, sent };
+    }
+
+    it("keeps one chain of checks whatever copies of the platform's own check SQS delivers", async () => {
+      // Prepare: a job still for less than the stall timeout, checked from its first check on.
+      await submit('duplicated', 8);
+      const since = Date.now();
+      let clock = since;
+      const { watching: recording, sent } = recorded(() => clock);
+      await startWatch(recording, (await store.getJobRecord('duplicated'))!, 'fan-out');
+      clock = since + 1_000;
+      const first = sent.splice(0);
+      expect(first).toHaveLength(1);
+
+      // Act: the check is delivered twice under its one message id (at-least-once delivery)...
+      await checkJob(recording, JSON.parse(first[0]!), 'check-1');
+      await checkJob(recording, JSON.parse(first[0]!), 'check-1');
+      const second = sent.splice(0);
+      // ...and each of the two checks that makes is delivered once, under a message id of its own.
+      for (const [i, body] of second.entries()) await checkJob(recording, JSON.parse(body), `check-2-${i}`);
+      const third = sent.splice(0);
+
+      // Assess: the second copy sent the check its first copy had sent (a copy that died after the
+      // write would have sent none); of those two, one passed the chain on.
+      expect(second).toHaveLength(2);
+      expect(second[1]).toBe(second[0]);
+      expect(third).toHaveLength(1);
+      const job = (await store.getJobRecord('duplicated'))!;
+      expect(JSON.parse(third[0]!)).toEqual({ jobId: 'duplicated', watch: { token: job.watch!.token } });
+      expect(job).toMatchObject({ status: 'RUNNING', failed: 0, watch: { since } });
+    });
+
+    it('starts the chain of a running job that has none from a check sent before checks carried a token, its clock from now', async () => {
+      // Prepare: a job running since before its checks carried a token.
+      await submit('upgraded', 8);
+      const job = (await store.getJobRecord('upgraded'))!;
+      const now = Date.now();
+      const { watching: recording, sent } = recorded(() => now);
+
+      // Act: the old check says it has been still since the epoch; a copy of it comes too.
+      const old = { jobId: 'upgraded', watch: { updatedAt: job.updatedAt, since: 0 } };
+      await checkJob(recording, old, 'old-check');
+      await checkJob(recording, old, 'old-copy');
+
+      // Assess: one chain, still from now; the job runs on.
+      const watched = (await store.getJobRecord('upgraded'))!;
+      expect(watched).toMatchObject({ status: 'RUNNING', failed: 0, watch: { since: now, by: 'old-check' } });
+      expect(sent.map((body) => JSON.parse(body))).toEqual([
+        { jobId: 'upgraded', watch: { token: watched.watch!.token } },
+      ]);
+    });
+
+    it('changes nothing when a check that is not the live one is dead-lettered', async () => {
+      // Prepare: a watched job, and checks a queue sender made up, which failed every delivery.
+      await submit('dead-forgery', 8);
+      const job = (await store.getJobRecord('dead-forgery'))!;
+      await startWatch(watching, job, 'fan-out');
+      const forged = [
+        { jobId: 'dead-forgery', watch: { updatedAt: job.updatedAt, since: 0 } },
+        { jobId: 'dead-forgery', watch: { token: 'a-guess' } },
+      ];
+
+      // Act
+      for (const [i, body] of forged.entries()) {
+        await failSubmission(
+          store,
+          { messageId: `forged-${i}`, body: JSON.stringify(body) },
+          'dead-lettered',
+        );
+      }
+
+      // Assess
+      expect(await store.getJob('dead-forgery')).toMatchObject({ status: 'RUNNING', failed: 0 });
+    });
+
     it('keeps watching a job while it makes progress and stops once it ends', async () => {
       // Prepare
       await submit('watched', 16);
-      const running = (await store.getJobRecord('watched'))!;
       const since = Date.now();
-      const [first, second] = await receive();
+      const first = await liveCheck(store, 'watched', { since });
+      const [work, more] = await receive();
 
       // Act: a chunk is recorded between two checks, each short of the stall timeout.
-      await deliver(first!);
-      await checkJob(
-        { ...watching, now: () => since + 1_900 },
-        { jobId: 'watched', watch: { updatedAt: running.updatedAt, since } },
-      );
+      await deliver(work!);
+      await checkJob({ ...watching, now: () => since + 1_900 }, first, 'first');
       const moved = (await store.getJobRecord('watched'))!;
       const [check] =
         (await sqs.send(new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, WaitTimeSeconds: 3 })))
           .Messages ?? [];
 
-      // Assess: the job is still running and watched from the progress on.
-      expect(JSON.parse(check!.Body!)).toEqual({
-        jobId: 'watched',
-        watch: { updatedAt: moved.updatedAt, since: since + 1_900 },
-      });
+      // Assess: the job is still running and watched from the progress on, under a new token.
+      expect(JSON.parse(check!.Body!)).toEqual({ jobId: 'watched', watch: { token: moved.watch!.token } });
+      expect(moved.watch).toMatchObject({ updatedAt: moved.updatedAt, since: since + 1_900, by: 'first' });
       expect(moved.status).toBe('RUNNING');
-      await deliver(second!);
+      await deliver(more!);
       await sqs.send(
         new DeleteMessageCommand({ QueueUrl: watchQueueUrl, ReceiptHandle: check!.ReceiptHandle! }),
       );
-      await checkJob(watching, JSON.parse(check!.Body!));
+      await checkJob(watching, JSON.parse(check!.Body!), check!.MessageId!);
       expect(await store.getJob('watched')).toMatchObject({ status: 'SUCCEEDED', succeeded: 16 });
       expect(
         (await sqs.send(new ReceiveMessageCommand({ QueueUrl: watchQueueUrl, WaitTimeSeconds: 2 })))

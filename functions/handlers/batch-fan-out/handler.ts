@@ -65,7 +65,7 @@ async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
     let jobId: string;
     let retry: number | undefined;
     if (stored.success && stored.data.watch) {
-      await checkJob(watching, { ...stored.data, watch: stored.data.watch });
+      await checkJob(watching, { ...stored.data, watch: stored.data.watch }, record.messageId);
       return;
     }
     if (stored.success && stored.data.scan) {
@@ -81,7 +81,9 @@ async function fanOut(record: SQSRecord, context?: Context): Promise<void> {
       await submitJob(store, modelCache, { owner, jobId, submission });
     }
     // Until the job ends, a delayed check on this queue ends it if it stops making progress.
-    await fanOutJob(pacing, scanning(context), jobId, retry, (job) => startWatch(watching, job));
+    await fanOutJob(pacing, scanning(context), jobId, retry, (job) =>
+      startWatch(watching, job, record.messageId),
+    );
   } catch (error) {
     // Reported as this record's failure: SQS retries it, after a backoff rather than the queue's half
     // hour, and after maxReceiveCount deliveries dead-letters it.
