@@ -80,6 +80,8 @@ export interface ChunkResult {
   readonly attempt?: number;
   /** How many of the chunk's failed items that retry turned into successes. */
   readonly recovered?: number;
+  /** An S3 part's ETag as read: a retry's outcome replaces the part only while it still has it. */
+  readonly etag?: string;
 }
 
 export interface Counts {

@@ -79,7 +79,7 @@ async function failRetryOf(
   let result = await recorded.get(chunk);
   if (!result) return;
   if (result.attempt !== attempt) {
-    result = await recorded.putRetry({ chunk, results: result.results, attempt, recovered: 0 });
+    result = await recorded.putRetry({ chunk, results: result.results, attempt, recovered: 0 }, result);
     if (!result) return;
   }
   await countRetry(store, job, chunk, attempt, result.recovered ?? 0, files);

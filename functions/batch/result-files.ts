@@ -4,7 +4,7 @@
  * result item is for a table job, and the worker reads it back before running a chunk so that a
  * redelivery counts what was written.
  */
-import { HeadObjectCommand, NotFound, PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, NotFound, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { type BatchJob, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, ChunkResult } from './batch-store';
 import {
@@ -24,13 +24,20 @@ const JSONL = 'application/x-ndjson';
 const HEAD_CONCURRENCY = 16;
 
 /**
- * Where one job's chunk results are recorded, with the store's contract: `get` the recorded result,
- * `put` a first outcome, `putRetry` a retry's (undefined when a later retry's is recorded).
+ * Where one job's chunk results are recorded, with the store's contract: `get` the recorded result;
+ * `put` a first outcome unless one is recorded, returning the recorded one (the winner's); `putRetry`
+ * a retry's outcome over `replacing` (the result it was made from, as `get` returned it) once per
+ * attempt, returning the one recorded for this attempt, or undefined when a later retry's is.
+ * Callers count what these return, never what they computed: two deliveries of one chunk may run at
+ * once and get different answers from the model.
  */
 export interface ChunkResults {
   get(chunk: number): Promise<ChunkResult | undefined>;
   put(result: ChunkResult): Promise<ChunkResult>;
-  putRetry(result: ChunkResult & { readonly attempt: number }): Promise<ChunkResult | undefined>;
+  putRetry(
+    result: ChunkResult & { readonly attempt: number },
+    replacing: ChunkResult,
+  ): Promise<ChunkResult | undefined>;
 }
 
 /** The job's results: result items in the table, or parts in S3 for an S3 job. */
@@ -49,30 +56,76 @@ export function chunkResultsOf(
   const bucket = filesOf(files, job.jobId);
   return {
     get: (chunk) => readPart(bucket, job.jobId, chunk),
-    put: (result) => writePart(bucket, job.jobId, result),
+    put: (result) => writePart(bucket, job.jobId, result, { IfNoneMatch: '*' }),
+    // Only over the part this retry was made from (If-Match its ETag): of the deliveries of one
+    // attempt, one writes. Each line the retry took on (the failed ones) names the attempt, so the
+    // bytes, and so the ETag, differ from the replaced part's even when nothing was recovered: an
+    // ETag that came back would let another delivery of this attempt write over the recorded one.
     // The worker and the dead-letter consumer drop work of an earlier retry before they get here.
-    putRetry: (result) => writePart(bucket, job.jobId, result),
+    async putRetry(result, replacing) {
+      if (replacing.etag === undefined) throw new Error('a retry replaces a part it has read');
+      const takenOn = new Set(replacing.results.filter((r) => 'error' in r).map((r) => r.index));
+      const results = result.results.map((r) =>
+        takenOn.has(r.index) ? { ...r, attempt: result.attempt } : r,
+      );
+      const recorded = await writePart(
+        bucket,
+        job.jobId,
+        { ...result, results },
+        { IfMatch: replacing.etag },
+      );
+      return recorded.attempt === result.attempt ? recorded : undefined;
+    },
   };
 }
 
-async function writePart<R extends ChunkResult>(files: ResultFiles, jobId: string, result: R): Promise<R> {
-  await files.s3.send(
-    new PutObjectCommand({
-      Bucket: files.bucket,
-      Key: resultPartKey(jobId, result.chunk),
-      Body: encodePart(result.results),
-      ContentType: JSONL,
-      // The item range, for the manifest to read with a HEAD; a chunk has at least one item.
-      Metadata: {
-        first: String(result.results[0]!.index),
-        items: String(result.results.length),
-        ...(result.attempt === undefined
-          ? {}
-          : { attempt: String(result.attempt), recovered: String(result.recovered ?? 0) }),
-      },
-    }),
-  );
-  return result;
+/**
+ * What S3 answers a conditional write that another request got in before (S3 User Guide,
+ * conditional writes): 412 when the condition no longer holds, 409 for a conflicting request under
+ * way, 404 for an `If-Match` over a key a delete emptied.
+ */
+const REFUSED = [412, 409, 404];
+
+/**
+ * Writes a chunk's part on its condition and returns what is recorded after: this result if it was
+ * written, else the part another writer recorded first, read back.
+ */
+async function writePart(
+  files: ResultFiles,
+  jobId: string,
+  result: ChunkResult,
+  condition: { readonly IfNoneMatch: '*' } | { readonly IfMatch: string },
+): Promise<ChunkResult> {
+  try {
+    await files.s3.send(
+      new PutObjectCommand({
+        Bucket: files.bucket,
+        Key: resultPartKey(jobId, result.chunk),
+        Body: encodePart(result.results),
+        ContentType: JSONL,
+        // The item range, for the manifest to read with a HEAD; a chunk has at least one item.
+        Metadata: {
+          first: String(result.results[0]!.index),
+          items: String(result.results.length),
+          ...(result.attempt === undefined
+            ? {}
+            : { attempt: String(result.attempt), recovered: String(result.recovered ?? 0) }),
+        },
+        ...condition,
+      }),
+    );
+    return result;
+  } catch (error) {
+    if (!(error instanceof S3ServiceException && REFUSED.includes(error.$metadata.httpStatusCode ?? 0)))
+      throw error;
+  }
+  const recorded = await readPart(files, jobId, result.chunk);
+  // Refused, yet no outcome as recent as this one is recorded (a delete got in first, or a 409 went
+  // to every writer): nothing is counted, and the delivery fails so that SQS delivers it again.
+  if (!recorded || (recorded.attempt ?? 0) < (result.attempt ?? 0)) {
+    throw new Error(`batch job '${jobId}': chunk ${result.chunk}'s part was not written, and no other is`);
+  }
+  return recorded;
 }
 
 /**

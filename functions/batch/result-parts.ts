@@ -37,33 +37,37 @@ export interface ResultManifest {
   readonly parts: readonly ManifestPart[];
 }
 
+/** A line of a part: an item's result, and the retry that last took the item on, if one did. */
+export type PartLine = ItemResult & { readonly attempt?: number };
+
 /**
  * A chunk's results as JSONL. Each line is built field by field in one order (`index`, `id`, then
- * `outputs`, `error` or `cancelled`), so the same outcome always gives the same bytes and a
- * redelivered chunk rewrites its part unchanged.
+ * `outputs`, `error` or `cancelled`, then `attempt`), so the same outcome always gives the same bytes
+ * and a redelivered chunk rewrites its part unchanged.
  */
-export function encodePart(results: readonly ItemResult[]): string {
+export function encodePart(results: readonly PartLine[]): string {
   return results
     .map((r) => {
       const id = r.id === undefined ? {} : { id: r.id };
-      if ('outputs' in r) return JSON.stringify({ index: r.index, ...id, outputs: r.outputs });
-      if ('error' in r) return JSON.stringify({ index: r.index, ...id, error: r.error });
-      return JSON.stringify({ index: r.index, ...id, cancelled: true });
+      const attempt = r.attempt === undefined ? {} : { attempt: r.attempt };
+      if ('outputs' in r) return JSON.stringify({ index: r.index, ...id, outputs: r.outputs, ...attempt });
+      if ('error' in r) return JSON.stringify({ index: r.index, ...id, error: r.error, ...attempt });
+      return JSON.stringify({ index: r.index, ...id, cancelled: true, ...attempt });
     })
     .map((line) => `${line}\n`)
     .join('');
 }
 
-export function decodePart(text: string): ItemResult[] {
+export function decodePart(text: string): PartLine[] {
   return text
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ItemResult);
+    .map((line) => JSON.parse(line) as PartLine);
 }
 
 /**
- * A chunk's part. A part holds item lines only: its item range, and the retry that wrote it with
- * what that retry recovered, are in the object's metadata.
+ * A chunk's part, with its ETag. A part holds item lines only: its item range, and the retry that
+ * wrote it with what that retry recovered, are in the object's metadata.
  */
 export async function readPart(
   files: ResultFiles,
@@ -79,6 +83,7 @@ export async function readPart(
     return {
       chunk,
       results,
+      ...(object.ETag === undefined ? {} : { etag: object.ETag }),
       ...(attempt === undefined
         ? {}
         : { attempt: Number(attempt), recovered: Number(object.Metadata?.recovered ?? 0) }),

@@ -49,8 +49,9 @@ export class IdempotencyKeyReusedError extends PlatformError {
  * the same chunk item. Chunk contents depend on more than the body (the version an alias names at
  * that moment, its batch size), which is why the set is per attempt and not per fingerprint.
  *
- * An existing job is returned to a retry of its own submission (same owner, same fingerprint); a
- * job of another owner is a conflict, and another body under the same id is refused (422).
+ * An existing job is returned to a retry of its own submission (same owner, same fingerprint), unless
+ * it is being deleted (409); a job of another owner is a conflict, and another body under the same
+ * id is refused (422).
  */
 export async function submitJob(
   store: BatchStore,
@@ -67,7 +68,16 @@ export async function submitJob(
   const owner = parseInput(OwnerSchema, input.owner, 'owner');
   const fingerprint = fingerprintOf(input.submission);
   const existing = await store.getJobRecord(input.jobId);
-  if (existing) return { job: sameSubmission(existing, owner, fingerprint), created: false };
+  if (existing) {
+    const job = sameSubmission(existing, owner, fingerprint);
+    // The job would be answered and then vanish; once its deletion ends, the id takes a new job.
+    if (existing.deletingAt) {
+      throw new ConflictError(
+        `batch job '${input.jobId}' is being deleted; submit it again once the deletion has ended`,
+      );
+    }
+    return { job, created: false };
+  }
   const { submission } = input;
   const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
   if (submission.inputs !== undefined) {

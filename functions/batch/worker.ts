@@ -237,12 +237,10 @@ async function retryChunk(
     );
     const results = result.results.map((r) => rerun.get(r.index) ?? r);
     const recovered = [...rerun.values()].filter((r) => 'outputs' in r).length;
-    result = await recorded.putRetry({
-      chunk: work.chunk,
-      results,
-      attempt: work.attempt,
-      recovered,
-    });
+    result = await recorded.putRetry(
+      { chunk: work.chunk, results, attempt: work.attempt, recovered },
+      result,
+    );
     if (!result) return undefined;
   }
   await countRetry(store, job, result.chunk, work.attempt, result.recovered ?? 0, deps.resultFiles);

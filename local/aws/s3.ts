@@ -20,7 +20,7 @@ export interface LocalS3 {
 /**
  * fauxqs's S3 (PutObject, GetObject with ranges, HeadObject, DeleteObject, ListObjectsV2, CopyObject
  * and the multipart actions) on the loopback address, in an app of its own beside SQS, with S3's
- * conditional writes added (`refuseOverwrites`), and what else S3 checks of a request that a client
+ * conditional writes added (`checkConditionalWrites`), and what else S3 checks of a request that a client
  * can get wrong (`checkAsS3Does`: expiry and signed headers of a presigned URL, checksums, request
  * limits). The signature itself is not recomputed.
  *
@@ -38,7 +38,7 @@ export async function startS3(options: {
   const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
   checkAsS3Does(app);
-  refuseOverwrites(app, store);
+  checkConditionalWrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
   const client = new S3Client({
     endpoint: url,
@@ -74,36 +74,57 @@ interface ObjectReply {
 }
 
 /**
- * S3's conditional writes, which fauxqs leaves out: PutObject, CopyObject and CompleteMultipartUpload
- * with `If-None-Match: *` write only if the key holds no object, and otherwise answer 412
- * `PreconditionFailed` (S3 User Guide, "How to prevent object overwrites with conditional writes",
- * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html; `IfNoneMatch` of
- * PutObject, CopyObject and CompleteMultipartUpload in the S3 API reference). UploadPart takes no
- * condition. The check runs as the last hook before fauxqs's handler, which writes without awaiting,
- * so nothing runs between them: of writes racing for one key, exactly one succeeds. S3 may answer a
- * racing loser 409 `ConditionalRequestConflict` instead, which callers must also expect; locally the
- * loser always gets 412.
+ * S3's conditional writes, which fauxqs leaves out (S3 User Guide, "How to prevent object overwrites
+ * with conditional writes", https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html;
+ * `IfNoneMatch` and `IfMatch` of PutObject, CopyObject and CompleteMultipartUpload in the S3 API
+ * reference). UploadPart takes no condition.
+ * - `If-None-Match: *` writes only if the key holds no object; otherwise 412 `PreconditionFailed`.
+ * - `If-Match: <ETag>` writes only over an object with that ETag: another ETag is refused 412
+ *   `PreconditionFailed`, and a key holding no object 404 `NoSuchKey` (there is nothing to compare
+ *   with). The guide's own example passes the ETag without its quotes, so quotes are not compared.
+ * The check runs as the last hook before fauxqs's handler, which writes without awaiting, so nothing
+ * runs between them: of writes racing on one condition, exactly one succeeds. S3 may answer a racing
+ * loser 409 `ConditionalRequestConflict` instead, which callers must also expect; locally the loser
+ * always gets 412.
  */
-function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): void {
+function checkConditionalWrites(app: ReturnType<typeof buildApp>, store: S3Store): void {
   app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
     const { bucket, '*': key } = request.params as { bucket?: string; '*'?: string };
     const query = (request.query ?? {}) as Record<string, unknown>;
     const write =
       (request.method === 'PUT' && query.partNumber === undefined) ||
       (request.method === 'POST' && query.uploadId !== undefined);
-    if (!write || !bucket || !key || request.headers['if-none-match'] !== '*' || !holds(store, bucket, key)) {
-      done();
-      return;
-    }
-    void reply
-      .status(412)
-      .header('content-type', 'application/xml')
-      .send(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
-          '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
-          '<Condition>If-None-Match</Condition></Error>',
+    // A missing bucket is fauxqs's to answer (NoSuchBucket).
+    if (!write || !bucket || !key || !store.hasBucket(bucket)) return done();
+    const current = storedObject(store, bucket, key);
+    const ifMatch = request.headers['if-match'];
+    const precondition = (header: string) =>
+      refuse(
+        reply,
+        412,
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        `<Condition>${header}</Condition>`,
       );
+    if (request.headers['if-none-match'] === '*' && current) return precondition('If-None-Match');
+    if (typeof ifMatch === 'string') {
+      if (!current) return refuse(reply, 404, 'NoSuchKey', 'The specified key does not exist.');
+      if (unquoted(ifMatch) !== unquoted(current.etag)) return precondition('If-Match');
+    }
+    done();
   });
+}
+
+const unquoted = (etag: string) => etag.replaceAll('"', '');
+
+/** Answers a request with S3's error document instead of passing it to fauxqs. */
+function refuse(reply: ObjectReply, status: number, code: string, message: string, detail = ''): void {
+  void reply
+    .status(status)
+    .header('content-type', 'application/xml')
+    .send(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${detail}</Error>`,
+    );
 }
 
 /**
@@ -125,13 +146,6 @@ function refuseOverwrites(app: ReturnType<typeof buildApp>, store: S3Store): voi
 function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
   app.addHook('preHandler', (request: ObjectRequest, reply: ObjectReply, done: () => void) => {
     const query = (request.query ?? {}) as Record<string, string | undefined>;
-    const refuse = (status: number, code: string, message: string) =>
-      void reply
-        .status(status)
-        .header('content-type', 'application/xml')
-        .send(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
-        );
     if (query['X-Amz-Algorithm'] !== undefined) {
       const signedAt = Date.parse(
         (query['X-Amz-Date'] ?? '').replace(
@@ -141,12 +155,13 @@ function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
       );
       const expires = Number(query['X-Amz-Expires'] ?? Number.NaN);
       if (!(signedAt + expires * 1000 >= Date.now()))
-        return refuse(403, 'AccessDenied', 'Request has expired');
+        return refuse(reply, 403, 'AccessDenied', 'Request has expired');
       const missing = (query['X-Amz-SignedHeaders'] ?? '')
         .split(';')
         .filter((name) => name !== '' && request.headers[name] === undefined);
       if (missing.length > 0) {
         return refuse(
+          reply,
           403,
           'SignatureDoesNotMatch',
           `The request signature we calculated does not match the signature you provided (signed headers not sent: ${missing.join(', ')})`,
@@ -156,12 +171,22 @@ function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
     const checksum = request.headers['x-amz-checksum-sha256'];
     if (typeof checksum === 'string' && Buffer.isBuffer(request.body)) {
       if (createHash('sha256').update(request.body).digest('base64') !== checksum) {
-        return refuse(400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.');
+        return refuse(
+          reply,
+          400,
+          'BadDigest',
+          'The SHA256 you specified did not match the calculated checksum.',
+        );
       }
     }
     const part = query.partNumber;
     if (request.method === 'PUT' && part !== undefined && !/^([1-9]\d{0,3}|10000)$/.test(part)) {
-      return refuse(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+      return refuse(
+        reply,
+        400,
+        'InvalidArgument',
+        'Part number must be an integer between 1 and 10000, inclusive',
+      );
     }
     const body =
       typeof request.body === 'string'
@@ -175,6 +200,7 @@ function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
       (body.match(/<Object>/g)?.length ?? 0) > 1000
     ) {
       return refuse(
+        reply,
         400,
         'MalformedXML',
         'The XML you provided was not well-formed or did not validate against our published schema',
@@ -186,12 +212,11 @@ function checkAsS3Does(app: ReturnType<typeof buildApp>): void {
   });
 }
 
-function holds(store: S3Store, bucket: string, key: string): boolean {
+function storedObject(store: S3Store, bucket: string, key: string): StoredObject | undefined {
   try {
-    store.headObject(bucket, key);
-    return true;
+    return store.headObject(bucket, key);
   } catch {
-    return false;
+    return undefined;
   }
 }
 

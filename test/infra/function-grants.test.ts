@@ -40,6 +40,9 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   // A listing is authorized as s3:ListBucket, a multi-object delete as s3:DeleteObject per key.
   's3:ListObjectsV2': ['s3:ListBucket'],
   's3:DeleteObjects': ['s3:DeleteObject'],
+  // A conditional PutObject is s3:PutObject; with If-Match it also needs s3:GetObject (S3 User Guide,
+  // conditional writes), which the batch functions that write so hold already: they read the part
+  // (GetObject) whose ETag they give.
 };
 
 /** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */

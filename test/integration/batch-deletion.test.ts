@@ -2,14 +2,17 @@ import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchResultsPrefix } from '../../contracts/batch-data';
+import type { ModelVersion } from '../../contracts/registry-schemas';
 import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
 import { deleteJob } from '../../functions/batch/deletion';
 import { retryJob } from '../../functions/batch/retry';
+import { submitJob } from '../../functions/batch/submission';
 import { ConflictError, NotFoundError } from '../../functions/edge/errors';
 import type { Principal } from '../../functions/edge/principal';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { localDynamoDb } from '../helpers/local-clients';
+import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
 
 const alice: Principal = { sub: 'alice', scopes: ['batch:submit', 'batch:read'], tier: 'standard' };
 const admin: Principal = { sub: 'operator', scopes: ['admin', 'batch:submit'], tier: 'standard' };
@@ -197,5 +200,43 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     await expect(retry()).rejects.toThrow(/is being deleted/);
     await deleteJob(deps(), alice, 'going');
     await expect(retry()).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('answers a resubmission under a deletion that the job is being deleted, and takes one after it as a new job', async () => {
+    const version: ModelVersion = {
+      name: 'simple',
+      version: '1',
+      platform: 'onnxruntime_onnx',
+      ...SIMPLE_SIGNATURE,
+      maxBatchSize: 4,
+      backends: [{ endpointName: 'simple', targetModel: 'simple.tar.gz', weight: 100 }],
+      status: 'ACTIVE',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    };
+    const models = {
+      getModel: async () => ({ name: 'simple', createdAt: '', versions: [version], aliases: [] }),
+    };
+    const tensor = (name: string) => ({
+      name,
+      shape: [1, 16],
+      datatype: 'INT32' as const,
+      data: Array(16).fill(1),
+    });
+    const submission = { model: 'simple', items: [{ inputs: [tensor('INPUT0'), tensor('INPUT1')] }] };
+    const submit = () => submitJob(store, models, { owner: 'alice', jobId: 'keyed', submission });
+    const { job } = await submit();
+    await store.countChunk(job.jobId, 0, { succeeded: 1, failed: 0, cancelled: 0 });
+    expect(await store.finish(job.jobId, 'SUCCEEDED')).toBe(true);
+    await recordEnd(job.jobId);
+    expect(await store.markDeleting(job.jobId)).toBe(true);
+
+    await expect(submit()).rejects.toBeInstanceOf(ConflictError);
+    await expect(submit()).rejects.toThrow(/is being deleted/);
+    await deleteJob(deps(), alice, job.jobId);
+    await expect(submit()).resolves.toMatchObject({
+      created: true,
+      job: { jobId: 'keyed', status: 'QUEUED' },
+    });
   });
 });

@@ -9,6 +9,7 @@ import { BatchStore } from '../../functions/batch/batch-store';
 import { failUnrecorded } from '../../functions/batch/dead-letters';
 import { resultLinks } from '../../functions/batch/result-links';
 import {
+  type PartLine,
   type ResultFiles,
   type ResultManifest,
   resultManifestKey,
@@ -58,6 +59,8 @@ describe('S3 job results: JSONL parts and a manifest', () => {
   let deps: WorkerDependencies;
   /** Items whose INPUT0 is negative are refused by the model until this is set. */
   let healed = false;
+  /** When set, every model call waits for it before it answers. */
+  let gate: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
@@ -72,6 +75,7 @@ describe('S3 job results: JSONL parts and a manifest', () => {
     // OUTPUT0 = INPUT0 + 1; a refused row answers as Triton's 400 does, through SageMaker's ModelError.
     const sagemaker = {
       send: async (command: InvokeEndpointCommand) => {
+        await gate?.();
         const inputs = invocationInputs(command);
         const data = Array.from(inputs[0]!.data as ArrayLike<number>);
         if (!healed && data.some((v) => v < 0)) {
@@ -215,21 +219,97 @@ describe('S3 job results: JSONL parts and a manifest', () => {
     expect(indices).toEqual([...Array(10).keys()]);
   });
 
-  it('rewrites the same bytes when a chunk runs again, and counts it once', async () => {
+  it('counts a redelivered chunk once, from its part', async () => {
     const job = await submit('s3-redelivery', submission(6));
     await processChunk(deps, { jobId: job.jobId, chunk: 0 }, delivery);
     const key = resultPartKey(job.jobId, 0);
     const first = await read(key);
-    // Two deliveries that both found no part: the second runs the chunk again and writes it again.
-    await s3.client.send(new DeleteObjectCommand({ Bucket, Key: key }));
     await processChunk(deps, { jobId: job.jobId, chunk: 0 }, { receiveCount: 2 });
     expect(await read(key)).toBe(first);
-    // A redelivery that finds the part counts what it holds, once.
-    await processChunk(deps, { jobId: job.jobId, chunk: 0 }, { receiveCount: 3 });
     expect(await store.getJob(job.jobId)).toMatchObject({ succeeded: 4, failed: 0 });
     await processChunk(deps, { jobId: job.jobId, chunk: 1 }, delivery);
     expect(await store.getJob(job.jobId)).toMatchObject({ status: 'SUCCEEDED', succeeded: 6, failed: 0 });
     expect((await lines(job.jobId)).map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('counts what the part records when two deliveries of a chunk run at once and the model answers them differently', async () => {
+    healed = false;
+    // Every item is refused until the model heals; chunk 0 holds items 0-3, chunk 1 items 4-5.
+    const job = await submit(
+      's3-race',
+      submission(6, (i) => -i - 1),
+    );
+    const work = { jobId: job.jobId, chunk: 0 };
+
+    /**
+     * Both deliveries past their read of the part (none, or the first run's) and waiting on the
+     * model; the delivery whose call is answered first, while the model refuses, runs to its end,
+     * then the other is answered by the healed model.
+     */
+    async function raceTwo(first: Promise<unknown>, second: Promise<unknown>) {
+      const waiting: (() => void)[] = [];
+      let bothWaiting!: () => void;
+      const held = new Promise<void>((resolve) => {
+        bothWaiting = resolve;
+      });
+      gate = () =>
+        waiting.length < 2
+          ? new Promise<void>((release) => {
+              waiting.push(release);
+              if (waiting.length === 2) bothWaiting();
+            })
+          : Promise.resolve();
+      await held;
+      healed = false;
+      waiting[0]!();
+      await Promise.race([first, second]);
+      healed = true;
+      waiting[1]!();
+      await Promise.all([first, second]);
+      gate = undefined;
+    }
+    /** The job's counters are what its parts hold, and add up to its total. */
+    async function countsArePartsOf(jobId: string) {
+      const ended = (await store.getJob(jobId))!;
+      const all = await lines(jobId);
+      expect(ended).toMatchObject({
+        succeeded: all.filter((r) => 'outputs' in r).length,
+        failed: all.filter((r) => 'error' in r).length,
+        cancelled: 0,
+      });
+      expect(ended.succeeded + ended.failed + ended.cancelled).toBe(ended.total);
+      return ended;
+    }
+
+    await raceTwo(processChunk(deps, work, delivery), processChunk(deps, work, { receiveCount: 2 }));
+    await processChunk(deps, { jobId: job.jobId, chunk: 1 }, delivery);
+    // The first delivery's refusals are recorded and counted; the second's answers are not.
+    expect(await countsArePartsOf(job.jobId)).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      succeeded: 2,
+      failed: 4,
+    });
+
+    const sqs = { send: async () => undefined };
+    await retryJob({ store, sqs, submissionsQueueUrl: 'submissions', resultFiles: files }, alice, job.jobId);
+    const retry = { ...work, attempt: 1 };
+    await raceTwo(processChunk(deps, retry, delivery), processChunk(deps, retry, { receiveCount: 2 }));
+    // The retry's first delivery recovered nothing; the second's recoveries are not recorded.
+    expect(await countsArePartsOf(job.jobId)).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      succeeded: 2,
+      failed: 4,
+    });
+    expect(await manifestOf(job.jobId)).toMatchObject({ succeeded: 2, failed: 4 });
+    // The lines the retry took on name it.
+    expect((await lines(job.jobId)).map((r) => (r as PartLine).attempt)).toEqual([
+      1,
+      1,
+      1,
+      1,
+      undefined,
+      undefined,
+    ]);
   });
 
   it('gives cancelled items a line each, and a stall fails the chunks no worker recorded', async () => {

@@ -153,15 +153,15 @@ describe('local S3 (fauxqs)', () => {
     );
   });
 
-  describe('conditional writes (If-None-Match: *)', () => {
-    const refused = async (write: Promise<unknown>) => {
+  describe('conditional writes (If-None-Match: *, If-Match: <ETag>)', () => {
+    const refused = async (write: Promise<unknown>, name = 'PreconditionFailed', status = 412) => {
       const error = await write.then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(S3ServiceException);
-      expect((error as S3ServiceException).name).toBe('PreconditionFailed');
-      expect((error as S3ServiceException).$metadata.httpStatusCode).toBe(412);
+      expect((error as S3ServiceException).name).toBe(name);
+      expect((error as S3ServiceException).$metadata.httpStatusCode).toBe(status);
     };
     const read = async (Key: string) =>
       (await s3.client.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
@@ -208,6 +208,72 @@ describe('local S3 (fauxqs)', () => {
             UploadId,
             MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
             IfNoneMatch: '*',
+          }),
+        ),
+      );
+      expect(await read(Key)).toBe('kept');
+    });
+
+    it('replaces an object only while it has the ETag given, and answers 404 for a key holding none', async () => {
+      const Key = 'conditional/match.txt';
+      const { ETag: first } = await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'first' }));
+      const { ETag: second } = await s3.client.send(
+        new PutObjectCommand({ Bucket, Key, Body: 'second', IfMatch: first }),
+      );
+      // The first ETag is no longer the object's.
+      await refused(s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'stale', IfMatch: first })));
+      expect(await read(Key)).toBe('second');
+      // Given without its quotes, as in the S3 User Guide's example.
+      await s3.client.send(
+        new PutObjectCommand({ Bucket, Key, Body: 'third', IfMatch: second!.replaceAll('"', '') }),
+      );
+      expect(await read(Key)).toBe('third');
+
+      const Absent = 'conditional/absent.txt';
+      await refused(
+        s3.client.send(new PutObjectCommand({ Bucket, Key: Absent, Body: 'x', IfMatch: first })),
+        'NoSuchKey',
+        404,
+      );
+      await expect(s3.client.send(new HeadObjectCommand({ Bucket, Key: Absent }))).rejects.toBeInstanceOf(
+        NotFound,
+      );
+    });
+
+    it('lets exactly one of many racing writes over one ETag succeed', async () => {
+      const Key = 'conditional/match-race.txt';
+      const { ETag } = await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'base' }));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          s3.client.send(new PutObjectCommand({ Bucket, Key, Body: `writer ${i}`, IfMatch: ETag })),
+        ),
+      );
+      const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      expect(await read(Key)).toBe(`writer ${won[0]}`);
+    });
+
+    it('refuses a copy or a multipart completion over an object whose ETag changed', async () => {
+      const Key = 'conditional/match-target.txt';
+      const { ETag: stale } = await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'old' }));
+      await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'kept' }));
+      await refused(
+        s3.client.send(
+          new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${Key}`, IfMatch: stale }),
+        ),
+      );
+      const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      const { ETag } = await s3.client.send(
+        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'replacement' }),
+      );
+      await refused(
+        s3.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
+            IfMatch: stale,
           }),
         ),
       );
