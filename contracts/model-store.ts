@@ -24,6 +24,15 @@ export const MAX_ARCHIVE_BYTES = 256 * MiB;
 /** The largest unpacked tar inside an archive, so that a small gzip cannot expand without bound. */
 export const MAX_UNPACKED_BYTES = 1024 * MiB;
 /**
+ * The most the completion's check holds of an archive at once: member paths, tar metadata,
+ * `config.pbtxt` and the graph descriptions of ONNX files, never their weights. Together with the
+ * one item it may hold of at most `MAX_HELD_ITEM_BYTES`, this keeps the models function well below
+ * its 512 MB whatever the archive holds (docs/shipping-models.md has the measurement).
+ */
+export const MAX_HELD_BYTES = 16 * MiB;
+/** The largest single thing the check holds: a `config.pbtxt`, a pax header or long name, an initializer's name. */
+export const MAX_HELD_ITEM_BYTES = 1 * MiB;
+/**
  * Archives up to this size go up in one presigned PUT; larger ones in parts. Each request stays
  * below the 11 MiB body limit of the local S3 emulator (fauxqs), far below S3's 5 GiB.
  */

@@ -7,6 +7,7 @@
  */
 import type { ModelSignature } from '../model-signature';
 import type { ModelConfig } from './gen/model_config_pb';
+import { HoldLimitError } from './held-bytes';
 import {
   CONFIG_FILE,
   describeModel,
@@ -16,14 +17,16 @@ import {
   servedLatestVersion,
   sortVersions,
 } from './model-config';
-import { checkOnnxModel, readOnnxTensors } from './onnx-model';
+import { checkOnnxModel, type OnnxScan, readOnnxTensors } from './onnx-model';
 
 export interface ArchiveEntry {
   /** Path inside the archive, `/`-separated, without a leading `./` or a trailing `/`. */
   readonly path: string;
   readonly type: 'file' | 'directory' | 'other';
-  /** The file's bytes, for the files the check reads (`needsContent`). */
+  /** The file's bytes, for the configs the check reads (`contentRead`); a model file's may be given instead of `onnx`. */
   readonly data?: Uint8Array;
+  /** The ONNX scan of a file in a version folder (`contentRead`), which holds none of its weights. */
+  readonly onnx?: OnnxScan;
 }
 
 export interface CheckedModelArchive {
@@ -37,10 +40,14 @@ export interface CheckedModelArchive {
   readonly config: ModelConfig;
 }
 
-/** Whether the check reads this file's bytes: configs, and the files of version folders. */
-export function needsContent(path: string): boolean {
+/**
+ * What the check reads of a file: a config's bytes, and an ONNX scan of each file of a version
+ * folder, any of which may be the model file the config (read before or after it) names.
+ */
+export function contentRead(path: string): 'bytes' | 'onnx' | undefined {
   const parts = path.split('/');
-  return (parts.length === 2 && parts[1] === CONFIG_FILE) || parts.length === 3;
+  if (parts.length === 2 && parts[1] === CONFIG_FILE) return 'bytes';
+  return parts.length === 3 ? 'onnx' : undefined;
 }
 
 /** Turns a tar member name into the form `ArchiveEntry.path` has; undefined for the root itself. */
@@ -106,12 +113,14 @@ export function checkModelArchive(entries: readonly ArchiveEntry[]): CheckedMode
     // A model "file" may be a folder (TensorFlow's SavedModel), so anything at or under the path counts.
     if (!visible.some((e) => e.path === file || e.path.startsWith(`${file}/`))) fail(`${file} is missing`);
     if (description.platform === 'onnxruntime_onnx') {
-      const model = byPath.get(file)?.data ?? fail(`${file} must be a file`);
+      const { onnx, data } = byPath.get(file) ?? {};
+      if (!onnx && !data) fail(`${file} must be a file`);
       try {
-        checkOnnxModel(config, readOnnxTensors(model));
+        checkOnnxModel(config, onnx ? onnx.tensors() : readOnnxTensors(data!));
       } catch (error) {
-        if (error instanceof ModelConfigError) throw new ModelConfigError(`${file}: ${error.message}`);
-        throw error;
+        if (!(error instanceof ModelConfigError)) throw error;
+        const message = `${file}: ${error.message}`;
+        throw error instanceof HoldLimitError ? new HoldLimitError(message) : new ModelConfigError(message);
       }
     }
   }

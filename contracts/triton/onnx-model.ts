@@ -7,10 +7,11 @@
  */
 
 import { fromBinary } from '@bufbuild/protobuf';
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { DataType, type ModelConfig, type ModelInput, type ModelOutput } from './gen/model_config_pb';
 import { TensorProto_DataType as OnnxType, type ValueInfoProto, ValueInfoProtoSchema } from './gen/onnx_pb';
+import { HeldBytes, HoldLimitError } from './held-bytes';
 import { ModelConfigError } from './model-config';
+import { type FieldAction, ProtobufScan, type ProtobufVisitor } from './protobuf-scan';
 
 /** One tensor of an ONNX graph: its element type and shape, -1 where a dimension is symbolic or unknown. */
 export interface OnnxTensor {
@@ -28,7 +29,7 @@ export interface OnnxGraphTensors {
 }
 
 // Field numbers of onnx.proto (ModelProto.graph, GraphProto's lists, TensorProto.name,
-// SparseTensorProto.values), read directly so that the weights are skipped, not decoded.
+// SparseTensorProto.values), read directly so that the weights are skipped, not held.
 const MODEL_GRAPH = 7;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
@@ -37,40 +38,172 @@ const GRAPH_SPARSE_INITIALIZER = 15;
 const TENSOR_NAME = 8;
 const SPARSE_TENSOR_VALUES = 1;
 
+type Scope = 'model' | 'graph' | 'initializer' | 'sparse' | 'sparse values';
+
+/**
+ * A graph input or output is a name and a shape, a few bytes a dimension; decoded, each dimension
+ * is a message while it is read and a number after. Measured with 2-byte dimensions, this limit
+ * keeps a description's decoding to a few MB, and the weight counts the numbers kept.
+ */
+const MAX_TENSOR_DESCRIPTION_BYTES = 64 * 1024;
+const TENSOR_DESCRIPTION_WEIGHT = 4;
+
+/** A graph input or output as read: its tensor, or why it is none (told only if it is the graph read last). */
+type Described = readonly [name: string, tensor: OnnxTensor | Error];
+
+/**
+ * Reads the graph's inputs and outputs from a `model.onnx` handed over in chunks, holding only them
+ * and the initializers' names: the weights (initializers' data, nodes' attributes) are read past.
+ * Its answer, or why there is none, is `tensors()`; once read, it keeps only that answer.
+ */
+export class OnnxScan {
+  #reader?: GraphReader;
+  #tensors?: OnnxGraphTensors;
+  /** Kept as text: an error's stack is many times the size of its message. */
+  #refusal?: { readonly message: string; readonly tooLarge: boolean };
+
+  constructor(budget: HeldBytes) {
+    this.#reader = new GraphReader(budget);
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#guard((reader) => reader.push(chunk));
+  }
+
+  end(): void {
+    this.#guard((reader) => {
+      this.#tensors = reader.end();
+      this.#reader = undefined;
+    });
+  }
+
+  /** The graph's tensors; throws a `ModelConfigError` if the file is no ONNX model or too much to hold. */
+  tensors(): OnnxGraphTensors {
+    const refusal = this.#refusal;
+    if (refusal) throw new (refusal.tooLarge ? HoldLimitError : ModelConfigError)(refusal.message);
+    if (!this.#tensors) throw new Error('the model file was not read to its end');
+    return this.#tensors;
+  }
+
+  /** Runs a step of the read; its first error is the answer, and what was held is let go. */
+  #guard(step: (reader: GraphReader) => void): void {
+    const reader = this.#reader;
+    if (!reader) return;
+    try {
+      step(reader);
+    } catch (error) {
+      reader.drop();
+      this.#reader = undefined;
+      this.#refusal =
+        error instanceof ModelConfigError
+          ? { message: error.message, tooLarge: error instanceof HoldLimitError }
+          : { message: `the model file is not an ONNX model: ${(error as Error).message}`, tooLarge: false };
+    }
+  }
+}
+
+class GraphReader implements ProtobufVisitor<Scope> {
+  readonly #scan = new ProtobufScan<Scope>('model', this);
+  /** Of the graph read last, as the check always took it (a model has one; protobuf would merge several). */
+  #inputs: Described[] = [];
+  #outputs: Described[] = [];
+  #initializers = new Set<string>();
+  #name?: string;
+  #graph = false;
+  #held = 0;
+
+  constructor(private readonly budget: HeldBytes) {}
+
+  push(chunk: Uint8Array): void {
+    this.#scan.push(chunk);
+  }
+
+  end(): OnnxGraphTensors {
+    this.#scan.end();
+    if (!this.#graph) throw new Error('it has no graph');
+    const byName = (list: Described[]) =>
+      new Map(
+        list.map(([name, tensor]) => {
+          if (tensor instanceof Error) throw tensor;
+          return [name, tensor];
+        }),
+      );
+    return {
+      inputs: byName(this.#inputs.filter(([name]) => !this.#initializers.has(name))),
+      overridableInitializers: byName(this.#inputs.filter(([name]) => this.#initializers.has(name))),
+      outputs: byName(this.#outputs),
+    };
+  }
+
+  field(scope: Scope, field: number, length: number): FieldAction<Scope> {
+    if (scope === 'model') {
+      if (field !== MODEL_GRAPH) return 'skip';
+      this.drop();
+      this.#graph = true;
+      return { descend: 'graph' };
+    }
+    if (scope === 'graph') {
+      if (field === GRAPH_INPUT || field === GRAPH_OUTPUT)
+        return this.#hold(
+          length,
+          'a graph input or output',
+          MAX_TENSOR_DESCRIPTION_BYTES,
+          TENSOR_DESCRIPTION_WEIGHT,
+        );
+      if (field === GRAPH_INITIALIZER) {
+        this.#name = '';
+        return { descend: 'initializer' };
+      }
+      if (field === GRAPH_SPARSE_INITIALIZER) {
+        this.#name = undefined;
+        return { descend: 'sparse' };
+      }
+      return 'skip';
+    }
+    if (scope === 'sparse') {
+      if (field !== SPARSE_TENSOR_VALUES) return 'skip';
+      this.#name = '';
+      return { descend: 'sparse values' };
+    }
+    return field === TENSOR_NAME ? this.#hold(length, 'an initializer name') : 'skip';
+  }
+
+  held(scope: Scope, field: number, bytes: Uint8Array): void {
+    if (scope !== 'graph') this.#name = new TextDecoder().decode(bytes);
+    else {
+      const info = fromBinary(ValueInfoProtoSchema, bytes);
+      const described: Described = [info.name, tensorOrError(info)];
+      (field === GRAPH_INPUT ? this.#inputs : this.#outputs).push(described);
+    }
+  }
+
+  closed(scope: Scope): void {
+    if ((scope === 'initializer' || scope === 'sparse') && this.#name !== undefined) {
+      this.#initializers.add(this.#name);
+    }
+  }
+
+  /** Lets go of the graph read so far. */
+  drop(): void {
+    this.budget.release(this.#held);
+    this.#held = 0;
+    this.#inputs = [];
+    this.#outputs = [];
+    this.#initializers = new Set();
+  }
+
+  #hold(...item: Parameters<HeldBytes['hold']>): 'hold' {
+    this.#held += this.budget.hold(...item);
+    return 'hold';
+  }
+}
+
 /** Reads the graph's inputs and outputs from the bytes of a `model.onnx`. */
 export function readOnnxTensors(model: Uint8Array): OnnxGraphTensors {
-  let graph: Uint8Array | undefined;
-  try {
-    graph = lengthDelimitedField(model, MODEL_GRAPH);
-    if (graph === undefined) throw new Error('it has no graph');
-    const inputs: ValueInfoProto[] = [];
-    const outputs: ValueInfoProto[] = [];
-    const initializers = new Set<string>();
-    const reader = new BinaryReader(graph);
-    while (reader.pos < reader.len) {
-      const [field, wireType] = reader.tag();
-      if (wireType !== WireType.LengthDelimited) {
-        reader.skip(wireType, field);
-        continue;
-      }
-      const bytes = reader.bytes();
-      if (field === GRAPH_INPUT) inputs.push(fromBinary(ValueInfoProtoSchema, bytes));
-      else if (field === GRAPH_OUTPUT) outputs.push(fromBinary(ValueInfoProtoSchema, bytes));
-      else if (field === GRAPH_INITIALIZER) initializers.add(tensorName(bytes));
-      else if (field === GRAPH_SPARSE_INITIALIZER) {
-        const values = lengthDelimitedField(bytes, SPARSE_TENSOR_VALUES);
-        if (values) initializers.add(tensorName(values));
-      }
-    }
-    const byName = (list: ValueInfoProto[]) => new Map(list.map((v) => [v.name, onnxTensor(v)]));
-    return {
-      inputs: byName(inputs.filter((i) => !initializers.has(i.name))),
-      overridableInitializers: byName(inputs.filter((i) => initializers.has(i.name))),
-      outputs: byName(outputs),
-    };
-  } catch (error) {
-    throw new ModelConfigError(`the model file is not an ONNX model: ${(error as Error).message}`);
-  }
+  const scan = new OnnxScan(new HeldBytes());
+  scan.push(model);
+  scan.end();
+  return scan.tensors();
 }
 
 /**
@@ -165,6 +298,14 @@ const ONNX_TYPES: Partial<Record<DataType, OnnxType>> = {
   [DataType.TYPE_BF16]: OnnxType.BFLOAT16,
 };
 
+function tensorOrError(info: ValueInfoProto): OnnxTensor | Error {
+  try {
+    return onnxTensor(info);
+  } catch (error) {
+    return error as Error;
+  }
+}
+
 function onnxTensor(info: ValueInfoProto): OnnxTensor {
   const type = info.type?.value;
   if (info.type?.value.case !== 'tensorType' || type?.value === undefined) {
@@ -175,21 +316,4 @@ function onnxTensor(info: ValueInfoProto): OnnxTensor {
     type: tensorType.elemType as OnnxType,
     dims: tensorType.shape?.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : -1)),
   };
-}
-
-/** The last occurrence of a length-delimited field, as protobuf merges repeated message fields. */
-function lengthDelimitedField(message: Uint8Array, wanted: number): Uint8Array | undefined {
-  const reader = new BinaryReader(message);
-  let found: Uint8Array | undefined;
-  while (reader.pos < reader.len) {
-    const [field, wireType] = reader.tag();
-    if (field === wanted && wireType === WireType.LengthDelimited) found = reader.bytes();
-    else reader.skip(wireType, field);
-  }
-  return found;
-}
-
-function tensorName(tensor: Uint8Array): string {
-  const name = lengthDelimitedField(tensor, TENSOR_NAME);
-  return name ? new TextDecoder().decode(name) : '';
 }

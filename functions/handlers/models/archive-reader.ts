@@ -1,14 +1,18 @@
 /**
  * Reads an uploaded `model.tar.gz` in one pass, as it streams from the model store: the SHA-256 and
  * size of its bytes, and its tar entries (POSIX ustar, with pax and GNU long names), keeping the
- * bytes only of the files the archive check reads. Nothing is written to disk.
+ * bytes only of the configs the archive check reads and scanning version folders' files as ONNX
+ * models as they pass. Nothing is written to disk, and what is held is counted against
+ * `MAX_HELD_BYTES`, so that the memory the read takes does not grow with the archive's members.
  */
 import { createHash } from 'node:crypto';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { type ArchiveEntry, needsContent, normalizeEntryPath } from '../../../contracts/triton/model-archive';
-import { BadRequestError } from '../../edge/errors';
+import { HeldBytes, HoldLimitError } from '../../../contracts/triton/held-bytes';
+import { type ArchiveEntry, contentRead, normalizeEntryPath } from '../../../contracts/triton/model-archive';
+import { OnnxScan } from '../../../contracts/triton/onnx-model';
+import { BadRequestError, PayloadTooLargeError } from '../../edge/errors';
 
 export interface ReadArchive {
   /** Hex SHA-256 of the archive's bytes as stored. */
@@ -48,6 +52,7 @@ export async function readArchive(
     await pipeline(body as NodeJS.ReadableStream, tap, createGunzip(), sink);
   } catch (error) {
     if (error instanceof BadRequestError) throw error;
+    if (error instanceof HoldLimitError) throw archiveTooLarge(error);
     if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) {
       throw new BadRequestError(`the archive is not a gzip file: ${(error as Error).message}`);
     }
@@ -56,19 +61,29 @@ export async function readArchive(
   return { sha256: hash.digest('hex'), size, entries: tar.finish() };
 }
 
+/** The refusal of an archive the check cannot read within its memory limits. */
+export const archiveTooLarge = (error: HoldLimitError) =>
+  new PayloadTooLargeError(`the archive is refused: ${error.message}`);
+
 /** An incremental tar parser: header blocks, then each member's data padded to whole blocks. */
 class TarEntries {
   private readonly entries: ArchiveEntry[] = [];
+  private readonly held = new HeldBytes();
   private pending = Buffer.alloc(0);
   private unpacked = 0;
   private ended = false;
   /** The member whose data is being read. */
   private member?: {
-    name: string;
+    /** Undefined for a pax header or long name, and for the archive's root. */
+    path?: string;
     type: ArchiveEntry['type'] | 'pax' | 'longname';
     remaining: number;
     padding: number;
-    chunks?: Buffer[];
+    /** The bytes of a config, pax header or long name, filled as they come. */
+    data?: Uint8Array;
+    /** What holding `data` counts in `held`. */
+    cost: number;
+    onnx?: OnnxScan;
   };
   /** A name given by a pax header or GNU long name for the next member. */
   private nextName?: string;
@@ -92,7 +107,8 @@ class TarEntries {
       }
       if (member.remaining > 0) {
         const take = Math.min(member.remaining, data.length);
-        member.chunks?.push(Buffer.from(data.subarray(0, take)));
+        member.data?.set(data.subarray(0, take), member.data.length - member.remaining);
+        member.onnx?.push(data.subarray(0, take));
         member.remaining -= take;
         data = data.subarray(take);
         if (member.remaining === 0) this.memberRead();
@@ -136,39 +152,41 @@ class TarEntries {
               ? 'directory'
               : 'other';
     // Global pax headers ('g') and other metadata members are read past like any other member.
-    const name = type === 'pax' || type === 'longname' ? '' : (this.nextName ?? headerName);
-    if (type !== 'pax' && type !== 'longname') this.nextName = undefined;
-    const path = type === 'pax' || type === 'longname' ? undefined : normalizeName(name);
-    const keep =
-      type === 'pax' || type === 'longname' || (type === 'file' && path !== undefined && needsContent(path));
+    const meta = type === 'pax' || type === 'longname';
+    const path = meta ? undefined : normalizeName(this.nextName ?? headerName);
+    if (!meta) this.nextName = undefined;
+    const read = meta ? 'bytes' : type === 'file' && path !== undefined ? contentRead(path) : undefined;
     this.member = {
-      name,
+      ...(path !== undefined ? { path } : {}),
       type,
       remaining: size,
       padding: (BLOCK - (size % BLOCK)) % BLOCK,
-      chunks: keep ? [] : undefined,
+      cost: read === 'bytes' ? this.held.hold(size, meta ? `a ${type} header` : path!) : 0,
+      ...(read === 'bytes' ? { data: new Uint8Array(size) } : {}),
+      ...(read === 'onnx' ? { onnx: new OnnxScan(this.held) } : {}),
     };
     if (size === 0) this.memberRead();
   }
 
   private memberRead(): void {
     const member = this.member!;
-    const data = member.chunks ? Buffer.concat(member.chunks) : undefined;
-    if (member.type === 'pax') {
-      const path = paxPath(data!);
-      if (path !== undefined) this.nextName = path;
-    } else if (member.type === 'longname') {
-      this.nextName = text(data!);
-    } else {
-      const path = normalizeName(member.name);
-      if (path !== undefined) {
-        this.entries.push({ path, type: member.type, ...(data ? { data: new Uint8Array(data) } : {}) });
-      }
+    const { path, type, data, onnx } = member;
+    if (type === 'pax' || type === 'longname') {
+      const name = type === 'pax' ? paxPath(buffer(data!)) : text(buffer(data!));
+      if (name !== undefined) this.nextName = name;
+      this.held.release(member.cost);
+    } else if (path !== undefined) {
+      this.held.hold(path.length, path);
+      onnx?.end();
+      this.entries.push({ path, type, ...(data ? { data } : {}), ...(onnx ? { onnx } : {}) });
     }
     if (member.padding === 0) this.member = undefined;
     else member.remaining = 0;
   }
 }
+
+/** A view of the bytes as a Buffer, without copying them. */
+const buffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 function normalizeName(name: string): string | undefined {
   try {

@@ -22,10 +22,11 @@ import {
 } from '../../../contracts/model-store';
 import type { WarmUpMessage } from '../../../contracts/model-warmup';
 import type { ModelVersion } from '../../../contracts/registry-schemas';
+import { HoldLimitError } from '../../../contracts/triton/held-bytes';
 import { checkModelArchive } from '../../../contracts/triton/model-archive';
 import { ModelConfigError } from '../../../contracts/triton/model-config';
 import type * as z from '../../../contracts/zod';
-import { BadRequestError, ConflictError } from '../../edge/errors';
+import { BadRequestError, ConflictError, PayloadTooLargeError } from '../../edge/errors';
 import { completeParts, type PresignedUpload, presignUpload } from '../../edge/presigned-uploads';
 import { parseInput } from '../../edge/validation';
 import {
@@ -33,7 +34,7 @@ import {
   RegisterVersionSchema,
   type StartUploadSchema,
 } from '../../registry/api-schemas';
-import { readArchive } from './archive-reader';
+import { archiveTooLarge, readArchive } from './archive-reader';
 import { warmUpSample } from './warm-up-sample';
 
 export type StartedUpload =
@@ -104,7 +105,10 @@ export class ModelUploads {
     }
     const read = await this.readStored(key, name, input.sha256).catch(async (error: unknown) => {
       // Bytes that are no archive may still be the ones the key names; only other bytes are removed.
-      if (error instanceof BadRequestError && (await this.sha256Of(key)) !== input.sha256) {
+      if (
+        (error instanceof BadRequestError || error instanceof PayloadTooLargeError) &&
+        (await this.sha256Of(key)) !== input.sha256
+      ) {
         await this.remove(key);
       }
       throw error;
@@ -119,6 +123,7 @@ export class ModelUploads {
     try {
       checked = checkModelArchive(read.entries);
     } catch (error) {
+      if (error instanceof HoldLimitError) throw archiveTooLarge(error);
       if (error instanceof ModelConfigError)
         throw new BadRequestError(`the archive is refused: ${error.message}`);
       throw error;
