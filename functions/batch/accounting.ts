@@ -23,11 +23,15 @@ export async function countResult(
   files?: ResultFiles,
 ): Promise<void> {
   const counts = countsOf(result.results);
-  const counted = await store.countChunk(job.jobId, result.chunk, counts);
-  if (!counted) return;
-  // Published by the one call that counted the chunk, so the metrics are exactly-once too.
-  publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
-  publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
+  const outcome = await store.countChunk(job.jobId, result.chunk, counts);
+  if (!outcome) return;
+  // Published by the one call that counted the chunk, so the metrics are exactly-once too (a write
+  // whose answer was lost and that the SDK retried reads as counted before: at most once, then).
+  if (outcome.counted) {
+    publishEvent(METRIC.batchItemsSucceeded, MetricUnit.Count, counts.succeeded, { model: job.model });
+    publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
+  }
+  const counted = outcome.job;
   if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
   await finishJob(store, job, counted, files);
 }

@@ -358,7 +358,9 @@ export class BatchStore {
           `batch job '${job.jobId}' has expired and is being removed; submit with another idempotency key`,
         );
       }
-      return { job: existing, created: false };
+      // The SDK retries a write whose answer was lost (a 500, a reset connection), and the retry then
+      // finds the first attempt's own job: this call created it, with these chunks.
+      return { job: existing, created: existing.chunkSet === job.chunkSet };
     }
   }
 
@@ -614,14 +616,7 @@ export class BatchStore {
 
   /** Records that a chunk of `attempt` waits out a model outage (see `JobRecord.counted`). */
   async markDeferred(jobId: string, attempt: number, chunk: number): Promise<void> {
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(jobId, JOB),
-        UpdateExpression: 'ADD deferredChunks :chunk',
-        ExpressionAttributeValues: { ':chunk': { SS: [`${attempt}:${chunk}`] } },
-      }),
-    );
+    await this.updateExistingJob(jobId, 'ADD deferredChunks :chunk', `${attempt}:${chunk}`);
   }
 
   /**
@@ -629,14 +624,29 @@ export class BatchStore {
    * a cancel can be accepted, and its next `startChunk` then stops it.
    */
   async unstartChunk(jobId: string, chunk: number): Promise<void> {
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(jobId, JOB),
-        UpdateExpression: 'DELETE startedChunks :chunk',
-        ExpressionAttributeValues: { ':chunk': { SS: [String(chunk)] } },
-      }),
-    );
+    await this.updateExistingJob(jobId, 'DELETE startedChunks :chunk', String(chunk));
+  }
+
+  /**
+   * One change to a chunk set of a job that still exists. An update of a missing item creates it
+   * (UpdateItem, API reference), so without the condition a job deleted while one of its chunks ran
+   * would come back as a stub: no expiry, holding its id for good.
+   */
+  private async updateExistingJob(jobId: string, update: string, member: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: update,
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':chunk': { SS: [member] } },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   /**
@@ -758,9 +768,13 @@ export class BatchStore {
   /**
    * Adds a chunk's counts to its job once: the update is conditional on the chunk not being in
    * `countedChunks` and adds it there. Returns the job after the update, or as it is when the chunk
-   * was counted before.
+   * was counted before, and whether this call counted it (a redelivery's does not).
    */
-  async countChunk(jobId: string, chunk: number, counts: Counts): Promise<BatchJob | undefined> {
+  async countChunk(
+    jobId: string,
+    chunk: number,
+    counts: Counts,
+  ): Promise<{ job: BatchJob; counted: boolean } | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -783,10 +797,11 @@ export class BatchStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return Attributes ? toJob(unmarshall(Attributes)) : undefined;
+      return Attributes ? { job: toJob(unmarshall(Attributes)), counted: true } : undefined;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return this.getJob(jobId);
+      const job = await this.getJob(jobId);
+      return job && { job, counted: false };
     }
   }
 
