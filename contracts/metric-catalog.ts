@@ -46,6 +46,11 @@ export const METRIC = {
   rateLimited: 'RateLimited',
   /** Requests let through because the rate limit's table could not be reached; same sets. */
   rateLimiterDegraded: 'RateLimiterDegraded',
+  /**
+   * A request the authorizer refused as unauthorized (no bearer token, or one that failed
+   * verification), answered 401 by API Gateway; [service].
+   */
+  unauthorizedRequests: 'UnauthorizedRequests',
   /** A backend attempt that failed in a retryable way (5xx, throttle, timeout); [service], [service, backend]. */
   backendErrors: 'BackendErrors',
   /** A circuit breaker opened (or reopened); [service], [service, backend]. */

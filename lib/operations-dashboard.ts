@@ -25,6 +25,7 @@ import {
   CIRCUIT_SERVICES,
   circuitsOpenedMetric,
   endpointMetric,
+  refusalsOf,
   SAGEMAKER_INSTANCE_NAMESPACE,
   serviceMetric,
 } from './platform-alarms';
@@ -271,12 +272,15 @@ export class OperationsDashboard extends Construct {
     header('Lambda', 'One row per function: invocations, errors and throttles; duration; concurrency.');
     for (const fn of props.functions) {
       const name = fn.serviceName;
+      // Refusals are among the errors: drawn beside them, so what is left is the function's own.
+      const refused = refusalsOf(fn, { statistic: 'Sum', period: PERIOD, label: 'Refused (in Errors)' });
       rows.push([
         graph(
           `${name}: invocations, errors, throttles`,
           [
             fn.metricInvocations({ statistic: 'Sum', period: PERIOD, label: 'Invocations' }),
             fn.metricErrors({ statistic: 'Sum', period: PERIOD, label: 'Errors' }),
+            ...(refused ? [refused] : []),
             fn.metricThrottles({ statistic: 'Sum', period: PERIOD, label: 'Throttles' }),
           ],
           8,

@@ -166,7 +166,23 @@ export function circuitsOpenedMetric(period: Duration = ALARM_PERIOD): MathExpre
   });
 }
 
-/** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
+/**
+ * Refusals a function makes by failing its invocation, by service: the authorizer fails a request
+ * it refuses as unauthorized, the way a REST API Lambda authorizer has API Gateway answer 401, and
+ * Lambda counts that among the function's `Errors` as it does any exception the code throws (Lambda
+ * developer guide, "Types of metrics for Lambda functions").
+ */
+const REFUSALS_COUNTED_AS_ERRORS: Partial<Record<ServiceName, MetricName>> = {
+  [SERVICE_NAMES.authorizer]: METRIC.unauthorizedRequests,
+};
+
+/** The refusals `fn` counts among its Lambda `Errors`, for a function that refuses so. */
+export function refusalsOf(fn: PlatformFunction, options: MetricOptions): Metric | undefined {
+  const service = fn.serviceName as ServiceName;
+  const refusals = REFUSALS_COUNTED_AS_ERRORS[service];
+  return refusals && serviceMetric(refusals, service, options);
+}
+
 /** Administering a key (who may change or delete it), without using it to encrypt or decrypt. */
 const KEY_ADMINISTRATION_ACTIONS = [
   'kms:Create*',
@@ -186,6 +202,7 @@ const KEY_ADMINISTRATION_ACTIONS = [
   'kms:RotateKeyOnDemand',
 ];
 
+/** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
 export interface AlarmThresholds {
   /** Share of API requests answered with a 5xx, percent. */
   readonly apiServerErrorRatePercent: number;
@@ -341,11 +358,21 @@ export class PlatformAlarms extends Construct {
     const functionThrottles: Record<string, Alarm> = {};
     for (const fn of props.functions) {
       const name = pascalCase(fn.serviceName);
+      const errors = fn.metricErrors({ statistic: 'Sum', period: ALARM_PERIOD });
+      const refused = refusalsOf(fn, { statistic: 'Sum', period: ALARM_PERIOD });
       functionErrors[fn.serviceName] = alarm(
         `${name}Errors`,
-        fn.metricErrors({ statistic: 'Sum', period: ALARM_PERIOD }),
+        refused
+          ? new MathExpression({
+              // Only the function's own failures: a refusal is a failed invocation by design.
+              expression: 'FILL(errors, 0) - FILL(refused, 0)',
+              usingMetrics: { errors, refused },
+              period: ALARM_PERIOD,
+              label: `${fn.serviceName} errors other than refusals`,
+            })
+          : errors,
         thresholds.lambdaErrors,
-        `${fn.serviceName} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
+        `${fn.serviceName} function: ${thresholds.lambdaErrors} or more errors${refused ? ' other than refusals' : ''} in 5 minutes`,
         once,
       );
       functionThrottles[fn.serviceName] = alarm(

@@ -11,19 +11,20 @@ import { logger } from './logger';
 export const metrics = new Metrics({ logger });
 
 /**
- * Publishes one metric at once under [service] and [service, ...dimensions]: for events that belong
- * to no single request (a circuit opening, a batch chunk counted), so they keep their own dimensions
- * however the invocation's request metrics are dimensioned.
+ * Publishes one metric at once under [service] and, given dimensions, [service, ...dimensions]: for
+ * events that belong to no single request (a circuit opening, a batch chunk counted, a request the
+ * authorizer refused), so they keep their own dimensions however the invocation's request metrics
+ * are dimensioned.
  */
 export function publishEvent(
   name: MetricName,
   unit: (typeof MetricUnit)[keyof typeof MetricUnit],
   value: number,
-  dimensions: Record<string, string>,
+  dimensions: Record<string, string> = {},
 ): void {
   const single = metrics.singleMetric();
   // An empty set publishes the bare [service] aggregate, the one alarms can read.
   single.addDimensions({});
-  single.addDimensions(dimensions);
+  if (Object.keys(dimensions).length > 0) single.addDimensions(dimensions);
   single.addMetric(name, unit, value);
 }

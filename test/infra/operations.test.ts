@@ -322,24 +322,75 @@ describe('alarms', () => {
     });
   });
 
-  it.each(SERVICES)('alarms on 5 errors and on any throttle of the %s function in 5 minutes', (service) => {
-    const dimensions = [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }];
-    for (const [metricName, threshold] of [
-      ['Errors', 5],
-      ['Throttles', 1],
-    ] as const) {
+  it.each(SERVICES)('alarms on any throttle of the %s function in 5 minutes', (service) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...notifies(),
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+    });
+  });
+
+  it.each(SERVICES.filter((s) => s !== SERVICE_NAMES.authorizer))(
+    'alarms on 5 errors of the %s function in 5 minutes',
+    (service) => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...notifies(),
         Namespace: 'AWS/Lambda',
-        MetricName: metricName,
-        Dimensions: dimensions,
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }],
         Statistic: 'Sum',
         Period: 300,
-        Threshold: threshold,
+        Threshold: 5,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         EvaluationPeriods: 1,
       });
-    }
+    },
+  );
+
+  it('alarms on 5 errors of the authorizer in 5 minutes other than the requests it refused as unauthorized', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...notifies(),
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      Metrics: [
+        Match.objectLike({ Expression: 'FILL(errors, 0) - FILL(refused, 0)', ReturnData: true }),
+        {
+          Id: 'errors',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/Lambda',
+              MetricName: 'Errors',
+              Dimensions: [
+                { Name: 'FunctionName', Value: { Ref: functionId(template, SERVICE_NAMES.authorizer) } },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+        {
+          Id: 'refused',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: METRICS_NAMESPACE,
+              MetricName: METRIC.unauthorizedRequests,
+              Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.authorizer }],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+      ],
+    });
   });
 
   it('alarms on 5 endpoint 5xx invocations in 5 minutes and on a p99 model latency above 1000 ms (in microseconds)', () => {
@@ -500,7 +551,8 @@ describe('alarms and dashboard with configuration overrides', () => {
     count({ MetricName: 'Latency', Threshold: 1500 }, 1);
     count({ MetricName: 'ModelLatency', Threshold: 250_000 }, 1);
     count({ MetricName: 'Invocation5XXErrors', Threshold: 10 }, 1);
-    count({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 3 }, SERVICES.length);
+    count({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 3 }, SERVICES.length - 1);
+    count({ Threshold: 3, Metrics: Match.arrayWith([Match.objectLike({ Id: 'refused' })]) }, 1);
     count({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Threshold: 2 }, SERVICES.length);
     count({ Threshold: 4, Metrics: Match.arrayWith([Match.objectLike({ Id: 'inference' })]) }, 1);
     count({ MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 600 }, 2);

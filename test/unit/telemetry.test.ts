@@ -1,14 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { emfOf } from '../helpers/emf';
 import { lambdaContext, proxyEvent } from '../helpers/events';
 
 // Metrics are disabled for the other tests; these read the EMF the handlers would print in Lambda.
 process.env.POWERTOOLS_METRICS_DISABLED = 'false';
 process.env.POWERTOOLS_SERVICE_NAME = 'inference';
 process.env.POWERTOOLS_METRICS_NAMESPACE = 'InferencePlatform';
-
-type Emf = Record<string, unknown> & {
-  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
-};
 
 let modules: {
   apiHandler: typeof import('../../functions/edge/api-handler').apiHandler;
@@ -28,21 +25,6 @@ beforeAll(async () => {
 });
 
 afterEach(() => vi.restoreAllMocks());
-
-/** Runs `act` and returns the EMF documents it printed. */
-async function emfOf(act: () => unknown): Promise<Emf[]> {
-  const lines: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n'));
-    return true;
-  });
-  await act();
-  vi.restoreAllMocks();
-  return lines
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Emf)
-    .filter((d) => '_aws' in d);
-}
 
 const event = proxyEvent({
   resource: '/v2/models/{model}/infer',
