@@ -212,15 +212,21 @@ export class OperationsDashboard extends Construct {
         ),
         8,
       ),
+      // Their consumers keep a dead letter they cannot record in flight, not visible.
       graph(
-        'Dead-letter queue depth',
-        queues.map(([name, q]) =>
+        'Dead letters, visible and in flight',
+        queues.flatMap(([name, q]) => [
           q.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             statistic: 'Maximum',
             period: PERIOD,
-            label: `${name} dead letters`,
+            label: `${name} dead letters visible`,
           }),
-        ),
+          q.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible({
+            statistic: 'Maximum',
+            period: PERIOD,
+            label: `${name} dead letters in flight`,
+          }),
+        ]),
         8,
       ),
     ]);

@@ -190,7 +190,7 @@ describe('operations dashboard', () => {
     },
   );
 
-  it('graphs depth and oldest message age of both batch queues and the depth of their dead-letter queues', () => {
+  it('graphs depth and oldest message age of both batch queues and their dead letters, visible and in flight', () => {
     for (const queue of ['BatchSubmissionsQueue', 'BatchWorkQueue']) {
       const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
@@ -199,6 +199,7 @@ describe('operations dashboard', () => {
     for (const queue of ['BatchSubmissionsDeadLetterQueue', 'BatchWorkDeadLetterQueue']) {
       const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
+      hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesNotVisible', dimensions });
     }
   });
 
@@ -447,18 +448,44 @@ describe('alarms', () => {
     });
   });
 
+  /** The dead-letter alarms: dead letters visible or in flight. */
+  const deadLetterAlarms = () =>
+    Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Metrics: Match.arrayWith([Match.objectLike({ Id: 'inFlight' })]) },
+      }),
+    ).map((alarm) => alarm.Properties);
+
   it('sends the dead-letter and oldest-message alarms of both batch queues and the warm-up queue to the topic', () => {
-    template.resourcePropertiesCountIs(
-      'AWS::CloudWatch::Alarm',
-      { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, ...notifies() },
-      3,
-    );
+    const deadLetters = deadLetterAlarms();
+    expect(deadLetters).toHaveLength(3);
+    for (const alarm of deadLetters) expect(alarm).toMatchObject({ Threshold: 1, ...notifies() });
     // The warm-up queue's threshold is its budget, 900 s, as the batch queues' default.
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 900, ...notifies() },
       3,
     );
+  });
+
+  it('alarms on a dead letter once its consumer has given it up, before the consumer receives it again', () => {
+    const resources = template.toJSON().Resources;
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    const deadLetters = deadLetterAlarms();
+    expect(deadLetters).toHaveLength(3);
+    for (const alarm of deadLetters) {
+      const inFlight = alarm.Metrics.find((m: { Id: string }) => m.Id === 'inFlight');
+      const queue = inFlight.MetricStat.Metric.Dimensions[0].Value['Fn::GetAtt'][0] as string;
+      const consumers = mappings.filter((m) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queue);
+      expect(consumers, queue).toHaveLength(1);
+      const consumer = resources[consumers[0]!.Properties.FunctionName.Ref];
+      const windowSeconds = alarm.DatapointsToAlarm * inFlight.MetricStat.Period;
+      expect(alarm.EvaluationPeriods).toBe(alarm.DatapointsToAlarm);
+      // A dead letter recorded within an invocation is deleted before the window ends.
+      expect(consumer.Properties.Timeout).toBeLessThan(windowSeconds);
+      // One its consumer failed is still hidden when the window ends: the alarm fires before the retry.
+      expect(resources[queue].Properties.VisibilityTimeout).toBeGreaterThan(windowSeconds);
+    }
   });
 
   it('encrypts the topic with a rotating customer key CloudWatch may use, and takes publishes over TLS only', () => {
