@@ -14,6 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import {
+  CHUNK_COUNTING_SERVICES,
   METRIC,
   METRICS_NAMESPACE,
   type MetricName,
@@ -28,6 +29,7 @@ import {
   refusalsOf,
   SAGEMAKER_INSTANCE_NAMESPACE,
   serviceMetric,
+  summedServiceMetric,
 } from './platform-alarms';
 import type { PlatformFunction } from './platform-function';
 
@@ -179,7 +181,7 @@ export class OperationsDashboard extends Construct {
         'Circuits opened (alarm metric)',
         [
           circuitsOpenedMetric(PERIOD),
-          ...Object.values(CIRCUIT_SERVICES).map((service) =>
+          ...CIRCUIT_SERVICES.map((service) =>
             serviceMetric(METRIC.circuitClosed, service, {
               statistic: 'Sum',
               period: PERIOD,
@@ -234,16 +236,8 @@ export class OperationsDashboard extends Construct {
       graph(
         'Batch items',
         [
-          serviceMetric(METRIC.batchItemsSucceeded, SERVICE_NAMES.batchWorker, {
-            statistic: 'Sum',
-            period: PERIOD,
-            label: 'succeeded',
-          }),
-          serviceMetric(METRIC.batchItemsFailed, SERVICE_NAMES.batchWorker, {
-            statistic: 'Sum',
-            period: PERIOD,
-            label: 'failed',
-          }),
+          summedServiceMetric(METRIC.batchItemsSucceeded, CHUNK_COUNTING_SERVICES, 'succeeded', PERIOD),
+          summedServiceMetric(METRIC.batchItemsFailed, CHUNK_COUNTING_SERVICES, 'failed', PERIOD),
         ],
         8,
       ),

@@ -1,6 +1,8 @@
+import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SERVICE_NAME } from '../../contracts/functions';
+import { DEFAULT_SERVICE_NAME, FUNCTIONS as FUNCTION_SPECS } from '../../contracts/functions';
 import {
   METRIC,
   METRICS_NAMESPACE,
@@ -8,11 +10,13 @@ import {
   SERVICE_NAMES,
   type ServiceName,
 } from '../../contracts/metric-catalog';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 import {
   endpointMetric,
   isDocumentedSageMakerStatistic,
   SAGEMAKER_METRIC_STATISTICS,
 } from '../../lib/platform-alarms';
+import { PROJECT_ROOT } from '../../lib/project-root';
 import { synthesizePlatform } from './platform-app';
 
 /** Logical id prefix of each platform function, by service name. */
@@ -421,10 +425,10 @@ describe('alarms', () => {
     });
   });
 
-  it('alarms when a circuit opens in the inference function or the batch worker', () => {
-    const circuitOpened = (service: string, id: string) =>
+  it('alarms when a circuit opens in any function that keeps circuits: inference, warm-up and batch worker', () => {
+    const circuitOpened = (service: string) =>
       Match.objectLike({
-        Id: id,
+        Id: `circuitOpened_${service.replaceAll('-', '_')}`,
         ReturnData: false,
         MetricStat: {
           Metric: {
@@ -441,9 +445,14 @@ describe('alarms', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'FILL(inference, 0) + FILL(worker, 0)', ReturnData: true }),
-        circuitOpened(SERVICE_NAMES.inference, 'inference'),
-        circuitOpened(SERVICE_NAMES.batchWorker, 'worker'),
+        Match.objectLike({
+          Expression:
+            'FILL(circuitOpened_inference, 0) + FILL(circuitOpened_model_warmup, 0) + FILL(circuitOpened_batch_worker, 0)',
+          ReturnData: true,
+        }),
+        circuitOpened(SERVICE_NAMES.inference),
+        circuitOpened(SERVICE_NAMES.modelWarmup),
+        circuitOpened(SERVICE_NAMES.batchWorker),
       ]),
     });
   });
@@ -541,6 +550,104 @@ describe('alarms', () => {
   });
 });
 
+/**
+ * The metrics each service publishes as events (`publishEvent`), read from its bundle as deployed
+ * but not minified, so that code a bundle leaves out publishes nothing.
+ */
+async function eventPublishers(): Promise<Map<string, Set<string>>> {
+  const publishers = new Map<string, Set<string>>();
+  for (const spec of Object.values(FUNCTION_SPECS)) {
+    const { outputFiles } = await build({
+      ...LAMBDA_ESBUILD_OPTIONS,
+      minify: false,
+      sourcemap: false,
+      absWorkingDir: PROJECT_ROOT,
+      entryPoints: [path.join(PROJECT_ROOT, spec.entry)],
+      outdir: path.join(PROJECT_ROOT, 'cdk.out', 'publishers-test'),
+      write: false,
+      logLevel: 'error',
+    });
+    const code = outputFiles.map((file) => file.text).join('\n');
+    for (const [, key] of code.matchAll(/\bpublishEvent\d*\(\s*METRIC\d*\.(\w+)/g)) {
+      const metricName = METRIC[key as keyof typeof METRIC];
+      expect(metricName, key).toBeDefined();
+      if (!publishers.has(metricName)) publishers.set(metricName, new Set());
+      publishers.get(metricName)!.add(spec.serviceName);
+    }
+  }
+  return publishers;
+}
+
+describe('event metrics read by service', () => {
+  let template: Template;
+  let publishers: Map<string, Set<string>>;
+
+  beforeAll(async () => {
+    ({ template } = defaults());
+    publishers = await eventPublishers();
+  }, SYNTH_TIMEOUT_MS);
+
+  /** A graph or an alarm that reads `metricName` under the bare [service] set of `service`. */
+  interface Read {
+    where: string;
+    metricName: string;
+    service: string;
+  }
+
+  const serviceReads = (): Read[] => {
+    const graphed = linesOf(dashboardBody(template).widgets).flatMap((l) =>
+      l.namespace === METRICS_NAMESPACE && Object.keys(l.dimensions).join() === 'service'
+        ? [{ where: `dashboard: ${l.widget}`, metricName: l.metricName!, service: l.dimensions.service! }]
+        : [],
+    );
+    const alarmed = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).flatMap(
+      ([id, alarm]) => {
+        const p = alarm.Properties;
+        const metrics = [
+          { Namespace: p.Namespace, MetricName: p.MetricName, Dimensions: p.Dimensions },
+          ...(p.Metrics ?? []).flatMap((m: { MetricStat?: { Metric: unknown } }) =>
+            m.MetricStat ? [m.MetricStat.Metric] : [],
+          ),
+        ] as { Namespace?: string; MetricName?: string; Dimensions?: { Name: string; Value: string }[] }[];
+        return metrics.flatMap((m) =>
+          m.Namespace === METRICS_NAMESPACE &&
+          m.Dimensions?.length === 1 &&
+          m.Dimensions[0]!.Name === 'service'
+            ? [{ where: `alarm ${id}`, metricName: m.MetricName!, service: m.Dimensions[0]!.Value }]
+            : [],
+        );
+      },
+    );
+    return [...graphed, ...alarmed];
+  };
+
+  it('finds the publishers of the event metrics in the bundles', () => {
+    expect([...(publishers.get(METRIC.circuitOpened) ?? [])].sort()).toEqual(
+      [SERVICE_NAMES.batchWorker, SERVICE_NAMES.inference, SERVICE_NAMES.modelWarmup].sort(),
+    );
+    expect([...(publishers.get(METRIC.batchItemsFailed) ?? [])].sort()).toEqual(
+      [SERVICE_NAMES.batchDeadLetters, SERVICE_NAMES.batchFanOut, SERVICE_NAMES.batchWorker].sort(),
+    );
+  });
+
+  it('reads every service that publishes a metric wherever a graph or an alarm reads it by service', () => {
+    const reads = serviceReads();
+    expect(reads.length).toBeGreaterThan(0);
+    const missing: string[] = [];
+    const places = new Set(reads.map((r) => `${r.where}\u0000${r.metricName}`));
+    for (const place of places) {
+      const [where, metricName] = place.split('\u0000') as [string, string];
+      const read = new Set(
+        reads.filter((r) => r.where === where && r.metricName === metricName).map((r) => r.service),
+      );
+      for (const service of publishers.get(metricName) ?? []) {
+        if (!read.has(service)) missing.push(`${where}: ${metricName} of ${service}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('alarms and dashboard with configuration overrides', () => {
   let template: Template;
 
@@ -581,7 +688,10 @@ describe('alarms and dashboard with configuration overrides', () => {
     count({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 3 }, SERVICES.length - 1);
     count({ Threshold: 3, Metrics: Match.arrayWith([Match.objectLike({ Id: 'refused' })]) }, 1);
     count({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Threshold: 2 }, SERVICES.length);
-    count({ Threshold: 4, Metrics: Match.arrayWith([Match.objectLike({ Id: 'inference' })]) }, 1);
+    count(
+      { Threshold: 4, Metrics: Match.arrayWith([Match.objectLike({ Id: 'circuitOpened_inference' })]) },
+      1,
+    );
     count({ MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 600 }, 2);
   });
 
