@@ -124,4 +124,22 @@ describe('events', () => {
     expect(doc!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service'], ['service', 'backend']]);
     expect(doc).toMatchObject({ service: 'inference', backend: 'ep||iris', CircuitOpened: 1 });
   });
+
+  it('keep a dimension value within what CloudWatch takes: 1,024 printable ASCII characters, distinct values apart', async () => {
+    // A backend whose target model is as long as the registry allows (1,024 characters).
+    const prefix = `endpoint|AllTraffic|models/${'a'.repeat(1000)}`;
+    const backends = [`${prefix}-1.tar.gz`, `${prefix}-2.tar.gz`, 'endpoint||modèle.tar.gz'];
+    const docs = await emfOf(() => {
+      for (const backend of backends) modules.publishEvent('CircuitOpened', 'Count', 1, { backend });
+    });
+    const values = docs.map((doc) => doc.backend as string);
+    expect(values).toHaveLength(3);
+    for (const value of values) {
+      expect(value.length).toBeLessThanOrEqual(1024);
+      expect(value).toMatch(/^[\x20-\x7e]+$/);
+    }
+    expect(values[0]!.startsWith(prefix.slice(0, 1000))).toBe(true);
+    expect(values[0]).not.toBe(values[1]);
+    expect(values[2]).toMatch(/^endpoint\|\|mod\?le\.tar\.gz#[0-9a-f]{16}$/);
+  });
 });
