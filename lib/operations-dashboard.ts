@@ -48,7 +48,7 @@ export interface OperationsDashboardProps {
   readonly stage: Stage;
   /** Every platform function; each gets its own row. */
   readonly functions: readonly PlatformFunction[];
-  /** The batch queues by what they carry, e.g. `{ submissions, work }`. */
+  /** The queues by what they carry, e.g. `{ submissions, work }`. */
   readonly queues: Readonly<Record<string, MonitoredQueue>>;
   /** The SageMaker endpoint and variant. */
   readonly endpoint: { readonly endpointName: string; readonly variantName: string };
@@ -193,7 +193,7 @@ export class OperationsDashboard extends Construct {
       ),
     ]);
 
-    header('Batch');
+    header('Batch', 'The batch queues and the model warm-up queue, and the batch jobs.');
     const queues = Object.entries(props.queues);
     rows.push([
       graph(

@@ -1,5 +1,7 @@
 import * as path from 'node:path';
+import type { CfnElement } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SERVICE_NAME, FUNCTIONS as FUNCTION_SPECS } from '../../contracts/functions';
@@ -194,16 +196,22 @@ describe('operations dashboard', () => {
     },
   );
 
-  it('graphs depth and oldest message age of both batch queues and their dead letters, visible and in flight', () => {
-    for (const queue of ['BatchSubmissionsQueue', 'BatchWorkQueue']) {
-      const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
+  it('graphs depth and oldest message age of the batch queues and the warm-up queue and their dead letters, visible and in flight', () => {
+    const { stack } = defaults();
+    const queueName = (queue: IQueue) => ({
+      QueueName: `<GetAtt:${stack.getLogicalId(queue.node.defaultChild as CfnElement)}.QueueName>`,
+    });
+    const monitored = [stack.batch.submissions, stack.batch.work, stack.warmUp.queue];
+    for (const { queue, deadLetterQueue } of monitored) {
+      const dimensions = queueName(queue);
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions });
-    }
-    for (const queue of ['BatchSubmissionsDeadLetterQueue', 'BatchWorkDeadLetterQueue']) {
-      const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
-      hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
-      hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesNotVisible', dimensions });
+      for (const metricName of [
+        'ApproximateNumberOfMessagesVisible',
+        'ApproximateNumberOfMessagesNotVisible',
+      ]) {
+        hasLine({ namespace: 'AWS/SQS', metricName, dimensions: queueName(deadLetterQueue) });
+      }
     }
   });
 
