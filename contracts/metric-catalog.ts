@@ -21,6 +21,18 @@ export const SERVICE_NAMES = {
 
 export type ServiceName = (typeof SERVICE_NAMES)[keyof typeof SERVICE_NAMES];
 
+/**
+ * The services that count batch chunks into their jobs (functions/batch/accounting.ts), and so
+ * publish `BatchItemsSucceeded` and `BatchItemsFailed`: the worker; the dead-letter consumer, for
+ * the chunks no worker recorded; and the fan-out, for the unstarted chunks of a cancelled job and
+ * the unrecorded chunks of a stalled one.
+ */
+export const CHUNK_COUNTING_SERVICES = [
+  SERVICE_NAMES.batchWorker,
+  SERVICE_NAMES.batchDeadLetters,
+  SERVICE_NAMES.batchFanOut,
+] as const;
+
 /** How an API request ended; the `outcome` dimension of the request metrics. */
 export const REQUEST_OUTCOMES = ['success', 'client_error', 'rate_limited', 'server_error'] as const;
 export type RequestOutcome = (typeof REQUEST_OUTCOMES)[number];
@@ -46,6 +58,11 @@ export const METRIC = {
   rateLimited: 'RateLimited',
   /** Requests let through because the rate limit's table could not be reached; same sets. */
   rateLimiterDegraded: 'RateLimiterDegraded',
+  /**
+   * A request the authorizer refused as unauthorized (no bearer token, or one that failed
+   * verification), answered 401 by API Gateway; [service].
+   */
+  unauthorizedRequests: 'UnauthorizedRequests',
   /** A backend attempt that failed in a retryable way (5xx, throttle, timeout); [service], [service, backend]. */
   backendErrors: 'BackendErrors',
   /** A circuit breaker opened (or reopened); [service], [service, backend]. */

@@ -256,7 +256,7 @@ export const PlatformConfigSchema = z
     lambdaErrorsAlarmCount: z.coerce.number().int().min(1).default(5),
     /** Throttles of one function in 5 minutes that raise its alarm. */
     lambdaThrottlesAlarmCount: z.coerce.number().int().min(1).default(1),
-    /** Circuit breakers opened (inference and batch worker together) in 5 minutes that raise the alarm. */
+    /** Circuit breakers opened (every function that keeps circuits, together) in 5 minutes that raise the alarm. */
     circuitOpenedAlarmCount: z.coerce.number().int().min(1).default(1),
     /** Per-principal limits by the token's `tier` claim; tokens without a known tier get `standard`. */
     rateLimitTiers: z.preprocess(jsonObject, RateLimitTiersSchema).default({

@@ -273,7 +273,8 @@ export class InferencePlatformStack extends Stack {
       stage,
       functions,
       endpoint,
-      queues: { submissions: this.batch.submissions, work: this.batch.work },
+      // Every queue with alarms: the batch queues and the warm-up queue.
+      queues: { submissions: this.batch.submissions, work: this.batch.work, 'warm-ups': this.warmUp.queue },
       multiModel: config.servingMode === 'multi-model',
       instanceCount: { min: config.minInstanceCount, max: config.maxInstanceCount },
       alarms: this.alarms.alarms,

@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -9,6 +9,14 @@ import { Construct } from 'constructs';
 const DEAD_LETTER_RETENTION = Duration.days(14);
 /** SQS publishes queue metrics once a minute. */
 const METRIC_PERIOD = Duration.minutes(1);
+/**
+ * Minutes a message must stay on the dead-letter queue, received or not, before its alarm fires:
+ * longer than one invocation of its consumer (at most a sixth of its visibility timeout), so a dead
+ * letter recorded and deleted by the invocation that received it never alarms; and, for this
+ * stack's consumers (60 s and 90 s functions, 6 and 9 minute visibility timeouts), shorter than
+ * the visibility timeout, so one its consumer failed alarms while it waits hidden for its next receive.
+ */
+const DEAD_LETTER_ALARM_MINUTES = 5;
 
 export interface MonitoredQueueProps {
   /**
@@ -38,9 +46,9 @@ export interface MonitoredQueueProps {
 
 /**
  * An SQS queue with a dead-letter queue, both encrypted with SQS-managed keys and reachable over
- * TLS only, and two alarms: one for any message on the dead-letter queue, one for a message waiting
- * on the queue longer than `oldestMessageAgeThreshold`. Whoever owns the alarm topic adds the
- * actions (`alarms`), so a queue is not tied to one notification channel.
+ * TLS only, and two alarms: one for a message that stays on the dead-letter queue, one for a
+ * message waiting on the queue longer than `oldestMessageAgeThreshold`. Whoever owns the alarm
+ * topic adds the actions (`alarms`), so a queue is not tied to one notification channel.
  *
  * SQS-managed encryption rather than a KMS key: the messages carry identifiers only (payloads live
  * in DynamoDB), and a customer key would add a key policy, `kms:Decrypt` for every consumer and
@@ -49,7 +57,7 @@ export interface MonitoredQueueProps {
 export class MonitoredQueue extends Construct {
   public readonly queue: Queue;
   public readonly deadLetterQueue: Queue;
-  /** Fires when the dead-letter queue holds at least one message. */
+  /** Fires when a message stays on the dead-letter queue, visible or in flight, for some minutes. */
   public readonly deadLetterAlarm: Alarm;
   /** Fires when the queue's oldest message is older than the threshold. */
   public readonly oldestMessageAlarm: Alarm;
@@ -86,15 +94,26 @@ export class MonitoredQueue extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
 
+    // A consumer that returns a dead letter as a batch item failure keeps it in flight (received, not
+    // deleted) for its whole visibility timeout, visible for a moment between receives; SQS counts
+    // in-flight messages in ApproximateNumberOfMessagesNotVisible only ("Available CloudWatch
+    // metrics for Amazon SQS"), so the alarm counts both.
+    const maximum = { period: METRIC_PERIOD, statistic: 'Maximum' };
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: `${description}: messages failed ${props.maxReceiveCount} times and wait on the dead-letter queue`,
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      alarmDescription: `${description}: a message that failed ${props.maxReceiveCount} receives has stayed on the dead-letter queue ${DEAD_LETTER_ALARM_MINUTES} minutes without being recorded`,
+      metric: new MathExpression({
+        expression: 'visible + inFlight',
+        usingMetrics: {
+          visible: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(maximum),
+          inFlight: this.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible(maximum),
+        },
         period: METRIC_PERIOD,
-        statistic: 'Maximum',
+        label: 'Dead letters, visible or in flight',
       }),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: DEAD_LETTER_ALARM_MINUTES,
+      datapointsToAlarm: DEAD_LETTER_ALARM_MINUTES,
       // SQS stops publishing metrics for a queue that has been empty for a while.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });

@@ -14,6 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import {
+  CHUNK_COUNTING_SERVICES,
   METRIC,
   METRICS_NAMESPACE,
   type MetricName,
@@ -25,8 +26,10 @@ import {
   CIRCUIT_SERVICES,
   circuitsOpenedMetric,
   endpointMetric,
+  refusalsOf,
   SAGEMAKER_INSTANCE_NAMESPACE,
   serviceMetric,
+  summedServiceMetric,
 } from './platform-alarms';
 import type { PlatformFunction } from './platform-function';
 
@@ -45,7 +48,7 @@ export interface OperationsDashboardProps {
   readonly stage: Stage;
   /** Every platform function; each gets its own row. */
   readonly functions: readonly PlatformFunction[];
-  /** The batch queues by what they carry, e.g. `{ submissions, work }`. */
+  /** The queues by what they carry, e.g. `{ submissions, work }`. */
   readonly queues: Readonly<Record<string, MonitoredQueue>>;
   /** The SageMaker endpoint and variant. */
   readonly endpoint: { readonly endpointName: string; readonly variantName: string };
@@ -178,7 +181,7 @@ export class OperationsDashboard extends Construct {
         'Circuits opened (alarm metric)',
         [
           circuitsOpenedMetric(PERIOD),
-          ...Object.values(CIRCUIT_SERVICES).map((service) =>
+          ...CIRCUIT_SERVICES.map((service) =>
             serviceMetric(METRIC.circuitClosed, service, {
               statistic: 'Sum',
               period: PERIOD,
@@ -190,7 +193,7 @@ export class OperationsDashboard extends Construct {
       ),
     ]);
 
-    header('Batch');
+    header('Batch', 'The batch queues and the model warm-up queue, and the batch jobs.');
     const queues = Object.entries(props.queues);
     rows.push([
       graph(
@@ -211,15 +214,21 @@ export class OperationsDashboard extends Construct {
         ),
         8,
       ),
+      // Their consumers keep a dead letter they cannot record in flight, not visible.
       graph(
-        'Dead-letter queue depth',
-        queues.map(([name, q]) =>
+        'Dead letters, visible and in flight',
+        queues.flatMap(([name, q]) => [
           q.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             statistic: 'Maximum',
             period: PERIOD,
-            label: `${name} dead letters`,
+            label: `${name} dead letters visible`,
           }),
-        ),
+          q.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible({
+            statistic: 'Maximum',
+            period: PERIOD,
+            label: `${name} dead letters in flight`,
+          }),
+        ]),
         8,
       ),
     ]);
@@ -227,16 +236,8 @@ export class OperationsDashboard extends Construct {
       graph(
         'Batch items',
         [
-          serviceMetric(METRIC.batchItemsSucceeded, SERVICE_NAMES.batchWorker, {
-            statistic: 'Sum',
-            period: PERIOD,
-            label: 'succeeded',
-          }),
-          serviceMetric(METRIC.batchItemsFailed, SERVICE_NAMES.batchWorker, {
-            statistic: 'Sum',
-            period: PERIOD,
-            label: 'failed',
-          }),
+          summedServiceMetric(METRIC.batchItemsSucceeded, CHUNK_COUNTING_SERVICES, 'succeeded', PERIOD),
+          summedServiceMetric(METRIC.batchItemsFailed, CHUNK_COUNTING_SERVICES, 'failed', PERIOD),
         ],
         8,
       ),
@@ -271,12 +272,15 @@ export class OperationsDashboard extends Construct {
     header('Lambda', 'One row per function: invocations, errors and throttles; duration; concurrency.');
     for (const fn of props.functions) {
       const name = fn.serviceName;
+      // Refusals are among the errors: drawn beside them, so what is left is the function's own.
+      const refused = refusalsOf(fn, { statistic: 'Sum', period: PERIOD, label: 'Refused (in Errors)' });
       rows.push([
         graph(
           `${name}: invocations, errors, throttles`,
           [
             fn.metricInvocations({ statistic: 'Sum', period: PERIOD, label: 'Invocations' }),
             fn.metricErrors({ statistic: 'Sum', period: PERIOD, label: 'Errors' }),
+            ...(refused ? [refused] : []),
             fn.metricThrottles({ statistic: 'Sum', period: PERIOD, label: 'Throttles' }),
           ],
           8,

@@ -21,6 +21,8 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import * as ENV from '../contracts/environment-variables';
+import { FUNCTIONS } from '../contracts/functions';
 import {
   METRIC,
   METRICS_NAMESPACE,
@@ -37,11 +39,13 @@ export const ALARM_PERIOD = Duration.minutes(5);
 export const SAGEMAKER_NAMESPACE = 'AWS/SageMaker';
 /** SageMaker's per-instance utilization metrics (0-100 per CPU or GPU, summed across them). */
 export const SAGEMAKER_INSTANCE_NAMESPACE = '/aws/sagemaker/Endpoints';
-/** Services whose circuit breakers emit `CircuitOpened`. */
-export const CIRCUIT_SERVICES = {
-  inference: SERVICE_NAMES.inference,
-  worker: SERVICE_NAMES.batchWorker,
-} as const;
+/**
+ * Services whose circuit breakers emit `CircuitOpened` and `CircuitClosed`: every function that
+ * reads the circuit table, as the catalogue declares (`contracts/functions.ts`).
+ */
+export const CIRCUIT_SERVICES: readonly ServiceName[] = Object.values(FUNCTIONS).flatMap((spec) =>
+  ENV.CIRCUIT_TABLE_NAME in spec.environment.shape ? [spec.serviceName as ServiceName] : [],
+);
 
 /**
  * The statistics SageMaker documents for each endpoint metric this stack reads ("Valid statistics"
@@ -149,24 +153,54 @@ export function serviceMetric(
   });
 }
 
-/** Circuits opened by the inference function and the batch worker together. */
-export function circuitsOpenedMetric(period: Duration = ALARM_PERIOD): MathExpression {
+/**
+ * The sum of a catalogued count over the services that publish it, in one line or alarm. Each
+ * service's id names the metric too, so two sums can share a graph.
+ */
+export function summedServiceMetric(
+  metricName: MetricName,
+  services: readonly ServiceName[],
+  label: string,
+  period: Duration = ALARM_PERIOD,
+): MathExpression {
   const usingMetrics: Record<string, IMetric> = {};
-  for (const [id, service] of Object.entries(CIRCUIT_SERVICES)) {
-    usingMetrics[id] = serviceMetric(METRIC.circuitOpened, service, { statistic: 'Sum', period });
+  for (const service of services) {
+    const id = `${metricName[0]!.toLowerCase()}${metricName.slice(1)}_${service.replaceAll('-', '_')}`;
+    usingMetrics[id] = serviceMetric(metricName, service, { statistic: 'Sum', period });
   }
   return new MathExpression({
-    // FILL: one service opening circuits while the other is quiet must still add up.
-    expression: Object.keys(CIRCUIT_SERVICES)
+    // FILL: one service counting while the others are quiet must still add up.
+    expression: Object.keys(usingMetrics)
       .map((id) => `FILL(${id}, 0)`)
       .join(' + '),
     usingMetrics,
     period,
-    label: 'Circuits opened',
+    label,
   });
 }
 
-/** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
+/** Circuits opened by every function that keeps circuits, together. */
+export function circuitsOpenedMetric(period: Duration = ALARM_PERIOD): MathExpression {
+  return summedServiceMetric(METRIC.circuitOpened, CIRCUIT_SERVICES, 'Circuits opened', period);
+}
+
+/**
+ * Refusals a function makes by failing its invocation, by service: the authorizer fails a request
+ * it refuses as unauthorized, the way a REST API Lambda authorizer has API Gateway answer 401, and
+ * Lambda counts that among the function's `Errors` as it does any exception the code throws (Lambda
+ * developer guide, "Types of metrics for Lambda functions").
+ */
+const REFUSALS_COUNTED_AS_ERRORS: Partial<Record<ServiceName, MetricName>> = {
+  [SERVICE_NAMES.authorizer]: METRIC.unauthorizedRequests,
+};
+
+/** The refusals `fn` counts among its Lambda `Errors`, for a function that refuses so. */
+export function refusalsOf(fn: PlatformFunction, options: MetricOptions): Metric | undefined {
+  const service = fn.serviceName as ServiceName;
+  const refusals = REFUSALS_COUNTED_AS_ERRORS[service];
+  return refusals && serviceMetric(refusals, service, options);
+}
+
 /** Administering a key (who may change or delete it), without using it to encrypt or decrypt. */
 const KEY_ADMINISTRATION_ACTIONS = [
   'kms:Create*',
@@ -186,6 +220,7 @@ const KEY_ADMINISTRATION_ACTIONS = [
   'kms:RotateKeyOnDemand',
 ];
 
+/** Thresholds, in the units named; `alarmThresholdsOf` reads them from the configuration. */
 export interface AlarmThresholds {
   /** Share of API requests answered with a 5xx, percent. */
   readonly apiServerErrorRatePercent: number;
@@ -341,11 +376,21 @@ export class PlatformAlarms extends Construct {
     const functionThrottles: Record<string, Alarm> = {};
     for (const fn of props.functions) {
       const name = pascalCase(fn.serviceName);
+      const errors = fn.metricErrors({ statistic: 'Sum', period: ALARM_PERIOD });
+      const refused = refusalsOf(fn, { statistic: 'Sum', period: ALARM_PERIOD });
       functionErrors[fn.serviceName] = alarm(
         `${name}Errors`,
-        fn.metricErrors({ statistic: 'Sum', period: ALARM_PERIOD }),
+        refused
+          ? new MathExpression({
+              // Only the function's own failures: a refusal is a failed invocation by design.
+              expression: 'FILL(errors, 0) - FILL(refused, 0)',
+              usingMetrics: { errors, refused },
+              period: ALARM_PERIOD,
+              label: `${fn.serviceName} errors other than refusals`,
+            })
+          : errors,
         thresholds.lambdaErrors,
-        `${fn.serviceName} function: ${thresholds.lambdaErrors} or more errors in 5 minutes`,
+        `${fn.serviceName} function: ${thresholds.lambdaErrors} or more errors${refused ? ' other than refusals' : ''} in 5 minutes`,
         once,
       );
       functionThrottles[fn.serviceName] = alarm(
@@ -379,7 +424,7 @@ export class PlatformAlarms extends Construct {
       'CircuitsOpened',
       circuitsOpenedMetric(),
       thresholds.circuitsOpened,
-      `${thresholds.circuitsOpened} or more backend circuits opened in 5 minutes (inference and batch worker)`,
+      `${thresholds.circuitsOpened} or more backend circuits opened in 5 minutes (${CIRCUIT_SERVICES.join(', ')})`,
       once,
     );
 

@@ -1,6 +1,10 @@
+import * as path from 'node:path';
+import type { CfnElement } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SERVICE_NAME } from '../../contracts/functions';
+import { DEFAULT_SERVICE_NAME, FUNCTIONS as FUNCTION_SPECS } from '../../contracts/functions';
 import {
   METRIC,
   METRICS_NAMESPACE,
@@ -8,11 +12,13 @@ import {
   SERVICE_NAMES,
   type ServiceName,
 } from '../../contracts/metric-catalog';
+import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 import {
   endpointMetric,
   isDocumentedSageMakerStatistic,
   SAGEMAKER_METRIC_STATISTICS,
 } from '../../lib/platform-alarms';
+import { PROJECT_ROOT } from '../../lib/project-root';
 import { synthesizePlatform } from './platform-app';
 
 /** Logical id prefix of each platform function, by service name. */
@@ -190,15 +196,22 @@ describe('operations dashboard', () => {
     },
   );
 
-  it('graphs depth and oldest message age of both batch queues and the depth of their dead-letter queues', () => {
-    for (const queue of ['BatchSubmissionsQueue', 'BatchWorkQueue']) {
-      const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
+  it('graphs depth and oldest message age of the batch queues and the warm-up queue and their dead letters, visible and in flight', () => {
+    const { stack } = defaults();
+    const queueName = (queue: IQueue) => ({
+      QueueName: `<GetAtt:${stack.getLogicalId(queue.node.defaultChild as CfnElement)}.QueueName>`,
+    });
+    const monitored = [stack.batch.submissions, stack.batch.work, stack.warmUp.queue];
+    for (const { queue, deadLetterQueue } of monitored) {
+      const dimensions = queueName(queue);
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
       hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions });
-    }
-    for (const queue of ['BatchSubmissionsDeadLetterQueue', 'BatchWorkDeadLetterQueue']) {
-      const dimensions = { QueueName: `<GetAtt:${logicalId(template, 'AWS::SQS::Queue', queue)}.QueueName>` };
-      hasLine({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions });
+      for (const metricName of [
+        'ApproximateNumberOfMessagesVisible',
+        'ApproximateNumberOfMessagesNotVisible',
+      ]) {
+        hasLine({ namespace: 'AWS/SQS', metricName, dimensions: queueName(deadLetterQueue) });
+      }
     }
   });
 
@@ -322,24 +335,75 @@ describe('alarms', () => {
     });
   });
 
-  it.each(SERVICES)('alarms on 5 errors and on any throttle of the %s function in 5 minutes', (service) => {
-    const dimensions = [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }];
-    for (const [metricName, threshold] of [
-      ['Errors', 5],
-      ['Throttles', 1],
-    ] as const) {
+  it.each(SERVICES)('alarms on any throttle of the %s function in 5 minutes', (service) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...notifies(),
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+    });
+  });
+
+  it.each(SERVICES.filter((s) => s !== SERVICE_NAMES.authorizer))(
+    'alarms on 5 errors of the %s function in 5 minutes',
+    (service) => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...notifies(),
         Namespace: 'AWS/Lambda',
-        MetricName: metricName,
-        Dimensions: dimensions,
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId(template, service) } }],
         Statistic: 'Sum',
         Period: 300,
-        Threshold: threshold,
+        Threshold: 5,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         EvaluationPeriods: 1,
       });
-    }
+    },
+  );
+
+  it('alarms on 5 errors of the authorizer in 5 minutes other than the requests it refused as unauthorized', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...notifies(),
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      Metrics: [
+        Match.objectLike({ Expression: 'FILL(errors, 0) - FILL(refused, 0)', ReturnData: true }),
+        {
+          Id: 'errors',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/Lambda',
+              MetricName: 'Errors',
+              Dimensions: [
+                { Name: 'FunctionName', Value: { Ref: functionId(template, SERVICE_NAMES.authorizer) } },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+        {
+          Id: 'refused',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: METRICS_NAMESPACE,
+              MetricName: METRIC.unauthorizedRequests,
+              Dimensions: [{ Name: 'service', Value: SERVICE_NAMES.authorizer }],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+      ],
+    });
   });
 
   it('alarms on 5 endpoint 5xx invocations in 5 minutes and on a p99 model latency above 1000 ms (in microseconds)', () => {
@@ -369,10 +433,10 @@ describe('alarms', () => {
     });
   });
 
-  it('alarms when a circuit opens in the inference function or the batch worker', () => {
-    const circuitOpened = (service: string, id: string) =>
+  it('alarms when a circuit opens in any function that keeps circuits: inference, warm-up and batch worker', () => {
+    const circuitOpened = (service: string) =>
       Match.objectLike({
-        Id: id,
+        Id: `circuitOpened_${service.replaceAll('-', '_')}`,
         ReturnData: false,
         MetricStat: {
           Metric: {
@@ -389,25 +453,56 @@ describe('alarms', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'FILL(inference, 0) + FILL(worker, 0)', ReturnData: true }),
-        circuitOpened(SERVICE_NAMES.inference, 'inference'),
-        circuitOpened(SERVICE_NAMES.batchWorker, 'worker'),
+        Match.objectLike({
+          Expression:
+            'FILL(circuitOpened_inference, 0) + FILL(circuitOpened_model_warmup, 0) + FILL(circuitOpened_batch_worker, 0)',
+          ReturnData: true,
+        }),
+        circuitOpened(SERVICE_NAMES.inference),
+        circuitOpened(SERVICE_NAMES.modelWarmup),
+        circuitOpened(SERVICE_NAMES.batchWorker),
       ]),
     });
   });
 
+  /** The dead-letter alarms: dead letters visible or in flight. */
+  const deadLetterAlarms = () =>
+    Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Metrics: Match.arrayWith([Match.objectLike({ Id: 'inFlight' })]) },
+      }),
+    ).map((alarm) => alarm.Properties);
+
   it('sends the dead-letter and oldest-message alarms of both batch queues and the warm-up queue to the topic', () => {
-    template.resourcePropertiesCountIs(
-      'AWS::CloudWatch::Alarm',
-      { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, ...notifies() },
-      3,
-    );
+    const deadLetters = deadLetterAlarms();
+    expect(deadLetters).toHaveLength(3);
+    for (const alarm of deadLetters) expect(alarm).toMatchObject({ Threshold: 1, ...notifies() });
     // The warm-up queue's threshold is its budget, 900 s, as the batch queues' default.
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 900, ...notifies() },
       3,
     );
+  });
+
+  it('alarms on a dead letter once its consumer has given it up, before the consumer receives it again', () => {
+    const resources = template.toJSON().Resources;
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    const deadLetters = deadLetterAlarms();
+    expect(deadLetters).toHaveLength(3);
+    for (const alarm of deadLetters) {
+      const inFlight = alarm.Metrics.find((m: { Id: string }) => m.Id === 'inFlight');
+      const queue = inFlight.MetricStat.Metric.Dimensions[0].Value['Fn::GetAtt'][0] as string;
+      const consumers = mappings.filter((m) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queue);
+      expect(consumers, queue).toHaveLength(1);
+      const consumer = resources[consumers[0]!.Properties.FunctionName.Ref];
+      const windowSeconds = alarm.DatapointsToAlarm * inFlight.MetricStat.Period;
+      expect(alarm.EvaluationPeriods).toBe(alarm.DatapointsToAlarm);
+      // A dead letter recorded within an invocation is deleted before the window ends.
+      expect(consumer.Properties.Timeout).toBeLessThan(windowSeconds);
+      // One its consumer failed is still hidden when the window ends: the alarm fires before the retry.
+      expect(resources[queue].Properties.VisibilityTimeout).toBeGreaterThan(windowSeconds);
+    }
   });
 
   it('encrypts the topic with a rotating customer key CloudWatch may use, and takes publishes over TLS only', () => {
@@ -463,6 +558,104 @@ describe('alarms', () => {
   });
 });
 
+/**
+ * The metrics each service publishes as events (`publishEvent`), read from its bundle as deployed
+ * but not minified, so that code a bundle leaves out publishes nothing.
+ */
+async function eventPublishers(): Promise<Map<string, Set<string>>> {
+  const publishers = new Map<string, Set<string>>();
+  for (const spec of Object.values(FUNCTION_SPECS)) {
+    const { outputFiles } = await build({
+      ...LAMBDA_ESBUILD_OPTIONS,
+      minify: false,
+      sourcemap: false,
+      absWorkingDir: PROJECT_ROOT,
+      entryPoints: [path.join(PROJECT_ROOT, spec.entry)],
+      outdir: path.join(PROJECT_ROOT, 'cdk.out', 'publishers-test'),
+      write: false,
+      logLevel: 'error',
+    });
+    const code = outputFiles.map((file) => file.text).join('\n');
+    for (const [, key] of code.matchAll(/\bpublishEvent\d*\(\s*METRIC\d*\.(\w+)/g)) {
+      const metricName = METRIC[key as keyof typeof METRIC];
+      expect(metricName, key).toBeDefined();
+      if (!publishers.has(metricName)) publishers.set(metricName, new Set());
+      publishers.get(metricName)!.add(spec.serviceName);
+    }
+  }
+  return publishers;
+}
+
+describe('event metrics read by service', () => {
+  let template: Template;
+  let publishers: Map<string, Set<string>>;
+
+  beforeAll(async () => {
+    ({ template } = defaults());
+    publishers = await eventPublishers();
+  }, SYNTH_TIMEOUT_MS);
+
+  /** A graph or an alarm that reads `metricName` under the bare [service] set of `service`. */
+  interface Read {
+    where: string;
+    metricName: string;
+    service: string;
+  }
+
+  const serviceReads = (): Read[] => {
+    const graphed = linesOf(dashboardBody(template).widgets).flatMap((l) =>
+      l.namespace === METRICS_NAMESPACE && Object.keys(l.dimensions).join() === 'service'
+        ? [{ where: `dashboard: ${l.widget}`, metricName: l.metricName!, service: l.dimensions.service! }]
+        : [],
+    );
+    const alarmed = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).flatMap(
+      ([id, alarm]) => {
+        const p = alarm.Properties;
+        const metrics = [
+          { Namespace: p.Namespace, MetricName: p.MetricName, Dimensions: p.Dimensions },
+          ...(p.Metrics ?? []).flatMap((m: { MetricStat?: { Metric: unknown } }) =>
+            m.MetricStat ? [m.MetricStat.Metric] : [],
+          ),
+        ] as { Namespace?: string; MetricName?: string; Dimensions?: { Name: string; Value: string }[] }[];
+        return metrics.flatMap((m) =>
+          m.Namespace === METRICS_NAMESPACE &&
+          m.Dimensions?.length === 1 &&
+          m.Dimensions[0]!.Name === 'service'
+            ? [{ where: `alarm ${id}`, metricName: m.MetricName!, service: m.Dimensions[0]!.Value }]
+            : [],
+        );
+      },
+    );
+    return [...graphed, ...alarmed];
+  };
+
+  it('finds the publishers of the event metrics in the bundles', () => {
+    expect([...(publishers.get(METRIC.circuitOpened) ?? [])].sort()).toEqual(
+      [SERVICE_NAMES.batchWorker, SERVICE_NAMES.inference, SERVICE_NAMES.modelWarmup].sort(),
+    );
+    expect([...(publishers.get(METRIC.batchItemsFailed) ?? [])].sort()).toEqual(
+      [SERVICE_NAMES.batchDeadLetters, SERVICE_NAMES.batchFanOut, SERVICE_NAMES.batchWorker].sort(),
+    );
+  });
+
+  it('reads every service that publishes a metric wherever a graph or an alarm reads it by service', () => {
+    const reads = serviceReads();
+    expect(reads.length).toBeGreaterThan(0);
+    const missing: string[] = [];
+    const places = new Set(reads.map((r) => `${r.where}\u0000${r.metricName}`));
+    for (const place of places) {
+      const [where, metricName] = place.split('\u0000') as [string, string];
+      const read = new Set(
+        reads.filter((r) => r.where === where && r.metricName === metricName).map((r) => r.service),
+      );
+      for (const service of publishers.get(metricName) ?? []) {
+        if (!read.has(service)) missing.push(`${where}: ${metricName} of ${service}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('alarms and dashboard with configuration overrides', () => {
   let template: Template;
 
@@ -500,9 +693,13 @@ describe('alarms and dashboard with configuration overrides', () => {
     count({ MetricName: 'Latency', Threshold: 1500 }, 1);
     count({ MetricName: 'ModelLatency', Threshold: 250_000 }, 1);
     count({ MetricName: 'Invocation5XXErrors', Threshold: 10 }, 1);
-    count({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 3 }, SERVICES.length);
+    count({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 3 }, SERVICES.length - 1);
+    count({ Threshold: 3, Metrics: Match.arrayWith([Match.objectLike({ Id: 'refused' })]) }, 1);
     count({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Threshold: 2 }, SERVICES.length);
-    count({ Threshold: 4, Metrics: Match.arrayWith([Match.objectLike({ Id: 'inference' })]) }, 1);
+    count(
+      { Threshold: 4, Metrics: Match.arrayWith([Match.objectLike({ Id: 'circuitOpened_inference' })]) },
+      1,
+    );
     count({ MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 600 }, 2);
   });
 

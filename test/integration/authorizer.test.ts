@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { METRIC, SERVICE_NAMES } from '../../contracts/metric-catalog';
 import { isAllowed } from '../../local/aws/api-gateway';
 import { startSecretsManager } from '../../local/aws/secrets-manager';
+import { emfOf } from '../helpers/emf';
 import { lambdaContext } from '../helpers/events';
 
 const API = 'arn:aws:execute-api:us-east-1:123456789012:api/prod';
@@ -95,6 +97,52 @@ describe('authorizer in HS256 mode with the key in Secrets Manager', () => {
           ? 'abc.def.ghi'
           : await sign({}, 'another-secret-key-0123456789');
     await expect(handler(event(token), lambdaContext())).rejects.toThrow(/^Unauthorized$/);
+  });
+
+  it('counts each refusal in one EMF line, and neither an allowed request nor a failure of its own', async () => {
+    // Prepare: a container that publishes metrics, as in Lambda
+    const metricsEnvironment = {
+      POWERTOOLS_METRICS_DISABLED: 'false',
+      POWERTOOLS_METRICS_NAMESPACE: 'InferencePlatform',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAMES.authorizer,
+    };
+    const before = Object.fromEntries(Object.keys(metricsEnvironment).map((k) => [k, process.env[k]]));
+    try {
+      const cold = await coldStart({ ...hs256Environment(), ...metricsEnvironment });
+      const unreadable = await coldStart({
+        ...hs256Environment(),
+        ...metricsEnvironment,
+        JWT_SECRET_ARN: `${secretArn}-missing`,
+      });
+      const valid = await sign({ scope: 'models:read' });
+      const reject = (act: Promise<unknown>) => act.catch((error: Error) => error.message);
+      // Act
+      const refused = await emfOf(async () => {
+        await reject(cold(event(undefined), lambdaContext()));
+        await reject(cold(event(await sign({}, 'another-secret-key-0123456789')), lambdaContext()));
+      });
+      const allowed = await emfOf(() => cold(event(valid), lambdaContext()));
+      const failed = await emfOf(() => reject(unreadable(event(valid), lambdaContext())));
+      // Assess
+      expect(refused).toHaveLength(2);
+      for (const doc of refused) {
+        expect(doc._aws.CloudWatchMetrics).toEqual([
+          {
+            Namespace: 'InferencePlatform',
+            Dimensions: [['service']],
+            Metrics: [{ Name: METRIC.unauthorizedRequests, Unit: 'Count' }],
+          },
+        ]);
+        expect(doc).toMatchObject({ service: SERVICE_NAMES.authorizer, [METRIC.unauthorizedRequests]: 1 });
+      }
+      expect(allowed).toEqual([]);
+      expect(failed).toEqual([]);
+    } finally {
+      for (const [key, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 
   it('reads the current signing key through the secrets extension once per container and TTL', async () => {

@@ -1,14 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { emfOf } from '../helpers/emf';
 import { lambdaContext, proxyEvent } from '../helpers/events';
 
 // Metrics are disabled for the other tests; these read the EMF the handlers would print in Lambda.
 process.env.POWERTOOLS_METRICS_DISABLED = 'false';
 process.env.POWERTOOLS_SERVICE_NAME = 'inference';
 process.env.POWERTOOLS_METRICS_NAMESPACE = 'InferencePlatform';
-
-type Emf = Record<string, unknown> & {
-  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
-};
 
 let modules: {
   apiHandler: typeof import('../../functions/edge/api-handler').apiHandler;
@@ -28,21 +25,6 @@ beforeAll(async () => {
 });
 
 afterEach(() => vi.restoreAllMocks());
-
-/** Runs `act` and returns the EMF documents it printed. */
-async function emfOf(act: () => unknown): Promise<Emf[]> {
-  const lines: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n'));
-    return true;
-  });
-  await act();
-  vi.restoreAllMocks();
-  return lines
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Emf)
-    .filter((d) => '_aws' in d);
-}
 
 const event = proxyEvent({
   resource: '/v2/models/{model}/infer',
@@ -141,5 +123,23 @@ describe('events', () => {
     );
     expect(doc!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service'], ['service', 'backend']]);
     expect(doc).toMatchObject({ service: 'inference', backend: 'ep||iris', CircuitOpened: 1 });
+  });
+
+  it('keep a dimension value within what CloudWatch takes: 1,024 printable ASCII characters, distinct values apart', async () => {
+    // A backend whose target model is as long as the registry allows (1,024 characters).
+    const prefix = `endpoint|AllTraffic|models/${'a'.repeat(1000)}`;
+    const backends = [`${prefix}-1.tar.gz`, `${prefix}-2.tar.gz`, 'endpoint||modèle.tar.gz'];
+    const docs = await emfOf(() => {
+      for (const backend of backends) modules.publishEvent('CircuitOpened', 'Count', 1, { backend });
+    });
+    const values = docs.map((doc) => doc.backend as string);
+    expect(values).toHaveLength(3);
+    for (const value of values) {
+      expect(value.length).toBeLessThanOrEqual(1024);
+      expect(value).toMatch(/^[\x20-\x7e]+$/);
+    }
+    expect(values[0]!.startsWith(prefix.slice(0, 1000))).toBe(true);
+    expect(values[0]).not.toBe(values[1]);
+    expect(values[2]).toMatch(/^endpoint\|\|mod\?le\.tar\.gz#[0-9a-f]{16}$/);
   });
 });

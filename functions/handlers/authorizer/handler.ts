@@ -1,9 +1,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
 import * as ENV from '../../../contracts/environment-variables';
+import { METRIC } from '../../../contracts/metric-catalog';
 import { logger } from '../../observability/logger';
+import { publishEvent } from '../../observability/metrics';
 import { policyFor } from './policy';
 import { signingKeysFromExtension } from './signing-key';
 import { createTokenVerifier, InvalidTokenError } from './token-verifier';
@@ -83,10 +86,20 @@ function bearerToken(headers: APIGatewayRequestAuthorizerEvent['headers']): stri
 /** API Gateway answers 401 when an authorizer fails with exactly this message. */
 const UNAUTHORIZED = 'Unauthorized';
 
+/**
+ * Fails the invocation so that API Gateway answers 401. Lambda counts the failure among the
+ * function's `Errors` like any exception its code throws, so the refusal is counted too (one EMF
+ * line, no call out), and the errors alarm subtracts it.
+ */
+function refuse(): never {
+  publishEvent(METRIC.unauthorizedRequests, MetricUnit.Count, 1);
+  throw new Error(UNAUTHORIZED);
+}
+
 export const handler = middy(
   async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     const token = bearerToken(event.headers);
-    if (!token) throw new Error(UNAUTHORIZED);
+    if (!token) refuse();
     try {
       const principal = await verify(token);
       logger.appendKeys({ principal: principal.sub });
@@ -94,7 +107,7 @@ export const handler = middy(
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error;
       logger.info('token rejected', { reason: error.message });
-      throw new Error(UNAUTHORIZED);
+      refuse();
     }
   },
 ).use(injectLambdaContext(logger, { resetKeys: true }));
