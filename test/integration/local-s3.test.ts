@@ -165,6 +165,32 @@ describe('local S3 (fauxqs)', () => {
     };
     const read = async (Key: string) =>
       (await s3.client.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
+    type Condition = { IfNoneMatch: string } | { IfMatch: string | undefined };
+    /** Twenty writes of one key under one condition at once; the index of each that succeeded. */
+    const racingWrites = async (Key: string, condition: Condition) => {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          s3.client.send(new PutObjectCommand({ Bucket, Key, Body: `writer ${i}`, ...condition })),
+        ),
+      );
+      return outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+    };
+    /** A one-part multipart upload of the key, completed under the condition. */
+    const completeOnePart = async (Key: string, condition: Condition) => {
+      const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      const { ETag } = await s3.client.send(
+        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'replacement' }),
+      );
+      return s3.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
+          ...condition,
+        }),
+      );
+    };
 
     it('writes a new key once and refuses to replace it, leaving the first object', async () => {
       const Key = 'conditional/once.txt';
@@ -178,12 +204,7 @@ describe('local S3 (fauxqs)', () => {
 
     it('lets exactly one of many racing writes of one key succeed', async () => {
       const Key = 'conditional/race.txt';
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) =>
-          s3.client.send(new PutObjectCommand({ Bucket, Key, Body: `writer ${i}`, IfNoneMatch: '*' })),
-        ),
-      );
-      const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+      const won = await racingWrites(Key, { IfNoneMatch: '*' });
       expect(won).toHaveLength(1);
       expect(await read(Key)).toBe(`writer ${won[0]}`);
     });
@@ -196,21 +217,7 @@ describe('local S3 (fauxqs)', () => {
           new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${Key}`, IfNoneMatch: '*' }),
         ),
       );
-      const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-      const { ETag } = await s3.client.send(
-        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'replacement' }),
-      );
-      await refused(
-        s3.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket,
-            Key,
-            UploadId,
-            MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
-            IfNoneMatch: '*',
-          }),
-        ),
-      );
+      await refused(completeOnePart(Key, { IfNoneMatch: '*' }));
       expect(await read(Key)).toBe('kept');
     });
 
@@ -243,12 +250,7 @@ describe('local S3 (fauxqs)', () => {
     it('lets exactly one of many racing writes over one ETag succeed', async () => {
       const Key = 'conditional/match-race.txt';
       const { ETag } = await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: 'base' }));
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) =>
-          s3.client.send(new PutObjectCommand({ Bucket, Key, Body: `writer ${i}`, IfMatch: ETag })),
-        ),
-      );
-      const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+      const won = await racingWrites(Key, { IfMatch: ETag });
       expect(won).toHaveLength(1);
       expect(await read(Key)).toBe(`writer ${won[0]}`);
     });
@@ -262,21 +264,7 @@ describe('local S3 (fauxqs)', () => {
           new CopyObjectCommand({ Bucket, Key, CopySource: `${Bucket}/${Key}`, IfMatch: stale }),
         ),
       );
-      const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-      const { ETag } = await s3.client.send(
-        new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'replacement' }),
-      );
-      await refused(
-        s3.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket,
-            Key,
-            UploadId,
-            MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
-            IfMatch: stale,
-          }),
-        ),
-      );
+      await refused(completeOnePart(Key, { IfMatch: stale }));
       expect(await read(Key)).toBe('kept');
     });
   });
