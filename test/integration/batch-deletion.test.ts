@@ -12,7 +12,7 @@ import type { Principal } from '../../functions/edge/principal';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 import { localDynamoDb } from '../helpers/local-clients';
-import { SIMPLE_SIGNATURE } from '../helpers/simple-model';
+import { SIMPLE_VERSION } from '../helpers/simple-model';
 
 const alice: Principal = { sub: 'alice', scopes: ['batch:submit', 'batch:read'], tier: 'standard' };
 const admin: Principal = { sub: 'operator', scopes: ['admin', 'batch:submit'], tier: 'standard' };
@@ -203,17 +203,7 @@ describe('DELETE of a batch job: its results objects and every item of its parti
   });
 
   it('answers a resubmission under a deletion that the job is being deleted, and takes one after it as a new job', async () => {
-    const version: ModelVersion = {
-      name: 'simple',
-      version: '1',
-      platform: 'onnxruntime_onnx',
-      ...SIMPLE_SIGNATURE,
-      maxBatchSize: 4,
-      backends: [{ endpointName: 'simple', targetModel: 'simple.tar.gz', weight: 100 }],
-      status: 'ACTIVE',
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    };
+    const version: ModelVersion = { ...SIMPLE_VERSION, maxBatchSize: 4 };
     const models = {
       getModel: async () => ({ name: 'simple', createdAt: '', versions: [version], aliases: [] }),
     };
