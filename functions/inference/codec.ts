@@ -150,8 +150,9 @@ function checkEchoedAndExact(request: InferenceRequest): void {
   for (const [where, parameters] of parameterSets) {
     for (const [key, value] of Object.entries(parameters ?? {})) {
       if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        const hint = key === 'sequence_id' ? '; a sequence_id may be sent as a string' : '';
         throw new InvalidInferenceRequestError(
-          `${where} parameter '${key}' is an integer beyond 2^53 - 1, which a JSON number cannot carry exactly here (a sequence_id may be sent as a string)`,
+          `${where} parameter '${key}' is an integer of magnitude beyond 2^53 - 1, which a JSON number cannot carry exactly here${hint}`,
         );
       }
     }

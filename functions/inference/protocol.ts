@@ -160,6 +160,7 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
       "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
     );
   }
+  checkSequenceParameters(parameters);
 
   const seenInputs = new Set<string>();
   const tensors = inputs.map((input): InputTensor => {
@@ -515,6 +516,33 @@ const integerOf = (bits: number, signed: boolean): ElementCheck => {
     return value >= min && value <= max ? undefined : `is out of range (${min} to ${max}${hint})`;
   };
 };
+
+/**
+ * The request parameters Triton reads as its own, with its texts (ParseJsonTritonParams in
+ * src/http_server.cc; TritonJson's MemberAsUInt, MemberAsBool and MemberAsString): `sequence_id` an
+ * unsigned integer or a string, `sequence_start` and `sequence_end` booleans, `priority` and
+ * `timeout` unsigned integers.
+ */
+function checkSequenceParameters(parameters: Parameters | undefined): void {
+  if (parameters === undefined) return;
+  const isUint64 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 64;
+  const refuse = (key: string, problem: string) => {
+    throw new InvalidInferenceRequestError(`Unable to parse '${key}': attempt to access JSON ${problem}`);
+  };
+  const { sequence_id, sequence_start, sequence_end, priority, timeout } = parameters;
+  if (sequence_id !== undefined && !isUint64(sequence_id) && typeof sequence_id !== 'string')
+    refuse('sequence_id', 'non-string as string');
+  for (const [key, value] of [
+    ['sequence_start', sequence_start],
+    ['sequence_end', sequence_end],
+  ] as const)
+    if (value !== undefined && typeof value !== 'boolean') refuse(key, 'non-boolean as boolean');
+  for (const [key, value] of [
+    ['priority', priority],
+    ['timeout', timeout],
+  ] as const)
+    if (value !== undefined && !isUint64(value)) refuse(key, 'non-unsigned-integer as unsigned-integer');
+}
 
 /**
  * Finite numbers that stay finite in the datatype. JSON.parse reads a literal too large for a double

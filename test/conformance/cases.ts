@@ -421,6 +421,36 @@ export const INFER_CASES: readonly InferCase[] = [
         "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
     },
   },
+  ...(
+    [
+      ['sequence_id', -1, 'non-string as string'],
+      ['sequence_id', 1.5, 'non-string as string'],
+      ['sequence_start', 'yes', 'non-boolean as boolean'],
+      ['sequence_end', 1, 'non-boolean as boolean'],
+      ['priority', '1', 'non-unsigned-integer as unsigned-integer'],
+      ['timeout', -5, 'non-unsigned-integer as unsigned-integer'],
+    ] as const
+  ).map(([key, value, problem]) => ({
+    name: `the request parameter '${key}' of the wrong type (${JSON.stringify(value)}) is refused`,
+    source:
+      'server: src/http_server.cc ParseJsonTritonParams; common: triton_json.h MemberAsUInt, MemberAsBool',
+    call: simple({ parameters: { [key]: value } }),
+    expect: { status: 400, error: `Unable to parse '${key}': attempt to access JSON ${problem}` },
+  })),
+  {
+    name: "Triton's own request parameters of their types are taken",
+    source: 'server: src/http_server.cc ParseJsonTritonParams (a sequence_id may be a string)',
+    call: simple({
+      parameters: {
+        sequence_id: 'corr-1',
+        sequence_start: true,
+        sequence_end: false,
+        priority: 1,
+        timeout: 0,
+      },
+    }),
+    expect: { status: 200, check: sumAndDifference },
+  },
   {
     name: 'other request parameters of the allowed types are taken',
     source:
