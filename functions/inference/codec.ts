@@ -334,14 +334,31 @@ function parseJson(
 ): unknown {
   const what =
     headerLength === undefined ? 'the request body' : `the JSON header (the first ${headerLength} bytes)`;
+  let text: string | undefined;
   try {
-    return JSON.parse(decoder.decode(bytes));
+    text = decoder.decode(bytes);
+    return JSON.parse(text);
   } catch (error) {
+    if (text !== undefined && readsAsTritonJson(text)) {
+      throw new InvalidInferenceRequestError(
+        `${what} holds NaN or Infinity, which Triton's JSON takes and this API does not: send non-finite values as binary data`,
+      );
+    }
     const hint =
       headerLength === undefined && mediaTypeOf(contentType) === OCTET_STREAM
         ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`
         : '';
     throw new InvalidInferenceRequestError(`${what} is not valid JSON: ${(error as Error).message}${hint}`);
+  }
+}
+
+/** Whether JSON.parse refused the text only for Triton's non-finite tokens. */
+function readsAsTritonJson(text: string): boolean {
+  try {
+    parseTritonJson(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 

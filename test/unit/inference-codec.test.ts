@@ -615,6 +615,16 @@ describe('decodeInferenceRequest: what the API refuses that Triton would take', 
     expect(error.message).toContain('beyond 2^53 - 1');
   });
 
+  // Triton's JSON takes them (TritonJson's kParseNanAndInfFlag); the API says so and how to send them.
+  it('refuses NaN and Infinity in a JSON request, pointing to binary data', () => {
+    const body = '{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"FP32","data":[NaN,-Infinity]}]}';
+    const error = errorOf(() => decodeInferenceRequest(jsonRequest(body)));
+    expect(error).toBeInstanceOf(InvalidInferenceRequestError);
+    expect(error.message).toBe(
+      "the request body holds NaN or Infinity, which Triton's JSON takes and this API does not: send non-finite values as binary data",
+    );
+  });
+
   it('takes integer parameters up to 2^53 - 1 and fractions', () => {
     const { request } = decodeInferenceRequest(
       jsonRequest({
