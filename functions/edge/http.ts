@@ -87,8 +87,37 @@ function isThrottled(error: unknown): boolean {
 }
 
 function errorBody(style: ErrorStyle, code: string, message: string, requestId: string, details?: unknown) {
-  if (style === 'inference') return { error: message };
-  return { error: message, code, requestId, ...(details === undefined ? {} : { details }) };
+  const error = clip(message, MAX_ERROR_MESSAGE);
+  if (style === 'inference') return { error };
+  return { error, code, requestId, ...(details === undefined ? {} : { details: bounded(details) }) };
+}
+
+/**
+ * Error texts quote what the client sent (a tensor's name, an unknown key, the model's own message
+ * about an input), and the answer's JSON and Lambda's result each escape it again: a body of quotes
+ * grows fourfold on its way back, past the 6 MB a function may return. So an error answer quotes at
+ * most this much of a message, and of each string in its details.
+ */
+const MAX_ERROR_MESSAGE = 4_096;
+const MAX_DETAIL_TEXT = 256;
+const MAX_DETAILS = 100;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}
+
+/** Details with each string clipped and each list cut to its first MAX_DETAILS entries. */
+function bounded(value: unknown): unknown {
+  if (typeof value === 'string') return clip(value, MAX_DETAIL_TEXT);
+  if (Array.isArray(value)) return value.slice(0, MAX_DETAILS).map(bounded);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .slice(0, MAX_DETAILS)
+        .map(([key, v]) => [clip(key, MAX_DETAIL_TEXT), bounded(v)]),
+    );
+  }
+  return value;
 }
 
 /** Parses a JSON request body, answering 400 for anything that is not JSON. */

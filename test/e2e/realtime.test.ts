@@ -120,6 +120,14 @@ describe('local platform (npm start)', () => {
     expect(await response.json()).toEqual({ error: expect.stringContaining('INPUT0') });
   });
 
+  // The error quotes the name; escaped in the answer and again in Lambda's result, 1.7 M quotes in
+  // a 3.4 MB body would pass the 6 MB a function may return and reach the client as a 502.
+  it('answers 400 JSON for a request whose refused field is 1.7 million quotes', async () => {
+    const response = await infer({ ...inferBody(), outputs: [{ name: '"'.repeat(1_700_000) }] });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: expect.stringContaining('more characters)') });
+  });
+
   it('answers 400 JSON for a body that is not JSON', async () => {
     const response = await infer('{"inputs": [');
     expect(response.status).toBe(400);

@@ -49,4 +49,23 @@ describe('errorResponse', () => {
       },
     );
   });
+
+  // A message quoting the client's own field could push the answer past Lambda's 6 MB once escaped.
+  it('quotes at most 4,096 characters of a message and 256 of each detail, for every route', () => {
+    const huge = '"'.repeat(1_700_000);
+    const details = Array.from({ length: 1_000 }, () => ({ field: huge, [huge]: 1 }));
+    for (const style of ['inference', 'control'] as const) {
+      const message = `unknown field '${huge}'`;
+      const answer = errorResponse(new BadRequestError(message, details), 'req-7', style);
+      const body = JSON.parse(answer.body) as { error: string; details?: { field: string }[] };
+
+      expect(answer.statusCode).toBe(400);
+      expect(body.error).toBe(`${message.slice(0, 4_096)}... (${message.length - 4_096} more characters)`);
+      expect(answer.body.length).toBeLessThan(200_000);
+      if (style === 'control') {
+        expect(body.details).toHaveLength(100);
+        expect(body.details![0]!.field).toBe(`${'"'.repeat(256)}... (1699744 more characters)`);
+      }
+    }
+  });
 });
