@@ -37,6 +37,17 @@ export async function startS3(options: {
 }): Promise<LocalS3> {
   const store = options.stateDir ? new PersistentS3Store(options.stateDir) : new S3Store();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ s3Store: store }) });
+  // fauxqs parses the SQS and SNS media types for those services; this app serves S3 alone, which
+  // stores a body's bytes whatever its Content-Type (a presigned PUT from curl sends form data's).
+  for (const type of ['application/x-www-form-urlencoded', 'application/x-amz-json-1.0']) {
+    app.removeContentTypeParser(type);
+    app.addContentTypeParser(
+      type,
+      { parseAs: 'buffer' },
+      (_request: unknown, body: Buffer, done: (error: Error | null, body: Buffer) => void) =>
+        done(null, body),
+    );
+  }
   checkAsS3Does(app);
   checkConditionalWrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });

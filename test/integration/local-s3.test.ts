@@ -35,6 +35,19 @@ describe('local S3 (fauxqs)', () => {
     expect(new URL(s3.url).hostname).toBe('127.0.0.1');
   });
 
+  // S3 stores a body's bytes whatever its type; fauxqs parses these two for its SQS and SNS APIs.
+  it.each(['application/x-www-form-urlencoded', 'application/x-amz-json-1.0'])(
+    'stores a body sent as %s byte for byte',
+    async (ContentType) => {
+      const Key = `types/${ContentType}`;
+      const Body = 'a=1&b={"x":2}';
+      await s3.client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType }));
+      const stored = await s3.client.send(new GetObjectCommand({ Bucket, Key }));
+      expect(await stored.Body!.transformToString()).toBe(Body);
+      expect(stored.ContentType).toBe(ContentType);
+    },
+  );
+
   it('assembles a multipart upload, lists, heads, reads a range and deletes it', async () => {
     const Key = 'models/big-0123456789abcdef.tar.gz';
     // Every part but the last must be at least 5 MiB in S3.
