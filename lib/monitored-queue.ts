@@ -12,9 +12,9 @@ const METRIC_PERIOD = Duration.minutes(1);
 /**
  * Minutes a message must stay on the dead-letter queue, received or not, before its alarm fires:
  * longer than one invocation of its consumer (at most a sixth of its visibility timeout), so a dead
- * letter recorded and deleted by the invocation that received it never alarms; and, for this
- * stack's consumers (60 s and 90 s functions, 6 and 9 minute visibility timeouts), shorter than
- * the visibility timeout, so one its consumer failed alarms while it waits hidden for its next receive.
+ * letter recorded and deleted by the invocation that received it never alarms; and shorter than the
+ * consumers' visibility timeouts (test/infra/operations.test.ts checks both), so one its consumer
+ * failed alarms while it waits hidden for its next receive.
  */
 const DEAD_LETTER_ALARM_MINUTES = 5;
 

@@ -633,20 +633,7 @@ export class BatchStore {
    * would come back as a stub: no expiry, holding its id for good.
    */
   private async updateExistingJob(jobId: string, update: string, member: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(jobId, JOB),
-          UpdateExpression: update,
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
-          ExpressionAttributeValues: { ':chunk': { SS: [member] } },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    await this.conditionalUpdate(jobId, update, 'attribute_exists(#pk)', { ':chunk': new Set([member]) });
   }
 
   /**

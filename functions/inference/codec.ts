@@ -51,7 +51,7 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
-import { parseTritonJson, stringifyTritonJson } from './triton-json';
+import { parseTritonJson, parseWithNonFinite, stringifyTritonJson } from './triton-json';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -120,10 +120,8 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
 }
 
 /**
- * The longest request `id` the API takes. Triton sets no limit, but echoes the id in its answer,
- * which the answer's JSON and Lambda's result then escape again: a body of quotes grows fourfold on
- * its way back and could cross the 6 MB a function may return, after the inference ran. Far above
- * any id a client makes (UUIDs, trace ids).
+ * The longest request `id` the API takes: Triton echoes it, so it grows on its way back as a quoted
+ * error text does (`MAX_ERROR_MESSAGE` in functions/edge/http.ts). Far above any client's ids.
  */
 export const MAX_REQUEST_ID_LENGTH = 8_192;
 
@@ -354,8 +352,9 @@ function parseJson(
 
 /** Whether JSON.parse refused the text only for Triton's non-finite tokens. */
 function readsAsTritonJson(text: string): boolean {
+  if (!/NaN|Infinity/.test(text)) return false;
   try {
-    parseTritonJson(text);
+    parseWithNonFinite(text);
     return true;
   } catch {
     return false;

@@ -160,7 +160,7 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
       "parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.",
     );
   }
-  checkSequenceParameters(parameters);
+  checkTritonParameters(parameters);
 
   const seenInputs = new Set<string>();
   const tensors = inputs.map((input): InputTensor => {
@@ -523,7 +523,7 @@ const integerOf = (bits: number, signed: boolean): ElementCheck => {
  * unsigned integer or a string, `sequence_start` and `sequence_end` booleans, `priority` and
  * `timeout` unsigned integers.
  */
-function checkSequenceParameters(parameters: Parameters | undefined): void {
+function checkTritonParameters(parameters: Parameters | undefined): void {
   if (parameters === undefined) return;
   const isUint64 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 64;
   const refuse = (key: string, problem: string) => {

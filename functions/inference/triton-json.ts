@@ -25,6 +25,11 @@ export function parseTritonJson(text: string): unknown {
   } catch (error) {
     if (!/NaN|Infinity/.test(text)) throw error;
   }
+  return parseWithNonFinite(text);
+}
+
+/** `parseTritonJson` for text `JSON.parse` has refused already: only the tokens' scan is left. */
+export function parseWithNonFinite(text: string): unknown {
   const marker = markerAbsentFrom(text);
   const parsed = JSON.parse(replaceTokens(text, (token) => JSON.stringify(marker + token)));
   return revive(parsed, marker);
@@ -44,7 +49,7 @@ export function stringifyTritonJson(value: unknown): string {
 }
 
 /** Whether a parsed value holds a number that JSON cannot write. */
-export function hasNonFinite(value: unknown): boolean {
+function hasNonFinite(value: unknown): boolean {
   if (typeof value === 'number') return !Number.isFinite(value);
   if (Array.isArray(value)) return value.some(hasNonFinite);
   if (typeof value === 'object' && value !== null) return Object.values(value).some(hasNonFinite);

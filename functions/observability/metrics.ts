@@ -22,7 +22,7 @@ const DIGEST_LENGTH = 16;
  * keeps a readable prefix, with `?` for each character CloudWatch refuses, and ends in a hash of the
  * whole, so distinct values stay distinct.
  */
-export function dimensionValue(value: string): string {
+function dimensionValue(value: string): string {
   if (value.length <= MAX_DIMENSION_VALUE_LENGTH && /^[\x20-\x7e]*$/.test(value)) return value;
   const digest = createHash('sha256').update(value).digest('hex').slice(0, DIGEST_LENGTH);
   const readable = value

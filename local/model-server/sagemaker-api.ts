@@ -178,9 +178,10 @@ export class SageMakerRuntimeApi {
     // Triton's SageMaker server infers on the model named by the whole TargetModel
     // (src/sagemaker_server.cc, SageMakerMMEHandleInfer), so answers and messages carry that name.
     const contentEncoding = headerValue(req.headers, 'content-encoding');
-    if (!isAcceptedEncoding(contentEncoding)) {
-      // Triton's SageMaker server answers 415 with no body, naming the codings it takes
+    if (targetModel !== undefined && !isAcceptedEncoding(contentEncoding)) {
+      // Triton's multi-model handler answers 415 with no body, naming the codings it takes
       // (src/sagemaker_server.cc, SageMakerMMEHandleInfer); SageMaker wraps it as any container answer.
+      // Without a TargetModel, Triton's HTTP handler answers, with its 501.
       const container = { status: 415, headers: { 'accept-encoding': ACCEPTED_ENCODINGS } };
       return modelError(requestId, region, endpointName, container);
     }
@@ -297,7 +298,7 @@ function accessDenied(requestId: string, region: string, endpointName: string): 
  * How long SageMaker waits for a container's answer to an invocation: 60 s ("How Your Container
  * Should Respond to Inference Requests", the containers' inference contract).
  */
-export const CONTAINER_TIMEOUT_MS = 60_000;
+const CONTAINER_TIMEOUT_MS = 60_000;
 
 /**
  * What SageMaker reports for a container that gave no answer, having run past the 60 s or exited:

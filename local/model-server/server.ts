@@ -23,10 +23,8 @@ import { type SageMakerEndpoints, SageMakerRuntimeApi } from './sagemaker-api';
 import { isSageMakerControlRequest, SageMakerControlApi } from './sagemaker-control';
 import { TritonApi, tritonErrorReply } from './triton-api';
 
-export { SAGEMAKER_MAX_PAYLOAD_BYTES } from '../../contracts/sagemaker-limits';
 export { FAULTS_PATH } from './faults-route';
 export type { ModelRunner } from './scheduler';
-export { TRITON_MAX_INPUT_BYTES } from './triton-api';
 
 export interface ModelServerOptions {
   /** Models to serve, as `loadModelRepository` reads them. */

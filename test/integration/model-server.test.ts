@@ -176,10 +176,15 @@ describe('startModelServer', () => {
 
   describe('compressed request bodies (src/http_server.cc DecompressBuffer, src/sagemaker_server.cc)', () => {
     const { request, sum } = simpleBatch(1);
-    const post = (path: string, contentEncoding: string, body: Uint8Array) =>
+    const post = (
+      path: string,
+      contentEncoding: string,
+      body: Uint8Array,
+      headers: Record<string, string> = {},
+    ) =>
       fetch(`${server.url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': contentEncoding },
+        headers: { 'content-type': 'application/json', 'content-encoding': contentEncoding, ...headers },
         body,
       });
 
@@ -203,12 +208,23 @@ describe('startModelServer', () => {
       expect(await response.json()).toEqual({ error: 'Unsupported compression type' });
     });
 
-    it('Triton on SageMaker answers 415 with no body, which SageMaker wraps in a ModelError', async () => {
-      const response = await post(`/endpoints/${ENDPOINT}/invocations`, 'br', Buffer.from('{}'));
+    it("Triton's multi-model handler answers 415 with no body, which SageMaker wraps in a ModelError", async () => {
+      const response = await post(`/endpoints/${ENDPOINT}/invocations`, 'br', Buffer.from('{}'), {
+        'x-amzn-sagemaker-target-model': 'simple.tar.gz',
+      });
 
       expect(response.status).toBe(424);
       expect(response.headers.get('x-amzn-errortype')).toBe('ModelError');
       expect(await response.json()).toMatchObject({ OriginalStatusCode: 415, OriginalMessage: '' });
+    });
+
+    it("a single-model endpoint answers with Triton's HTTP handler: 501", async () => {
+      const response = await post(`/endpoints/${ENDPOINT}/invocations`, 'br', Buffer.from('{}'));
+
+      expect(response.status).toBe(424);
+      const error = (await response.json()) as { OriginalStatusCode: number; OriginalMessage: string };
+      expect(error.OriginalStatusCode).toBe(501);
+      expect(JSON.parse(error.OriginalMessage)).toEqual({ error: 'Unsupported compression type' });
     });
 
     it('Triton refuses a body that inflates past --http-max-input-size (64 MiB) with a 400', async () => {

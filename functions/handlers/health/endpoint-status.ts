@@ -18,8 +18,8 @@ export async function describeEndpointStatus(endpointName: string, signal?: Abor
 /**
  * The `EndpointStatus` values of an endpoint that takes invocations (botocore
  * `sagemaker/2017-07-24/service-2.json`, `EndpointStatus`): an update, an autoscaling change of
- * capacity (`Updating`), maintenance, a rollback of weights or capacity, and a rollback that failed
- * ("in service with a mix" of both configurations) all keep serving. `Creating`, `OutOfService`,
+ * capacity (`Updating`), maintenance, a rollback of weights or capacity, and a failed rollback (which
+ * leaves old and new instances serving side by side) all keep serving. `Creating`, `OutOfService`,
  * `Deleting` and `Failed` do not.
  */
 export const SERVING_STATUSES: ReadonlySet<string> = new Set([

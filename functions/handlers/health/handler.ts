@@ -41,10 +41,12 @@ function openApi(): object {
 async function ready(): Promise<{ statusCode: number; body: object }> {
   try {
     const endpointStatus = await readiness.status();
-    if (endpointStatus === 'InService') return { statusCode: 200, body: { ready: true } };
-    if (SERVING_STATUSES.has(endpointStatus))
-      return { statusCode: 200, body: { ready: true, endpointStatus } };
-    return { statusCode: 503, body: { ready: false, endpointStatus } };
+    if (!SERVING_STATUSES.has(endpointStatus))
+      return { statusCode: 503, body: { ready: false, endpointStatus } };
+    return {
+      statusCode: 200,
+      body: { ready: true, ...(endpointStatus === 'InService' ? {} : { endpointStatus }) },
+    };
   } catch (error) {
     logger.warn('endpoint status unreadable', { error: error as Error });
     return { statusCode: 503, body: { ready: false, endpointStatus: 'Unknown' } };
