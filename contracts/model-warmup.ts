@@ -4,6 +4,7 @@
  */
 import { DATATYPES } from './model-signature';
 import { MODEL_NAME, MODEL_VERSION } from './registry-schemas';
+import { BACKEND_WAIT_MS } from './sagemaker-limits';
 import * as z from './zod';
 
 /** One invocation: a whole InvokeEndpoint wait (`WARMUP_BACKEND_TIMEOUT_MS`) and the registry writes. */
@@ -12,7 +13,7 @@ export const WARMUP_FUNCTION_TIMEOUT_SECONDS = 90;
  * How long one warm-up inference waits for the endpoint, retrying its loading answers meanwhile:
  * just above the 60 s SageMaker gives a container to answer InvokeEndpoint.
  */
-export const WARMUP_BACKEND_TIMEOUT_MS = 61_000;
+export const WARMUP_BACKEND_TIMEOUT_MS = BACKEND_WAIT_MS;
 /**
  * How long after the upload completes a version may stay LOADING: past it, the next loading answer
  * or timeout marks it FAILED. A multi-model endpoint downloads and loads a model on its first

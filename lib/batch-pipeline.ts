@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAMES } from '../contracts/metric-catalog';
+import { BACKEND_WAIT_MS } from '../contracts/sagemaker-limits';
 import { batchWorkWindow } from '../contracts/settings';
 import {
   DEAD_LETTERS_TIMEOUT_SECONDS,
@@ -89,7 +90,7 @@ export class BatchPipeline extends Construct {
     super(scope, id);
     const { table, registry, circuits, endpoint, maxReceiveCount } = props;
     const fanOutTimeout = props.fanOutTimeout ?? Duration.seconds(FAN_OUT_TIMEOUT_SECONDS);
-    const backendTimeout = props.backendTimeout ?? Duration.seconds(61);
+    const backendTimeout = props.backendTimeout ?? Duration.millis(BACKEND_WAIT_MS);
     checkInteger('workerConcurrency', props.workerConcurrency, 2, 1000);
     checkInteger('workerBatchSize', props.workerBatchSize, 1, MAX_UNWINDOWED_BATCH_SIZE);
     // Each job keeps at most this many chunks queued or running, so jobs share the workers.

@@ -51,7 +51,7 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
-import { parseTritonJson, parseWithNonFinite, stringifyTritonJson } from './triton-json';
+import { parseWithNonFinite, stringifyTritonJson } from './triton-json';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -573,10 +573,11 @@ export function encodeInferenceResponse(
       new UnreadableBackendAnswerError(`the endpoint answered with a malformed content type: ${message}`),
   );
   if (headerLength === undefined) {
-    const response = readAnswerJson(answer.body, 'a body');
+    const { response, nonFinite } = readAnswerJson(answer.body, 'a body');
+    const named = { ...response, ...naming };
     return {
-      // Outputs holding NaN or an infinity go on as Triton wrote them.
-      body: encoder.encode(stringifyTritonJson({ ...response, ...naming })),
+      // Outputs holding NaN or an infinity go on as Triton wrote them; other answers cost no walk.
+      body: encoder.encode(nonFinite ? stringifyTritonJson(named) : JSON.stringify(named)),
       contentType: 'application/json',
       headers: {},
     };
@@ -586,7 +587,7 @@ export function encodeInferenceResponse(
       `the endpoint's binary answer declares a ${headerLength}-byte JSON header in a ${answer.body.length}-byte body`,
     );
   }
-  const response = readAnswerJson(answer.body.subarray(0, headerLength), 'a JSON header');
+  const { response } = readAnswerJson(answer.body.subarray(0, headerLength), 'a JSON header');
   const binary = answer.body.subarray(headerLength);
   const declared = binaryOutputBytes(response);
   if (declared !== binary.length) {
@@ -602,17 +603,29 @@ export function encodeInferenceResponse(
   };
 }
 
-function readAnswerJson(bytes: Uint8Array, what: string): Record<string, unknown> {
+/** The answer's JSON, and whether it held Triton's non-finite tokens (only then is it rescanned). */
+function readAnswerJson(
+  bytes: Uint8Array,
+  what: string,
+): { response: Record<string, unknown>; nonFinite: boolean } {
+  let text = '';
   let response: unknown;
+  let nonFinite = false;
   try {
-    response = parseTritonJson(decoder.decode(bytes));
+    text = decoder.decode(bytes);
+    response = JSON.parse(text);
   } catch {
-    throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
+    try {
+      response = parseWithNonFinite(text);
+      nonFinite = true;
+    } catch {
+      throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
+    }
   }
   if (typeof response !== 'object' || response === null || Array.isArray(response)) {
     throw new UnreadableBackendAnswerError('the endpoint answered with an unexpected body');
   }
-  return response as Record<string, unknown>;
+  return { response: response as Record<string, unknown>, nonFinite };
 }
 
 /** The sum of the outputs' `parameters.binary_data_size` in an answer's JSON header. */

@@ -7,7 +7,10 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { SAGEMAKER_MAX_PAYLOAD_BYTES } from '../../contracts/sagemaker-limits';
+import {
+  SAGEMAKER_CONTAINER_TIMEOUT_MS,
+  SAGEMAKER_MAX_PAYLOAD_BYTES,
+} from '../../contracts/sagemaker-limits';
 import {
   SAGEMAKER_BINARY_PREFIX,
   sageMakerBinaryContentType,
@@ -159,9 +162,10 @@ export class SageMakerRuntimeApi {
     const asServed = (reply: Reply) => (targetModel === undefined ? reply : multiModelReply(reply));
     if (fault !== undefined && fault.latencyMs > 0) {
       // SageMaker waits 60 s for the container, then reports it as having given no answer.
-      const waited = Math.min(fault.latencyMs, CONTAINER_TIMEOUT_MS);
+      const waited = Math.min(fault.latencyMs, SAGEMAKER_CONTAINER_TIMEOUT_MS);
       if (!(await pause(waited, req))) return GONE;
-      if (waited === CONTAINER_TIMEOUT_MS) return modelError(requestId, region, endpointName, NO_ANSWER);
+      if (waited === SAGEMAKER_CONTAINER_TIMEOUT_MS)
+        return modelError(requestId, region, endpointName, NO_ANSWER);
     }
     if (fault?.refusal?.kind === 'fail') {
       const { status } = fault.refusal;
@@ -293,12 +297,6 @@ function accessDenied(requestId: string, region: string, endpointName: string): 
     { 'x-amzn-ErrorType': 'AccessDeniedException', 'x-amzn-RequestId': requestId },
   );
 }
-
-/**
- * How long SageMaker waits for a container's answer to an invocation: 60 s ("How Your Container
- * Should Respond to Inference Requests", the containers' inference contract).
- */
-const CONTAINER_TIMEOUT_MS = 60_000;
 
 /**
  * What SageMaker reports for a container that gave no answer, having run past the 60 s or exited:
