@@ -17,6 +17,7 @@ import { decodePageToken, encodePageToken, keyTokenSchema, type Page } from '../
 import { parseInput } from '../edge/validation';
 import { type BatchJob, type ItemResult, type JobStatus, OwnerSchema } from './api-schemas';
 import type { StoredItem } from './chunking';
+import { mapInFlight } from './in-flight';
 import type { InputRange, JobInput, ScanCursor } from './input-schemas';
 
 const { partitionKey: PK, sortKey: SK, ownerIndex, ttlAttribute: TTL } = BATCH_KEYS;
@@ -672,7 +673,7 @@ export class BatchStore {
     const [first = [], ...rest] = resultParts(result.results);
     const attempt = rest.length > 0 ? randomUUID() : undefined;
     if (attempt !== undefined) {
-      await inGroups(rest.length, PART_WRITE_CONCURRENCY, (i) =>
+      await mapInFlight(rest, PART_WRITE_CONCURRENCY, (part, i) =>
         this.client.send(
           new PutItemCommand({
             TableName: this.tableName,
@@ -682,7 +683,7 @@ export class BatchStore {
               chunk: result.chunk,
               attempt,
               part: i + 1,
-              results: JSON.stringify(rest[i]),
+              results: JSON.stringify(part),
               [TTL]: this.dataExpiry(),
             }),
           }),
@@ -900,8 +901,8 @@ export class BatchStore {
         }),
       );
       const others = (page.Items ?? []).filter((item) => item[SK]?.S !== JOB);
-      await inGroups(others.length, PART_WRITE_CONCURRENCY, (i) =>
-        this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: others[i]! })),
+      await mapInFlight(others, PART_WRITE_CONCURRENCY, (other) =>
+        this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: other })),
       );
       startKey = page.LastEvaluatedKey;
     } while (startKey);
@@ -1187,13 +1188,6 @@ function resultParts(results: readonly ItemResult[]): ItemResult[][] {
   }
   parts.push(current);
   return parts;
-}
-
-/** Runs `count` writes, `width` at a time. */
-async function inGroups(count: number, width: number, write: (i: number) => Promise<unknown>): Promise<void> {
-  for (let first = 0; first < count; first += width) {
-    await Promise.all(Array.from({ length: Math.min(width, count - first) }, (_, i) => write(first + i)));
-  }
 }
 
 const ResultsTokenSchema = z.strictObject({

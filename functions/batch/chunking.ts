@@ -48,21 +48,47 @@ export interface ChunkLimits {
  */
 export const FILE_CHUNK_ITEMS = 8_192;
 /**
- * The most requests a chunk of an input file sends: the worker sends them at once, so a chunk still
- * takes one backend timeout at worst, and this bounds what one chunk puts in flight at the endpoint.
+ * The most requests of a chunk the worker has in flight at once: this bounds what one chunk puts on
+ * the endpoint. A chunk of an input file starts as this many of the model's batches (or items, for a
+ * model that does not batch), so that a chunk takes one backend timeout at worst.
  */
 export const FILE_CHUNK_REQUESTS = 32;
+
+/**
+ * A job's chunks of input files grow as it goes: each run of this many chunks doubles what the next
+ * may hold. The job item keeps a few bytes per chunk within DynamoDB's 400 KB (docs/batch.md, "A
+ * limit of this design"), so a job's chunk count must grow slower than its items: a job of 10
+ * million items of a model that does not batch has about 8,400 chunks, where chunks of a fixed 32
+ * items would need 312,500. Chunks of small jobs keep their size, and with it their parallelism.
+ */
+export const FILE_CHUNK_SCALE_STEP = 1024;
+/**
+ * The most input bytes a grown chunk of an input file holds (its results are bounded alike): what a
+ * worker reads and parses at once stays far below its memory.
+ */
+export const FILE_CHUNK_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The model's batches per chunk of an input file: enough for FILE_CHUNK_ITEMS, at most FILE_CHUNK_REQUESTS. */
 export const fileChunkBatches = (signature: ModelSignature) =>
   Math.min(FILE_CHUNK_REQUESTS, Math.ceil(FILE_CHUNK_ITEMS / signature.maxBatchSize));
 
-/** The limits of a chunk of an input file: `batches` of the model's batches (one if it does not batch). */
-export function fileChunkLimits(signature: ModelSignature, batches?: number): ChunkLimits {
+/**
+ * The limits of chunk `chunk` of a job's input files: `batches` of the model's batches (of items,
+ * one request each, for a model that does not batch), times two for every FILE_CHUNK_SCALE_STEP
+ * chunks before it, in bytes up to FILE_CHUNK_MAX_BYTES. A function of the chunk's number alone, so
+ * that every scan from one cursor plans the same chunks.
+ */
+export function fileChunkLimits(signature: ModelSignature, batches?: number, chunk = 0): ChunkLimits {
   const limits = chunkLimits(signature);
-  if (signature.maxBatchSize <= 0) return limits;
+  const batchItems = signature.maxBatchSize > 0 ? limits.maxItems : 1;
   const n = batches ?? fileChunkBatches(signature);
-  return { ...limits, maxItems: limits.maxItems * n, maxBytes: limits.maxBytes * n };
+  const scale = 2 ** Math.min(Math.floor(chunk / FILE_CHUNK_SCALE_STEP), 20);
+  const bytes = limits.maxBytes * n;
+  return {
+    ...limits,
+    maxItems: batchItems * n * scale,
+    maxBytes: Math.max(bytes, Math.min(bytes * scale, FILE_CHUNK_MAX_BYTES)),
+  };
 }
 
 /** Items per chunk for a model that does not batch (each item then goes as its own request). */
@@ -199,7 +225,8 @@ export class ChunkPlanner {
   private results = 0;
   private shape: string | undefined;
 
-  constructor(private readonly limits: ChunkLimits) {}
+  /** The limits of the chunk still open: they may grow while it is open (`fileChunkLimits`). */
+  constructor(public limits: ChunkLimits) {}
 
   /** Items in the chunk still open. */
   get open(): number {

@@ -98,7 +98,16 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
   }
   const inputs = job.inputs;
   const version = await versionOf(deps, job);
-  const limits = fileChunkLimits(version, deps.batchesPerChunk);
+  // Chunks grow with their number (`fileChunkLimits`): the limits of the chunk being planned.
+  let limits = fileChunkLimits(version, deps.batchesPerChunk);
+  let limitsOf = 0;
+  const limitsFor = (chunk: number) => {
+    if (chunk !== limitsOf) {
+      limits = fileChunkLimits(version, deps.batchesPerChunk, chunk);
+      limitsOf = chunk;
+    }
+    return limits;
+  };
   const perStep = deps.chunksPerStep ?? CHUNKS_PER_STEP;
   const reserve = deps.reserveMs ?? RESERVE_MS;
   const now = deps.now ?? Date.now;
@@ -199,6 +208,7 @@ export async function scanInputs(deps: ScanDependencies, jobId: string): Promise
             { oversize: true },
           );
         } else {
+          planner.limits = limitsFor(next.chunk);
           if (planner.add(planningFootprint(line, limits)) > 0) {
             close(input, open);
             open = undefined;

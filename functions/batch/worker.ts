@@ -15,8 +15,16 @@ import { countResult, countRetry } from './accounting';
 import type { BatchJob, ItemResult, WorkMessage } from './api-schemas';
 import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTES } from './batch-store';
 import { readChunk, type SourcedChunk, sourceChunk, withReadFailures } from './chunk-source';
-import { batchedRequest, chunkLimits, planChunks, type StoredItem, splitOutputs } from './chunking';
+import {
+  batchedRequest,
+  chunkLimits,
+  FILE_CHUNK_REQUESTS,
+  planChunks,
+  type StoredItem,
+  splitOutputs,
+} from './chunking';
 import { unrunResults } from './dead-letters';
+import { mapInFlight } from './in-flight';
 import type { InputBucket } from './input-files';
 import { chunkResultsOf } from './result-files';
 import type { ResultFiles } from './result-parts';
@@ -311,20 +319,17 @@ async function runChunk(
     throw error;
   }
 
-  /** One request per item, so only bad items fail. */
-  const itemByItem = async (batch: readonly NumberedItem[]) => {
-    const results: ItemResult[] = [];
-    for (const { index, item } of batch) {
-      try {
-        const outputs = await inferOne(deps, version, { inputs: item.inputs });
-        results.push({ index, ...idOf(item), outputs });
-      } catch (error) {
-        const reason = isRequestError(error) ? (error as Error).message : outageReason(error, deps, work);
-        if (!isRequestError(error) && !budgetSpent) outage(batch, error);
-        results.push({ index, ...idOf(item), error: reason });
-      }
+  /** One request for one item, so that only a bad item fails. */
+  const alone = async (numbered: NumberedItem): Promise<ItemResult> => {
+    const { index, item } = numbered;
+    try {
+      const outputs = await inferOne(deps, version, { inputs: item.inputs });
+      return { index, ...idOf(item), outputs };
+    } catch (error) {
+      if (!isRequestError(error) && !budgetSpent) outage([numbered], error);
+      const reason = isRequestError(error) ? (error as Error).message : outageReason(error, deps, work);
+      return { index, ...idOf(item), error: reason };
     }
-    return results;
   };
   /** One batched request; if the model refuses it, the batch item by item. */
   const batched = async (batch: readonly NumberedItem[]) => {
@@ -340,19 +345,21 @@ async function runChunk(
         principal: job.owner,
         model: job.model,
       });
-      return itemByItem(batch);
+      return mapInFlight(batch, 1, alone);
     }
   };
 
-  if (version.maxBatchSize <= 0) return itemByItem(numberedItems);
-  // A chunk of an input file holds several of the model's batches (fileChunkBatches): sent at once.
+  // At most FILE_CHUNK_REQUESTS requests in flight: a grown chunk of an input file sends its
+  // batches (or items) in turn.
+  if (version.maxBatchSize <= 0) return mapInFlight(numberedItems, FILE_CHUNK_REQUESTS, alone);
+  // A chunk of an input file holds several of the model's batches (`fileChunkLimits`).
   const batches = job.inputs
     ? planChunks(
         numberedItems.map(({ item }) => item),
         chunkLimits(version),
       ).map((indices) => indices.map((i) => numberedItems[i]!))
     : [numberedItems];
-  return (await Promise.all(batches.map(batched))).flat();
+  return (await mapInFlight(batches, FILE_CHUNK_REQUESTS, batched)).flat();
 }
 
 async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<ModelVersion> {

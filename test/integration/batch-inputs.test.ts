@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchInputKey } from '../../contracts/batch-data';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
+import { FILE_CHUNK_REQUESTS, FILE_CHUNK_SCALE_STEP } from '../../functions/batch/chunking';
 import { failSubmission } from '../../functions/batch/dead-letters';
 import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
@@ -235,6 +236,76 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
         Array.from({ length: 16 }, () => index + 1),
       );
     }
+  });
+
+  it('keeps at most FILE_CHUNK_REQUESTS requests of a chunk in flight, its results in item order', async () => {
+    // 40 of the model's batches of 8 in one chunk: more requests than a chunk may have in flight.
+    const lines = Array.from({ length: 320 }, (_, i) => itemLine(i));
+    await submit('wide-chunk-job', 'alice', [await putInput('alice', lines.join('\n'))]);
+    expect(await scanInputs(scanDeps({ batchesPerChunk: 40 }), 'wide-chunk-job')).toBe('finished');
+    expect(await store.getJobRecord('wide-chunk-job')).toMatchObject({ total: 320, chunks: 1 });
+    const sagemaker = localSageMaker(server.url);
+    let inFlight = 0;
+    let most = 0;
+    let requests = 0;
+    const gauged: WorkerDependencies = {
+      ...worker,
+      inference: {
+        ...worker.inference,
+        sagemaker: Object.assign(Object.create(sagemaker) as typeof sagemaker, {
+          send: async (...args: Parameters<typeof sagemaker.send>) => {
+            requests++;
+            most = Math.max(most, ++inFlight);
+            try {
+              // Long enough that every request the worker starts at once is in flight together.
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              return await sagemaker.send(...args);
+            } finally {
+              inFlight--;
+            }
+          },
+        }),
+      },
+    };
+
+    await processChunk(gauged, { jobId: 'wide-chunk-job', chunk: 0 }, { receiveCount: 1 });
+
+    expect(requests).toBe(40);
+    expect(most).toBe(FILE_CHUNK_REQUESTS);
+    expect(await store.getJob('wide-chunk-job')).toMatchObject({ status: 'SUCCEEDED', succeeded: 320 });
+    const { results } = (await readPart(inputs(), 'wide-chunk-job', 0))!;
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 320 }, (_, i) => i));
+    expect(
+      results.every(
+        (r, i) =>
+          (r as { outputs?: { name: string; data: number[] }[] }).outputs?.find((o) => o.name === 'OUTPUT0')
+            ?.data[0] ===
+          i + 1,
+      ),
+    ).toBe(true);
+  });
+
+  it("grows a job's chunks with their number, so that the job item's per-chunk sets stay bounded", async () => {
+    // One batch of 8 per chunk for FILE_CHUNK_SCALE_STEP chunks, then chunks of two batches.
+    const step = FILE_CHUNK_SCALE_STEP;
+    const lines = Array.from({ length: step * 8 + 40 }, (_, i) => itemLine(i));
+    await submit('growing-job', 'alice', [await putInput('alice', lines.join('\n'))]);
+    const scan = scanDeps({ rangeBytes: 64 * 1024, chunksPerStep: 64 });
+    expect(await scanInputs(scan, 'growing-job')).toBe('finished');
+    const job = (await store.getJobRecord('growing-job'))!;
+    expect(job).toMatchObject({ total: step * 8 + 40, chunks: step + 3 });
+    const planned = await descriptors('growing-job');
+    expect(planned.slice(0, step).every((chunk) => chunk?.range?.count === 8)).toBe(true);
+    expect(planned.slice(step).map((chunk) => [chunk?.first, chunk?.range?.count])).toEqual([
+      [step * 8, 16],
+      [step * 8 + 16, 16],
+      [step * 8 + 32, 8],
+    ]);
+    // A grown chunk runs as the model's batches, each item's result in order.
+    await processChunk(worker, { jobId: 'growing-job', chunk: step }, { receiveCount: 1 });
+    const { results } = (await readPart(inputs(), 'growing-job', step))!;
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 16 }, (_, i) => step * 8 + i));
+    expect(await store.getJob('growing-job')).toMatchObject({ succeeded: 16, failed: 0 });
   });
 
   it('resumes a scan stopped for time where it stopped, planning the same chunks', async () => {

@@ -7,7 +7,9 @@ import {
   batchedRequest,
   chunkLimits,
   FILE_CHUNK_ITEMS,
+  FILE_CHUNK_MAX_BYTES,
   FILE_CHUNK_REQUESTS,
+  FILE_CHUNK_SCALE_STEP,
   fileChunkLimits,
   MAX_CHUNK_BYTES,
   planChunks,
@@ -168,8 +170,43 @@ describe('planChunks', () => {
       maxBytes: FILE_CHUNK_REQUESTS * MAX_CHUNK_BYTES,
     });
     expect(limits(1).maxItems).toBe(FILE_CHUNK_REQUESTS);
-    // A model that does not batch: its small chunks, one request per item.
-    expect(limits(0)).toEqual(chunkLimits({ ...SIMPLE_SIGNATURE, maxBatchSize: 0 }));
+    // A model that does not batch: one request per item, as many items as requests.
+    expect(limits(0)).toMatchObject({
+      maxItems: FILE_CHUNK_REQUESTS,
+      maxBytes: FILE_CHUNK_REQUESTS * MAX_CHUNK_BYTES,
+    });
+  });
+
+  it('doubles a chunk of an input file every FILE_CHUNK_SCALE_STEP chunks, in bytes up to FILE_CHUNK_MAX_BYTES', () => {
+    const signature = { ...SIMPLE_SIGNATURE, maxBatchSize: 16 };
+    const at = (chunk: number) => fileChunkLimits(signature, undefined, chunk);
+    expect(at(FILE_CHUNK_SCALE_STEP - 1)).toEqual(at(0));
+    expect(at(FILE_CHUNK_SCALE_STEP).maxItems).toBe(2 * at(0).maxItems);
+    expect(at(3 * FILE_CHUNK_SCALE_STEP).maxItems).toBe(8 * at(0).maxItems);
+    expect(at(FILE_CHUNK_SCALE_STEP).maxBytes).toBe(FILE_CHUNK_MAX_BYTES);
+    // A base already above the cap keeps its own.
+    const wide = (chunk: number) => fileChunkLimits(signature, 64, chunk);
+    expect(wide(FILE_CHUNK_SCALE_STEP * 5).maxBytes).toBe(64 * MAX_CHUNK_BYTES);
+  });
+
+  it('plans a job of 10 million items in few enough chunks for the job item, whatever the model batches', () => {
+    /** The chunks of `items` lines of `lineBytes` each, as the scan closes them by these limits. */
+    const chunksOf = (maxBatchSize: number, items: number, lineBytes: number) => {
+      const signature = { ...SIMPLE_SIGNATURE, maxBatchSize };
+      let planned = 0;
+      let chunk = 0;
+      while (planned < items) {
+        const limits = fileChunkLimits(signature, undefined, chunk);
+        planned += Math.max(1, Math.min(limits.maxItems, Math.floor(limits.maxBytes / lineBytes)));
+        chunk++;
+      }
+      return chunk;
+    };
+    for (const maxBatchSize of [0, 1, 8, 16, 1024]) {
+      // Iris-sized lines and lines of 512 floats: at chunks of a fixed size, up to 625,000 chunks.
+      expect(chunksOf(maxBatchSize, 10_000_000, 110)).toBeLessThan(9_000);
+      expect(chunksOf(maxBatchSize, 10_000_000, 3_100)).toBeLessThan(9_000);
+    }
   });
 });
 
