@@ -24,8 +24,13 @@ export const WARMUP_BUDGET_SECONDS = 15 * 60;
 export const WARMUP_RETRY_FIRST_DELAY_SECONDS = 15;
 /** SQS delays a message at most 900 s; a retry waits at most this. */
 export const WARMUP_RETRY_MAX_DELAY_SECONDS = 120;
-/** Deliveries of one warm-up message (a crash or a registry failure) before it is dead-lettered. */
-export const WARMUP_MAX_RECEIVE_COUNT = 3;
+/**
+ * Deliveries of one warm-up message (a crash or a registry failure) before it is dead-lettered: 5,
+ * the least Lambda advises for an SQS event source, so that throttled invocations (the function
+ * shares the account's concurrency with the API) do not fail a version that loads
+ * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+ */
+export const WARMUP_MAX_RECEIVE_COUNT = 5;
 
 /** How a warm-up input is filled: Triton's `zero_data` and `random_data`, and ones. */
 export const WARMUP_FILLS = ['zero', 'one', 'random'] as const;

@@ -51,7 +51,7 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
-import { parseWithNonFinite, stringifyTritonJson } from './triton-json';
+import { readTritonJson, stringifyTritonJson } from './triton-json';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -104,19 +104,19 @@ export function decodeInferenceRequest(client: ClientRequest, signature?: ModelS
   const headerLength = binaryHeaderLength(headers, body.length, client.receivedAsText === true);
   if (headerLength === 0) return decodeRawBinaryRequest(body, signature);
   const binary = body.subarray(headerLength ?? body.length);
-  const json = parseJson(
+  const { json, nonFinite } = parseJson(
     body.subarray(0, headerLength ?? body.length),
     headerLength,
     headers['content-type'],
   );
   const reader = new BinarySectionReader(binary, headerLength !== undefined);
-  const request = parseInferenceRequest(json, reader.read);
+  const request = parseInferenceRequest(json, reader.read, nonFinite);
   reader.finish();
   checkBinaryFlags(request);
   checkEchoedAndExact(request);
   if (signature !== undefined) checkFp16Encoding(request, signature);
 
-  return { request, ...backendBody(request, binary) };
+  return { request, ...backendBody(request, binary, nonFinite) };
 }
 
 /**
@@ -219,6 +219,8 @@ function decodeRawBinaryRequest(body: Uint8Array, signature: ModelSignature | un
 function backendBody(
   request: InferenceRequest,
   binary: Uint8Array,
+  /** The request held Triton's non-finite tokens: the endpoint gets them as written. */
+  nonFinite = false,
 ): Pick<InferencePayload, 'body' | 'contentType'> {
   const header = {
     ...(request.id === undefined ? {} : { id: request.id }),
@@ -229,7 +231,8 @@ function backendBody(
     ...(request.outputs === undefined ? {} : { outputs: request.outputs }),
   };
   if (!request.inputs.some(isBinaryInput)) {
-    return { body: encoder.encode(JSON.stringify(header)), contentType: 'application/json' };
+    const json = nonFinite ? stringifyTritonJson(header) : JSON.stringify(header);
+    return { body: encoder.encode(json), contentType: 'application/json' };
   }
   const { body, headerLength } = joinBinaryBody(header, [binary]);
   // SageMaker strips Inference-Header-Content-Length, so the length rides in the content type.
@@ -325,39 +328,26 @@ function parseByteCount(value: string): number | undefined {
   return count === undefined ? undefined : Math.min(count, Number.MAX_SAFE_INTEGER);
 }
 
+/**
+ * The JSON of a request as Triton reads it (`TritonJson`): standard JSON, or JSON with the bare
+ * tokens `NaN`, `Infinity` and `-Infinity` (`nonFinite`), whose reading costs a scan only when
+ * `JSON.parse` refused the text.
+ */
 function parseJson(
   bytes: Uint8Array,
   headerLength: number | undefined,
   contentType: string | undefined,
-): unknown {
+): { json: unknown; nonFinite: boolean } {
   const what =
     headerLength === undefined ? 'the request body' : `the JSON header (the first ${headerLength} bytes)`;
-  let text: string | undefined;
   try {
-    text = decoder.decode(bytes);
-    return JSON.parse(text);
+    return readTritonJson(decoder.decode(bytes));
   } catch (error) {
-    if (text !== undefined && readsAsTritonJson(text)) {
-      throw new InvalidInferenceRequestError(
-        `${what} holds NaN or Infinity, which Triton's JSON takes and this API does not: send non-finite values as binary data`,
-      );
-    }
     const hint =
       headerLength === undefined && mediaTypeOf(contentType) === OCTET_STREAM
         ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`
         : '';
     throw new InvalidInferenceRequestError(`${what} is not valid JSON: ${(error as Error).message}${hint}`);
-  }
-}
-
-/** Whether JSON.parse refused the text only for Triton's non-finite tokens. */
-function readsAsTritonJson(text: string): boolean {
-  if (!/NaN|Infinity/.test(text)) return false;
-  try {
-    parseWithNonFinite(text);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -608,19 +598,12 @@ function readAnswerJson(
   bytes: Uint8Array,
   what: string,
 ): { response: Record<string, unknown>; nonFinite: boolean } {
-  let text = '';
   let response: unknown;
-  let nonFinite = false;
+  let nonFinite: boolean;
   try {
-    text = decoder.decode(bytes);
-    response = JSON.parse(text);
+    ({ json: response, nonFinite } = readTritonJson(decoder.decode(bytes)));
   } catch {
-    try {
-      response = parseWithNonFinite(text);
-      nonFinite = true;
-    } catch {
-      throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
-    }
+    throw new UnreadableBackendAnswerError(`the endpoint answered with ${what} that is not JSON`);
   }
   if (typeof response !== 'object' || response === null || Array.isArray(response)) {
     throw new UnreadableBackendAnswerError('the endpoint answered with an unexpected body');

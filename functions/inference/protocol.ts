@@ -148,7 +148,15 @@ export function formatShape(shape: readonly number[]): string {
  * take their elements from it instead of `data`, checked against their shapes; without it, every
  * input needs `data`. Throws only `InvalidInferenceRequestError`, whatever the input.
  */
-export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputReader): InferenceRequest {
+export function parseInferenceRequest(
+  body: unknown,
+  readBinary?: BinaryInputReader,
+  /**
+   * The body was read as Triton reads JSON (`readTritonJson`), so its non-finite numbers are
+   * the tokens `NaN`, `Infinity` and `-Infinity`, which floating-point inputs take as Triton does.
+   */
+  nonFiniteTokens = false,
+): InferenceRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     throw new InvalidInferenceRequestError(describeSchemaIssue(parsed.error.issues[0], body));
@@ -186,7 +194,7 @@ export function parseInferenceRequest(body: unknown, readBinary?: BinaryInputRea
           : "; send its elements in 'data', or as binary data with parameters.binary_data_size";
       throw new InvalidInferenceRequestError(`input '${input.name}' field 'data' is missing${hint}`);
     } else {
-      tensor.data = checkData(tensor, input.data);
+      tensor.data = checkData(tensor, input.data, nonFiniteTokens);
     }
     if (input.parameters !== undefined) tensor.parameters = input.parameters;
     return tensor;
@@ -434,7 +442,7 @@ function nestsBeyond(data: unknown[], limit: number): boolean {
   return false;
 }
 
-function checkData(tensor: InputTensor, data: unknown[]): TensorData {
+function checkData(tensor: InputTensor, data: unknown[], nonFiniteTokens: boolean): TensorData {
   // Checked first, as Triton does while it reads the elements.
   if (nestsBeyond(data, MAX_DATA_NESTING)) {
     throw new InvalidInferenceRequestError(
@@ -457,7 +465,10 @@ function checkData(tensor: InputTensor, data: unknown[]): TensorData {
         : "Failed to parse 'data' field: shape does not match true shape",
     );
   }
-  const check = ELEMENT_CHECKS[tensor.datatype];
+  const check =
+    nonFiniteTokens && FLOATS.has(tensor.datatype)
+      ? orNonFinite(ELEMENT_CHECKS[tensor.datatype])
+      : ELEMENT_CHECKS[tensor.datatype];
   for (let i = 0; i < flat.length; i++) {
     const problem = check(flat[i]);
     if (problem !== undefined) {
@@ -556,6 +567,14 @@ const floatOf =
     if (!Number.isFinite(value)) return 'must be a finite number';
     return fits(value) ? undefined : `is out of range (magnitudes up to ${largest})`;
   };
+
+const FLOATS: ReadonlySet<Datatype> = new Set(['FP16', 'FP32', 'FP64']);
+
+/** A float check that also takes NaN and the infinities, as Triton reads them from its JSON tokens. */
+const orNonFinite =
+  (check: ElementCheck): ElementCheck =>
+  (value) =>
+    typeof value === 'number' && !Number.isFinite(value) ? undefined : check(value);
 
 const ELEMENT_CHECKS: Record<Datatype, ElementCheck> = {
   BOOL: ofType('boolean'),

@@ -20,16 +20,25 @@ const VALUES: Record<(typeof TOKENS)[number], number> = {
  * `JSON.parse` does for anything else.
  */
 export function parseTritonJson(text: string): unknown {
+  return readTritonJson(text).json;
+}
+
+/** `parseTritonJson`, saying whether the text held the tokens (`nonFinite`). */
+export function readTritonJson(text: string): { json: unknown; nonFinite: boolean } {
   try {
-    return JSON.parse(text);
+    return { json: JSON.parse(text), nonFinite: false };
   } catch (error) {
     if (!/NaN|Infinity/.test(text)) throw error;
   }
-  return parseWithNonFinite(text);
+  return { json: parseWithNonFinite(text), nonFinite: true };
 }
 
-/** `parseTritonJson` for text `JSON.parse` has refused already: only the tokens' scan is left. */
-export function parseWithNonFinite(text: string): unknown {
+/**
+ * `parseTritonJson` for text `JSON.parse` has refused already: only the tokens' scan is left. A
+ * number literal too large for a double (`1e309`) is refused here, as rapidjson refuses it ("Number
+ * too big to be stored in double"), so every non-finite number in the result is one of the tokens.
+ */
+function parseWithNonFinite(text: string): unknown {
   const marker = markerAbsentFrom(text);
   const parsed = JSON.parse(replaceTokens(text, (token) => JSON.stringify(marker + token)));
   return revive(parsed, marker);
@@ -91,6 +100,9 @@ function replaceTokens(text: string, replace: (token: (typeof TOKENS)[number]) =
 }
 
 function revive(value: unknown, marker: string): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new SyntaxError('Number too big to be stored in double');
+  }
   if (typeof value === 'string' && value.startsWith(marker)) {
     return VALUES[value.slice(marker.length) as (typeof TOKENS)[number]] ?? value;
   }

@@ -27,7 +27,7 @@ import {
   parseInferenceRequest,
   validateAgainstSignature,
 } from '../../functions/inference/protocol';
-import { stringifyTritonJson } from '../../functions/inference/triton-json';
+import { readTritonJson, stringifyTritonJson } from '../../functions/inference/triton-json';
 import {
   decodeBinary,
   encodeBinary,
@@ -96,15 +96,19 @@ export function decodeInferRequest(
     );
   }
   let json: unknown;
+  // Read as TritonJson reads (kParseNanAndInfFlag): NaN and the infinities as bare tokens.
+  let nonFinite: boolean;
   try {
-    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonLength).toString('utf8'));
+    ({ json, nonFinite } = readTritonJson(
+      Buffer.from(body.buffer, body.byteOffset, jsonLength).toString('utf8'),
+    ));
   } catch (error) {
     throw new InvalidInferenceRequestError(
       `failed to parse the request JSON buffer: ${(error as Error).message}`,
     );
   }
   const reader = binarySectionReader(body.subarray(jsonLength), model.name);
-  const request = parseInferenceRequest(json, reader.read);
+  const request = parseInferenceRequest(json, reader.read, nonFinite);
   reader.finish();
   // Triton takes FP16 only as binary data, and says so while reading the JSON, before other checks.
   const fp16 = request.inputs.find((input) => input.datatype === 'FP16' && !reader.decoded.has(input.name));

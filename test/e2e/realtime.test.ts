@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTritonJson } from '../../functions/inference/triton-json';
 import { npmToken, type PlatformProcess, startPlatformProcess } from '../../local/platform-process';
 
 const INPUT0 = Array.from({ length: 16 }, (_, i) => i);
@@ -79,6 +80,23 @@ describe('local platform (npm start)', () => {
       shape: [1, 16],
       data: INPUT0.map((x, i) => x - INPUT1[i]!),
     });
+  });
+
+  // Triton reads and writes JSON with the tokens (TritonJson's kParseNanAndInfFlag and
+  // kWriteNanAndInfFlag), and Triton's Python client writes them for a NaN in a JSON tensor.
+  it('takes NaN and the infinities in a JSON request and answers them as Triton writes them', async () => {
+    // Act: through the API, the local SageMaker and the model server.
+    const response = await infer(
+      '{"inputs":[{"name":"FEATURES","shape":[1,4],"datatype":"FP32","data":[NaN,3.5,-Infinity,Infinity]}]}',
+      { model: 'iris' },
+    );
+    // Assess: a model fed NaN answers NaN, written as the bare token.
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    const body = parseTritonJson(text) as { outputs: { name: string; data: number[] }[] };
+    const probabilities = body.outputs.find((o) => o.name === 'PROBABILITIES')!.data;
+    expect(probabilities.some(Number.isNaN), text).toBe(true);
+    expect(text).toMatch(/[[,]NaN[,\]]/);
   });
 
   it('echoes the client X-Request-Id', async () => {

@@ -615,14 +615,37 @@ describe('decodeInferenceRequest: what the API refuses that Triton would take', 
     expect(error.message).toContain('beyond 2^53 - 1');
   });
 
-  // Triton's JSON takes them (TritonJson's kParseNanAndInfFlag); the API says so and how to send them.
-  it('refuses NaN and Infinity in a JSON request, pointing to binary data', () => {
-    const body = '{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"FP32","data":[NaN,-Infinity]}]}';
+  // Triton's JSON takes them (TritonJson's kParseNanAndInfFlag), and Triton's Python client writes them.
+  it('takes NaN and the infinities in a JSON request and passes them on as Triton reads them', () => {
+    const body =
+      '{"inputs":[{"name":"INPUT0","shape":[1,3],"datatype":"FP32","data":[NaN,-Infinity,Infinity]}]}';
+    const { request, body: forwarded, contentType } = decodeInferenceRequest(jsonRequest(body));
+    expect(request.inputs[0]!.data).toEqual([Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]);
+    expect(contentType).toBe('application/json');
+    expect(new TextDecoder().decode(forwarded)).toBe(body);
+  });
+
+  it.each([
+    [
+      'an integer input',
+      '{"inputs":[{"name":"I","shape":[1],"datatype":"INT32","data":[NaN]}]}',
+      'must be an integer',
+    ],
+    // rapidjson refuses it too, with the same words.
+    [
+      'a literal too large for a double beside the tokens',
+      '{"inputs":[{"name":"F","shape":[2],"datatype":"FP64","data":[NaN,1e309]}]}',
+      'Number too big to be stored in double',
+    ],
+    [
+      'a token inside a word',
+      '{"inputs":[{"name":"F","shape":[1],"datatype":"FP32","data":[NaNa]}]}',
+      'not valid JSON',
+    ],
+  ])('refuses non-finite tokens in %s', (_, body, message) => {
     const error = errorOf(() => decodeInferenceRequest(jsonRequest(body)));
     expect(error).toBeInstanceOf(InvalidInferenceRequestError);
-    expect(error.message).toBe(
-      "the request body holds NaN or Infinity, which Triton's JSON takes and this API does not: send non-finite values as binary data",
-    );
+    expect(error.message).toContain(message);
   });
 
   it('takes integer parameters up to 2^53 - 1 and fractions', () => {

@@ -171,7 +171,7 @@ describe('the warm-up of a pushed version', () => {
       archive,
       {
         status: 'FAILED',
-        reason: expect.stringMatching(/failed on all 3 deliveries: Invalid array length/),
+        reason: expect.stringMatching(/failed on all 5 deliveries: Invalid array length/),
       },
       expect.any(String),
     );
@@ -204,7 +204,7 @@ describe('a dead-lettered warm-up', () => {
     expect(status.settle).toHaveBeenCalledWith(
       expect.objectContaining({ name: 'simple', version: '2' }),
       archive,
-      { status: 'FAILED', reason: expect.stringMatching(/failed on all 3 deliveries.*dead-lettered/) },
+      { status: 'FAILED', reason: expect.stringMatching(/failed on all 5 deliveries.*dead-lettered/) },
       expect.any(String),
     );
     expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
