@@ -30,12 +30,15 @@ export interface BatchDataLifecycleRule {
 
 /**
  * The lifecycle of batch data, which the stack's bucket and the local platform's sweeper both apply:
- * input files and results expire after the retention, and the parts of an upload never completed
- * are aborted after a day.
+ * input files and results expire two retentions after they were written, and the parts of an
+ * upload never completed are aborted after a day. S3 counts from an object's creation, not from
+ * its job's end: a job ends within one retention of its submission and is kept one retention
+ * after, so a result written as it ran must outlive its job by two; a job may name an input only
+ * within one retention of its upload (docs/batch.md, "Retention").
  */
 export const batchDataLifecycleRules = (retentionDays: number): BatchDataLifecycleRule[] => [
-  { id: 'ExpireInputs', prefix: BATCH_INPUTS_PREFIX, expirationDays: retentionDays },
-  { id: 'ExpireResults', prefix: BATCH_RESULTS_PREFIX, expirationDays: retentionDays },
+  { id: 'ExpireInputs', prefix: BATCH_INPUTS_PREFIX, expirationDays: 2 * retentionDays },
+  { id: 'ExpireResults', prefix: BATCH_RESULTS_PREFIX, expirationDays: 2 * retentionDays },
   { id: 'AbortIncompleteUploads', prefix: '', abortIncompleteMultipartUploadDays: 1 },
 ];
 

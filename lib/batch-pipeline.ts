@@ -149,7 +149,7 @@ export class BatchPipeline extends Construct {
       projectRoot: props.projectRoot,
       timeout: fanOutTimeout,
     });
-    table.bindSubmitter(this.fanOutFunction);
+    table.bindItemReadWrites(this.fanOutFunction);
     registry.bindModelReads(this.fanOutFunction);
     this.work.bindSender(this.fanOutFunction);
     // Each running job's stall check goes on the submissions queue, delayed, until the job ends.
@@ -204,9 +204,7 @@ export class BatchPipeline extends Construct {
         [ENV.WORK_MAX_RECEIVE_COUNT]: String(maxReceiveCount),
       },
     });
-    // It sends item reads and writes only, but its bundle carries the whole BatchStore class (the
-    // listing Query and the submitter's DeleteItem included), which the role must match.
-    table.bindJobReadWrites(this.deadLettersFunction);
+    table.bindItemReadWrites(this.deadLettersFunction);
     for (const queue of [this.submissions, this.work]) {
       this.deadLettersFunction.addEventSource(
         new SqsEventSource(queue.deadLetterQueue, {

@@ -22,8 +22,6 @@ export interface BatchTableProps {
  * updates of a job's counters and status. Nothing is batched.
  */
 const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
-/** A submitter also deletes the chunks of an attempt that lost its job id to another attempt. */
-const SUBMITTER_ACTIONS = [...ITEM_ACTIONS, 'dynamodb:DeleteItem'];
 
 /**
  * The batch store: jobs, their chunks and results in one DynamoDB table with a generic `pk`/`sk`
@@ -53,27 +51,22 @@ export class BatchTable extends Construct {
   }
 
   /**
-   * Tells `fn` the table and lets it do what the worker needs: read and write jobs, chunks and
-   * results by key. No Query: the queue functions list nothing.
+   * Tells `fn` the table and lets it do what the queue functions need (`BatchStore`): read and write
+   * jobs, chunks and results by key. They list and delete nothing.
    */
   public bindItemReadWrites(fn: LambdaFunction): Grant {
     this.tell(fn);
     return this.grantItems(fn, ITEM_ACTIONS);
   }
 
-  /** As `bindItemReadWrites`, for the fan-out, which also submits the jobs that arrive over SQS. */
-  public bindSubmitter(fn: LambdaFunction): Grant {
-    this.tell(fn);
-    return this.grantItems(fn, SUBMITTER_ACTIONS);
-  }
-
   /**
-   * Tells `fn` the table and lets it do what the batch API needs: submit jobs, read them by key, list a
-   * job's results (Query on the table) and a principal's jobs (Query on `byOwner`).
+   * Tells `fn` the table and lets it do what the batch API needs (`BatchApiStore`): submit jobs,
+   * read them by key, delete a job's items, list a job's results (Query on the table) and a
+   * principal's jobs (Query on `byOwner`).
    */
   public bindJobReadWrites(fn: LambdaFunction): Grant {
     this.tell(fn);
-    return this.grantItems(fn, SUBMITTER_ACTIONS).combine(
+    return this.grantItems(fn, [...ITEM_ACTIONS, 'dynamodb:DeleteItem']).combine(
       Grant.addToPrincipal({
         grantee: fn,
         actions: ['dynamodb:Query'],

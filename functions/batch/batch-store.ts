@@ -200,9 +200,9 @@ const JOB_FIELDS = [
  */
 export class BatchStore {
   constructor(
-    private readonly client: DynamoDBClient,
-    private readonly tableName: string,
-    private readonly now: () => Date = () => new Date(),
+    protected readonly client: DynamoDBClient,
+    protected readonly tableName: string,
+    protected readonly now: () => Date = () => new Date(),
     /** How long a finished job and its data are kept (`BATCH_RETENTION_SECONDS`). */
     private readonly retentionSeconds: number = DEFAULT_RETENTION_SECONDS,
   ) {}
@@ -296,15 +296,6 @@ export class BatchStore {
       items: JSON.parse(raw.items) as StoredItem[],
       ...(raw.range ? { range: raw.range } : {}),
     };
-  }
-
-  async deleteChunk(set: ChunkSet, chunk: number): Promise<void> {
-    await this.client.send(
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: key(set.jobId, chunkKey(set.chunkSet, chunk)),
-      }),
-    );
   }
 
   /** Puts a job unless one with its id exists; returns the job that is stored either way. */
@@ -882,6 +873,58 @@ export class BatchStore {
     );
   }
 
+  private async conditionalUpdate(
+    jobId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    return (await this.updateJob(jobId, update, condition, values, false)) !== undefined;
+  }
+
+  /**
+   * A conditional update of the job item: undefined when the condition failed, else the job after it
+   * when `returning`, or null.
+   */
+  private async updateJob(
+    jobId: string,
+    update: string,
+    condition: string,
+    values: Record<string, unknown>,
+    returning: boolean,
+  ): Promise<JobRecord | null | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(jobId, JOB),
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          // DynamoDB refuses names and values an expression does not use: pass only those it names.
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries(ATTRIBUTE_NAMES).filter(([name]) => `${update} ${condition}`.includes(name)),
+          ),
+          ExpressionAttributeValues: marshall({
+            ...values,
+            ...(`${update} ${condition}`.includes(':now') ? { ':now': this.now().toISOString() } : {}),
+          }),
+          ReturnValues: returning ? 'ALL_NEW' : 'NONE',
+        }),
+      );
+      return Attributes ? toJobRecord(unmarshall(Attributes)) : null;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+}
+
+/**
+ * The batch API's store: what it does beyond the items every batch function reads and writes by
+ * key, listing (Query) and deleting (DeleteItem). A class of its own so that the queue functions'
+ * bundles, which never construct it, carry neither command, and their roles hold neither.
+ */
+export class BatchApiStore extends BatchStore {
   /**
    * Deletes every item of a job's partition, the job item last: a deletion stopped half way leaves
    * the job, and repeating it finishes the work.
@@ -999,51 +1042,6 @@ export class BatchStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return { items };
-  }
-
-  private async conditionalUpdate(
-    jobId: string,
-    update: string,
-    condition: string,
-    values: Record<string, unknown>,
-  ): Promise<boolean> {
-    return (await this.updateJob(jobId, update, condition, values, false)) !== undefined;
-  }
-
-  /**
-   * A conditional update of the job item: undefined when the condition failed, else the job after it
-   * when `returning`, or null.
-   */
-  private async updateJob(
-    jobId: string,
-    update: string,
-    condition: string,
-    values: Record<string, unknown>,
-    returning: boolean,
-  ): Promise<JobRecord | null | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(jobId, JOB),
-          UpdateExpression: update,
-          ConditionExpression: condition,
-          // DynamoDB refuses names and values an expression does not use: pass only those it names.
-          ExpressionAttributeNames: Object.fromEntries(
-            Object.entries(ATTRIBUTE_NAMES).filter(([name]) => `${update} ${condition}`.includes(name)),
-          ),
-          ExpressionAttributeValues: marshall({
-            ...values,
-            ...(`${update} ${condition}`.includes(':now') ? { ':now': this.now().toISOString() } : {}),
-          }),
-          ReturnValues: returning ? 'ALL_NEW' : 'NONE',
-        }),
-      );
-      return Attributes ? toJobRecord(unmarshall(Attributes)) : null;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
   }
 }
 

@@ -4,14 +4,14 @@ import { batchResultsPrefix } from '../../contracts/batch-data';
 import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Principal } from '../edge/principal';
 import { TERMINAL_STATUSES } from './api-schemas';
-import type { BatchStore, JobRecord } from './batch-store';
+import type { BatchApiStore, BatchStore, JobRecord } from './batch-store';
 
 /** How long a deletion waits for a job's end to be recorded: ten polls, a second in all. */
 const END_RECORD_WAITS = 10;
 const END_RECORD_WAIT_MS = 100;
 
 export interface DeletionDependencies {
-  readonly store: BatchStore;
+  readonly store: BatchApiStore;
   readonly s3: Pick<S3Client, 'send'>;
   readonly bucket: string;
 }

@@ -33,7 +33,7 @@ export async function headInputs(
   target: InputBucket,
   owner: string,
   inputIds: readonly string[],
-): Promise<JobInput[]> {
+): Promise<(JobInput & { readonly writtenAt: Date })[]> {
   const digest = ownerDigest(owner);
   return Promise.all(
     inputIds.map(async (inputId) => {
@@ -44,7 +44,7 @@ export async function headInputs(
         if (size > MAX_BATCH_INPUT_BYTES) {
           throw new BadRequestError(`input '${inputId}' is larger than ${MAX_BATCH_INPUT_BYTES} bytes`);
         }
-        return { inputId, key, size, etag: head.ETag ?? '' };
+        return { inputId, key, size, etag: head.ETag ?? '', writtenAt: head.LastModified ?? new Date(0) };
       } catch (error) {
         if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) {
           throw new NotFoundError(`batch input '${inputId}' is not found (or not yet uploaded)`);

@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Page } from '../edge/page-token';
 import type { Principal } from '../edge/principal';
 import { type BatchJob, type ItemResult, TERMINAL_STATUSES } from './api-schemas';
-import type { BatchStore } from './batch-store';
+import type { BatchApiStore, BatchStore } from './batch-store';
 import { type ResultLinks, resultLinks } from './result-links';
 import type { ResultFiles } from './result-parts';
 
@@ -18,7 +18,7 @@ export async function readJob(store: BatchStore, principal: Principal, jobId: st
 
 /** The principal's own jobs, newest first. */
 export async function listJobs(
-  store: BatchStore,
+  store: BatchApiStore,
   principal: Principal,
   limit: number,
   nextToken?: string,
@@ -31,7 +31,7 @@ export async function listJobs(
  * parts as presigned links.
  */
 export async function readResults(
-  deps: { readonly store: BatchStore; readonly resultFiles: ResultFiles },
+  deps: { readonly store: BatchApiStore; readonly resultFiles: ResultFiles },
   principal: Principal,
   jobId: string,
   query: { readonly limit: number; readonly nextToken?: string },

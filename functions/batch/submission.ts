@@ -6,7 +6,6 @@ import { BadRequestError, ConflictError, PlatformError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
 import { InvalidInferenceRequestError } from '../inference/protocol';
 import { resolveTarget } from '../inference/service';
-import { logger } from '../observability/logger';
 import type { ModelCache } from '../registry/model-cache';
 import {
   type BatchJob,
@@ -18,6 +17,7 @@ import {
 import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
 import { chunkLimits, planChunks, type StoredItem, storedItem } from './chunking';
 import { fingerprintOf, keyDigest } from './fingerprint';
+import { mapInFlight } from './in-flight';
 import { headInputs, type InputBucket } from './input-files';
 
 /** Chunk writes in flight at once during a submission. */
@@ -91,7 +91,7 @@ export async function submitJob(
   const items = submission.items.map((item, index) => checkItem(version, item, index));
   const chunks = planChunks(items, chunkLimits(version));
   const set: ChunkSet = { jobId: input.jobId, chunkSet: randomUUID() };
-  await inBatches(chunks, (indices, chunk) =>
+  await mapInFlight(chunks, WRITE_CONCURRENCY, (indices, chunk) =>
     store.putChunk(set, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),
   );
   const stored = await store.createJob({
@@ -105,15 +105,8 @@ export async function submitJob(
     resultsTo: submission.results ?? 'table',
     createdAt: now().toISOString(),
   });
-  if (!stored.created) {
-    // Another attempt created the job since it was looked up: its chunks are the job's, not these.
-    await inBatches(chunks, (_, chunk) => store.deleteChunk(set, chunk)).catch((error: unknown) =>
-      logger.warn('chunks of a submission that lost its job id were not all deleted', {
-        jobId: input.jobId,
-        error: error as Error,
-      }),
-    );
-  }
+  // A submission that lost the job id to another attempt leaves its chunks under a chunk set no job
+  // names: never read, they go with the job's data (its expiry or its deletion).
   return { job: sameSubmission(stored.job, owner, fingerprint), created: stored.created };
 }
 
@@ -136,7 +129,22 @@ async function createScanningJob(
   now: () => Date,
 ): Promise<{ job: BatchJob; created: boolean }> {
   if (!input.inputBucket) throw new BadRequestError('input files are named through the API only');
-  const inputs = await headInputs(input.inputBucket, input.owner, input.inputIds);
+  const files = await headInputs(input.inputBucket, input.owner, input.inputIds);
+  const createdAt = now().toISOString();
+  // An input expires two retentions after its upload (`batchDataLifecycleRules`) and a job reads
+  // its inputs until its run deadline, one retention after submission: an input uploaded more
+  // than one retention ago could expire under the job.
+  const stale = files.find(
+    ({ writtenAt }) => store.runDeadline(writtenAt.toISOString()) < Date.parse(createdAt),
+  );
+  if (stale) {
+    const existing = await store.getJobRecord(input.jobId);
+    if (existing) return { job: sameSubmission(existing, input.owner, input.fingerprint), created: false };
+    throw new BadRequestError(
+      `input '${stale.inputId}' was uploaded on ${stale.writtenAt.toISOString()}, more than the batch retention ago: it could expire before a job finishes reading it; upload it again`,
+    );
+  }
+  const inputs = files.map(({ writtenAt: _, ...file }) => file);
   const stored = await store.createJob({
     jobId: input.jobId,
     chunkSet: randomUUID(),
@@ -146,24 +154,13 @@ async function createScanningJob(
     version: input.version.version,
     total: 0,
     chunks: 0,
-    createdAt: now().toISOString(),
+    createdAt,
     inputs,
     // Millions of items: their results go to S3, never to the table.
     resultsTo: 's3',
     scan: { input: 0, offset: 0, line: 1, item: 0, chunk: 0 },
   });
   return { job: sameSubmission(stored.job, input.owner, input.fingerprint), created: stored.created };
-}
-
-/** Runs one write per chunk, a few at a time. */
-async function inBatches(
-  chunks: readonly number[][],
-  write: (indices: readonly number[], chunk: number) => Promise<unknown>,
-): Promise<void> {
-  for (let first = 0; first < chunks.length; first += WRITE_CONCURRENCY) {
-    const batch = chunks.slice(first, first + WRITE_CONCURRENCY);
-    await Promise.all(batch.map((indices, i) => write(indices, first + i)));
-  }
 }
 
 /** The stored job, as a retry of the submission that created it sees it; anything else is refused. */

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ItemResult } from '../../functions/batch/api-schemas';
-import type { BatchStore, StallWatch } from '../../functions/batch/batch-store';
+import type { BatchApiStore, StallWatch } from '../../functions/batch/batch-store';
 import { type ResultManifest, resultManifestKey } from '../../functions/batch/result-parts';
 
 /** Circuit breakers that always admit: the tests that use them are about the batch path, not circuits. */
@@ -17,7 +17,7 @@ export const alwaysClosed = {
  * job's current `updatedAt`, from now), and returns the check holding it, as the platform sends it.
  */
 export async function liveCheck(
-  store: BatchStore,
+  store: BatchApiStore,
   jobId: string,
   still: Partial<Pick<StallWatch, 'updatedAt' | 'since'>> = {},
 ) {
@@ -30,7 +30,7 @@ export async function liveCheck(
 
 /** Every result of a table job, page by page (`pageSize` results a page). */
 export async function allResults(
-  store: BatchStore,
+  store: BatchApiStore,
   jobId: string,
   pageSize: number,
   maxBytes?: number,

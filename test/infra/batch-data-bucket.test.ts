@@ -17,9 +17,11 @@ describe('batch data bucket', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
+    // Two retentions of 7 days: S3 counts from an object's writing, a job's data lives until one
+    // retention after its end, and a job ends within one retention of its submission.
     expect(bucket?.Properties.LifecycleConfiguration.Rules).toEqual([
-      { Id: 'ExpireInputs', Prefix: BATCH_INPUTS_PREFIX, ExpirationInDays: 7, Status: 'Enabled' },
-      { Id: 'ExpireResults', Prefix: BATCH_RESULTS_PREFIX, ExpirationInDays: 7, Status: 'Enabled' },
+      { Id: 'ExpireInputs', Prefix: BATCH_INPUTS_PREFIX, ExpirationInDays: 14, Status: 'Enabled' },
+      { Id: 'ExpireResults', Prefix: BATCH_RESULTS_PREFIX, ExpirationInDays: 14, Status: 'Enabled' },
       {
         Id: 'AbortIncompleteUploads',
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },

@@ -29,7 +29,7 @@ import {
   TERMINAL_STATUSES,
   type WorkMessage,
 } from '../../functions/batch/api-schemas';
-import { BatchStore } from '../../functions/batch/batch-store';
+import { BatchApiStore } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { fanOutJob, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
@@ -185,7 +185,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
     }: { outageBudgetSeconds: number; stallTimeoutSeconds: number },
   ) {
     const tables = container.client(dynamodb);
-    const store = new BatchStore(tables, 'batch');
+    const store = new BatchApiStore(tables, 'batch');
     const models = new ModelCache(new ModelRegistry(tables, 'registry'), { ttlMs: 0 });
     const queues = container.client(sqs);
     const files = { s3: container.client(objects), bucket: Bucket };
@@ -332,7 +332,7 @@ describe('batch jobs whose containers die after any one of their requests', () =
   type Functions = ReturnType<typeof functionsOn>;
 
   /** The tests' own view of the table, outside any container. */
-  const store = () => new BatchStore(dynamodb, 'batch');
+  const store = () => new BatchApiStore(dynamodb, 'batch');
 
   /**
    * Delivers the queues' messages until the job has ended and every queue is empty. Each message's

@@ -3,7 +3,7 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchResultsPrefix } from '../../contracts/batch-data';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
+import { BatchApiStore, type NewJob } from '../../functions/batch/batch-store';
 import { deleteJob } from '../../functions/batch/deletion';
 import { retryJob } from '../../functions/batch/retry';
 import { submitJob } from '../../functions/batch/submission';
@@ -35,7 +35,7 @@ describe('DELETE of a batch job: its results objects and every item of its parti
   let dynamo: LocalDynamoDb;
   let dynamodb: DynamoDBClient;
   let s3: LocalS3;
-  let store: BatchStore;
+  let store: BatchApiStore;
   const bucket = 'batch-data';
 
   beforeAll(async () => {
@@ -44,7 +44,7 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     await createBatchTable(dynamodb, 'batch');
     s3 = await startS3({ region: 'us-east-1' });
     await s3.createBucket(bucket);
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
   });
 
   afterAll(async () => {
@@ -149,7 +149,7 @@ describe('DELETE of a batch job: its results objects and every item of its parti
     } as unknown as DynamoDBClient;
 
     // Act
-    const torn = deleteJob({ ...deps(), store: new BatchStore(dying, 'batch') }, alice, 'torn');
+    const torn = deleteJob({ ...deps(), store: new BatchApiStore(dying, 'batch') }, alice, 'torn');
     await expect(torn).rejects.toThrow('ran out of time');
     // The deletes sent beside the failed one land.
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_EVENT_BUS_NAME } from '../../contracts/environment-variables';
 import { countResult } from '../../functions/batch/accounting';
 import type { ItemResult } from '../../functions/batch/api-schemas';
-import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
+import { BatchApiStore, type NewJob } from '../../functions/batch/batch-store';
 import { JOB_ENDED_DETAIL_TYPE, JOB_EVENT_SOURCE } from '../../functions/batch/job-events';
 import { checkJob } from '../../functions/batch/stall-watch';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
@@ -32,14 +32,14 @@ const failed = (index: number): ItemResult[] => [{ index, error: 'refused' }];
 describe('the job-ended event on the local EventBridge', () => {
   let dynamo: LocalDynamoDb;
   let eventBridge: LocalEventBridge;
-  let store: BatchStore;
+  let store: BatchApiStore;
   let client: EventBridgeClient;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
     const dynamodb = localDynamoDb(dynamo.url);
     await createBatchTable(dynamodb, 'batch');
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
     eventBridge = await startEventBridge({ buses: [BUS], region: 'us-east-1' });
     // What the functions' environment holds, as the platform sets it.
     Object.assign(process.env, {

@@ -11,7 +11,7 @@ import {
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SubmitBatchJob, WorkMessage } from '../../functions/batch/api-schemas';
-import { BatchStore } from '../../functions/batch/batch-store';
+import { BatchApiStore } from '../../functions/batch/batch-store';
 import { failChunk } from '../../functions/batch/dead-letters';
 import { enqueueWork, type FanOutDependencies, releaseWork, shareOf } from '../../functions/batch/fan-out';
 import { checkJob } from '../../functions/batch/stall-watch';
@@ -55,7 +55,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
   let dynamodb: DynamoDBClient;
-  let store: BatchStore;
+  let store: BatchApiStore;
   let models: ModelCache;
   let workQueueUrl: string;
   let queueCount = 0;
@@ -78,7 +78,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
     });
     fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials: LOCAL_CREDENTIALS });
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
     counting = {
       send: (async (command: SendMessageBatchCommand) => {
         const answer = await sqs.send(command);

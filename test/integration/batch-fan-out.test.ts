@@ -2,7 +2,7 @@ import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/c
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchStore } from '../../functions/batch/batch-store';
+import { BatchApiStore } from '../../functions/batch/batch-store';
 import { jobIdFor } from '../../functions/batch/submission';
 import { ModelRegistry } from '../../functions/registry/registry';
 import type { LambdaHandler } from '../../local/aws/api-gateway';
@@ -50,7 +50,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
   let eventBridge: LocalEventBridge;
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
-  let store: BatchStore;
+  let store: BatchApiStore;
   let workQueueUrl: string;
   let handler: LambdaHandler<SQSEvent, SQSBatchResponse>;
   let submissionsQueueUrl: string;
@@ -71,7 +71,7 @@ describe('batch fan-out handler on dynalite and fauxqs', () => {
       createdAt: '2026-01-01T00:00:00.000Z',
       updatedAt: '2026-01-01T00:00:00.000Z',
     });
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
     workQueueUrl = fauxqs.createQueue('work').queueUrl;
     submissionsQueueUrl = fauxqs.createQueue('submissions').queueUrl;

@@ -14,7 +14,7 @@ import { resultLinks } from '../../functions/batch/result-links';
 import { readPart } from '../../functions/batch/result-parts';
 import { IdempotencyKeyReusedError, submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
-import { NotFoundError } from '../../functions/edge/errors';
+import { BadRequestError, NotFoundError } from '../../functions/edge/errors';
 import { ModelCache } from '../../functions/registry/model-cache';
 import { ModelRegistry } from '../../functions/registry/registry';
 import {
@@ -511,6 +511,35 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
       expect(ended.scan).toBeUndefined();
       expect(await resultLinks(inputs(), ended, 10)).toMatchObject({ total: 48, succeeded: run * 8 });
     }
+  });
+
+  it('refuses an input uploaded more than one retention ago, which could expire under the job, unless its job exists', async () => {
+    // Prepare: the store's clock one retention (30 days by default) and a minute after the upload.
+    const inputId = await putInput('alice', `${itemLine(0)}\n`);
+    const later = () => new Date(Date.now() + 30 * 86_400_000 + 60_000);
+    const laterStore = new BatchStore(localDynamoDb(dynamo.url), 'batch', later);
+    const submitLater = (jobId: string) =>
+      submitJob(
+        laterStore,
+        models,
+        { owner: 'alice', jobId, submission: { model: 'simple', inputs: [inputId] }, inputBucket: inputs() },
+        later,
+      );
+    // Act, Assess: a new job is refused, with why and what to do.
+    const refused = await submitLater('stale-input-job').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect((refused as Error).message).toMatch(
+      new RegExp(
+        `^input '${inputId}' was uploaded on .*, more than the batch retention ago: .*upload it again$`,
+      ),
+    );
+    expect(await store.getJobRecord('stale-input-job')).toBeUndefined();
+    // The same submission of a job made in time gets its job back.
+    await submit('fresh-input-job', 'alice', [inputId]);
+    expect(await submitLater('fresh-input-job')).toMatchObject({
+      created: false,
+      job: { jobId: 'fresh-input-job' },
+    });
   });
 
   it("refuses an input id of another owner's file, or of no file, as not found", async () => {

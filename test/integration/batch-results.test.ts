@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../contracts/model-signature';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
-import { BatchStore, RESULTS_PAGE_BYTES } from '../../functions/batch/batch-store';
+import { BatchApiStore, RESULTS_PAGE_BYTES } from '../../functions/batch/batch-store';
 import { submitJob } from '../../functions/batch/submission';
 import { processChunk, type WorkerDependencies } from '../../functions/batch/worker';
 import type { InputTensor, OutputTensor } from '../../functions/inference/protocol';
@@ -68,7 +68,7 @@ const answers: Record<string, Answer> = { 'big-batch': longestInt32, wide: wideF
 describe('chunk results larger than one result item', () => {
   let dynamo: LocalDynamoDb;
   let dynamodb: DynamoDBClient;
-  let store: BatchStore;
+  let store: BatchApiStore;
   let deps: WorkerDependencies;
   let calls = 0;
 
@@ -104,7 +104,7 @@ describe('chunk results larger than one result item', () => {
         };
       },
     } as unknown as SageMakerRuntimeClient;
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
     deps = {
       store,
       models: new ModelCache(registry, { ttlMs: 0 }),
@@ -226,7 +226,7 @@ describe('chunk results larger than one result item', () => {
     await submit('parts-crash', submission('wide', 8));
     const crashing: WorkerDependencies = {
       ...deps,
-      store: Object.assign(Object.create(store) as BatchStore, {
+      store: Object.assign(Object.create(store) as BatchApiStore, {
         countChunk: () => Promise.reject(new Error('worker killed')),
       }),
     };
@@ -255,7 +255,7 @@ describe('chunk results larger than one result item', () => {
           ? Promise.reject(new Error('worker killed'))
           : dynamodb.send(command as never),
     } as unknown as DynamoDBClient;
-    const torn = { ...deps, store: new BatchStore(dying, 'batch') };
+    const torn = { ...deps, store: new BatchApiStore(dying, 'batch') };
     await expect(processChunk(torn, { jobId: 'parts-torn', chunk: 0 }, delivery)).rejects.toThrow(
       'worker killed',
     );

@@ -3,7 +3,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_KEYS } from '../../contracts/table-keys';
 import type { ItemResult } from '../../functions/batch/api-schemas';
-import { BatchStore, MAX_RESULT_PART_BYTES, type NewJob } from '../../functions/batch/batch-store';
+import { BatchApiStore, MAX_RESULT_PART_BYTES, type NewJob } from '../../functions/batch/batch-store';
 import { checkJob } from '../../functions/batch/stall-watch';
 import { ConflictError } from '../../functions/edge/errors';
 import { createBatchTable, type LocalDynamoDb, startDynamoDb } from '../../local/aws/dynamodb';
@@ -32,13 +32,13 @@ describe('batch retention: every item of a job expires, and an expired job is go
   let dynamo: LocalDynamoDb;
   let dynamodb: DynamoDBClient;
   let clock = START;
-  let store: BatchStore;
+  let store: BatchApiStore;
 
   beforeAll(async () => {
     dynamo = await startDynamoDb();
     dynamodb = localDynamoDb(dynamo.url);
     await createBatchTable(dynamodb, 'batch');
-    store = new BatchStore(dynamodb, 'batch', () => new Date(clock), RETENTION);
+    store = new BatchApiStore(dynamodb, 'batch', () => new Date(clock), RETENTION);
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@ import {
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ItemResult, SubmitBatchJob } from '../../functions/batch/api-schemas';
-import { BatchStore, type NewJob } from '../../functions/batch/batch-store';
+import { BatchApiStore, type NewJob } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { enqueueWork, releaseWork } from '../../functions/batch/fan-out';
 import { fingerprintOf } from '../../functions/batch/fingerprint';
@@ -65,7 +65,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   let fauxqs: FauxqsServer;
   let sqs: SQSClient;
   let dynamodb: DynamoDBClient;
-  let store: BatchStore;
+  let store: BatchApiStore;
   let deps: WorkerDependencies;
   let workQueueUrl: string;
   let deadLetterQueue: string;
@@ -99,7 +99,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     });
     fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
     sqs = new SQSClient({ endpoint: fauxqs.address, region, credentials });
-    store = new BatchStore(dynamodb, 'batch');
+    store = new BatchApiStore(dynamodb, 'batch');
     deps = {
       store,
       models: new ModelCache(registry, { ttlMs: 0 }),
@@ -230,7 +230,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const gated = Object.assign(Object.create(store) as BatchStore, {
+    const gated = Object.assign(Object.create(store) as BatchApiStore, {
       createJob: async (job: NewJob) => {
         arrive();
         await released;
@@ -241,8 +241,10 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   }
 
   /** How many chunk items a job's partition holds, whoever wrote them. */
-  async function chunkItems(jobId: string): Promise<number> {
-    const { Count = 0 } = await dynamodb.send(
+  /** The job's chunk items: those of its own chunk set, and those of other submissions' sets. */
+  async function chunkItems(jobId: string): Promise<{ own: number; others: number }> {
+    const { chunkSet } = (await store.getJobRecord(jobId))!;
+    const { Items = [] } = await dynamodb.send(
       new QueryCommand({
         TableName: 'batch',
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :chunk)',
@@ -250,7 +252,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
         ConsistentRead: true,
       }),
     );
-    return Count;
+    const own = Items.filter((item) => item.sk?.S?.startsWith(`CHUNK#${chunkSet}#`)).length;
+    return { own, others: Items.length - own };
   }
 
   /** Item i of either test body sums to i + 1 everywhere. */
@@ -382,7 +385,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const results = await resultsOf(jobId);
     expect(results.map((r) => r.id)).toEqual(winner.items.map((item) => item.id));
     for (const [i, result] of results.entries()) expectSum(result, i);
-    expect(await chunkItems(jobId)).toBe(job?.chunks);
+    // The losers' chunks stay under chunk sets the job never reads, until it expires or is deleted.
+    expect((await chunkItems(jobId)).own).toBe(job?.chunks);
   });
 
   it("runs the first body's items when a second body for the same id writes its chunks before the job exists", async () => {
@@ -415,12 +419,23 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'same-owner-raced');
     await drain();
 
-    // Assess: the second body's chunks are gone, and none of its items ran.
+    // Assess: none of the second body's items ran; its chunk stays under a chunk set the job does
+    // not name, and goes with the job's data.
     expect(await store.getJob('same-owner-raced')).toMatchObject({ status: 'SUCCEEDED', succeeded: 10 });
     const results = await resultsOf('same-owner-raced');
     expect(results).toHaveLength(10);
     for (const [i, result] of results.entries()) expectOutputs(result, i);
-    expect(await chunkItems('same-owner-raced')).toBe(2);
+    expect(await chunkItems('same-owner-raced')).toEqual({ own: 2, others: 1 });
+    await store.deleteJobItems('same-owner-raced');
+    const { Count } = await dynamodb.send(
+      new QueryCommand({
+        TableName: 'batch',
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: 'JOB#same-owner-raced' } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(Count).toBe(0);
   });
 
   it("answers a submission that meets another owner's job with a conflict, never with that job", async () => {
@@ -568,7 +583,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const work = JSON.parse(first!.Body!) as { jobId: string; chunk: number };
     const crashing: WorkerDependencies = {
       ...deps,
-      store: Object.assign(Object.create(store) as BatchStore, {
+      store: Object.assign(Object.create(store) as BatchApiStore, {
         countChunk: () => Promise.reject(new Error('worker killed')),
       }),
     };
@@ -899,7 +914,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
     const outage: WorkerDependencies = {
       ...deps,
-      store: Object.assign(Object.create(store) as BatchStore, {
+      store: Object.assign(Object.create(store) as BatchApiStore, {
         countChunk: () => Promise.reject(new Error('DynamoDB unavailable')),
       }),
     };
@@ -1069,8 +1084,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     let accepted: boolean | undefined;
     const racing: WorkerDependencies = {
       ...deps,
-      store: Object.assign(Object.create(store) as BatchStore, {
-        getChunk: async (...args: Parameters<BatchStore['getChunk']>) => {
+      store: Object.assign(Object.create(store) as BatchApiStore, {
+        getChunk: async (...args: Parameters<BatchApiStore['getChunk']>) => {
           accepted = await store.requestCancel('cancel-raced');
           return store.getChunk(...args);
         },
@@ -1098,8 +1113,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     let accepted: boolean | undefined;
     const racing: WorkerDependencies = {
       ...deps,
-      store: Object.assign(Object.create(store) as BatchStore, {
-        putResult: async (...args: Parameters<BatchStore['putResult']>) => {
+      store: Object.assign(Object.create(store) as BatchApiStore, {
+        putResult: async (...args: Parameters<BatchApiStore['putResult']>) => {
           accepted = await store.requestCancel('cancel-late');
           return store.putResult(...args);
         },
@@ -1232,7 +1247,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       await fanOutRetries();
       const crashing = {
         ...deps,
-        store: Object.assign(Object.create(store) as BatchStore, {
+        store: Object.assign(Object.create(store) as BatchApiStore, {
           countRetry: async () => {
             throw new Error('the table is unreachable');
           },

@@ -6,7 +6,7 @@ import {
   ListResultsQuerySchema,
   SubmitBatchJobSchema,
 } from '../../batch/api-schemas';
-import { BatchStore } from '../../batch/batch-store';
+import { BatchApiStore } from '../../batch/batch-store';
 import { deleteJob } from '../../batch/deletion';
 import {
   CompleteInputUploadSchema,
@@ -29,7 +29,7 @@ import { sqs } from '../../sqs';
 
 const env = FUNCTIONS.batch.environment.parse(process.env);
 
-const store = new BatchStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
+const store = new BatchApiStore(dynamodb, env.BATCH_TABLE_NAME, undefined, env.BATCH_RETENTION_SECONDS);
 const batchData = { s3, bucket: env.BATCH_DATA_BUCKET };
 const submissions = {
   store,
