@@ -51,7 +51,7 @@ import {
   type RequestedOutput,
   type TensorData,
 } from './protocol';
-import { readTritonJson, stringifyTritonJson } from './triton-json';
+import { readTritonJson, stringifyTritonJson, TooManyTokensError } from './triton-json';
 
 /** What the client sent, as the handler received it. */
 export interface ClientRequest {
@@ -329,6 +329,13 @@ function parseByteCount(value: string): number | undefined {
 }
 
 /**
+ * The most non-finite tokens the API reads in a JSON request. Triton sets no limit, but reading the
+ * tokens costs memory by the token (a 6 MB body of a million and a half takes the function past
+ * 500 MB), and binary data carries such tensors at four bytes an element with no reading at all.
+ */
+export const MAX_REQUEST_NON_FINITE_TOKENS = 65_536;
+
+/**
  * The JSON of a request as Triton reads it (`TritonJson`): standard JSON, or JSON with the bare
  * tokens `NaN`, `Infinity` and `-Infinity` (`nonFinite`), whose reading costs a scan only when
  * `JSON.parse` refused the text.
@@ -341,8 +348,13 @@ function parseJson(
   const what =
     headerLength === undefined ? 'the request body' : `the JSON header (the first ${headerLength} bytes)`;
   try {
-    return readTritonJson(decoder.decode(bytes));
+    return readTritonJson(decoder.decode(bytes), MAX_REQUEST_NON_FINITE_TOKENS);
   } catch (error) {
+    if (error instanceof TooManyTokensError) {
+      throw new InvalidInferenceRequestError(
+        `${what} holds more than ${error.maxTokens} NaN or Infinity tokens, more than this API reads in JSON: send such tensors as binary data`,
+      );
+    }
     const hint =
       headerLength === undefined && mediaTypeOf(contentType) === OCTET_STREAM
         ? `; for binary tensor data, give the JSON header's byte length in ${INFERENCE_HEADER_CONTENT_LENGTH}`

@@ -11,6 +11,7 @@ import {
   decodeInferenceRequest,
   encodeInferenceResponse,
   MAX_REQUEST_ID_LENGTH,
+  MAX_REQUEST_NON_FINITE_TOKENS,
   UnreadableBackendAnswerError,
 } from '../../functions/inference/codec';
 import {
@@ -623,6 +624,18 @@ describe('decodeInferenceRequest: what the API refuses that Triton would take', 
     expect(request.inputs[0]!.data).toEqual([Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]);
     expect(contentType).toBe('application/json');
     expect(new TextDecoder().decode(forwarded)).toBe(body);
+  });
+
+  it('reads up to MAX_REQUEST_NON_FINITE_TOKENS tokens in a JSON request and refuses more, pointing to binary data', () => {
+    const body = (n: number) =>
+      `{"inputs":[{"name":"F","shape":[${n}],"datatype":"FP32","data":[${Array(n).fill('NaN').join(',')}]}]}`;
+    const { request } = decodeInferenceRequest(jsonRequest(body(MAX_REQUEST_NON_FINITE_TOKENS)));
+    expect(request.inputs[0]!.data).toHaveLength(MAX_REQUEST_NON_FINITE_TOKENS);
+    const error = errorOf(() => decodeInferenceRequest(jsonRequest(body(MAX_REQUEST_NON_FINITE_TOKENS + 1))));
+    expect(error).toBeInstanceOf(InvalidInferenceRequestError);
+    expect(error.message).toBe(
+      `the request body holds more than ${MAX_REQUEST_NON_FINITE_TOKENS} NaN or Infinity tokens, more than this API reads in JSON: send such tensors as binary data`,
+    );
   });
 
   it.each([

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseTritonJson, stringifyTritonJson } from '../../functions/inference/triton-json';
 
 describe('Triton JSON', () => {
@@ -32,6 +32,39 @@ describe('Triton JSON', () => {
     const text = stringifyTritonJson(value);
     expect(text).toBe('{"data":[NaN,1,Infinity,-Infinity],"s":"NaN"}');
     expect(parseTritonJson(text)).toEqual(value);
+  });
+
+  // rapidjson's ParseNumber with kParseNanAndInfFlag: NaN, Inf and Infinity, each with a sign.
+  it('reads every token rapidjson reads, and refuses a token run into a number', () => {
+    expect(parseTritonJson('[-NaN,Inf,-Inf,Infinity,-Infinity]')).toEqual([
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]);
+    expect(parseTritonJson('NaN')).toBeNaN();
+    for (const text of ['[1Inf]', '[NaN5]', '[Infinit]', '[1e309,NaN]']) {
+      expect(() => parseTritonJson(text), text).toThrow(SyntaxError);
+    }
+  });
+
+  describe('when a value holds the random number that stands in for a token', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it('draws another and reads and writes every value as it is', () => {
+      // The first draw's sentinels are 1.25, 1.5 and 1.75; the value holds all three.
+      const draws = [0.25, 0.5, 0.75];
+      let next = 0;
+      vi.spyOn(Math, 'random').mockImplementation(() => draws.shift() ?? (next += 0.01));
+      const text = '{"a":[1.25,1.5,1.75,NaN,-Inf],"s":",1.5,"}';
+      const value = parseTritonJson(text);
+      expect(value).toEqual({ a: [1.25, 1.5, 1.75, Number.NaN, Number.NEGATIVE_INFINITY], s: ',1.5,' });
+      draws.push(0.25, 0.5, 0.75);
+      expect(stringifyTritonJson(value)).toBe('{"a":[1.25,1.5,1.75,NaN,-Infinity],"s":",1.5,"}');
+      // The value is as it was before it was written.
+      expect(value).toEqual({ a: [1.25, 1.5, 1.75, Number.NaN, Number.NEGATIVE_INFINITY], s: ',1.5,' });
+    });
   });
 
   it('writes finite values exactly as JSON.stringify does', () => {
