@@ -56,7 +56,10 @@ describe('Triton JSON', () => {
       // The first draw's sentinels are 1.25, 1.5 and 1.75; the value holds all three.
       const draws = [0.25, 0.5, 0.75];
       let next = 0;
-      vi.spyOn(Math, 'random').mockImplementation(() => draws.shift() ?? (next += 0.01));
+      vi.spyOn(Math, 'random').mockImplementation(() => {
+        next += 0.01;
+        return draws.shift() ?? next;
+      });
       const text = '{"a":[1.25,1.5,1.75,NaN,-Inf],"s":",1.5,"}';
       const value = parseTritonJson(text);
       expect(value).toEqual({ a: [1.25, 1.5, 1.75, Number.NaN, Number.NEGATIVE_INFINITY], s: ',1.5,' });
