@@ -17,11 +17,18 @@ type Sentinels = Record<Kind, number>;
 const WRITTEN: Record<Kind, string> = { nan: 'NaN', positive: 'Infinity', negative: '-Infinity' };
 /** Draws of sentinels before giving up: each draw fails only if the value holds one of them. */
 const DRAWS = 3;
+/** A token rapidjson reads, matched where a scan stands on its first character. */
+const TOKEN = /-?(?:NaN|Inf(?:inity)?)/y;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const codes = (chars: string) => new Set([...chars].map((c) => c.charCodeAt(0)));
 /**
- * A string, skipped whole (escapes included), or a token rapidjson reads where a value may stand:
- * one run into a number (`1Inf`, `NaN5`) is left as it is, for `JSON.parse` to refuse.
+ * Where a value may stand: a token follows one of these (or the start) and is followed by one of
+ * those (or the end). One run into a number (`1Inf`, `NaN5`) is left as it is, for `JSON.parse`
+ * to refuse.
  */
-const STRING_OR_TOKEN = /"[^"\\]*(?:\\[\s\S][^"\\]*)*"|(?<=^|[\s,[:])-?(?:NaN|Inf(?:inity)?)(?=[\s,\]}]|$)/g;
+const BEFORE_VALUE = codes(' \t\n\r,[:');
+const AFTER_VALUE = codes(' \t\n\r,]}');
 
 /**
  * Parses JSON that may carry Triton's non-finite tokens outside strings, as numbers. Standard JSON
@@ -35,7 +42,8 @@ export function parseTritonJson(text: string): unknown {
 /**
  * `parseTritonJson`, saying whether the text held the tokens (`nonFinite`). A number literal too
  * large for a double (`1e309`) beside the tokens is refused, as rapidjson refuses it ("Number too
- * big to be stored in double"), so every non-finite number read this way is one of the tokens.
+ * big to be stored in double"), so every non-finite number read this way is one of the tokens. A
+ * refusal names positions in `text`, and tokens as written, never the numbers standing in for them.
  */
 export function readTritonJson(
   text: string,
@@ -49,22 +57,106 @@ export function readTritonJson(
   }
   for (let draw = 0; draw < DRAWS; draw++) {
     const sentinels = drawSentinels();
-    const literals = {
-      nan: String(sentinels.nan),
-      positive: String(sentinels.positive),
-      negative: String(sentinels.negative),
-    };
-    let tokens = 0;
-    const replaced = text.replace(STRING_OR_TOKEN, (match) => {
-      if (match.startsWith('"')) return match;
-      if (++tokens > maxTokens) throw new TooManyTokensError(maxTokens);
-      return literals[match.endsWith('N') ? 'nan' : match.startsWith('-') ? 'negative' : 'positive'];
-    });
+    const replaced = replaceTokens(text, sentinels, maxTokens);
     // Held in a record, so that a document that is a token alone is revived like any other.
-    const document = { json: JSON.parse(replaced) as unknown };
-    if (revive(document, sentinels) === tokens) return { ...document, nonFinite: true };
+    let document: { json: unknown };
+    try {
+      document = { json: JSON.parse(replaced.text) };
+    } catch (error) {
+      throw inOriginalTerms(error as SyntaxError, replaced, text);
+    }
+    // Fewer found than put in: a duplicate key's later value replaced a token's (JSON.parse keeps
+    // the last). More: the value holds a sentinel of its own, so draw again.
+    if (revive(document, sentinels) <= replaced.tokens) return { ...document, nonFinite: true };
   }
   throw new SyntaxError('the non-finite numbers could not be told apart from the finite ones');
+}
+
+/** A text with its tokens replaced by sentinels, and where each replacement stands in it. */
+interface Replaced {
+  readonly text: string;
+  readonly tokens: number;
+  /** Each replacement's start and end in `text`, and how much longer `text` is after it. */
+  readonly replacements: { readonly start: number; readonly end: number; readonly grown: number }[];
+  readonly literals: Record<Kind, string>;
+}
+
+/**
+ * One pass over the text: strings skipped whole (an unterminated one ends the scan), each token
+ * where a value may stand replaced by its sentinel. Linear in the text, whatever it holds.
+ */
+function replaceTokens(text: string, sentinels: Sentinels, maxTokens: number): Replaced {
+  const literals: Record<Kind, string> = {
+    nan: String(sentinels.nan),
+    positive: String(sentinels.positive),
+    negative: String(sentinels.negative),
+  };
+  const parts: string[] = [];
+  const replacements: { start: number; end: number; grown: number }[] = [];
+  let copied = 0;
+  let grown = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === BACKSLASH) i++;
+        else if (d === QUOTE) break;
+      }
+      i++;
+      continue;
+    }
+    TOKEN.lastIndex = i;
+    const match = c === 0x2d || c === 0x4e || c === 0x49 ? TOKEN.exec(text) : null;
+    const end = match ? i + match[0].length : i;
+    if (
+      match &&
+      (i === 0 || BEFORE_VALUE.has(text.charCodeAt(i - 1))) &&
+      (end === text.length || AFTER_VALUE.has(text.charCodeAt(end)))
+    ) {
+      if (replacements.length >= maxTokens) throw new TooManyTokensError(maxTokens);
+      const token = match[0];
+      const literal = literals[token.endsWith('N') ? 'nan' : token.startsWith('-') ? 'negative' : 'positive'];
+      parts.push(text.slice(copied, i), literal);
+      const start = i + grown;
+      grown += literal.length - token.length;
+      replacements.push({ start, end: start + literal.length, grown });
+      copied = end;
+      i = end;
+      continue;
+    }
+    i++;
+  }
+  parts.push(text.slice(copied));
+  return { text: parts.join(''), tokens: replacements.length, replacements, literals };
+}
+
+/** `JSON.parse`'s refusal of the replaced text, in terms of the text as it was sent. */
+function inOriginalTerms(error: SyntaxError, replaced: Replaced, text: string): SyntaxError {
+  let message = error.message;
+  for (const kind of Object.keys(replaced.literals) as Kind[]) {
+    message = message.replaceAll(replaced.literals[kind], WRITTEN[kind]);
+  }
+  message = message.replace(/position (\d+)(?: \(line \d+ column \d+\))?/, (whole, at: string) => {
+    const position = originalPosition(Number(at), replaced);
+    if (!whole.includes('line')) return `position ${position}`;
+    const before = text.slice(0, position);
+    const line = before.split('\n').length;
+    return `position ${position} (line ${line} column ${position - before.lastIndexOf('\n')})`;
+  });
+  return new SyntaxError(message);
+}
+
+/** Where a position of the replaced text was in the original: inside a sentinel, at its token. */
+function originalPosition(at: number, replaced: Replaced): number {
+  let shift = 0;
+  for (const { start, end, grown } of replaced.replacements) {
+    if (at < start) break;
+    if (at < end) return start - shift;
+    shift = grown;
+  }
+  return at - shift;
 }
 
 /** A text holding more non-finite tokens than its reader takes. */
