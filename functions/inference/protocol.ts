@@ -89,7 +89,7 @@ const expecting = (what: string) => ({
 
 const parametersSchema = z.record(
   z.string(),
-  z.union([z.string(), z.number(), z.boolean()], expecting('a string, number or boolean')),
+  z.union([z.string(), z.number(), z.boolean()], expecting('a string, a finite number or a boolean')),
   expecting('an object'),
 );
 

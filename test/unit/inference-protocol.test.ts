@@ -227,7 +227,7 @@ describe('parseInferenceRequest', () => {
     [
       'a parameter is an object',
       { ...requestWith(), parameters: { nested: { a: 1 } } },
-      "field 'parameters.nested' must be a string, number or boolean",
+      "field 'parameters.nested' must be a string, a finite number or a boolean",
     ],
   ])('rejects a request where %s', (_, body, message) => {
     const error = errorOf(() => parseInferenceRequest(body));
