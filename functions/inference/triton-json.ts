@@ -205,7 +205,7 @@ export function stringifyTritonJson(value: unknown): string {
 
 /** The non-finite numbers of a value and where each is held, in parallel arrays (there may be millions). */
 class Spots {
-  private readonly holders: (Record<string, unknown> | unknown[])[] = [];
+  private readonly holders: Record<string | number, unknown>[] = [];
   private readonly keys: (string | number)[] = [];
   private readonly values: number[] = [];
 
@@ -214,27 +214,18 @@ class Spots {
   }
 
   collect(value: unknown): void {
-    if (typeof value !== 'object' || value === null) return;
-    const holder = value as Record<string, unknown> | unknown[];
-    const keys: (string | number)[] = Array.isArray(value) ? [] : Object.keys(value);
-    const length = Array.isArray(value) ? value.length : keys.length;
-    for (let i = 0; i < length; i++) {
-      const key = Array.isArray(value) ? i : keys[i]!;
-      const v = (holder as Record<string | number, unknown>)[key];
-      if (typeof v === 'number') {
-        if (!Number.isFinite(v)) {
-          this.holders.push(holder);
-          this.keys.push(key);
-          this.values.push(v);
-        }
-      } else this.collect(v);
-    }
+    forEachNumber(value, (holder, key, v) => {
+      if (Number.isFinite(v)) return;
+      this.holders.push(holder);
+      this.keys.push(key);
+      this.values.push(v);
+    });
   }
 
   /** Puts `of(value)` where each non-finite value is held. */
   fill(of: (value: number) => number): void {
     for (let i = 0; i < this.values.length; i++) {
-      (this.holders[i] as Record<string | number, unknown>)[this.keys[i]!] = of(this.values[i]!);
+      this.holders[i]![this.keys[i]!] = of(this.values[i]!);
     }
   }
 }
@@ -265,32 +256,28 @@ function revive(value: unknown, sentinels: Sentinels): number {
     if (!Number.isFinite(v)) throw new SyntaxError('Number too big to be stored in double');
     return undefined;
   };
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        const v = node[i];
-        if (typeof v === 'number') {
-          const token = swap(v);
-          if (token !== undefined) {
-            node[i] = token;
-            count++;
-          }
-        } else if (typeof v === 'object' && v !== null) visit(v);
-      }
-    } else if (typeof node === 'object' && node !== null) {
-      const record = node as Record<string, unknown>;
-      for (const key of Object.keys(record)) {
-        const v = record[key];
-        if (typeof v === 'number') {
-          const token = swap(v);
-          if (token !== undefined) {
-            record[key] = token;
-            count++;
-          }
-        } else if (typeof v === 'object' && v !== null) visit(v);
-      }
-    }
-  };
-  visit(value);
+  forEachNumber(value, (holder, key, v) => {
+    const token = swap(v);
+    if (token === undefined) return;
+    holder[key] = token;
+    count++;
+  });
   return count;
+}
+
+/** Calls `visit` for every number the value holds (not the value itself), with where it is held. */
+function forEachNumber(
+  value: unknown,
+  visit: (holder: Record<string | number, unknown>, key: string | number, v: number) => void,
+): void {
+  if (typeof value !== 'object' || value === null) return;
+  const holder = value as Record<string | number, unknown>;
+  const keys = Array.isArray(value) ? undefined : Object.keys(value);
+  const length = keys ? keys.length : (value as unknown[]).length;
+  for (let i = 0; i < length; i++) {
+    const key = keys ? keys[i]! : i;
+    const v = holder[key];
+    if (typeof v === 'number') visit(holder, key, v);
+    else forEachNumber(v, visit);
+  }
 }
