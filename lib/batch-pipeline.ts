@@ -1,6 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
@@ -16,6 +15,7 @@ import type { BatchTable } from './batch-table';
 import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
 import { PlatformFunction } from './platform-function';
+import { QueueEventSource } from './queue-event-source';
 import type { RegistryTable } from './registry-table';
 import type { TritonEndpoint } from './triton-endpoint';
 
@@ -160,12 +160,11 @@ export class BatchPipeline extends Construct {
     );
     this.fanOutFunction.addEnvironment(ENV.BATCH_WORK_WINDOW, workWindow);
     this.fanOutFunction.addEventSource(
-      new SqsEventSource(this.submissions.queue, {
-        // Fan-out is cheap per submission: take as many as one invocation can without a window.
-        batchSize: MAX_UNWINDOWED_BATCH_SIZE,
-        reportBatchItemFailures: true,
-      }),
+      // Fan-out is cheap per submission: take as many as one invocation can without a window.
+      new QueueEventSource(this.submissions.queue, { batchSize: MAX_UNWINDOWED_BATCH_SIZE }),
     );
+    // A failed submission comes back after a backoff, not after the queue's half hour.
+    this.submissions.queue.grant(this.fanOutFunction, 'sqs:ChangeMessageVisibility');
 
     // Worker: the event source's maximum concurrency is what bounds batch load on the endpoints.
     this.workerFunction = new PlatformFunction(this, 'WorkerFunction', {
@@ -186,10 +185,9 @@ export class BatchPipeline extends Construct {
     circuits.bindCircuits(this.workerFunction);
     endpoint.bindInvoker(this.workerFunction);
     this.workerFunction.addEventSource(
-      new SqsEventSource(this.work.queue, {
+      new QueueEventSource(this.work.queue, {
         batchSize: props.workerBatchSize,
         maxConcurrency: props.workerConcurrency,
-        reportBatchItemFailures: true,
       }),
     );
 
@@ -207,10 +205,7 @@ export class BatchPipeline extends Construct {
     table.bindItemReadWrites(this.deadLettersFunction);
     for (const queue of [this.submissions, this.work]) {
       this.deadLettersFunction.addEventSource(
-        new SqsEventSource(queue.deadLetterQueue, {
-          batchSize: MAX_UNWINDOWED_BATCH_SIZE,
-          reportBatchItemFailures: true,
-        }),
+        new QueueEventSource(queue.deadLetterQueue, { batchSize: MAX_UNWINDOWED_BATCH_SIZE }),
       );
     }
   }

@@ -1,7 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { Grant } from 'aws-cdk-lib/aws-iam';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import * as ENV from '../contracts/environment-variables';
 import { FUNCTIONS } from '../contracts/functions';
@@ -15,6 +14,7 @@ import { visibilityTimeoutSeconds } from './batch-queue-timeouts';
 import type { CircuitTable } from './counter-table';
 import { MonitoredQueue } from './monitored-queue';
 import { PlatformFunction } from './platform-function';
+import { QueueEventSource } from './queue-event-source';
 import type { RegistryTable } from './registry-table';
 import type { TritonEndpoint } from './triton-endpoint';
 
@@ -81,9 +81,7 @@ export class ModelWarmUp extends Construct {
     // than leave it LOADING.
     this.function.addEnvironment(ENV.WARMUP_DEAD_LETTER_QUEUE_ARN, this.queue.deadLetterQueue.queueArn);
     for (const queue of [this.queue.queue, this.queue.deadLetterQueue]) {
-      this.function.addEventSource(
-        new SqsEventSource(queue, { batchSize: 1, reportBatchItemFailures: true }),
-      );
+      this.function.addEventSource(new QueueEventSource(queue, { batchSize: 1 }));
     }
   }
 }

@@ -239,12 +239,12 @@ describe('BatchPipeline', () => {
               { 'Fn::GetAtt': [queueId(template, 'work'), 'Arn'] },
             ],
           },
+          // What Lambda's poller needs, and ChangeMessageVisibility for a failed submission's backoff.
           {
             Action: [
               'sqs:ChangeMessageVisibility',
               'sqs:DeleteMessage',
               'sqs:GetQueueAttributes',
-              'sqs:GetQueueUrl',
               'sqs:ReceiveMessage',
             ],
             Effect: 'Allow',

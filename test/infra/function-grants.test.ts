@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTIONS, type FunctionName } from '../../contracts/functions';
 import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
 import { PROJECT_ROOT } from '../../lib/project-root';
+import { SQS_POLLER_ACTIONS } from '../../lib/queue-event-source';
 import { synthesizePlatform } from './platform-app';
 
 /** IAM's service prefix for each SDK client package (`@aws-sdk/client-<name>`). */
@@ -45,23 +46,14 @@ const ACTIONS_OF_COMMAND: Record<string, readonly string[]> = {
   // (GetObject) whose ETag they give.
 };
 
-/** What Lambda's SQS poller does with a consumer's credentials (CDK's grantConsumeMessages). */
-const SQS_CONSUMER_ACTIONS = [
-  'sqs:ChangeMessageVisibility',
-  'sqs:DeleteMessage',
-  'sqs:GetQueueAttributes',
-  'sqs:GetQueueUrl',
-  'sqs:ReceiveMessage',
-];
-
 /** What a function's role needs for work that AWS, not its bundle, does with its credentials. */
 const GRANTED_FOR_THE_RUNTIME: Partial<Record<FunctionName, readonly string[]>> = {
   // The Parameters and Secrets extension fetches the signing key (HS256 mode).
   authorizer: ['secretsmanager:GetSecretValue'],
-  batchFanOut: SQS_CONSUMER_ACTIONS,
-  batchWorker: SQS_CONSUMER_ACTIONS,
-  batchDeadLetters: SQS_CONSUMER_ACTIONS,
-  modelWarmup: SQS_CONSUMER_ACTIONS,
+  batchFanOut: SQS_POLLER_ACTIONS,
+  batchWorker: SQS_POLLER_ACTIONS,
+  batchDeadLetters: SQS_POLLER_ACTIONS,
+  modelWarmup: SQS_POLLER_ACTIONS,
 };
 
 /** X-Ray tracing and the function's own log group: every function has them (PlatformFunction). */
