@@ -8,8 +8,9 @@
  *
  * Both directions go through `JSON.parse` and `JSON.stringify` with each token standing in as a
  * random double (a sentinel): a body of a million tokens then costs what a body of a million
- * numbers does. A sentinel that the value itself holds would be taken for a token: the count of
- * sentinels found must equal the count of tokens put in, else new sentinels are drawn.
+ * numbers does. A sentinel that the value itself holds would be taken for a token, so sentinels
+ * are counted: more found than tokens put in (reading; a duplicate key may drop some), or other than
+ * the non-finite numbers put in (writing), and new ones are drawn.
  */
 
 type Kind = 'nan' | 'positive' | 'negative';
