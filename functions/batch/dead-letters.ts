@@ -14,6 +14,7 @@ import {
 } from './api-schemas';
 import type { BatchStore, JobRecord, StoredChunk } from './batch-store';
 import { fingerprintOf } from './fingerprint';
+import { mapInFlight } from './in-flight';
 import { chunkResultsOf } from './result-files';
 import type { ResultFiles } from './result-parts';
 import type { CheckWatch } from './stall-watch';
@@ -191,9 +192,7 @@ export async function failUnrecorded(
     retry === undefined
       ? endChunk(store, files, job, chunk, reason)
       : failRetryOf(store, files, job, chunk, retry, reason);
-  for (let i = 0; i < chunks.length; i += CHUNK_CONCURRENCY) {
-    await Promise.all(chunks.slice(i, i + CHUNK_CONCURRENCY).map(record));
-  }
+  await mapInFlight(chunks, CHUNK_CONCURRENCY, record);
   // Every chunk may have been counted before the scan ended: no count is left to finish the job.
   if (retry === undefined) await finishIfCounted(store, files, job.jobId);
 }

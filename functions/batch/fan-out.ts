@@ -7,6 +7,7 @@ import { completeEndOf } from './accounting';
 import { TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, JobRecord } from './batch-store';
 import { endChunk } from './dead-letters';
+import { mapInFlight } from './in-flight';
 import { type ScanDependencies, scanInputs } from './input-scan';
 import type { ResultFiles } from './result-parts';
 
@@ -178,13 +179,9 @@ async function topUp(deps: FanOutDependencies, first: JobRecord, paced: readonly
  */
 async function cancelUnsent(deps: FanOutDependencies, job: JobRecord, chunks: readonly number[]) {
   const unstarted = chunks.filter((chunk) => !job.started.has(chunk));
-  for (let i = 0; i < unstarted.length; i += CANCEL_CONCURRENCY) {
-    await Promise.all(
-      unstarted
-        .slice(i, i + CANCEL_CONCURRENCY)
-        .map((chunk) => endChunk(deps.store, deps.resultFiles, job, chunk, 'cancelled')),
-    );
-  }
+  await mapInFlight(unstarted, CANCEL_CONCURRENCY, (chunk) =>
+    endChunk(deps.store, deps.resultFiles, job, chunk, 'cancelled'),
+  );
   logger.info('unsent chunks of a cancelled job ended cancelled', {
     jobId: job.jobId,
     principal: job.owner,

@@ -7,6 +7,7 @@
 import { HeadObjectCommand, NotFound, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { type BatchJob, TERMINAL_STATUSES } from './api-schemas';
 import type { BatchStore, ChunkResult } from './batch-store';
+import { mapInFlight } from './in-flight';
 import {
   encodePart,
   filesOf,
@@ -141,14 +142,10 @@ export async function writeManifest(
   if (job.resultsTo !== 's3' || !TERMINAL_STATUSES.includes(job.status)) return undefined;
   const { jobId } = job;
   const bucket = filesOf(files, jobId);
-  const parts: ManifestPart[] = [];
-  for (let first = 0; first < job.chunks; first += HEAD_CONCURRENCY) {
-    const chunks = Array.from(
-      { length: Math.min(HEAD_CONCURRENCY, job.chunks - first) },
-      (_, i) => first + i,
-    );
-    parts.push(...(await Promise.all(chunks.map((chunk) => describePart(bucket, jobId, chunk)))));
-  }
+  const chunks = Array.from({ length: job.chunks }, (_, chunk) => chunk);
+  const parts: ManifestPart[] = await mapInFlight(chunks, HEAD_CONCURRENCY, (chunk) =>
+    describePart(bucket, jobId, chunk),
+  );
   const manifest: ResultManifest = {
     jobId,
     status: job.status,

@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError } from '../edge/errors';
 import type { Principal } from '../edge/principal';
 import type { BatchJob } from './api-schemas';
 import { type BatchStore, type JobRecord, toJob } from './batch-store';
+import { mapInFlight } from './in-flight';
 import { readJob } from './queries';
 import { type ResultFiles, readRecordedResult } from './result-parts';
 
@@ -56,18 +57,9 @@ export async function retryJob(
 }
 
 async function chunksWithFailures(deps: RetryDependencies, job: JobRecord): Promise<number[]> {
-  const failing: number[] = [];
-  for (let first = 0; first < job.chunks; first += READ_CONCURRENCY) {
-    const chunks = Array.from(
-      { length: Math.min(READ_CONCURRENCY, job.chunks - first) },
-      (_, i) => first + i,
-    );
-    const results = await Promise.all(
-      chunks.map((chunk) => readRecordedResult(deps.store, deps.resultFiles, job, chunk)),
-    );
-    results.forEach((result, i) => {
-      if (result?.results.some((r) => 'error' in r)) failing.push(chunks[i]!);
-    });
-  }
-  return failing;
+  const chunks = Array.from({ length: job.chunks }, (_, chunk) => chunk);
+  const results = await mapInFlight(chunks, READ_CONCURRENCY, (chunk) =>
+    readRecordedResult(deps.store, deps.resultFiles, job, chunk),
+  );
+  return chunks.filter((_, i) => results[i]?.results.some((r) => 'error' in r));
 }

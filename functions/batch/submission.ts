@@ -137,9 +137,8 @@ async function createScanningJob(
   const stale = files.find(
     ({ writtenAt }) => store.runDeadline(writtenAt.toISOString()) < Date.parse(createdAt),
   );
+  // (A repeated submission of a job that exists got its job back before the inputs were read.)
   if (stale) {
-    const existing = await store.getJobRecord(input.jobId);
-    if (existing) return { job: sameSubmission(existing, input.owner, input.fingerprint), created: false };
     throw new BadRequestError(
       `input '${stale.inputId}' was uploaded on ${stale.writtenAt.toISOString()}, more than the batch retention ago: it could expire before a job finishes reading it; upload it again`,
     );

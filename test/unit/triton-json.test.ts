@@ -34,6 +34,26 @@ describe('Triton JSON', () => {
     expect(parseTritonJson(text)).toEqual(value);
   });
 
+  // rapidjson's own vectors for kParseNanAndInfFlag, which TritonJson parses with: Tencent/rapidjson,
+  // test/unittest/readertest.cpp, TEST(Reader, ParseNanAndInfinity).
+  it.each([
+    ['NaN', Number.NaN],
+    ['-NaN', Number.NaN],
+    ['Inf', Number.POSITIVE_INFINITY],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['-Inf', Number.NEGATIVE_INFINITY],
+    ['-Infinity', Number.NEGATIVE_INFINITY],
+  ])("reads rapidjson's %s as it does", (text, value) => {
+    expect(parseTritonJson(text)).toBe(value);
+  });
+
+  it.each(['NInf', 'NaInf', 'INan', 'InNan', 'nan', '-nan', 'NAN', '-Infinty', 'NaN.2e2', 'Inf.2', '-InfE2'])(
+    "refuses rapidjson's %s as it does",
+    (text) => {
+      expect(() => parseTritonJson(text)).toThrow(SyntaxError);
+    },
+  );
+
   // rapidjson's ParseNumber with kParseNanAndInfFlag: NaN, Inf and Infinity, each with a sign.
   it('reads every token rapidjson reads, and refuses a token run into a number', () => {
     expect(parseTritonJson('[-NaN,Inf,-Inf,Infinity,-Infinity]')).toEqual([
