@@ -51,3 +51,42 @@ export function corsHeaders(
   }
   return {};
 }
+
+/** One CORS rule of a bucket, in the terms of S3's CORSRule. */
+export interface BucketCorsRule {
+  readonly allowedMethods: readonly ('GET' | 'HEAD' | 'PUT')[];
+  readonly allowedOrigins: readonly string[];
+  readonly allowedHeaders: readonly string[];
+  readonly exposedHeaders: readonly string[];
+  readonly maxAgeSeconds: number;
+}
+
+/**
+ * The rule of a bucket a client reaches through presigned URLs, for the origins the API allows:
+ * browsers preflight such a request like any other, and without a rule S3 answers the preflight 403
+ * and the page never sends it. Any request header is allowed, since the URL's signature, not CORS,
+ * decides which headers count; `ETag` is exposed because a multipart upload completes with each
+ * part's ETag. Shared by the stack and the local S3 emulator.
+ */
+function presignedUrlCors(
+  allowedOrigins: readonly string[],
+  allowedMethods: BucketCorsRule['allowedMethods'],
+): BucketCorsRule[] {
+  return [
+    {
+      allowedMethods,
+      allowedOrigins,
+      allowedHeaders: ['*'],
+      exposedHeaders: ['ETag'],
+      maxAgeSeconds: CORS_MAX_AGE_SECONDS,
+    },
+  ];
+}
+
+/** The model store: pushed archives are uploaded (`models push`), never read by clients. */
+export const modelStoreCors = (allowedOrigins: readonly string[]) =>
+  presignedUrlCors(allowedOrigins, ['PUT']);
+
+/** The batch data bucket: input files are uploaded, results read through their links. */
+export const batchDataCors = (allowedOrigins: readonly string[]) =>
+  presignedUrlCors(allowedOrigins, ['GET', 'HEAD', 'PUT']);

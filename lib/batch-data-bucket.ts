@@ -9,10 +9,14 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BATCH_INPUTS_PREFIX, BATCH_RESULTS_PREFIX, batchDataLifecycleRules } from '../contracts/batch-data';
+import { batchDataCors } from '../contracts/cors';
+import { bucketCors } from './bucket-cors';
 
 export interface BatchDataBucketProps {
   /** Days input files and results are kept (`batchRetentionDays`). */
   readonly retentionDays: number;
+  /** Origins allowed by CORS (`allowedOrigins`): a browser on one of them can upload inputs and read results. */
+  readonly allowedOrigins: readonly string[];
 }
 
 /** Pinned, so that moving the construct never replaces the bucket. */
@@ -43,6 +47,7 @@ export class BatchDataBucket extends Construct {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: lifecycleRules(props.retentionDays),
+      cors: bucketCors(batchDataCors(props.allowedOrigins)),
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(BATCH_DATA_BUCKET_ID);
     this.resultObjects = this.bucket.arnForObjects(`${BATCH_RESULTS_PREFIX}*`);

@@ -97,7 +97,10 @@ export class InferencePlatformStack extends Stack {
     this.rateLimits = new RateLimitTable(this, 'RateLimits', { tiers: config.rateLimitTiers });
     this.circuits = new CircuitTable(this, 'Circuits', { settings: circuitSettingsOf(config) });
     this.batchTable = new BatchTable(this, 'BatchJobs', { retentionDays: config.batchRetentionDays });
-    this.batchData = new BatchDataBucket(this, 'BatchData', { retentionDays: config.batchRetentionDays });
+    this.batchData = new BatchDataBucket(this, 'BatchData', {
+      retentionDays: config.batchRetentionDays,
+      allowedOrigins: config.allowedOrigins,
+    });
     this.batchEvents = new BatchEventBus(this, 'BatchEvents');
     // Single-model mode serves the default model alone; multi-model mode serves them all.
     const served =
@@ -114,6 +117,7 @@ export class InferencePlatformStack extends Stack {
       modelRepositoryPath: props.modelRepositoryPath,
       models: served.map((m) => m.name),
       provider: deployment,
+      allowedOrigins: config.allowedOrigins,
     });
     this.endpoint = new TritonEndpoint(this, 'Triton', {
       customImageDirectory: config.customImage

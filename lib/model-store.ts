@@ -5,12 +5,14 @@ import { Grant, type IGrantable, type IRole, PolicyStatement } from 'aws-cdk-lib
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
+import { modelStoreCors } from '../contracts/cors';
 import {
   ENDPOINT_NAME,
   MODEL_STORE_URL,
   MODEL_UPLOAD_ENDPOINT_NAME,
   SHIPPED_ARCHIVES,
 } from '../contracts/environment-variables';
+import { bucketCors } from './bucket-cors';
 import type { DeploymentProvider } from './deployment-provider';
 import { stageModelArchive } from './model-archive';
 import { MODEL_STORE_PREFIX, modelArchiveName } from './served-models';
@@ -27,6 +29,8 @@ export interface ModelStoreProps {
    * @default - `model-data/` in the cloud assembly output directory
    */
   readonly stagingDirectory?: string;
+  /** Origins allowed by CORS (`allowedOrigins`): a browser on one of them can upload through the presigned URLs. */
+  readonly allowedOrigins: readonly string[];
 }
 
 /** Pinned, so that moving the construct never replaces the bucket. */
@@ -54,6 +58,7 @@ export class ModelStore extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       // A pushed archive whose parts were never completed holds storage until S3 aborts it.
       lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      cors: bucketCors(modelStoreCors(props.allowedOrigins)),
     });
     (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(MODEL_STORE_BUCKET_ID);
     Validations.of(this.bucket).acknowledge({

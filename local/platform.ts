@@ -15,6 +15,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { batchDataLifecycleRules } from '../contracts/batch-data';
+import { batchDataCors, modelStoreCors } from '../contracts/cors';
 import * as ENV from '../contracts/environment-variables';
 import { API_FUNCTION_NAMES, FUNCTIONS, type FunctionSpec } from '../contracts/functions';
 import { METRICS_NAMESPACE } from '../contracts/metric-catalog';
@@ -184,8 +185,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
     const s3 = await startS3({ region: REGION, stateDir: state?.of('s3') });
     closers.push(() => s3.close());
     await s3.createBucket(ASSET_BUCKET);
-    await s3.createBucket(MODEL_STORE_BUCKET);
-    await s3.createBucket(BATCH_DATA_BUCKET);
+    await s3.createBucket(MODEL_STORE_BUCKET, { cors: modelStoreCors(config.allowedOrigins) });
+    await s3.createBucket(BATCH_DATA_BUCKET, { cors: batchDataCors(config.allowedOrigins) });
 
     // No rules or targets locally: each event is recorded and printed.
     const eventBridge = await startEventBridge({

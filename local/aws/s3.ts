@@ -3,17 +3,22 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
+import type { BucketCorsRule } from '../../contracts/cors';
 import { LOOPBACK } from '../loopback';
 import { writeFileAtomically } from '../state-dir';
 import { S3Store, someStores } from './fauxqs-stores';
+import { corsResponseHeaders, preflight } from './s3-cors';
 
 export interface LocalS3 {
   /** The endpoint S3 clients are given (`AWS_ENDPOINT_URL_S3`). */
   readonly url: string;
   /** A client of this emulator, closed with it. */
   readonly client: S3Client;
-  /** Creates a bucket through the S3 API, as a deployment would; one that exists keeps its objects. */
-  createBucket(name: string): Promise<void>;
+  /**
+   * Creates a bucket through the S3 API, as a deployment would, with the CORS rules the stack gives
+   * it; one that exists keeps its objects.
+   */
+  createBucket(name: string, options?: { readonly cors?: readonly BucketCorsRule[] }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,8 @@ export async function startS3(options: {
         done(null, body),
     );
   }
+  const cors = new Map<string, readonly BucketCorsRule[]>();
+  answerCors(app, cors);
   checkAsS3Does(app);
   checkConditionalWrites(app, store);
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
@@ -60,8 +67,9 @@ export async function startS3(options: {
   return {
     url,
     client,
-    async createBucket(name) {
+    async createBucket(name, { cors: rules } = {}) {
       await client.send(new CreateBucketCommand({ Bucket: name }));
+      if (rules) cors.set(name, rules);
     },
     async close() {
       client.destroy();
@@ -127,6 +135,54 @@ function checkConditionalWrites(app: ReturnType<typeof buildApp>, store: S3Store
 }
 
 const unquoted = (etag: string) => etag.replaceAll('"', '');
+
+/**
+ * A bucket's CORS rules (`s3-cors.ts`): preflight requests are answered before fauxqs, which has no
+ * route for them, and every other request from an origin a rule allows gets its CORS headers.
+ */
+function answerCors(
+  app: ReturnType<typeof buildApp>,
+  cors: ReadonlyMap<string, readonly BucketCorsRule[]>,
+): void {
+  const bucketOf = (url: string) => decodeURIComponent(url.split('?')[0]!.split('/')[1] ?? '');
+  const header = (request: ObjectRequest, name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  app.addHook(
+    'onRequest',
+    (request: ObjectRequest & { url: string }, reply: ObjectReply, done: () => void) => {
+      if (request.method !== 'OPTIONS') return done();
+      const answer = preflight(cors.get(bucketOf(request.url)), {
+        origin: header(request, 'origin'),
+        method: header(request, 'access-control-request-method'),
+        requestHeaders: header(request, 'access-control-request-headers'),
+      });
+      if (answer.status !== 200) return refuse(reply, answer.status, answer.code, answer.message);
+      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+      void reply.status(200).send('');
+    },
+  );
+  app.addHook(
+    'onSend',
+    (
+      request: ObjectRequest & { url: string },
+      reply: ObjectReply,
+      payload: unknown,
+      done: (error: null, payload: unknown) => void,
+    ) => {
+      if (request.method !== 'OPTIONS') {
+        const headers = corsResponseHeaders(
+          cors.get(bucketOf(request.url)),
+          header(request, 'origin'),
+          request.method,
+        );
+        for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+      }
+      done(null, payload);
+    },
+  );
+}
 
 /** Answers a request with S3's error document instead of passing it to fauxqs. */
 function refuse(reply: ObjectReply, status: number, code: string, message: string, detail = ''): void {

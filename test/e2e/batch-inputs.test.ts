@@ -101,6 +101,33 @@ describe('a batch job of an uploaded input file on the local platform', () => {
     });
   }, 900_000);
 
+  it('lets a page on another origin upload an input through its presigned URL', async () => {
+    const origin = 'https://app.example.com';
+    const body = `${JSON.stringify({ inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: features[0] }] })}\n`;
+    const started = await fetch(`${platform.apiUrl}/v1/batch-inputs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', origin },
+      body: JSON.stringify({ size: Buffer.byteLength(body) }),
+    });
+    expect(started.status).toBe(200);
+    const upload = (await started.json()) as { url: string; headers: Record<string, string> };
+    const preflight = await fetch(upload.url, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'PUT',
+        'access-control-request-headers': ['content-type', ...Object.keys(upload.headers)].join(','),
+      },
+    });
+    expect([preflight.status, preflight.headers.get('access-control-allow-origin')]).toEqual([200, origin]);
+    const put = await fetch(upload.url, {
+      method: 'PUT',
+      body,
+      headers: { ...upload.headers, origin, 'content-type': 'application/x-ndjson' },
+    });
+    expect([put.status, put.headers.get('access-control-expose-headers')]).toEqual([200, 'ETag']);
+  });
+
   it('runs several files as one job, in the order given, naming the file of a bad line', async () => {
     const row = (i: number) =>
       JSON.stringify({

@@ -15,6 +15,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchDataCors } from '../../contracts/cors';
+import { presignUpload } from '../../functions/edge/presigned-uploads';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
 
 /** What the model store needs of the S3 emulator, checked through the SDK as the platform calls it. */
@@ -279,6 +281,101 @@ describe('local S3 (fauxqs)', () => {
       );
       await refused(completeOnePart(Key, { IfMatch: stale }));
       expect(await read(Key)).toBe('kept');
+    });
+  });
+
+  describe("a bucket's CORS rules, as a browser on another origin meets them", () => {
+    const Site = 'site';
+    const origin = 'https://app.example.com';
+    const preflightOf = (bucket: string, headers: Record<string, string>) =>
+      fetch(`${s3.url}/${bucket}/inputs/file.jsonl`, { method: 'OPTIONS', headers });
+
+    beforeAll(async () => {
+      await s3.createBucket(Site, { cors: batchDataCors([origin]) });
+    });
+
+    it('lets a page upload through a presigned URL with the headers it signed, and read the ETag', async () => {
+      const upload = await presignUpload({
+        client: s3.client,
+        bucket: Site,
+        key: 'inputs/file.jsonl',
+        size: 5,
+        singlePutMaxBytes: 1024,
+        partBytes: 1024,
+        expiresInSeconds: 60,
+        ifNoneMatch: true,
+        now: new Date(),
+      });
+      if (upload.mode !== 'single') throw new Error('expected a single PUT');
+      const allowed = await fetch(upload.url, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'PUT',
+          'access-control-request-headers': 'content-type,If-None-Match',
+        },
+      });
+      expect(allowed.status).toBe(200);
+      expect(Object.fromEntries(allowed.headers)).toMatchObject({
+        'access-control-allow-origin': origin,
+        'access-control-allow-methods': 'GET, HEAD, PUT',
+        'access-control-allow-headers': 'content-type, if-none-match',
+        'access-control-expose-headers': 'ETag',
+        'access-control-max-age': '3600',
+      });
+      const put = await fetch(upload.url, {
+        method: 'PUT',
+        body: '{}\n{}',
+        headers: { ...upload.headers, origin, 'content-type': 'application/x-ndjson' },
+      });
+      expect(put.status).toBe(200);
+      expect(put.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(put.headers.get('access-control-expose-headers')).toBe('ETag');
+      expect(put.headers.get('etag')).toMatch(/^"[0-9a-f]+"$/);
+    });
+
+    it('refuses a preflight from another origin, for another method, or on a bucket without rules (403)', async () => {
+      for (const [bucket, headers, message] of [
+        [
+          Site,
+          { origin: 'https://evil.example', 'access-control-request-method': 'PUT' },
+          'This CORS request is not allowed',
+        ],
+        [
+          Site,
+          { origin: 'https://APP.example.com', 'access-control-request-method': 'PUT' },
+          'This CORS request is not allowed',
+        ],
+        [Site, { origin, 'access-control-request-method': 'DELETE' }, 'This CORS request is not allowed'],
+        [Bucket, { origin, 'access-control-request-method': 'PUT' }, 'CORS is not enabled for this bucket'],
+      ] as const) {
+        const refused = await preflightOf(bucket, headers);
+        expect([refused.status, await refused.text()]).toEqual([403, expect.stringContaining(message)]);
+        expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      }
+    });
+
+    it('refuses a preflight without an origin or a method it knows (400)', async () => {
+      for (const [headers, message] of [
+        [{ 'access-control-request-method': 'PUT' }, 'Origin request header needed'],
+        [
+          { origin, 'access-control-request-method': 'PATCH' },
+          'Invalid Access-Control-Request-Method: PATCH',
+        ],
+        [{ origin }, 'Invalid Access-Control-Request-Method: null'],
+      ] as const) {
+        const refused = await preflightOf(Site, headers);
+        expect([refused.status, await refused.text()]).toEqual([400, expect.stringContaining(message)]);
+      }
+    });
+
+    it('adds no CORS header to a read from an origin no rule allows, and serves it all the same', async () => {
+      await s3.client.send(new PutObjectCommand({ Bucket: Site, Key: 'results/part.jsonl', Body: 'r' }));
+      const url = `${s3.url}/${Site}/results/part.jsonl`;
+      const foreign = await fetch(url, { headers: { origin: 'https://evil.example' } });
+      expect([foreign.status, foreign.headers.get('access-control-allow-origin')]).toEqual([200, null]);
+      const own = await fetch(url, { headers: { origin } });
+      expect([own.status, own.headers.get('access-control-allow-origin')]).toEqual([200, origin]);
     });
   });
 });
