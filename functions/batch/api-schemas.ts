@@ -27,8 +27,12 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
 export const RESULTS_LOCATIONS = ['table', 's3'] as const;
 export type ResultsLocation = (typeof RESULTS_LOCATIONS)[number];
 
-/** One item: the inputs of a single inference, each with batch dimension 1 when the model batches. */
-export const BatchItemSchema = z.object({
+/**
+ * One item: the inputs of a single inference, each with batch dimension 1 when the model batches.
+ * Nothing else: a chunk's items go to the model as one request, so per-item `outputs` or
+ * `parameters` could not be honoured, and are refused rather than dropped.
+ */
+export const BatchItemSchema = z.strictObject({
   id: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
   inputs: z.array(z.unknown()).check(z.minLength(1)),
 });

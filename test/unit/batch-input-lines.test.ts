@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SubmitBatchJobSchema } from '../../functions/batch/api-schemas';
 import { fileChunkLimits, itemBytes, MAX_CHUNK_BYTES } from '../../functions/batch/chunking';
 import { parseLine, planningFootprint } from '../../functions/batch/input-lines';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
@@ -15,6 +16,13 @@ describe('parseLine sizes an item by its line, as the scan plans it', () => {
     const text = itemJson(' '.repeat(100));
     const parsed = parseLine(simple, line(text));
     expect('item' in parsed && itemBytes(parsed.item)).toBe(Buffer.byteLength(text));
+  });
+
+  it('fails a line asking for outputs or parameters, which a batch item cannot have, with its line number', () => {
+    for (const key of ['outputs', 'parameters']) {
+      const parsed = parseLine(simple, line(`{"${key}":{},${itemJson().slice(1)}`));
+      expect(parsed).toEqual({ error: expect.stringMatching(new RegExp(`^line 7: not an item .*${key}`)) });
+    }
   });
 
   it('fails a line over the size an item may take, with its line number, whatever it holds', () => {
@@ -56,5 +64,21 @@ describe('planningFootprint', () => {
     expect(open.fixedInputShapes).toBeUndefined();
     expect(planningFootprint(line('{"inputs": ['), open)).toEqual({ bytes: 0, result: 0 });
     expect(planningFootprint(line(itemJson()), open).shape).toBe('INPUT0:INT32:16|INPUT1:INT32:16');
+  });
+});
+
+describe('a batch job body', () => {
+  it('refuses an item asking for outputs or parameters, naming the item, rather than dropping them', () => {
+    const item = JSON.parse(itemJson());
+    for (const key of ['outputs', 'parameters']) {
+      const parsed = SubmitBatchJobSchema.safeParse({
+        model: 'simple',
+        items: [item, { ...item, [key]: {} }],
+      });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues).toEqual([
+        expect.objectContaining({ code: 'unrecognized_keys', keys: [key], path: ['items', 1] }),
+      ]);
+    }
   });
 });
