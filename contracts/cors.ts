@@ -10,6 +10,8 @@ export const CORS_ALLOW_HEADERS = [
   'X-Request-Id',
   'Idempotency-Key',
   'Inference-Header-Content-Length',
+  // A compressed request body (gzip or deflate), which the API and Triton take.
+  'Content-Encoding',
 ] as const;
 
 /** How long a browser may reuse a preflight answer. */

@@ -146,6 +146,7 @@ describe('PlatformApi', () => {
       'X-Request-Id',
       'Idempotency-Key',
       'Inference-Header-Content-Length',
+      'Content-Encoding',
     ]) {
       expect(CORS_ALLOW_HEADERS).toContain(header);
     }
