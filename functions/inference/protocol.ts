@@ -341,7 +341,8 @@ export const CLASSIFIABLE: ReadonlySet<Datatype> = new Set([
 /**
  * How many classes an output asks for with the classification extension's `classification`
  * parameter; 0 (Triton's default) returns the output itself. Triton reads it as an unsigned integer
- * (`CheckClassificationOutput` in src/http_server.cc).
+ * (`CheckClassificationOutput` in src/http_server.cc) and keeps it in 32 bits (`class_cnt_` of
+ * `OutputInfo` in src/http_server.h), so 2^32 asks for no classification and 2^32 + 3 for three.
  */
 export function classificationOf(output: RequestedOutput): number {
   const count = output.parameters?.classification;
@@ -351,7 +352,7 @@ export function classificationOf(output: RequestedOutput): number {
       "Unable to set 'classification': attempt to access JSON non-unsigned-integer as unsigned-integer",
     );
   }
-  return count;
+  return count % 2 ** 32;
 }
 
 /** Dimensions are unsigned integers, as Triton reads them (`IndexAsUInt` in src/http_server.cc). */

@@ -4,7 +4,7 @@ import {
   InvalidInferenceRequestError,
   validateAgainstSignature,
 } from '../../functions/inference/protocol';
-import { classify } from '../../local/model-server/classification';
+import { classify, formatFixed6 } from '../../local/model-server/classification';
 
 const text = (data: unknown) => (data as Uint8Array[]).map((bytes) => new TextDecoder().decode(bytes));
 
@@ -38,6 +38,48 @@ describe('classify', () => {
     expect(text(classes.data)).toEqual(['10:2', '5:1', '4:3']);
   });
 
+  it('prints values as glibc\'s printf("%f") does: exact, half to even, nan and inf with their sign', () => {
+    // Each expected text is glibc 2.36's printf("%f") of the same double.
+    const printed: [number, string][] = [
+      [0.0078125, '0.007812'],
+      [0.0000025, '0.000003'],
+      [2.0000005, '2.000001'],
+      [1e21, '1000000000000000000000.000000'],
+      [3.4028234663852886e38, '340282346638528859811704183484516925440.000000'],
+      [-0, '-0.000000'],
+      [-1e-9, '-0.000000'],
+      [123.4567895, '123.456789'],
+      [4.9e-324, '0.000000'],
+      [Math.fround(0.1), '0.100000'],
+    ];
+    for (const [value, text] of printed)
+      expect(formatFixed6(value, value < 0 || Object.is(value, -0))).toBe(text);
+    // inf, -nan, nan, -inf, by their bits: a NaN's sign is in its bits only.
+    const bits = Uint32Array.from([0x7f800000, 0xffc00000, 0x7fc00000, 0xff800000]);
+    const tensor = {
+      name: 'P',
+      datatype: 'FP32',
+      shape: [4],
+      data: new Float32Array(bits.buffer),
+    } as const;
+    expect(text(classify(tensor, 4, false, undefined).data).sort()).toEqual(
+      ['-inf:3', '-nan:1', 'inf:0', 'nan:2'].sort(),
+    );
+  });
+
+  it('refuses to rank a row of more than a million elements, as Triton does', () => {
+    const row = (length: number) => ({
+      name: 'P',
+      datatype: 'FP32' as const,
+      shape: [1, length],
+      data: new Float32Array(length),
+    });
+    expect(classify(row(1_000_000), 1, true, undefined).shape).toEqual([1, 1]);
+    expect(() => classify(row(1_000_001), 1, true, undefined)).toThrow(
+      'classification output tensor too large',
+    );
+  });
+
   it('keeps index order among equal values and prints 64-bit integers whole', () => {
     const tensor = {
       name: 'L',
@@ -55,6 +97,9 @@ describe('classificationOf', () => {
     [undefined, 0],
     [0, 0],
     [3, 3],
+    // Triton keeps the count in 32 bits.
+    [2 ** 32, 0],
+    [2 ** 32 + 3, 3],
   ])('reads %s as %i classes', (value, count) => {
     expect(
       classificationOf({
