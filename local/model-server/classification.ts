@@ -12,7 +12,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Datatype } from '../../contracts/model-signature';
 import { InvalidInferenceRequestError } from '../../functions/inference/protocol';
 import type { ModelDefinition } from '../../triton-image/model-repository';
 import type { NumericTensorData, Tensor } from './tensors';
