@@ -87,8 +87,9 @@ export interface ClientResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-const lenientDecoder = new TextDecoder('utf-8');
+// A byte order mark stays in the text, so it fails to parse as JSON, as in Triton's rapidjson.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const lenientDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /**
