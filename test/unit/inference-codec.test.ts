@@ -384,7 +384,11 @@ describe('decodeInferenceRequest: malformed requests are 400s before any backend
     ['an empty body', () => jsonRequest(''), 'the request body is empty'],
     ['bad JSON', () => jsonRequest('{"inputs": ['), 'the request body is not valid JSON'],
     // rapidjson reads no byte order mark, so Triton refuses one.
-    ['JSON after a byte order mark', () => jsonRequest('\uFEFF{"inputs": []}'), 'the request body is not valid JSON'],
+    [
+      'JSON after a byte order mark',
+      () => jsonRequest('\uFEFF{"inputs": []}'),
+      'the request body is not valid JSON',
+    ],
     [
       'JSON followed by binary data without a header length',
       () => ({ ...binaryRequest(simpleHeader, simpleTensors), headers: { 'content-type': OCTET } }),
