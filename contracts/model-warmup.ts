@@ -63,3 +63,42 @@ export type WarmUpMessage = z.infer<typeof WarmUpMessageSchema>;
 export function warmUpRetryDelaySeconds(attempt: number): number {
   return Math.min(WARMUP_RETRY_FIRST_DELAY_SECONDS * 2 ** attempt, WARMUP_RETRY_MAX_DELAY_SECONDS);
 }
+
+/**
+ * The most bytes one element of an input's `data` takes in the warm-up's JSON request
+ * (`warmUpRequest` in functions/handlers/model-warmup/warm-up.ts): integers are 0 or 1, floats 0, 1
+ * or `Math.random()`, whose shortest form (ECMAScript `Number::toString`) is at most `0.`, 5 zeros
+ * and 17 digits, 24 characters (below 1e-6 the exponent form is shorter); BYTES quote it.
+ */
+function elementMaxBytes({ datatype, fill }: WarmUpInput): number {
+  const random = 24;
+  if (datatype === 'BOOL') return fill === 'one' ? 'true'.length : 'false'.length;
+  if (datatype === 'BYTES') return 2 + (fill === 'zero' ? 0 : fill === 'one' ? 1 : random);
+  return datatype.startsWith('FP') && fill === 'random' ? random : 1;
+}
+
+/** The elements of an input: the product of its shape, counted without allocating them. */
+export function warmUpElementCount(input: WarmUpInput): number {
+  // 0 × Infinity would be NaN: any 0 dimension empties the tensor.
+  return input.shape.includes(0) ? 0 : input.shape.reduce((product, dim) => product * dim, 1);
+}
+
+/** The most bytes an input's `data` array takes in the request: elements and commas. */
+export function warmUpDataBytes(input: WarmUpInput): number {
+  const count = warmUpElementCount(input);
+  return count === 0 ? 0 : count * (elementMaxBytes(input) + 1) - 1;
+}
+
+/**
+ * The most bytes the warm-up's JSON request for these inputs takes, computed from their shapes and
+ * datatypes before any element is built: exact for zeros and ones, an upper bound for random data.
+ */
+export function warmUpRequestBytes(inputs: readonly WarmUpInput[]): number {
+  const frame = JSON.stringify({
+    inputs: inputs.map(({ name, shape, datatype }) => ({ name, shape, datatype, data: [] })),
+  });
+  return inputs.reduce(
+    (bytes, input) => bytes + warmUpDataBytes(input),
+    new TextEncoder().encode(frame).length,
+  );
+}

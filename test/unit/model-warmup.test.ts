@@ -6,7 +6,12 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { WARMUP_BUDGET_SECONDS, type WarmUpMessage } from '../../contracts/model-warmup';
+import {
+  WARMUP_BUDGET_SECONDS,
+  type WarmUpInput,
+  type WarmUpMessage,
+  warmUpRequestBytes,
+} from '../../contracts/model-warmup';
 import type { ModelVersion } from '../../contracts/registry-schemas';
 import { parseModelConfig } from '../../contracts/triton/model-config';
 import {
@@ -158,24 +163,61 @@ describe('the warm-up of a pushed version', () => {
   });
 
   it('throws an unexpected error to be delivered again, and on the last delivery marks the version FAILED with it', async () => {
-    // Prepare: a sample too large to build, which is no answer of the model's.
-    const { deps, status } = dependencies(version());
-    const huge = message();
-    const tooLarge = { ...huge, inputs: huge.inputs.map((input) => ({ ...input, shape: [2 ** 33] })) };
+    // Prepare: the inference path fails in itself (here its clock), which is no answer of the model's.
+    const { deps: fine, status } = dependencies(version());
+    const deps = {
+      ...fine,
+      inference: {
+        ...fine.inference,
+        now: () => {
+          throw new Error('clock unavailable');
+        },
+      },
+    };
     // Act, Assess
-    await expect(warmUp(deps, tooLarge)).rejects.toThrow(RangeError);
+    await expect(warmUp(deps, message())).rejects.toThrow('clock unavailable');
     expect(status.settle).not.toHaveBeenCalled();
-    expect(await warmUp(deps, tooLarge, { lastDelivery: true })).toBe('FAILED');
+    expect(await warmUp(deps, message(), { lastDelivery: true })).toBe('FAILED');
     expect(status.settle).toHaveBeenCalledWith(
       expect.objectContaining({ status: 'LOADING' }),
       archive,
       {
         status: 'FAILED',
-        reason: expect.stringMatching(/failed on all 5 deliveries: Invalid array length/),
+        reason: expect.stringMatching(/failed on all 5 deliveries: clock unavailable/),
       },
       expect.any(String),
     );
   });
+
+  it.each([
+    ['too large to build', [100, 1_000_000_000]],
+    ['buildable but over 6 MiB', [30_000_000]],
+  ])(
+    'marks the version FAILED on its first delivery, building nothing, when its request would exceed 6 MiB (%s)',
+    async (_, shape) => {
+      // Prepare: a version registered before the upload checked its sample's size.
+      const { deps, status, queue } = dependencies(version());
+      const tooLarge = { ...message(), source: 'model_warmup' as const };
+      tooLarge.inputs = tooLarge.inputs.map((input) => ({ ...input, shape }));
+      // Act
+      const outcome = await warmUp(deps, tooLarge);
+      // Assess
+      expect(outcome).toBe('FAILED');
+      expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+      expect(queue.send).not.toHaveBeenCalled();
+      expect(status.settle).toHaveBeenCalledWith(
+        expect.anything(),
+        archive,
+        {
+          status: 'FAILED',
+          reason: expect.stringMatching(
+            /warm-up request of model 'simple' version 2 \(from the model_warmup\) would take up to \d+ bytes, over the 6291456 an endpoint accepts/,
+          ),
+        },
+        expect.any(String),
+      );
+    },
+  );
 
   it.each([
     ['disabled', version('DISABLED')],
@@ -266,5 +308,57 @@ describe('the warm-up sample', () => {
     // Assess
     expect(request.inputs.map((i) => i.data)).toEqual([[1, 1], [false, false], [''], expect.any(Array)]);
     expect(request.inputs[3]!.data.every((v) => v === 0 || v === 1)).toBe(true);
+  });
+});
+
+describe('the size of a warm-up request', () => {
+  const sized = (inputs: WarmUpInput[]) => ({
+    bound: warmUpRequestBytes(inputs),
+    built: new TextEncoder().encode(JSON.stringify(warmUpRequest(inputs))).length,
+  });
+
+  it('is exact for zeros and ones, whatever the datatype, and counts names as UTF-8', () => {
+    // Prepare
+    const inputs: WarmUpInput[] = ['BOOL', 'BYTES', 'FP32', 'INT64', 'UINT8'].flatMap((datatype) =>
+      (['zero', 'one'] as const).map((fill) => ({
+        name: `é-${datatype}-${fill}`,
+        datatype: datatype as WarmUpInput['datatype'],
+        shape: [3, 5],
+        fill,
+      })),
+    );
+    // Act
+    const { bound, built } = sized([
+      ...inputs,
+      { name: 'empty', datatype: 'FP16', shape: [4, 0], fill: 'zero' },
+    ]);
+    // Assess
+    expect(bound).toBe(built);
+  });
+
+  it('bounds random data by the longest form of Math.random(), which it reaches', () => {
+    // Prepare: 1.2345678901234567e-6 prints with 5 zeros and 17 digits, 24 characters; below 1e-6
+    // the exponent form is shorter.
+    const longest = 0.0000012345678901234567;
+    const random = vi.spyOn(Math, 'random').mockReturnValue(longest);
+    try {
+      // Act
+      const { bound, built } = sized([
+        { name: 'f', datatype: 'FP64', shape: [2], fill: 'random' },
+        { name: 's', datatype: 'BYTES', shape: [2], fill: 'random' },
+      ]);
+      // Assess: every element takes the most it can, so the request is as long as the bound
+      expect(String(longest)).toHaveLength(24);
+      expect(String(1.2345678901234566e-7).length).toBeLessThan(24);
+      expect(bound).toBe(built);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
+  it('is computed, not built, for a sample of a hundred thousand million elements', () => {
+    expect(warmUpRequestBytes([{ name: 'x', datatype: 'FP32', shape: [100, 1e9], fill: 'zero' }])).toBe(
+      2e11 - 1 + '{"inputs":[{"name":"x","shape":[100,1000000000],"datatype":"FP32","data":[]}]}'.length,
+    );
   });
 });

@@ -3,8 +3,11 @@ import {
   WARMUP_MAX_RECEIVE_COUNT,
   type WarmUpInput,
   type WarmUpMessage,
+  warmUpElementCount,
+  warmUpRequestBytes,
   warmUpRetryDelaySeconds,
 } from '../../../contracts/model-warmup';
+import { SAGEMAKER_MAX_PAYLOAD_BYTES } from '../../../contracts/sagemaker-limits';
 import {
   BackendFailedError,
   BackendTimeoutError,
@@ -31,8 +34,9 @@ export type WarmUpOutcome = 'ACTIVE' | 'FAILED' | 'RETRY' | 'SKIPPED';
  * loading retries). Success makes it ACTIVE; the model's own rejection (or a request the endpoint
  * refuses) makes it FAILED with that message; a loading answer, a timeout or an unavailable or
  * failing endpoint queues the warm-up again, delayed, until `WARMUP_BUDGET_SECONDS` after the
- * upload, then FAILED with the last answer. Anything else is thrown, so the message is delivered
- * again; on its last delivery (`lastDelivery`) the version is marked FAILED with that error instead,
+ * upload, then FAILED with the last answer. A request larger than InvokeEndpoint accepts is never
+ * built: FAILED at once, as no delivery could send it. Anything else is thrown, so the message is
+ * delivered again; on its last delivery (`lastDelivery`) the version is marked FAILED with that error instead,
  * so that no version stays LOADING behind a dead-lettered warm-up while the registry can be written.
  */
 export async function warmUp(
@@ -61,6 +65,15 @@ export async function warmUp(
     });
     return outcome.status;
   };
+  // Sized before it is built: an archive registered before the upload checked its sample's size
+  // would otherwise exhaust the heap, or throw a RangeError, on every delivery.
+  const bytes = warmUpRequestBytes(message.inputs);
+  if (bytes > SAGEMAKER_MAX_PAYLOAD_BYTES) {
+    return await settle({
+      status: 'FAILED',
+      reason: `the warm-up request of ${named} (from the ${message.source}) would take up to ${bytes} bytes, over the ${SAGEMAKER_MAX_PAYLOAD_BYTES} an endpoint accepts; push the version again with a smaller model_warmup sample`,
+    });
+  }
   try {
     await inferChecked(deps.inference, version, {
       body: new TextEncoder().encode(JSON.stringify(warmUpRequest(message.inputs))),
@@ -143,16 +156,18 @@ function isTransient(error: PlatformError): boolean {
   );
 }
 
-/** An Open Inference Protocol JSON request with the sample's inputs, filled as stated. */
+/**
+ * An Open Inference Protocol JSON request with the sample's inputs, filled as stated; its size is
+ * `warmUpRequestBytes` (contracts/model-warmup.ts), which must follow any change here.
+ */
 export function warmUpRequest(inputs: readonly WarmUpInput[]) {
   return {
     inputs: inputs.map((input) => {
-      const count = input.shape.reduce((product, dim) => product * dim, 1);
       return {
         name: input.name,
         shape: input.shape,
         datatype: input.datatype,
-        data: Array.from({ length: count }, () => element(input)),
+        data: Array.from({ length: warmUpElementCount(input) }, () => element(input)),
       };
     }),
   };
