@@ -139,6 +139,7 @@ export function describeModel(config: ModelConfig, folder: string): ModelDescrip
   if (signature.inputs.length === 0 || signature.outputs.length === 0) {
     fail('at least one input and one output must be declared');
   }
+  checkModelWarmup(config);
   if (config.schedulingChoice.case !== 'dynamicBatching') {
     return { name: config.name, platform, signature };
   }
@@ -179,6 +180,66 @@ export function servedLatestVersion(config: ModelConfig, versions: readonly stri
   const latest = versions.at(-1);
   if (latest === undefined) throw new ModelConfigError('the model has no numeric version folder (e.g. 1/)');
   return latest;
+}
+
+/**
+ * The rules Triton enforces on `model_warmup` when it loads a model, a sample it refuses failing the
+ * load: `TritonModelInstance::GenerateWarmupData` (src/backend_model_instance.cc) skips a sample of
+ * batch_size 0, refuses an unknown or negative dimension (`GetByteSize`, src/model_config_utils.h)
+ * and an input without input_data_type, then prepares each as a request of batch 1, which
+ * `InferenceRequest::Normalize` and `ValidateRequestInputs` (src/infer_request.cc) check against
+ * the config's inputs; all in github.com/triton-inference-server/core. A name the config does not
+ * declare is passed as a control (override) input: only its dims and input_data_type are checked.
+ */
+function checkModelWarmup(config: ModelConfig): void {
+  const declared = new Map(config.input.map((input) => [input.name, input]));
+  const required = config.input.filter((input) => !input.optional).length;
+  for (const sample of config.modelWarmup) {
+    if (sample.batchSize === 0) continue;
+    const fail = (message: string): never => {
+      throw new ModelConfigError(`model_warmup sample '${sample.name}': ${message}`);
+    };
+    const inputs = Object.entries(sample.inputs);
+    for (const [name, input] of inputs) {
+      const dims = input.dims.map(Number);
+      const negative = dims.find((dim) => dim < 0);
+      if (negative === -1) {
+        fail(`all variable-size dimensions must be specified for input '${name}', got [${dims.join(', ')}]`);
+      } else if (negative !== undefined) {
+        fail(`input '${name}' contains an invalid dimension [${dims.join(', ')}]`);
+      }
+      if (input.inputDataType.case === undefined) {
+        fail(`input '${name}' must set input_data_type (zero_data, random_data or input_data_file)`);
+      }
+    }
+    const given = inputs.filter(([name]) => declared.has(name)).length;
+    if (given < required) {
+      const missing = config.input.filter(
+        (input) => !input.optional && !Object.hasOwn(sample.inputs, input.name),
+      );
+      fail(
+        `expected ${required} inputs but got ${given}; missing required input(s) ${missing.map((input) => `'${input.name}'`).join(', ')}`,
+      );
+    }
+    for (const [name, input] of inputs) {
+      const expected = declared.get(name);
+      if (!expected) continue;
+      if (input.dataType !== expected.dataType) {
+        fail(
+          `input '${name}' data-type is ${DataType[input.dataType]}, but the model expects ${DataType[expected.dataType]}`,
+        );
+      }
+      // A batching model's sample gets a batch dimension of 1, which only a shape tensor keeps.
+      const dims = input.dims.map(Number);
+      const shape = expected.isShapeTensor && config.maxBatchSize > 0 ? [1, ...dims] : dims;
+      const wanted = expected.dims.map(Number);
+      if (shape.length !== wanted.length || wanted.some((dim, i) => dim !== -1 && dim !== shape[i])) {
+        fail(
+          `unexpected shape for input '${name}': expected [${wanted.join(', ')}], got [${dims.join(', ')}]`,
+        );
+      }
+    }
+  }
 }
 
 function tensorSignature(tensor: ModelInput | ModelOutput, maxBatchSize: number): TensorSignature {

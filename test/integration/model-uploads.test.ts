@@ -151,6 +151,41 @@ describe('model uploads', () => {
     );
   });
 
+  /** The `simple` config with one `model_warmup` sample `big`, each input's `dims` and fill given. */
+  const withWarmUp =
+    (batchSize: number, input0: string, input1 = 'dims: [ 16 ] zero_data: true') =>
+    (config: string) =>
+      `${config}\nmodel_warmup [ { name: "big" batch_size: ${batchSize}
+      inputs { key: "INPUT0" value: { data_type: TYPE_INT32 ${input0} } }
+      inputs { key: "INPUT1" value: { data_type: TYPE_INT32 ${input1} } } } ]\n`;
+
+  it.each([
+    [
+      "whose dims are not the input's",
+      withWarmUp(100, 'dims: [ 1000000000 ] zero_data: true'),
+      "model_warmup sample 'big': unexpected shape for input 'INPUT0': expected [16], got [1000000000]",
+    ],
+    [
+      'that gives one of two required inputs',
+      (config: string) =>
+        `${config}\nmodel_warmup [ { name: "big" batch_size: 1
+          inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } } } ]\n`,
+      "model_warmup sample 'big': expected 2 inputs but got 1; missing required input(s) 'INPUT1'",
+    ],
+  ])(
+    'refuses a model_warmup sample %s as Triton would at load, registering nothing',
+    async (_, edit, reason) => {
+      const model = `warm-${registered.length}-${reason.length}`;
+      const { bytes, sha256 } = await archive(model, edit);
+      await upload(await uploads().start(model, '1', { sha256, size: bytes.length }), bytes);
+      const [before, queued] = [registered.length, warmUps.length];
+      const refused = uploads().complete(model, '1', { sha256 });
+      await expect(refused).rejects.toThrow(BadRequestError);
+      await expect(refused).rejects.toThrow(`the archive is refused: ${model}/config.pbtxt: ${reason}`);
+      expect([registered.length, warmUps.length]).toEqual([before, queued]);
+    },
+  );
+
   /** A TensorRT plan archive (not loaded by the check) whose config declares `inputs`. */
   const planArchive = async (model: string, inputs: string) => {
     const repo = await tempRepository();
