@@ -186,6 +186,19 @@ describe('model uploads', () => {
     },
   );
 
+  it('refuses a model_warmup sample whose request would exceed what an endpoint accepts, registering nothing', async () => {
+    // Triton accepts it (dims as declared, a batch of a million); its request would be ~32 MB.
+    const { bytes, sha256 } = await archive('heavy', withWarmUp(1_000_000, 'dims: [ 16 ] random_data: true'));
+    await upload(await uploads().start('heavy', '1', { sha256, size: bytes.length }), bytes);
+    const [before, queued] = [registered.length, warmUps.length];
+    const refused = uploads().complete('heavy', '1', { sha256 });
+    await expect(refused).rejects.toThrow(BadRequestError);
+    await expect(refused).rejects.toThrow(
+      /^the archive is refused: model_warmup sample 'big': its warm-up request would take up to \d+ bytes, over the 6291456 InvokeEndpoint accepts; input 'INPUT0' of shape \[1000000, 16\]/,
+    );
+    expect([registered.length, warmUps.length]).toEqual([before, queued]);
+  });
+
   /** A TensorRT plan archive (not loaded by the check) whose config declares `inputs`. */
   const planArchive = async (model: string, inputs: string) => {
     const repo = await tempRepository();

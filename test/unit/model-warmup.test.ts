@@ -13,7 +13,7 @@ import {
   warmUpRequestBytes,
 } from '../../contracts/model-warmup';
 import type { ModelVersion } from '../../contracts/registry-schemas';
-import { parseModelConfig } from '../../contracts/triton/model-config';
+import { ModelConfigError, parseModelConfig } from '../../contracts/triton/model-config';
 import {
   failDeadLettered,
   type WarmUpDependencies,
@@ -295,6 +295,67 @@ describe('the warm-up sample', () => {
         { name: 'INPUT1', datatype: 'INT32', shape: [2, 16], fill: 'zero' },
       ],
     });
+  });
+
+  it('takes the first sample Triton runs, skipping one of batch size 0 as Triton does', () => {
+    // Prepare
+    const config = parseModelConfig(`
+      name: "simple"
+      platform: "onnxruntime_onnx"
+      max_batch_size: 8
+      model_warmup [{
+        name: "skipped"
+        batch_size: 0
+        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 1000000000 ] zero_data: true } }
+      }, {
+        name: "run"
+        batch_size: 3
+        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+        inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+      }]`);
+    // Act
+    const sample = warmUpSample(SIMPLE_SIGNATURE, config);
+    // Assess
+    expect(sample.inputs.map((input) => input.shape)).toEqual([
+      [3, 16],
+      [3, 16],
+    ]);
+  });
+
+  it.each([
+    ['a hundred thousand million elements', 100, '1000000000'],
+    ['sixteen million elements', 1_000_000, '16'],
+  ])('refuses a sample whose request would exceed 6 MiB (%s), naming it and its input', (_, batch, dims) => {
+    // Prepare
+    const config = parseModelConfig(`
+      name: "simple"
+      platform: "onnxruntime_onnx"
+      max_batch_size: 8
+      model_warmup [{
+        name: "big"
+        batch_size: ${batch}
+        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ ${dims} ] random_data: true } }
+        inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+      }]`);
+    // Act, Assess
+    expect(() => warmUpSample(SIMPLE_SIGNATURE, config)).toThrow(ModelConfigError);
+    expect(() => warmUpSample(SIMPLE_SIGNATURE, config)).toThrow(
+      new RegExp(
+        `^model_warmup sample 'big': its warm-up request would take up to \\d+ bytes, over the 6291456 InvokeEndpoint accepts; input 'INPUT0' of shape \\[${batch}, ${dims}\\] takes \\d+ of them$`,
+      ),
+    );
+  });
+
+  it('refuses a model whose zeros from the signature would exceed 6 MiB, since no sample could be smaller', () => {
+    // Prepare: fixed dims, which Triton requires a sample to match.
+    const signature = {
+      ...SIMPLE_SIGNATURE,
+      inputs: [{ name: 'IMAGE', datatype: 'FP32' as const, shape: [-1, 4096, 4096] }],
+    };
+    // Act, Assess
+    expect(() => warmUpSample(signature, { modelWarmup: [] })).toThrow(
+      /^the warm-up built from the model's inputs: its warm-up request would take up to 33554510 bytes, over the 6291456 InvokeEndpoint accepts; input 'IMAGE' of shape \[1, 4096, 4096\]/,
+    );
   });
 
   it('fills each datatype as stated: whole numbers for integers, booleans, strings', () => {

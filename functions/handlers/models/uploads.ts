@@ -48,6 +48,18 @@ export interface UploadTarget {
   readonly endpointName?: string;
 }
 
+/** Runs a check of the archive, its refusals answered 400 (413 past a hold limit). */
+function refusing<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof HoldLimitError) throw archiveTooLarge(error);
+    if (error instanceof ModelConfigError)
+      throw new BadRequestError(`the archive is refused: ${error.message}`);
+    throw error;
+  }
+}
+
 export class ModelUploads {
   constructor(
     private readonly target: UploadTarget,
@@ -119,15 +131,7 @@ export class ModelUploads {
         `the uploaded archive's SHA-256 is ${read.sha256}, not the ${input.sha256} the upload stated; upload it again`,
       );
     }
-    let checked: ReturnType<typeof checkModelArchive>;
-    try {
-      checked = checkModelArchive(read.entries);
-    } catch (error) {
-      if (error instanceof HoldLimitError) throw archiveTooLarge(error);
-      if (error instanceof ModelConfigError)
-        throw new BadRequestError(`the archive is refused: ${error.message}`);
-      throw error;
-    }
+    const checked = refusing(() => checkModelArchive(read.entries));
     if (checked.servedVersion !== version) {
       throw new BadRequestError(
         `the archive serves version ${checked.servedVersion} of ${checked.folder}, not version ${version}: Triton serves the highest version its version_policy loads`,
@@ -151,13 +155,16 @@ export class ModelUploads {
       },
       'model in the archive',
     );
+    // Built before the version is registered: a sample the warm-up cannot send is a 400, not a
+    // version left LOADING.
+    const sample = refusing(() => warmUpSample(checked.signature, checked.config));
     // Serves no traffic until its warm-up inference succeeds.
     const registered = await this.register({ ...described, status: 'LOADING' });
     await this.warmUp({
       name,
       version,
       archive,
-      ...warmUpSample(checked.signature, checked.config),
+      ...sample,
       enqueuedAt: this.now().toISOString(),
       attempt: 0,
     });
