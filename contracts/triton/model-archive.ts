@@ -22,7 +22,9 @@ import { checkOnnxModel, type OnnxScan, readOnnxTensors } from './onnx-model';
 export interface ArchiveEntry {
   /** Path inside the archive, `/`-separated, without a leading `./` or a trailing `/`. */
   readonly path: string;
-  readonly type: 'file' | 'directory' | 'other';
+  readonly type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  /** A link's target as the archive stores it: a symlink's relative to its folder, a hard link's a member's path. */
+  readonly linkpath?: string;
   /** The file's bytes, for the configs the check reads (`contentRead`); a model file's may be given instead of `onnx`. */
   readonly data?: Uint8Array;
   /** The ONNX scan of a file in a version folder (`contentRead`), which holds none of its weights. */
@@ -50,13 +52,66 @@ export function contentRead(path: string): 'bytes' | 'onnx' | undefined {
   return parts.length === 3 ? 'onnx' : undefined;
 }
 
+/**
+ * The longest name one path component may have, in bytes: Linux's NAME_MAX (`include/uapi/linux/limits.h`).
+ * A longer one fails to unpack on the instance with ENAMETOOLONG.
+ */
+const NAME_MAX_BYTES = 255;
+
 /** Turns a tar member name into the form `ArchiveEntry.path` has; undefined for the root itself. */
 export function normalizeEntryPath(name: string): string | undefined {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..') || name.startsWith('/')) {
     throw new ModelConfigError(`the archive entry ${JSON.stringify(name)} points outside the archive`);
   }
+  const long = parts.find((p) => new TextEncoder().encode(p).length > NAME_MAX_BYTES);
+  if (long !== undefined) {
+    throw new ModelConfigError(
+      `the archive entry ${JSON.stringify(name)} has a name of ${new TextEncoder().encode(long).length} bytes; a file name may have at most ${NAME_MAX_BYTES} (Linux NAME_MAX)`,
+    );
+  }
   return parts.length === 0 ? undefined : parts.join('/');
+}
+
+/**
+ * Refuses links that would reach past their model folder once unpacked: a target that is absolute or
+ * resolves outside the link's model folder (a symlink's from the link's folder; a hard link's is a
+ * member's path, which must be a file earlier in the archive, as link(2) needs an existing target),
+ * and any path or link target that goes through a symlink of the archive, the one way a target that
+ * reads inside could still lead outside. node-tar, which the local model server unpacks with, refuses
+ * a path or target through a symlink too (SymlinkError, in its `mkdir.js` and `unpack.js`).
+ */
+function checkLinks(entries: readonly ArchiveEntry[]): void {
+  const symlinks = new Set(entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+  const files = new Set<string>();
+  for (const entry of entries) {
+    const parts = entry.path.split('/');
+    if (parts.slice(0, -1).some((_, i) => symlinks.has(parts.slice(0, i + 1).join('/')))) {
+      throw new ModelConfigError(`the archive entry ${entry.path} lies under a symlink`);
+    }
+    if (entry.linkpath !== undefined) {
+      const outside = new ModelConfigError(
+        `the archive entry ${entry.path} links to ${JSON.stringify(entry.linkpath)}, outside its model folder ${parts[0]}/`,
+      );
+      const target: string[] = entry.type === 'symlink' ? parts.slice(0, -1) : [];
+      if (entry.linkpath.startsWith('/')) throw outside;
+      for (const part of entry.linkpath.split('/')) {
+        if (part === '..' && (entry.type === 'hardlink' || target.pop() === undefined)) throw outside;
+        if (part === '..' || part === '' || part === '.') continue;
+        target.push(part);
+        if (symlinks.has(target.join('/'))) {
+          throw new ModelConfigError(`the archive entry ${entry.path} links through a symlink`);
+        }
+      }
+      if (target[0] !== parts[0]) throw outside;
+      if (entry.type === 'hardlink' && !files.has(target.join('/'))) {
+        throw new ModelConfigError(
+          `the archive entry ${entry.path} is a hard link to ${target.join('/')}, which is no file before it in the archive`,
+        );
+      }
+    }
+    if (entry.type === 'file' || entry.type === 'hardlink') files.add(entry.path);
+  }
 }
 
 /** Checks an archive's entries as the endpoint would load them; errors are `ModelConfigError`s. */
@@ -64,6 +119,7 @@ export function checkModelArchive(entries: readonly ArchiveEntry[]): CheckedMode
   const fail = (message: string): never => {
     throw new ModelConfigError(message);
   };
+  checkLinks(entries);
   if (entries.some((e) => e.path === CONFIG_FILE)) {
     fail('config.pbtxt must sit in a model folder, not at the root of the archive');
   }

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { S3Client } from '@aws-sdk/client-s3';
+import { create as createTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SINGLE_PUT_MAX_BYTES } from '../../contracts/model-store';
 import type { WarmUpMessage } from '../../contracts/model-warmup';
@@ -312,5 +314,34 @@ describe('model uploads', () => {
     await expect(uploads().complete('one', '1', { sha256: hash })).rejects.toThrow(
       'must hold one model folder at its root, it holds 2: one, two',
     );
+  });
+
+  it.each([
+    ['a symlink to /etc/passwd', ['linked'], (dir: string) => symlink('/etc/passwd', `${dir}/linked/link`)],
+    [
+      'a symlink up out of the archive',
+      ['linked'],
+      (dir: string) => symlink('../../x', `${dir}/linked/1/link`),
+    ],
+    // node-tar packs a second name of a file as a hard link to the first name it packed.
+    [
+      'a hard link to a file outside the model folder',
+      ['outside', 'linked'],
+      async (dir: string) => {
+        await writeFile(`${dir}/outside`, 'x');
+        await link(`${dir}/outside`, `${dir}/linked/link`);
+      },
+    ],
+  ])('refuses with a 400 an archive holding %s, as tar packs it', async (_, names, add) => {
+    const repo = await tempRepository();
+    repos.push(repo);
+    await repo.copyShipped('simple', 'linked');
+    await add(repo.dir);
+    const bytes = await buffer(createTar({ gzip: true, cwd: repo.dir, portable: true }, names));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await upload(await uploads().start('linked', '1', { sha256, size: bytes.length }), bytes);
+    const completion = uploads().complete('linked', '1', { sha256 });
+    await expect(completion).rejects.toThrow(BadRequestError);
+    await expect(completion).rejects.toThrow(/links to ".*", outside its model folder linked\/$/);
   });
 });

@@ -19,14 +19,18 @@ import { node, tensorValue } from '../../triton-image/scripts/onnx-graph';
 
 const BLOCK = 512;
 
-/** A ustar header for `name` whose size field holds `size` as given (octal text or raw bytes). */
-function header(name: string, size: string | Buffer): Buffer {
+/**
+ * A ustar header for `name` whose size field holds `size` as given (octal text or raw bytes), of
+ * typeflag `type` (a file by default) and link target `linkname`.
+ */
+function header(name: string, size: string | Buffer, type = '0', linkname = ''): Buffer {
   const block = Buffer.alloc(BLOCK);
   block.write(name, 0, 'latin1');
   block.write('0000644\0', 100, 'latin1');
   if (typeof size === 'string') block.write(size, 124, 'latin1');
   else size.copy(block, 124);
-  block.write('0', 156, 'latin1');
+  block.write(type, 156, 'latin1');
+  block.write(linkname, 157, 'utf8');
   block.write('ustar\u000000', 257, 'latin1');
   block.fill(0x20, 148, 156);
   let sum = 0;
@@ -195,5 +199,107 @@ describe('readArchive in bounded memory', () => {
     await expect(read).rejects.toThrow(
       `m/config.pbtxt is ${big.length} bytes, over the ${MAX_HELD_ITEM_BYTES} bytes`,
     );
+  });
+});
+
+describe('readArchive and the check on links and long names', () => {
+  /** A member: its header (typeflag `type`, link target `linkname`) and its data padded to whole blocks. */
+  const member = (name: string, data = Buffer.alloc(0), type = '0', linkname = '') => [
+    header(name, `${data.length.toString(8)}\0`, type, linkname),
+    padded(data),
+  ];
+  /** A pax extended header whose records are `records`, for the member that follows. */
+  const pax = (records: Record<string, string>) =>
+    member(
+      'PaxHeader',
+      Buffer.concat(
+        Object.entries(records).map(([key, value]) => {
+          const body = ` ${key}=${value}\n`;
+          let length = Buffer.byteLength(body);
+          length += String(length + String(length).length).length;
+          return Buffer.from(`${length}${body}`);
+        }),
+      ),
+      'x',
+    );
+  /** A model `m` the check accepts, then `more`. */
+  const model = (...more: Buffer[][]) => {
+    const weights = 16;
+    return archive(
+      ...member('m/config.pbtxt', onnxConfig),
+      ...member('m/1/model.onnx', Buffer.concat([modelBeforeWeights(weights), Buffer.alloc(weights)])),
+      ...more.flat(),
+    );
+  };
+  const check = async (...more: Buffer[][]) =>
+    checkModelArchive((await readArchive(model(...more), MAX_UNPACKED_BYTES)).entries);
+
+  it('accepts links that stay in the model folder', async () => {
+    const checked = await check(
+      member('m/1/alias.onnx', undefined, '2', 'model.onnx'),
+      member('m/1/config.pbtxt', undefined, '2', '../config.pbtxt'),
+      member('m/config.copy', undefined, '1', './m/config.pbtxt'),
+      member('m/self', undefined, '2', '.'),
+    );
+    expect(checked.folder).toBe('m');
+    const read = await readArchive(
+      model(member('m/link', undefined, '2', '1/model.onnx')),
+      MAX_UNPACKED_BYTES,
+    );
+    expect(read.entries.at(-1)).toEqual({ path: 'm/link', type: 'symlink', linkpath: '1/model.onnx' });
+  });
+
+  it.each([
+    ['a symlink to an absolute path', member('m/link', undefined, '2', '/etc/passwd')],
+    ['a symlink up out of the archive', member('m/1/link', undefined, '2', '../../x')],
+    ['a symlink up to the root', member('m/link', undefined, '2', '..')],
+    ['a symlink into another folder', member('m/link', undefined, '2', '../n/file')],
+    ['a hard link to an absolute path', member('m/link', undefined, '1', '/etc/passwd')],
+    ['a hard link up out of the archive', member('m/link', undefined, '1', '../etc/passwd')],
+    ['a hard link outside the model folder', member('m/link', undefined, '1', 'n/file')],
+    [
+      'a symlink whose GNU long link name is absolute',
+      [
+        ...member('././@LongLink', Buffer.from('/etc/passwd\0'), 'K'),
+        ...member('m/link', undefined, '2', 'ok'),
+      ],
+    ],
+    [
+      'a symlink whose pax linkpath is absolute',
+      [...pax({ linkpath: '/etc/passwd' }), ...member('m/link', undefined, '2', 'ok')],
+    ],
+  ])('refuses %s', async (_, link) => {
+    await expect(check(link)).rejects.toThrow(
+      /^the archive entry m\/(1\/)?link links to ".*", outside its model folder m\/$/,
+    );
+  });
+
+  it('refuses paths and targets through a symlink, and a hard link to no earlier file', async () => {
+    // m/1/up is m, so m/a, which reads as m/1, would be the archive's root once unpacked.
+    const up = member('m/1/up', undefined, '2', '..');
+    await expect(check(up, member('m/a', undefined, '2', '1/up/..'))).rejects.toThrow(
+      'the archive entry m/a links through a symlink',
+    );
+    await expect(check(up, member('m/1/up/file', Buffer.from('x')))).rejects.toThrow(
+      'the archive entry m/1/up/file lies under a symlink',
+    );
+    await expect(check(member('m/link', undefined, '1', 'm/later'), member('m/later'))).rejects.toThrow(
+      'the archive entry m/link is a hard link to m/later, which is no file before it in the archive',
+    );
+  });
+
+  it('refuses a name longer than 255 bytes, as a GNU long name or pax path gives it', async () => {
+    const name = (bytes: number) => `m/${'é'.repeat(bytes / 2)}`;
+    await expect(check(pax({ path: name(254) }), member('ignored'))).resolves.toMatchObject({ folder: 'm' });
+    for (const longName of [
+      [...member('././@LongLink', Buffer.from(`${name(256)}\0`), 'L'), ...member('ignored')],
+      [...pax({ path: name(256) }), ...member('ignored')],
+    ]) {
+      const read = readArchive(model(longName), MAX_UNPACKED_BYTES);
+      await expect(read).rejects.toThrow(BadRequestError);
+      await expect(read).rejects.toThrow(
+        'has a name of 256 bytes; a file name may have at most 255 (Linux NAME_MAX)',
+      );
+    }
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Reads an uploaded `model.tar.gz` in one pass, as it streams from the model store: the SHA-256 and
- * size of its bytes, and its tar entries (POSIX ustar, with pax and GNU long names), keeping the
- * bytes only of the configs the archive check reads and scanning version folders' files as ONNX
- * models as they pass. Nothing is written to disk, and what is held is counted against
- * `MAX_HELD_BYTES`, so that the memory the read takes does not grow with the archive's members.
+ * size of its bytes, and its tar entries (POSIX ustar, with pax and GNU long names and link
+ * targets), keeping the bytes only of the configs the archive check reads and scanning version
+ * folders' files as ONNX models as they pass. Nothing is written to disk, and what is held is
+ * counted against `MAX_HELD_BYTES`, so that the memory the read takes does not grow with the
+ * archive's members.
  */
 import { createHash } from 'node:crypto';
 import { Transform, Writable } from 'node:stream';
@@ -65,6 +66,22 @@ export async function readArchive(
 export const archiveTooLarge = (error: HoldLimitError) =>
   new PayloadTooLargeError(`the archive is refused: ${error.message}`);
 
+/**
+ * The members by typeflag (POSIX ustar; 'x' pax, 'L' and 'K' GNU long name and link name); any
+ * other is `other`.
+ */
+const TYPES: Record<string, ArchiveEntry['type'] | 'pax' | 'longname' | 'longlink'> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '5': 'directory',
+  x: 'pax',
+  L: 'longname',
+  K: 'longlink',
+};
+
 /** An incremental tar parser: header blocks, then each member's data padded to whole blocks. */
 class TarEntries {
   private readonly entries: ArchiveEntry[] = [];
@@ -76,7 +93,8 @@ class TarEntries {
   private member?: {
     /** Undefined for a pax header or long name, and for the archive's root. */
     path?: string;
-    type: ArchiveEntry['type'] | 'pax' | 'longname';
+    type: ArchiveEntry['type'] | 'pax' | 'longname' | 'longlink';
+    linkpath?: string;
     remaining: number;
     padding: number;
     /** The bytes of a config, pax header or long name, filled as they come. */
@@ -87,6 +105,8 @@ class TarEntries {
   };
   /** A name given by a pax header or GNU long name for the next member. */
   private nextName?: string;
+  /** A link target given by a pax header or GNU long link name for the next member. */
+  private nextLinkpath?: string;
 
   constructor(private readonly maxUnpackedBytes: number) {}
 
@@ -141,24 +161,20 @@ class TarEntries {
     const prefix = ustar ? text(block.subarray(345, 500)) : '';
     const headerName = prefix ? `${prefix}/${text(block.subarray(0, 100))}` : text(block.subarray(0, 100));
     const size = octal(block.subarray(124, 136));
-    const type: ArchiveEntry['type'] | 'pax' | 'longname' =
-      typeflag === 'x'
-        ? 'pax'
-        : typeflag === 'L'
-          ? 'longname'
-          : typeflag === '0' || typeflag === '\0' || typeflag === '7'
-            ? 'file'
-            : typeflag === '5'
-              ? 'directory'
-              : 'other';
+    const type = TYPES[typeflag] ?? 'other';
     // Global pax headers ('g') and other metadata members are read past like any other member.
-    const meta = type === 'pax' || type === 'longname';
+    const meta = type === 'pax' || type === 'longname' || type === 'longlink';
     const path = meta ? undefined : normalizeName(this.nextName ?? headerName);
-    if (!meta) this.nextName = undefined;
+    const linkpath =
+      type === 'symlink' || type === 'hardlink'
+        ? (this.nextLinkpath ?? text(block.subarray(157, 257)))
+        : undefined;
+    if (!meta) this.nextName = this.nextLinkpath = undefined;
     const read = meta ? 'bytes' : type === 'file' && path !== undefined ? contentRead(path) : undefined;
     this.member = {
       ...(path !== undefined ? { path } : {}),
       type,
+      ...(linkpath !== undefined ? { linkpath } : {}),
       remaining: size,
       padding: (BLOCK - (size % BLOCK)) % BLOCK,
       cost: read === 'bytes' ? this.held.hold(size, meta ? `a ${type} header` : path!) : 0,
@@ -170,15 +186,26 @@ class TarEntries {
 
   private memberRead(): void {
     const member = this.member!;
-    const { path, type, data, onnx } = member;
-    if (type === 'pax' || type === 'longname') {
-      const name = type === 'pax' ? paxPath(buffer(data!)) : text(buffer(data!));
-      if (name !== undefined) this.nextName = name;
+    const { path, type, linkpath, data, onnx } = member;
+    if (type === 'pax') {
+      const { path, linkpath } = paxRecords(buffer(data!));
+      if (path !== undefined) this.nextName = path;
+      if (linkpath !== undefined) this.nextLinkpath = linkpath;
+      this.held.release(member.cost);
+    } else if (type === 'longname' || type === 'longlink') {
+      if (type === 'longname') this.nextName = text(buffer(data!));
+      else this.nextLinkpath = text(buffer(data!));
       this.held.release(member.cost);
     } else if (path !== undefined) {
-      this.held.hold(path.length, path);
+      this.held.hold(path.length + (linkpath?.length ?? 0), path);
       onnx?.end();
-      this.entries.push({ path, type, ...(data ? { data } : {}), ...(onnx ? { onnx } : {}) });
+      this.entries.push({
+        path,
+        type,
+        ...(linkpath !== undefined ? { linkpath } : {}),
+        ...(data ? { data } : {}),
+        ...(onnx ? { onnx } : {}),
+      });
     }
     if (member.padding === 0) this.member = undefined;
     else member.remaining = 0;
@@ -230,10 +257,10 @@ function validChecksum(block: Buffer): boolean {
   return sum === octal(block.subarray(148, 156));
 }
 
-/** The `path` record of a pax extended header (`<length> path=<value>\n` records). */
-function paxPath(data: Buffer): string | undefined {
+/** The `path` and `linkpath` records of a pax extended header (`<length> <keyword>=<value>\n` records). */
+function paxRecords(data: Buffer): { path?: string; linkpath?: string } {
   let offset = 0;
-  let path: string | undefined;
+  const records: { path?: string; linkpath?: string } = {};
   while (offset < data.length) {
     const space = data.indexOf(0x20, offset);
     if (space === -1) break;
@@ -241,8 +268,9 @@ function paxPath(data: Buffer): string | undefined {
     if (!Number.isSafeInteger(length) || length <= 0) break;
     const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
     const equals = record.indexOf('=');
-    if (record.slice(0, equals) === 'path') path = record.slice(equals + 1);
+    const keyword = record.slice(0, equals);
+    if (keyword === 'path' || keyword === 'linkpath') records[keyword] = record.slice(equals + 1);
     offset += length;
   }
-  return path;
+  return records;
 }
