@@ -4,17 +4,17 @@
  * the container load it; later requests find it loaded
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/invoke-multi-model-endpoint.html).
  * Here the archive comes from the local S3 emulator, is unpacked into a temporary folder and read
- * by the same repository loader the image's models go through. Under a memory budget, loading a
- * model first unloads the least recently used idle ones, and each load, unload and invocation is
- * recorded in SageMaker's multi-model metrics (docs/local-platform.md, "Multi-model cache").
+ * by the same repository loader the image's models go through; an archive that fails to unpack or
+ * load is a load failure, its folder removed. Under a memory budget, loading a model first unloads
+ * the least recently used idle ones, and each load, unload and invocation is recorded in
+ * SageMaker's multi-model metrics (docs/local-platform.md, "Multi-model cache").
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
-import { x as extractTar } from 'tar';
+import { type ReadEntry, UnpackSync } from 'tar';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import type { EndpointDimensions, MultiModelMetricName, MultiModelMetrics } from './multi-model-metrics';
 import { closeSchedulers, loadModels, releaseSessions, type ServedModel } from './runner';
@@ -194,7 +194,7 @@ export class LocalModelStore {
     const directory = await mkdtemp(path.join(tmpdir(), 'local-model-store-'));
     entry.directory = directory;
     try {
-      await pipeline(Readable.from(body), extractTar({ cwd: directory, strict: true }));
+      await unpack(body, directory);
       this.record('ModelDownloadingTime', microseconds(this.now() - downloadStarted), dimensions);
       const definitions = await loadModelRepository(directory);
       if (definitions.length !== 1) {
@@ -224,6 +224,38 @@ export class LocalModelStore {
       throw new ModelLoadError(`failed to load ${targetModel}: ${(error as Error).message}`);
     }
   }
+}
+
+/**
+ * Unpacks the archive into `directory` as it downloads, with node-tar's synchronous unpacker fed
+ * chunk by chunk: each write has finished its file operations when it returns, so once a write
+ * fails nothing is left writing into the directory, which can then be removed whole.
+ */
+async function unpack(body: Readable, directory: string): Promise<void> {
+  // node-tar refuses by default a gzip that expands over 1000 times, a guard of its own that no
+  // SageMaker or Triton document sets; the upload check bounds the unpacked tar instead
+  // (MAX_UNPACKED_BYTES), so what it accepts loads here (docs/shipping-models.md).
+  const unpacker = new UnpackSync({ cwd: directory, strict: true, maxDecompressionRatio: Infinity });
+  let failure: Error | undefined;
+  let entry: ReadEntry | undefined;
+  unpacker.on('error', (error: Error) => {
+    failure ??= error;
+  });
+  unpacker.on('entry', (e: ReadEntry) => {
+    entry = e;
+  });
+  try {
+    for await (const chunk of body) {
+      unpacker.write(chunk as Buffer);
+      if (failure) break;
+    }
+    if (!failure) unpacker.end();
+  } finally {
+    // A file cut off by a failure is still open, its disk space held: ending its entry closes it.
+    if (entry?.emittedEnd === false) entry.end();
+    body.destroy();
+  }
+  if (failure) throw failure;
 }
 
 async function unload(entry: Entry): Promise<void> {

@@ -1,6 +1,19 @@
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { createGzip } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   InvokeEndpointCommand,
@@ -8,7 +21,11 @@ import {
   type SageMakerRuntimeClient,
   ValidationError,
 } from '@aws-sdk/client-sagemaker-runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Header } from 'tar';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MAX_UNPACKED_BYTES } from '../../contracts/model-store';
+import { checkModelArchive } from '../../contracts/triton/model-archive';
+import { readArchive } from '../../functions/handlers/models/archive-reader';
 import type { InferenceResponse } from '../../functions/inference/protocol';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
 import { type LocalS3, startS3 } from '../../local/aws/s3';
@@ -25,6 +42,30 @@ const request = {
     { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
   ],
 };
+
+const MiB = 1024 * 1024;
+
+/**
+ * A gzip of `mib` MiB of zeros in `simple/1/zeros.bin` and the shipped `simple` model, made without
+ * holding the zeros: the zeros first, a gzip that expands about 1,020 times, past node-tar's default
+ * guard of 1,000; or, given `ending`, the model first and `ending` after the zeros as the tar's end.
+ */
+async function zerosArchive(mib: number, ending?: Buffer): Promise<Buffer> {
+  const gzip = createGzip({ level: 9 });
+  const bytes = buffer(gzip);
+  const model = packModelRepositoryTar(REPOSITORY, ['simple']);
+  // The model's tar without its two closing zero blocks, so that the zeros' member follows it.
+  if (ending) gzip.write(model.subarray(0, model.length - 1024));
+  const header = new Header({ path: 'simple/1/zeros.bin', size: mib * MiB, type: 'File', mode: 0o644 });
+  header.encode();
+  gzip.write(header.block!);
+  const zeros = Buffer.alloc(MiB);
+  for (let i = 0; i < mib; i++) {
+    if (!gzip.write(zeros)) await new Promise((drained) => gzip.once('drain', drained));
+  }
+  gzip.end(ending ?? model);
+  return bytes;
+}
 
 async function errorOf(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -151,4 +192,58 @@ describe('local multi-model endpoint on a model store in S3', () => {
     expect(error).toBeInstanceOf(ModelError);
     expect((error as ModelError).OriginalMessage).toContain('holds 2 model folders');
   });
+
+  it('loads an archive the upload check accepts, whatever its gzip expands to', async () => {
+    const bytes = await zerosArchive(64);
+    const read = await readArchive(Readable.from([bytes]), MAX_UNPACKED_BYTES);
+    expect(checkModelArchive(read.entries).folder).toBe('simple');
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'models/zeros.tar.gz', Body: bytes }));
+    const answer = await invoke('zeros.tar.gz');
+    expect(answer.$metadata.httpStatusCode).toBe(200);
+  });
+
+  it.each([
+    // A block that is no tar header follows the zeros, which are still being written when it is read.
+    ['tar breaks off after a large file', () => zerosArchive(200, Buffer.alloc(1024, 0x41))],
+    // The gzip turns to garbage halfway through the zeros, leaving their file open.
+    [
+      'gzip breaks off inside a large file',
+      async () => {
+        const whole = await zerosArchive(64);
+        return Buffer.concat([whole.subarray(0, whole.length / 2), Buffer.alloc(1024, 0xff)]);
+      },
+    ],
+  ])(
+    'answers an archive whose %s as a load failure (400, never 500), leaving nothing of it',
+    async (label, make) => {
+      const name = `unreadable-${label.split(' ')[0]}.tar.gz`;
+      await s3.client.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: `models/${name}`, Body: await make() }),
+      );
+      const temporary = mkdtempSync(path.join(scratch, 'tmp-'));
+      vi.stubEnv('TMPDIR', temporary);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const error = await errorOf(invoke(name));
+          expect(error).toBeInstanceOf(ModelError);
+          expect((error as ModelError).OriginalStatusCode).toBe(400);
+          expect((error as ModelError).OriginalMessage).toContain(`failed to load ${name}`);
+          expect(readdirSync(temporary)).toEqual([]);
+        }
+      } finally {
+        vi.unstubAllEnvs();
+      }
+      // Nor a file of it held open, which would keep its disk space (Linux lists them in /proc).
+      if (existsSync('/proc/self/fd')) {
+        const open = readdirSync('/proc/self/fd').map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        });
+        expect(open.filter((file) => file.startsWith(temporary))).toEqual([]);
+      }
+    },
+  );
 });
