@@ -68,9 +68,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
        [--wait [--timeout S]] [--json]
   Submits one job; each line of the file is one item: {"id": "optional", "inputs": [v2 input tensors]}.
   Prints the job id (--json: the job).
-  --via api           POST /v1/batch-jobs with the items (default up to 6 MB); --idempotency-key makes a
-                      retry return the same job
-  --via s3            upload the file as a batch input (default above 6 MB, up to 2 GiB), then submit a
+  --via api           POST /v1/batch-jobs with the items (default up to 4.45 MiB of JSON, the most
+                      the API takes); --idempotency-key makes a retry return the same job
+  --via s3            upload the file as a batch input (default above 4.45 MiB, up to 2 GiB), then submit a
                       job naming it; bad lines fail as their items, with their line numbers. Several
                       --file (up to 100, default s3) go up as one input each: the job's items are their
                       lines in the order given

@@ -2,20 +2,25 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, createReadStream, type Stats, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { MAX_BATCH_INPUT_BYTES, MAX_JOB_INPUTS } from '../../contracts/batch-data';
-import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../../contracts/lambda-limits';
+import { API_REQUEST_BODY_BYTES } from '../../contracts/lambda-limits';
 import {
   type BatchJob,
   IdempotencyKeySchema,
   SubmissionMessageSchema,
   TERMINAL_STATUSES,
 } from '../../functions/batch/api-schemas';
-import { parseJsonl, readInputFile, secondsOption, stringOption, stringsOption } from '../args';
+import {
+  type BatchItem,
+  parseJsonl,
+  readInputFile,
+  secondsOption,
+  stringOption,
+  stringsOption,
+} from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
 import { ApiError, CliError, UsageError } from '../errors';
 import { ProgressReporter, progressLine, UploadProgress } from '../progress';
 
-/** Lambda's request payload limit, below API Gateway's 10 MB. */
-export const API_MAX_BODY_BYTES = LAMBDA_SYNC_PAYLOAD_BYTES;
 /** SQS's message size limit: 1 MiB, the largest and default `MaximumMessageSize` since 2025. */
 export const SQS_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** How long `wait` treats a 404 as "not stored yet": an SQS submission appears once the fan-out ran. */
@@ -41,11 +46,21 @@ export async function submit(ctx: CommandContext): Promise<number> {
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
   const key = idempotencyKey(values);
-  // A file larger than one HTTPS body goes up to S3 as it is, without being read into memory.
-  const via =
-    chosen ?? (files.length > 1 || (file !== '-' && fileSize(file) > API_MAX_BODY_BYTES) ? 's3' : 'api');
   const version = stringOption(values, 'version');
   const model = { model: ctx.args.model!, ...(version ? { version } : {}) };
+  let via = chosen ?? defaultVia(files);
+  let items: BatchItem[] | undefined;
+  if (via !== 's3') {
+    items = parseJsonl(readInputFile(file), file === '-' ? 'stdin' : file);
+    // The submission's JSON is not the file's size: one a little over the API's body goes up too.
+    if (
+      chosen === undefined &&
+      file !== '-' &&
+      submissionBytes({ ...model, items }) > API_REQUEST_BODY_BYTES
+    ) {
+      via = 's3';
+    }
+  }
 
   if (via === 's3') {
     if (files.includes('-'))
@@ -71,8 +86,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
     return afterSubmit(ctx, job.jobId, job, waitMs);
   }
 
-  const items = parseJsonl(readInputFile(file), file === '-' ? 'stdin' : file);
-  const submission = { ...model, items };
+  const submission = { ...model, items: items! };
 
   let jobId: string;
   let submitted: unknown;
@@ -95,7 +109,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
     jobId = await submitOverSqs(ctx, submission);
     submitted = { jobId };
   }
-  ctx.io.stderr.write(`submitted job ${jobId} (${items.length} items, via ${via})\n`);
+  ctx.io.stderr.write(`submitted job ${jobId} (${submission.items.length} items, via ${via})\n`);
   return afterSubmit(ctx, jobId, submitted, waitMs);
 }
 
@@ -109,6 +123,19 @@ async function afterSubmit(ctx: CommandContext, jobId: string, submitted: unknow
   if (!values.json) await write(ctx.io.stdout, `${jobId}\n`);
   return finish(ctx, await waitForJob(ctx, jobId, waitMs));
 }
+
+/**
+ * Where a submission goes without --via: several files, or one larger than the API's request body,
+ * go up to S3 as they are, without being read into memory; one smaller file or stdin is sent over
+ * the API.
+ */
+export function defaultVia(files: readonly string[]): 'api' | 's3' {
+  if (files.length > 1) return 's3';
+  const file = files[0]!;
+  return file !== '-' && fileSize(file) > API_REQUEST_BODY_BYTES ? 's3' : 'api';
+}
+
+const submissionBytes = (submission: object) => Buffer.byteLength(JSON.stringify(submission));
 
 function fileSize(path: string): number {
   return fileStats(path).size;
@@ -239,18 +266,28 @@ function idempotencyKey(values: CommandContext['values']): string | undefined {
 
 async function submitOverApi(ctx: CommandContext, submission: object): Promise<BatchJob> {
   const key = idempotencyKey(ctx.values);
-  const bytes = Buffer.byteLength(JSON.stringify(submission));
-  if (bytes > API_MAX_BODY_BYTES) {
+  const bytes = submissionBytes(submission);
+  if (bytes > API_REQUEST_BODY_BYTES) {
     throw new UsageError(
-      `the submission is ${formatBytes(bytes)}, over the API's ${formatBytes(API_MAX_BODY_BYTES)} body limit; submit the file with --via s3`,
+      `the submission is ${formatBytes(bytes)}, over the API's ${formatBytes(API_REQUEST_BODY_BYTES)} body limit; submit the file with --via s3`,
     );
   }
-  // Retried only with a key: the API then returns the job the first attempt made instead of a second one.
-  const response = await ctx.api().request<BatchJob>('POST', '/v1/batch-jobs', {
-    body: submission,
-    ...(key === undefined ? {} : { headers: { 'Idempotency-Key': key }, retry: true }),
-  });
-  return response.body;
+  try {
+    // Retried only with a key: the API then returns the job the first attempt made instead of a second one.
+    const response = await ctx.api().request<BatchJob>('POST', '/v1/batch-jobs', {
+      body: submission,
+      ...(key === undefined ? {} : { headers: { 'Idempotency-Key': key }, retry: true }),
+    });
+    return response.body;
+  } catch (error) {
+    // The API's limit is on the whole proxy event: a body under the CLI's bound may still be refused.
+    if (error instanceof ApiError && error.status === 413) {
+      throw new CliError(
+        `${error.message}\nthe submission is ${formatBytes(bytes)}: submit the file with --via s3`,
+      );
+    }
+    throw error;
+  }
 }
 
 async function submitOverSqs(ctx: CommandContext, submission: object): Promise<string> {
@@ -279,7 +316,7 @@ async function submitOverSqs(ctx: CommandContext, submission: object): Promise<s
     throw new UsageError(
       `the submission is ${formatBytes(bytes)}, over the ${formatBytes(SQS_MAX_MESSAGE_BYTES)} an SQS message holds; ${
         // Over the API's body limit too, only an upload takes it.
-        bytes > API_MAX_BODY_BYTES ? 'submit the file with --via s3' : 'submit it with --via api'
+        bytes > API_REQUEST_BODY_BYTES ? 'submit the file with --via s3' : 'submit it with --via api'
       }`,
     );
   }
@@ -492,5 +529,5 @@ export async function cancel(ctx: CommandContext): Promise<number> {
 }
 
 function formatBytes(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
 }

@@ -69,7 +69,9 @@ const PARSER_HEAD_BYTES = 64 * 1024;
  * proxy event as JSON, where the body is base64 (4/3 of its bytes, with `*\/*`) or JSON-escaped text.
  * Beyond it the invoke fails with RequestEntityTooLargeException and API Gateway answers the 413
  * below, which no gateway response changes (docs/api-gateway-rules.md). The function's result is
- * held to the same limit: a larger one fails the invocation, and API Gateway answers 502.
+ * held to the same limit: a larger one fails the invocation, and API Gateway answers 502. The body a
+ * client can count on is API_REQUEST_BODY_BYTES, which this check takes whatever the headers within
+ * their quota.
  */
 export const LAMBDA_PAYLOAD_TOO_LARGE = {
   statusCode: 413,

@@ -14,6 +14,7 @@ import {
 import { UsageError } from '../../cli/errors';
 import { run } from '../../cli/main';
 import { ProgressReporter, progressBar } from '../../cli/progress';
+import { API_REQUEST_BODY_BYTES } from '../../contracts/lambda-limits';
 import { fakeIo } from '../helpers/cli-run';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-args-'));
@@ -273,7 +274,7 @@ describe('run: usage errors exit 2 before any request', () => {
       ]);
     const big = await overSqs(15_000);
     expect(big.code).toBe(2);
-    expect(big.stderr).toMatch(/over the 1\.0 MB an SQS message holds; submit it with --via api/);
+    expect(big.stderr).toMatch(/over the 1\.0 MiB an SQS message holds; submit it with --via api/);
     const huge = await overSqs(70_000);
     expect(huge.code).toBe(2);
     expect(huge.stderr).toMatch(/an SQS message holds; submit the file with --via s3/);
@@ -284,7 +285,58 @@ describe('run: usage errors exit 2 before any request', () => {
     const big = file('huge.jsonl', Array.from({ length: 30_000 }, () => line).join('\n'));
     const result = await runWith(['batch', 'submit', 'iris', '--file', big, '--via', 'api']);
     expect(result).toMatchObject({ code: 2, calls: [] });
-    expect(result.stderr).toMatch(/over the API's 6.0 MB body limit; submit the file with --via s3/);
+    expect(result.stderr).toMatch(/over the API's 4\.5 MiB body limit; submit the file with --via s3/);
+  });
+
+  it("sends a submission of exactly the API's body limit over HTTPS, and one byte more as an upload", async () => {
+    // Prepare: items whose submission JSON is API_REQUEST_BODY_BYTES, the last id padded to the byte.
+    const itemBytes = Buffer.byteLength(irisItem('item-000000')) + 1;
+    const count = Math.floor(API_REQUEST_BODY_BYTES / itemBytes) - 2;
+    const lines = Array.from({ length: count }, (_, i) => irisItem(`item-${String(i).padStart(6, '0')}`));
+    const json = (padding: number) =>
+      JSON.stringify({
+        model: 'iris',
+        items: [...lines, irisItem('p'.repeat(padding))].map((line) => JSON.parse(line)),
+      });
+    const padding = API_REQUEST_BODY_BYTES - Buffer.byteLength(json(1)) + 1;
+    expect(padding).toBeGreaterThan(0);
+    expect(padding).toBeLessThan(128);
+    const submitted = { jobId: 'j', status: 'QUEUED' };
+    const submit = (extra: number, replies: Reply[]) =>
+      runWith(
+        [
+          'batch',
+          'submit',
+          'iris',
+          '--file',
+          file(`edge-${extra}.jsonl`, [...lines, irisItem('p'.repeat(padding + extra))].join('\n')),
+        ],
+        replies,
+      );
+    // Act
+    const atLimit = await submit(0, [{ status: 201, body: submitted }]);
+    const overLimit = await submit(1, [
+      { status: 201, body: { inputId: 'input-1', mode: 'stored' } },
+      { status: 201, body: submitted },
+    ]);
+    // Assess
+    expect(atLimit.code).toBe(0);
+    expect(atLimit.calls[0]).toMatchObject({ method: 'POST', url: `${DEFAULT_API_URL}/v1/batch-jobs` });
+    expect(Buffer.byteLength(atLimit.calls[0]!.body!)).toBe(API_REQUEST_BODY_BYTES);
+    expect(overLimit.code).toBe(0);
+    expect(overLimit.calls[0]).toMatchObject({ method: 'POST', url: `${DEFAULT_API_URL}/v1/batch-inputs` });
+    expect(JSON.parse(overLimit.calls[1]!.body!)).toEqual({ model: 'iris', inputs: ['input-1'] });
+  });
+
+  it("answers the API's 413 with the way to send it instead", async () => {
+    const result = await runWith(
+      ['batch', 'submit', 'iris', '--file', file('refused.jsonl', irisItem('a'))],
+      [{ status: 413, body: { message: 'Request Too Long' } }],
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('HTTP 413: {"message":"Request Too Long"}');
+    expect(result.stderr).toContain('submit the file with --via s3');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('uploads a file over the body limit as a batch input, asking for its size, unread', async () => {
