@@ -4,6 +4,7 @@ import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { WAF_RATE_LIMITED, wafRateLimitedBody } from '../contracts/gateway-responses';
 import type { RateLimitTiers } from '../contracts/settings';
+import { PlatformConfigError } from './config';
 
 /**
  * WAF counts a rate-based rule's requests over this window (60, 120, 300 or 600 s; 300 is WAF's
@@ -29,7 +30,7 @@ export function ipRateLimitFor(tiers: RateLimitTiers, configured?: number): numb
   if (configured === undefined)
     return Math.min(MAX_RATE_LIMIT, Math.max(MIN_RATE_LIMIT, CLIENTS_PER_IP * floor));
   if (configured < floor) {
-    throw new Error(
+    throw new PlatformConfigError(
       `wafRateLimitPerIp ${configured} is below ${floor}, what one client of the highest rate-limit tier may send in ${EVALUATION_WINDOW_SECONDS} s: WAF would block it within its own limit`,
     );
   }

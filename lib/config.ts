@@ -79,7 +79,10 @@ export const PlatformConfigSchema = z
      * serving AWS's published Triton image as it is. Only for backends the published image lacks.
      */
     customImage: z
-      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+      .preprocess(
+        (v) => (v === 'true' ? true : v === 'false' ? false : v),
+        z.boolean({ error: 'must be true or false' }),
+      )
       .default(false),
     /** Model the endpoint serves by default (`SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`). */
     defaultModelName: z
@@ -148,7 +151,10 @@ export const PlatformConfigSchema = z
      * role already set there for every API of the account and region. Only for an account without one.
      */
     apiGatewayCloudWatchRole: z
-      .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+      .preprocess(
+        (v) => (v === 'true' ? true : v === 'false' ? false : v),
+        z.boolean({ error: 'must be true or false' }),
+      )
       .default(false),
     /**
      * Requests one client IP may send in five minutes before the web application firewall blocks it.
@@ -283,6 +289,16 @@ export const PlatformConfigSchema = z
     }
   })
   .superRefine((c, ctx) => {
+    // A chunk still waiting out an outage must not be failed as stalled (lib/batch-pipeline.ts).
+    const waiting = c.batchOutageBudgetSeconds + c.batchWorkerTimeoutSeconds;
+    if (c.batchStallTimeoutSeconds <= waiting) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batchStallTimeoutSeconds'],
+        params: { crossKey: true },
+        message: `must be longer than batchOutageBudgetSeconds plus batchWorkerTimeoutSeconds (${c.batchOutageBudgetSeconds} + ${c.batchWorkerTimeoutSeconds} = ${waiting} s), got ${c.batchStallTimeoutSeconds}: a chunk still waiting for its model would be failed as stalled`,
+      });
+    }
     // A chunk failing every delivery comes back after the work queue's visibility timeout (six worker
     // timeouts) each time; it must reach the dead-letter queue before SQS drops it for age.
     const redelivered = c.batchMaxReceiveCount * 6 * c.batchWorkerTimeoutSeconds;
@@ -290,6 +306,7 @@ export const PlatformConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['batchMaxReceiveCount'],
+        params: { crossKey: true },
         message: `${c.batchMaxReceiveCount} receives, each after 6 x batchWorkerTimeoutSeconds (${6 * c.batchWorkerTimeoutSeconds} s), take ${redelivered} s: over the batch queues' retention (${SQS_RETENTION_SECONDS} s), so a failing chunk would expire instead of being dead-lettered`,
       });
     }
@@ -303,17 +320,22 @@ export const PlatformConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['additionalEndpointNames'],
+        params: { crossKey: true },
         message: `additionalEndpointNames, allowedOrigins and rateLimitTiers take ${listed} bytes of the API functions' environment, over the ${LISTED_ENVIRONMENT_BYTES} they may: Lambda allows 4 KB of environment variables per function`,
       });
     }
   })
-  .refine(
-    (c) => c.minInstanceCount <= c.initialInstanceCount && c.initialInstanceCount <= c.maxInstanceCount,
-    {
-      message: 'instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount',
-      path: ['initialInstanceCount'],
-    },
-  );
+  .superRefine((c, ctx) => {
+    const { minInstanceCount: min, initialInstanceCount: initial, maxInstanceCount: max } = c;
+    if (min <= initial && initial <= max) return;
+    ctx.addIssue({
+      code: 'custom',
+      // The key named first is one out of order; the message gives all three.
+      path: [min > initial ? 'minInstanceCount' : 'initialInstanceCount'],
+      params: { crossKey: true },
+      message: `instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount, got minInstanceCount ${min}, initialInstanceCount ${initial}, maxInstanceCount ${max}`,
+    });
+  });
 
 export type PlatformConfig = z.infer<typeof PlatformConfigSchema>;
 export const CONFIG_KEYS = Object.keys(PlatformConfigSchema.shape) as (keyof PlatformConfig)[];
@@ -376,15 +398,66 @@ export function readPlatformConfig(lookup: (key: string) => unknown): PlatformCo
   return parsePlatformConfig(raw);
 }
 
+/** A configuration the platform cannot be built from: its message says which keys and why. */
+export class PlatformConfigError extends Error {
+  override readonly name = 'PlatformConfigError';
+}
+
 /** Validates raw context values; throws one error naming every bad key and its value. */
 export function parsePlatformConfig(raw: Record<string, unknown>): PlatformConfig {
   const result = PlatformConfigSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = issue.path.join('.') || '(root)';
+      // A check across keys names their values in its message.
+      if (issue.code === 'custom' && issue.params?.crossKey) return `${key}: ${issue.message}`;
       return `${key}: ${issue.message} (got ${JSON.stringify(raw[String(issue.path[0])])})`;
     });
-    throw new Error(`invalid platform configuration in cdk.json context:\n  ${problems.join('\n  ')}`);
+    throw new PlatformConfigError(
+      `invalid platform configuration in cdk.json context:\n  ${problems.join('\n  ')}`,
+    );
   }
   return result.data;
+}
+
+/**
+ * Context keys CDK itself sets or reads, which are no configuration keys: feature flags
+ * (`@aws-cdk/...`), the CLI's own (`aws:cdk:...`), cached lookups (`availability-zones:...`,
+ * `ssm:...`), all with `:` or `@`, and the ones cdk.json and cdk.context.json may hold besides.
+ */
+const CDK_CONTEXT_KEY = /[:@/]/;
+const CDK_CONTEXT_KEYS = new Set(['acknowledged-issue-numbers', 'cli-telemetry']);
+
+/**
+ * Context keys that are neither configuration keys nor CDK's own: a mistyped `-c instancetype=...`
+ * would otherwise be ignored, and the default deployed. Each comes with the configuration key it
+ * likely meant, when one is close.
+ */
+export function unknownContextKeys(context: Record<string, unknown>): string[] {
+  const known = new Set<string>(CONFIG_KEYS);
+  return Object.keys(context)
+    .filter((key) => !known.has(key) && !CDK_CONTEXT_KEY.test(key) && !CDK_CONTEXT_KEYS.has(key))
+    .map((key) => {
+      const meant = CONFIG_KEYS.find(
+        (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2,
+      );
+      return meant ? `${key} (did you mean ${meant}?)` : key;
+    });
+}
+
+/** Levenshtein distance, for suggesting a configuration key. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }

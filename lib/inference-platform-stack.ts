@@ -14,7 +14,7 @@ import { BatchDataBucket } from './batch-data-bucket';
 import { BatchEventBus } from './batch-event-bus';
 import { BatchPipeline } from './batch-pipeline';
 import { BatchTable } from './batch-table';
-import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig } from './config';
+import { alarmThresholdsOf, circuitSettingsOf, type PlatformConfig, PlatformConfigError } from './config';
 import { CircuitTable, RateLimitTable } from './counter-table';
 import { DeploymentProvider } from './deployment-provider';
 import { JwtSigningSecret } from './jwt-signing-secret';
@@ -108,7 +108,7 @@ export class InferencePlatformStack extends Stack {
         ? props.models.filter((m) => m.name === config.defaultModelName)
         : [...props.models];
     if (served.length === 0) {
-      throw new Error(
+      throw new PlatformConfigError(
         `defaultModelName must name a model of the repository (${props.models.map((m) => m.name).join(', ')}), got ${JSON.stringify(config.defaultModelName)}`,
       );
     }
@@ -326,7 +326,7 @@ export class InferencePlatformStack extends Stack {
 function extensionVersionIn(region: string): ParamsAndSecretsVersions {
   const version = ParamsAndSecretsVersions.V1_0_103;
   if (!Fact.find(region, FactName.paramsAndSecretsLambdaLayer(version, 'arm64'))) {
-    throw new Error(
+    throw new PlatformConfigError(
       `region ${region} has no arm64 layer of the Parameters and Secrets extension, through which the authorizer reads its HS256 signing key: set jwksUrl (with jwtIssuer and jwtAudience) to verify an identity provider's tokens instead, or deploy to another region`,
     );
   }

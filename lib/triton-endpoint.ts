@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ENDPOINT_NAME } from '../contracts/environment-variables';
 import { ModelInstanceGroup_Kind } from '../contracts/triton/gen/model_config_pb';
 import type { ModelDefinition } from '../triton-image/model-repository';
-import { invokableEndpointNames } from './config';
+import { invokableEndpointNames, PlatformConfigError } from './config';
 import { MODEL_STORE_BUCKET_ID, type ModelStore } from './model-store';
 import type { ServingMode } from './served-models';
 import { instanceKind, MULTI_MODEL_GPU_INSTANCE_TYPES, tritonBaseImage } from './triton-base-image';
@@ -120,7 +120,7 @@ export class TritonEndpoint extends Construct {
 
     const pinned = props.gpuPinnedModels ?? [];
     if (pinned.length > 0 && instanceKind(props.instanceType) !== 'gpu') {
-      throw new Error(
+      throw new PlatformConfigError(
         `instanceType ${props.instanceType} has no GPU, but config.pbtxt of ${pinned.join(', ')} pins instances to KIND_GPU, which Triton cannot load without one; use a GPU type such as ${MULTI_MODEL_GPU_INSTANCE_TYPES.join(', ')} or KIND_AUTO/KIND_CPU`,
       );
     }

@@ -1,9 +1,15 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   alarmThresholdsOf,
   CONFIG_KEYS,
   invokableEndpointNames,
+  PlatformConfigError,
   parsePlatformConfig,
+  unknownContextKeys,
 } from '../../lib/config';
 import { CDK_JSON_CONTEXT } from './platform-app';
 
@@ -190,8 +196,36 @@ describe('parsePlatformConfig', () => {
     ['min above max', { minInstanceCount: 5, initialInstanceCount: 5, maxInstanceCount: 4 }],
   ])('rejects instance counts out of order (%s)', (_, counts) => {
     expect(() => parsePlatformConfig(counts)).toThrow(
-      /initialInstanceCount: instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount/,
+      /(min|initial)InstanceCount: instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount, got minInstanceCount \d+, initialInstanceCount \d+, maxInstanceCount \d+$/,
     );
+  });
+
+  it('blames the minimum above the initial count, naming every count with its value', () => {
+    expect(() => parsePlatformConfig({ minInstanceCount: '3' })).toThrow(
+      'minInstanceCount: instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount, got minInstanceCount 3, initialInstanceCount 1, maxInstanceCount 2',
+    );
+  });
+
+  it('refuses a stall timeout a chunk riding out an outage would reach, naming the key', () => {
+    expect(() => parsePlatformConfig({ batchStallTimeoutSeconds: '100' })).toThrow(
+      'batchStallTimeoutSeconds: must be longer than batchOutageBudgetSeconds plus batchWorkerTimeoutSeconds (900 + 120 = 1020 s), got 100',
+    );
+    expect(
+      parsePlatformConfig({ batchStallTimeoutSeconds: 1021, batchOutageBudgetSeconds: 900 })
+        .batchStallTimeoutSeconds,
+    ).toBe(1021);
+  });
+
+  it('says what the boolean keys take', () => {
+    for (const key of ['customImage', 'apiGatewayCloudWatchRole']) {
+      expect(() => parsePlatformConfig({ [key]: 'maybe' })).toThrow(
+        `${key}: must be true or false (got "maybe")`,
+      );
+    }
+  });
+
+  it('throws a PlatformConfigError, which the app prints without a stack', () => {
+    expect(() => parsePlatformConfig({ region: 'x' })).toThrow(PlatformConfigError);
   });
 
   it('accepts a fixed fleet (min = initial = max) and coerces the scaling keys from strings', () => {
@@ -272,6 +306,48 @@ describe('parsePlatformConfig', () => {
   it('reports every bad key at once', () => {
     expect(() => parsePlatformConfig({ region: 'x', initialInstanceCount: 0 })).toThrow(
       /region: [\s\S]*initialInstanceCount: /,
+    );
+  });
+});
+
+describe('unknownContextKeys', () => {
+  it("names context keys that are no configuration keys, with the one likely meant, and leaves CDK's own alone", () => {
+    expect(
+      unknownContextKeys({
+        ...CDK_JSON_CONTEXT,
+        instancetype: 'ml.g5.2xlarge',
+        batchRetentionDay: '7',
+        colour: 'blue',
+        'aws:cdk:enable-path-metadata': true,
+        'availability-zones:account=123456789012:region=us-east-1': ['us-east-1a'],
+        'acknowledged-issue-numbers': [1],
+      }),
+    ).toEqual([
+      'instancetype (did you mean instanceType?)',
+      'batchRetentionDay (did you mean batchRetentionDays?)',
+      'colour',
+    ]);
+  });
+});
+
+describe('the CDK app', () => {
+  it('prints a configuration error alone and exits 1', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+      env: {
+        ...process.env,
+        CDK_CONTEXT_JSON: JSON.stringify({ minInstanceCount: '3', instancetype: 'ml.g5.2xlarge' }),
+        CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'cdk-out-')),
+      },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      [
+        'warning: ignoring context keys that are no configuration keys: instancetype (did you mean instanceType?)',
+        'invalid platform configuration in cdk.json context:',
+        '  minInstanceCount: instance counts must satisfy minInstanceCount <= initialInstanceCount <= maxInstanceCount, got minInstanceCount 3, initialInstanceCount 1, maxInstanceCount 2',
+        '',
+      ].join('\n'),
     );
   });
 });
