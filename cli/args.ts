@@ -247,7 +247,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       strict: true,
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, command);
+    // Node's own text for an unknown option leaves a quote open; this one names the option alone.
+    const option = /^Unknown option '([^']*)'/.exec((error as Error).message)?.[1];
+    throw new UsageError(option ? `unknown option '${option}'` : (error as Error).message, command);
   }
   if (parsed.values.help) return { help: `Usage: ${spec.usage}\n\n${GLOBAL_HELP}` };
   const positionals = parsed.positionals;

@@ -94,8 +94,10 @@ export class UploadProgress {
   add(bytes: number): void {
     this.done += bytes;
     const ratio = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
-    const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
-    const text = `uploading ${Math.floor(ratio * 100)}% ${mib(this.done)}/${mib(this.total)} MiB`;
+    // Under a MiB, in KiB: a small archive would read 0.0/0.0 MiB.
+    const [unit, divisor] = this.total >= 1024 * 1024 ? ['MiB', 1024 * 1024] : ['KiB', 1024];
+    const size = (n: number) => (n / divisor).toFixed(1);
+    const text = `uploading ${Math.floor(ratio * 100)}% ${size(this.done)}/${size(this.total)} ${unit}`;
     if (this.stream.isTTY) {
       const filled = Math.round(ratio * 30);
       this.stream.write(

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WARMUP_BUDGET_SECONDS } from '../../contracts/model-warmup';
+import { MODEL_NAME, MODEL_VERSION } from '../../contracts/registry-schemas';
 import { gzipDeterministic, packModelRepositoryTar } from '../../lib/model-archive';
 import { parseJsonDocument, readInputFile, secondsOption, stringOption } from '../args';
 import { type CommandContext, printJson, segment, write } from '../context';
@@ -108,9 +109,17 @@ export function promotedRoutes(
   ];
 }
 
+/** A version number as the registry takes it, or a usage error naming where it came from. */
+function checkVersion(version: string, where: string, command: string): void {
+  if (!MODEL_VERSION.test(version)) {
+    throw new UsageError(`${where} must be a positive integer, got '${version}'`, command);
+  }
+}
+
 /** `models promote <model> <version> [--weight N] [--alias A]`: moves all or a share of an alias. */
 export async function promoteModel(ctx: CommandContext): Promise<number> {
   const { model, version } = ctx.args as { model: string; version: string };
+  checkVersion(version, '<version>', 'models promote');
   const alias = stringOption(ctx.values, 'alias') ?? DEFAULT_ALIAS;
   const raw = stringOption(ctx.values, 'weight') ?? '100';
   const weight = Number(raw);
@@ -151,6 +160,7 @@ export async function rollbackModel(ctx: CommandContext): Promise<number> {
 /** `models delete <model> <version>`: refused with 409 while an alias routes to the version. */
 export async function deleteModelVersion(ctx: CommandContext): Promise<number> {
   const { model, version } = ctx.args as { model: string; version: string };
+  checkVersion(version, '<version>', 'models delete');
   await ctx.api().request('DELETE', `/v1/models/${segment(model)}/versions/${segment(version)}`);
   ctx.io.stderr.write(`deleted ${model} version ${version}\n`);
   return 0;
@@ -196,6 +206,16 @@ export async function pushModel(ctx: CommandContext): Promise<number> {
   const version = stringOption(ctx.values, 'version') ?? highestVersion(dir);
   if (version === undefined)
     throw new UsageError(`${ctx.args.dir} has no numeric version folder`, 'models push');
+  // The registry's own rules: a name or version it would refuse is the command line's mistake.
+  if (!MODEL_NAME.test(name)) {
+    throw new UsageError(
+      `model name '${name}' must be 1-64 letters, digits, _ . - and start alphanumeric${
+        ctx.values.name === undefined ? ': give one with --name' : ''
+      }`,
+      'models push',
+    );
+  }
+  checkVersion(version, '--version', 'models push');
 
   // The archive holds the model folder at its root, as the stack packs it (lib/model-archive.ts).
   let archive: Buffer;

@@ -13,7 +13,7 @@ import {
 } from '../../cli/args';
 import { UsageError } from '../../cli/errors';
 import { run } from '../../cli/main';
-import { ProgressReporter, progressBar } from '../../cli/progress';
+import { ProgressReporter, progressBar, UploadProgress } from '../../cli/progress';
 import { API_REQUEST_BODY_BYTES } from '../../contracts/lambda-limits';
 import { fakeIo } from '../helpers/cli-run';
 
@@ -115,7 +115,7 @@ describe('parseCommandLine', () => {
     [['batch', 'explode'], /unknown command 'batch explode'/],
     [['batch', 'status'], /missing <jobId>/],
     [['batch', 'status', 'a', 'b'], /unexpected argument 'b'/],
-    [['infer', 'iris', '--bogus'], /Unknown option '--bogus'/],
+    [['infer', 'iris', '--bogus'], /^unknown option '--bogus'$/],
     [['models', 'list', '--url'], /--url/],
     [['batch', 'status', ''], /<jobId> is empty/],
     [['models', 'delete', 'iris', ''], /<version> is empty/],
@@ -546,6 +546,17 @@ describe('progress', () => {
     reporter.update({ jobId: 'j', status: 'RUNNING', total: 2, succeeded: 1, failed: 0, cancelled: 0 });
     reporter.finish();
     expect(text).toBe(`\r[${'#'.repeat(15)}${'-'.repeat(15)}] 50% 1/2 ok 1 failed 0 RUNNING\x1b[K\n`);
+  });
+
+  it('counts an upload under a MiB in KiB, and a larger one in MiB', () => {
+    let text = '';
+    const stream = { isTTY: false, write: (t: string) => (text += t) };
+    const small = new UploadProgress(stream, 3 * 1024 + 512);
+    small.add(0);
+    small.add(3 * 1024 + 512);
+    const large = new UploadProgress(stream, 3 * 1024 * 1024);
+    large.add(3 * 1024 * 1024);
+    expect(text).toBe('uploading 0% 0.0/3.5 KiB\nuploading 100% 3.5/3.5 KiB\nuploading 100% 3.0/3.0 MiB\n');
   });
 
   it('reads Retry-After as seconds or a date', () => {

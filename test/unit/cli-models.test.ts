@@ -75,6 +75,16 @@ describe('models promote, rollback and delete', () => {
     expect(result.stderr).toContain('version 2 10 %');
   });
 
+  it.each([
+    ['promote', ['models', 'promote', 'adder', 'v2']],
+    ['delete', ['models', 'delete', 'adder', 'latest']],
+  ])('%s refuses a version that is no number before any request', async (_, argv) => {
+    const result = await runWith(argv);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toMatch(/<version> must be a positive integer, got '(v2|latest)'/);
+    expect(result.calls).toEqual([]);
+  });
+
   it('promote refuses a weight outside 1 to 100 before any request', async () => {
     const result = await runWith(['models', 'promote', 'adder', '2', '--weight', '0']);
     expect(result.code).toBe(EXIT_USAGE);
@@ -188,6 +198,20 @@ describe('models push waiting for the warm-up', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'LOADING' });
     expect(result.calls).toHaveLength(2);
+  });
+
+  it.each([
+    [['--version', 'abc'], "--version must be a positive integer, got 'abc'"],
+    [['--version', '0'], "--version must be a positive integer, got '0'"],
+    [
+      ['--name', '.simple'],
+      "model name '.simple' must be 1-64 letters, digits, _ . - and start alphanumeric",
+    ],
+  ])('refuses %j as a usage error before it sends anything', async (flags, message) => {
+    const result = await runWith(['models', 'push', dir, ...flags]);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toContain(message);
+    expect(result.calls).toEqual([]);
   });
 
   it('refuses a bad --timeout before it sends anything', async () => {
