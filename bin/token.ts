@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import * as z from 'zod';
 import { platformToken } from '../local/dev-credentials';
 
 const USAGE = `Prints a bearer token that the local platform accepts.
@@ -10,8 +9,14 @@ Usage: npm run --silent token -- [--sub S] [--scope 'a b c'] [--tier T] [--expir
   --tier        rate-limit tier                    default: standard
   --expires-in  lifetime in seconds; --expires-in=-60 makes an expired token  default: 3600`;
 
-try {
-  const { values } = parseArgs({
+/** A command-line mistake: one line on stderr, and exit 2 as the CLI's usage errors. */
+function refuse(message: string): never {
+  console.error(`token: ${message} (npm run --silent token -- --help for usage)`);
+  process.exit(2);
+}
+
+function parseOptions() {
+  return parseArgs({
     options: {
       sub: { type: 'string' },
       scope: { type: 'string' },
@@ -21,20 +26,33 @@ try {
     },
     strict: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const expiresIn = z.coerce.number().int().default(3600).parse(values['expires-in']);
+}
+let values: ReturnType<typeof parseOptions>['values'];
+try {
+  ({ values } = parseOptions());
+} catch (error) {
+  // Node's text for an unknown option leaves a quote open; name the option alone.
+  const message = (error as Error).message;
+  const option = /^Unknown option '([^']*)'/.exec(message)?.[1];
+  refuse(option ? `unknown option '${option}'` : message);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const raw = values['expires-in'] ?? '3600';
+if (!/^-?\d{1,9}$/.test(raw)) refuse(`--expires-in must be a whole number of seconds, got '${raw}'`);
+
+try {
   console.log(
     await platformToken({
       sub: values.sub,
       scope: values.scope,
       tier: values.tier,
-      expiresInSeconds: expiresIn,
+      expiresInSeconds: Number(raw),
     }),
   );
 } catch (error) {
-  console.error(`token: ${(error as Error).message}\n\n${USAGE}`);
-  process.exit(2);
+  console.error(`token: ${(error as Error).message}`);
+  process.exit(1);
 }

@@ -405,6 +405,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions = {}): Pr
         ? undefined
         : await startPlatformControl({
             faults: sdkFaults,
+            functions: runtime.functions.map((fn) => fn.name),
             memory: () => Object.fromEntries(runtime.functions.map((fn) => [fn.name, fn.peakMemoryBytes])),
             recycle: () => runtime.recycle(),
             port: controlPort,

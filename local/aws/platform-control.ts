@@ -25,6 +25,8 @@ import { crashFaultSchema, dynamoDbFaultSchema, type SdkFaults } from './sdk-fau
 
 export interface PlatformControlOptions {
   readonly faults: SdkFaults;
+  /** The functions a crash plan may name: the names their containers run under. */
+  readonly functions: readonly string[];
   /** Each function's peak container memory in bytes (`LambdaFunction.peakMemoryBytes`). */
   readonly memory?: () => Record<string, number>;
   readonly recycle: () => Promise<void>;
@@ -96,7 +98,22 @@ async function route(
       const kind = path.slice('/local/faults/'.length) as 'dynamodb' | 'crash';
       const schema: z.ZodType = kind === 'dynamodb' ? dynamoDbFaultSchema : crashFaultSchema;
       const parsed = schema.safeParse(await readJson(req));
-      if (!parsed.success) return [400, { error: `invalid ${kind} fault: ${parsed.error.message}` }];
+      if (!parsed.success) {
+        // One line naming the field, as the model server's fault route answers.
+        const issue = parsed.error.issues[0];
+        const field = issue?.path.join('.') || 'body';
+        return [400, { error: `invalid ${kind} fault '${field}': ${issue?.message ?? 'invalid'}` }];
+      }
+      // A plan naming no function would never fire, and the test relying on it would pass unhurt.
+      const named = (parsed.data as { function?: string }).function;
+      if (named !== undefined && !options.functions.includes(named)) {
+        return [
+          400,
+          {
+            error: `invalid crash fault 'function': no function '${named}'; one of ${options.functions.join(', ')}`,
+          },
+        ];
+      }
       faults.set({ [kind]: parsed.data });
       return [200, state()];
     }
