@@ -46,19 +46,23 @@ export async function startSqs(options: {
 }): Promise<LocalSqs> {
   const store = new SqsStoreClass();
   const app = buildApp({ logger: false, host: LOOPBACK, stores: someStores({ sqsStore: store }) });
+  let afterRequest: ((target: string | string[] | undefined) => void) | undefined;
   if (options.stateDir) {
-    const afterRequest = persistQueues(store, path.join(options.stateDir, 'queues.json'));
     // onSend runs before the answer leaves: what a client was told happened is on disk.
     app.addHook(
       'onSend',
       async (request: { headers: IncomingHttpHeaders }, _reply: unknown, payload: unknown) => {
-        afterRequest(request.headers['x-amz-target']);
+        afterRequest?.(request.headers['x-amz-target']);
         return payload;
       },
     );
   }
   // Queue URLs read `http://sqs.<region>.127.0.0.1:<port>/...`: clients reach the queues through `url`.
   const url = await app.listen({ port: options.port ?? 0, host: LOOPBACK });
+  if (options.stateDir) {
+    // Read back once the port is known: kept queues' URLs name the port of this start.
+    afterRequest = persistQueues(store, path.join(options.stateDir, 'queues.json'), new URL(url).port);
+  }
   const client = new SQSClient({
     endpoint: url,
     region: options.region,
@@ -131,9 +135,15 @@ const READ_ONLY_ACTIONS = new Set(['GetQueueUrl', 'GetQueueAttributes', 'ListQue
  * equal to the last written is skipped (an empty long poll changes nothing). fauxqs's FIFO
  * deduplication window is not kept.
  */
-function persistQueues(store: SqsStore, file: string): (target: string | string[] | undefined) => void {
+function persistQueues(
+  store: SqsStore,
+  file: string,
+  port: string,
+): (target: string | string[] | undefined) => void {
   if (existsSync(file)) {
-    for (const saved of JSON.parse(readFileSync(file, 'utf8')) as QueueSnapshot[]) restoreQueue(store, saved);
+    for (const saved of JSON.parse(readFileSync(file, 'utf8')) as QueueSnapshot[]) {
+      restoreQueue(store, saved, port);
+    }
   }
   let written = JSON.stringify(store.listQueues().map(snapshotOf));
   writeFileAtomically(file, written);
@@ -166,8 +176,15 @@ function snapshotOf(queue: Queue): QueueSnapshot {
   };
 }
 
-function restoreQueue(store: SqsStore, saved: QueueSnapshot): void {
-  const queue = store.createQueue(saved.name, saved.url, saved.arn, saved.attributes, saved.tags);
+/**
+ * A kept queue comes back under the port SQS listens on now. fauxqs finds a queue by its exact URL,
+ * which names the port it was created on; kept as it was, the URL the platform prints and hands its
+ * functions would name a port nothing listens on any more. (The host, `sqs.<region>.127.0.0.1`, is
+ * no WHATWG URL host, so the port is replaced as text.)
+ */
+function restoreQueue(store: SqsStore, saved: QueueSnapshot, port: string): void {
+  const url = saved.url.replace(/^(http:\/\/[^/:]+)(:\d+)?\//, `$1:${port}/`);
+  const queue = store.createQueue(saved.name, url, saved.arn, saved.attributes, saved.tags);
   Object.assign(queue, { createdTimestamp: saved.createdTimestamp });
   queue.lastModifiedTimestamp = saved.lastModifiedTimestamp;
   queue.messages = saved.ready;

@@ -113,13 +113,14 @@ describe('local emulators on a state directory', () => {
 
     const second = await startSqs({ region: REGION, stateDir: dir });
     try {
-      // The same queue, with its URL and the attributes a redeploy gives it.
+      // The same queue, with the attributes a redeploy gives it; its URL names the port SQS now listens on.
       const again = await second.createQueue('work', { VisibilityTimeout: '3' });
-      expect(again.queueUrl).toBe(queueUrl);
+      const port = (queueUrl: string) => /^http:\/\/[^/]+:(\d+)\//.exec(queueUrl)?.[1];
+      expect(again.queueUrl).toBe(queueUrl.replace(`:${port(queueUrl)}/`, `:${new URL(second.url).port}/`));
       const receive = () =>
         second.client.send(
           new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
+            QueueUrl: again.queueUrl,
             MaxNumberOfMessages: 10,
             MessageSystemAttributeNames: ['ApproximateReceiveCount'],
           }),
