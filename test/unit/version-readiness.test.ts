@@ -29,6 +29,7 @@ const versions = [
   simple('1', 'ACTIVE'),
   simple('2', 'LOADING'),
   simple('3', 'FAILED', "the model rejected the request: model 'simple' is a pytorch model"),
+  simple('4', 'DISABLED'),
 ];
 // An alias that came to route to a version that is no longer active (written before a status race).
 const canary: Alias = {
@@ -103,6 +104,11 @@ describe('versions that are not ACTIVE receive no traffic', () => {
     expect(JSON.parse(loading!.body).error).toMatch(/version 2 is not ready: it is LOADING/);
     expect(failed!.statusCode).toBe(400);
     expect(JSON.parse(failed!.body).error).toMatch(/it is FAILED/);
+  });
+
+  it('answers the readiness of a DISABLED version 404, as of a version the model does not have', async () => {
+    const disabled = await handler(event('4', 'ready'), lambdaContext());
+    expect(disabled.statusCode).toBe(404);
   });
 
   it('answers inference on a LOADING version 503 MODEL_LOADING with Retry-After, without calling the endpoint', async () => {
