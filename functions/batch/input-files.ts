@@ -4,12 +4,12 @@
  * "Input files in S3".
  */
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { batchInputKey } from '../../contracts/batch-data';
+import { HeadObjectCommand, ListObjectsV2Command, S3ServiceException } from '@aws-sdk/client-s3';
+import { batchInputKey, MAX_JOB_INPUTS } from '../../contracts/batch-data';
 import { BadRequestError, NotFoundError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
 import { OwnerSchema } from './api-schemas';
-import { type JobInput, MAX_BATCH_INPUT_BYTES } from './input-schemas';
+import { isInputPrefix, type JobInput, MAX_BATCH_INPUT_BYTES } from './input-schemas';
 import type { BatchData } from './s3';
 
 /** Where input files are: the batch data bucket. */
@@ -53,4 +53,50 @@ export async function headInputs(
       }
     }),
   );
+}
+
+/**
+ * The input ids a job's entries name, in order: an id as it is, and an id prefix and `*` as every
+ * input of the caller's whose id starts with it, in key order (the order S3 lists keys in, UTF-8
+ * binary, which for an id's characters is the order of JavaScript's string comparison). Listed under
+ * the caller's own digest only; at most MAX_JOB_INPUTS in all.
+ */
+export async function expandInputs(
+  target: InputBucket,
+  owner: string,
+  entries: readonly string[],
+): Promise<string[]> {
+  const suffix = '.jsonl';
+  const base = batchInputKey(ownerDigest(owner), '').slice(0, -suffix.length);
+  const tooMany = () =>
+    new BadRequestError(`the inputs name more than ${MAX_JOB_INPUTS} files; a job reads at most that many`);
+  const ids: string[] = [];
+  for (const entry of entries) {
+    if (!isInputPrefix(entry)) {
+      ids.push(entry);
+      continue;
+    }
+    const found: string[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await target.s3.send(
+        new ListObjectsV2Command({
+          Bucket: target.bucket,
+          Prefix: base + entry.slice(0, -1),
+          ContinuationToken,
+        }),
+      );
+      for (const { Key = '' } of page.Contents ?? []) {
+        if (Key.endsWith(suffix)) found.push(Key.slice(base.length, -suffix.length));
+      }
+      if (ids.length + found.length > MAX_JOB_INPUTS) throw tooMany();
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    if (found.length === 0) {
+      throw new NotFoundError(`no batch input of yours has an id starting with '${entry.slice(0, -1)}'`);
+    }
+    ids.push(...found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+  if (ids.length > MAX_JOB_INPUTS) throw tooMany();
+  return ids;
 }

@@ -8,14 +8,24 @@ import * as z from '../../contracts/zod';
 
 export { BATCH_INPUT_URL_TTL_SECONDS, MAX_BATCH_INPUT_BYTES };
 
-/** An input file's id: a random UUID the upload route chose. */
+/**
+ * An input file's id: a random UUID the upload route chose, one derived from an idempotency key, or
+ * a name the caller gave it; a path segment and a key's last part either way.
+ */
 export const InputIdSchema = z
   .string()
-  .check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be an inputId'));
+  .check(
+    z.regex(
+      /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
+      'must be an inputId: 1-200 letters, digits, ".", "_" and "-", starting with a letter or digit',
+    ),
+  );
 
-/** `POST /v1/batch-inputs` body: the file's size, which decides one PUT or parts. */
+/** `POST /v1/batch-inputs` body: the file's size, which decides one PUT or parts, and its name. */
 export const StartInputUploadSchema = z.strictObject({
   size: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_BATCH_INPUT_BYTES)),
+  /** The input's id, chosen by the caller (e.g. `sales-2026-12-01`), so that a job can name a prefix. */
+  name: z.optional(InputIdSchema),
 });
 
 /** `POST /v1/batch-inputs/{inputId}/complete` body: the multipart upload and its parts' ETags. */
@@ -34,8 +44,25 @@ export const CompleteInputUploadSchema = z.strictObject({
 /** Path parameters of `/v1/batch-inputs/{inputId}/complete`. */
 export const InputPathSchema = z.object({ inputId: z.optional(InputIdSchema) });
 
-/** The input files a job reads, in order: a manifest of the caller's own uploads. */
-export const JobInputsSchema = z.array(InputIdSchema).check(z.minLength(1), z.maxLength(MAX_JOB_INPUTS));
+/**
+ * The input files a job reads, in order: a manifest of the caller's own uploads, each named by its
+ * id, or several by an id prefix and `*`: every input of theirs whose id starts with it, in key order.
+ */
+export const JobInputsSchema = z
+  .array(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^([A-Za-z0-9][A-Za-z0-9._-]{0,199}|[A-Za-z0-9._-]{0,200}\*)$/,
+          'must be an inputId, or an id prefix and "*" for all of your inputs whose id starts with it',
+        ),
+      ),
+  )
+  .check(z.minLength(1), z.maxLength(MAX_JOB_INPUTS));
+
+/** Whether a job's input entry names several inputs by a prefix (`JobInputsSchema`). */
+export const isInputPrefix = (entry: string) => entry.endsWith('*');
 
 /** One input file of a job, as the job records it at submission. */
 export interface JobInput {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { BATCH_INPUT_PART_BYTES, batchInputKey } from '../../contracts/batch-data';
 import type * as z from '../../contracts/zod';
-import { NotFoundError } from '../edge/errors';
+import { BadRequestError, NotFoundError } from '../edge/errors';
 import { completeParts, type PresignedUpload, presignUpload } from '../edge/presigned-uploads';
 import { keyDigest } from './fingerprint';
 import { headInputs, type InputBucket, ownerDigest } from './input-files';
@@ -19,30 +19,33 @@ import { IdempotencyKeyReusedError } from './submission';
 
 export type StartedInputUpload = (
   | PresignedUpload
-  /** The input an idempotency key names is uploaded already: name it in a job as it is. */
+  /** The input an idempotency key or a name names is uploaded already: name it in a job as it is. */
   | { readonly mode: 'stored'; readonly size: number }
 ) & { readonly inputId: string; readonly maxBytes: number };
 
 /**
  * A new input file's id and where to put its bytes: one presigned PUT, or presigned parts. With an
- * idempotency key the id derives from the caller and the key, so a retried start (or a client run
- * again) names the same input, and once that input is stored the answer says so instead of
- * presigning an upload S3 would refuse (`If-None-Match`).
+ * idempotency key the id derives from the caller and the key, and with a name it is the name, so a
+ * retried start (or a client run again) names the same input; once that input is stored the answer
+ * says so instead of presigning an upload S3 would refuse (`If-None-Match`).
  */
 export async function startInputUpload(
   target: InputBucket,
   owner: string,
   size: number,
-  options: { readonly idempotencyKey?: string; readonly now?: Date } = {},
+  options: { readonly idempotencyKey?: string; readonly name?: string; readonly now?: Date } = {},
 ): Promise<StartedInputUpload> {
-  const { idempotencyKey, now = new Date() } = options;
-  const inputId = idempotencyKey === undefined ? randomUUID() : keyedInputId(owner, idempotencyKey);
-  if (idempotencyKey !== undefined) {
+  const { idempotencyKey, name, now = new Date() } = options;
+  if (idempotencyKey !== undefined && name !== undefined) {
+    throw new BadRequestError('give an input a name or an Idempotency-Key, not both: either one names it');
+  }
+  const inputId = name ?? (idempotencyKey === undefined ? randomUUID() : keyedInputId(owner, idempotencyKey));
+  if (name !== undefined || idempotencyKey !== undefined) {
     const stored = await storedSize(target, owner, inputId);
     if (stored === size) return { inputId, mode: 'stored', size, maxBytes: MAX_BATCH_INPUT_BYTES };
     if (stored !== undefined) {
       throw new IdempotencyKeyReusedError(
-        `input '${inputId}' was uploaded with ${stored} bytes, not ${size}; an idempotency key can ` +
+        `input '${inputId}' was uploaded with ${stored} bytes, not ${size}; ${name === undefined ? 'an idempotency key' : 'a name'} can ` +
           'only be reused for the same file',
       );
     }

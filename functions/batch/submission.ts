@@ -18,7 +18,7 @@ import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-s
 import { chunkLimits, planChunks, type StoredItem, storedItem } from './chunking';
 import { fingerprintOf, keyDigest } from './fingerprint';
 import { mapInFlight } from './in-flight';
-import { headInputs, type InputBucket } from './input-files';
+import { expandInputs, headInputs, type InputBucket } from './input-files';
 
 /** Chunk writes in flight at once during a submission. */
 const WRITE_CONCURRENCY = 8;
@@ -129,7 +129,8 @@ async function createScanningJob(
   now: () => Date,
 ): Promise<{ job: BatchJob; created: boolean }> {
   if (!input.inputBucket) throw new BadRequestError('input files are named through the API only');
-  const files = await headInputs(input.inputBucket, input.owner, input.inputIds);
+  const inputIds = await expandInputs(input.inputBucket, input.owner, input.inputIds);
+  const files = await headInputs(input.inputBucket, input.owner, inputIds);
   const createdAt = now().toISOString();
   // An input expires two retentions after its upload (`batchDataLifecycleRules`) and a job reads
   // its inputs until its run deadline, one retention after submission: an input uploaded more

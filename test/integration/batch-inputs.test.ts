@@ -612,4 +612,60 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     const { job } = await submit('keyed-input', 'dora', [first.inputId]);
     expect(job.status).toBe('QUEUED');
   });
+
+  it("names inputs, and reads every one of the caller's inputs under an id prefix, in key order", async () => {
+    const put = (owner: string, inputId: string) =>
+      s3.client.send(
+        new PutObjectCommand({
+          Bucket,
+          Key: batchInputKey(ownerDigest(owner), inputId),
+          Body: `${itemLine(3)}\n`,
+        }),
+      );
+    for (const id of ['day-02', 'day-10', 'day-01', 'night-01']) await put('frida', id);
+    await put('gert', 'day-03');
+    const idsOf = async (jobId: string) => (await store.getJobRecord(jobId))!.inputs!.map((i) => i.inputId);
+
+    await submit('prefixed-days', 'frida', ['day-*']);
+    expect(await idsOf('prefixed-days')).toEqual(['day-01', 'day-02', 'day-10']);
+    // Entries keep their order, and an id the prefix also names is read again, as listed.
+    await submit('prefixed-mixed', 'frida', ['night-01', '*', 'day-02']);
+    expect(await idsOf('prefixed-mixed')).toEqual([
+      'night-01',
+      'day-01',
+      'day-02',
+      'day-10',
+      'night-01',
+      'day-02',
+    ]);
+    // Another owner's inputs are never listed; a prefix that names none is not found.
+    await expect(submit('prefixed-none', 'gert', ['night-*'])).rejects.toBeInstanceOf(NotFoundError);
+    for (let i = 0; i <= 100; i++) await put('hanna', `many-${String(i).padStart(3, '0')}`);
+    await expect(submit('prefixed-many', 'hanna', ['many-*'])).rejects.toThrow(/more than 100 files/);
+    await submit('prefixed-hundred', 'hanna', ['many-0*']);
+    expect(await idsOf('prefixed-hundred')).toHaveLength(100);
+  });
+
+  it('uploads an input under the name the caller gives it: stored once uploaded, refused for another size', async () => {
+    const body = `${itemLine(4)}\n`;
+    const size = Buffer.byteLength(body);
+    const started = await startInputUpload(inputs(), 'ida', size, { name: 'sales-2026-12-01' });
+    if (started.mode !== 'single') throw new Error('expected one PUT');
+    expect(started.inputId).toBe('sales-2026-12-01');
+    expect((await fetch(started.url, { method: 'PUT', headers: started.headers, body })).status).toBe(200);
+    expect(await startInputUpload(inputs(), 'ida', size, { name: 'sales-2026-12-01' })).toMatchObject({
+      inputId: 'sales-2026-12-01',
+      mode: 'stored',
+    });
+    await expect(
+      startInputUpload(inputs(), 'ida', size + 1, { name: 'sales-2026-12-01' }),
+    ).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    await expect(
+      startInputUpload(inputs(), 'ida', size, { name: 'sales', idempotencyKey: 'k' }),
+    ).rejects.toBeInstanceOf(BadRequestError);
+    await submit('named-input', 'ida', ['sales-*']);
+    expect((await store.getJobRecord('named-input'))!.inputs!.map((i) => i.inputId)).toEqual([
+      'sales-2026-12-01',
+    ]);
+  });
 });

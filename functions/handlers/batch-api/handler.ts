@@ -54,9 +54,13 @@ async function route({ event, requestId, principal }: ApiRequest) {
       return json(202, job, requestId, { Location: `/v1/batch-jobs/${job.jobId}` });
     }
     case 'POST /v1/batch-inputs': {
-      const { size } = parseInput(StartInputUploadSchema, parseJsonBody(event), 'batch input');
+      const { size, name } = parseInput(StartInputUploadSchema, parseJsonBody(event), 'batch input');
       const idempotencyKey = idempotencyKeyOf(event);
-      return json(200, await startInputUpload(batchData, caller.sub, size, { idempotencyKey }), requestId);
+      return json(
+        200,
+        await startInputUpload(batchData, caller.sub, size, { idempotencyKey, name }),
+        requestId,
+      );
     }
     case 'POST /v1/batch-inputs/{inputId}/complete': {
       const { inputId } = parseInput(InputPathSchema, event.pathParameters ?? {}, 'path');

@@ -106,7 +106,7 @@ const SUCCESS: Readonly<Record<string, { status: number; description: string; sc
   'POST /v1/batch-inputs': {
     status: 200,
     description:
-      "the input file's `inputId` and where to upload it: one presigned PUT, presigned parts, or nothing when the idempotency key's input is stored already",
+      "the input file's `inputId` (its `name` when given) and where to upload it: one presigned PUT, presigned parts, or nothing when the input its idempotency key or name names is stored already",
   },
   'POST /v1/batch-inputs/{inputId}/complete': {
     status: 200,
@@ -138,7 +138,7 @@ const CONFLICTS = new Set([
 const IDEMPOTENCY_KEYS: Readonly<Record<string, string>> = {
   'POST /v1/batch-jobs': 'a retry with the same key and body returns the same job; another body is a 422',
   'POST /v1/batch-inputs':
-    'a retry with the same key names the same input, `stored` once it is uploaded; another size is a 422',
+    'a retry with the same key names the same input, `stored` once it is uploaded; another size is a 422 (a `name` in the body works the same way, and cannot go with a key)',
 };
 
 const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
