@@ -54,6 +54,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       file: { type: 'string', multiple: true },
       version: { type: 'string' },
       'idempotency-key': { type: 'string' },
+      input: { type: 'string', multiple: true },
       via: { type: 'string' },
       'queue-url': { type: 'string' },
       'sqs-endpoint': { type: 'string' },
@@ -63,7 +64,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       timeout: { type: 'string' },
       json: { type: 'boolean' },
     },
-    usage: `${PROGRAM} batch submit <model> --file items.jsonl [--file more.jsonl ...] [--version V]
+    usage: `${PROGRAM} batch submit <model> (--file items.jsonl [--file more.jsonl ...] | --input ID ...) [--version V]
        [--idempotency-key K] [--via api|s3|sqs] [--queue-url URL] [--sqs-endpoint URL] [--owner SUB] [--job-id ID]
        [--wait [--timeout S]] [--json]
   Submits one job; each line of the file is one item: {"id": "optional", "inputs": [v2 input tensors]}.
@@ -74,6 +75,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
                       job naming it; bad lines fail as their items, with their line numbers. Several
                       --file (up to 100, default s3) go up as one input each: the job's items are their
                       lines in the order given
+  --input ID          a batch input uploaded already, by id, name, or a prefix and * for every input
+                      of yours whose id starts with it (repeatable, in order); instead of --file
   --via sqs           send the submission straight to the submissions queue; needs --owner
   --queue-url URL     submissions queue (env INFERENCE_SUBMISSIONS_QUEUE_URL)
   --sqs-endpoint URL  SQS endpoint (env AWS_ENDPOINT_URL_SQS), e.g. the local fauxqs URL

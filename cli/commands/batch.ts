@@ -34,12 +34,14 @@ export async function submit(ctx: CommandContext): Promise<number> {
   const { values } = ctx;
   const command = 'batch submit';
   const files = stringsOption(values, 'file');
-  const file = files[0];
-  if (file === undefined) throw new UsageError('--file is required (one JSON item per line)', command);
+  const uploaded = stringsOption(values, 'input');
   const chosen = stringOption(values, 'via');
   if (chosen !== undefined && !['api', 'sqs', 's3'].includes(chosen)) {
     throw new UsageError(`--via must be api, sqs or s3, got '${chosen}'`, command);
   }
+  if (uploaded.length > 0) return submitUploaded(ctx, uploaded, files.length > 0, chosen);
+  const file = files[0];
+  if (file === undefined) throw new UsageError('--file is required (one JSON item per line)', command);
   if (files.length > 1 && (chosen ?? 's3') !== 's3') {
     throw new UsageError('several --file go up as input files: they take --via s3', command);
   }
@@ -111,6 +113,30 @@ export async function submit(ctx: CommandContext): Promise<number> {
   }
   ctx.io.stderr.write(`submitted job ${jobId} (${submission.items.length} items, via ${via})\n`);
   return afterSubmit(ctx, jobId, submitted, waitMs);
+}
+
+/** A job of input files uploaded already, named by id, name or `prefix*` (docs/batch.md). */
+async function submitUploaded(
+  ctx: CommandContext,
+  inputs: readonly string[],
+  withFiles: boolean,
+  via: string | undefined,
+): Promise<number> {
+  const { values } = ctx;
+  const command = 'batch submit';
+  if (withFiles) throw new UsageError('give --file or --input, not both', command);
+  if (via !== undefined && via !== 's3') {
+    throw new UsageError('--input names uploaded input files, which go --via s3', command);
+  }
+  for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
+  }
+  const waitMs = secondsOption(values, 'timeout');
+  if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
+  const version = stringOption(values, 'version');
+  const job = await submitOverApi(ctx, { model: ctx.args.model!, ...(version ? { version } : {}), inputs });
+  ctx.io.stderr.write(`submitted job ${job.jobId} (inputs ${inputs.join(', ')}, via s3)\n`);
+  return afterSubmit(ctx, job.jobId, job, waitMs);
 }
 
 async function afterSubmit(ctx: CommandContext, jobId: string, submitted: unknown, waitMs?: number) {

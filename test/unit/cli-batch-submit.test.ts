@@ -36,3 +36,27 @@ describe('batch submit refuses what it cannot send before it sends anything', ()
     expect(result.calls).toEqual([]);
   });
 });
+
+describe('batch submit --input', () => {
+  it('submits a job of inputs uploaded already, by id, name or prefix, in the order given', async () => {
+    const result = await runWith(
+      ['batch', 'submit', 'iris', '--input', 'sales-2026-*', '--input', 'extra'],
+      [{ status: 202, body: { jobId: 'j-1', status: 'QUEUED' } }],
+    );
+    expect(result.code).toBe(0);
+    expect(result.calls).toEqual([
+      { method: 'POST', path: '/v1/batch-jobs', body: { model: 'iris', inputs: ['sales-2026-*', 'extra'] } },
+    ]);
+    expect(result.stdout).toBe('j-1\n');
+  });
+
+  it.each([
+    ['with --file', ['--input', 'a', '--file', good], /--file or --input, not both/],
+    ['over the API', ['--input', 'a', '--via', 'api'], /go --via s3/],
+  ])('refuses --input %s before sending anything', async (_, flags, message) => {
+    const result = await runWith(['batch', 'submit', 'iris', ...flags]);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toMatch(message);
+    expect(result.calls).toEqual([]);
+  });
+});
