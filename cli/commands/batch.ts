@@ -67,9 +67,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
   if (via === 's3') {
     if (files.includes('-'))
       throw new UsageError('--via s3 uploads a file: give its path, not stdin', command);
-    for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
-    }
+    refuseSqsFlags(values);
     if (files.length > MAX_JOB_INPUTS) {
       throw new UsageError(`a job names at most ${MAX_JOB_INPUTS} input files, got ${files.length}`, command);
     }
@@ -93,9 +91,7 @@ export async function submit(ctx: CommandContext): Promise<number> {
   let jobId: string;
   let submitted: unknown;
   if (via === 'api') {
-    for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
-    }
+    refuseSqsFlags(values);
     const job = await submitOverApi(ctx, submission);
     jobId = job.jobId;
     submitted = job;
@@ -115,6 +111,13 @@ export async function submit(ctx: CommandContext): Promise<number> {
   return afterSubmit(ctx, jobId, submitted, waitMs);
 }
 
+/** The flags of a submission over SQS, refused on any other path. */
+function refuseSqsFlags(values: CommandContext['values']): void {
+  for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, 'batch submit');
+  }
+}
+
 /** A job of input files uploaded already, named by id, name or `prefix*` (docs/batch.md). */
 async function submitUploaded(
   ctx: CommandContext,
@@ -128,9 +131,7 @@ async function submitUploaded(
   if (via !== undefined && via !== 's3') {
     throw new UsageError('--input names uploaded input files, which go --via s3', command);
   }
-  for (const flag of ['owner', 'job-id', 'queue-url', 'sqs-endpoint']) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --via sqs`, command);
-  }
+  refuseSqsFlags(values);
   const waitMs = secondsOption(values, 'timeout');
   if (waitMs !== undefined && !values.wait) throw new UsageError('--timeout applies with --wait', command);
   const version = stringOption(values, 'version');
