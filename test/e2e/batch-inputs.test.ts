@@ -101,16 +101,21 @@ describe('a batch job of an uploaded input file on the local platform', () => {
     });
   }, 900_000);
 
-  it('lets a page on another origin upload an input through its presigned URL', async () => {
+  it('lets a page on another origin upload an input, under a name, through its presigned URL', async () => {
     const origin = 'https://app.example.com';
     const body = `${JSON.stringify({ inputs: [{ name: 'FEATURES', shape: [1, 4], datatype: 'FP32', data: features[0] }] })}\n`;
     const started = await fetch(`${platform.apiUrl}/v1/batch-inputs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', origin },
-      body: JSON.stringify({ size: Buffer.byteLength(body) }),
+      body: JSON.stringify({ size: Buffer.byteLength(body), name: 'page-upload' }),
     });
     expect(started.status).toBe(200);
-    const upload = (await started.json()) as { url: string; headers: Record<string, string> };
+    const upload = (await started.json()) as {
+      inputId: string;
+      url: string;
+      headers: Record<string, string>;
+    };
+    expect(upload.inputId).toBe('page-upload');
     const preflight = await fetch(upload.url, {
       method: 'OPTIONS',
       headers: {
