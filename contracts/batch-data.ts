@@ -15,7 +15,11 @@ export const BATCH_RESULTS_PREFIX = 'results/';
  * character), so a job can only name inputs its own owner uploaded.
  */
 export const batchInputKey = (ownerDigest: string, inputId: string) =>
-  `${BATCH_INPUTS_PREFIX}${ownerDigest}/${inputId}.jsonl`;
+  `${ownerInputsPrefix(ownerDigest)}${inputId}${BATCH_INPUT_SUFFIX}`;
+
+/** Where an owner's input files are: their keys are this prefix, the input id and the suffix. */
+export const ownerInputsPrefix = (ownerDigest: string) => `${BATCH_INPUTS_PREFIX}${ownerDigest}/`;
+export const BATCH_INPUT_SUFFIX = '.jsonl';
 
 /** A lifecycle rule of the batch data bucket, in the terms of its `LifecycleConfiguration`. */
 export interface BatchDataLifecycleRule {

@@ -5,7 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { HeadObjectCommand, ListObjectsV2Command, S3ServiceException } from '@aws-sdk/client-s3';
-import { batchInputKey, MAX_JOB_INPUTS } from '../../contracts/batch-data';
+import {
+  BATCH_INPUT_SUFFIX,
+  batchInputKey,
+  MAX_JOB_INPUTS,
+  ownerInputsPrefix,
+} from '../../contracts/batch-data';
 import { BadRequestError, NotFoundError } from '../edge/errors';
 import { parseInput } from '../edge/validation';
 import { OwnerSchema } from './api-schemas';
@@ -66,8 +71,7 @@ export async function expandInputs(
   owner: string,
   entries: readonly string[],
 ): Promise<string[]> {
-  const suffix = '.jsonl';
-  const base = batchInputKey(ownerDigest(owner), '').slice(0, -suffix.length);
+  const base = ownerInputsPrefix(ownerDigest(owner));
   const tooMany = () =>
     new BadRequestError(`the inputs name more than ${MAX_JOB_INPUTS} files; a job reads at most that many`);
   const ids: string[] = [];
@@ -87,7 +91,7 @@ export async function expandInputs(
         }),
       );
       for (const { Key = '' } of page.Contents ?? []) {
-        if (Key.endsWith(suffix)) found.push(Key.slice(base.length, -suffix.length));
+        if (Key.endsWith(BATCH_INPUT_SUFFIX)) found.push(Key.slice(base.length, -BATCH_INPUT_SUFFIX.length));
       }
       if (ids.length + found.length > MAX_JOB_INPUTS) throw tooMany();
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
