@@ -50,9 +50,21 @@ export const FILE_CHUNK_ITEMS = 8_192;
 /**
  * The most requests of a chunk the worker has in flight at once: this bounds what one chunk puts on
  * the endpoint. A chunk of an input file starts as this many of the model's batches (or items, for a
- * model that does not batch), so that a chunk takes one backend timeout at worst.
+ * model that does not batch), so that a chunk takes about one backend timeout at worst.
  */
 export const FILE_CHUNK_REQUESTS = 32;
+/**
+ * The requests a chunk starts with in flight. Triton queues a model's requests in one queue, in
+ * order (docs/batch.md, "Sharing the endpoint"), so another job's request waits behind every request
+ * the running chunks have sent: four each keep the model's queue fed without making that wait
+ * thirty-two requests long per worker.
+ */
+export const CHUNK_REQUESTS_AT_ONCE = 4;
+/**
+ * A chunk still in inference after this long has up to FILE_CHUNK_REQUESTS in flight: a slow model's
+ * chunk ends about one backend timeout after it, as it did with all of them sent at once.
+ */
+export const CHUNK_WIDEN_AFTER_MS = 10_000;
 
 /**
  * A job's chunks of input files grow as it goes: each run of this many chunks doubles what the next

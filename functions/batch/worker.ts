@@ -17,6 +17,8 @@ import { type BatchStore, type ChunkResult, type JobRecord, MAX_RESULT_PART_BYTE
 import { readChunk, type SourcedChunk, sourceChunk, withReadFailures } from './chunk-source';
 import {
   batchedRequest,
+  CHUNK_REQUESTS_AT_ONCE,
+  CHUNK_WIDEN_AFTER_MS,
   chunkLimits,
   FILE_CHUNK_REQUESTS,
   planChunks,
@@ -349,9 +351,10 @@ async function runChunk(
     }
   };
 
-  // At most FILE_CHUNK_REQUESTS requests in flight: a grown chunk of an input file sends its
-  // batches (or items) in turn.
-  if (version.maxBatchSize <= 0) return mapInFlight(numberedItems, FILE_CHUNK_REQUESTS, alone);
+  // CHUNK_REQUESTS_AT_ONCE requests in flight, up to FILE_CHUNK_REQUESTS once the chunk is slow: a
+  // grown chunk of an input file sends its batches (or items) in turn.
+  const widen = { width: FILE_CHUNK_REQUESTS, afterMs: CHUNK_WIDEN_AFTER_MS };
+  if (version.maxBatchSize <= 0) return mapInFlight(numberedItems, CHUNK_REQUESTS_AT_ONCE, alone, widen);
   // A chunk of an input file holds several of the model's batches (`fileChunkLimits`).
   const batches = job.inputs
     ? planChunks(
@@ -359,7 +362,7 @@ async function runChunk(
         chunkLimits(version),
       ).map((indices) => indices.map((i) => numberedItems[i]!))
     : [numberedItems];
-  return (await mapInFlight(batches, FILE_CHUNK_REQUESTS, batched)).flat();
+  return (await mapInFlight(batches, CHUNK_REQUESTS_AT_ONCE, batched, widen)).flat();
 }
 
 async function versionOf(deps: WorkerDependencies, job: BatchJob): Promise<ModelVersion> {

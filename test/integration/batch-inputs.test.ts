@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchInputKey } from '../../contracts/batch-data';
 import type { ItemResult } from '../../functions/batch/api-schemas';
 import { BatchStore } from '../../functions/batch/batch-store';
-import { FILE_CHUNK_REQUESTS, FILE_CHUNK_SCALE_STEP } from '../../functions/batch/chunking';
+import { CHUNK_REQUESTS_AT_ONCE, FILE_CHUNK_SCALE_STEP } from '../../functions/batch/chunking';
 import { failSubmission } from '../../functions/batch/dead-letters';
 import { headInputs, ownerDigest } from '../../functions/batch/input-files';
 import { linesOf, readRange } from '../../functions/batch/input-lines';
@@ -238,7 +238,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     }
   });
 
-  it('keeps at most FILE_CHUNK_REQUESTS requests of a chunk in flight, its results in item order', async () => {
+  it('keeps CHUNK_REQUESTS_AT_ONCE requests of a chunk in flight, its results in item order', async () => {
     // 40 of the model's batches of 8 in one chunk: more requests than a chunk may have in flight.
     const lines = Array.from({ length: 320 }, (_, i) => itemLine(i));
     await submit('wide-chunk-job', 'alice', [await putInput('alice', lines.join('\n'))]);
@@ -271,7 +271,7 @@ describe('batch jobs of input files on dynalite, the local S3 and the local mode
     await processChunk(gauged, { jobId: 'wide-chunk-job', chunk: 0 }, { receiveCount: 1 });
 
     expect(requests).toBe(40);
-    expect(most).toBe(FILE_CHUNK_REQUESTS);
+    expect(most).toBe(CHUNK_REQUESTS_AT_ONCE);
     expect(await store.getJob('wide-chunk-job')).toMatchObject({ status: 'SUCCEEDED', succeeded: 320 });
     const { results } = (await readPart(inputs(), 'wide-chunk-job', 0))!;
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 320 }, (_, i) => i));
