@@ -107,6 +107,22 @@ export function fileChunkLimits(signature: ModelSignature, batches?: number, chu
 const UNBATCHED_CHUNK_ITEMS = 16;
 
 /**
+ * A table job's chunk (its items in a DynamoDB item, MAX_CHUNK_BYTES) holds as many of the model's
+ * batches as make up this many items. With a chunk per batch, a 20-item job of a model whose batches
+ * hold 16 was two chunks, each waiting for a worker of its own, and a 100,000-item job of a model
+ * whose batches hold 1 was 100,000 chunks, past what the job item's per-chunk sets can hold
+ * (docs/batch.md, "A limit of this design").
+ */
+export const TABLE_CHUNK_ITEMS = 1024;
+
+/** The limits of a table job's chunks: `chunkItems` items, in the model's batches. */
+export function tableChunkLimits(signature: ModelSignature, chunkItems = TABLE_CHUNK_ITEMS): ChunkLimits {
+  const limits = chunkLimits(signature);
+  if (signature.maxBatchSize <= 0) return limits;
+  return { ...limits, maxItems: Math.max(limits.maxItems, chunkItems) };
+}
+
+/**
  * The longest JSON text of one element of each datatype, as the worker stores it: integers at
  * their extremes (64-bit ones parse to doubles of at most 20 characters below 1e21), and for floats
  * the longest number JavaScript prints (a sign, 17 significant digits and `0.00000`, or an exponent).

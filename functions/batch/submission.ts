@@ -15,7 +15,7 @@ import {
   type SubmitBatchJob,
 } from './api-schemas';
 import { type BatchStore, type ChunkSet, type JobRecord, toJob } from './batch-store';
-import { chunkLimits, planChunks, type StoredItem, storedItem } from './chunking';
+import { planChunks, type StoredItem, storedItem, tableChunkLimits } from './chunking';
 import { fingerprintOf, keyDigest } from './fingerprint';
 import { mapInFlight } from './in-flight';
 import { expandInputs, headInputs, type InputBucket } from './input-files';
@@ -62,6 +62,8 @@ export async function submitJob(
     readonly submission: BatchSubmission;
     /** Where input files are; needed only by a submission that names them. */
     readonly inputBucket?: InputBucket;
+    /** The most items a chunk of the job's items holds (`tableChunkLimits`). */
+    readonly chunkItems?: number;
   },
   now: () => Date = () => new Date(),
 ): Promise<{ job: BatchJob; created: boolean }> {
@@ -89,7 +91,7 @@ export async function submitJob(
   }
   if (submission.items === undefined) throw new BadRequestError('a batch job needs items or inputs');
   const items = submission.items.map((item, index) => checkItem(version, item, index));
-  const chunks = planChunks(items, chunkLimits(version));
+  const chunks = planChunks(items, tableChunkLimits(version, input.chunkItems));
   const set: ChunkSet = { jobId: input.jobId, chunkSet: randomUUID() };
   await mapInFlight(chunks, WRITE_CONCURRENCY, (indices, chunk) =>
     store.putChunk(set, chunk, { first: indices[0]!, items: indices.map((i) => items[i]!) }),

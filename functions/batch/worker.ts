@@ -355,13 +355,11 @@ async function runChunk(
   // grown chunk of an input file sends its batches (or items) in turn.
   const widen = { width: FILE_CHUNK_REQUESTS, afterMs: CHUNK_WIDEN_AFTER_MS };
   if (version.maxBatchSize <= 0) return mapInFlight(numberedItems, CHUNK_REQUESTS_AT_ONCE, alone, widen);
-  // A chunk of an input file holds several of the model's batches (`fileChunkLimits`).
-  const batches = job.inputs
-    ? planChunks(
-        numberedItems.map(({ item }) => item),
-        chunkLimits(version),
-      ).map((indices) => indices.map((i) => numberedItems[i]!))
-    : [numberedItems];
+  // A chunk holds several of the model's batches (`fileChunkLimits`, `tableChunkLimits`).
+  const batches = planChunks(
+    numberedItems.map(({ item }) => item),
+    chunkLimits(version),
+  ).map((indices) => indices.map((i) => numberedItems[i]!));
   return (await mapInFlight(batches, CHUNK_REQUESTS_AT_ONCE, batched, widen)).flat();
 }
 

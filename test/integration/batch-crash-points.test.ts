@@ -526,6 +526,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
       jobId,
       submission,
       inputBucket: { s3: s3.client, bucket: Bucket },
+      // Chunks of one batch, so that a job of a few items has several chunks to die between.
+      chunkItems: SIMPLE_VERSION.maxBatchSize,
     });
     await sqs.send(
       new SendMessageCommand({ QueueUrl: submissionsQueueUrl, MessageBody: JSON.stringify({ jobId }) }),

@@ -130,7 +130,12 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
 
   /** Each job its owner's only one unless a test says otherwise: an owner's jobs share its window. */
   async function submit(jobId: string, items: number, owner = `owner-of-${jobId}`) {
-    await submitJob(store, models, { owner, jobId, submission: submission(items) });
+    await submitJob(store, models, {
+      owner,
+      jobId,
+      submission: submission(items),
+      chunkItems: ITEMS_PER_CHUNK,
+    });
     await enqueueWork(pacing(), jobId);
   }
 
@@ -245,6 +250,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
       owner: 'reader',
       jobId: 'read-once',
       submission: submission(10 * ITEMS_PER_CHUNK),
+      chunkItems: ITEMS_PER_CHUNK,
     });
     let reads = 0;
     const reading = new Proxy(store, {

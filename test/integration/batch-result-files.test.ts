@@ -135,7 +135,12 @@ describe('S3 job results: JSONL parts and a manifest', () => {
   }
 
   async function submit(jobId: string, body: SubmitBatchJob) {
-    const { job } = await submitJob(store, deps.models, { owner: 'alice', jobId, submission: body });
+    const { job } = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId,
+      submission: body,
+      chunkItems: model.maxBatchSize,
+    });
     return job;
   }
 

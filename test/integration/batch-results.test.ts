@@ -63,6 +63,9 @@ const labels: Answer = (inputs) => {
   return [{ name: 'LABEL', datatype: 'BYTES', shape: [rows, 1], data }];
 };
 
+/** Chunks of one of the simple signature's batches (8 items), as these tests count them. */
+const CHUNK_ITEMS = SIMPLE_SIGNATURE.maxBatchSize;
+
 const answers: Record<string, Answer> = { 'big-batch': longestInt32, wide: wideFloats, labelled: labels };
 
 describe('chunk results larger than one result item', () => {
@@ -148,7 +151,12 @@ describe('chunk results larger than one result item', () => {
   }
 
   async function submit(jobId: string, body: SubmitBatchJob) {
-    const { job } = await submitJob(store, deps.models, { owner: 'alice', jobId, submission: body });
+    const { job } = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId,
+      submission: body,
+      chunkItems: CHUNK_ITEMS,
+    });
     return job;
   }
 

@@ -1,4 +1,5 @@
 import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import type { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
@@ -31,6 +32,7 @@ import {
 import { FAULTS_PATH, type ModelServer, startModelServer } from '../../local/model-server/server';
 import { loadModelRepository } from '../../triton-image/model-repository';
 import { allResults, alwaysClosed, liveCheck } from '../helpers/batch-jobs';
+import { invocationInputs } from '../helpers/invocation';
 import { LOCAL_CREDENTIALS, localDynamoDb, localSageMaker } from '../helpers/local-clients';
 import { SIMPLE_SIGNATURE, SIMPLE_VERSION } from '../helpers/simple-model';
 
@@ -44,6 +46,8 @@ const OUTAGE_BUDGET_SECONDS = 900;
  */
 const WINDOW = 1000;
 const simple = SIMPLE_VERSION;
+/** Chunks of one of `simple`'s batches, so that a job of a few items has several chunks. */
+const CHUNK_ITEMS = simple.maxBatchSize;
 
 /** Item i adds i to every element of INPUT0 and 1 to INPUT1: OUTPUT0 (the sum) is i + 1 everywhere. */
 function submission(count: number): SubmitBatchJob {
@@ -155,6 +159,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'alice',
       jobId,
       submission: submission(count),
+      chunkItems: CHUNK_ITEMS,
     });
     await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId);
     return job;
@@ -279,7 +284,12 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     const bad = submission(3);
     bad.items[1] = { inputs: [{ name: 'INPUT0', shape: [1, 15], datatype: 'INT32', data: [] }] };
     await expect(
-      submitJob(store, deps.models, { owner: 'alice', jobId: 'bad-job', submission: bad }),
+      submitJob(store, deps.models, {
+        owner: 'alice',
+        jobId: 'bad-job',
+        submission: bad,
+        chunkItems: CHUNK_ITEMS,
+      }),
     ).rejects.toBeInstanceOf(BadRequestError);
     expect(await store.getJob('bad-job')).toBeUndefined();
   });
@@ -327,17 +337,29 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     };
 
     // Act
-    const first = await submitJob(store, deps.models, { owner: 'alice', jobId: 'same', submission: body });
+    const first = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'same',
+      submission: body,
+      chunkItems: CHUNK_ITEMS,
+    });
     const retried = await submitJob(store, deps.models, {
       owner: 'alice',
       jobId: 'same',
       submission: reordered,
+      chunkItems: CHUNK_ITEMS,
     });
-    const other = submitJob(store, deps.models, { owner: 'alice', jobId: 'same', submission: submission(5) });
+    const other = submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'same',
+      submission: submission(5),
+      chunkItems: CHUNK_ITEMS,
+    });
     const otherVersion = submitJob(store, deps.models, {
       owner: 'alice',
       jobId: 'same',
       submission: { ...body, version: '1' },
+      chunkItems: CHUNK_ITEMS,
     });
 
     // Assess
@@ -363,7 +385,9 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
 
     // Act
     const outcomes = await Promise.allSettled(
-      bodies.map((body) => submitJob(store, deps.models, { owner: 'ivan', jobId, submission: body })),
+      bodies.map((body) =>
+        submitJob(store, deps.models, { owner: 'ivan', jobId, submission: body, chunkItems: CHUNK_ITEMS }),
+      ),
     );
     await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId);
     await drain();
@@ -404,12 +428,14 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'judy',
       jobId: 'same-owner-raced',
       submission: submission(10),
+      chunkItems: CHUNK_ITEMS,
     });
     await first.arrived;
     const secondSubmits = submitJob(second.gated, deps.models, {
       owner: 'judy',
       jobId: 'same-owner-raced',
       submission: theirs,
+      chunkItems: CHUNK_ITEMS,
     });
     await second.arrived;
     first.release();
@@ -459,7 +485,12 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       { store, models: deps.models, sqs, submissionsQueueUrl },
       { owner: 'frank', idempotencyKey: 'claimed-key', submission: submission(2) },
     );
-    const named = submitJob(store, deps.models, { owner: 'frank', jobId, submission: submission(2) });
+    const named = submitJob(store, deps.models, {
+      owner: 'frank',
+      jobId,
+      submission: submission(2),
+      chunkItems: CHUNK_ITEMS,
+    });
 
     // Assess
     await expect(keyed).rejects.toBeInstanceOf(ConflictError);
@@ -479,12 +510,14 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'victim',
       jobId: 'raced',
       submission: submission(3),
+      chunkItems: CHUNK_ITEMS,
     });
     await victim.arrived;
     const rivalSubmits = submitJob(rival.gated, deps.models, {
       owner: 'rival',
       jobId: 'raced',
       submission: { model: 'simple', items: rivalItems },
+      chunkItems: CHUNK_ITEMS,
     });
     await rival.arrived;
     victim.release();
@@ -508,7 +541,12 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     // Act and assess
     expect(() => jobIdFor(lone, 'key-1')).toThrow(BadRequestError);
     await expect(
-      submitJob(store, deps.models, { owner: lone, jobId: 'lone-owner', submission: submission(1) }),
+      submitJob(store, deps.models, {
+        owner: lone,
+        jobId: 'lone-owner',
+        submission: submission(1),
+        chunkItems: CHUNK_ITEMS,
+      }),
     ).rejects.toBeInstanceOf(BadRequestError);
     await expect(store.listJobs(lone, 10)).rejects.toBeInstanceOf(BadRequestError);
     expect(await store.getJob('lone-owner')).toBeUndefined();
@@ -525,7 +563,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       await submitJob(
         store,
         deps.models,
-        { owner: 'carol', jobId, submission: submission(1) },
+        { owner: 'carol', jobId, submission: submission(1), chunkItems: CHUNK_ITEMS },
         () => new Date(`2026-01-01T00:0${minute}:00.000Z`),
       );
     }
@@ -541,6 +579,41 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     await expect(store.listJobs('carol', 2, 'bm90LWEtdG9rZW4')).rejects.toBeInstanceOf(BadRequestError);
     // Another owner's real token resumes nothing of theirs: a 400, not DynamoDB's boundary error.
     await expect(store.listJobs('dave', 2, first.nextToken)).rejects.toBeInstanceOf(BadRequestError);
+  });
+
+  it("runs a small job of several of the model's batches as one chunk, a request per batch", async () => {
+    // Prepare: 20 items of a model whose batches hold 8, with the chunk size a deployment has.
+    const { job } = await submitJob(store, deps.models, {
+      owner: 'alice',
+      jobId: 'one-chunk',
+      submission: submission(20),
+    });
+    expect(job).toMatchObject({ total: 20, chunks: 1 });
+    await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'one-chunk');
+    const rows: number[] = [];
+    const sagemaker = deps.inference.sagemaker;
+    const counted: WorkerDependencies = {
+      ...deps,
+      inference: {
+        ...deps.inference,
+        sagemaker: Object.assign(Object.create(sagemaker) as typeof sagemaker, {
+          send: async (...args: Parameters<typeof sagemaker.send>) => {
+            rows.push(invocationInputs(args[0] as InvokeEndpointCommand)[0]!.shape[0]!);
+            return sagemaker.send(...args);
+          },
+        }),
+      },
+    };
+
+    // Act
+    await drain(counted);
+
+    // Assess
+    expect(rows.sort((a, b) => a - b)).toEqual([4, 8, 8]);
+    expect(await store.getJob('one-chunk')).toMatchObject({ status: 'SUCCEEDED', succeeded: 20, failed: 0 });
+    const results = await resultsOf('one-chunk');
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    for (const [i, result] of results.entries()) expectOutputs(result, i);
   });
 
   it('counts every item once when every message is delivered twice', async () => {
@@ -963,6 +1036,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'alice',
       jobId: 'never-fanned-out',
       submission: submission(10),
+      chunkItems: CHUNK_ITEMS,
     });
     const reason = 'the submission failed on every delivery';
 
@@ -1022,6 +1096,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'unsent-owner',
       jobId: 'cancel-unsent',
       submission: submission(80),
+      chunkItems: CHUNK_ITEMS,
     });
     await enqueueWork(pacing, 'cancel-unsent');
     const chunkOf = (m: Message) => (JSON.parse(m.Body!) as { chunk: number }).chunk;
@@ -1065,6 +1140,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'early-owner',
       jobId: 'cancel-early',
       submission: submission(24),
+      chunkItems: CHUNK_ITEMS,
     });
     expect(await store.requestCancel('cancel-early')).toBe(true);
 
@@ -1145,6 +1221,7 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       owner: 'alice',
       jobId: 'partial',
       submission: { ...body, model: 'loose' },
+      chunkItems: CHUNK_ITEMS,
     });
     await enqueueWork({ store, sqs, workQueueUrl, window: WINDOW }, 'partial');
 
