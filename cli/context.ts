@@ -3,8 +3,7 @@ import type { ApiClient } from './api-client';
 import type { OptionValues } from './args';
 
 export interface OutputStream {
-  write(text: string): boolean;
-  once(event: 'drain', listener: () => void): unknown;
+  write(text: string, callback?: (error?: Error | null) => void): boolean;
   readonly isTTY?: boolean;
 }
 
@@ -24,9 +23,14 @@ export interface CommandContext {
   now(): number;
 }
 
-/** Writes and waits for the stream to drain, so a large result set is not buffered whole in memory. */
-export async function write(stream: OutputStream, text: string): Promise<void> {
-  if (!stream.write(text)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+/**
+ * Writes and waits until the text has left the process, so a large result set is not buffered whole
+ * in memory, and a reader that went away (EPIPE) is known before the command goes on to print more.
+ */
+export function write(stream: OutputStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 export const printJson = (io: CliIo, value: unknown) =>

@@ -69,6 +69,8 @@ export async function run(argv: readonly string[], io: CliIo, options: RunOption
     };
     return await HANDLERS[line.command]!(ctx);
   } catch (error) {
+    // The reader stopped early (`| head`): the rest of the output is not wanted, which is no failure.
+    if ((error as NodeJS.ErrnoException)?.code === 'EPIPE') return 0;
     if (error instanceof UsageError) {
       const command = error.command ?? (line && 'command' in line ? line.command : undefined);
       const help = command ? `${PROGRAM} ${command} --help` : `${PROGRAM} --help`;

@@ -8,11 +8,11 @@ export type Reply = { status: number; body?: unknown };
 export function fakeIo(env: NodeJS.ProcessEnv = { INFERENCE_API_TOKEN: 't' }) {
   const out = { stdout: '', stderr: '' };
   const stream = (key: 'stdout' | 'stderr') => ({
-    write: (text: string) => {
+    write: (text: string, callback?: () => void) => {
       out[key] += text;
+      callback?.();
       return true;
     },
-    once: () => undefined,
     isTTY: false,
   });
   const io: CliIo = { stdout: stream('stdout'), stderr: stream('stderr'), env };

@@ -511,6 +511,24 @@ describe('run: requests', () => {
     expect(result.stdout).toBe('{"index":0}\n{"index":1}\n{"index":2,"error":"bad"}\n');
     expect(result.calls[2]!.url).toContain('nextToken=abc');
   });
+
+  it('results stop quietly, with no summary, when the reader goes away (`| head -1`)', async () => {
+    const { io, out } = fakeIo({ INFERENCE_API_TOKEN: 'secret-token' });
+    const gone = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    const closed = {
+      write: (_text: string, callback?: (error?: Error | null) => void) => {
+        callback?.(gone);
+        return false;
+      },
+    };
+    const api = fakeFetch([
+      { status: 200, body: job('SUCCEEDED', 2) },
+      { status: 200, body: { results: [{ index: 0 }, { index: 1 }] } },
+    ]);
+    const code = await run(['batch', 'results', 'job-1'], { ...io, stdout: closed }, { fetch: api.fetch });
+    expect(code).toBe(0);
+    expect(out.stderr).toBe('');
+  });
 });
 
 describe('progress', () => {
