@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { FUNCTIONS } from '../../contracts/functions';
 import { LAMBDA_ESBUILD_OPTIONS } from '../../lib/lambda-esbuild-options';
-import { OUT_DIR, ROOT, round } from './measure';
+import { median, OUT_DIR, ROOT, round } from './measure';
 
 const LOAD_SAMPLES = 15;
 
@@ -64,8 +64,7 @@ function moduleLoadMs(file: string, env: Record<string, string>): number {
       }).trim(),
     ),
   );
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+  return median(samples);
 }
 
 /** Starts the bench's output folder afresh: the other figures write theirs after this one. */

@@ -14,6 +14,12 @@ export const CONNECTIONS = 8;
 
 export const round = (x: number) => Math.round(x * 100) / 100;
 
+/** The middle sample (the upper of the two middle ones for an even count). */
+export function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 export interface LoadFigures {
   p50Ms: number;
   p99Ms: number;
