@@ -108,18 +108,19 @@ const UNBATCHED_CHUNK_ITEMS = 16;
 
 /**
  * A table job's chunk (its items in a DynamoDB item, MAX_CHUNK_BYTES) holds as many of the model's
- * batches as make up this many items. With a chunk per batch, a 20-item job of a model whose batches
- * hold 16 was two chunks, each waiting for a worker of its own, and a 100,000-item job of a model
- * whose batches hold 1 was 100,000 chunks, past what the job item's per-chunk sets can hold
- * (docs/batch.md, "A limit of this design").
+ * batches as make up this many items, at most FILE_CHUNK_REQUESTS of them. With a chunk per batch, a
+ * 20-item job of a model whose batches hold 16 was two chunks, each waiting for a worker of its own,
+ * and a 100,000-item job of a model whose batches hold 1 was 100,000 chunks, past what the job item's
+ * per-chunk sets can hold (docs/batch.md, "A limit of this design").
  */
 export const TABLE_CHUNK_ITEMS = 1024;
 
-/** The limits of a table job's chunks: `chunkItems` items, in the model's batches. */
+/** The limits of a table job's chunks: the model's batches up to `chunkItems` items. */
 export function tableChunkLimits(signature: ModelSignature, chunkItems = TABLE_CHUNK_ITEMS): ChunkLimits {
   const limits = chunkLimits(signature);
   if (signature.maxBatchSize <= 0) return limits;
-  return { ...limits, maxItems: Math.max(limits.maxItems, chunkItems) };
+  const batches = Math.min(FILE_CHUNK_REQUESTS, Math.ceil(chunkItems / signature.maxBatchSize));
+  return { ...limits, maxItems: signature.maxBatchSize * batches };
 }
 
 /**
