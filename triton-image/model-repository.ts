@@ -5,12 +5,13 @@
  * Triton would reject fails here first. The config rules themselves live in
  * contracts/triton/model-config.ts, which the upload check of the models function shares.
  */
-import type { Dirent } from 'node:fs';
+import { type Dirent, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelSignature } from '../contracts/model-signature';
 import {
   CONFIG_FILE,
+  checkWarmUpFiles,
   type DynamicBatching,
   describeModel,
   type ModelConfig,
@@ -88,6 +89,12 @@ async function loadModel(directory: string): Promise<ModelDefinition> {
   const text = await readConfigText(configPath);
   const config = inConfig(() => parseModelConfig(text));
   const description = inConfig(() => describeModel(config, path.basename(directory)));
+  inConfig(() =>
+    checkWarmUpFiles(config, path.basename(directory), (file) => {
+      const stats = statSync(path.join(path.dirname(directory), file), { throwIfNoEntry: false });
+      return stats?.isFile() ? { size: stats.size } : undefined;
+    }),
+  );
 
   const versions = sortVersions(await listFolders(directory));
   if (versions.length === 0) {

@@ -10,6 +10,7 @@ import type { ModelConfig } from './gen/model_config_pb';
 import { HoldLimitError } from './held-bytes';
 import {
   CONFIG_FILE,
+  checkWarmUpFiles,
   describeModel,
   ModelConfigError,
   modelFilename,
@@ -23,6 +24,8 @@ export interface ArchiveEntry {
   /** Path inside the archive, `/`-separated, without a leading `./` or a trailing `/`. */
   readonly path: string;
   readonly type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  /** A file's size in bytes. */
+  readonly size?: number;
   /** A link's target as the archive stores it: a symlink's relative to its folder, a hard link's a member's path. */
   readonly linkpath?: string;
   /** The file's bytes, for the configs the check reads (`contentRead`); a model file's may be given instead of `onnx`. */
@@ -151,6 +154,14 @@ export function checkModelArchive(entries: readonly ArchiveEntry[]): CheckedMode
   };
   const config = inConfig(() => parseModelConfig(new TextDecoder().decode(configEntry!.data)));
   const description = inConfig(() => describeModel(config, folder));
+  inConfig(() =>
+    checkWarmUpFiles(config, folder, (path) => {
+      const entry = entries.find((e) => e.path === path);
+      return entry?.type === 'file' || entry?.type === 'symlink' || entry?.type === 'hardlink'
+        ? entry
+        : undefined;
+    }),
+  );
   const versions = sortVersions([
     ...new Set(
       visible

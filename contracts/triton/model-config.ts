@@ -5,8 +5,9 @@
  * upload check of the models function (archive.ts) both go through it, so an archive the API accepts
  * is one the local model server loads.
  */
+import { posix } from 'node:path';
 import { fromText } from '@bufbuild/protobuf/txtpb';
-import type { Datatype, ModelSignature, TensorSignature } from '../model-signature';
+import { DATATYPE_SIZE, type Datatype, type ModelSignature, type TensorSignature } from '../model-signature';
 import {
   DataType,
   type ModelConfig,
@@ -261,4 +262,41 @@ function tensorSignature(tensor: ModelInput | ModelOutput, maxBatchSize: number)
   }
   // With batching, dims leave out the batch dimension that clients send first.
   return { name: tensor.name, datatype, shape: maxBatchSize > 0 ? [-1, ...dims] : dims };
+}
+
+/**
+ * A warm-up file as its model's holder finds it: undefined when it is missing or not a file (a link
+ * counts, Triton follows it), else its size in bytes when known.
+ */
+export type WarmUpFileLookup = (path: string) => { readonly size?: number } | undefined;
+
+/**
+ * A `model_warmup` input read from a file: Triton reads `<model>/warmup/<input_data_file>` when it
+ * loads the model and fails the load when it cannot, or when the file holds fewer bytes than the
+ * input's dims take, for every datatype but BYTES (`GenerateWarmupData` in
+ * src/backend_model_instance.cc and `kWarmupDataFolder` in src/constants.h,
+ * github.com/triton-inference-server/core). A sample of batch_size 0 is skipped, as Triton skips it.
+ * `lookup` is given paths below the model's folder, `folder/warmup/...`.
+ */
+export function checkWarmUpFiles(config: ModelConfig, folder: string, lookup: WarmUpFileLookup): void {
+  const warmup = `${folder}/warmup/`;
+  for (const sample of config.modelWarmup) {
+    if (sample.batchSize === 0) continue;
+    for (const [name, input] of Object.entries(sample.inputs)) {
+      if (input.inputDataType.case !== 'inputDataFile') continue;
+      const file = input.inputDataType.value;
+      const where = `model_warmup sample '${sample.name}': input '${name}' reads warmup/${file}`;
+      const path = posix.normalize(`${warmup}${file}`);
+      const found = path.startsWith(warmup) ? lookup(path) : undefined;
+      if (found === undefined) throw new ModelConfigError(`${where}, which is not a file of ${warmup}`);
+      const datatype = toV2Datatype(input.dataType);
+      if (datatype === 'BYTES' || found.size === undefined) continue;
+      const needed = input.dims.reduce((bytes, dim) => bytes * Number(dim), DATATYPE_SIZE[datatype]);
+      if (found.size < needed) {
+        throw new ModelConfigError(
+          `${where}, which holds ${found.size} bytes; the input's dims take ${needed}`,
+        );
+      }
+    }
+  }
 }

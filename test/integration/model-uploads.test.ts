@@ -188,6 +188,29 @@ describe('model uploads', () => {
     },
   );
 
+  it('takes a model_warmup input read from a file of the warmup folder, and refuses a file shorter than its dims', async () => {
+    /** `simple` as `model`, its sample reading INPUT0 (16 INT32 elements, 64 bytes) from a file of `size` bytes. */
+    const withFile = async (model: string, size: number) => {
+      const repo = await tempRepository();
+      repos.push(repo);
+      await repo.copyShipped('simple', model, withWarmUp(1, 'dims: [ 16 ] input_data_file: "input0.bin"'));
+      await mkdir(path.join(repo.dir, model, 'warmup'));
+      await writeFile(path.join(repo.dir, model, 'warmup', 'input0.bin'), Buffer.alloc(size));
+      const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      await upload(await uploads().start(model, '1', { sha256, size: bytes.length }), bytes);
+      return () => uploads().complete(model, '1', { sha256 });
+    };
+
+    const refused = (await withFile('warm-file-short', 63))();
+    await expect(refused).rejects.toThrow(BadRequestError);
+    await expect(refused).rejects.toThrow(
+      "warm-file-short/config.pbtxt: model_warmup sample 'big': input 'INPUT0' reads warmup/input0.bin, which holds 63 bytes; the input's dims take 64",
+    );
+    const version = await (await withFile('warm-file', 64))();
+    expect(version).toMatchObject({ name: 'warm-file', version: '1' });
+  });
+
   it('refuses a model_warmup sample whose request would exceed what an endpoint accepts, registering nothing', async () => {
     // Triton accepts it (dims as declared, a batch of a million); its request would be ~32 MB.
     const { bytes, sha256 } = await archive('heavy', withWarmUp(1_000_000, 'dims: [ 16 ] random_data: true'));

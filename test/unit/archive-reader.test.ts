@@ -51,7 +51,9 @@ describe('readArchive', () => {
     base256.writeUInt32BE(config.length, 8);
     for (const size of [`${config.length.toString(8).padStart(11, '0')}\0`, base256]) {
       const read = await readArchive(archive(header('m/config.pbtxt', size), padded(config)), 1 << 20);
-      expect(read.entries).toEqual([{ path: 'm/config.pbtxt', type: 'file', data: new Uint8Array(config) }]);
+      expect(read.entries).toEqual([
+        { path: 'm/config.pbtxt', type: 'file', size: config.length, data: new Uint8Array(config) },
+      ]);
     }
   });
 

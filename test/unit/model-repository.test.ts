@@ -218,6 +218,20 @@ describe('loadModelRepository', () => {
     );
   });
 
+  it('throws when a warm-up sample reads a file its warmup folder lacks or holds too short, as Triton fails the load', async () => {
+    const warmup = `model_warmup [ { name: "s" batch_size: 1 inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ 3 ] input_data_file: "x.bin" } } } ]`;
+    await layout({ 'm/config.pbtxt': config('m', warmup), 'm/1/model.onnx': '' });
+    await expect(loadModelRepository(repo)).rejects.toThrow(
+      "model_warmup sample 's': input 'X' reads warmup/x.bin, which is not a file of m/warmup/",
+    );
+
+    // X: 3 FP32 elements, 12 bytes.
+    await layout({ 'm/warmup/x.bin': 'x'.repeat(11) });
+    await expect(loadModelRepository(repo)).rejects.toThrow("which holds 11 bytes; the input's dims take 12");
+    await layout({ 'm/warmup/x.bin': 'x'.repeat(12) });
+    await expect(loadModelRepository(repo)).resolves.toHaveLength(1);
+  });
+
   it('throws when the repository has no model folder', async () => {
     await expect(loadModelRepository(repo)).rejects.toThrow('has no model folders');
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type ArchiveEntry, checkModelArchive } from '../../contracts/triton/model-archive';
 import { describeModel, parseModelConfig } from '../../contracts/triton/model-config';
 
 /** A config of inputs A [4] FP32 (a shape tensor [-1, 4]) and B [-1] INT32, one sample `s` of `warmup`. */
@@ -12,6 +13,16 @@ input [
 ]
 output [ { name: "Y" data_type: TYPE_FP32 dims: [ 4 ] } ]
 model_warmup [ { name: "s" batch_size: 2 ${warmup} } ]`);
+const configText = (warmup: string) =>
+  `name: "m"
+platform: "tensorrt_plan"
+max_batch_size: 8
+input [
+  { name: "A" data_type: TYPE_FP32 dims: [ 4 ] },
+  { name: "B" data_type: TYPE_INT32 dims: [ -1 ] }
+]
+output [ { name: "Y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+model_warmup [ { name: "s" batch_size: 2 ${warmup} } ]`;
 const A = 'inputs { key: "A" value: { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } }';
 const B = 'inputs { key: "B" value: { data_type: TYPE_INT32 dims: [ 3 ] random_data: true } }';
 const load = (text: ReturnType<typeof config>) => () => describeModel(text, 'm');
@@ -76,5 +87,49 @@ describe("Triton's load check of model_warmup", () => {
     expect(load(shapeTensor('[ 1, 4 ]'))).toThrow(
       /unexpected shape for input 'A': expected \[-1, 4\], got \[1, 4\]/,
     );
+  });
+});
+
+describe("Triton's load check of model_warmup files, in an archive", () => {
+  /** The archive of model `m` with `files` under it, its sample reading A from `file`. */
+  const archive = (file: string, files: Record<string, number>, batchSize = 2): ArchiveEntry[] => {
+    const text = configText(
+      `inputs { key: "A" value: { data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "${file}" } } ${B}`,
+    ).replace('batch_size: 2', `batch_size: ${batchSize}`);
+    return [
+      { path: 'm/config.pbtxt', type: 'file', data: new TextEncoder().encode(text) },
+      { path: 'm/1/model.plan', type: 'file', size: 10 },
+      ...Object.entries(files).map(([path, size]): ArchiveEntry => ({ path, type: 'file', size })),
+    ];
+  };
+
+  it('accepts a file of the warmup folder holding at least the bytes the dims take', () => {
+    // A: 4 FP32 elements, 16 bytes; Triton reads the first of a longer file.
+    expect(() => checkModelArchive(archive('a.bin', { 'm/warmup/a.bin': 16 }))).not.toThrow();
+    expect(() => checkModelArchive(archive('d/a.bin', { 'm/warmup/d/a.bin': 64 }))).not.toThrow();
+  });
+
+  it.each([
+    ['a file the archive lacks', 'a.bin', {}, /reads warmup\/a\.bin, which is not a file of m\/warmup\//],
+    [
+      'a file outside the warmup folder',
+      '../1/model.plan',
+      {},
+      /reads warmup\/\.\.\/1\/model\.plan, which is not a file/,
+    ],
+    [
+      'a file shorter than the dims take',
+      'a.bin',
+      { 'm/warmup/a.bin': 15 },
+      /reads warmup\/a\.bin, which holds 15 bytes; the input's dims take 16/,
+    ],
+  ])('refuses a sample reading %s, naming the sample and the input', (_, file, files, message) => {
+    expect(() => checkModelArchive(archive(file, files))).toThrow(
+      new RegExp(`^m/config.pbtxt: model_warmup sample 's': input 'A' ${message.source}`),
+    );
+  });
+
+  it('skips the file of a sample of batch size 0, as Triton does', () => {
+    expect(() => checkModelArchive(archive('a.bin', {}, 0))).not.toThrow();
   });
 });

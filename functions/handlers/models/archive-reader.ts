@@ -95,6 +95,7 @@ class TarEntries {
     path?: string;
     type: ArchiveEntry['type'] | 'pax' | 'longname' | 'longlink';
     linkpath?: string;
+    size: number;
     remaining: number;
     padding: number;
     /** The bytes of a config, pax header or long name, filled as they come. */
@@ -175,6 +176,7 @@ class TarEntries {
       ...(path !== undefined ? { path } : {}),
       type,
       ...(linkpath !== undefined ? { linkpath } : {}),
+      size,
       remaining: size,
       padding: (BLOCK - (size % BLOCK)) % BLOCK,
       cost: read === 'bytes' ? this.held.hold(size, meta ? `a ${type} header` : path!) : 0,
@@ -202,6 +204,7 @@ class TarEntries {
       this.entries.push({
         path,
         type,
+        ...(type === 'file' ? { size: member.size } : {}),
         ...(linkpath !== undefined ? { linkpath } : {}),
         ...(data ? { data } : {}),
         ...(onnx ? { onnx } : {}),
