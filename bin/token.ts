@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseArgsMessage } from '../cli/args';
 import { platformToken } from '../local/dev-credentials';
 
 const USAGE = `Prints a bearer token that the local platform accepts.
@@ -31,10 +32,7 @@ let values: ReturnType<typeof parseOptions>['values'];
 try {
   ({ values } = parseOptions());
 } catch (error) {
-  // Node's text for an unknown option leaves a quote open; name the option alone.
-  const message = (error as Error).message;
-  const option = /^Unknown option '([^']*)'/.exec(message)?.[1];
-  refuse(option ? `unknown option '${option}'` : message);
+  refuse(parseArgsMessage(error));
 }
 if (values.help) {
   console.log(USAGE);

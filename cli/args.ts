@@ -250,9 +250,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       strict: true,
     });
   } catch (error) {
-    // Node's own text for an unknown option leaves a quote open; this one names the option alone.
-    const option = /^Unknown option '([^']*)'/.exec((error as Error).message)?.[1];
-    throw new UsageError(option ? `unknown option '${option}'` : (error as Error).message, command);
+    throw new UsageError(parseArgsMessage(error), command);
   }
   if (parsed.values.help) return { help: `Usage: ${spec.usage}\n\n${GLOBAL_HELP}` };
   const positionals = parsed.positionals;
@@ -432,4 +430,11 @@ export function parseJsonl(text: string, source: string): BatchItem[] {
   });
   if (items.length === 0) throw new UsageError(`${source}: no items (one JSON object per line)`);
   return items;
+}
+
+/** A `parseArgs` error's message; Node's text for an unknown option leaves a quote open, this one names the option alone. */
+export function parseArgsMessage(error: unknown): string {
+  const message = (error as Error).message;
+  const option = /^Unknown option '([^']*)'/.exec(message)?.[1];
+  return option ? `unknown option '${option}'` : message;
 }

@@ -80,9 +80,9 @@ export const FILE_CHUNK_SCALE_STEP = 1024;
  */
 export const FILE_CHUNK_MAX_BYTES = 16 * 1024 * 1024;
 
-/** The model's batches per chunk of an input file: enough for FILE_CHUNK_ITEMS, at most FILE_CHUNK_REQUESTS. */
-export const fileChunkBatches = (signature: ModelSignature) =>
-  Math.min(FILE_CHUNK_REQUESTS, Math.ceil(FILE_CHUNK_ITEMS / signature.maxBatchSize));
+/** The model's batches per chunk: enough for `items` (FILE_CHUNK_ITEMS for input files), at most FILE_CHUNK_REQUESTS. */
+export const fileChunkBatches = (signature: ModelSignature, items = FILE_CHUNK_ITEMS) =>
+  Math.min(FILE_CHUNK_REQUESTS, Math.ceil(items / signature.maxBatchSize));
 
 /**
  * The limits of chunk `chunk` of a job's input files: `batches` of the model's batches (of items,
@@ -119,8 +119,7 @@ export const TABLE_CHUNK_ITEMS = 1024;
 export function tableChunkLimits(signature: ModelSignature, chunkItems = TABLE_CHUNK_ITEMS): ChunkLimits {
   const limits = chunkLimits(signature);
   if (signature.maxBatchSize <= 0) return limits;
-  const batches = Math.min(FILE_CHUNK_REQUESTS, Math.ceil(chunkItems / signature.maxBatchSize));
-  return { ...limits, maxItems: signature.maxBatchSize * batches };
+  return { ...limits, maxItems: signature.maxBatchSize * fileChunkBatches(signature, chunkItems) };
 }
 
 /**

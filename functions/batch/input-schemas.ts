@@ -12,11 +12,13 @@ export { BATCH_INPUT_URL_TTL_SECONDS, MAX_BATCH_INPUT_BYTES };
  * An input file's id: a random UUID the upload route chose, one derived from an idempotency key, or
  * a name the caller gave it; a path segment and a key's last part either way.
  */
+const INPUT_ID = '[A-Za-z0-9][A-Za-z0-9._-]{0,199}';
+
 export const InputIdSchema = z
   .string()
   .check(
     z.regex(
-      /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
+      new RegExp(`^${INPUT_ID}$`),
       'must be an inputId: 1-200 letters, digits, ".", "_" and "-", starting with a letter or digit',
     ),
   );
@@ -54,7 +56,7 @@ export const JobInputsSchema = z
       .string()
       .check(
         z.regex(
-          /^([A-Za-z0-9][A-Za-z0-9._-]{0,199}|[A-Za-z0-9._-]{0,200}\*)$/,
+          new RegExp(`^(${INPUT_ID}|[A-Za-z0-9._-]{0,200}\\*)$`),
           'must be an inputId, or an id prefix and "*" for all of your inputs whose id starts with it',
         ),
       ),

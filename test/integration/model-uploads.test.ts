@@ -40,12 +40,19 @@ describe('model uploads', () => {
       },
     );
 
-  /** The shipped `simple` model as `model`, its config edited, packed as the stack packs. */
-  const archive = async (model: string, edit?: (config: string) => string, extra?: Buffer) => {
+  /** The shipped `simple` model as `model`, its config edited, `files` added to its folder, packed as the stack packs. */
+  const archive = async (
+    model: string,
+    edit?: (config: string) => string,
+    files: Record<string, Buffer> = {},
+  ) => {
     const repo = await tempRepository();
     repos.push(repo);
     await repo.copyShipped('simple', model, edit);
-    if (extra) await writeFile(path.join(repo.dir, model, '1', 'padding.bin'), extra);
+    for (const [file, data] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(repo.dir, model, file)), { recursive: true });
+      await writeFile(path.join(repo.dir, model, file), data);
+    }
     const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
     return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
   };
@@ -130,7 +137,9 @@ describe('model uploads', () => {
   });
 
   it('uploads in parts above the single PUT limit', { timeout: 60_000 }, async () => {
-    const { bytes, sha256 } = await archive('padded', undefined, randomBytes(SINGLE_PUT_MAX_BYTES + 1024));
+    const { bytes, sha256 } = await archive('padded', undefined, {
+      '1/padding.bin': randomBytes(SINGLE_PUT_MAX_BYTES + 1024),
+    });
     const started = await uploads().start('padded', '1', { sha256, size: bytes.length });
     expect(started.mode).toBe('multipart');
     const completion = await upload(started, bytes);
@@ -191,13 +200,11 @@ describe('model uploads', () => {
   it('takes a model_warmup input read from a file of the warmup folder, and refuses a file shorter than its dims', async () => {
     /** `simple` as `model`, its sample reading INPUT0 (16 INT32 elements, 64 bytes) from a file of `size` bytes. */
     const withFile = async (model: string, size: number) => {
-      const repo = await tempRepository();
-      repos.push(repo);
-      await repo.copyShipped('simple', model, withWarmUp(1, 'dims: [ 16 ] input_data_file: "input0.bin"'));
-      await mkdir(path.join(repo.dir, model, 'warmup'));
-      await writeFile(path.join(repo.dir, model, 'warmup', 'input0.bin'), Buffer.alloc(size));
-      const bytes = gzipDeterministic(packModelRepositoryTar(repo.dir));
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const { bytes, sha256 } = await archive(
+        model,
+        withWarmUp(1, 'dims: [ 16 ] input_data_file: "input0.bin"'),
+        { 'warmup/input0.bin': Buffer.alloc(size) },
+      );
       await upload(await uploads().start(model, '1', { sha256, size: bytes.length }), bytes);
       return () => uploads().complete(model, '1', { sha256 });
     };
@@ -281,7 +288,9 @@ describe('model uploads', () => {
     expect([put.status, await put.text()]).toEqual([400, expect.stringContaining('BadDigest')]);
 
     // Parts carry no such checksum, so only the completion's own hash catches other bytes.
-    const padded = await archive('liar', undefined, randomBytes(SINGLE_PUT_MAX_BYTES + 1024));
+    const padded = await archive('liar', undefined, {
+      '1/padding.bin': randomBytes(SINGLE_PUT_MAX_BYTES + 1024),
+    });
     const started = await uploads().start('liar', '1', { sha256: stated, size: padded.bytes.length });
     expect(started.mode).toBe('multipart');
     const completion = await upload(started, padded.bytes);

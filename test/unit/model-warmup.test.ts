@@ -69,6 +69,20 @@ function dependencies(stored: ModelVersion | undefined, now = Date.parse(enqueue
   return { deps, circuits, status, queue };
 }
 
+/** The version (as `stored` matches it) was settled FAILED on the archive, its reason matching `reason`. */
+function expectSettledFailed(
+  status: ReturnType<typeof dependencies>['status'],
+  reason: RegExp,
+  stored: unknown = expect.anything(),
+) {
+  expect(status.settle).toHaveBeenCalledWith(
+    stored,
+    archive,
+    { status: 'FAILED', reason: expect.stringMatching(reason) },
+    expect.any(String),
+  );
+}
+
 describe('the warm-up of a pushed version', () => {
   beforeEach(() => sagemaker.reset());
 
@@ -113,15 +127,7 @@ describe('the warm-up of a pushed version', () => {
     const outcome = await warmUp(deps, message());
     // Assess
     expect(outcome).toBe('FAILED');
-    expect(status.settle).toHaveBeenCalledWith(
-      expect.anything(),
-      archive,
-      {
-        status: 'FAILED',
-        reason: expect.stringMatching(/pytorch_libtorch model, which runs only on the deployed/),
-      },
-      expect.any(String),
-    );
+    expectSettledFailed(status, /pytorch_libtorch model, which runs only on the deployed/);
     expect(queue.send).not.toHaveBeenCalled();
   });
 
@@ -149,16 +155,9 @@ describe('the warm-up of a pushed version', () => {
     // Assess
     expect(outcome).toBe('FAILED');
     expect(queue.send).not.toHaveBeenCalled();
-    expect(status.settle).toHaveBeenCalledWith(
-      expect.anything(),
-      archive,
-      {
-        status: 'FAILED',
-        reason: expect.stringMatching(
-          new RegExp(`within ${WARMUP_BUDGET_SECONDS} s of its upload; last answer: .*still loading`),
-        ),
-      },
-      expect.any(String),
+    expectSettledFailed(
+      status,
+      new RegExp(`within ${WARMUP_BUDGET_SECONDS} s of its upload; last answer: .*still loading`),
     );
   });
 
@@ -178,14 +177,10 @@ describe('the warm-up of a pushed version', () => {
     await expect(warmUp(deps, message())).rejects.toThrow('clock unavailable');
     expect(status.settle).not.toHaveBeenCalled();
     expect(await warmUp(deps, message(), { lastDelivery: true })).toBe('FAILED');
-    expect(status.settle).toHaveBeenCalledWith(
+    expectSettledFailed(
+      status,
+      /failed on all 5 deliveries: clock unavailable/,
       expect.objectContaining({ status: 'LOADING' }),
-      archive,
-      {
-        status: 'FAILED',
-        reason: expect.stringMatching(/failed on all 5 deliveries: clock unavailable/),
-      },
-      expect.any(String),
     );
   });
 
@@ -205,16 +200,9 @@ describe('the warm-up of a pushed version', () => {
       expect(outcome).toBe('FAILED');
       expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
       expect(queue.send).not.toHaveBeenCalled();
-      expect(status.settle).toHaveBeenCalledWith(
-        expect.anything(),
-        archive,
-        {
-          status: 'FAILED',
-          reason: expect.stringMatching(
-            /warm-up request of model 'simple' version 2 \(from the model_warmup\) would take up to \d+ bytes, over the 6291456 an endpoint accepts/,
-          ),
-        },
-        expect.any(String),
+      expectSettledFailed(
+        status,
+        /warm-up request of model 'simple' version 2 \(from the model_warmup\) would take up to \d+ bytes, over the 6291456 an endpoint accepts/,
       );
     },
   );
@@ -243,11 +231,10 @@ describe('a dead-lettered warm-up', () => {
     const outcome = await failDeadLettered(deps, message(2));
     // Assess
     expect(outcome).toBe('FAILED');
-    expect(status.settle).toHaveBeenCalledWith(
+    expectSettledFailed(
+      status,
+      /failed on all 5 deliveries.*dead-lettered/,
       expect.objectContaining({ name: 'simple', version: '2' }),
-      archive,
-      { status: 'FAILED', reason: expect.stringMatching(/failed on all 5 deliveries.*dead-lettered/) },
-      expect.any(String),
     );
     expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
   });
