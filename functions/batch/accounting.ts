@@ -14,16 +14,18 @@ import type { ResultFiles } from './result-parts';
 
 /**
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
- * job when every item is accounted for (`finishJob`).
+ * job when every item is accounted for (`finishJob`). `job` is the job as the caller read it before
+ * the chunk ran: when this chunk's counts make it add up, one write counts and ends it
+ * (`countChunk`'s `ending`), provided it has not moved since.
  */
 export async function countResult(
   store: BatchStore,
-  job: BatchJob,
+  job: JobRecord,
   result: ChunkResult,
   files?: ResultFiles,
 ): Promise<void> {
   const counts = countsOf(result.results);
-  const outcome = await store.countChunk(job.jobId, result.chunk, counts);
+  const outcome = await store.countChunk(job.jobId, result.chunk, counts, endingOf(job, counts));
   if (!outcome) return;
   // Published by the one call that counted the chunk, so the metrics are exactly-once too (a write
   // whose answer was lost and that the SDK retried reads as counted before: at most once, then).
@@ -32,8 +34,26 @@ export async function countResult(
     publishEvent(METRIC.batchItemsFailed, MetricUnit.Count, counts.failed, { model: job.model });
   }
   const counted = outcome.job;
+  if (outcome.ended) {
+    jobEnded(job, counted.status);
+    return completeEndOf(store, files, outcome.ended);
+  }
   if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
   await finishJob(store, job, counted, files);
+}
+
+/** The status `job`, as read, ends in when `counts` are added, if they make it add up. */
+function endingOf(job: JobRecord, counts: Counts): { read: JobRecord; status: JobStatus } | undefined {
+  if (job.status !== 'QUEUED' && job.status !== 'RUNNING') return undefined;
+  if (job.scan || job.retryChunks.length > 0) return undefined;
+  const after = {
+    ...job,
+    succeeded: job.succeeded + counts.succeeded,
+    failed: job.failed + counts.failed,
+    cancelled: job.cancelled + counts.cancelled,
+  };
+  if (after.succeeded + after.failed + after.cancelled !== job.total) return undefined;
+  return { read: job, status: terminalStatus(after) };
 }
 
 /**
@@ -82,20 +102,23 @@ export async function finishJob(
 ): Promise<void> {
   const status = terminalStatus(counted);
   // Conditional on the total the counts were read with: a scan may still be adding items.
-  if (await store.finish(job.jobId, status, counted.total)) {
-    const durationMs = Date.now() - Date.parse(job.createdAt);
-    logger.info('batch job finished', {
-      jobId: job.jobId,
-      principal: job.owner,
-      model: job.model,
-      status,
-      durationMs,
-    });
-    publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
-  }
+  if (await store.finish(job.jobId, status, counted.total)) jobEnded(job, status);
   // Also when another call ended the job: this may be the redelivery after a crash before its end
   // was complete.
   await completeEnd(store, files, job.jobId);
+}
+
+/** The log line and duration metric of the one call that ended a job. */
+function jobEnded(job: BatchJob, status: JobStatus): void {
+  const durationMs = Date.now() - Date.parse(job.createdAt);
+  logger.info('batch job finished', {
+    jobId: job.jobId,
+    principal: job.owner,
+    model: job.model,
+    status,
+    durationMs,
+  });
+  publishEvent(METRIC.batchJobDuration, MetricUnit.Milliseconds, durationMs, { outcome: status });
 }
 
 /**

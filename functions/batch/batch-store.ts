@@ -748,40 +748,57 @@ export class BatchStore {
    * Adds a chunk's counts to its job once: the update is conditional on the chunk not being in
    * `countedChunks` and adds it there. Returns the job after the update, or as it is when the chunk
    * was counted before, and whether this call counted it (a redelivery's does not).
+   *
+   * `ending`, given when the job as the caller read it (`read`) adds up to its total with this
+   * chunk's counts: the same write then ends the job in `status` too, which saves the job's last
+   * chunk the round trip of `finish`. It is conditional on everything that decided the status being
+   * as read (the counts, the total, no scan or retry, a cancel and a reason present or not), so the
+   * write does what counting and then finishing would; when anything moved, the chunk is counted
+   * alone and the caller finishes as usual. `ended` is the job this write ended.
    */
   async countChunk(
     jobId: string,
     chunk: number,
     counts: Counts,
-  ): Promise<{ job: BatchJob; counted: boolean } | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(jobId, JOB),
-          UpdateExpression:
-            'ADD succeeded :s, failed :f, cancelled :c, countedChunks :chunk SET updatedAt = :now',
-          ConditionExpression: 'attribute_exists(#pk) AND NOT contains(countedChunks, :chunkId)',
-          ExpressionAttributeNames: { '#pk': PK },
-          ExpressionAttributeValues: {
-            ...marshall({
-              ':s': counts.succeeded,
-              ':f': counts.failed,
-              ':c': counts.cancelled,
-              ':chunkId': String(chunk),
-              ':now': this.now().toISOString(),
-            }),
-            ':chunk': { SS: [String(chunk)] },
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+    ending?: { readonly read: JobRecord; readonly status: JobStatus },
+  ): Promise<{ job: BatchJob; counted: boolean; ended?: JobRecord } | undefined> {
+    const count = 'ADD succeeded :s, failed :f, cancelled :c, countedChunks :chunk SET updatedAt = :now';
+    const uncounted = 'attribute_exists(#pk) AND NOT contains(countedChunks, :chunkId)';
+    const values = {
+      ':s': counts.succeeded,
+      ':f': counts.failed,
+      ':c': counts.cancelled,
+      ':chunk': new Set([String(chunk)]),
+      ':chunkId': String(chunk),
+    };
+    if (ending) {
+      const { read } = ending;
+      const ended = await this.updateJob(
+        jobId,
+        `${count}, #status = :final, completedAt = :now, #ttl = :expiry`,
+        `${uncounted} AND #status IN (:queued, :running) AND attribute_not_exists(retryChunks) AND ` +
+          'attribute_not_exists(#scan) AND #total = :total AND succeeded = :s0 AND failed = :f0 AND ' +
+          `cancelled = :c0 AND ${present('cancelRequestedAt', read.cancelRequestedAt)} AND ` +
+          present('statusReason', read.statusReason),
+        {
+          ...values,
+          ':final': ending.status,
+          ':queued': 'QUEUED',
+          ':running': 'RUNNING',
+          ':expiry': this.expiresIn(this.retentionSeconds),
+          ':total': read.total,
+          ':s0': read.succeeded,
+          ':f0': read.failed,
+          ':c0': read.cancelled,
+        },
+        true,
       );
-      return Attributes ? { job: toJob(unmarshall(Attributes)), counted: true } : undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const job = await this.getJob(jobId);
-      return job && { job, counted: false };
+      if (ended) return { job: toJob(ended), counted: true, ended };
     }
+    const after = await this.updateJob(jobId, count, uncounted, values, true);
+    if (after) return { job: toJob(after), counted: true };
+    const job = await this.getJob(jobId);
+    return job && { job, counted: false };
   }
 
   /**
@@ -1043,6 +1060,11 @@ export class BatchApiStore extends BatchStore {
     } while (startKey);
     return { items };
   }
+}
+
+/** The condition that `attribute` is present when `value` is, and absent when it is not. */
+function present(attribute: string, value: unknown): string {
+  return value === undefined ? `attribute_not_exists(${attribute})` : `attribute_exists(${attribute})`;
 }
 
 /** The condition that the release `token` still holds the job's sending at `from` of `attempt`. */

@@ -69,14 +69,14 @@ describe('the job-ended event on the local EventBridge', () => {
     await store.createJob(newJob(jobId, chunks));
     for (let chunk = 0; chunk < chunks; chunk++) {
       const result = await store.putResult(jobId, { chunk, results: failed(chunk) });
-      await countResult(store, (await store.getJob(jobId))!, result);
+      await countResult(store, (await store.getJobRecord(jobId))!, result);
     }
   }
 
   it('publishes one event when a job ends, and none again on a redelivered chunk', async () => {
     // Act
     await runJob('once', 2);
-    const job = (await store.getJob('once'))!;
+    const job = (await store.getJobRecord('once'))!;
     const result = (await store.getResult('once', 1))!;
     await countResult(store, job, result);
 
@@ -114,7 +114,7 @@ describe('the job-ended event on the local EventBridge', () => {
     const before = eventsOf('crashed').length;
 
     // Act: SQS delivers the chunk again, twice.
-    const job = (await store.getJob('crashed'))!;
+    const job = (await store.getJobRecord('crashed'))!;
     await countResult(store, job, result);
     await countResult(store, job, result);
 
@@ -147,7 +147,7 @@ describe('the job-ended event on the local EventBridge', () => {
     process.env[BATCH_EVENT_BUS_NAME] = 'no-such-bus';
     await store.createJob(newJob('refused', 1));
     const result = await store.putResult('refused', { chunk: 0, results: failed(0) });
-    const job = (await store.getJob('refused'))!;
+    const job = (await store.getJobRecord('refused'))!;
 
     // Act
     const first = countResult(store, job, result);

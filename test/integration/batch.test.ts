@@ -679,6 +679,74 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     for (const [i, result] of results.entries()) expectOutputs(result, i);
   });
 
+  it('ends a job in the write that counts its last chunk, with no write of its own', async () => {
+    // Prepare: a job of one chunk and one of three; the store counts the writes that only finish.
+    await submit('one-write', 5);
+    await submit('three-chunks', 20);
+    let finishes = 0;
+    const counting: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchApiStore, {
+        finish: (...args: Parameters<BatchApiStore['finish']>) => {
+          finishes++;
+          return store.finish(...args);
+        },
+      }),
+    };
+
+    // Act
+    await drain(counting);
+
+    // Assess
+    expect(finishes).toBe(0);
+    expect(await store.getJob('one-write')).toMatchObject({ status: 'SUCCEEDED', succeeded: 5, chunks: 1 });
+    expect(await store.getJob('three-chunks')).toMatchObject({
+      status: 'SUCCEEDED',
+      succeeded: 20,
+      chunks: 3,
+    });
+    expect((await store.getJob('one-write'))?.completedAt).toBeDefined();
+  });
+
+  it('counts and ends a job once when two deliveries of its last chunk count at once', async () => {
+    // Prepare: both deliveries read the job before either counts, so both expect to end it.
+    await submit('both-ending', 5);
+    const [message] = await receive();
+    const work = JSON.parse(message!.Body!) as { jobId: string; chunk: number };
+    let reads = 0;
+    let bothRead: () => void = () => {};
+    const read = new Promise<void>((resolve) => {
+      bothRead = resolve;
+    });
+    const racing: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchApiStore, {
+        getJobRecord: async (...args: Parameters<BatchApiStore['getJobRecord']>) => {
+          const job = await store.getJobRecord(...args);
+          if (++reads === 2) bothRead();
+          await read;
+          return job;
+        },
+      }),
+    };
+
+    // Act
+    await Promise.all([
+      processChunk(racing, work, { receiveCount: 1 }),
+      processChunk(racing, work, { receiveCount: 2 }),
+    ]);
+
+    // Assess
+    expect(await store.getJob('both-ending')).toMatchObject({
+      status: 'SUCCEEDED',
+      total: 5,
+      succeeded: 5,
+      failed: 0,
+      cancelled: 0,
+    });
+    expect(await resultsOf('both-ending')).toHaveLength(5);
+  });
+
   /** Delivers every message as it becomes visible (deferred ones after their delay) until the job ends. */
   async function deliverUntilFinished(jobId: string, seen: Message[] = [], timeoutMs = 40_000) {
     const deadline = Date.now() + timeoutMs;

@@ -309,6 +309,27 @@ describe('the warm-up sample', () => {
     ]);
   });
 
+  it('sends at most max_batch_size rows of a sample that names more, as Triton runs it a row per request', () => {
+    // Prepare
+    const config = parseModelConfig(`
+      name: "simple"
+      platform: "onnxruntime_onnx"
+      max_batch_size: 8
+      model_warmup [{
+        name: "wide"
+        batch_size: 64
+        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+        inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+      }]`);
+    // Act
+    const sample = warmUpSample(SIMPLE_SIGNATURE, config);
+    // Assess
+    expect(sample.inputs.map((input) => input.shape)).toEqual([
+      [8, 16],
+      [8, 16],
+    ]);
+  });
+
   it.each([
     ['a hundred thousand million elements', 100, '1000000000'],
     ['sixteen million elements', 1_000_000, '16'],
@@ -317,16 +338,17 @@ describe('the warm-up sample', () => {
     const config = parseModelConfig(`
       name: "simple"
       platform: "onnxruntime_onnx"
-      max_batch_size: 8
+      max_batch_size: ${batch}
       model_warmup [{
         name: "big"
         batch_size: ${batch}
         inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ ${dims} ] random_data: true } }
         inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
       }]`);
+    const signature = { ...SIMPLE_SIGNATURE, maxBatchSize: batch };
     // Act, Assess
-    expect(() => warmUpSample(SIMPLE_SIGNATURE, config)).toThrow(ModelConfigError);
-    expect(() => warmUpSample(SIMPLE_SIGNATURE, config)).toThrow(
+    expect(() => warmUpSample(signature, config)).toThrow(ModelConfigError);
+    expect(() => warmUpSample(signature, config)).toThrow(
       new RegExp(
         `^model_warmup sample 'big': its warm-up request would take up to \\d+ bytes, over the 6291456 InvokeEndpoint accepts; input 'INPUT0' of shape \\[${batch}, ${dims}\\] takes \\d+ of them$`,
       ),

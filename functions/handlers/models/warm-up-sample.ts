@@ -15,7 +15,9 @@ type WarmUpSample = Pick<WarmUpMessage, 'inputs' | 'source'>;
  * The warm-up inference of a pushed version: the config's first `model_warmup` sample that Triton
  * runs when it has one (Triton skips a sample of batch_size 0: `GenerateWarmupData`,
  * src/backend_model_instance.cc in triton-inference-server/core; its `batch_size` leads the shape of
- * a batching model; `zero_data` and `random_data` as stated; an `input_data_file` is sent as zeros,
+ * a batching model, at most `max_batch_size`: Triton runs a sample as `batch_size` requests of one
+ * row each, so a sample may name more rows than one request may hold, which an endpoint refuses;
+ * `zero_data` and `random_data` as stated; an `input_data_file` is sent as zeros,
  * since the archive's file stays in the store), else one request of zeros built from the signature,
  * every variable dimension 1. A ModelConfigError refuses one the warm-up cannot send: a request
  * over the 6 MiB InvokeEndpoint accepts, sized before anything is built.
@@ -27,7 +29,7 @@ export function warmUpSample(
   const sample = config.modelWarmup.find((s) => s.batchSize > 0);
   if (sample && Object.keys(sample.inputs).length > 0) {
     const named = `model_warmup sample '${sample.name}'`;
-    const batch = signature.maxBatchSize > 0 ? [sample.batchSize] : [];
+    const batch = signature.maxBatchSize > 0 ? [Math.min(sample.batchSize, signature.maxBatchSize)] : [];
     const inputs = Object.entries(sample.inputs).map(
       ([name, input]): WarmUpInput => ({
         name,
