@@ -177,20 +177,27 @@ async function firstRun(
   const started = Date.now();
   let inferenceMs = 0;
   const recorded = chunkResultsOf(store, deps.resultFiles, job);
-  // Both read at once, one round trip on every chunk's path: only a redelivery finds a result and
-  // has no use for the chunk.
-  let [result, stored] = await Promise.all([recorded.get(work.chunk), store.getChunk(job, work.chunk)]);
+  // The result and the chunk are read and the chunk is marked started at once, one round trip on
+  // every chunk's path. The start is decided on the job item, which orders it against a cancel: the
+  // job read above may be older than a cancel accepted since, and that cancel must stop this chunk.
+  // Marking a chunk whose result is recorded already changes nothing (the set holds it once), and
+  // only a chunk the job has planned is marked with the reads, as a cancel compares the started
+  // chunks with the planned ones; any other is marked, if stored, once its read finds it.
+  const starting = work.chunk < job.chunks ? store.startChunk(work.jobId, work.chunk) : undefined;
+  let [result, stored, startedWithReads] = await Promise.all([
+    recorded.get(work.chunk),
+    store.getChunk(job, work.chunk),
+    starting,
+  ]);
   if (!result) {
     if (!stored) {
       logger.warn('work for an unknown chunk dropped', { ...work });
       return undefined;
     }
     const inferenceStarted = Date.now();
-    // Decided on the job item, which orders this start against a cancel: the job read above may be
-    // older than a cancel that was accepted since, and that cancel must stop this chunk. A stopped
-    // chunk is not read, so it ends as the release ends a chunk it never sent (`endChunk`).
+    // A stopped chunk is not read, so it ends as the release ends a chunk it never sent (`endChunk`).
     let outcome: ItemResult[];
-    if (await store.startChunk(work.jobId, work.chunk)) {
+    if (startedWithReads ?? (await store.startChunk(work.jobId, work.chunk))) {
       const chunk = await sourceChunk(deps, job, work.chunk, stored);
       outcome = withReadFailures(chunk, await runChunk(deps, job, numbered(chunk), work));
     } else outcome = unrunResults(stored);

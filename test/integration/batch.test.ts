@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import type { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import {
@@ -1222,16 +1223,17 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
   });
 
   it('stops a chunk whose cancel is accepted after its worker read the job and before the chunk started', async () => {
-    // Prepare: a one-chunk job; its cancel lands while the worker fetches the chunk's inputs.
+    // Prepare: a one-chunk job; its cancel lands once the worker has read the job.
     await submit('cancel-raced', 5);
     const [message] = await receive();
     let accepted: boolean | undefined;
     const racing: WorkerDependencies = {
       ...deps,
       store: Object.assign(Object.create(store) as BatchApiStore, {
-        getChunk: async (...args: Parameters<BatchApiStore['getChunk']>) => {
-          accepted = await store.requestCancel('cancel-raced');
-          return store.getChunk(...args);
+        getJobRecord: async (...args: Parameters<BatchApiStore['getJobRecord']>) => {
+          const job = await store.getJobRecord(...args);
+          accepted ??= await store.requestCancel('cancel-raced');
+          return job;
         },
       }),
     };
@@ -1248,6 +1250,50 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       cancelled: 5,
     });
     expect((await resultsOf('cancel-raced')).every((r) => 'cancelled' in r)).toBe(true);
+  });
+
+  it('marks a chunk started in the same round trip as it reads the chunk and its result', async () => {
+    // Prepare: the chunk's read answers only once the start has been sent, or after 2 s.
+    await submit('start-with-reads', 5);
+    const [message] = await receive();
+    let startSent: () => void = () => {};
+    const sent = new Promise<void>((resolve) => {
+      startSent = resolve;
+    });
+    let startBeforeRead = false;
+    const timed: WorkerDependencies = {
+      ...deps,
+      store: Object.assign(Object.create(store) as BatchApiStore, {
+        startChunk: (...args: Parameters<BatchApiStore['startChunk']>) => {
+          startSent();
+          return store.startChunk(...args);
+        },
+        getChunk: async (...args: Parameters<BatchApiStore['getChunk']>) => {
+          startBeforeRead = await Promise.race([sent.then(() => true), setTimeout(2_000, false)]);
+          return store.getChunk(...args);
+        },
+      }),
+    };
+
+    // Act
+    await processChunk(timed, JSON.parse(message!.Body!), { receiveCount: 1 });
+
+    // Assess
+    expect(startBeforeRead).toBe(true);
+    expect(await store.getJob('start-with-reads')).toMatchObject({ status: 'SUCCEEDED', succeeded: 5 });
+  });
+
+  it('marks no chunk started for work naming a chunk its job never planned, so a cancel still stops the job', async () => {
+    // Prepare: a job of three chunks, none started, and work for a fourth.
+    await submit('unplanned', 20);
+
+    // Act
+    const dropped = await processChunk(deps, { jobId: 'unplanned', chunk: 3 }, { receiveCount: 1 });
+
+    // Assess
+    expect(dropped).toBeUndefined();
+    expect((await store.getJobRecord('unplanned'))?.started.size).toBe(0);
+    expect(await store.requestCancel('unplanned')).toBe(true);
   });
 
   it('refuses a cancel once every chunk has started, as nothing is left to stop', async () => {

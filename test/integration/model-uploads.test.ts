@@ -219,8 +219,12 @@ describe('model uploads', () => {
   });
 
   it('refuses a model_warmup sample whose request would exceed what an endpoint accepts, registering nothing', async () => {
-    // Triton accepts it (dims as declared, a batch of a million); its request would be ~32 MB.
-    const { bytes, sha256 } = await archive('heavy', withWarmUp(1_000_000, 'dims: [ 16 ] random_data: true'));
+    // Triton accepts it (dims as declared, a model whose batches hold a million rows); its request
+    // would be ~32 MB. Under a smaller max_batch_size the request would hold that many rows only.
+    const sample = withWarmUp(1_000_000, 'dims: [ 16 ] random_data: true');
+    const { bytes, sha256 } = await archive('heavy', (config) =>
+      sample(config.replace('max_batch_size: 8', 'max_batch_size: 1000000')),
+    );
     await upload(await uploads().start('heavy', '1', { sha256, size: bytes.length }), bytes);
     const [before, queued] = [registered.length, warmUps.length];
     const refused = uploads().complete('heavy', '1', { sha256 });
