@@ -260,29 +260,35 @@ describe('a dead-lettered warm-up', () => {
 });
 
 describe('the warm-up sample', () => {
-  it("takes the config's first model_warmup sample, its batch size leading the shape", () => {
-    // Prepare
-    const config = parseModelConfig(`
+  it.each([
+    [2, 2],
+    [64, 8],
+  ])(
+    "takes the config's first model_warmup sample, its batch size leading the shape (batch_size %i: %i rows, at most max_batch_size, as Triton runs a sample a row per request)",
+    (batch, rows) => {
+      // Prepare
+      const config = parseModelConfig(`
       name: "simple"
       platform: "onnxruntime_onnx"
       max_batch_size: 8
       model_warmup [{
         name: "ones"
-        batch_size: 2
+        batch_size: ${batch}
         inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] random_data: true } }
         inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
       }]`);
-    // Act
-    const sample = warmUpSample(SIMPLE_SIGNATURE, config);
-    // Assess
-    expect(sample).toEqual({
-      source: 'model_warmup',
-      inputs: [
-        { name: 'INPUT0', datatype: 'INT32', shape: [2, 16], fill: 'random' },
-        { name: 'INPUT1', datatype: 'INT32', shape: [2, 16], fill: 'zero' },
-      ],
-    });
-  });
+      // Act
+      const sample = warmUpSample(SIMPLE_SIGNATURE, config);
+      // Assess
+      expect(sample).toEqual({
+        source: 'model_warmup',
+        inputs: [
+          { name: 'INPUT0', datatype: 'INT32', shape: [rows, 16], fill: 'random' },
+          { name: 'INPUT1', datatype: 'INT32', shape: [rows, 16], fill: 'zero' },
+        ],
+      });
+    },
+  );
 
   it('takes the first sample Triton runs, skipping one of batch size 0 as Triton does', () => {
     // Prepare
@@ -306,27 +312,6 @@ describe('the warm-up sample', () => {
     expect(sample.inputs.map((input) => input.shape)).toEqual([
       [3, 16],
       [3, 16],
-    ]);
-  });
-
-  it('sends at most max_batch_size rows of a sample that names more, as Triton runs it a row per request', () => {
-    // Prepare
-    const config = parseModelConfig(`
-      name: "simple"
-      platform: "onnxruntime_onnx"
-      max_batch_size: 8
-      model_warmup [{
-        name: "wide"
-        batch_size: 64
-        inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
-        inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
-      }]`);
-    // Act
-    const sample = warmUpSample(SIMPLE_SIGNATURE, config);
-    // Assess
-    expect(sample.inputs.map((input) => input.shape)).toEqual([
-      [8, 16],
-      [8, 16],
     ]);
   });
 
