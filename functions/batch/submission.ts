@@ -69,7 +69,13 @@ export async function submitJob(
 ): Promise<{ job: BatchJob; created: boolean }> {
   const owner = parseInput(OwnerSchema, input.owner, 'owner');
   const fingerprint = fingerprintOf(input.submission);
-  const existing = await store.getJobRecord(input.jobId);
+  const { submission } = input;
+  // The job id and the model are looked up at once, one round trip: a retry of an existing job gets
+  // that job whatever the registry says now (its version was resolved when it was created).
+  const [existing, [resolved]] = await Promise.all([
+    store.getJobRecord(input.jobId),
+    Promise.allSettled([resolveTarget(models, submission.model, submission.version, input.jobId)]),
+  ]);
   if (existing) {
     const job = sameSubmission(existing, owner, fingerprint);
     // The job would be answered and then vanish; once its deletion ends, the id takes a new job.
@@ -80,8 +86,8 @@ export async function submitJob(
     }
     return { job, created: false };
   }
-  const { submission } = input;
-  const { version } = await resolveTarget(models, submission.model, submission.version, input.jobId);
+  if (resolved.status === 'rejected') throw resolved.reason;
+  const { version } = resolved.value;
   if (submission.inputs !== undefined) {
     return createScanningJob(
       store,

@@ -374,6 +374,40 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
     expect(await store.getJob('same')).toEqual(first.job);
   });
 
+  it('looks the job id and the model up at once, and returns an existing job to its retry whatever the registry says now', async () => {
+    // Prepare: the job id's read answers only once the model's has been asked for, or after 2 s.
+    let modelAsked: () => void = () => {};
+    const asked = new Promise<void>((resolve) => {
+      modelAsked = resolve;
+    });
+    let askedBeforeAnswer = false;
+    const timed = Object.assign(Object.create(store) as BatchApiStore, {
+      getJobRecord: async (...args: Parameters<BatchApiStore['getJobRecord']>) => {
+        askedBeforeAnswer = await Promise.race([asked.then(() => true), setTimeout(2_000, false)]);
+        return store.getJobRecord(...args);
+      },
+    });
+    const models = {
+      getModel: (name: string) => {
+        modelAsked();
+        return deps.models.getModel(name);
+      },
+    };
+    const input = { owner: 'alice', jobId: 'looked-up', submission: submission(2), chunkItems: CHUNK_ITEMS };
+
+    // Act
+    const first = await submitJob(timed, models, input);
+    const retried = await submitJob(store, { getModel: async () => undefined }, input);
+
+    // Assess
+    expect(askedBeforeAnswer).toBe(true);
+    expect(first.created).toBe(true);
+    expect(retried).toEqual({ created: false, job: first.job });
+    await expect(
+      submitJob(store, { getModel: async () => undefined }, { ...input, jobId: 'no-model' }),
+    ).rejects.toMatchObject({ statusCode: 404 });
+  });
+
   it('keeps one job with exactly the items of the submission that made it when ten submissions race for one key', async () => {
     // Prepare: five submissions of one body and five of another (other ids, other length), one key.
     const jobId = jobIdFor('ivan', 'raced-key');
