@@ -16,17 +16,18 @@ import type { ResultFiles } from './result-parts';
  * Counts a recorded chunk result into its job (once, however often it is called) and finishes the
  * job when every item is accounted for (`finishJob`). `job` is the job as the caller read it before
  * the chunk ran: when this chunk's counts make it add up, one write counts and ends it
- * (`countChunk`'s `ending`), provided it has not moved since.
+ * (`countChunk`'s `ending`), provided it has not moved since. Returns the job as this call's last
+ * write left it, when that write was the count (so a release need not read it again).
  */
 export async function countResult(
   store: BatchStore,
   job: JobRecord,
   result: ChunkResult,
   files?: ResultFiles,
-): Promise<void> {
+): Promise<JobRecord | undefined> {
   const counts = countsOf(result.results);
   const outcome = await store.countChunk(job.jobId, result.chunk, counts, endingOf(job, counts));
-  if (!outcome) return;
+  if (!outcome) return undefined;
   // Published by the one call that counted the chunk, so the metrics are exactly-once too (a write
   // whose answer was lost and that the SDK retried reads as counted before: at most once, then).
   if (outcome.counted) {
@@ -36,10 +37,12 @@ export async function countResult(
   const counted = outcome.job;
   if (outcome.ended) {
     jobEnded(job, counted.status);
-    return completeEndOf(store, files, outcome.ended);
+    await completeEndOf(store, files, outcome.ended);
+    return outcome.ended;
   }
-  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return;
+  if (counted.succeeded + counted.failed + counted.cancelled !== counted.total) return outcome.record;
   await finishJob(store, job, counted, files);
+  return undefined;
 }
 
 /** The status `job`, as read, ends in when `counts` are added, if they make it add up. */

@@ -754,14 +754,15 @@ export class BatchStore {
    * chunk the round trip of `finish`. It is conditional on everything that decided the status being
    * as read (the counts, the total, no scan or retry, a cancel and a reason present or not), so the
    * write does what counting and then finishing would; when anything moved, the chunk is counted
-   * alone and the caller finishes as usual. `ended` is the job this write ended.
+   * alone and the caller finishes as usual. `ended` is the job this write ended; `record`, the job
+   * as a count left it.
    */
   async countChunk(
     jobId: string,
     chunk: number,
     counts: Counts,
     ending?: { readonly read: JobRecord; readonly status: JobStatus },
-  ): Promise<{ job: BatchJob; counted: boolean; ended?: JobRecord } | undefined> {
+  ): Promise<{ job: BatchJob; counted: boolean; ended?: JobRecord; record?: JobRecord } | undefined> {
     const count = 'ADD succeeded :s, failed :f, cancelled :c, countedChunks :chunk SET updatedAt = :now';
     const uncounted = 'attribute_exists(#pk) AND NOT contains(countedChunks, :chunkId)';
     const values = {
@@ -793,10 +794,10 @@ export class BatchStore {
         },
         true,
       );
-      if (ended) return { job: toJob(ended), counted: true, ended };
+      if (ended) return { job: toJob(ended), counted: true, ended, record: ended };
     }
     const after = await this.updateJob(jobId, count, uncounted, values, true);
-    if (after) return { job: toJob(after), counted: true };
+    if (after) return { job: toJob(after), counted: true, record: after };
     const job = await this.getJob(jobId);
     return job && { job, counted: false };
   }

@@ -93,10 +93,16 @@ export async function fanOutJob(
  * Called after each chunk is counted, by any delivery of it (a redelivery after a crash included),
  * and by the stall check, so a release that was lost is made by the next one. A running job is
  * topped up to its share of the owner's window; a job that ended leaves its owner's paced jobs and
- * its share goes to the others.
+ * its share goes to the others. `counted`, the job as the caller's count left it, saves reading it
+ * again: it is as fresh as a read made then, and the top-up's writes are conditional on what it says.
  */
-export async function releaseWork(deps: FanOutDependencies, jobId: string, retry?: number): Promise<void> {
-  const job = await deps.store.getJobRecord(jobId);
+export async function releaseWork(
+  deps: FanOutDependencies,
+  jobId: string,
+  retry?: number,
+  counted?: JobRecord,
+): Promise<void> {
+  const job = counted ?? (await deps.store.getJobRecord(jobId));
   if (!job) return;
   if (TERMINAL_STATUSES.includes(job.status)) {
     const others = await deps.store.leavePacing(job.owner, jobId);

@@ -42,9 +42,9 @@ export interface WorkerDependencies {
   /**
    * Sends the job's next chunks once this one is counted (`releaseWork`), when the fan-out paces
    * the job; called on every delivery that finds the chunk counted, so a redelivery after a crash
-   * makes a release that was lost.
+   * makes a release that was lost. `counted` is the job as the count left it, when it is known.
    */
-  readonly release?: (jobId: string, attempt?: number) => Promise<void>;
+  readonly release?: (jobId: string, attempt?: number, counted?: JobRecord) => Promise<void>;
   /** The batch data bucket, for chunks of jobs that read input files. */
   readonly inputs?: InputBucket;
   /** Where S3 jobs' result parts go (`resultsTo: 's3'`). */
@@ -204,8 +204,8 @@ async function firstRun(
     inferenceMs = Date.now() - inferenceStarted;
     result = await recorded.put({ chunk: work.chunk, results: storable(job, outcome) });
   }
-  await countResult(store, job, result, deps.resultFiles);
-  await deps.release?.(work.jobId);
+  const counted = await countResult(store, job, result, deps.resultFiles);
+  await deps.release?.(work.jobId, undefined, counted);
   // Who and what the chunk belongs to, on every line about it.
   const context = { ...work, principal: job.owner, model: job.model };
   // Where a chunk's time goes: queued, inference, and the rest (reads and the exactly-once writes).

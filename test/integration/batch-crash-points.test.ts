@@ -29,7 +29,7 @@ import {
   TERMINAL_STATUSES,
   type WorkMessage,
 } from '../../functions/batch/api-schemas';
-import { BatchApiStore } from '../../functions/batch/batch-store';
+import { BatchApiStore, type JobRecord } from '../../functions/batch/batch-store';
 import { failChunk, failSubmission } from '../../functions/batch/dead-letters';
 import { fanOutJob, releaseWork } from '../../functions/batch/fan-out';
 import { ownerDigest } from '../../functions/batch/input-files';
@@ -198,7 +198,8 @@ describe('batch jobs whose containers die after any one of their requests', () =
       resultFiles: files,
       releaseLeaseMs: RELEASE_LEASE_MS,
     };
-    const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
+    const release = (jobId: string, attempt?: number, counted?: JobRecord) =>
+      releaseWork(pacing, jobId, attempt, counted);
     const send = async (queueUrl: string, body: object) => {
       await queues.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
     };

@@ -123,7 +123,7 @@ describe('paced batch fan-out on dynalite, fauxqs and the local model server', (
       models,
       inference: { sagemaker: localSageMaker(server.url), circuits: alwaysClosed, timeoutMs: 10_000 },
       outage: { budgetSeconds: 900, defer: async () => {} },
-      release: (jobId, attempt) => releaseWork(pacing(), jobId, attempt),
+      release: (jobId, attempt, counted) => releaseWork(pacing(), jobId, attempt, counted),
       ...overrides,
     };
   }

@@ -125,7 +125,8 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
           );
         },
       },
-      release: (jobId, attempt) => releaseWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId, attempt),
+      release: (jobId, attempt, counted) =>
+        releaseWork({ store, sqs, workQueueUrl, window: WINDOW }, jobId, attempt, counted),
     };
   });
 
@@ -741,6 +742,34 @@ describe('batch jobs on dynalite, fauxqs and the local model server', () => {
       chunks: 3,
     });
     expect((await store.getJob('one-write'))?.completedAt).toBeDefined();
+  });
+
+  it("releases a job's next chunks from the job its count left, reading it no more", async () => {
+    // Prepare: three chunks, the window's share sent; the store counts the job's reads.
+    await submit('released', 20);
+    const [message] = await receive();
+    let reads = 0;
+    const spied = Object.assign(Object.create(store) as BatchApiStore, {
+      getJobRecord: (...args: Parameters<BatchApiStore['getJobRecord']>) => {
+        reads++;
+        return store.getJobRecord(...args);
+      },
+    });
+    const counting: WorkerDependencies = {
+      ...deps,
+      store: spied,
+      release: (jobId, attempt, counted) =>
+        releaseWork({ store: spied, sqs, workQueueUrl, window: WINDOW }, jobId, attempt, counted),
+    };
+
+    // Act: a chunk that does not end the job, then the rest.
+    await processChunk(counting, JSON.parse(message!.Body!), { receiveCount: 1 });
+    const readsForOneChunk = reads;
+    await drain();
+
+    // Assess: the worker's one read of the job before the chunk; its release took the count's.
+    expect(readsForOneChunk).toBe(1);
+    expect(await store.getJob('released')).toMatchObject({ status: 'SUCCEEDED', succeeded: 20 });
   });
 
   it('counts and ends a job once when two deliveries of its last chunk count at once', async () => {

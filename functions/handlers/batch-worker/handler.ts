@@ -3,6 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTIONS } from '../../../contracts/functions';
 import { parseWorkMessage, type WorkMessage } from '../../batch/api-schemas';
+import type { JobRecord } from '../../batch/batch-store';
 import { releaseWork } from '../../batch/fan-out';
 import { batchData, dynamodb, modelCache, pacingOf, store } from '../../batch/queue-runtime';
 import { processChunk } from '../../batch/worker';
@@ -30,7 +31,8 @@ const outage = {
 };
 
 const pacing = pacingOf(env);
-const release = (jobId: string, attempt?: number) => releaseWork(pacing, jobId, attempt);
+const release = (jobId: string, attempt?: number, counted?: JobRecord) =>
+  releaseWork(pacing, jobId, attempt, counted);
 
 const processor = new BatchProcessor(EventType.SQS);
 
