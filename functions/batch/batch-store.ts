@@ -755,7 +755,7 @@ export class BatchStore {
    * as read (the counts, the total, no scan or retry, a cancel and a reason present or not), so the
    * write does what counting and then finishing would; when anything moved, the chunk is counted
    * alone and the caller finishes as usual. `ended` is the job this write ended; `record`, the job
-   * as a count left it.
+   * as a count that did not end it left it.
    */
   async countChunk(
     jobId: string,
@@ -794,7 +794,7 @@ export class BatchStore {
         },
         true,
       );
-      if (ended) return { job: toJob(ended), counted: true, ended, record: ended };
+      if (ended) return { job: toJob(ended), counted: true, ended };
     }
     const after = await this.updateJob(jobId, count, uncounted, values, true);
     if (after) return { job: toJob(after), counted: true, record: after };
