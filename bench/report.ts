@@ -15,6 +15,7 @@ import {
 import { type LimiterScaleFigures, limiterScaleErrors, printLimiterScale } from './figures/limiter-scale';
 import { ROOT } from './figures/measure';
 import { printRealtime, type RealtimeFigures, realtimeErrors } from './figures/realtime';
+import { overModelCeiling, printSdkCall, type SdkCallFigures } from './figures/sdk-call';
 import { printWarmRequest, type WarmRequestFigures } from './figures/warm-request';
 import { checkTargets } from './targets';
 
@@ -27,10 +28,15 @@ export interface AllFigures {
   readonly datasetBatch: DatasetBatchFigures;
   readonly datasetBatchMlp: DatasetBatchFigures;
   readonly limiterScale: LimiterScaleFigures;
+  readonly sdkCall: SdkCallFigures;
 }
 
 export function report(figures: AllFigures): void {
   const targets = checkTargets(figures);
+  const ceilings = {
+    iris: overModelCeiling(figures.sdkCall, figures.datasetBatch),
+    mlp: overModelCeiling(figures.sdkCall, figures.datasetBatchMlp),
+  };
   const results = {
     generatedAt: new Date().toISOString(),
     machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model },
@@ -42,6 +48,7 @@ export function report(figures: AllFigures): void {
     bundles: figures.bundles,
     warmRequest: figures.warmRequest,
     limiterScale: figures.limiterScale,
+    sdkCall: { ...figures.sdkCall, overModelCeiling: ceilings },
     targets,
   };
   mkdirSync(`${ROOT}bench`, { recursive: true });
@@ -55,6 +62,7 @@ export function report(figures: AllFigures): void {
   printBundles(figures.bundles);
   printWarmRequest(figures.warmRequest);
   printLimiterScale(figures.limiterScale);
+  printSdkCall(figures.sdkCall, ceilings);
   console.log('\nTargets');
   console.table(
     targets.map(({ figure, measured, target, met }) => ({

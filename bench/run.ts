@@ -8,6 +8,7 @@ import { measureBundles } from './figures/bundles';
 import { measureDynamicBatching } from './figures/dynamic-batching';
 import { measureLimiterScale } from './figures/limiter-scale';
 import { measureRealtime } from './figures/realtime';
+import { measureSdkCall } from './figures/sdk-call';
 import { measureWarmRequest } from './figures/warm-request';
 import { report } from './report';
 
@@ -20,6 +21,7 @@ const batch = await measureBatchThroughput();
 const datasetBatch = await measureDatasetBatch();
 const datasetBatchMlp = await measureMlpDatasetBatch();
 const limiterScale = await measureLimiterScale();
+const sdkCall = await measureSdkCall();
 report({
   bundles,
   warmRequest,
@@ -29,4 +31,5 @@ report({
   datasetBatch,
   datasetBatchMlp,
   limiterScale,
+  sdkCall,
 });

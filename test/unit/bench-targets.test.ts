@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { overModelCeiling } from '../../bench/figures/sdk-call';
 import { checkTargets } from '../../bench/targets';
 
 describe('bench targets', () => {
@@ -39,5 +40,18 @@ describe('bench targets', () => {
       ['S3 input job (MLP) over the model server at its request size', true],
       ['dynamic batching over unbatched serving', false],
     ]);
+  });
+
+  it('bound a dataset job by the model and its calls: 40 ms of model and 62.5 calls of 1 ms per 1,000 items', () => {
+    const sdkCall = {
+      sdkCpuMicrosPerCall: 1000,
+      httpCpuMicrosPerCall: 200,
+      requestBytes: 32_872,
+      calls: 2000,
+    };
+    const job = { cpuMsPer1000Items: { model: 40 }, requestsPer1000Items: { sagemaker: 62.5 } };
+    // 40 / (40 + 62.5): the calls alone keep the job under half of the model's own rate.
+    expect(overModelCeiling(sdkCall, job)).toBe(0.39);
+    expect(overModelCeiling(sdkCall, { ...job, requestsPer1000Items: { sagemaker: 0 } })).toBe(1);
   });
 });
