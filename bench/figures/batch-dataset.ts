@@ -278,6 +278,7 @@ interface JobView {
 async function measureDataset(dataset: Dataset) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-dataset-'));
   const files = await writeInputs(dir, dataset);
+  const lineParseCpuMs = lineParseCpuMsPer1000Items(dataset);
   const platform = await startPlatformProcess({
     LOG_LEVEL: 'INFO',
     LOCAL_CONTROL_PORT: '0',
@@ -376,6 +377,7 @@ async function measureDataset(dataset: Dataset) {
       cpuMsPer1000Items: {
         job: round((jobCpuMs * 1000) / dataset.items),
         model: round((modelCpuMs * 1000) / (model.requests * requestRows)),
+        lineParse: lineParseCpuMs,
       },
       chunks: chunks.length,
       chunkSize,
@@ -401,6 +403,23 @@ async function measureDataset(dataset: Dataset) {
     await platform.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Lines `JSON.parse` reads for `cpuMsPer1000Items.lineParse`. */
+const LINE_PARSE_SAMPLE = 10_000;
+
+/**
+ * The CPU `JSON.parse` alone takes per 1,000 of the dataset's lines, in this process once warm: the
+ * least a path that reads JSONL spends per item, whatever else it does.
+ */
+function lineParseCpuMsPer1000Items(dataset: Dataset): number {
+  const lines = Array.from({ length: LINE_PARSE_SAMPLE }, (_, index) => dataset.line(index));
+  for (const line of lines) JSON.parse(line);
+  const before = process.cpuUsage();
+  for (const line of lines) JSON.parse(line);
+  const used = process.cpuUsage(before);
+  // Microseconds per line are milliseconds per 1,000 lines.
+  return round((used.user + used.system) / lines.length);
 }
 
 export const measureDatasetBatch = async () => measureDataset(await irisDataset());
@@ -429,9 +448,10 @@ export function printDatasetBatch(figures: DatasetBatchFigures): void {
     },
   });
   console.log(
-    'CPU per 1,000 items: the job %d ms (platform process, every thread), the model server alone %d ms',
+    'CPU per 1,000 items: the job %d ms (platform process, every thread), the model server alone %d ms, JSON.parse of the lines alone %d ms',
     figures.cpuMsPer1000Items.job,
     figures.cpuMsPer1000Items.model,
+    figures.cpuMsPer1000Items.lineParse,
   );
   console.log(
     'job / model server: %d; upload and submit %d s, scan %d s, results read back %d s; %d chunks, mean per chunk: queued %d ms, inference %d ms, storage %d ms',

@@ -3,7 +3,7 @@
  * FP32, as the batch worker sends it) through the platform's own call (`invokeBackend`, the SDK
  * client configured as the functions configure it), and the same bytes through Node's HTTP client
  * alone, against a server in a process of its own that answers at once. The difference is the SDK's
- * share (middleware, serialization, signing). Beside the dataset figures it bounds their `overModel`
+ * share (middleware, serialization, signing). With the dataset figures it bounds their `overModel`
  * on this machine, where the path's calls share the model's cores.
  */
 import { spawn } from 'node:child_process';
@@ -107,17 +107,21 @@ async function cpuPerCall(call: () => Promise<unknown>): Promise<number> {
 }
 
 /**
- * The highest `overModel` a dataset job could reach on this machine if its only cost beside the
- * model were the client side of its InvokeEndpoint calls, all on the model's cores: the model's CPU
- * per item over that plus the calls' (`cpuMsPer1000Items.model`, `requestsPer1000Items.sagemaker`).
+ * The highest `overModel` a dataset job could reach on this machine if its only costs beside the
+ * model were parsing its lines and the client side of its InvokeEndpoint calls, all on the model's
+ * cores: the model's CPU per item over that plus theirs (`cpuMsPer1000Items.{model,lineParse}`,
+ * `requestsPer1000Items.sagemaker` calls of `sdkCpuMicrosPerCall` each).
  */
 export function overModelCeiling(
   sdkCall: SdkCallFigures,
-  dataset: { cpuMsPer1000Items: { model: number }; requestsPer1000Items: { sagemaker: number } },
+  dataset: {
+    cpuMsPer1000Items: { model: number; lineParse: number };
+    requestsPer1000Items: { sagemaker: number };
+  },
 ): number {
-  const model = dataset.cpuMsPer1000Items.model;
+  const { model, lineParse } = dataset.cpuMsPer1000Items;
   const calls = (dataset.requestsPer1000Items.sagemaker * sdkCall.sdkCpuMicrosPerCall) / 1000;
-  return round(model / (model + calls));
+  return round(model / (model + lineParse + calls));
 }
 
 export function printSdkCall(figures: SdkCallFigures, ceilings: { iris: number; mlp: number }): void {
@@ -129,6 +133,6 @@ export function printSdkCall(figures: SdkCallFigures, ceilings: { iris: number; 
     'through node:http alone': { cpuMicrosPerCall: figures.httpCpuMicrosPerCall },
   });
   console.log(
-    `overModel ceiling with those calls alone on the model's cores: iris ${ceilings.iris}, MLP ${ceilings.mlp}`,
+    `overModel ceiling with those calls and the lines' parse alone on the model's cores: iris ${ceilings.iris}, MLP ${ceilings.mlp}`,
   );
 }

@@ -42,16 +42,24 @@ describe('bench targets', () => {
     ]);
   });
 
-  it('bound a dataset job by the model and its calls: 40 ms of model and 62.5 calls of 1 ms per 1,000 items', () => {
+  it('bound a dataset job by the model, its lines and its calls', () => {
     const sdkCall = {
       sdkCpuMicrosPerCall: 1000,
       httpCpuMicrosPerCall: 200,
       requestBytes: 32_872,
       calls: 2000,
     };
-    const job = { cpuMsPer1000Items: { model: 40 }, requestsPer1000Items: { sagemaker: 62.5 } };
-    // 40 / (40 + 62.5): the calls alone keep the job under half of the model's own rate.
-    expect(overModelCeiling(sdkCall, job)).toBe(0.39);
-    expect(overModelCeiling(sdkCall, { ...job, requestsPer1000Items: { sagemaker: 0 } })).toBe(1);
+    // 40 ms of model, 17.5 ms of parsing and 62.5 calls of 1 ms per 1,000 items: 40 / 120.
+    const job = {
+      cpuMsPer1000Items: { model: 40, lineParse: 17.5 },
+      requestsPer1000Items: { sagemaker: 62.5 },
+    };
+    expect(overModelCeiling(sdkCall, job)).toBe(0.33);
+    expect(
+      overModelCeiling(sdkCall, {
+        cpuMsPer1000Items: { model: 40, lineParse: 0 },
+        requestsPer1000Items: { sagemaker: 0 },
+      }),
+    ).toBe(1);
   });
 });
