@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: measures the platform on this machine and writes bench/results.json.
- * Each figure is described in the README ("Benchmarks"); one module each under bench/figures/.
+ * Each figure is described in docs/benchmarks.md; one module each under bench/figures/.
  */
 import { measureBatchThroughput } from './figures/batch';
 import { measureDatasetBatch, measureMlpDatasetBatch } from './figures/batch-dataset';
