@@ -71,11 +71,11 @@ export async function submitJob(
   const fingerprint = fingerprintOf(input.submission);
   const { submission } = input;
   // The job id and the model are looked up at once, one round trip: a retry of an existing job gets
-  // that job whatever the registry says now (its version was resolved when it was created).
-  const [existing, [resolved]] = await Promise.all([
-    store.getJobRecord(input.jobId),
-    Promise.allSettled([resolveTarget(models, submission.model, submission.version, input.jobId)]),
-  ]);
+  // that job whatever the registry says now (its version was resolved when it was created), so the
+  // model's refusal is awaited only for a new job.
+  const resolving = resolveTarget(models, submission.model, submission.version, input.jobId);
+  resolving.catch(() => undefined);
+  const existing = await store.getJobRecord(input.jobId);
   if (existing) {
     const job = sameSubmission(existing, owner, fingerprint);
     // The job would be answered and then vanish; once its deletion ends, the id takes a new job.
@@ -86,8 +86,7 @@ export async function submitJob(
     }
     return { job, created: false };
   }
-  if (resolved.status === 'rejected') throw resolved.reason;
-  const { version } = resolved.value;
+  const { version } = await resolving;
   if (submission.inputs !== undefined) {
     return createScanningJob(
       store,
